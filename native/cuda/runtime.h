@@ -1,0 +1,23 @@
+// CUDA runtime face of the addon: device buffers handed to JS as Externals, one stream for all work,
+// a caching allocator, and helpers for bindings. Compiled only when nvcc is found.
+#pragma once
+#include <cuda_runtime.h>
+#include <napi.h>
+#include <cstdint>
+#include <string>
+
+namespace mamba {
+
+cudaStream_t cuda_stream();
+// Throws a JS Error naming `what` if `e` is not cudaSuccess (out of memory gets its own message).
+void cuda_check(Napi::Env env, cudaError_t e, const char* what);
+// The device pointer of a buffer argument (an External made by cuda.alloc or cuda.view).
+void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_bytes = 0);
+template <class T>
+T* arg_dev(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_elems = 0) {
+  return static_cast<T*>(arg_device(info, i, what, min_elems * sizeof(T)));
+}
+// Raises a JS error if the last kernel launch failed.
+void check_launch(Napi::Env env, const char* kernel);
+
+}  // namespace mamba

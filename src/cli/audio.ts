@@ -1,0 +1,14 @@
+// The mamba-audio CLI: audio data commands and the model commands shared with mamba-dna.
+import { createProgram, runMain, type Registrar } from './common.js';
+import { registerDoctor } from './doctor.js';
+
+export const audioRegistrars: Registrar[] = [registerDoctor];
+
+export async function main(argv: string[]): Promise<never> {
+  const program = createProgram(
+    { domain: 'audio', name: 'mamba-audio' },
+    'Mamba selective state space models for audio: tokenize WAV, train, evaluate, generate and classify',
+    audioRegistrars,
+  );
+  return runMain(program, argv);
+}

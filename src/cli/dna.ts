@@ -1,0 +1,14 @@
+// The mamba-dna CLI: DNA data commands and the model commands shared with mamba-audio.
+import { createProgram, runMain, type Registrar } from './common.js';
+import { registerDoctor } from './doctor.js';
+
+export const dnaRegistrars: Registrar[] = [registerDoctor];
+
+export async function main(argv: string[]): Promise<never> {
+  const program = createProgram(
+    { domain: 'dna', name: 'mamba-dna' },
+    'Mamba selective state space models for DNA: index and read FASTA, train, evaluate, generate and classify',
+    dnaRegistrars,
+  );
+  return runMain(program, argv);
+}
