@@ -3,6 +3,25 @@
 import { cpuOp, cudaOp } from './native.js';
 import { Tensor, TensorError, assertDtype, sameDevice } from './tensor.js';
 
+/**
+ * Columns [col, col + width) of a 2-D row-major tensor `base` [T, stride]: how strided kernel arguments
+ * (z inside the in_proj output, B and C inside the x_proj output) are passed without copies.
+ * A plain contiguous [T, D] tensor is the slice col 0, width D.
+ */
+export interface ColumnSlice {
+  base: Tensor;
+  col: number;
+  width: number;
+}
+
+export function columns(base: Tensor, col: number, width: number): ColumnSlice {
+  if (base.shape.length !== 2) throw new TensorError(`columns: expected a 2-D tensor, got [${base.shape.join(', ')}]`);
+  if (!Number.isInteger(col) || !Number.isInteger(width) || col < 0 || width < 0 || col + width > base.shape[1]!) {
+    throw new TensorError(`columns [${col}, ${col + width}) are outside a tensor with ${base.shape[1]} columns`);
+  }
+  return { base, col, width };
+}
+
 export interface GemmOptions {
   transA?: boolean;
   transB?: boolean;
