@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Packs what a GPU machine without Node.js or a registry needs to run this checkout's tests and benches:
+# .carry/node.xz (this machine's node, stripped) and .carry/node_modules.tar.xz (without typescript,
+# which is only needed to compile; dist/ is compiled here and carried). Used with the device `run` tool:
+#   carry [".carry", "build", "dist"], command "bash scripts/device-unpack.sh && ..."
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .carry
+if [ ! -s .carry/node.xz ] || [ "$(node --version)" != "$(cat .carry/node.version 2>/dev/null)" ]; then
+  cp "$(command -v node)" .carry/node && strip .carry/node && xz -9 -T0 -f .carry/node
+  node --version > .carry/node.version
+fi
+lock_sum=$(sha1sum package-lock.json | cut -c1-12)
+if [ ! -s .carry/node_modules.tar.xz ] || [ "$lock_sum" != "$(cat .carry/node_modules.sum 2>/dev/null)" ]; then
+  tar --exclude='node_modules/typescript' --exclude='node_modules/.cache' -cf - node_modules | xz -6 -T0 > .carry/node_modules.tar.xz
+  echo "$lock_sum" > .carry/node_modules.sum
+fi
+npx tsc -p tsconfig.json
+du -sh .carry/* build dist | sed 's/^/device-pack: /'

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# On the GPU machine: unpacks .carry/ (see device-pack.sh) and puts node on PATH for the caller via
+# /usr/local/bin/node. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x /usr/local/bin/node ]; then xz -dc .carry/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node; fi
+if [ ! -d node_modules ]; then xz -dc .carry/node_modules.tar.xz | tar -xf -; fi
+echo "device-unpack: node $(node --version), $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)"
