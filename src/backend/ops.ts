@@ -1,7 +1,7 @@
 // Kernels over Tensors, dispatched by device: each op checks shapes, dtypes and devices, then calls the
 // CPU kernel (native/cpu) or its CUDA twin (native/cuda) with the same argument order.
 import { cpuOp, cudaOp } from './native.js';
-import { Tensor, TensorError, assertDtype, sameDevice } from './tensor.js';
+import { DTYPE_BYTES, Tensor, TensorError, assertDtype, sameDevice, type DType } from './tensor.js';
 
 /**
  * Columns [col, col + width) of a 2-D row-major tensor `base` [T, stride]: how strided kernel arguments
@@ -63,6 +63,429 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
   const N = opts.transB ? b.shape[0]! : b.shape[1]!;
   const c = Tensor.empty([M, N], a.dtype === 'bf16' ? 'f32' : a.dtype, a.device);
   return gemm(a, b, c, opts);
+}
+
+// ---- model kernels ----------------------------------------------------------------------------
+// Each wrapper checks element counts, dtypes and devices, then passes raw storage in the argument order
+// of native/KERNELS.md. CPU: all float tensors of one call share f32 or f64. CUDA: activations share
+// f32 or bf16 (passed as a trailing dtype argument), parameters and optimizer state stay f32.
+
+/** A contiguous [T, D] tensor, or columns of a wider [T, C] tensor (see `columns`). */
+export type Strided = Tensor | ColumnSlice;
+
+type Storage = ReturnType<() => Tensor['storage']>;
+
+function isSlice(s: Strided): s is ColumnSlice {
+  return !(s instanceof Tensor);
+}
+
+function stridedBase(s: Strided): Tensor {
+  return isSlice(s) ? s.base : s;
+}
+
+function shapeStr(t: Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+/** `t` must hold exactly `n` elements (any shape of that size, e.g. [T, D] or [B, L, D]). */
+function needNumel(t: Tensor, n: number, name: string, what: string): void {
+  if (t.numel !== n) throw new TensorError(`${name}: ${what} must hold ${n} elements, got ${shapeStr(t)}`);
+}
+
+function needI32(t: Tensor, name: string): void {
+  if (t.dtype !== 'i32') throw new TensorError(`${name}: expected i32 ids/targets, got ${t.dtype}`);
+}
+
+function needInt(v: number, name: string, what: string, min = 0): void {
+  if (!Number.isInteger(v) || v < min) throw new TensorError(`${name}: ${what} must be an integer >= ${min}, got ${v}`);
+}
+
+/** The storage and row stride of a strided argument that must be `rows` x `width`. */
+function strided(s: Strided, rows: number, width: number, name: string, what: string): { arr: Storage; stride: number } {
+  if (!isSlice(s)) {
+    if (s.numel !== rows * width || (s.shape.length > 0 && s.shape[s.shape.length - 1] !== width && rows * width > 0)) {
+      throw new TensorError(`${name}: ${what} must be [${rows}, ${width}], got ${shapeStr(s)}`);
+    }
+    return { arr: s.storage, stride: width };
+  }
+  const { base, col } = s;
+  if (base.shape[0] !== rows || s.width !== width) {
+    throw new TensorError(`${name}: ${what} must be ${rows} rows x ${width} columns, got columns [${col}, ${col + s.width}) of ${shapeStr(base)}`);
+  }
+  const stride = base.shape[1]!;
+  if (col === 0) return { arr: base.storage, stride };
+  if (base.device === 'cpu') return { arr: base.data.subarray(col), stride };
+  const b = DTYPE_BYTES[base.dtype];
+  return { arr: cudaOp('view')(base.buffer, col * b, (base.numel - col) * b) as Storage, stride };
+}
+
+function nullableStorage(t: Tensor | null): Storage | null {
+  return t ? t.storage : null;
+}
+
+/**
+ * Checks devices and dtypes. `acts` are activations (CPU: f32/f64; CUDA: f32 or bf16, all equal);
+ * `params` are weights, biases and accumulators (CPU: the activations' dtype; CUDA: f32).
+ * Returns the device and the dtype argument CUDA kernels take last.
+ */
+function floatCall(name: string, acts: (Tensor | null | undefined)[], params: (Tensor | null | undefined)[] = []): { dev: 'cpu' | 'cuda'; dtype: DType } {
+  const all = [...acts, ...params].filter((t): t is Tensor => !!t);
+  const dev = sameDevice(name, ...all);
+  const first = all[0];
+  if (!first) return { dev, dtype: 'f32' };
+  if (dev === 'cpu') {
+    for (const t of all) {
+      assertDtype(t, ['f32', 'f64'], `${name} (cpu)`);
+      if (t.dtype !== first.dtype) throw new TensorError(`${name}: all float tensors must share one dtype on the CPU (got ${first.dtype} and ${t.dtype})`);
+    }
+    return { dev, dtype: first.dtype };
+  }
+  const a = acts.find((t): t is Tensor => !!t);
+  const dtype = a ? a.dtype : 'f32';
+  for (const t of acts) if (t) {
+    assertDtype(t, ['f32', 'bf16'], `${name} (cuda)`);
+    if (t.dtype !== dtype) throw new TensorError(`${name}: activations must share one dtype (got ${dtype} and ${t.dtype})`);
+  }
+  for (const t of params) if (t) assertDtype(t, 'f32', `${name} parameter (cuda)`);
+  return { dev, dtype };
+}
+
+function kernel(dev: 'cpu' | 'cuda', name: string): (...args: unknown[]) => unknown {
+  return dev === 'cpu' ? cpuOp(name) : cudaOp(name);
+}
+
+/** Calls the kernel; CUDA gets the activation dtype as a trailing argument. */
+function call(dev: 'cpu' | 'cuda', dtype: DType, name: string, args: unknown[]): unknown {
+  return dev === 'cpu' ? cpuOp(name)(...args) : cudaOp(name)(...args, dtype);
+}
+
+function rows2(t: Tensor, name: string, what: string): [number, number] {
+  if (t.shape.length !== 2) throw new TensorError(`${name}: ${what} must be 2-D, got ${shapeStr(t)}`);
+  return [t.shape[0]!, t.shape[1]!];
+}
+
+/** out[t] = W[ids[t]]; ids outside 0..V-1 are a RangeError (CPU). */
+export function embeddingForward(ids: Tensor, W: Tensor, out: Tensor): void {
+  const name = 'embeddingForward';
+  needI32(ids, name);
+  const [V, D] = rows2(W, name, 'W');
+  const T = ids.numel;
+  needNumel(out, T * D, name, 'out');
+  const { dev, dtype } = floatCall(name, [out], [W]);
+  sameDevice(name, ids, W);
+  call(dev, dtype, name, [ids.storage, W.storage, out.storage, T, V, D]);
+}
+
+/** dW[ids[t]] += dOut[t]. */
+export function embeddingBackward(ids: Tensor, dOut: Tensor, dW: Tensor): void {
+  const name = 'embeddingBackward';
+  needI32(ids, name);
+  const [V, D] = rows2(dW, name, 'dW');
+  const T = ids.numel;
+  needNumel(dOut, T * D, name, 'dOut');
+  const { dev, dtype } = floatCall(name, [dOut], [dW]);
+  sameDevice(name, ids, dW);
+  call(dev, dtype, name, [ids.storage, dOut.storage, dW.storage, T, V, D]);
+}
+
+/** y[t] += b for y [T, C]. */
+export function biasForward(y: Tensor, b: Tensor): void {
+  const name = 'biasForward';
+  const C = b.numel;
+  if (C === 0 ? y.numel !== 0 : y.numel % C !== 0) throw new TensorError(`${name}: y ${shapeStr(y)} is not [T, ${C}]`);
+  const T = C === 0 ? 0 : y.numel / C;
+  const { dev, dtype } = floatCall(name, [y], [b]);
+  call(dev, dtype, name, [y.storage, b.storage, T, C]);
+}
+
+/** db += sum over rows of dy [T, C]. */
+export function biasBackward(dy: Tensor, db: Tensor): void {
+  const name = 'biasBackward';
+  const C = db.numel;
+  if (C === 0 ? dy.numel !== 0 : dy.numel % C !== 0) throw new TensorError(`${name}: dy ${shapeStr(dy)} is not [T, ${C}]`);
+  const T = C === 0 ? 0 : dy.numel / C;
+  const { dev, dtype } = floatCall(name, [dy], [db]);
+  call(dev, dtype, name, [dy.storage, db.storage, T, C]);
+}
+
+/** r = x + residualIn (or x); rstd = 1/sqrt(mean r^2 + eps); out = r rstd w; residualOut = r. */
+export function rmsnormForward(x: Tensor, residualIn: Tensor | null, w: Tensor, out: Tensor, residualOut: Tensor, rstd: Tensor, eps: number): void {
+  const name = 'rmsnormForward';
+  const D = w.numel;
+  if (D === 0 || x.numel % D !== 0) throw new TensorError(`${name}: x ${shapeStr(x)} is not [T, ${D}]`);
+  const T = x.numel / D;
+  if (residualIn) needNumel(residualIn, T * D, name, 'residualIn');
+  needNumel(out, T * D, name, 'out');
+  needNumel(residualOut, T * D, name, 'residualOut');
+  needNumel(rstd, T, name, 'rstd');
+  if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
+  // the residual stream and rstd stay f32 on CUDA; x/out follow the activation dtype there
+  const { dev, dtype } = floatCall(name, [x, out], [residualIn, w, residualOut, rstd]);
+  call(dev, dtype, name, [x.storage, nullableStorage(residualIn), w.storage, out.storage, residualOut.storage, rstd.storage, T, D, eps]);
+}
+
+/** dR = dResidualOut + (d out / d r)^T dOut (the gradient of x and of residualIn); dW += sum dOut r rstd. */
+export function rmsnormBackward(dOut: Tensor, dResidualOut: Tensor | null, residualOut: Tensor, w: Tensor, rstd: Tensor, dR: Tensor, dW: Tensor): void {
+  const name = 'rmsnormBackward';
+  const D = w.numel;
+  if (D === 0 || dOut.numel % D !== 0) throw new TensorError(`${name}: dOut ${shapeStr(dOut)} is not [T, ${D}]`);
+  const T = dOut.numel / D;
+  if (dResidualOut) needNumel(dResidualOut, T * D, name, 'dResidualOut');
+  needNumel(residualOut, T * D, name, 'residualOut');
+  needNumel(rstd, T, name, 'rstd');
+  needNumel(dR, T * D, name, 'dR');
+  needNumel(dW, D, name, 'dW');
+  const { dev, dtype } = floatCall(name, [dOut], [dResidualOut, residualOut, w, rstd, dR, dW]);
+  call(dev, dtype, name, [dOut.storage, nullableStorage(dResidualOut), residualOut.storage, w.storage, rstd.storage, dR.storage, dW.storage, T, D]);
+}
+
+function convShape(name: string, w: Tensor, B: number, L: number): { D: number; K: number; T: number } {
+  const [D, K] = rows2(w, name, 'w');
+  needInt(B, name, 'B');
+  needInt(L, name, 'L');
+  if (K < 1) throw new TensorError(`${name}: kernel width K must be >= 1`);
+  return { D, K, T: B * L };
+}
+
+/** Causal depthwise conv over each sequence of length L: out[b,t,d] = act(bias[d] + sum_k w[d,k] x[b,t-K+1+k,d]). */
+export function conv1dForward(x: Strided, w: Tensor, bias: Tensor | null, out: Tensor, B: number, L: number, silu: boolean): void {
+  const name = 'conv1dForward';
+  const { D, K, T } = convShape(name, w, B, L);
+  if (bias) needNumel(bias, D, name, 'bias');
+  needNumel(out, T * D, name, 'out');
+  const { dev, dtype } = floatCall(name, [stridedBase(x), out], [w, bias]);
+  const xs = strided(x, T, D, name, 'x');
+  call(dev, dtype, name, [xs.arr, xs.stride, w.storage, nullableStorage(bias), out.storage, B, L, D, K, silu]);
+}
+
+/** dx = d/dx (overwritten), dw and dbias accumulated; recomputes the pre-activation when silu. */
+export function conv1dBackward(x: Strided, w: Tensor, bias: Tensor | null, dOut: Tensor, dx: Strided, dw: Tensor, dbias: Tensor | null, B: number, L: number, silu: boolean): void {
+  const name = 'conv1dBackward';
+  const { D, K, T } = convShape(name, w, B, L);
+  if (bias) needNumel(bias, D, name, 'bias');
+  if (dbias) needNumel(dbias, D, name, 'dbias');
+  needNumel(dOut, T * D, name, 'dOut');
+  needNumel(dw, D * K, name, 'dw');
+  const { dev, dtype } = floatCall(name, [stridedBase(x), dOut, stridedBase(dx)], [w, bias, dw, dbias]);
+  const xs = strided(x, T, D, name, 'x');
+  const dxs = strided(dx, T, D, name, 'dx');
+  call(dev, dtype, name, [xs.arr, xs.stride, w.storage, nullableStorage(bias), dOut.storage, dxs.arr, dxs.stride, dw.storage, nullableStorage(dbias), B, L, D, K, silu]);
+}
+
+/** One decoding step: shifts x [B, D] into convState [B, D, K] (oldest first) and writes the conv output. */
+export function conv1dStep(convState: Tensor, x: Strided, w: Tensor, bias: Tensor | null, out: Tensor, silu: boolean): void {
+  const name = 'conv1dStep';
+  const [D, K] = rows2(w, name, 'w');
+  if (D === 0 || convState.numel % (D * K) !== 0) throw new TensorError(`${name}: convState ${shapeStr(convState)} is not [B, ${D}, ${K}]`);
+  const B = convState.numel / (D * K);
+  if (bias) needNumel(bias, D, name, 'bias');
+  needNumel(out, B * D, name, 'out');
+  const { dev, dtype } = floatCall(name, [stridedBase(x), out], [convState, w, bias]);
+  const xs = strided(x, B, D, name, 'x');
+  call(dev, dtype, name, [convState.storage, xs.arr, xs.stride, w.storage, nullableStorage(bias), out.storage, B, D, K, silu]);
+}
+
+export interface ScanArgs {
+  /** [T, D] input */
+  u: Tensor;
+  /** [T, D] raw delta (before deltaBias and softplus) */
+  delta: Tensor;
+  deltaBias: Tensor | null;
+  /** [D, N] = -exp(A_log) */
+  A: Tensor;
+  /** [T, N] (columns of x_proj's output); Bm and Cm must share one row stride */
+  Bm: Strided;
+  Cm: Strided;
+  Dskip: Tensor | null;
+  /** [T, D] gate (columns of in_proj's output) or null */
+  z: Strided | null;
+  B: number;
+  L: number;
+  deltaSoftplus: boolean;
+}
+
+export interface ScanGrads {
+  du: Tensor;
+  ddelta: Tensor;
+  /** accumulated */
+  dA: Tensor;
+  /** overwritten; must have the same row stride as Bm/Cm */
+  dB: Strided;
+  dC: Strided;
+  dDskip: Tensor | null;
+  dDeltaBias: Tensor | null;
+  /** overwritten; same row stride as z */
+  dz: Strided | null;
+}
+
+interface ScanPrep {
+  D: number;
+  N: number;
+  T: number;
+  bc: { B: Storage; C: Storage; stride: number };
+  z: { arr: Storage | null; stride: number };
+}
+
+function scanPrep(name: string, a: ScanArgs, rows: number): ScanPrep {
+  const [D, N] = rows2(a.A, name, 'A');
+  if (N < 1) throw new TensorError(`${name}: d_state N must be >= 1`);
+  needNumel(a.u, rows * D, name, 'u');
+  needNumel(a.delta, rows * D, name, 'delta');
+  if (a.deltaBias) needNumel(a.deltaBias, D, name, 'deltaBias');
+  if (a.Dskip) needNumel(a.Dskip, D, name, 'Dskip');
+  const b = strided(a.Bm, rows, N, name, 'Bm');
+  const c = strided(a.Cm, rows, N, name, 'Cm');
+  if (b.stride !== c.stride) throw new TensorError(`${name}: Bm and Cm must share one row stride (${b.stride} vs ${c.stride}); take both as columns of one tensor`);
+  const z = a.z ? strided(a.z, rows, D, name, 'z') : { arr: null, stride: D };
+  return { D, N, T: rows, bc: { B: b.arr, C: c.arr, stride: b.stride }, z };
+}
+
+function scanActs(a: ScanArgs): Tensor[] {
+  const out = [a.u, a.delta, stridedBase(a.Bm), stridedBase(a.Cm)];
+  if (a.z) out.push(stridedBase(a.z));
+  return out;
+}
+
+/** Selective scan over B sequences of length L; y overwritten; lastState [B, D, N] (f32 on CUDA) if given. */
+export function selectiveScanForward(a: ScanArgs, y: Tensor, lastState: Tensor | null): void {
+  const name = 'selectiveScanForward';
+  needInt(a.B, name, 'B');
+  needInt(a.L, name, 'L');
+  const p = scanPrep(name, a, a.B * a.L);
+  needNumel(y, p.T * p.D, name, 'y');
+  if (lastState) needNumel(lastState, a.B * p.D * p.N, name, 'lastState');
+  const { dev, dtype } = floatCall(name, [...scanActs(a), y], [a.deltaBias, a.A, a.Dskip, lastState]);
+  call(dev, dtype, name, [a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
+    nullableStorage(a.Dskip), p.z.arr, p.z.stride, y.storage, nullableStorage(lastState), a.B, a.L, p.D, p.N, a.deltaSoftplus]);
+}
+
+/** Gradients of selectiveScanForward; states are recomputed chunk by chunk (never stored for all of L). */
+export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): void {
+  const name = 'selectiveScanBackward';
+  needInt(a.B, name, 'B');
+  needInt(a.L, name, 'L');
+  const p = scanPrep(name, a, a.B * a.L);
+  const n = p.T * p.D;
+  needNumel(dy, n, name, 'dy');
+  needNumel(g.du, n, name, 'du');
+  needNumel(g.ddelta, n, name, 'ddelta');
+  needNumel(g.dA, p.D * p.N, name, 'dA');
+  if (g.dDskip) needNumel(g.dDskip, p.D, name, 'dDskip');
+  if (g.dDeltaBias) needNumel(g.dDeltaBias, p.D, name, 'dDeltaBias');
+  if (!!a.z !== !!g.dz) throw new TensorError(`${name}: dz must be given exactly when z is`);
+  const dB = strided(g.dB, p.T, p.N, name, 'dB');
+  const dC = strided(g.dC, p.T, p.N, name, 'dC');
+  if (dB.stride !== p.bc.stride || dC.stride !== p.bc.stride) throw new TensorError(`${name}: dB and dC must have Bm's row stride ${p.bc.stride} (got ${dB.stride}, ${dC.stride})`);
+  const dz = g.dz ? strided(g.dz, p.T, p.D, name, 'dz') : null;
+  if (dz && dz.stride !== p.z.stride) throw new TensorError(`${name}: dz must have z's row stride ${p.z.stride} (got ${dz.stride})`);
+  const acts = [...scanActs(a), dy, g.du, g.ddelta, stridedBase(g.dB), stridedBase(g.dC)];
+  if (g.dz) acts.push(stridedBase(g.dz));
+  const { dev, dtype } = floatCall(name, acts, [a.deltaBias, a.A, a.Dskip, g.dA, g.dDskip, g.dDeltaBias]);
+  call(dev, dtype, name, [a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
+    nullableStorage(a.Dskip), p.z.arr, p.z.stride, dy.storage, g.du.storage, g.ddelta.storage, g.dA.storage, dB.arr, dC.arr,
+    nullableStorage(g.dDskip), nullableStorage(g.dDeltaBias), dz ? dz.arr : null, a.B, a.L, p.D, p.N, a.deltaSoftplus]);
+}
+
+/** One recurrent step (generation): a.L must be 1, u/delta/z/y are [B, D], Bm/Cm [B, N]; state [B, D, N] in/out. */
+export function selectiveScanStep(state: Tensor, a: ScanArgs, y: Tensor): void {
+  const name = 'selectiveScanStep';
+  if (a.L !== 1) throw new TensorError(`${name}: a.L must be 1 (one token per sequence), got ${a.L}`);
+  needInt(a.B, name, 'B');
+  const p = scanPrep(name, a, a.B);
+  needNumel(y, a.B * p.D, name, 'y');
+  needNumel(state, a.B * p.D * p.N, name, 'state');
+  const { dev, dtype } = floatCall(name, [...scanActs(a), y], [state, a.deltaBias, a.A, a.Dskip]);
+  call(dev, dtype, name, [state.storage, a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
+    nullableStorage(a.Dskip), p.z.arr, p.z.stride, y.storage, a.B, p.D, p.N, a.deltaSoftplus]);
+}
+
+/**
+ * losses[t] = logsumexp(logits[t]) - logits[t, target] (0 where target == ignoreIndex);
+ * dLogits (if given) = gradScale * (softmax - onehot), zero rows where ignored. Targets out of range: RangeError.
+ */
+export function crossEntropyForward(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number, ignoreIndex = -1): void {
+  const name = 'crossEntropyForward';
+  needI32(targets, name);
+  const [T, V] = rows2(logits, name, 'logits');
+  needNumel(targets, T, name, 'targets');
+  if (dLogits) needNumel(dLogits, T * V, name, 'dLogits');
+  if (!Number.isInteger(ignoreIndex)) throw new TensorError(`${name}: ignoreIndex must be an integer`);
+  const { dev, dtype } = floatCall(name, [logits, dLogits], [losses]);
+  sameDevice(name, logits, targets);
+  call(dev, dtype, name, [logits.storage, targets.storage, losses.storage, nullableStorage(dLogits), T, V, gradScale, ignoreIndex]);
+}
+
+function poolDims(name: string, x: Tensor, out: Tensor, B: number, L: number, mode: string): { D: number; m: number } {
+  needInt(B, name, 'B');
+  needInt(L, name, 'L', 1);
+  if (mode !== 'mean' && mode !== 'last') throw new TensorError(`${name}: mode must be 'mean' or 'last', got '${String(mode)}'`);
+  const D = B === 0 ? 0 : out.numel / B;
+  if (!Number.isInteger(D)) throw new TensorError(`${name}: ${shapeStr(out)} is not [${B}, D]`);
+  needNumel(x, B * L * D, name, `[B*L, D] = [${B * L}, ${D}] tensor`);
+  return { D, m: mode === 'mean' ? 0 : 1 };
+}
+
+/** Sequence pooling: out[b] = mean over l of x[b, l] ('mean') or x[b, L-1] ('last'). */
+export function poolForward(x: Tensor, out: Tensor, B: number, L: number, mode: 'mean' | 'last'): void {
+  const name = 'poolForward';
+  const { D, m } = poolDims(name, x, out, B, L, mode);
+  const { dev, dtype } = floatCall(name, [x, out]);
+  call(dev, dtype, name, [x.storage, out.storage, B, L, D, m]);
+}
+
+/** dx overwritten from dOut [B, D]. */
+export function poolBackward(dOut: Tensor, dx: Tensor, B: number, L: number, mode: 'mean' | 'last'): void {
+  const name = 'poolBackward';
+  const { D, m } = poolDims(name, dx, dOut, B, L, mode);
+  const { dev, dtype } = floatCall(name, [dOut, dx]);
+  call(dev, dtype, name, [dOut.storage, dx.storage, B, L, D, m]);
+}
+
+export interface AdamWOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step count for the bias corrections */
+  step: number;
+}
+
+/** In-place AdamW with decoupled weight decay: p -= lr (mhat / (sqrt(vhat) + eps) + wd p). */
+export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWOptions): void {
+  const name = 'adamwStep';
+  const n = param.numel;
+  needNumel(grad, n, name, 'grad');
+  needNumel(m, n, name, 'm');
+  needNumel(v, n, name, 'v');
+  needInt(o.step, name, 'step', 1);
+  const { dev } = floatCall(name, [], [param, grad, m, v]);
+  kernel(dev, name)(param.storage, grad.storage, m.storage, v.storage, n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step);
+}
+
+/** Sum of squares with double accumulation (for the global gradient norm). */
+export function sumSquares(x: Tensor): number {
+  const { dev, dtype } = floatCall('sumSquares', [x]);
+  return call(dev, dtype, 'sumSquares', [x.storage, x.numel]) as number;
+}
+
+/** x *= s in place. */
+export function scale(x: Tensor, s: number): void {
+  const { dev, dtype } = floatCall('scale', [x]);
+  call(dev, dtype, 'scale', [x.storage, x.numel, s]);
+}
+
+/** out = a + b (out may alias a). */
+export function add(a: Tensor, b: Tensor, out: Tensor): void {
+  needNumel(b, a.numel, 'add', 'b');
+  needNumel(out, a.numel, 'add', 'out');
+  const { dev, dtype } = floatCall('add', [a, b, out]);
+  call(dev, dtype, 'add', [a.storage, b.storage, out.storage, a.numel]);
+}
+
+export function fill(x: Tensor, value: number): void {
+  const { dev, dtype } = floatCall('fill', [x]);
+  call(dev, dtype, 'fill', [x.storage, x.numel, value]);
 }
 
 export function synchronize(device: 'cpu' | 'cuda'): void {
