@@ -1,8 +1,9 @@
 // The mamba-dna CLI: DNA data commands and the model commands shared with mamba-audio.
 import { createProgram, runMain, type Registrar } from './common.js';
+import { registerDnaData } from './dna-data.js';
 import { registerDoctor } from './doctor.js';
 
-export const dnaRegistrars: Registrar[] = [registerDoctor];
+export const dnaRegistrars: Registrar[] = [registerDoctor, registerDnaData];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(
