@@ -1,0 +1,174 @@
+// Causal depthwise conv1d over [T, D] rows (sequence-major, B sequences of length L), with optional
+// SiLU, its backward (recomputing the pre-activation) and the one-token decoding step.
+// Weights are transposed to [K, D] once per call so every inner loop runs over contiguous d.
+#include "common.h"
+#include "vmath.h"
+#include "../src/registry.h"
+
+namespace mamba {
+namespace {
+
+struct ConvDims { int64_t B, L, D, K; bool silu; };
+
+// pre[r, d] = bias[d] + sum_k wT[k, d] x[t-K+1+k, d] for rows r in [r0, r1) of one sequence starting at row s.
+template <class T>
+inline void conv_rows(const T* x, int64_t xs, const T* wT, const T* bias, int64_t s, int64_t r0, int64_t r1, int64_t D, int64_t K, T* pre, int64_t ps) {
+  for (int64_t r = r0; r < r1; r++) {
+    T* p = pre + (r - r0) * ps;
+    if (bias) std::copy(bias, bias + D, p);
+    else std::fill(p, p + D, T(0));
+    for (int64_t k = 0; k < K; k++) {
+      int64_t src = r - (K - 1) + k;
+      if (src < s) continue;
+      const T* xr = x + src * xs;
+      const T* w = wT + k * D;
+      for (int64_t d = 0; d < D; d++) p[d] += w[d] * xr[d];
+    }
+  }
+}
+
+template <class T>
+std::vector<T> transpose_w(const T* w, int64_t D, int64_t K) {
+  std::vector<T> wT((size_t)(K * D));
+  for (int64_t d = 0; d < D; d++)
+    for (int64_t k = 0; k < K; k++) wT[k * D + d] = w[d * K + k];
+  return wT;
+}
+
+inline int64_t rows_grain(int64_t D, int64_t K) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, D * K)); }
+
+template <class T>
+void conv_forward(const Napi::CallbackInfo& info) {
+  const char* nm = "conv1dForward";
+  int64_t B = arg_int(info, 5, "conv1dForward B"), L = arg_int(info, 6, "conv1dForward L"), D = arg_int(info, 7, "conv1dForward D"), K = arg_int(info, 8, "conv1dForward K");
+  bool silu = arg_bool(info, 9, "conv1dForward silu");
+  check_dims(info, nm, {B, L, D, K});
+  int64_t xs = arg_int(info, 1, "conv1dForward xStride");
+  check_stride(info, "conv1dForward x", xs, D);
+  int64_t Tn = B * L;
+  const T* x = arg_array<T>(info, 0, "conv1dForward x", strided_len(Tn, D, xs));
+  const T* w = arg_array<T>(info, 2, "conv1dForward w", D * K);
+  const T* bias = arg_opt<T>(info, 3, "conv1dForward bias", D);
+  T* out = arg_array<T>(info, 4, "conv1dForward out", Tn * D);
+  auto wT = transpose_w(w, D, K);
+  parallel_for(Tn, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1;) {
+      int64_t s = (r / L) * L, e = std::min(r1, s + L);  // rows of one sequence
+      conv_rows(x, xs, wT.data(), bias, s, r, e, D, K, out + r * D, D);
+      if (silu)
+        for (int64_t i = r * D; i < e * D; i++) out[i] = out[i] * vsigmoid(out[i]);
+      r = e;
+    }
+  }, rows_grain(D, K));
+}
+
+// g = dOut * act'(pre); dx[t'] = sum_k w[k] g[t'+K-1-k] (same sequence); dw[d,k] += sum_t g[t] x[t-K+1+k];
+// dbias += sum_t g[t]. Parts of the rows keep their own dw/dbias partial sums.
+template <class T>
+void conv_backward(const Napi::CallbackInfo& info) {
+  const char* nm = "conv1dBackward";
+  int64_t B = arg_int(info, 9, "conv1dBackward B"), L = arg_int(info, 10, "conv1dBackward L"), D = arg_int(info, 11, "conv1dBackward D"), K = arg_int(info, 12, "conv1dBackward K");
+  bool silu = arg_bool(info, 13, "conv1dBackward silu");
+  check_dims(info, nm, {B, L, D, K});
+  int64_t xs = arg_int(info, 1, "conv1dBackward xStride"), dxs = arg_int(info, 6, "conv1dBackward dxStride");
+  check_stride(info, "conv1dBackward x", xs, D);
+  check_stride(info, "conv1dBackward dx", dxs, D);
+  int64_t Tn = B * L;
+  const T* x = arg_array<T>(info, 0, "conv1dBackward x", strided_len(Tn, D, xs));
+  const T* w = arg_array<T>(info, 2, "conv1dBackward w", D * K);
+  const T* bias = arg_opt<T>(info, 3, "conv1dBackward bias", D);
+  const T* dOut = arg_array<T>(info, 4, "conv1dBackward dOut", Tn * D);
+  T* dx = arg_array<T>(info, 5, "conv1dBackward dx", strided_len(Tn, D, dxs));
+  T* dw = arg_array<T>(info, 7, "conv1dBackward dw", D * K);
+  T* dbias = arg_opt<T>(info, 8, "conv1dBackward dbias", D);
+  auto wT = transpose_w(w, D, K);
+  int nt = num_threads();
+  std::vector<T> acc((size_t)nt * (K + 1) * D, T(0));  // per part: dwT [K, D] then dbias [D]
+  constexpr int64_t RB = 64;                            // rows per block of g
+  int64_t parts = parallel_parts(Tn, rows_grain(D, K), [&](int64_t p, int64_t r0, int64_t r1) {
+    T* dwT = acc.data() + p * (K + 1) * D;
+    T* db = dwT + K * D;
+    std::vector<T> g((size_t)(RB + K - 1) * D);
+    for (int64_t r = r0; r < r1;) {
+      int64_t s = (r / L) * L, se = s + L;
+      int64_t e = std::min({r1, se, r + RB});
+      int64_t ge = std::min(se, e + K - 1);  // g needed for rows [r, ge)
+      if (silu) {
+        conv_rows(x, xs, wT.data(), bias, s, r, ge, D, K, g.data(), D);
+        for (int64_t i = 0; i < (ge - r) * D; i++) {
+          T pre = g[i], sg = vsigmoid(pre);
+          g[i] = dOut[r * D + i] * sg * (T(1) + pre * (T(1) - sg));
+        }
+      } else {
+        std::copy(dOut + r * D, dOut + ge * D, g.data());
+      }
+      for (int64_t t = r; t < e; t++) {
+        T* o = dx + t * dxs;
+        std::fill(o, o + D, T(0));
+        for (int64_t k = 0; k < K; k++) {
+          int64_t src = t + K - 1 - k;  // output row that reads x[t] through tap k
+          if (src >= ge) continue;
+          const T* gr = g.data() + (src - r) * D;
+          const T* wk = wT.data() + k * D;
+          for (int64_t d = 0; d < D; d++) o[d] += wk[d] * gr[d];
+        }
+        const T* gt = g.data() + (t - r) * D;
+        for (int64_t d = 0; d < D; d++) db[d] += gt[d];
+        for (int64_t k = 0; k < K; k++) {
+          int64_t src = t - (K - 1) + k;
+          if (src < s) continue;
+          const T* xr = x + src * xs;
+          T* a = dwT + k * D;
+          for (int64_t d = 0; d < D; d++) a[d] += gt[d] * xr[d];
+        }
+      }
+      r = e;
+    }
+  });
+  for (int64_t p = 0; p < parts; p++) {
+    const T* dwT = acc.data() + p * (K + 1) * D;
+    for (int64_t d = 0; d < D; d++)
+      for (int64_t k = 0; k < K; k++) dw[d * K + k] += dwT[k * D + d];
+    if (dbias)
+      for (int64_t d = 0; d < D; d++) dbias[d] += dwT[K * D + d];
+  }
+}
+
+template <class T>
+void conv_step(const Napi::CallbackInfo& info) {
+  const char* nm = "conv1dStep";
+  int64_t B = arg_int(info, 6, "conv1dStep B"), D = arg_int(info, 7, "conv1dStep D"), K = arg_int(info, 8, "conv1dStep K");
+  bool silu = arg_bool(info, 9, "conv1dStep silu");
+  check_dims(info, nm, {B, D, K});
+  if (K < 1) throw_range(info.Env(), "conv1dStep: K must be >= 1");
+  int64_t xs = arg_int(info, 2, "conv1dStep xStride");
+  check_stride(info, "conv1dStep x", xs, D);
+  T* st = arg_array<T>(info, 0, "conv1dStep convState", B * D * K);
+  const T* x = arg_array<T>(info, 1, "conv1dStep x", strided_len(B, D, xs));
+  const T* w = arg_array<T>(info, 3, "conv1dStep w", D * K);
+  const T* bias = arg_opt<T>(info, 4, "conv1dStep bias", D);
+  T* out = arg_array<T>(info, 5, "conv1dStep out", B * D);
+  parallel_for(B * D, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      int64_t b = i / D, d = i % D;
+      T* s = st + i * K;
+      for (int64_t k = 0; k + 1 < K; k++) s[k] = s[k + 1];
+      s[K - 1] = x[b * xs + d];
+      T acc = bias ? bias[d] : T(0);
+      for (int64_t k = 0; k < K; k++) acc += w[d * K + k] * s[k];
+      out[i] = silu ? acc * vsigmoid(acc) : acc;
+    }
+  }, 4096);
+}
+
+}  // namespace
+}  // namespace mamba
+
+#define MAMBA_DISPATCH(i, fn)                                  \
+  if (::mamba::arg_is_f64(info, i)) ::mamba::fn<double>(info); \
+  else ::mamba::fn<float>(info);                               \
+  return info.Env().Undefined();
+
+MAMBA_OP(cpu, conv1dForward) { MAMBA_DISPATCH(0, conv_forward) }
+MAMBA_OP(cpu, conv1dBackward) { MAMBA_DISPATCH(0, conv_backward) }
+MAMBA_OP(cpu, conv1dStep) { MAMBA_DISPATCH(0, conv_step) }
