@@ -37,10 +37,10 @@ export function parseRegion(text: string, fasta: RecordLookup): Region {
   const start1 = parseNum(m[1]!, text);
   const end1 = m[2] !== undefined ? parseNum(m[2], text) : rec.length;
   if (start1 < 1) throw new DnaDataError(`${fasta.path}: region '${text}': positions are 1-based, start must be at least 1`);
-  if (end1 < start1) throw new DnaDataError(`${fasta.path}: region '${text}': end ${end1} is before start ${start1}`);
   if (start1 > rec.length || end1 > rec.length) {
     throw new DnaDataError(`${fasta.path}: region '${text}' is outside record '${name}' (length ${rec.length})`);
   }
+  if (end1 < start1) throw new DnaDataError(`${fasta.path}: region '${text}': end ${end1} is before start ${start1}`);
   return { name, start: start1 - 1, end: end1, label: text };
 }
 
