@@ -94,11 +94,14 @@ export const registerDnaData: Registrar = (program: Command) => {
     ['mamba-dna tokenize genome.fa chr1:1-1,048,576 -o chr1.tok'],
   );
 
-  const dataset = program.command('dataset').description('build the DNA datasets from their recipes');
+  const dataset = withExamples(program.command('dataset').description('build the DNA datasets from their recipes (list, build)'), [
+    'mamba-dna dataset list',
+    'mamba-dna dataset build species --out data/species',
+  ]);
   withExamples(
     dataset
       .command('build')
-      .description(`build a dataset (bgzip FASTA + .fai + .gzi + manifest.json) into --out; recipes: ${Object.entries(RECIPES).map(([k, v]) => `${k} (${v.description})`).join('; ')}`)
+      .description('build a dataset recipe (see `mamba-dna dataset list`) into --out: bgzip FASTA + .fai + .gzi per genome, and manifest.json for labelled sets')
       .argument('<name>', `recipe: ${Object.keys(RECIPES).join(' or ')}`)
       .requiredOption('--out <dir>', 'output folder (must be empty or new unless --force)')
       .option('--force', 'replace a non-empty output folder')
