@@ -111,20 +111,23 @@ export class FastaWindowSource implements WindowSource {
   }
 
   /** Reads a window at `start` of segment `seg` (padded when the segment is shorter). */
-  #read(seg: Segment, start: number, length: number): TokenWindow {
-    const tokens = new Uint8Array(length); // zero = PAD
+  #read(seg: Segment, start: number, length: number, out?: Uint8Array): TokenWindow {
+    if (out && out.length !== length) throw new DnaDataError(`window buffer has ${out.length} tokens, expected ${length}`);
+    const tokens = out ?? new Uint8Array(length);
     const n = Math.min(length, seg.end - start);
     seg.fasta.tokens(seg.rec, start, start + n, this.options, tokens, 0);
-    if (n < length && PAD !== 0) tokens.fill(PAD, n);
-    return { tokens, source: seg.rec.name, start };
+    if (n < length) tokens.fill(PAD, n);
+    // with several files, record names may repeat: name the file too
+    const source = this.files.length > 1 ? `${seg.fasta.path.split('/').pop()}:${seg.rec.name}` : seg.rec.name;
+    return { tokens, source, start };
   }
 
   async randomWindow(length: number, rng: Rng): Promise<TokenWindow> {
     return this.randomWindowSync(length, rng);
   }
 
-  /** The same as randomWindow, without the promise (reads are synchronous preads). */
-  randomWindowSync(length: number, rng: Rng): TokenWindow {
+  /** The same as randomWindow, without the promise (reads are synchronous preads); `out` reuses a buffer. */
+  randomWindowSync(length: number, rng: Rng, out?: Uint8Array): TokenWindow {
     this.#checkLength(length);
     const cum = this.#cumFor(length);
     const total = cum[cum.length - 1]!;
@@ -141,7 +144,7 @@ export class FastaWindowSource implements WindowSource {
     }
     const seg = this.#segs[lo]!;
     const within = k - (lo > 0 ? cum[lo - 1]! : 0);
-    const w = this.#read(seg, seg.start + within, length);
+    const w = this.#read(seg, seg.start + within, length, out);
     if (this.options.reverseComplement && rng.next() < 0.5) {
       const n = Math.min(length, seg.end - w.start);
       reverseComplement(w.tokens.subarray(0, n), w.tokens.subarray(0, n));

@@ -136,6 +136,12 @@ describe('DNA window sources', () => {
     const b = writeText(join(tmp.dir, 'b.fa'), '>lower\nacgtnACGTN\n');
     const src = openDnaSource([synth, b], { keepCase: true });
     expect(src.files.length).toBe(2);
+    const buf = new Uint8Array(10);
+    const names = new Set<string>();
+    const r = new Rng(2);
+    for (let i = 0; i < 20; i++) expect(src.randomWindowSync(10, r, buf).tokens).toBe(buf);
+    for (const w of src.sequentialWindowsSync(10)) names.add(w.source.split(':')[0]!);
+    expect([...names].sort()).toEqual(['b.fa', 'synth.fa']);
     expect(Array.from(src.files[1]!.tokens('lower', 0, 10, { keepCase: true }))).toEqual([9, 10, 11, 12, 13, 4, 5, 6, 7, 8]);
     expect(Array.from(encodeString('acgtn'))).toEqual([4, 5, 6, 7, 8]);
     src.close();
