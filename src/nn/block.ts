@@ -1,0 +1,64 @@
+// A residual block: r = x + residual (fused into the RMSNorm), h = mixer(norm(r)); outputs (h, r) as the
+// reference Block with fused_add_norm and residual_in_fp32. With `recompute`, the block keeps only r and
+// rstd and runs norm + mixer again inside backward, so its mixer intermediates can share one workspace
+// with every other block (activation recomputation for long sequences).
+import type { Tensor } from '../backend/index.js';
+import type { Rng } from '../util/rng.js';
+import { RMSNorm } from './layers.js';
+import { MambaMixer, type MixerCache, type MixerDims, type MixerInit } from './mixer.js';
+import type { NNContext, Param, Workspace } from './param.js';
+
+export class MambaBlock {
+  readonly norm: RMSNorm;
+  readonly mixer: MambaMixer;
+  recompute: boolean;
+  #saved: { r: Tensor; rstd: Tensor; B: number; L: number; ws: Workspace } | null = null;
+
+  constructor(prefix: string, dims: MixerDims, eps: number, ctx: NNContext, rng: Rng, init: MixerInit, recompute = false) {
+    this.norm = new RMSNorm(`${prefix}.norm`, dims.dModel, eps, ctx);
+    this.mixer = new MambaMixer(`${prefix}.mixer`, dims, ctx, rng, init);
+    this.recompute = recompute;
+  }
+
+  parameters(): Param[] {
+    return [...this.norm.parameters(), ...this.mixer.parameters()];
+  }
+
+  /**
+   * hIn, rIn (null for the first block) [T, D] -> hOut (mixer output), rOut (= hIn + rIn) [T, D], rstd [T].
+   * `ws` holds the norm output and mixer intermediates (shared between blocks when recomputing).
+   */
+  forward(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, rstd: Tensor, B: number, L: number, ws: Workspace, lastState: Tensor | null = null): void {
+    const D = this.mixer.dims.dModel;
+    const normOut = ws.get('normOut', [B * L, D]);
+    this.norm.forward(hIn, rIn, normOut, rOut, rstd);
+    this.mixer.forward(normOut, hOut, B, L, ws, lastState);
+    this.#saved = { r: rOut, rstd, B, L, ws };
+  }
+
+  /**
+   * g = the gradient of (hOut + rOut) as the next layer sees it (equal for both outputs); writes dIn, the
+   * gradient of hIn and of rIn. `dws` holds gradient scratch (shareable between blocks).
+   */
+  backward(g: Tensor, dIn: Tensor, dws: Workspace): void {
+    const s = this.#saved;
+    if (!s) throw new Error('MambaBlock.backward before forward');
+    const D = this.mixer.dims.dModel;
+    if (this.recompute) {
+      // r is kept: norm(r) with no residual gives the same normOut and rstd (x and residualOut alias: same values)
+      const normOut = s.ws.get('normOut', [s.B * s.L, D]);
+      this.norm.forward(s.r, null, normOut, s.r, s.rstd);
+      this.mixer.forward(normOut, dws.get('hScratch', [s.B * s.L, D]), s.B, s.L, s.ws);
+    }
+    const dNormOut = dws.get('dNormOut', [s.B * s.L, D]);
+    this.mixer.backward(g, dNormOut, dws);
+    this.norm.backward(dNormOut, g, dIn);
+  }
+
+  /** One decoding step: hIn, rIn [B, D] -> hOut, rOut. */
+  step(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, rstd: Tensor, cache: MixerCache, ws: Workspace): void {
+    const normOut = ws.get('s_normOut', [hIn.numel / this.mixer.dims.dModel, this.mixer.dims.dModel]);
+    this.norm.forward(hIn, rIn, normOut, rOut, rstd);
+    this.mixer.step(normOut, hOut, cache, ws);
+  }
+}

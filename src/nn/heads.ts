@@ -1,0 +1,77 @@
+// Output heads. LMHead: logits = h W^T with W the embedding (tied) or its own [V, D] weight; the gradient
+// goes into whichever W it uses. ClassifierHead: pool over L (mean or last), then Linear d_model -> classes.
+import { Tensor, crossEntropyForward, gemm, poolBackward, poolForward } from '../backend/index.js';
+import type { Rng } from '../util/rng.js';
+import { Linear } from './layers.js';
+import { makeParam, normalInit, type NNContext, type Param, type Workspace } from './param.js';
+
+export class LMHead {
+  /** the weight used for logits: the embedding's Param when tied */
+  readonly weight: Param;
+  readonly tied: boolean;
+  #h: Tensor | null = null;
+
+  constructor(embedding: Param | null, V: number, D: number, ctx: NNContext, rng: Rng) {
+    this.tied = embedding !== null;
+    this.weight = embedding ?? makeParam('lm_head.weight', [V, D], normalInit(V * D, 0.02, rng), ctx, true);
+  }
+
+  /** Own parameters only (a tied weight belongs to the embedding). */
+  parameters(): Param[] {
+    return this.tied ? [] : [this.weight];
+  }
+
+  forward(h: Tensor, logits: Tensor): void {
+    gemm(h, this.weight.value, logits, { transB: true });
+    this.#h = h;
+  }
+
+  backward(dLogits: Tensor, dh: Tensor): void {
+    if (!this.#h) throw new Error('LMHead.backward before forward');
+    gemm(dLogits, this.#h, this.weight.grad, { transA: true, beta: 1 });
+    gemm(dLogits, this.weight.value, dh);
+  }
+}
+
+export type Pooling = 'mean' | 'last';
+
+export class ClassifierHead {
+  readonly linear: Linear;
+  readonly pooling: Pooling;
+  readonly numClasses: number;
+  #shape: { B: number; L: number } | null = null;
+
+  constructor(D: number, numClasses: number, pooling: Pooling, ctx: NNContext, rng: Rng) {
+    this.linear = new Linear('classifier', D, numClasses, true, ctx, rng);
+    this.pooling = pooling;
+    this.numClasses = numClasses;
+  }
+
+  parameters(): Param[] {
+    return this.linear.parameters();
+  }
+
+  /** h [B*L, D] -> logits [B, C]. */
+  forward(h: Tensor, logits: Tensor, B: number, L: number, ws: Workspace): void {
+    const D = this.linear.inFeatures;
+    const pooled = ws.get('pooled', [B, D]);
+    poolForward(h, pooled, B, L, this.pooling);
+    this.linear.forward(pooled, logits);
+    this.#shape = { B, L };
+  }
+
+  backward(dLogits: Tensor, dh: Tensor, ws: Workspace): void {
+    if (!this.#shape) throw new Error('ClassifierHead.backward before forward');
+    const { B, L } = this.#shape;
+    const dPooled = ws.get('dPooled', [B, this.linear.inFeatures]);
+    this.linear.backward(dLogits, dPooled);
+    poolBackward(dPooled, dh, B, L, this.pooling);
+  }
+}
+
+/** Mean cross-entropy pieces: per-row losses and (optionally) dLogits scaled by gradScale. */
+export function crossEntropy(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number, ignoreIndex = -1): void {
+  crossEntropyForward(logits, targets, losses, dLogits, gradScale, ignoreIndex);
+}
+
+

@@ -1,0 +1,247 @@
+// The Mamba-1 mixer (selective SSM) as in the reference mamba_simple.py, with a hand-written backward.
+// Shapes: T = B*L tokens, D = d_model, E = d_inner = expand*D, R = dt_rank, N = d_state, K = d_conv.
+//   xz = x W_in^T [T,2E]; xs, z = columns; xc = SiLU(conv(xs) + b_conv) [T,E]
+//   dtIn = xc W_x[0:R]^T [T,R]; BC = xc W_x[R:]^T [T,2N]  (x_proj split by rows: two gemms, no copies)
+//   delta = dtIn W_dt^T [T,E]; y = scan(xc, delta, b_dt (softplus), A = -exp(A_log), B, C, D, z) [T,E]
+//   out = y W_out^T [T,D]
+import {
+  Tensor, columns, conv1dBackward, conv1dForward, conv1dStep, fill, gemm, selectiveScanBackward, selectiveScanForward,
+  selectiveScanStep, type ScanArgs,
+} from '../backend/index.js';
+import type { Rng } from '../util/rng.js';
+import { makeParam, uniformInit, type NNContext, type Param, type Workspace } from './param.js';
+
+export interface MixerDims {
+  dModel: number;
+  dInner: number;
+  dtRank: number;
+  dState: number;
+  dConv: number;
+}
+
+export interface MixerInit {
+  /** n_layer, for the reference's 1/sqrt(n_layer) rescale of out_proj */
+  nLayer: number;
+  dtMin?: number;
+  dtMax?: number;
+  dtInitFloor?: number;
+}
+
+/** Per-sequence recurrent state for generation: conv [B,E,K] (oldest first) and SSM [B,E,N]. */
+export interface MixerCache {
+  conv: Tensor;
+  ssm: Tensor;
+}
+
+interface Saved {
+  x: Tensor; xz: Tensor; xc: Tensor; dtIn: Tensor; bc: Tensor; delta: Tensor; y: Tensor; B: number; L: number;
+}
+
+export class MambaMixer {
+  readonly dims: MixerDims;
+  readonly inProj: Param;
+  readonly convWeight: Param;
+  readonly convBias: Param;
+  readonly xProj: Param;
+  readonly dtProjWeight: Param;
+  readonly dtProjBias: Param;
+  readonly ALog: Param;
+  readonly Dskip: Param;
+  readonly outProj: Param;
+  readonly ctx: NNContext;
+  /** A = -exp(A_log), refreshed from A_log at every forward (host copy kept for the A_log gradient) */
+  #A: Tensor;
+  #Ahost = new Float64Array(0);
+  #saved: Saved | null = null;
+
+  constructor(prefix: string, dims: MixerDims, ctx: NNContext, rng: Rng, init: MixerInit) {
+    const { dModel: D, dInner: E, dtRank: R, dState: N, dConv: K } = dims;
+    this.dims = dims;
+    this.ctx = ctx;
+    const p = (n: string) => `${prefix}.${n}`;
+    this.inProj = makeParam(p('in_proj.weight'), [2 * E, D], uniformInit(2 * E * D, 1 / Math.sqrt(D), rng), ctx, true);
+    // PyTorch Conv1d default: bound 1/sqrt(fan_in), fan_in = (in/groups) * K = K
+    this.convWeight = makeParam(p('conv1d.weight'), [E, K], uniformInit(E * K, 1 / Math.sqrt(K), rng), ctx, true);
+    this.convBias = makeParam(p('conv1d.bias'), [E], uniformInit(E, 1 / Math.sqrt(K), rng), ctx, false);
+    this.xProj = makeParam(p('x_proj.weight'), [R + 2 * N, E], uniformInit((R + 2 * N) * E, 1 / Math.sqrt(E), rng), ctx, true);
+    this.dtProjWeight = makeParam(p('dt_proj.weight'), [E, R], uniformInit(E * R, R ** -0.5, rng), ctx, true);
+    // softplus(bias) log-uniform in [dtMin, dtMax]: bias = inverse softplus of dt
+    const dtMin = init.dtMin ?? 1e-3, dtMax = init.dtMax ?? 1e-1, floor = init.dtInitFloor ?? 1e-4;
+    const bias = new Float64Array(E);
+    for (let e = 0; e < E; e++) {
+      const dt = Math.max(Math.exp(rng.next() * (Math.log(dtMax) - Math.log(dtMin)) + Math.log(dtMin)), floor);
+      bias[e] = dt + Math.log(-Math.expm1(-dt));
+    }
+    this.dtProjBias = makeParam(p('dt_proj.bias'), [E], bias, ctx, false);
+    const alog = new Float64Array(E * N);
+    for (let e = 0; e < E; e++) for (let n = 0; n < N; n++) alog[e * N + n] = Math.log(n + 1);
+    this.ALog = makeParam(p('A_log'), [E, N], alog, ctx, false);
+    this.Dskip = makeParam(p('D'), [E], new Float64Array(E).fill(1), ctx, false);
+    const outBound = 1 / Math.sqrt(E) / Math.sqrt(init.nLayer);
+    this.outProj = makeParam(p('out_proj.weight'), [D, E], uniformInit(D * E, outBound, rng), ctx, true);
+    this.#A = Tensor.zeros([E, N], ctx.dtype, ctx.device);
+  }
+
+  parameters(): Param[] {
+    return [this.inProj, this.convWeight, this.convBias, this.xProj, this.dtProjWeight, this.dtProjBias, this.ALog, this.Dskip, this.outProj];
+  }
+
+  /** Recomputes A = -exp(A_log) on the host (D*N values) and uploads it. */
+  #refreshA(): void {
+    const alog = this.ALog.value.toFloat64();
+    const A = new Float64Array(alog.length);
+    for (let i = 0; i < alog.length; i++) A[i] = -Math.exp(alog[i]!);
+    this.#Ahost = A;
+    const host = this.ctx.dtype === 'f64' ? A : Float32Array.from(A);
+    this.#A.copyFrom(Tensor.from(host, this.#A.shape));
+  }
+
+  #xProjRows(): { wdt: Tensor; wbc: Tensor; gdt: Tensor; gbc: Tensor } {
+    const { dtRank: R, dState: N, dInner: E } = this.dims;
+    return {
+      wdt: this.xProj.value.view(0, [R, E]),
+      wbc: this.xProj.value.view(R * E, [2 * N, E]),
+      gdt: this.xProj.grad.view(0, [R, E]),
+      gbc: this.xProj.grad.view(R * E, [2 * N, E]),
+    };
+  }
+
+  #scanArgs(xz: Tensor, xc: Tensor, delta: Tensor, bc: Tensor, B: number, L: number): ScanArgs {
+    const { dInner: E, dState: N } = this.dims;
+    return {
+      u: xc, delta, deltaBias: this.dtProjBias.value, A: this.#A,
+      Bm: columns(bc, 0, N), Cm: columns(bc, N, N), Dskip: this.Dskip.value, z: columns(xz, E, E),
+      B, L, deltaSoftplus: true,
+    };
+  }
+
+  /**
+   * x [T, D] -> out [T, D] over B sequences of length L; intermediates live in `ws` (views kept for backward).
+   * `lastState` [B, E, N] receives the SSM state after the last token (for generation).
+   */
+  forward(x: Tensor, out: Tensor, B: number, L: number, ws: Workspace, lastState: Tensor | null = null): void {
+    const { dInner: E, dtRank: R, dState: N } = this.dims;
+    const T = B * L;
+    this.#refreshA();
+    const xz = ws.get('xz', [T, 2 * E]);
+    const xc = ws.get('xc', [T, E]);
+    const dtIn = ws.get('dtIn', [T, R]);
+    const bc = ws.get('bc', [T, 2 * N]);
+    const delta = ws.get('delta', [T, E]);
+    const y = ws.get('y', [T, E]);
+    gemm(x, this.inProj.value, xz, { transB: true });
+    conv1dForward(columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, B, L, true);
+    const w = this.#xProjRows();
+    gemm(xc, w.wdt, dtIn, { transB: true });
+    gemm(xc, w.wbc, bc, { transB: true });
+    gemm(dtIn, this.dtProjWeight.value, delta, { transB: true });
+    selectiveScanForward(this.#scanArgs(xz, xc, delta, bc, B, L), y, lastState);
+    gemm(y, this.outProj.value, out, { transB: true });
+    this.#saved = { x, xz, xc, dtIn, bc, delta, y, B, L };
+  }
+
+  /** dOut [T, D] -> dx [T, D] (overwritten); parameter gradients accumulated. */
+  backward(dOut: Tensor, dx: Tensor, ws: Workspace): void {
+    const s = this.#saved;
+    if (!s) throw new Error('MambaMixer.backward before forward');
+    const { dInner: E, dtRank: R, dState: N } = this.dims;
+    const T = s.B * s.L;
+    const dy = ws.get('dy', [T, E]);
+    const du = ws.get('du', [T, E]);
+    const ddelta = ws.get('ddelta', [T, E]);
+    const dbc = ws.get('dbc', [T, 2 * N]);
+    const ddtIn = ws.get('ddtIn', [T, R]);
+    const dxz = ws.get('dxz', [T, 2 * E]);
+    const dA = ws.get('dA', [E, N]);
+    // out_proj
+    gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
+    gemm(dOut, this.outProj.value, dy);
+    // scan: dA into a zeroed buffer, then d A_log = dA * A (A = -exp(A_log))
+    fill(dA, 0);
+    selectiveScanBackward(this.#scanArgs(s.xz, s.xc, s.delta, s.bc, s.B, s.L), dy, {
+      du, ddelta, dA, dB: columns(dbc, 0, N), dC: columns(dbc, N, N), dDskip: this.Dskip.grad,
+      dDeltaBias: this.dtProjBias.grad, dz: columns(dxz, E, E),
+    });
+    this.#accumulateALogGrad(dA);
+    // dt_proj
+    gemm(ddelta, s.dtIn, this.dtProjWeight.grad, { transA: true, beta: 1 });
+    gemm(ddelta, this.dtProjWeight.value, ddtIn);
+    // x_proj (two row blocks); du becomes the full gradient of xc
+    const w = this.#xProjRows();
+    gemm(ddtIn, s.xc, w.gdt, { transA: true, beta: 1 });
+    gemm(dbc, s.xc, w.gbc, { transA: true, beta: 1 });
+    gemm(ddtIn, w.wdt, du, { beta: 1 });
+    gemm(dbc, w.wbc, du, { beta: 1 });
+    // conv (SiLU inside) into the xs columns of dxz
+    conv1dBackward(columns(s.xz, 0, E), this.convWeight.value, this.convBias.value, du, columns(dxz, 0, E), this.convWeight.grad, this.convBias.grad, s.B, s.L, true);
+    // in_proj
+    gemm(dxz, s.x, this.inProj.grad, { transA: true, beta: 1 });
+    gemm(dxz, this.inProj.value, dx);
+  }
+
+  #accumulateALogGrad(dA: Tensor): void {
+    const A = this.#Ahost;
+    const g = this.ALog.grad;
+    if (g.device === 'cpu') {
+      const gd = g.data, da = dA.data;
+      for (let i = 0; i < A.length; i++) gd[i] = gd[i]! + da[i]! * A[i]!;
+      return;
+    }
+    const da = dA.toFloat64(), gh = g.toFloat64();
+    for (let i = 0; i < A.length; i++) gh[i] = gh[i]! + da[i]! * A[i]!;
+    g.copyFrom(Tensor.from(Float32Array.from(gh), g.shape));
+  }
+
+  /** A zeroed cache for B sequences. */
+  newCache(B: number): MixerCache {
+    const { dInner: E, dState: N, dConv: K } = this.dims;
+    return { conv: Tensor.zeros([B, E, K], this.ctx.dtype, this.ctx.device), ssm: Tensor.zeros([B, E, N], this.ctx.dtype, this.ctx.device) };
+  }
+
+  /**
+   * After forward(..., lastState = cache.ssm) over a prompt: copies the last K conv inputs of every sequence
+   * into cache.conv (zeros before the start), so decoding continues exactly where the parallel pass ended.
+   */
+  fillConvCache(cache: MixerCache): void {
+    const s = this.#saved;
+    if (!s) throw new Error('MambaMixer.fillConvCache before forward');
+    const { dInner: E, dConv: K } = this.dims;
+    const xz = s.xz.toFloat64();
+    const st = new Float64Array(s.B * E * K);
+    for (let b = 0; b < s.B; b++) {
+      for (let k = 0; k < K; k++) {
+        const t = s.L - K + k;
+        if (t < 0) continue;
+        const row = (b * s.L + t) * 2 * E;
+        for (let e = 0; e < E; e++) st[(b * E + e) * K + k] = xz[row + e]!;
+      }
+    }
+    cache.conv.copyFrom(Tensor.from(this.ctx.dtype === 'f64' ? st : Float32Array.from(st), cache.conv.shape));
+  }
+
+  /** One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. */
+  step(x: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
+    const { dInner: E, dtRank: R, dState: N } = this.dims;
+    const B = cache.ssm.shape[0]!;
+    if (this.#Ahost.length === 0) this.#refreshA();
+    const xz = ws.get('s_xz', [B, 2 * E]);
+    const xc = ws.get('s_xc', [B, E]);
+    const dtIn = ws.get('s_dtIn', [B, R]);
+    const bc = ws.get('s_bc', [B, 2 * N]);
+    const delta = ws.get('s_delta', [B, E]);
+    const y = ws.get('s_y', [B, E]);
+    gemm(x, this.inProj.value, xz, { transB: true });
+    conv1dStep(cache.conv, columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, true);
+    const w = this.#xProjRows();
+    gemm(xc, w.wdt, dtIn, { transB: true });
+    gemm(xc, w.wbc, bc, { transB: true });
+    gemm(dtIn, this.dtProjWeight.value, delta, { transB: true });
+    selectiveScanStep(cache.ssm, this.#scanArgs(xz, xc, delta, bc, B, 1), y);
+    gemm(y, this.outProj.value, out, { transB: true });
+  }
+
+  /** Call after parameters change outside forward (e.g. a checkpoint load) so step() sees the new A. */
+  invalidate(): void {
+    this.#Ahost = new Float64Array(0);
+  }
+}
