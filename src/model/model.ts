@@ -1,0 +1,403 @@
+// The Mamba backbone (embedding, residual blocks, final RMSNorm) and the two models on it: MambaLM
+// (next-token, LM head tied to the embedding) and MambaClassifier (pooled sequence classification).
+// Activations live in grow-only workspaces on the model's device: steps of one (B, L) allocate nothing.
+import { Tensor, fill, resolveDevice, type Device, type DeviceRequest } from '../backend/index.js';
+import { MambaBlock } from '../nn/block.js';
+import { ClassifierHead, LMHead } from '../nn/heads.js';
+import { Embedding, RMSNorm } from '../nn/layers.js';
+import type { MixerCache } from '../nn/mixer.js';
+import { Workspace, type ModelDType, type NNContext, type Param } from '../nn/param.js';
+import { crossEntropyForward } from '../backend/index.js';
+import { Rng } from '../util/rng.js';
+import { derived, validateConfig, type MambaConfig } from './config.js';
+
+export interface CreateOptions {
+  device?: DeviceRequest;
+  dtype?: ModelDType;
+  seed?: number;
+  /** recompute every block's inside during backward (keeps only the residual stream per layer) */
+  recompute?: boolean;
+}
+
+/** Next-token batch: B sequences of L tokens; targets[t] < 0 are ignored. */
+export interface LMBatch {
+  B: number;
+  L: number;
+  inputs: Int32Array;
+  targets: Int32Array;
+}
+
+export interface ClassifyBatch {
+  B: number;
+  L: number;
+  inputs: Int32Array;
+  labels: Int32Array;
+}
+
+export class ModelError extends Error {
+  override name = 'ModelError';
+}
+
+function checkBatch(inputs: Int32Array, B: number, L: number, V: number): void {
+  if (!Number.isInteger(B) || B < 1 || !Number.isInteger(L) || L < 1) throw new ModelError(`batch: B and L must be positive integers, got B=${B}, L=${L}`);
+  if (inputs.length !== B * L) throw new ModelError(`batch: inputs hold ${inputs.length} tokens, expected B*L = ${B * L}`);
+  for (let i = 0; i < inputs.length; i++) {
+    const v = inputs[i]!;
+    if (v < 0 || v >= V) throw new ModelError(`batch: token ${v} at position ${i} is outside the vocabulary 0..${V - 1}`);
+  }
+}
+
+export class MambaBackbone {
+  readonly config: MambaConfig;
+  readonly ctx: NNContext;
+  readonly embedding: Embedding;
+  readonly layers: MambaBlock[];
+  readonly normF: RMSNorm;
+  readonly ws: Workspace;
+  readonly #blockWs: Workspace[];
+  readonly #sharedWs: Workspace;
+  readonly #dws: Workspace;
+  #shape: { B: number; L: number } | null = null;
+
+  constructor(config: MambaConfig, ctx: NNContext, rng: Rng, recompute = false) {
+    this.config = config;
+    this.ctx = ctx;
+    const d = derived(config);
+    const dims = { dModel: config.d_model, dInner: d.dInner, dtRank: d.dtRank, dState: config.d_state, dConv: config.d_conv };
+    this.embedding = new Embedding('backbone.embeddings', d.paddedVocab, config.d_model, ctx, rng);
+    this.layers = [];
+    for (let i = 0; i < config.n_layer; i++) {
+      this.layers.push(new MambaBlock(`backbone.layers.${i}`, dims, config.norm_epsilon, ctx, rng, { nLayer: config.n_layer }, recompute));
+    }
+    this.normF = new RMSNorm('backbone.norm_f', config.d_model, config.norm_epsilon, ctx);
+    this.ws = new Workspace(ctx.device, ctx.dtype);
+    this.#blockWs = this.layers.map(() => new Workspace(ctx.device, ctx.dtype));
+    this.#sharedWs = new Workspace(ctx.device, ctx.dtype);
+    this.#dws = new Workspace(ctx.device, ctx.dtype);
+  }
+
+  parameters(): Param[] {
+    return [...this.embedding.parameters(), ...this.layers.flatMap((l) => l.parameters()), ...this.normF.parameters()];
+  }
+
+  setRecompute(on: boolean): void {
+    for (const l of this.layers) l.recompute = on;
+  }
+
+  /** Uploads token ids into the ids workspace. */
+  uploadIds(inputs: Int32Array, name = 'ids'): Tensor {
+    const ids = this.ws.get(name, [inputs.length], 'i32');
+    ids.copyFrom(Tensor.from(inputs, [inputs.length]));
+    return ids;
+  }
+
+  /** ids [B*L] -> final normed hidden states [B*L, D]. lastStates[i] [B, E, N] receive each layer's SSM state. */
+  forward(ids: Tensor, B: number, L: number, lastStates: Tensor[] | null = null): Tensor {
+    const T = B * L, D = this.config.d_model;
+    const h0 = this.ws.get('h0', [T, D]);
+    this.embedding.forward(ids, h0);
+    let h = h0;
+    let r: Tensor | null = null;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
+      const hOut = this.ws.get(i % 2 === 0 ? 'hA' : 'hB', [T, D]);
+      const rOut = this.ws.get(`r${i}`, [T, D]);
+      const rstd = this.ws.get(`rstd${i}`, [T]);
+      layer.forward(h, r, hOut, rOut, rstd, B, L, layer.recompute ? this.#sharedWs : this.#blockWs[i]!, lastStates ? lastStates[i]! : null);
+      h = hOut;
+      r = rOut;
+    }
+    const out = this.ws.get('final', [T, D]);
+    this.normF.forward(h, r, out, this.ws.get('rF', [T, D]), this.ws.get('rstdF', [T]));
+    this.#shape = { B, L };
+    return out;
+  }
+
+  /** dFinal [B*L, D] -> parameter gradients (accumulated). */
+  backward(dFinal: Tensor): void {
+    if (!this.#shape) throw new ModelError('backward before forward');
+    const T = this.#shape.B * this.#shape.L, D = this.config.d_model;
+    let g = this.#dws.get('gA', [T, D]);
+    let g2 = this.#dws.get('gB', [T, D]);
+    this.normF.backward(dFinal, null, g);
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      this.layers[i]!.backward(g, g2, this.#dws);
+      [g, g2] = [g2, g];
+    }
+    this.embedding.backward(g);
+  }
+
+  /** Bytes held by activation and gradient workspaces. */
+  workspaceBytes(): number {
+    return this.ws.bytes() + this.#sharedWs.bytes() + this.#dws.bytes() + this.#blockWs.reduce((s, w) => s + w.bytes(), 0);
+  }
+
+  // ---- recurrent decoding -------------------------------------------------------------------
+
+  newCaches(B: number): MixerCache[] {
+    return this.layers.map((l) => l.mixer.newCache(B));
+  }
+
+  /** Parallel pass over a prompt that leaves every layer's cache ready for step(). Returns final hidden [B*L, D]. */
+  prefill(ids: Tensor, B: number, L: number, caches: MixerCache[]): Tensor {
+    const out = this.forward(ids, B, L, caches.map((c) => c.ssm));
+    for (let i = 0; i < this.layers.length; i++) this.layers[i]!.mixer.fillConvCache(caches[i]!);
+    return out;
+  }
+
+  /** One token per sequence: ids [B] -> final hidden [B, D]. */
+  step(ids: Tensor, caches: MixerCache[]): Tensor {
+    const B = ids.numel, D = this.config.d_model;
+    const ws = this.#sharedWs;
+    const h0 = this.ws.get('s_h0', [B, D]);
+    this.embedding.forward(ids, h0);
+    let h = h0;
+    let r: Tensor | null = null;
+    for (let i = 0; i < this.layers.length; i++) {
+      const hOut = this.ws.get(i % 2 === 0 ? 's_hA' : 's_hB', [B, D]);
+      const rOut = this.ws.get(i % 2 === 0 ? 's_rA' : 's_rB', [B, D]);
+      this.layers[i]!.step(h, r, hOut, rOut, this.ws.get('s_rstd', [B]), caches[i]!, ws);
+      h = hOut;
+      r = rOut;
+    }
+    const out = this.ws.get('s_final', [B, D]);
+    this.normF.forward(h, r, out, this.ws.get('s_rF', [B, D]), this.ws.get('s_rstdF', [B]));
+    return out;
+  }
+
+  invalidate(): void {
+    for (const l of this.layers) l.mixer.invalidate();
+  }
+}
+
+function resolveCtx(opts: CreateOptions): NNContext {
+  const device: Device = resolveDevice(opts.device ?? 'cpu');
+  const dtype = opts.dtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f64') throw new ModelError(`dtype must be 'f32' or 'f64', got ${String(dtype)}`);
+  if (dtype === 'f64' && device !== 'cpu') throw new ModelError("dtype 'f64' exists only on the CPU (it serves the gradient checks)");
+  return { device, dtype };
+}
+
+export interface LMResult {
+  /** mean loss (nats per token) over the counted targets */
+  loss: number;
+  /** number of targets counted (not ignored) */
+  count: number;
+}
+
+export interface LMEvalResult extends LMResult {
+  /** per-token losses (0 where ignored) */
+  losses: Float64Array;
+  /** argmax next-token predictions, when asked for */
+  predictions?: Int32Array;
+}
+
+abstract class ModelBase {
+  readonly config: MambaConfig;
+  readonly ctx: NNContext;
+  readonly backbone: MambaBackbone;
+  readonly seed: number;
+  protected readonly ws: Workspace;
+
+  protected constructor(config: MambaConfig, opts: CreateOptions, rng: Rng) {
+    validateConfig(config);
+    this.config = config;
+    this.ctx = resolveCtx(opts);
+    this.seed = opts.seed ?? 0;
+    this.backbone = new MambaBackbone(config, this.ctx, rng, opts.recompute ?? false);
+    this.ws = new Workspace(this.ctx.device, this.ctx.dtype);
+  }
+
+  get device(): Device {
+    return this.ctx.device;
+  }
+
+  abstract parameters(): Param[];
+
+  /** Number of scalar parameters. */
+  numParameters(): number {
+    return this.parameters().reduce((s, p) => s + p.value.numel, 0);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) fill(p.grad, 0);
+  }
+
+  setRecompute(on: boolean): void {
+    this.backbone.setRecompute(on);
+  }
+
+  /** Call after parameter values are replaced (checkpoint load). */
+  invalidate(): void {
+    this.backbone.invalidate();
+  }
+
+  protected hostLosses(losses: Tensor): Float64Array {
+    return losses.toFloat64();
+  }
+}
+
+export class MambaLM extends ModelBase {
+  readonly head: LMHead;
+
+  private constructor(config: MambaConfig, opts: CreateOptions) {
+    const rng = new Rng(opts.seed ?? 0);
+    super(config, opts, rng);
+    if (config.task !== 'lm') throw new ModelError(`MambaLM needs task 'lm', got '${config.task}'`);
+    const d = derived(config);
+    this.head = new LMHead(config.tie_embeddings ? this.backbone.embedding.weight : null, d.paddedVocab, config.d_model, this.ctx, rng);
+  }
+
+  static create(config: MambaConfig, opts: CreateOptions = {}): MambaLM {
+    return new MambaLM(config, opts);
+  }
+
+  parameters(): Param[] {
+    return [...this.backbone.parameters(), ...this.head.parameters()];
+  }
+
+  #logits(batch: LMBatch): { logits: Tensor; targets: Tensor; count: number; T: number } {
+    checkBatch(batch.inputs, batch.B, batch.L, this.config.vocab_size);
+    const T = batch.B * batch.L;
+    if (batch.targets.length !== T) throw new ModelError(`batch: targets hold ${batch.targets.length} tokens, expected ${T}`);
+    let count = 0;
+    for (let i = 0; i < T; i++) {
+      const v = batch.targets[i]!;
+      if (v >= this.config.vocab_size) throw new ModelError(`batch: target ${v} at position ${i} is outside the vocabulary 0..${this.config.vocab_size - 1}`);
+      if (v >= 0) count++;
+    }
+    const ids = this.backbone.uploadIds(batch.inputs);
+    const h = this.backbone.forward(ids, batch.B, batch.L);
+    const V = derived(this.config).paddedVocab;
+    const logits = this.ws.get('logits', [T, V]);
+    this.head.forward(h, logits);
+    const targets = this.ws.get('targets', [T], 'i32');
+    // negative targets (any) are ignored: map them to -1, the kernel's ignore index
+    targets.copyFrom(Tensor.from(batch.targets.map((v) => (v < 0 ? -1 : v)), [T]));
+    return { logits, targets, count, T };
+  }
+
+  /**
+   * Forward and backward: gradients of gradScale * (sum of token losses) are added into the parameters'
+   * grads (default gradScale = 1/count, i.e. the mean loss). Returns the mean loss.
+   */
+  forwardBackward(batch: LMBatch, gradScale?: number): LMResult {
+    const { logits, targets, count, T } = this.#logits(batch);
+    const dLogits = this.ws.get('dLogits', logits.shape);
+    const losses = this.ws.get('losses', [T]);
+    crossEntropyForward(logits, targets, losses, dLogits, gradScale ?? 1 / Math.max(count, 1), -1);
+    const dh = this.ws.get('dh', [T, this.config.d_model]);
+    this.head.backward(dLogits, dh);
+    this.backbone.backward(dh);
+    const l = this.hostLosses(losses);
+    let s = 0;
+    for (let i = 0; i < T; i++) s += l[i]!;
+    return { loss: s / Math.max(count, 1), count };
+  }
+
+  /** Evaluation: per-token losses and (optionally) argmax predictions; no gradients. */
+  forward(batch: LMBatch, opts: { predictions?: boolean } = {}): LMEvalResult {
+    const { logits, targets, count, T } = this.#logits(batch);
+    const losses = this.ws.get('losses', [T]);
+    crossEntropyForward(logits, targets, losses, null, 1, -1);
+    const l = this.hostLosses(losses);
+    let s = 0;
+    for (let i = 0; i < T; i++) s += l[i]!;
+    const res: LMEvalResult = { loss: s / Math.max(count, 1), count, losses: l };
+    if (opts.predictions) res.predictions = argmaxRows(logits.toFloat64(), T, logits.shape[1]!, this.config.vocab_size);
+    return res;
+  }
+}
+
+export interface ClassifyResult {
+  loss: number;
+  /** examples classified right */
+  correct: number;
+  count: number;
+  accuracy: number;
+  predictions: Int32Array;
+  /** [B, num_classes] logits, host copy */
+  logits: Float64Array;
+}
+
+export class MambaClassifier extends ModelBase {
+  readonly head: ClassifierHead;
+
+  private constructor(config: MambaConfig, opts: CreateOptions) {
+    const rng = new Rng(opts.seed ?? 0);
+    super(config, opts, rng);
+    if (config.task !== 'classify') throw new ModelError(`MambaClassifier needs task 'classify', got '${config.task}'`);
+    this.head = new ClassifierHead(config.d_model, config.num_classes, config.pooling, this.ctx, rng);
+  }
+
+  static create(config: MambaConfig, opts: CreateOptions = {}): MambaClassifier {
+    return new MambaClassifier(config, opts);
+  }
+
+  parameters(): Param[] {
+    return [...this.backbone.parameters(), ...this.head.parameters()];
+  }
+
+  #run(batch: ClassifyBatch, grad: boolean, gradScale?: number): ClassifyResult {
+    const { B, L } = batch;
+    checkBatch(batch.inputs, B, L, this.config.vocab_size);
+    const C = this.config.num_classes;
+    if (batch.labels.length !== B) throw new ModelError(`batch: ${batch.labels.length} labels for B = ${B} sequences`);
+    for (let i = 0; i < B; i++) {
+      const v = batch.labels[i]!;
+      if (!Number.isInteger(v) || v < 0 || v >= C) throw new ModelError(`batch: label ${v} of sequence ${i} is outside 0..${C - 1}`);
+    }
+    const ids = this.backbone.uploadIds(batch.inputs);
+    const h = this.backbone.forward(ids, B, L);
+    const logits = this.ws.get('logits', [B, C]);
+    this.head.forward(h, logits, B, L, this.ws);
+    const targets = this.ws.get('labels', [B], 'i32');
+    targets.copyFrom(Tensor.from(Int32Array.from(batch.labels), [B]));
+    const losses = this.ws.get('losses', [B]);
+    const dLogits = grad ? this.ws.get('dLogits', [B, C]) : null;
+    crossEntropyForward(logits, targets, losses, dLogits, gradScale ?? 1 / B, -1);
+    if (grad) {
+      const dh = this.ws.get('dh', [B * L, this.config.d_model]);
+      this.head.backward(dLogits!, dh, this.ws);
+      this.backbone.backward(dh);
+    }
+    const l = this.hostLosses(losses);
+    let s = 0;
+    for (let i = 0; i < B; i++) s += l[i]!;
+    const lg = logits.toFloat64();
+    const predictions = argmaxRows(lg, B, C, C);
+    let correct = 0;
+    for (let i = 0; i < B; i++) if (predictions[i] === batch.labels[i]) correct++;
+    return { loss: s / B, correct, count: B, accuracy: correct / B, predictions, logits: lg };
+  }
+
+  /** Forward and backward; gradients of gradScale * (sum of losses) (default: the mean). */
+  forwardBackward(batch: ClassifyBatch, gradScale?: number): ClassifyResult {
+    return this.#run(batch, true, gradScale);
+  }
+
+  forward(batch: ClassifyBatch): ClassifyResult {
+    return this.#run(batch, false);
+  }
+}
+
+export type MambaModel = MambaLM | MambaClassifier;
+
+/** Creates the model the config's task asks for. */
+export function createModel(config: MambaConfig, opts: CreateOptions = {}): MambaModel {
+  return config.task === 'classify' ? MambaClassifier.create(config, opts) : MambaLM.create(config, opts);
+}
+
+/** Row-wise argmax over the first `limit` columns. */
+export function argmaxRows(x: ArrayLike<number>, rows: number, cols: number, limit: number): Int32Array {
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0, bv = -Infinity;
+    for (let c = 0; c < limit; c++) {
+      const v = x[r * cols + c]!;
+      if (v > bv) { bv = v; best = c; }
+    }
+    out[r] = best;
+  }
+  return out;
+}
