@@ -194,23 +194,20 @@ export class IndexedFasta {
     this.#check(rec, start, end);
     const dst = out ?? new Uint8Array(end - start);
     if (end === start) return dst;
-    const lut = baseLut(opts.keepCase);
     const [b0, b1] = this.#span(rec, start, end);
     const buf = this.#reader.read(b0, b1);
     const LB = rec.lineBases, skip = rec.lineWidth - LB;
-    let i = 0, o = outOffset, p = start, acc = 0;
-    // first (possibly partial) line, then whole lines, then the tail: the inner loop has no branches
+    // gather the bases line by line with memcpy, then map them in place two bytes at a time
+    const dstBuf = Buffer.from(dst.buffer, dst.byteOffset, dst.byteLength);
+    let i = 0, o = outOffset, p = start;
     while (p < end) {
       const n = Math.min(LB - (p % LB), end - p);
-      for (let k = 0; k < n; k++) {
-        const v = lut[buf[i + k]!]!;
-        dst[o + k] = v;
-        acc |= v;
-      }
+      buf.copy(dstBuf, o, i, i + n);
       i += n + skip;
       o += n;
       p += n;
     }
+    const acc = mapInPlace(dst, outOffset, outOffset + (end - start), opts.keepCase ?? false);
     if (acc & 0x80) {
       const j = dst.indexOf(INVALID, outOffset);
       const pos = start + (j - outOffset);
@@ -225,6 +222,52 @@ export class IndexedFasta {
   #mismatch(rec: FaiRecord): DnaDataError {
     return new DnaDataError(`${this.path}: its .fai does not match the file (record '${rec.name}' has a line end or header where the index says bases are); delete ${this.path}.fai and re-index`);
   }
+}
+
+// byte-pair lookup tables (128 KiB each): one load maps two bases
+const PAIR_LUT = new Map<boolean, Uint16Array>();
+function pairLut(keepCase: boolean): Uint16Array {
+  let t = PAIR_LUT.get(keepCase);
+  if (!t) {
+    const b = baseLut(keepCase);
+    t = new Uint16Array(65536);
+    const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    for (let x = 0; x < 65536; x++) {
+      const lo = b[x & 255]!, hi = b[x >>> 8]!;
+      t[x] = le ? lo | (hi << 8) : (lo << 8) | hi;
+    }
+    PAIR_LUT.set(keepCase, t);
+  }
+  return t;
+}
+
+/** Maps bytes [from, to) of `a` from letters to tokens in place; the OR of all tokens (bit 7 set = a bad byte). */
+export function mapInPlace(a: Uint8Array, from: number, to: number, keepCase: boolean): number {
+  const lut = baseLut(keepCase);
+  let acc = 0;
+  let k = from;
+  if ((a.byteOffset + k) & 1 && k < to) {
+    const v = lut[a[k]!]!;
+    a[k++] = v;
+    acc |= v;
+  }
+  const pairs = (to - k) >> 1;
+  if (pairs > 0) {
+    const t = pairLut(keepCase);
+    const w = new Uint16Array(a.buffer, a.byteOffset + k, pairs);
+    for (let j = 0; j < pairs; j++) {
+      const v = t[w[j]!]!;
+      w[j] = v;
+      acc |= v;
+    }
+    k += pairs * 2;
+  }
+  if (k < to) {
+    const v = lut[a[k]!]!;
+    a[k] = v;
+    acc |= v;
+  }
+  return (acc | (acc >>> 8)) & 0xff;
 }
 
 function listNames(recs: readonly FaiRecord[]): string {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mapInPlace } from '../../../src/data/dna/indexed.js';
 import { DNA_VOCAB_SIZE, DnaDataError, decodeTokens, encodeBases, encodeString, reverseComplement, baseLut, INVALID } from '../../../src/data/dna/index.js';
 import { rng } from '../../helpers.js';
 
@@ -47,5 +48,29 @@ describe('DNA tokenizer', () => {
     expect(reverseComplement(rc)).toEqual(copy);
     reverseComplement(t, t); // in place, odd length
     expect(t).toEqual(rc);
+  });
+
+  it('the two-bytes-at-a-time in-place mapping equals the byte table at any alignment', () => {
+    const r = rng(11);
+    const letters = 'ACGTNacgtnRYkmX\n';
+    for (const keepCase of [false, true]) {
+      for (let trial = 0; trial < 40; trial++) {
+        const n = 1 + Math.floor(r() * 300);
+        const from = 1 + Math.floor(r() * 5);
+        const bytes = new Uint8Array(from + n + 3);
+        for (let i = 0; i < bytes.length; i++) bytes[i] = letters.charCodeAt(Math.floor(r() * (trial % 2 ? 14 : 16)));
+        const expected = bytes.slice();
+        const lut = baseLut(keepCase);
+        let bad = false;
+        for (let i = from; i < from + n; i++) {
+          expected[i] = lut[bytes[i]!]!;
+          bad ||= expected[i] === INVALID;
+        }
+        const view = bytes.subarray(1); // an odd byteOffset as well as odd and even starts
+        const acc = mapInPlace(view, from - 1, from - 1 + n, keepCase);
+        expect(bytes).toEqual(expected);
+        expect((acc & 0x80) !== 0).toBe(bad);
+      }
+    }
   });
 });
