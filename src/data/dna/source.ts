@@ -201,3 +201,17 @@ export function openDnaSource(path: string | readonly string[], opts: DnaSourceO
     throw e;
   }
 }
+
+/**
+ * The train and valid parts of the same FASTA for next-token modelling on one genome: train windows from
+ * the first (1 - fraction) of every record, valid windows from the last fraction; they never overlap.
+ */
+export function openHoldoutSplits(path: string | readonly string[], fraction = 0.05, opts: Omit<DnaSourceOptions, 'holdout'> = {}): { train: FastaWindowSource; valid: FastaWindowSource } {
+  const train = openDnaSource(path, { ...opts, holdout: { part: 'train', fraction } });
+  try {
+    return { train, valid: openDnaSource(path, { ...opts, reverseComplement: false, holdout: { part: 'valid', fraction } }) };
+  } catch (e) {
+    train.close();
+    throw e;
+  }
+}

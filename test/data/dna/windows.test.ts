@@ -3,7 +3,7 @@
 import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DNA_DATA, IndexedFasta, PAD, buildDataset, decodeTokens, encodeString, openDnaSource, openGenomeSet, reverseComplement } from '../../../src/data/dna/index.js';
+import { DEFAULT_DNA_DATA, IndexedFasta, openHoldoutSplits, PAD, buildDataset, decodeTokens, encodeString, openDnaSource, openGenomeSet, reverseComplement } from '../../../src/data/dna/index.js';
 import { Rng } from '../../../src/util/rng.js';
 import { G27_SRC, syntheticFasta, tempDir, writeText } from './helpers.js';
 
@@ -103,6 +103,10 @@ describe('DNA window sources', () => {
     }
     expect(n).toBe(Math.floor((len - cut) / 4096));
     expect(valid.describe()).toMatch(/valid part: last 5% of each record/);
+    const pair = openHoldoutSplits(DEFAULT_DNA_DATA, 0.05);
+    expect([pair.train.totalTokens(), pair.valid.totalTokens()]).toEqual([train.totalTokens(), valid.totalTokens()]);
+    pair.train.close();
+    pair.valid.close();
     // a real million-base window exists in the train part
     const big = train.randomWindowSync(1 << 20, r);
     expect(big.tokens.length).toBe(1 << 20);
