@@ -1,0 +1,68 @@
+// Shared helpers of the CUDA kernels: element loads/stores for f32 and bf16 storage (fp32 arithmetic),
+// the dtype argument, nullable buffer arguments, a per-device scratch buffer and launch sizes.
+#pragma once
+#include <cuda_bf16.h>
+#include <cstdint>
+#include <string>
+#include "runtime.h"
+#include "../src/args.h"
+#include "../src/registry.h"
+
+namespace mamba {
+
+__device__ __forceinline__ float ldf(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void stf(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ float sigmoidf_(float x) { return 1.f / (1.f + __expf(-x)); }
+// softplus with the usual threshold: above 20 it is x to float precision
+// (fast intrinsics; below -5 the series e - e^2/2 keeps the relative precision that log(1 + e) would lose)
+__device__ __forceinline__ float softplusf_(float x) {
+  if (x > 20.f) return x;
+  const float e = __expf(x);
+  return x < -5.f ? e * fmaf(-0.5f, e, 1.f) : __logf(1.f + e);
+}
+
+enum class DT { F32, BF16 };
+
+// Optional trailing dtype argument 'f32' | 'bf16' (default f32).
+inline DT arg_dtype(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!arg_present(info, i)) return DT::F32;
+  if (!info[i].IsString()) throw_type(info.Env(), std::string(what) + ": dtype must be 'f32' or 'bf16'");
+  std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (s == "f32") return DT::F32;
+  if (s == "bf16") return DT::BF16;
+  throw_type(info.Env(), std::string(what) + ": dtype must be 'f32' or 'bf16', got '" + s + "'");
+}
+inline size_t dt_bytes(DT t) { return t == DT::F32 ? 4 : 2; }
+
+// A device pointer argument that may be null/undefined.
+template <class T>
+T* arg_dev_opt(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_elems = 0) {
+  return arg_present(info, i) ? arg_dev<T>(info, i, what, min_elems) : nullptr;
+}
+// A raw device pointer whose element size depends on the dtype argument.
+inline void* arg_dev_dt(const Napi::CallbackInfo& info, size_t i, const char* what, DT t, size_t min_elems) {
+  return arg_device(info, i, what, min_elems * dt_bytes(t));
+}
+inline void* arg_dev_dt_opt(const Napi::CallbackInfo& info, size_t i, const char* what, DT t, size_t min_elems) {
+  return arg_present(info, i) ? arg_dev_dt(info, i, what, t, min_elems) : nullptr;
+}
+
+// Elements a strided [rows, width] argument spans: (rows-1)*stride + width.
+inline size_t strided_span(int64_t rows, int64_t stride, int64_t width) {
+  return rows > 0 && width > 0 ? (size_t)((rows - 1) * stride + width) : 0;
+}
+
+// Scratch memory for multi-pass kernels, stream-ordered on cuda_stream(): valid until the next call
+// (all kernels run on one stream, so reuse by the next op is ordered after this op's kernels).
+void* scratch(Napi::Env env, size_t bytes);
+int sm_count();
+
+inline int grid_for(int64_t n, int threads = 256) {
+  int64_t b = (n + threads - 1) / threads;
+  return (int)(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
+}
+
+}  // namespace mamba

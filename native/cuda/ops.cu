@@ -1,0 +1,703 @@
+// CUDA twins of the CPU kernels in native/cpu (same names, same argument order; native/KERNELS.md):
+// embedding, bias, rmsnorm, causal depthwise conv1d (+ recurrent step), cross-entropy, pooling, AdamW and
+// the elementwise helpers. Arithmetic is fp32; where an op takes a trailing dtype ('f32' | 'bf16') it names
+// the storage of its activations only (parameters and their gradients stay f32).
+#include "common.cuh"
+#include <cmath>
+
+namespace mamba {
+namespace {
+
+constexpr int TPB = 256;
+
+// A device flag that kernels raise for an out-of-range index; read back once per call that can raise it.
+int* bad_flag(Napi::Env env) {
+  static int* f[16] = {nullptr};
+  int d = 0;
+  cudaGetDevice(&d);
+  d = d < 16 ? d : 15;
+  if (!f[d]) cuda_check(env, cudaMalloc(&f[d], sizeof(int)), "flag allocation");
+  return f[d];
+}
+void reset_flag(Napi::Env env, int* f) { cuda_check(env, cudaMemsetAsync(f, 0xff, sizeof(int), cuda_stream()), "flag"); }
+// -1 when no index was bad, else the smallest bad position (synchronises the stream).
+int64_t read_flag(Napi::Env env, int* f) {
+  int h = -1;
+  cuda_check(env, cudaMemcpyAsync(&h, f, sizeof(int), cudaMemcpyDeviceToHost, cuda_stream()), "flag read");
+  cuda_check(env, cudaStreamSynchronize(cuda_stream()), "flag read");
+  return h == -1 ? -1 : (int64_t)(unsigned)h;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int m = 16; m >= 1; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int m = 16; m >= 1; m /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, m));
+  return v;
+}
+// Block-wide sum/max for blockDim.x == TPB; every thread gets the result.
+__device__ float block_sum(float v, float* sh) {
+  v = warp_sum(v);
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  float r = lane < TPB / 32 ? sh[lane] : 0.f;
+  return warp_sum(r);
+}
+__device__ float block_max(float v, float* sh) {
+  v = warp_max(v);
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  float r = lane < TPB / 32 ? sh[lane] : -INFINITY;
+  return warp_max(r);
+}
+
+// Rows split across grid.y for column reductions: enough blocks to fill the GPU.
+unsigned row_splits(int64_t rows, int64_t colblocks) {
+  int64_t want = (int64_t)sm_count() * 8 / std::max<int64_t>(1, colblocks);
+  want = std::max<int64_t>(1, std::min<int64_t>(want, (rows + 63) / 64));
+  return (unsigned)std::min<int64_t>(want, 65535);
+}
+
+// ---- embedding ----------------------------------------------------------------------------------------
+__global__ void embed_fwd(const int32_t* ids, const float* W, float* out, int64_t Tn, int64_t V, int64_t D, int* bad) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * D; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t t = i / D, d = i - t * D;
+    const int id = ids[t];
+    if (id < 0 || id >= V) { if (d == 0) atomicMin((unsigned*)bad, (unsigned)t); out[i] = 0.f; continue; }
+    out[i] = W[(int64_t)id * D + d];
+  }
+}
+__global__ void embed_bwd(const int32_t* ids, const float* dOut, float* dW, int64_t Tn, int64_t V, int64_t D, int* bad) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * D; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t t = i / D, d = i - t * D;
+    const int id = ids[t];
+    if (id < 0 || id >= V) { if (d == 0) atomicMin((unsigned*)bad, (unsigned)t); continue; }
+    atomicAdd(&dW[(int64_t)id * D + d], dOut[i]);
+  }
+}
+
+// ---- bias --------------------------------------------------------------------------------------------
+__global__ void bias_fwd(float* y, const float* b, int64_t Tn, int64_t C) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * C; i += (int64_t)gridDim.x * blockDim.x) y[i] += b[i % C];
+}
+// db[c] += sum_t dy[t, c]: block = 32 columns x 8 row lanes, grid.y splits the rows.
+__global__ void col_sum(const float* dy, float* db, int64_t Tn, int64_t C) {
+  __shared__ float sh[8][33];
+  const int64_t c = blockIdx.x * 32 + threadIdx.x;
+  float acc = 0.f;
+  if (c < C)
+    for (int64_t t = blockIdx.y * 8 + threadIdx.y; t < Tn; t += (int64_t)gridDim.y * 8) acc += dy[t * C + c];
+  sh[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    float s = 0.f;
+    for (int k = 0; k < 8; k++) s += sh[k][threadIdx.x];
+    atomicAdd(&db[c], s);
+  }
+}
+
+// ---- rmsnorm (warp per row) -------------------------------------------------------------------------
+template <class TO>
+__global__ void rms_fwd(const float* x, const float* res, const float* w, TO* out, float* rout, float* rstd, int64_t Tn, int64_t D, float eps) {
+  const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= Tn) return;
+  const float* xr = x + row * D;
+  float* rr = rout + row * D;
+  float ss = 0.f;
+  for (int64_t d = lane; d < D; d += 32) {
+    const float v = xr[d] + (res ? res[row * D + d] : 0.f);
+    rr[d] = v;
+    ss = fmaf(v, v, ss);
+  }
+  ss = warp_sum(ss);
+  const float s = rsqrtf(ss / (float)(D > 0 ? D : 1) + eps);
+  if (lane == 0) rstd[row] = s;
+  for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, rr[d] * s * w[d]);
+}
+template <class TG>
+__global__ void rms_bwd(const TG* g, const float* dres, const float* r, const float* w, const float* rstd, float* dR, int64_t Tn, int64_t D) {
+  const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= Tn) return;
+  const float s = rstd[row];
+  float dot = 0.f;
+  for (int64_t d = lane; d < D; d += 32) dot = fmaf(ldf(g, row * D + d) * w[d], r[row * D + d], dot);
+  const float c = warp_sum(dot) * s * s / (float)(D > 0 ? D : 1);
+  for (int64_t d = lane; d < D; d += 32) {
+    const int64_t i = row * D + d;
+    dR[i] = (dres ? dres[i] : 0.f) + s * (ldf(g, i) * w[d] - r[i] * c);
+  }
+}
+// dW[d] += sum_t g[t,d] r[t,d] rstd[t]
+template <class TG>
+__global__ void rms_dw(const TG* g, const float* r, const float* rstd, float* dW, int64_t Tn, int64_t D) {
+  __shared__ float sh[8][33];
+  const int64_t c = blockIdx.x * 32 + threadIdx.x;
+  float acc = 0.f;
+  if (c < D)
+    for (int64_t t = blockIdx.y * 8 + threadIdx.y; t < Tn; t += (int64_t)gridDim.y * 8) acc = fmaf(ldf(g, t * D + c) * r[t * D + c], rstd[t], acc);
+  sh[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < D) {
+    float s = 0.f;
+    for (int k = 0; k < 8; k++) s += sh[k][threadIdx.x];
+    atomicAdd(&dW[c], s);
+  }
+}
+
+// ---- causal depthwise conv1d --------------------------------------------------------------------------
+__device__ __forceinline__ float silu_(float v) { return v * sigmoidf_(v); }
+
+template <class T>
+__device__ __forceinline__ float conv_pre(const T* x, int64_t xs, const float* w, const float* bias, int64_t rowb, int l, int64_t d, int K) {
+  float acc = bias ? bias[d] : 0.f;
+  for (int k = 0; k < K; k++) {
+    const int lk = l - K + 1 + k;
+    if (lk >= 0) acc = fmaf(w[d * K + k], ldf(x, (rowb + lk) * xs + d), acc);
+  }
+  return acc;
+}
+
+template <class T>
+__global__ void conv_fwd(const T* x, int64_t xs, const float* w, const float* bias, T* out, int B, int L, int64_t D, int K, bool silu) {
+  const int64_t n = (int64_t)B * L * D;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t t = i / D, d = i - t * D;
+    const int l = (int)(t % L);
+    const float v = conv_pre(x, xs, w, bias, t - l, l, d, K);
+    stf(out, i, silu ? silu_(v) : v);
+  }
+}
+
+// dpre = dOut * act'(pre) (f32 scratch [T, D])
+template <class T>
+__global__ void conv_dpre(const T* x, int64_t xs, const float* w, const float* bias, const T* dOut, float* dpre, int B, int L, int64_t D, int K, bool silu) {
+  const int64_t n = (int64_t)B * L * D;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t t = i / D, d = i - t * D;
+    const int l = (int)(t % L);
+    float g = ldf(dOut, i);
+    if (silu) {
+      const float v = conv_pre(x, xs, w, bias, t - l, l, d, K);
+      const float s = sigmoidf_(v);
+      g *= s * (1.f + v * (1.f - s));
+    }
+    dpre[i] = g;
+  }
+}
+// dx[t,d] = sum_k w[d,k] dpre[t+K-1-k, d] (same sequence only)
+template <class T>
+__global__ void conv_dx(const float* dpre, const float* w, T* dx, int64_t dxs, int B, int L, int64_t D, int K) {
+  const int64_t n = (int64_t)B * L * D;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t t = i / D, d = i - t * D;
+    const int l = (int)(t % L);
+    float acc = 0.f;
+    for (int k = 0; k < K; k++) {
+      const int lo = l + K - 1 - k;
+      if (lo < L) acc = fmaf(w[d * K + k], dpre[(t + K - 1 - k) * D + d], acc);
+    }
+    stf(dx, t * dxs + d, acc);
+  }
+}
+// dw[d,k] += sum_t dpre[t,d] x[t-K+1+k, d]; dbias[d] += sum_t dpre[t,d]. Thread per channel, grid.y splits rows.
+template <class T>
+__global__ void conv_dw(const T* x, int64_t xs, const float* dpre, float* dw, float* dbias, int B, int L, int64_t D, int K) {
+  const int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (d >= D) return;
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ab = 0.f;
+  const int64_t Tn = (int64_t)B * L;
+  const int64_t r0 = Tn * blockIdx.y / gridDim.y, r1 = Tn * (blockIdx.y + 1) / gridDim.y;
+  for (int64_t t = r0; t < r1; t++) {
+    const float g = dpre[t * D + d];
+    const int l = (int)(t % L);
+    ab += g;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+      if (k >= K) break;
+      const int lk = l - K + 1 + k;
+      if (lk >= 0) acc[k] = fmaf(g, ldf(x, (t - K + 1 + k) * xs + d), acc[k]);
+    }
+  }
+  for (int k = 0; k < K; k++) atomicAdd(&dw[d * K + k], acc[k]);
+  if (dbias) atomicAdd(&dbias[d], ab);
+}
+template <class T>
+__global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, const float* bias, T* out, int B, int64_t D, int K, bool silu) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)B * D) return;
+  const int64_t b = i / D, d = i - b * D;
+  float* s = st + i * K;
+  for (int k = 0; k + 1 < K; k++) s[k] = s[k + 1];
+  s[K - 1] = ldf(x, b * xs + d);
+  float acc = bias ? bias[d] : 0.f;
+  for (int k = 0; k < K; k++) acc = fmaf(w[d * K + k], s[k], acc);
+  stf(out, i, silu ? silu_(acc) : acc);
+}
+
+// ---- cross-entropy (block per row) ---------------------------------------------------------------------
+__global__ void xent(const float* logits, const int32_t* tg, float* losses, float* dl, int64_t Tn, int64_t V, float gs, int ignore, int* bad) {
+  __shared__ float sh[TPB / 32];
+  for (int64_t t = blockIdx.x; t < Tn; t += gridDim.x) {
+    const float* l = logits + t * V;
+    float* dr = dl ? dl + t * V : nullptr;
+    const int target = tg[t];
+    if (target == ignore) {
+      if (threadIdx.x == 0) losses[t] = 0.f;
+      if (dr) for (int64_t v = threadIdx.x; v < V; v += TPB) dr[v] = 0.f;
+      continue;
+    }
+    if (target < 0 || target >= V) {
+      if (threadIdx.x == 0) { atomicMin((unsigned*)bad, (unsigned)t); losses[t] = NAN; }
+      continue;
+    }
+    float mx = -INFINITY;
+    for (int64_t v = threadIdx.x; v < V; v += TPB) mx = fmaxf(mx, l[v]);
+    mx = block_max(mx, sh);
+    float se = 0.f;
+    for (int64_t v = threadIdx.x; v < V; v += TPB) se += __expf(l[v] - mx);
+    se = block_sum(se, sh);
+    const float lse = mx + logf(se);
+    if (threadIdx.x == 0) losses[t] = lse - l[target];
+    if (dr)
+      for (int64_t v = threadIdx.x; v < V; v += TPB) dr[v] = gs * (__expf(l[v] - lse) - (v == target ? 1.f : 0.f));
+  }
+}
+
+// ---- pooling ---------------------------------------------------------------------------------------------
+// mean: partial sums over a slice of L per block, atomically added (out zeroed first)
+__global__ void pool_mean(const float* x, float* out, int B, int L, int64_t D) {
+  const int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  const int b = blockIdx.z;
+  if (d >= D) return;
+  const int l0 = (int)((int64_t)L * blockIdx.y / gridDim.y), l1 = (int)((int64_t)L * (blockIdx.y + 1) / gridDim.y);
+  float acc = 0.f;
+  for (int l = l0; l < l1; l++) acc += x[((int64_t)b * L + l) * D + d];
+  atomicAdd(&out[(int64_t)b * D + d], acc / (float)L);
+}
+__global__ void pool_last(const float* x, float* out, int B, int L, int64_t D) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)B * D) return;
+  const int64_t b = i / D, d = i - b * D;
+  out[i] = x[(b * L + L - 1) * D + d];
+}
+__global__ void pool_bwd(const float* g, float* dx, int B, int L, int64_t D, int mode) {
+  const int64_t n = (int64_t)B * L * D;
+  const float inv = 1.f / (float)L;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t t = i / D, d = i - t * D, b = t / L;
+    const int l = (int)(t - b * L);
+    dx[i] = mode == 1 ? (l == L - 1 ? g[b * D + d] : 0.f) : g[b * D + d] * inv;
+  }
+}
+
+// ---- optimizer and elementwise ------------------------------------------------------------------------
+__global__ void adamw(float* p, const float* g, float* m, float* v, int64_t n, float lr, float b1, float b2, float eps, float wd, float c1,
+                      float c2, __nv_bfloat16* copy) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const float gi = g[i];
+    const float mi = b1 * m[i] + (1.f - b1) * gi;
+    const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const float pi = p[i] - lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+    p[i] = pi;
+    if (copy) copy[i] = __float2bfloat16_rn(pi);
+  }
+}
+template <class T>
+__global__ void sumsq(const T* x, int64_t n, double* out) {
+  __shared__ double sh[TPB / 32];
+  double acc = 0.0;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const double v = ldf(x, i);
+    acc = fma(v, v, acc);
+  }
+#pragma unroll
+  for (int m = 16; m >= 1; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double s = 0.0;
+    for (int w = 0; w < TPB / 32; w++) s += sh[w];
+    atomicAdd(out, s);
+  }
+}
+template <class T>
+__global__ void scale_k(T* x, int64_t n, float s) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(x, i, ldf(x, i) * s);
+}
+template <class T>
+__global__ void add_k(const T* a, const T* b, T* o, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(o, i, ldf(a, i) + ldf(b, i));
+}
+template <class T>
+__global__ void fill_k(T* x, int64_t n, float v) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(x, i, v);
+}
+
+void nonneg(const Napi::CallbackInfo& info, const char* op, std::initializer_list<int64_t> dims) {
+  for (int64_t d : dims)
+    if (d < 0) throw Napi::RangeError::New(info.Env(), std::string(op) + ": sizes must be non-negative");
+}
+void check_stride(const Napi::CallbackInfo& info, const char* what, int64_t stride, int64_t width) {
+  if (stride < width)
+    throw Napi::RangeError::New(info.Env(), std::string(what) + ": row stride " + std::to_string(stride) + " is smaller than the width " + std::to_string(width));
+}
+
+}  // namespace
+}  // namespace mamba
+
+using namespace mamba;
+
+// cuda.embeddingForward(ids i32[T], W f32[V,D], out f32[T,D], T, V, D)
+MAMBA_OP(cuda, embeddingForward) {
+  Napi::Env env = info.Env();
+  const int64_t Tn = arg_int(info, 3, "embeddingForward T"), V = arg_int(info, 4, "embeddingForward V"), D = arg_int(info, 5, "embeddingForward D");
+  nonneg(info, "embeddingForward", {Tn, V, D});
+  const int32_t* ids = arg_dev<int32_t>(info, 0, "embeddingForward ids", Tn);
+  const float* W = arg_dev<float>(info, 1, "embeddingForward W", V * D);
+  float* out = arg_dev<float>(info, 2, "embeddingForward out", Tn * D);
+  if (Tn * D == 0) return env.Undefined();
+  int* bad = bad_flag(env);
+  reset_flag(env, bad);
+  embed_fwd<<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, W, out, Tn, V, D, bad);
+  check_launch(env, "embeddingForward");
+  const int64_t t = read_flag(env, bad);
+  if (t >= 0) throw Napi::RangeError::New(env, "embeddingForward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+  return env.Undefined();
+}
+
+// cuda.embeddingBackward(ids, dOut f32[T,D], dW f32[V,D] acc, T, V, D) -- atomic scatter-add
+MAMBA_OP(cuda, embeddingBackward) {
+  Napi::Env env = info.Env();
+  const int64_t Tn = arg_int(info, 3, "embeddingBackward T"), V = arg_int(info, 4, "embeddingBackward V"), D = arg_int(info, 5, "embeddingBackward D");
+  nonneg(info, "embeddingBackward", {Tn, V, D});
+  const int32_t* ids = arg_dev<int32_t>(info, 0, "embeddingBackward ids", Tn);
+  const float* dOut = arg_dev<float>(info, 1, "embeddingBackward dOut", Tn * D);
+  float* dW = arg_dev<float>(info, 2, "embeddingBackward dW", V * D);
+  if (Tn * D == 0) return env.Undefined();
+  int* bad = bad_flag(env);
+  reset_flag(env, bad);
+  embed_bwd<<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, dOut, dW, Tn, V, D, bad);
+  check_launch(env, "embeddingBackward");
+  const int64_t t = read_flag(env, bad);
+  if (t >= 0) throw Napi::RangeError::New(env, "embeddingBackward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+  return env.Undefined();
+}
+
+// cuda.biasForward(y f32[T,C], b f32[C], T, C)
+MAMBA_OP(cuda, biasForward) {
+  const int64_t Tn = arg_int(info, 2, "biasForward T"), C = arg_int(info, 3, "biasForward C");
+  nonneg(info, "biasForward", {Tn, C});
+  float* y = arg_dev<float>(info, 0, "biasForward y", Tn * C);
+  const float* b = arg_dev<float>(info, 1, "biasForward b", C);
+  if (Tn * C == 0) return info.Env().Undefined();
+  bias_fwd<<<grid_for(Tn * C), TPB, 0, cuda_stream()>>>(y, b, Tn, C);
+  check_launch(info.Env(), "biasForward");
+  return info.Env().Undefined();
+}
+
+// cuda.biasBackward(dy f32[T,C], db f32[C] acc, T, C)
+MAMBA_OP(cuda, biasBackward) {
+  const int64_t Tn = arg_int(info, 2, "biasBackward T"), C = arg_int(info, 3, "biasBackward C");
+  nonneg(info, "biasBackward", {Tn, C});
+  const float* dy = arg_dev<float>(info, 0, "biasBackward dy", Tn * C);
+  float* db = arg_dev<float>(info, 1, "biasBackward db", C);
+  if (Tn * C == 0) return info.Env().Undefined();
+  const unsigned cb = (unsigned)((C + 31) / 32);
+  col_sum<<<dim3(cb, row_splits(Tn, cb)), dim3(32, 8), 0, cuda_stream()>>>(dy, db, Tn, C);
+  check_launch(info.Env(), "biasBackward");
+  return info.Env().Undefined();
+}
+
+// cuda.rmsnormForward(x, residualIn|null, w, out, residualOut, rstd, T, D, eps [, outDtype]) -- all f32 except
+// `out`, which may be bf16 (it feeds in_proj); the residual stream stays f32.
+MAMBA_OP(cuda, rmsnormForward) {
+  Napi::Env env = info.Env();
+  const int64_t Tn = arg_int(info, 6, "rmsnormForward T"), D = arg_int(info, 7, "rmsnormForward D");
+  const double eps = arg_num(info, 8, "rmsnormForward eps");
+  nonneg(info, "rmsnormForward", {Tn, D});
+  if (!(eps >= 0)) throw Napi::RangeError::New(env, "rmsnormForward: eps must be >= 0");
+  const DT dt = arg_dtype(info, 9, "rmsnormForward");
+  const float* x = arg_dev<float>(info, 0, "rmsnormForward x", Tn * D);
+  const float* res = arg_dev_opt<float>(info, 1, "rmsnormForward residualIn", Tn * D);
+  const float* w = arg_dev<float>(info, 2, "rmsnormForward w", D);
+  void* out = arg_dev_dt(info, 3, "rmsnormForward out", dt, Tn * D);
+  float* rout = arg_dev<float>(info, 4, "rmsnormForward residualOut", Tn * D);
+  float* rstd = arg_dev<float>(info, 5, "rmsnormForward rstd", Tn);
+  if (Tn == 0) return env.Undefined();
+  const unsigned grid = (unsigned)((Tn + 7) / 8);
+  if (dt == DT::F32) rms_fwd<float><<<grid, TPB, 0, cuda_stream()>>>(x, res, w, (float*)out, rout, rstd, Tn, D, (float)eps);
+  else rms_fwd<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>(x, res, w, (__nv_bfloat16*)out, rout, rstd, Tn, D, (float)eps);
+  check_launch(env, "rmsnormForward");
+  return env.Undefined();
+}
+
+// cuda.rmsnormBackward(dOut, dResidualOut|null, residualOut, w, rstd, dR, dW acc, T, D [, dOutDtype])
+MAMBA_OP(cuda, rmsnormBackward) {
+  Napi::Env env = info.Env();
+  const int64_t Tn = arg_int(info, 7, "rmsnormBackward T"), D = arg_int(info, 8, "rmsnormBackward D");
+  nonneg(info, "rmsnormBackward", {Tn, D});
+  const DT dt = arg_dtype(info, 9, "rmsnormBackward");
+  const void* g = arg_dev_dt(info, 0, "rmsnormBackward dOut", dt, Tn * D);
+  const float* dres = arg_dev_opt<float>(info, 1, "rmsnormBackward dResidualOut", Tn * D);
+  const float* r = arg_dev<float>(info, 2, "rmsnormBackward residualOut", Tn * D);
+  const float* w = arg_dev<float>(info, 3, "rmsnormBackward w", D);
+  const float* rstd = arg_dev<float>(info, 4, "rmsnormBackward rstd", Tn);
+  float* dR = arg_dev<float>(info, 5, "rmsnormBackward dR", Tn * D);
+  float* dW = arg_dev<float>(info, 6, "rmsnormBackward dW", D);
+  if (Tn == 0 || D == 0) return env.Undefined();
+  const unsigned grid = (unsigned)((Tn + 7) / 8), cb = (unsigned)((D + 31) / 32);
+  const dim3 cgrid(cb, row_splits(Tn, cb));
+  if (dt == DT::F32) {
+    rms_bwd<float><<<grid, TPB, 0, cuda_stream()>>>((const float*)g, dres, r, w, rstd, dR, Tn, D);
+    rms_dw<float><<<cgrid, dim3(32, 8), 0, cuda_stream()>>>((const float*)g, r, rstd, dW, Tn, D);
+  } else {
+    rms_bwd<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)g, dres, r, w, rstd, dR, Tn, D);
+    rms_dw<__nv_bfloat16><<<cgrid, dim3(32, 8), 0, cuda_stream()>>>((const __nv_bfloat16*)g, r, rstd, dW, Tn, D);
+  }
+  check_launch(env, "rmsnormBackward");
+  return env.Undefined();
+}
+
+// cuda.conv1dForward(x, xStride, w f32[D,K], bias f32|null, out[T,D], B, L, D, K, silu [, dtype]) -- dtype of x/out
+MAMBA_OP(cuda, conv1dForward) {
+  Napi::Env env = info.Env();
+  const int64_t xs = arg_int(info, 1, "conv1dForward xStride");
+  const int64_t B = arg_int(info, 5, "conv1dForward B"), L = arg_int(info, 6, "conv1dForward L"), D = arg_int(info, 7, "conv1dForward D"),
+                K = arg_int(info, 8, "conv1dForward K");
+  const bool silu = arg_bool(info, 9, "conv1dForward silu");
+  nonneg(info, "conv1dForward", {B, L, D});
+  if (K < 1 || K > 8) throw Napi::RangeError::New(env, "conv1dForward: K must be 1..8");
+  check_stride(info, "conv1dForward x", xs, D);
+  const DT dt = arg_dtype(info, 10, "conv1dForward");
+  const int64_t Tn = B * L;
+  const void* x = arg_dev_dt(info, 0, "conv1dForward x", dt, strided_span(Tn, xs, D));
+  const float* w = arg_dev<float>(info, 2, "conv1dForward w", D * K);
+  const float* bias = arg_dev_opt<float>(info, 3, "conv1dForward bias", D);
+  void* out = arg_dev_dt(info, 4, "conv1dForward out", dt, Tn * D);
+  if (Tn * D == 0) return env.Undefined();
+  if (dt == DT::F32) conv_fwd<float><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>((const float*)x, xs, w, bias, (float*)out, (int)B, (int)L, D, (int)K, silu);
+  else conv_fwd<__nv_bfloat16><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)x, xs, w, bias, (__nv_bfloat16*)out, (int)B, (int)L, D, (int)K, silu);
+  check_launch(env, "conv1dForward");
+  return env.Undefined();
+}
+
+// cuda.conv1dBackward(x, xStride, w, bias|null, dOut, dx, dxStride, dw acc, dbias|null acc, B, L, D, K, silu [, dtype])
+MAMBA_OP(cuda, conv1dBackward) {
+  Napi::Env env = info.Env();
+  const int64_t xs = arg_int(info, 1, "conv1dBackward xStride"), dxs = arg_int(info, 6, "conv1dBackward dxStride");
+  const int64_t B = arg_int(info, 9, "conv1dBackward B"), L = arg_int(info, 10, "conv1dBackward L"), D = arg_int(info, 11, "conv1dBackward D"),
+                K = arg_int(info, 12, "conv1dBackward K");
+  const bool silu = arg_bool(info, 13, "conv1dBackward silu");
+  nonneg(info, "conv1dBackward", {B, L, D});
+  if (K < 1 || K > 8) throw Napi::RangeError::New(env, "conv1dBackward: K must be 1..8");
+  check_stride(info, "conv1dBackward x", xs, D);
+  check_stride(info, "conv1dBackward dx", dxs, D);
+  const DT dt = arg_dtype(info, 14, "conv1dBackward");
+  const int64_t Tn = B * L;
+  const void* x = arg_dev_dt(info, 0, "conv1dBackward x", dt, strided_span(Tn, xs, D));
+  const float* w = arg_dev<float>(info, 2, "conv1dBackward w", D * K);
+  const float* bias = arg_dev_opt<float>(info, 3, "conv1dBackward bias", D);
+  const void* dOut = arg_dev_dt(info, 4, "conv1dBackward dOut", dt, Tn * D);
+  void* dx = arg_dev_dt(info, 5, "conv1dBackward dx", dt, strided_span(Tn, dxs, D));
+  float* dw = arg_dev<float>(info, 7, "conv1dBackward dw", D * K);
+  float* dbias = arg_dev_opt<float>(info, 8, "conv1dBackward dbias", D);
+  if (Tn * D == 0) return env.Undefined();
+  float* dpre = (float*)scratch(env, sizeof(float) * Tn * D);
+  const unsigned db = (unsigned)((D + 127) / 128);
+  const dim3 wgrid(db, row_splits(Tn, db));
+  cudaStream_t st = cuda_stream();
+  if (dt == DT::F32) {
+    conv_dpre<float><<<grid_for(Tn * D), TPB, 0, st>>>((const float*)x, xs, w, bias, (const float*)dOut, dpre, (int)B, (int)L, D, (int)K, silu);
+    conv_dx<float><<<grid_for(Tn * D), TPB, 0, st>>>(dpre, w, (float*)dx, dxs, (int)B, (int)L, D, (int)K);
+    conv_dw<float><<<wgrid, 128, 0, st>>>((const float*)x, xs, dpre, dw, dbias, (int)B, (int)L, D, (int)K);
+  } else {
+    using bf = __nv_bfloat16;
+    conv_dpre<bf><<<grid_for(Tn * D), TPB, 0, st>>>((const bf*)x, xs, w, bias, (const bf*)dOut, dpre, (int)B, (int)L, D, (int)K, silu);
+    conv_dx<bf><<<grid_for(Tn * D), TPB, 0, st>>>(dpre, w, (bf*)dx, dxs, (int)B, (int)L, D, (int)K);
+    conv_dw<bf><<<wgrid, 128, 0, st>>>((const bf*)x, xs, dpre, dw, dbias, (int)B, (int)L, D, (int)K);
+  }
+  check_launch(env, "conv1dBackward");
+  return env.Undefined();
+}
+
+// cuda.conv1dStep(convState f32[B,D,K] in/out, x, xStride, w, bias|null, out[B,D], B, D, K, silu [, dtype])
+MAMBA_OP(cuda, conv1dStep) {
+  Napi::Env env = info.Env();
+  const int64_t xs = arg_int(info, 2, "conv1dStep xStride");
+  const int64_t B = arg_int(info, 6, "conv1dStep B"), D = arg_int(info, 7, "conv1dStep D"), K = arg_int(info, 8, "conv1dStep K");
+  const bool silu = arg_bool(info, 9, "conv1dStep silu");
+  nonneg(info, "conv1dStep", {B, D});
+  if (K < 1 || K > 8) throw Napi::RangeError::New(env, "conv1dStep: K must be 1..8");
+  check_stride(info, "conv1dStep x", xs, D);
+  const DT dt = arg_dtype(info, 10, "conv1dStep");
+  float* st = arg_dev<float>(info, 0, "conv1dStep convState", B * D * K);
+  const void* x = arg_dev_dt(info, 1, "conv1dStep x", dt, strided_span(B, xs, D));
+  const float* w = arg_dev<float>(info, 3, "conv1dStep w", D * K);
+  const float* bias = arg_dev_opt<float>(info, 4, "conv1dStep bias", D);
+  void* out = arg_dev_dt(info, 5, "conv1dStep out", dt, B * D);
+  if (B * D == 0) return env.Undefined();
+  const unsigned grid = (unsigned)((B * D + TPB - 1) / TPB);
+  if (dt == DT::F32) conv_step<float><<<grid, TPB, 0, cuda_stream()>>>(st, (const float*)x, xs, w, bias, (float*)out, (int)B, D, (int)K, silu);
+  else conv_step<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>(st, (const __nv_bfloat16*)x, xs, w, bias, (__nv_bfloat16*)out, (int)B, D, (int)K, silu);
+  check_launch(env, "conv1dStep");
+  return env.Undefined();
+}
+
+// cuda.crossEntropyForward(logits f32[T,V], targets i32[T], losses f32[T], dLogits f32|null, T, V, gradScale, ignoreIndex)
+MAMBA_OP(cuda, crossEntropyForward) {
+  Napi::Env env = info.Env();
+  const int64_t Tn = arg_int(info, 4, "crossEntropyForward T"), V = arg_int(info, 5, "crossEntropyForward V");
+  const double gs = arg_num(info, 6, "crossEntropyForward gradScale");
+  const int64_t ignore = arg_present(info, 7) ? arg_int(info, 7, "crossEntropyForward ignoreIndex") : -1;
+  nonneg(info, "crossEntropyForward", {Tn, V});
+  if (V < 1) throw Napi::RangeError::New(env, "crossEntropyForward: V must be >= 1");
+  const float* logits = arg_dev<float>(info, 0, "crossEntropyForward logits", Tn * V);
+  const int32_t* tg = arg_dev<int32_t>(info, 1, "crossEntropyForward targets", Tn);
+  float* losses = arg_dev<float>(info, 2, "crossEntropyForward losses", Tn);
+  float* dl = arg_dev_opt<float>(info, 3, "crossEntropyForward dLogits", Tn * V);
+  if (Tn == 0) return env.Undefined();
+  int* bad = bad_flag(env);
+  reset_flag(env, bad);
+  xent<<<(unsigned)std::min<int64_t>(Tn, 65535 * 4), TPB, 0, cuda_stream()>>>(logits, tg, losses, dl, Tn, V, (float)gs, (int)ignore, bad);
+  check_launch(env, "crossEntropyForward");
+  const int64_t t = read_flag(env, bad);
+  if (t >= 0) throw Napi::RangeError::New(env, "crossEntropyForward: the target at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+  return env.Undefined();
+}
+
+// cuda.poolForward(x f32[B*L,D], out f32[B,D], B, L, D, mode 0 mean | 1 last)
+MAMBA_OP(cuda, poolForward) {
+  Napi::Env env = info.Env();
+  const int64_t B = arg_int(info, 2, "poolForward B"), L = arg_int(info, 3, "poolForward L"), D = arg_int(info, 4, "poolForward D");
+  const int64_t mode = arg_int(info, 5, "poolForward mode");
+  nonneg(info, "poolForward", {B, L, D});
+  if (mode != 0 && mode != 1) throw Napi::RangeError::New(env, "poolForward: mode must be 0 (mean) or 1 (last)");
+  if (L < 1) throw Napi::RangeError::New(env, "poolForward: L must be >= 1");
+  if (B > 65535) throw Napi::RangeError::New(env, "poolForward: B must be <= 65535 on CUDA");
+  const float* x = arg_dev<float>(info, 0, "poolForward x", B * L * D);
+  float* out = arg_dev<float>(info, 1, "poolForward out", B * D);
+  if (B * D == 0) return env.Undefined();
+  if (mode == 1) {
+    pool_last<<<(unsigned)((B * D + TPB - 1) / TPB), TPB, 0, cuda_stream()>>>(x, out, (int)B, (int)L, D);
+  } else {
+    cuda_check(env, cudaMemsetAsync(out, 0, sizeof(float) * B * D, cuda_stream()), "poolForward");
+    const unsigned db = (unsigned)((D + 127) / 128);
+    const unsigned splits = (unsigned)std::max<int64_t>(1, std::min<int64_t>((L + 255) / 256, (int64_t)sm_count() * 8 / std::max<int64_t>(1, db * B)));
+    pool_mean<<<dim3(db, splits, (unsigned)B), 128, 0, cuda_stream()>>>(x, out, (int)B, (int)L, D);
+  }
+  check_launch(env, "poolForward");
+  return env.Undefined();
+}
+
+// cuda.poolBackward(dOut f32[B,D], dx f32[B*L,D], B, L, D, mode)
+MAMBA_OP(cuda, poolBackward) {
+  Napi::Env env = info.Env();
+  const int64_t B = arg_int(info, 2, "poolBackward B"), L = arg_int(info, 3, "poolBackward L"), D = arg_int(info, 4, "poolBackward D");
+  const int64_t mode = arg_int(info, 5, "poolBackward mode");
+  nonneg(info, "poolBackward", {B, L, D});
+  if (mode != 0 && mode != 1) throw Napi::RangeError::New(env, "poolBackward: mode must be 0 (mean) or 1 (last)");
+  if (L < 1) throw Napi::RangeError::New(env, "poolBackward: L must be >= 1");
+  const float* g = arg_dev<float>(info, 0, "poolBackward dOut", B * D);
+  float* dx = arg_dev<float>(info, 1, "poolBackward dx", B * L * D);
+  if (B * L * D == 0) return env.Undefined();
+  pool_bwd<<<grid_for(B * L * D), TPB, 0, cuda_stream()>>>(g, dx, (int)B, (int)L, D, (int)mode);
+  check_launch(env, "poolBackward");
+  return env.Undefined();
+}
+
+// cuda.adamwStep(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step [, bf16Copy]) -- f32 master
+// weights; when bf16Copy (a bf16 buffer of n) is given it receives the updated weights for bf16 matmuls.
+MAMBA_OP(cuda, adamwStep) {
+  Napi::Env env = info.Env();
+  const int64_t n = arg_int(info, 4, "adamwStep n");
+  const double lr = arg_num(info, 5, "adamwStep lr"), b1 = arg_num(info, 6, "adamwStep beta1"), b2 = arg_num(info, 7, "adamwStep beta2");
+  const double eps = arg_num(info, 8, "adamwStep eps"), wd = arg_num(info, 9, "adamwStep weightDecay");
+  const int64_t step = arg_int(info, 10, "adamwStep step");
+  nonneg(info, "adamwStep", {n});
+  if (step < 1) throw Napi::RangeError::New(env, "adamwStep: step is 1-based and must be >= 1");
+  if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw Napi::RangeError::New(env, "adamwStep: beta1 and beta2 must be in [0, 1)");
+  float* p = arg_dev<float>(info, 0, "adamwStep param", n);
+  const float* g = arg_dev<float>(info, 1, "adamwStep grad", n);
+  float* m = arg_dev<float>(info, 2, "adamwStep m", n);
+  float* v = arg_dev<float>(info, 3, "adamwStep v", n);
+  auto* copy = arg_dev_opt<__nv_bfloat16>(info, 11, "adamwStep bf16Copy", n);
+  if (n == 0) return env.Undefined();
+  const double c1 = 1.0 / (1.0 - std::pow(b1, (double)step)), c2 = 1.0 / (1.0 - std::pow(b2, (double)step));
+  adamw<<<grid_for(n), TPB, 0, cuda_stream()>>>(p, g, m, v, n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, (float)c1, (float)c2, copy);
+  check_launch(env, "adamwStep");
+  return env.Undefined();
+}
+
+// cuda.sumSquares(x, n [, dtype]) -> number (double accumulation; synchronises)
+MAMBA_OP(cuda, sumSquares) {
+  Napi::Env env = info.Env();
+  const int64_t n = arg_int(info, 1, "sumSquares n");
+  nonneg(info, "sumSquares", {n});
+  const DT dt = arg_dtype(info, 2, "sumSquares");
+  const void* x = arg_dev_dt(info, 0, "sumSquares x", dt, n);
+  if (n == 0) return Napi::Number::New(env, 0);
+  double* acc = (double*)scratch(env, sizeof(double));
+  cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(double), cuda_stream()), "sumSquares");
+  const int grid = std::min<int>(grid_for(n), sm_count() * 8);
+  if (dt == DT::F32) sumsq<float><<<grid, TPB, 0, cuda_stream()>>>((const float*)x, n, acc);
+  else sumsq<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)x, n, acc);
+  check_launch(env, "sumSquares");
+  double h = 0;
+  cuda_check(env, cudaMemcpyAsync(&h, acc, sizeof(double), cudaMemcpyDeviceToHost, cuda_stream()), "sumSquares");
+  cuda_check(env, cudaStreamSynchronize(cuda_stream()), "sumSquares");
+  return Napi::Number::New(env, h);
+}
+
+// cuda.scale(x, n, s [, dtype]) in place
+MAMBA_OP(cuda, scale) {
+  const int64_t n = arg_int(info, 1, "scale n");
+  nonneg(info, "scale", {n});
+  const DT dt = arg_dtype(info, 3, "scale");
+  void* x = arg_dev_dt(info, 0, "scale x", dt, n);
+  const float s = (float)arg_num(info, 2, "scale s");
+  if (n == 0) return info.Env().Undefined();
+  if (dt == DT::F32) scale_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((float*)x, n, s);
+  else scale_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((__nv_bfloat16*)x, n, s);
+  check_launch(info.Env(), "scale");
+  return info.Env().Undefined();
+}
+
+// cuda.add(a, b, out, n [, dtype]) -- out may alias a
+MAMBA_OP(cuda, add) {
+  const int64_t n = arg_int(info, 3, "add n");
+  nonneg(info, "add", {n});
+  const DT dt = arg_dtype(info, 4, "add");
+  const void* a = arg_dev_dt(info, 0, "add a", dt, n);
+  const void* b = arg_dev_dt(info, 1, "add b", dt, n);
+  void* o = arg_dev_dt(info, 2, "add out", dt, n);
+  if (n == 0) return info.Env().Undefined();
+  if (dt == DT::F32) add_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((const float*)a, (const float*)b, (float*)o, n);
+  else add_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)a, (const __nv_bfloat16*)b, (__nv_bfloat16*)o, n);
+  check_launch(info.Env(), "add");
+  return info.Env().Undefined();
+}
+
+// cuda.fill(x, n, value [, dtype])
+MAMBA_OP(cuda, fill) {
+  const int64_t n = arg_int(info, 1, "fill n");
+  nonneg(info, "fill", {n});
+  const DT dt = arg_dtype(info, 3, "fill");
+  void* x = arg_dev_dt(info, 0, "fill x", dt, n);
+  const float v = (float)arg_num(info, 2, "fill value");
+  if (n == 0) return info.Env().Undefined();
+  if (dt == DT::F32) fill_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((float*)x, n, v);
+  else fill_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((__nv_bfloat16*)x, n, v);
+  check_launch(info.Env(), "fill");
+  return info.Env().Undefined();
+}

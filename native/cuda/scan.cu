@@ -1,0 +1,668 @@
+// Selective scan (Mamba-1) on the GPU, [T, D] layout (T = B*L rows, channel d contiguous), N <= 16.
+//
+// One thread owns one channel d of one time chunk and keeps the N states of that channel in registers;
+// a block is 128 consecutive channels of one chunk, so u/delta/z/y rows are read coalesced and the
+// B/C rows (shared by all channels) are staged once per block in shared memory. Parallelism along L
+// (B=1, D=1536 is only 1536 channels) comes from splitting L into chunks:
+//   1. chunk_state: each chunk scans from a zero state -> its local end state S_c and sum(dt) P_c
+//      (the chunk's decay is exp(A * P_c), so no product needs storing);
+//   2. combine: per (b, d, n) a short sequential pass over chunks turns S into the state entering
+//      each chunk (and the final state for generation);
+//   3. output: each chunk rescans from its true entering state and writes y.
+// Backward runs the same forward passes 1-2 (states at chunk starts), the mirror image for the adjoint
+// (local reverse pass, reverse combine), then a main pass per chunk that checkpoints the state every SUB
+// steps in local memory, and walks the chunk backwards one SUB-step piece at a time, recomputing that
+// piece's states into shared memory. Nothing of size (B, D, L, N) is ever stored.
+// The exp per (t, d, n) (one MUFU ex2) and 2-4 FMAs per (t, d, n) bound these kernels.
+#include "common.cuh"
+
+namespace mamba {
+namespace {
+
+constexpr int NT = 128;     // threads (channels) per block
+constexpr int TILE = 32;    // time steps of B/C staged per block in the forward passes
+constexpr int SUB = 8;      // backward piece length (states of a piece live in shared memory)
+constexpr int MAXCK = 16;   // checkpoints per thread in backward -> chunk length <= SUB*MAXCK
+constexpr int G8 = 8;       // time steps whose loads are issued together
+constexpr float LOG2E = 1.4426950408889634f;
+
+template <class T>
+struct ScanP {
+  const T* u; const T* delta; const float* dbias; const float* A;
+  const T* Bm; const T* Cm; int64_t bcs;
+  const float* Dskip; const T* z; int64_t zs;
+  const T* dy;
+  int B, L, D, N, Lc, nchunk; bool softplus;
+  float* S;   // [B, nchunk, D, N]: chunk-local end states, after combine the state entering each chunk
+  float* P;   // [B, nchunk, D]: sum of dt over the chunk
+  float* Q;   // [B, nchunk, D, N]: backward: chunk-local adjoint carry, after combine the carry entering from the future
+};
+
+__device__ __forceinline__ float dt_of(float v, bool sp) { return sp ? softplusf_(v) : v; }
+
+// Stage rows [t0, t0+nt) of a strided [T, N] operand into s[nt][NS] as float (zero padded to NS).
+template <class T, int NS>
+__device__ __forceinline__ void stage(float* s, const T* m, int64_t stride, int64_t row0, int nt, int N) {
+  for (int i = threadIdx.x; i < nt * NS; i += NT) {
+    int tt = i / NS, n = i - tt * NS;
+    s[i] = n < N ? ldf(m, (row0 + tt) * stride + n) : 0.f;
+  }
+}
+
+// ---- pass 1: chunk-local end states ----------------------------------------------------------------
+template <class T, int NS>
+__global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
+  __shared__ float sB[TILE * NS];
+  const int c = blockIdx.x, d = blockIdx.y * NT + threadIdx.x, b = blockIdx.z;
+  const bool act = d < p.D;
+  const int s = c * p.Lc, e = min(p.L, s + p.Lc);
+  float A2[NS], h[NS];
+#pragma unroll
+  for (int n = 0; n < NS; n++) { A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f; h[n] = 0.f; }
+  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
+  float sumdt = 0.f;
+  const int64_t rb = (int64_t)b * p.L;
+  for (int ts = s; ts < e; ts += TILE) {
+    const int nt = min(TILE, e - ts);
+    __syncthreads();
+    stage<T, NS>(sB, p.Bm, p.bcs, rb + ts, nt, p.N);
+    __syncthreads();
+    if (!act) continue;
+    for (int j0 = 0; j0 < nt; j0 += G8) {
+      float uu[G8], dd[G8];  // loads of a group issued together, ahead of the dependent arithmetic
+#pragma unroll
+      for (int q = 0; q < G8; q++) {
+        const bool ok = j0 + q < nt;
+        const int64_t i = (rb + ts + j0 + q) * p.D + d;
+        uu[q] = ok ? ldf(p.u, i) : 0.f;
+        dd[q] = ok ? ldf(p.delta, i) : 0.f;
+      }
+#pragma unroll
+      for (int q = 0; q < G8; q++) {
+        if (j0 + q < nt) {
+          const float dt = dt_of(dd[q] + bias, p.softplus);
+          const float x = dt * uu[q];
+          sumdt += dt;
+          const float* b = sB + (j0 + q) * NS;
+#pragma unroll
+          for (int n = 0; n < NS; n++) h[n] = fmaf(exp2f(dt * A2[n]), h[n], x * b[n]);
+        }
+      }
+    }
+  }
+  if (!act) return;
+  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
+  for (int n = 0; n < p.N; n++) p.S[o * p.N + n] = h[n];
+  p.P[o] = sumdt;
+}
+
+// ---- pass 2: sequential combine over chunks (forward: S -> entering states) ------------------------
+__global__ void combine_fwd(float* S, const float* P, const float* A, float* last, int B, int nchunk, int D, int N) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)B * D * N) return;
+  const int n = (int)(i % N), d = (int)((i / N) % D), b = (int)(i / ((int64_t)N * D));
+  const float a2 = A[(int64_t)d * N + n] * LOG2E;
+  float H = 0.f;
+  for (int c = 0; c < nchunk; c++) {
+    const int64_t o = ((int64_t)b * nchunk + c) * D + d;
+    const float sc = S[o * N + n];
+    S[o * N + n] = H;
+    H = fmaf(exp2f(a2 * P[o]), H, sc);
+  }
+  if (last) last[((int64_t)b * D + d) * N + n] = H;
+}
+
+// backward: Q (chunk-local adjoint carries) -> carry entering each chunk from the future
+__global__ void combine_bwd(float* Q, const float* P, const float* A, int B, int nchunk, int D, int N) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)B * D * N) return;
+  const int n = (int)(i % N), d = (int)((i / N) % D), b = (int)(i / ((int64_t)N * D));
+  const float a2 = A[(int64_t)d * N + n] * LOG2E;
+  float R = 0.f;
+  for (int c = nchunk - 1; c >= 0; c--) {
+    const int64_t o = ((int64_t)b * nchunk + c) * D + d;
+    const float q = Q[o * N + n];
+    Q[o * N + n] = R;
+    R = fmaf(exp2f(a2 * P[o]), R, q);
+  }
+}
+
+// ---- pass 3: output -------------------------------------------------------------------------------
+template <class T, int NS>
+__global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, float* last) {
+  __shared__ float sB[TILE * NS], sC[TILE * NS];
+  const int c = blockIdx.x, d = blockIdx.y * NT + threadIdx.x, b = blockIdx.z;
+  const bool act = d < p.D;
+  const int s = c * p.Lc, e = min(p.L, s + p.Lc);
+  float A2[NS], h[NS];
+  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
+#pragma unroll
+  for (int n = 0; n < NS; n++) {
+    A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f;
+    h[n] = (act && n < p.N && p.nchunk > 1) ? p.S[o * p.N + n] : 0.f;
+  }
+  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
+  const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
+  const int64_t rb = (int64_t)b * p.L;
+  for (int ts = s; ts < e; ts += TILE) {
+    const int nt = min(TILE, e - ts);
+    __syncthreads();
+    stage<T, NS>(sB, p.Bm, p.bcs, rb + ts, nt, p.N);
+    stage<T, NS>(sC, p.Cm, p.bcs, rb + ts, nt, p.N);
+    __syncthreads();
+    if (!act) continue;
+    for (int j0 = 0; j0 < nt; j0 += G8) {
+      float uu[G8], dd[G8], zv[G8];
+#pragma unroll
+      for (int q = 0; q < G8; q++) {
+        const bool ok = j0 + q < nt;
+        const int64_t r = rb + ts + j0 + q;
+        uu[q] = ok ? ldf(p.u, r * p.D + d) : 0.f;
+        dd[q] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
+        zv[q] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+      }
+#pragma unroll
+      for (int q = 0; q < G8; q++) {
+        if (j0 + q < nt) {
+          const int64_t r = rb + ts + j0 + q;
+          const float dt = dt_of(dd[q] + bias, p.softplus);
+          const float x = dt * uu[q];
+          const float* b = sB + (j0 + q) * NS;
+          const float* cc = sC + (j0 + q) * NS;
+          float acc0 = 0.f, acc1 = 0.f;  // two partial sums: shorter dependent chains
+#pragma unroll
+          for (int n = 0; n < NS; n++) {
+            h[n] = fmaf(exp2f(dt * A2[n]), h[n], x * b[n]);
+            if (n & 1) acc1 = fmaf(cc[n], h[n], acc1); else acc0 = fmaf(cc[n], h[n], acc0);
+          }
+          float out = fmaf(Dsk, uu[q], acc0 + acc1);
+          if (p.z) out *= zv[q] * sigmoidf_(zv[q]);
+          stf(y, r * p.D + d, out);
+        }
+      }
+    }
+  }
+  if (last && act && p.nchunk == 1)
+    for (int n = 0; n < p.N; n++) last[((int64_t)b * p.D + d) * p.N + n] = h[n];
+}
+
+// ---- backward pass 1b: chunk-local adjoint carry (reverse scan from zero) ---------------------------
+template <class T, int NS>
+__global__ void __launch_bounds__(NT) chunk_adjoint(ScanP<T> p) {
+  __shared__ float sC[TILE * NS];
+  const int c = blockIdx.x, d = blockIdx.y * NT + threadIdx.x, b = blockIdx.z;
+  const bool act = d < p.D;
+  const int s = c * p.Lc, e = min(p.L, s + p.Lc);
+  float A2[NS], g[NS];
+#pragma unroll
+  for (int n = 0; n < NS; n++) { A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f; g[n] = 0.f; }
+  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
+  const int64_t rb = (int64_t)b * p.L;
+  const int ntiles = (e - s + TILE - 1) / TILE;
+  for (int k = ntiles - 1; k >= 0; k--) {
+    const int ts = s + k * TILE, nt = min(TILE, e - ts);
+    __syncthreads();
+    stage<T, NS>(sC, p.Cm, p.bcs, rb + ts, nt, p.N);
+    __syncthreads();
+    if (!act) continue;
+    for (int j1 = nt; j1 > 0; j1 -= G8) {  // groups [j1 - G8, j1), walked backwards
+      float dd[G8], gg[G8], zv[G8];
+#pragma unroll
+      for (int q = 0; q < G8; q++) {
+        const int j = j1 - 1 - q;
+        const bool ok = j >= 0;
+        const int64_t r = rb + ts + j;
+        dd[q] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
+        gg[q] = ok ? ldf(p.dy, r * p.D + d) : 0.f;
+        zv[q] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+      }
+#pragma unroll
+      for (int q = 0; q < G8; q++) {
+        const int j = j1 - 1 - q;
+        if (j >= 0) {
+          const float dt = dt_of(dd[q] + bias, p.softplus);
+          const float gy = p.z ? gg[q] * zv[q] * sigmoidf_(zv[q]) : gg[q];
+          const float* cc = sC + j * NS;
+#pragma unroll
+          for (int n = 0; n < NS; n++) g[n] = exp2f(dt * A2[n]) * fmaf(cc[n], gy, g[n]);
+        }
+      }
+    }
+  }
+  if (!act) return;
+  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
+  for (int n = 0; n < p.N; n++) p.Q[o * p.N + n] = g[n];
+}
+
+// Reduce-scatter of V values over a warp: afterwards lane l (l < V) holds the warp sum of value l.
+template <int V>
+__device__ __forceinline__ float warp_reduce_scatter(float (&v)[V], int lane) {
+#pragma unroll
+  for (int m = V / 2; m >= 1; m /= 2) {
+    const bool hi = lane & m;
+#pragma unroll
+    for (int i = 0; i < m; i++) {
+      const float send = hi ? v[i] : v[i + m];
+      const float keep = hi ? v[i + m] : v[i];
+      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, m);
+    }
+  }
+  float r = v[0];
+#pragma unroll
+  for (int m = V; m < 32; m *= 2) r += __shfl_xor_sync(0xffffffffu, r, m);
+  return r;
+}
+
+// ---- backward main pass ----------------------------------------------------------------------------
+template <class T>
+struct ScanG {
+  T* du; T* ddelta; float* dA; float* dBC /* [T, 2N] f32, zeroed */; float* dDskip; float* dDeltaBias; T* dz;
+};
+
+template <class T, int NS>
+__global__ void __launch_bounds__(NT) scan_bwd(ScanP<T> p, ScanG<T> g) {
+  extern __shared__ float sm[];
+  float* hh = sm;                                  // [(SUB+1)][NS][NT]: slot 0 = piece start state
+  float* sB = hh + (SUB + 1) * NS * NT;            // [SUB][NS]
+  float* sC = sB + SUB * NS;                       // [SUB][NS]
+  float* red = sC + SUB * NS;                      // [NT/32][SUB][2NS]
+  const int c = blockIdx.x, d = blockIdx.y * NT + threadIdx.x, b = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const bool act = d < p.D;
+  const int s = c * p.Lc, e = min(p.L, s + p.Lc);
+  const int npieces = (e - s + SUB - 1) / SUB;
+  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
+  float An[NS], h[NS];
+#pragma unroll
+  for (int n = 0; n < NS; n++) {
+    An[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] : 0.f;
+    h[n] = (act && n < p.N && p.nchunk > 1) ? p.S[o * p.N + n] : 0.f;
+  }
+  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
+  const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
+  const int64_t rb = (int64_t)b * p.L;
+
+  // forward over the chunk, keeping the state at the start of every piece
+  float ck[MAXCK][NS];
+  for (int k = 0; k < npieces; k++) {
+    const int ts = s + k * SUB, nt = min(SUB, e - ts);
+    __syncthreads();
+    stage<T, NS>(sB, p.Bm, p.bcs, rb + ts, nt, p.N);
+    __syncthreads();
+#pragma unroll
+    for (int n = 0; n < NS; n++) ck[k][n] = h[n];
+    if (!act) continue;
+    float uu[SUB], dd[SUB];
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      const bool ok = j < nt;
+      const int64_t i = (rb + ts + j) * p.D + d;
+      uu[j] = ok ? ldf(p.u, i) : 0.f;
+      dd[j] = ok ? ldf(p.delta, i) : 0.f;
+    }
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      if (j < nt) {
+        const float dt = dt_of(dd[j] + bias, p.softplus);
+        const float dtl = dt * LOG2E, x = dt * uu[j];
+#pragma unroll
+        for (int n = 0; n < NS; n++) h[n] = fmaf(exp2f(dtl * An[n]), h[n], x * sB[j * NS + n]);
+      }
+    }
+  }
+
+  // backward over the pieces, last first
+  float gacc[NS], dAacc[NS];
+#pragma unroll
+  for (int n = 0; n < NS; n++) { gacc[n] = (act && n < p.N && p.nchunk > 1) ? p.Q[o * p.N + n] : 0.f; dAacc[n] = 0.f; }
+  float dDacc = 0.f, dbacc = 0.f;
+  for (int k = npieces - 1; k >= 0; k--) {
+    const int ts = s + k * SUB, nt = min(SUB, e - ts);
+    __syncthreads();
+    stage<T, NS>(sB, p.Bm, p.bcs, rb + ts, nt, p.N);
+    stage<T, NS>(sC, p.Cm, p.bcs, rb + ts, nt, p.N);
+    __syncthreads();
+    // the piece's per-step inputs, loaded together (inactive channels run on zeros so their
+    // shared-memory states are defined)
+    float dtv[SUB], uv[SUB], vv[SUB], dyv[SUB], zv[SUB];
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      const bool ok = act && j < nt;
+      const int64_t r = rb + ts + j;
+      vv[j] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
+      uv[j] = ok ? ldf(p.u, r * p.D + d) : 0.f;
+      dyv[j] = ok ? ldf(p.dy, r * p.D + d) : 0.f;
+      zv[j] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+    }
+#pragma unroll
+    for (int n = 0; n < NS; n++) { h[n] = ck[k][n]; hh[n * NT + tid] = h[n]; }
+    // recompute the piece's states
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      dtv[j] = 0.f;
+      if (j < nt) {
+        vv[j] += bias;
+        dtv[j] = dt_of(vv[j], p.softplus);
+        const float dtl = dtv[j] * LOG2E, x = dtv[j] * uv[j];
+#pragma unroll
+        for (int n = 0; n < NS; n++) {
+          h[n] = fmaf(exp2f(dtl * An[n]), h[n], x * sB[j * NS + n]);
+          hh[((j + 1) * NS + n) * NT + tid] = h[n];
+        }
+      }
+    }
+    // walk the piece backwards
+#pragma unroll
+    for (int j = SUB - 1; j >= 0; j--) {
+      if (j < nt) {  // uniform across the block
+        const int64_t r = rb + ts + j;
+        const float zz = zv[j];
+        float sg = 1.f, gate = 1.f;
+        if (p.z) { sg = sigmoidf_(zz); gate = zz * sg; }
+        const float gy = dyv[j] * gate;
+        const float dt = dtv[j], u = uv[j], dtl = dt * LOG2E;
+        float vals[2 * NS];
+        float ysum0 = 0.f, ysum1 = 0.f, ddt0 = 0.f, ddt1 = 0.f, dus0 = 0.f, dus1 = 0.f;  // split chains
+#pragma unroll
+        for (int n = 0; n < NS; n++) {
+          const float hc = hh[((j + 1) * NS + n) * NT + tid];
+          const float hp = hh[(j * NS + n) * NT + tid];
+          const float Bn = sB[j * NS + n], Cn = sC[j * NS + n];
+          const float G = fmaf(Cn, gy, gacc[n]);
+          const float a = exp2f(dtl * An[n]);
+          const float ah = a * hp;
+          if (n & 1) {
+            ysum1 = fmaf(Cn, hc, ysum1); ddt1 = fmaf(G, fmaf(An[n], ah, u * Bn), ddt1); dus1 = fmaf(G, Bn, dus1);
+          } else {
+            ysum0 = fmaf(Cn, hc, ysum0); ddt0 = fmaf(G, fmaf(An[n], ah, u * Bn), ddt0); dus0 = fmaf(G, Bn, dus0);
+          }
+          dAacc[n] = fmaf(G * dt, ah, dAacc[n]);
+          vals[n] = G * dt * u;
+          vals[NS + n] = gy * hc;
+          gacc[n] = a * G;
+        }
+        const float ysum = ysum0 + ysum1, ddt = ddt0 + ddt1, dus = dus0 + dus1;
+        if (act) {
+          if (p.z) stf(g.dz, r * p.zs + d, dyv[j] * fmaf(Dsk, u, ysum) * sg * (1.f + zz * (1.f - sg)));
+          stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
+          const float dd = p.softplus ? ddt * sigmoidf_(vv[j]) : ddt;
+          stf(g.ddelta, r * p.D + d, dd);
+          dbacc += dd;
+          dDacc = fmaf(gy, u, dDacc);
+        }
+        const float rsum = warp_reduce_scatter<2 * NS>(vals, lane);
+        if (lane < 2 * NS) red[(warp * SUB + j) * 2 * NS + lane] = rsum;
+      }
+    }
+    __syncthreads();
+    for (int i = tid; i < nt * 2 * NS; i += NT) {
+      const int j = i / (2 * NS), q = i - j * 2 * NS;
+      const int n = q < NS ? q : q - NS;
+      if (n >= p.N) continue;
+      float v = 0.f;
+#pragma unroll
+      for (int w = 0; w < NT / 32; w++) v += red[(w * SUB + j) * 2 * NS + q];
+      atomicAdd(&g.dBC[(rb + ts + j) * 2 * p.N + (q < NS ? n : p.N + n)], v);
+    }
+  }
+  if (!act) return;
+  for (int n = 0; n < p.N; n++) atomicAdd(&g.dA[(int64_t)d * p.N + n], dAacc[n]);
+  if (g.dDskip) atomicAdd(&g.dDskip[d], dDacc);
+  if (g.dDeltaBias) atomicAdd(&g.dDeltaBias[d], dbacc);
+}
+
+// dB, dC (strided outputs) from the f32 [T, 2N] accumulator
+template <class T>
+__global__ void write_dbc(const float* dBC, T* dB, T* dC, int64_t bcs, int64_t Tn, int N) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * 2 * N; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = i / (2 * N);
+    const int q = (int)(i - r * 2 * N);
+    if (q < N) stf(dB, r * bcs + q, dBC[i]);
+    else stf(dC, r * bcs + q - N, dBC[i]);
+  }
+}
+
+// ---- one recurrent step (generation) ----------------------------------------------------------------
+template <class T>
+__global__ void scan_step(float* state, const T* u, const T* delta, const float* dbias, const float* A, const T* Bm,
+                          const T* Cm, int64_t bcs, const float* Dskip, const T* z, int64_t zs, T* y, int B, int D, int N,
+                          bool sp) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= (int64_t)B * D) return;
+  const int d = (int)(i % D), b = (int)(i / D);
+  const float uv = ldf(u, i);
+  const float dt = dt_of(ldf(delta, i) + (dbias ? dbias[d] : 0.f), sp);
+  float acc = 0.f;
+  float* st = state + i * N;
+  for (int n = 0; n < N; n++) {
+    const float hn = fmaf(__expf(dt * A[(int64_t)d * N + n]), st[n], dt * uv * ldf(Bm, (int64_t)b * bcs + n));
+    st[n] = hn;
+    acc = fmaf(ldf(Cm, (int64_t)b * bcs + n), hn, acc);
+  }
+  float out = acc + (Dskip ? Dskip[d] * uv : 0.f);
+  if (z) { const float zz = ldf(z, (int64_t)b * zs + d); out *= zz * sigmoidf_(zz); }
+  stf(y, i, out);
+}
+
+// ---- host side -----------------------------------------------------------------------------------------
+
+struct Shape { int B, L, D, N; };
+
+// Chunk length: enough chunks that B * chunks * ceil(D/128) blocks fill the GPU several times over.
+int chunk_len(const Shape& s, int cap) {
+  const int dblocks = (s.D + NT - 1) / NT;
+  const int64_t want_blocks = (int64_t)sm_count() * 16;
+  int64_t nch = (want_blocks + (int64_t)s.B * dblocks - 1) / ((int64_t)s.B * dblocks);
+  nch = std::max<int64_t>(1, std::min<int64_t>(nch, (s.L + 15) / 16));
+  int64_t lc = (s.L + nch - 1) / nch;
+  if (cap > 0 && lc > cap) lc = cap;
+  if (cap > 0) lc = (lc + SUB - 1) / SUB * SUB;
+  return (int)std::max<int64_t>(1, lc);
+}
+
+template <class T, int NS>
+void launch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
+  const dim3 grid(p.nchunk, (p.D + NT - 1) / NT, p.B);
+  cudaStream_t st = cuda_stream();
+  if (p.nchunk > 1) {
+    chunk_state<T, NS><<<grid, NT, 0, st>>>(p);
+    check_launch(env, "scan chunk_state");
+    const int64_t n = (int64_t)p.B * p.D * p.N;
+    combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, last, p.B, p.nchunk, p.D, p.N);
+    check_launch(env, "scan combine");
+  }
+  scan_out<T, NS><<<grid, NT, 0, st>>>(p, y, last);
+  check_launch(env, "scan output");
+}
+
+template <class T, int NS>
+void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
+  const dim3 grid(p.nchunk, (p.D + NT - 1) / NT, p.B);
+  cudaStream_t st = cuda_stream();
+  const int64_t n = (int64_t)p.B * p.D * p.N;
+  if (p.nchunk > 1) {
+    chunk_state<T, NS><<<grid, NT, 0, st>>>(p);
+    check_launch(env, "scan chunk_state");
+    combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);
+    check_launch(env, "scan combine");
+    chunk_adjoint<T, NS><<<grid, NT, 0, st>>>(p);
+    check_launch(env, "scan chunk_adjoint");
+    combine_bwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.Q, p.P, p.A, p.B, p.nchunk, p.D, p.N);
+    check_launch(env, "scan combine_bwd");
+  }
+  const size_t smem = sizeof(float) * ((SUB + 1) * NS * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS);
+  static bool attr_set = false;
+  if (!attr_set) {
+    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
+    attr_set = true;
+  }
+  scan_bwd<T, NS><<<grid, NT, smem, st>>>(p, g);
+  check_launch(env, "scan backward");
+}
+
+template <class T>
+void dispatch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
+  if (p.N <= 4) launch_fwd<T, 4>(env, p, y, last);
+  else if (p.N <= 8) launch_fwd<T, 8>(env, p, y, last);
+  else launch_fwd<T, 16>(env, p, y, last);
+}
+template <class T>
+void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
+  if (p.N <= 4) launch_bwd<T, 4>(env, p, g);
+  else if (p.N <= 8) launch_bwd<T, 8>(env, p, g);
+  else launch_bwd<T, 16>(env, p, g);
+}
+
+Shape read_shape(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  Shape s{(int)arg_int(info, i, "B"), (int)arg_int(info, i + 1, "L"), (int)arg_int(info, i + 2, "D"), (int)arg_int(info, i + 3, "N")};
+  if (s.B < 0 || s.L < 0 || s.D < 0 || s.N < 1)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": B, L, D must be >= 0 and N >= 1");
+  if (s.N > 16) throw Napi::RangeError::New(info.Env(), std::string(op) + ": the CUDA scan supports d_state N <= 16, got " + std::to_string(s.N));
+  return s;
+}
+
+// Fills the input part of ScanP from arguments u, delta, deltaBias, A, Bm, Cm, bcStride, Dskip, z, zStride.
+template <class T>
+ScanP<T> read_inputs(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
+  const size_t TD = (size_t)s.B * s.L * s.D;
+  const int64_t T_ = (int64_t)s.B * s.L;
+  ScanP<T> p{};
+  p.u = (const T*)arg_dev_dt(info, 0, "scan u", dt, TD);
+  p.delta = (const T*)arg_dev_dt(info, 1, "scan delta", dt, TD);
+  p.dbias = arg_dev_opt<float>(info, 2, "scan deltaBias", s.D);
+  p.A = arg_dev<float>(info, 3, "scan A", (size_t)s.D * s.N);
+  p.bcs = arg_int(info, 6, "scan bcStride");
+  if (p.bcs < s.N) throw Napi::RangeError::New(info.Env(), "scan: bcStride must be >= N");
+  p.Bm = (const T*)arg_dev_dt(info, 4, "scan Bm", dt, strided_span(T_, p.bcs, s.N));
+  p.Cm = (const T*)arg_dev_dt(info, 5, "scan Cm", dt, strided_span(T_, p.bcs, s.N));
+  p.Dskip = arg_dev_opt<float>(info, 7, "scan Dskip", s.D);
+  p.zs = arg_int(info, 9, "scan zStride");
+  if (arg_present(info, 8) && p.zs < s.D) throw Napi::RangeError::New(info.Env(), "scan: zStride must be >= D");
+  p.z = (const T*)arg_dev_dt_opt(info, 8, "scan z", dt, strided_span(T_, p.zs, s.D));
+  p.B = s.B; p.L = s.L; p.D = s.D; p.N = s.N;
+  return p;
+}
+
+template <class T>
+void run_forward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
+  Napi::Env env = info.Env();
+  ScanP<T> p = read_inputs<T>(info, s, dt);
+  T* y = (T*)arg_dev_dt(info, 10, "scan y", dt, (size_t)s.B * s.L * s.D);
+  float* last = arg_dev_opt<float>(info, 11, "scan lastState", (size_t)s.B * s.D * s.N);
+  p.softplus = arg_bool(info, 16, "scan deltaSoftplus");
+  if (s.B == 0 || s.D == 0) return;
+  if (s.L == 0) {
+    if (last) cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
+    return;
+  }
+  p.Lc = chunk_len(s, 0);
+  p.nchunk = (s.L + p.Lc - 1) / p.Lc;
+  if (p.nchunk > 1) {
+    const size_t nS = (size_t)s.B * p.nchunk * s.D * s.N, nP = (size_t)s.B * p.nchunk * s.D;
+    float* sc = (float*)scratch(env, sizeof(float) * (nS + nP));
+    p.S = sc; p.P = sc + nS;
+  }
+  dispatch_fwd<T>(env, p, y, last);
+}
+
+template <class T>
+void run_backward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
+  Napi::Env env = info.Env();
+  ScanP<T> p = read_inputs<T>(info, s, dt);
+  const size_t TD = (size_t)s.B * s.L * s.D;
+  const int64_t T_ = (int64_t)s.B * s.L;
+  p.dy = (const T*)arg_dev_dt(info, 10, "scan dy", dt, TD);
+  ScanG<T> g{};
+  g.du = (T*)arg_dev_dt(info, 11, "scan du", dt, TD);
+  g.ddelta = (T*)arg_dev_dt(info, 12, "scan ddelta", dt, TD);
+  g.dA = arg_dev<float>(info, 13, "scan dA", (size_t)s.D * s.N);
+  T* dB = (T*)arg_dev_dt(info, 14, "scan dB", dt, strided_span(T_, p.bcs, s.N));
+  T* dC = (T*)arg_dev_dt(info, 15, "scan dC", dt, strided_span(T_, p.bcs, s.N));
+  g.dDskip = arg_dev_opt<float>(info, 16, "scan dDskip", s.D);
+  g.dDeltaBias = arg_dev_opt<float>(info, 17, "scan dDeltaBias", s.D);
+  g.dz = (T*)arg_dev_dt_opt(info, 18, "scan dz", dt, strided_span(T_, p.zs, s.D));
+  if (p.z && !g.dz) throw Napi::TypeError::New(env, "scan backward: dz is required when z is given");
+  p.softplus = arg_bool(info, 23, "scan deltaSoftplus");
+  if (s.B == 0 || s.D == 0 || s.L == 0) {
+    if (T_ > 0 && s.D == 0) {
+      float* dBC = (float*)scratch(env, sizeof(float) * T_ * 2 * s.N);
+      cuda_check(env, cudaMemsetAsync(dBC, 0, sizeof(float) * T_ * 2 * s.N, cuda_stream()), "scan dB/dC");
+      write_dbc<T><<<grid_for(T_ * 2 * s.N), 256, 0, cuda_stream()>>>(dBC, dB, dC, p.bcs, T_, s.N);
+      check_launch(env, "scan write dB/dC");
+    }
+    return;
+  }
+  p.Lc = chunk_len(s, SUB * MAXCK);
+  p.nchunk = (s.L + p.Lc - 1) / p.Lc;
+  const size_t nS = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D * s.N : 0, nP = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D : 0;
+  const size_t nBC = (size_t)T_ * 2 * s.N;
+  float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC));
+  g.dBC = sc;
+  p.S = sc + nBC; p.Q = p.S + nS; p.P = p.Q + nS;
+  cuda_check(env, cudaMemsetAsync(g.dBC, 0, sizeof(float) * nBC, cuda_stream()), "scan dB/dC");
+  dispatch_bwd<T>(env, p, g);
+  write_dbc<T><<<grid_for((int64_t)nBC), 256, 0, cuda_stream()>>>(g.dBC, dB, dC, p.bcs, T_, s.N);
+  check_launch(env, "scan write dB/dC");
+}
+
+}  // namespace
+}  // namespace mamba
+
+using namespace mamba;
+
+// cuda.selectiveScanForward(u, delta, deltaBias|null, A, Bm, Cm, bcStride, Dskip|null, z|null, zStride,
+//   y, lastState|null, B, L, D, N, deltaSoftplus [, dtype 'f32'|'bf16'])
+// bf16: u, delta, Bm, Cm, z, y are bf16; deltaBias, A, Dskip, lastState stay f32 (fp32 state and math).
+MAMBA_OP(cuda, selectiveScanForward) {
+  Shape s = read_shape(info, 12, "selectiveScanForward");
+  DT dt = arg_dtype(info, 17, "selectiveScanForward");
+  if (dt == DT::F32) run_forward<float>(info, s, dt);
+  else run_forward<__nv_bfloat16>(info, s, dt);
+  return info.Env().Undefined();
+}
+
+// cuda.selectiveScanBackward(u, delta, deltaBias|null, A, Bm, Cm, bcStride, Dskip|null, z|null, zStride, dy,
+//   du, ddelta, dA (acc), dB, dC, dDskip|null (acc), dDeltaBias|null (acc), dz|null, B, L, D, N, deltaSoftplus
+//   [, dtype]) -- bf16: activations and their gradients bf16 (dB, dC too); dA, dDskip, dDeltaBias f32.
+MAMBA_OP(cuda, selectiveScanBackward) {
+  Shape s = read_shape(info, 19, "selectiveScanBackward");
+  DT dt = arg_dtype(info, 24, "selectiveScanBackward");
+  if (dt == DT::F32) run_backward<float>(info, s, dt);
+  else run_backward<__nv_bfloat16>(info, s, dt);
+  return info.Env().Undefined();
+}
+
+// cuda.selectiveScanStep(state, u, delta, deltaBias|null, A, Bm, Cm, bcStride, Dskip|null, z|null, zStride,
+//   y, B, D, N, deltaSoftplus [, dtype]) -- state [B,D,N] f32 in/out; u, delta, z, y [B,D]; Bm/Cm rows [B].
+MAMBA_OP(cuda, selectiveScanStep) {
+  Napi::Env env = info.Env();
+  const int B = (int)arg_int(info, 12, "scanStep B"), D = (int)arg_int(info, 13, "scanStep D"), N = (int)arg_int(info, 14, "scanStep N");
+  if (B < 0 || D < 0 || N < 1) throw Napi::RangeError::New(env, "selectiveScanStep: B, D must be >= 0 and N >= 1");
+  const bool sp = arg_bool(info, 15, "scanStep deltaSoftplus");
+  DT dt = arg_dtype(info, 16, "selectiveScanStep");
+  const size_t BD = (size_t)B * D;
+  float* state = arg_dev<float>(info, 0, "scanStep state", BD * N);
+  const void* u = arg_dev_dt(info, 1, "scanStep u", dt, BD);
+  const void* delta = arg_dev_dt(info, 2, "scanStep delta", dt, BD);
+  const float* dbias = arg_dev_opt<float>(info, 3, "scanStep deltaBias", D);
+  const float* A = arg_dev<float>(info, 4, "scanStep A", (size_t)D * N);
+  const int64_t bcs = arg_int(info, 7, "scanStep bcStride");
+  if (bcs < N) throw Napi::RangeError::New(env, "selectiveScanStep: bcStride must be >= N");
+  const void* Bm = arg_dev_dt(info, 5, "scanStep Bm", dt, strided_span(B, bcs, N));
+  const void* Cm = arg_dev_dt(info, 6, "scanStep Cm", dt, strided_span(B, bcs, N));
+  const float* Dskip = arg_dev_opt<float>(info, 8, "scanStep Dskip", D);
+  const int64_t zs = arg_int(info, 10, "scanStep zStride");
+  const void* z = arg_dev_dt_opt(info, 9, "scanStep z", dt, strided_span(B, zs, D));
+  void* y = arg_dev_dt(info, 11, "scanStep y", dt, BD);
+  if (BD == 0) return env.Undefined();
+  const unsigned grid = (unsigned)((BD + 255) / 256);
+  if (dt == DT::F32)
+    scan_step<float><<<grid, 256, 0, cuda_stream()>>>(state, (const float*)u, (const float*)delta, dbias, A, (const float*)Bm, (const float*)Cm, bcs,
+                                                      Dskip, (const float*)z, zs, (float*)y, B, D, N, sp);
+  else
+    scan_step<__nv_bfloat16><<<grid, 256, 0, cuda_stream()>>>(state, (const __nv_bfloat16*)u, (const __nv_bfloat16*)delta, dbias, A,
+                                                              (const __nv_bfloat16*)Bm, (const __nv_bfloat16*)Cm, bcs, Dskip,
+                                                              (const __nv_bfloat16*)z, zs, (__nv_bfloat16*)y, B, D, N, sp);
+  check_launch(env, "selectiveScanStep");
+  return env.Undefined();
+}

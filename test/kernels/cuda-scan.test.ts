@@ -1,0 +1,347 @@
+// The CUDA selective scan (forward, backward, step) against a float64 TypeScript reference, and against
+// the CPU twin where it exists. The reference's backward is itself checked by finite differences here,
+// so this file also runs (that part) on machines without a GPU.
+import { describe, expect, it } from 'vitest';
+import { native } from '../../src/backend/native.js';
+import { cudaAvailable } from '../../src/backend/device.js';
+import { Tensor, bf16BitsToF32, f32ToBf16Bits } from '../../src/backend/tensor.js';
+import { randn, randu, relErr } from '../helpers.js';
+
+interface Case {
+  B: number; L: number; D: number; N: number;
+  softplus: boolean; bias: boolean; skip: boolean; gate: boolean;
+  R: number; // extra leading columns of the x_proj-like buffer holding B and C (they are strided columns)
+}
+
+interface Inputs {
+  u: Float64Array; delta: Float64Array; deltaBias: Float64Array | null; A: Float64Array;
+  xp: Float64Array; bcStride: number; bOff: number; cOff: number; // B = xp[t*bcStride + bOff + n], C likewise
+  Dskip: Float64Array | null; zp: Float64Array | null; zStride: number; zOff: number; // z = zp[t*zStride + zOff + d]
+}
+
+const bfRound = (x: number) => bf16BitsToF32(f32ToBf16Bits(x));
+
+function makeInputs(c: Case, seed: number, bf16: boolean): Inputs {
+  const T = c.B * c.L, D = c.D, N = c.N;
+  const round = (a: Float64Array) => (bf16 ? a.map(bfRound) : a.map((x) => Math.fround(x)));
+  const bcStride = c.R + 2 * N;
+  const zStride = 2 * D;
+  // with softplus, raw delta around -1.2 gives dt around 0.3; without, dt must stay positive itself
+  const delta = c.softplus ? randn(T * D, seed + 1, 0.7).map((x) => x - 1.2) : randu(T * D, seed + 1, 0.6, 1.0);
+  return {
+    u: round(randn(T * D, seed)),
+    delta: round(delta),
+    deltaBias: c.bias ? randu(D, seed + 2, -0.5, 0.5).map(Math.fround) : null,
+    A: randu(D * N, seed + 3, -1.5, 1.5).map((x) => Math.fround(-Math.exp(x))),
+    xp: round(randn(T * bcStride, seed + 4)),
+    bcStride, bOff: c.R, cOff: c.R + N,
+    Dskip: c.skip ? randn(D, seed + 5).map(Math.fround) : null,
+    zp: c.gate ? round(randn(T * zStride, seed + 6)) : null,
+    zStride, zOff: D,
+  };
+}
+
+const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** float64 forward: y [T, D] and the final state [B, D, N]. */
+function refForward(c: Case, x: Inputs): { y: Float64Array; last: Float64Array } {
+  const { B, L, D, N } = c;
+  const y = new Float64Array(B * L * D), last = new Float64Array(B * D * N);
+  const h = new Float64Array(N);
+  for (let b = 0; b < B; b++) {
+    for (let d = 0; d < D; d++) {
+      h.fill(0);
+      for (let l = 0; l < L; l++) {
+        const t = b * L + l, i = t * D + d;
+        const v = x.delta[i]! + (x.deltaBias ? x.deltaBias[d]! : 0);
+        const dt = c.softplus ? softplus(v) : v;
+        const u = x.u[i]!;
+        let acc = 0;
+        for (let n = 0; n < N; n++) {
+          h[n] = Math.exp(dt * x.A[d * N + n]!) * h[n]! + dt * u * x.xp[t * x.bcStride + x.bOff + n]!;
+          acc += x.xp[t * x.bcStride + x.cOff + n]! * h[n]!;
+        }
+        let out = acc + (x.Dskip ? x.Dskip[d]! * u : 0);
+        if (x.zp) { const z = x.zp[t * x.zStride + x.zOff + d]!; out *= z * sigmoid(z); }
+        y[i] = out;
+      }
+      for (let n = 0; n < N; n++) last[(b * D + d) * N + n] = h[n]!;
+    }
+  }
+  return { y, last };
+}
+
+interface Grads { du: Float64Array; ddelta: Float64Array; dA: Float64Array; dB: Float64Array; dC: Float64Array; dD: Float64Array; dBias: Float64Array; dz: Float64Array }
+
+/** float64 backward (stores all states: fine at test sizes). dB, dC, dz are dense [T, N] / [T, D]. */
+function refBackward(c: Case, x: Inputs, dy: Float64Array): Grads {
+  const { B, L, D, N } = c;
+  const T = B * L;
+  const g: Grads = {
+    du: new Float64Array(T * D), ddelta: new Float64Array(T * D), dA: new Float64Array(D * N), dB: new Float64Array(T * N),
+    dC: new Float64Array(T * N), dD: new Float64Array(D), dBias: new Float64Array(D), dz: new Float64Array(T * D),
+  };
+  const hs = new Float64Array((L + 1) * N); // hs[(l+1)*N + n] = h after step l; hs[0..N) = 0
+  const carry = new Float64Array(N);
+  for (let b = 0; b < B; b++) {
+    for (let d = 0; d < D; d++) {
+      const dtOf = (i: number) => { const v = x.delta[i]! + (x.deltaBias ? x.deltaBias[d]! : 0); return { v, dt: c.softplus ? softplus(v) : v }; };
+      for (let l = 0; l < L; l++) {
+        const t = b * L + l, i = t * D + d, { dt } = dtOf(i);
+        for (let n = 0; n < N; n++) hs[(l + 1) * N + n] = Math.exp(dt * x.A[d * N + n]!) * hs[l * N + n]! + dt * x.u[i]! * x.xp[t * x.bcStride + x.bOff + n]!;
+      }
+      carry.fill(0);
+      for (let l = L - 1; l >= 0; l--) {
+        const t = b * L + l, i = t * D + d, { v, dt } = dtOf(i);
+        const u = x.u[i]!;
+        let gate = 1, sg = 1, z = 0;
+        if (x.zp) { z = x.zp[t * x.zStride + x.zOff + d]!; sg = sigmoid(z); gate = z * sg; }
+        const gy = dy[i]! * gate;
+        let ysum = 0, ddt = 0, dus = 0;
+        for (let n = 0; n < N; n++) {
+          const Bn = x.xp[t * x.bcStride + x.bOff + n]!, Cn = x.xp[t * x.bcStride + x.cOff + n]!;
+          const hc = hs[(l + 1) * N + n]!, hp = hs[l * N + n]!, An = x.A[d * N + n]!;
+          ysum += Cn * hc;
+          const G = Cn * gy + carry[n]!;
+          const a = Math.exp(dt * An);
+          ddt += G * (An * a * hp + u * Bn);
+          dus += G * Bn;
+          g.dA[d * N + n] += G * dt * a * hp;
+          g.dB[t * N + n] += G * dt * u;
+          g.dC[t * N + n] += gy * hc;
+          carry[n] = a * G;
+        }
+        if (x.zp) g.dz[i] = dy[i]! * (ysum + (x.Dskip ? x.Dskip[d]! * u : 0)) * sg * (1 + z * (1 - sg));
+        g.du[i] = gy * (x.Dskip ? x.Dskip[d]! : 0) + dt * dus;
+        const dd = c.softplus ? ddt * sigmoid(v) : ddt;
+        g.ddelta[i] = dd;
+        g.dBias[d] += dd;
+        g.dD[d] += gy * u;
+      }
+    }
+  }
+  return g;
+}
+
+// ---- device plumbing -------------------------------------------------------------------------------
+
+type DT = 'f32' | 'bf16';
+function up(a: Float64Array, dt: DT): Tensor {
+  if (dt === 'f32') return Tensor.from(Float32Array.from(a), [a.length], 'f32', 'cuda');
+  const bits = new Uint16Array(a.length);
+  for (let i = 0; i < a.length; i++) bits[i] = f32ToBf16Bits(a[i]!);
+  return Tensor.from(bits, [a.length], 'bf16', 'cuda');
+}
+const upF = (a: Float64Array | null) => (a ? Tensor.from(Float32Array.from(a), [a.length], 'f32', 'cuda') : null);
+const buf = (t: Tensor | null) => (t ? t.buffer : null);
+/** A view starting `off` elements into t (how a strided column argument is passed). */
+const at = (t: Tensor, off: number) => t.view(off, [t.numel - off]);
+
+function strided(src: Float64Array, rows: number, stride: number, off: number, width: number): Float64Array {
+  const o = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) o[r * width + j] = src[r * stride + off + j]!;
+  return o;
+}
+
+interface DevRun { y: Float64Array; last: Float64Array; g?: Grads }
+
+function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null): DevRun {
+  const cu = native().cuda!;
+  const { B, L, D, N } = c;
+  const T = B * L;
+  const u = up(x.u, dt), delta = up(x.delta, dt), xp = up(x.xp, dt), zp = x.zp ? up(x.zp, dt) : null;
+  const A = upF(x.A)!, bias = upF(x.deltaBias), Dk = upF(x.Dskip);
+  const y = Tensor.empty([T * D], dt, 'cuda'), last = Tensor.empty([B * D * N], 'f32', 'cuda');
+  const Bv = at(xp, x.bOff), Cv = at(xp, x.cOff), zv = zp ? at(zp, x.zOff) : null;
+  cu.selectiveScanForward(u.buffer, delta.buffer, buf(bias), A.buffer, Bv.buffer, Cv.buffer, x.bcStride, buf(Dk), buf(zv), x.zStride,
+    y.buffer, last.buffer, B, L, D, N, c.softplus, dt);
+  const out: DevRun = { y: y.toFloat64(), last: last.toFloat64() };
+  if (dy) {
+    const dyT = up(dy, dt);
+    const du = Tensor.empty([T * D], dt, 'cuda'), ddelta = Tensor.empty([T * D], dt, 'cuda');
+    const dA = Tensor.from(new Float32Array(D * N).fill(0.25), [D * N], 'f32', 'cuda'); // acc: starts non-zero on purpose
+    const dxp = Tensor.zeros([T * x.bcStride], dt, 'cuda');
+    const dD = x.Dskip ? Tensor.from(new Float32Array(D).fill(0.5), [D], 'f32', 'cuda') : null;
+    const dBias = x.deltaBias ? Tensor.from(new Float32Array(D).fill(-0.5), [D], 'f32', 'cuda') : null;
+    const dzp = zp ? Tensor.zeros([T * x.zStride], dt, 'cuda') : null;
+    cu.selectiveScanBackward(u.buffer, delta.buffer, buf(bias), A.buffer, Bv.buffer, Cv.buffer, x.bcStride, buf(Dk), buf(zv), x.zStride,
+      dyT.buffer, du.buffer, ddelta.buffer, dA.buffer, at(dxp, x.bOff).buffer, at(dxp, x.cOff).buffer, buf(dD), buf(dBias),
+      dzp ? at(dzp, x.zOff).buffer : null, B, L, D, N, c.softplus, dt);
+    const dxpH = dxp.toFloat64();
+    out.g = {
+      du: du.toFloat64(), ddelta: ddelta.toFloat64(), dA: dA.toFloat64().map((v) => v - 0.25),
+      dB: strided(dxpH, T, x.bcStride, x.bOff, N), dC: strided(dxpH, T, x.bcStride, x.cOff, N),
+      dD: dD ? dD.toFloat64().map((v) => v - 0.5) : new Float64Array(D), dBias: dBias ? dBias.toFloat64().map((v) => v + 0.5) : new Float64Array(D),
+      dz: dzp ? strided(dzp.toFloat64(), T, x.zStride, x.zOff, D) : new Float64Array(T * D),
+    };
+    // the B/C gradient columns were written, the dt columns (0..R) untouched
+    if (x.bOff > 0) expect(strided(dxpH, T, x.bcStride, 0, x.bOff).every((v) => v === 0)).toBe(true);
+  }
+  return out;
+}
+
+function expectClose(name: string, got: Float64Array, want: Float64Array, tol: number): void {
+  const e = relErr(got, want);
+  if (!(e < tol)) console.error(`${name}: relative error ${e.toExponential(2)} >= ${tol}`);
+  expect(e, name).toBeLessThan(tol);
+}
+
+function compareGrads(tag: string, c: Case, got: Grads, want: Grads, tol: number): void {
+  expectClose(`${tag} du`, got.du, want.du, tol);
+  expectClose(`${tag} ddelta`, got.ddelta, want.ddelta, tol);
+  expectClose(`${tag} dA`, got.dA, want.dA, tol);
+  expectClose(`${tag} dB`, got.dB, want.dB, tol);
+  expectClose(`${tag} dC`, got.dC, want.dC, tol);
+  if (c.skip) expectClose(`${tag} dDskip`, got.dD, want.dD, tol);
+  if (c.bias) expectClose(`${tag} dDeltaBias`, got.dBias, want.dBias, tol);
+  if (c.gate) expectClose(`${tag} dz`, got.dz, want.dz, tol);
+}
+
+const full = { softplus: true, bias: true, skip: true, gate: true };
+
+// ---- the reference checks itself (runs everywhere) ------------------------------------------------------
+
+describe('scan float64 reference', () => {
+  it('backward matches central finite differences of sum(y * w)', () => {
+    const c: Case = { B: 2, L: 6, D: 3, N: 4, R: 2, ...full };
+    const x = makeInputs(c, 11, false);
+    const T = c.B * c.L;
+    const w = randn(T * c.D, 99);
+    const loss = () => refForward(c, x).y.reduce((s, v, i) => s + v * w[i]!, 0);
+    const g = refBackward(c, x, w);
+    const fd = (arr: Float64Array, i: number) => {
+      const h = 1e-6, v0 = arr[i]!;
+      arr[i] = v0 + h; const lp = loss();
+      arr[i] = v0 - h; const lm = loss();
+      arr[i] = v0;
+      return (lp - lm) / (2 * h);
+    };
+    const probe = (name: string, arr: Float64Array, grad: (i: number) => number, idx: number[]) => {
+      for (const i of idx) expect(Math.abs(fd(arr, i) - grad(i)), `${name}[${i}]`).toBeLessThan(1e-6 * Math.max(1, Math.abs(grad(i))));
+    };
+    const some = (n: number) => [0, 1, Math.floor(n / 2), n - 1];
+    probe('u', x.u, (i) => g.du[i]!, some(T * c.D));
+    probe('delta', x.delta, (i) => g.ddelta[i]!, some(T * c.D));
+    probe('A', x.A, (i) => g.dA[i]!, some(c.D * c.N));
+    probe('deltaBias', x.deltaBias!, (i) => g.dBias[i]!, [0, 2]);
+    probe('Dskip', x.Dskip!, (i) => g.dD[i]!, [0, 1]);
+    for (const t of [0, 5, T - 1]) for (const n of [0, c.N - 1]) {
+      expect(Math.abs(fd(x.xp, t * x.bcStride + x.bOff + n) - g.dB[t * c.N + n]!)).toBeLessThan(1e-6 * Math.max(1, Math.abs(g.dB[t * c.N + n]!)));
+      expect(Math.abs(fd(x.xp, t * x.bcStride + x.cOff + n) - g.dC[t * c.N + n]!)).toBeLessThan(1e-6 * Math.max(1, Math.abs(g.dC[t * c.N + n]!)));
+    }
+    for (const t of [0, 7, T - 1]) for (const d of [0, 2]) {
+      const gi = g.dz[t * c.D + d]!;
+      expect(Math.abs(fd(x.zp!, t * x.zStride + x.zOff + d) - gi)).toBeLessThan(1e-6 * Math.max(1, Math.abs(gi)));
+    }
+  });
+});
+
+// ---- CUDA against the reference -------------------------------------------------------------------------
+
+describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
+  const cases: [string, Case, DT, number][] = [
+    ['awkward shape, every option, f32', { B: 2, L: 37, D: 5, N: 16, R: 3, ...full }, 'f32', 1e-4],
+    ['L = 1, no options, N = 4, f32', { B: 1, L: 1, D: 3, N: 4, R: 0, softplus: false, bias: false, skip: false, gate: false }, 'f32', 1e-4],
+    ['many chunks, D across blocks, N = 8, f32', { B: 3, L: 1000, D: 130, N: 8, R: 5, ...full }, 'f32', 1e-4],
+    ['N = 13, softplus off, f32', { B: 2, L: 301, D: 17, N: 13, R: 1, softplus: false, bias: true, skip: true, gate: false }, 'f32', 1e-4],
+    ['bf16 storage, every option', { B: 2, L: 777, D: 33, N: 16, R: 2, ...full }, 'bf16', 1e-2],
+  ];
+  for (const [name, c, dt, tol] of cases) {
+    it(`forward and backward: ${name} (B=${c.B} L=${c.L} D=${c.D} N=${c.N})`, () => {
+      const x = makeInputs(c, 1234 + c.L, dt === 'bf16');
+      const T = c.B * c.L;
+      const dy = randn(T * c.D, 77).map(dt === 'bf16' ? bfRound : Math.fround);
+      const ref = refForward(c, x);
+      const got = runCuda(c, x, dt, dy);
+      expectClose('y', got.y, ref.y, tol);
+      expectClose('lastState', got.last, ref.last, tol);
+      compareGrads('cuda', c, got.g!, refBackward(c, x, dy), tol);
+    });
+  }
+
+  it('forward at L = 2^20 (B=1, D=3, N=16): chunked state carried over the whole length', () => {
+    const c: Case = { B: 1, L: 1 << 20, D: 3, N: 16, R: 0, ...full };
+    const x = makeInputs(c, 5, false);
+    const ref = refForward(c, x);
+    const got = runCuda(c, x, 'f32', null);
+    expectClose('y', got.y, ref.y, 1e-4);
+    expectClose('lastState', got.last, ref.last, 1e-4);
+  });
+
+  it('backward at L = 2^16 (B=1, D=4, N=16)', () => {
+    const c: Case = { B: 1, L: 1 << 16, D: 4, N: 16, R: 0, ...full };
+    const x = makeInputs(c, 6, false);
+    const dy = randn(c.L * c.D, 8).map(Math.fround);
+    const got = runCuda(c, x, 'f32', dy);
+    compareGrads('long', c, got.g!, refBackward(c, x, dy), 1e-4);
+  });
+
+  it('selectiveScanStep repeated L times reproduces the forward and its final state', () => {
+    const c: Case = { B: 2, L: 9, D: 7, N: 16, R: 2, ...full };
+    for (const dt of ['f32', 'bf16'] as DT[]) {
+      const x = makeInputs(c, 21, dt === 'bf16');
+      const ref = refForward(c, x);
+      const cu = native().cuda!;
+      const { B, L, D, N } = c;
+      const state = Tensor.zeros([B * D * N], 'f32', 'cuda');
+      const A = upF(x.A)!, bias = upF(x.deltaBias)!, Dk = upF(x.Dskip)!;
+      const ys = new Float64Array(B * L * D);
+      for (let l = 0; l < L; l++) {
+        // the rows of step l for every sequence: [B, D] (u, delta), [B, bcStride] (B/C), [B, zStride] (z)
+        const rows = (src: Float64Array, w: number) => { const o = new Float64Array(B * w); for (let b = 0; b < B; b++) o.set(src.subarray((b * L + l) * w, (b * L + l + 1) * w), b * w); return o; };
+        const u = up(rows(x.u, D), dt), delta = up(rows(x.delta, D), dt), xp = up(rows(x.xp, x.bcStride), dt), zp = up(rows(x.zp!, x.zStride), dt);
+        const y = Tensor.empty([B * D], dt, 'cuda');
+        cu.selectiveScanStep(state.buffer, u.buffer, delta.buffer, bias.buffer, A.buffer, at(xp, x.bOff).buffer, at(xp, x.cOff).buffer, x.bcStride,
+          Dk.buffer, at(zp, x.zOff).buffer, x.zStride, y.buffer, B, D, N, true, dt);
+        const yh = y.toFloat64();
+        for (let b = 0; b < B; b++) ys.set(yh.subarray(b * D, (b + 1) * D), (b * L + l) * D);
+      }
+      const tol = dt === 'f32' ? 1e-4 : 1e-2;
+      expectClose(`step y ${dt}`, ys, ref.y, tol);
+      expectClose(`step state ${dt}`, state.toFloat64(), ref.last, tol);
+    }
+  });
+
+  it('matches the CPU twin where it exists', () => {
+    const cpu = native().cpu;
+    if (!cpu.selectiveScanForward || !cpu.selectiveScanBackward) {
+      console.warn('cpu.selectiveScanForward/Backward not in this build: compared with the float64 reference only');
+      return;
+    }
+    const c: Case = { B: 2, L: 123, D: 9, N: 16, R: 3, ...full };
+    const x = makeInputs(c, 31, false);
+    const { B, L, D, N } = c;
+    const T = B * L;
+    const f = (a: Float64Array) => Float32Array.from(a);
+    const xp = f(x.xp), zp = f(x.zp!);
+    const y = new Float32Array(T * D), last = new Float32Array(B * D * N);
+    cpu.selectiveScanForward(f(x.u), f(x.delta), f(x.deltaBias!), f(x.A), xp.subarray(x.bOff), xp.subarray(x.cOff), x.bcStride, f(x.Dskip!),
+      zp.subarray(x.zOff), x.zStride, y, last, B, L, D, N, true);
+    const dy = randn(T * D, 3).map(Math.fround);
+    const du = new Float32Array(T * D), ddelta = new Float32Array(T * D), dA = new Float32Array(D * N), dxp = new Float32Array(T * x.bcStride);
+    const dD = new Float32Array(D), dBias = new Float32Array(D), dzp = new Float32Array(T * x.zStride);
+    cpu.selectiveScanBackward(f(x.u), f(x.delta), f(x.deltaBias!), f(x.A), xp.subarray(x.bOff), xp.subarray(x.cOff), x.bcStride, f(x.Dskip!),
+      zp.subarray(x.zOff), x.zStride, f(dy), du, ddelta, dA, dxp.subarray(x.bOff), dxp.subarray(x.cOff), dD, dBias, dzp.subarray(x.zOff),
+      B, L, D, N, true);
+    const got = runCuda(c, x, 'f32', dy);
+    const F = (a: Float32Array) => Float64Array.from(a);
+    expectClose('cpu y', got.y, F(y), 1e-4);
+    expectClose('cpu lastState', got.last, F(last), 1e-4);
+    compareGrads('cpu', c, got.g!, {
+      du: F(du), ddelta: F(ddelta), dA: F(dA), dB: strided(F(dxp), T, x.bcStride, x.bOff, N), dC: strided(F(dxp), T, x.bcStride, x.cOff, N),
+      dD: F(dD), dBias: F(dBias), dz: strided(F(dzp), T, x.zStride, x.zOff, D),
+    }, 1e-4);
+  });
+
+  it('rejects bad arguments with one-line errors', () => {
+    const cu = native().cuda!;
+    const small = Tensor.zeros([4], 'f32', 'cuda');
+    expect(() => cu.selectiveScanForward(small.buffer, small.buffer, null, small.buffer, small.buffer, small.buffer, 1, null, null, 0,
+      small.buffer, null, 1, 8, 2, 1, true)).toThrow(/needs/);
+    expect(() => cu.selectiveScanForward(small.buffer, small.buffer, null, small.buffer, small.buffer, small.buffer, 17, null, null, 0,
+      small.buffer, null, 1, 1, 1, 17, true)).toThrow(/N <= 16/);
+    expect(() => cu.selectiveScanForward(small.buffer, small.buffer, null, small.buffer, small.buffer, small.buffer, 1, null, null, 0,
+      small.buffer, null, 1, 1, 1, 1, true, 'f16')).toThrow(/dtype/);
+  });
+});
