@@ -10,7 +10,7 @@
 // dB_t = sum_d dh dt u, dC_t = sum_d dy h_t (a = exp(dt A)).
 #include <cmath>
 #include "common.h"
-#include "vmath.h"
+#include "simd.h"
 #include "../src/registry.h"
 
 namespace mamba {
@@ -23,84 +23,101 @@ struct Scan {
   bool sp;
 };
 
-// Per-block copy of A transposed to [N][Dn].
+// A work item's channels [d0, d0 + Dn) are kept in buffers padded to Dp (a multiple of the pack width)
+// with zeros, so the inner loops run on whole packs: padded lanes have A = 0, u = 0, dy = 0, which
+// keeps their state and gradients at exactly 0.
 template <class T>
-void a_block(const Scan<T>& s, int64_t d0, int64_t Dn, T* AT) {
-  for (int64_t n = 0; n < s.N; n++)
-    for (int64_t d = 0; d < Dn; d++) AT[n * Dn + d] = s.A[(d0 + d) * s.N + n];
-}
-
-template <class T>
-inline void dt_row(const Scan<T>& s, int64_t row, int64_t d0, int64_t Dn, T* __restrict dtv) {
-  const T* dl = s.delta + row * s.D + d0;
-  if (s.dbias)
-    for (int64_t d = 0; d < Dn; d++) dtv[d] = dl[d] + s.dbias[d0 + d];
-  else
-    for (int64_t d = 0; d < Dn; d++) dtv[d] = dl[d];
-  if (s.sp)
-    for (int64_t d = 0; d < Dn; d++) dtv[d] = vsoftplus(dtv[d]);
-}
-
-// One recurrence step for a block: h = exp(dt A) h + dt u B_t.
-template <class T>
-inline void step_block(const Scan<T>& s, int64_t row, int64_t d0, int64_t Dn, const T* __restrict AT, const T* __restrict dtv,
-                       const T* hin, T* hout) {  // hin may equal hout (in-place step)
-  const T* ur = s.u + row * s.D + d0;
-  const T* Br = s.Bm + row * s.bcs;
-  for (int64_t n = 0; n < s.N; n++) {
-    const T bn = Br[n];
-    const T* an = AT + n * Dn;
-    const T* hi = hin + n * Dn;
-    T* ho = hout + n * Dn;
-    for (int64_t d = 0; d < Dn; d++) ho[d] = vexp(dtv[d] * an[d]) * hi[d] + dtv[d] * ur[d] * bn;
+struct Block {
+  using P = typename PackOf<T>::P;
+  static constexpr int W = PackOf<T>::W;
+  const Scan<T>& s;
+  int64_t d0, Dn, Dp;
+  std::vector<T> AT, Ds, db;  // A as [N][Dp], Dskip, deltaBias (padded)
+  Block(const Scan<T>& s_, int64_t d0_, int64_t Dn_) : s(s_), d0(d0_), Dn(Dn_), Dp((Dn_ + W - 1) / W * W) {
+    AT.assign((size_t)(s.N * Dp), T(0));
+    Ds.assign((size_t)Dp, T(0));
+    db.assign((size_t)Dp, T(0));
+    for (int64_t n = 0; n < s.N; n++)
+      for (int64_t d = 0; d < Dn; d++) AT[n * Dp + d] = s.A[(d0 + d) * s.N + n];
+    for (int64_t d = 0; d < Dn; d++) {
+      Ds[d] = s.Dskip ? s.Dskip[d0 + d] : T(0);
+      db[d] = s.dbias ? s.dbias[d0 + d] : T(0);
+    }
   }
-}
+  static P L(const T* p) { return PackIO<P>::ld(p); }
+  static P B(T x) { return PackIO<P>::bc(x); }
+  // copies Dn values of a row into a padded buffer
+  void row(const T* src, T* dst) const {
+    std::copy(src, src + Dn, dst);
+    std::fill(dst + Dn, dst + Dp, T(0));
+  }
+  // dt (after bias and softplus) and u of one row
+  void dt_u(int64_t r, T* dtv, T* ub) const {
+    row(s.delta + r * s.D + d0, dtv);
+    row(s.u + r * s.D + d0, ub);
+    for (int64_t d = 0; d < Dp; d += W) {
+      P x = L(dtv + d) + L(db.data() + d);
+      if (s.sp) x = vsoftplus(x);
+      st(dtv + d, x);
+    }
+  }
+  // h_out = exp(dt A) h_in + dt u B_r (h_in may equal h_out)
+  void step(int64_t r, const T* dtv, const T* ub, const T* hin, T* hout) const {
+    const T* Br = s.Bm + r * s.bcs;
+    for (int64_t n = 0; n < s.N; n++) {
+      const P bn = B(Br[n]);
+      const T* an = AT.data() + n * Dp;
+      for (int64_t d = 0; d < Dp; d += W) {
+        P dt = L(dtv + d);
+        st(hout + n * Dp + d, fmadd(vexp(dt * L(an + d)), L(hin + n * Dp + d), dt * L(ub + d) * bn));
+      }
+    }
+  }
+};
 
-constexpr int64_t FWD_BLOCK = 64;
+constexpr int64_t BLOCK = 64;  // channels per work item: [N][64] floats of state stay in L1
 
 template <class T>
 void scan_forward(const Scan<T>& s, T* y, T* last) {
-  const int64_t nblk = (s.D + FWD_BLOCK - 1) / FWD_BLOCK;
+  using Bk = Block<T>;
+  using P = typename Bk::P;
+  constexpr int W = Bk::W;
+  const int64_t nblk = (s.D + BLOCK - 1) / BLOCK;
   parallel_for(s.B * nblk, [&](int64_t i0, int64_t i1) {
-    std::vector<T> AT((size_t)(s.N * FWD_BLOCK)), h((size_t)(s.N * FWD_BLOCK)), dtv(FWD_BLOCK), acc(FWD_BLOCK);
     for (int64_t item = i0; item < i1; item++) {
-      const int64_t b = item / nblk, d0 = (item % nblk) * FWD_BLOCK, Dn = std::min(FWD_BLOCK, s.D - d0);
-      a_block(s, d0, Dn, AT.data());
-      std::fill(h.begin(), h.end(), T(0));
+      const int64_t b = item / nblk, d0 = (item % nblk) * BLOCK;
+      Bk k(s, d0, std::min(BLOCK, s.D - d0));
+      const int64_t Dp = k.Dp;
+      std::vector<T> h((size_t)(s.N * Dp), T(0)), dtv(Dp), ub(Dp), acc(Dp), zb(Dp);
       for (int64_t t = 0; t < s.L; t++) {
-        const int64_t row = b * s.L + t;
-        dt_row(s, row, d0, Dn, dtv.data());
-        const T* ur = s.u + row * s.D + d0;
-        const T* Br = s.Bm + row * s.bcs;
-        const T* Cr = s.Cm + row * s.bcs;
-        T* __restrict a = acc.data();
-        T* __restrict hp = h.data();
-        const T* __restrict dv = dtv.data();
-        if (s.Dskip)
-          for (int64_t d = 0; d < Dn; d++) a[d] = s.Dskip[d0 + d] * ur[d];
-        else
-          std::fill(a, a + Dn, T(0));
+        const int64_t r = b * s.L + t;
+        k.dt_u(r, dtv.data(), ub.data());
+        for (int64_t d = 0; d < Dp; d += W) st(acc.data() + d, Bk::L(k.Ds.data() + d) * Bk::L(ub.data() + d));
+        const T* Br = s.Bm + r * s.bcs;
+        const T* Cr = s.Cm + r * s.bcs;
         for (int64_t n = 0; n < s.N; n++) {
-          const T bn = Br[n], cn = Cr[n];
-          const T* __restrict an = AT.data() + n * Dn;
-          T* __restrict hn = hp + n * Dn;
-          for (int64_t d = 0; d < Dn; d++) {
-            T hv = vexp(dv[d] * an[d]) * hn[d] + dv[d] * ur[d] * bn;
-            hn[d] = hv;
-            a[d] += hv * cn;
+          const P bn = Bk::B(Br[n]), cn = Bk::B(Cr[n]);
+          const T* an = k.AT.data() + n * Dp;
+          T* hn = h.data() + n * Dp;
+          for (int64_t d = 0; d < Dp; d += W) {
+            P dt = Bk::L(dtv.data() + d);
+            P hv = fmadd(vexp(dt * Bk::L(an + d)), Bk::L(hn + d), dt * Bk::L(ub.data() + d) * bn);
+            st(hn + d, hv);
+            st(acc.data() + d, fmadd(hv, cn, Bk::L(acc.data() + d)));
           }
         }
-        T* yr = y + row * s.D + d0;
         if (s.z) {
-          const T* zr = s.z + row * s.zs + d0;
-          for (int64_t d = 0; d < Dn; d++) yr[d] = a[d] * zr[d] * vsigmoid(zr[d]);
-        } else {
-          std::copy(a, a + Dn, yr);
+          k.row(s.z + r * s.zs + d0, zb.data());
+          for (int64_t d = 0; d < Dp; d += W) {
+            P zv = Bk::L(zb.data() + d);
+            st(acc.data() + d, Bk::L(acc.data() + d) * zv * vsigmoid(zv));
+          }
         }
+        std::copy(acc.data(), acc.data() + k.Dn, y + r * s.D + d0);
       }
       if (last)
-        for (int64_t d = 0; d < Dn; d++)
-          for (int64_t n = 0; n < s.N; n++) last[(b * s.D + d0 + d) * s.N + n] = h[n * Dn + d];
+        for (int64_t d = 0; d < k.Dn; d++)
+          for (int64_t n = 0; n < s.N; n++) last[(b * s.D + d0 + d) * s.N + n] = h[n * Dp + d];
     }
   }, 1);
 }
@@ -113,141 +130,116 @@ inline int64_t chunk_for(int64_t L) {
 
 template <class T>
 void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB, T* dC, T* dDskip, T* dDeltaBias, T* dz) {
+  using Bk = Block<T>;
+  using P = typename Bk::P;
+  constexpr int W = Bk::W;
   const int64_t N = s.N, D = s.D, L = s.L;
-  // channel blocks: enough (sequence, block) items for the threads, at most 128 channels each
-  const int64_t want = std::max<int64_t>(1, (num_threads() + s.B - 1) / std::max<int64_t>(1, s.B));
-  int64_t blk = std::min<int64_t>(128, (((D + want - 1) / want) + 7) / 8 * 8);
-  blk = std::max<int64_t>(1, std::min(blk, D));
-  const int64_t nblk = (D + blk - 1) / blk;
+  const int64_t nblk = (D + BLOCK - 1) / BLOCK;
   const int64_t Tn = s.B * L;
   const int64_t C = chunk_for(L), nch = (L + C - 1) / C;
   // dB/dC are sums over channels: with several blocks each writes its own partial rows, reduced after
   std::vector<T> part;
   if (nblk > 1) part.assign((size_t)(nblk * Tn * 2 * N), T(0));
   const int64_t nitems = s.B * nblk;
-  // per item: dA [N][blk], dDskip [blk], dDeltaBias [blk]
-  std::vector<T> pacc((size_t)(nitems * (N + 2) * blk), T(0));
+  const int64_t BP = (BLOCK + W - 1) / W * W;
+  // per item: dA [N][BP], dDskip [BP], dDeltaBias [BP]
+  std::vector<T> pacc((size_t)(nitems * (N + 2) * BP), T(0));
 
   parallel_for(nitems, [&](int64_t i0, int64_t i1) {
-    std::vector<T> AT((size_t)(N * blk)), ckpt((size_t)(nch * N * blk)), hbuf((size_t)(C * N * blk)), dtbuf((size_t)(C * blk));
-    std::vector<T> dh((size_t)(N * blk)), dyp(blk), ddt(blk), duv(blk), dtu(blk);
     for (int64_t item = i0; item < i1; item++) {
-      const int64_t b = item / nblk, bi = item % nblk, d0 = bi * blk, Dn = std::min(blk, D - d0);
-      T* dAacc = pacc.data() + item * (N + 2) * blk;
-      T* dDacc = dAacc + N * blk;
-      T* dbacc = dDacc + blk;
-      a_block(s, d0, Dn, AT.data());
-      // pass 1: states at chunk starts
-      std::fill(ckpt.begin(), ckpt.begin() + N * Dn, T(0));
-      std::vector<T>& h = hbuf;  // scratch for the running state
-      std::copy(ckpt.begin(), ckpt.begin() + N * Dn, h.begin());
+      const int64_t b = item / nblk, bi = item % nblk, d0 = bi * BLOCK;
+      Bk k(s, d0, std::min(BLOCK, D - d0));
+      const int64_t Dp = k.Dp, Dn = k.Dn, S = N * Dp;
+      T* dAacc = pacc.data() + item * (N + 2) * BP;
+      T* dDacc = dAacc + N * BP;
+      T* dbacc = dDacc + BP;
+      std::vector<T> ckpt((size_t)(nch * S), T(0)), hbuf((size_t)(C * S)), dtbuf((size_t)(C * Dp)), ubuf((size_t)(C * Dp));
+      std::vector<T> dh((size_t)S, T(0)), g(Dp), zb(Dp), yp(Dp), dU(Dp), dT(Dp), tu(Dp), raw(Dp), tmp(Dp);
+      // pass 1: states at chunk starts (hbuf[0] is the running state)
+      T* h = hbuf.data();
+      std::fill(h, h + S, T(0));
       for (int64_t c = 0; c + 1 < nch; c++) {
         for (int64_t t = c * C; t < (c + 1) * C; t++) {
-          dt_row(s, b * L + t, d0, Dn, dtbuf.data());
-          step_block(s, b * L + t, d0, Dn, AT.data(), dtbuf.data(), h.data(), h.data());
+          k.dt_u(b * L + t, dtbuf.data(), ubuf.data());
+          k.step(b * L + t, dtbuf.data(), ubuf.data(), h, h);
         }
-        std::copy(h.begin(), h.begin() + N * Dn, ckpt.begin() + (c + 1) * N * Dn);
+        std::copy(h, h + S, ckpt.data() + (c + 1) * S);
       }
-      // pass 2: chunks in reverse
-      std::fill(dh.begin(), dh.end(), T(0));
+      // pass 2: chunks in reverse, states recomputed into hbuf
       for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t t0 = c * C, t1 = std::min(L, t0 + C);
         for (int64_t t = t0; t < t1; t++) {
-          T* dtv = dtbuf.data() + (t - t0) * Dn;
-          dt_row(s, b * L + t, d0, Dn, dtv);
-          const T* hin = t == t0 ? ckpt.data() + c * N * Dn : hbuf.data() + (t - t0 - 1) * N * Dn;
-          step_block(s, b * L + t, d0, Dn, AT.data(), dtv, hin, hbuf.data() + (t - t0) * N * Dn);
+          T* dtv = dtbuf.data() + (t - t0) * Dp;
+          T* ub = ubuf.data() + (t - t0) * Dp;
+          k.dt_u(b * L + t, dtv, ub);
+          const T* hin = t == t0 ? ckpt.data() + c * S : hbuf.data() + (t - t0 - 1) * S;
+          k.step(b * L + t, dtv, ub, hin, hbuf.data() + (t - t0) * S);
         }
         for (int64_t t = t1 - 1; t >= t0; t--) {
-          const int64_t row = b * L + t;
-          const T* __restrict dtv = dtbuf.data() + (t - t0) * Dn;
-          const T* __restrict ht = hbuf.data() + (t - t0) * N * Dn;
-          const T* __restrict hp = t == t0 ? ckpt.data() + c * N * Dn : hbuf.data() + (t - t0 - 1) * N * Dn;
-          const T* ur = s.u + row * D + d0;
-          const T* Br = s.Bm + row * s.bcs;
-          const T* Cr = s.Cm + row * s.bcs;
-          const T* dyr = dy + row * D + d0;
-          T* __restrict g = dyp.data();
+          const int64_t r = b * L + t;
+          const T* dtv = dtbuf.data() + (t - t0) * Dp;
+          const T* ub = ubuf.data() + (t - t0) * Dp;
+          const T* ht = hbuf.data() + (t - t0) * S;
+          const T* hp = t == t0 ? ckpt.data() + c * S : hbuf.data() + (t - t0 - 1) * S;
+          const T* Br = s.Bm + r * s.bcs;
+          const T* Cr = s.Cm + r * s.bcs;
+          k.row(dy + r * D + d0, g.data());
           if (s.z) {
             // the gate needs y before gating: C . h + Dskip u
-            const T* zr = s.z + row * s.zs + d0;
-            T* dzr = dz + row * s.zs + d0;
-            T* yp = duv.data();
-            if (s.Dskip) for (int64_t d = 0; d < Dn; d++) yp[d] = s.Dskip[d0 + d] * ur[d];
-            else std::fill(yp, yp + Dn, T(0));
+            k.row(s.z + r * s.zs + d0, zb.data());
+            for (int64_t d = 0; d < Dp; d += W) st(yp.data() + d, Bk::L(k.Ds.data() + d) * Bk::L(ub + d));
             for (int64_t n = 0; n < N; n++) {
-              const T cn = Cr[n];
-              const T* hn = ht + n * Dn;
-              for (int64_t d = 0; d < Dn; d++) yp[d] += cn * hn[d];
+              const P cn = Bk::B(Cr[n]);
+              for (int64_t d = 0; d < Dp; d += W) st(yp.data() + d, fmadd(cn, Bk::L(ht + n * Dp + d), Bk::L(yp.data() + d)));
             }
-            for (int64_t d = 0; d < Dn; d++) {
-              T zv = zr[d], sg = vsigmoid(zv);
-              dzr[d] = dyr[d] * yp[d] * sg * (T(1) + zv * (T(1) - sg));
-              g[d] = dyr[d] * zv * sg;
+            const P one = Bk::B(T(1));
+            for (int64_t d = 0; d < Dp; d += W) {
+              P zv = Bk::L(zb.data() + d), sg = vsigmoid(zv), gv = Bk::L(g.data() + d);
+              st(tmp.data() + d, gv * Bk::L(yp.data() + d) * sg * fmadd(zv, one - sg, one));
+              st(g.data() + d, gv * zv * sg);
             }
-          } else {
-            std::copy(dyr, dyr + Dn, g);
+            std::copy(tmp.data(), tmp.data() + Dn, dz + r * s.zs + d0);
           }
-          T* __restrict dU = duv.data();
-          T* __restrict dT = ddt.data();
-          T* __restrict tu = dtu.data();
-          for (int64_t d = 0; d < Dn; d++) {
-            dDacc[d] += g[d] * ur[d];
-            dU[d] = s.Dskip ? s.Dskip[d0 + d] * g[d] : T(0);
-            dT[d] = T(0);
-            tu[d] = dtv[d] * ur[d];
+          for (int64_t d = 0; d < Dp; d += W) {
+            P gv = Bk::L(g.data() + d), uv = Bk::L(ub + d);
+            st(dDacc + d, fmadd(gv, uv, Bk::L(dDacc + d)));
+            st(dU.data() + d, Bk::L(k.Ds.data() + d) * gv);
+            st(dT.data() + d, Bk::B(T(0)));
+            st(tu.data() + d, Bk::L(dtv + d) * uv);
           }
-          T* dBrow = nblk > 1 ? part.data() + (bi * Tn + row) * 2 * N : dB + row * s.bcs;
-          T* dCrow = nblk > 1 ? dBrow + N : dC + row * s.bcs;
+          T* dBrow = nblk > 1 ? part.data() + (bi * Tn + r) * 2 * N : dB + r * s.bcs;
+          T* dCrow = nblk > 1 ? dBrow + N : dC + r * s.bcs;
           for (int64_t n = 0; n < N; n++) {
-            const T bn = Br[n], cn = Cr[n];
-            const T* __restrict an = AT.data() + n * Dn;
-            const T* __restrict htn = ht + n * Dn;
-            const T* __restrict hpn = hp + n * Dn;
-            T* __restrict dhn = dh.data() + n * Dn;
-            T* __restrict dan = dAacc + n * Dn;
-            T sc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            int64_t d = 0;
-            for (; d + 8 <= Dn; d += 8) {
-              for (int j = 0; j < 8; j++) {
-                const int64_t e = d + j;
-                T dhv = dhn[e] + cn * g[e];
-                T a = vexp(dtv[e] * an[e]);
-                T ahp = a * hpn[e];
-                sc[j] += g[e] * htn[e];
-                sb[j] += dhv * tu[e];
-                dan[e] += dhv * ahp * dtv[e];
-                dT[e] += dhv * (an[e] * ahp + bn * ur[e]);
-                dU[e] += dhv * dtv[e] * bn;
-                dhn[e] = a * dhv;
-              }
+            const P bn = Bk::B(Br[n]), cn = Bk::B(Cr[n]);
+            const T* an = k.AT.data() + n * Dp;
+            const T* htn = ht + n * Dp;
+            const T* hpn = hp + n * Dp;
+            T* dhn = dh.data() + n * Dp;
+            T* dan = dAacc + n * BP;
+            P sc = Bk::B(T(0)), sb = Bk::B(T(0));
+            for (int64_t d = 0; d < Dp; d += W) {
+              P gv = Bk::L(g.data() + d), dt = Bk::L(dtv + d), A = Bk::L(an + d);
+              P dhv = fmadd(cn, gv, Bk::L(dhn + d));
+              P a = vexp(dt * A);
+              P ahp = a * Bk::L(hpn + d);
+              sc = fmadd(gv, Bk::L(htn + d), sc);
+              sb = fmadd(dhv, Bk::L(tu.data() + d), sb);
+              st(dan + d, fmadd(dhv, ahp * dt, Bk::L(dan + d)));
+              st(dT.data() + d, fmadd(dhv, fmadd(A, ahp, bn * Bk::L(ub + d)), Bk::L(dT.data() + d)));
+              st(dU.data() + d, fmadd(dhv, dt * bn, Bk::L(dU.data() + d)));
+              st(dhn + d, a * dhv);
             }
-            T rc = ((sc[0] + sc[1]) + (sc[2] + sc[3])) + ((sc[4] + sc[5]) + (sc[6] + sc[7]));
-            T rb = ((sb[0] + sb[1]) + (sb[2] + sb[3])) + ((sb[4] + sb[5]) + (sb[6] + sb[7]));
-            for (; d < Dn; d++) {
-              T dhv = dhn[d] + cn * g[d];
-              T a = vexp(dtv[d] * an[d]);
-              T ahp = a * hpn[d];
-              rc += g[d] * htn[d];
-              rb += dhv * tu[d];
-              dan[d] += dhv * ahp * dtv[d];
-              dT[d] += dhv * (an[d] * ahp + bn * ur[d]);
-              dU[d] += dhv * dtv[d] * bn;
-              dhn[d] = a * dhv;
-            }
-            dCrow[n] = rc;
-            dBrow[n] = rb;
+            dCrow[n] = hsum(sc);
+            dBrow[n] = hsum(sb);
           }
-          T* dur = du + row * D + d0;
-          T* ddr = ddelta + row * D + d0;
-          const T* dl = s.delta + row * D + d0;
-          for (int64_t d = 0; d < Dn; d++) {
-            dur[d] = dU[d];
-            T v = dT[d];
-            if (s.sp) v *= vsigmoid(dl[d] + (s.dbias ? s.dbias[d0 + d] : T(0)));
-            ddr[d] = v;
-            dbacc[d] += v;
+          std::copy(dU.data(), dU.data() + Dn, du + r * D + d0);
+          if (s.sp) {
+            k.row(s.delta + r * D + d0, raw.data());
+            for (int64_t d = 0; d < Dp; d += W)
+              st(dT.data() + d, Bk::L(dT.data() + d) * vsigmoid(Bk::L(raw.data() + d) + Bk::L(k.db.data() + d)));
           }
+          for (int64_t d = 0; d < Dp; d += W) st(dbacc + d, Bk::L(dbacc + d) + Bk::L(dT.data() + d));
+          std::copy(dT.data(), dT.data() + Dn, ddelta + r * D + d0);
         }
       }
     }
@@ -255,24 +247,24 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
 
   if (nblk > 1) {
     parallel_for(Tn, [&](int64_t r0, int64_t r1) {
-      for (int64_t row = r0; row < r1; row++) {
-        T* db = dB + row * s.bcs;
-        T* dc = dC + row * s.bcs;
+      for (int64_t r = r0; r < r1; r++) {
+        T* db = dB + r * s.bcs;
+        T* dc = dC + r * s.bcs;
         for (int64_t n = 0; n < N; n++) { db[n] = T(0); dc[n] = T(0); }
         for (int64_t bi = 0; bi < nblk; bi++) {
-          const T* p = part.data() + (bi * Tn + row) * 2 * N;
+          const T* p = part.data() + (bi * Tn + r) * 2 * N;
           for (int64_t n = 0; n < N; n++) { db[n] += p[n]; dc[n] += p[N + n]; }
         }
       }
     }, 256);
   }
   for (int64_t item = 0; item < nitems; item++) {
-    const int64_t d0 = (item % nblk) * blk, Dn = std::min(blk, D - d0);
-    const T* dAacc = pacc.data() + item * (N + 2) * blk;
+    const int64_t d0 = (item % nblk) * BLOCK, Dn = std::min(BLOCK, D - d0);
+    const T* dAacc = pacc.data() + item * (N + 2) * BP;
     for (int64_t d = 0; d < Dn; d++)
-      for (int64_t n = 0; n < N; n++) dA[(d0 + d) * N + n] += dAacc[n * Dn + d];
-    if (dDskip) for (int64_t d = 0; d < Dn; d++) dDskip[d0 + d] += dAacc[N * blk + d];
-    if (dDeltaBias) for (int64_t d = 0; d < Dn; d++) dDeltaBias[d0 + d] += dAacc[N * blk + blk + d];
+      for (int64_t n = 0; n < N; n++) dA[(d0 + d) * N + n] += dAacc[n * BP + d];
+    if (dDskip) for (int64_t d = 0; d < Dn; d++) dDskip[d0 + d] += dAacc[N * BP + d];
+    if (dDeltaBias) for (int64_t d = 0; d < Dn; d++) dDeltaBias[d0 + d] += dAacc[N * BP + BP + d];
   }
 }
 

@@ -1,6 +1,8 @@
 // Vectorisable float exp / log1p / sigmoid: straight-line code (no calls, no branches) that GCC turns
 // into AVX2 inside loops over contiguous data. Double keeps the libm functions (gradient checks).
 #pragma once
+// Lets GCC if-convert the selects below (float compares may trap otherwise) so the loops vectorise.
+#pragma GCC optimize("no-trapping-math")
 #include <cmath>
 #include <cstdint>
 #include <cstring>
