@@ -2,7 +2,7 @@
 // SiLU, its backward (recomputing the pre-activation) and the one-token decoding step.
 // Weights are transposed to [K, D] once per call so every inner loop runs over contiguous d.
 #include "common.h"
-#include "vmath.h"
+#include "simd.h"
 #include "../src/registry.h"
 
 namespace mamba {
@@ -55,8 +55,7 @@ void conv_forward(const Napi::CallbackInfo& info) {
     for (int64_t r = r0; r < r1;) {
       int64_t s = (r / L) * L, e = std::min(r1, s + L);  // rows of one sequence
       conv_rows(x, xs, wT.data(), bias, s, r, e, D, K, out + r * D, D);
-      if (silu)
-        for (int64_t i = r * D; i < e * D; i++) out[i] = out[i] * vsigmoid(out[i]);
+      if (silu) silu_inplace(out + r * D, (e - r) * D);
       r = e;
     }
   }, rows_grain(D, K));
@@ -95,10 +94,7 @@ void conv_backward(const Napi::CallbackInfo& info) {
       int64_t ge = std::min(se, e + K - 1);  // g needed for rows [r, ge)
       if (silu) {
         conv_rows(x, xs, wT.data(), bias, s, r, ge, D, K, g.data(), D);
-        for (int64_t i = 0; i < (ge - r) * D; i++) {
-          T pre = g[i], sg = vsigmoid(pre);
-          g[i] = dOut[r * D + i] * sg * (T(1) + pre * (T(1) - sg));
-        }
+        silu_backward_inplace(dOut + r * D, g.data(), (ge - r) * D);
       } else {
         std::copy(dOut + r * D, dOut + ge * D, g.data());
       }

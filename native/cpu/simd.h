@@ -88,4 +88,34 @@ template <> struct PackIO<double> { static double ld(const double* p) { return *
 template <> struct PackIO<F8> { static F8 ld(const float* p) { return {_mm256_loadu_ps(p)}; } static F8 bc(float x) { return {_mm256_set1_ps(x)}; } };
 #endif
 
+// x = x * sigmoid(x) over n values (packs, then a scalar tail).
+template <class T>
+inline void silu_inplace(T* x, int64_t n) {
+  using P = typename PackOf<T>::P;
+  constexpr int W = PackOf<T>::W;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    P v = PackIO<P>::ld(x + i);
+    st(x + i, v * vsigmoid(v));
+  }
+  for (; i < n; i++) x[i] = x[i] * vsigmoid(x[i]);
+}
+
+// g = dOut * silu'(pre) with pre given in g: silu'(p) = s (1 + p (1 - s)), s = sigmoid(p).
+template <class T>
+inline void silu_backward_inplace(const T* dOut, T* g, int64_t n) {
+  using P = typename PackOf<T>::P;
+  constexpr int W = PackOf<T>::W;
+  const P one = PackIO<P>::bc(T(1));
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    P pre = PackIO<P>::ld(g + i), sg = vsigmoid(pre);
+    st(g + i, PackIO<P>::ld(dOut + i) * sg * fmadd(pre, one - sg, one));
+  }
+  for (; i < n; i++) {
+    T pre = g[i], sg = vsigmoid(pre);
+    g[i] = dOut[i] * sg * (T(1) + pre * (T(1) - sg));
+  }
+}
+
 }  // namespace mamba
