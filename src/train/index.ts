@@ -1,0 +1,3 @@
+export * from './optim.js';
+export * from './trainer.js';
+export * from './memory.js';

@@ -1,0 +1,84 @@
+// AdamW (decoupled weight decay, none on parameters marked decay=false: norms, biases, A_log, D,
+// embeddings), the warmup + cosine learning-rate schedule, global-norm gradient clipping and the
+// sequence-length warmup schedule.
+import { Tensor, adamwStep, scale, sumSquares } from '../backend/index.js';
+import type { Param } from '../nn/param.js';
+
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+
+export class AdamW {
+  readonly params: Param[];
+  readonly config: AdamWConfig;
+  readonly m: Tensor[];
+  readonly v: Tensor[];
+  /** number of updates done (the next update uses step + 1 for the bias corrections) */
+  step = 0;
+
+  constructor(params: Param[], config: Partial<AdamWConfig> = {}) {
+    this.params = params;
+    this.config = { ...ADAMW_DEFAULTS, ...config };
+    this.m = params.map((p) => Tensor.zeros(p.value.shape, p.value.dtype, p.value.device));
+    this.v = params.map((p) => Tensor.zeros(p.value.shape, p.value.dtype, p.value.device));
+  }
+
+  /** One update of every parameter with learning rate lr. */
+  update(lr: number): void {
+    this.step++;
+    const c = this.config;
+    for (let i = 0; i < this.params.length; i++) {
+      const p = this.params[i]!;
+      adamwStep(p.value, p.grad, this.m[i]!, this.v[i]!, { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: p.decay ? c.weightDecay : 0, step: this.step });
+    }
+  }
+}
+
+/** The global L2 norm of all gradients; scales them down to maxNorm when above it (maxNorm <= 0: no clipping). */
+export function clipGradNorm(params: Param[], maxNorm: number): number {
+  let ss = 0;
+  for (const p of params) ss += sumSquares(p.grad);
+  const norm = Math.sqrt(ss);
+  if (maxNorm > 0 && norm > maxNorm && Number.isFinite(norm)) {
+    const s = maxNorm / (norm + 1e-6);
+    for (const p of params) scale(p.grad, s);
+  }
+  return norm;
+}
+
+export interface LrSchedule {
+  lr: number;
+  warmupSteps: number;
+  totalSteps: number;
+  /** final lr as a fraction of lr (cosine decays to it) */
+  minLrRatio: number;
+}
+
+/** Linear warmup from lr/warmup to lr, then cosine decay to minLrRatio*lr at totalSteps. `step` is 0-based. */
+export function lrAt(step: number, s: LrSchedule): number {
+  if (s.warmupSteps > 0 && step < s.warmupSteps) return (s.lr * (step + 1)) / s.warmupSteps;
+  const span = Math.max(1, s.totalSteps - s.warmupSteps);
+  const t = Math.min(1, Math.max(0, (step - s.warmupSteps) / span));
+  const min = s.lr * s.minLrRatio;
+  return min + 0.5 * (s.lr - min) * (1 + Math.cos(Math.PI * t));
+}
+
+export interface SeqLenWarmup {
+  /** first sequence length (doubled up to the target) */
+  start: number;
+  /** steps over which L doubles from start to the target, in equal stages */
+  steps: number;
+}
+
+/** Sequence length at 0-based `step`: start, 2*start, ... up to target over the warmup, then target. */
+export function seqLenAt(step: number, target: number, w: SeqLenWarmup | null | undefined): number {
+  if (!w || w.steps <= 0 || w.start >= target || step >= w.steps) return target;
+  const doublings = Math.ceil(Math.log2(target / w.start));
+  const stage = Math.floor((step * (doublings + 1)) / w.steps);
+  return Math.min(target, w.start * 2 ** stage);
+}

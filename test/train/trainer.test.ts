@@ -1,0 +1,131 @@
+// Optimizer, schedules and the Trainer on small in-memory data: learning, exact resume, stop requests,
+// NaN handling, classification metrics and sequence-length warmup.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MambaClassifier, MambaLM, makeConfig } from '../../src/model/index.js';
+import { makeParam } from '../../src/nn/index.js';
+import {
+  AdamW, MemoryLabelledSource, MemoryWindowSource, Trainer, TrainingError, clipGradNorm, lrAt, seqLenAt, type StepInfo,
+} from '../../src/train/index.js';
+import { Rng } from '../../src/util/rng.js';
+
+/** A noisy order-2 Markov chain over the 4 DNA tokens (4..7): learnable, not trivial. */
+function markovTokens(n: number, seed: number): Uint8Array {
+  const r = new Rng(seed);
+  const out = new Uint8Array(n);
+  out[0] = 4; out[1] = 5;
+  for (let i = 2; i < n; i++) {
+    const det = 4 + ((out[i - 1]! + 2 * out[i - 2]!) % 4);
+    out[i] = r.next() < 0.85 ? det : 4 + r.int(4);
+  }
+  return out;
+}
+
+const cfg = makeConfig({ d_model: 16, n_layer: 2, d_state: 4 });
+const tmp = () => mkdtempSync(join(tmpdir(), 'mamba-train-'));
+
+describe('schedules and optimizer', () => {
+  it('warmup + cosine, sequence-length doubling', () => {
+    const s = { lr: 1, warmupSteps: 10, totalSteps: 110, minLrRatio: 0.1 };
+    expect(lrAt(0, s)).toBeCloseTo(0.1);
+    expect(lrAt(9, s)).toBeCloseTo(1);
+    expect(lrAt(60, s)).toBeCloseTo(0.55);
+    expect(lrAt(110, s)).toBeCloseTo(0.1);
+    const ls = Array.from({ length: 10 }, (_, i) => seqLenAt(i, 64, { start: 16, steps: 9 }));
+    expect(ls).toEqual([16, 16, 16, 32, 32, 32, 64, 64, 64, 64]);
+    expect(seqLenAt(0, 64, null)).toBe(64);
+  });
+
+  it('clips by the global norm; AdamW decays only parameters marked decay', () => {
+    const ctx = { device: 'cpu' as const, dtype: 'f64' as const };
+    const a = makeParam('w', [2], Float64Array.from([1, 2]), ctx, true);
+    const b = makeParam('norm.weight', [2], Float64Array.from([1, 2]), ctx, false);
+    a.grad.data.set([3, 0]);
+    b.grad.data.set([0, 4]);
+    expect(clipGradNorm([a, b], 1)).toBeCloseTo(5);
+    expect(Math.hypot(...a.grad.data, ...b.grad.data)).toBeCloseTo(1, 5);
+    a.grad.data.fill(0);
+    b.grad.data.fill(0);
+    const opt = new AdamW([a, b], { weightDecay: 0.5 });
+    opt.update(0.1);
+    expect(Array.from(a.value.data)).toEqual([1 - 0.1 * 0.5 * 1, 2 - 0.1 * 0.5 * 2]);
+    expect(Array.from(b.value.data)).toEqual([1, 2]);
+  });
+});
+
+describe('Trainer (lm)', () => {
+  const train = new MemoryWindowSource([{ name: 'a', tokens: markovTokens(6000, 1) }], 16);
+  const valid = new MemoryWindowSource([{ name: 'b', tokens: markovTokens(1500, 2) }], 16);
+  const opts = { steps: 12, batchSize: 4, seqLen: 32, lr: 1e-2, warmupSteps: 3, evalWindows: 16, seed: 3 };
+
+  it('learns a Markov chain well below the 2-bit order-0 entropy', async () => {
+    const model = MambaLM.create(cfg, { seed: 1 });
+    const t = new Trainer(model, { train, valid }, { ...opts, steps: 60, evalEvery: 60 });
+    const before = await t.evaluate();
+    const steps: StepInfo[] = [];
+    t.hooks = { onStep: (s) => { steps.push(s); } };
+    const sum = await t.run();
+    expect(steps).toHaveLength(60);
+    expect(sum.lastEval!.bitsPerToken).toBeLessThan(1.6);
+    expect(sum.lastEval!.bitsPerToken).toBeLessThan(before.bitsPerToken - 1);
+    expect(sum.lastEval!.accuracy).toBeGreaterThan(0.6);
+    expect(steps.every((s) => s.gradNorm > 0 && Number.isFinite(s.tokensPerS))).toBe(true);
+  });
+
+  it('a resumed run gives the same losses step for step as an uninterrupted one', async () => {
+    const full: number[] = [];
+    const a = new Trainer(MambaLM.create(cfg, { seed: 2 }), { train }, { ...opts, accumSteps: 2, seqLenWarmup: { start: 8, steps: 6 } }, { hooks: { onStep: (s) => { full.push(s.loss); } } });
+    await a.run();
+    const dir = tmp();
+    const part: number[] = [];
+    const b = new Trainer(MambaLM.create(cfg, { seed: 2 }), { train }, { ...opts, accumSteps: 2, seqLenWarmup: { start: 8, steps: 6 } }, { runDir: dir, hooks: { onStep: (s) => { part.push(s.loss); if (s.step === 5) b.requestStop(); } } });
+    const sb = await b.run();
+    expect(sb).toMatchObject({ step: 5, stopped: true });
+    const st = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8'));
+    expect(st.step).toBe(5);
+    const c = Trainer.resume(dir, { train }, { hooks: { onStep: (s) => { part.push(s.loss); } } });
+    expect(c.step).toBe(5);
+    const sc = await c.run();
+    expect(sc).toMatchObject({ step: 12, stopped: false });
+    expect(part).toEqual(full);
+  });
+
+  it('a NaN loss stops with the step named and leaves the last checkpoint alone', async () => {
+    const dir = tmp();
+    const model = MambaLM.create(cfg, { seed: 4 });
+    const t = new Trainer(model, { train }, { ...opts, checkpointEvery: 2 }, { runDir: dir });
+    t.hooks = { onStep: (s) => { if (s.step === 3) (model.backbone.normF.weight.value.data as Float32Array)[0] = NaN; } };
+    await expect(t.run()).rejects.toThrow(/loss became NaN at step 4; stopped without updating; the last good checkpoint is in/);
+    await expect(t.run()).rejects.toThrow(TrainingError);
+    expect(JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')).step).toBe(2);
+    expect(Trainer.resume(dir, { train }).step).toBe(2);
+  });
+
+  it('rejects bad options and mismatched data with clear messages', () => {
+    const m = MambaLM.create(cfg);
+    expect(() => new Trainer(m, { train }, { batchSize: 0 })).toThrow('batchSize must be a positive integer, got 0');
+    const lab = new MemoryLabelledSource([{ name: 'x', label: 0, tokens: new Uint8Array(10) }], ['a', 'b'], 16);
+    expect(() => new Trainer(m, { train: lab })).toThrow(/task 'lm' needs a window/);
+    expect(() => Trainer.resume(tmp(), { train })).toThrow(/holds no trainer checkpoint/);
+  });
+});
+
+describe('Trainer (classify)', () => {
+  it('separates two classes by composition and reports accuracy and a confusion matrix', async () => {
+    const r = new Rng(9);
+    const gen = (label: number, n: number) => Uint8Array.from({ length: n }, () => (r.next() < 0.7 ? (label === 0 ? 4 + r.int(2) : 6 + r.int(2)) : 4 + r.int(4)));
+    const items = (k: number) => [0, 1].flatMap((label) => Array.from({ length: 2 }, (_, i) => ({ name: `${label}-${k}-${i}`, label, tokens: gen(label, 400) })));
+    const train = new MemoryLabelledSource(items(0), ['AC', 'GT'], 16);
+    const valid = new MemoryLabelledSource(items(1), ['AC', 'GT'], 16);
+    const model = MambaClassifier.create(makeConfig({ d_model: 16, n_layer: 1, d_state: 4, task: 'classify', num_classes: 2, pooling: 'mean' }), { seed: 1 });
+    const t = new Trainer(model, { train, valid }, { steps: 25, batchSize: 8, seqLen: 32, lr: 1e-2, warmupSteps: 2, evalWindows: 8, seed: 1 });
+    const sum = await t.run();
+    const e = sum.lastEval!;
+    expect(e.count).toBe(32);
+    expect(e.confusion!.flat().reduce((a, b) => a + b, 0)).toBe(32);
+    expect(e.accuracy).toBeGreaterThan(0.9);
+  });
+});
+
