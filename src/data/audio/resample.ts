@@ -166,9 +166,17 @@ export class Resampler {
         this.#coefs(p, scratch!, 0); c = scratch!; co = 0;
       }
       const s = i - K + 1 - base;
-      let acc = 0;
-      for (let k = 0; k < K2; k++) acc += buf[s + k]! * c[co + k]!;
-      out[o] = acc;
+      // four accumulators: independent add chains run in parallel on the CPU
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let k = 0;
+      for (; k + 3 < K2; k += 4) {
+        a0 += buf[s + k]! * c[co + k]!;
+        a1 += buf[s + k + 1]! * c[co + k + 1]!;
+        a2 += buf[s + k + 2]! * c[co + k + 2]!;
+        a3 += buf[s + k + 3]! * c[co + k + 3]!;
+      }
+      for (; k < K2; k++) a0 += buf[s + k]! * c[co + k]!;
+      out[o] = a0 + a1 + (a2 + a3);
     }
     this.#n = end;
     // keep the input the next output still needs
