@@ -295,6 +295,22 @@ export class MambaLM extends ModelBase {
     return { loss: s / Math.max(count, 1), count };
   }
 
+  /** Logits [B*L, paddedVocab] of every position (host copy), e.g. to compare with recurrent decoding. */
+  logits(inputs: Int32Array, B: number, L: number): Float64Array {
+    checkBatch(inputs, B, L, this.config.vocab_size);
+    const h = this.backbone.forward(this.backbone.uploadIds(inputs), B, L);
+    const logits = this.ws.get('logits', [B * L, derived(this.config).paddedVocab]);
+    this.head.forward(h, logits);
+    return logits.toFloat64();
+  }
+
+  /** The logits workspace for B rows (decoding). */
+  headLogits(h: Tensor, B: number): Tensor {
+    const logits = this.ws.get('stepLogits', [B, derived(this.config).paddedVocab]);
+    this.head.forward(h, logits);
+    return logits;
+  }
+
   /** Evaluation: per-token losses and (optionally) argmax predictions; no gradients. */
   forward(batch: LMBatch, opts: { predictions?: boolean } = {}): LMEvalResult {
     const { logits, targets, count, T } = this.#logits(batch);

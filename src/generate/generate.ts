@@ -1,0 +1,134 @@
+// Recurrent generation: the prompt goes through the parallel scan once (which leaves every layer's SSM
+// state and last conv inputs in a cache), then one token at a time through the recurrence (conv1dStep,
+// selectiveScanStep): O(1) work and memory per token, whatever the length generated so far.
+// Sampling: temperature (0 = greedy), top-k, top-p (nucleus), seeded.
+import { Tensor } from '../backend/index.js';
+import type { MixerCache } from '../nn/mixer.js';
+import { MambaLM } from '../model/model.js';
+import { Rng } from '../util/rng.js';
+
+export interface SampleOptions {
+  /** 0: greedy (argmax); default 1 */
+  temperature?: number;
+  /** keep the k most likely tokens (0: all) */
+  topK?: number;
+  /** keep the smallest set of tokens whose probability reaches p (1: all) */
+  topP?: number;
+}
+
+export class GenerateError extends Error {
+  override name = 'GenerateError';
+}
+
+function checkSample(o: SampleOptions): Required<SampleOptions> {
+  const temperature = o.temperature ?? 1, topK = o.topK ?? 0, topP = o.topP ?? 1;
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new GenerateError(`temperature must be a number >= 0, got ${temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new GenerateError(`topK must be an integer >= 0, got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new GenerateError(`topP must be in (0, 1], got ${topP}`);
+  return { temperature, topK, topP };
+}
+
+/** Draws one token from logits[off .. off+V) (V = the real vocabulary, padding excluded). */
+export function sampleToken(logits: ArrayLike<number>, off: number, V: number, o: SampleOptions, rng: Rng): number {
+  const { temperature, topK, topP } = checkSample(o);
+  let best = 0;
+  for (let v = 1; v < V; v++) if (logits[off + v]! > logits[off + best]!) best = v;
+  if (temperature === 0) return best;
+  const idx = Array.from({ length: V }, (_, v) => v).sort((a, b) => logits[off + b]! - logits[off + a]! || a - b);
+  const k = topK > 0 ? Math.min(topK, V) : V;
+  const mx = logits[off + best]!;
+  const p = idx.slice(0, k).map((v) => Math.exp((logits[off + v]! - mx) / temperature));
+  let sum = p.reduce((a, b) => a + b, 0);
+  let keep = p.length;
+  if (topP < 1) {
+    let c = 0;
+    for (let i = 0; i < p.length; i++) {
+      c += p[i]! / sum;
+      if (c >= topP) { keep = i + 1; break; }
+    }
+    sum = p.slice(0, keep).reduce((a, b) => a + b, 0);
+  }
+  let u = rng.next() * sum;
+  for (let i = 0; i < keep; i++) {
+    u -= p[i]!;
+    if (u < 0) return idx[i]!;
+  }
+  return idx[keep - 1]!;
+}
+
+/** Recurrent decoder over B sequences with a per-layer state cache. */
+export class Decoder {
+  readonly model: MambaLM;
+  readonly B: number;
+  readonly caches: MixerCache[];
+  #ids: Tensor;
+  #started = false;
+
+  constructor(model: MambaLM, B = 1) {
+    if (!(model instanceof MambaLM)) throw new GenerateError('generation needs a language model (task lm)');
+    this.model = model;
+    this.B = B;
+    this.caches = model.backbone.newCaches(B);
+    this.#ids = Tensor.zeros([B], 'i32', model.device);
+    model.invalidate();
+  }
+
+  /** Runs B prompts of equal length L (flat [B*L]) in parallel; returns the logits after each prompt's last token [B, Vp]. */
+  prefill(prompt: Int32Array, L: number): Float64Array {
+    if (L < 1) throw new GenerateError('the prompt must hold at least one token');
+    if (prompt.length !== this.B * L) throw new GenerateError(`prompt holds ${prompt.length} tokens, expected B*L = ${this.B * L}`);
+    const m = this.model;
+    const V = m.config.vocab_size;
+    for (let i = 0; i < prompt.length; i++) if (prompt[i]! < 0 || prompt[i]! >= V) throw new GenerateError(`prompt token ${prompt[i]} at ${i} is outside the vocabulary 0..${V - 1}`);
+    const h = m.backbone.prefill(m.backbone.uploadIds(prompt, 'promptIds'), this.B, L, this.caches);
+    const D = m.config.d_model;
+    // the last position of every sequence
+    const last = m.backbone.ws.get('lastH', [this.B, D]);
+    for (let b = 0; b < this.B; b++) last.view(b * D, [D]).copyFrom(h.view((b * L + L - 1) * D, [D]));
+    this.#started = true;
+    return m.headLogits(last, this.B).toFloat64();
+  }
+
+  /** Feeds one token per sequence; returns the next logits [B, Vp]. */
+  step(tokens: Int32Array): Float64Array {
+    if (tokens.length !== this.B) throw new GenerateError(`step needs ${this.B} tokens, got ${tokens.length}`);
+    const V = this.model.config.vocab_size;
+    for (const t of tokens) if (t < 0 || t >= V) throw new GenerateError(`token ${t} is outside the vocabulary 0..${V - 1}`);
+    this.#ids.copyFrom(Tensor.from(Int32Array.from(tokens), [this.B]));
+    const h = this.model.backbone.step(this.#ids, this.caches);
+    this.#started = true;
+    return this.model.headLogits(h, this.B).toFloat64();
+  }
+
+  get started(): boolean {
+    return this.#started;
+  }
+}
+
+export interface GenerateOptions extends SampleOptions {
+  maxNewTokens: number;
+  seed?: number;
+  /** stop a sequence when it samples this token */
+  stopToken?: number;
+  /** called with each new token (sequence 0) */
+  onToken?: (token: number, index: number) => void;
+}
+
+/** Continues one prompt by up to maxNewTokens sampled tokens; returns the new tokens only. */
+export function generate(model: MambaLM, prompt: ArrayLike<number>, o: GenerateOptions): Int32Array {
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new GenerateError(`maxNewTokens must be an integer >= 0, got ${o.maxNewTokens}`);
+  checkSample(o);
+  const dec = new Decoder(model, 1);
+  const rng = new Rng(o.seed ?? 0);
+  const V = model.config.vocab_size;
+  let logits = dec.prefill(Int32Array.from(prompt), prompt.length);
+  const out: number[] = [];
+  for (let i = 0; i < o.maxNewTokens; i++) {
+    const tok = sampleToken(logits, 0, V, o, rng);
+    out.push(tok);
+    o.onToken?.(tok, i);
+    if (tok === o.stopToken || i === o.maxNewTokens - 1) break;
+    logits = dec.step(Int32Array.of(tok));
+  }
+  return Int32Array.from(out);
+}
