@@ -1,18 +1,25 @@
 // Row-major GEMM: C[M,N] = alpha * op(A) @ op(B) + beta * C, op = identity or transpose.
-// Operands are repacked so the inner loop is a contiguous axpy over N, which the compiler vectorises;
-// rows of C are split across threads. float and double (double serves the gradient checks).
+// float with AVX2: BLIS-style blocking. For each KC x NC block of op(B), packed once into 16-wide
+// column panels, threads take MC-row blocks of op(A), pack them into 6-row panels and run a 6 x 16
+// register-blocked FMA micro-kernel (12 accumulators) over every (panel of A, panel of B) pair; the
+// B micro-panel (KC x 16) stays in L1 while the A block streams from L2. Transposes only change the
+// packing. double (gradient checks) and non-AVX2 builds use the simple row-axpy kernel below.
 #include "gemm.h"
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 #include "../src/args.h"
 #include "../src/registry.h"
 #include "threadpool.h"
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 namespace mamba {
 
 template <class T>
-void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+static void gemm_simple(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   // B as a K x N row-major panel (copy only if transposed)
   std::vector<T> bt;
@@ -47,6 +54,154 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, co
       else for (int64_t j = 0; j < N; j++) c[j] = alpha * a[j] + beta * c[j];
     }
   }, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, N * K)));
+}
+
+
+#ifdef __AVX2__
+namespace {
+
+constexpr int64_t MR = 6, NR = 16, KC = 256, MC = 96, NC = 2048;
+
+// op(B)[k0:k0+kc, j0:j0+nc] -> panels of NR columns, each kc x NR row-major, zero-padded at the edge.
+void pack_b(bool transB, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
+  const int64_t np = (nc + NR - 1) / NR;
+  parallel_for(np, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      float* o = out + p * kc * NR;
+      const int64_t jb = j0 + p * NR, w = std::min(NR, j0 + nc - jb);
+      for (int64_t k = 0; k < kc; k++) {
+        float* r = o + k * NR;
+        if (!transB) {
+          const float* src = B + (k0 + k) * ldb + jb;
+          for (int64_t j = 0; j < w; j++) r[j] = src[j];
+        } else {
+          for (int64_t j = 0; j < w; j++) r[j] = B[(jb + j) * ldb + k0 + k];
+        }
+        for (int64_t j = w; j < NR; j++) r[j] = 0.f;
+      }
+    }
+  }, 4);
+}
+
+// op(A)[i0:i0+mc, k0:k0+kc] -> panels of MR rows, each kc x MR (k-major), zero-padded.
+void pack_a(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* out) {
+  const int64_t np = (mc + MR - 1) / MR;
+  for (int64_t p = 0; p < np; p++) {
+    float* o = out + p * kc * MR;
+    const int64_t ib = i0 + p * MR, h = std::min(MR, i0 + mc - ib);
+    if (transA) {
+      for (int64_t k = 0; k < kc; k++) {
+        const float* src = A + (k0 + k) * lda + ib;
+        float* r = o + k * MR;
+        for (int64_t i = 0; i < h; i++) r[i] = src[i];
+        for (int64_t i = h; i < MR; i++) r[i] = 0.f;
+      }
+    } else {
+      for (int64_t i = 0; i < h; i++) {
+        const float* src = A + (ib + i) * lda + k0;
+        for (int64_t k = 0; k < kc; k++) o[k * MR + i] = src[k];
+      }
+      for (int64_t i = h; i < MR; i++)
+        for (int64_t k = 0; k < kc; k++) o[k * MR + i] = 0.f;
+    }
+  }
+}
+
+// C[0:mr, 0:nr] = alpha * (a panel . b panel) + beta * C   (beta == 0: C is not read)
+inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc, float alpha, float beta,
+                       int64_t mr, int64_t nr) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    const __m256 b0 = _mm256_loadu_ps(b + k * NR), b1 = _mm256_loadu_ps(b + k * NR + 8);
+    const float* ak = a + k * MR;
+    __m256 x = _mm256_broadcast_ss(ak + 0);
+    c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+    x = _mm256_broadcast_ss(ak + 1);
+    c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+    x = _mm256_broadcast_ss(ak + 2);
+    c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+    x = _mm256_broadcast_ss(ak + 3);
+    c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+    x = _mm256_broadcast_ss(ak + 4);
+    c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+    x = _mm256_broadcast_ss(ak + 5);
+    c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (mr == MR && nr == NR) {
+    for (int64_t i = 0; i < MR; i++) {
+      float* ci = c + i * ldc;
+      __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
+      if (beta != 0.f) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1);
+      }
+      _mm256_storeu_ps(ci, r0);
+      _mm256_storeu_ps(ci + 8, r1);
+    }
+    return;
+  }
+  alignas(32) float tmp[MR][NR];
+  for (int64_t i = 0; i < MR; i++) {
+    _mm256_store_ps(tmp[i], acc[i][0]);
+    _mm256_store_ps(tmp[i] + 8, acc[i][1]);
+  }
+  for (int64_t i = 0; i < mr; i++)
+    for (int64_t j = 0; j < nr; j++) {
+      float* cij = c + i * ldc + j;
+      *cij = beta != 0.f ? alpha * tmp[i][j] + beta * *cij : alpha * tmp[i][j];
+    }
+}
+
+void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  std::vector<float> bp((size_t)(std::min(KC, K) * ((std::min(NC, N) + NR - 1) / NR) * NR));
+  const int64_t mblocks = (M + MC - 1) / MC;
+  for (int64_t j0 = 0; j0 < N; j0 += NC) {
+    const int64_t nc = std::min(NC, N - j0);
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      const int64_t kc = std::min(KC, K - k0);
+      const float bet = k0 == 0 ? beta : 1.f;  // later K blocks accumulate
+      pack_b(transB, B, ldb, k0, kc, j0, nc, bp.data());
+      parallel_for(mblocks, [&](int64_t m0, int64_t m1) {
+        std::vector<float> ap((size_t)(MC * kc));
+        for (int64_t mb = m0; mb < m1; mb++) {
+          const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
+          pack_a(transA, A, lda, i0, mc, k0, kc, ap.data());
+          for (int64_t jp = 0; jp < nc; jp += NR) {
+            const float* bpan = bp.data() + (jp / NR) * kc * NR;
+            const int64_t nr = std::min(NR, nc - jp);
+            for (int64_t ip = 0; ip < mc; ip += MR)
+              micro_6x16(kc, ap.data() + (ip / MR) * kc * MR, bpan, C + (i0 + ip) * ldc + j0 + jp, ldc, alpha, bet, std::min(MR, mc - ip), nr);
+          }
+        }
+      }, 1);
+    }
+  }
+}
+
+}  // namespace
+#endif
+
+template <class T>
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // C = beta C (beta 0 clears, even over NaN)
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+#ifdef __AVX2__
+  if constexpr (std::is_same<T, float>::value) {
+    gemm_f32_avx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#endif
+  gemm_simple(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*, int64_t);
