@@ -1,9 +1,10 @@
 // The mamba-audio CLI: audio data commands and the model commands shared with mamba-dna.
 import { createProgram, runMain, type Registrar } from './common.js';
 import { registerDoctor } from './doctor.js';
+import { registerModelCommands } from './model-commands.js';
 import { registerAudioData } from './audio-data.js';
 
-export const audioRegistrars: Registrar[] = [registerDoctor, registerAudioData];
+export const audioRegistrars: Registrar[] = [registerModelCommands, registerAudioData, registerDoctor];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(

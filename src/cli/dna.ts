@@ -2,8 +2,9 @@
 import { createProgram, runMain, type Registrar } from './common.js';
 import { registerDnaData } from './dna-data.js';
 import { registerDoctor } from './doctor.js';
+import { registerModelCommands } from './model-commands.js';
 
-export const dnaRegistrars: Registrar[] = [registerDoctor, registerDnaData];
+export const dnaRegistrars: Registrar[] = [registerModelCommands, registerDnaData, registerDoctor];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(

@@ -1,0 +1,114 @@
+// What the shared model commands need from each domain: default data, and how to open a path as
+// next-token data (train + held-out valid) or as a labelled set (train/valid/test splits).
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LabelledSource, Split, WindowSource } from '../data/types.js';
+import type { Domain } from './common.js';
+import { UserError } from './errors.js';
+
+export interface LmData {
+  train: WindowSource;
+  valid: WindowSource;
+}
+
+export interface LabelledData {
+  train: LabelledSource;
+  /** the split evaluated during training: valid when the set has one, else test */
+  valid: LabelledSource;
+  validSplit: Split;
+}
+
+export interface DomainData {
+  domain: Domain;
+  /** what `train` uses without --data */
+  defaultData(task: 'lm' | 'classify'): string;
+  openLm(path: string): Promise<LmData>;
+  openLabelled(path: string, split: Split): Promise<LabelledSource>;
+  /** the splits a labelled path holds */
+  splitsOf(path: string): Promise<Split[]>;
+}
+
+function mustExist(path: string): void {
+  if (!existsSync(path)) throw new UserError(`${path}: no such file or folder`);
+}
+
+/** Turns a data-layer error into a clean CLI error (message only). */
+export async function dataCall<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UserError) throw err;
+    if (/DataError$/.test(err.name) || (err as NodeJS.ErrnoException).code !== undefined) throw new UserError(err.message);
+    throw err;
+  }
+}
+
+export const dnaData: DomainData = {
+  domain: 'dna',
+  defaultData(task) {
+    return task === 'lm' ? join(pkgDatasets(), 'dna', 'h_pylori', 'G27.fa.gz') : join('datasets', 'build', 'species', 'manifest.json');
+  },
+  async openLm(path) {
+    mustExist(path);
+    const { openHoldoutSplits } = await import('../data/dna/index.js');
+    return dataCall(() => openHoldoutSplits(path, 0.05));
+  },
+  async openLabelled(path, split) {
+    mustExist(path);
+    const { openGenomeSet } = await import('../data/dna/index.js');
+    const manifest = statSync(path).isDirectory() ? join(path, 'manifest.json') : path;
+    return dataCall(() => openGenomeSet(manifest, split));
+  },
+  async splitsOf(path) {
+    const { readGenomeManifest } = await import('../data/dna/index.js');
+    const manifest = statSync(path).isDirectory() ? join(path, 'manifest.json') : path;
+    const m = await dataCall(() => readGenomeManifest(manifest));
+    return [...new Set(m.sources.map((s) => s.split))];
+  },
+};
+
+export const audioData: DomainData = {
+  domain: 'audio',
+  defaultData(task) {
+    return task === 'lm' ? join(pkgDatasets(), 'audio', 'speech', 'gettysburg-en-us.wav') : join(pkgDatasets(), 'audio', 'digits');
+  },
+  async openLm(path) {
+    mustExist(path);
+    const { openAudioWindows } = await import('../data/audio/index.js');
+    const holdout = (part: 'train' | 'valid') => ({ part, fraction: 0.1, by: 'time' as const });
+    const [train, valid] = await dataCall(() =>
+      Promise.all([openAudioWindows(path, { holdout: holdout('train') }), openAudioWindows(path, { holdout: holdout('valid') })]),
+    );
+    return { train, valid };
+  },
+  async openLabelled(path, split) {
+    mustExist(path);
+    const { openAudioSet } = await import('../data/audio/index.js');
+    return dataCall(() => openAudioSet(path, split));
+  },
+  async splitsOf(path) {
+    const { loadAudioSetIndex } = await import('../data/audio/index.js');
+    const idx = await dataCall(() => loadAudioSetIndex(path));
+    return [...new Set(idx.clips.map((c) => c.split))];
+  },
+};
+
+export function domainData(domain: Domain): DomainData {
+  return domain === 'dna' ? dnaData : audioData;
+}
+
+/** Opens train + the split used for evaluation during training. */
+export async function openLabelledData(dd: DomainData, path: string): Promise<LabelledData> {
+  const splits = await dd.splitsOf(path);
+  if (!splits.includes('train')) throw new UserError(`${path}: the labelled set has no train split`);
+  const validSplit: Split = splits.includes('valid') ? 'valid' : splits.includes('test') ? 'test' : 'train';
+  if (validSplit === 'train') throw new UserError(`${path}: the labelled set has no valid or test split to evaluate on`);
+  const [train, valid] = await Promise.all([dd.openLabelled(path, 'train'), dd.openLabelled(path, validSplit)]);
+  return { train, valid, validSplit };
+}
+
+function pkgDatasets(): string {
+  // src/cli or dist/cli -> package root
+  return join(new URL('.', import.meta.url).pathname, '..', '..', 'datasets');
+}
