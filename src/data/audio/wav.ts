@@ -53,6 +53,8 @@ function codecName(tag: number): string {
 // The KSDATAFORMAT_SUBTYPE GUID tail shared by PCM and IEEE float subformats.
 const GUID_TAIL = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71];
 
+const STREAM_SIZES = new Set([0xffffffff, 0x7fffffff, 0x7ffff000]);
+
 function readAt(fd: number, pos: number, len: number): Uint8Array {
   const buf = new Uint8Array(len);
   let got = 0;
@@ -90,6 +92,8 @@ function parseHeader(fd: number, path: string): WavInfo {
     const what = head.length >= 4 && fourcc(head, 0) === 'RF64' ? ' (RF64 is not supported)' : '';
     throw new AudioDataError(`${path}: not a RIFF/WAVE file${what}`);
   }
+  const riffSize = new DataView(head.buffer).getUint32(4, true);
+  const streamed = riffSize === 0 || riffSize === 0xffffffff;
   let pos = 12;
   let fmt: DataView | undefined;
   let dataOffset = -1;
@@ -107,8 +111,9 @@ function parseHeader(fd: number, path: string): WavInfo {
     } else if (id === 'data') {
       dataOffset = pos + 8;
       const avail = fileSize - dataOffset;
-      // streaming writers leave the size as 0 or 0xFFFFFFFF: then the data runs to the end of the file
-      if (size === 0xffffffff || (size === 0 && avail > 0)) dataBytes = avail;
+      // writers to a pipe cannot know the size: they leave a placeholder (0xFFFFFFFF, 0x7FFFFFFF, espeak-ng's
+      // 0x7FFFF000, or 0 in both the RIFF and the data header); then the data runs to the end of the file
+      if (STREAM_SIZES.has(size) || (size === 0 && streamed && avail > 0)) dataBytes = Math.min(avail, size || avail);
       else if (size > avail) {
         throw new AudioDataError(`${path}: truncated data chunk (header says ${size} bytes, the file has ${avail})`);
       } else dataBytes = size;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +68,15 @@ describe('WAV decoding matches sox', () => {
     expect(info).toMatchObject({ formatTag: 0xfffe, extensible: true, format: 'float', channels: 2, bytesPerSample: 4 });
     const ref = soxDecode(f);
     expect(relErr(readWavMono(f).samples, downmix(ref.samples, ref.channels))).toBeLessThan(1e-6);
+  });
+
+  it('reads a WAV written to a pipe (placeholder sizes) to the end of the file', () => {
+    const piped = join(t.dir, 'piped.wav');
+    writeFileSync(piped, execFileSync('espeak-ng', ['-v', 'en-us', '--stdout', 'one two three']));
+    const direct = espeakUtterance(join(t.dir, 'direct.wav'), 'one two three');
+    const a = readWavMono(piped).samples, b = readWavMono(direct).samples;
+    expect(a.length).toBe(b.length);
+    expect(relErr(a, b)).toBe(0);
   });
 
   it('streams in blocks: any block size gives the same samples', () => {
