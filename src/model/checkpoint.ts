@@ -180,8 +180,8 @@ export const MODEL_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
 
 /** Writes dir/model.safetensors and dir/config.json, each atomically. */
-export function saveModel(dir: string, model: MambaModel, opts: { dtype?: SafeDType } = {}): void {
-  writeSafetensors(join(dir, MODEL_FILE), modelTensors(model, opts.dtype), { format: 'pt' });
+export function saveModel(dir: string, model: MambaModel, opts: { dtype?: SafeDType; metadata?: Record<string, string> } = {}): void {
+  writeSafetensors(join(dir, MODEL_FILE), modelTensors(model, opts.dtype), { format: 'pt', ...opts.metadata });
   writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(configToJSON(model.config), null, 2)}\n`);
 }
 
