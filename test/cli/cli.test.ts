@@ -1,0 +1,125 @@
+// The CLIs as a user runs them: child processes on the shipped data (train a few steps, eval, info,
+// predict, resume) and the bad-input cases with their exit codes. Needs `npm run build` (dist/).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(__dirname, '..', '..');
+const bin = (cli: 'dna' | 'audio') => join(root, 'bin', `mamba-${cli}.js`);
+
+function run(cli: 'dna' | 'audio', args: string[], cwd: string) {
+  const r = spawnSync(process.execPath, [bin(cli), ...args], { cwd, encoding: 'utf8', env: { ...process.env, MAMBA_NUM_THREADS: '1' }, timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+let dir: string;
+beforeAll(() => {
+  if (!existsSync(join(root, 'dist', 'cli', 'dna.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  dir = mkdtempSync(join(tmpdir(), 'mamba-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const small = ['--seq-len', '128', '--batch', '2', '--eval-windows', '4', '--eval-every', '2'];
+
+describe('mamba-dna', () => {
+  it('--help of the CLI and of every command exits 0 and shows an example', () => {
+    const top = run('dna', ['--help'], dir);
+    expect(top.code).toBe(0);
+    for (const cmd of ['train', 'eval', 'predict', 'info', 'index', 'region', 'tokenize', 'doctor']) {
+      expect(top.out).toContain(cmd);
+      const r = run('dna', [cmd, '--help'], dir);
+      expect(r.code, cmd).toBe(0);
+      expect(r.out, cmd).toMatch(/Examples:/);
+    }
+  });
+
+  it('trains a few steps on the shipped genome, then eval, info and resume work from the run folder', () => {
+    const out = join(dir, 'lm');
+    const t = run('dna', ['train', ...small, '--steps', '4', '--out', out], dir);
+    expect(t.code, t.err).toBe(0);
+    for (const f of ['config.json', 'model.safetensors', 'metrics.jsonl', 'run.json', 'trainer_state.json', 'loss.svg', 'report.html']) expect(existsSync(join(out, f)), f).toBe(true);
+    const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.filter((r) => r.split === 'train').map((r) => r.step)).toEqual([1, 2, 3, 4]);
+    for (const r of rows) {
+      expect(Number.isFinite(r.loss)).toBe(true);
+      expect(r.bits_per_token).toBeCloseTo(r.loss / Math.LN2, 10);
+    }
+    expect(rows.some((r) => r.split === 'eval')).toBe(true);
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(cfg.d_model).toBeGreaterThan(0);
+
+    const e = run('dna', ['eval', '--checkpoint', out, '--windows', '4', '--json'], dir);
+    expect(e.code, e.err).toBe(0);
+    const ev = JSON.parse(e.out);
+    expect(ev.bits_per_token).toBeGreaterThan(0.5);
+    expect(ev.bits_per_token).toBeLessThan(5);
+    expect(ev.count).toBe(4 * 128);
+
+    const i = run('dna', ['info', '--checkpoint', out], dir);
+    expect(i.code).toBe(0);
+    expect(i.out).toMatch(/trained 4 of 4 steps/);
+
+    const r = run('dna', ['train', '--out', out, '--resume', '--steps', '6'], dir);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/resuming .* at step 4 of 6/);
+    const rows2 = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows2.filter((x) => x.split === 'train').map((x) => x.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    // the first four steps are kept as they were
+    expect(rows2.filter((x) => x.split === 'train').slice(0, 4).map((x) => x.loss)).toEqual(rows.filter((x) => x.split === 'train').map((x) => x.loss).slice(0, 4));
+
+    // the other CLI refuses this checkpoint
+    const a = run('audio', ['info', '--checkpoint', out], dir);
+    expect(a.code).toBe(1);
+    expect(a.err).toMatch(/holds a dna model; use mamba-dna/);
+  });
+
+  it('refuses bad usage with exit 2 and bad input with exit 1, one line, no stack trace', () => {
+    const bad = run('dna', ['train', '--bogus'], dir);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/unknown option '--bogus'/);
+    const badVal = run('dna', ['train', '--seq-len', 'many'], dir);
+    expect(badVal.code).toBe(2);
+    const badTask = run('dna', ['train', '--task', 'dance'], dir);
+    expect(badTask.code).toBe(2);
+    const missing = run('dna', ['train', '--data', join(dir, 'nope.fa'), '--out', join(dir, 'x1')], dir);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/nope\.fa: no such file/);
+    expect(missing.err).not.toMatch(/\n\s+at /);
+    const tiny = join(dir, 'tiny.fa');
+    writeFileSync(tiny, '>a\nACGTACGTAC\n>b\nACGTAC\n');
+    const long = run('dna', ['train', '--data', tiny, '--seq-len', '64', '--out', join(dir, 'x2')], dir);
+    expect(long.code).toBe(1);
+    expect(long.err).toMatch(/--seq-len 64 is longer than every record/);
+    const exists = join(dir, 'lm');
+    const again = run('dna', ['train', ...small, '--steps', '1', '--out', exists], dir);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already exists.*--force/);
+    const noCkpt = run('dna', ['eval', '--checkpoint', join(dir, 'none')], dir);
+    expect(noCkpt.code).toBe(1);
+    const noCkptFlag = run('dna', ['eval'], dir);
+    expect(noCkptFlag.code).toBe(2);
+  });
+});
+
+describe('mamba-audio', () => {
+  it('trains a digit classifier a few steps on the shipped digits and predicts class probabilities', () => {
+    const out = join(dir, 'digits');
+    const t = run('audio', ['train', '--task', 'classify', '--seq-len', '1000', '--batch', '4', '--steps', '2', '--eval-windows', '1', '--out', out], dir);
+    expect(t.code, t.err).toBe(0);
+    const run_ = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    expect(run_.classes).toHaveLength(10);
+    const p = run('audio', ['predict', '--checkpoint', out, join(root, 'datasets', 'audio', 'digits', 'test'), '--format', 'json'], dir);
+    expect(p.code, p.err).toBe(0);
+    const preds = JSON.parse(p.out) as { item: string; predicted: string; probabilities: Record<string, number> }[];
+    expect(preds.length).toBeGreaterThan(5);
+    for (const r of preds) {
+      const s = Object.values(r.probabilities).reduce((a, b) => a + b, 0);
+      expect(s).toBeCloseTo(1, 5);
+      expect(run_.classes).toContain(r.predicted);
+    }
+    const lm = run('audio', ['predict', '--checkpoint', join(dir, 'lm'), 'x.wav'], dir);
+    expect(lm.code).toBe(1);
+  });
+});
