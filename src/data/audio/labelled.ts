@@ -6,13 +6,15 @@
 //       { "name", "classes": [...], "rate", "clipSamples", "items": [{ "path", "label", "speaker", "split" }] }
 //     paths relative to the manifest; label is a class name or index; an item without a split gets one
 //     from its speaker (below);
+//   - a TSV manifest (.tsv, or manifest.tsv in a folder): a header line naming the columns path, label and
+//     optionally speaker and split, then one clip per line; the classes are the labels in sorted order;
 //   - DIR/<split>/<class>/*.wav (split folders train/valid/test);
 //   - DIR/<class>/*.wav: the speaker is the file name up to its first "_" (the Speech Commands
 //     convention, e.g. "f3_zero.wav" -> "f3"), and the split is chosen from a hash of the speaker
 //     (10 % test, 10 % valid, 80 % train).
 // Clips are fitted to the requested length: padded at the end with the silence token (the token of 0.0),
 // or cropped centrally when longer.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Rng } from '../../util/rng.js';
 import type { LabelledExample, LabelledSource, Split } from '../types.js';
@@ -20,7 +22,6 @@ import { AudioDataError } from './errors.js';
 import { isWav, listAudioFiles, statOrThrow } from './files.js';
 import { AUDIO_VOCAB_SIZE, silenceToken, type AudioEncoding } from './mulaw.js';
 import { DEFAULT_AUDIO_RATE, tokenizeWav } from './tokens.js';
-import { readdirSync } from 'node:fs';
 
 export const SPLITS: readonly Split[] = ['train', 'valid', 'test'];
 
@@ -81,11 +82,30 @@ function classFolderFiles(dir: string): string[] {
   return files;
 }
 
+function parseTsvManifest(path: string, text: string): AudioManifest {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() && !l.startsWith('#'));
+  const head = (lines.shift() ?? '').split('\t').map((h) => h.trim().toLowerCase());
+  const col = (name: string) => head.indexOf(name);
+  if (col('path') < 0 || col('label') < 0) throw new AudioDataError(`${path}: the TSV header must name the columns path and label (got: ${head.join(', ')})`);
+  const items = lines.map((l, i) => {
+    const f = l.split('\t');
+    const get = (name: string) => (col(name) >= 0 ? (f[col(name)] ?? '').trim() : '');
+    if (!get('path') || !get('label')) throw new AudioDataError(`${path}: line ${i + 2} needs a path and a label`);
+    const item: AudioManifestItem = { path: get('path'), label: get('label') };
+    if (get('speaker')) item.speaker = get('speaker');
+    if (get('split')) item.split = get('split') as Split;
+    return item;
+  });
+  return { classes: [...new Set(items.map((it) => String(it.label)))].sort(), items };
+}
+
 function loadManifestFile(path: string): { manifest: AudioManifest; baseDir: string } {
   let m: unknown;
   try {
-    m = JSON.parse(readFileSync(path, 'utf8'));
+    const text = readFileSync(path, 'utf8');
+    m = /\.tsv$/i.test(path) ? parseTsvManifest(path, text) : JSON.parse(text);
   } catch (e) {
+    if (e instanceof AudioDataError) throw e;
     throw new AudioDataError(`${path}: cannot read the manifest (${(e as Error).message.split('\n')[0]})`);
   }
   return { manifest: m as AudioManifest, baseDir: dirname(resolve(path)) };
@@ -102,6 +122,7 @@ export function loadAudioSetIndex(pathOrManifest: string | AudioManifest, baseDi
     const st = statOrThrow(p);
     if (st.isFile()) ({ manifest, baseDir: base } = loadManifestFile(p));
     else if (existsSync(join(p, 'manifest.json'))) ({ manifest, baseDir: base } = loadManifestFile(join(p, 'manifest.json')));
+    else if (existsSync(join(p, 'manifest.tsv'))) ({ manifest, baseDir: base } = loadManifestFile(join(p, 'manifest.tsv')));
     else return folderIndex(p);
   } else manifest = pathOrManifest;
   return manifestIndex(manifest!, base, where);

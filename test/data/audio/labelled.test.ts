@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDigits, buildLongSpeech, DEFAULT_AUDIO_DIGITS } from '../../../src/data/audio/datasets.js';
@@ -100,6 +100,17 @@ describe('folder layouts, manifests and the recipes', () => {
     expect(s.clipSamples).toBe(8000);
     expect(s.clips.map((c) => c.label)).toEqual([0, 1]);
     expect(s.describe()).toMatch(/^tiny \[train\]: 2 clips of 2 classes/);
+  });
+
+  it('a TSV manifest', async () => {
+    const tsv = join(t.dir, 'set.tsv');
+    writeFileSync(tsv, 'path\tlabel\tspeaker\tsplit\nutt.wav\tyes\tann\ttrain\nutt.wav\tno\tann\ttrain\nutt.wav\tno\tben\ttest\n');
+    const s = await openAudioSet(tsv, 'train');
+    expect(s.classes).toEqual(['no', 'yes']);
+    expect(s.clips.map((c) => c.label)).toEqual([1, 0]);
+    expect((await openAudioSet(tsv, 'test')).speakers()).toEqual(['ben']);
+    writeFileSync(tsv, 'file\tclass\nutt.wav\tyes\n');
+    await expect(openAudioSet(tsv, 'train')).rejects.toThrow(/the TSV header must name the columns path and label/);
   });
 
   it('the digits recipe writes a manifest split by voice variant that openAudioSet reads', async () => {
