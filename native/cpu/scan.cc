@@ -4,7 +4,8 @@
 // Work items are (sequence, block of channels); inside one, the state lives as [N][block] so every
 // inner loop runs over contiguous channels with the vectorisable exp of vmath.h.
 // Backward never stores all states: a first pass keeps h only at chunk starts; then chunks are
-// walked in reverse, each chunk's states recomputed into a [chunk][N][block] buffer, and the adjoint
+// walked in reverse, each chunk's states and decays exp(dt A) recomputed into [chunk][N][block]
+// buffers, and the adjoint
 //   dh_t = C_t dy_t + exp(dt_{t+1} A) dh_{t+1}
 // gives dA += dh a h_{t-1} dt, ddt += dh (A a h_{t-1} + B u), du = dh dt B + Dskip dy,
 // dB_t = sum_d dh dt u, dC_t = sum_d dy h_t (a = exp(dt A)).
@@ -70,6 +71,20 @@ struct Block {
       for (int64_t d = 0; d < Dp; d += W) {
         P dt = L(dtv + d);
         st(hout + n * Dp + d, fmadd(vexp(dt * L(an + d)), L(hin + n * Dp + d), dt * L(ub + d) * bn));
+      }
+    }
+  }
+  // the same step, also keeping a = exp(dt A) for the adjoint pass
+  void step_keep(int64_t r, const T* dtv, const T* ub, const T* hin, T* hout, T* aout) const {
+    const T* Br = s.Bm + r * s.bcs;
+    for (int64_t n = 0; n < s.N; n++) {
+      const P bn = B(Br[n]);
+      const T* an = AT.data() + n * Dp;
+      for (int64_t d = 0; d < Dp; d += W) {
+        P dt = L(dtv + d);
+        P a = vexp(dt * L(an + d));
+        st(aout + n * Dp + d, a);
+        st(hout + n * Dp + d, fmadd(a, L(hin + n * Dp + d), dt * L(ub + d) * bn));
       }
     }
   }
@@ -153,7 +168,7 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
       T* dAacc = pacc.data() + item * (N + 2) * BP;
       T* dDacc = dAacc + N * BP;
       T* dbacc = dDacc + BP;
-      std::vector<T> ckpt((size_t)(nch * S), T(0)), hbuf((size_t)(C * S)), dtbuf((size_t)(C * Dp)), ubuf((size_t)(C * Dp));
+      std::vector<T> ckpt((size_t)(nch * S), T(0)), hbuf((size_t)(C * S)), abuf((size_t)(C * S)), dtbuf((size_t)(C * Dp)), ubuf((size_t)(C * Dp));
       std::vector<T> dh((size_t)S, T(0)), g(Dp), zb(Dp), yp(Dp), dU(Dp), dT(Dp), tu(Dp), raw(Dp), tmp(Dp);
       // pass 1: states at chunk starts (hbuf[0] is the running state)
       T* h = hbuf.data();
@@ -173,13 +188,14 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
           T* ub = ubuf.data() + (t - t0) * Dp;
           k.dt_u(b * L + t, dtv, ub);
           const T* hin = t == t0 ? ckpt.data() + c * S : hbuf.data() + (t - t0 - 1) * S;
-          k.step(b * L + t, dtv, ub, hin, hbuf.data() + (t - t0) * S);
+          k.step_keep(b * L + t, dtv, ub, hin, hbuf.data() + (t - t0) * S, abuf.data() + (t - t0) * S);
         }
         for (int64_t t = t1 - 1; t >= t0; t--) {
           const int64_t r = b * L + t;
           const T* dtv = dtbuf.data() + (t - t0) * Dp;
           const T* ub = ubuf.data() + (t - t0) * Dp;
           const T* ht = hbuf.data() + (t - t0) * S;
+          const T* at = abuf.data() + (t - t0) * S;
           const T* hp = t == t0 ? ckpt.data() + c * S : hbuf.data() + (t - t0 - 1) * S;
           const T* Br = s.Bm + r * s.bcs;
           const T* Cr = s.Cm + r * s.bcs;
@@ -214,19 +230,20 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
             const T* an = k.AT.data() + n * Dp;
             const T* htn = ht + n * Dp;
             const T* hpn = hp + n * Dp;
+            const T* atn = at + n * Dp;
             T* dhn = dh.data() + n * Dp;
             T* dan = dAacc + n * BP;
             P sc = Bk::B(T(0)), sb = Bk::B(T(0));
             for (int64_t d = 0; d < Dp; d += W) {
-              P gv = Bk::L(g.data() + d), dt = Bk::L(dtv + d), A = Bk::L(an + d);
+              P gv = Bk::L(g.data() + d), dt = Bk::L(dtv + d), a = Bk::L(atn + d);
               P dhv = fmadd(cn, gv, Bk::L(dhn + d));
-              P a = vexp(dt * A);
-              P ahp = a * Bk::L(hpn + d);
+              P x = dhv * a * Bk::L(hpn + d);  // dh_t a h_{t-1}: shared by dA and ddt
+              P w = dhv * bn;
               sc = fmadd(gv, Bk::L(htn + d), sc);
               sb = fmadd(dhv, Bk::L(tu.data() + d), sb);
-              st(dan + d, fmadd(dhv, ahp * dt, Bk::L(dan + d)));
-              st(dT.data() + d, fmadd(dhv, fmadd(A, ahp, bn * Bk::L(ub + d)), Bk::L(dT.data() + d)));
-              st(dU.data() + d, fmadd(dhv, dt * bn, Bk::L(dU.data() + d)));
+              st(dan + d, fmadd(x, dt, Bk::L(dan + d)));
+              st(dT.data() + d, fmadd(w, Bk::L(ub + d), fmadd(x, Bk::L(an + d), Bk::L(dT.data() + d))));
+              st(dU.data() + d, fmadd(w, dt, Bk::L(dU.data() + d)));
               st(dhn + d, a * dhv);
             }
             dCrow[n] = hsum(sc);
