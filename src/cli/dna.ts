@@ -3,8 +3,9 @@ import { createProgram, runMain, type Registrar } from './common.js';
 import { registerDnaData } from './dna-data.js';
 import { registerDoctor } from './doctor.js';
 import { registerModelCommands } from './model-commands.js';
+import { registerGenerate } from './generate-command.js';
 
-export const dnaRegistrars: Registrar[] = [registerModelCommands, registerDnaData, registerDoctor];
+export const dnaRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerDnaData, registerDoctor];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(

@@ -69,6 +69,17 @@ describe('mamba-dna', () => {
     // the first four steps are kept as they were
     expect(rows2.filter((x) => x.split === 'train').slice(0, 4).map((x) => x.loss)).toEqual(rows.filter((x) => x.split === 'train').map((x) => x.loss).slice(0, 4));
 
+    // generation: FASTA continuation of a real region of the shipped genome
+    const g = run('dna', ['generate', '--checkpoint', out, '--prompt', 'gi|208433976|ref|NC_011333.1|:1001-1200', '--length', '150', '-o', join(dir, 'gen.fa')], dir);
+    expect(g.code, g.err).toBe(0);
+    const fa = readFileSync(join(dir, 'gen.fa'), 'utf8').split('\n');
+    expect(fa[0]).toMatch(/^>generated length=150 prompt=gi\|208433976\|ref\|NC_011333\.1\|:1001-1200/);
+    expect(fa.slice(1).join('').length).toBe(150);
+    expect(fa[1]).toHaveLength(60);
+    const g2 = run('dna', ['generate', '--checkpoint', out, '-o', join(dir, 'gen.fa')], dir);
+    expect(g2.code).toBe(1);
+    expect(g2.err).toMatch(/already exists/);
+
     // the other CLI refuses this checkpoint
     const a = run('audio', ['info', '--checkpoint', out], dir);
     expect(a.code).toBe(1);

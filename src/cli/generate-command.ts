@@ -1,0 +1,143 @@
+// `generate`: continue a prompt with a trained next-token model, one token at a time through the
+// recurrent state cache. DNA writes FASTA (prompt from a region of a FASTA file); audio writes a WAV
+// (prompt from a WAV file), prompt first and continuation after it.
+import { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { resolveDevice } from '../backend/index.js';
+import { generate } from '../generate/index.js';
+import { loadModel, readConfig, type MambaLM } from '../model/index.js';
+import { parseFloatArg, parseIntArg, choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
+import { dataCall } from './domain-data.js';
+import { UserError } from './errors.js';
+import { createProgress } from './progress.js';
+
+interface GenerateFlags {
+  checkpoint: string;
+  prompt?: string;
+  data?: string;
+  promptSeconds?: number;
+  length?: number;
+  seconds?: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  out?: string;
+  force?: boolean;
+  device: 'auto' | 'cpu' | 'cuda';
+}
+
+async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
+  const dir = resolve(f.checkpoint);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
+  const config = await dataCall(() => readConfig(dir)).catch((e: Error) => {
+    throw new UserError(e.message);
+  });
+  if (config.domain !== ctx.domain) throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
+  if (config.task !== 'lm') throw new UserError(`${dir} holds a classifier; generate needs a next-token (lm) model`);
+  const out = resolve(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
+  if (existsSync(out) && !f.force) throw new UserError(`${out} already exists; use --force to overwrite or another -o`);
+  const device = resolveDevice(f.device);
+  let model: MambaLM;
+  try {
+    model = loadModel(dir, { device }) as MambaLM;
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+
+  let prompt: Uint8Array;
+  let promptLabel: string;
+  let rate = 16000;
+  if (ctx.domain === 'dna') {
+    const dna = await import('../data/dna/index.js');
+    if (f.prompt) {
+      const { DEFAULT_DNA_DATA } = dna;
+      const file = resolve(f.data ?? DEFAULT_DNA_DATA);
+      if (!existsSync(file)) throw new UserError(`${file}: no such file`);
+      const fasta = await dataCall(() => dna.IndexedFasta.open(file, {}));
+      try {
+        const region = await dataCall(() => dna.parseRegion(f.prompt!, fasta));
+        prompt = Uint8Array.from(await dataCall(() => fasta.tokens(region.name, region.start, region.end, {})));
+        promptLabel = region.label;
+      } finally {
+        fasta.close();
+      }
+    } else {
+      prompt = Uint8Array.of(dna.BOS);
+      promptLabel = 'BOS';
+    }
+  } else {
+    const audio = await import('../data/audio/index.js');
+    rate = audio.DEFAULT_AUDIO_RATE;
+    if (f.prompt) {
+      if (!existsSync(f.prompt)) throw new UserError(`${f.prompt}: no such file`);
+      const t = await dataCall(() => audio.tokenizeWav(resolve(f.prompt!), { rate }));
+      const keep = Math.min(t.tokens.length, Math.round((f.promptSeconds ?? 1) * rate));
+      prompt = t.tokens.subarray(t.tokens.length - keep);
+      promptLabel = `${f.prompt} (last ${(keep / rate).toFixed(2)} s)`;
+    } else {
+      prompt = Uint8Array.of(audio.silenceToken());
+      promptLabel = 'silence';
+    }
+  }
+  const n = f.length ?? (f.seconds !== undefined ? Math.round(f.seconds * rate) : ctx.domain === 'dna' ? 1000 : rate * 2);
+  if (!(n >= 1)) throw new UserError('nothing to generate: --length must be at least 1');
+  const progress = createProgress(process.stderr, 5);
+  progress.log(`${ctx.name} generate: ${n.toLocaleString('en-US')} tokens after a ${prompt.length.toLocaleString('en-US')}-token prompt (${promptLabel}), temperature ${f.temperature}, top-k ${f.topK || 'off'}, top-p ${f.topP}`);
+  const t0 = Date.now();
+  progress.start(n, 0, 'generate');
+  let tokens: Int32Array;
+  try {
+    tokens = generate(model, prompt, {
+      maxNewTokens: n, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed,
+      onToken: (_t, i) => {
+        if ((i + 1) % 256 === 0 || i + 1 === n) progress.update(i + 1, { 'tok/s': Math.round((i + 1) / Math.max(1e-3, (Date.now() - t0) / 1000)) });
+      },
+    });
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  } finally {
+    progress.stop();
+  }
+  const secs = (Date.now() - t0) / 1000;
+  const gen = Uint8Array.from(tokens);
+  if (ctx.domain === 'dna') {
+    const dna = await import('../data/dna/index.js');
+    const text = new TextEncoder().encode(dna.decodeTokens(gen));
+    const label = `generated length=${gen.length} prompt=${promptLabel} temperature=${f.temperature} seed=${f.seed}`;
+    const { writeFileAtomic } = await import('../model/checkpoint.js');
+    writeFileAtomic(out, dna.formatFastaRecord(label, text));
+  } else {
+    const audio = await import('../data/audio/index.js');
+    const all = new Uint8Array(prompt.length + gen.length);
+    all.set(prompt);
+    all.set(gen, prompt.length);
+    audio.writeTokensAsWav(out, f.prompt ? all : gen, rate);
+  }
+  console.log(`wrote ${out}: ${gen.length.toLocaleString('en-US')} new tokens in ${secs.toFixed(1)} s (${Math.round(gen.length / secs).toLocaleString('en-US')} tokens/s)`);
+}
+
+export const registerGenerate: Registrar = (program, ctx) => {
+  const dna = ctx.domain === 'dna';
+  const cmd = new Command('generate')
+    .description(dna ? 'continue a DNA prompt (a region of a FASTA file) with a trained lm model; writes FASTA' : 'continue a WAV prompt with a trained lm model; writes a 16-bit WAV (prompt + continuation)')
+    .requiredOption('--checkpoint <dir>', 'run folder of a next-token (lm) model')
+    .option('--prompt <' + (dna ? 'region' : 'wav') + '>', dna ? 'prompt region in samtools syntax (chr:start-end) of --data' : 'prompt WAV file')
+    .option('-o, --out <file>', `output ${dna ? 'FASTA (default generated.fa)' : 'WAV (default generated.wav)'}`)
+    .option('--length <n>', 'tokens to generate', parseIntArg(1, 2 ** 31))
+    .option('--temperature <t>', 'sampling temperature (0: greedy)', parseFloatArg(0, 100), 1)
+    .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', parseIntArg(0, 1 << 20), 0)
+    .option('--top-p <p>', 'nucleus sampling: the smallest set reaching probability p', parseFloatArg(0, 1), 1)
+    .option('--seed <n>', 'random seed', parseIntArg(0, 2 ** 32 - 1), 0)
+    .option('--force', 'overwrite the output file')
+    .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'));
+  if (dna) cmd.option('--data <fasta>', 'FASTA file the prompt region comes from (default: the shipped genome)');
+  else cmd.option('--seconds <s>', 'seconds of audio to generate (instead of --length)', parseFloatArg(0, 1e5)).option('--prompt-seconds <s>', 'use the last s seconds of the prompt WAV (default 1)', parseFloatArg(0, 1e5));
+  cmd.action((opts: GenerateFlags) => run(ctx, opts));
+  program.addCommand(
+    withExamples(cmd, dna
+      ? ['mamba-dna generate --checkpoint runs/my-run --prompt "gi|208433976|ref|NC_011333.1|:1000-2000" --length 5000 -o continuation.fa']
+      : ['mamba-audio generate --checkpoint runs/speech --prompt clip.wav --seconds 2 -o continuation.wav']),
+  );
+};
