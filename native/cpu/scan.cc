@@ -152,24 +152,38 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
   const int64_t nblk = (D + BLOCK - 1) / BLOCK;
   const int64_t Tn = s.B * L;
   const int64_t C = chunk_for(L), nch = (L + C - 1) / C;
-  // dB/dC are sums over channels: with several blocks each writes its own partial rows, reduced after
-  std::vector<T> part;
-  if (nblk > 1) part.assign((size_t)(nblk * Tn * 2 * N), T(0));
   const int64_t nitems = s.B * nblk;
+  // dB/dC are sums over channels. With one block per sequence every row has one writer. Otherwise the
+  // items are split into per-thread parts: part 0 adds into dB/dC (zeroed first), part p > 0 into its
+  // own [T][2N] scratch, summed after; memory (threads - 1) x T x 2N, independent of D.
+  const bool direct = nblk == 1;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), nitems));
+  std::vector<T> part;
+  if (!direct) {
+    part.assign((size_t)((parts - 1) * Tn * 2 * N), T(0));
+    parallel_for(Tn, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++)
+        for (int64_t n = 0; n < N; n++) { dB[r * s.bcs + n] = T(0); dC[r * s.bcs + n] = T(0); }
+    }, 1024);
+  }
   const int64_t BP = (BLOCK + W - 1) / W * W;
   // per item: dA [N][BP], dDskip [BP], dDeltaBias [BP]
   std::vector<T> pacc((size_t)(nitems * (N + 2) * BP), T(0));
 
-  parallel_for(nitems, [&](int64_t i0, int64_t i1) {
+  const int64_t used = parallel_parts(nitems, 1, [&](int64_t pi, int64_t i0, int64_t i1) {
+    const int64_t S = N * BP;
+    std::vector<T> ckpt((size_t)(nch * S)), hbuf((size_t)(C * S)), abuf((size_t)(C * S)), dtbuf((size_t)(C * BP)), ubuf((size_t)(C * BP));
+    std::vector<T> dh((size_t)S), g(BP), zb(BP), yp(BP), dU(BP), dT(BP), tu(BP), raw(BP), tmp(BP);
+    T* mine = pi > 0 ? part.data() + (pi - 1) * Tn * 2 * N : nullptr;
     for (int64_t item = i0; item < i1; item++) {
       const int64_t b = item / nblk, bi = item % nblk, d0 = bi * BLOCK;
       Bk k(s, d0, std::min(BLOCK, D - d0));
-      const int64_t Dp = k.Dp, Dn = k.Dn, S = N * Dp;
+      const int64_t Dp = k.Dp, Dn = k.Dn;
       T* dAacc = pacc.data() + item * (N + 2) * BP;
       T* dDacc = dAacc + N * BP;
       T* dbacc = dDacc + BP;
-      std::vector<T> ckpt((size_t)(nch * S), T(0)), hbuf((size_t)(C * S)), abuf((size_t)(C * S)), dtbuf((size_t)(C * Dp)), ubuf((size_t)(C * Dp));
-      std::vector<T> dh((size_t)S, T(0)), g(Dp), zb(Dp), yp(Dp), dU(Dp), dT(Dp), tu(Dp), raw(Dp), tmp(Dp);
+      std::fill(ckpt.begin(), ckpt.begin() + S, T(0));
+      std::fill(dh.begin(), dh.end(), T(0));
       // pass 1: states at chunk starts (hbuf[0] is the running state)
       T* h = hbuf.data();
       std::fill(h, h + S, T(0));
@@ -223,8 +237,8 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
             st(dT.data() + d, Bk::B(T(0)));
             st(tu.data() + d, Bk::L(dtv + d) * uv);
           }
-          T* dBrow = nblk > 1 ? part.data() + (bi * Tn + r) * 2 * N : dB + r * s.bcs;
-          T* dCrow = nblk > 1 ? dBrow + N : dC + r * s.bcs;
+          T* dBrow = mine ? mine + r * 2 * N : dB + r * s.bcs;
+          T* dCrow = mine ? dBrow + N : dC + r * s.bcs;
           for (int64_t n = 0; n < N; n++) {
             const P bn = Bk::B(Br[n]), cn = Bk::B(Cr[n]);
             const T* an = k.AT.data() + n * Dp;
@@ -246,8 +260,13 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
               st(dU.data() + d, fmadd(w, dt, Bk::L(dU.data() + d)));
               st(dhn + d, a * dhv);
             }
-            dCrow[n] = hsum(sc);
-            dBrow[n] = hsum(sb);
+            if (direct) {
+              dCrow[n] = hsum(sc);
+              dBrow[n] = hsum(sb);
+            } else {
+              dCrow[n] += hsum(sc);
+              dBrow[n] += hsum(sb);
+            }
           }
           std::copy(dU.data(), dU.data() + Dn, du + r * D + d0);
           if (s.sp) {
@@ -260,17 +279,15 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
         }
       }
     }
-  }, 1);
-
-  if (nblk > 1) {
+  });
+  if (!direct && used > 1) {
     parallel_for(Tn, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++) {
         T* db = dB + r * s.bcs;
         T* dc = dC + r * s.bcs;
-        for (int64_t n = 0; n < N; n++) { db[n] = T(0); dc[n] = T(0); }
-        for (int64_t bi = 0; bi < nblk; bi++) {
-          const T* p = part.data() + (bi * Tn + r) * 2 * N;
-          for (int64_t n = 0; n < N; n++) { db[n] += p[n]; dc[n] += p[N + n]; }
+        for (int64_t p = 0; p + 1 < used; p++) {
+          const T* q = part.data() + (p * Tn + r) * 2 * N;
+          for (int64_t n = 0; n < N; n++) { db[n] += q[n]; dc[n] += q[N + n]; }
         }
       }
     }, 256);

@@ -145,6 +145,7 @@ const CASES: Cfg[] = [
   { B: 3, L: 1, D: 7, N: 5, sp: false, z: false, Dskip: false, bias: false },
   { B: 1, L: 70, D: 71, N: 3, sp: true, z: true, Dskip: true, bias: true },
   { B: 3, L: 65, D: 17, N: 16, sp: true, z: true, Dskip: false, bias: true },
+  { B: 2, L: 70, D: 130, N: 2, sp: true, z: true, Dskip: true, bias: true },
 ];
 
 describe('cpu selective scan', () => {
