@@ -1,7 +1,7 @@
 // What the shared model commands need from each domain: default data, and how to open a path as
 // next-token data (train + held-out valid) or as a labelled set (train/valid/test splits).
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve as resolvePathAbs } from 'node:path';
 import type { LabelledSource, Split, WindowSource } from '../data/types.js';
 import type { Domain } from './common.js';
 import { UserError } from './errors.js';
@@ -23,6 +23,8 @@ export interface DomainData {
   /** what `train` uses without --data */
   defaultData(task: 'lm' | 'classify'): string;
   openLm(path: string): Promise<LmData>;
+  /** all of a file (or files) as next-token evaluation data, e.g. a held-out genome */
+  openEval(path: string): Promise<WindowSource>;
   openLabelled(path: string, split: Split): Promise<LabelledSource>;
   /** the splits a labelled path holds */
   splitsOf(path: string): Promise<Split[]>;
@@ -51,8 +53,21 @@ export const dnaData: DomainData = {
   },
   async openLm(path) {
     mustExist(path);
-    const { openHoldoutSplits } = await import('../data/dna/index.js');
-    return dataCall(() => openHoldoutSplits(path, 0.05));
+    const dna = await import('../data/dna/index.js');
+    const manifest = manifestOf(path);
+    if (!manifest) return dataCall(() => dna.openHoldoutSplits(path, 0.05));
+    // a genome set: train on the train-split genomes, evaluate on held-out genomes (valid, else test)
+    const m = await dataCall(() => dna.readGenomeManifest(manifest));
+    const base = dirname(manifest);
+    const pick = (split: string) => m.sources.filter((s) => s.split === split).map((s) => resolvePath(base, s.path));
+    const train = pick('train'), valid = pick('valid').length ? pick('valid') : pick('test');
+    if (!train.length || !valid.length) throw new UserError(`${manifest}: next-token training on a genome set needs train and valid or test genomes`);
+    return dataCall(() => ({ train: dna.openDnaSource(train, { name: `${m.name} train genomes` }), valid: dna.openDnaSource(valid, { name: `${m.name} held-out genomes` }) }));
+  },
+  async openEval(path) {
+    mustExist(path);
+    const dna = await import('../data/dna/index.js');
+    return dataCall(() => dna.openDnaSource(path, {}));
   },
   async openLabelled(path, split) {
     mustExist(path);
@@ -72,6 +87,11 @@ export const audioData: DomainData = {
   domain: 'audio',
   defaultData(task) {
     return task === 'lm' ? join(pkgDatasets(), 'audio', 'speech', 'gettysburg-en-us.wav') : join(pkgDatasets(), 'audio', 'digits');
+  },
+  async openEval(path) {
+    mustExist(path);
+    const { openAudioWindows } = await import('../data/audio/index.js');
+    return dataCall(() => openAudioWindows(path, {}));
   },
   async openLm(path) {
     mustExist(path);
@@ -106,6 +126,16 @@ export async function openLabelledData(dd: DomainData, path: string): Promise<La
   if (validSplit === 'train') throw new UserError(`${path}: the labelled set has no valid or test split to evaluate on`);
   const [train, valid] = await Promise.all([dd.openLabelled(path, 'train'), dd.openLabelled(path, validSplit)]);
   return { train, valid, validSplit };
+}
+
+function resolvePath(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolvePathAbs(base, p);
+}
+
+/** The manifest.json a path names (the file itself or a folder holding one), or undefined. */
+function manifestOf(path: string): string | undefined {
+  if (statSync(path).isDirectory()) return existsSync(join(path, 'manifest.json')) ? join(path, 'manifest.json') : undefined;
+  return path.endsWith('.json') ? path : undefined;
 }
 
 function pkgDatasets(): string {

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveDevice, type Device } from '../backend/index.js';
+import { native, resolveDevice, type Device } from '../backend/index.js';
 import type { LabelledSource, WindowSource } from '../data/types.js';
 import {
   CONFIG_FILE,
@@ -32,6 +32,7 @@ export interface RunInfo {
   domain: 'dna' | 'audio';
   task: 'lm' | 'classify';
   data: string;
+  evalData?: string;
   classes?: readonly string[];
   created: string;
 }
@@ -56,6 +57,46 @@ interface TrainFlags {
   seqLenWarmup?: boolean;
   recompute?: boolean;
   threads?: number;
+  init?: string;
+  evalData?: string;
+}
+
+/**
+ * Fine-tuning: copies the backbone (embedding, blocks, final norm) of a trained model into a new model,
+ * e.g. a pretrained next-token model into a classifier. Heads stay freshly initialised.
+ */
+async function initBackboneFrom(model: MambaModel, dir: string): Promise<number> {
+  const { readSafetensors, safeToFloat64 } = await import('../model/index.js');
+  const { Tensor } = await import('../backend/index.js');
+  const path = join(dir, MODEL_FILE);
+  if (!existsSync(path)) throw new UserError(`--init ${dir}: no ${MODEL_FILE} in it`);
+  const src = readConfigOrThrow(dir);
+  const c = model.config;
+  for (const k of ['d_model', 'n_layer', 'd_state', 'd_conv', 'expand'] as const) {
+    if (src[k] !== c[k]) throw new UserError(`--init ${dir}: its ${k} is ${src[k]}, the new model's is ${c[k]}; use the same --preset/--config`);
+  }
+  const { tensors } = readSafetensors(path);
+  let n = 0;
+  for (const p of model.parameters()) {
+    if (!p.name.startsWith('backbone.')) continue;
+    const t = tensors.get(p.name);
+    if (!t) throw new UserError(`--init ${dir}: tensor ${p.name} is missing`);
+    if (t.data.length !== p.value.numel) throw new UserError(`--init ${dir}: tensor ${p.name} has ${t.data.length} values, the model needs ${p.value.numel}`);
+    const v = safeToFloat64(t);
+    p.value.copyFrom(Tensor.from(p.value.dtype === 'f64' ? v : Float32Array.from(v), p.value.shape));
+    n++;
+  }
+  model.invalidate();
+  return n;
+}
+
+/** Peak memory so far: the GPU allocator's peak on CUDA, the process's max RSS on the CPU. */
+function peakMemoryBytes(device: Device): number {
+  if (device === 'cuda') {
+    const stats = native().cuda!.memoryStats!() as { peak: number };
+    return stats.peak;
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 /** Defaults that train a useful model in minutes on a laptop CPU (see README for the figures). */
@@ -109,9 +150,10 @@ function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-async function openTrainData(dd: DomainData, task: 'lm' | 'classify', path: string, seqLen: number) {
+async function openTrainData(dd: DomainData, task: 'lm' | 'classify', path: string, seqLen: number, evalPath?: string) {
   if (task === 'lm') {
     const d = await dd.openLm(path);
+    if (evalPath) d.valid = await dd.openEval(evalPath);
     const longest = d.train.maxWindowLength();
     if (longest < seqLen + 1) {
       throw new UserError(`--seq-len ${seqLen} is longer than every record of ${path} (the longest training part holds ${fmtInt(longest)} tokens); use --seq-len ${2 ** Math.floor(Math.log2(Math.max(2, longest - 1)))} or less`);
@@ -140,7 +182,9 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   const seqLen = flags.seqLen ?? cpuDef.seqLen;
   prepareRunFolder(out, { force: flags.force, resume: flags.resume });
 
-  const data = await openTrainData(dd, task, dataPath, seqLen);
+  if (flags.evalData && task !== 'lm') throw new UsageError('--eval-data is for --task lm (classifiers evaluate on their set\'s valid/test split)');
+  const evalPath = flags.evalData ? resolve(flags.evalData) : prior?.evalData;
+  const data = await openTrainData(dd, task, dataPath, seqLen, evalPath);
   const progress = createProgress();
   progress.log(`${ctx.name} train: ${task} on ${data.train.describe()}`);
   progress.log(`  evaluating on ${data.evalName}: ${data.valid.describe()}`);
@@ -164,7 +208,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
     onStep(s: { step: number; loss: number; bitsPerToken: number; accuracy?: number; lr: number; gradNorm: number; seqLen: number; tokensPerS: number }) {
       appendMetrics(out!, {
         step: s.step, split: 'train', loss: s.loss, bits_per_token: s.bitsPerToken, ...(s.accuracy !== undefined ? { accuracy: s.accuracy } : {}),
-        tokens_per_s: s.tokensPerS, lr: s.lr, grad_norm: s.gradNorm, seq_len: s.seqLen,
+        tokens_per_s: s.tokensPerS, lr: s.lr, grad_norm: s.gradNorm, seq_len: s.seqLen, peak_mem_bytes: peakMemoryBytes(device),
       });
       progress.update(s.step, {
         loss: s.loss.toFixed(4), 'bits/tok': s.bitsPerToken.toFixed(3), ...(s.accuracy !== undefined ? { acc: s.accuracy.toFixed(3) } : {}),
@@ -200,8 +244,12 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
       }),
     );
     const model: MambaModel = await userErrors(() => createModel(config, { device, seed: flags.seed, recompute: flags.recompute ?? false }));
+    if (flags.init) {
+      const n = await initBackboneFrom(model, resolve(flags.init));
+      progress.log(`  initialised ${n} backbone tensors from ${resolve(flags.init)}`);
+    }
     trainer = await userErrors(() => new Trainer(model, data, trainOpts, { runDir: out, hooks }));
-    const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(data.classes ? { classes: data.classes } : {}), created: new Date().toISOString() };
+    const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}), created: new Date().toISOString() };
     writeFileSync(join(out, RUN_FILE), `${JSON.stringify(info, null, 2)}\n`);
     progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${fmtInt(model.numParameters())} parameters on ${device}; seq-len ${trainer.options.seqLen}, batch ${trainer.options.batchSize}, ${trainer.options.steps} steps, lr ${trainer.options.lr}`);
   }
@@ -289,7 +337,10 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
   const seqLen = flags.seqLen ?? trainerSeqLen(dir) ?? 1024;
   let src: WindowSource | LabelledSource;
   let what: string;
-  if (task === 'lm') {
+  if (task === 'lm' && !flags.data && run?.evalData && flags.split !== 'train') {
+    src = await dd.openEval(run.evalData);
+    what = 'held-out data';
+  } else if (task === 'lm') {
     const d = await dd.openLm(dataPath);
     const split = flags.split ?? 'valid';
     src = split === 'train' ? d.train : d.valid;
@@ -432,9 +483,11 @@ export const registerModelCommands: Registrar = (program, ctx) => {
     .option('--lr <x>', 'peak learning rate', parseFloatArg(1e-7, 1))
     .option('--warmup <n>', 'learning-rate warmup steps', parseIntArg(0, 1e9))
     .option('--seq-len-warmup', 'start at a short sequence length and double up to --seq-len')
+    .option('--eval-data <path>', 'lm: evaluate on all of this file (e.g. a held-out genome) instead of the held-out tail of --data')
     .option('--eval-every <n>', 'evaluate (and checkpoint) every n steps (default: 10 times a run)', parseIntArg(1, 1e9))
     .option('--eval-windows <n>', 'held-out windows (lm) or examples per source (classify) per evaluation', parseIntArg(1, 1e7))
     .option('--recompute', 'recompute each block in backward (less memory for long sequences)')
+    .option('--init <dir>', 'start from the backbone of a trained run folder (e.g. a pretrained lm, to fine-tune a classifier)')
     .addOption(deviceOption())
     .option('--out <dir>', 'run folder (default: runs/<domain>-<task>-<time>)')
     .option('--resume', 'continue the run in --out from its last checkpoint')
