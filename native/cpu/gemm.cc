@@ -156,8 +156,103 @@ inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __res
     }
 }
 
+// Weight gradients C (+)= A^T B with A [K, M], B [K, N] (row k of each is contiguous): no packing,
+// the 6 x 16 kernel reads 6 values of row k of A and 16 of row k of B straight from memory. Tiles at
+// the edges mask their B loads and repeat the last valid row of A (results for it are not stored).
+inline void micro_tn(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha, float beta,
+                     int64_t mr, int64_t nr) {
+  __m256 acc[MR][2];
+  for (int64_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)std::min<int64_t>(nr, 8)), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)std::max<int64_t>(0, nr - 8)), lane);
+  int64_t ri[MR];
+  for (int64_t i = 0; i < MR; i++) ri[i] = std::min(i, mr - 1);
+  if (nr == NR && mr == MR) {
+    for (int64_t k = 0; k < kc; k++) {
+      const float* bk = b + k * ldb;
+      const float* ak = a + k * lda;
+      const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+      for (int64_t i = 0; i < MR; i++) {
+        const __m256 x = _mm256_broadcast_ss(ak + i);
+        acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < kc; k++) {
+      const float* bk = b + k * ldb;
+      const float* ak = a + k * lda;
+      const __m256 b0 = _mm256_maskload_ps(bk, m0), b1 = _mm256_maskload_ps(bk + 8, m1);
+      for (int64_t i = 0; i < MR; i++) {
+        const __m256 x = _mm256_broadcast_ss(ak + ri[i]);
+        acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+      }
+    }
+  }
+  alignas(32) float tmp[MR][NR];
+  for (int64_t i = 0; i < MR; i++) {
+    _mm256_store_ps(tmp[i], acc[i][0]);
+    _mm256_store_ps(tmp[i] + 8, acc[i][1]);
+  }
+  for (int64_t i = 0; i < mr; i++)
+    for (int64_t j = 0; j < nr; j++) {
+      float* cij = c + i * ldc + j;
+      *cij = beta != 0.f ? alpha * tmp[i][j] + beta * *cij : alpha * tmp[i][j];
+    }
+}
+
+void gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const int64_t ti = (M + MR - 1) / MR, tj = (N + NR - 1) / NR;
+  // one parallel region; inside it K goes in chunks so the rows of A and B a chunk touches stay in
+  // L2 while the thread's tiles sweep them (i fastest: one B column strip stays in L1)
+  constexpr int64_t KCH = 512;
+  parallel_for(ti * tj, [&](int64_t t0, int64_t t1) {
+    for (int64_t k0 = 0; k0 < K; k0 += KCH) {
+      const int64_t kc = std::min(KCH, K - k0);
+      const float bet = k0 == 0 ? beta : 1.f;
+      for (int64_t t = t0; t < t1; t++) {
+        const int64_t jb = (t / ti) * NR, ib = (t % ti) * MR;
+        micro_tn(kc, A + k0 * lda + ib, lda, B + k0 * ldb + jb, ldb, C + ib * ldc + jb, ldc, alpha, bet, std::min(MR, M - ib), std::min(NR, N - jb));
+      }
+    }
+  }, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, K * MR * NR / 16)));
+}
+
+// Narrow outputs (N <= 8): C[i, j] = alpha <op(A) row i, B' row j> + beta C[i, j] with B' = op(B)^T [N, K]
+// made once (tiny), A rows read once with 8-wide FMAs along k. Packing A for a 16-wide panel would
+// cost more than the product itself here.
+void gemm_narrow(bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  std::vector<float> bt((size_t)(N * K));
+  for (int64_t j = 0; j < N; j++)
+    for (int64_t k = 0; k < K; k++) bt[j * K + k] = transB ? B[j * ldb + k] : B[k * ldb + j];
+  parallel_for(M, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const float* a = A + i * lda;
+      for (int64_t j = 0; j < N; j++) {
+        const float* bj = bt.data() + j * K;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int64_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+          s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(bj + k), s0);
+          s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(bj + k + 8), s1);
+        }
+        alignas(32) float t[8];
+        _mm256_store_ps(t, _mm256_add_ps(s0, s1));
+        float sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+        for (; k < K; k++) sum += a[k] * bj[k];
+        float* c = C + i * ldc + j;
+        *c = beta != 0.f ? alpha * sum + beta * *c : alpha * sum;
+      }
+    }
+  }, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, N * K)));
+}
+
 void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (transA && !transB) return gemm_tn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!transA && N <= 8) return gemm_narrow(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   std::vector<float> bp((size_t)(std::min(KC, K) * ((std::min(NC, N) + NR - 1) / NR) * NR));
   const int64_t mblocks = (M + MC - 1) / MC;
   for (int64_t j0 = 0; j0 < N; j0 += NC) {

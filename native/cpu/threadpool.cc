@@ -1,6 +1,7 @@
 #include "threadpool.h"
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -22,7 +23,9 @@ class Pool {
     stop();
     n = std::max(1, n);
     quit_ = false;
-    for (int i = 0; i < n - 1; i++) workers_.emplace_back([this, i] { loop(i + 1); });
+    // new workers start at the current generation: a finished region must not look new to them
+    const uint64_t g = generation_.load();
+    for (int i = 0; i < n - 1; i++) workers_.emplace_back([this, i, g] { loop(i + 1, g); });
   }
 
   void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
@@ -32,38 +35,56 @@ class Pool {
     std::unique_lock<std::mutex> run_lock(run_mu_);  // one parallel region at a time
     {
       std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn; n_ = n; parts_ = parts; pending_ = parts - 1; generation_++;
+      fn_ = &fn; n_ = n; parts_ = parts; pending_.store(parts - 1); generation_.fetch_add(1);
     }
     cv_.notify_all();
     inside = true;
     chunk(0);
     inside = false;
+    // spin briefly (regions are often short), then sleep
+    const auto t0 = std::chrono::steady_clock::now();
+    while (pending_.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() - t0 < kSpin) cpu_relax();
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_ == 0; });
+    done_cv_.wait(lk, [&] { return pending_.load() == 0; });
     fn_ = nullptr;
   }
 
  private:
+  // Workers spin this long for the next region before sleeping on the condition variable: waking a
+  // sleeping thread costs tens of microseconds, which dominated short kernels (gemm per K block).
+  static constexpr std::chrono::microseconds kSpin{50};
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
   void chunk(int part) {
     int64_t b = n_ * part / parts_, e = n_ * (part + 1) / parts_;
     if (b < e) (*fn_)(b, e);
   }
-  void loop(int id) {
-    uint64_t seen = 0;
+  void loop(int id, uint64_t seen) {
     for (;;) {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
-      if (quit_) return;
-      seen = generation_;
-      if (id >= parts_) continue;
-      lk.unlock();
+      const auto t0 = std::chrono::steady_clock::now();
+      while (generation_.load(std::memory_order_acquire) == seen && !quit_.load() && std::chrono::steady_clock::now() - t0 < kSpin) cpu_relax();
+      bool run;
+      {
+        // read the region's fields under the lock: they change only under it
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return quit_.load() || generation_.load() != seen; });
+        if (quit_.load()) return;
+        seen = generation_.load();
+        run = id < parts_;
+      }
+      if (!run) continue;
       chunk(id);
-      lk.lock();
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> lk(mu_);
+        done_cv_.notify_one();
+      }
     }
   }
   void stop() {
-    { std::lock_guard<std::mutex> lk(mu_); quit_ = true; }
+    { std::lock_guard<std::mutex> lk(mu_); quit_.store(true); }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
@@ -74,9 +95,10 @@ class Pool {
   std::condition_variable cv_, done_cv_;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
-  int parts_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool quit_ = false;
+  int parts_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> quit_{false};
 };
 
 int default_threads() {
