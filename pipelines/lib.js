@@ -1,0 +1,125 @@
+// Shared helpers of the pipeline scripts: run the CLIs as a user would, read a run's metrics, and write
+// results as JSON, a markdown table and SVG plots (with report.html) into a results folder.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Parses pipeline flags; every pipeline takes --full (GPU scale), --device, --out, --help. */
+export function pipelineArgs(name, usage, extra = {}) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        full: { type: 'boolean', default: false },
+        device: { type: 'string', default: 'auto' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+        ...extra,
+      },
+    });
+  } catch (e) {
+    console.error(`${name}: ${e.message}\n${usage}`);
+    process.exit(2);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  if (!['auto', 'cpu', 'cuda'].includes(v.device)) {
+    console.error(`${name}: --device must be auto, cpu or cuda`);
+    process.exit(2);
+  }
+  v.out = v.out ?? join('runs', 'pipelines', name);
+  mkdirSync(v.out, { recursive: true });
+  return v;
+}
+
+/** Runs a CLI command, streaming its output; exits the pipeline with a clear line if it fails. */
+export function cli(tool, args, { quiet = false } = {}) {
+  const t0 = Date.now();
+  console.log(`$ ${tool} ${args.map((a) => (/[\s|'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+  const r = spawnSync(process.execPath, [join(root, 'bin', `${tool}.js`), ...args], { stdio: quiet ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(`pipeline: \`${tool} ${args[0]}\` failed with exit code ${r.status}`);
+    process.exit(1);
+  }
+  return { seconds: (Date.now() - t0) / 1000, stdout: r.stdout ?? '' };
+}
+
+export function readMetrics(dir) {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+}
+
+/** Summary of a training run: final eval, median throughput (steps after the first 10%), peak memory. */
+export function summariseRun(dir) {
+  const rows = readMetrics(dir);
+  const train = rows.filter((r) => r.split === 'train');
+  const evals = rows.filter((r) => r.split === 'eval');
+  const last = evals[evals.length - 1];
+  const steady = train.slice(Math.floor(train.length / 10));
+  return {
+    steps: train.length,
+    eval_bits_per_token: last?.bits_per_token,
+    eval_loss: last?.loss,
+    eval_accuracy: last?.accuracy,
+    eval_count: last?.count,
+    tokens_per_s: median(steady.map((r) => r.tokens_per_s)),
+    peak_mem_bytes: Math.max(...train.map((r) => r.peak_mem_bytes ?? 0)),
+  };
+}
+
+/** The machine a result came from, written beside every result. */
+export function machine(device) {
+  const cpu = existsSync('/proc/cpuinfo') ? (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] : process.arch;
+  const out = { cpu, cores: availableParallelism(), node: process.version, device };
+  if (device === 'cuda') {
+    const r = spawnSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], { encoding: 'utf8' });
+    if (r.status === 0) out.gpu = r.stdout.trim().split('\n')[0];
+  }
+  return out;
+}
+
+/** Writes results.json, results.md (a table) and SVG plots with report.html into dir. */
+export async function writeResults(dir, { title, command, meta, columns, rows, plots }) {
+  const { lineChart, htmlReport } = await import(join(root, 'dist', 'report', 'svg.js'));
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ title, command, ...meta, rows }, null, 2)}\n`);
+  const md = [
+    `# ${title}`,
+    '',
+    `Command: \`${command}\``,
+    '',
+    ...Object.entries(meta).map(([k, v]) => `- ${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`),
+    '',
+    `| ${columns.map((c) => c.label).join(' | ')} |`,
+    `| ${columns.map(() => '---:').join(' | ')} |`,
+    ...rows.map((r) => `| ${columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key]))).join(' | ')} |`),
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'results.md'), md);
+  const files = [];
+  for (const p of plots) {
+    writeFileSync(join(dir, p.file), lineChart(p.series, p.options));
+    files.push(p.file);
+  }
+  writeFileSync(join(dir, 'report.html'), htmlReport(title, files, { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
+  console.log(`\n${md}\nresults: ${join(dir, 'results.json')}, results.md, ${files.join(', ')}, report.html`);
+}
+
+export const fmt = {
+  bits: (v) => (v === undefined ? '-' : v.toFixed(4)),
+  acc: (v) => (v === undefined ? '-' : v.toFixed(3)),
+  int: (v) => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toLocaleString('en-US')),
+  mib: (v) => (v === undefined || !Number.isFinite(v) ? '-' : `${(v / 2 ** 20).toFixed(0)} MiB`),
+  pow2: (v) => `2^${Math.round(Math.log2(v))}`,
+};
