@@ -126,6 +126,12 @@ for (const B of Bs) {
     const bwd = () => cu.selectiveScanBackward(u.buffer, delta.buffer, bias.buffer, Af.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D,
       dy.buffer, du.buffer, ddelta.buffer, dA.buffer, dBv, dCv, dD.buffer, dBias.buffer, dz.buffer, B, L, D, N, true, 'bf16');
     const fbMs = timeIt(() => { fwd(); bwd(); }, runs);
+    if (B === 1 && (lg === 14 || lg === 20)) {
+      // one profiled call of each: per-pass times on stderr (events inside the addon)
+      process.env.MAMBA_SCAN_PROFILE = '1';
+      fwd(); bwd(); cu.synchronize();
+      process.env.MAMBA_SCAN_PROFILE = '0';
+    }
     // floors
     const elems = TD * N;
     const fwdBytes = TD * 2 * 4 + T * 2 * N * 2;           // u, delta, z read, y written; B, C read

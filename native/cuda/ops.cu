@@ -66,34 +66,38 @@ unsigned row_splits(int64_t rows, int64_t colblocks) {
 }
 
 // ---- embedding ----------------------------------------------------------------------------------------
-__global__ void embed_fwd(const int32_t* ids, const float* W, float* out, int64_t Tn, int64_t V, int64_t D, int* bad) {
+template <class T>
+__global__ void embed_fwd(const int32_t* ids, const float* W, T* out, int64_t Tn, int64_t V, int64_t D, int* bad) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * D; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t t = i / D, d = i - t * D;
     const int id = ids[t];
-    if (id < 0 || id >= V) { if (d == 0) atomicMin((unsigned*)bad, (unsigned)t); out[i] = 0.f; continue; }
-    out[i] = W[(int64_t)id * D + d];
+    if (id < 0 || id >= V) { if (d == 0) atomicMin((unsigned*)bad, (unsigned)t); stf(out, i, 0.f); continue; }
+    stf(out, i, W[(int64_t)id * D + d]);
   }
 }
-__global__ void embed_bwd(const int32_t* ids, const float* dOut, float* dW, int64_t Tn, int64_t V, int64_t D, int* bad) {
+template <class T>
+__global__ void embed_bwd(const int32_t* ids, const T* dOut, float* dW, int64_t Tn, int64_t V, int64_t D, int* bad) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * D; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t t = i / D, d = i - t * D;
     const int id = ids[t];
     if (id < 0 || id >= V) { if (d == 0) atomicMin((unsigned*)bad, (unsigned)t); continue; }
-    atomicAdd(&dW[(int64_t)id * D + d], dOut[i]);
+    atomicAdd(&dW[(int64_t)id * D + d], ldf(dOut, i));
   }
 }
 
 // ---- bias --------------------------------------------------------------------------------------------
-__global__ void bias_fwd(float* y, const float* b, int64_t Tn, int64_t C) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * C; i += (int64_t)gridDim.x * blockDim.x) y[i] += b[i % C];
+template <class T>
+__global__ void bias_fwd(T* y, const float* b, int64_t Tn, int64_t C) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * C; i += (int64_t)gridDim.x * blockDim.x) stf(y, i, ldf(y, i) + b[i % C]);
 }
 // db[c] += sum_t dy[t, c]: block = 32 columns x 8 row lanes, grid.y splits the rows.
-__global__ void col_sum(const float* dy, float* db, int64_t Tn, int64_t C) {
+template <class T>
+__global__ void col_sum(const T* dy, float* db, int64_t Tn, int64_t C) {
   __shared__ float sh[8][33];
   const int64_t c = blockIdx.x * 32 + threadIdx.x;
   float acc = 0.f;
   if (c < C)
-    for (int64_t t = blockIdx.y * 8 + threadIdx.y; t < Tn; t += (int64_t)gridDim.y * 8) acc += dy[t * C + c];
+    for (int64_t t = blockIdx.y * 8 + threadIdx.y; t < Tn; t += (int64_t)gridDim.y * 8) acc += ldf(dy, t * C + c);
   sh[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.y == 0 && c < C) {
@@ -105,15 +109,14 @@ __global__ void col_sum(const float* dy, float* db, int64_t Tn, int64_t C) {
 
 // ---- rmsnorm (warp per row) -------------------------------------------------------------------------
 template <class TO>
-__global__ void rms_fwd(const float* x, const float* res, const float* w, TO* out, float* rout, float* rstd, int64_t Tn, int64_t D, float eps) {
+__global__ void rms_fwd(const TO* x, const float* res, const float* w, TO* out, float* rout, float* rstd, int64_t Tn, int64_t D, float eps) {
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
-  const float* xr = x + row * D;
   float* rr = rout + row * D;
   float ss = 0.f;
   for (int64_t d = lane; d < D; d += 32) {
-    const float v = xr[d] + (res ? res[row * D + d] : 0.f);
+    const float v = ldf(x, row * D + d) + (res ? res[row * D + d] : 0.f);
     rr[d] = v;
     ss = fmaf(v, v, ss);
   }
@@ -244,15 +247,16 @@ __global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, con
 }
 
 // ---- cross-entropy (block per row) ---------------------------------------------------------------------
-__global__ void xent(const float* logits, const int32_t* tg, float* losses, float* dl, int64_t Tn, int64_t V, float gs, int ignore, int* bad) {
+template <class T>
+__global__ void xent(const T* logits, const int32_t* tg, float* losses, T* dl, int64_t Tn, int64_t V, float gs, int ignore, int* bad) {
   __shared__ float sh[TPB / 32];
   for (int64_t t = blockIdx.x; t < Tn; t += gridDim.x) {
-    const float* l = logits + t * V;
-    float* dr = dl ? dl + t * V : nullptr;
+    const T* l = logits + t * V;
+    T* dr = dl ? dl + t * V : nullptr;
     const int target = tg[t];
     if (target == ignore) {
       if (threadIdx.x == 0) losses[t] = 0.f;
-      if (dr) for (int64_t v = threadIdx.x; v < V; v += TPB) dr[v] = 0.f;
+      if (dr) for (int64_t v = threadIdx.x; v < V; v += TPB) stf(dr, v, 0.f);
       continue;
     }
     if (target < 0 || target >= V) {
@@ -260,42 +264,45 @@ __global__ void xent(const float* logits, const int32_t* tg, float* losses, floa
       continue;
     }
     float mx = -INFINITY;
-    for (int64_t v = threadIdx.x; v < V; v += TPB) mx = fmaxf(mx, l[v]);
+    for (int64_t v = threadIdx.x; v < V; v += TPB) mx = fmaxf(mx, ldf(l, v));
     mx = block_max(mx, sh);
     float se = 0.f;
-    for (int64_t v = threadIdx.x; v < V; v += TPB) se += __expf(l[v] - mx);
+    for (int64_t v = threadIdx.x; v < V; v += TPB) se += __expf(ldf(l, v) - mx);
     se = block_sum(se, sh);
     const float lse = mx + logf(se);
-    if (threadIdx.x == 0) losses[t] = lse - l[target];
+    if (threadIdx.x == 0) losses[t] = lse - ldf(l, target);
     if (dr)
-      for (int64_t v = threadIdx.x; v < V; v += TPB) dr[v] = gs * (__expf(l[v] - lse) - (v == target ? 1.f : 0.f));
+      for (int64_t v = threadIdx.x; v < V; v += TPB) stf(dr, v, gs * (__expf(ldf(l, v) - lse) - (v == target ? 1.f : 0.f)));
   }
 }
 
 // ---- pooling ---------------------------------------------------------------------------------------------
 // mean: partial sums over a slice of L per block, atomically added (out zeroed first)
-__global__ void pool_mean(const float* x, float* out, int B, int L, int64_t D) {
+template <class T>
+__global__ void pool_mean(const T* x, float* out, int B, int L, int64_t D) {
   const int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   const int b = blockIdx.z;
   if (d >= D) return;
   const int l0 = (int)((int64_t)L * blockIdx.y / gridDim.y), l1 = (int)((int64_t)L * (blockIdx.y + 1) / gridDim.y);
   float acc = 0.f;
-  for (int l = l0; l < l1; l++) acc += x[((int64_t)b * L + l) * D + d];
+  for (int l = l0; l < l1; l++) acc += ldf(x, ((int64_t)b * L + l) * D + d);
   atomicAdd(&out[(int64_t)b * D + d], acc / (float)L);
 }
-__global__ void pool_last(const float* x, float* out, int B, int L, int64_t D) {
+template <class T>
+__global__ void pool_last(const T* x, T* out, int B, int L, int64_t D) {
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= (int64_t)B * D) return;
   const int64_t b = i / D, d = i - b * D;
-  out[i] = x[(b * L + L - 1) * D + d];
+  stf(out, i, ldf(x, (b * L + L - 1) * D + d));
 }
-__global__ void pool_bwd(const float* g, float* dx, int B, int L, int64_t D, int mode) {
+template <class T>
+__global__ void pool_bwd(const T* g, T* dx, int B, int L, int64_t D, int mode) {
   const int64_t n = (int64_t)B * L * D;
   const float inv = 1.f / (float)L;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t t = i / D, d = i - t * D, b = t / L;
     const int l = (int)(t - b * L);
-    dx[i] = mode == 1 ? (l == L - 1 ? g[b * D + d] : 0.f) : g[b * D + d] * inv;
+    stf(dx, i, mode == 1 ? (l == L - 1 ? ldf(g, b * D + d) : 0.f) : ldf(g, b * D + d) * inv);
   }
 }
 
@@ -358,69 +365,78 @@ void check_stride(const Napi::CallbackInfo& info, const char* what, int64_t stri
 
 using namespace mamba;
 
-// cuda.embeddingForward(ids i32[T], W f32[V,D], out f32[T,D], T, V, D)
+using bf16_t = __nv_bfloat16;
+// Runs `launch(T*)` with T = float or __nv_bfloat16 according to the dtype argument.
+#define BY_DTYPE(dt, BODY) \
+  if ((dt) == DT::F32) { using T = float; BODY; } else { using T = bf16_t; BODY; }
+
+// cuda.embeddingForward(ids i32[T], W f32[V,D], out[T,D], T, V, D [, dtype of out])
 MAMBA_OP(cuda, embeddingForward) {
   Napi::Env env = info.Env();
   const int64_t Tn = arg_int(info, 3, "embeddingForward T"), V = arg_int(info, 4, "embeddingForward V"), D = arg_int(info, 5, "embeddingForward D");
   nonneg(info, "embeddingForward", {Tn, V, D});
+  const DT dt = arg_dtype(info, 6, "embeddingForward");
   const int32_t* ids = arg_dev<int32_t>(info, 0, "embeddingForward ids", Tn);
   const float* W = arg_dev<float>(info, 1, "embeddingForward W", V * D);
-  float* out = arg_dev<float>(info, 2, "embeddingForward out", Tn * D);
+  void* out = arg_dev_dt(info, 2, "embeddingForward out", dt, Tn * D);
   if (Tn * D == 0) return env.Undefined();
   int* bad = bad_flag(env);
   reset_flag(env, bad);
-  embed_fwd<<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, W, out, Tn, V, D, bad);
+  BY_DTYPE(dt, (embed_fwd<T><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, W, (T*)out, Tn, V, D, bad)));
   check_launch(env, "embeddingForward");
   const int64_t t = read_flag(env, bad);
   if (t >= 0) throw Napi::RangeError::New(env, "embeddingForward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
   return env.Undefined();
 }
 
-// cuda.embeddingBackward(ids, dOut f32[T,D], dW f32[V,D] acc, T, V, D) -- atomic scatter-add
+// cuda.embeddingBackward(ids, dOut[T,D], dW f32[V,D] acc, T, V, D [, dtype of dOut]) -- atomic scatter-add
 MAMBA_OP(cuda, embeddingBackward) {
   Napi::Env env = info.Env();
   const int64_t Tn = arg_int(info, 3, "embeddingBackward T"), V = arg_int(info, 4, "embeddingBackward V"), D = arg_int(info, 5, "embeddingBackward D");
   nonneg(info, "embeddingBackward", {Tn, V, D});
+  const DT dt = arg_dtype(info, 6, "embeddingBackward");
   const int32_t* ids = arg_dev<int32_t>(info, 0, "embeddingBackward ids", Tn);
-  const float* dOut = arg_dev<float>(info, 1, "embeddingBackward dOut", Tn * D);
+  const void* dOut = arg_dev_dt(info, 1, "embeddingBackward dOut", dt, Tn * D);
   float* dW = arg_dev<float>(info, 2, "embeddingBackward dW", V * D);
   if (Tn * D == 0) return env.Undefined();
   int* bad = bad_flag(env);
   reset_flag(env, bad);
-  embed_bwd<<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, dOut, dW, Tn, V, D, bad);
+  BY_DTYPE(dt, (embed_bwd<T><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, (const T*)dOut, dW, Tn, V, D, bad)));
   check_launch(env, "embeddingBackward");
   const int64_t t = read_flag(env, bad);
   if (t >= 0) throw Napi::RangeError::New(env, "embeddingBackward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
   return env.Undefined();
 }
 
-// cuda.biasForward(y f32[T,C], b f32[C], T, C)
+// cuda.biasForward(y[T,C], b f32[C], T, C [, dtype of y])
 MAMBA_OP(cuda, biasForward) {
   const int64_t Tn = arg_int(info, 2, "biasForward T"), C = arg_int(info, 3, "biasForward C");
   nonneg(info, "biasForward", {Tn, C});
-  float* y = arg_dev<float>(info, 0, "biasForward y", Tn * C);
+  const DT dt = arg_dtype(info, 4, "biasForward");
+  void* y = arg_dev_dt(info, 0, "biasForward y", dt, Tn * C);
   const float* b = arg_dev<float>(info, 1, "biasForward b", C);
   if (Tn * C == 0) return info.Env().Undefined();
-  bias_fwd<<<grid_for(Tn * C), TPB, 0, cuda_stream()>>>(y, b, Tn, C);
+  BY_DTYPE(dt, (bias_fwd<T><<<grid_for(Tn * C), TPB, 0, cuda_stream()>>>((T*)y, b, Tn, C)));
   check_launch(info.Env(), "biasForward");
   return info.Env().Undefined();
 }
 
-// cuda.biasBackward(dy f32[T,C], db f32[C] acc, T, C)
+// cuda.biasBackward(dy[T,C], db f32[C] acc, T, C [, dtype of dy])
 MAMBA_OP(cuda, biasBackward) {
   const int64_t Tn = arg_int(info, 2, "biasBackward T"), C = arg_int(info, 3, "biasBackward C");
   nonneg(info, "biasBackward", {Tn, C});
-  const float* dy = arg_dev<float>(info, 0, "biasBackward dy", Tn * C);
+  const DT dt = arg_dtype(info, 4, "biasBackward");
+  const void* dy = arg_dev_dt(info, 0, "biasBackward dy", dt, Tn * C);
   float* db = arg_dev<float>(info, 1, "biasBackward db", C);
   if (Tn * C == 0) return info.Env().Undefined();
   const unsigned cb = (unsigned)((C + 31) / 32);
-  col_sum<<<dim3(cb, row_splits(Tn, cb)), dim3(32, 8), 0, cuda_stream()>>>(dy, db, Tn, C);
+  BY_DTYPE(dt, (col_sum<T><<<dim3(cb, row_splits(Tn, cb)), dim3(32, 8), 0, cuda_stream()>>>((const T*)dy, db, Tn, C)));
   check_launch(info.Env(), "biasBackward");
   return info.Env().Undefined();
 }
 
-// cuda.rmsnormForward(x, residualIn|null, w, out, residualOut, rstd, T, D, eps [, outDtype]) -- all f32 except
-// `out`, which may be bf16 (it feeds in_proj); the residual stream stays f32.
+// cuda.rmsnormForward(x, residualIn|null, w, out, residualOut, rstd, T, D, eps [, dtype of x and out]) --
+// residualIn, residualOut (the residual stream), w and rstd are f32.
 MAMBA_OP(cuda, rmsnormForward) {
   Napi::Env env = info.Env();
   const int64_t Tn = arg_int(info, 6, "rmsnormForward T"), D = arg_int(info, 7, "rmsnormForward D");
@@ -428,7 +444,7 @@ MAMBA_OP(cuda, rmsnormForward) {
   nonneg(info, "rmsnormForward", {Tn, D});
   if (!(eps >= 0)) throw Napi::RangeError::New(env, "rmsnormForward: eps must be >= 0");
   const DT dt = arg_dtype(info, 9, "rmsnormForward");
-  const float* x = arg_dev<float>(info, 0, "rmsnormForward x", Tn * D);
+  const void* x = arg_dev_dt(info, 0, "rmsnormForward x", dt, Tn * D);
   const float* res = arg_dev_opt<float>(info, 1, "rmsnormForward residualIn", Tn * D);
   const float* w = arg_dev<float>(info, 2, "rmsnormForward w", D);
   void* out = arg_dev_dt(info, 3, "rmsnormForward out", dt, Tn * D);
@@ -436,8 +452,7 @@ MAMBA_OP(cuda, rmsnormForward) {
   float* rstd = arg_dev<float>(info, 5, "rmsnormForward rstd", Tn);
   if (Tn == 0) return env.Undefined();
   const unsigned grid = (unsigned)((Tn + 7) / 8);
-  if (dt == DT::F32) rms_fwd<float><<<grid, TPB, 0, cuda_stream()>>>(x, res, w, (float*)out, rout, rstd, Tn, D, (float)eps);
-  else rms_fwd<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>(x, res, w, (__nv_bfloat16*)out, rout, rstd, Tn, D, (float)eps);
+  BY_DTYPE(dt, (rms_fwd<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps)));
   check_launch(env, "rmsnormForward");
   return env.Undefined();
 }
@@ -554,7 +569,8 @@ MAMBA_OP(cuda, conv1dStep) {
   return env.Undefined();
 }
 
-// cuda.crossEntropyForward(logits f32[T,V], targets i32[T], losses f32[T], dLogits f32|null, T, V, gradScale, ignoreIndex)
+// cuda.crossEntropyForward(logits[T,V], targets i32[T], losses f32[T], dLogits|null, T, V, gradScale, ignoreIndex
+//   [, dtype of logits and dLogits])
 MAMBA_OP(cuda, crossEntropyForward) {
   Napi::Env env = info.Env();
   const int64_t Tn = arg_int(info, 4, "crossEntropyForward T"), V = arg_int(info, 5, "crossEntropyForward V");
@@ -562,21 +578,28 @@ MAMBA_OP(cuda, crossEntropyForward) {
   const int64_t ignore = arg_present(info, 7) ? arg_int(info, 7, "crossEntropyForward ignoreIndex") : -1;
   nonneg(info, "crossEntropyForward", {Tn, V});
   if (V < 1) throw Napi::RangeError::New(env, "crossEntropyForward: V must be >= 1");
-  const float* logits = arg_dev<float>(info, 0, "crossEntropyForward logits", Tn * V);
+  const DT dt = arg_dtype(info, 8, "crossEntropyForward");
+  const void* logits = arg_dev_dt(info, 0, "crossEntropyForward logits", dt, Tn * V);
   const int32_t* tg = arg_dev<int32_t>(info, 1, "crossEntropyForward targets", Tn);
   float* losses = arg_dev<float>(info, 2, "crossEntropyForward losses", Tn);
-  float* dl = arg_dev_opt<float>(info, 3, "crossEntropyForward dLogits", Tn * V);
+  void* dl = arg_dev_dt_opt(info, 3, "crossEntropyForward dLogits", dt, Tn * V);
   if (Tn == 0) return env.Undefined();
   int* bad = bad_flag(env);
   reset_flag(env, bad);
-  xent<<<(unsigned)std::min<int64_t>(Tn, 65535 * 4), TPB, 0, cuda_stream()>>>(logits, tg, losses, dl, Tn, V, (float)gs, (int)ignore, bad);
+  const unsigned grid = (unsigned)std::min<int64_t>(Tn, 65535 * 4);
+  BY_DTYPE(dt, (xent<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)logits, tg, losses, (T*)dl, Tn, V, (float)gs, (int)ignore, bad)));
   check_launch(env, "crossEntropyForward");
   const int64_t t = read_flag(env, bad);
   if (t >= 0) throw Napi::RangeError::New(env, "crossEntropyForward: the target at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
   return env.Undefined();
 }
 
-// cuda.poolForward(x f32[B*L,D], out f32[B,D], B, L, D, mode 0 mean | 1 last)
+template <class T>
+__global__ void f32_to(const float* a, T* o, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(o, i, a[i]);
+}
+
+// cuda.poolForward(x[B*L,D], out[B,D], B, L, D, mode 0 mean | 1 last [, dtype of x and out])
 MAMBA_OP(cuda, poolForward) {
   Napi::Env env = info.Env();
   const int64_t B = arg_int(info, 2, "poolForward B"), L = arg_int(info, 3, "poolForward L"), D = arg_int(info, 4, "poolForward D");
@@ -585,22 +608,27 @@ MAMBA_OP(cuda, poolForward) {
   if (mode != 0 && mode != 1) throw Napi::RangeError::New(env, "poolForward: mode must be 0 (mean) or 1 (last)");
   if (L < 1) throw Napi::RangeError::New(env, "poolForward: L must be >= 1");
   if (B > 65535) throw Napi::RangeError::New(env, "poolForward: B must be <= 65535 on CUDA");
-  const float* x = arg_dev<float>(info, 0, "poolForward x", B * L * D);
-  float* out = arg_dev<float>(info, 1, "poolForward out", B * D);
+  const DT dt = arg_dtype(info, 6, "poolForward");
+  const void* x = arg_dev_dt(info, 0, "poolForward x", dt, B * L * D);
+  void* out = arg_dev_dt(info, 1, "poolForward out", dt, B * D);
   if (B * D == 0) return env.Undefined();
+  cudaStream_t st = cuda_stream();
   if (mode == 1) {
-    pool_last<<<(unsigned)((B * D + TPB - 1) / TPB), TPB, 0, cuda_stream()>>>(x, out, (int)B, (int)L, D);
+    BY_DTYPE(dt, (pool_last<T><<<(unsigned)((B * D + TPB - 1) / TPB), TPB, 0, st>>>((const T*)x, (T*)out, (int)B, (int)L, D)));
   } else {
-    cuda_check(env, cudaMemsetAsync(out, 0, sizeof(float) * B * D, cuda_stream()), "poolForward");
+    // partial sums over slices of L, atomically added into an f32 accumulator (out itself when f32)
+    float* acc = dt == DT::F32 ? (float*)out : (float*)scratch(env, sizeof(float) * B * D);
+    cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(float) * B * D, st), "poolForward");
     const unsigned db = (unsigned)((D + 127) / 128);
     const unsigned splits = (unsigned)std::max<int64_t>(1, std::min<int64_t>((L + 255) / 256, (int64_t)sm_count() * 8 / std::max<int64_t>(1, db * B)));
-    pool_mean<<<dim3(db, splits, (unsigned)B), 128, 0, cuda_stream()>>>(x, out, (int)B, (int)L, D);
+    BY_DTYPE(dt, (pool_mean<T><<<dim3(db, splits, (unsigned)B), 128, 0, st>>>((const T*)x, acc, (int)B, (int)L, D)));
+    if (dt == DT::BF16) f32_to<bf16_t><<<grid_for(B * D), TPB, 0, st>>>(acc, (bf16_t*)out, B * D);
   }
   check_launch(env, "poolForward");
   return env.Undefined();
 }
 
-// cuda.poolBackward(dOut f32[B,D], dx f32[B*L,D], B, L, D, mode)
+// cuda.poolBackward(dOut[B,D], dx[B*L,D], B, L, D, mode [, dtype])
 MAMBA_OP(cuda, poolBackward) {
   Napi::Env env = info.Env();
   const int64_t B = arg_int(info, 2, "poolBackward B"), L = arg_int(info, 3, "poolBackward L"), D = arg_int(info, 4, "poolBackward D");
@@ -608,10 +636,11 @@ MAMBA_OP(cuda, poolBackward) {
   nonneg(info, "poolBackward", {B, L, D});
   if (mode != 0 && mode != 1) throw Napi::RangeError::New(env, "poolBackward: mode must be 0 (mean) or 1 (last)");
   if (L < 1) throw Napi::RangeError::New(env, "poolBackward: L must be >= 1");
-  const float* g = arg_dev<float>(info, 0, "poolBackward dOut", B * D);
-  float* dx = arg_dev<float>(info, 1, "poolBackward dx", B * L * D);
+  const DT dt = arg_dtype(info, 6, "poolBackward");
+  const void* g = arg_dev_dt(info, 0, "poolBackward dOut", dt, B * D);
+  void* dx = arg_dev_dt(info, 1, "poolBackward dx", dt, B * L * D);
   if (B * L * D == 0) return env.Undefined();
-  pool_bwd<<<grid_for(B * L * D), TPB, 0, cuda_stream()>>>(g, dx, (int)B, (int)L, D, (int)mode);
+  BY_DTYPE(dt, (pool_bwd<T><<<grid_for(B * L * D), TPB, 0, cuda_stream()>>>((const T*)g, (T*)dx, (int)B, (int)L, D, (int)mode)));
   check_launch(env, "poolBackward");
   return env.Undefined();
 }

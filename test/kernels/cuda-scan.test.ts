@@ -6,6 +6,7 @@ import { native } from '../../src/backend/native.js';
 import { cudaAvailable } from '../../src/backend/device.js';
 import { Tensor, bf16BitsToF32, f32ToBf16Bits } from '../../src/backend/tensor.js';
 import { randn, randu, relErr } from '../helpers.js';
+import * as ops from '../../src/backend/ops.js';
 
 interface Case {
   B: number; L: number; D: number; N: number;
@@ -332,6 +333,41 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       du: F(du), ddelta: F(ddelta), dA: F(dA), dB: strided(F(dxp), T, x.bcStride, x.bOff, N), dC: strided(F(dxp), T, x.bcStride, x.cOff, N),
       dD: F(dD), dBias: F(dBias), dz: strided(F(dzp), T, x.zStride, x.zOff, D),
     }, 1e-4);
+  });
+
+  it('the public wrappers (src/backend/ops.ts) dispatch to the CUDA kernels, f32 and bf16', () => {
+    const c: Case = { B: 2, L: 50, D: 6, N: 16, R: 4, ...full };
+    const { B, L, D, N } = c;
+    const T = B * L;
+    for (const dt of ['f32', 'bf16'] as DT[]) {
+      const x = makeInputs(c, 41, dt === 'bf16');
+      const xp = up(x.xp, dt).reshape([T, x.bcStride]), zp = up(x.zp!, dt).reshape([T, x.zStride]);
+      const args: ops.ScanArgs = {
+        u: up(x.u, dt).reshape([T, D]), delta: up(x.delta, dt).reshape([T, D]), deltaBias: upF(x.deltaBias), A: upF(x.A)!.reshape([D, N]),
+        Bm: ops.columns(xp, x.bOff, N), Cm: ops.columns(xp, x.cOff, N), Dskip: upF(x.Dskip), z: ops.columns(zp, x.zOff, D), B, L, deltaSoftplus: true,
+      };
+      const y = Tensor.empty([T, D], dt, 'cuda'), last = Tensor.empty([B, D, N], 'f32', 'cuda');
+      ops.selectiveScanForward(args, y, last);
+      const ref = refForward(c, x);
+      const tol = dt === 'f32' ? 1e-4 : 1e-2;
+      expectClose(`wrapper y ${dt}`, y.toFloat64(), ref.y, tol);
+      expectClose(`wrapper lastState ${dt}`, last.toFloat64(), ref.last, tol);
+      const dy = randn(T * D, 42).map(dt === 'bf16' ? bfRound : Math.fround);
+      const dxp = Tensor.zeros([T, x.bcStride], dt, 'cuda'), dzp = Tensor.zeros([T, x.zStride], dt, 'cuda');
+      const g: ops.ScanGrads = {
+        du: Tensor.empty([T, D], dt, 'cuda'), ddelta: Tensor.empty([T, D], dt, 'cuda'), dA: Tensor.zeros([D, N], 'f32', 'cuda'),
+        dB: ops.columns(dxp, x.bOff, N), dC: ops.columns(dxp, x.cOff, N), dDskip: Tensor.zeros([D], 'f32', 'cuda'),
+        dDeltaBias: Tensor.zeros([D], 'f32', 'cuda'), dz: ops.columns(dzp, x.zOff, D),
+      };
+      ops.selectiveScanBackward(args, up(dy, dt).reshape([T, D]), g);
+      const want = refBackward(c, x, dy);
+      expectClose(`wrapper du ${dt}`, g.du.toFloat64(), want.du, tol);
+      expectClose(`wrapper ddelta ${dt}`, g.ddelta.toFloat64(), want.ddelta, tol);
+      expectClose(`wrapper dA ${dt}`, g.dA.toFloat64(), want.dA, tol);
+      expectClose(`wrapper dB ${dt}`, strided(dxp.toFloat64(), T, x.bcStride, x.bOff, N), want.dB, tol);
+      expectClose(`wrapper dC ${dt}`, strided(dxp.toFloat64(), T, x.bcStride, x.cOff, N), want.dC, tol);
+      expectClose(`wrapper dz ${dt}`, strided(dzp.toFloat64(), T, x.zStride, x.zOff, D), want.dz, tol);
+    }
   });
 
   it('rejects bad arguments with one-line errors', () => {
