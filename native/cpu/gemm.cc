@@ -251,7 +251,8 @@ void gemm_narrow(bool transB, int64_t M, int64_t N, int64_t K, float alpha, cons
 
 void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (transA && !transB) return gemm_tn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  // few rows of C: too few MC blocks to share, and packing A^T would cost more than it saves
+  if (transA && !transB && M < 2 * MC) return gemm_tn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (!transA && N <= 8) return gemm_narrow(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   std::vector<float> bp((size_t)(std::min(KC, K) * ((std::min(NC, N) + NR - 1) / NR) * NR));
   const int64_t mblocks = (M + MC - 1) / MC;
