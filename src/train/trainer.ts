@@ -3,7 +3,7 @@
 // checkpoints, exact resume (model, optimizer m/v, step, data RNG), NaN/Inf detection and stop requests.
 // Run folder files: model.safetensors, config.json, training_state.safetensors (m, v), trainer_state.json
 // (written last; every file carries the step so a save cut short is detected on resume).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../backend/index.js';
 import type { LabelledSource, WindowSource } from '../data/types.js';
@@ -41,12 +41,14 @@ export interface TrainOptions {
   evalSeqLen: number;
   /** checkpoint every N steps into runDir (0: only at the end and on stop) */
   checkpointEvery: number;
+  /** also save the model with the lowest evaluation loss so far into runDir/best (small data overfits) */
+  keepBest: boolean;
   seed: number;
 }
 
 export const TRAIN_DEFAULTS: TrainOptions = {
   steps: 1000, batchSize: 8, seqLen: 1024, lr: 2e-3, warmupSteps: 50, minLrRatio: 0.1, weightDecay: 0.1, beta1: 0.9, beta2: 0.95,
-  eps: 1e-8, gradClip: 1, accumSteps: 1, seqLenWarmup: null, evalEvery: 0, evalWindows: 64, evalSeqLen: 0, checkpointEvery: 0, seed: 0,
+  eps: 1e-8, gradClip: 1, accumSteps: 1, seqLenWarmup: null, evalEvery: 0, evalWindows: 64, evalSeqLen: 0, checkpointEvery: 0, keepBest: true, seed: 0,
 };
 
 export interface StepInfo {
@@ -92,6 +94,8 @@ export interface TrainSummary {
   stopped: boolean;
   lastLoss: number;
   lastEval?: EvalInfo;
+  /** the evaluation with the lowest loss (its model is in runDir/best when keepBest) */
+  bestEval?: EvalInfo;
   elapsedS: number;
 }
 
@@ -101,6 +105,8 @@ export class TrainingError extends Error {
 
 export const TRAINING_STATE_FILE = 'training_state.safetensors';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
+/** sub-folder of the run folder holding the best model by evaluation loss */
+export const BEST_DIR = 'best';
 
 interface TrainerState {
   version: 1;
@@ -110,6 +116,7 @@ interface TrainerState {
   elapsedS: number;
   options: TrainOptions;
   lastEval?: EvalInfo;
+  bestEval?: EvalInfo;
 }
 
 function isLabelled(s: WindowSource | LabelledSource): s is LabelledSource {
@@ -146,6 +153,7 @@ export class Trainer {
   #elapsedS = 0;
   #stop = false;
   #lastEval: EvalInfo | undefined;
+  #bestEval: EvalInfo | undefined;
 
   constructor(model: MambaModel, data: TrainData, options: Partial<TrainOptions> = {}, opts: { runDir?: string; hooks?: TrainHooks } = {}) {
     this.model = model;
@@ -172,6 +180,14 @@ export class Trainer {
 
   get stopRequested(): boolean {
     return this.#stop;
+  }
+
+  get bestEval(): EvalInfo | undefined {
+    return this.#bestEval;
+  }
+
+  get lastEval(): EvalInfo | undefined {
+    return this.#lastEval;
   }
 
   /** The learning rate of 0-based step s. */
@@ -255,7 +271,17 @@ export class Trainer {
       lastLoss = info.loss;
       await this.hooks.onStep?.(info);
       const last = this.step === o.steps;
-      if (this.data.valid && ((o.evalEvery > 0 && this.step % o.evalEvery === 0) || last)) await this.evaluate();
+      if (this.data.valid && ((o.evalEvery > 0 && this.step % o.evalEvery === 0) || last)) {
+        const e = await this.evaluate();
+        if (!this.#bestEval || e.loss < this.#bestEval.loss) {
+          this.#bestEval = e;
+          if (o.keepBest && this.runDir) {
+            const dir = join(this.runDir, BEST_DIR);
+            mkdirSync(dir, { recursive: true });
+            saveModel(dir, this.model, { metadata: { step: String(this.step), eval_loss: String(e.loss) } });
+          }
+        }
+      }
       if (this.runDir && ((o.checkpointEvery > 0 && this.step % o.checkpointEvery === 0) || last)) {
         await this.save(this.runDir);
         savedAt = this.step;
@@ -265,6 +291,7 @@ export class Trainer {
     if (stopped && this.runDir && savedAt !== this.step) await this.save(this.runDir);
     const out: TrainSummary = { step: this.step, stopped, lastLoss, elapsedS: this.#elapsedS };
     if (this.#lastEval) out.lastEval = this.#lastEval;
+    if (this.#bestEval) out.bestEval = this.#bestEval;
     return out;
   }
 
@@ -351,6 +378,7 @@ export class Trainer {
     writeSafetensors(join(dir, TRAINING_STATE_FILE), opt, { ...meta, optimizer_step: String(this.optimizer.step) });
     const st: TrainerState = { version: 1, step: this.step, dataRng: this.#dataRng.state(), tokens: this.tokens, elapsedS: this.#elapsedS, options: this.options };
     if (this.#lastEval) st.lastEval = this.#lastEval;
+    if (this.#bestEval) st.bestEval = this.#bestEval;
     writeFileAtomic(join(dir, TRAINER_STATE_FILE), `${JSON.stringify(st, null, 2)}\n`);
     await this.hooks.onCheckpoint?.({ step: this.step, dir });
   }
@@ -395,6 +423,7 @@ export class Trainer {
     t.#elapsedS = st.elapsedS;
     t.#dataRng = Rng.fromState(st.dataRng);
     if (st.lastEval) t.#lastEval = st.lastEval;
+    if (st.bestEval) t.#bestEval = st.bestEval;
     return t;
   }
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MambaClassifier, MambaLM, makeConfig } from '../../src/model/index.js';
+import { MambaClassifier, MambaLM, loadModel, makeConfig } from '../../src/model/index.js';
 import { makeParam } from '../../src/nn/index.js';
 import {
   AdamW, MemoryLabelledSource, MemoryWindowSource, Trainer, TrainingError, clipGradNorm, lrAt, seqLenAt, type StepInfo,
@@ -101,6 +101,20 @@ describe('Trainer (lm)', () => {
     await expect(t.run()).rejects.toThrow(TrainingError);
     expect(JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')).step).toBe(2);
     expect(Trainer.resume(dir, { train }).step).toBe(2);
+  });
+
+  it('keeps the model with the best evaluation loss in runDir/best', async () => {
+    const dir = tmp();
+    const t = new Trainer(MambaLM.create(cfg, { seed: 5 }), { train, valid }, { ...opts, steps: 10, evalEvery: 2, evalWindows: 8 }, { runDir: dir });
+    const evals: number[] = [];
+    t.hooks = { onEval: (e) => { evals.push(e.loss); } };
+    const sum = await t.run();
+    expect(evals).toHaveLength(5);
+    expect(sum.bestEval!.loss).toBe(Math.min(...evals));
+    const best = loadModel(join(dir, 'best')) as MambaLM;
+    const check = new Trainer(best, { train, valid }, { ...opts, evalWindows: 8 });
+    expect((await check.evaluate()).loss).toBe(sum.bestEval!.loss);
+    expect(Trainer.resume(dir, { train, valid }).bestEval!.loss).toBe(sum.bestEval!.loss);
   });
 
   it('rejects bad options and mismatched data with clear messages', () => {
