@@ -62,29 +62,17 @@ struct Block {
       st(dtv + d, x);
     }
   }
-  // h_out = exp(dt A) h_in + dt u B_r (h_in may equal h_out)
-  void step(int64_t r, const T* dtv, const T* ub, const T* hin, T* hout) const {
+  // h_out = exp(dt A) h_in + dt u B_r (h_in may equal h_out); with aout, also keeps a = exp(dt A)
+  // for the adjoint pass
+  void step(int64_t r, const T* dtv, const T* ub, const T* hin, T* hout, T* aout = nullptr) const {
     const T* Br = s.Bm + r * s.bcs;
-    for (int64_t n = 0; n < s.N; n++) {
-      const P bn = B(Br[n]);
-      const T* an = AT.data() + n * Dp;
-      for (int64_t d = 0; d < Dp; d += W) {
-        P dt = L(dtv + d);
-        st(hout + n * Dp + d, fmadd(vexp(dt * L(an + d)), L(hin + n * Dp + d), dt * L(ub + d) * bn));
-      }
-    }
-  }
-  // the same step, also keeping a = exp(dt A) for the adjoint pass
-  void step_keep(int64_t r, const T* dtv, const T* ub, const T* hin, T* hout, T* aout) const {
-    const T* Br = s.Bm + r * s.bcs;
-    for (int64_t n = 0; n < s.N; n++) {
-      const P bn = B(Br[n]);
-      const T* an = AT.data() + n * Dp;
-      for (int64_t d = 0; d < Dp; d += W) {
-        P dt = L(dtv + d);
-        P a = vexp(dt * L(an + d));
-        st(aout + n * Dp + d, a);
-        st(hout + n * Dp + d, fmadd(a, L(hin + n * Dp + d), dt * L(ub + d) * bn));
+    for (int64_t d = 0; d < Dp; d += W) {
+      const P dt = L(dtv + d), dtu = dt * L(ub + d);
+      for (int64_t n = 0; n < s.N; n++) {
+        const int64_t i = n * Dp + d;
+        P a = vexp(dt * L(AT.data() + i));
+        if (aout) st(aout + i, a);
+        st(hout + i, fmadd(a, L(hin + i), dtu * B(Br[n])));
       }
     }
   }
@@ -107,19 +95,21 @@ void scan_forward(const Scan<T>& s, T* y, T* last) {
       for (int64_t t = 0; t < s.L; t++) {
         const int64_t r = b * s.L + t;
         k.dt_u(r, dtv.data(), ub.data());
-        for (int64_t d = 0; d < Dp; d += W) st(acc.data() + d, Bk::L(k.Ds.data() + d) * Bk::L(ub.data() + d));
         const T* Br = s.Bm + r * s.bcs;
         const T* Cr = s.Cm + r * s.bcs;
-        for (int64_t n = 0; n < s.N; n++) {
-          const P bn = Bk::B(Br[n]), cn = Bk::B(Cr[n]);
-          const T* an = k.AT.data() + n * Dp;
-          T* hn = h.data() + n * Dp;
-          for (int64_t d = 0; d < Dp; d += W) {
-            P dt = Bk::L(dtv.data() + d);
-            P hv = fmadd(vexp(dt * Bk::L(an + d)), Bk::L(hn + d), dt * Bk::L(ub.data() + d) * bn);
-            st(hn + d, hv);
-            st(acc.data() + d, fmadd(hv, cn, Bk::L(acc.data() + d)));
+        // channels outer, states inner: the output accumulates in a register and every state's
+        // decay exp is independent, so the exp chains overlap
+        for (int64_t d = 0; d < Dp; d += W) {
+          const P dt = Bk::L(dtv.data() + d), uv = Bk::L(ub.data() + d), dtu = dt * uv;
+          P a = Bk::L(k.Ds.data() + d) * uv;
+          const T* an = k.AT.data() + d;
+          T* hn = h.data() + d;
+          for (int64_t n = 0; n < s.N; n++) {
+            P hv = fmadd(vexp(dt * Bk::L(an + n * Dp)), Bk::L(hn + n * Dp), dtu * Bk::B(Br[n]));
+            st(hn + n * Dp, hv);
+            a = fmadd(hv, Bk::B(Cr[n]), a);
           }
+          st(acc.data() + d, a);
         }
         if (s.z) {
           k.row(s.z + r * s.zs + d0, zb.data());
@@ -202,7 +192,7 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
           T* ub = ubuf.data() + (t - t0) * Dp;
           k.dt_u(b * L + t, dtv, ub);
           const T* hin = t == t0 ? ckpt.data() + c * S : hbuf.data() + (t - t0 - 1) * S;
-          k.step_keep(b * L + t, dtv, ub, hin, hbuf.data() + (t - t0) * S, abuf.data() + (t - t0) * S);
+          k.step(b * L + t, dtv, ub, hin, hbuf.data() + (t - t0) * S, abuf.data() + (t - t0) * S);
         }
         for (int64_t t = t1 - 1; t >= t0; t--) {
           const int64_t r = b * L + t;
