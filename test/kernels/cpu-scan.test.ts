@@ -157,18 +157,17 @@ describe('cpu selective scan', () => {
         const dy = randn(c.B * c.L * c.D, 5);
         const ref = scanRef(c, x, dy);
         const k = runKernel(c, x, dy, dt);
-        // f32 through 300 steps of a recurrence: a little looser than elementwise ops
-        const tol = dt === 'f64' ? TOL.f64 : 2e-4;
+        const tol = TOL[dt];
         expect(relErr(k.y, ref.y)).toBeLessThan(tol);
         expect(relErr(k.last, ref.last)).toBeLessThan(tol);
         const g = ref.g!;
         expect(relErr(k.du, g.du)).toBeLessThan(tol);
         expect(relErr(k.ddelta, g.ddelta)).toBeLessThan(tol);
-        expect(relErr(k.dA, g.dA)).toBeLessThan(dt === 'f64' ? 1e-9 : 1e-3); // accumulated on top of random values
+        expect(relErr(k.dA, g.dA)).toBeLessThan(TOL[dt]); // accumulated on top of random values
         expect(relErr(k.dB, g.dB)).toBeLessThan(tol);
         expect(relErr(k.dC, g.dC)).toBeLessThan(tol);
-        if (c.Dskip) expect(relErr(k.dDs!, g.dDs)).toBeLessThan(dt === 'f64' ? 1e-9 : 1e-3);
-        if (c.bias) expect(relErr(k.dbias!, g.dbias)).toBeLessThan(dt === 'f64' ? 1e-9 : 1e-3);
+        if (c.Dskip) expect(relErr(k.dDs!, g.dDs)).toBeLessThan(TOL[dt]);
+        if (c.bias) expect(relErr(k.dbias!, g.dbias)).toBeLessThan(TOL[dt]);
         if (c.z) expect(relErr(k.dz!, g.dz)).toBeLessThan(tol);
       });
     }
