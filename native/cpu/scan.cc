@@ -164,7 +164,7 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
     const int64_t S = N * BP;
     std::vector<T> ckpt((size_t)(nch * S)), hbuf((size_t)(C * S)), abuf((size_t)(C * S)), dtbuf((size_t)(C * BP)), ubuf((size_t)(C * BP));
     std::vector<T> dh((size_t)S), g(BP), zb(BP), yp(BP), dU(BP), dT(BP), tu(BP), raw(BP), tmp(BP);
-    T* mine = pi > 0 ? part.data() + (pi - 1) * Tn * 2 * N : nullptr;
+    T* mine = !direct && pi > 0 ? part.data() + (pi - 1) * Tn * 2 * N : nullptr;
     for (int64_t item = i0; item < i1; item++) {
       const int64_t b = item / nblk, bi = item % nblk, d0 = bi * BLOCK;
       Bk k(s, d0, std::min(BLOCK, D - d0));

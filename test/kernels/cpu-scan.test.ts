@@ -229,6 +229,33 @@ describe('cpu selective scan', () => {
     }
   }
 
+  // CI has 2 cores; laptops have more. Thread counts change how work items and partial sums are split.
+  it('gives the same results at 1, 3 and 5 threads', () => {
+    const nt = cpuOp('numThreads')() as number;
+    try {
+      for (const threads of [1, 3, 5]) {
+        cpuOp('setNumThreads')(threads);
+        for (const c of [
+          { B: 3, L: 1, D: 7, N: 5, sp: false, z: false, Dskip: false, bias: false },
+          { B: 5, L: 9, D: 13, N: 3, sp: true, z: true, Dskip: true, bias: true },
+          { B: 2, L: 70, D: 130, N: 2, sp: true, z: true, Dskip: true, bias: true },
+        ] as Cfg[]) {
+          const x = makeData(c, 400 + c.D);
+          const dy = randn(c.B * c.L * c.D, 6);
+          const ref = scanRef(c, x, dy);
+          const k = runKernel(c, x, dy, 'f64');
+          expect(relErr(k.y, ref.y)).toBeLessThan(1e-10);
+          expect(relErr(k.du, ref.g!.du)).toBeLessThan(1e-10);
+          expect(relErr(k.dA, ref.g!.dA)).toBeLessThan(1e-10);
+          expect(relErr(k.dB, ref.g!.dB)).toBeLessThan(1e-10);
+          expect(relErr(k.dC, ref.g!.dC)).toBeLessThan(1e-10);
+        }
+      }
+    } finally {
+      cpuOp('setNumThreads')(nt);
+    }
+  });
+
   it('rejects bad arguments', () => {
     const c: Cfg = { B: 1, L: 4, D: 3, N: 2, sp: true, z: false, Dskip: false, bias: false };
     const x = makeData(c, 300);
