@@ -16,7 +16,7 @@ if (full) {
   if (!existsSync(join(data, 'manifest.json'))) cli('mamba-audio', ['dataset', 'build', 'digits', '--out', data, '--force']);
 }
 const L = 16000; // one second
-const steps = Number(a.steps ?? (full ? 2000 : 300));
+const steps = Number(a.steps ?? (full ? 2000 : 120));
 const dir = join(a.out, 'classifier');
 const { seconds } = cli('mamba-audio', ['train', '--task', 'classify', ...(full ? ['--preset', 'small', '--lr', '1e-3'] : ['--lr', '3e-3']), '--data', data, '--seq-len', String(L), '--batch', full ? '32' : '8', '--steps', String(steps), '--device', device, '--out', dir, '--force']);
 const { stdout } = cli('mamba-audio', ['eval', '--checkpoint', dir, '--split', 'test', '--batch', '8', '--device', device, '--json'], { quiet: true });

@@ -113,7 +113,7 @@ export async function writeResults(dir, { title, command, meta, columns, rows, p
     files.push(p.file);
   }
   writeFileSync(join(dir, 'report.html'), htmlReport(title, files, { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
-  console.log(`\n${md}\nresults: ${join(dir, 'results.json')}, results.md, ${files.join(', ')}, report.html`);
+  console.log(`\n${md}\nresults: ${[join(dir, "results.json"), "results.md", ...files, "report.html"].join(", ")}`);
 }
 
 export const fmt = {
