@@ -168,6 +168,16 @@ export class MambaBackbone {
   invalidate(): void {
     for (const l of this.layers) l.mixer.invalidate();
   }
+
+  /** Frees all device memory now (parameters, gradients, workspaces); the backbone is unusable after. */
+  dispose(): void {
+    for (const w of [this.ws, this.#sharedWs, this.#dws, ...this.#blockWs]) w.dispose();
+    for (const l of this.layers) l.mixer.dispose();
+    for (const p of [...this.embedding.parameters(), ...this.normF.parameters(), ...this.layers.map((l) => l.norm.weight)]) {
+      p.value.dispose();
+      p.grad.dispose();
+    }
+  }
 }
 
 function resolveCtx(opts: CreateOptions): NNContext {
@@ -225,6 +235,14 @@ abstract class ModelBase {
 
   setRecompute(on: boolean): void {
     this.backbone.setRecompute(on);
+  }
+
+  /** Frees the model's device memory now rather than at garbage collection; the model is unusable after. */
+  dispose(): void {
+    const backboneParams = new Set(this.backbone.parameters());
+    for (const p of this.parameters()) if (!backboneParams.has(p)) { p.value.dispose(); p.grad.dispose(); }
+    this.backbone.dispose();
+    this.ws.dispose();
   }
 
   /** Call after parameter values are replaced (checkpoint load). */

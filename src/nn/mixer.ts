@@ -206,14 +206,15 @@ export class MambaMixer {
     const s = this.#saved;
     if (!s) throw new Error('MambaMixer.fillConvCache before forward');
     const { dInner: E, dConv: K } = this.dims;
-    const xz = s.xz.toFloat64();
     const st = new Float64Array(s.B * E * K);
+    const rows = Math.min(K, s.L);
     for (let b = 0; b < s.B; b++) {
-      for (let k = 0; k < K; k++) {
-        const t = s.L - K + k;
-        if (t < 0) continue;
-        const row = (b * s.L + t) * 2 * E;
-        for (let e = 0; e < E; e++) st[(b * E + e) * K + k] = xz[row + e]!;
+      // only the last min(K, L) rows of each sequence leave the device
+      const t0 = s.L - rows;
+      const xz = s.xz.view((b * s.L + t0) * 2 * E, [rows * 2 * E]).toFloat64();
+      for (let j = 0; j < rows; j++) {
+        const k = K - rows + j;
+        for (let e = 0; e < E; e++) st[(b * E + e) * K + k] = xz[j * 2 * E + e]!;
       }
     }
     cache.conv.copyFrom(Tensor.from(this.ctx.dtype === 'f64' ? st : Float32Array.from(st), cache.conv.shape));
@@ -238,6 +239,15 @@ export class MambaMixer {
     gemm(dtIn, this.dtProjWeight.value, delta, { transB: true });
     selectiveScanStep(cache.ssm, this.#scanArgs(xz, xc, delta, bc, B, 1), y);
     gemm(y, this.outProj.value, out, { transB: true });
+  }
+
+  /** Frees device memory of the parameters and A (the mixer is unusable after). */
+  dispose(): void {
+    for (const p of this.parameters()) {
+      p.value.dispose();
+      p.grad.dispose();
+    }
+    this.#A.dispose();
   }
 
   /** Call after parameters change outside forward (e.g. a checkpoint load) so step() sees the new A. */

@@ -28,6 +28,11 @@ export class AdamW {
     this.v = params.map((p) => Tensor.zeros(p.value.shape, p.value.dtype, p.value.device));
   }
 
+  /** Frees the moment buffers now (device memory); the optimizer is unusable after. */
+  dispose(): void {
+    for (const t of [...this.m, ...this.v]) t.dispose();
+  }
+
   /** One update of every parameter with learning rate lr. */
   update(lr: number): void {
     this.step++;
