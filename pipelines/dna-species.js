@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 import { cli, fmt, machine, pipelineArgs, summariseRun, writeResults } from './lib.js';
 import { speciesSet } from './species-data.js';
 
-const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--lengths 10,12] [--no-pretrain]`;
-const a = pipelineArgs('dna-species', usage, { lengths: { type: 'string' }, 'no-pretrain': { type: 'boolean', default: false } });
+const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--lengths 10,12] [--steps N] [--no-pretrain]`;
+const a = pipelineArgs('dna-species', usage, { lengths: { type: 'string' }, steps: { type: 'string' }, 'no-pretrain': { type: 'boolean', default: false } });
 const full = a.full;
 const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [10, 11, 12];
 const model = full ? ['--preset', 'small'] : ['--config', resolve(a.out, 'model.json')];
@@ -37,7 +37,7 @@ for (const e of exps) {
   const dir = join(a.out, `cls-L${e}`);
   const tokensPerStep = full ? 2 ** 20 : 2 ** 13;
   const batch = Math.max(1, Math.floor(tokensPerStep / L));
-  const steps = full ? 150 : 60;
+  const steps = Number(a.steps ?? (full ? 150 : 60));
   const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
     '--eval-windows', '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
   const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', full ? '16' : '8', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
