@@ -3,6 +3,7 @@
 // mismatched array is a TypeError and a short one a RangeError before any memory is touched.
 #include <cmath>
 #include "common.h"
+#include "simd.h"
 #include "../src/registry.h"
 
 namespace mamba {
@@ -21,7 +22,7 @@ void embedding_forward(const Napi::CallbackInfo& info) {
   for (int64_t t = 0; t < Tn; t++)
     if (ids[t] < 0 || ids[t] >= V) throw_range(info.Env(), "embeddingForward: id " + std::to_string(ids[t]) + " at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
   parallel_for(Tn, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; t++) std::copy(W + (int64_t)ids[t] * D, W + (int64_t)ids[t] * D + D, out + t * D);
+    for (int64_t t = t0; t < t1; t++) copy_n(W + (int64_t)ids[t] * D, D, out + t * D);
   }, row_grain(D));
 }
 
@@ -99,7 +100,7 @@ void rmsnorm_forward(const Napi::CallbackInfo& info) {
         const T* q = res + t * D;
         for (int64_t d = 0; d < D; d++) rr[d] = xr[d] + q[d];
       } else if (rr != xr) {
-        std::copy(xr, xr + D, rr);
+        copy_n(xr, D, rr);
       }
       T s = (T)(1.0 / std::sqrt((double)dot(rr, rr, D) / (double)std::max<int64_t>(1, D) + eps));
       rstd[t] = s;
@@ -200,7 +201,7 @@ void pool_forward(const Napi::CallbackInfo& info) {
     std::vector<double> acc((size_t)D);
     for (int64_t b = b0; b < b1; b++) {
       T* o = out + b * D;
-      if (mode == 1) { std::copy(x + (b * L + L - 1) * D, x + (b * L + L) * D, o); continue; }
+      if (mode == 1) { copy_n(x + (b * L + L - 1) * D, D, o); continue; }
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t l = 0; l < L; l++) {
         const T* r = x + (b * L + l) * D;
@@ -226,7 +227,7 @@ void pool_backward(const Napi::CallbackInfo& info) {
       T* o = dx + r * D;
       const T* gr = g + b * D;
       if (mode == 1) {
-        if (l == L - 1) std::copy(gr, gr + D, o);
+        if (l == L - 1) copy_n(gr, D, o);
         else std::fill(o, o + D, T(0));
       } else {
         T inv = T(1) / (T)L;

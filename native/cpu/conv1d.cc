@@ -15,7 +15,7 @@ template <class T>
 inline void conv_rows(const T* x, int64_t xs, const T* wT, const T* bias, int64_t s, int64_t r0, int64_t r1, int64_t D, int64_t K, T* pre, int64_t ps) {
   for (int64_t r = r0; r < r1; r++) {
     T* p = pre + (r - r0) * ps;
-    if (bias) std::copy(bias, bias + D, p);
+    if (bias) copy_n(bias, D, p);
     else std::fill(p, p + D, T(0));
     for (int64_t k = 0; k < K; k++) {
       int64_t src = r - (K - 1) + k;
@@ -96,7 +96,7 @@ void conv_backward(const Napi::CallbackInfo& info) {
         conv_rows(x, xs, wT.data(), bias, s, r, ge, D, K, g.data(), D);
         silu_backward_inplace(dOut + r * D, g.data(), (ge - r) * D);
       } else {
-        std::copy(dOut + r * D, dOut + ge * D, g.data());
+        copy_n(dOut + r * D, (ge - r) * D, g.data());
       }
       for (int64_t t = r; t < e; t++) {
         T* o = dx + t * dxs;

@@ -88,6 +88,16 @@ template <> struct PackIO<double> { static double ld(const double* p) { return *
 template <> struct PackIO<F8> { static F8 ld(const float* p) { return {_mm256_loadu_ps(p)}; } static F8 bc(float x) { return {_mm256_set1_ps(x)}; } };
 #endif
 
+// dst[0:n] = src[0:n] with vector loads/stores, never a memmove call (see vmath.h's pragma).
+template <class T>
+inline void copy_n(const T* __restrict src, int64_t n, T* __restrict dst) {
+  using P = typename PackOf<T>::P;
+  constexpr int W = PackOf<T>::W;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) st(dst + i, PackIO<P>::ld(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+
 // x = x * sigmoid(x) over n values (packs, then a scalar tail).
 template <class T>
 inline void silu_inplace(T* x, int64_t n) {
