@@ -45,8 +45,9 @@ for (const [preset, B, L, recompute] of shapes) {
   const flops = 6 * matmulParams(model) * B * L;
   const name = typeof preset === 'string' ? preset : `d${cfg.d_model}x${cfg.n_layer}`;
   const row = [name, `${cfg.d_model} x ${cfg.n_layer}`, (model.numParameters() / 1e6).toFixed(2), String(B), String(L), recompute ? 'yes' : 'no', (t * 1000).toFixed(1), Math.round((B * L) / t).toLocaleString('en-US'), (flops / t / 1e9).toFixed(1)];
+  row.push((model.backbone.workspaceBytes() / 2 ** 30).toFixed(2));
   rows.push(row);
-  console.log(`${name} B=${B} L=${L} recompute=${recompute}: ${row[6]} ms/step, ${row[7]} tokens/s, ${row[8]} GFLOP/s (matmul), workspaces ${(model.backbone.workspaceBytes() / 2 ** 30).toFixed(2)} GiB`);
+  console.log(`${name} B=${B} L=${L} recompute=${recompute}: ${row[6]} ms/step, ${row[7]} tokens/s, ${row[8]} GFLOP/s (matmul)`);
   opt.dispose();
   model.dispose();
 }
@@ -89,8 +90,8 @@ const table = [
   '',
   `Whole step: zeroGrad, forward, backward, global-norm clip, AdamW; random DNA tokens; median of ${RUNS} after a warm-up. ${hw} GFLOP/s counts only the matmuls (6 x matmul parameters x tokens, tied head included).`,
   '',
-  '| model | d_model x layers | params (M) | B | L | recompute | ms/step | tokens/s | GFLOP/s (matmul) |',
-  '|---|---|---:|---:|---:|---|---:|---:|---:|',
+  '| model | d_model x layers | params (M) | B | L | recompute | ms/step | tokens/s | GFLOP/s (matmul) | workspaces (GiB) |',
+  '|---|---|---:|---:|---:|---|---:|---:|---:|---:|',
   ...rows.map((r) => `| ${r.join(' | ')} |`),
   '',
   `Recurrent decoding, B=1 (one token through every layer's conv/SSM state, logits to the host each step; median of 3 runs): the time per token does not grow with the prompt.`,
