@@ -88,7 +88,7 @@ if (device === 'cuda') {
 const table = [
   `## Model training step (${device})`,
   '',
-  `Whole step: zeroGrad, forward, backward, global-norm clip, AdamW; random DNA tokens; median of ${RUNS} after a warm-up. ${hw} GFLOP/s counts only the matmuls (6 x matmul parameters x tokens, tied head included).`,
+  `Whole step: zeroGrad, forward, backward, global-norm clip, AdamW; random DNA tokens; median of ${RUNS} after a warm-up. ${hw} GFLOP/s counts only the matmuls (6 x matmul parameters x tokens, tied head included). Workspaces = activation and gradient buffers (parameters and optimizer state not included).`,
   '',
   '| model | d_model x layers | params (M) | B | L | recompute | ms/step | tokens/s | GFLOP/s (matmul) | workspaces (GiB) |',
   '|---|---|---:|---:|---:|---|---:|---:|---:|---:|',
