@@ -54,15 +54,23 @@ struct Block {
   }
   // brings a later row's inputs towards L1: rows are 4*D bytes apart, too far apart for the
   // hardware prefetcher to follow a block's short pieces of them
+  // volatile asm: GCC deleted loops of __builtin_prefetch as side-effect free
+  static void pf(const T* p) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char*)p));
+#else
+    __builtin_prefetch(p);
+#endif
+  }
   void prefetch(int64_t r, const T* dy = nullptr) const {
     for (int64_t d = 0; d < Dn; d += 64 / (int64_t)sizeof(T)) {
-      if (dy) __builtin_prefetch(dy + r * s.D + d0 + d);
-      __builtin_prefetch(s.delta + r * s.D + d0 + d);
-      __builtin_prefetch(s.u + r * s.D + d0 + d);
-      if (s.z) __builtin_prefetch(s.z + r * s.zs + d0 + d);
+      if (dy) pf(dy + r * s.D + d0 + d);
+      pf(s.delta + r * s.D + d0 + d);
+      pf(s.u + r * s.D + d0 + d);
+      if (s.z) pf(s.z + r * s.zs + d0 + d);
     }
-    __builtin_prefetch(s.Bm + r * s.bcs);
-    __builtin_prefetch(s.Cm + r * s.bcs);
+    pf(s.Bm + r * s.bcs);
+    pf(s.Cm + r * s.bcs);
   }
   // dt (after bias and softplus) and u of one row
   void dt_u(int64_t r, T* dtv, T* ub) const {
