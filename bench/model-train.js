@@ -20,7 +20,8 @@ const RUNS = 5;
 
 const shapes = device === 'cpu'
   ? [['tiny', 8, 512, false], [{ d_model: 128, n_layer: 2 }, 16, 256, false], ['small', 4, 512, false]]
-  : [['small', 8, 2048, false], ['130m', 8, 2048, false], ['130m', 1, 65536, true], ['130m', 1, 262144, true], ['small', 1, 1048576, true]];
+  : [['small', 8, 2048, false], ['130m', 8, 2048, false], ['130m', 8, 2048, false, 'bf16'], ['130m', 1, 65536, true], ['130m', 1, 262144, true],
+    ['130m', 1, 262144, true, 'bf16'], ['small', 1, 1048576, true], ['small', 1, 1048576, true, 'bf16'], ['130m', 1, 1048576, true, 'bf16']];
 
 function matmulParams(m) {
   // every 2-D weight is a matmul; the embedding counts once more as the tied LM head
@@ -30,10 +31,25 @@ function matmulParams(m) {
 }
 
 const rows = [];
-for (const [preset, B, L, recompute] of shapes) {
+for (const [preset, B, L, recompute, precision = 'f32'] of shapes) {
   const cfg = makeConfig(preset);
-  const model = MambaLM.create(cfg, { device, seed: 1, recompute });
+  const name0 = typeof preset === 'string' ? preset : `d${cfg.d_model}x${cfg.n_layer}`;
+  let model;
+  try {
+    model = MambaLM.create(cfg, { device, seed: 1, recompute, precision });
+    await runShape(model, cfg, B, L, recompute, precision, preset);
+  } catch (e) {
+    if (e?.name !== 'OutOfMemoryError') throw e;
+    console.log(`${name0} ${precision} B=${B} L=${L}: out of memory (${e.message})`);
+    rows.push([name0, precision, `${cfg.d_model} x ${cfg.n_layer}`, '', String(B), String(L), recompute ? 'yes' : 'no', 'out of memory', '', '', '']);
+  } finally {
+    model?.dispose();
+  }
+}
+
+async function runShape(model, cfg, B, L, recompute, precision, preset) {
   const opt = new AdamW(model.parameters());
+  try {
   const r = new Rng(1);
   const batch = { B, L, inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)), targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)) };
   const step = () => { model.zeroGrad(); model.forwardBackward(batch); clipGradNorm(opt.params, 1); opt.update(1e-3); synchronize(device); };
@@ -41,15 +57,16 @@ for (const [preset, B, L, recompute] of shapes) {
   const times = [];
   for (let i = 0; i < RUNS; i++) { const t0 = performance.now(); step(); times.push((performance.now() - t0) / 1000); }
   times.sort((a, b) => a - b);
-  const t = times[Math.floor(RUNS / 2)];
+  const t = times[Math.floor(times.length / 2)];
   const flops = 6 * matmulParams(model) * B * L;
   const name = typeof preset === 'string' ? preset : `d${cfg.d_model}x${cfg.n_layer}`;
-  const row = [name, `${cfg.d_model} x ${cfg.n_layer}`, (model.numParameters() / 1e6).toFixed(2), String(B), String(L), recompute ? 'yes' : 'no', (t * 1000).toFixed(1), Math.round((B * L) / t).toLocaleString('en-US'), (flops / t / 1e9).toFixed(1)];
+  const row = [name, precision, `${cfg.d_model} x ${cfg.n_layer}`, (model.numParameters() / 1e6).toFixed(2), String(B), String(L), recompute ? 'yes' : 'no', (t * 1000).toFixed(1), Math.round((B * L) / t).toLocaleString('en-US'), (flops / t / 1e9).toFixed(1)];
   row.push((model.backbone.workspaceBytes() / 2 ** 30).toFixed(2));
   rows.push(row);
-  console.log(`${name} B=${B} L=${L} recompute=${recompute}: ${row[6]} ms/step, ${row[7]} tokens/s, ${row[8]} GFLOP/s (matmul)`);
-  opt.dispose();
-  model.dispose();
+  console.log(`${name} ${precision} B=${B} L=${L} recompute=${recompute}: ${row[7]} ms/step, ${row[8]} tokens/s, ${row[9]} GFLOP/s (matmul), workspaces ${row[10]} GiB`);
+  } finally {
+    opt.dispose();
+  }
 }
 
 // recurrent decoding: time per token after prompts of different lengths (O(1) per token: the same)
@@ -81,7 +98,7 @@ const decodeRows = [];
 let hw;
 if (device === 'cuda') {
   const i = cudaDeviceInfo(0);
-  hw = `${i.name} (${(i.totalBytes / 2 ** 30).toFixed(0)} GiB), f32 activations and weights (cuBLAS f32). Peak for reference: H100 SXM 67 TFLOP/s FP32 (non-tensor), 495 TFLOP/s TF32 tensor (dense).`;
+  hw = `${i.name} (${(i.totalBytes / 2 ** 30).toFixed(0)} GiB), f32 weights; activations f32 (cuBLAS f32) or bf16 (bf16 matmuls with fp32 accumulation on bf16 copies of the weights). Peak for reference: H100 SXM 67 TFLOP/s FP32 (non-tensor), 495 TFLOP/s TF32 tensor (dense).`;
 } else {
   hw = `${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, f32; compare with the gemm rates of "CPU kernels" above.`;
 }
@@ -90,8 +107,8 @@ const table = [
   '',
   `Whole step: zeroGrad, forward, backward, global-norm clip, AdamW; random DNA tokens; median of ${RUNS} after a warm-up. ${hw} GFLOP/s counts only the matmuls (6 x matmul parameters x tokens, tied head included). Workspaces = activation and gradient buffers (parameters and optimizer state not included).`,
   '',
-  '| model | d_model x layers | params (M) | B | L | recompute | ms/step | tokens/s | GFLOP/s (matmul) | workspaces (GiB) |',
-  '|---|---|---:|---:|---:|---|---:|---:|---:|---:|',
+  '| model | activations | d_model x layers | params (M) | B | L | recompute | ms/step | tokens/s | GFLOP/s (matmul) | workspaces (GiB) |',
+  '|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|',
   ...rows.map((r) => `| ${r.join(' | ')} |`),
   '',
   `Recurrent decoding, B=1 (one token through every layer's conv/SSM state, logits to the host each step; median of 3 runs): the time per token does not grow with the prompt.`,

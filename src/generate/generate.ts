@@ -71,6 +71,8 @@ export class Decoder {
     this.caches = model.backbone.newCaches(B);
     this.#ids = Tensor.zeros([B], 'i32', model.device);
     model.invalidate();
+    // weights do not change while decoding: one refresh of the bf16 copies serves every step
+    model.refreshHalf();
   }
 
   /** Runs B prompts of equal length L (flat [B*L]) in parallel; returns the logits after each prompt's last token [B, Vp]. */

@@ -6,7 +6,7 @@ import { MambaBlock } from '../nn/block.js';
 import { ClassifierHead, LMHead } from '../nn/heads.js';
 import { Embedding, RMSNorm } from '../nn/layers.js';
 import type { MixerCache } from '../nn/mixer.js';
-import { Workspace, type ModelDType, type NNContext, type Param } from '../nn/param.js';
+import { Workspace, actDtype, refreshHalf, type ModelDType, type NNContext, type Param } from '../nn/param.js';
 import { crossEntropyForward } from '../backend/index.js';
 import { Rng } from '../util/rng.js';
 import { derived, validateConfig, type MambaConfig } from './config.js';
@@ -17,6 +17,11 @@ export interface CreateOptions {
   seed?: number;
   /** recompute every block's inside during backward (keeps only the residual stream per layer) */
   recompute?: boolean;
+  /**
+   * CUDA only: 'bf16' keeps activations in bf16 (half the memory, tensor-core matmuls on bf16 copies of
+   * the weights) with f32 master weights, gradients, optimizer state, residual stream and reductions.
+   */
+  precision?: 'f32' | 'bf16';
 }
 
 /** Next-token batch: B sequences of L tokens; targets[t] < 0 are ignored. */
@@ -70,10 +75,11 @@ export class MambaBackbone {
       this.layers.push(new MambaBlock(`backbone.layers.${i}`, dims, config.norm_epsilon, ctx, rng, { nLayer: config.n_layer }, recompute));
     }
     this.normF = new RMSNorm('backbone.norm_f', config.d_model, config.norm_epsilon, ctx);
-    this.ws = new Workspace(ctx.device, ctx.dtype);
-    this.#blockWs = this.layers.map(() => new Workspace(ctx.device, ctx.dtype));
-    this.#sharedWs = new Workspace(ctx.device, ctx.dtype);
-    this.#dws = new Workspace(ctx.device, ctx.dtype);
+    const act = actDtype(ctx);
+    this.ws = new Workspace(ctx.device, act);
+    this.#blockWs = this.layers.map(() => new Workspace(ctx.device, act));
+    this.#sharedWs = new Workspace(ctx.device, act);
+    this.#dws = new Workspace(ctx.device, act);
   }
 
   parameters(): Param[] {
@@ -101,14 +107,15 @@ export class MambaBackbone {
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i]!;
       const hOut = this.ws.get(i % 2 === 0 ? 'hA' : 'hB', [T, D]);
-      const rOut = this.ws.get(`r${i}`, [T, D]);
-      const rstd = this.ws.get(`rstd${i}`, [T]);
+      // the residual stream and rstd stay in the parameter dtype (f32 with bf16 activations)
+      const rOut = this.ws.get(`r${i}`, [T, D], this.ctx.dtype);
+      const rstd = this.ws.get(`rstd${i}`, [T], this.ctx.dtype);
       layer.forward(h, r, hOut, rOut, rstd, B, L, layer.recompute ? this.#sharedWs : this.#blockWs[i]!, lastStates ? lastStates[i]! : null);
       h = hOut;
       r = rOut;
     }
     const out = this.ws.get('final', [T, D]);
-    this.normF.forward(h, r, out, this.ws.get('rF', [T, D]), this.ws.get('rstdF', [T]));
+    this.normF.forward(h, r, out, this.ws.get('rF', [T, D], this.ctx.dtype), this.ws.get('rstdF', [T], this.ctx.dtype));
     this.#shape = { B, L };
     return out;
   }
@@ -117,8 +124,8 @@ export class MambaBackbone {
   backward(dFinal: Tensor): void {
     if (!this.#shape) throw new ModelError('backward before forward');
     const T = this.#shape.B * this.#shape.L, D = this.config.d_model;
-    let g = this.#dws.get('gA', [T, D]);
-    let g2 = this.#dws.get('gB', [T, D]);
+    let g = this.#dws.get('gA', [T, D], this.ctx.dtype);
+    let g2 = this.#dws.get('gB', [T, D], this.ctx.dtype);
     this.normF.backward(dFinal, null, g);
     for (let i = this.layers.length - 1; i >= 0; i--) {
       this.layers[i]!.backward(g, g2, this.#dws);
@@ -155,13 +162,13 @@ export class MambaBackbone {
     let r: Tensor | null = null;
     for (let i = 0; i < this.layers.length; i++) {
       const hOut = this.ws.get(i % 2 === 0 ? 's_hA' : 's_hB', [B, D]);
-      const rOut = this.ws.get(i % 2 === 0 ? 's_rA' : 's_rB', [B, D]);
-      this.layers[i]!.step(h, r, hOut, rOut, this.ws.get('s_rstd', [B]), caches[i]!, ws);
+      const rOut = this.ws.get(i % 2 === 0 ? 's_rA' : 's_rB', [B, D], this.ctx.dtype);
+      this.layers[i]!.step(h, r, hOut, rOut, this.ws.get('s_rstd', [B], this.ctx.dtype), caches[i]!, ws);
       h = hOut;
       r = rOut;
     }
     const out = this.ws.get('s_final', [B, D]);
-    this.normF.forward(h, r, out, this.ws.get('s_rF', [B, D]), this.ws.get('s_rstdF', [B]));
+    this.normF.forward(h, r, out, this.ws.get('s_rF', [B, D], this.ctx.dtype), this.ws.get('s_rstdF', [B], this.ctx.dtype));
     return out;
   }
 
@@ -185,6 +192,13 @@ function resolveCtx(opts: CreateOptions): NNContext {
   const dtype = opts.dtype ?? 'f32';
   if (dtype !== 'f32' && dtype !== 'f64') throw new ModelError(`dtype must be 'f32' or 'f64', got ${String(dtype)}`);
   if (dtype === 'f64' && device !== 'cpu') throw new ModelError("dtype 'f64' exists only on the CPU (it serves the gradient checks)");
+  const precision = opts.precision ?? 'f32';
+  if (precision !== 'f32' && precision !== 'bf16') throw new ModelError(`precision must be 'f32' or 'bf16', got ${String(precision)}`);
+  if (precision === 'bf16') {
+    if (device !== 'cuda') throw new ModelError("precision 'bf16' needs a CUDA device (the CPU kernels compute in f32 or f64)");
+    if (dtype !== 'f32') throw new ModelError("precision 'bf16' keeps f32 master weights: use dtype 'f32'");
+    return { device, dtype, act: 'bf16' };
+  }
   return { device, dtype };
 }
 
@@ -215,7 +229,7 @@ abstract class ModelBase {
     this.ctx = resolveCtx(opts);
     this.seed = opts.seed ?? 0;
     this.backbone = new MambaBackbone(config, this.ctx, rng, opts.recompute ?? false);
-    this.ws = new Workspace(this.ctx.device, this.ctx.dtype);
+    this.ws = new Workspace(this.ctx.device, actDtype(this.ctx));
   }
 
   get device(): Device {
@@ -243,6 +257,16 @@ abstract class ModelBase {
     for (const p of this.parameters()) if (!backboneParams.has(p)) { p.value.dispose(); p.grad.dispose(); }
     this.backbone.dispose();
     this.ws.dispose();
+  }
+
+  /** Activation precision: 'bf16' or the parameter dtype. */
+  get precision(): 'f32' | 'f64' | 'bf16' {
+    return this.ctx.act ?? this.ctx.dtype;
+  }
+
+  /** Copies the f32 weights into their bf16 matmul copies (no-op without bf16 activations). */
+  refreshHalf(): void {
+    if (this.ctx.act) refreshHalf(this.parameters());
   }
 
   /** Call after parameter values are replaced (checkpoint load). */
@@ -284,6 +308,7 @@ export class MambaLM extends ModelBase {
       if (v >= this.config.vocab_size) throw new ModelError(`batch: target ${v} at position ${i} is outside the vocabulary 0..${this.config.vocab_size - 1}`);
       if (v >= 0) count++;
     }
+    this.refreshHalf();
     const ids = this.backbone.uploadIds(batch.inputs);
     const h = this.backbone.forward(ids, batch.B, batch.L);
     const V = derived(this.config).paddedVocab;
@@ -302,7 +327,7 @@ export class MambaLM extends ModelBase {
   forwardBackward(batch: LMBatch, gradScale?: number): LMResult {
     const { logits, targets, count, T } = this.#logits(batch);
     const dLogits = this.ws.get('dLogits', logits.shape);
-    const losses = this.ws.get('losses', [T]);
+    const losses = this.ws.get('losses', [T], this.ctx.dtype);
     crossEntropyForward(logits, targets, losses, dLogits, gradScale ?? 1 / Math.max(count, 1), -1);
     const dh = this.ws.get('dh', [T, this.config.d_model]);
     this.head.backward(dLogits, dh);
@@ -316,6 +341,7 @@ export class MambaLM extends ModelBase {
   /** Logits [B*L, paddedVocab] of every position (host copy), e.g. to compare with recurrent decoding. */
   logits(inputs: Int32Array, B: number, L: number): Float64Array {
     checkBatch(inputs, B, L, this.config.vocab_size);
+    this.refreshHalf();
     const h = this.backbone.forward(this.backbone.uploadIds(inputs), B, L);
     const logits = this.ws.get('logits', [B * L, derived(this.config).paddedVocab]);
     this.head.forward(h, logits);
@@ -332,7 +358,7 @@ export class MambaLM extends ModelBase {
   /** Evaluation: per-token losses and (optionally) argmax predictions; no gradients. */
   forward(batch: LMBatch, opts: { predictions?: boolean } = {}): LMEvalResult {
     const { logits, targets, count, T } = this.#logits(batch);
-    const losses = this.ws.get('losses', [T]);
+    const losses = this.ws.get('losses', [T], this.ctx.dtype);
     crossEntropyForward(logits, targets, losses, null, 1, -1);
     const l = this.hostLosses(losses);
     let s = 0;
@@ -381,13 +407,14 @@ export class MambaClassifier extends ModelBase {
       const v = batch.labels[i]!;
       if (!Number.isInteger(v) || v < 0 || v >= C) throw new ModelError(`batch: label ${v} of sequence ${i} is outside 0..${C - 1}`);
     }
+    this.refreshHalf();
     const ids = this.backbone.uploadIds(batch.inputs);
     const h = this.backbone.forward(ids, B, L);
     const logits = this.ws.get('logits', [B, C]);
     this.head.forward(h, logits, B, L, this.ws);
     const targets = this.ws.get('labels', [B], 'i32');
     targets.copyFrom(Tensor.from(Int32Array.from(batch.labels), [B]));
-    const losses = this.ws.get('losses', [B]);
+    const losses = this.ws.get('losses', [B], this.ctx.dtype);
     const dLogits = grad ? this.ws.get('dLogits', [B, C]) : null;
     crossEntropyForward(logits, targets, losses, dLogits, gradScale ?? 1 / B, -1);
     if (grad) {

@@ -3,7 +3,7 @@
 import { Tensor, crossEntropyForward, gemm, poolBackward, poolForward } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { Linear } from './layers.js';
-import { makeParam, normalInit, type NNContext, type Param, type Workspace } from './param.js';
+import { makeParam, mmWeight, normalInit, type NNContext, type Param, type Workspace } from './param.js';
 
 export class LMHead {
   /** the weight used for logits: the embedding's Param when tied */
@@ -13,7 +13,7 @@ export class LMHead {
 
   constructor(embedding: Param | null, V: number, D: number, ctx: NNContext, rng: Rng) {
     this.tied = embedding !== null;
-    this.weight = embedding ?? makeParam('lm_head.weight', [V, D], normalInit(V * D, 0.02, rng), ctx, true);
+    this.weight = embedding ?? makeParam('lm_head.weight', [V, D], normalInit(V * D, 0.02, rng), ctx, true, true);
   }
 
   /** Own parameters only (a tied weight belongs to the embedding). */
@@ -22,14 +22,14 @@ export class LMHead {
   }
 
   forward(h: Tensor, logits: Tensor): void {
-    gemm(h, this.weight.value, logits, { transB: true });
+    gemm(h, mmWeight(this.weight), logits, { transB: true });
     this.#h = h;
   }
 
   backward(dLogits: Tensor, dh: Tensor): void {
     if (!this.#h) throw new Error('LMHead.backward before forward');
     gemm(dLogits, this.#h, this.weight.grad, { transA: true, beta: 1 });
-    gemm(dLogits, this.weight.value, dh);
+    gemm(dLogits, mmWeight(this.weight), dh);
   }
 }
 

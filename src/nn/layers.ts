@@ -3,7 +3,7 @@
 // writes the input gradient into a buffer the caller owns.
 import { Tensor, biasBackward, biasForward, embeddingBackward, embeddingForward, gemm, rmsnormBackward, rmsnormForward } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
-import { constInit, makeParam, normalInit, uniformInit, type NNContext, type Param } from './param.js';
+import { constInit, makeParam, mmWeight, normalInit, uniformInit, type NNContext, type Param } from './param.js';
 
 export class Embedding {
   readonly weight: Param;
@@ -11,7 +11,7 @@ export class Embedding {
 
   constructor(name: string, V: number, D: number, ctx: NNContext, rng: Rng, std = 0.02) {
     // N(0, 0.02) as the reference's _init_weights; no weight decay on embeddings
-    this.weight = makeParam(`${name}.weight`, [V, D], normalInit(V * D, std, rng), ctx, false);
+    this.weight = makeParam(`${name}.weight`, [V, D], normalInit(V * D, std, rng), ctx, false, true);
   }
 
   parameters(): Param[] {
@@ -49,6 +49,11 @@ export class RMSNorm {
     this.#saved = { r: residualOut, rstd };
   }
 
+  /** Points backward at r and rstd kept from an earlier forward (after a recomputing forward into scratch). */
+  restore(r: Tensor, rstd: Tensor): void {
+    this.#saved = { r, rstd };
+  }
+
   /** dR (the gradient of both x and residualIn) = dResidualOut + the norm's backward of dOut. */
   backward(dOut: Tensor, dResidualOut: Tensor | null, dR: Tensor): void {
     if (!this.#saved) throw new Error('RMSNorm.backward before forward');
@@ -68,7 +73,7 @@ export class Linear {
     this.inFeatures = inF;
     this.outFeatures = outF;
     const bound = 1 / Math.sqrt(inF);
-    this.weight = makeParam(`${name}.weight`, [outF, inF], uniformInit(outF * inF, bound, rng), ctx, true);
+    this.weight = makeParam(`${name}.weight`, [outF, inF], uniformInit(outF * inF, bound, rng), ctx, true, true);
     this.bias = bias ? makeParam(`${name}.bias`, [outF], uniformInit(outF, bound, rng), ctx, false) : null;
   }
 
@@ -77,7 +82,7 @@ export class Linear {
   }
 
   forward(x: Tensor, y: Tensor): void {
-    gemm(x, this.weight.value, y, { transB: true });
+    gemm(x, mmWeight(this.weight), y, { transB: true });
     if (this.bias) biasForward(y, this.bias.value);
     this.#x = x;
   }
@@ -87,7 +92,7 @@ export class Linear {
     if (!this.#x) throw new Error('Linear.backward before forward');
     gemm(dy, this.#x, this.weight.grad, { transA: true, beta: 1 });
     if (this.bias) biasBackward(dy, this.bias.grad);
-    if (dx) gemm(dy, this.weight.value, dx, { beta: accumulate ? 1 : 0 });
+    if (dx) gemm(dy, mmWeight(this.weight), dx, { beta: accumulate ? 1 : 0 });
   }
 }
 

@@ -9,7 +9,7 @@ import {
   selectiveScanStep, type ScanArgs,
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
-import { makeParam, uniformInit, type NNContext, type Param, type Workspace } from './param.js';
+import { actDtype, asDtype, makeParam, mmWeight, uniformInit, type NNContext, type Param, type Workspace } from './param.js';
 
 export interface MixerDims {
   dModel: number;
@@ -59,12 +59,12 @@ export class MambaMixer {
     this.dims = dims;
     this.ctx = ctx;
     const p = (n: string) => `${prefix}.${n}`;
-    this.inProj = makeParam(p('in_proj.weight'), [2 * E, D], uniformInit(2 * E * D, 1 / Math.sqrt(D), rng), ctx, true);
+    this.inProj = makeParam(p('in_proj.weight'), [2 * E, D], uniformInit(2 * E * D, 1 / Math.sqrt(D), rng), ctx, true, true);
     // PyTorch Conv1d default: bound 1/sqrt(fan_in), fan_in = (in/groups) * K = K
     this.convWeight = makeParam(p('conv1d.weight'), [E, K], uniformInit(E * K, 1 / Math.sqrt(K), rng), ctx, true);
     this.convBias = makeParam(p('conv1d.bias'), [E], uniformInit(E, 1 / Math.sqrt(K), rng), ctx, false);
-    this.xProj = makeParam(p('x_proj.weight'), [R + 2 * N, E], uniformInit((R + 2 * N) * E, 1 / Math.sqrt(E), rng), ctx, true);
-    this.dtProjWeight = makeParam(p('dt_proj.weight'), [E, R], uniformInit(E * R, R ** -0.5, rng), ctx, true);
+    this.xProj = makeParam(p('x_proj.weight'), [R + 2 * N, E], uniformInit((R + 2 * N) * E, 1 / Math.sqrt(E), rng), ctx, true, true);
+    this.dtProjWeight = makeParam(p('dt_proj.weight'), [E, R], uniformInit(E * R, R ** -0.5, rng), ctx, true, true);
     // softplus(bias) log-uniform in [dtMin, dtMax]: bias = inverse softplus of dt
     const dtMin = init.dtMin ?? 1e-3, dtMax = init.dtMax ?? 1e-1, floor = init.dtInitFloor ?? 1e-4;
     const bias = new Float64Array(E);
@@ -78,7 +78,7 @@ export class MambaMixer {
     this.ALog = makeParam(p('A_log'), [E, N], alog, ctx, false);
     this.Dskip = makeParam(p('D'), [E], new Float64Array(E).fill(1), ctx, false);
     const outBound = 1 / Math.sqrt(E) / Math.sqrt(init.nLayer);
-    this.outProj = makeParam(p('out_proj.weight'), [D, E], uniformInit(D * E, outBound, rng), ctx, true);
+    this.outProj = makeParam(p('out_proj.weight'), [D, E], uniformInit(D * E, outBound, rng), ctx, true, true);
     this.#A = Tensor.zeros([E, N], ctx.dtype, ctx.device);
   }
 
@@ -98,9 +98,10 @@ export class MambaMixer {
 
   #xProjRows(): { wdt: Tensor; wbc: Tensor; gdt: Tensor; gbc: Tensor } {
     const { dtRank: R, dState: N, dInner: E } = this.dims;
+    const w = mmWeight(this.xProj);
     return {
-      wdt: this.xProj.value.view(0, [R, E]),
-      wbc: this.xProj.value.view(R * E, [2 * N, E]),
+      wdt: w.view(0, [R, E]),
+      wbc: w.view(R * E, [2 * N, E]),
       gdt: this.xProj.grad.view(0, [R, E]),
       gbc: this.xProj.grad.view(R * E, [2 * N, E]),
     };
@@ -129,21 +130,23 @@ export class MambaMixer {
     const bc = ws.get('bc', [T, 2 * N]);
     const delta = ws.get('delta', [T, E]);
     const y = ws.get('y', [T, E]);
-    gemm(x, this.inProj.value, xz, { transB: true });
+    gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dForward(columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, B, L, true);
     const w = this.#xProjRows();
     gemm(xc, w.wdt, dtIn, { transB: true });
     gemm(xc, w.wbc, bc, { transB: true });
-    gemm(dtIn, this.dtProjWeight.value, delta, { transB: true });
+    gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
     selectiveScanForward(this.#scanArgs(xz, xc, delta, bc, B, L), y, lastState);
-    gemm(y, this.outProj.value, out, { transB: true });
+    gemm(y, mmWeight(this.outProj), out, { transB: true });
     this.#saved = { x, xz, xc, dtIn, bc, delta, y, B, L };
   }
 
   /** dOut [T, D] -> dx [T, D] (overwritten); parameter gradients accumulated. */
-  backward(dOut: Tensor, dx: Tensor, ws: Workspace): void {
+  backward(dOutIn: Tensor, dx: Tensor, ws: Workspace): void {
     const s = this.#saved;
     if (!s) throw new Error('MambaMixer.backward before forward');
+    // the incoming gradient is the f32 residual gradient; matmuls take it in the activation dtype
+    const dOut = asDtype(dOutIn, actDtype(this.ctx), ws, 'dOutAct');
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = s.B * s.L;
     const dy = ws.get('dy', [T, E]);
@@ -152,10 +155,10 @@ export class MambaMixer {
     const dbc = ws.get('dbc', [T, 2 * N]);
     const ddtIn = ws.get('ddtIn', [T, R]);
     const dxz = ws.get('dxz', [T, 2 * E]);
-    const dA = ws.get('dA', [E, N]);
+    const dA = ws.get('dA', [E, N], this.ctx.dtype);
     // out_proj
     gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
-    gemm(dOut, this.outProj.value, dy);
+    gemm(dOut, mmWeight(this.outProj), dy);
     // scan: dA into a zeroed buffer, then d A_log = dA * A (A = -exp(A_log))
     fill(dA, 0);
     selectiveScanBackward(this.#scanArgs(s.xz, s.xc, s.delta, s.bc, s.B, s.L), dy, {
@@ -165,7 +168,7 @@ export class MambaMixer {
     this.#accumulateALogGrad(dA);
     // dt_proj
     gemm(ddelta, s.dtIn, this.dtProjWeight.grad, { transA: true, beta: 1 });
-    gemm(ddelta, this.dtProjWeight.value, ddtIn);
+    gemm(ddelta, mmWeight(this.dtProjWeight), ddtIn);
     // x_proj (two row blocks); du becomes the full gradient of xc
     const w = this.#xProjRows();
     gemm(ddtIn, s.xc, w.gdt, { transA: true, beta: 1 });
@@ -176,7 +179,7 @@ export class MambaMixer {
     conv1dBackward(columns(s.xz, 0, E), this.convWeight.value, this.convBias.value, du, columns(dxz, 0, E), this.convWeight.grad, this.convBias.grad, s.B, s.L, true);
     // in_proj
     gemm(dxz, s.x, this.inProj.grad, { transA: true, beta: 1 });
-    gemm(dxz, this.inProj.value, dx);
+    gemm(dxz, mmWeight(this.inProj), dx);
   }
 
   #accumulateALogGrad(dA: Tensor): void {
@@ -231,14 +234,14 @@ export class MambaMixer {
     const bc = ws.get('s_bc', [B, 2 * N]);
     const delta = ws.get('s_delta', [B, E]);
     const y = ws.get('s_y', [B, E]);
-    gemm(x, this.inProj.value, xz, { transB: true });
+    gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dStep(cache.conv, columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, true);
     const w = this.#xProjRows();
     gemm(xc, w.wdt, dtIn, { transB: true });
     gemm(xc, w.wbc, bc, { transB: true });
-    gemm(dtIn, this.dtProjWeight.value, delta, { transB: true });
+    gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
     selectiveScanStep(cache.ssm, this.#scanArgs(xz, xc, delta, bc, B, 1), y);
-    gemm(y, this.outProj.value, out, { transB: true });
+    gemm(y, mmWeight(this.outProj), out, { transB: true });
   }
 
   /** Frees device memory of the parameters and A (the mixer is unusable after). */

@@ -1,5 +1,5 @@
 // Parameters, initialisers and grow-only workspaces shared by the layers.
-import { Tensor, numelOf, type Device, type DType } from '../backend/index.js';
+import { Tensor, cudaOp, numelOf, type Device, type DType } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 
 /** Float dtype of a model: f32 (CPU and CUDA) or f64 (CPU only, for gradient checks). */
@@ -7,7 +7,15 @@ export type ModelDType = 'f32' | 'f64';
 
 export interface NNContext {
   device: Device;
+  /** parameters, gradients, optimizer state, the residual stream and reductions */
   dtype: ModelDType;
+  /** CUDA only: activations in bf16 (fp32 accumulation; matmuls on bf16 copies of the f32 weights) */
+  act?: 'bf16';
+}
+
+/** The dtype of activations: bf16 when asked for, else the parameter dtype. */
+export function actDtype(ctx: NNContext): DType {
+  return ctx.act ?? ctx.dtype;
 }
 
 /** A trainable tensor with its gradient (same shape, dtype and device); `decay` marks weight decay. */
@@ -16,15 +24,39 @@ export interface Param {
   value: Tensor;
   grad: Tensor;
   decay: boolean;
+  /** bf16 copy of a matmul weight (bf16 activations only), refreshed by refreshHalf before a forward */
+  half?: Tensor;
 }
 
 /** A parameter from float64 initial values, converted to the context's dtype and device. */
-export function makeParam(name: string, shape: readonly number[], init: Float64Array, ctx: NNContext, decay: boolean): Param {
+export function makeParam(name: string, shape: readonly number[], init: Float64Array, ctx: NNContext, decay: boolean, matmul = false): Param {
   if (init.length !== numelOf(shape)) throw new Error(`${name}: init has ${init.length} values for shape [${shape.join(', ')}]`);
   const host = ctx.dtype === 'f64' ? Float64Array.from(init) : Float32Array.from(init);
   const value = Tensor.from(host, shape).to(ctx.device);
   const grad = Tensor.zeros(shape, ctx.dtype, ctx.device);
-  return { name, value, grad, decay };
+  const p: Param = { name, value, grad, decay };
+  if (matmul && ctx.act === 'bf16') p.half = Tensor.empty(shape, 'bf16', ctx.device);
+  return p;
+}
+
+/** The tensor a matmul reads: the bf16 copy with bf16 activations, else the weight itself. */
+export function mmWeight(p: Param): Tensor {
+  return p.half ?? p.value;
+}
+
+/** Refreshes the bf16 copies of matmul weights from their f32 values (after an update or a load). */
+export function refreshHalf(params: Param[]): void {
+  for (const p of params) if (p.half) cudaOp('castF32ToBf16')(p.value.buffer, p.half.buffer, p.value.numel);
+}
+
+/** `x` in dtype `dt`: itself, or a converted copy in workspace buffer `name` (f32 <-> bf16 on CUDA). */
+export function asDtype(x: Tensor, dt: DType, ws: Workspace, name: string): Tensor {
+  if (x.dtype === dt) return x;
+  const out = ws.get(name, x.shape, dt);
+  if (x.dtype === 'f32' && dt === 'bf16') cudaOp('castF32ToBf16')(x.buffer, out.buffer, x.numel);
+  else if (x.dtype === 'bf16' && dt === 'f32') cudaOp('castBf16ToF32')(x.buffer, out.buffer, x.numel);
+  else throw new Error(`asDtype: ${x.dtype} -> ${dt} is not supported`);
+  return out;
 }
 
 export function uniformInit(n: number, bound: number, rng: Rng): Float64Array {

@@ -17,6 +17,28 @@ function batch(B: number, L: number, seed: number) {
 
 describe.skipIf(!cudaAvailable())('model on CUDA vs CPU', () => {
   for (const recompute of [false, true]) {
+    it(`bf16 activations: loss and gradients close to the f32 CPU model (recompute=${recompute})`, () => {
+      const cpu = MambaLM.create(cfg, { seed: 1 }), gpu = MambaLM.create(cfg, { seed: 1, device: 'cuda', precision: 'bf16', recompute });
+      expect(gpu.precision).toBe('bf16');
+      const b = batch(2, 300, 2);
+      const lc = cpu.forwardBackward(b).loss, lg = gpu.forwardBackward(b).loss;
+      expect(Math.abs(lc - lg) / lc).toBeLessThan(1e-2);
+      const pc = cpu.parameters(), pg = gpu.parameters();
+      for (let i = 0; i < pc.length; i++) expect(relErr(pg[i]!.grad.toFloat64(), pc[i]!.grad.toFloat64()), pc[i]!.name).toBeLessThan(5e-2);
+    });
+  }
+
+  it('bf16 activations train: a repeated batch is learned', () => {
+    const m = MambaLM.create(cfg, { seed: 2, device: 'cuda', precision: 'bf16' });
+    const opt = new AdamW(m.parameters());
+    const b = batch(4, 128, 9);
+    const first = m.forward(b).loss;
+    for (let i = 0; i < 30; i++) { m.zeroGrad(); m.forwardBackward(b); opt.update(3e-3); }
+    expect(m.forward(b).loss).toBeLessThan(first - 0.05);
+    expect(() => MambaLM.create(cfg, { precision: 'bf16' })).toThrow(/needs a CUDA device/);
+  });
+
+  for (const recompute of [false, true]) {
     it(`LM loss and all gradients agree (recompute=${recompute})`, () => {
       const cpu = MambaLM.create(cfg, { seed: 1 }), gpu = MambaLM.create(cfg, { seed: 1, device: 'cuda', recompute });
       const b = batch(2, 300, 2);
