@@ -337,3 +337,19 @@ MAMBA_OP(cpu, sumSquares) {
   double r = mamba::arg_is_f64(info, 0) ? mamba::sum_squares<double>(info) : mamba::sum_squares<float>(info);
   return Napi::Number::New(info.Env(), r);
 }
+
+// cpu.expF32(x, out, n): the scan's vectorised float exp over an array, exposed so tests can check
+// its accuracy directly (packs of 8 where AVX2 is built, the scalar version for the tail).
+MAMBA_OP(cpu, expF32) {
+  using namespace mamba;
+  int64_t n = arg_int(info, 2, "expF32 n");
+  check_dims(info, "expF32", {n});
+  const float* x = arg_array<float>(info, 0, "expF32 x", n);
+  float* out = arg_array<float>(info, 1, "expF32 out", n);
+  using P = PackOf<float>::P;
+  constexpr int W = PackOf<float>::W;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) st(out + i, vexp(PackIO<P>::ld(x + i)));
+  for (; i < n; i++) out[i] = vexp(x[i]);
+  return info.Env().Undefined();
+}

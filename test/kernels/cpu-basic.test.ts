@@ -67,6 +67,15 @@ describe('cpu embedding', () => {
       expect(relErr(f64(dW), dref)).toBeLessThan(TOL[dt]);
     });
   }
+  it('embeddingBackward is the gradient of embeddingForward (finite differences, f64)', () => {
+    const T = 9, V = 4, D = 3;
+    const id = ids(T, V, 50);
+    const W = randn(V * D, 51), G = randn(T * D, 52);
+    const f = () => { const o = zeros([T, D], 'f64'); embeddingForward(id, tensor(W, [V, D], 'f64'), o); return dotAll(f64(o), G); };
+    const dW = zeros([V, D], 'f64');
+    embeddingBackward(id, tensor(G, [T, D], 'f64'), dW);
+    expect(relErr(f64(dW), numericGrad(W, f))).toBeLessThan(1e-6);
+  });
   it('rejects ids out of range with a RangeError and wrong arrays with a TypeError', () => {
     const W = tensor(randn(12, 5), [4, 3], 'f32');
     const bad = Tensor.from(Int32Array.from([0, 4]), [2]);
@@ -215,6 +224,28 @@ describe('cpu pooling', () => {
   it('rejects a bad mode and L = 0', () => {
     expect(() => poolForward(zeros([4, 2], 'f32'), zeros([2, 2], 'f32'), 2, 2, 'max' as 'mean')).toThrow(TensorError);
     expect(() => cpuOp('poolForward')(new Float32Array(4), new Float32Array(4), 2, 2, 1, 7)).toThrow(RangeError);
+  });
+});
+
+describe('cpu vectorised exp (used by the scan and SiLU)', () => {
+  it('has relative error below 3e-7 over [-87, 88] and gives exactly 0 below -87', () => {
+    const n = 100003;
+    const x = Float32Array.from(randu(n, 60, -87, 88));
+    const out = new Float32Array(n);
+    cpuOp('expF32')(x, out, n);
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const want = Math.exp(x[i]!);
+      if (want < 1.2e-38) continue; // float denormal range: absolute accuracy only
+      worst = Math.max(worst, Math.abs(out[i]! - want) / want);
+    }
+    expect(worst).toBeLessThan(3e-7);
+    const neg = Float32Array.from([-87.5, -100, -1e4, -Infinity, -88, -90, -200, -1e30, -87.01]);
+    const o2 = new Float32Array(neg.length);
+    cpuOp('expF32')(neg, o2, neg.length);
+    expect(Array.from(o2.slice(0, 8))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(o2[8]).toBe(0);
+    expect(() => cpuOp('expF32')(new Float64Array(4), new Float32Array(4), 4)).toThrow(TypeError);
   });
 });
 
