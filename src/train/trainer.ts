@@ -13,6 +13,7 @@ import {
 } from '../model/checkpoint.js';
 import { MambaClassifier, MambaLM, type CreateOptions, type MambaModel } from '../model/model.js';
 import { Rng } from '../util/rng.js';
+import type { Param } from '../nn/param.js';
 import { AdamW, clipGradNorm, lrAt, seqLenAt, type SeqLenWarmup } from './optim.js';
 
 export interface TrainOptions {
@@ -99,6 +100,20 @@ export interface TrainSummary {
   elapsedS: number;
 }
 
+/**
+ * Data-parallel training, one process per GPU: every rank runs the same Trainer on its own batches; the
+ * gradients are averaged across ranks after accumulation and before clipping (e.g. an NCCL all-reduce
+ * divided by worldSize), so every rank applies the same update. Only rank 0 writes checkpoints and
+ * evaluates. The data stream stays resumable: each step draws one seed from a stream shared by all ranks
+ * and each rank samples its batch from (seed, rank).
+ */
+export interface DataParallel {
+  rank: number;
+  worldSize: number;
+  /** averages every parameter's gradient across ranks, in place */
+  allReduceMean(params: Param[]): void | Promise<void>;
+}
+
 export class TrainingError extends Error {
   override name = 'TrainingError';
 }
@@ -155,7 +170,9 @@ export class Trainer {
   #lastEval: EvalInfo | undefined;
   #bestEval: EvalInfo | undefined;
 
-  constructor(model: MambaModel, data: TrainData, options: Partial<TrainOptions> = {}, opts: { runDir?: string; hooks?: TrainHooks } = {}) {
+  readonly parallel: DataParallel | null;
+
+  constructor(model: MambaModel, data: TrainData, options: Partial<TrainOptions> = {}, opts: { runDir?: string; hooks?: TrainHooks; parallel?: DataParallel } = {}) {
     this.model = model;
     this.data = data;
     this.options = { ...TRAIN_DEFAULTS, ...options };
@@ -167,7 +184,13 @@ export class Trainer {
       throw new TrainingError(`the data has ${data.train.classes.length} classes, the model num_classes = ${model.config.num_classes}`);
     }
     this.optimizer = new AdamW(model.parameters(), { beta1: this.options.beta1, beta2: this.options.beta2, eps: this.options.eps, weightDecay: this.options.weightDecay });
-    this.runDir = opts.runDir ?? null;
+    const par = opts.parallel ?? null;
+    if (par && (!Number.isInteger(par.worldSize) || par.worldSize < 1 || !Number.isInteger(par.rank) || par.rank < 0 || par.rank >= par.worldSize)) {
+      throw new TrainingError(`parallel: rank must be in 0..worldSize-1, got rank ${par.rank} of ${par.worldSize}`);
+    }
+    this.parallel = par && par.worldSize > 1 ? par : null;
+    // only rank 0 writes the run folder
+    this.runDir = this.parallel && this.parallel.rank !== 0 ? null : opts.runDir ?? null;
     this.hooks = opts.hooks ?? {};
     // data randomness is separate from the model's init stream, so both are reproducible from the seed
     this.#dataRng = new Rng((this.options.seed ^ 0x5eed5eed) >>> 0);
@@ -200,10 +223,10 @@ export class Trainer {
     return seqLenAt(s, this.options.seqLen, this.options.seqLenWarmup);
   }
 
-  async #lmBatch(src: WindowSource, B: number, L: number) {
+  async #lmBatch(src: WindowSource, B: number, L: number, rng: Rng) {
     const inputs = new Int32Array(B * L), targets = new Int32Array(B * L);
     for (let b = 0; b < B; b++) {
-      const w = await src.randomWindow(L + 1, this.#dataRng);
+      const w = await src.randomWindow(L + 1, rng);
       for (let t = 0; t < L; t++) {
         inputs[b * L + t] = w.tokens[t]!;
         targets[b * L + t] = w.tokens[t + 1]!;
@@ -212,10 +235,10 @@ export class Trainer {
     return { B, L, inputs, targets };
   }
 
-  async #clsBatch(src: LabelledSource, B: number, L: number) {
+  async #clsBatch(src: LabelledSource, B: number, L: number, rng: Rng) {
     const inputs = new Int32Array(B * L), labels = new Int32Array(B);
     for (let b = 0; b < B; b++) {
-      const ex = await src.randomExample(L, this.#dataRng);
+      const ex = await src.randomExample(L, rng);
       inputs.set(ex.tokens, b * L);
       labels[b] = ex.label;
     }
@@ -230,13 +253,15 @@ export class Trainer {
     const B = o.batchSize;
     this.model.zeroGrad();
     let lossSum = 0, correct = 0, count = 0;
+    // data parallel: this step's batches come from (one seed of the shared stream, rank)
+    const rng = this.parallel ? new Rng((this.#dataRng.nextU32() ^ Math.imul(this.parallel.rank + 1, 0x9e3779b9)) >>> 0) : this.#dataRng;
     for (let a = 0; a < o.accumSteps; a++) {
       let loss: number;
       if (this.model instanceof MambaLM) {
-        const batch = await this.#lmBatch(this.data.train as WindowSource, B, L);
+        const batch = await this.#lmBatch(this.data.train as WindowSource, B, L, rng);
         loss = this.model.forwardBackward(batch, 1 / (B * L * o.accumSteps)).loss;
       } else {
-        const batch = await this.#clsBatch(this.data.train as LabelledSource, B, L);
+        const batch = await this.#clsBatch(this.data.train as LabelledSource, B, L, rng);
         const r = (this.model as MambaClassifier).forwardBackward(batch, 1 / (B * o.accumSteps));
         loss = r.loss;
         correct += r.correct;
@@ -245,6 +270,7 @@ export class Trainer {
       if (!Number.isFinite(loss)) throw new TrainingError(`loss became ${loss} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`);
       lossSum += loss;
     }
+    if (this.parallel) await this.parallel.allReduceMean(this.optimizer.params);
     const gradNorm = clipGradNorm(this.optimizer.params, o.gradClip);
     if (!Number.isFinite(gradNorm)) throw new TrainingError(`gradient norm became ${gradNorm} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`);
     const lr = this.lrAt(this.step);
@@ -271,7 +297,7 @@ export class Trainer {
       lastLoss = info.loss;
       await this.hooks.onStep?.(info);
       const last = this.step === o.steps;
-      if (this.data.valid && ((o.evalEvery > 0 && this.step % o.evalEvery === 0) || last)) {
+      if (this.data.valid && (!this.parallel || this.parallel.rank === 0) && ((o.evalEvery > 0 && this.step % o.evalEvery === 0) || last)) {
         const e = await this.evaluate();
         if (!this.#bestEval || e.loss < this.#bestEval.loss) {
           this.#bestEval = e;
@@ -387,7 +413,7 @@ export class Trainer {
    * Reopens a run folder: the model (config.json + model.safetensors), optimizer m/v, step, data RNG and
    * options, so run() continues exactly where the saved run stopped. `overrides` may change e.g. steps.
    */
-  static resume(dir: string, data: TrainData, opts: { create?: CreateOptions; overrides?: Partial<TrainOptions>; hooks?: TrainHooks } = {}): Trainer {
+  static resume(dir: string, data: TrainData, opts: { create?: CreateOptions; overrides?: Partial<TrainOptions>; hooks?: TrainHooks; parallel?: DataParallel } = {}): Trainer {
     const sp = join(dir, TRAINER_STATE_FILE);
     if (!existsSync(sp)) throw new CheckpointError(`${sp}: no such file: ${dir} holds no trainer checkpoint to resume from`);
     let st: TrainerState;
@@ -402,7 +428,7 @@ export class Trainer {
       throw new CheckpointError(`${mp} is not from step ${st.step} of ${TRAINER_STATE_FILE}: a save was interrupted; no consistent checkpoint`);
     }
     const model = loadModel(dir, { seed: st.options.seed, ...opts.create });
-    const t = new Trainer(model, data, { ...st.options, ...opts.overrides }, { runDir: dir, hooks: opts.hooks ?? {} });
+    const t = new Trainer(model, data, { ...st.options, ...opts.overrides }, { runDir: dir, hooks: opts.hooks ?? {}, ...(opts.parallel ? { parallel: opts.parallel } : {}) });
     const op = join(dir, TRAINING_STATE_FILE);
     const { tensors, metadata } = readSafetensors(op);
     if (metadata.step !== String(st.step)) {

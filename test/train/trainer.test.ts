@@ -1,13 +1,13 @@
 // Optimizer, schedules and the Trainer on small in-memory data: learning, exact resume, stop requests,
 // NaN handling, classification metrics and sequence-length warmup.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MambaClassifier, MambaLM, loadModel, makeConfig } from '../../src/model/index.js';
-import { makeParam } from '../../src/nn/index.js';
+import { makeParam, type Param } from '../../src/nn/index.js';
 import {
-  AdamW, MemoryLabelledSource, MemoryWindowSource, Trainer, TrainingError, clipGradNorm, lrAt, seqLenAt, type StepInfo,
+  AdamW, MemoryLabelledSource, type DataParallel, MemoryWindowSource, Trainer, TrainingError, clipGradNorm, lrAt, seqLenAt, type StepInfo,
 } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -123,6 +123,45 @@ describe('Trainer (lm)', () => {
     const lab = new MemoryLabelledSource([{ name: 'x', label: 0, tokens: new Uint8Array(10) }], ['a', 'b'], 16);
     expect(() => new Trainer(m, { train: lab })).toThrow(/task 'lm' needs a window/);
     expect(() => Trainer.resume(tmp(), { train })).toThrow(/holds no trainer checkpoint/);
+  });
+});
+
+/** An in-process stand-in for an NCCL all-reduce: waits for every rank, then averages the gradients. */
+function inProcessGroup(world: number): DataParallel[] {
+  let pending: { params: Param[]; resolve: () => void }[] = [];
+  return Array.from({ length: world }, (_, rank) => ({
+    rank,
+    worldSize: world,
+    allReduceMean: (params: Param[]) => new Promise<void>((resolve) => {
+      pending.push({ params, resolve });
+      if (pending.length < world) return;
+      const group = pending;
+      pending = [];
+      for (let i = 0; i < params.length; i++) {
+        const mean = new Float64Array(params[i]!.grad.numel);
+        for (const g of group) g.params[i]!.grad.data.forEach((v, j) => { mean[j] = mean[j]! + v / world; });
+        for (const g of group) g.params[i]!.grad.data.set(mean);
+      }
+      group.forEach((g) => g.resolve());
+    }),
+  }));
+}
+
+describe('Trainer (data parallel)', () => {
+  it('ranks sample different batches, apply the same averaged update and only rank 0 writes', async () => {
+    const train = new MemoryWindowSource([{ name: 'a', tokens: markovTokens(4000, 1) }], 16);
+    const [p0, p1] = inProcessGroup(2);
+    const dirs = [tmp(), tmp()];
+    const losses: number[][] = [[], []];
+    const trainers = [p0!, p1!].map((parallel, r) => new Trainer(MambaLM.create(cfg, { seed: 8 }), { train }, { steps: 4, batchSize: 2, seqLen: 16, lr: 1e-2, warmupSteps: 1, seed: 2 },
+      { runDir: dirs[r]!, parallel, hooks: { onStep: (s) => { losses[r]!.push(s.loss); } } }));
+    await Promise.all(trainers.map((t) => t.run()));
+    expect(losses[0]![0]).not.toBe(losses[1]![0]);
+    const [a, b] = trainers.map((t) => t.model.parameters());
+    for (let i = 0; i < a!.length; i++) expect(Array.from(b![i]!.value.data)).toEqual(Array.from(a![i]!.value.data));
+    expect(readdirSync(dirs[0]!)).toContain('trainer_state.json');
+    expect(readdirSync(dirs[1]!)).toHaveLength(0);
+    expect(() => new Trainer(MambaLM.create(cfg), { train }, {}, { parallel: { rank: 2, worldSize: 2, allReduceMean: () => {} } })).toThrow(/rank must be in 0..worldSize-1/);
   });
 });
 
