@@ -38,9 +38,10 @@ function rand(n, seed, scale = 1, shift = 0) {
   return a;
 }
 
-// Peak: the larger of the nominal threads x (2 FMA pipes x 8 floats x 2 flops) x the clock
-// /proc/cpuinfo reports, and cpu.fmaPeak, an FMA-bound loop (best of 3), which reads above the nominal
-// figure under turbo (and below it when other tenants share the machine).
+// Peak at t threads: the larger of the nominal t x (2 FMA pipes x 8 floats x 2 flops) x the clock
+// /proc/cpuinfo reports, and cpu.fmaPeak(t), an FMA-bound loop (best of 3), which reads above the
+// nominal figure under turbo. Everything runs at 1 thread and at all threads: on a shared machine
+// the 1-thread figures are the steadier ones.
 function clockGHz() {
   try {
     const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -50,14 +51,14 @@ function clockGHz() {
 }
 const threads = cpuOp('numThreads')();
 const ghz = clockGHz();
-const nominal = threads * 32 * ghz;
-const best = (th) => Math.max(...[0, 1, 2].map(() => cpuOp('fmaPeak')(th, 0.3)));
-const peak1 = best(1);
-const peakN = threads > 1 ? best(threads) : peak1;
-const peak = Math.max(nominal, peakN);
+const counts = threads > 1 ? [1, threads] : [1];
+const bestFma = (th) => Math.max(...[0, 1, 2].map(() => cpuOp('fmaPeak')(th, 0.3)));
+const peaks = new Map(counts.map((t) => [t, { nominal: t * 32 * ghz, measured: bestFma(t) }]));
+const peakOf = (t) => Math.max(peaks.get(t).nominal, peaks.get(t).measured);
 const cpuName = cpus()[0].model.trim();
 const load0 = loadavg()[0];
-console.log(`CPU: ${cpuName}, ${threads} threads, ${ghz.toFixed(2)} GHz; nominal AVX2 FMA peak ${nominal.toFixed(1)} GFLOP/s, FMA loop measured ${peakN.toFixed(1)} on ${threads} threads (${peak1.toFixed(1)} on 1): peak ${peak.toFixed(1)}; load average ${load0.toFixed(2)}`);
+console.log(`CPU: ${cpuName}, ${threads} threads, ${ghz.toFixed(2)} GHz; load average ${load0.toFixed(2)}`);
+for (const t of counts) console.log(`  ${t} thread(s): nominal AVX2 FMA peak ${peaks.get(t).nominal.toFixed(1)} GFLOP/s, FMA loop ${peaks.get(t).measured.toFixed(1)} -> peak ${peakOf(t).toFixed(1)}`);
 
 // ---- gemm ----------------------------------------------------------------------------------
 const gemmRows = [];
@@ -73,25 +74,29 @@ for (const [label, opts, as, bs, cs] of gemmCases) {
   const a = Tensor.from(rand(as[0] * as[1], 1), as), b = Tensor.from(rand(bs[0] * bs[1], 2), bs), c = Tensor.from(rand(cs[0] * cs[1], 3), cs);
   const K = opts.transA ? as[0] : as[1];
   const flops = 2 * cs[0] * cs[1] * K;
-  const { med, best: bst } = time(() => gemm(a, b, c, opts));
-  const gf = flops / med / 1e9, gfb = flops / bst / 1e9;
   const shape = `M=${cs[0]} N=${cs[1]} K=${K}${opts.transA ? ' (Aᵀ)' : ''}${opts.transB ? ' (Bᵀ)' : ''}`;
-  gemmRows.push([label, shape, (med * 1e3).toFixed(2), gf.toFixed(1), `${((100 * gf) / peak).toFixed(0)}%`, gfb.toFixed(1)]);
-  console.log(`gemm ${label.padEnd(22)} ${shape.padEnd(28)} ${(med * 1e3).toFixed(2).padStart(8)} ms ${gf.toFixed(1).padStart(7)} GFLOP/s (${((100 * gf) / peak).toFixed(0)}% of peak; best run ${gfb.toFixed(1)})`);
+  const row = [label, shape];
+  for (const t of counts) {
+    cpuOp('setNumThreads')(t);
+    const { med, best: bst } = time(() => gemm(a, b, c, opts));
+    const gf = flops / med / 1e9, gfb = flops / bst / 1e9;
+    row.push(`${gf.toFixed(1)} (${((100 * gf) / peakOf(t)).toFixed(0)}%)`, gfb.toFixed(1));
+    console.log(`gemm ${label.padEnd(22)} ${shape.padEnd(28)} ${t} thr: ${(med * 1e3).toFixed(2).padStart(8)} ms ${gf.toFixed(1).padStart(7)} GFLOP/s (${((100 * gf) / peakOf(t)).toFixed(0)}% of peak; best run ${gfb.toFixed(1)})`);
+  }
+  cpuOp('setNumThreads')(threads);
+  gemmRows.push(row);
 }
 
 // ---- selective scan ------------------------------------------------------------------------
 // Instruction floor: vector arithmetic instructions per 8 (channel, state) lanes per token, counted
 // from the kernels: forward 23 (dt*A, exp 18: clamp 2, mul, round, 2 fnmadd, 7-term polynomial,
 // exponent build 3, select; dt*u*B 2, state FMA, output FMA); backward adds the checkpoint pass (22),
-// the chunk recompute keeping exp(dt A) (22) and the adjoint (11). At the measured FMA issue rate
-// (the peak above / 16 flops per FMA instruction: 2 vector instructions per cycle per thread) this is
-// the best time this code shape can reach.
+// the chunk recompute keeping exp(dt A) (22) and the adjoint (11). Issued at 2 vector instructions per
+// cycle per thread (the peak / 16 flops per FMA instruction) this is the best time this code shape
+// can reach.
 const D = 256, N = 16;
 const FWD_OPS = 23, BWD_OPS = FWD_OPS + 22 + 22 + 11;
-const issue = (peak * 1e9) / 16; // vector instructions per second, all threads
-const floorFwd = issue / ((D * N) / 8) / FWD_OPS;
-const floorBwd = issue / ((D * N) / 8) / BWD_OPS;
+const floorOf = (t, ops) => (peakOf(t) * 1e9) / 16 / ((D * N) / 8) / ops;
 const scanRows = [];
 const Ls = quick ? [4096, 16384] : [4096, 8192, 16384, 32768, 65536];
 for (const L of Ls) {
@@ -112,28 +117,33 @@ for (const L of Ls) {
     dDskip: Tensor.empty([D]), dDeltaBias: Tensor.empty([D]), dz: columns(dzin, D, D),
   };
   const dy = Tensor.from(rand(Tn * D, 11), [Tn, D]);
-  const tf = time(() => selectiveScanForward(args, y, null));
-  const tb = time(() => { selectiveScanForward(args, y, null); selectiveScanBackward(args, dy, g); });
-  const row = [String(L), (L / tf.med / 1e6).toFixed(3), (L / tf.best / 1e6).toFixed(3), (floorFwd / 1e6).toFixed(3), (L / tb.med / 1e6).toFixed(3), (L / tb.best / 1e6).toFixed(3), (floorBwd / 1e6).toFixed(3)];
-  scanRows.push(row);
-  console.log(`scan L=${String(L).padStart(6)} D=${D} N=${N} B=1: forward ${row[1]} M tok/s (best ${row[2]}, floor ${row[3]}), forward+backward ${row[4]} M tok/s (best ${row[5]}, floor ${row[6]})`);
+  for (const t of counts) {
+    cpuOp('setNumThreads')(t);
+    const tf = time(() => selectiveScanForward(args, y, null));
+    const tb = time(() => { selectiveScanForward(args, y, null); selectiveScanBackward(args, dy, g); });
+    const row = [String(L), String(t), (L / tf.med / 1e6).toFixed(3), (L / tf.best / 1e6).toFixed(3), (floorOf(t, FWD_OPS) / 1e6).toFixed(3),
+      (L / tb.med / 1e6).toFixed(3), (L / tb.best / 1e6).toFixed(3), (floorOf(t, BWD_OPS) / 1e6).toFixed(3)];
+    scanRows.push(row);
+    console.log(`scan L=${String(L).padStart(6)} D=${D} N=${N} B=1, ${t} thr: forward ${row[2]} M tok/s (best ${row[3]}, floor ${row[4]}), forward+backward ${row[5]} M tok/s (best ${row[6]}, floor ${row[7]})`);
+  }
+  cpuOp('setNumThreads')(threads);
 }
 
 // ---- README --------------------------------------------------------------------------------
 const table = [
   '## CPU kernels',
   '',
-  `${cpuName}, ${threads} threads (MAMBA_NUM_THREADS), ${ghz.toFixed(2)} GHz, node ${process.version}, f32, build -O3 -march=x86-64-v3 (AVX2 + FMA). Median of ${RUNS} runs after a warm-up; load average ${load0.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end (the machine was shared, so expect noise).`,
-  `Peak ("of peak") = ${peak.toFixed(1)} GFLOP/s, the larger of the nominal threads x 2 FMA pipes x 8 lanes x 2 flops x ${ghz.toFixed(2)} GHz = ${nominal.toFixed(1)} and an FMA-bound loop (\`cpu.fmaPeak\`, best of 3): ${peakN.toFixed(1)} on ${threads} threads, ${peak1.toFixed(1)} on 1 (turbo runs above the nominal clock).`,
+  `${cpuName}, ${threads} threads, ${ghz.toFixed(2)} GHz, node ${process.version}, f32, build -O3 -march=x86-64-v3 (AVX2 + FMA). Median and best of ${RUNS} timed runs after a warm-up, at 1 thread and at ${threads}. Load average ${load0.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end: the machine was shared with other work, which shows most in the ${threads}-thread medians; the 1-thread figures are the steadier ones.`,
+  `Peak ("% of peak") = the larger of the nominal threads x 2 FMA pipes x 8 lanes x 2 flops x ${ghz.toFixed(2)} GHz and an FMA-bound loop (\`cpu.fmaPeak\`, best of 3; turbo runs above the nominal clock): ${counts.map((t) => `${peakOf(t).toFixed(1)} GFLOP/s at ${t} thread${t > 1 ? 's' : ''} (nominal ${peaks.get(t).nominal.toFixed(1)}, loop ${peaks.get(t).measured.toFixed(1)})`).join(', ')}.`,
   '',
-  '| gemm | shape | median ms | GFLOP/s (median) | of peak | GFLOP/s (best run) |',
-  '|---|---|---:|---:|---:|---:|',
+  `| gemm | shape | ${counts.map((t) => `GFLOP/s ${t} thr (median, % of peak) | best run`).join(' | ')} |`,
+  `|---|---|${counts.map(() => '---:|---:').join('|')}|`,
   ...gemmRows.map((r) => `| ${r.join(' | ')} |`),
   '',
-  `Selective scan, D=${D}, N=${N}, B=1, deltaSoftplus, z and Dskip on, B/C/z strided (columns of wider tensors). Floor: ${FWD_OPS} (forward) and ${BWD_OPS} (forward+backward) vector instructions per 8 (channel, state) lanes per token, issued at 2 per cycle per thread (peak / 16 = ${(issue / 1e9).toFixed(1)} G/s).`,
+  `Selective scan, D=${D}, N=${N}, B=1, deltaSoftplus, z and Dskip on, B/C/z strided (columns of wider tensors), in M tokens/s. Floor: ${FWD_OPS} (forward) and ${BWD_OPS} (forward+backward) vector instructions per 8 (channel, state) lanes per token, issued at 2 per cycle per thread (peak / 16).`,
   '',
-  '| L | forward (M tokens/s, median) | forward (best run) | forward floor | forward+backward (median) | fwd+bwd (best run) | fwd+bwd floor |',
-  '|---:|---:|---:|---:|---:|---:|---:|',
+  '| L | threads | forward (median) | forward (best) | forward floor | fwd+bwd (median) | fwd+bwd (best) | fwd+bwd floor |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...scanRows.map((r) => `| ${r.join(' | ')} |`),
   '',
   'Command: `npm run build && node bench/cpu-kernels.js`',
@@ -147,7 +157,7 @@ if (!quick && !process.argv.includes('--no-write')) {
   const start = md.indexOf('## CPU kernels');
   if (start >= 0) {
     const next = md.indexOf('\n## ', start + 3);
-    md = md.slice(0, start) + table + (next >= 0 ? md.slice(next + 1) : '');
+    md = md.slice(0, start) + table + (next >= 0 ? '\n' + md.slice(next + 1) : '');
   } else {
     md = md.replace(/\s*$/, '\n\n') + table;
   }
