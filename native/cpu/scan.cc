@@ -1,9 +1,11 @@
 // Selective scan (Mamba S6) on the CPU over [T, D] activations, T = B * L sequence-major rows.
 //   dt = softplus(delta + deltaBias) (or delta + deltaBias); h_t = exp(dt A) h_{t-1} + dt B_t u_t;
 //   y_t = (C_t . h_t + Dskip u_t) * silu(z_t).
-// Work items are (sequence, block of channels); inside one, the state lives as [N][block] so every
-// inner loop runs over contiguous channels with the vectorisable exp of vmath.h.
-// Backward never stores all states: a first pass keeps h only at chunk starts; then chunks are
+// Work items are (sequence, block of 64 channels); inside one, the state lives as [N][block] so every
+// inner loop runs over contiguous channels with the 8-lane exp of simd.h (double: std::exp), and the
+// rows 8 steps ahead are prefetched.
+// Backward never stores all states: a first pass keeps h only at chunk starts (chunk = pow2 >= sqrt(L)
+// in [64, 1024], so L/chunk x N x 64 floats per thread); then chunks are
 // walked in reverse, each chunk's states and decays exp(dt A) recomputed into [chunk][N][block]
 // buffers, and the adjoint
 //   dh_t = C_t dy_t + exp(dt_{t+1} A) dh_{t+1}
@@ -321,6 +323,7 @@ template <class T>
 Scan<T> read_scan(const Napi::CallbackInfo& info, const char* op, int64_t rows, int64_t B, int64_t L, int64_t D, int64_t N, bool sp, size_t base) {
   Scan<T> s;
   std::string o(op);
+  if (N < 1) throw_range(info.Env(), o + ": the state size N must be >= 1");
   s.B = B; s.L = L; s.D = D; s.N = N; s.sp = sp;
   s.bcs = arg_int(info, base + 6, (o + " bcStride").c_str());
   s.zs = arg_int(info, base + 9, (o + " zStride").c_str());

@@ -273,5 +273,7 @@ describe('cpu selective scan', () => {
     const stride = [...ok]; stride[6] = 1;
     expect(() => cpuOp('selectiveScanForward')(...stride)).toThrow(RangeError);
     expect(() => cpuOp('selectiveScanForward')(u, u)).toThrow(TypeError);
+    const noState = [...ok]; noState[15] = 0;
+    expect(() => cpuOp('selectiveScanForward')(...noState)).toThrow(RangeError);
   });
 });
