@@ -96,6 +96,13 @@ void pack_a(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, in
         for (int64_t i = 0; i < h; i++) r[i] = src[i];
         for (int64_t i = h; i < MR; i++) r[i] = 0.f;
       }
+    } else if (h == MR) {
+      // six row streams in, one contiguous stream out
+      const float* r0 = A + ib * lda + k0;
+      for (int64_t k = 0; k < kc; k++) {
+        float* d = o + k * MR;
+        for (int64_t i = 0; i < MR; i++) d[i] = r0[i * lda + k];
+      }
     } else {
       for (int64_t i = 0; i < h; i++) {
         const float* src = A + (ib + i) * lda + k0;
