@@ -60,6 +60,15 @@ describe('MambaLM', () => {
     for (let i = 0; i < pa.length; i++) expect(Array.from(pb[i]!.grad.data)).toEqual(Array.from(pa[i]!.grad.data));
   });
 
+  it('recomputation keeps less activation memory with several layers', () => {
+    const cfg = tinyConfig({ n_layer: 4 });
+    const batch = { B: 2, L: 64, inputs: tokens(128, 6, 7), targets: tokens(128, 6, 8) };
+    const plain = MambaLM.create(cfg, { seed: 1 }), rec = MambaLM.create(cfg, { seed: 1, recompute: true });
+    plain.forwardBackward(batch);
+    rec.forwardBackward(batch);
+    expect(rec.backbone.workspaceBytes()).toBeLessThan(0.6 * plain.backbone.workspaceBytes());
+  });
+
   it('rejects bad batches with one clear message', () => {
     const m = MambaLM.create(tinyConfig());
     expect(() => m.forward({ B: 1, L: 3, inputs: Int32Array.from([0, 9, 1]), targets: new Int32Array(3) })).toThrow(/token 9 at position 1 is outside the vocabulary 0..5/);

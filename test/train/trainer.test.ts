@@ -90,6 +90,11 @@ describe('Trainer (lm)', () => {
     const sc = await c.run();
     expect(sc).toMatchObject({ step: 12, stopped: false });
     expect(part).toEqual(full);
+    // sequence-length warmup 8 -> 16 -> 32 over the first 6 steps, then the target
+    const lens: number[] = [];
+    const d = new Trainer(MambaLM.create(cfg, { seed: 2 }), { train }, { ...opts, seqLenWarmup: { start: 8, steps: 6 } }, { hooks: { onStep: (s) => { lens.push(s.seqLen); } } });
+    await d.run();
+    expect(lens).toEqual([8, 8, 16, 16, 32, 32, 32, 32, 32, 32, 32, 32]);
   });
 
   it('a NaN loss stops with the step named and leaves the last checkpoint alone', async () => {
