@@ -21,7 +21,7 @@ const steps = Number(a.steps ?? (full ? 1000 : 300));
 const dir = join(a.out, 'lm');
 const { seconds } = cli('mamba-audio', ['train', ...(full ? ['--preset', 'small', '--lr', '2e-3'] : ['--lr', '3e-3']), '--data', data, '--seq-len', String(L), '--batch', full ? '16' : '4', '--steps', String(steps), '--device', device, '--out', dir, '--force']);
 const s = summariseRun(dir);
-// a continuation of the first digit clip of a held-out voice: 1 s of prompt, 2 s generated
+// continue the last second of the recording (inside the held-out last 10%)
 const wav = join(a.out, 'continuation.wav');
 const prompt = join(root, 'datasets', 'audio', 'speech', 'gettysburg-en-us.wav');
 const gen = cli('mamba-audio', ['generate', '--checkpoint', dir, '--prompt', prompt, '--prompt-seconds', '1', '--seconds', full ? '4' : '1', '--temperature', '0.9', '-o', wav, '--force', '--device', device]);
