@@ -466,6 +466,248 @@ __global__ void __launch_bounds__(NT, 5) scan_bwd(ScanP<T> p, ScanG<T> g) {
   }
 }
 
+// ---- backward main pass, variant v2 (MAMBA_SCAN_BWD=v2) ------------------------------------------------
+// Same chunking and the same entering states S / adjoint carries Q as v1; differs in how a chunk is walked:
+//  - four threads per channel, each owning NQ = NS/4 states (lane = 4 * channel + quarter), so one piece's
+//    states h_0..h_SUB and decays a_1..a_SUB fit in registers: the reverse step reuses the decay computed by
+//    the piece recompute (two exps per (t, d, n): checkpoint sweep + recompute, against three in v1) and no
+//    per-element state goes through shared memory;
+//  - B and C of the whole chunk (<= SUB*MAXCK rows) are staged once, the checkpoints live in shared memory
+//    (not local memory) and the dB/dC partial sums of the chunk accumulate in shared memory (one shared
+//    atomic per lane and step after a butterfly over the warp's 8 channels), flushed with one global atomic
+//    per block, row and column at the end: no barrier inside the time loops, so warps drift independently
+//    and hide each other's load latency;
+//  - steps past the end of a partial piece (and inactive channels) run with dt = 0, i.e. a = 1 and x = 0, so
+//    the states and the adjoint carry pass through unchanged and every step is unrolled without branches.
+//
+// Adjoint equations (per channel d, state n; a_t = exp(dt_t A_n), x_t = dt_t u_t, v_t = delta_t + bias):
+//   forward:  h_t = a_t h_{t-1} + x_t B_t;   y_t = (sum_n C_t h_t + Dskip u_t) * g(z_t),  g(z) = z sigmoid(z)
+//   gy_t = dy_t g(z_t)                           (gradient of the pre-gate output)
+//   G_t  = dL/dh_t = C_t gy_t + a_{t+1} G_{t+1}  (gacc carries a_{t+1} G_{t+1}; at a chunk end it is Q)
+//   dC_t += gy_t h_t             dB_t += G_t x_t            (summed over channels d)
+//   dA   += G_t a_t h_{t-1} dt_t                            (da/dA = dt a)
+//   ddt   = sum_n G_t a_t h_{t-1} A_n + u_t sum_n G_t B_t   (da/ddt = A a, dx/ddt = u)
+//   du    = gy_t Dskip + dt_t sum_n G_t B_t                 (dx/du = dt)
+//   ddelta = ddt * sigmoid(v_t) (softplus) or ddt;  dDeltaBias += ddelta;  dDskip += gy_t u_t
+//   dz    = dy_t (sum_n C_t h_t + Dskip u_t) sigmoid(z)(1 + z (1 - sigmoid(z)))
+constexpr int LCM = SUB * MAXCK;  // longest chunk the backward uses
+constexpr int CPB2 = NT / 4;      // channels per block in v2
+
+// NQ consecutive floats of shared memory (16/8-byte aligned at the call sites) in one access
+template <int NQ>
+__device__ __forceinline__ void ldq(float (&r)[NQ], const float* s) {
+  if constexpr (NQ == 4) {
+    const float4 v = *reinterpret_cast<const float4*>(s);
+    r[0] = v.x; r[1] = v.y; r[2] = v.z; r[3] = v.w;
+  } else if constexpr (NQ == 2) {
+    const float2 v = *reinterpret_cast<const float2*>(s);
+    r[0] = v.x; r[1] = v.y;
+  } else {
+#pragma unroll
+    for (int i = 0; i < NQ; i++) r[i] = s[i];
+  }
+}
+
+// Reduce-scatter of V (2, 4 or 8) values over the 8 lanes of a warp with equal lane & 3 (lane bits 2-4):
+// afterwards every lane holds the 8-lane sum of value idx = (lane >> 2) >> (3 - log2 V); the lanes whose
+// low (3 - log2 V) channel bits are 0 are the unique holders.
+template <int V>
+__device__ __forceinline__ float oct_reduce_scatter(float (&v)[V], int lane) {
+  int cnt = V;
+#pragma unroll
+  for (int m = 16; m >= 4; m >>= 1) {
+    if (cnt > 1) {
+      const int h = cnt / 2;
+      const bool hi = lane & m;
+#pragma unroll
+      for (int i = 0; i < V / 2; i++) {
+        if (i < h) {
+          const float send = hi ? v[i] : v[i + h];
+          const float keep = hi ? v[i + h] : v[i];
+          v[i] = keep + __shfl_xor_sync(0xffffffffu, send, m);
+        }
+      }
+      cnt = h;
+    } else {
+      v[0] += __shfl_xor_sync(0xffffffffu, v[0], m);
+    }
+  }
+  return v[0];
+}
+
+template <class T, int NS>
+__global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
+  constexpr int NQ = NS / 4;                       // states per thread
+  constexpr int V = 2 * NQ;                        // dB and dC values per thread and step
+  constexpr int LV = V == 8 ? 3 : V == 4 ? 2 : 1;  // log2 V
+  extern __shared__ float4 sm2v[];                 // float4: 16-byte alignment for ldq
+  float* sB = reinterpret_cast<float*>(sm2v);      // [LCM][NS]
+  float* sC = sB + LCM * NS;                       // [LCM][NS]
+  float* sacc = sC + LCM * NS;                     // [LCM][2NS]: dB (cols 0..NS-1), dC (NS..2NS-1)
+  float* ckS = sacc + LCM * 2 * NS;                // [MAXCK][NQ][NT]: state at the start of every piece
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, quarter = lane & 3, cl = lane >> 2;
+  const int c = blockIdx.y, b = blockIdx.z, d = blockIdx.x * CPB2 + warp * 8 + cl;
+  const int n0 = quarter * NQ;
+  const bool act = d < p.D;
+  const int s = c * p.Lc, e = min(p.L, s + p.Lc), len = e - s;  // len <= LCM (checked on the host)
+  const int npieces = (len + SUB - 1) / SUB;
+  const int64_t rb = (int64_t)b * p.L;
+  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
+
+  // stage B and C of the chunk (rows past its end and states past N as zeros), clear the dB/dC sums
+  for (int i = tid; i < LCM * NS; i += NT) {
+    const int tt = i / NS, n = i - tt * NS;
+    const bool ok = tt < len && n < p.N;
+    sB[i] = ok ? ldf(p.Bm, (rb + s + tt) * p.bcs + n) : 0.f;
+    sC[i] = ok ? ldf(p.Cm, (rb + s + tt) * p.bcs + n) : 0.f;
+  }
+  for (int i = tid; i < LCM * 2 * NS; i += NT) sacc[i] = 0.f;
+  __syncthreads();
+
+  float An[NQ], h[NQ];
+#pragma unroll
+  for (int i = 0; i < NQ; i++) {
+    const int n = n0 + i;
+    An[i] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] : 0.f;
+    h[i] = (act && n < p.N && p.nchunk > 1) ? p.S[o * p.N + n] : 0.f;
+  }
+  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
+  const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
+
+  // forward over the chunk, keeping the state at the start of every piece
+  for (int k = 0; k < npieces; k++) {
+    const int ts = s + k * SUB, nt = min(SUB, e - ts);
+#pragma unroll
+    for (int i = 0; i < NQ; i++) ckS[(k * NQ + i) * NT + tid] = h[i];
+    float uu[SUB], dd[SUB];
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      const bool ok = act && j < nt;
+      const int64_t x = (rb + ts + j) * p.D + d;
+      uu[j] = ok ? ldf(p.u, x) : 0.f;
+      dd[j] = ok ? ldf(p.delta, x) : 0.f;
+    }
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      const float dt = (act && j < nt) ? dt_of(dd[j] + bias, p.softplus) : 0.f;
+      const float dtl = dt * LOG2E, x = dt * uu[j];
+      float bq[NQ];
+      ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
+#pragma unroll
+      for (int i = 0; i < NQ; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * bq[i]);
+    }
+  }
+
+  // backward over the pieces, last first
+  float gacc[NQ], dAacc[NQ];
+#pragma unroll
+  for (int i = 0; i < NQ; i++) {
+    const int n = n0 + i;
+    gacc[i] = (act && n < p.N && p.nchunk > 1) ? p.Q[o * p.N + n] : 0.f;
+    dAacc[i] = 0.f;
+  }
+  float dDacc = 0.f, dbacc = 0.f;
+  const bool writer = (cl & ((1 << (3 - LV)) - 1)) == 0;
+  const int vidx = cl >> (3 - LV);                 // which of the V values this lane ends up holding
+  const int vcol = vidx < NQ ? n0 + vidx : NS + n0 + vidx - NQ;
+  const bool vok = (vidx < NQ ? n0 + vidx : n0 + vidx - NQ) < p.N;
+  for (int k = npieces - 1; k >= 0; k--) {
+    const int ts = s + k * SUB, nt = min(SUB, e - ts);
+    float vv[SUB], uv[SUB], dyv[SUB], zv[SUB], dtv[SUB];
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      const bool ok = act && j < nt;
+      const int64_t r = rb + ts + j;
+      vv[j] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
+      uv[j] = ok ? ldf(p.u, r * p.D + d) : 0.f;
+      dyv[j] = ok ? ldf(p.dy, r * p.D + d) : 0.f;
+      zv[j] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+    }
+    // recompute the piece's states hs[j] (hs[0] = piece start) and decays as[j] in registers
+    float hs[SUB + 1][NQ], as[SUB][NQ];
+#pragma unroll
+    for (int i = 0; i < NQ; i++) hs[0][i] = ckS[(k * NQ + i) * NT + tid];
+#pragma unroll
+    for (int j = 0; j < SUB; j++) {
+      const bool ok = act && j < nt;
+      vv[j] += bias;
+      dtv[j] = ok ? dt_of(vv[j], p.softplus) : 0.f;
+      const float dtl = dtv[j] * LOG2E, x = dtv[j] * uv[j];
+      float bq[NQ];
+      ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
+#pragma unroll
+      for (int i = 0; i < NQ; i++) {
+        as[j][i] = exp2f(dtl * An[i]);
+        hs[j + 1][i] = fmaf(as[j][i], hs[j][i], x * bq[i]);
+      }
+    }
+    // walk the piece backwards (steps j >= nt have dt = dy = 0: a = 1, G passes through, nothing stored)
+#pragma unroll
+    for (int j = SUB - 1; j >= 0; j--) {
+      const bool ok = act && j < nt;
+      const int64_t r = rb + ts + j;
+      const float zz = zv[j];
+      float sg = 1.f, gate = 1.f;
+      if (p.z) { sg = sigmoidf_(zz); gate = zz * sg; }
+      const float gy = dyv[j] * gate;
+      const float dt = dtv[j], u = uv[j], dtu = dt * u;
+      float bq[NQ], cq[NQ], vals[V];
+      ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
+      ldq<NQ>(cq, sC + (k * SUB + j) * NS + n0);
+      float ysum = 0.f, ddt = 0.f, dus = 0.f;
+#pragma unroll
+      for (int i = 0; i < NQ; i++) {
+        const float hc = hs[j + 1][i], hp = hs[j][i];
+        const float G = fmaf(cq[i], gy, gacc[i]);
+        const float Ga = G * as[j][i];
+        const float Gah = Ga * hp;
+        ysum = fmaf(cq[i], hc, ysum);
+        ddt = fmaf(Gah, An[i], ddt);
+        dus = fmaf(G, bq[i], dus);
+        dAacc[i] = fmaf(Gah, dt, dAacc[i]);
+        vals[i] = G * dtu;
+        vals[NQ + i] = gy * hc;
+        gacc[i] = Ga;
+      }
+      // the four threads of a channel hold partial sums over their states (xor butterfly: equal results)
+#pragma unroll
+      for (int m = 1; m <= 2; m <<= 1) {
+        ysum += __shfl_xor_sync(0xffffffffu, ysum, m);
+        ddt += __shfl_xor_sync(0xffffffffu, ddt, m);
+        dus += __shfl_xor_sync(0xffffffffu, dus, m);
+      }
+      ddt = fmaf(u, dus, ddt);
+      const float dd = p.softplus ? ddt * sigmoidf_(vv[j]) : ddt;
+      if (ok) {
+        // the per-channel outputs are spread over the quarters (one store each)
+        if (quarter == 0) stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
+        else if (quarter == 1) stf(g.ddelta, r * p.D + d, dd);
+        else if (quarter == 2 && p.z) stf(g.dz, r * p.zs + d, dyv[j] * fmaf(Dsk, u, ysum) * sg * (1.f + zz * (1.f - sg)));
+        dbacc += dd;
+        dDacc = fmaf(gy, u, dDacc);
+      }
+      // dB, dC: sums over the warp's 8 channels, then over the block's warps in shared memory
+      const float rsum = oct_reduce_scatter<V>(vals, lane);
+      if (j < nt && writer && vok) atomicAdd(&sacc[(k * SUB + j) * 2 * NS + vcol], rsum);
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < len * 2 * NS; i += NT) {
+    const int j = i / (2 * NS), q = i - j * 2 * NS;
+    const int n = q < NS ? q : q - NS;
+    if (n >= p.N) continue;
+    atomicAdd(&g.dBC[(rb + s + j) * 2 * p.N + (q < NS ? n : p.N + n)], sacc[i]);
+  }
+  if (!act) return;
+#pragma unroll
+  for (int i = 0; i < NQ; i++)
+    if (n0 + i < p.N) atomicAdd(&g.dA[(int64_t)d * p.N + n0 + i], dAacc[i]);
+  if (quarter == 0) {
+    if (g.dDskip) atomicAdd(&g.dDskip[d], dDacc);
+    if (g.dDeltaBias) atomicAdd(&g.dDeltaBias[d], dbacc);
+  }
+}
+
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
 template <class T>
 __global__ void write_dbc(const float* dBC, T* dB, T* dC, int64_t bcs, int64_t Tn, int N) {
@@ -583,7 +825,7 @@ void launch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
 }
 
 template <class T, int NS>
-void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
+void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
   // channel blocks vary fastest: blocks that run together read neighbouring columns of the same rows
   const dim3 grid((p.D + NT - 1) / NT, p.nchunk, p.B);
   cudaStream_t st = cuda_stream();
@@ -603,6 +845,19 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
     combine_bwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.Q, p.P, p.A, p.B, p.nchunk, p.D, p.N);
     check_launch(env, "scan combine_bwd");
     prof.mark("combine_bwd");
+  }
+  if (v2) {
+    const size_t smem2 = sizeof(float) * (4 * LCM * NS + MAXCK * (NS / 4) * NT);
+    static bool attr2_set = false;
+    if (!attr2_set) {
+      cuda_check(env, cudaFuncSetAttribute(scan_bwd2<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem2), "scan_bwd2 smem");
+      attr2_set = true;
+    }
+    const dim3 grid2((p.D + CPB2 - 1) / CPB2, p.nchunk, p.B);
+    scan_bwd2<T, NS><<<grid2, NT, smem2, st>>>(p, g);
+    check_launch(env, "scan backward v2");
+    prof.mark("backward_main");
+    return;
   }
   const size_t smem = sizeof(float) * ((SUB + 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS);
   static bool attr_set = false;
@@ -625,10 +880,28 @@ void dispatch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
   else launch_fwd<T, 16>(env, p, y, last);
 }
 template <class T>
-void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
-  if (p.N <= 4) launch_bwd<T, 4>(env, p, g);
-  else if (p.N <= 8) launch_bwd<T, 8>(env, p, g);
-  else launch_bwd<T, 16>(env, p, g);
+void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
+  if (p.N <= 4) launch_bwd<T, 4>(env, p, g, v2);
+  else if (p.N <= 8) launch_bwd<T, 8>(env, p, g, v2);
+  else launch_bwd<T, 16>(env, p, g, v2);
+}
+
+// Which backward main pass runs: MAMBA_SCAN_BWD = v1 (default) | v2, read once per process; the optional
+// trailing 'v1' | 'v2' argument of selectiveScanBackward overrides it (tests compare the two in one process).
+bool backward_v2(const Napi::CallbackInfo& info, size_t i) {
+  static const int env_choice = [] {
+    const char* e = getenv("MAMBA_SCAN_BWD");
+    if (!e || !e[0] || std::string(e) == "v1") return 0;
+    return std::string(e) == "v2" ? 1 : -1;
+  }();
+  if (arg_present(info, i)) {
+    if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "selectiveScanBackward: variant must be 'v1' or 'v2'");
+    const std::string v = info[i].As<Napi::String>().Utf8Value();
+    if (v != "v1" && v != "v2") throw Napi::RangeError::New(info.Env(), "selectiveScanBackward: variant must be 'v1' or 'v2', got '" + v + "'");
+    return v == "v2";
+  }
+  if (env_choice < 0) throw Napi::RangeError::New(info.Env(), "selectiveScanBackward: MAMBA_SCAN_BWD must be v1 or v2");
+  return env_choice == 1;
 }
 
 Shape read_shape(const Napi::CallbackInfo& info, size_t i, const char* op) {
@@ -701,6 +974,7 @@ void run_backward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
   g.dz = (T*)arg_dev_dt_opt(info, 18, "scan dz", dt, strided_span(T_, p.zs, s.D));
   if (p.z && !g.dz) throw Napi::TypeError::New(env, "scan backward: dz is required when z is given");
   p.softplus = arg_bool(info, 23, "scan deltaSoftplus");
+  const bool v2 = backward_v2(info, 25);
   if (s.B == 0 || s.D == 0 || s.L == 0) {
     if (T_ > 0 && s.D == 0) {
       float* dBC = (float*)scratch(env, sizeof(float) * T_ * 2 * s.N);
@@ -721,7 +995,7 @@ void run_backward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
   g.dBC = sc;
   p.S = sc + nBC; p.Q = p.S + nS; p.P = p.Q + nS;
   cuda_check(env, cudaMemsetAsync(g.dBC, 0, sizeof(float) * nBC, cuda_stream()), "scan dB/dC");
-  dispatch_bwd<T>(env, p, g);
+  dispatch_bwd<T>(env, p, g, v2);
   write_dbc<T><<<grid_for((int64_t)nBC), 256, 0, cuda_stream()>>>(g.dBC, dB, dC, p.bcs, T_, s.N);
   check_launch(env, "scan write dB/dC");
 }
@@ -757,7 +1031,8 @@ MAMBA_OP(cuda, selectiveScanForward) {
 
 // cuda.selectiveScanBackward(u, delta, deltaBias|null, A, Bm, Cm, bcStride, Dskip|null, z|null, zStride, dy,
 //   du, ddelta, dA (acc), dB, dC, dDskip|null (acc), dDeltaBias|null (acc), dz|null, B, L, D, N, deltaSoftplus
-//   [, dtype]) -- bf16: activations and their gradients bf16 (dB, dC too); dA, dDskip, dDeltaBias f32.
+//   [, dtype [, variant 'v1'|'v2']]) -- bf16: activations and their gradients bf16 (dB, dC too); dA, dDskip,
+//   dDeltaBias f32. variant picks the backward main pass (default: MAMBA_SCAN_BWD, else v1).
 MAMBA_OP(cuda, selectiveScanBackward) {
   Shape s = read_shape(info, 19, "selectiveScanBackward");
   DT dt = arg_dtype(info, 24, "selectiveScanBackward");

@@ -147,7 +147,8 @@ function strided(src: Float64Array, rows: number, stride: number, off: number, w
 
 interface DevRun { y: Float64Array; last: Float64Array; g?: Grads }
 
-function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null): DevRun {
+/** variant: the backward main pass ('v1' | 'v2'); undefined leaves the choice to MAMBA_SCAN_BWD (default v1). */
+function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, variant?: 'v1' | 'v2'): DevRun {
   const cu = native().cuda!;
   const { B, L, D, N } = c;
   const T = B * L;
@@ -168,7 +169,7 @@ function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null): DevRun {
     const dzp = zp ? Tensor.zeros([T * x.zStride], dt, 'cuda') : null;
     cu.selectiveScanBackward(u.buffer, delta.buffer, buf(bias), A.buffer, Bv.buffer, Cv.buffer, x.bcStride, buf(Dk), buf(zv), x.zStride,
       dyT.buffer, du.buffer, ddelta.buffer, dA.buffer, at(dxp, x.bOff).buffer, at(dxp, x.cOff).buffer, buf(dD), buf(dBias),
-      dzp ? at(dzp, x.zOff).buffer : null, B, L, D, N, c.softplus, dt);
+      dzp ? at(dzp, x.zOff).buffer : null, B, L, D, N, c.softplus, dt, ...(variant ? [variant] : []));
     const dxpH = dxp.toFloat64();
     out.g = {
       du: du.toFloat64(), ddelta: ddelta.toFloat64(), dA: dA.toFloat64().map((v) => v - 0.25),
@@ -276,6 +277,30 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     const dy = randn(c.L * c.D, 8).map(Math.fround);
     const got = runCuda(c, x, 'f32', dy);
     compareGrads('long', c, got.g!, refBackward(c, x, dy), 1e-4);
+  });
+
+  // The backward main pass has two implementations (native/cuda/scan.cu: v1, and v2 selected by MAMBA_SCAN_BWD=v2
+  // or the trailing variant argument): the same inputs through both, at shapes that hit every edge (one step,
+  // partial pieces and chunks, channels past the last full block, several sequences, each N template).
+  it('backward v2 matches v1 on random data at awkward shapes', () => {
+    const shapes: Case[] = [
+      { B: 1, L: 1, D: 3, N: 4, R: 0, softplus: false, bias: false, skip: false, gate: false },
+      { B: 3, L: 1000, D: 130, N: 8, R: 5, ...full },
+      { B: 2, L: 301, D: 17, N: 13, R: 1, softplus: false, bias: true, skip: true, gate: false },
+      { B: 1, L: 70000, D: 33, N: 16, R: 2, ...full },
+      { B: 3, L: 77, D: 40, N: 3, R: 0, ...full },
+    ];
+    for (const c of shapes) {
+      const x = makeInputs(c, 4321 + c.L, false);
+      const dy = randn(c.B * c.L * c.D, 78).map(Math.fround);
+      const v1 = runCuda(c, x, 'f32', dy, 'v1').g!, v2 = runCuda(c, x, 'f32', dy, 'v2').g!;
+      compareGrads(`v2 vs v1 (B=${c.B} L=${c.L} D=${c.D} N=${c.N})`, c, v2, v1, 1e-4);
+    }
+    // bf16 storage: same rounding of the outputs, so the two agree to bf16 precision
+    const c: Case = { B: 2, L: 777, D: 33, N: 16, R: 2, ...full };
+    const x = makeInputs(c, 99, true);
+    const dy = randn(c.B * c.L * c.D, 79).map(bfRound);
+    compareGrads('bf16 v2 vs v1', c, runCuda(c, x, 'bf16', dy, 'v2').g!, runCuda(c, x, 'bf16', dy, 'v1').g!, 1e-2);
   });
 
   it('selectiveScanStep repeated L times reproduces the forward and its final state', () => {
