@@ -25,7 +25,7 @@ const pre = join(a.out, 'pretrain');
 let pretrain;
 if (!a['no-pretrain']) {
   const L = full ? 4096 : 1024;
-  cli('mamba-dna', ['train', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(full ? 64 : 8), '--steps', String(full ? 400 : 150), '--lr', full ? '2e-3' : '4e-3',
+  cli('mamba-dna', ['train', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(full ? 64 : 8), '--steps', String(full ? 300 : 150), '--lr', full ? '2e-3' : '4e-3',
     '--eval-windows', '32', '--device', device, '--out', pre, '--force']);
   pretrain = summariseRun(pre);
 }
@@ -35,12 +35,12 @@ const rows = [];
 for (const e of exps) {
   const L = 2 ** e;
   const dir = join(a.out, `cls-L${e}`);
-  const tokensPerStep = full ? 2 ** 20 : 2 ** 13;
+  const tokensPerStep = full ? 2 ** 18 : 2 ** 13;
   const batch = Math.max(1, Math.floor(tokensPerStep / L));
-  const steps = Number(a.steps ?? (full ? 150 : 60));
+  const steps = Number(a.steps ?? (full ? 100 : 60));
   const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
-    '--eval-windows', '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
-  const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', full ? '16' : '8', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
+    '--eval-windows', L > 2 ** 16 ? '2' : '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
+  const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', L > 2 ** 16 ? '2' : '8', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
   const test = JSON.parse(stdout);
   rows.push({ seq_len: L, batch, steps, seconds, test_accuracy: test.accuracy, test_examples: test.count, valid_accuracy: summariseRun(dir).eval_accuracy, tokens_per_s: summariseRun(dir).tokens_per_s, confusion: test.confusion, classes: test.classes });
 }

@@ -40,7 +40,7 @@ export interface RunInfo {
 interface TrainFlags {
   task: 'lm' | 'classify';
   data?: string;
-  preset: PresetName;
+  preset?: PresetName;
   config?: string;
   seqLen?: number;
   batch?: number;
@@ -59,6 +59,7 @@ interface TrainFlags {
   threads?: number;
   init?: string;
   evalData?: string;
+  precision?: 'f32' | 'bf16';
 }
 
 /**
@@ -103,6 +104,12 @@ function peakMemoryBytes(device: Device): number {
 const CPU_DEFAULTS = {
   dna: { lm: { preset: 'tiny' as PresetName, dModel: 64, nLayer: 4, seqLen: 1024, batch: 8, steps: 600, lr: 4e-3 }, classify: { preset: 'tiny' as PresetName, dModel: 64, nLayer: 2, seqLen: 1024, batch: 8, steps: 300, lr: 3e-3 } },
   audio: { lm: { preset: 'tiny' as PresetName, dModel: 64, nLayer: 4, seqLen: 2048, batch: 4, steps: 400, lr: 3e-3 }, classify: { preset: 'tiny' as PresetName, dModel: 64, nLayer: 2, seqLen: 16000, batch: 8, steps: 300, lr: 3e-3 } },
+};
+
+/** On a GPU: the small preset (d_model 256, 8 layers), measured on an H100 to reach 1.74 bits/base on G27 in under 30 s. */
+const GPU_DEFAULTS = {
+  dna: { lm: { preset: 'small' as PresetName, seqLen: 1024, batch: 16, steps: 800, lr: 2e-3 }, classify: { preset: 'small' as PresetName, seqLen: 4096, batch: 16, steps: 400, lr: 1e-3 } },
+  audio: { lm: { preset: 'small' as PresetName, seqLen: 16384, batch: 8, steps: 800, lr: 2e-3 }, classify: { preset: 'small' as PresetName, seqLen: 16000, batch: 32, steps: 800, lr: 1e-3 } },
 };
 
 function timestamp(): string {
@@ -178,7 +185,10 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   if (!flags.data && task === 'classify' && !existsSync(dataPath)) {
     throw new UserError(`no --data given and ${dataPath} does not exist; build the labelled set first (${ctx.name} dataset build ...) or pass --data`);
   }
-  const cpuDef = CPU_DEFAULTS[ctx.domain][task];
+  const cpuDef = device === 'cuda' ? { ...CPU_DEFAULTS[ctx.domain][task], ...GPU_DEFAULTS[ctx.domain][task] } : CPU_DEFAULTS[ctx.domain][task];
+  const preset: PresetName = flags.preset ?? cpuDef.preset;
+  const precision = flags.precision ?? (device === 'cuda' ? 'bf16' : 'f32');
+  if (precision === 'bf16' && device !== 'cuda') throw new UsageError('--precision bf16 needs --device cuda (the CPU kernels compute in f32)');
   const seqLen = flags.seqLen ?? cpuDef.seqLen;
   prepareRunFolder(out, { force: flags.force, resume: flags.resume });
 
@@ -230,11 +240,11 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
     checkDomain(ctx, out, config);
     const overrides: Partial<TrainOptions> = {};
     if (flags.steps !== undefined) overrides.steps = flags.steps;
-    trainer = await userErrors(() => Trainer.resume(out!, data, { create: { device }, overrides, hooks }));
+    trainer = await userErrors(() => Trainer.resume(out!, data, { create: { device, precision }, overrides, hooks }));
     truncateMetrics(out, trainer.step);
     progress.log(`  resuming ${out} at step ${trainer.step} of ${trainer.options.steps}`);
   } else {
-    const base = flags.config ? readConfigFile(flags.config) : flags.preset === 'tiny' && !flags.config ? { ...PRESETS.tiny, d_model: cpuDef.dModel, n_layer: cpuDef.nLayer } : PRESETS[flags.preset];
+    const base = flags.config ? readConfigFile(flags.config) : preset === 'tiny' && !flags.preset ? { ...PRESETS.tiny, d_model: cpuDef.dModel, n_layer: cpuDef.nLayer } : PRESETS[preset];
     const config = await userErrors(() =>
       makeConfig(base as Partial<MambaConfig>, {
         domain: ctx.domain,
@@ -243,7 +253,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
         ...(task === 'classify' ? { num_classes: data.classes!.length } : {}),
       }),
     );
-    const model: MambaModel = await userErrors(() => createModel(config, { device, seed: flags.seed, recompute: flags.recompute ?? false }));
+    const model: MambaModel = await userErrors(() => createModel(config, { device, seed: flags.seed, recompute: flags.recompute ?? false, precision }));
     if (flags.init) {
       const n = await initBackboneFrom(model, resolve(flags.init));
       progress.log(`  initialised ${n} backbone tensors from ${resolve(flags.init)}`);
@@ -251,7 +261,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
     trainer = await userErrors(() => new Trainer(model, data, trainOpts, { runDir: out, hooks }));
     const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}), created: new Date().toISOString() };
     writeFileSync(join(out, RUN_FILE), `${JSON.stringify(info, null, 2)}\n`);
-    progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${fmtInt(model.numParameters())} parameters on ${device}; seq-len ${trainer.options.seqLen}, batch ${trainer.options.batchSize}, ${trainer.options.steps} steps, lr ${trainer.options.lr}`);
+    progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${fmtInt(model.numParameters())} parameters on ${device}${device === 'cuda' ? ` (${precision} activations)` : ''}; seq-len ${trainer.options.seqLen}, batch ${trainer.options.batchSize}, ${trainer.options.steps} steps, lr ${trainer.options.lr}`);
   }
   progress.log(`  run folder: ${out}`);
 
@@ -475,7 +485,8 @@ export const registerModelCommands: Registrar = (program, ctx) => {
     .description(`train a Mamba model (next-token lm or classify); with no flags, a small lm on the shipped ${ctx.domain === 'dna' ? 'H. pylori genome' : 'speech recording'}`)
     .addOption(choiceOption('--task <task>', 'lm (next-token) or classify', ['lm', 'classify'], 'lm'))
     .option('--data <path>', `${ctx.domain === 'dna' ? 'FASTA file (plain, indexed or bgzip)' : 'WAV file or folder'} for lm; a dataset folder or manifest for classify (default: the shipped data)`)
-    .addOption(choiceOption('--preset <name>', 'model size: tiny (CPU), small (d_model 256, 8 layers), 130m', Object.keys(PRESETS), 'tiny'))
+    .addOption(choiceOption('--preset <name>', 'model size: tiny (default on the CPU: d_model 64), small (d_model 256, 8 layers; default on a GPU), 130m', Object.keys(PRESETS)))
+    .addOption(choiceOption('--precision <p>', 'activations on the GPU: bf16 (default there) or f32; weights, gradients and the residual stream stay f32', ['f32', 'bf16']))
     .option('--config <file>', 'a JSON model config (MambaConfig fields) instead of --preset')
     .option('--seq-len <n>', 'training sequence length in tokens (2^k allowed)', parseIntArg(1, 2 ** 24))
     .option('--batch <n>', 'sequences per step', parseIntArg(1, 4096))
