@@ -477,6 +477,8 @@ __global__ void __launch_bounds__(NT, 5) scan_bwd(ScanP<T> p, ScanG<T> g) {
 //    atomic per lane and step after a butterfly over the warp's 8 channels), flushed with one global atomic
 //    per block, row and column at the end: no barrier inside the time loops, so warps drift independently
 //    and hide each other's load latency;
+//  - the per-(t, d) work (softplus, the two sigmoids, gy) is not repeated by the four lanes of a channel: each
+//    computes it for two of a piece's eight steps and passes it on with a shuffle;
 //  - steps past the end of a partial piece (and inactive channels) run with dt = 0, i.e. a = 1 and x = 0, so
 //    the states and the adjoint carry pass through unchanged and every step is unrolled without branches.
 //
@@ -540,6 +542,8 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
   constexpr int NQ = NS / 4;                       // states per thread
   constexpr int V = 2 * NQ;                        // dB and dC values per thread and step
   constexpr int LV = V == 8 ? 3 : V == 4 ? 2 : 1;  // log2 V
+  constexpr int SPL = SUB / 4;                     // steps of a piece whose per-step values a lane computes
+  static_assert(SUB % 4 == 0, "v2 spreads a piece's steps over the four lanes of a channel");
   extern __shared__ float4 sm2v[];                 // float4: 16-byte alignment for ldq
   float* sB = reinterpret_cast<float*>(sm2v);      // [LCM][NS]
   float* sC = sB + LCM * NS;                       // [LCM][NS]
@@ -549,7 +553,7 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
   const int c = blockIdx.y, b = blockIdx.z, d = blockIdx.x * CPB2 + warp * 8 + cl;
   const int n0 = quarter * NQ;
   const bool act = d < p.D;
-  const int s = c * p.Lc, e = min(p.L, s + p.Lc), len = e - s;  // len <= LCM (checked on the host)
+  const int s = c * p.Lc, e = min(p.L, s + p.Lc), len = e - s;  // len <= Lc <= LCM (chunk_len's cap)
   const int npieces = (len + SUB - 1) / SUB;
   const int64_t rb = (int64_t)b * p.L;
   const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
@@ -579,17 +583,18 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
     const int ts = s + k * SUB, nt = min(SUB, e - ts);
 #pragma unroll
     for (int i = 0; i < NQ; i++) ckS[(k * NQ + i) * NT + tid] = h[i];
-    float uu[SUB], dd[SUB];
+    float uu[SUB], qdt[SPL];
 #pragma unroll
-    for (int j = 0; j < SUB; j++) {
+    for (int j = 0; j < SUB; j++) uu[j] = (act && j < nt) ? ldf(p.u, (rb + ts + j) * p.D + d) : 0.f;
+#pragma unroll
+    for (int m = 0; m < SPL; m++) {
+      const int j = quarter + 4 * m;
       const bool ok = act && j < nt;
-      const int64_t x = (rb + ts + j) * p.D + d;
-      uu[j] = ok ? ldf(p.u, x) : 0.f;
-      dd[j] = ok ? ldf(p.delta, x) : 0.f;
+      qdt[m] = ok ? dt_of(ldf(p.delta, (rb + ts + j) * p.D + d) + bias, p.softplus) : 0.f;
     }
 #pragma unroll
     for (int j = 0; j < SUB; j++) {
-      const float dt = (act && j < nt) ? dt_of(dd[j] + bias, p.softplus) : 0.f;
+      const float dt = __shfl_sync(0xffffffffu, qdt[j >> 2], (lane & ~3) | (j & 3));
       const float dtl = dt * LOG2E, x = dt * uu[j];
       float bq[NQ];
       ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
@@ -613,15 +618,36 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
   const bool vok = (vidx < NQ ? n0 + vidx : n0 + vidx - NQ) < p.N;
   for (int k = npieces - 1; k >= 0; k--) {
     const int ts = s + k * SUB, nt = min(SUB, e - ts);
-    float vv[SUB], uv[SUB], dyv[SUB], zv[SUB], dtv[SUB];
+    // per-step values: u for every step in every lane; dt, sigmoid(v) (softplus'), gy and the dz factor
+    // computed by one lane of the four for two steps each (steps q and q + 4) and shared by shuffles
+    float uv[SUB], dtv[SUB], spv[SUB], gyv[SUB], dzv[SUB];
+    {
+      float qdt[SPL], qsp[SPL], qgy[SPL], qdz[SPL];
 #pragma unroll
-    for (int j = 0; j < SUB; j++) {
-      const bool ok = act && j < nt;
-      const int64_t r = rb + ts + j;
-      vv[j] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
-      uv[j] = ok ? ldf(p.u, r * p.D + d) : 0.f;
-      dyv[j] = ok ? ldf(p.dy, r * p.D + d) : 0.f;
-      zv[j] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+      for (int j = 0; j < SUB; j++) uv[j] = (act && j < nt) ? ldf(p.u, (rb + ts + j) * p.D + d) : 0.f;
+#pragma unroll
+      for (int m = 0; m < SPL; m++) {
+        const int j = quarter + 4 * m;
+        const bool ok = act && j < nt;
+        const int64_t r = rb + ts + j;
+        const float v = ok ? ldf(p.delta, r * p.D + d) + bias : 0.f;
+        const float dy = ok ? ldf(p.dy, r * p.D + d) : 0.f;
+        const float zz = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+        qdt[m] = ok ? dt_of(v, p.softplus) : 0.f;
+        qsp[m] = p.softplus ? sigmoidf_(v) : 1.f;
+        float sg = 1.f, gate = 1.f;
+        if (p.z) { sg = sigmoidf_(zz); gate = zz * sg; }
+        qgy[m] = dy * gate;
+        qdz[m] = dy * sg * (1.f + zz * (1.f - sg));  // dz = this * (C.h + Dskip u)
+      }
+#pragma unroll
+      for (int j = 0; j < SUB; j++) {
+        const int src = (lane & ~3) | (j & 3);
+        dtv[j] = __shfl_sync(0xffffffffu, qdt[j >> 2], src);
+        gyv[j] = __shfl_sync(0xffffffffu, qgy[j >> 2], src);
+        spv[j] = p.softplus ? __shfl_sync(0xffffffffu, qsp[j >> 2], src) : 1.f;
+        dzv[j] = p.z ? __shfl_sync(0xffffffffu, qdz[j >> 2], src) : 0.f;
+      }
     }
     // recompute the piece's states hs[j] (hs[0] = piece start) and decays as[j] in registers
     float hs[SUB + 1][NQ], as[SUB][NQ];
@@ -629,9 +655,6 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
     for (int i = 0; i < NQ; i++) hs[0][i] = ckS[(k * NQ + i) * NT + tid];
 #pragma unroll
     for (int j = 0; j < SUB; j++) {
-      const bool ok = act && j < nt;
-      vv[j] += bias;
-      dtv[j] = ok ? dt_of(vv[j], p.softplus) : 0.f;
       const float dtl = dtv[j] * LOG2E, x = dtv[j] * uv[j];
       float bq[NQ];
       ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
@@ -646,10 +669,7 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
     for (int j = SUB - 1; j >= 0; j--) {
       const bool ok = act && j < nt;
       const int64_t r = rb + ts + j;
-      const float zz = zv[j];
-      float sg = 1.f, gate = 1.f;
-      if (p.z) { sg = sigmoidf_(zz); gate = zz * sg; }
-      const float gy = dyv[j] * gate;
+      const float gy = gyv[j];
       const float dt = dtv[j], u = uv[j], dtu = dt * u;
       float bq[NQ], cq[NQ], vals[V];
       ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
@@ -677,12 +697,12 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
         dus += __shfl_xor_sync(0xffffffffu, dus, m);
       }
       ddt = fmaf(u, dus, ddt);
-      const float dd = p.softplus ? ddt * sigmoidf_(vv[j]) : ddt;
+      const float dd = ddt * spv[j];
       if (ok) {
         // the per-channel outputs are spread over the quarters (one store each)
         if (quarter == 0) stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
         else if (quarter == 1) stf(g.ddelta, r * p.D + d, dd);
-        else if (quarter == 2 && p.z) stf(g.dz, r * p.zs + d, dyv[j] * fmaf(Dsk, u, ysum) * sg * (1.f + zz * (1.f - sg)));
+        else if (quarter == 2 && p.z) stf(g.dz, r * p.zs + d, dzv[j] * fmaf(Dsk, u, ysum));
         dbacc += dd;
         dDacc = fmaf(gy, u, dDacc);
       }
@@ -851,6 +871,9 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
     static bool attr2_set = false;
     if (!attr2_set) {
       cuda_check(env, cudaFuncSetAttribute(scan_bwd2<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem2), "scan_bwd2 smem");
+      // three blocks of 64 KB (N = 16) per SM need the largest shared-memory carveout
+      cuda_check(env, cudaFuncSetAttribute(scan_bwd2<T, NS>, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared),
+                 "scan_bwd2 carveout");
       attr2_set = true;
     }
     const dim3 grid2((p.D + CPB2 - 1) / CPB2, p.nchunk, p.B);
