@@ -14,7 +14,7 @@ const a = pipelineArgs('scaling', usage, { lengths: { type: 'string' }, 'budget-
 const full = a.full;
 const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [10, 11, 12, 13];
 const budget = 2 ** Number(a['budget-log2'] ?? (full ? 25 : 20)); // training tokens per length
-const perStep = 2 ** Number(a['step-log2'] ?? (full ? 20 : 14)); // tokens per optimizer step
+const perStep = 2 ** Number(a['step-log2'] ?? (full ? 18 : 14)); // tokens per optimizer step (at least one sequence)
 const evalTokens = full ? 2 ** 20 : 2 ** 17; // the same held-out bases at every length
 const preset = full ? ['--preset', 'small', '--lr', '2e-3'] : ['--lr', '4e-3'];
 const device = a.device;
@@ -24,15 +24,16 @@ const heldOut = genomeByAccession(manifest, 'NC_014560.1');
 const rows = [];
 for (const e of exps) {
   const L = 2 ** e;
-  if (L > perStep) throw new Error(`--step-log2 must be at least the longest length (2^${e})`);
-  const batch = perStep / L;
-  const steps = Math.max(4, Math.round(budget / perStep));
+  // a step holds perStep tokens, or one sequence when a sequence is longer: equal tokens per length
+  const stepTokens = Math.max(perStep, L);
+  const batch = stepTokens / L;
+  const steps = Math.max(4, Math.round(budget / stepTokens));
   const dir = join(a.out, `L${e}`);
   const { seconds } = cli('mamba-dna', ['train', ...preset, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--warmup', String(Math.max(1, Math.floor(steps / 10))),
     '--eval-data', heldOut, '--eval-windows', String(Math.max(1, evalTokens / L)), '--eval-every', String(steps), '--device', device, '--out', dir, '--force',
     ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
   const s = summariseRun(dir);
-  rows.push({ seq_len: L, batch, steps, train_tokens: steps * perStep, seconds, ...s });
+  rows.push({ seq_len: L, batch, steps, train_tokens: steps * stepTokens, seconds, ...s });
 }
 const dev = rows.length && device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
 await writeResults(a.out, {
@@ -51,7 +52,7 @@ await writeResults(a.out, {
   rows,
   plots: [
     { file: 'bits.svg', series: [{ name: 'held-out bits/base', points: rows.map((r) => [r.seq_len, r.eval_bits_per_token]) }], options: { title: 'Held-out bits per base vs context', xLabel: 'sequence length', yLabel: 'bits per base', logX: true, hline: { y: 2, label: '2 bits (uniform over ACGT)' } } },
-    { file: 'throughput.svg', series: [{ name: 'train tokens/s', points: rows.map((r) => [r.seq_len, r.tokens_per_s]) }], options: { title: 'Training throughput vs sequence length', xLabel: 'sequence length', yLabel: 'tokens / s', logX: true } },
-    { file: 'memory.svg', series: [{ name: 'peak memory (MiB)', points: rows.map((r) => [r.seq_len, r.peak_mem_bytes / 2 ** 20]) }], options: { title: 'Peak memory vs sequence length', xLabel: 'sequence length', yLabel: 'MiB', logX: true } },
+    { file: 'throughput.svg', series: [{ name: 'train tokens/s', points: rows.map((r) => [r.seq_len, r.tokens_per_s]) }], options: { title: 'Training throughput vs sequence length', xLabel: 'sequence length', yLabel: 'tokens / s', logX: true, yMin: 0 } },
+    { file: 'memory.svg', series: [{ name: 'peak memory (MiB)', points: rows.map((r) => [r.seq_len, r.peak_mem_bytes / 2 ** 20]) }], options: { title: 'Peak memory vs sequence length', xLabel: 'sequence length', yLabel: 'MiB', logX: true, yMin: 0 } },
   ],
 });

@@ -13,6 +13,8 @@ export interface ChartOptions {
   logX?: boolean;
   width?: number;
   height?: number;
+  /** start the y axis here (e.g. 0 for throughput, so small wiggles don't look like trends) */
+  yMin?: number;
   /** draw a dashed horizontal reference line, e.g. the order-0 entropy */
   hline?: { y: number; label: string };
 }
@@ -50,11 +52,13 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   let x0 = Math.min(...pts.map(([x]) => tx(x))), x1 = Math.max(...pts.map(([x]) => tx(x)));
   let y0 = Math.min(...pts.map(([, y]) => y)), y1 = Math.max(...pts.map(([, y]) => y));
   if (o.hline) { y0 = Math.min(y0, o.hline.y); y1 = Math.max(y1, o.hline.y); }
+  if (o.yMin !== undefined) y0 = Math.min(y0, o.yMin);
   if (!pts.length) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
   if (x1 === x0) { x0 -= 1; x1 += 1; }
   if (y1 === y0) { y0 -= Math.abs(y0) * 0.1 + 1e-9; y1 += Math.abs(y1) * 0.1 + 1e-9; }
   const pad = (y1 - y0) * 0.05;
-  y0 -= pad; y1 += pad;
+  if (o.yMin === undefined || y0 < o.yMin) y0 -= pad;
+  y1 += pad;
   const sx = (x: number) => m.l + ((tx(x) - x0) / (x1 - x0)) * pw;
   const sy = (y: number) => m.t + (1 - (y - y0) / (y1 - y0)) * ph;
   const out: string[] = [];
