@@ -37,7 +37,7 @@ for (const e of exps) {
   const dir = join(a.out, `cls-L${e}`);
   const tokensPerStep = full ? 2 ** 18 : 2 ** 13;
   const batch = Math.max(1, Math.floor(tokensPerStep / L));
-  const steps = Number(a.steps ?? (full ? 100 : 60));
+  const steps = Number(a.steps ?? (full ? 80 : 60));
   const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
     '--eval-windows', L > 2 ** 16 ? '2' : '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
   const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', L > 2 ** 16 ? '2' : '8', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
