@@ -9,6 +9,7 @@
 //   2. combine: per (b, d, n) a short sequential pass over chunks turns S into the state entering
 //      each chunk (and the final state for generation);
 //   3. output: each chunk rescans from its true entering state and writes y.
+// (MAMBA_SCAN_BWD=v2 selects another backward main pass, scan_bwd2: see its comment.)
 // Backward runs the same forward passes 1-2 (states at chunk starts), the mirror image for the adjoint
 // (local reverse pass, reverse combine), then a main pass per chunk that checkpoints the state every SUB
 // steps in local memory, and walks the chunk backwards one SUB-step piece at a time, recomputing that
@@ -689,21 +690,29 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
         vals[NQ + i] = gy * hc;
         gacc[i] = Ga;
       }
-      // the four threads of a channel hold partial sums over their states (xor butterfly: equal results)
-#pragma unroll
-      for (int m = 1; m <= 2; m <<= 1) {
-        ysum += __shfl_xor_sync(0xffffffffu, ysum, m);
-        ddt += __shfl_xor_sync(0xffffffffu, ddt, m);
-        dus += __shfl_xor_sync(0xffffffffu, dus, m);
+      ddt = fmaf(u, dus, ddt);  // the u sum_n G B term, per lane (the sums below are linear)
+      // the four threads of a channel hold partial sums over their states of dus, ddt, ysum: a reduce-scatter
+      // over the four lanes leaves lane q with the channel's sum of value q (3 shuffles instead of 6)
+      float mine;
+      {
+        const bool hi2 = quarter & 2, hi1 = quarter & 1;
+        float k0 = hi2 ? ysum : dus, k1 = hi2 ? 0.f : ddt;
+        const float s0 = hi2 ? dus : ysum, s1 = hi2 ? ddt : 0.f;
+        k0 += __shfl_xor_sync(0xffffffffu, s0, 2);
+        k1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+        mine = (hi1 ? k1 : k0) + __shfl_xor_sync(0xffffffffu, hi1 ? k0 : k1, 1);
       }
-      ddt = fmaf(u, dus, ddt);
-      const float dd = ddt * spv[j];
       if (ok) {
-        // the per-channel outputs are spread over the quarters (one store each)
-        if (quarter == 0) stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
-        else if (quarter == 1) stf(g.ddelta, r * p.D + d, dd);
-        else if (quarter == 2 && p.z) stf(g.dz, r * p.zs + d, dzv[j] * fmaf(Dsk, u, ysum));
-        dbacc += dd;
+        // quarter 0 holds sum_n G B (du), 1 ddt (ddelta, dDeltaBias), 2 sum_n C h (dz): one store each
+        if (quarter == 0) {
+          stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * mine));
+        } else if (quarter == 1) {
+          const float dd = mine * spv[j];
+          stf(g.ddelta, r * p.D + d, dd);
+          dbacc += dd;
+        } else if (quarter == 2 && p.z) {
+          stf(g.dz, r * p.zs + d, dzv[j] * fmaf(Dsk, u, mine));
+        }
         dDacc = fmaf(gy, u, dDacc);
       }
       // dB, dC: sums over the warp's 8 channels, then over the block's warps in shared memory
@@ -722,10 +731,8 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
 #pragma unroll
   for (int i = 0; i < NQ; i++)
     if (n0 + i < p.N) atomicAdd(&g.dA[(int64_t)d * p.N + n0 + i], dAacc[i]);
-  if (quarter == 0) {
-    if (g.dDskip) atomicAdd(&g.dDskip[d], dDacc);
-    if (g.dDeltaBias) atomicAdd(&g.dDeltaBias[d], dbacc);
-  }
+  if (quarter == 0 && g.dDskip) atomicAdd(&g.dDskip[d], dDacc);
+  if (quarter == 1 && g.dDeltaBias) atomicAdd(&g.dDeltaBias[d], dbacc);
 }
 
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
