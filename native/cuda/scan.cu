@@ -496,6 +496,10 @@ __global__ void __launch_bounds__(NT, 5) scan_bwd(ScanP<T> p, ScanG<T> g) {
 constexpr int LCM = SUB * MAXCK;  // longest chunk the backward uses
 constexpr int CPB2 = NT / 4;      // channels per block in v2
 
+// A hint to bring the line holding *q into L2 ahead of its use (holds no register, never waits).
+template <class T>
+__device__ __forceinline__ void prefetch_l2(const T* q) { asm volatile("prefetch.global.L2 [%0];" ::"l"(q)); }
+
 // NQ consecutive floats of shared memory (16/8-byte aligned at the call sites) in one access
 template <int NQ>
 __device__ __forceinline__ void ldq(float (&r)[NQ], const float* s) {
@@ -579,20 +583,35 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
   const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
   const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
 
-  // forward over the chunk, keeping the state at the start of every piece
+  // forward over the chunk, keeping the state at the start of every piece. Little work per load here, so the
+  // next piece's u (every step) and delta (this lane's two steps) are loaded while this piece is computed.
+  float uu[SUB], dr[SPL];
+  {
+    const int nt0 = min(SUB, len);
+#pragma unroll
+    for (int j = 0; j < SUB; j++) uu[j] = (act && j < nt0) ? ldf(p.u, (rb + s + j) * p.D + d) : 0.f;
+#pragma unroll
+    for (int m = 0; m < SPL; m++) {
+      const int j = quarter + 4 * m;
+      dr[m] = (act && j < nt0) ? ldf(p.delta, (rb + s + j) * p.D + d) : 0.f;
+    }
+  }
   for (int k = 0; k < npieces; k++) {
     const int ts = s + k * SUB, nt = min(SUB, e - ts);
 #pragma unroll
     for (int i = 0; i < NQ; i++) ckS[(k * NQ + i) * NT + tid] = h[i];
-    float uu[SUB], qdt[SPL];
+    const int ts1 = ts + SUB, nt1 = k + 1 < npieces ? min(SUB, e - ts1) : 0;
+    float uu1[SUB], dr1[SPL];
 #pragma unroll
-    for (int j = 0; j < SUB; j++) uu[j] = (act && j < nt) ? ldf(p.u, (rb + ts + j) * p.D + d) : 0.f;
+    for (int j = 0; j < SUB; j++) uu1[j] = (act && j < nt1) ? ldf(p.u, (rb + ts1 + j) * p.D + d) : 0.f;
 #pragma unroll
     for (int m = 0; m < SPL; m++) {
       const int j = quarter + 4 * m;
-      const bool ok = act && j < nt;
-      qdt[m] = ok ? dt_of(ldf(p.delta, (rb + ts + j) * p.D + d) + bias, p.softplus) : 0.f;
+      dr1[m] = (act && j < nt1) ? ldf(p.delta, (rb + ts1 + j) * p.D + d) : 0.f;
     }
+    float qdt[SPL];
+#pragma unroll
+    for (int m = 0; m < SPL; m++) qdt[m] = (act && quarter + 4 * m < nt) ? dt_of(dr[m] + bias, p.softplus) : 0.f;
 #pragma unroll
     for (int j = 0; j < SUB; j++) {
       const float dt = __shfl_sync(0xffffffffu, qdt[j >> 2], (lane & ~3) | (j & 3));
@@ -602,6 +621,10 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
 #pragma unroll
       for (int i = 0; i < NQ; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * bq[i]);
     }
+#pragma unroll
+    for (int j = 0; j < SUB; j++) uu[j] = uu1[j];
+#pragma unroll
+    for (int m = 0; m < SPL; m++) dr[m] = dr1[m];
   }
 
   // backward over the pieces, last first
@@ -619,6 +642,17 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
   const bool vok = (vidx < NQ ? n0 + vidx : n0 + vidx - NQ) < p.N;
   for (int k = npieces - 1; k >= 0; k--) {
     const int ts = s + k * SUB, nt = min(SUB, e - ts);
+    // the previous piece (always a full one) into L2 while this one is worked on: no registers held
+    if (act && k > 0) {
+#pragma unroll
+      for (int m = 0; m < SPL; m++) {
+        const int64_t r = rb + ts - SUB + quarter + 4 * m;
+        prefetch_l2(p.u + r * p.D + d);
+        prefetch_l2(p.delta + r * p.D + d);
+        prefetch_l2(p.dy + r * p.D + d);
+        if (p.z) prefetch_l2(p.z + r * p.zs + d);
+      }
+    }
     // per-step values: u for every step in every lane; dt, sigmoid(v) (softplus'), gy and the dz factor
     // computed by one lane of the four for two steps each (steps q and q + 4) and shared by shuffles
     float uv[SUB], dtv[SUB], spv[SUB], gyv[SUB], dzv[SUB];
@@ -878,9 +912,6 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
     static bool attr2_set = false;
     if (!attr2_set) {
       cuda_check(env, cudaFuncSetAttribute(scan_bwd2<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem2), "scan_bwd2 smem");
-      // three blocks of 64 KB (N = 16) per SM need the largest shared-memory carveout
-      cuda_check(env, cudaFuncSetAttribute(scan_bwd2<T, NS>, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared),
-                 "scan_bwd2 carveout");
       attr2_set = true;
     }
     const dim3 grid2((p.D + CPB2 - 1) / CPB2, p.nchunk, p.B);
