@@ -404,5 +404,8 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       small.buffer, null, 1, 1, 1, 17, true)).toThrow(/N <= 16/);
     expect(() => cu.selectiveScanForward(small.buffer, small.buffer, null, small.buffer, small.buffer, small.buffer, 1, null, null, 0,
       small.buffer, null, 1, 1, 1, 1, true, 'f16')).toThrow(/dtype/);
+    const sb = small.buffer;
+    expect(() => cu.selectiveScanBackward(sb, sb, null, sb, sb, sb, 1, null, null, 0, sb, sb, sb, sb, sb, sb, null, null, null,
+      1, 1, 1, 1, true, 'f32', 'v3')).toThrow(/variant must be 'v1' or 'v2'/);
   });
 });
