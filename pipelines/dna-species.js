@@ -31,21 +31,9 @@ if (!a['no-pretrain']) {
 }
 
 // 2. fine-tune a classifier at each context length; 3. accuracy on the test strains
-const rows = [];
-for (const e of exps) {
-  const L = 2 ** e;
-  const dir = join(a.out, `cls-L${e}`);
-  const tokensPerStep = full ? 2 ** 18 : 2 ** 13;
-  const batch = Math.max(1, Math.floor(tokensPerStep / L));
-  const steps = Number(a.steps ?? (full ? 80 : 60));
-  const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
-    '--eval-windows', L > 2 ** 16 ? '2' : '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
-  const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', L > 2 ** 16 ? '2' : '8', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
-  const test = JSON.parse(stdout);
-  rows.push({ seq_len: L, batch, steps, seconds, test_accuracy: test.accuracy, test_examples: test.count, valid_accuracy: summariseRun(dir).eval_accuracy, tokens_per_s: summariseRun(dir).tokens_per_s, confusion: test.confusion, classes: test.classes });
-}
 const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
-await writeResults(a.out, {
+/** Writes the results so far (after every length, so a failure late in a sweep keeps the rest). */
+const report = (print) => writeResults(a.out, {
   title: `Species from DNA on held-out strains (${full ? 'small preset, GPU' : 'CPU'})`,
   command: `node pipelines/dna-species.js ${process.argv.slice(2).join(' ')}`.trim(),
   meta: { machine: machine(dev), data: '20 complete genomes of 5 species (Debian ragout-examples, kleborate-examples); test = one held-out strain per species', pretrain: pretrain ? { held_out_bits_per_base: pretrain.eval_bits_per_token, steps: pretrain.steps } : 'none', chance: 0.2 },
@@ -60,4 +48,19 @@ await writeResults(a.out, {
   ],
   rows,
   plots: [{ file: 'accuracy.svg', series: [{ name: 'test accuracy', points: rows.map((r) => [r.seq_len, r.test_accuracy]) }, { name: 'valid accuracy', points: rows.map((r) => [r.seq_len, r.valid_accuracy]) }], options: { title: 'Species accuracy on held-out strains vs context', xLabel: 'context length (bases)', yLabel: 'accuracy', logX: true, hline: { y: 0.2, label: 'chance (5 classes)' } } }],
-});
+}, { print });
+const rows = [];
+for (const e of exps) {
+  const L = 2 ** e;
+  const dir = join(a.out, `cls-L${e}`);
+  const tokensPerStep = full ? 2 ** 18 : 2 ** 13;
+  const batch = Math.max(1, Math.floor(tokensPerStep / L));
+  const steps = Number(a.steps ?? (full ? 80 : 60));
+  const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
+    '--eval-windows', L > 2 ** 16 ? '2' : '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
+  const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', L > 2 ** 16 ? '2' : '8', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
+  const test = JSON.parse(stdout);
+  rows.push({ seq_len: L, batch, steps, seconds, test_accuracy: test.accuracy, test_examples: test.count, valid_accuracy: summariseRun(dir).eval_accuracy, tokens_per_s: summariseRun(dir).tokens_per_s, confusion: test.confusion, classes: test.classes });
+  await report(false);
+}
+await report(true);

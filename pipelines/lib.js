@@ -91,7 +91,7 @@ export function machine(device) {
 }
 
 /** Writes results.json, results.md (a table) and SVG plots with report.html into dir. */
-export async function writeResults(dir, { title, command, meta, columns, rows, plots }) {
+export async function writeResults(dir, { title, command, meta, columns, rows, plots }, { print = true } = {}) {
   const { lineChart, htmlReport } = await import(join(root, 'dist', 'report', 'svg.js'));
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ title, command, ...meta, rows }, null, 2)}\n`);
   const md = [
@@ -113,7 +113,7 @@ export async function writeResults(dir, { title, command, meta, columns, rows, p
     files.push(p.file);
   }
   writeFileSync(join(dir, 'report.html'), htmlReport(title, files, { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
-  console.log(`\n${md}\nresults: ${[join(dir, "results.json"), "results.md", ...files, "report.html"].join(", ")}`);
+  if (print) console.log(`\n${md}\nresults: ${[join(dir, "results.json"), "results.md", ...files, "report.html"].join(", ")}`);
 }
 
 export const fmt = {

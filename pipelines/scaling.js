@@ -21,22 +21,9 @@ const device = a.device;
 
 const manifest = speciesSet(resolve(a.out, 'species-data'));
 const heldOut = genomeByAccession(manifest, 'NC_014560.1');
-const rows = [];
-for (const e of exps) {
-  const L = 2 ** e;
-  // a step holds perStep tokens, or one sequence when a sequence is longer: equal tokens per length
-  const stepTokens = Math.max(perStep, L);
-  const batch = stepTokens / L;
-  const steps = Math.max(4, Math.round(budget / stepTokens));
-  const dir = join(a.out, `L${e}`);
-  const { seconds } = cli('mamba-dna', ['train', ...preset, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--warmup', String(Math.max(1, Math.floor(steps / 10))),
-    '--eval-data', heldOut, '--eval-windows', String(Math.max(1, evalTokens / L)), '--eval-every', String(steps), '--device', device, '--out', dir, '--force',
-    ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
-  const s = summariseRun(dir);
-  rows.push({ seq_len: L, batch, steps, train_tokens: steps * stepTokens, seconds, ...s });
-}
-const dev = rows.length && device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
-await writeResults(a.out, {
+const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
+/** Writes the results so far (after every length, so a failure late in a sweep keeps the rest). */
+const report = (print) => writeResults(a.out, {
   title: `Scaling with sequence length (${full ? 'small preset, GPU' : 'tiny model, CPU'})`,
   command: `node pipelines/scaling.js ${process.argv.slice(2).join(' ')}`.trim(),
   meta: { machine: machine(dev), train: 'H. pylori G27 (NC_011333.1), shipped', eval: `held-out strain H. pylori SJM180 (NC_014560.1), first ${evalTokens.toLocaleString('en-US')} bases in windows of the training length`, budget_tokens_per_length: budget, tokens_per_step: perStep },
@@ -55,4 +42,20 @@ await writeResults(a.out, {
     { file: 'throughput.svg', series: [{ name: 'train tokens/s', points: rows.map((r) => [r.seq_len, r.tokens_per_s]) }], options: { title: 'Training throughput vs sequence length', xLabel: 'sequence length', yLabel: 'tokens / s', logX: true, yMin: 0 } },
     { file: 'memory.svg', series: [{ name: 'peak memory (MiB)', points: rows.map((r) => [r.seq_len, r.peak_mem_bytes / 2 ** 20]) }], options: { title: 'Peak memory vs sequence length', xLabel: 'sequence length', yLabel: 'MiB', logX: true, yMin: 0 } },
   ],
-});
+}, { print });
+const rows = [];
+for (const e of exps) {
+  const L = 2 ** e;
+  // a step holds perStep tokens, or one sequence when a sequence is longer: equal tokens per length
+  const stepTokens = Math.max(perStep, L);
+  const batch = stepTokens / L;
+  const steps = Math.max(4, Math.round(budget / stepTokens));
+  const dir = join(a.out, `L${e}`);
+  const { seconds } = cli('mamba-dna', ['train', ...preset, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--warmup', String(Math.max(1, Math.floor(steps / 10))),
+    '--eval-data', heldOut, '--eval-windows', String(Math.max(1, evalTokens / L)), '--eval-every', String(steps), '--device', device, '--out', dir, '--force',
+    ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
+  const s = summariseRun(dir);
+  rows.push({ seq_len: L, batch, steps, train_tokens: steps * stepTokens, seconds, ...s });
+  await report(false);
+}
+await report(true);

@@ -2,8 +2,8 @@
 // recurrent state cache. DNA writes FASTA (prompt from a region of a FASTA file); audio writes a WAV
 // (prompt from a WAV file), prompt first and continuation after it.
 import { Command } from 'commander';
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { resolveDevice } from '../backend/index.js';
 import { generate } from '../generate/index.js';
 import { loadModel, readConfig, type MambaLM } from '../model/index.js';
@@ -41,7 +41,13 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const device = resolveDevice(f.device);
   let model: MambaLM;
   try {
-    model = loadModel(dir, { device }) as MambaLM;
+    let precision: 'f32' | 'bf16' = 'f32';
+    try {
+      if (device === 'cuda') precision = (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { precision?: 'f32' | 'bf16' }).precision ?? 'f32';
+    } catch {
+      /* no run.json: a bare model folder, f32 */
+    }
+    model = loadModel(dir, { device, precision }) as MambaLM;
   } catch (e) {
     throw new UserError((e as Error).message);
   }

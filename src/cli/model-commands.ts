@@ -15,6 +15,7 @@ import {
   makeConfig,
   readConfig,
   type MambaConfig,
+  type CreateOptions,
   type MambaModel,
   type PresetName,
 } from '../model/index.js';
@@ -34,6 +35,8 @@ export interface RunInfo {
   data: string;
   evalData?: string;
   classes?: readonly string[];
+  /** activations the run trained with on a GPU; eval/predict/generate use the same */
+  precision?: 'f32' | 'bf16';
   created: string;
 }
 
@@ -259,7 +262,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
       progress.log(`  initialised ${n} backbone tensors from ${resolve(flags.init)}`);
     }
     trainer = await userErrors(() => new Trainer(model, data, trainOpts, { runDir: out, hooks }));
-    const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}), created: new Date().toISOString() };
+    const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}), precision, created: new Date().toISOString() };
     writeFileSync(join(out, RUN_FILE), `${JSON.stringify(info, null, 2)}\n`);
     progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${fmtInt(model.numParameters())} parameters on ${device}${device === 'cuda' ? ` (${precision} activations)` : ''}; seq-len ${trainer.options.seqLen}, batch ${trainer.options.batchSize}, ${trainer.options.steps} steps, lr ${trainer.options.lr}`);
   }
@@ -302,13 +305,20 @@ interface EvalFlags {
   json?: boolean;
 }
 
+/**
+ * Loads a run's model for inference: on a GPU with the activations it trained with, and with block
+ * recomputation on, so a forward pass keeps one block's inside at a time (inference needs no saved
+ * activations; a 2^20-token forward of the small model then fits beside the weights).
+ */
 function openCheckpoint(ctx: CliContext, dir: string, device: Device): { model: MambaModel; run?: RunInfo } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
   if (!existsSync(join(dir, MODEL_FILE))) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
   const config = readConfigOrThrow(dir);
   checkDomain(ctx, dir, config);
-  const model = loadModelOrThrow(dir, device);
-  return { model, run: readRunInfo(dir) };
+  const run = readRunInfo(dir);
+  const precision = device === 'cuda' ? run?.precision ?? 'f32' : 'f32';
+  const model = loadModelOrThrow(dir, { device, precision, recompute: true });
+  return { model, run };
 }
 
 function readConfigOrThrow(dir: string): MambaConfig {
@@ -319,9 +329,9 @@ function readConfigOrThrow(dir: string): MambaConfig {
   }
 }
 
-function loadModelOrThrow(dir: string, device: Device): MambaModel {
+function loadModelOrThrow(dir: string, opts: CreateOptions): MambaModel {
   try {
-    return loadModel(dir, { device });
+    return loadModel(dir, opts);
   } catch (e) {
     throw new UserError((e as Error).message);
   }
@@ -391,7 +401,7 @@ function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): v
   if (!existsSync(join(dir, CONFIG_FILE))) throw new UserError(`--checkpoint ${dir}: no ${CONFIG_FILE} (not a run or model folder)`);
   const config = readConfigOrThrow(dir);
   checkDomain(ctx, dir, config);
-  const model = loadModelOrThrow(dir, 'cpu');
+  const model = loadModelOrThrow(dir, { device: 'cpu' });
   const mp = join(dir, MODEL_FILE);
   const st = existsSync(join(dir, TRAINER_STATE_FILE)) ? (JSON.parse(readFileSync(join(dir, TRAINER_STATE_FILE), 'utf8')) as Record<string, unknown>) : undefined;
   const run = readRunInfo(dir);
