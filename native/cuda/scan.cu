@@ -498,7 +498,7 @@ constexpr int CPB2 = NT / 4;      // channels per block in v2
 
 // A hint to bring the line holding *q into L2 ahead of its use (holds no register, never waits).
 template <class T>
-__device__ __forceinline__ void prefetch_l2(const T* q) { asm volatile("prefetch.global.L2 [%0];" ::"l"(q)); }
+__device__ __forceinline__ void prefetch_l2(const T* q) { asm volatile("prefetch.L2 [%0];" ::"l"(q)); }
 
 // NQ consecutive floats of shared memory (16/8-byte aligned at the call sites) in one access
 template <int NQ>
