@@ -63,6 +63,7 @@ interface TrainFlags {
   init?: string;
   evalData?: string;
   precision?: 'f32' | 'bf16';
+  accum?: number;
 }
 
 /**
@@ -213,6 +214,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
     checkpointEvery: 0,
   };
   if (flags.warmup !== undefined) trainOpts.warmupSteps = flags.warmup;
+  if (flags.accum !== undefined) trainOpts.accumSteps = flags.accum;
   if (flags.seqLenWarmup) trainOpts.seqLenWarmup = { start: Math.min(seqLen, 1024), steps: Math.floor((trainOpts.steps ?? 1000) / 4) } as TrainOptions['seqLenWarmup'];
   if (!trainOpts.evalEvery) trainOpts.evalEvery = Math.max(1, Math.floor((trainOpts.steps ?? 100) / 10));
   trainOpts.checkpointEvery = trainOpts.evalEvery;
@@ -499,7 +501,8 @@ export const registerModelCommands: Registrar = (program, ctx) => {
     .addOption(choiceOption('--precision <p>', 'activations on the GPU: bf16 (default there) or f32; weights, gradients and the residual stream stay f32', ['f32', 'bf16']))
     .option('--config <file>', 'a JSON model config (MambaConfig fields) instead of --preset')
     .option('--seq-len <n>', 'training sequence length in tokens (2^k allowed)', parseIntArg(1, 2 ** 24))
-    .option('--batch <n>', 'sequences per step', parseIntArg(1, 4096))
+    .option('--batch <n>', 'sequences per forward pass', parseIntArg(1, 4096))
+    .option('--accum <n>', 'forward passes accumulated per optimizer step (more sequences per step at long lengths)', parseIntArg(1, 4096))
     .option('--steps <n>', 'optimizer steps', parseIntArg(1, 1e9))
     .option('--lr <x>', 'peak learning rate', parseFloatArg(1e-7, 1))
     .option('--warmup <n>', 'learning-rate warmup steps', parseIntArg(0, 1e9))
