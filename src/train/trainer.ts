@@ -3,7 +3,7 @@
 // checkpoints, exact resume (model, optimizer m/v, step, data RNG), NaN/Inf detection and stop requests.
 // Run folder files: model.safetensors, config.json, training_state.safetensors (m, v), trainer_state.json
 // (written last; every file carries the step so a save cut short is detected on resume).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../backend/index.js';
 import type { LabelledSource, WindowSource } from '../data/types.js';
@@ -120,6 +120,43 @@ export class TrainingError extends Error {
 
 export const TRAINING_STATE_FILE = 'training_state.safetensors';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
+const CHECKPOINT_FILES = [MODEL_FILE, TRAINING_STATE_FILE, TRAINER_STATE_FILE];
+
+function prevPath(dir: string, file: string): string {
+  return join(dir, `${file}.prev`);
+}
+
+/** The `metadata.step` of a safetensors file, reading only its header. */
+function safetensorsStep(path: string): string | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) !== 8) return undefined;
+    const n = Number(len.readBigUInt64LE(0));
+    if (!(n > 0 && n < 1 << 30)) return undefined;
+    const head = Buffer.alloc(n);
+    if (readSync(fd, head, 0, n, 8) !== n) return undefined;
+    return (JSON.parse(head.toString('utf8')) as { __metadata__?: { step?: string } }).__metadata__?.step;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The step of a complete checkpoint (all three files present and from one step), else undefined. */
+function checkpointStep(dir: string, suffix: '' | '.prev'): number | undefined {
+  const p = (f: string) => (suffix ? prevPath(dir, f) : join(dir, f));
+  if (!CHECKPOINT_FILES.every((f) => existsSync(p(f)))) return undefined;
+  let st: { step?: unknown };
+  try {
+    st = JSON.parse(readFileSync(p(TRAINER_STATE_FILE), 'utf8')) as { step?: unknown };
+  } catch {
+    return undefined;
+  }
+  const step = String(st.step);
+  return safetensorsStep(p(MODEL_FILE)) === step && safetensorsStep(p(TRAINING_STATE_FILE)) === step ? Number(step) : undefined;
+}
 /** sub-folder of the run folder holding the best model by evaluation loss */
 export const BEST_DIR = 'best';
 
@@ -393,6 +430,12 @@ export class Trainer {
 
   /** Saves model, optimizer state and trainer state into dir (each file atomic; trainer_state.json last). */
   async save(dir: string): Promise<void> {
+    // Each file is written atomically, but three files are not: keep the last complete checkpoint as
+    // hard links (*.prev) until the new one is complete, so a crash mid-save leaves one to resume from.
+    for (const f of CHECKPOINT_FILES) {
+      rmSync(prevPath(dir, f), { force: true });
+      if (existsSync(join(dir, f))) linkSync(join(dir, f), prevPath(dir, f));
+    }
     const meta = { format: 'pt', step: String(this.step) };
     const dtype = this.model.ctx.dtype === 'f64' ? 'F64' : 'F32';
     saveModel(dir, this.model, { dtype, metadata: meta });
@@ -423,9 +466,12 @@ export class Trainer {
       throw new CheckpointError(`${sp}: not valid JSON (${(e as Error).message})`);
     }
     if (st.version !== 1 || !Number.isInteger(st.step) || !Array.isArray(st.dataRng)) throw new CheckpointError(`${sp}: not a trainer state of this toolkit`);
-    const mp = join(dir, MODEL_FILE);
-    if (existsSync(mp) && readSafetensors(mp).metadata.step !== String(st.step)) {
-      throw new CheckpointError(`${mp} is not from step ${st.step} of ${TRAINER_STATE_FILE}: a save was interrupted; no consistent checkpoint`);
+    if (checkpointStep(dir, '') === undefined) {
+      // a save was cut short: fall back to the previous complete checkpoint kept beside it
+      const prev = checkpointStep(dir, '.prev');
+      if (prev === undefined) throw new CheckpointError(`${dir}: the checkpoint files are from different steps (a save was interrupted) and no complete previous checkpoint is kept`);
+      for (const f of CHECKPOINT_FILES) renameSync(prevPath(dir, f), join(dir, f));
+      st = JSON.parse(readFileSync(sp, 'utf8')) as TrainerState;
     }
     const model = loadModel(dir, { seed: st.options.seed, ...opts.create });
     const t = new Trainer(model, data, { ...st.options, ...opts.overrides }, { runDir: dir, hooks: opts.hooks ?? {}, ...(opts.parallel ? { parallel: opts.parallel } : {}) });
