@@ -314,12 +314,6 @@ void fill_op(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-// Dispatch on the element type of the first float array (argument `i`).
-#define MAMBA_DISPATCH(i, fn)                                              \
-  if (::mamba::arg_is_f64(info, i)) ::mamba::fn<double>(info);             \
-  else ::mamba::fn<float>(info);                                           \
-  return info.Env().Undefined();
-
 MAMBA_OP(cpu, embeddingForward) { MAMBA_DISPATCH(1, embedding_forward) }
 MAMBA_OP(cpu, embeddingBackward) { MAMBA_DISPATCH(1, embedding_backward) }
 MAMBA_OP(cpu, biasForward) { MAMBA_DISPATCH(0, bias_forward) }

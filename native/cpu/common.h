@@ -8,6 +8,13 @@
 #include "../src/args.h"
 #include "threadpool.h"
 
+// Binding body that runs fn<double> or fn<float> by the element type of the float array at argument i
+// (Float64Array: the double kernels that serve the gradient checks).
+#define MAMBA_DISPATCH(i, fn)                                  \
+  if (::mamba::arg_is_f64(info, i)) ::mamba::fn<double>(info); \
+  else ::mamba::fn<float>(info);                               \
+  return info.Env().Undefined();
+
 namespace mamba {
 
 // Elements a strided [rows, width] argument must hold: the last row ends at (rows-1)*stride + width.

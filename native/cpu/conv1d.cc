@@ -160,11 +160,6 @@ void conv_step(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-#define MAMBA_DISPATCH(i, fn)                                  \
-  if (::mamba::arg_is_f64(info, i)) ::mamba::fn<double>(info); \
-  else ::mamba::fn<float>(info);                               \
-  return info.Env().Undefined();
-
 MAMBA_OP(cpu, conv1dForward) { MAMBA_DISPATCH(0, conv_forward) }
 MAMBA_OP(cpu, conv1dBackward) { MAMBA_DISPATCH(0, conv_backward) }
 MAMBA_OP(cpu, conv1dStep) { MAMBA_DISPATCH(0, conv_step) }

@@ -411,11 +411,6 @@ void step_op(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-#define MAMBA_DISPATCH(i, fn)                                  \
-  if (::mamba::arg_is_f64(info, i)) ::mamba::fn<double>(info); \
-  else ::mamba::fn<float>(info);                               \
-  return info.Env().Undefined();
-
 MAMBA_OP(cpu, selectiveScanForward) { MAMBA_DISPATCH(0, forward_op) }
 MAMBA_OP(cpu, selectiveScanBackward) { MAMBA_DISPATCH(0, backward_op) }
 MAMBA_OP(cpu, selectiveScanStep) { MAMBA_DISPATCH(0, step_op) }
