@@ -256,8 +256,34 @@ void gemm_narrow(bool transB, int64_t M, int64_t N, int64_t K, float alpha, cons
   }, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, N * K)));
 }
 
+// Few rows against a transposed B (y = x W^T for one token per sequence: recurrent generation).
+// Each output is a dot product of two contiguous rows, so nothing is packed; threads split N.
+void gemm_rows_tb(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  parallel_for(N, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+      const float* bj = B + j * ldb;
+      for (int64_t i = 0; i < M; i++) {
+        const float* a = A + i * lda;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int64_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+          s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(bj + k), s0);
+          s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(bj + k + 8), s1);
+        }
+        alignas(32) float t[8];
+        _mm256_store_ps(t, _mm256_add_ps(s0, s1));
+        float sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+        for (; k < K; k++) sum += a[k] * bj[k];
+        float* c = C + i * ldc + j;
+        *c = beta != 0.f ? alpha * sum + beta * *c : alpha * sum;
+      }
+    }
+  }, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * K)));
+}
+
 void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (!transA && transB && M <= 4) return gemm_rows_tb(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   // few rows of C: too few MC blocks to share, and packing A^T would cost more than it saves
   if (transA && !transB && M < 2 * MC) return gemm_tn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (!transA && N <= 8) return gemm_narrow(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

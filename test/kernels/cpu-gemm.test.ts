@@ -19,7 +19,7 @@ function ref(A: Float64Array, B: Float64Array, C0: Float64Array, M: number, N: n
 }
 
 describe('cpu gemm (blocked)', () => {
-  const shapes: [number, number, number][] = [[37, 2061, 17], [101, 33, 517], [7, 16, 256], [193, 47, 260], [301, 5, 130], [29, 8, 3], [4, 128, 1100]];
+  const shapes: [number, number, number][] = [[37, 2061, 17], [101, 33, 517], [7, 16, 256], [193, 47, 260], [301, 5, 130], [29, 8, 3], [4, 128, 1100], [1, 300, 129], [2, 17, 7], [3, 1030, 33]];
   for (const [M, N, K] of shapes) {
     for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
       it(`M=${M} N=${N} K=${K} transA=${ta} transB=${tb}`, () => {
