@@ -229,6 +229,9 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
         loss: s.loss.toFixed(4), 'bits/tok': s.bitsPerToken.toFixed(3), ...(s.accuracy !== undefined ? { acc: s.accuracy.toFixed(3) } : {}),
         'tok/s': fmtInt(s.tokensPerS),
       });
+      // the step loop never waits on I/O; yield to the event loop once a step so Ctrl-C (SIGINT) and
+      // the progress bar's timer get their turn
+      return new Promise<void>((r) => setImmediate(r));
     },
     onEval(e: EvalInfo) {
       appendMetrics(out!, { step: e.step, split: 'eval', loss: e.loss, bits_per_token: e.bitsPerToken, perplexity: e.perplexity, accuracy: e.accuracy, count: e.count, ...(e.confusion ? { confusion: e.confusion } : {}) });

@@ -1,6 +1,6 @@
 // The CLIs as a user runs them: child processes on the shipped data (train a few steps, eval, info,
 // predict, resume) and the bad-input cases with their exit codes. Needs `npm run build` (dist/).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,34 @@ describe('mamba-dna', () => {
     expect(noCkpt.code).toBe(1);
     const noCkptFlag = run('dna', ['eval'], dir);
     expect(noCkptFlag.code).toBe(2);
+  });
+});
+
+describe('Ctrl-C', () => {
+  it('saves a checkpoint after the current step and exits 0; --resume continues from it', async () => {
+    const out = join(dir, 'interrupted');
+    const child = spawn(process.execPath, [bin('dna'), 'train', '--seq-len', '64', '--batch', '2', '--steps', '100000', '--eval-every', '100000', '--out', out], { cwd: dir, env: { ...process.env, MAMBA_NUM_THREADS: '1' } });
+    let err = '', stdout = '';
+    child.stderr.on('data', (d) => { err += String(d); });
+    child.stdout.on('data', (d) => { stdout += String(d); });
+    // wait until training runs, then interrupt
+    await new Promise<void>((res) => {
+      const t = setInterval(() => {
+        if (err.includes('run folder:')) { clearInterval(t); setTimeout(() => { child.kill('SIGINT'); res(); }, 1500); }
+      }, 50);
+    });
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    expect(code, err).toBe(0);
+    expect(err).toMatch(/interrupted: saving a checkpoint/);
+    const m = /stopped at step (\d+)/.exec(stdout);
+    expect(m, stdout).not.toBeNull();
+    const step = Number(m![1]);
+    expect(step).toBeGreaterThan(0);
+    expect(step).toBeLessThan(100000);
+    expect(JSON.parse(readFileSync(join(out, 'trainer_state.json'), 'utf8')).step).toBe(step);
+    const r = run('dna', ['train', '--out', out, '--resume', '--steps', String(step + 2)], dir);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(new RegExp(`done at step ${step + 2}`));
   });
 });
 
