@@ -107,6 +107,11 @@ describe('mamba-dna', () => {
     const again = run('dna', ['train', ...small, '--steps', '1', '--out', exists], dir);
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/already exists.*--force/);
+    const one = join(dir, 'oneclass.json');
+    writeFileSync(one, JSON.stringify({ name: 'one', classes: ['a'], sources: [{ path: tiny, label: 'a', split: 'train' }, { path: tiny, label: 'a', split: 'test' }] }));
+    const oneClass = run('dna', ['train', '--task', 'classify', '--data', one, '--out', join(dir, 'x3')], dir);
+    expect(oneClass.code).toBe(1);
+    expect(oneClass.err).toMatch(/at least two class/);
     const noCkpt = run('dna', ['eval', '--checkpoint', join(dir, 'none')], dir);
     expect(noCkpt.code).toBe(1);
     const noCkptFlag = run('dna', ['eval'], dir);
