@@ -227,6 +227,21 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64
   }, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, K * MR * NR / 16)));
 }
 
+// <a, b> over K floats with two 8-wide FMA accumulators (a fixed summation order: reproducible).
+inline float dot_f32(const float* a, const float* b, int64_t K) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+  }
+  alignas(32) float t[8];
+  _mm256_store_ps(t, _mm256_add_ps(s0, s1));
+  float sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+  for (; k < K; k++) sum += a[k] * b[k];
+  return sum;
+}
+
 // Narrow outputs (N <= 8): C[i, j] = alpha <op(A) row i, B' row j> + beta C[i, j] with B' = op(B)^T [N, K]
 // made once (tiny), A rows read once with 8-wide FMAs along k. Packing A for a 16-wide panel would
 // cost more than the product itself here.
@@ -239,16 +254,7 @@ void gemm_narrow(bool transB, int64_t M, int64_t N, int64_t K, float alpha, cons
       const float* a = A + i * lda;
       for (int64_t j = 0; j < N; j++) {
         const float* bj = bt.data() + j * K;
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-        int64_t k = 0;
-        for (; k + 16 <= K; k += 16) {
-          s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(bj + k), s0);
-          s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(bj + k + 8), s1);
-        }
-        alignas(32) float t[8];
-        _mm256_store_ps(t, _mm256_add_ps(s0, s1));
-        float sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-        for (; k < K; k++) sum += a[k] * bj[k];
+        const float sum = dot_f32(a, bj, K);
         float* c = C + i * ldc + j;
         *c = beta != 0.f ? alpha * sum + beta * *c : alpha * sum;
       }
@@ -264,16 +270,7 @@ void gemm_rows_tb(int64_t M, int64_t N, int64_t K, float alpha, const float* A, 
       const float* bj = B + j * ldb;
       for (int64_t i = 0; i < M; i++) {
         const float* a = A + i * lda;
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-        int64_t k = 0;
-        for (; k + 16 <= K; k += 16) {
-          s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(bj + k), s0);
-          s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(bj + k + 8), s1);
-        }
-        alignas(32) float t[8];
-        _mm256_store_ps(t, _mm256_add_ps(s0, s1));
-        float sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-        for (; k < K; k++) sum += a[k] * bj[k];
+        const float sum = dot_f32(a, bj, K);
         float* c = C + i * ldc + j;
         *c = beta != 0.f ? alpha * sum + beta * *c : alpha * sum;
       }
