@@ -126,10 +126,11 @@ describe('Ctrl-C', () => {
     let err = '', stdout = '';
     child.stderr.on('data', (d) => { err += String(d); });
     child.stdout.on('data', (d) => { stdout += String(d); });
-    // wait until training runs, then interrupt
+    // wait until at least one step has been logged, then interrupt
+    const metrics = join(out, 'metrics.jsonl');
     await new Promise<void>((res) => {
       const t = setInterval(() => {
-        if (err.includes('run folder:')) { clearInterval(t); setTimeout(() => { child.kill('SIGINT'); res(); }, 1500); }
+        if (existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"split":"train"')) { clearInterval(t); child.kill('SIGINT'); res(); }
       }, 50);
     });
     const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
