@@ -4,7 +4,8 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePathAbs } from 'node:path';
 import type { LabelledSource, Split, WindowSource } from '../data/types.js';
 import type { Domain } from './common.js';
-import { UserError } from './errors.js';
+import { UserError, asUserErrors } from './errors.js';
+import { packageRoot } from '../backend/native.js';
 
 export interface LmData {
   train: WindowSource;
@@ -34,18 +35,6 @@ function mustExist(path: string): void {
   if (!existsSync(path)) throw new UserError(`${path}: no such file or folder`);
 }
 
-/** Turns a data-layer error into a clean CLI error (message only). */
-export async function dataCall<T>(fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const err = e as Error;
-    if (err instanceof UserError) throw err;
-    if (/DataError$/.test(err.name) || (err as NodeJS.ErrnoException).code !== undefined) throw new UserError(err.message);
-    throw err;
-  }
-}
-
 export const dnaData: DomainData = {
   domain: 'dna',
   defaultData(task) {
@@ -55,30 +44,30 @@ export const dnaData: DomainData = {
     mustExist(path);
     const dna = await import('../data/dna/index.js');
     const manifest = manifestOf(path);
-    if (!manifest) return dataCall(() => dna.openHoldoutSplits(path, 0.05));
+    if (!manifest) return asUserErrors(() => dna.openHoldoutSplits(path, 0.05));
     // a genome set: train on the train-split genomes, evaluate on held-out genomes (valid, else test)
-    const m = await dataCall(() => dna.readGenomeManifest(manifest));
+    const m = await asUserErrors(() => dna.readGenomeManifest(manifest));
     const base = dirname(manifest);
     const pick = (split: string) => m.sources.filter((s) => s.split === split).map((s) => resolvePath(base, s.path));
     const train = pick('train'), valid = pick('valid').length ? pick('valid') : pick('test');
     if (!train.length || !valid.length) throw new UserError(`${manifest}: next-token training on a genome set needs train and valid or test genomes`);
-    return dataCall(() => ({ train: dna.openDnaSource(train, { name: `${m.name} train genomes` }), valid: dna.openDnaSource(valid, { name: `${m.name} held-out genomes` }) }));
+    return asUserErrors(() => ({ train: dna.openDnaSource(train, { name: `${m.name} train genomes` }), valid: dna.openDnaSource(valid, { name: `${m.name} held-out genomes` }) }));
   },
   async openEval(path) {
     mustExist(path);
     const dna = await import('../data/dna/index.js');
-    return dataCall(() => dna.openDnaSource(path, {}));
+    return asUserErrors(() => dna.openDnaSource(path, {}));
   },
   async openLabelled(path, split) {
     mustExist(path);
     const { openGenomeSet } = await import('../data/dna/index.js');
     const manifest = statSync(path).isDirectory() ? join(path, 'manifest.json') : path;
-    return dataCall(() => openGenomeSet(manifest, split));
+    return asUserErrors(() => openGenomeSet(manifest, split));
   },
   async splitsOf(path) {
     const { readGenomeManifest } = await import('../data/dna/index.js');
     const manifest = statSync(path).isDirectory() ? join(path, 'manifest.json') : path;
-    const m = await dataCall(() => readGenomeManifest(manifest));
+    const m = await asUserErrors(() => readGenomeManifest(manifest));
     return [...new Set(m.sources.map((s) => s.split))];
   },
 };
@@ -91,13 +80,13 @@ export const audioData: DomainData = {
   async openEval(path) {
     mustExist(path);
     const { openAudioWindows } = await import('../data/audio/index.js');
-    return dataCall(() => openAudioWindows(path, {}));
+    return asUserErrors(() => openAudioWindows(path, {}));
   },
   async openLm(path) {
     mustExist(path);
     const { openAudioWindows } = await import('../data/audio/index.js');
     const holdout = (part: 'train' | 'valid') => ({ part, fraction: 0.1, by: 'time' as const });
-    const [train, valid] = await dataCall(() =>
+    const [train, valid] = await asUserErrors(() =>
       Promise.all([openAudioWindows(path, { holdout: holdout('train') }), openAudioWindows(path, { holdout: holdout('valid') })]),
     );
     return { train, valid };
@@ -105,11 +94,11 @@ export const audioData: DomainData = {
   async openLabelled(path, split) {
     mustExist(path);
     const { openAudioSet } = await import('../data/audio/index.js');
-    return dataCall(() => openAudioSet(path, split));
+    return asUserErrors(() => openAudioSet(path, split));
   },
   async splitsOf(path) {
     const { loadAudioSetIndex } = await import('../data/audio/index.js');
-    const idx = await dataCall(() => loadAudioSetIndex(path));
+    const idx = await asUserErrors(() => loadAudioSetIndex(path));
     return [...new Set(idx.clips.map((c) => c.split))];
   },
 };
@@ -139,6 +128,5 @@ function manifestOf(path: string): string | undefined {
 }
 
 function pkgDatasets(): string {
-  // src/cli or dist/cli -> package root
-  return join(new URL('.', import.meta.url).pathname, '..', '..', 'datasets');
+  return join(packageRoot, 'datasets');
 }

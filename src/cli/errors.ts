@@ -9,3 +9,21 @@ export class UsageError extends Error {
 export class UserError extends Error {
   override name = 'UserError';
 }
+
+/**
+ * Runs fn and turns the library's own errors (bad data, config, checkpoint, tensor shapes, training,
+ * and file-system errors) into UserError, so the CLI prints their one-line message and exits 1.
+ * Anything else is a bug and keeps its stack (shown with MAMBA_DEBUG=1).
+ */
+export async function asUserErrors<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error & { code?: unknown };
+    if (err instanceof UserError || err instanceof UsageError) throw err;
+    if (/(Data|Config|Checkpoint|Training|Model|Tensor|Generate|OutOfMemory)Error$/.test(err?.name ?? '') || typeof err?.code === 'string') {
+      throw new UserError(err.message);
+    }
+    throw err;
+  }
+}

@@ -2,15 +2,15 @@
 // recurrent state cache. DNA writes FASTA (prompt from a region of a FASTA file); audio writes a WAV
 // (prompt from a WAV file), prompt first and continuation after it.
 import { Command } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { resolveDevice } from '../backend/index.js';
 import { generate } from '../generate/index.js';
 import { loadModel, readConfig, type MambaLM } from '../model/index.js';
 import { parseFloatArg, parseIntArg, choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
-import { dataCall } from './domain-data.js';
-import { UserError } from './errors.js';
+import { UserError, asUserErrors } from './errors.js';
 import { createProgress } from './progress.js';
+import { readRunInfo } from './run-folder.js';
 
 interface GenerateFlags {
   checkpoint: string;
@@ -31,9 +31,7 @@ interface GenerateFlags {
 async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const dir = resolve(f.checkpoint);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
-  const config = await dataCall(() => readConfig(dir)).catch((e: Error) => {
-    throw new UserError(e.message);
-  });
+  const config = await asUserErrors(() => readConfig(dir));
   if (config.domain !== ctx.domain) throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
   if (config.task !== 'lm') throw new UserError(`${dir} holds a classifier; generate needs a next-token (lm) model`);
   const out = resolve(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
@@ -41,12 +39,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const device = resolveDevice(f.device);
   let model: MambaLM;
   try {
-    let precision: 'f32' | 'bf16' = 'f32';
-    try {
-      if (device === 'cuda') precision = (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { precision?: 'f32' | 'bf16' }).precision ?? 'f32';
-    } catch {
-      /* no run.json: a bare model folder, f32 */
-    }
+    const precision = device === 'cuda' ? readRunInfo(dir)?.precision ?? 'f32' : 'f32';
     model = loadModel(dir, { device, precision }) as MambaLM;
   } catch (e) {
     throw new UserError((e as Error).message);
@@ -61,10 +54,10 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
       const { DEFAULT_DNA_DATA } = dna;
       const file = resolve(f.data ?? DEFAULT_DNA_DATA);
       if (!existsSync(file)) throw new UserError(`${file}: no such file`);
-      const fasta = await dataCall(() => dna.IndexedFasta.open(file, {}));
+      const fasta = await asUserErrors(() => dna.IndexedFasta.open(file, {}));
       try {
-        const region = await dataCall(() => dna.parseRegion(f.prompt!, fasta));
-        prompt = Uint8Array.from(await dataCall(() => fasta.tokens(region.name, region.start, region.end, {})));
+        const region = await asUserErrors(() => dna.parseRegion(f.prompt!, fasta));
+        prompt = Uint8Array.from(await asUserErrors(() => fasta.tokens(region.name, region.start, region.end, {})));
         promptLabel = region.label;
       } finally {
         fasta.close();
@@ -78,7 +71,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
     rate = audio.DEFAULT_AUDIO_RATE;
     if (f.prompt) {
       if (!existsSync(f.prompt)) throw new UserError(`${f.prompt}: no such file`);
-      const t = await dataCall(() => audio.tokenizeWav(resolve(f.prompt!), { rate }));
+      const t = await asUserErrors(() => audio.tokenizeWav(resolve(f.prompt!), { rate }));
       const keep = Math.min(t.tokens.length, Math.round((f.promptSeconds ?? 1) * rate));
       prompt = t.tokens.subarray(t.tokens.length - keep);
       promptLabel = `${f.prompt} (last ${(keep / rate).toFixed(2)} s)`;

@@ -22,23 +22,9 @@ import {
 import { TRAINER_STATE_FILE, Trainer, type EvalInfo, type TrainOptions } from '../train/index.js';
 import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext, type Registrar } from './common.js';
 import { domainData, openLabelledData, type DomainData } from './domain-data.js';
-import { UsageError, UserError } from './errors.js';
+import { UsageError, UserError, asUserErrors } from './errors.js';
 import { createProgress } from './progress.js';
-import { appendMetrics, prepareRunFolder, truncateMetrics, writePlots } from './run-folder.js';
-
-/** What the CLI records about a run beside the trainer's own state, so --resume and eval need no flags. */
-export const RUN_FILE = 'run.json';
-export interface RunInfo {
-  tool: string;
-  domain: 'dna' | 'audio';
-  task: 'lm' | 'classify';
-  data: string;
-  evalData?: string;
-  classes?: readonly string[];
-  /** activations the run trained with on a GPU; eval/predict/generate use the same */
-  precision?: 'f32' | 'bf16';
-  created: string;
-}
+import { RUN_FILE, appendMetrics, prepareRunFolder, readRunInfo, truncateMetrics, writePlots, type RunInfo } from './run-folder.js';
 
 interface TrainFlags {
   task: 'lm' | 'classify';
@@ -120,15 +106,6 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
 
-function readRunInfo(dir: string): RunInfo | undefined {
-  const p = join(dir, RUN_FILE);
-  if (!existsSync(p)) return undefined;
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as RunInfo;
-  } catch {
-    throw new UserError(`${p}: not valid JSON`);
-  }
-}
 
 function checkDomain(ctx: CliContext, dir: string, config: MambaConfig): void {
   if (config.domain !== ctx.domain) {
@@ -142,18 +119,6 @@ function readConfigFile(path: string): Partial<MambaConfig> {
     return JSON.parse(readFileSync(path, 'utf8')) as Partial<MambaConfig>;
   } catch (e) {
     throw new UserError(`--config ${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
-/** Library errors (config, checkpoint, training, data) become one clean line. */
-async function userErrors<T>(fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const err = e as Error;
-    if (err instanceof UserError || err instanceof UsageError) throw err;
-    if (/(Config|Checkpoint|Training|Model|Data|Tensor)Error$/.test(err.name) || /DataError$/.test(err.name)) throw new UserError(err.message);
-    throw err;
   }
 }
 
@@ -178,7 +143,7 @@ async function openTrainData(dd: DomainData, task: 'lm' | 'classify', path: stri
 
 async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   const dd = domainData(ctx.domain);
-  const device: Device = await userErrors(() => resolveDevice(flags.device));
+  const device: Device = await asUserErrors(() => resolveDevice(flags.device));
   if (flags.threads) (await import('../backend/index.js')).native().cpu.setNumThreads!(flags.threads);
   let out = flags.out;
   if (flags.resume && !out) throw new UsageError('--resume needs --out DIR (the run folder to continue)');
@@ -244,16 +209,16 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
 
   let trainer: Trainer;
   if (flags.resume) {
-    const config = await userErrors(() => readConfig(out!));
+    const config = await asUserErrors(() => readConfig(out!));
     checkDomain(ctx, out, config);
     const overrides: Partial<TrainOptions> = {};
     if (flags.steps !== undefined) overrides.steps = flags.steps;
-    trainer = await userErrors(() => Trainer.resume(out!, data, { create: { device, precision }, overrides, hooks }));
+    trainer = await asUserErrors(() => Trainer.resume(out!, data, { create: { device, precision }, overrides, hooks }));
     truncateMetrics(out, trainer.step);
     progress.log(`  resuming ${out} at step ${trainer.step} of ${trainer.options.steps}`);
   } else {
     const base = flags.config ? readConfigFile(flags.config) : preset === 'tiny' && !flags.preset ? { ...PRESETS.tiny, d_model: cpuDef.dModel, n_layer: cpuDef.nLayer } : PRESETS[preset];
-    const config = await userErrors(() =>
+    const config = await asUserErrors(() =>
       makeConfig(base as Partial<MambaConfig>, {
         domain: ctx.domain,
         task,
@@ -261,12 +226,12 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
         ...(task === 'classify' ? { num_classes: data.classes!.length } : {}),
       }),
     );
-    const model: MambaModel = await userErrors(() => createModel(config, { device, seed: flags.seed, recompute: flags.recompute ?? false, precision }));
+    const model: MambaModel = await asUserErrors(() => createModel(config, { device, seed: flags.seed, recompute: flags.recompute ?? false, precision }));
     if (flags.init) {
       const n = await initBackboneFrom(model, resolve(flags.init));
       progress.log(`  initialised ${n} backbone tensors from ${resolve(flags.init)}`);
     }
-    trainer = await userErrors(() => new Trainer(model, data, trainOpts, { runDir: out, hooks }));
+    trainer = await asUserErrors(() => new Trainer(model, data, trainOpts, { runDir: out, hooks }));
     const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}), precision, created: new Date().toISOString() };
     writeFileSync(join(out, RUN_FILE), `${JSON.stringify(info, null, 2)}\n`);
     progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${fmtInt(model.numParameters())} parameters on ${device}${device === 'cuda' ? ` (${precision} activations)` : ''}; seq-len ${trainer.options.seqLen}, batch ${trainer.options.batchSize}, ${trainer.options.steps} steps, lr ${trainer.options.lr}`);
@@ -285,7 +250,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   progress.start(trainer.options.steps, trainer.step, 'train');
   let summary;
   try {
-    summary = await userErrors(() => trainer.run());
+    summary = await asUserErrors(() => trainer.run());
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);
@@ -354,7 +319,7 @@ function trainerSeqLen(dir: string): number | undefined {
 
 async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
   const dir = resolve(flags.checkpoint);
-  const device = await userErrors(() => resolveDevice(flags.device));
+  const device = await asUserErrors(() => resolveDevice(flags.device));
   const { model, run } = openCheckpoint(ctx, dir, device);
   const dd = domainData(ctx.domain);
   const task = model.config.task;
@@ -380,9 +345,9 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
     }
     what = `${split} split`;
   }
-  const trainer = await userErrors(() => new Trainer(model, { train: src, valid: src }, { seqLen, batchSize: flags.batch, evalWindows: flags.windows, steps: 1 }));
+  const trainer = await asUserErrors(() => new Trainer(model, { train: src, valid: src }, { seqLen, batchSize: flags.batch, evalWindows: flags.windows, steps: 1 }));
   const t0 = Date.now();
-  const e = await userErrors(() => trainer.evaluate(src));
+  const e = await asUserErrors(() => trainer.evaluate(src));
   const secs = (Date.now() - t0) / 1000;
   const result = { checkpoint: dir, data: dataPath, split: what, seq_len: seqLen, loss: e.loss, bits_per_token: e.bitsPerToken, perplexity: e.perplexity, accuracy: e.accuracy, count: e.count, seconds: secs, ...(e.confusion ? { classes: e.classes, confusion: e.confusion } : {}) };
   if (flags.json) {
@@ -448,7 +413,7 @@ interface PredictFlags {
 
 async function predict(ctx: CliContext, inputs: string[], flags: PredictFlags): Promise<void> {
   const dir = resolve(flags.checkpoint);
-  const device = await userErrors(() => resolveDevice(flags.device));
+  const device = await asUserErrors(() => resolveDevice(flags.device));
   const { model, run } = openCheckpoint(ctx, dir, device);
   if (model.config.task !== 'classify') throw new UserError(`${dir} holds a next-token (lm) model; predict needs a classifier (train with --task classify)`);
   const classes = run?.classes ?? Array.from({ length: model.config.num_classes }, (_, i) => `class${i}`);
@@ -461,7 +426,7 @@ async function predict(ctx: CliContext, inputs: string[], flags: PredictFlags): 
       const B = item.windows.length;
       const ids = new Int32Array(B * seqLen);
       item.windows.forEach((w, b) => ids.set(w, b * seqLen));
-      const r = await userErrors(() => (model as import('../model/index.js').MambaClassifier).forward({ B, L: seqLen, inputs: ids, labels: new Int32Array(B) }));
+      const r = await asUserErrors(() => (model as import('../model/index.js').MambaClassifier).forward({ B, L: seqLen, inputs: ids, labels: new Int32Array(B) }));
       const C = model.config.num_classes;
       const mean = new Array<number>(C).fill(0);
       for (let b = 0; b < B; b++) {

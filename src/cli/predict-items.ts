@@ -2,7 +2,7 @@
 // or each WAV file (one clip, padded or cropped as in training).
 import { statSync } from 'node:fs';
 import type { Domain } from './common.js';
-import { dataCall } from './domain-data.js';
+import { asUserErrors } from './errors.js';
 
 export interface PredictionItem {
   name: string;
@@ -12,19 +12,19 @@ export interface PredictionItem {
 export async function* predictionItems(domain: Domain, input: string, seqLen: number, perRecord: number): AsyncGenerator<PredictionItem> {
   if (domain === 'dna') {
     const { IndexedFasta, PAD } = await import('../data/dna/index.js');
-    const fasta = await dataCall(() => IndexedFasta.open(input, {}));
+    const fasta = await asUserErrors(() => IndexedFasta.open(input, {}));
     try {
       for (const rec of fasta.records) {
         const windows: Uint8Array[] = [];
         if (rec.length <= seqLen) {
           const w = new Uint8Array(seqLen).fill(PAD);
-          w.set(await dataCall(() => fasta.tokens(rec.name, 0, rec.length, {})));
+          w.set(await asUserErrors(() => fasta.tokens(rec.name, 0, rec.length, {})));
           windows.push(w);
         } else {
           const n = Math.min(perRecord, rec.length - seqLen + 1);
           for (let i = 0; i < n; i++) {
             const start = n === 1 ? 0 : Math.floor(((rec.length - seqLen) * i) / (n - 1));
-            windows.push(Uint8Array.from(await dataCall(() => fasta.tokens(rec.name, start, start + seqLen, {}))));
+            windows.push(Uint8Array.from(await asUserErrors(() => fasta.tokens(rec.name, start, start + seqLen, {}))));
           }
         }
         yield { name: `${input}:${rec.name}`, windows };
@@ -35,9 +35,9 @@ export async function* predictionItems(domain: Domain, input: string, seqLen: nu
     return;
   }
   const { tokenizeWav, fitClip, silenceToken, listAudioFiles } = await import('../data/audio/index.js');
-  const files = statSync(input).isDirectory() ? await dataCall(() => listAudioFiles(input)) : [input];
+  const files = statSync(input).isDirectory() ? await asUserErrors(() => listAudioFiles(input)) : [input];
   for (const f of files) {
-    const t = await dataCall(() => tokenizeWav(f, {}));
+    const t = await asUserErrors(() => tokenizeWav(f, {}));
     yield { name: f, windows: [fitClip(t.tokens, seqLen, silenceToken()).tokens] };
   }
 }

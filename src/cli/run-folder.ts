@@ -5,6 +5,30 @@ import { join } from 'node:path';
 import { htmlReport, lineChart, type Series } from '../report/svg.js';
 import { UserError } from './errors.js';
 
+/** What the CLI records about a run beside the trainer's own state, so --resume and eval need no flags. */
+export const RUN_FILE = 'run.json';
+export interface RunInfo {
+  tool: string;
+  domain: 'dna' | 'audio';
+  task: 'lm' | 'classify';
+  data: string;
+  evalData?: string;
+  classes?: readonly string[];
+  /** activations the run trained with on a GPU; eval/predict/generate use the same */
+  precision?: 'f32' | 'bf16';
+  created: string;
+}
+
+export function readRunInfo(dir: string): RunInfo | undefined {
+  const p = join(dir, RUN_FILE);
+  if (!existsSync(p)) return undefined;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as RunInfo;
+  } catch {
+    throw new UserError(`${p}: not valid JSON`);
+  }
+}
+
 export interface MetricRow {
   step: number;
   split: 'train' | 'eval';
