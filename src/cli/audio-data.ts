@@ -3,24 +3,13 @@
 // output is refused unless --force.
 import { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { AudioDataError } from '../data/audio/errors.js';
 import { AUDIO_ENCODINGS, type AudioEncoding } from '../data/audio/mulaw.js';
 import { DEFAULT_AUDIO_RATE, readTokenFile, tokenizeWavToFile, writeTokensAsWav } from '../data/audio/tokens.js';
 import { buildAtomically, buildDigits, buildLongSpeech } from '../data/audio/datasets.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
-import { UsageError, UserError } from './errors.js';
+import { UsageError, UserError, asUserErrors } from './errors.js';
 import { createProgress } from './progress.js';
 
-async function userErrors<T>(fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof AudioDataError) throw new UserError(e.message);
-    const err = e as NodeJS.ErrnoException;
-    if (err && typeof err.code === 'string' && err.path) throw new UserError(`${err.path}: ${err.message}`);
-    throw e;
-  }
-}
 
 function refuseExisting(out: string, force?: boolean): void {
   if (existsSync(out) && !force) throw new UserError(`${out} exists; pass --force to overwrite it`);
@@ -41,7 +30,7 @@ export const registerAudioData: Registrar = (program: Command, ctx) => {
       .addOption(choiceOption('--encoding <kind>', 'mu-law (mu = 255) or linear 8-bit', AUDIO_ENCODINGS, 'mulaw'))
       .option('-f, --force', 'overwrite an existing output')
       .action((input: string, o: { out: string; rate: number; encoding: AudioEncoding; force?: boolean }) =>
-        userErrors(() => {
+        asUserErrors(() => {
           refuseExisting(o.out, o.force);
           const r = tokenizeWavToFile(input, o.out, { rate: o.rate, encoding: o.encoding });
           const i = r.info;
@@ -64,7 +53,7 @@ export const registerAudioData: Registrar = (program: Command, ctx) => {
       .addOption(choiceOption('--encoding <kind>', 'how the tokens were made', AUDIO_ENCODINGS, 'mulaw'))
       .option('-f, --force', 'overwrite an existing output')
       .action((input: string, o: { out: string; rate: number; encoding: AudioEncoding; force?: boolean }) =>
-        userErrors(() => {
+        asUserErrors(() => {
           refuseExisting(o.out, o.force);
           const tokens = readTokenFile(input);
           if (tokens.length === 0) throw new UserError(`${input}: empty token file`);
@@ -87,7 +76,7 @@ export const registerAudioData: Registrar = (program: Command, ctx) => {
       .option('--seed <n>', 'voice choice and speed/pitch seed', parseIntArg(0), 1)
       .option('-f, --force', 'replace an existing output folder')
       .action((recipe: string, o: { out: string; voices?: number; renditions: number; seed: number; force?: boolean }) =>
-        userErrors(() => {
+        asUserErrors(() => {
           if (recipe !== 'digits' && recipe !== 'long-speech') throw new UsageError(`unknown recipe "${recipe}" (expected digits or long-speech)`);
           const progress = createProgress();
           let started = false;

@@ -2,23 +2,12 @@
 // one-line user errors (exit 1); nothing is left half-written (outputs go through a temp file + rename).
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { DnaDataError } from '../data/dna/errors.js';
 import { IndexedFasta, indexFasta, writeFileAtomic } from '../data/dna/indexed.js';
 import { formatFastaRecord, parseRegion, readBed, type Region } from '../data/dna/regions.js';
 import { buildDataset, RECIPES } from '../data/dna/datasets.js';
 import { parseIntArg, withExamples, type Registrar } from './common.js';
-import { UserError } from './errors.js';
+import { UserError, asUserErrors } from './errors.js';
 
-async function userErrors<T>(fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof DnaDataError) throw new UserError(e.message);
-    const err = e as NodeJS.ErrnoException;
-    if (err && typeof err.code === 'string' && err.path) throw new UserError(`${err.path}: ${err.message}`);
-    throw e;
-  }
-}
 
 async function write(s: string): Promise<void> {
   if (!process.stdout.write(s)) await new Promise<void>((r) => process.stdout.once('drain', () => r()));
@@ -37,7 +26,7 @@ export const registerDnaData: Registrar = (program: Command) => {
       .description('write FILE.fai (as samtools faidx does) and, for bgzip FASTA, FILE.gzi (as bgzip -r does)')
       .argument('<file...>', 'FASTA files, plain or bgzip-compressed')
       .action((files: string[]) =>
-        userErrors(() => {
+        asUserErrors(() => {
           for (const f of files) {
             const r = indexFasta(f);
             const bases = r.records.reduce((a, x) => a + x.length, 0);
@@ -57,7 +46,7 @@ export const registerDnaData: Registrar = (program: Command) => {
       .option('--bed <file>', 'also print the intervals of a BED file (0-based, half-open)')
       .option('-n, --width <n>', 'bases per output line', parseIntArg(1), 60)
       .action((file: string, regions: string[], o: { bed?: string; width: number }) =>
-        userErrors(async () => {
+        asUserErrors(async () => {
           if (regions.length === 0 && !o.bed) throw new UserError('give at least one region or --bed FILE');
           const fa = IndexedFasta.open(file);
           try {
@@ -79,7 +68,7 @@ export const registerDnaData: Registrar = (program: Command) => {
       .requiredOption('-o, --out <path>', 'output file (one byte per base)')
       .option('--keep-case', 'keep soft-masked lowercase bases as tokens 9-13')
       .action((file: string, region: string, o: { out: string; keepCase?: boolean }) =>
-        userErrors(() => {
+        asUserErrors(() => {
           const fa = IndexedFasta.open(file);
           try {
             const r = parseRegion(region, fa);
@@ -106,7 +95,7 @@ export const registerDnaData: Registrar = (program: Command) => {
       .requiredOption('--out <dir>', 'output folder (must be empty or new unless --force)')
       .option('--force', 'replace a non-empty output folder')
       .action((name: string, o: { out: string; force?: boolean }) =>
-        userErrors(async () => {
+        asUserErrors(async () => {
           await buildDataset(name, o.out, { force: !!o.force, log: (l) => process.stderr.write(`${l}\n`) });
         }),
       ),
