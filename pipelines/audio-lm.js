@@ -19,7 +19,7 @@ if (full) {
 const L = full ? 65536 : 4096;
 const steps = Number(a.steps ?? (full ? 1000 : 300));
 const dir = join(a.out, 'lm');
-const { seconds } = cli('mamba-audio', ['train', ...(full ? ['--preset', 'small', '--lr', '2e-3'] : ['--lr', '3e-3']), '--data', data, '--seq-len', String(L), '--batch', full ? '16' : '4', '--steps', String(steps), '--device', device, '--out', dir, '--force']);
+const { seconds } = cli('mamba-audio', ['train', '--task', 'lm', ...(full ? ['--preset', 'small', '--lr', '2e-3'] : ['--lr', '3e-3']), '--data', data, '--seq-len', String(L), '--batch', full ? '16' : '4', '--steps', String(steps), '--device', device, '--out', dir, '--force']);
 const s = summariseRun(dir);
 // continue the last second of the recording (inside the held-out last 10%)
 const wav = join(a.out, 'continuation.wav');
