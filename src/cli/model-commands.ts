@@ -101,7 +101,7 @@ const CPU_DEFAULTS = {
 
 /** On a GPU: the small preset (d_model 256, 8 layers), measured on an H100 to reach 1.74 bits/base on G27 in under 30 s. */
 const GPU_DEFAULTS = {
-  dna: { lm: { preset: 'small' as PresetName, seqLen: 1024, batch: 16, steps: 800, lr: 2e-3 }, classify: { preset: 'small' as PresetName, seqLen: 4096, batch: 16, steps: 400, lr: 1e-3 } },
+  dna: { lm: { preset: 'small' as PresetName, seqLen: 1024, batch: 16, steps: 400, lr: 2e-3 }, classify: { preset: 'small' as PresetName, seqLen: 4096, batch: 16, steps: 400, lr: 1e-3 } },
   audio: { lm: { preset: 'small' as PresetName, seqLen: 16384, batch: 8, steps: 800, lr: 2e-3 }, classify: { preset: 'small' as PresetName, seqLen: 16000, batch: 32, steps: 800, lr: 1e-3 } },
 };
 
