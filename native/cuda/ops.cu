@@ -22,6 +22,9 @@ int* bad_flag(Napi::Env env) {
 void reset_flag(Napi::Env env, int* f) { cuda_check(env, cudaMemsetAsync(f, 0xff, sizeof(int), cuda_stream()), "flag"); }
 // -1 when no index was bad, else the smallest bad position (synchronises the stream).
 int64_t read_flag(Napi::Env env, int* f) {
+  // inside a CUDA-graph capture nothing may synchronise: the check is skipped there (the captured
+  // ops were checked when they ran eagerly first)
+  if (stream_capturing()) return -1;
   int h = -1;
   cuda_check(env, cudaMemcpyAsync(&h, f, sizeof(int), cudaMemcpyDeviceToHost, cuda_stream()), "flag read");
   cuda_check(env, cudaStreamSynchronize(cuda_stream()), "flag read");

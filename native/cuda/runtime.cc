@@ -235,3 +235,52 @@ MAMBA_OP(cuda, memoryStats) {
 
 MAMBA_OP(cuda, resetPeakMemory) { allocator().reset_peak(); return info.Env().Undefined(); }
 MAMBA_OP(cuda, emptyCache) { allocator().release(); return info.Env().Undefined(); }
+
+// ---- CUDA graphs: capture a sequence of ops on the stream once, replay it with one launch ----------
+// Used for the recurrent decoding step, where ~200 small kernels per token are bound by launch cost.
+
+namespace {
+struct GraphExec { cudaGraphExec_t exec = nullptr; };
+void finalize_graph(Napi::Env, GraphExec* g) {
+  if (g->exec) cudaGraphExecDestroy(g->exec);
+  delete g;
+}
+}  // namespace
+
+namespace mamba {
+bool stream_capturing() {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(cuda_stream(), &st) != cudaSuccess) { cudaGetLastError(); return false; }
+  return st == cudaStreamCaptureStatusActive;
+}
+}  // namespace mamba
+
+// cuda.captureBegin(): ops issued until captureEnd are recorded, not run
+MAMBA_OP(cuda, captureBegin) {
+  cuda_check(info.Env(), cudaStreamBeginCapture(cuda_stream(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  return info.Env().Undefined();
+}
+
+// cuda.captureEnd() -> graph (an External): ends the capture and instantiates it. Also ends a capture
+// that an error interrupted (then throws), so the stream is usable again.
+MAMBA_OP(cuda, captureEnd) {
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(cuda_stream(), &graph);
+  if (e != cudaSuccess || graph == nullptr) {
+    if (graph) cudaGraphDestroy(graph);
+    cuda_check(info.Env(), e == cudaSuccess ? cudaErrorStreamCaptureInvalidated : e, "cudaStreamEndCapture");
+  }
+  auto* g = new GraphExec();
+  e = cudaGraphInstantiate(&g->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (e != cudaSuccess) { delete g; cuda_check(info.Env(), e, "cudaGraphInstantiate"); }
+  return Napi::External<GraphExec>::New(info.Env(), g, finalize_graph);
+}
+
+// cuda.graphLaunch(graph): replays a captured graph on the stream
+MAMBA_OP(cuda, graphLaunch) {
+  if (info.Length() < 1 || !info[0].IsExternal()) throw_type(info.Env(), "graphLaunch: expected a graph from captureEnd");
+  auto* g = info[0].As<Napi::External<GraphExec>>().Data();
+  cuda_check(info.Env(), cudaGraphLaunch(g->exec, cuda_stream()), "cudaGraphLaunch");
+  return info.Env().Undefined();
+}

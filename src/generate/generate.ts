@@ -2,7 +2,7 @@
 // state and last conv inputs in a cache), then one token at a time through the recurrence (conv1dStep,
 // selectiveScanStep): O(1) work and memory per token, whatever the length generated so far.
 // Sampling: temperature (0 = greedy), top-k, top-p (nucleus), seeded.
-import { Tensor } from '../backend/index.js';
+import { Tensor, cudaOp } from '../backend/index.js';
 import type { MixerCache } from '../nn/mixer.js';
 import { MambaLM } from '../model/model.js';
 import { Rng } from '../util/rng.js';
@@ -64,8 +64,18 @@ export class Decoder {
   #ids: Tensor;
   #started = false;
 
-  constructor(model: MambaLM, B = 1) {
+  /**
+   * On CUDA the step (about 8 small ops per layer) is launch-bound: after one eager step it is captured
+   * once into a CUDA graph and replayed with a single launch. `cudaGraph: false` (or the environment
+   * variable MAMBA_CUDA_GRAPH=0) keeps every step eager; a capture that fails falls back to eager.
+   */
+  #graph: unknown = null;
+  #graphState: 'off' | 'warmup' | 'capture' | 'ready';
+
+  constructor(model: MambaLM, B = 1, opts: { cudaGraph?: boolean } = {}) {
     if (!(model instanceof MambaLM)) throw new GenerateError('generation needs a language model (task lm)');
+    const useGraph = (opts.cudaGraph ?? process.env.MAMBA_CUDA_GRAPH !== '0') && model.device === 'cuda';
+    this.#graphState = useGraph ? 'warmup' : 'off';
     this.model = model;
     this.B = B;
     this.caches = model.backbone.newCaches(B);
@@ -97,10 +107,41 @@ export class Decoder {
     const V = this.model.config.vocab_size;
     for (const t of tokens) if (t < 0 || t >= V) throw new GenerateError(`token ${t} is outside the vocabulary 0..${V - 1}`);
     this.#ids.copyFrom(Tensor.from(Int32Array.from(tokens), [this.B]));
-    const h = this.model.backbone.step(this.#ids, this.caches);
     this.#started = true;
-    return this.model.headLogits(h, this.B).toFloat64();
+    return this.#compute().toFloat64();
   }
+
+  /** The device work of one step: ids -> logits, eager or through the captured graph. */
+  #compute(): Tensor {
+    const run = () => this.model.headLogits(this.model.backbone.step(this.#ids, this.caches), this.B);
+    if (this.#graphState === 'off') return run();
+    if (this.#graphState === 'warmup') {
+      // the first step allocates every workspace the graph will point at
+      this.#graphState = 'capture';
+      return run();
+    }
+    if (this.#graphState === 'capture') {
+      let logits: Tensor;
+      try {
+        cudaOp('captureBegin')();
+        try {
+          logits = run();
+        } finally {
+          this.#graph = cudaOp('captureEnd')();
+        }
+        this.#logits = logits;
+        this.#graphState = 'ready';
+      } catch {
+        this.#graph = null;
+        this.#graphState = 'off';
+        return run();
+      }
+    }
+    cudaOp('graphLaunch')(this.#graph);
+    return this.#logits!;
+  }
+
+  #logits: Tensor | null = null;
 
   get started(): boolean {
     return this.#started;
