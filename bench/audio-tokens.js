@@ -5,18 +5,17 @@
 // copy of 2^20 bytes (the floor for a window, which is one copy out of the cached tokens).
 // Writes its table into bench/README.md under "## Audio tokens".
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { DEFAULT_AUDIO_SPEECH } from '../dist/data/audio/datasets.js';
 import { tokenizeWav, clearTokenCache } from '../dist/data/audio/tokens.js';
 import { readWavBlocks, readWavInfo } from '../dist/data/audio/wav.js';
 import { Resampler } from '../dist/data/audio/resample.js';
 import { openAudioWindows } from '../dist/data/audio/windows.js';
 import { Rng } from '../dist/util/rng.js';
+import { writeReadmeSection } from './readme.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const RUNS = 5;
 const WINDOW = 2 ** 20;
 
@@ -80,15 +79,7 @@ try {
     'An hour of 16 kHz audio is 57.6 M tokens, 55 MiB in the cache (1 byte per sample); it is tokenized once.',
     '',
   ].join('\n');
-  const readme = join(here, 'README.md');
-  let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-  const start = text.indexOf('## Audio tokens');
-  if (start >= 0) {
-    const next = text.indexOf('\n## ', start + 3);
-    text = text.slice(0, start) + table + (next >= 0 ? text.slice(next + 1) : '');
-  } else text = text.replace(/\n*$/, '\n\n') + table;
-  writeFileSync(readme, text);
-  console.log(`table written to ${readme}`);
+  writeReadmeSection(table);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -3,13 +3,11 @@
 // selective scan forward and forward+backward (tokens/s vs an instruction floor), medians of 5 runs.
 // Writes its table into bench/README.md under "CPU kernels".
 //   npm run build && node bench/cpu-kernels.js [--quick] [--no-write]
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Tensor, columns, cpuOp, gemm, selectiveScanBackward, selectiveScanForward } from '../dist/backend/index.js';
+import { writeReadmeSection } from './readme.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 3 : 5;
 
@@ -151,17 +149,5 @@ const table = [
 ].join('\n');
 
 if (!quick && !process.argv.includes('--no-write')) {
-  const path = join(here, 'README.md');
-  let md = '';
-  try { md = readFileSync(path, 'utf8'); } catch { md = '# Benchmarks\n\n'; }
-  const start = md.indexOf('## CPU kernels');
-  if (start >= 0) {
-    const next = md.indexOf('\n## ', start + 3);
-    md = md.slice(0, start) + table + (next >= 0 ? '\n' + md.slice(next + 1) : '');
-  } else {
-    md = md.replace(/\s*$/, '\n\n') + table;
-  }
-  writeFileSync(path + '.tmp', md);
-  renameSync(path + '.tmp', path);
-  console.log('wrote bench/README.md (CPU kernels)');
+  writeReadmeSection(table);
 }

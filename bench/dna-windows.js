@@ -6,13 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { BgzfWriter, DEFAULT_DNA_DATA, IndexedFasta, openDnaSource, scanBgzf } from '../dist/data/dna/index.js';
 import { Rng } from '../dist/util/rng.js';
+import { writeReadmeSection } from './readme.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const L = 1 << 20;
 const WINDOWS = 24; // windows per run
 const RUNS = 7;
@@ -109,13 +108,7 @@ try {
     'Command: `npm run build && node bench/dna-windows.js`',
     '',
   ].join('\n');
-  const readme = join(here, 'README.md');
-  const old = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-  const start = old.indexOf('## DNA windows');
-  let next = start >= 0 ? old.indexOf('\n## ', start + 3) : -1;
-  const updated = start < 0 ? `${old.replace(/\n*$/, '\n\n')}${table}` : `${old.slice(0, start)}${table}${next >= 0 ? old.slice(next + 1) : ''}`;
-  writeFileSync(readme, updated);
-  console.log(`wrote the "DNA windows" section of ${readme}`);
+  writeReadmeSection(table);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -3,14 +3,11 @@
 // greedy, logits to the host each step), by model shape and activation precision. Prompt of 16 tokens
 // processed by the parallel scan first. Medians of 3 runs of `steps` steps after a warm-up.
 // usage: node bench/generate.js [--device cuda|cpu] [--no-write]
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cudaDeviceInfo, resolveDevice } from '../dist/backend/index.js';
 import { Decoder } from '../dist/generate/index.js';
 import { MambaLM, derived, makeConfig } from '../dist/model/index.js';
+import { writeReadmeSection } from './readme.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const di = process.argv.indexOf('--device');
 const device = resolveDevice(di > 0 ? process.argv[di + 1] : 'auto');
 const cases = device === 'cuda'
@@ -63,14 +60,5 @@ if (!process.argv.includes('--no-write')) {
     ...rows.map((r) => `| ${r.preset} | ${r.precision} | ${r.B} | ${r.ms.toFixed(3)} | ${Math.round(r.tps).toLocaleString('en-US')} |`),
     '',
   ].join('\n');
-  const p = join(here, 'README.md');
-  let md = readFileSync(p, 'utf8');
-  const head = `## Generation (${device})`;
-  const i = md.indexOf(head);
-  if (i >= 0) {
-    const j = md.indexOf('\n## ', i + head.length);
-    md = md.slice(0, i) + table + (j >= 0 ? md.slice(j + 1) : '');
-  } else md = `${md.trimEnd()}\n\n${table}`;
-  writeFileSync(`${p}.tmp`, md);
-  renameSync(`${p}.tmp`, p);
+  writeReadmeSection(table);
 }

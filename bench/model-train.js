@@ -3,17 +3,14 @@
 // Reference: model FLOPs = 6 x (matmul parameters) x tokens (forward 2, backward 4; the scan, conv and
 // norms are not counted) against the device's peak. Writes bench/README.md "## Model training step (DEVICE)".
 // usage: node bench/model-train.js [--device cpu|cuda] [--no-write]
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cudaDeviceInfo, resolveDevice, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
 import { AdamW, clipGradNorm } from '../dist/train/index.js';
 import { Decoder } from '../dist/generate/index.js';
 import { Rng } from '../dist/util/rng.js';
+import { writeReadmeSection } from './readme.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const di = process.argv.indexOf('--device');
 const device = resolveDevice(di > 0 ? process.argv[di + 1] : 'auto');
 const RUNS = 5;
@@ -122,15 +119,5 @@ const table = [
 ].join('\n');
 console.log(`\n${table}`);
 if (!process.argv.includes('--no-write')) {
-  const path = join(here, 'README.md');
-  let md = readFileSync(path, 'utf8');
-  const head = `## Model training step (${device})`;
-  const start = md.indexOf(head);
-  if (start >= 0) {
-    const next = md.indexOf('\n## ', start + 3);
-    md = md.slice(0, start) + table + (next >= 0 ? md.slice(next + 1) : '');
-  } else md = md.replace(/\s*$/, '\n\n') + table;
-  writeFileSync(`${path}.tmp`, md);
-  renameSync(`${path}.tmp`, path);
-  console.log(`wrote bench/README.md (${head})`);
+  writeReadmeSection(table);
 }

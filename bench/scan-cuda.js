@@ -12,13 +12,14 @@
 // checks that their gradients agree, and writes the section "CUDA scan backward: v1 vs v2".
 // Usage: node bench/scan-cuda.js [--quick] [--no-torch] [--compare-bwd]
 import { spawnSync } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { native } from '../dist/backend/native.js';
 import { cudaAvailable, cudaDeviceInfo } from '../dist/backend/device.js';
 import { Tensor, f32ToBf16Bits } from '../dist/backend/tensor.js';
+import { writeReadmeSection } from './readme.js';
+import { Rng } from '../dist/util/rng.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -43,24 +44,14 @@ const clockHz = (clockKHz || 1980000) * 1e3;
 const D = 1536, N = 16;
 const MAX_TOKENS = 1 << 20;
 
-function rand(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 // A device tensor of n values drawn from mean + std * N(0,1): a random block uploaded once and tiled.
 const BLOCK = 1 << 20;
 function randomTensor(n, dtype, seed, mean = 0, std = 1) {
-  const r = rand(seed);
+  const r = new Rng(seed);
   const blk = Math.min(n, BLOCK);
   const host = dtype === 'bf16' ? new Uint16Array(blk) : new Float32Array(blk);
   for (let i = 0; i < blk; i++) {
-    const v = mean + std * Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * Math.cos(2 * Math.PI * r());
+    const v = mean + std * r.normal();
     host[i] = dtype === 'bf16' ? f32ToBf16Bits(v) : v;
   }
   const t = Tensor.empty([n], dtype, 'cuda');
@@ -193,20 +184,11 @@ function runCompare() {
   writeSection('## CUDA scan backward: v1 vs v2', lines);
 }
 
-// Replaces (or appends) one "## title" section of bench/README.md: temp file + rename.
+// Replaces (or appends) one "## title" section of bench/README.md.
 function writeSection(title, lines, note = '') {
-  const readme = join(here, 'README.md');
-  let text = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
-  const start = text.indexOf(title + '\n');
-  if (start >= 0) {
-    const next = text.indexOf('\n## ', start + 5);
-    text = text.slice(0, start) + lines.join('\n') + (next >= 0 ? text.slice(next + 1) : '');
-  } else {
-    text = text.replace(/\n*$/, '\n\n') + lines.join('\n');
-  }
-  writeFileSync(readme + '.tmp', text);
-  renameSync(readme + '.tmp', readme);
-  console.log(`wrote bench/README.md section "${title.slice(3)}"${note}`);
+  if (lines[0] !== title) throw new Error(`section lines must start with their title "${title}"`);
+  writeReadmeSection(lines.join('\n'));
+  if (note) console.log(note.trim());
 }
 
 // Code variants (unrolled time loops or not, native/cuda/scan.cu): timed at B = 1, L = 2^18, the faster
