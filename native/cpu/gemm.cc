@@ -114,6 +114,20 @@ void pack_a(bool transA, const float* A, int64_t lda, int64_t i0, int64_t mc, in
   }
 }
 
+// C[mr, nr] = alpha * acc + beta * C for a partial 6x16 tile of accumulators (edges of the matrix).
+inline void store_tile(__m256 (&acc)[MR][2], float* c, int64_t ldc, float alpha, float beta, int64_t mr, int64_t nr) {
+  alignas(32) float tmp[MR][NR];
+  for (int64_t i = 0; i < MR; i++) {
+    _mm256_store_ps(tmp[i], acc[i][0]);
+    _mm256_store_ps(tmp[i] + 8, acc[i][1]);
+  }
+  for (int64_t i = 0; i < mr; i++)
+    for (int64_t j = 0; j < nr; j++) {
+      float* cij = c + i * ldc + j;
+      *cij = beta != 0.f ? alpha * tmp[i][j] + beta * *cij : alpha * tmp[i][j];
+    }
+}
+
 // C[0:mr, 0:nr] = alpha * (a panel . b panel) + beta * C   (beta == 0: C is not read)
 inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc, float alpha, float beta,
                        int64_t mr, int64_t nr) {
@@ -151,16 +165,7 @@ inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __res
     }
     return;
   }
-  alignas(32) float tmp[MR][NR];
-  for (int64_t i = 0; i < MR; i++) {
-    _mm256_store_ps(tmp[i], acc[i][0]);
-    _mm256_store_ps(tmp[i] + 8, acc[i][1]);
-  }
-  for (int64_t i = 0; i < mr; i++)
-    for (int64_t j = 0; j < nr; j++) {
-      float* cij = c + i * ldc + j;
-      *cij = beta != 0.f ? alpha * tmp[i][j] + beta * *cij : alpha * tmp[i][j];
-    }
+  store_tile(acc, c, ldc, alpha, beta, mr, nr);
 }
 
 // Weight gradients C (+)= A^T B with A [K, M], B [K, N] (row k of each is contiguous): no packing,
@@ -198,16 +203,7 @@ inline void micro_tn(int64_t kc, const float* a, int64_t lda, const float* b, in
       }
     }
   }
-  alignas(32) float tmp[MR][NR];
-  for (int64_t i = 0; i < MR; i++) {
-    _mm256_store_ps(tmp[i], acc[i][0]);
-    _mm256_store_ps(tmp[i] + 8, acc[i][1]);
-  }
-  for (int64_t i = 0; i < mr; i++)
-    for (int64_t j = 0; j < nr; j++) {
-      float* cij = c + i * ldc + j;
-      *cij = beta != 0.f ? alpha * tmp[i][j] + beta * *cij : alpha * tmp[i][j];
-    }
+  store_tile(acc, c, ldc, alpha, beta, mr, nr);
 }
 
 void gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
