@@ -1,8 +1,13 @@
 // Addon entry: exports { cpu: {...ops}, cuda: {...ops} | undefined, build: {...} }.
 #include <napi.h>
+#include <cstdlib>
 #include "registry.h"
 
 namespace mamba {
+
+#ifdef MAMBA_WITH_CUDA
+Napi::Value profiled_op(const Napi::CallbackInfo& info);  // native/cuda/opprofile.cc
+#endif
 
 std::vector<OpEntry>& op_registry() {
   static std::vector<OpEntry> ops;
@@ -15,8 +20,18 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace mamba;
   Napi::Object cpu = Napi::Object::New(env);
   Napi::Object cuda = Napi::Object::New(env);
+  // MAMBA_OP_PROFILE=1: every cuda.* op is timed with CUDA events (cuda.opProfile() reports)
+  const char* pe = getenv("MAMBA_OP_PROFILE");
+  const bool profile = pe && pe[0] == '1';
   for (const auto& op : op_registry()) {
     Napi::Object target = op.ns == "cuda" ? cuda : cpu;
+#ifdef MAMBA_WITH_CUDA
+    if (profile && op.ns == "cuda" && op.name != "opProfile") {
+      target.Set(op.name, Napi::Function::New(env, profiled_op, op.name, const_cast<OpEntry*>(&op)));
+      continue;
+    }
+#endif
+    (void)profile;
     target.Set(op.name, Napi::Function::New(env, op.fn, op.name));
   }
   exports.Set("cpu", cpu);

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// One forward and one backward of the CUDA scan at D = 1536, N = 16, bf16 (twice each): a small driver for
+// profilers (ncu) and for the per-pass times of MAMBA_SCAN_PROFILE=1.
+// usage: node bench/scan-once.js [log2 L = 16] [B = 1] [backward variant]
+import { native } from '../dist/backend/native.js';
+import { Tensor, f32ToBf16Bits } from '../dist/backend/tensor.js';
+import { Rng } from '../dist/util/rng.js';
+
+const lg = Number(process.argv[2] ?? 16), B = Number(process.argv[3] ?? 1), variant = process.argv[4];
+const cu = native().cuda;
+const D = 1536, N = 16, L = 2 ** lg, T = B * L;
+function rnd(n, seed, mean = 0, std = 1, dtype = 'bf16') {
+  const r = new Rng(seed);
+  const h = dtype === 'bf16' ? new Uint16Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) { const v = mean + std * r.normal(); h[i] = dtype === 'bf16' ? f32ToBf16Bits(v) : v; }
+  return Tensor.from(h, [n], dtype, 'cuda');
+}
+const u = rnd(T * D, 1), delta = rnd(T * D, 2, -1.2, 0.7), z = rnd(T * D, 3), bc = rnd(T * 2 * N, 4), dy = rnd(T * D, 8);
+const A = Tensor.from(Float32Array.from({ length: D * N }, (_, i) => -((i % N) + 1)), [D * N], 'f32', 'cuda');
+const bias = rnd(D, 6, 0, 0.3, 'f32'), Dk = rnd(D, 7, 0, 1, 'f32');
+const y = Tensor.empty([T * D], 'bf16', 'cuda'), last = Tensor.empty([B * D * N], 'f32', 'cuda');
+const du = Tensor.empty([T * D], 'bf16', 'cuda'), dd = Tensor.empty([T * D], 'bf16', 'cuda'), dz = Tensor.empty([T * D], 'bf16', 'cuda');
+const dbc = Tensor.empty([T * 2 * N], 'bf16', 'cuda');
+const dA = Tensor.zeros([D * N], 'f32', 'cuda'), dD = Tensor.zeros([D], 'f32', 'cuda'), dBias = Tensor.zeros([D], 'f32', 'cuda');
+const span = (T * 2 * N - N) * 2;
+const Bv = cu.view(bc.buffer, 0, span), Cv = cu.view(bc.buffer, 2 * N, span);
+const dBv = cu.view(dbc.buffer, 0, span), dCv = cu.view(dbc.buffer, 2 * N, span);
+for (let rep = 0; rep < 2; rep++) {
+  const t0 = performance.now();
+  cu.selectiveScanForward(u.buffer, delta.buffer, bias.buffer, A.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D, y.buffer, last.buffer, B, L, D, N, true, 'bf16');
+  cu.synchronize();
+  const t1 = performance.now();
+  cu.selectiveScanBackward(u.buffer, delta.buffer, bias.buffer, A.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D, dy.buffer, du.buffer, dd.buffer, dA.buffer,
+    dBv, dCv, dD.buffer, dBias.buffer, dz.buffer, B, L, D, N, true, 'bf16', ...(variant ? [variant] : []));
+  cu.synchronize();
+  console.log(`scan B=${B} L=2^${lg}: forward ${(t1 - t0).toFixed(3)} ms, backward ${(performance.now() - t1).toFixed(3)} ms`);
+}
