@@ -3,7 +3,9 @@
 // the elementwise helpers. Arithmetic is fp32; where an op takes a trailing dtype ('f32' | 'bf16') it names
 // the storage of its activations only (parameters and their gradients stay f32).
 #include "common.cuh"
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace mamba {
 namespace {
@@ -162,80 +164,139 @@ __global__ void rms_dw(const TG* g, const float* r, const float* rstd, float* dW
 // ---- causal depthwise conv1d --------------------------------------------------------------------------
 __device__ __forceinline__ float silu_(float v) { return v * sigmoidf_(v); }
 
-template <class T>
-__device__ __forceinline__ float conv_pre(const T* x, int64_t xs, const float* w, const float* bias, int64_t rowb, int l, int64_t d, int K) {
-  float acc = bias ? bias[d] : 0.f;
-  for (int k = 0; k < K; k++) {
-    const int lk = l - K + 1 + k;
-    if (lk >= 0) acc = fmaf(w[d * K + k], ldf(x, (rowb + lk) * xs + d), acc);
-  }
-  return acc;
+// Tiled: a thread owns one channel d and a run of TL consecutive time steps of one sequence, sliding the
+// K-tap window along in registers, so x is read once (plus a K-1 halo per run) and no index is divided.
+// Block = 64 channels (x) by 4 runs (y): warps read 64 contiguous channels of a row.
+constexpr int CONV_CW = 64, CONV_RY = 4;
+
+// Run length: enough blocks to fill the GPU, runs long enough that the backward's per-run dw/dbias
+// atomics (K+1 per channel and block) stay few.
+int conv_run(int64_t B, int64_t L, int64_t D) {
+  const int64_t cb = (D + CONV_CW - 1) / CONV_CW;
+  const int64_t want_rows = std::max<int64_t>(1, (int64_t)sm_count() * 16 / std::max<int64_t>(1, cb * B));  // blocks along L wanted
+  int64_t tl = (L + want_rows * CONV_RY - 1) / (want_rows * CONV_RY);
+  return (int)std::max<int64_t>(8, std::min<int64_t>(256, tl));
 }
 
-template <class T>
-__global__ void conv_fwd(const T* x, int64_t xs, const float* w, const float* bias, T* out, int B, int L, int64_t D, int K, bool silu) {
-  const int64_t n = (int64_t)B * L * D;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t t = i / D, d = i - t * D;
-    const int l = (int)(t % L);
-    const float v = conv_pre(x, xs, w, bias, t - l, l, d, K);
-    stf(out, i, silu ? silu_(v) : v);
-  }
-}
-
-// dpre = dOut * act'(pre) (f32 scratch [T, D])
-template <class T>
-__global__ void conv_dpre(const T* x, int64_t xs, const float* w, const float* bias, const T* dOut, float* dpre, int B, int L, int64_t D, int K, bool silu) {
-  const int64_t n = (int64_t)B * L * D;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t t = i / D, d = i - t * D;
-    const int l = (int)(t % L);
-    float g = ldf(dOut, i);
-    if (silu) {
-      const float v = conv_pre(x, xs, w, bias, t - l, l, d, K);
-      const float s = sigmoidf_(v);
-      g *= s * (1.f + v * (1.f - s));
-    }
-    dpre[i] = g;
-  }
-}
-// dx[t,d] = sum_k w[d,k] dpre[t+K-1-k, d] (same sequence only)
-template <class T>
-__global__ void conv_dx(const float* dpre, const float* w, T* dx, int64_t dxs, int B, int L, int64_t D, int K) {
-  const int64_t n = (int64_t)B * L * D;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t t = i / D, d = i - t * D;
-    const int l = (int)(t % L);
-    float acc = 0.f;
-    for (int k = 0; k < K; k++) {
-      const int lo = l + K - 1 - k;
-      if (lo < L) acc = fmaf(w[d * K + k], dpre[(t + K - 1 - k) * D + d], acc);
-    }
-    stf(dx, t * dxs + d, acc);
-  }
-}
-// dw[d,k] += sum_t dpre[t,d] x[t-K+1+k, d]; dbias[d] += sum_t dpre[t,d]. Thread per channel, grid.y splits rows.
-template <class T>
-__global__ void conv_dw(const T* x, int64_t xs, const float* dpre, float* dw, float* dbias, int B, int L, int64_t D, int K) {
-  const int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (d >= D) return;
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ab = 0.f;
-  const int64_t Tn = (int64_t)B * L;
-  const int64_t r0 = Tn * blockIdx.y / gridDim.y, r1 = Tn * (blockIdx.y + 1) / gridDim.y;
-  for (int64_t t = r0; t < r1; t++) {
-    const float g = dpre[t * D + d];
-    const int l = (int)(t % L);
-    ab += g;
+template <class T, int K>
+__global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_fwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w,
+                                                            const float* __restrict__ bias, T* __restrict__ out, int L, int D, int TL, bool silu) {
+  const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
+  const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
+  if (d >= D || l0 >= L) return;
+  const int l1 = min(L, l0 + TL);
+  float wk[K], win[K];
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-      if (k >= K) break;
-      const int lk = l - K + 1 + k;
-      if (lk >= 0) acc[k] = fmaf(g, ldf(x, (t - K + 1 + k) * xs + d), acc[k]);
+  for (int k = 0; k < K; k++) wk[k] = w[(int64_t)d * K + k];
+  const float bs = bias ? bias[d] : 0.f;
+  const int64_t rb = (int64_t)b * L;
+#pragma unroll
+  for (int k = 0; k < K - 1; k++) {  // win[k] = x[l - (K-1) + k] for the first l = l0
+    const int l = l0 - (K - 1) + k;
+    win[k] = l >= 0 ? ldf(x, (rb + l) * xs + d) : 0.f;
+  }
+#pragma unroll 4
+  for (int l = l0; l < l1; l++) {
+    win[K - 1] = ldf(x, (rb + l) * xs + d);
+    float acc = bs;
+#pragma unroll
+    for (int k = 0; k < K; k++) acc = fmaf(wk[k], win[k], acc);
+    stf(out, (rb + l) * D + d, silu ? silu_(acc) : acc);
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+  }
+}
+
+// Fused backward over a run [l0, l1): the thread walks l = l0 .. l1+K-2 computing dpre(l) = dOut(l) act'(pre(l))
+// (zero past L), keeps the last K of them, and emits dx(l-K+1) = sum_k w[k] dpre(l-k) once it is complete;
+// dw[k] += dpre(l) x(l-K+1+k) and dbias += dpre(l) only for l inside the run (each l counted once), summed
+// over the block's 4 runs in shared memory and added with one atomic per channel, tap and block.
+template <class T, int K>
+__global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_bwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w,
+                                                            const float* __restrict__ bias, const T* __restrict__ dOut, T* __restrict__ dx,
+                                                            int64_t dxs, float* dw, float* dbias, int L, int D, int TL, bool silu) {
+  __shared__ float red[CONV_RY][K + 1][CONV_CW];
+  const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
+  const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
+  float gw[K + 1];
+#pragma unroll
+  for (int k = 0; k <= K; k++) gw[k] = 0.f;
+  if (d < D && l0 < L) {
+    const int l1 = min(L, l0 + TL);
+    float wk[K], win[K], dp[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) { wk[k] = w[(int64_t)d * K + k]; dp[k] = 0.f; }
+    const float bs = bias ? bias[d] : 0.f;
+    const int64_t rb = (int64_t)b * L;
+#pragma unroll
+    for (int k = 0; k < K - 1; k++) {
+      const int l = l0 - (K - 1) + k;
+      win[k] = l >= 0 ? ldf(x, (rb + l) * xs + d) : 0.f;
+    }
+    const int lend = l1 + K - 1;
+#pragma unroll 2
+    for (int l = l0; l < lend; l++) {
+      float g = 0.f;
+      if (l < L) {
+        win[K - 1] = ldf(x, (rb + l) * xs + d);
+        g = ldf(dOut, (rb + l) * D + d);
+        if (silu) {
+          float pre = bs;
+#pragma unroll
+          for (int k = 0; k < K; k++) pre = fmaf(wk[k], win[k], pre);
+          const float sg = sigmoidf_(pre);
+          g *= sg * (1.f + pre * (1.f - sg));
+        }
+        if (l < l1) {
+#pragma unroll
+          for (int k = 0; k < K; k++) gw[k] = fmaf(g, win[k], gw[k]);
+          gw[K] += g;
+        }
+      }
+#pragma unroll
+      for (int k = 0; k < K - 1; k++) dp[k] = dp[k + 1];
+      dp[K - 1] = g;  // dp[K-1-k] = dpre(l - k)
+      const int lo = l - (K - 1);
+      if (lo >= l0) {
+        float acc = 0.f;
+#pragma unroll
+        for (int k = 0; k < K; k++) acc = fmaf(wk[k], dp[K - 1 - k], acc);
+        stf(dx, (rb + lo) * dxs + d, acc);
+      }
+#pragma unroll
+      for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
     }
   }
-  for (int k = 0; k < K; k++) atomicAdd(&dw[d * K + k], acc[k]);
-  if (dbias) atomicAdd(&dbias[d], ab);
+#pragma unroll
+  for (int k = 0; k <= K; k++) red[threadIdx.y][k][threadIdx.x] = gw[k];
+  __syncthreads();
+  if (threadIdx.y == 0 && d < D) {
+#pragma unroll
+    for (int k = 0; k <= K; k++) {
+      float v = 0.f;
+#pragma unroll
+      for (int r = 0; r < CONV_RY; r++) v += red[r][k][threadIdx.x];
+      if (k < K) atomicAdd(&dw[(int64_t)d * K + k], v);
+      else if (dbias) atomicAdd(&dbias[d], v);
+    }
+  }
 }
+
+// Calls F<K>() for the runtime K (1..8): the kernels keep their K-tap windows in registers.
+template <class F>
+void with_taps(int K, F&& f) {
+  switch (K) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    case 6: f(std::integral_constant<int, 6>{}); break;
+    case 7: f(std::integral_constant<int, 7>{}); break;
+    default: f(std::integral_constant<int, 8>{}); break;
+  }
+}
+
 template <class T>
 __global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, const float* bias, T* out, int B, int64_t D, int K, bool silu) {
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
@@ -352,6 +413,13 @@ __global__ void add_k(const T* a, const T* b, T* o, int64_t n) {
 template <class T>
 __global__ void fill_k(T* x, int64_t n, float v) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(x, i, v);
+}
+
+__global__ void neg_exp_k(const float* x, float* o, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) o[i] = -expf(x[i]);
+}
+__global__ void add_product_k(const float* a, const float* b, float* o, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) o[i] = fmaf(a[i], b[i], o[i]);
 }
 
 void nonneg(const Napi::CallbackInfo& info, const char* op, std::initializer_list<int64_t> dims) {
@@ -504,8 +572,15 @@ MAMBA_OP(cuda, conv1dForward) {
   const float* bias = arg_dev_opt<float>(info, 3, "conv1dForward bias", D);
   void* out = arg_dev_dt(info, 4, "conv1dForward out", dt, Tn * D);
   if (Tn * D == 0) return env.Undefined();
-  if (dt == DT::F32) conv_fwd<float><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>((const float*)x, xs, w, bias, (float*)out, (int)B, (int)L, D, (int)K, silu);
-  else conv_fwd<__nv_bfloat16><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)x, xs, w, bias, (__nv_bfloat16*)out, (int)B, (int)L, D, (int)K, silu);
+  if (B > 65535) throw Napi::RangeError::New(env, "conv1dForward: at most 65535 sequences per call");
+  const int TL = conv_run(B, L, D);
+  const dim3 grid((unsigned)((D + CONV_CW - 1) / CONV_CW), (unsigned)((L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)B);
+  const dim3 block(CONV_CW, CONV_RY);
+  with_taps((int)K, [&](auto kc) {
+    constexpr int KK = decltype(kc)::value;
+    if (dt == DT::F32) conv_fwd<float, KK><<<grid, block, 0, cuda_stream()>>>((const float*)x, xs, w, bias, (float*)out, (int)L, (int)D, TL, silu);
+    else conv_fwd<__nv_bfloat16, KK><<<grid, block, 0, cuda_stream()>>>((const __nv_bfloat16*)x, xs, w, bias, (__nv_bfloat16*)out, (int)L, (int)D, TL, silu);
+  });
   check_launch(env, "conv1dForward");
   return env.Undefined();
 }
@@ -531,20 +606,19 @@ MAMBA_OP(cuda, conv1dBackward) {
   float* dw = arg_dev<float>(info, 7, "conv1dBackward dw", D * K);
   float* dbias = arg_dev_opt<float>(info, 8, "conv1dBackward dbias", D);
   if (Tn * D == 0) return env.Undefined();
-  float* dpre = (float*)scratch(env, sizeof(float) * Tn * D);
-  const unsigned db = (unsigned)((D + 127) / 128);
-  const dim3 wgrid(db, row_splits(Tn, db));
+  if (B > 65535) throw Napi::RangeError::New(env, "conv1dBackward: at most 65535 sequences per call");
+  const int TL = conv_run(B, L, D);
+  const dim3 grid((unsigned)((D + CONV_CW - 1) / CONV_CW), (unsigned)((L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)B);
+  const dim3 block(CONV_CW, CONV_RY);
   cudaStream_t st = cuda_stream();
-  if (dt == DT::F32) {
-    conv_dpre<float><<<grid_for(Tn * D), TPB, 0, st>>>((const float*)x, xs, w, bias, (const float*)dOut, dpre, (int)B, (int)L, D, (int)K, silu);
-    conv_dx<float><<<grid_for(Tn * D), TPB, 0, st>>>(dpre, w, (float*)dx, dxs, (int)B, (int)L, D, (int)K);
-    conv_dw<float><<<wgrid, 128, 0, st>>>((const float*)x, xs, dpre, dw, dbias, (int)B, (int)L, D, (int)K);
-  } else {
-    using bf = __nv_bfloat16;
-    conv_dpre<bf><<<grid_for(Tn * D), TPB, 0, st>>>((const bf*)x, xs, w, bias, (const bf*)dOut, dpre, (int)B, (int)L, D, (int)K, silu);
-    conv_dx<bf><<<grid_for(Tn * D), TPB, 0, st>>>(dpre, w, (bf*)dx, dxs, (int)B, (int)L, D, (int)K);
-    conv_dw<bf><<<wgrid, 128, 0, st>>>((const bf*)x, xs, dpre, dw, dbias, (int)B, (int)L, D, (int)K);
-  }
+  with_taps((int)K, [&](auto kc) {
+    constexpr int KK = decltype(kc)::value;
+    if (dt == DT::F32)
+      conv_bwd<float, KK><<<grid, block, 0, st>>>((const float*)x, xs, w, bias, (const float*)dOut, (float*)dx, dxs, dw, dbias, (int)L, (int)D, TL, silu);
+    else
+      conv_bwd<__nv_bfloat16, KK><<<grid, block, 0, st>>>((const __nv_bfloat16*)x, xs, w, bias, (const __nv_bfloat16*)dOut, (__nv_bfloat16*)dx, dxs, dw,
+                                                         dbias, (int)L, (int)D, TL, silu);
+  });
   check_launch(env, "conv1dBackward");
   return env.Undefined();
 }
@@ -731,5 +805,30 @@ MAMBA_OP(cuda, fill) {
   if (dt == DT::F32) fill_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((float*)x, n, v);
   else fill_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((__nv_bfloat16*)x, n, v);
   check_launch(info.Env(), "fill");
+  return info.Env().Undefined();
+}
+
+// cuda.negExp(x, out, n): out = -exp(x) (f32; the mixer's A from A_log without a host round trip)
+MAMBA_OP(cuda, negExp) {
+  const int64_t n = arg_int(info, 2, "negExp n");
+  nonneg(info, "negExp", {n});
+  const float* x = arg_dev<float>(info, 0, "negExp x", n);
+  float* o = arg_dev<float>(info, 1, "negExp out", n);
+  if (n == 0) return info.Env().Undefined();
+  neg_exp_k<<<grid_for(n), TPB, 0, cuda_stream()>>>(x, o, n);
+  check_launch(info.Env(), "negExp");
+  return info.Env().Undefined();
+}
+
+// cuda.addProduct(a, b, out, n): out += a * b (f32)
+MAMBA_OP(cuda, addProduct) {
+  const int64_t n = arg_int(info, 3, "addProduct n");
+  nonneg(info, "addProduct", {n});
+  const float* a = arg_dev<float>(info, 0, "addProduct a", n);
+  const float* b = arg_dev<float>(info, 1, "addProduct b", n);
+  float* o = arg_dev<float>(info, 2, "addProduct out", n);
+  if (n == 0) return info.Env().Undefined();
+  add_product_k<<<grid_for(n), TPB, 0, cuda_stream()>>>(a, b, o, n);
+  check_launch(info.Env(), "addProduct");
   return info.Env().Undefined();
 }
