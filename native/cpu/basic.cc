@@ -311,6 +311,27 @@ void fill_op(const Napi::CallbackInfo& info) {
   parallel_for(n, [&](int64_t i0, int64_t i1) { std::fill(x + i0, x + i1, v); }, 65536);
 }
 
+// out = -exp(x): the mixer's A = -exp(A_log), recomputed on the model's device at every forward
+template <class T>
+void neg_exp_op(const Napi::CallbackInfo& info) {
+  int64_t n = arg_int(info, 2, "negExp n");
+  check_dims(info, "negExp", {n});
+  const T* x = arg_array<T>(info, 0, "negExp x", n);
+  T* o = arg_array<T>(info, 1, "negExp out", n);
+  for (int64_t i = 0; i < n; i++) o[i] = -std::exp(x[i]);
+}
+
+// out += a * b elementwise: d A_log = dA * A accumulated into the A_log gradient
+template <class T>
+void add_product_op(const Napi::CallbackInfo& info) {
+  int64_t n = arg_int(info, 3, "addProduct n");
+  check_dims(info, "addProduct", {n});
+  const T* a = arg_array<T>(info, 0, "addProduct a", n);
+  const T* b = arg_array<T>(info, 1, "addProduct b", n);
+  T* o = arg_array<T>(info, 2, "addProduct out", n);
+  for (int64_t i = 0; i < n; i++) o[i] += a[i] * b[i];
+}
+
 }  // namespace
 }  // namespace mamba
 
@@ -327,6 +348,8 @@ MAMBA_OP(cpu, adamwStep) { MAMBA_DISPATCH(0, adamw_step) }
 MAMBA_OP(cpu, scale) { MAMBA_DISPATCH(0, scale_op) }
 MAMBA_OP(cpu, add) { MAMBA_DISPATCH(0, add_op) }
 MAMBA_OP(cpu, fill) { MAMBA_DISPATCH(0, fill_op) }
+MAMBA_OP(cpu, negExp) { MAMBA_DISPATCH(0, neg_exp_op) }
+MAMBA_OP(cpu, addProduct) { MAMBA_DISPATCH(0, add_product_op) }
 MAMBA_OP(cpu, sumSquares) {
   double r = mamba::arg_is_f64(info, 0) ? mamba::sum_squares<double>(info) : mamba::sum_squares<float>(info);
   return Napi::Number::New(info.Env(), r);

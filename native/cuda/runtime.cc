@@ -110,6 +110,13 @@ void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, siz
   return b->ptr;
 }
 
+void* value_device(Napi::Env env, const Napi::Value& v, const char* what, size_t min_bytes) {
+  DevBuf* b = get_buf(env, v, what);
+  if (b->bytes < min_bytes)
+    throw Napi::RangeError::New(env, std::string(what) + ": CUDA buffer has " + std::to_string(b->bytes) + " bytes, needs " + std::to_string(min_bytes));
+  return b->ptr;
+}
+
 }  // namespace mamba
 
 using namespace mamba;

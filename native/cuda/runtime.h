@@ -13,6 +13,8 @@ cudaStream_t cuda_stream();
 void cuda_check(Napi::Env env, cudaError_t e, const char* what);
 // The device pointer of a buffer argument (an External made by cuda.alloc or cuda.view).
 void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_bytes = 0);
+// The device pointer of one element of an array argument (for the multi-tensor ops).
+void* value_device(Napi::Env env, const Napi::Value& v, const char* what, size_t min_bytes = 0);
 template <class T>
 T* arg_dev(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_elems = 0) {
   return static_cast<T*>(arg_device(info, i, what, min_elems * sizeof(T)));

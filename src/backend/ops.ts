@@ -491,3 +491,89 @@ export function fill(x: Tensor, value: number): void {
 export function synchronize(device: 'cpu' | 'cuda'): void {
   if (device === 'cuda') cudaOp('synchronize')();
 }
+
+// ---- multi-tensor ops: one launch (and for the norm one synchronisation) over many tensors on CUDA;
+// on the CPU the per-tensor kernels one by one (the CUDA kernels' twins) ----
+
+function multiDevice(name: string, ts: Tensor[]): 'cpu' | 'cuda' {
+  if (ts.length === 0) return 'cpu';
+  const dev = sameDevice(name, ...ts);
+  if (dev === 'cuda') for (const t of ts) assertDtype(t, 'f32', `${name} (cuda)`);
+  return dev;
+}
+
+/** Sum of squares of every element of every tensor (double accumulation). */
+export function sumSquaresMany(ts: Tensor[]): number {
+  if (multiDevice('sumSquaresMany', ts) === 'cpu') return ts.reduce((s, t) => s + sumSquares(t), 0);
+  return cudaOp('multiSumSquares')(ts.map((t) => t.storage), ts.map((t) => t.numel)) as number;
+}
+
+/** x *= s in place for every tensor. */
+export function scaleMany(ts: Tensor[], s: number): void {
+  if (multiDevice('scaleMany', ts) === 'cpu') { for (const t of ts) scale(t, s); return; }
+  cudaOp('multiScale')(ts.map((t) => t.storage), ts.map((t) => t.numel), s);
+}
+
+/** Every element of every tensor set to value. */
+export function fillMany(ts: Tensor[], value: number): void {
+  if (multiDevice('fillMany', ts) === 'cpu') { for (const t of ts) fill(t, value); return; }
+  cudaOp('multiFill')(ts.map((t) => t.storage), ts.map((t) => t.numel), value);
+}
+
+/** dst[i] = bf16(src[i]) for f32 tensors src and bf16 tensors dst of equal sizes (CUDA). */
+export function castBf16Many(src: Tensor[], dst: Tensor[]): void {
+  if (src.length !== dst.length) throw new TensorError(`castBf16Many: ${src.length} sources for ${dst.length} destinations`);
+  if (src.length === 0) return;
+  multiDevice('castBf16Many', src);
+  for (let i = 0; i < src.length; i++) {
+    assertDtype(dst[i]!, 'bf16', 'castBf16Many destination');
+    needNumel(dst[i]!, src[i]!.numel, 'castBf16Many', 'destination');
+  }
+  cudaOp('multiCastBf16')(src.map((t) => t.storage), dst.map((t) => t.storage), src.map((t) => t.numel));
+}
+
+export interface AdamWTensor {
+  param: Tensor;
+  grad: Tensor;
+  m: Tensor;
+  v: Tensor;
+  weightDecay: number;
+  /** CUDA: a bf16 copy of param refreshed by the same pass */
+  half?: Tensor;
+}
+
+/** adamwStep over many tensors (one pass per MT tensors on CUDA, refreshing bf16 copies where given). */
+export function adamwMany(ts: AdamWTensor[], o: Omit<AdamWOptions, 'weightDecay'>): void {
+  if (ts.length === 0) return;
+  const name = 'adamwMany';
+  needInt(o.step, name, 'step', 1);
+  for (const t of ts) {
+    const n = t.param.numel;
+    needNumel(t.grad, n, name, 'grad');
+    needNumel(t.m, n, name, 'm');
+    needNumel(t.v, n, name, 'v');
+  }
+  const dev = multiDevice(name, ts.flatMap((t) => [t.param, t.grad, t.m, t.v]));
+  if (dev === 'cpu') {
+    for (const t of ts) adamwStep(t.param, t.grad, t.m, t.v, { ...o, weightDecay: t.weightDecay });
+    return;
+  }
+  for (const t of ts) if (t.half) { assertDtype(t.half, 'bf16', `${name} bf16 copy`); needNumel(t.half, t.param.numel, name, 'bf16 copy'); }
+  cudaOp('multiAdamw')(ts.map((t) => t.param.storage), ts.map((t) => t.grad.storage), ts.map((t) => t.m.storage), ts.map((t) => t.v.storage),
+    ts.map((t) => (t.half ? t.half.storage : null)), ts.map((t) => t.param.numel), ts.map((t) => t.weightDecay), o.lr, o.beta1, o.beta2, o.eps, o.step);
+}
+
+/** out = -exp(x) elementwise (the mixer's A from A_log, on the model's device). */
+export function negExp(x: Tensor, out: Tensor): void {
+  needNumel(out, x.numel, 'negExp', 'out');
+  const { dev } = floatCall('negExp', [], [x, out]);
+  kernel(dev, 'negExp')(x.storage, out.storage, x.numel);
+}
+
+/** out += a * b elementwise. */
+export function addProduct(a: Tensor, b: Tensor, out: Tensor): void {
+  needNumel(b, a.numel, 'addProduct', 'b');
+  needNumel(out, a.numel, 'addProduct', 'out');
+  const { dev } = floatCall('addProduct', [], [a, b, out]);
+  kernel(dev, 'addProduct')(a.storage, b.storage, out.storage, a.numel);
+}

@@ -1,7 +1,7 @@
 // The Mamba backbone (embedding, residual blocks, final RMSNorm) and the two models on it: MambaLM
 // (next-token, LM head tied to the embedding) and MambaClassifier (pooled sequence classification).
 // Activations live in grow-only workspaces on the model's device: steps of one (B, L) allocate nothing.
-import { Tensor, fill, resolveDevice, type Device, type DeviceRequest } from '../backend/index.js';
+import { Tensor, fillMany, resolveDevice, type Device, type DeviceRequest } from '../backend/index.js';
 import { MambaBlock } from '../nn/block.js';
 import { ClassifierHead, LMHead } from '../nn/heads.js';
 import { Embedding, RMSNorm } from '../nn/layers.js';
@@ -244,7 +244,7 @@ abstract class ModelBase {
   }
 
   zeroGrad(): void {
-    for (const p of this.parameters()) fill(p.grad, 0);
+    fillMany(this.parameters().map((p) => p.grad), 0);
   }
 
   setRecompute(on: boolean): void {

@@ -5,8 +5,8 @@
 //   delta = dtIn W_dt^T [T,E]; y = scan(xc, delta, b_dt (softplus), A = -exp(A_log), B, C, D, z) [T,E]
 //   out = y W_out^T [T,D]
 import {
-  Tensor, columns, conv1dBackward, conv1dForward, conv1dStep, fill, gemm, selectiveScanBackward, selectiveScanForward,
-  selectiveScanStep, type ScanArgs,
+  Tensor, addProduct, columns, conv1dBackward, conv1dForward, conv1dStep, fill, gemm, negExp, selectiveScanBackward,
+  selectiveScanForward, selectiveScanStep, type ScanArgs,
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { actDtype, asDtype, makeParam, mmWeight, uniformInit, type NNContext, type Param, type Workspace } from './param.js';
@@ -49,9 +49,9 @@ export class MambaMixer {
   readonly Dskip: Param;
   readonly outProj: Param;
   readonly ctx: NNContext;
-  /** A = -exp(A_log), refreshed from A_log at every forward (host copy kept for the A_log gradient) */
+  /** A = -exp(A_log), recomputed from A_log on the device at every forward (and once before decoding) */
   #A: Tensor;
-  #Ahost = new Float64Array(0);
+  #aFresh = false;
   #saved: Saved | null = null;
 
   constructor(prefix: string, dims: MixerDims, ctx: NNContext, rng: Rng, init: MixerInit) {
@@ -86,14 +86,10 @@ export class MambaMixer {
     return [this.inProj, this.convWeight, this.convBias, this.xProj, this.dtProjWeight, this.dtProjBias, this.ALog, this.Dskip, this.outProj];
   }
 
-  /** Recomputes A = -exp(A_log) on the host (D*N values) and uploads it. */
+  /** Recomputes A = -exp(A_log) where the parameters live (one small kernel, no host round trip). */
   #refreshA(): void {
-    const alog = this.ALog.value.toFloat64();
-    const A = new Float64Array(alog.length);
-    for (let i = 0; i < alog.length; i++) A[i] = -Math.exp(alog[i]!);
-    this.#Ahost = A;
-    const host = this.ctx.dtype === 'f64' ? A : Float32Array.from(A);
-    this.#A.copyFrom(Tensor.from(host, this.#A.shape));
+    negExp(this.ALog.value, this.#A);
+    this.#aFresh = true;
   }
 
   #xProjRows(): { wdt: Tensor; wbc: Tensor; gdt: Tensor; gbc: Tensor } {
@@ -182,17 +178,9 @@ export class MambaMixer {
     gemm(dxz, mmWeight(this.inProj), dx);
   }
 
+  /** d A_log += dA * A, since A = -exp(A_log) gives dA/dA_log = A. */
   #accumulateALogGrad(dA: Tensor): void {
-    const A = this.#Ahost;
-    const g = this.ALog.grad;
-    if (g.device === 'cpu') {
-      const gd = g.data, da = dA.data;
-      for (let i = 0; i < A.length; i++) gd[i] = gd[i]! + da[i]! * A[i]!;
-      return;
-    }
-    const da = dA.toFloat64(), gh = g.toFloat64();
-    for (let i = 0; i < A.length; i++) gh[i] = gh[i]! + da[i]! * A[i]!;
-    g.copyFrom(Tensor.from(Float32Array.from(gh), g.shape));
+    addProduct(dA, this.#A, this.ALog.grad);
   }
 
   /** A zeroed cache for B sequences. */
@@ -227,7 +215,7 @@ export class MambaMixer {
   step(x: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const B = cache.ssm.shape[0]!;
-    if (this.#Ahost.length === 0) this.#refreshA();
+    if (!this.#aFresh) this.#refreshA();
     const xz = ws.get('s_xz', [B, 2 * E]);
     const xc = ws.get('s_xc', [B, E]);
     const dtIn = ws.get('s_dtIn', [B, R]);
@@ -255,6 +243,6 @@ export class MambaMixer {
 
   /** Call after parameters change outside forward (e.g. a checkpoint load) so step() sees the new A. */
   invalidate(): void {
-    this.#Ahost = new Float64Array(0);
+    this.#aFresh = false;
   }
 }

@@ -1,5 +1,5 @@
 // Parameters, initialisers and grow-only workspaces shared by the layers.
-import { Tensor, cudaOp, numelOf, type Device, type DType } from '../backend/index.js';
+import { Tensor, castBf16Many, cudaOp, numelOf, type Device, type DType } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 
 /** Float dtype of a model: f32 (CPU and CUDA) or f64 (CPU only, for gradient checks). */
@@ -46,7 +46,8 @@ export function mmWeight(p: Param): Tensor {
 
 /** Refreshes the bf16 copies of matmul weights from their f32 values (after an update or a load). */
 export function refreshHalf(params: Param[]): void {
-  for (const p of params) if (p.half) cudaOp('castF32ToBf16')(p.value.buffer, p.half.buffer, p.value.numel);
+  const withHalf = params.filter((p) => p.half);
+  castBf16Many(withHalf.map((p) => p.value), withHalf.map((p) => p.half!));
 }
 
 /** `x` in dtype `dt`: itself, or a converted copy in workspace buffer `name` (f32 <-> bf16 on CUDA). */

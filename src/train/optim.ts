@@ -1,7 +1,7 @@
 // AdamW (decoupled weight decay, none on parameters marked decay=false: norms, biases, A_log, D,
 // embeddings), the warmup + cosine learning-rate schedule, global-norm gradient clipping and the
 // sequence-length warmup schedule.
-import { Tensor, adamwStep, scale, sumSquares } from '../backend/index.js';
+import { Tensor, adamwMany, scaleMany, sumSquaresMany } from '../backend/index.js';
 import type { Param } from '../nn/param.js';
 
 export interface AdamWConfig {
@@ -33,26 +33,20 @@ export class AdamW {
     for (const t of [...this.m, ...this.v]) t.dispose();
   }
 
-  /** One update of every parameter with learning rate lr. */
+  /** One update of every parameter with learning rate lr (one pass over all of them on CUDA). */
   update(lr: number): void {
     this.step++;
     const c = this.config;
-    for (let i = 0; i < this.params.length; i++) {
-      const p = this.params[i]!;
-      adamwStep(p.value, p.grad, this.m[i]!, this.v[i]!, { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: p.decay ? c.weightDecay : 0, step: this.step });
-    }
+    adamwMany(this.params.map((p, i) => ({ param: p.value, grad: p.grad, m: this.m[i]!, v: this.v[i]!, weightDecay: p.decay ? c.weightDecay : 0 })),
+      { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: this.step });
   }
 }
 
 /** The global L2 norm of all gradients; scales them down to maxNorm when above it (maxNorm <= 0: no clipping). */
 export function clipGradNorm(params: Param[], maxNorm: number): number {
-  let ss = 0;
-  for (const p of params) ss += sumSquares(p.grad);
-  const norm = Math.sqrt(ss);
-  if (maxNorm > 0 && norm > maxNorm && Number.isFinite(norm)) {
-    const s = maxNorm / (norm + 1e-6);
-    for (const p of params) scale(p.grad, s);
-  }
+  const grads = params.map((p) => p.grad);
+  const norm = Math.sqrt(sumSquaresMany(grads));
+  if (maxNorm > 0 && norm > maxNorm && Number.isFinite(norm)) scaleMany(grads, maxNorm / (norm + 1e-6));
   return norm;
 }
 

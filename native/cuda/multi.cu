@@ -1,0 +1,215 @@
+// Multi-tensor ops: one launch over many f32 tensors (every parameter or gradient of a model) instead of
+// one launch (and, for the norm, one synchronisation) per tensor. Tensors travel as a table of pointers
+// in the kernel's parameter block, MT at a time; blockIdx.y picks the tensor, blockIdx.x strides over it.
+// Their CPU twins are the per-tensor CPU kernels applied one by one (src/backend/ops.ts).
+#include "common.cuh"
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace mamba {
+namespace {
+
+constexpr int MT = 40;   // tensors per launch (the table stays well under the 4 KB parameter limit)
+constexpr int MTPB = 256;
+
+struct Table {
+  float* a[MT];            // the tensor (param for AdamW)
+  float* g[MT];            // AdamW: gradient; cast: unused
+  float* m[MT];            // AdamW: first moment
+  float* v[MT];            // AdamW: second moment
+  __nv_bfloat16* h[MT];    // AdamW: bf16 copy to refresh (or null); cast: the destination
+  int64_t n[MT];
+  float wd[MT];
+  int count;
+};
+
+__global__ void k_sumsq(Table t, double* out) {
+  __shared__ double sh[MTPB / 32];
+  const int j = blockIdx.y;
+  const float* x = t.a[j];
+  const int64_t n = t.n[j];
+  double acc = 0.0;
+  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) {
+    const double v = x[i];
+    acc = fma(v, v, acc);
+  }
+#pragma unroll
+  for (int s = 16; s >= 1; s /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, s);
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double s = 0.0;
+    for (int w = 0; w < MTPB / 32; w++) s += sh[w];
+    if (s != 0.0) atomicAdd(out, s);
+  }
+}
+
+__global__ void k_scale_fill(Table t, float s, bool fill) {
+  const int j = blockIdx.y;
+  float* x = t.a[j];
+  const int64_t n = t.n[j];
+  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) x[i] = fill ? s : x[i] * s;
+}
+
+__global__ void k_cast(Table t) {
+  const int j = blockIdx.y;
+  const float* x = t.a[j];
+  __nv_bfloat16* y = t.h[j];
+  const int64_t n = t.n[j];
+  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) y[i] = __float2bfloat16_rn(x[i]);
+}
+
+// the update of the single-tensor adamw kernel (ops.cu), per tensor with its own weight decay
+__global__ void k_adamw(Table t, float lr, float b1, float b2, float eps, float c1, float c2) {
+  const int j = blockIdx.y;
+  float* p = t.a[j];
+  const float* g = t.g[j];
+  float* m = t.m[j];
+  float* v = t.v[j];
+  __nv_bfloat16* h = t.h[j];
+  const float wd = t.wd[j];
+  const int64_t n = t.n[j];
+  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) {
+    const float gi = g[i];
+    const float mi = b1 * m[i] + (1.f - b1) * gi;
+    const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const float pi = p[i] - lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+    p[i] = pi;
+    if (h) h[i] = __float2bfloat16_rn(pi);
+  }
+}
+
+Napi::Array arg_list(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (i >= info.Length() || !info[i].IsArray()) throw_type(info.Env(), std::string(what) + ": expected an array");
+  return info[i].As<Napi::Array>();
+}
+
+// Reads the element counts (argument ni) and the buffers of the listed arguments into tables of MT,
+// checking every buffer holds n floats (bf16 where `bf16` marks the list). Null entries are allowed
+// only in lists marked nullable.
+struct ListArg { size_t index; const char* what; bool bf16; bool nullable; };
+std::vector<Table> read_tables(const Napi::CallbackInfo& info, size_t ni, std::initializer_list<ListArg> lists, const Napi::Array* wds = nullptr) {
+  Napi::Env env = info.Env();
+  Napi::Array ns = arg_list(info, ni, "multi-tensor numels");
+  const uint32_t count = ns.Length();
+  std::vector<Table> out((count + MT - 1) / MT);
+  for (auto& t : out) t = Table{};
+  for (const auto& la : lists) {
+    Napi::Array l = arg_list(info, la.index, la.what);
+    if (l.Length() != count) throw Napi::RangeError::New(env, std::string(la.what) + ": " + std::to_string(l.Length()) + " buffers for " + std::to_string(count) + " sizes");
+  }
+  for (uint32_t k = 0; k < count; k++) {
+    Table& t = out[k / MT];
+    const int j = (int)(k % MT);
+    Napi::Value nv = ns.Get(k);
+    if (!nv.IsNumber() || nv.As<Napi::Number>().DoubleValue() < 0) throw_type(env, "multi-tensor numels: expected non-negative integers");
+    const int64_t n = (int64_t)nv.As<Napi::Number>().DoubleValue();
+    t.n[j] = n;
+    t.count = j + 1;
+    int slot = 0;
+    for (const auto& la : lists) {
+      Napi::Value v = arg_list(info, la.index, la.what).Get(k);
+      void* ptr = nullptr;
+      if (!(la.nullable && (v.IsNull() || v.IsUndefined()))) ptr = value_device(env, v, la.what, (size_t)n * (la.bf16 ? 2 : 4));
+      switch (slot++) {
+        case 0: t.a[j] = (float*)ptr; break;
+        case 1: t.g[j] = (float*)ptr; break;
+        case 2: t.m[j] = (float*)ptr; break;
+        case 3: t.v[j] = (float*)ptr; break;
+        default: t.h[j] = (__nv_bfloat16*)ptr; break;
+      }
+    }
+    if (wds) {
+      Napi::Value w = wds->Get(k);
+      if (!w.IsNumber()) throw_type(env, "multiAdamw weightDecays: expected numbers");
+      t.wd[j] = (float)w.As<Napi::Number>().DoubleValue();
+    }
+  }
+  return out;
+}
+
+dim3 grid_of(const Table& t) {
+  int64_t mx = 1;
+  for (int j = 0; j < t.count; j++) mx = std::max<int64_t>(mx, t.n[j]);
+  const int64_t bx = std::min<int64_t>((mx + MTPB * 4 - 1) / (MTPB * 4), std::max(1, sm_count() * 8));
+  return dim3((unsigned)std::max<int64_t>(1, bx), (unsigned)t.count);
+}
+
+}  // namespace
+}  // namespace mamba
+
+using namespace mamba;
+
+// cuda.multiSumSquares(buffers[], numels[]) -> sum of squares of every element (double accumulation, one sync)
+MAMBA_OP(cuda, multiSumSquares) {
+  Napi::Env env = info.Env();
+  auto tables = read_tables(info, 1, {{0, "multiSumSquares buffers", false, false}});
+  double* acc = (double*)scratch(env, sizeof(double));
+  cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(double), cuda_stream()), "multiSumSquares");
+  for (const auto& t : tables) {
+    k_sumsq<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, acc);
+    check_launch(env, "multiSumSquares");
+  }
+  double h = 0;
+  cuda_check(env, cudaMemcpyAsync(&h, acc, sizeof(double), cudaMemcpyDeviceToHost, cuda_stream()), "multiSumSquares");
+  cuda_check(env, cudaStreamSynchronize(cuda_stream()), "multiSumSquares");
+  return Napi::Number::New(env, h);
+}
+
+// cuda.multiScale(buffers[], numels[], s): x *= s in place, every tensor
+MAMBA_OP(cuda, multiScale) {
+  auto tables = read_tables(info, 1, {{0, "multiScale buffers", false, false}});
+  const float s = (float)arg_num(info, 2, "multiScale s");
+  for (const auto& t : tables) {
+    k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, s, false);
+    check_launch(info.Env(), "multiScale");
+  }
+  return info.Env().Undefined();
+}
+
+// cuda.multiFill(buffers[], numels[], value)
+MAMBA_OP(cuda, multiFill) {
+  auto tables = read_tables(info, 1, {{0, "multiFill buffers", false, false}});
+  const float v = (float)arg_num(info, 2, "multiFill value");
+  for (const auto& t : tables) {
+    k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, v, true);
+    check_launch(info.Env(), "multiFill");
+  }
+  return info.Env().Undefined();
+}
+
+// cuda.multiCastBf16(src f32[], dst bf16[], numels[])
+MAMBA_OP(cuda, multiCastBf16) {
+  auto tables = read_tables(info, 2, {{0, "multiCastBf16 src", false, false}, {1, "multiCastBf16 dst", true, false}});
+  for (auto& t : tables) {
+    for (int j = 0; j < t.count; j++) t.h[j] = reinterpret_cast<__nv_bfloat16*>(t.g[j]);  // dst read into the second slot
+    k_cast<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t);
+    check_launch(info.Env(), "multiCastBf16");
+  }
+  return info.Env().Undefined();
+}
+
+// cuda.multiAdamw(params[], grads[], m[], v[], bf16Copies[] (null entries: none), numels[], weightDecays[],
+//   lr, beta1, beta2, eps, step): AdamW on every tensor, refreshing its bf16 copy where one is given
+MAMBA_OP(cuda, multiAdamw) {
+  Napi::Env env = info.Env();
+  Napi::Array wds = arg_list(info, 6, "multiAdamw weightDecays");
+  auto tables = read_tables(info, 5,
+                            {{0, "multiAdamw params", false, false}, {1, "multiAdamw grads", false, false}, {2, "multiAdamw m", false, false},
+                             {3, "multiAdamw v", false, false}, {4, "multiAdamw bf16Copies", true, true}},
+                            &wds);
+  const double lr = arg_num(info, 7, "multiAdamw lr"), b1 = arg_num(info, 8, "multiAdamw beta1"), b2 = arg_num(info, 9, "multiAdamw beta2");
+  const double eps = arg_num(info, 10, "multiAdamw eps");
+  const int64_t step = arg_int(info, 11, "multiAdamw step");
+  if (step < 1) throw Napi::RangeError::New(env, "multiAdamw: step is 1-based and must be >= 1");
+  if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw Napi::RangeError::New(env, "multiAdamw: beta1 and beta2 must be in [0, 1)");
+  const double c1 = 1.0 / (1.0 - std::pow(b1, (double)step)), c2 = 1.0 / (1.0 - std::pow(b2, (double)step));
+  for (const auto& t : tables) {
+    k_adamw<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, (float)lr, (float)b1, (float)b2, (float)eps, (float)c1, (float)c2);
+    check_launch(env, "multiAdamw");
+  }
+  return env.Undefined();
+}
