@@ -103,6 +103,73 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
   p.P[o] = sumdt;
 }
 
+// ---- backward pass 1: chunk-local end states and adjoint carries in one forward sweep -----------------
+// The adjoint carry a chunk [s, e) hands to the chunk before it, from a zero carry at its end, is
+//   Q_c = sum_t (prod_{j=s..t} a_j) C_t gy_t   (a_j = exp(dt_j A), gy = dy * z sigmoid(z)),
+// a sum over t of forward running products: it needs no reverse walk, so it is accumulated in the same
+// sweep that computes the chunk's local end state S_c (one exp per (t, d, n) for both, where separate
+// forward and reverse passes took two).
+template <class T, int NS>
+__global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
+  __shared__ float sB[TILE * NS], sC[TILE * NS];
+  const int c = blockIdx.y, d = blockIdx.x * NT + threadIdx.x, b = blockIdx.z;
+  const bool act = d < p.D;
+  const int s = c * p.Lc, e = min(p.L, s + p.Lc);
+  float A2[NS], h[NS], pa[NS], q[NS];
+#pragma unroll
+  for (int n = 0; n < NS; n++) {
+    A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f;
+    h[n] = 0.f; pa[n] = 1.f; q[n] = 0.f;
+  }
+  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
+  float sumdt = 0.f;
+  const int64_t rb = (int64_t)b * p.L;
+  for (int ts = s; ts < e; ts += TILE) {
+    const int nt = min(TILE, e - ts);
+    __syncthreads();
+    stage<T, NS>(sB, p.Bm, p.bcs, rb + ts, nt, p.N);
+    stage<T, NS>(sC, p.Cm, p.bcs, rb + ts, nt, p.N);
+    __syncthreads();
+    if (!act) continue;
+    for (int j0 = 0; j0 < nt; j0 += G8) {
+      float uu[G8], dd[G8], gg[G8], zv[G8];
+#pragma unroll
+      for (int k = 0; k < G8; k++) {
+        const bool ok = j0 + k < nt;
+        const int64_t r = rb + ts + j0 + k;
+        uu[k] = ok ? ldf(p.u, r * p.D + d) : 0.f;
+        dd[k] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
+        gg[k] = ok ? ldf(p.dy, r * p.D + d) : 0.f;
+        zv[k] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+      }
+#pragma unroll
+      for (int k = 0; k < G8; k++) {
+        if (j0 + k < nt) {
+          const float dt = dt_of(dd[k] + bias, p.softplus);
+          const float x = dt * uu[k];
+          const float gy = p.z ? gg[k] * zv[k] * sigmoidf_(zv[k]) : gg[k];
+          sumdt += dt;
+          const float* bb = sB + (j0 + k) * NS;
+          const float* cc = sC + (j0 + k) * NS;
+#pragma unroll
+          for (int n = 0; n < NS; n++) {
+            const float a = exp2f(dt * A2[n]);
+            h[n] = fmaf(a, h[n], x * bb[n]);
+            pa[n] *= a;
+            q[n] = fmaf(pa[n], cc[n] * gy, q[n]);
+          }
+        }
+      }
+    }
+  }
+  if (!act) return;
+  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
+#pragma unroll
+  for (int n = 0; n < NS; n++)
+    if (n < p.N) { p.S[o * p.N + n] = h[n]; p.Q[o * p.N + n] = q[n]; }
+  p.P[o] = sumdt;
+}
+
 // ---- pass 2: sequential combine over chunks (forward: S -> entering states) ------------------------
 __global__ void combine_fwd(float* S, const float* P, const float* A, float* last, int B, int nchunk, int D, int N) {
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
@@ -815,6 +882,16 @@ bool unroll_time(const char* var, bool dflt = true) {
   return v && v[0] ? v[0] == '1' : dflt;
 }
 
+// The backward's first pass: chunk_state_adj (one sweep for local states and adjoint carries, the default)
+// or chunk_state + chunk_adjoint (MAMBA_SCAN_BWD_CHUNK=split, kept to time the two against each other).
+bool fused_chunk_pass() {
+  static const bool fused = [] {
+    const char* v = getenv("MAMBA_SCAN_BWD_CHUNK");
+    return !(v && std::string(v) == "split");
+  }();
+  return fused;
+}
+
 // MAMBA_SCAN_PROFILE=1 prints each pass's time (CUDA events, synchronising) to stderr: for the benchmark.
 struct Prof {
   bool on = false;
@@ -894,15 +971,24 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
   Prof prof;
   prof.mark("start");
   if (p.nchunk > 1) {
-    chunk_state<T, NS><<<grid, NT, 0, st>>>(p);
-    check_launch(env, "scan chunk_state");
-    prof.mark("chunk_state");
-    combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);
-    check_launch(env, "scan combine");
-    prof.mark("combine");
-    chunk_adjoint<T, NS><<<grid, NT, 0, st>>>(p);
-    check_launch(env, "scan chunk_adjoint");
-    prof.mark("chunk_adjoint");
+    if (fused_chunk_pass()) {
+      chunk_state_adj<T, NS><<<grid, NT, 0, st>>>(p);
+      check_launch(env, "scan chunk_state_adj");
+      prof.mark("chunk_state_adj");
+      combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);
+      check_launch(env, "scan combine");
+      prof.mark("combine");
+    } else {
+      chunk_state<T, NS><<<grid, NT, 0, st>>>(p);
+      check_launch(env, "scan chunk_state");
+      prof.mark("chunk_state");
+      combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);
+      check_launch(env, "scan combine");
+      prof.mark("combine");
+      chunk_adjoint<T, NS><<<grid, NT, 0, st>>>(p);
+      check_launch(env, "scan chunk_adjoint");
+      prof.mark("chunk_adjoint");
+    }
     combine_bwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.Q, p.P, p.A, p.B, p.nchunk, p.D, p.N);
     check_launch(env, "scan combine_bwd");
     prof.mark("combine_bwd");
