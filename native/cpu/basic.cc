@@ -86,14 +86,26 @@ void rmsnorm_forward(const Napi::CallbackInfo& info) {
   double eps = arg_num(info, 8, "rmsnormForward eps");
   check_dims(info, "rmsnormForward", {Tn, D});
   if (!(eps >= 0)) throw_range(info.Env(), "rmsnormForward: eps must be >= 0");
-  const T* x = arg_array<T>(info, 0, "rmsnormForward x", Tn * D);
+  // x null: r = residualIn (the norm of a kept residual); residualOut null: r is not written (x must be null)
+  const T* x = arg_opt<T>(info, 0, "rmsnormForward x", Tn * D);
   const T* res = arg_opt<T>(info, 1, "rmsnormForward residualIn", Tn * D);
   const T* w = arg_array<T>(info, 2, "rmsnormForward w", D);
   T* out = arg_array<T>(info, 3, "rmsnormForward out", Tn * D);
-  T* rout = arg_array<T>(info, 4, "rmsnormForward residualOut", Tn * D);
+  T* rout = arg_opt<T>(info, 4, "rmsnormForward residualOut", Tn * D);
   T* rstd = arg_array<T>(info, 5, "rmsnormForward rstd", Tn);
+  if (!x && !res) throw_range(info.Env(), "rmsnormForward: x and residualIn cannot both be null");
+  if (!rout && x) throw_range(info.Env(), "rmsnormForward: residualOut may be null only when x is null");
   parallel_for(Tn, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
+      if (!x) {
+        const T* rr = res + t * D;
+        if (rout && rout + t * D != rr) copy_n(rr, D, rout + t * D);
+        T s = (T)(1.0 / std::sqrt((double)dot(rr, rr, D) / (double)std::max<int64_t>(1, D) + eps));
+        rstd[t] = s;
+        T* o = out + t * D;
+        for (int64_t d = 0; d < D; d++) o[d] = rr[d] * s * w[d];
+        continue;
+      }
       const T* xr = x + t * D;
       T* rr = rout + t * D;
       if (res) {
@@ -339,7 +351,10 @@ MAMBA_OP(cpu, embeddingForward) { MAMBA_DISPATCH(1, embedding_forward) }
 MAMBA_OP(cpu, embeddingBackward) { MAMBA_DISPATCH(1, embedding_backward) }
 MAMBA_OP(cpu, biasForward) { MAMBA_DISPATCH(0, bias_forward) }
 MAMBA_OP(cpu, biasBackward) { MAMBA_DISPATCH(0, bias_backward) }
-MAMBA_OP(cpu, rmsnormForward) { MAMBA_DISPATCH(0, rmsnorm_forward) }
+MAMBA_OP(cpu, rmsnormForward) {  // the element type from x, or from residualIn when x is null
+  if (::mamba::arg_present(info, 0)) { MAMBA_DISPATCH(0, rmsnorm_forward) }
+  MAMBA_DISPATCH(1, rmsnorm_forward)
+}
 MAMBA_OP(cpu, rmsnormBackward) { MAMBA_DISPATCH(0, rmsnorm_backward) }
 MAMBA_OP(cpu, crossEntropyForward) { MAMBA_DISPATCH(0, cross_entropy_forward) }
 MAMBA_OP(cpu, poolForward) { MAMBA_DISPATCH(0, pool_forward) }

@@ -118,17 +118,19 @@ __global__ void rms_fwd(const TO* x, const float* res, const float* w, TO* out, 
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
-  float* rr = rout + row * D;
+  // x null: r = res (the norm of a kept residual); rout null: r is not written
+  float* rr = rout ? rout + row * D : nullptr;
+  const auto r_at = [&](int64_t d) { return (x ? ldf(x, row * D + d) : 0.f) + (res ? res[row * D + d] : 0.f); };
   float ss = 0.f;
   for (int64_t d = lane; d < D; d += 32) {
-    const float v = ldf(x, row * D + d) + (res ? res[row * D + d] : 0.f);
-    rr[d] = v;
+    const float v = r_at(d);
+    if (rr) rr[d] = v;
     ss = fmaf(v, v, ss);
   }
   ss = warp_sum(ss);
   const float s = rsqrtf(ss / (float)(D > 0 ? D : 1) + eps);
   if (lane == 0) rstd[row] = s;
-  for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, rr[d] * s * w[d]);
+  for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, (rr ? rr[d] : r_at(d)) * s * w[d]);
 }
 template <class TG>
 __global__ void rms_bwd(const TG* g, const float* dres, const float* r, const float* w, const float* rstd, float* dR, int64_t Tn, int64_t D) {
@@ -515,11 +517,13 @@ MAMBA_OP(cuda, rmsnormForward) {
   nonneg(info, "rmsnormForward", {Tn, D});
   if (!(eps >= 0)) throw Napi::RangeError::New(env, "rmsnormForward: eps must be >= 0");
   const DT dt = arg_dtype(info, 9, "rmsnormForward");
-  const void* x = arg_dev_dt(info, 0, "rmsnormForward x", dt, Tn * D);
+  const void* x = arg_dev_dt_opt(info, 0, "rmsnormForward x", dt, Tn * D);
   const float* res = arg_dev_opt<float>(info, 1, "rmsnormForward residualIn", Tn * D);
   const float* w = arg_dev<float>(info, 2, "rmsnormForward w", D);
   void* out = arg_dev_dt(info, 3, "rmsnormForward out", dt, Tn * D);
-  float* rout = arg_dev<float>(info, 4, "rmsnormForward residualOut", Tn * D);
+  float* rout = arg_dev_opt<float>(info, 4, "rmsnormForward residualOut", Tn * D);
+  if (!x && !res) throw Napi::RangeError::New(env, "rmsnormForward: x and residualIn cannot both be null");
+  if (!rout && x) throw Napi::RangeError::New(env, "rmsnormForward: residualOut may be null only when x is null");
   float* rstd = arg_dev<float>(info, 5, "rmsnormForward rstd", Tn);
   if (Tn == 0) return env.Undefined();
   const unsigned grid = (unsigned)((Tn + 7) / 8);

@@ -208,20 +208,25 @@ export function biasBackward(dy: Tensor, db: Tensor): void {
   call(dev, dtype, name, [dy.storage, db.storage, T, C]);
 }
 
-/** r = x + residualIn (or x); rstd = 1/sqrt(mean r^2 + eps); out = r rstd w; residualOut = r. */
-export function rmsnormForward(x: Tensor, residualIn: Tensor | null, w: Tensor, out: Tensor, residualOut: Tensor, rstd: Tensor, eps: number): void {
+/**
+ * r = x + residualIn (or x, or residualIn alone when x is null); rstd = 1/sqrt(mean r^2 + eps); out = r rstd w;
+ * residualOut = r (may be null when x is null: the norm of a kept residual, as activation recomputation needs).
+ */
+export function rmsnormForward(x: Tensor | null, residualIn: Tensor | null, w: Tensor, out: Tensor, residualOut: Tensor | null, rstd: Tensor, eps: number): void {
   const name = 'rmsnormForward';
   const D = w.numel;
-  if (D === 0 || x.numel % D !== 0) throw new TensorError(`${name}: x ${shapeStr(x)} is not [T, ${D}]`);
-  const T = x.numel / D;
+  if (D === 0 || out.numel % D !== 0) throw new TensorError(`${name}: out ${shapeStr(out)} is not [T, ${D}]`);
+  const T = out.numel / D;
+  if (!x && !residualIn) throw new TensorError(`${name}: x and residualIn cannot both be null`);
+  if (x && !residualOut) throw new TensorError(`${name}: residualOut may be null only when x is null`);
+  if (x) needNumel(x, T * D, name, 'x');
   if (residualIn) needNumel(residualIn, T * D, name, 'residualIn');
-  needNumel(out, T * D, name, 'out');
-  needNumel(residualOut, T * D, name, 'residualOut');
+  if (residualOut) needNumel(residualOut, T * D, name, 'residualOut');
   needNumel(rstd, T, name, 'rstd');
   if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
   // the residual stream and rstd stay f32 on CUDA; x/out follow the activation dtype there
   const { dev, dtype } = floatCall(name, [x, out], [residualIn, w, residualOut, rstd]);
-  call(dev, dtype, name, [x.storage, nullableStorage(residualIn), w.storage, out.storage, residualOut.storage, rstd.storage, T, D, eps]);
+  call(dev, dtype, name, [nullableStorage(x), nullableStorage(residualIn), w.storage, out.storage, nullableStorage(residualOut), rstd.storage, T, D, eps]);
 }
 
 /** dR = dResidualOut + (d out / d r)^T dOut (the gradient of x and of residualIn); dW += sum dOut r rstd. */

@@ -6,7 +6,7 @@ import type { Tensor } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { RMSNorm } from './layers.js';
 import { MambaMixer, type MixerCache, type MixerDims, type MixerInit } from './mixer.js';
-import { asDtype, type NNContext, type Param, type Workspace } from './param.js';
+import type { NNContext, Param, Workspace } from './param.js';
 
 export class MambaBlock {
   readonly norm: RMSNorm;
@@ -45,16 +45,10 @@ export class MambaBlock {
     if (!s) throw new Error('MambaBlock.backward before forward');
     const D = this.mixer.dims.dModel;
     if (this.recompute) {
-      // r is kept: norm(r) with no residual gives the same normOut and rstd (x and residualOut alias: same values)
+      // r (the f32 residual) was kept: norm(r) gives the forward's normOut exactly; the mixer's output is not needed
       const normOut = s.ws.get('normOut', [s.B * s.L, D]);
-      if (s.r.dtype === normOut.dtype) this.norm.forward(s.r, null, normOut, s.r, s.rstd);
-      else {
-        // bf16 activations: norm of r rounded to bf16, into scratch; backward keeps the original r and rstd
-        const rAct = asDtype(s.r, normOut.dtype, dws, 'rAct');
-        this.norm.forward(rAct, null, normOut, dws.get('rScratch', s.r.shape, s.r.dtype), dws.get('rstdScratch', s.rstd.shape, s.rstd.dtype));
-        this.norm.restore(s.r, s.rstd);
-      }
-      this.mixer.forward(normOut, dws.get('hScratch', [s.B * s.L, D]), s.B, s.L, s.ws);
+      this.norm.recompute(s.r, normOut, s.rstd);
+      this.mixer.forward(normOut, null, s.B, s.L, s.ws);
     }
     const dNormOut = dws.get('dNormOut', [s.B * s.L, D]);
     this.mixer.backward(g, dNormOut, dws);

@@ -49,8 +49,12 @@ export class RMSNorm {
     this.#saved = { r: residualOut, rstd };
   }
 
-  /** Points backward at r and rstd kept from an earlier forward (after a recomputing forward into scratch). */
-  restore(r: Tensor, rstd: Tensor): void {
+  /**
+   * Recomputes out = norm(r) from a residual r kept by an earlier forward (writing nothing else but rstd,
+   * which gets the values it already holds), and points backward at r and rstd again.
+   */
+  recompute(r: Tensor, out: Tensor, rstd: Tensor): void {
+    rmsnormForward(null, r, this.weight.value, out, null, rstd, this.eps);
     this.#saved = { r, rstd };
   }
 

@@ -114,9 +114,10 @@ export class MambaMixer {
 
   /**
    * x [T, D] -> out [T, D] over B sequences of length L; intermediates live in `ws` (views kept for backward).
-   * `lastState` [B, E, N] receives the SSM state after the last token (for generation).
+   * `lastState` [B, E, N] receives the SSM state after the last token (for generation). `out` null skips
+   * out_proj (a recomputation before backward needs only the intermediates).
    */
-  forward(x: Tensor, out: Tensor, B: number, L: number, ws: Workspace, lastState: Tensor | null = null): void {
+  forward(x: Tensor, out: Tensor | null, B: number, L: number, ws: Workspace, lastState: Tensor | null = null): void {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = B * L;
     this.#refreshA();
@@ -133,7 +134,7 @@ export class MambaMixer {
     gemm(xc, w.wbc, bc, { transB: true });
     gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
     selectiveScanForward(this.#scanArgs(xz, xc, delta, bc, B, L), y, lastState);
-    gemm(y, mmWeight(this.outProj), out, { transB: true });
+    if (out) gemm(y, mmWeight(this.outProj), out, { transB: true });
     this.#saved = { x, xz, xc, dtIn, bc, delta, y, B, L };
   }
 
@@ -145,9 +146,11 @@ export class MambaMixer {
     const dOut = asDtype(dOutIn, actDtype(this.ctx), ws, 'dOutAct');
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = s.B * s.L;
-    const dy = ws.get('dy', [T, E]);
+    // dy overwrites y (y's only use left is the out_proj weight gradient, taken first) and ddelta overwrites
+    // delta (the scan backward reads each delta before it writes that ddelta: native/KERNELS.md)
+    const dy = s.y;
     const du = ws.get('du', [T, E]);
-    const ddelta = ws.get('ddelta', [T, E]);
+    const ddelta = s.delta;
     const dbc = ws.get('dbc', [T, 2 * N]);
     const ddtIn = ws.get('ddtIn', [T, R]);
     const dxz = ws.get('dxz', [T, 2 * E]);

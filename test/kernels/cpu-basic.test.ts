@@ -146,6 +146,20 @@ describe('cpu rmsnorm', () => {
       });
     }
   }
+  for (const dt of DTYPES) {
+    it(`the norm of a kept residual (x null, residualOut null) equals the full forward's out and rstd (${dt})`, () => {
+      const T = 13, D = 37, eps = 1e-5;
+      const x = randn(T * D, 31), res = randn(T * D, 32), w = randn(D, 33, 0.5).map((v) => 1 + v);
+      const out = zeros([T, D], dt), rout = zeros([T, D], dt), rstd = zeros([T], dt);
+      rmsnormForward(tensor(x, [T, D], dt), tensor(res, [T, D], dt), tensor(w, [D], dt), out, rout, rstd, eps);
+      const out2 = zeros([T, D], dt), rstd2 = zeros([T], dt);
+      rmsnormForward(null, rout, tensor(w, [D], dt), out2, null, rstd2, eps);
+      expect(Array.from(f64(out2))).toEqual(Array.from(f64(out)));
+      expect(Array.from(f64(rstd2))).toEqual(Array.from(f64(rstd)));
+      expect(() => rmsnormForward(tensor(x, [T, D], dt), null, tensor(w, [D], dt), out2, null, rstd2, eps)).toThrow(/residualOut may be null only/);
+      expect(() => rmsnormForward(null, null, tensor(w, [D], dt), out2, null, rstd2, eps)).toThrow(/cannot both be null/);
+    });
+  }
   it('backward matches finite differences of the forward (f64)', () => {
     const T = 3, D = 5, eps = 1e-5;
     const x = randn(T * D, 17), res = randn(T * D, 18), w = randn(D, 19), G = randn(T * D, 20), GR = randn(T * D, 21);

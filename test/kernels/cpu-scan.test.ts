@@ -114,7 +114,8 @@ function cols(t: Tensor, col: number, width: number): Float64Array {
   return o;
 }
 
-function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType) {
+// aliasDelta: ddelta written over delta, as the mixer does (native/KERNELS.md allows it)
+function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType, aliasDelta = false) {
   const T = c.B * c.L, W = 3 + 2 * c.N;
   const a = kernelArgs(c, x, dt);
   const y = zeros([T, c.D], dt), last = zeros([c.B, c.D, c.N], dt);
@@ -123,7 +124,7 @@ function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType) {
   const dip = tensor(randn(T * 2 * c.D, 80), [T, 2 * c.D], dt);
   const dA0 = randn(c.D * c.N, 81), dD0 = randn(c.D, 82), dB0 = randn(c.D, 83);
   const g = {
-    du: zeros([T, c.D], dt), ddelta: zeros([T, c.D], dt), dA: tensor(dA0, [c.D, c.N], dt), dB: columns(dxp, 3, c.N), dC: columns(dxp, 3 + c.N, c.N),
+    du: zeros([T, c.D], dt), ddelta: aliasDelta ? a.delta : zeros([T, c.D], dt), dA: tensor(dA0, [c.D, c.N], dt), dB: columns(dxp, 3, c.N), dC: columns(dxp, 3 + c.N, c.N),
     dDskip: c.Dskip ? tensor(dD0, [c.D], dt) : null, dDeltaBias: c.bias ? tensor(dB0, [c.D], dt) : null, dz: c.z ? columns(dip, c.D, c.D) : null,
   };
   const before = cols(dxp, 0, 3);
@@ -230,6 +231,15 @@ describe('cpu selective scan', () => {
   }
 
   // CI has 2 cores; laptops have more. Thread counts change how work items and partial sums are split.
+  it('ddelta may overwrite delta: the same gradients as with separate buffers', () => {
+    for (const c of [CASES[0]!, CASES[4]!, CASES[6]!]) {
+      const x = makeData(c, 9 + c.L);
+      const dy = randn(c.B * c.L * c.D, 6);
+      const sep = runKernel(c, x, dy, 'f32'), alias = runKernel(c, x, dy, 'f32', true);
+      for (const k of ['du', 'ddelta', 'dA', 'dB', 'dC'] as const) expect(Array.from(alias[k]), k).toEqual(Array.from(sep[k]));
+    }
+  });
+
   it('gives the same results at 1, 3 and 5 threads', () => {
     const nt = cpuOp('numThreads')() as number;
     try {

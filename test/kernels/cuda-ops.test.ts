@@ -128,6 +128,11 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
         close(`rmsnorm out ${dt}`, o.toFloat64(), wOut, dt === 'f32' ? F32 : BF16);
         close(`rmsnorm residualOut ${dt}`, ro.toFloat64(), wRout, F32);
         close(`rmsnorm rstd ${dt}`, rs.toFloat64(), wRstd, F32);
+        // the norm of the kept residual alone (x and residualOut null): recomputation's exact normOut
+        const o2 = Tensor.empty([T * D], dt, 'cuda'), rs2 = Tensor.empty([T], 'f32', 'cuda');
+        cu().rmsnormForward(null, ro.buffer, up(w).buffer, o2.buffer, null, rs2.buffer, T, D, eps, dt);
+        expect(Array.from(o2.toFloat64()), `rmsnorm of residual ${dt}`).toEqual(Array.from(o.toFloat64()));
+        expect(Array.from(rs2.toFloat64())).toEqual(Array.from(rs.toFloat64()));
       }
       const g = f32r(randn(T * D, 11)), dres = withRes ? f32r(randn(T * D, 12)) : null, dW0 = f32r(randn(D, 13));
       const dR = new Float64Array(T * D), dW = dW0.slice();
@@ -271,5 +276,53 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
       cu().fill(f.buffer, n, 0.7, dt);
       close(`fill ${dt}`, f.toFloat64(), new Float64Array(n).fill(dt === 'bf16' ? bfRound(0.7) : Math.fround(0.7)), 1e-7);
     }
+  });
+
+  // the multi-tensor kernels against the per-tensor CPU kernels (their twins), over more tensors than one
+  // launch's table holds (40) and sizes from 0 to above one block's stride
+  it('multi-tensor sum of squares, scale, fill, AdamW (bf16 copies), bf16 casts; negExp, addProduct', () => {
+    const sizes = Array.from({ length: 93 }, (_, i) => [0, 1, 37, 4099, 100_003][i % 5]! + (i % 7));
+    const xs = sizes.map((n, i) => f32r(randn(n, 100 + i)));
+    const bufs = xs.map((x) => up(x));
+    const want = xs.reduce((s, x) => s + cpu().sumSquares(x, x.length), 0);
+    close('multiSumSquares', [cu().multiSumSquares(bufs.map((b) => b.buffer), sizes)], [want], 1e-9);
+    cu().multiScale(bufs.map((b) => b.buffer), sizes, -0.3);
+    xs.forEach((x, i) => { if (x.length) close(`multiScale ${i}`, bufs[i]!.toFloat64(), x.map((v) => Math.fround(v * Math.fround(-0.3))), 1e-7); });
+    cu().multiFill(bufs.map((b) => b.buffer), sizes, 0.7);
+    xs.forEach((x, i) => { if (x.length) close(`multiFill ${i}`, bufs[i]!.toFloat64(), new Float64Array(x.length).fill(Math.fround(0.7)), 1e-7); });
+    const halves = sizes.map((n) => Tensor.empty([n], 'bf16', 'cuda'));
+    cu().multiCastBf16(xs.map((x) => up(x).buffer), halves.map((h) => h.buffer), sizes);
+    xs.forEach((x, i) => { if (x.length) close(`multiCastBf16 ${i}`, halves[i]!.toFloat64(), x.map(bfRound), 1e-7); });
+
+    const [lr, b1, b2, eps, step] = [2e-3, 0.9, 0.95, 1e-8, 4];
+    const ps = xs, gs = sizes.map((n, i) => f32r(randn(n, 300 + i))), ms = sizes.map((n, i) => f32r(randn(n, 400 + i, 0.1)));
+    const vs = sizes.map((n, i) => f32r(randu(n, 500 + i, 0, 0.01))), wds = sizes.map((_, i) => (i % 3 === 0 ? 0 : 0.1));
+    const pT = ps.map((x) => up(x)), mT = ms.map((x) => up(x)), vT = vs.map((x) => up(x));
+    const copies = sizes.map((n, i) => (i % 2 === 0 ? Tensor.empty([n], 'bf16', 'cuda') : null));
+    cu().multiAdamw(pT.map((t) => t.buffer), gs.map((g) => up(g).buffer), mT.map((t) => t.buffer), vT.map((t) => t.buffer),
+      copies.map((c) => (c ? c.buffer : null)), sizes, wds, lr, b1, b2, eps, step);
+    for (let i = 0; i < sizes.length; i++) {
+      if (!sizes[i]) continue;
+      const wp = ps[i]!.slice(), wm = ms[i]!.slice(), wv = vs[i]!.slice();
+      cpu().adamwStep(wp, gs[i]!, wm, wv, sizes[i]!, lr, b1, b2, eps, wds[i]!, step);
+      close(`multiAdamw param ${i}`, pT[i]!.toFloat64(), wp, F32);
+      close(`multiAdamw m ${i}`, mT[i]!.toFloat64(), wm, F32);
+      close(`multiAdamw v ${i}`, vT[i]!.toFloat64(), wv, F32);
+      if (copies[i]) close(`multiAdamw bf16 copy ${i}`, copies[i]!.toFloat64(), wp, BF16);
+    }
+    expect(() => cu().multiAdamw([pT[1]!.buffer], [pT[1]!.buffer], [pT[1]!.buffer], [pT[1]!.buffer], [null], [sizes[1]], [0], lr, b1, b2, eps, 0)).toThrow(/step/);
+    expect(() => cu().multiScale([bufs[0]!.buffer], [1, 2], 1)).toThrow(/buffers for 2 sizes/);
+    expect(() => cu().multiScale([bufs[1]!.buffer], [1e9], 1)).toThrow(/needs/);
+
+    const n = 5001;
+    const a = f32r(randn(n, 600, 1.5)), b = f32r(randn(n, 601)), o0 = f32r(randn(n, 602));
+    const ne = Tensor.empty([n], 'f32', 'cuda'), wantNe = new Float64Array(n);
+    cu().negExp(up(a).buffer, ne.buffer, n);
+    cpu().negExp(a, wantNe, n);
+    close('negExp', ne.toFloat64(), wantNe, 1e-6);
+    const o = up(o0), wantO = o0.slice();
+    cu().addProduct(up(a).buffer, up(b).buffer, o.buffer, n);
+    cpu().addProduct(a, b, wantO, n);
+    close('addProduct', o.toFloat64(), wantO, 1e-6);
   });
 });

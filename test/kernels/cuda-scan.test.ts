@@ -148,7 +148,8 @@ function strided(src: Float64Array, rows: number, stride: number, off: number, w
 interface DevRun { y: Float64Array; last: Float64Array; g?: Grads }
 
 /** variant: the backward main pass ('v1' | 'v2'); undefined leaves the choice to MAMBA_SCAN_BWD (default v1). */
-function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, variant?: 'v1' | 'v2'): DevRun {
+// aliasDelta: ddelta is written over delta (what the mixer does to save memory; native/KERNELS.md allows it)
+function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, variant?: 'v1' | 'v2', aliasDelta = false): DevRun {
   const cu = native().cuda!;
   const { B, L, D, N } = c;
   const T = B * L;
@@ -161,7 +162,7 @@ function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, variant?: 
   const out: DevRun = { y: y.toFloat64(), last: last.toFloat64() };
   if (dy) {
     const dyT = up(dy, dt);
-    const du = Tensor.empty([T * D], dt, 'cuda'), ddelta = Tensor.empty([T * D], dt, 'cuda');
+    const du = Tensor.empty([T * D], dt, 'cuda'), ddelta = aliasDelta ? delta : Tensor.empty([T * D], dt, 'cuda');
     const dA = Tensor.from(new Float32Array(D * N).fill(0.25), [D * N], 'f32', 'cuda'); // acc: starts non-zero on purpose
     const dxp = Tensor.zeros([T * x.bcStride], dt, 'cuda');
     const dD = x.Dskip ? Tensor.from(new Float32Array(D).fill(0.5), [D], 'f32', 'cuda') : null;
@@ -301,6 +302,17 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     const x = makeInputs(c, 99, true);
     const dy = randn(c.B * c.L * c.D, 79).map(bfRound);
     compareGrads('bf16 v2 vs v1', c, runCuda(c, x, 'bf16', dy, 'v2').g!, runCuda(c, x, 'bf16', dy, 'v1').g!, 1e-2);
+  });
+
+  it('ddelta may overwrite delta (both backward variants give the same gradients as with separate buffers)', () => {
+    for (const c of [{ B: 2, L: 1000, D: 130, N: 16, R: 3, ...full }, { B: 1, L: 70000, D: 33, N: 16, R: 2, ...full }] as Case[]) {
+      const x = makeInputs(c, 555 + c.L, false);
+      const dy = randn(c.B * c.L * c.D, 81).map(Math.fround);
+      for (const v of ['v1', 'v2'] as const) {
+        const sep = runCuda(c, x, 'f32', dy, v).g!, alias = runCuda(c, x, 'f32', dy, v, true).g!;
+        for (const k of ['du', 'ddelta', 'dA', 'dB', 'dC', 'dz'] as const) expect(Array.from(alias[k]), `${v} ${k} L=${c.L}`).toEqual(Array.from(sep[k]));
+      }
+    }
   });
 
   it('selectiveScanStep repeated L times reproduces the forward and its final state', () => {
