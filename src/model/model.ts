@@ -100,7 +100,8 @@ export class MambaBackbone {
   /** ids [B*L] -> final normed hidden states [B*L, D]. lastStates[i] [B, E, N] receive each layer's SSM state. */
   forward(ids: Tensor, B: number, L: number, lastStates: Tensor[] | null = null): Tensor {
     const T = B * L, D = this.config.d_model;
-    const h0 = this.ws.get('h0', [T, D]);
+    // the embedding output lives in hB: layer 0 reads it and writes hA, layer 1 overwrites hB after that
+    const h0 = this.ws.get('hB', [T, D]);
     this.embedding.forward(ids, h0);
     let h = h0;
     let r: Tensor | null = null;
@@ -124,13 +125,11 @@ export class MambaBackbone {
   backward(dFinal: Tensor): void {
     if (!this.#shape) throw new ModelError('backward before forward');
     const T = this.#shape.B * this.#shape.L, D = this.config.d_model;
-    let g = this.#dws.get('gA', [T, D], this.ctx.dtype);
-    let g2 = this.#dws.get('gB', [T, D], this.ctx.dtype);
+    // one residual-gradient buffer: each block reads g, then its norm backward adds into g in place
+    // (element by element, so dIn may alias g)
+    const g = this.#dws.get('gA', [T, D], this.ctx.dtype);
     this.normF.backward(dFinal, null, g);
-    for (let i = this.layers.length - 1; i >= 0; i--) {
-      this.layers[i]!.backward(g, g2, this.#dws);
-      [g, g2] = [g2, g];
-    }
+    for (let i = this.layers.length - 1; i >= 0; i--) this.layers[i]!.backward(g, g, this.#dws);
     this.embedding.backward(g);
   }
 

@@ -38,7 +38,8 @@ export class MambaBlock {
 
   /**
    * g = the gradient of (hOut + rOut) as the next layer sees it (equal for both outputs); writes dIn, the
-   * gradient of hIn and of rIn. `dws` holds gradient scratch (shareable between blocks).
+   * gradient of hIn and of rIn (dIn may be g itself: g is read before the norm backward adds into dIn element by
+   * element). `dws` holds gradient scratch (shareable between blocks).
    */
   backward(g: Tensor, dIn: Tensor, dws: Workspace): void {
     const s = this.#saved;

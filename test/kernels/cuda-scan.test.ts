@@ -310,7 +310,9 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       const dy = randn(c.B * c.L * c.D, 81).map(Math.fround);
       for (const v of ['v1', 'v2'] as const) {
         const sep = runCuda(c, x, 'f32', dy, v).g!, alias = runCuda(c, x, 'f32', dy, v, true).g!;
-        for (const k of ['du', 'ddelta', 'dA', 'dB', 'dC', 'dz'] as const) expect(Array.from(alias[k]), `${v} ${k} L=${c.L}`).toEqual(Array.from(sep[k]));
+        // per-element outputs are bit-identical; dA, dB, dC are sums by atomics, whose order varies from run to run
+        for (const k of ['du', 'ddelta', 'dz'] as const) expect(Array.from(alias[k]), `${v} ${k} L=${c.L}`).toEqual(Array.from(sep[k]));
+        for (const k of ['dA', 'dB', 'dC'] as const) expectClose(`${v} ${k} L=${c.L}`, alias[k], sep[k], 1e-6);
       }
     }
   });
