@@ -940,6 +940,26 @@ int chunk_len(const Shape& s, int cap) {
   return (int)std::max<int64_t>(1, lc);
 }
 
+// Forward chunk count. The passes' grids are (D/128) x chunks x B blocks. Measured on an H200 at B = 1,
+// L = 2^20, D = 1536 (bench/README.md): more, shorter chunks run faster there, best with the block count a whole
+// number of "waves" (blocks resident on all SMs at once, from the output pass's occupancy): 8 waves
+// (chunks of ~2.4k steps) 23.2 ms, 4 waves 24.4 ms, the earlier rule of ~16 blocks per SM (chunk_len) 24.9 ms.
+// Short sequences keep the earlier rule: chunks under 1024 steps would make the sequential combine over
+// chunks the longer part. MAMBA_SCAN_WAVES=k sets the wave count (for the benchmark).
+template <class T, int NS>
+int forward_chunks(const Shape& s) {
+  static int occ = 0;
+  if (occ == 0) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, scan_out<T, NS, 1>, NT, 0) != cudaSuccess || occ < 1) { cudaGetLastError(); occ = 4; }
+  }
+  static const int64_t wv = [] { const char* v = getenv("MAMBA_SCAN_WAVES"); const int64_t k = v ? std::atoll(v) : 0; return k > 0 ? k : 8; }();
+  const int64_t slots = (int64_t)sm_count() * occ, base = (int64_t)s.B * ((s.D + NT - 1) / NT);
+  const int64_t nch = std::max<int64_t>(1, (wv * slots) / base);
+  if ((s.L + nch - 1) / nch >= 1024) return (int)nch;
+  const int lc = chunk_len(s, 0);
+  return (s.L + lc - 1) / lc;
+}
+
 template <class T, int NS>
 void launch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
   // channel blocks vary fastest: blocks that run together read neighbouring columns of the same rows
@@ -1093,8 +1113,11 @@ void run_forward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
     if (last) cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
     return;
   }
-  p.Lc = chunk_len(s, 0);
-  p.nchunk = (s.L + p.Lc - 1) / p.Lc;
+  {
+    const int nch = s.N <= 4 ? forward_chunks<T, 4>(s) : s.N <= 8 ? forward_chunks<T, 8>(s) : forward_chunks<T, 16>(s);
+    p.Lc = (s.L + nch - 1) / nch;
+    p.nchunk = (s.L + p.Lc - 1) / p.Lc;
+  }
   if (p.nchunk > 1) {
     const size_t nS = (size_t)s.B * p.nchunk * s.D * s.N, nP = (size_t)s.B * p.nchunk * s.D;
     float* sc = (float*)scratch(env, sizeof(float) * (nS + nP));
