@@ -51,9 +51,9 @@ for (const [preset, precision, B] of cases) {
 if (!process.argv.includes('--no-write')) {
   const name = device === 'cuda' ? cudaDeviceInfo(0).name : 'CPU';
   const table = [
-    `## Generation (${device})`,
+    device === 'cuda' ? `## Generation (cuda, ${name})` : `## Generation (${device})`,
     '',
-    `Command: \`node bench/generate.js --device ${device}\` on ${name}. One new token per sequence per step through every layer's conv and SSM state (O(1) in the prompt length), greedy, logits copied to the host each step; prompt 16 tokens through the parallel scan first; median of 3 runs after a warm-up.${device === 'cuda' ? ' On CUDA the step is captured once into a CUDA graph and replayed with one launch (`MAMBA_CUDA_GRAPH=0` runs it eagerly: 130m bf16 then took 3.29 ms/step at batch 1 and 3.17 ms at batch 64, i.e. 304 and 20,223 tokens/s).' : ''}`,
+    `Command: \`node bench/generate.js --device ${device}\` on ${name}. One new token per sequence per step through every layer's conv and SSM state (O(1) in the prompt length), greedy, logits copied to the host each step; prompt 16 tokens through the parallel scan first; median of 3 runs after a warm-up.${device === 'cuda' ? ' On CUDA the step is captured once into a CUDA graph and replayed with one launch (`MAMBA_CUDA_GRAPH=0` runs it eagerly).' : ''}`,
     '',
     '| model | activations | batch | ms/step | tokens/s |',
     '| --- | --- | ---: | ---: | ---: |',

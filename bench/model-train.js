@@ -2,9 +2,9 @@
 // Training-step throughput of the whole model (zeroGrad + forward + backward + clip + AdamW), by device.
 // Reference: model FLOPs = 6 x (matmul parameters) x tokens (forward 2, backward 4; the scan, conv and
 // norms are not counted) against the device's peak. Writes bench/README.md "## Model training step (DEVICE)".
-// usage: node bench/model-train.js [--device cpu|cuda] [--no-write]
+// usage: node bench/model-train.js [--device cpu|cuda] [--short] [--no-write]
 import { cpus } from 'node:os';
-import { cudaDeviceInfo, resolveDevice, synchronize } from '../dist/backend/index.js';
+import { cudaDeviceInfo, native, resolveDevice, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
 import { AdamW, clipGradNorm } from '../dist/train/index.js';
 import { Decoder } from '../dist/generate/index.js';
@@ -15,7 +15,11 @@ const di = process.argv.indexOf('--device');
 const device = resolveDevice(di > 0 ? process.argv[di + 1] : 'auto');
 const RUNS = 5;
 
-const shapes = device === 'cpu'
+// --short (cuda): the rows that the targets in the README are about, for a quick run
+const short = process.argv.includes('--short');
+const shapes = device === 'cuda' && short
+  ? [['small', 8, 2048, false, 'bf16'], ['130m', 8, 2048, false, 'bf16'], ['small', 1, 1048576, true, 'bf16'], ['130m', 1, 262144, true, 'bf16']]
+  : device === 'cpu'
   ? [['tiny', 8, 512, false], [{ d_model: 128, n_layer: 2 }, 16, 256, false], ['small', 4, 512, false]]
   : [['small', 8, 2048, false], ['130m', 8, 2048, false], ['130m', 8, 2048, false, 'bf16'], ['130m', 1, 65536, true], ['130m', 1, 262144, true],
     ['130m', 1, 262144, true, 'bf16'], ['small', 1, 1048576, true], ['small', 1, 1048576, true, 'bf16'], ['130m', 1, 1048576, true, 'bf16']];
@@ -38,7 +42,7 @@ for (const [preset, B, L, recompute, precision = 'f32'] of shapes) {
   } catch (e) {
     if (e?.name !== 'OutOfMemoryError') throw e;
     console.log(`${name0} ${precision} B=${B} L=${L}: out of memory (${e.message})`);
-    rows.push([name0, precision, `${cfg.d_model} x ${cfg.n_layer}`, '', String(B), String(L), recompute ? 'yes' : 'no', 'out of memory', '', '', '']);
+    rows.push([name0, precision, `${cfg.d_model} x ${cfg.n_layer}`, '', String(B), String(L), recompute ? 'yes' : 'no', 'out of memory', '', '', '', ...(device === 'cuda' ? [''] : [])]);
   } finally {
     model?.dispose();
   }
@@ -51,6 +55,7 @@ async function runShape(model, cfg, B, L, recompute, precision, preset) {
   const batch = { B, L, inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)), targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)) };
   const step = () => { model.zeroGrad(); model.forwardBackward(batch); clipGradNorm(opt.params, 1); opt.update(1e-3); synchronize(device); };
   step();
+  if (device === 'cuda') native().cuda.resetPeakMemory();
   const times = [];
   for (let i = 0; i < RUNS; i++) { const t0 = performance.now(); step(); times.push((performance.now() - t0) / 1000); }
   times.sort((a, b) => a - b);
@@ -59,6 +64,12 @@ async function runShape(model, cfg, B, L, recompute, precision, preset) {
   const name = typeof preset === 'string' ? preset : `d${cfg.d_model}x${cfg.n_layer}`;
   const row = [name, precision, `${cfg.d_model} x ${cfg.n_layer}`, (model.numParameters() / 1e6).toFixed(2), String(B), String(L), recompute ? 'yes' : 'no', (t * 1000).toFixed(1), Math.round((B * L) / t).toLocaleString('en-US'), (flops / t / 1e9).toFixed(1)];
   row.push((model.backbone.workspaceBytes() / 2 ** 30).toFixed(2));
+  if (device === 'cuda') {
+    // everything this process holds on the GPU at the step's peak: parameters, optimizer state, workspaces,
+    // cuBLAS's own and the scan's scratch buffer
+    const m = native().cuda.memoryStats();
+    row.push(((m.peak + m.scratch) / 2 ** 30).toFixed(2));
+  }
   rows.push(row);
   console.log(`${name} ${precision} B=${B} L=${L} recompute=${recompute}: ${row[7]} ms/step, ${row[8]} tokens/s, ${row[9]} GFLOP/s (matmul), workspaces ${row[10]} GiB`);
   } finally {
@@ -99,13 +110,15 @@ if (device === 'cuda') {
 } else {
   hw = `${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, f32; compare with the gemm rates of "CPU kernels" above.`;
 }
+const title = device === 'cuda' ? `## Model training step (cuda, ${cudaDeviceInfo(0).name})` : `## Model training step (${device})`;
+const memCols = device === 'cuda' ? ' GPU memory at peak (GiB) |' : '';
 const table = [
-  `## Model training step (${device})`,
+  title,
   '',
   `Whole step: zeroGrad, forward, backward, global-norm clip, AdamW; random DNA tokens; median of ${RUNS} after a warm-up. ${hw} GFLOP/s counts only the matmuls (6 x matmul parameters x tokens, tied head included). Workspaces = activation and gradient buffers (parameters and optimizer state not included).`,
   '',
-  '| model | activations | d_model x layers | params (M) | B | L | recompute | ms/step | tokens/s | GFLOP/s (matmul) | workspaces (GiB) |',
-  '|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|',
+  `| model | activations | d_model x layers | params (M) | B | L | recompute | ms/step | tokens/s | GFLOP/s (matmul) | workspaces (GiB) |${memCols}`,
+  `|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|${device === 'cuda' ? '---:|' : ''}`,
   ...rows.map((r) => `| ${r.join(' | ')} |`),
   '',
   `Recurrent decoding, B=1 (one token through every layer's conv/SSM state, logits to the host each step; median of 3 runs): the time per token does not grow with the prompt.`,
@@ -114,7 +127,7 @@ const table = [
   '|---|---:|---:|---:|---:|',
   ...decodeRows.map((r) => `| ${r.join(' | ')} |`),
   '',
-  `Command: \`npm run build && node bench/model-train.js --device ${device}\``,
+  `Command: \`npm run build && node bench/model-train.js --device ${device}${short ? ' --short' : ''}\`${device === 'cuda' ? '. GPU memory at peak = the caching allocator\'s peak (parameters, optimizer state, workspaces) plus the scan\'s scratch buffer.' : ''}`,
   '',
 ].join('\n');
 console.log(`\n${table}`);

@@ -44,13 +44,16 @@ if (decode) {
 }
 run(); synchronize(device);
 cu.opProfile();  // drop the warm-up
+cu.resetPeakMemory();
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) run();
 synchronize(device);
 const wall = (performance.now() - t0) / steps;
 const rows = cu.opProfile();
 const total = rows.reduce((s, x) => s + x[2], 0) / steps;
+const mem = cu.memoryStats();
 console.log(`${preset} ${precision} B=${B} L=${L}${recompute ? ' recompute' : ''}${decode ? ' decode step' : ''}: wall ${wall.toFixed(3)} ms/step, GPU time in ops ${total.toFixed(3)} ms/step (${(100 * total / wall).toFixed(0)}%)`);
+console.log(`memory: peak ${(mem.peak / 2 ** 30).toFixed(2)} GiB allocated by mamba (workspaces ${(model.backbone.workspaceBytes() / 2 ** 30).toFixed(2)} GiB), ${((mem.total - mem.free) / 2 ** 30).toFixed(2)} GiB used on the device`);
 console.log('| op | calls/step | ms/step | % of ops |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const [name, calls, ms] of rows.slice(0, top)) {

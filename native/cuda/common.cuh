@@ -58,6 +58,7 @@ inline size_t strided_span(int64_t rows, int64_t stride, int64_t width) {
 // Scratch memory for multi-pass kernels, stream-ordered on cuda_stream(): valid until the next call
 // (all kernels run on one stream, so reuse by the next op is ordered after this op's kernels).
 void* scratch(Napi::Env env, size_t bytes);
+size_t scratch_bytes();  // what the scratch buffer holds now (memoryStats reports it)
 int sm_count();
 
 inline int grid_for(int64_t n, int threads = 256) {

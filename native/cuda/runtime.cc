@@ -227,7 +227,12 @@ MAMBA_OP(cuda, synchronize) {
   return info.Env().Undefined();
 }
 
-// cuda.memoryStats() -> { inUse, cached, peak, free, total } in bytes
+namespace mamba {
+size_t scratch_bytes();  // scratch.cu
+}
+
+// cuda.memoryStats() -> { inUse, cached, peak, scratch, free, total } in bytes (scratch: the multi-pass
+// kernels' buffer, outside the caching allocator)
 MAMBA_OP(cuda, memoryStats) {
   size_t fr = 0, tot = 0;
   cuda_check(info.Env(), cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo");
@@ -235,6 +240,7 @@ MAMBA_OP(cuda, memoryStats) {
   o.Set("inUse", (double)allocator().in_use());
   o.Set("cached", (double)allocator().cached());
   o.Set("peak", (double)allocator().peak());
+  o.Set("scratch", (double)scratch_bytes());
   o.Set("free", (double)fr);
   o.Set("total", (double)tot);
   return o;

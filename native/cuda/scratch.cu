@@ -25,6 +25,8 @@ void* scratch(Napi::Env env, size_t bytes) {
   return s.p;
 }
 
+size_t scratch_bytes() { return g_scratch[cur_dev()].bytes; }
+
 int sm_count() {
   int d = cur_dev();
   if (g_sms[d] == 0) {
