@@ -59,6 +59,9 @@ inline size_t strided_span(int64_t rows, int64_t stride, int64_t width) {
 // (all kernels run on one stream, so reuse by the next op is ordered after this op's kernels).
 void* scratch(Napi::Env env, size_t bytes);
 size_t scratch_bytes();  // what the scratch buffer holds now (memoryStats reports it)
+// A zeroed double in scratch for a reduction to atomically add into, and its value read back (synchronises).
+double* zeroed_scratch_double(Napi::Env env, const char* what);
+double read_scratch_double(Napi::Env env, const double* acc, const char* what);
 int sm_count();
 
 inline int grid_for(int64_t n, int threads = 256) {

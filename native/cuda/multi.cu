@@ -147,16 +147,12 @@ using namespace mamba;
 MAMBA_OP(cuda, multiSumSquares) {
   Napi::Env env = info.Env();
   auto tables = read_tables(info, 1, {{0, "multiSumSquares buffers", false, false}});
-  double* acc = (double*)scratch(env, sizeof(double));
-  cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(double), cuda_stream()), "multiSumSquares");
+  double* acc = zeroed_scratch_double(env, "multiSumSquares");
   for (const auto& t : tables) {
     k_sumsq<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, acc);
     check_launch(env, "multiSumSquares");
   }
-  double h = 0;
-  cuda_check(env, cudaMemcpyAsync(&h, acc, sizeof(double), cudaMemcpyDeviceToHost, cuda_stream()), "multiSumSquares");
-  cuda_check(env, cudaStreamSynchronize(cuda_stream()), "multiSumSquares");
-  return Napi::Number::New(env, h);
+  return Napi::Number::New(env, read_scratch_double(env, acc, "multiSumSquares"));
 }
 
 // cuda.multiScale(buffers[], numels[], s): x *= s in place, every tensor

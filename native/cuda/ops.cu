@@ -757,16 +757,12 @@ MAMBA_OP(cuda, sumSquares) {
   const DT dt = arg_dtype(info, 2, "sumSquares");
   const void* x = arg_dev_dt(info, 0, "sumSquares x", dt, n);
   if (n == 0) return Napi::Number::New(env, 0);
-  double* acc = (double*)scratch(env, sizeof(double));
-  cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(double), cuda_stream()), "sumSquares");
+  double* acc = zeroed_scratch_double(env, "sumSquares");
   const int grid = std::min<int>(grid_for(n), sm_count() * 8);
   if (dt == DT::F32) sumsq<float><<<grid, TPB, 0, cuda_stream()>>>((const float*)x, n, acc);
   else sumsq<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)x, n, acc);
   check_launch(env, "sumSquares");
-  double h = 0;
-  cuda_check(env, cudaMemcpyAsync(&h, acc, sizeof(double), cudaMemcpyDeviceToHost, cuda_stream()), "sumSquares");
-  cuda_check(env, cudaStreamSynchronize(cuda_stream()), "sumSquares");
-  return Napi::Number::New(env, h);
+  return Napi::Number::New(env, read_scratch_double(env, acc, "sumSquares"));
 }
 
 // cuda.scale(x, n, s [, dtype]) in place

@@ -10,8 +10,9 @@
 //      each chunk (and the final state for generation);
 //   3. output: each chunk rescans from its true entering state and writes y.
 // (MAMBA_SCAN_BWD=v2 selects another backward main pass, scan_bwd2: see its comment.)
-// Backward runs the same forward passes 1-2 (states at chunk starts), the mirror image for the adjoint
-// (local reverse pass, reverse combine), then a main pass per chunk that checkpoints the state every SUB
+// Backward: one forward sweep per chunk gives both its local end state and its local adjoint carry
+// (chunk_state_adj), a forward combine gives the state entering each chunk and a reverse combine the carry
+// entering from the future, then a main pass per chunk checkpoints the state every SUB
 // steps in local memory, and walks the chunk backwards one SUB-step piece at a time, recomputing that
 // piece's states into shared memory. Nothing of size (B, D, L, N) is ever stored.
 // The exp per (t, d, n) (one MUFU ex2) and 2-4 FMAs per (t, d, n) bound these kernels.
@@ -107,8 +108,8 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
 // The adjoint carry a chunk [s, e) hands to the chunk before it, from a zero carry at its end, is
 //   Q_c = sum_t (prod_{j=s..t} a_j) C_t gy_t   (a_j = exp(dt_j A), gy = dy * z sigmoid(z)),
 // a sum over t of forward running products: it needs no reverse walk, so it is accumulated in the same
-// sweep that computes the chunk's local end state S_c (one exp per (t, d, n) for both, where separate
-// forward and reverse passes took two).
+// sweep that computes the chunk's local end state S_c (one exp per (t, d, n) for both, where the earlier
+// separate forward and reverse passes took two: 20.3 ms against 9.1 + 13.1 ms at B=1, L=2^20, D=1536, H200).
 template <class T, int NS>
 __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
   __shared__ float sB[TILE * NS], sC[TILE * NS];
@@ -286,54 +287,6 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
   }
   if (last && act && p.nchunk == 1)
     for (int n = 0; n < p.N; n++) last[((int64_t)b * p.D + d) * p.N + n] = h[n];
-}
-
-// ---- backward pass 1b: chunk-local adjoint carry (reverse scan from zero) ---------------------------
-template <class T, int NS>
-__global__ void __launch_bounds__(NT, 5) chunk_adjoint(ScanP<T> p) {
-  __shared__ float sC[TILE * NS];
-  const int c = blockIdx.y, d = blockIdx.x * NT + threadIdx.x, b = blockIdx.z;
-  const bool act = d < p.D;
-  const int s = c * p.Lc, e = min(p.L, s + p.Lc);
-  float A2[NS], g[NS];
-#pragma unroll
-  for (int n = 0; n < NS; n++) { A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f; g[n] = 0.f; }
-  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
-  const int64_t rb = (int64_t)b * p.L;
-  const int ntiles = (e - s + TILE - 1) / TILE;
-  for (int k = ntiles - 1; k >= 0; k--) {
-    const int ts = s + k * TILE, nt = min(TILE, e - ts);
-    __syncthreads();
-    stage<T, NS>(sC, p.Cm, p.bcs, rb + ts, nt, p.N);
-    __syncthreads();
-    if (!act) continue;
-    for (int j1 = nt; j1 > 0; j1 -= G8) {  // groups [j1 - G8, j1), walked backwards
-      float dd[G8], gg[G8], zv[G8];
-#pragma unroll
-      for (int q = 0; q < G8; q++) {
-        const int j = j1 - 1 - q;
-        const bool ok = j >= 0;
-        const int64_t r = rb + ts + j;
-        dd[q] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
-        gg[q] = ok ? ldf(p.dy, r * p.D + d) : 0.f;
-        zv[q] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
-      }
-#pragma unroll
-      for (int q = 0; q < G8; q++) {
-        const int j = j1 - 1 - q;
-        if (j >= 0) {
-          const float dt = dt_of(dd[q] + bias, p.softplus);
-          const float gy = p.z ? gg[q] * zv[q] * sigmoidf_(zv[q]) : gg[q];
-          const float* cc = sC + j * NS;
-#pragma unroll
-          for (int n = 0; n < NS; n++) g[n] = exp2f(dt * A2[n]) * fmaf(cc[n], gy, g[n]);
-        }
-      }
-    }
-  }
-  if (!act) return;
-  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
-  for (int n = 0; n < p.N; n++) p.Q[o * p.N + n] = g[n];
 }
 
 // ---- backward main pass ----------------------------------------------------------------------------
@@ -882,16 +835,6 @@ bool unroll_time(const char* var, bool dflt = true) {
   return v && v[0] ? v[0] == '1' : dflt;
 }
 
-// The backward's first pass: chunk_state_adj (one sweep for local states and adjoint carries, the default)
-// or chunk_state + chunk_adjoint (MAMBA_SCAN_BWD_CHUNK=split, kept to time the two against each other).
-bool fused_chunk_pass() {
-  static const bool fused = [] {
-    const char* v = getenv("MAMBA_SCAN_BWD_CHUNK");
-    return !(v && std::string(v) == "split");
-  }();
-  return fused;
-}
-
 // MAMBA_SCAN_PROFILE=1 prints each pass's time (CUDA events, synchronising) to stderr: for the benchmark.
 struct Prof {
   bool on = false;
@@ -991,24 +934,12 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
   Prof prof;
   prof.mark("start");
   if (p.nchunk > 1) {
-    if (fused_chunk_pass()) {
-      chunk_state_adj<T, NS><<<grid, NT, 0, st>>>(p);
-      check_launch(env, "scan chunk_state_adj");
-      prof.mark("chunk_state_adj");
-      combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);
-      check_launch(env, "scan combine");
-      prof.mark("combine");
-    } else {
-      chunk_state<T, NS><<<grid, NT, 0, st>>>(p);
-      check_launch(env, "scan chunk_state");
-      prof.mark("chunk_state");
-      combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);
-      check_launch(env, "scan combine");
-      prof.mark("combine");
-      chunk_adjoint<T, NS><<<grid, NT, 0, st>>>(p);
-      check_launch(env, "scan chunk_adjoint");
-      prof.mark("chunk_adjoint");
-    }
+    chunk_state_adj<T, NS><<<grid, NT, 0, st>>>(p);
+    check_launch(env, "scan chunk_state_adj");
+    prof.mark("chunk_state_adj");
+    combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);
+    check_launch(env, "scan combine");
+    prof.mark("combine");
     combine_bwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.Q, p.P, p.A, p.B, p.nchunk, p.D, p.N);
     check_launch(env, "scan combine_bwd");
     prof.mark("combine_bwd");

@@ -25,6 +25,19 @@ void* scratch(Napi::Env env, size_t bytes) {
   return s.p;
 }
 
+double* zeroed_scratch_double(Napi::Env env, const char* what) {
+  double* acc = (double*)scratch(env, sizeof(double));
+  cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(double), cuda_stream()), what);
+  return acc;
+}
+
+double read_scratch_double(Napi::Env env, const double* acc, const char* what) {
+  double h = 0;
+  cuda_check(env, cudaMemcpyAsync(&h, acc, sizeof(double), cudaMemcpyDeviceToHost, cuda_stream()), what);
+  cuda_check(env, cudaStreamSynchronize(cuda_stream()), what);
+  return h;
+}
+
 size_t scratch_bytes() { return g_scratch[cur_dev()].bytes; }
 
 int sm_count() {
