@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveDevice } from '../backend/index.js';
-import { generate } from '../generate/index.js';
+import { generate, generateMany } from '../generate/index.js';
 import { loadModel, readConfig, type MambaLM } from '../model/index.js';
 import { parseFloatArg, parseIntArg, choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
@@ -23,6 +23,7 @@ interface GenerateFlags {
   topK: number;
   topP: number;
   seed: number;
+  samples: number;
   out?: string;
   force?: boolean;
   device: 'auto' | 'cpu' | 'cuda';
@@ -35,7 +36,9 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   if (config.domain !== ctx.domain) throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
   if (config.task !== 'lm') throw new UserError(`${dir} holds a classifier; generate needs a next-token (lm) model`);
   const out = resolve(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
-  if (existsSync(out) && !f.force) throw new UserError(`${out} already exists; use --force to overwrite or another -o`);
+  // DNA: all samples as records of one FASTA; audio: one WAV per sample (name-1.wav, name-2.wav, ... when several)
+  const outs = ctx.domain === 'audio' && f.samples > 1 ? Array.from({ length: f.samples }, (_, k) => out.replace(/(\.wav)?$/i, (ext) => `-${k + 1}${ext || '.wav'}`)) : [out];
+  for (const o of outs) if (existsSync(o) && !f.force) throw new UserError(`${o} already exists; use --force to overwrite or another -o`);
   const device = resolveDevice(f.device);
   let model: MambaLM;
   try {
@@ -83,38 +86,43 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const n = f.length ?? (f.seconds !== undefined ? Math.round(f.seconds * rate) : ctx.domain === 'dna' ? 1000 : rate * 2);
   if (!(n >= 1)) throw new UserError('nothing to generate: --length must be at least 1');
   const progress = createProgress(process.stderr, 5);
-  progress.log(`${ctx.name} generate: ${n.toLocaleString('en-US')} tokens after a ${prompt.length.toLocaleString('en-US')}-token prompt (${promptLabel}), temperature ${f.temperature}, top-k ${f.topK || 'off'}, top-p ${f.topP}`);
+  progress.log(`${ctx.name} generate: ${n.toLocaleString('en-US')} tokens${f.samples > 1 ? ` x ${f.samples} samples (one batch)` : ''} after a ${prompt.length.toLocaleString('en-US')}-token prompt (${promptLabel}), temperature ${f.temperature}, top-k ${f.topK || 'off'}, top-p ${f.topP}`);
   const t0 = Date.now();
   progress.start(n, 0, 'generate');
-  let tokens: Int32Array;
+  const rate_ = (i: number) => ({ 'tok/s': Math.round((i * f.samples) / Math.max(1e-3, (Date.now() - t0) / 1000)) });
+  let samples: Int32Array[];
   try {
-    tokens = generate(model, prompt, {
-      maxNewTokens: n, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed,
-      onToken: (_t, i) => {
-        if ((i + 1) % 256 === 0 || i + 1 === n) progress.update(i + 1, { 'tok/s': Math.round((i + 1) / Math.max(1e-3, (Date.now() - t0) / 1000)) });
-      },
-    });
+    const o = { maxNewTokens: n, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed };
+    samples = f.samples === 1
+      ? [generate(model, prompt, { ...o, onToken: (_t, i) => { if ((i + 1) % 256 === 0 || i + 1 === n) progress.update(i + 1, rate_(i + 1)); } })]
+      : generateMany(model, Array.from({ length: f.samples }, () => prompt), { ...o, onStep: (i) => { if (i % 256 === 0 || i === n) progress.update(i, rate_(i)); } });
   } catch (e) {
     throw new UserError((e as Error).message);
   } finally {
     progress.stop();
   }
   const secs = (Date.now() - t0) / 1000;
-  const gen = Uint8Array.from(tokens);
+  const gens = samples.map((t) => Uint8Array.from(t));
+  const total = gens.reduce((a, g) => a + g.length, 0);
   if (ctx.domain === 'dna') {
     const dna = await import('../data/dna/index.js');
-    const text = new TextEncoder().encode(dna.decodeTokens(gen));
-    const label = `generated length=${gen.length} prompt=${promptLabel} temperature=${f.temperature} seed=${f.seed}`;
+    const records = gens.map((gen, k) => {
+      const text = new TextEncoder().encode(dna.decodeTokens(gen));
+      const label = `generated${gens.length > 1 ? ` sample=${k + 1}` : ''} length=${gen.length} prompt=${promptLabel} temperature=${f.temperature} seed=${f.seed}`;
+      return dna.formatFastaRecord(label, text);
+    });
     const { writeFileAtomic } = await import('../model/checkpoint.js');
-    writeFileAtomic(out, dna.formatFastaRecord(label, text));
+    writeFileAtomic(out, records.join(''));
   } else {
     const audio = await import('../data/audio/index.js');
-    const all = new Uint8Array(prompt.length + gen.length);
-    all.set(prompt);
-    all.set(gen, prompt.length);
-    audio.writeTokensAsWav(out, f.prompt ? all : gen, rate);
+    gens.forEach((gen, k) => {
+      const all = new Uint8Array(prompt.length + gen.length);
+      all.set(prompt);
+      all.set(gen, prompt.length);
+      audio.writeTokensAsWav(outs[k]!, f.prompt ? all : gen, rate);
+    });
   }
-  console.log(`wrote ${out}: ${gen.length.toLocaleString('en-US')} new tokens in ${secs.toFixed(1)} s (${Math.round(gen.length / secs).toLocaleString('en-US')} tokens/s)`);
+  console.log(`wrote ${outs.length > 1 ? `${outs[0]} .. ${outs[outs.length - 1]}` : out}: ${total.toLocaleString('en-US')} new tokens${gens.length > 1 ? ` (${gens.length} samples)` : ''} in ${secs.toFixed(1)} s (${Math.round(total / secs).toLocaleString('en-US')} tokens/s)`);
 }
 
 export const registerGenerate: Registrar = (program, ctx) => {
@@ -128,7 +136,8 @@ export const registerGenerate: Registrar = (program, ctx) => {
     .option('--temperature <t>', 'sampling temperature (0: greedy)', parseFloatArg(0, 100), 1)
     .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', parseIntArg(0, 1 << 20), 0)
     .option('--top-p <p>', 'nucleus sampling: the smallest set reaching probability p', parseFloatArg(0, 1), 1)
-    .option('--seed <n>', 'random seed', parseIntArg(0, 2 ** 32 - 1), 0)
+    .option('--seed <n>', 'random seed (sample k uses seed + k - 1)', parseIntArg(0, 2 ** 32 - 1), 0)
+    .option('--samples <n>', 'continuations of the prompt, generated together in one batch', parseIntArg(1, 4096), 1)
     .option('--force', 'overwrite the output file')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'));
   if (dna) cmd.option('--data <fasta>', 'FASTA file the prompt region comes from (default: the shipped genome)');
@@ -136,7 +145,9 @@ export const registerGenerate: Registrar = (program, ctx) => {
   cmd.action((opts: GenerateFlags) => run(ctx, opts));
   program.addCommand(
     withExamples(cmd, dna
-      ? ['mamba-dna generate --checkpoint runs/my-run --prompt "gi|208433976|ref|NC_011333.1|:1000-2000" --length 5000 -o continuation.fa']
-      : ['mamba-audio generate --checkpoint runs/speech --prompt clip.wav --seconds 2 -o continuation.wav']),
+      ? ['mamba-dna generate --checkpoint runs/my-run --prompt "gi|208433976|ref|NC_011333.1|:1000-2000" --length 5000 -o continuation.fa',
+        'mamba-dna generate --checkpoint runs/my-run --samples 8 --length 2000 -o eight.fa']
+      : ['mamba-audio generate --checkpoint runs/speech --prompt clip.wav --seconds 2 -o continuation.wav',
+        'mamba-audio generate --checkpoint runs/speech --samples 4 --seconds 1 -o take.wav   # take-1.wav .. take-4.wav']),
   );
 };

@@ -85,7 +85,7 @@ export class Decoder {
     model.refreshHalf();
   }
 
-  /** Runs B prompts of equal length L (flat [B*L]) in parallel; returns the logits after each prompt's last token [B, Vp]. */
+  /** Runs B prompts of equal length L (flat [B*L]) in parallel; returns the logits after each prompt's last token [B, Vp]. prefillMany takes prompts of different lengths. */
   prefill(prompt: Int32Array, L: number): Float64Array {
     if (L < 1) throw new GenerateError('the prompt must hold at least one token');
     if (prompt.length !== this.B * L) throw new GenerateError(`prompt holds ${prompt.length} tokens, expected B*L = ${this.B * L}`);
@@ -99,6 +99,41 @@ export class Decoder {
     for (let b = 0; b < this.B; b++) last.view(b * D, [D]).copyFrom(h.view((b * L + L - 1) * D, [D]));
     this.#started = true;
     return m.headLogits(last, this.B).toFloat64();
+  }
+
+  /**
+   * Runs B prompts of any lengths (each at least one token); returns the logits after each prompt's last
+   * token [B, Vp]. Every prompt goes through the parallel scan alone (B = 1) and its conv and SSM states
+   * are copied into row b of the batch's caches, so the batched steps that follow start exactly where each
+   * prompt ended: no padding ever enters a state.
+   */
+  prefillMany(prompts: ArrayLike<number>[]): Float64Array {
+    if (prompts.length !== this.B) throw new GenerateError(`prefillMany needs ${this.B} prompts, got ${prompts.length}`);
+    const m = this.model;
+    const V = m.config.vocab_size, D = m.config.d_model;
+    prompts.forEach((p, b) => {
+      if (p.length < 1) throw new GenerateError(`prompt ${b} is empty: every prompt must hold at least one token`);
+      for (let i = 0; i < p.length; i++) if (!(p[i]! >= 0 && p[i]! < V)) throw new GenerateError(`prompt ${b}: token ${p[i]} at ${i} is outside the vocabulary 0..${V - 1}`);
+    });
+    const one = m.backbone.newCaches(1);
+    const last = m.backbone.ws.get('lastH', [this.B, D]);
+    try {
+      for (let b = 0; b < this.B; b++) {
+        const p = Int32Array.from(prompts[b]!);
+        const h = m.backbone.prefill(m.backbone.uploadIds(p, 'promptIds'), 1, p.length, one);
+        last.view(b * D, [D]).copyFrom(h.view((p.length - 1) * D, [D]));
+        one.forEach((c, i) => {
+          const dst = this.caches[i]!;
+          const nc = c.conv.numel, ns = c.ssm.numel;
+          dst.conv.view(b * nc, [nc]).copyFrom(c.conv.view(0, [nc]));
+          dst.ssm.view(b * ns, [ns]).copyFrom(c.ssm.view(0, [ns]));
+        });
+      }
+      this.#started = true;
+      return m.headLogits(last, this.B).toFloat64();
+    } finally {
+      for (const c of one) { c.conv.dispose(); c.ssm.dispose(); }
+    }
   }
 
   /** Feeds one token per sequence; returns the next logits [B, Vp]. */
@@ -174,4 +209,50 @@ export function generate(model: MambaLM, prompt: ArrayLike<number>, o: GenerateO
     logits = dec.step(Int32Array.of(tok));
   }
   return Int32Array.from(out);
+}
+
+export interface GenerateManyOptions extends Omit<GenerateOptions, 'onToken'> {
+  /** called after every step with the number of tokens generated per sequence so far */
+  onStep?: (done: number) => void;
+}
+
+/**
+ * Continues B prompts (of any lengths) together, one batched step per token: sequence b samples with its own
+ * generator seeded seed + b, and stops at stopToken on its own (the batch runs until every sequence stopped
+ * or reached maxNewTokens). Returns the new tokens of each sequence.
+ */
+export function generateMany(model: MambaLM, prompts: ArrayLike<number>[], o: GenerateManyOptions): Int32Array[] {
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new GenerateError(`maxNewTokens must be an integer >= 0, got ${o.maxNewTokens}`);
+  if (prompts.length < 1) throw new GenerateError('generateMany needs at least one prompt');
+  checkSample(o);
+  const B = prompts.length;
+  const dec = new Decoder(model, B);
+  const rngs = prompts.map((_, b) => new Rng((o.seed ?? 0) + b));
+  const V = model.config.vocab_size;
+  const L0 = prompts[0]!.length;
+  let logits: Float64Array;
+  if (prompts.every((p) => p.length === L0)) {
+    const flat = new Int32Array(B * L0);
+    prompts.forEach((p, b) => flat.set(Int32Array.from(p), b * L0));
+    logits = dec.prefill(flat, L0);
+  } else {
+    logits = dec.prefillMany(prompts);
+  }
+  const stride = logits.length / B;
+  const out: number[][] = prompts.map(() => []);
+  const done = new Array<boolean>(B).fill(o.maxNewTokens === 0);
+  const next = new Int32Array(B);
+  for (let i = 0; i < o.maxNewTokens; i++) {
+    for (let b = 0; b < B; b++) {
+      if (done[b]) { next[b] = out[b]!.length ? out[b]![out[b]!.length - 1]! : 0; continue; }
+      const tok = sampleToken(logits, b * stride, V, o, rngs[b]!);
+      out[b]!.push(tok);
+      next[b] = tok;
+      if (tok === o.stopToken || out[b]!.length === o.maxNewTokens) done[b] = true;
+    }
+    o.onStep?.(i + 1);
+    if (done.every(Boolean)) break;
+    logits = dec.step(next);
+  }
+  return out.map((t) => Int32Array.from(t));
 }

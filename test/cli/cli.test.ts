@@ -79,6 +79,15 @@ describe('mamba-dna', () => {
     const g2 = run('dna', ['generate', '--checkpoint', out, '-o', join(dir, 'gen.fa')], dir);
     expect(g2.code).toBe(1);
     expect(g2.err).toMatch(/already exists/);
+    // several samples in one batch: one FASTA record each, seeded apart
+    const g3 = run('dna', ['generate', '--checkpoint', out, '--samples', '3', '--length', '80', '-o', join(dir, 'three.fa')], dir);
+    expect(g3.code, g3.err).toBe(0);
+    const recs = readFileSync(join(dir, 'three.fa'), 'utf8').split('>').filter(Boolean);
+    expect(recs.map((r) => r.split('\n')[0]!.match(/sample=(\d)/)?.[1])).toEqual(['1', '2', '3']);
+    const seqs = recs.map((r) => r.split('\n').slice(1).join(''));
+    expect(seqs.map((q) => q.length)).toEqual([80, 80, 80]);
+    expect(new Set(seqs).size).toBe(3);
+    expect(run('dna', ['generate', '--checkpoint', out, '--samples', '0', '-o', join(dir, 'x.fa')], dir).code).toBe(2);
 
     // the other CLI refuses this checkpoint
     const a = run('audio', ['info', '--checkpoint', out], dir);

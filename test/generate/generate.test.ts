@@ -2,7 +2,7 @@
 // and longer than the conv width and several sequences at once; seeded sampling with top-k / top-p.
 import { describe, expect, it } from 'vitest';
 import { MambaLM, derived, makeConfig } from '../../src/model/index.js';
-import { Decoder, generate, sampleToken } from '../../src/generate/index.js';
+import { Decoder, generate, generateMany, sampleToken } from '../../src/generate/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { relErr } from '../helpers.js';
 
@@ -44,6 +44,52 @@ describe('recurrent decoding', () => {
       });
     }
   }
+});
+
+describe('prompts of different lengths', () => {
+  for (const dtype of ['f64', 'f32'] as const) {
+    it(`prefillMany + batched steps give each sequence's own parallel logits (${dtype}, lengths 1, 9, 4)`, () => {
+      const m = perturbed(dtype);
+      const lens = [1, 9, 4], more = 6, B = lens.length;
+      const r = new Rng(12);
+      const seqs = lens.map((n) => Int32Array.from({ length: n + more }, () => 4 + r.int(4)));
+      const Vp = derived(cfg).paddedVocab;
+      const dec = new Decoder(m, B);
+      const got: number[][] = lens.map(() => []);
+      const keep = (lg: Float64Array) => { for (let b = 0; b < B; b++) got[b]!.push(...lg.subarray(b * Vp, (b + 1) * Vp)); };
+      keep(dec.prefillMany(seqs.map((s, b) => s.subarray(0, lens[b]))));
+      for (let t = 0; t < more - 1; t++) keep(dec.step(Int32Array.from(seqs.map((s, b) => s[lens[b]! + t]!))));
+      for (let b = 0; b < B; b++) {
+        // the same tokens through the parallel pass alone: logits at positions len-1 .. len+more-2
+        const par = m.logits(seqs[b]!, 1, seqs[b]!.length);
+        const want = Array.from(par.subarray((lens[b]! - 1) * Vp, (lens[b]! + more - 1) * Vp));
+        expect(relErr(got[b]!, want), `sequence ${b}`).toBeLessThan(dtype === 'f64' ? 1e-10 : 1e-5);
+      }
+      expect(() => dec.prefillMany([[4], [5]])).toThrow(/needs 3 prompts/);
+      expect(() => dec.prefillMany([[4], [], [5]])).toThrow(/prompt 1 is empty/);
+      expect(() => dec.prefillMany([[4], [99], [5]])).toThrow(/outside the vocabulary/);
+    });
+  }
+});
+
+describe('generateMany', () => {
+  it('greedy continuations of prompts of different lengths equal one-at-a-time generation; a stop token ends one sequence only', () => {
+    const m = perturbed('f64');
+    const prompts = [[4, 5], [6, 7, 4, 4, 5, 6, 7], [5]];
+    const many = generateMany(m, prompts, { maxNewTokens: 12, temperature: 0 });
+    prompts.forEach((p, b) => expect(Array.from(many[b]!), `prompt ${b}`).toEqual(Array.from(generate(m, p, { maxNewTokens: 12, temperature: 0 }))));
+    const stop = many[1]![3]!;
+    const stopped = generateMany(m, prompts, { maxNewTokens: 12, temperature: 0, stopToken: stop });
+    stopped.forEach((t, b) => {
+      const first = Array.from(many[b]!).indexOf(stop);
+      expect(Array.from(t)).toEqual(Array.from(many[b]!.subarray(0, first >= 0 ? first + 1 : 12)));
+    });
+    // sampled: sequence b draws from seed + b
+    const a = generateMany(m, [[4], [4]], { maxNewTokens: 30, temperature: 1, seed: 7 });
+    expect(Array.from(a[0]!)).toEqual(Array.from(generate(m, [4], { maxNewTokens: 30, temperature: 1, seed: 7 })));
+    expect(Array.from(a[1]!)).toEqual(Array.from(generate(m, [4], { maxNewTokens: 30, temperature: 1, seed: 8 })));
+    expect(() => generateMany(m, [], { maxNewTokens: 3 })).toThrow(/at least one prompt/);
+  });
 });
 
 describe('sampling', () => {
