@@ -24,6 +24,35 @@ __device__ __forceinline__ float softplusf_(float x) {
   return x < -5.f ? e * fmaf(-0.5f, e, 1.f) : __logf(1.f + e);
 }
 
+// One AdamW update of element i (decoupled weight decay; c1, c2 the bias corrections), optionally refreshing
+// a bf16 copy: the per-tensor (ops.cu) and multi-tensor (multi.cu) kernels share it.
+__device__ __forceinline__ void adamw_update(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy, int64_t i, float lr, float b1,
+                                             float b2, float eps, float wd, float c1, float c2) {
+  const float gi = g[i];
+  const float mi = b1 * m[i] + (1.f - b1) * gi;
+  const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+  m[i] = mi;
+  v[i] = vi;
+  const float pi = p[i] - lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+  p[i] = pi;
+  if (copy) copy[i] = __float2bfloat16_rn(pi);
+}
+
+// Adds the block's sum of `acc` (one value per thread, NTHREADS threads) into *out with one atomic.
+template <int NTHREADS>
+__device__ __forceinline__ void block_add_double(double acc, double* out) {
+  __shared__ double sh[NTHREADS / 32];
+#pragma unroll
+  for (int m = 16; m >= 1; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double s = 0.0;
+    for (int w = 0; w < NTHREADS / 32; w++) s += sh[w];
+    if (s != 0.0) atomicAdd(out, s);
+  }
+}
+
 enum class DT { F32, BF16 };
 
 // Optional trailing dtype argument 'f32' | 'bf16' (default f32).

@@ -15,7 +15,7 @@ constexpr int MTPB = 256;
 
 struct Table {
   float* a[MT];            // the tensor (param for AdamW)
-  float* g[MT];            // AdamW: gradient; cast: unused
+  float* g[MT];            // AdamW: gradient
   float* m[MT];            // AdamW: first moment
   float* v[MT];            // AdamW: second moment
   __nv_bfloat16* h[MT];    // AdamW: bf16 copy to refresh (or null); cast: the destination
@@ -25,7 +25,6 @@ struct Table {
 };
 
 __global__ void k_sumsq(Table t, double* out) {
-  __shared__ double sh[MTPB / 32];
   const int j = blockIdx.y;
   const float* x = t.a[j];
   const int64_t n = t.n[j];
@@ -34,15 +33,7 @@ __global__ void k_sumsq(Table t, double* out) {
     const double v = x[i];
     acc = fma(v, v, acc);
   }
-#pragma unroll
-  for (int s = 16; s >= 1; s /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, s);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double s = 0.0;
-    for (int w = 0; w < MTPB / 32; w++) s += sh[w];
-    if (s != 0.0) atomicAdd(out, s);
-  }
+  block_add_double<MTPB>(acc, out);
 }
 
 __global__ void k_scale_fill(Table t, float s, bool fill) {
@@ -60,26 +51,12 @@ __global__ void k_cast(Table t) {
   for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) y[i] = __float2bfloat16_rn(x[i]);
 }
 
-// the update of the single-tensor adamw kernel (ops.cu), per tensor with its own weight decay
+// adamw_update (common.cuh) on every tensor of the table, each with its own weight decay
 __global__ void k_adamw(Table t, float lr, float b1, float b2, float eps, float c1, float c2) {
   const int j = blockIdx.y;
-  float* p = t.a[j];
-  const float* g = t.g[j];
-  float* m = t.m[j];
-  float* v = t.v[j];
-  __nv_bfloat16* h = t.h[j];
-  const float wd = t.wd[j];
   const int64_t n = t.n[j];
-  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) {
-    const float gi = g[i];
-    const float mi = b1 * m[i] + (1.f - b1) * gi;
-    const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    const float pi = p[i] - lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
-    p[i] = pi;
-    if (h) h[i] = __float2bfloat16_rn(pi);
-  }
+  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB)
+    adamw_update(t.a[j], t.g[j], t.m[j], t.v[j], t.h[j], i, lr, b1, b2, eps, t.wd[j], c1, c2);
 }
 
 Napi::Array arg_list(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -87,10 +64,11 @@ Napi::Array arg_list(const Napi::CallbackInfo& info, size_t i, const char* what)
   return info[i].As<Napi::Array>();
 }
 
-// Reads the element counts (argument ni) and the buffers of the listed arguments into tables of MT,
-// checking every buffer holds n floats (bf16 where `bf16` marks the list). Null entries are allowed
-// only in lists marked nullable.
-struct ListArg { size_t index; const char* what; bool bf16; bool nullable; };
+// Reads the element counts (argument ni) and the buffers of the listed arguments into tables of MT, each
+// list into its Table slot, checking every buffer holds n floats (bf16 where `bf16` marks the list). Null
+// entries are allowed only in lists marked nullable.
+enum Slot { SA, SG, SM, SV, SH };
+struct ListArg { size_t index; const char* what; Slot slot; bool bf16; bool nullable; };
 std::vector<Table> read_tables(const Napi::CallbackInfo& info, size_t ni, std::initializer_list<ListArg> lists, const Napi::Array* wds = nullptr) {
   Napi::Env env = info.Env();
   Napi::Array ns = arg_list(info, ni, "multi-tensor numels");
@@ -109,17 +87,16 @@ std::vector<Table> read_tables(const Napi::CallbackInfo& info, size_t ni, std::i
     const int64_t n = (int64_t)nv.As<Napi::Number>().DoubleValue();
     t.n[j] = n;
     t.count = j + 1;
-    int slot = 0;
     for (const auto& la : lists) {
       Napi::Value v = arg_list(info, la.index, la.what).Get(k);
       void* ptr = nullptr;
       if (!(la.nullable && (v.IsNull() || v.IsUndefined()))) ptr = value_device(env, v, la.what, (size_t)n * (la.bf16 ? 2 : 4));
-      switch (slot++) {
-        case 0: t.a[j] = (float*)ptr; break;
-        case 1: t.g[j] = (float*)ptr; break;
-        case 2: t.m[j] = (float*)ptr; break;
-        case 3: t.v[j] = (float*)ptr; break;
-        default: t.h[j] = (__nv_bfloat16*)ptr; break;
+      switch (la.slot) {
+        case SA: t.a[j] = (float*)ptr; break;
+        case SG: t.g[j] = (float*)ptr; break;
+        case SM: t.m[j] = (float*)ptr; break;
+        case SV: t.v[j] = (float*)ptr; break;
+        case SH: t.h[j] = (__nv_bfloat16*)ptr; break;
       }
     }
     if (wds) {
@@ -146,7 +123,7 @@ using namespace mamba;
 // cuda.multiSumSquares(buffers[], numels[]) -> sum of squares of every element (double accumulation, one sync)
 MAMBA_OP(cuda, multiSumSquares) {
   Napi::Env env = info.Env();
-  auto tables = read_tables(info, 1, {{0, "multiSumSquares buffers", false, false}});
+  auto tables = read_tables(info, 1, {{0, "multiSumSquares buffers", SA, false, false}});
   double* acc = zeroed_scratch_double(env, "multiSumSquares");
   for (const auto& t : tables) {
     k_sumsq<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, acc);
@@ -157,7 +134,7 @@ MAMBA_OP(cuda, multiSumSquares) {
 
 // cuda.multiScale(buffers[], numels[], s): x *= s in place, every tensor
 MAMBA_OP(cuda, multiScale) {
-  auto tables = read_tables(info, 1, {{0, "multiScale buffers", false, false}});
+  auto tables = read_tables(info, 1, {{0, "multiScale buffers", SA, false, false}});
   const float s = (float)arg_num(info, 2, "multiScale s");
   for (const auto& t : tables) {
     k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, s, false);
@@ -168,7 +145,7 @@ MAMBA_OP(cuda, multiScale) {
 
 // cuda.multiFill(buffers[], numels[], value)
 MAMBA_OP(cuda, multiFill) {
-  auto tables = read_tables(info, 1, {{0, "multiFill buffers", false, false}});
+  auto tables = read_tables(info, 1, {{0, "multiFill buffers", SA, false, false}});
   const float v = (float)arg_num(info, 2, "multiFill value");
   for (const auto& t : tables) {
     k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, v, true);
@@ -179,9 +156,8 @@ MAMBA_OP(cuda, multiFill) {
 
 // cuda.multiCastBf16(src f32[], dst bf16[], numels[])
 MAMBA_OP(cuda, multiCastBf16) {
-  auto tables = read_tables(info, 2, {{0, "multiCastBf16 src", false, false}, {1, "multiCastBf16 dst", true, false}});
-  for (auto& t : tables) {
-    for (int j = 0; j < t.count; j++) t.h[j] = reinterpret_cast<__nv_bfloat16*>(t.g[j]);  // dst read into the second slot
+  auto tables = read_tables(info, 2, {{0, "multiCastBf16 src", SA, false, false}, {1, "multiCastBf16 dst", SH, true, false}});
+  for (const auto& t : tables) {
     k_cast<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t);
     check_launch(info.Env(), "multiCastBf16");
   }
@@ -194,8 +170,8 @@ MAMBA_OP(cuda, multiAdamw) {
   Napi::Env env = info.Env();
   Napi::Array wds = arg_list(info, 6, "multiAdamw weightDecays");
   auto tables = read_tables(info, 5,
-                            {{0, "multiAdamw params", false, false}, {1, "multiAdamw grads", false, false}, {2, "multiAdamw m", false, false},
-                             {3, "multiAdamw v", false, false}, {4, "multiAdamw bf16Copies", true, true}},
+                            {{0, "multiAdamw params", SA, false, false}, {1, "multiAdamw grads", SG, false, false}, {2, "multiAdamw m", SM, false, false},
+                             {3, "multiAdamw v", SV, false, false}, {4, "multiAdamw bf16Copies", SH, true, true}},
                             &wds);
   const double lr = arg_num(info, 7, "multiAdamw lr"), b1 = arg_num(info, 8, "multiAdamw beta1"), b2 = arg_num(info, 9, "multiAdamw beta2");
   const double eps = arg_num(info, 10, "multiAdamw eps");

@@ -375,34 +375,17 @@ __global__ void pool_bwd(const T* g, T* dx, int B, int L, int64_t D, int mode) {
 // ---- optimizer and elementwise ------------------------------------------------------------------------
 __global__ void adamw(float* p, const float* g, float* m, float* v, int64_t n, float lr, float b1, float b2, float eps, float wd, float c1,
                       float c2, __nv_bfloat16* copy) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const float gi = g[i];
-    const float mi = b1 * m[i] + (1.f - b1) * gi;
-    const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    const float pi = p[i] - lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
-    p[i] = pi;
-    if (copy) copy[i] = __float2bfloat16_rn(pi);
-  }
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    adamw_update(p, g, m, v, copy, i, lr, b1, b2, eps, wd, c1, c2);
 }
 template <class T>
 __global__ void sumsq(const T* x, int64_t n, double* out) {
-  __shared__ double sh[TPB / 32];
   double acc = 0.0;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const double v = ldf(x, i);
     acc = fma(v, v, acc);
   }
-#pragma unroll
-  for (int m = 16; m >= 1; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double s = 0.0;
-    for (int w = 0; w < TPB / 32; w++) s += sh[w];
-    atomicAdd(out, s);
-  }
+  block_add_double<TPB>(acc, out);
 }
 template <class T>
 __global__ void scale_k(T* x, int64_t n, float s) {
