@@ -58,18 +58,16 @@ Napi::Value profiled_op(const Napi::CallbackInfo& info) {
   OpProfiler& p = prof();
   if (p.pending.size() > 100000) { cudaStreamSynchronize(cuda_stream()); p.settle(); }
   cudaEvent_t a = p.take(), b = p.take();
+  p.pending.push_back({key_of(op->name.c_str(), info), a, b});
   cudaEventRecord(a, cuda_stream());
-  Napi::Value r;
   try {
-    r = op->fn(info);
-  } catch (...) {
+    Napi::Value r = op->fn(info);
     cudaEventRecord(b, cuda_stream());
-    p.pending.push_back({key_of(op->name.c_str(), info), a, b});
+    return r;
+  } catch (...) {
+    cudaEventRecord(b, cuda_stream());  // a failed op still closes its pair
     throw;
   }
-  cudaEventRecord(b, cuda_stream());
-  p.pending.push_back({key_of(op->name.c_str(), info), a, b});
-  return r;
 }
 
 }  // namespace mamba

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveDevice } from '../backend/index.js';
-import { generate, generateMany } from '../generate/index.js';
+import { generateMany } from '../generate/index.js';
 import { loadModel, readConfig, type MambaLM } from '../model/index.js';
 import { parseFloatArg, parseIntArg, choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
@@ -89,13 +89,14 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   progress.log(`${ctx.name} generate: ${n.toLocaleString('en-US')} tokens${f.samples > 1 ? ` x ${f.samples} samples (one batch)` : ''} after a ${prompt.length.toLocaleString('en-US')}-token prompt (${promptLabel}), temperature ${f.temperature}, top-k ${f.topK || 'off'}, top-p ${f.topP}`);
   const t0 = Date.now();
   progress.start(n, 0, 'generate');
-  const rate_ = (i: number) => ({ 'tok/s': Math.round((i * f.samples) / Math.max(1e-3, (Date.now() - t0) / 1000)) });
   let samples: Int32Array[];
   try {
-    const o = { maxNewTokens: n, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed };
-    samples = f.samples === 1
-      ? [generate(model, prompt, { ...o, onToken: (_t, i) => { if ((i + 1) % 256 === 0 || i + 1 === n) progress.update(i + 1, rate_(i + 1)); } })]
-      : generateMany(model, Array.from({ length: f.samples }, () => prompt), { ...o, onStep: (i) => { if (i % 256 === 0 || i === n) progress.update(i, rate_(i)); } });
+    samples = generateMany(model, Array.from({ length: f.samples }, () => prompt), {
+      maxNewTokens: n, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed,
+      onStep: (i) => {
+        if (i % 256 === 0 || i === n) progress.update(i, { 'tok/s': Math.round((i * f.samples) / Math.max(1e-3, (Date.now() - t0) / 1000)) });
+      },
+    });
   } catch (e) {
     throw new UserError((e as Error).message);
   } finally {

@@ -194,24 +194,13 @@ export interface GenerateOptions extends SampleOptions {
 
 /** Continues one prompt by up to maxNewTokens sampled tokens; returns the new tokens only. */
 export function generate(model: MambaLM, prompt: ArrayLike<number>, o: GenerateOptions): Int32Array {
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new GenerateError(`maxNewTokens must be an integer >= 0, got ${o.maxNewTokens}`);
-  checkSample(o);
-  const dec = new Decoder(model, 1);
-  const rng = new Rng(o.seed ?? 0);
-  const V = model.config.vocab_size;
-  let logits = dec.prefill(Int32Array.from(prompt), prompt.length);
-  const out: number[] = [];
-  for (let i = 0; i < o.maxNewTokens; i++) {
-    const tok = sampleToken(logits, 0, V, o, rng);
-    out.push(tok);
-    o.onToken?.(tok, i);
-    if (tok === o.stopToken || i === o.maxNewTokens - 1) break;
-    logits = dec.step(Int32Array.of(tok));
-  }
-  return Int32Array.from(out);
+  const { onToken, ...rest } = o;
+  return generateMany(model, [prompt], { ...rest, onToken: onToken && ((tok, i, b) => { if (b === 0) onToken(tok, i); }) })[0]!;
 }
 
 export interface GenerateManyOptions extends Omit<GenerateOptions, 'onToken'> {
+  /** called with each new token of sequence b */
+  onToken?: (token: number, index: number, b: number) => void;
   /** called after every step with the number of tokens generated per sequence so far */
   onStep?: (done: number) => void;
 }
@@ -247,6 +236,7 @@ export function generateMany(model: MambaLM, prompts: ArrayLike<number>[], o: Ge
       if (done[b]) { next[b] = out[b]!.length ? out[b]![out[b]!.length - 1]! : 0; continue; }
       const tok = sampleToken(logits, b * stride, V, o, rngs[b]!);
       out[b]!.push(tok);
+      o.onToken?.(tok, out[b]!.length - 1, b);
       next[b] = tok;
       if (tok === o.stopToken || out[b]!.length === o.maxNewTokens) done[b] = true;
     }
