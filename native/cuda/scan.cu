@@ -299,19 +299,29 @@ struct ScanG {
 // 0..NS/2-1; lanes 16-31: the same channels, the other half): twice the warps per SM of a thread-per-channel
 // layout for the same shared memory, which this latency-bound pass needs.
 
+// One step of a reduce-scatter: the lane with `hi` keeps the upper value and sends the lower to its partner
+// (lane ^ m), the other the reverse; returns the kept value plus the partner's. The empty asm keeps both
+// values in registers: without it the compiler turns the two selects into a select of addresses, which puts
+// the caller's whole array in local memory (measured: 28 local loads and 14 stores per time step in scan_bwd).
+__device__ __forceinline__ float exchange_add(float lo, float up, bool hi, int m) {
+  asm("" : "+f"(lo), "+f"(up));
+  return (hi ? up : lo) + __shfl_xor_sync(0xffffffffu, hi ? lo : up, m);
+}
+
 // Reduce-scatter of V values over the 16 lanes of a half-warp: afterwards lane l of the half
 // (l < V) holds that half's sum of value l.
 template <int V>
 __device__ __forceinline__ float half_reduce_scatter(float (&v)[V], int lane) {
+  // constant trip counts, so both loops unroll and v stays in registers (a loop over m /= 2 did not, and
+  // v[i + m] then put v in local memory)
+  constexpr int LV = V >= 16 ? 4 : V >= 8 ? 3 : V >= 4 ? 2 : 1;
 #pragma unroll
-  for (int m = V / 2; m >= 1; m /= 2) {
+  for (int lv = 0; lv < LV; lv++) {
+    const int m = V >> (lv + 1);
     const bool hi = lane & m;
 #pragma unroll
-    for (int i = 0; i < m; i++) {
-      const float send = hi ? v[i] : v[i + m];
-      const float keep = hi ? v[i + m] : v[i];
-      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, m);
-    }
+    for (int i = 0; i < V / 2; i++)
+      if (i < m) v[i] = exchange_add(v[i], v[i + m], hi, m);
   }
   float r = v[0];
 #pragma unroll
@@ -319,8 +329,9 @@ __device__ __forceinline__ float half_reduce_scatter(float (&v)[V], int lane) {
   return r;
 }
 
-template <class T, int NS, int UR>
-__global__ void __launch_bounds__(NT, 5) scan_bwd(ScanP<T> p, ScanG<T> g) {
+// MINB: blocks per SM the register budget is sized for (5: 96 registers, 4: 128; MAMBA_SCAN_BWD_MINB picks)
+template <class T, int NS, int UR, int MINB>
+__global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g) {
   constexpr int NH = NS / 2;                       // states per thread
   extern __shared__ float sm[];
   float* hh = sm;                                  // [(SUB+1)][NH][NT]: slot 0 = piece start state
@@ -418,7 +429,11 @@ __global__ void __launch_bounds__(NT, 5) scan_bwd(ScanP<T> p, ScanG<T> g) {
         }
       }
     }
-    // walk the piece backwards
+    // walk the piece backwards; hn carries the state after step j (read once: step j's h_{t-1} is step
+    // j-1's h_t)
+    float hn[NH];
+#pragma unroll
+    for (int i = 0; i < NH; i++) hn[i] = h[i];
 #pragma unroll UR
     for (int j = SUB - 1; j >= 0; j--) {
       if (j < nt) {  // uniform across the block
@@ -433,8 +448,9 @@ __global__ void __launch_bounds__(NT, 5) scan_bwd(ScanP<T> p, ScanG<T> g) {
         float ysum = 0.f, ddt = 0.f, dus = 0.f;
 #pragma unroll
         for (int i = 0; i < NH; i++) {
-          const float hc = hh[((j + 1) * NH + i) * NT + tid];
+          const float hc = hn[i];
           const float hp = hh[(j * NH + i) * NT + tid];
+          hn[i] = hp;
           const float Bn = sB[j * NS + n0 + i], Cn = sC[j * NS + n0 + i];
           const float G = fmaf(Cn, gy, gacc[i]);
           const float a = exp2f(dtl * An[i]);
@@ -549,9 +565,7 @@ __device__ __forceinline__ float oct_reduce_scatter(float (&v)[V], int lane) {
 #pragma unroll
       for (int i = 0; i < V / 2; i++) {
         if (i < h) {
-          const float send = hi ? v[i] : v[i + h];
-          const float keep = hi ? v[i + h] : v[i];
-          v[i] = keep + __shfl_xor_sync(0xffffffffu, send, m);
+          v[i] = exchange_add(v[i], v[i + h], hi, m);
         }
       }
       cnt = h;
@@ -960,13 +974,16 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
   const size_t smem = sizeof(float) * ((SUB + 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS);
   static bool attr_set = false;
   if (!attr_set) {
-    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, SUB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
-    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
+    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, SUB, 5>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
+    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, SUB, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
+    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, 1, 5>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
     attr_set = true;
   }
   const dim3 bgrid((p.D + BC - 1) / BC, p.nchunk, p.B);
-  if (unroll_time("MAMBA_SCAN_BWD_UNROLL")) scan_bwd<T, NS, SUB><<<bgrid, NT, smem, st>>>(p, g);
-  else scan_bwd<T, NS, 1><<<bgrid, NT, smem, st>>>(p, g);
+  static const int minb = [] { const char* v = getenv("MAMBA_SCAN_BWD_MINB"); return v && v[0] == '4' ? 4 : 5; }();
+  if (!unroll_time("MAMBA_SCAN_BWD_UNROLL")) scan_bwd<T, NS, 1, 5><<<bgrid, NT, smem, st>>>(p, g);
+  else if (minb == 4) scan_bwd<T, NS, SUB, 4><<<bgrid, NT, smem, st>>>(p, g);
+  else scan_bwd<T, NS, SUB, 5><<<bgrid, NT, smem, st>>>(p, g);
   check_launch(env, "scan backward");
   prof.mark("backward_main");
 }
