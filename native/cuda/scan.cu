@@ -329,22 +329,79 @@ __device__ __forceinline__ float half_reduce_scatter(float (&v)[V], int lane) {
   return r;
 }
 
-// MINB: blocks per SM the register budget is sized for (5: 96 registers, 4: 128; MAMBA_SCAN_BWD_MINB picks)
+// 4-byte asynchronous copies global -> shared (cp.async, sm_80+): the next piece's inputs travel while the
+// current one is computed, without holding registers. ok = false zero-fills the destination (no read).
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool ok) {
+  const unsigned sa = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(sa), "l"(src), "r"(ok ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
+
+// A piece's per-step inputs for the block's BC channels, [IN_ARRAYS][SUB][BC] of T in shared memory: delta, u,
+// dy, z (rows past nt and channels past D are zeros). `arrays` = 2 copies delta and u only (the forward sweep).
+constexpr int IN_ARRAYS = 4;
+template <class T>
+__device__ __forceinline__ void copy_piece(T* tile, const ScanP<T>& p, int64_t row0, int nt, int d0, int arrays, bool async) {
+  constexpr int PER = 4 / sizeof(T);  // channels per 4-byte copy
+  const int chunks = arrays * SUB * (BC / PER);
+  for (int i = threadIdx.x; i < chunks; i += NT) {
+    const int a = i / (SUB * (BC / PER)), rem = i - a * (SUB * (BC / PER));
+    const int j = rem / (BC / PER), cl = (rem - j * (BC / PER)) * PER;
+    const T* base = a == 0 ? p.delta : a == 1 ? p.u : a == 2 ? p.dy : p.z;
+    const int64_t stride = a == 3 ? p.zs : p.D;
+    const bool ok = j < nt && d0 + cl < p.D && base != nullptr;
+    const T* src = ok ? base + (row0 + j) * stride + d0 + cl : p.u;
+    T* dst = tile + (a * SUB + j) * BC + cl;
+    if (async) {
+      cp_async4(dst, src, ok);
+    } else {
+#pragma unroll
+      for (int q = 0; q < PER; q++) dst[q] = (ok && d0 + cl + q < p.D) ? src[q] : T(0.f);
+    }
+  }
+}
+template <class T>
+__device__ __forceinline__ float tile_at(const T* tile, int a, int j, int cl) { return ldf(tile, (a * SUB + j) * BC + cl); }
+
+// This thread's element of a piece's [SUB][NS] tile of B or C (SUB * NS <= NT: at most one per thread),
+// loaded into a register one piece ahead.
+template <class T, int NS>
+__device__ __forceinline__ float tile_elem(const T* m, int64_t stride, int64_t row0, int nt, int N) {
+  static_assert(SUB * NS <= NT, "one tile element per thread");
+  const int tt = threadIdx.x / NS, n = threadIdx.x % NS;
+  return (tt < nt && n < N) ? ldf(m, (row0 + tt) * stride + n) : 0.f;
+}
+
+// Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, two input tiles.
+template <class T, int NS>
+constexpr size_t scan_bwd_smem() {
+  return sizeof(float) * (SUB * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS) + sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
+}
+
+// MINB: blocks per SM the register budget is sized for (4: 128 registers, the default; 5: 96, which spills;
+// MAMBA_SCAN_BWD_MINB picks).
+// async: the inputs are 4-byte aligned (see can_copy_async), else they are copied synchronously.
 template <class T, int NS, int UR, int MINB>
-__global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g) {
+__global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
   constexpr int NH = NS / 2;                       // states per thread
   extern __shared__ float sm[];
-  float* hh = sm;                                  // [(SUB+1)][NH][NT]: slot 0 = piece start state
-  float* sB = hh + (SUB + 1) * NH * NT;            // [SUB][NS]
+  float* hh = sm;                                  // [SUB][NH][NT]: slot j = state before step j of the piece
+  float* sB = hh + SUB * NH * NT;                  // [SUB][NS]
   float* sC = sB + SUB * NS;                       // [SUB][NS]
   float* red = sC + SUB * NS;                      // [NT/32][SUB][2NS]
+  T* tiles = (T*)(red + (NT / 32) * SUB * 2 * NS); // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, half = lane >> 4;
-  const int c = blockIdx.y, d = blockIdx.x * BC + warp * 16 + (lane & 15), b = blockIdx.z;
+  const int cl = warp * 16 + (lane & 15);          // this thread's channel within the block
+  const int c = blockIdx.y, d0 = blockIdx.x * BC, d = d0 + cl, b = blockIdx.z;
   const int n0 = half * NH;                        // this thread's first state
   const bool act = d < p.D;
   const int s = c * p.Lc, e = min(p.L, s + p.Lc);
   const int npieces = (e - s + SUB - 1) / SUB;
   const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
+  const int64_t rb = (int64_t)b * p.L;
+  auto tile = [&](int k) { return tiles + (k & 1) * IN_ARRAYS * SUB * BC; };
+  auto piece_len = [&](int k) { return min(SUB, e - s - k * SUB); };
   float An[NH], h[NH];
 #pragma unroll
   for (int i = 0; i < NH; i++) {
@@ -354,38 +411,39 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g) {
   }
   const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
   const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
-  const int64_t rb = (int64_t)b * p.L;
 
-  // forward over the chunk, keeping the state at the start of every piece
+  // forward over the chunk, keeping the state at the start of every piece; piece k+1's delta, u and B are
+  // on their way while piece k is computed
   float ck[MAXCK][NH];
+  copy_piece<T>(tile(0), p, rb + s, piece_len(0), d0, 2, async);
+  cp_async_commit();
+  float bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s, piece_len(0), p.N);
   for (int k = 0; k < npieces; k++) {
-    const int ts = s + k * SUB, nt = min(SUB, e - ts);
-    __syncthreads();
-    stage<T, NS>(sB, p.Bm, p.bcs, rb + ts, nt, p.N);
-    __syncthreads();
+    const int nt = piece_len(k);
+    __syncthreads();  // piece k-1 is done with sB and with tile(k+1)
+    if (tid < SUB * NS) sB[tid] = bnext;
+    if (k + 1 < npieces) {
+      copy_piece<T>(tile(k + 1), p, rb + s + (k + 1) * SUB, piece_len(k + 1), d0, 2, async);
+      bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s + (k + 1) * SUB, piece_len(k + 1), p.N);
+    }
+    cp_async_commit();
+    cp_async_wait_all_but_newest();
+    __syncthreads();  // sB and tile(k) are complete
+    const T* tk = tile(k);
 #pragma unroll
     for (int i = 0; i < NH; i++) ck[k][i] = h[i];
-    if (!act) continue;
-    float uu[SUB], dd[SUB];
-#pragma unroll
-    for (int j = 0; j < SUB; j++) {
-      const bool ok = j < nt;
-      const int64_t x = (rb + ts + j) * p.D + d;
-      uu[j] = ok ? ldf(p.u, x) : 0.f;
-      dd[j] = ok ? ldf(p.delta, x) : 0.f;
-    }
 #pragma unroll UR
     for (int j = 0; j < SUB; j++) {
       if (j < nt) {
-        const float dt = dt_of(dd[j] + bias, p.softplus);
-        const float dtl = dt * LOG2E, x = dt * uu[j];
+        const float dt = dt_of(tile_at(tk, 0, j, cl) + bias, p.softplus);
+        const float dtl = dt * LOG2E, x = dt * tile_at(tk, 1, j, cl);
 #pragma unroll
         for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
       }
     }
   }
 
-  // backward over the pieces, last first
+  // backward over the pieces, last first; piece k-1's inputs and B/C are on their way while piece k is walked
   float gacc[NH], dAacc[NH];
 #pragma unroll
   for (int i = 0; i < NH; i++) {
@@ -394,38 +452,40 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g) {
     dAacc[i] = 0.f;
   }
   float dDacc = 0.f, dbacc = 0.f;
+  __syncthreads();  // the forward sweep is done with both tiles
+  copy_piece<T>(tile(npieces - 1), p, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), d0, IN_ARRAYS, async);
+  cp_async_commit();
+  bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), p.N);
+  float cnext = tile_elem<T, NS>(p.Cm, p.bcs, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), p.N);
   for (int k = npieces - 1; k >= 0; k--) {
-    const int ts = s + k * SUB, nt = min(SUB, e - ts);
-    __syncthreads();
-    stage<T, NS>(sB, p.Bm, p.bcs, rb + ts, nt, p.N);
-    stage<T, NS>(sC, p.Cm, p.bcs, rb + ts, nt, p.N);
-    __syncthreads();
-    // the piece's per-step inputs, loaded together (inactive channels run on zeros so their
-    // shared-memory states are defined)
-    float dtv[SUB], uv[SUB], vv[SUB], dyv[SUB], zv[SUB];
+    const int ts = s + k * SUB, nt = piece_len(k);
 #pragma unroll
-    for (int j = 0; j < SUB; j++) {
-      const bool ok = act && j < nt;
-      const int64_t r = rb + ts + j;
-      vv[j] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
-      uv[j] = ok ? ldf(p.u, r * p.D + d) : 0.f;
-      dyv[j] = ok ? ldf(p.dy, r * p.D + d) : 0.f;
-      zv[j] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
+    for (int i = 0; i < NH; i++) h[i] = ck[k][i];
+    __syncthreads();  // piece k+1 is done with sB, sC, red and tile(k-1)
+    if (tid < SUB * NS) { sB[tid] = bnext; sC[tid] = cnext; }
+    if (k > 0) {  // pieces before the last are whole
+      copy_piece<T>(tile(k - 1), p, rb + ts - SUB, SUB, d0, IN_ARRAYS, async);
+      bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + ts - SUB, SUB, p.N);
+      cnext = tile_elem<T, NS>(p.Cm, p.bcs, rb + ts - SUB, SUB, p.N);
     }
+    cp_async_commit();
+    cp_async_wait_all_but_newest();
+    __syncthreads();  // sB, sC and tile(k) are complete
+    const T* tk = tile(k);
+    float dtv[SUB];
 #pragma unroll
-    for (int i = 0; i < NH; i++) { h[i] = ck[k][i]; hh[i * NT + tid] = h[i]; }
-    // recompute the piece's states
+    for (int i = 0; i < NH; i++) hh[i * NT + tid] = h[i];
+    // recompute the piece's states (inactive channels run on zeros, so their states stay defined)
 #pragma unroll UR
     for (int j = 0; j < SUB; j++) {
       dtv[j] = 0.f;
       if (j < nt) {
-        vv[j] += bias;
-        dtv[j] = dt_of(vv[j], p.softplus);
-        const float dtl = dtv[j] * LOG2E, x = dtv[j] * uv[j];
+        dtv[j] = dt_of(tile_at(tk, 0, j, cl) + bias, p.softplus);
+        const float dtl = dtv[j] * LOG2E, x = dtv[j] * tile_at(tk, 1, j, cl);
 #pragma unroll
         for (int i = 0; i < NH; i++) {
           h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
-          hh[((j + 1) * NH + i) * NT + tid] = h[i];
+          if (j + 1 < SUB) hh[((j + 1) * NH + i) * NT + tid] = h[i];
         }
       }
     }
@@ -438,11 +498,11 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g) {
     for (int j = SUB - 1; j >= 0; j--) {
       if (j < nt) {  // uniform across the block
         const int64_t r = rb + ts + j;
-        const float zz = zv[j];
+        const float zz = tile_at(tk, 3, j, cl), dyj = tile_at(tk, 2, j, cl);
         float sg = 1.f, gate = 1.f;
         if (p.z) { sg = sigmoidf_(zz); gate = zz * sg; }
-        const float gy = dyv[j] * gate;
-        const float dt = dtv[j], u = uv[j], dtl = dt * LOG2E, dtu = dt * u;
+        const float gy = dyj * gate;
+        const float dt = dtv[j], u = tile_at(tk, 1, j, cl), dtl = dt * LOG2E, dtu = dt * u;
         float vals[2 * NH];
         // ddt = sum_n G (A a h_{t-1} + u B) is accumulated as sum_n (G a h_{t-1}) A, plus u * dus below
         float ysum = 0.f, ddt = 0.f, dus = 0.f;
@@ -469,9 +529,10 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g) {
         dus += __shfl_xor_sync(0xffffffffu, dus, 16);
         ddt = fmaf(u, dus, ddt);
         if (act && half == 0) {
-          if (p.z) stf(g.dz, r * p.zs + d, dyv[j] * fmaf(Dsk, u, ysum) * sg * (1.f + zz * (1.f - sg)));
+          if (p.z) stf(g.dz, r * p.zs + d, dyj * fmaf(Dsk, u, ysum) * sg * (1.f + zz * (1.f - sg)));
           stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
-          const float dd = p.softplus ? ddt * sigmoidf_(vv[j]) : ddt;
+          // ddelta may overwrite delta: this piece's delta rows were read into tile(k) already
+          const float dd = p.softplus ? ddt * sigmoidf_(tile_at(tk, 0, j, cl) + bias) : ddt;
           stf(g.ddelta, r * p.D + d, dd);
           dbacc += dd;
           dDacc = fmaf(gy, u, dDacc);
@@ -501,6 +562,14 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g) {
     if (g.dDskip) atomicAdd(&g.dDskip[d], dDacc);
     if (g.dDeltaBias) atomicAdd(&g.dDeltaBias[d], dbacc);
   }
+}
+
+// The asynchronous input copies move 4 bytes (2 bf16 channels) at a time: every row start must be 4-byte aligned.
+template <class T>
+bool can_copy_async(const ScanP<T>& p) {
+  auto al = [](const void* q) { return ((uintptr_t)q & 3) == 0; };
+  const int per = 4 / sizeof(T);
+  return al(p.u) && al(p.delta) && al(p.dy) && (!p.z || al(p.z)) && p.D % per == 0 && (!p.z || p.zs % per == 0);
 }
 
 // ---- backward main pass, variant v2 (MAMBA_SCAN_BWD=v2) ------------------------------------------------
@@ -971,7 +1040,7 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
     prof.mark("backward_main");
     return;
   }
-  const size_t smem = sizeof(float) * ((SUB + 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS);
+  const size_t smem = scan_bwd_smem<T, NS>();
   static bool attr_set = false;
   if (!attr_set) {
     cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, SUB, 5>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
@@ -980,10 +1049,11 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
     attr_set = true;
   }
   const dim3 bgrid((p.D + BC - 1) / BC, p.nchunk, p.B);
-  static const int minb = [] { const char* v = getenv("MAMBA_SCAN_BWD_MINB"); return v && v[0] == '4' ? 4 : 5; }();
-  if (!unroll_time("MAMBA_SCAN_BWD_UNROLL")) scan_bwd<T, NS, 1, 5><<<bgrid, NT, smem, st>>>(p, g);
-  else if (minb == 4) scan_bwd<T, NS, SUB, 4><<<bgrid, NT, smem, st>>>(p, g);
-  else scan_bwd<T, NS, SUB, 5><<<bgrid, NT, smem, st>>>(p, g);
+  static const int minb = [] { const char* v = getenv("MAMBA_SCAN_BWD_MINB"); return v && v[0] == '5' ? 5 : 4; }();
+  const bool async = can_copy_async(p);
+  if (!unroll_time("MAMBA_SCAN_BWD_UNROLL")) scan_bwd<T, NS, 1, 5><<<bgrid, NT, smem, st>>>(p, g, async);
+  else if (minb == 4) scan_bwd<T, NS, SUB, 4><<<bgrid, NT, smem, st>>>(p, g, async);
+  else scan_bwd<T, NS, SUB, 5><<<bgrid, NT, smem, st>>>(p, g, async);
   check_launch(env, "scan backward");
   prof.mark("backward_main");
 }
