@@ -404,6 +404,102 @@ export function selectiveScanStep(state: Tensor, a: ScanArgs, y: Tensor): void {
     nullableStorage(a.Dskip), p.z.arr, p.z.stride, y.storage, a.B, p.D, p.N, a.deltaSoftplus]);
 }
 
+// ---- fused decoding step (small batches): three kernels per block instead of eight; native/cuda/decode.cu ----
+
+/** Channels per x_proj partial sum of decodeIn (its CUDA blocks' in_proj rows); xPart is [ceil(E / 32), B, R + 2N]. */
+export const DECODE_CHUNK = 32;
+/** Largest batch of the fused decoding ops. */
+export const DECODE_MAX_B = 8;
+
+/** Partial sums decodeIn leaves for decodeSsm: ceil(E / DECODE_CHUNK). */
+export function decodeParts(E: number): number {
+  return Math.ceil(E / DECODE_CHUNK);
+}
+
+function decodeBatch(name: string, rows: number): void {
+  if (!Number.isInteger(rows) || rows < 1 || rows > DECODE_MAX_B) throw new TensorError(`${name}: the fused decoding ops take 1..${DECODE_MAX_B} sequences, got ${rows}`);
+}
+
+/**
+ * Whether the CUDA fused decoding ops take these sizes (B sequences, activations of `actBytes` bytes); callers
+ * use the unfused step otherwise. The limits: B <= 8, d_state <= 16, d_conv <= 8, and shared memory (44 KiB)
+ * for the B normalised rows and the x_proj outputs.
+ */
+export function decodeFusable(d: { dModel: number; dInner: number; dtRank: number; dState: number; dConv: number }, B: number, actBytes: number): boolean {
+  const J = d.dtRank + 2 * d.dState, NO = B * J;
+  return Number.isInteger(B) && B >= 1 && B <= DECODE_MAX_B && d.dState <= 16 && d.dConv <= 8 &&
+    B * d.dModel * actBytes <= 44 * 1024 && 4 * (NO + Math.max(1, Math.min(Math.floor(256 / NO), decodeParts(d.dInner))) * NO) <= 44 * 1024;
+}
+
+/**
+ * First op of the fused step, for B <= 8 sequences: r = hIn + rIn (rIn null: r = hIn) -> rOut; n = RMSNorm(r) * normW;
+ * xz = n Win^T split into xs and z; xc = SiLU(conv step of xs into convState [B, E, K] + convBias) -> xc; z -> z;
+ * and the x_proj partial sums xPart[p, b, :] = sum over channels e in [32p, 32p + 32) of xc[b, e] Wx[:, e].
+ * hIn, Win, Wx, xc, z are activations (bf16 or f32 on CUDA); rIn, rOut, normW, convState, conv weights and xPart
+ * the parameter dtype. rOut must not overlap hIn or rIn.
+ */
+export function decodeIn(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: number, Win: Tensor, convState: Tensor, convW: Tensor,
+  convBias: Tensor | null, Wx: Tensor, rOut: Tensor, xc: Tensor, z: Tensor, xPart: Tensor): void {
+  const name = 'decodeIn';
+  const D = normW.numel;
+  const [E2, Dw] = rows2(Win, name, 'Win');
+  const [E, K] = rows2(convW, name, 'convW');
+  const [J, Ex] = rows2(Wx, name, 'Wx');
+  if (Dw !== D || E2 !== 2 * E) throw new TensorError(`${name}: Win must be [${2 * E}, ${D}] (2 d_inner x d_model), got ${shapeStr(Win)}`);
+  if (Ex !== E) throw new TensorError(`${name}: Wx must have ${E} columns (d_inner), got ${shapeStr(Wx)}`);
+  if (D === 0 || hIn.numel % D !== 0) throw new TensorError(`${name}: hIn ${shapeStr(hIn)} is not [B, ${D}]`);
+  const B = hIn.numel / D;
+  decodeBatch(name, B);
+  if (rIn) needNumel(rIn, B * D, name, 'rIn');
+  needNumel(rOut, B * D, name, 'rOut');
+  if (rOut === rIn || rOut === hIn) throw new TensorError(`${name}: rOut must not be hIn or rIn (every block reads them while one writes rOut)`);
+  needNumel(convState, B * E * K, name, 'convState');
+  if (convBias) needNumel(convBias, E, name, 'convBias');
+  needNumel(xc, B * E, name, 'xc');
+  needNumel(z, B * E, name, 'z');
+  needNumel(xPart, decodeParts(E) * B * J, name, `xPart [${decodeParts(E)}, ${B}, ${J}]`);
+  if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
+  const { dev, dtype } = floatCall(name, [hIn, Win, Wx, xc, z], [rIn, normW, convState, convW, convBias, rOut, xPart]);
+  call(dev, dtype, name, [hIn.storage, nullableStorage(rIn), normW.storage, Win.storage, convState.storage, convW.storage, nullableStorage(convBias),
+    Wx.storage, rOut.storage, xc.storage, z.storage, xPart.storage, B, D, E, K, J, eps]);
+}
+
+/**
+ * Second op of the fused step: x_proj = the sum of decodeIn's partials -> dtIn [R], B [N], C [N] per sequence;
+ * dt = softplus(dtIn Wdt^T + dtBias); ssmState = exp(dt A) ssmState + dt B xc (in place, [B, E, N]);
+ * y = (C . ssmState + Dskip xc) * SiLU(z). xc, z, Wdt, y are activations; A = -exp(A_log) [E, N].
+ */
+export function decodeSsm(xPart: Tensor, xc: Tensor, z: Tensor, Wdt: Tensor, dtBias: Tensor | null, A: Tensor, Dskip: Tensor | null, ssmState: Tensor, y: Tensor): void {
+  const name = 'decodeSsm';
+  const [E, R] = rows2(Wdt, name, 'Wdt');
+  const [Ea, N] = rows2(A, name, 'A');
+  if (Ea !== E) throw new TensorError(`${name}: A must be [${E}, N], got ${shapeStr(A)}`);
+  if (E === 0 || xc.numel % E !== 0) throw new TensorError(`${name}: xc ${shapeStr(xc)} is not [B, ${E}]`);
+  const B = xc.numel / E;
+  decodeBatch(name, B);
+  needNumel(z, B * E, name, 'z');
+  needNumel(y, B * E, name, 'y');
+  needNumel(ssmState, B * E * N, name, 'ssmState');
+  if (dtBias) needNumel(dtBias, E, name, 'dtBias');
+  if (Dskip) needNumel(Dskip, E, name, 'Dskip');
+  needNumel(xPart, decodeParts(E) * B * (R + 2 * N), name, `xPart [${decodeParts(E)}, ${B}, ${R + 2 * N}]`);
+  const { dev, dtype } = floatCall(name, [xc, z, Wdt, y], [xPart, dtBias, A, Dskip, ssmState]);
+  call(dev, dtype, name, [xPart.storage, xc.storage, z.storage, Wdt.storage, nullableStorage(dtBias), A.storage, nullableStorage(Dskip), ssmState.storage,
+    y.storage, B, E, R, N]);
+}
+
+/** Third op of the fused step: hOut = y Wout^T (y [B, E], Wout [D, E], hOut [B, D], all activations). */
+export function decodeOut(y: Tensor, Wout: Tensor, hOut: Tensor): void {
+  const name = 'decodeOut';
+  const [D, E] = rows2(Wout, name, 'Wout');
+  if (E === 0 || y.numel % E !== 0) throw new TensorError(`${name}: y ${shapeStr(y)} is not [B, ${E}]`);
+  const B = y.numel / E;
+  decodeBatch(name, B);
+  needNumel(hOut, B * D, name, 'hOut');
+  const { dev, dtype } = floatCall(name, [y, Wout, hOut]);
+  call(dev, dtype, name, [y.storage, Wout.storage, hOut.storage, B, D, E]);
+}
+
 /**
  * losses[t] = logsumexp(logits[t]) - logits[t, target] (0 where target == ignoreIndex);
  * dLogits (if given) = gradScale * (softmax - onehot), zero rows where ignored. Targets out of range: RangeError.

@@ -1,0 +1,470 @@
+// Fused decoding step for small batches (B <= 8): one token per sequence through a Mamba block in three
+// kernels instead of eight (rmsnorm, in_proj, conv step, two x_proj, dt_proj, scan step, out_proj). At batch 1
+// the CUDA-graph step is bound by its chain of ~195 dependent kernels, not by bandwidth (bench/README.md), so
+// fewer kernels, each a little fatter, is what makes it faster:
+//   decodeIn:  r = h + r_in; n = rmsnorm(r) w; xz = n W_in^T; conv step + SiLU -> xc; z; x_proj partial sums
+//   decodeSsm: sum the partials -> dt_in, B, C; dt = softplus(dt_in W_dt^T + b); h = exp(dt A) h + dt B x;
+//              y = (C.h + D x) SiLU(z)
+//   decodeOut: h_out = y W_out^T
+// Weights come in the activation dtype (f32, or the model's bf16 copies), accumulation is fp32. Intermediates
+// are rounded to the activation dtype where the unfused path stores them (normOut, xz, xc, x_proj, delta), so
+// the two paths differ only in summation order.
+#include "common.cuh"
+#include "../src/decode.h"
+#include <algorithm>
+#include <type_traits>
+
+namespace mamba {
+namespace {
+
+using bf16 = __nv_bfloat16;
+constexpr int NWARP = 8, NT = NWARP * 32;
+constexpr int IN_RPW = kDecodeChunk / NWARP;  // in_proj rows per warp: a block covers one x_proj chunk
+constexpr int SSM_CH = NT / 16;               // channels per decodeSsm block (16 lanes each, one per state)
+constexpr size_t SMEM_MAX = 44 * 1024;        // dynamic shared memory: 48 KiB without an opt-in, less the static arrays
+static_assert(IN_RPW * NWARP == kDecodeChunk && IN_RPW * kDecodeMaxB <= 32, "decodeIn: a lane per (row, sequence) of a warp");
+
+template <class T> __device__ __forceinline__ float rnd(float v);  // v as stored in T
+template <> __device__ __forceinline__ float rnd<float>(float v) { return v; }
+template <> __device__ __forceinline__ float rnd<bf16>(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+
+// 16 bytes of f32 or bf16 (p 16-byte aligned), and the same as floats
+__device__ __forceinline__ uint4 ld16(const void* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ __forceinline__ void floats(const uint4& u, float (&f)[4]) {
+  f[0] = __uint_as_float(u.x); f[1] = __uint_as_float(u.y); f[2] = __uint_as_float(u.z); f[3] = __uint_as_float(u.w);
+}
+__device__ __forceinline__ void floats(const uint4& u, float (&f)[8]) {
+  const unsigned w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; i++) {  // a bf16 is the top half of an f32; the lower address is the low half
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int m = 16; m >= 1; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+__device__ __forceinline__ float sum16(float v) {  // over each 16-lane half of a warp
+#pragma unroll
+  for (int m = 8; m >= 1; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);
+  return v;
+}
+
+// acc[i][b] += this lane's share of sum_k W[row[i], k] x[b, k], k < n (rows of W and x have n elements).
+// The step is latency-bound, so loads go out in batches of UNR guarded iterations that are all in flight
+// together (a plain loop of 3 iterations, as at d_model 768, would wait for each). With `vec` (n a multiple
+// of the vector width, W and x 16-byte aligned) a lane reads 16 bytes of each row at a time.
+template <class T, int NB, int RPW>
+__device__ __forceinline__ void rows_dot(const T* __restrict__ W, const int (&row)[RPW], const T* x, int n, bool vec, float (&acc)[RPW][NB]) {
+  constexpr int V = 16 / sizeof(T);
+  constexpr int UNR = RPW >= 4 ? (NB > 4 ? 2 : 4) : 8;  // loads in flight, bounded by the registers they take
+  const int lane = threadIdx.x & 31;
+  if (vec) {
+    for (int k0 = lane * V; k0 < n; k0 += UNR * 32 * V) {
+      uint4 w[UNR][RPW];
+#pragma unroll
+      for (int u = 0; u < UNR; u++)
+#pragma unroll
+        for (int i = 0; i < RPW; i++) {
+          const int k = k0 + u * 32 * V;
+          w[u][i] = k < n ? ld16(W + (int64_t)row[i] * n + k) : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+      for (int u = 0; u < UNR; u++) {
+        const int k = k0 + u * 32 * V;
+        if (k >= n) break;
+        float wf[RPW][V];
+#pragma unroll
+        for (int i = 0; i < RPW; i++) floats(w[u][i], wf[i]);
+#pragma unroll
+        for (int b = 0; b < NB; b++) {
+          float xv[V];
+          floats(ld16(x + (int64_t)b * n + k), xv);
+#pragma unroll
+          for (int i = 0; i < RPW; i++)
+#pragma unroll
+            for (int v = 0; v < V; v++) acc[i][b] = fmaf(wf[i][v], xv[v], acc[i][b]);
+        }
+      }
+    }
+  } else {
+    for (int k0 = lane; k0 < n; k0 += UNR * 32) {
+      float w[UNR][RPW];
+#pragma unroll
+      for (int u = 0; u < UNR; u++)
+#pragma unroll
+        for (int i = 0; i < RPW; i++) w[u][i] = k0 + u * 32 < n ? ldf(W, (int64_t)row[i] * n + k0 + u * 32) : 0.f;
+#pragma unroll
+      for (int u = 0; u < UNR; u++) {
+        const int k = k0 + u * 32;
+        if (k >= n) break;
+#pragma unroll
+        for (int b = 0; b < NB; b++) {
+          const float xv = ldf(x, (int64_t)b * n + k);
+#pragma unroll
+          for (int i = 0; i < RPW; i++) acc[i][b] = fmaf(w[u][i], xv, acc[i][b]);
+        }
+      }
+    }
+  }
+}
+
+// acc[b] on lane b (after a warp_sum every lane holds every total; registers need a static index)
+template <int NB>
+__device__ __forceinline__ float pick(const float (&acc)[NB], int lane) {
+  float v = 0.f;
+#pragma unroll
+  for (int b = 0; b < NB; b++)
+    if (lane == b) v = acc[b];
+  return v;
+}
+
+// decodeIn. Grid: ceil(2E / 32) blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k + 4w + 3.
+// Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its own
+// would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and leave their share of
+// x_proj = xc W_x^T in xPart[k] [B, J], so decodeSsm needs no x_proj launch (a sum of partials, no atomics).
+template <class T, int NB>
+__global__ void __launch_bounds__(NT, 1) decode_in(const T* __restrict__ hIn, const float* __restrict__ rIn, const float* __restrict__ normW,
+                                               const T* __restrict__ Win, float* __restrict__ convState, const float* __restrict__ convW,
+                                               const float* __restrict__ convB, const T* __restrict__ Wx, float* __restrict__ rOut,
+                                               T* __restrict__ xc, T* __restrict__ z, float* __restrict__ xPart, int D, int E, int K, int J,
+                                               float eps, bool vec) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* xn = reinterpret_cast<T*>(smem);     // [NB, D] normalised rows, in T as the unfused path's normOut
+  __shared__ float red[NWARP][NB];
+  __shared__ float sxc[NB][kDecodeChunk];  // this block's xc channels, for the x_proj partial sums
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const auto r_at = [&](int b, int d) { return ldf(hIn, (int64_t)b * D + d) + (rIn ? rIn[(int64_t)b * D + d] : 0.f); };
+  if (threadIdx.x < NB * kDecodeChunk) sxc[threadIdx.x / kDecodeChunk][threadIdx.x % kDecodeChunk] = 0.f;  // channels past E
+
+  // r = hIn + rIn and the sum of its squares per row, spread over the block: 4 guarded columns per thread and
+  // row, loaded together (at D <= 1024 a single round trip)
+  float ss[NB] = {};
+  for (int d0 = threadIdx.x; d0 < D; d0 += 4 * NT) {
+#pragma unroll
+    for (int b = 0; b < NB; b++)
+#pragma unroll
+      for (int u = 0; u < 4; u++) {
+        const int d = d0 + u * NT;
+        if (d >= D) break;
+        const float v = r_at(b, d);
+        if (blockIdx.x == 0) rOut[(int64_t)b * D + d] = v;
+        ss[b] = fmaf(v, v, ss[b]);
+      }
+  }
+#pragma unroll
+  for (int b = 0; b < NB; b++) {
+    const float s = warp_sum(ss[b]);
+    if (lane == 0) red[warp][b] = s;
+  }
+  __syncthreads();
+  float rs[NB];
+#pragma unroll
+  for (int b = 0; b < NB; b++) {
+    float s = 0.f;
+#pragma unroll
+    for (int w = 0; w < NWARP; w++) s += red[w][b];
+    rs[b] = rsqrtf(s / (float)D + eps);
+  }
+  for (int d = threadIdx.x; d < D; d += NT) {  // r again (L1 hits), as rmsnormForward: r * rstd * w
+    const float wd = normW[d];
+#pragma unroll
+    for (int b = 0; b < NB; b++) stf(xn, (int64_t)b * D + d, r_at(b, d) * rs[b] * wd);
+  }
+  __syncthreads();
+
+  const int o0 = blockIdx.x * kDecodeChunk, row0 = o0 + warp * IN_RPW;
+  int row[IN_RPW];
+#pragma unroll
+  for (int i = 0; i < IN_RPW; i++) row[i] = min(row0 + i, 2 * E - 1);  // rows past the end: computed, not stored
+  float acc[IN_RPW][NB] = {};
+  rows_dot<T, NB, IN_RPW>(Win, row, xn, D, vec, acc);
+#pragma unroll
+  for (int i = 0; i < IN_RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++) acc[i][b] = warp_sum(acc[i][b]);
+
+  // lane l finishes row row0 + l / NB of sequence l % NB (IN_RPW * NB <= 32 lanes): the conv step for o < E,
+  // z for o >= E
+  float v = 0.f;
+#pragma unroll
+  for (int i = 0; i < IN_RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++)
+      if (lane == i * NB + b) v = acc[i][b];
+  const int o = row0 + lane / NB, b = lane % NB;
+  if (lane < IN_RPW * NB && o < 2 * E) {
+    if (o >= E) {
+      stf(z, (int64_t)b * E + (o - E), v);
+    } else {
+      // shift the new input into the state (oldest first), K taps, SiLU; the taps are unrolled to the
+      // largest K (8) under guards so that their loads go out together
+      float* st = convState + ((int64_t)b * E + o) * K;
+      const float* w = convW + (int64_t)o * K;
+      const float x = rnd<T>(v);  // the state holds xz as the unfused path stored it
+      float s[8], wk[8];
+#pragma unroll
+      for (int k = 0; k < 8; k++) {
+        s[k] = k + 1 < K ? st[k + 1] : x;
+        wk[k] = k < K ? w[k] : 0.f;
+      }
+      float a = convB ? convB[o] : 0.f;
+#pragma unroll
+      for (int k = 0; k < 8; k++)
+        if (k < K) {
+          st[k] = s[k];
+          a = fmaf(wk[k], s[k], a);
+        }
+      const float y = rnd<T>(a * sigmoidf_(a));
+      stf(xc, (int64_t)b * E + o, y);
+      sxc[b][o - o0] = y;
+    }
+  }
+  if (o0 >= E) return;  // a z-only block (uniform: no thread waits at the barrier below)
+  __syncthreads();
+  // x_proj partial: J outputs of this block's nc channels; each thread's 32 weights are loaded together
+  const int nc = min(kDecodeChunk, E - o0);
+  for (int j = threadIdx.x; j < J; j += NT) {
+    const T* wr = Wx + (int64_t)j * E + o0;
+    float w[kDecodeChunk];
+#pragma unroll
+    for (int c = 0; c < kDecodeChunk; c++) w[c] = c < nc ? ldf(wr, c) : 0.f;
+#pragma unroll 1  // one row at a time: unrolled, the shared-memory loads of all rows would crowd out the registers
+    for (int q = 0; q < NB; q++) {
+      float a = 0.f;
+#pragma unroll
+      for (int c = 0; c < kDecodeChunk; c++) a = fmaf(w[c], sxc[q][c], a);  // c >= nc: both 0
+      xPart[((int64_t)blockIdx.x * NB + q) * J + j] = a;
+    }
+  }
+}
+
+// decodeSsm. Grid: ceil(E / 16) blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x / 16, lane n
+// its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows
+// ([B, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
+constexpr int RREG = 4;  // dt_proj weights of a lane kept in registers: dt_rank up to 64 (the 130m model: 48)
+template <class T, int NB>
+__global__ void __launch_bounds__(NT, 1) decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z,
+                                                const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
+                                                const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R,
+                                                int N) {
+  extern __shared__ float sx[];  // [NB * J] the x_proj output, then [S, NB * J] partial sums of it
+  const int J = R + 2 * N, NO = NB * J;
+  // output o = t % NO sums partials p = s, s + S, ... (s = t / NO): with S slices a thread has at most 16 loads,
+  // all in flight together, at P = 48 and B = 1 (S = 3)
+  const int S = max(1, min(NT / NO, P));
+  float* part = sx + NO;
+  for (int t = threadIdx.x; t < S * NO; t += NT) {
+    const int o = t % NO, s0 = t / NO;
+    float acc = 0.f;
+    for (int p0 = s0; p0 < P; p0 += 16 * S) {
+      float v[16];
+#pragma unroll
+      for (int u = 0; u < 16; u++) v[u] = p0 + u * S < P ? xPart[(int64_t)(p0 + u * S) * NO + o] : 0.f;
+#pragma unroll
+      for (int u = 0; u < 16; u++) acc += v[u];
+    }
+    part[t] = acc;
+  }
+  __syncthreads();
+  for (int o = threadIdx.x; o < NO; o += NT) {
+    float s = 0.f;
+    for (int k = 0; k < S; k++) s += part[k * NO + o];
+    sx[o] = rnd<T>(s);  // dt_in, B, C as the unfused path stores them
+  }
+  __syncthreads();
+
+  const int n = threadIdx.x & 15, d0 = blockIdx.x * SSM_CH + (threadIdx.x >> 4);
+  const bool live = d0 < E, has_n = n < N;
+  const int d = live ? d0 : E - 1;  // lanes past E redo channel E-1 and store nothing (the shuffles need them)
+  // everything the channel needs from global memory, loaded up front (one round trip, not one per row)
+  const float a = has_n ? A[(int64_t)d * N + n] : 0.f;
+  const float bias = dtBias ? dtBias[d] : 0.f, dsk = Dskip ? Dskip[d] : 0.f;
+  const T* wdt = Wdt + (int64_t)d * R;
+  float wr[RREG];
+#pragma unroll
+  for (int i = 0; i < RREG; i++) wr[i] = n + 16 * i < R ? ldf(wdt, n + 16 * i) : 0.f;
+  float h[NB], u[NB], zz[NB];
+#pragma unroll
+  for (int b = 0; b < NB; b++) {
+    h[b] = has_n ? state[((int64_t)b * E + d) * N + n] : 0.f;
+    u[b] = ldf(xc, (int64_t)b * E + d);
+    zz[b] = ldf(z, (int64_t)b * E + d);
+  }
+#pragma unroll
+  for (int b = 0; b < NB; b++) {
+    const float* xb = sx + b * J;
+    float p = 0.f;
+#pragma unroll
+    for (int i = 0; i < RREG; i++) p = fmaf(xb[min(n + 16 * i, J - 1)], wr[i], p);  // wr = 0 past R
+    for (int r = n + 16 * RREG; r < R; r += 16) p = fmaf(xb[r], ldf(wdt, r), p);    // larger dt_rank
+    const float dt = softplusf_(rnd<T>(sum16(p)) + bias);  // delta as stored by the unfused path, + bias
+    if (has_n) {
+      h[b] = fmaf(__expf(dt * a), h[b], dt * u[b] * xb[R + n]);
+      if (live) state[((int64_t)b * E + d) * N + n] = h[b];
+    }
+    const float cy = sum16(has_n ? xb[R + N + n] * h[b] : 0.f);
+    if (n == 0 && live) {
+      float out = cy + dsk * u[b];
+      out *= zz[b] * sigmoidf_(zz[b]);
+      stf(y, (int64_t)b * E + d, out);
+    }
+  }
+}
+
+// decodeOut. Grid: ceil(D / 8) blocks of 256 threads, a warp per output row; y (B x E values) is read straight
+// from global memory, where the block's 8 warps share it through L1.
+template <class T, int NB>
+__global__ void __launch_bounds__(NT, 1) decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec) {
+  const int lane = threadIdx.x & 31, o = blockIdx.x * NWARP + (threadIdx.x >> 5);
+  if (o >= D) return;  // whole warps only
+  const int row[1] = {o};
+  float acc[1][NB] = {};
+  rows_dot<T, NB, 1>(W, row, y, E, vec, acc);
+#pragma unroll
+  for (int b = 0; b < NB; b++) acc[0][b] = warp_sum(acc[0][b]);
+  if (lane < NB) stf(out, (int64_t)lane * D + o, pick<NB>(acc[0], lane));
+}
+
+// ---- host side ----------------------------------------------------------------------------------------------
+
+template <class T> struct Tag { using type = T; };
+template <class F> void by_dtype(DT dt, F&& f) {
+  if (dt == DT::F32) f(Tag<float>{});
+  else f(Tag<bf16>{});
+}
+// f(std::integral_constant<int, B>) for B = 1..8: a register accumulator per sequence
+template <class F> void by_batch(int B, F&& f) {
+  switch (B) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    case 6: f(std::integral_constant<int, 6>{}); break;
+    case 7: f(std::integral_constant<int, 7>{}); break;
+    default: f(std::integral_constant<int, 8>{}); break;
+  }
+}
+
+void need(const Napi::CallbackInfo& info, bool ok, const std::string& msg) {
+  if (!ok) throw Napi::RangeError::New(info.Env(), msg);
+}
+bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
+bool overlaps(const void* a, size_t na, const void* b, size_t nb) {
+  return b && (uintptr_t)a < (uintptr_t)b + nb && (uintptr_t)b < (uintptr_t)a + na;
+}
+int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  const int64_t B = arg_int(info, i, op);
+  need(info, B >= 1 && B <= kDecodeMaxB, std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
+  return B;
+}
+
+}  // namespace
+}  // namespace mamba
+
+using namespace mamba;
+
+// cuda.decodeIn(hIn[B,D], rIn f32[B,D]|null, normW f32[D], Win[2E,D], convState f32[B,E,K] in/out, convW f32[E,K],
+//   convBias f32[E]|null, Wx[J,E], rOut f32[B,D] out, xc[B,E] out, z[B,E] out, xPart f32[P,B,J] out, B, D, E, K, J, eps
+//   [, dtype of hIn, Win, Wx, xc, z]) -- P = ceil(E / 32); rOut must not overlap hIn or rIn.
+MAMBA_OP(cuda, decodeIn) {
+  Napi::Env env = info.Env();
+  const int64_t B = batch_arg(info, 12, "decodeIn B");
+  const int64_t D = arg_int(info, 13, "decodeIn D"), E = arg_int(info, 14, "decodeIn E"), K = arg_int(info, 15, "decodeIn K"),
+                J = arg_int(info, 16, "decodeIn J");
+  const double eps = arg_num(info, 17, "decodeIn eps");
+  const DT dt = arg_dtype(info, 18, "decodeIn");
+  need(info, D >= 1 && E >= 1 && J >= 1, "decodeIn: D, E and J must be >= 1");
+  need(info, K >= 1 && K <= 8, "decodeIn: K must be 1..8");
+  need(info, eps >= 0, "decodeIn: eps must be >= 0");
+  const size_t smem = (size_t)B * D * dt_bytes(dt);
+  need(info, smem <= SMEM_MAX, "decodeIn: B * D = " + std::to_string(B * D) + " normalised values do not fit in 44 KiB of shared memory");
+  const int64_t P = decode_parts(E);
+  const void* hIn = arg_dev_dt(info, 0, "decodeIn hIn", dt, B * D);
+  const float* rIn = arg_dev_opt<float>(info, 1, "decodeIn rIn", B * D);
+  const float* normW = arg_dev<float>(info, 2, "decodeIn normW", D);
+  const void* Win = arg_dev_dt(info, 3, "decodeIn Win", dt, 2 * E * D);
+  float* convState = arg_dev<float>(info, 4, "decodeIn convState", B * E * K);
+  const float* convW = arg_dev<float>(info, 5, "decodeIn convW", E * K);
+  const float* convB = arg_dev_opt<float>(info, 6, "decodeIn convBias", E);
+  const void* Wx = arg_dev_dt(info, 7, "decodeIn Wx", dt, J * E);
+  float* rOut = arg_dev<float>(info, 8, "decodeIn rOut", B * D);
+  void* xc = arg_dev_dt(info, 9, "decodeIn xc", dt, B * E);
+  void* z = arg_dev_dt(info, 10, "decodeIn z", dt, B * E);
+  float* xPart = arg_dev<float>(info, 11, "decodeIn xPart", P * B * J);
+  // every block reads hIn and rIn while block 0 writes rOut
+  need(info, !overlaps(rOut, 4 * B * D, rIn, 4 * B * D) && !overlaps(rOut, 4 * B * D, hIn, dt_bytes(dt) * B * D),
+       "decodeIn: rOut must not overlap hIn or rIn");
+  const bool vec = D % (int64_t)(16 / dt_bytes(dt)) == 0 && aligned16(Win);
+  const unsigned grid = (unsigned)((2 * E + kDecodeChunk - 1) / kDecodeChunk);
+  by_dtype(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    by_batch((int)B, [&](auto nb) {
+      decode_in<T, decltype(nb)::value><<<grid, NT, smem, cuda_stream()>>>((const T*)hIn, rIn, normW, (const T*)Win, convState, convW, convB,
+                                                                            (const T*)Wx, rOut, (T*)xc, (T*)z, xPart, (int)D, (int)E, (int)K,
+                                                                            (int)J, (float)eps, vec);
+    });
+  });
+  check_launch(env, "decodeIn");
+  return env.Undefined();
+}
+
+// cuda.decodeSsm(xPart f32[P,B,R+2N], xc[B,E], z[B,E], Wdt[E,R], dtBias f32[E]|null, A f32[E,N], Dskip f32[E]|null,
+//   ssmState f32[B,E,N] in/out, y[B,E] out, B, E, R, N [, dtype of xc, z, Wdt, y]) -- N <= 16
+MAMBA_OP(cuda, decodeSsm) {
+  Napi::Env env = info.Env();
+  const int64_t B = batch_arg(info, 9, "decodeSsm B");
+  const int64_t E = arg_int(info, 10, "decodeSsm E"), R = arg_int(info, 11, "decodeSsm R"), N = arg_int(info, 12, "decodeSsm N");
+  const DT dt = arg_dtype(info, 13, "decodeSsm");
+  need(info, E >= 1 && R >= 1, "decodeSsm: E and R must be >= 1");
+  need(info, N >= 1 && N <= 16, "decodeSsm: the fused CUDA step supports d_state N of 1..16, got " + std::to_string(N));
+  const int64_t J = R + 2 * N, P = decode_parts(E);
+  const int64_t NO = B * J, S = std::max<int64_t>(1, std::min<int64_t>(NT / NO, P));  // as in decode_ssm
+  const size_t smem = sizeof(float) * (NO + S * NO);
+  need(info, smem <= SMEM_MAX, "decodeSsm: B * (R + 2N) = " + std::to_string(NO) + " x_proj values do not fit in 44 KiB of shared memory");
+  const float* xPart = arg_dev<float>(info, 0, "decodeSsm xPart", P * B * J);
+  const void* xc = arg_dev_dt(info, 1, "decodeSsm xc", dt, B * E);
+  const void* z = arg_dev_dt(info, 2, "decodeSsm z", dt, B * E);
+  const void* Wdt = arg_dev_dt(info, 3, "decodeSsm Wdt", dt, E * R);
+  const float* dtBias = arg_dev_opt<float>(info, 4, "decodeSsm dtBias", E);
+  const float* A = arg_dev<float>(info, 5, "decodeSsm A", E * N);
+  const float* Dskip = arg_dev_opt<float>(info, 6, "decodeSsm Dskip", E);
+  float* state = arg_dev<float>(info, 7, "decodeSsm ssmState", B * E * N);
+  void* y = arg_dev_dt(info, 8, "decodeSsm y", dt, B * E);
+  const unsigned grid = (unsigned)((E + SSM_CH - 1) / SSM_CH);
+  by_dtype(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    by_batch((int)B, [&](auto nb) {
+      decode_ssm<T, decltype(nb)::value><<<grid, NT, smem, cuda_stream()>>>(xPart, (int)P, (const T*)xc, (const T*)z, (const T*)Wdt, dtBias, A,
+                                                                             Dskip, state, (T*)y, (int)E, (int)R, (int)N);
+    });
+  });
+  check_launch(env, "decodeSsm");
+  return env.Undefined();
+}
+
+// cuda.decodeOut(y[B,E], Wout[D,E], hOut[B,D] out, B, D, E [, dtype of all three])
+MAMBA_OP(cuda, decodeOut) {
+  Napi::Env env = info.Env();
+  const int64_t B = batch_arg(info, 3, "decodeOut B");
+  const int64_t D = arg_int(info, 4, "decodeOut D"), E = arg_int(info, 5, "decodeOut E");
+  const DT dt = arg_dtype(info, 6, "decodeOut");
+  need(info, D >= 1 && E >= 1, "decodeOut: D and E must be >= 1");
+  const void* y = arg_dev_dt(info, 0, "decodeOut y", dt, B * E);
+  const void* W = arg_dev_dt(info, 1, "decodeOut Wout", dt, D * E);
+  void* out = arg_dev_dt(info, 2, "decodeOut hOut", dt, B * D);
+  const bool vec = E % (int64_t)(16 / dt_bytes(dt)) == 0 && aligned16(W) && aligned16(y);
+  const unsigned grid = (unsigned)((D + NWARP - 1) / NWARP);
+  by_dtype(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    by_batch((int)B, [&](auto nb) {
+      decode_out<T, decltype(nb)::value><<<grid, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec);
+    });
+  });
+  check_launch(env, "decodeOut");
+  return env.Undefined();
+}
