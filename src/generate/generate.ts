@@ -65,7 +65,7 @@ export class Decoder {
   #started = false;
 
   /**
-   * On CUDA the step (about 8 small ops per layer) is launch-bound: after one eager step it is captured
+   * On CUDA the step (3 fused ops per layer at B <= 8, else about 8) is launch-bound: after one eager step it is captured
    * once into a CUDA graph and replayed with a single launch. `cudaGraph: false` (or the environment
    * variable MAMBA_CUDA_GRAPH=0) keeps every step eager; a capture that fails falls back to eager.
    */

@@ -159,6 +159,8 @@ export class MambaBackbone {
     this.embedding.forward(ids, h0);
     let h = h0;
     let r: Tensor | null = null;
+    // h and r alternate between two buffers each, so a layer's rOut never aliases its hIn or rIn (the fused
+    // step reads them in every block while one block writes rOut)
     for (let i = 0; i < this.layers.length; i++) {
       const hOut = this.ws.get(i % 2 === 0 ? 's_hA' : 's_hB', [B, D]);
       const rOut = this.ws.get(i % 2 === 0 ? 's_rA' : 's_rB', [B, D], this.ctx.dtype);

@@ -56,10 +56,24 @@ export class MambaBlock {
     this.norm.backward(dNormOut, g, dIn);
   }
 
-  /** One decoding step: hIn, rIn [B, D] -> hOut, rOut. */
+  /**
+   * One decoding step: hIn, rIn [B, D] -> hOut, rOut (rOut must not alias hIn or rIn). On CUDA with B <= 8 it
+   * runs fused (3 kernels instead of 8: the batch-1 step is bound by its launches), and rstd is then not
+   * written (nothing reads it while decoding).
+   */
   step(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, rstd: Tensor, cache: MixerCache, ws: Workspace): void {
-    const normOut = ws.get('s_normOut', [hIn.numel / this.mixer.dims.dModel, this.mixer.dims.dModel]);
+    const D = this.mixer.dims.dModel;
+    if (this.mixer.fusedStep(hIn.numel / D)) {
+      this.stepFused(hIn, rIn, hOut, rOut, cache, ws);
+      return;
+    }
+    const normOut = ws.get('s_normOut', [hIn.numel / D, D]);
     this.norm.forward(hIn, rIn, normOut, rOut, rstd);
     this.mixer.step(normOut, hOut, cache, ws);
+  }
+
+  /** The fused decoding step on any device (the CPU runs the kernels' twins: for tests). */
+  stepFused(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, cache: MixerCache, ws: Workspace): void {
+    this.mixer.stepFused(hIn, rIn, this.norm.weight.value, this.norm.eps, rOut, hOut, cache, ws);
   }
 }

@@ -5,8 +5,8 @@
 //   delta = dtIn W_dt^T [T,E]; y = scan(xc, delta, b_dt (softplus), A = -exp(A_log), B, C, D, z) [T,E]
 //   out = y W_out^T [T,D]
 import {
-  Tensor, addProduct, columns, conv1dBackward, conv1dForward, conv1dStep, fill, gemm, negExp, selectiveScanBackward,
-  selectiveScanForward, selectiveScanStep, type ScanArgs,
+  DTYPE_BYTES, Tensor, addProduct, columns, conv1dBackward, conv1dForward, conv1dStep, decodeFusable, decodeIn, decodeOut, decodeParts, decodeSsm,
+  fill, gemm, negExp, selectiveScanBackward, selectiveScanForward, selectiveScanStep, type ScanArgs,
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { actDtype, asDtype, makeParam, mmWeight, uniformInit, type NNContext, type Param, type Workspace } from './param.js';
@@ -233,6 +233,33 @@ export class MambaMixer {
     gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
     selectiveScanStep(cache.ssm, this.#scanArgs(xz, xc, delta, bc, B, 1), y);
     gemm(y, mmWeight(this.outProj), out, { transB: true });
+  }
+
+  /**
+   * Whether MambaBlock.step takes the fused path for B sequences: on CUDA, B <= 8 and sizes the kernels take
+   * (d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
+   */
+  fusedStep(B: number): boolean {
+    return this.ctx.device === 'cuda' && process.env.MAMBA_DECODE_FUSED !== '0' && decodeFusable(this.dims, B, DTYPE_BYTES[actDtype(this.ctx)]);
+  }
+
+  /**
+   * The block's norm and this mixer for one token per sequence in three ops (decodeIn, decodeSsm, decodeOut;
+   * native/cuda/decode.cu) instead of eight: hIn, rIn (null for the first block) [B, D] -> rOut = hIn + rIn,
+   * out = mixer(RMSNorm(rOut) * normW). The same results as norm + step(); rOut must not alias hIn or rIn.
+   */
+  stepFused(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: number, rOut: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
+    const { dInner: E, dtRank: R, dState: N } = this.dims;
+    const B = cache.ssm.shape[0]!;
+    if (!this.#aFresh) this.#refreshA();
+    const xc = ws.get('s_xc', [B, E]);
+    const z = ws.get('s_z', [B, E]);
+    const y = ws.get('s_y', [B, E]);
+    // x_proj leaves decodeIn as partial sums over runs of 32 channels; decodeSsm adds them up
+    const xPart = ws.get('s_xPart', [decodeParts(E), B, R + 2 * N], this.ctx.dtype);
+    decodeIn(hIn, rIn, normW, eps, mmWeight(this.inProj), cache.conv, this.convWeight.value, this.convBias.value, mmWeight(this.xProj), rOut, xc, z, xPart);
+    decodeSsm(xPart, xc, z, mmWeight(this.dtProjWeight), this.dtProjBias.value, this.#A, this.Dskip.value, cache.ssm, y);
+    decodeOut(y, mmWeight(this.outProj), out);
   }
 
   /** Frees device memory of the parameters and A (the mixer is unusable after). */
