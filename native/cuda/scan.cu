@@ -29,7 +29,7 @@ namespace {
 constexpr int NT = 128;     // threads (channels) per block
 constexpr int TILE = 32;    // time steps of B/C staged per block in the forward passes
 constexpr int SUB = 8;      // backward piece length (states of a piece live in shared memory)
-constexpr int MAXCK = 16;   // checkpoints per thread in backward -> chunk length <= SUB*MAXCK
+constexpr int MAXCK = 128;   // checkpoints per thread in backward (v1) -> chunk length <= SUB*MAXCK
 constexpr int G8 = 8;       // time steps whose loads are issued together
 constexpr int BC = NT / 2;  // channels per block in the passes with two threads per channel
 constexpr float LOG2E = 1.4426950408889634f;
@@ -110,6 +110,9 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
 // a sum over t of forward running products: it needs no reverse walk, so it is accumulated in the same
 // sweep that computes the chunk's local end state S_c (one exp per (t, d, n) for both, where the earlier
 // separate forward and reverse passes took two: 20.3 ms against 9.1 + 13.1 ms at B=1, L=2^20, D=1536, H200).
+// Loads of GA steps are issued together: 4 rather than the forward passes' 8, which needed more than the 128
+// registers and spilled (B = 1, L = 2^20, D = 1536, H200: 15.8 ms with 4, 18.5 ms with 8, 16.0 ms with 2).
+constexpr int GA = 4;
 template <class T, int NS>
 __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
   __shared__ float sB[TILE * NS], sC[TILE * NS];
@@ -132,10 +135,10 @@ __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
     stage<T, NS>(sC, p.Cm, p.bcs, rb + ts, nt, p.N);
     __syncthreads();
     if (!act) continue;
-    for (int j0 = 0; j0 < nt; j0 += G8) {
-      float uu[G8], dd[G8], gg[G8], zv[G8];
+    for (int j0 = 0; j0 < nt; j0 += GA) {
+      float uu[GA], dd[GA], gg[GA], zv[GA];
 #pragma unroll
-      for (int k = 0; k < G8; k++) {
+      for (int k = 0; k < GA; k++) {
         const bool ok = j0 + k < nt;
         const int64_t r = rb + ts + j0 + k;
         uu[k] = ok ? ldf(p.u, r * p.D + d) : 0.f;
@@ -144,7 +147,7 @@ __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
         zv[k] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
       }
 #pragma unroll
-      for (int k = 0; k < G8; k++) {
+      for (int k = 0; k < GA; k++) {
         if (j0 + k < nt) {
           const float dt = dt_of(dd[k] + bias, p.softplus);
           const float x = dt * uu[k];
@@ -376,7 +379,7 @@ __device__ __forceinline__ float tile_elem(const T* m, int64_t stride, int64_t r
 // Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, two input tiles.
 template <class T, int NS>
 constexpr size_t scan_bwd_smem() {
-  return sizeof(float) * (SUB * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS) + sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
+  return sizeof(float) * ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS) + sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
 }
 
 // MINB: blocks per SM the register budget is sized for (4: 128 registers, the default; 5: 96, which spills;
@@ -386,8 +389,8 @@ template <class T, int NS, int UR, int MINB>
 __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
   constexpr int NH = NS / 2;                       // states per thread
   extern __shared__ float sm[];
-  float* hh = sm;                                  // [SUB][NH][NT]: slot j = state before step j of the piece
-  float* sB = hh + SUB * NH * NT;                  // [SUB][NS]
+  float* hh = sm;                                  // [SUB-1][NH][NT]: slot j = state after step j of the piece
+  float* sB = hh + (SUB - 1) * NH * NT;                  // [SUB][NS]
   float* sC = sB + SUB * NS;                       // [SUB][NS]
   float* red = sC + SUB * NS;                      // [NT/32][SUB][2NS]
   T* tiles = (T*)(red + (NT / 32) * SUB * 2 * NS); // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
@@ -473,8 +476,6 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     __syncthreads();  // sB, sC and tile(k) are complete
     const T* tk = tile(k);
     float dtv[SUB];
-#pragma unroll
-    for (int i = 0; i < NH; i++) hh[i * NT + tid] = h[i];
     // recompute the piece's states (inactive channels run on zeros, so their states stay defined)
 #pragma unroll UR
     for (int j = 0; j < SUB; j++) {
@@ -485,7 +486,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
 #pragma unroll
         for (int i = 0; i < NH; i++) {
           h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
-          if (j + 1 < SUB) hh[((j + 1) * NH + i) * NT + tid] = h[i];
+          if (j + 1 < SUB) hh[(j * NH + i) * NT + tid] = h[i];
         }
       }
     }
@@ -509,7 +510,9 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
 #pragma unroll
         for (int i = 0; i < NH; i++) {
           const float hc = hn[i];
-          const float hp = hh[(j * NH + i) * NT + tid];
+          // the state before step 0 is the checkpoint (a local-memory read, which keeps shared memory under
+          // the size of five blocks per SM)
+          const float hp = j > 0 ? hh[((j - 1) * NH + i) * NT + tid] : ck[k][i];
           hn[i] = hp;
           const float Bn = sB[j * NS + n0 + i], Cn = sC[j * NS + n0 + i];
           const float G = fmaf(Cn, gy, gacc[i]);
@@ -578,7 +581,7 @@ bool can_copy_async(const ScanP<T>& p) {
 //    states h_0..h_SUB and decays a_1..a_SUB fit in registers: the reverse step reuses the decay computed by
 //    the piece recompute (two exps per (t, d, n): checkpoint sweep + recompute, against three in v1) and no
 //    per-element state goes through shared memory;
-//  - B and C of the whole chunk (<= SUB*MAXCK rows) are staged once, the checkpoints live in shared memory
+//  - B and C of the whole chunk (<= SUB*MAXCK2 rows) are staged once, the checkpoints live in shared memory
 //    (not local memory) and the dB/dC partial sums of the chunk accumulate in shared memory (one shared
 //    atomic per lane and step after a butterfly over the warp's 8 channels), flushed with one global atomic
 //    per block, row and column at the end: no barrier inside the time loops, so warps drift independently
@@ -598,7 +601,8 @@ bool can_copy_async(const ScanP<T>& p) {
 //   du    = gy_t Dskip + dt_t sum_n G_t B_t                 (dx/du = dt)
 //   ddelta = ddt * sigmoid(v_t) (softplus) or ddt;  dDeltaBias += ddelta;  dDskip += gy_t u_t
 //   dz    = dy_t (sum_n C_t h_t + Dskip u_t) sigmoid(z)(1 + z (1 - sigmoid(z)))
-constexpr int LCM = SUB * MAXCK;  // longest chunk the backward uses
+constexpr int MAXCK2 = 16;          // checkpoints per thread in v2 (shared memory)
+constexpr int LCM = SUB * MAXCK2;  // longest chunk v2 takes
 constexpr int CPB2 = NT / 4;      // channels per block in v2
 
 // A hint to bring the line holding *q into L2 ahead of its use (holds no register, never waits).
@@ -656,7 +660,7 @@ __global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
   float* sB = reinterpret_cast<float*>(sm2v);      // [LCM][NS]
   float* sC = sB + LCM * NS;                       // [LCM][NS]
   float* sacc = sC + LCM * NS;                     // [LCM][2NS]: dB (cols 0..NS-1), dC (NS..2NS-1)
-  float* ckS = sacc + LCM * 2 * NS;                // [MAXCK][NQ][NT]: state at the start of every piece
+  float* ckS = sacc + LCM * 2 * NS;                // [MAXCK2][NQ][NT]: state at the start of every piece
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, quarter = lane & 3, cl = lane >> 2;
   const int c = blockIdx.y, b = blockIdx.z, d = blockIdx.x * CPB2 + warp * 8 + cl;
   const int n0 = quarter * NQ;
@@ -1028,7 +1032,7 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
     prof.mark("combine_bwd");
   }
   if (v2) {
-    const size_t smem2 = sizeof(float) * (4 * LCM * NS + MAXCK * (NS / 4) * NT);
+    const size_t smem2 = sizeof(float) * (4 * LCM * NS + MAXCK2 * (NS / 4) * NT);
     static bool attr2_set = false;
     if (!attr2_set) {
       cuda_check(env, cudaFuncSetAttribute(scan_bwd2<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem2), "scan_bwd2 smem");
@@ -1172,11 +1176,20 @@ void run_backward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
     }
     return;
   }
-  p.Lc = chunk_len(s, SUB * MAXCK);
+  // Chunks of up to SUB * MAXCK = 1024 steps (v2: SUB * MAXCK2 = 128); MAMBA_SCAN_BWD_CHUNK sets a shorter cap
+  // for the benchmark. At B = 1, L = 2^20, D = 1536 (H200) caps of 128 / 256 / 512 / 1024 measured a backward
+  // of 102.4 / 97.8 / 93.1 / 92.0 ms: longer chunks shorten both combines and the per-chunk work of the first
+  // pass. Shorter sequences get shorter chunks from chunk_len (enough blocks to fill the GPU).
+  static const int bwd_cap = [] {
+    const char* v = getenv("MAMBA_SCAN_BWD_CHUNK");
+    const int k = v ? std::atoi(v) : 0;
+    return k >= SUB && k <= SUB * MAXCK ? k / SUB * SUB : SUB * MAXCK;
+  }();
+  p.Lc = chunk_len(s, v2 ? std::min(bwd_cap, LCM) : bwd_cap);
   p.nchunk = (s.L + p.Lc - 1) / p.Lc;
   if (p.nchunk > 65535)
     throw Napi::RangeError::New(env, "selectiveScanBackward: L = " + std::to_string(s.L) + " is longer than the CUDA backward handles in one call (" +
-                                         std::to_string(65535 * SUB * MAXCK) + " steps per sequence); split the sequence and carry the state");
+                                         std::to_string(65535LL * (v2 ? std::min(bwd_cap, LCM) : bwd_cap)) + " steps per sequence); split the sequence and carry the state");
   const size_t nS = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D * s.N : 0, nP = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D : 0;
   const size_t nBC = (size_t)T_ * 2 * s.N;
   float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC));
