@@ -376,6 +376,22 @@ __device__ __forceinline__ float tile_elem(const T* m, int64_t stride, int64_t r
   return (tt < nt && n < N) ? ldf(m, (row0 + tt) * stride + n) : 0.f;
 }
 
+// f(input a of step j) for a piece's SUB steps, evaluated once per channel rather than by both of its threads:
+// each (lanes l and l ^ 16) evaluates half of the steps and the pair swaps results. Every lane must call it.
+template <class T, class F>
+__device__ __forceinline__ void pair_steps(float (&out)[SUB], const T* tk, int a, int cl, int half, F f) {
+  constexpr int H = SUB / 2;
+  float mine[H];
+#pragma unroll
+  for (int q = 0; q < H; q++) mine[q] = f(tile_at(tk, a, half * H + q, cl));
+#pragma unroll
+  for (int q = 0; q < H; q++) {
+    const float other = __shfl_xor_sync(0xffffffffu, mine[q], 16);
+    out[q] = half ? other : mine[q];
+    out[q + H] = half ? mine[q] : other;
+  }
+}
+
 // Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, two input tiles.
 template <class T, int NS>
 constexpr size_t scan_bwd_smem() {
@@ -435,10 +451,13 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     const T* tk = tile(k);
 #pragma unroll
     for (int i = 0; i < NH; i++) ck[k][i] = h[i];
+    const auto softplus_dt = [&](float v) { return dt_of(v + bias, p.softplus); };
+    float dts[SUB];
+    pair_steps(dts, tk, 0, cl, half, softplus_dt);
 #pragma unroll UR
     for (int j = 0; j < SUB; j++) {
       if (j < nt) {
-        const float dt = dt_of(tile_at(tk, 0, j, cl) + bias, p.softplus);
+        const float dt = dts[j];
         const float dtl = dt * LOG2E, x = dt * tile_at(tk, 1, j, cl);
 #pragma unroll
         for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
@@ -475,13 +494,16 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     cp_async_wait_all_but_newest();
     __syncthreads();  // sB, sC and tile(k) are complete
     const T* tk = tile(k);
-    float dtv[SUB];
+    // per-step scalars of the piece: dt, sigmoid(z) and softplus'(delta + bias) = sigmoid(delta + bias)
+    float dtv[SUB], sgv[SUB], spv[SUB];
+    pair_steps(dtv, tk, 0, cl, half, [&](float v) { return dt_of(v + bias, p.softplus); });
+    pair_steps(sgv, tk, 3, cl, half, [](float v) { return sigmoidf_(v); });
+    pair_steps(spv, tk, 0, cl, half, [&](float v) { return p.softplus ? sigmoidf_(v + bias) : 1.f; });
     // recompute the piece's states (inactive channels run on zeros, so their states stay defined)
 #pragma unroll UR
     for (int j = 0; j < SUB; j++) {
-      dtv[j] = 0.f;
+      if (j >= nt) dtv[j] = 0.f;
       if (j < nt) {
-        dtv[j] = dt_of(tile_at(tk, 0, j, cl) + bias, p.softplus);
         const float dtl = dtv[j] * LOG2E, x = dtv[j] * tile_at(tk, 1, j, cl);
 #pragma unroll
         for (int i = 0; i < NH; i++) {
@@ -501,7 +523,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
         const int64_t r = rb + ts + j;
         const float zz = tile_at(tk, 3, j, cl), dyj = tile_at(tk, 2, j, cl);
         float sg = 1.f, gate = 1.f;
-        if (p.z) { sg = sigmoidf_(zz); gate = zz * sg; }
+        if (p.z) { sg = sgv[j]; gate = zz * sg; }
         const float gy = dyj * gate;
         const float dt = dtv[j], u = tile_at(tk, 1, j, cl), dtl = dt * LOG2E, dtu = dt * u;
         float vals[2 * NH];
@@ -535,7 +557,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
           if (p.z) stf(g.dz, r * p.zs + d, dyj * fmaf(Dsk, u, ysum) * sg * (1.f + zz * (1.f - sg)));
           stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
           // ddelta may overwrite delta: this piece's delta rows were read into tile(k) already
-          const float dd = p.softplus ? ddt * sigmoidf_(tile_at(tk, 0, j, cl) + bias) : ddt;
+          const float dd = ddt * spv[j];
           stf(g.ddelta, r * p.D + d, dd);
           dbacc += dd;
           dDacc = fmaf(gy, u, dDacc);
