@@ -132,27 +132,22 @@ MAMBA_OP(cuda, multiSumSquares) {
   return Napi::Number::New(env, read_scratch_double(env, acc, "multiSumSquares"));
 }
 
-// cuda.multiScale(buffers[], numels[], s): x *= s in place, every tensor
-MAMBA_OP(cuda, multiScale) {
-  auto tables = read_tables(info, 1, {{0, "multiScale buffers", SA, false, false}});
-  const float s = (float)arg_num(info, 2, "multiScale s");
+// multiScale and multiFill: (buffers[], numels[], v), one k_scale_fill launch per table
+Napi::Value scale_or_fill(const Napi::CallbackInfo& info, const std::string& op, const char* vname, bool fill) {
+  auto tables = read_tables(info, 1, {{0, (op + " buffers").c_str(), SA, false, false}});
+  const float v = (float)arg_num(info, 2, (op + " " + vname).c_str());
   for (const auto& t : tables) {
-    k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, s, false);
-    check_launch(info.Env(), "multiScale");
+    k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, v, fill);
+    check_launch(info.Env(), op.c_str());
   }
   return info.Env().Undefined();
 }
 
+// cuda.multiScale(buffers[], numels[], s): x *= s in place, every tensor
+MAMBA_OP(cuda, multiScale) { return scale_or_fill(info, "multiScale", "s", false); }
+
 // cuda.multiFill(buffers[], numels[], value)
-MAMBA_OP(cuda, multiFill) {
-  auto tables = read_tables(info, 1, {{0, "multiFill buffers", SA, false, false}});
-  const float v = (float)arg_num(info, 2, "multiFill value");
-  for (const auto& t : tables) {
-    k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, v, true);
-    check_launch(info.Env(), "multiFill");
-  }
-  return info.Env().Undefined();
-}
+MAMBA_OP(cuda, multiFill) { return scale_or_fill(info, "multiFill", "value", true); }
 
 // cuda.multiCastBf16(src f32[], dst bf16[], numels[])
 MAMBA_OP(cuda, multiCastBf16) {

@@ -303,11 +303,8 @@ struct ScanG {
 // layout for the same shared memory, which this latency-bound pass needs.
 
 // One step of a reduce-scatter: the lane with `hi` keeps the upper value and sends the lower to its partner
-// (lane ^ m), the other the reverse; returns the kept value plus the partner's. The empty asm keeps both
-// values in registers: without it the compiler turns the two selects into a select of addresses, which puts
-// the caller's whole array in local memory (measured: 28 local loads and 14 stores per time step in scan_bwd).
+// (lane ^ m), the other the reverse; returns the kept value plus the partner's.
 __device__ __forceinline__ float exchange_add(float lo, float up, bool hi, int m) {
-  asm("" : "+f"(lo), "+f"(up));
   return (hi ? up : lo) + __shfl_xor_sync(0xffffffffu, hi ? lo : up, m);
 }
 
@@ -315,8 +312,8 @@ __device__ __forceinline__ float exchange_add(float lo, float up, bool hi, int m
 // (l < V) holds that half's sum of value l.
 template <int V>
 __device__ __forceinline__ float half_reduce_scatter(float (&v)[V], int lane) {
-  // constant trip counts, so both loops unroll and v stays in registers (a loop over m /= 2 did not, and
-  // v[i + m] then put v in local memory)
+  // constant trip counts, so both loops unroll and v stays in registers (a loop over m /= 2 did not unroll,
+  // and v[i + m] then put v in local memory: 28 local loads and 14 stores per time step in scan_bwd)
   constexpr int LV = V >= 16 ? 4 : V >= 8 ? 3 : V >= 4 ? 2 : 1;
 #pragma unroll
   for (int lv = 0; lv < LV; lv++) {
@@ -406,7 +403,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
   constexpr int NH = NS / 2;                       // states per thread
   extern __shared__ float sm[];
   float* hh = sm;                                  // [SUB-1][NH][NT]: slot j = state after step j of the piece
-  float* sB = hh + (SUB - 1) * NH * NT;                  // [SUB][NS]
+  float* sB = hh + (SUB - 1) * NH * NT;            // [SUB][NS]
   float* sC = sB + SUB * NS;                       // [SUB][NS]
   float* red = sC + SUB * NS;                      // [NT/32][SUB][2NS]
   T* tiles = (T*)(red + (NT / 32) * SUB * 2 * NS); // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
@@ -430,6 +427,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
   }
   const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
   const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
+  const auto softplus_dt = [&](float v) { return dt_of(v + bias, p.softplus); };  // of a raw delta
 
   // forward over the chunk, keeping the state at the start of every piece; piece k+1's delta, u and B are
   // on their way while piece k is computed
@@ -451,7 +449,6 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     const T* tk = tile(k);
 #pragma unroll
     for (int i = 0; i < NH; i++) ck[k][i] = h[i];
-    const auto softplus_dt = [&](float v) { return dt_of(v + bias, p.softplus); };
     float dts[SUB];
     pair_steps(dts, tk, 0, cl, half, softplus_dt);
 #pragma unroll UR
@@ -496,13 +493,12 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     const T* tk = tile(k);
     // per-step scalars of the piece: dt, sigmoid(z) and softplus'(delta + bias) = sigmoid(delta + bias)
     float dtv[SUB], sgv[SUB], spv[SUB];
-    pair_steps(dtv, tk, 0, cl, half, [&](float v) { return dt_of(v + bias, p.softplus); });
+    pair_steps(dtv, tk, 0, cl, half, softplus_dt);
     pair_steps(sgv, tk, 3, cl, half, [](float v) { return sigmoidf_(v); });
     pair_steps(spv, tk, 0, cl, half, [&](float v) { return p.softplus ? sigmoidf_(v + bias) : 1.f; });
     // recompute the piece's states (inactive channels run on zeros, so their states stay defined)
 #pragma unroll UR
     for (int j = 0; j < SUB; j++) {
-      if (j >= nt) dtv[j] = 0.f;
       if (j < nt) {
         const float dtl = dtv[j] * LOG2E, x = dtv[j] * tile_at(tk, 1, j, cl);
 #pragma unroll
@@ -510,6 +506,8 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
           h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
           if (j + 1 < SUB) hh[(j * NH + i) * NT + tid] = h[i];
         }
+      } else {
+        dtv[j] = 0.f;
       }
     }
     // walk the piece backwards; hn carries the state after step j (read once: step j's h_{t-1} is step
@@ -532,8 +530,8 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
 #pragma unroll
         for (int i = 0; i < NH; i++) {
           const float hc = hn[i];
-          // the state before step 0 is the checkpoint (a local-memory read, which keeps shared memory under
-          // the size of five blocks per SM)
+          // the state before step 0 is the piece's checkpoint (read again from local memory rather than
+          // kept in a shared-memory slot of its own)
           const float hp = j > 0 ? hh[((j - 1) * NH + i) * NT + tid] : ck[k][i];
           hn[i] = hp;
           const float Bn = sB[j * NS + n0 + i], Cn = sC[j * NS + n0 + i];
