@@ -35,8 +35,12 @@ export interface DomainData {
 }
 
 /** Training and evaluation draw windows anywhere in the data: a stream is refused with what to do. */
+export function refuseStreamData(path: string | undefined): void {
+  if (path !== undefined) refuseStreamInput(path, 'training and evaluation read random windows of the data, so they need a file');
+}
+
 function mustExist(path: string): void {
-  refuseStreamInput(path, 'training and evaluation read random windows of the data, so they need a file');
+  refuseStreamData(path);
   if (!existsSync(path)) throw new UserError(`${path}: no such file or folder`);
 }
 

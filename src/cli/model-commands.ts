@@ -21,7 +21,7 @@ import {
 } from '../model/index.js';
 import { TRAINER_STATE_FILE, Trainer, type EvalInfo, type TrainOptions } from '../train/index.js';
 import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext, type Registrar } from './common.js';
-import { domainData, openLabelledData, type DomainData } from './domain-data.js';
+import { domainData, openLabelledData, refuseStreamData, type DomainData } from './domain-data.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
 import { isStreamInput } from './input.js';
 import { checkOutputFolder } from './output.js';
@@ -153,6 +153,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   let out = flags.out;
   if (flags.resume && !out) throw new UsageError('--resume needs --out DIR (the run folder to continue)');
   if (out) checkOutputFolder(out);
+  for (const p of [flags.data, flags.evalData]) refuseStreamData(p);
   const prior = flags.resume && out ? readRunInfo(resolve(out)) : undefined;
   const dd = domainData(ctx.domain, { rate: flags.rate ?? prior?.rate });
   const task = prior?.task ?? flags.task ?? DEFAULT_TASK[ctx.domain];
@@ -327,6 +328,7 @@ function trainerSeqLen(dir: string): number | undefined {
 async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
   const dir = resolve(flags.checkpoint);
   const device = await asUserErrors(() => resolveDevice(flags.device));
+  refuseStreamData(flags.data);
   const { model, run } = openCheckpoint(ctx, dir, device);
   const dd = domainData(ctx.domain, { rate: run?.rate });
   const task = model.config.task;
