@@ -47,7 +47,9 @@ export function checkOutput(path: string, opts: OutputCheck = {}): void {
     if (e instanceof OutputError) throw new UserError(`${flag} ${e.message}`);
     throw e;
   }
-  if (kind === 'regular' && !opts.force) throw new UserError(`${flag} ${path} already exists; pass -f/--force to overwrite it`);
+  if (kind === 'regular' && !opts.force) {
+    throw new UserError(`${flag} ${path} already exists; pass -f/--force to overwrite it`);
+  }
 }
 
 /** Writes `data` to `path` (stdout for `-`); the file-system errors become one line naming `path`. */
@@ -74,5 +76,7 @@ export function writeStdout(data: Uint8Array | string): Promise<void> {
  */
 export function checkOutputFolder(dir: string, flag = '--out'): void {
   if (dir === STDIO) throw new UserError(`${flag} names a folder; ${STDIO} (stdout) cannot hold one`);
-  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UserError(`${flag} ${dir} is a file, not a folder; give a folder`);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new UserError(`${flag} ${dir} is a file, not a folder; give a folder`);
+  }
 }

@@ -4,8 +4,8 @@
 // a device or a socket is written in place, never replaced by a regular file. Errors name the given path,
 // never the temp file.
 import {
-  closeSync, fstatSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, writeSync,
-  type Stats,
+  closeSync, fstatSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync,
+  writeSync, type Stats,
 } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
@@ -90,7 +90,9 @@ export function outputTarget(path: string): OutputTarget {
       // a link to a FIFO, device or socket, e.g. /dev/stdout -> /proc/self/fd/1: write through the link
       return { kind: 'special', path: p, stats: followed };
     }
-    if (st.isDirectory()) throw new OutputError(`${path} is a folder; give a file name${p === path ? '' : ` (it links to ${p})`}`);
+    if (st.isDirectory()) {
+      throw new OutputError(`${path} is a folder; give a file name${p === path ? '' : ` (it links to ${p})`}`);
+    }
     if (st.isFile()) return { kind: 'regular', path: p, stats: st };
     return { kind: 'special', path: p, stats: st };
   }
