@@ -119,8 +119,10 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const secs = (Date.now() - t0) / 1000;
   const gens = samples.map((t) => Uint8Array.from(t));
   const total = gens.reduce((a, g) => a + g.length, 0);
+  // only a given --prompt is written: the default one (BOS, or one silent sample) is no data
+  const keepPrompt = !!(f.withPrompt && f.prompt);
   const withPrompt = (gen: Uint8Array) => {
-    if (!f.withPrompt) return gen;
+    if (!keepPrompt) return gen;
     const all = new Uint8Array(prompt.length + gen.length);
     all.set(prompt);
     all.set(gen, prompt.length);
@@ -131,7 +133,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
     // unique names, so the file indexes (samtools and ours keep one record per name)
     const records = gens.map((gen, k) => {
       const text = new TextEncoder().encode(dna.decodeTokens(withPrompt(gen)));
-      const label = `generated_${k + 1} length=${gen.length}${f.withPrompt ? ` prompt_length=${prompt.length}` : ''}` +
+      const label = `generated_${k + 1} length=${gen.length}${keepPrompt ? ` prompt_length=${prompt.length}` : ''}` +
         ` prompt=${promptLabel} temperature=${f.temperature} seed=${f.seed + k}`;
       return dna.formatFastaRecord(label, text);
     });
@@ -166,7 +168,7 @@ export const registerGenerate: Registrar = (program, ctx) => {
       ? 'prompt region in samtools syntax (chr:start-end) of --data'
       : 'prompt WAV file (- reads stdin); its last --prompt-seconds with sound, trailing digital silence skipped')
     .option('-o, --out <file>', `output ${dna ? 'FASTA (default generated.fa)' : 'WAV (default generated.wav)'}; - is stdout`)
-    .option('--with-prompt', 'write the prompt followed by the continuation (default: the continuation alone)')
+    .option('--with-prompt', 'write the --prompt followed by the continuation (default: the continuation alone)')
     .option('--length <n>', 'tokens to generate', parseIntArg(1, 2 ** 31))
     .option('--temperature <t>', 'sampling temperature (0: greedy)', parseFloatArg(0, 100), 1)
     .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', parseIntArg(0, 1 << 20), 0)
