@@ -37,7 +37,8 @@ export async function runMain(program: Command, argv: string[]): Promise<never> 
   // a reader that stops early (`| head`) closes the pipe: stop quietly, with the status a SIGPIPE death gives
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
-    throw e;
+    process.stderr.write(`${program.name()}: error: cannot write stdout (${e.code ?? e.message})\n`);
+    process.exit(1);
   });
   try {
     await program.parseAsync(argv);
