@@ -102,6 +102,9 @@ describe('DNA pipes', () => {
     const train = cli('dna', ['train', '--data', '-', '--out', join(dir, 'never')], { input: fa });
     expect(train.code).toBe(1);
     expect(train.err).toMatch(/^mamba-dna: error: stdin: training and evaluation read random windows of the data.*save it to a file first\n$/);
+    const ev = cli('dna', ['eval', '--checkpoint', join(dir, 'cls'), '--data', '-'], { input: fa });
+    expect(ev.code).toBe(1);
+    expect(ev.err).toMatch(/^mamba-dna: error: stdin: training and evaluation read random windows/);
   });
 
   it('a reader that stops early ends the writer quietly', () => {
