@@ -21,8 +21,10 @@ import {
 } from '../model/index.js';
 import { TRAINER_STATE_FILE, Trainer, type EvalInfo, type TrainOptions } from '../train/index.js';
 import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext, type Registrar } from './common.js';
-import { domainData, openLabelledData, type DomainData } from './domain-data.js';
+import { domainData, openLabelledData, refuseStreamData, type DomainData } from './domain-data.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
+import { isStreamInput } from './input.js';
+import { checkOutputFolder } from './output.js';
 import { createProgress } from './progress.js';
 import { RUN_FILE, appendMetrics, prepareRunFolder, readRunInfo, truncateMetrics, writePlots, type RunInfo } from './run-folder.js';
 
@@ -50,6 +52,7 @@ interface TrainFlags {
   evalData?: string;
   precision?: 'f32' | 'bf16';
   accum?: number;
+  rate?: number;
 }
 
 /**
@@ -145,12 +148,14 @@ async function openTrainData(dd: DomainData, task: 'lm' | 'classify', path: stri
 }
 
 async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
-  const dd = domainData(ctx.domain);
   const device: Device = await asUserErrors(() => resolveDevice(flags.device));
   if (flags.threads) (await import('../backend/index.js')).native().cpu.setNumThreads!(flags.threads);
   let out = flags.out;
   if (flags.resume && !out) throw new UsageError('--resume needs --out DIR (the run folder to continue)');
+  if (out) checkOutputFolder(out);
+  for (const p of [flags.data, flags.evalData]) refuseStreamData(p);
   const prior = flags.resume && out ? readRunInfo(resolve(out)) : undefined;
+  const dd = domainData(ctx.domain, { rate: flags.rate ?? prior?.rate });
   const task = prior?.task ?? flags.task ?? DEFAULT_TASK[ctx.domain];
   out = resolve(out ?? join('runs', `${ctx.domain}-${task}-${timestamp()}`));
   const dataPath = resolve(flags.data ?? prior?.data ?? dd.defaultData(task));
@@ -235,7 +240,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
       progress.log(`  initialised ${n} backbone tensors from ${resolve(flags.init)}`);
     }
     trainer = await asUserErrors(() => new Trainer(model, data, trainOpts, { runDir: out, hooks }));
-    const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}), precision, created: new Date().toISOString() };
+    const info: RunInfo = { tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}), ...(dd.rate ? { rate: dd.rate } : {}), precision, created: new Date().toISOString() };
     writeFileSync(join(out, RUN_FILE), `${JSON.stringify(info, null, 2)}\n`);
     progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${fmtInt(model.numParameters())} parameters on ${device}${device === 'cuda' ? ` (${precision} activations)` : ''}; seq-len ${trainer.options.seqLen}, batch ${trainer.options.batchSize}, ${trainer.options.steps} steps, lr ${trainer.options.lr}`);
   }
@@ -323,8 +328,9 @@ function trainerSeqLen(dir: string): number | undefined {
 async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
   const dir = resolve(flags.checkpoint);
   const device = await asUserErrors(() => resolveDevice(flags.device));
+  refuseStreamData(flags.data);
   const { model, run } = openCheckpoint(ctx, dir, device);
-  const dd = domainData(ctx.domain);
+  const dd = domainData(ctx.domain, { rate: run?.rate });
   const task = model.config.task;
   const dataPath = resolve(flags.data ?? run?.data ?? dd.defaultData(task));
   const seqLen = flags.seqLen ?? trainerSeqLen(dir) ?? 1024;
@@ -424,8 +430,8 @@ async function predict(ctx: CliContext, inputs: string[], flags: PredictFlags): 
   const { predictionItems } = await import('./predict-items.js');
   const rows: { item: string; windows: number; probs: number[] }[] = [];
   for (const input of inputs) {
-    if (!existsSync(input)) throw new UserError(`${input}: no such file or folder`);
-    for await (const item of predictionItems(ctx.domain, input, seqLen, flags.windows)) {
+    if (!isStreamInput(input) && !existsSync(input)) throw new UserError(`${input}: no such file or folder`);
+    for await (const item of predictionItems(ctx.domain, input, seqLen, flags.windows, run?.rate)) {
       const B = item.windows.length;
       const ids = new Int32Array(B * seqLen);
       item.windows.forEach((w, b) => ids.set(w, b * seqLen));
@@ -463,7 +469,7 @@ const deviceOption = () => choiceOption('--device <device>', 'where to compute',
 export const registerModelCommands: Registrar = (program, ctx) => {
   const ex = ctx.domain === 'dna'
     ? { data: 'genome.fa.gz', set: 'datasets/build/species', region: 'NC_011333.1:1-1000' }
-    : { data: 'speech.wav', set: 'datasets/audio/digits', region: '' };
+    : { data: 'data/digits', set: 'datasets/audio/digits', region: '' }; // audio trains a classifier by default
   const trainCmd = new Command('train')
     .description(`train a Mamba model (next-token lm or classify); with no flags, ${ctx.domain === 'dna' ? 'a small next-token model of the shipped H. pylori genome' : 'a spoken-digit classifier on the shipped digits'}`)
     .addOption(choiceOption('--task <task>', `lm (next-token) or classify (default: ${DEFAULT_TASK[ctx.domain]})`, ['lm', 'classify']))
@@ -478,7 +484,7 @@ export const registerModelCommands: Registrar = (program, ctx) => {
     .option('--lr <x>', 'peak learning rate', parseFloatArg(1e-7, 1))
     .option('--warmup <n>', 'learning-rate warmup steps', parseIntArg(0, 1e9))
     .option('--seq-len-warmup', 'start at a short sequence length and double up to --seq-len')
-    .option('--eval-data <path>', 'lm: evaluate on all of this file (e.g. a held-out genome) instead of the held-out tail of --data')
+    .option('--eval-data <path>', `lm: evaluate on all of this ${ctx.domain === 'dna' ? 'file (e.g. a held-out genome)' : 'WAV file or folder (e.g. held-out speakers)'} instead of the held-out tail of --data`)
     .option('--eval-every <n>', 'evaluate (and checkpoint) every n steps (default: 10 times a run)', parseIntArg(1, 1e9))
     .option('--eval-windows <n>', 'held-out windows (lm) or examples per source (classify) per evaluation', parseIntArg(1, 1e7))
     .option('--recompute', 'recompute each block in backward (less memory for long sequences)')
@@ -486,10 +492,11 @@ export const registerModelCommands: Registrar = (program, ctx) => {
     .addOption(deviceOption())
     .option('--out <dir>', 'run folder (default: runs/<domain>-<task>-<time>)')
     .option('--resume', 'continue the run in --out from its last checkpoint')
-    .option('--force', 'overwrite an existing --out folder')
+    .option('-f, --force', 'overwrite an existing --out folder')
     .option('--seed <n>', 'random seed', parseIntArg(0, 2 ** 32 - 1), 0)
-    .addOption(new Option('--threads <n>', 'CPU threads').argParser(parseIntArg(1, 1024)))
-    .action((opts: TrainFlags) => train(ctx, opts));
+    .addOption(new Option('--threads <n>', 'CPU threads').argParser(parseIntArg(1, 1024)));
+  if (ctx.domain === 'audio') trainCmd.option('--rate <hz>', 'model sample rate: data at other rates is resampled, with a note (default 16000)', parseIntArg(1000, 384000));
+  trainCmd.action((opts: TrainFlags) => train(ctx, opts));
   program.addCommand(withExamples(trainCmd, [
     `${ctx.name} train`,
     `${ctx.name} train --data ${ex.data} --seq-len 4096 --steps 2000 --out runs/my-run`,
@@ -512,14 +519,17 @@ export const registerModelCommands: Registrar = (program, ctx) => {
 
   const predictCmd = new Command('predict')
     .description(`class probabilities per ${ctx.domain === 'dna' ? 'FASTA record' : 'WAV file'} from a classifier, as TSV or JSON`)
-    .argument('<inputs...>', ctx.domain === 'dna' ? 'FASTA files' : 'WAV files or folders')
+    .argument('<inputs...>', `${ctx.domain === 'dna' ? 'FASTA' : 'WAV'} files or folders of them; - reads stdin`)
     .requiredOption('--checkpoint <dir>', 'run folder of a classifier')
     .option('--seq-len <n>', 'window length (default: the training length)', parseIntArg(1, 2 ** 24))
-    .option('--windows <n>', 'windows averaged per record (DNA) ', parseIntArg(1, 1e6), 8)
+    .option('--windows <n>', `windows averaged per ${ctx.domain === 'dna' ? 'FASTA record' : 'WAV file'} longer than --seq-len, spread evenly along it`, parseIntArg(1, 1e6), 8)
     .addOption(choiceOption('--format <fmt>', 'output format', ['tsv', 'json'], 'tsv'))
     .addOption(deviceOption())
     .action((inputs: string[], opts: PredictFlags) => predict(ctx, inputs, opts));
-  program.addCommand(withExamples(predictCmd, [`${ctx.name} predict --checkpoint runs/cls ${ctx.domain === 'dna' ? 'unknown.fa' : 'clip.wav'}`]));
+  program.addCommand(withExamples(predictCmd, [
+    `${ctx.name} predict --checkpoint runs/cls ${ctx.domain === 'dna' ? 'unknown.fa' : 'clip.wav'}`,
+    ctx.domain === 'dna' ? 'mamba-dna region genome.fa.gz chr1:1-5000 | mamba-dna predict --checkpoint runs/cls -' : 'sox in.flac -t wav - | mamba-audio predict --checkpoint runs/cls -',
+  ]));
 
   const infoCmd = new Command('info')
     .description('show a checkpoint: config, size, training state')

@@ -14,6 +14,8 @@ export interface RunInfo {
   data: string;
   evalData?: string;
   classes?: readonly string[];
+  /** audio: the sample rate the model was trained at (absent: 16000); eval/predict/generate use the same */
+  rate?: number;
   /** activations the run trained with on a GPU; eval/predict/generate use the same */
   precision?: 'f32' | 'bf16';
   created: string;

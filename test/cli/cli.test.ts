@@ -73,7 +73,7 @@ describe('mamba-dna', () => {
     const g = run('dna', ['generate', '--checkpoint', out, '--prompt', 'gi|208433976|ref|NC_011333.1|:1001-1200', '--length', '150', '-o', join(dir, 'gen.fa')], dir);
     expect(g.code, g.err).toBe(0);
     const fa = readFileSync(join(dir, 'gen.fa'), 'utf8').split('\n');
-    expect(fa[0]).toMatch(/^>generated length=150 prompt=gi\|208433976\|ref\|NC_011333\.1\|:1001-1200/);
+    expect(fa[0]).toMatch(/^>generated_1 length=150 prompt=gi\|208433976\|ref\|NC_011333\.1\|:1001-1200/);
     expect(fa.slice(1).join('').length).toBe(150);
     expect(fa[1]).toHaveLength(60);
     const g2 = run('dna', ['generate', '--checkpoint', out, '-o', join(dir, 'gen.fa')], dir);
@@ -83,7 +83,7 @@ describe('mamba-dna', () => {
     const g3 = run('dna', ['generate', '--checkpoint', out, '--samples', '3', '--length', '80', '-o', join(dir, 'three.fa')], dir);
     expect(g3.code, g3.err).toBe(0);
     const recs = readFileSync(join(dir, 'three.fa'), 'utf8').split('>').filter(Boolean);
-    expect(recs.map((r) => r.split('\n')[0]!.match(/sample=(\d)/)?.[1])).toEqual(['1', '2', '3']);
+    expect(recs.map((r) => r.split('\n')[0]!.match(/^generated_(\d) .* seed=(\d)$/)?.slice(1))).toEqual([['1', '0'], ['2', '1'], ['3', '2']]);
     const seqs = recs.map((r) => r.split('\n').slice(1).join(''));
     expect(seqs.map((q) => q.length)).toEqual([80, 80, 80]);
     expect(new Set(seqs).size).toBe(3);
