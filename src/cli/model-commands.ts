@@ -96,9 +96,9 @@ interface EvalPart {
 async function lmPart(ctx: CliContext, flags: EvalFlags, run: RunInfo | undefined, dataPath: string): Promise<EvalPart> {
   const dd = domainData(ctx.domain);
   const split = flags.split;
-  if (flags.data && !split) return { src: await dd.openEval(dataPath), path: dataPath, part: 'all of it' };
+  if (flags.data && !split) return { src: await dd.openEval(dataPath), path: dataPath, part: 'all' };
   if (!flags.data && run?.evalData && (split ?? 'valid') === 'valid') {
-    return { src: await dd.openEval(run.evalData), path: run.evalData, part: 'the --eval-data the run evaluated on' };
+    return { src: await dd.openEval(run.evalData), path: run.evalData, part: 'all' };
   }
   if (split === 'test') {
     const splits = await dd.splitsOf(dataPath).catch(() => [] as string[]);
@@ -142,7 +142,8 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
   const t0 = Date.now();
   const s = await asUserErrors(() => evaluateModel(model, e.src, { seqLen, batchSize: flags.batch, windows: flags.windows }));
   const secs = (Date.now() - t0) / 1000;
-  process.stderr.write(`${ctx.name} eval: scored ${e.part} of ${e.path}: ${describeScored(s)}\n`);
+  const what = e.part === 'all' ? `all of ${e.path}` : `the ${e.part} of ${e.path}`;
+  process.stderr.write(`${ctx.name} eval: scored ${what}: ${describeScored(s)}\n`);
   const metrics = s.task === 'lm'
     ? { loss: s.loss, bits_per_token: s.bitsPerToken, perplexity: s.perplexity, accuracy: s.accuracy }
     : { loss: s.loss, cross_entropy: s.loss, accuracy: s.accuracy };
@@ -154,7 +155,7 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
     console.log(JSON.stringify(result, null, 2));
     return;
   }
-  console.log(`${e.part} of ${e.path}, seq-len ${seqLen}: ${describeResult(s)} over ${fmtInt(s.count)} ${task === 'lm' ? 'tokens' : 'examples'} (${secs.toFixed(1)} s)`);
+  console.log(`${what}, seq-len ${seqLen}: ${describeResult(s)} over ${fmtInt(s.count)} ${task === 'lm' ? 'tokens' : 'examples'} (${secs.toFixed(1)} s)`);
   if (s.confusion && s.classes) {
     const w = Math.max(6, ...s.classes.map((c) => c.length));
     console.log(`confusion (rows: true class, columns: predicted)`);
