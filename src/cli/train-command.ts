@@ -179,9 +179,9 @@ interface Prepared {
 function trainOptions(flags: TrainFlags, d: { seqLen: number; batch: number; steps: number; lr: number }, seqLen: number, keepBest: boolean) {
   const steps = flags.steps ?? d.steps;
   const o: Partial<TrainOptions> = {
-    seqLen, batchSize: flags.batch ?? d.batch, steps, lr: flags.lr ?? d.lr, seed: flags.seed,
-    evalWindows: flags.evalWindows ?? 64, keepBest,
+    seqLen, batchSize: flags.batch ?? d.batch, steps, lr: flags.lr ?? d.lr, seed: flags.seed, keepBest,
   };
+  if (flags.evalWindows !== undefined) o.evalWindows = flags.evalWindows;
   if (flags.warmup !== undefined) o.warmupSteps = flags.warmup;
   if (flags.accum !== undefined) o.accumSteps = flags.accum;
   if (flags.seqLenWarmup) o.seqLenWarmup = { start: Math.min(seqLen, 1024), steps: Math.floor(steps / 4) };

@@ -43,7 +43,7 @@ export function saveCheckpoint(runDir: string, step: number, write: (folder: str
   renameSync(partial, final);
   const m: Manifest = { version: 1, step, dir: name };
   writeFileAtomic(join(runDir, CHECKPOINT_MANIFEST), `${JSON.stringify(m)}\n`);
-  publish(runDir, final);
+  publishCheckpoint(runDir, final);
   prune(runDir, name);
   return final;
 }
@@ -69,7 +69,7 @@ export function committedCheckpoint(runDir: string): { step: number; dir: string
 }
 
 /** Makes the top-level files of the run folder those of `folder` (each replaced atomically). */
-export function publish(runDir: string, folder: string): void {
+export function publishCheckpoint(runDir: string, folder: string): void {
   // temp files of saves killed before their rename
   const stale = [...CHECKPOINT_FILES, CHECKPOINT_MANIFEST].map((f) => `${f}.tmp-`);
   for (const e of readdirSync(runDir)) if (stale.some((s) => e.startsWith(s))) rmSync(join(runDir, e), { force: true });

@@ -57,8 +57,8 @@ export interface TaskRunner {
   score(model: MambaModel, src: DataSource, o: ScoreOptions): Promise<Score>;
 }
 
-export class EvaluationError extends Error {
-  override name = 'EvaluationError';
+export class EvalDataError extends Error {
+  override name = 'EvalDataError';
 }
 
 function isLabelled(s: DataSource): s is LabelledSource {
@@ -105,7 +105,7 @@ const lm: TaskRunner = {
       if (windows >= o.windows) break;
     }
     if (pending.length) flush();
-    if (count === 0) throw new EvaluationError(`${src.describe()}: holds no window of ${L + 1} tokens to evaluate`);
+    if (count === 0) throw new EvalDataError(`${src.describe()}: holds no window of ${L + 1} tokens to evaluate`);
     const loss = lossSum / count;
     return {
       task: 'lm', loss, accuracy: correct / count, bitsPerToken: loss / Math.LN2, perplexity: Math.exp(loss), count, windows,
@@ -150,7 +150,7 @@ const classify: TaskRunner = {
       if (pending.length === o.batchSize) flush();
     }
     if (pending.length) flush();
-    if (count === 0) throw new EvaluationError(`${src.describe()}: holds no example of ${L} tokens to evaluate`);
+    if (count === 0) throw new EvalDataError(`${src.describe()}: holds no example of ${L} tokens to evaluate`);
     return {
       task: 'classify', loss: lossSum / count, accuracy: correct / count, count, windows: count, tokens: count * L, seqLen: L,
       data: src.describe(), confusion, classes: ls.classes,

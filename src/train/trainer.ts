@@ -12,7 +12,7 @@ import {
 import { createModel, type CreateOptions, type MambaModel } from '../model/model.js';
 import { Rng } from '../util/rng.js';
 import type { Param } from '../nn/param.js';
-import { CHECKPOINT_MANIFEST, TRAINER_STATE_FILE, TRAINING_STATE_FILE, committedCheckpoint, publish, saveCheckpoint } from './checkpoints.js';
+import { CHECKPOINT_MANIFEST, TRAINER_STATE_FILE, TRAINING_STATE_FILE, committedCheckpoint, publishCheckpoint, saveCheckpoint } from './checkpoints.js';
 import { evaluateModel } from './evaluate.js';
 import { AdamW, clipGradNorm, lrAt, seqLenAt, type SeqLenWarmup } from './optim.js';
 import { taskRunner, type DataSource, type Score, type TaskRunner } from './task.js';
@@ -377,7 +377,7 @@ export class Trainer {
     const committed = committedCheckpoint(dir);
     if (committed) {
       // the top-level files may be of a save cut short: make them the committed step's again
-      publish(dir, committed.dir);
+      publishCheckpoint(dir, committed.dir);
       paths = (f) => join(committed.dir, f);
     } else {
       const legacy = legacyCheckpoint(dir);

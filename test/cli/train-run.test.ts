@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
@@ -55,6 +56,14 @@ describe('train: data and run folder', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('plain gzip FASTA: the advice converts it to bgzip under its own name', () => {
+    const gz = join(dir, 'plain.fa.gz');
+    writeFileSync(gz, gzipSync(readFileSync(genome)));
+    const r = run('dna', ['train', '--data', gz, ...tiny, '--out', join(dir, 'gz-run')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`convert it with \`gunzip ${gz} && bgzip ${join(dir, 'plain.fa')}\` (which writes ${gz} again, as bgzip)`);
+  });
+
   it('the --preset help says what each preset is', () => {
     const h = run('dna', ['train', '--help']);
     expect(h.out.replace(/\s+/g, ' ')).toMatch(/tiny: d_model 32, 2 layers; small: d_model 256, 8 layers; 130m: d_model 768, 24 layers/);
@@ -84,6 +93,8 @@ describe('train: data and run folder', () => {
     const r = run('dna', ['train', '--out', out, '--resume', '--steps', '6']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/warning: .*metrics\.jsonl: dropped its torn last line/);
+    // the summary names the evaluation it quotes
+    expect(r.out).toMatch(/done at step 6 in [\d.]+ s: last eval \(step 6\): loss [\d.]+ nats, [\d.]+ bits\/token/);
     expect(trainLosses(out).map((x) => x[0])).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
