@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Domain, Task } from '../data/types.js';
 import { writeFileAtomic, type MambaConfig } from '../model/index.js';
 import { confusionTable, htmlReport, keyValueTable, lineChart, type ReportSection, type Series } from '../report/svg.js';
-import { BEST_DIR, type TrainOptions } from '../train/index.js';
+import { BEST_DIR, CHECKPOINT_FILES, CHECKPOINT_MANIFEST, type TrainOptions } from '../train/index.js';
 import { UserError } from './errors.js';
 
 /** What the CLI records about a run beside the trainer's own state, so --resume and eval need no flags. */
@@ -65,27 +65,39 @@ export function checkNewRunFolder(dir: string, force: boolean | undefined): void
   );
 }
 
+/** What a run writes into its folder (and older runs wrote): all that --force removes, nothing else. */
+const RUN_ENTRIES = [
+  CHECKPOINT_MANIFEST, RUN_FILE, 'checkpoints', BEST_DIR, ...CHECKPOINT_FILES, METRICS_FILE, 'loss.svg', 'accuracy.svg', 'throughput.svg',
+  'report.html', ...CHECKPOINT_FILES.map((f) => `${f}.prev`),
+];
+
 /**
- * Creates the run folder with its run.json (also in best/, so the best model can be evaluated on its
- * own): built beside the target and renamed into place, so the folder either holds a run.json or does
- * not exist. With force, an existing folder is replaced.
+ * Creates the run folder with its run.json (also in best/ when the run keeps one, so the best model can
+ * be evaluated on its own). A new folder is built beside the target and renamed into place, so it either
+ * holds a run.json or does not exist. With force, the files of an earlier run are removed (the manifest
+ * first, so nothing half-removed looks resumable); other files in the folder are left alone.
  */
 export function createRunFolder(dir: string, info: RunInfo, force: boolean | undefined): void {
   checkNewRunFolder(dir, force);
+  const best = info.options?.keepBest !== false;
+  const text = `${JSON.stringify(info, null, 2)}\n`;
+  if (existsSync(dir)) {
+    for (const e of RUN_ENTRIES) rmSync(join(dir, e), { recursive: true, force: true });
+    if (best) mkdirSync(join(dir, BEST_DIR));
+    if (best) writeFileAtomic(join(dir, BEST_DIR, RUN_FILE), text);
+    writeFileSync(join(dir, METRICS_FILE), '');
+    writeFileAtomic(join(dir, RUN_FILE), text);
+    return;
+  }
   mkdirSync(dirname(dir), { recursive: true });
   const partial = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
   rmSync(partial, { recursive: true, force: true });
-  mkdirSync(join(partial, BEST_DIR), { recursive: true });
-  const text = `${JSON.stringify(info, null, 2)}\n`;
+  mkdirSync(partial);
+  if (best) mkdirSync(join(partial, BEST_DIR));
+  if (best) writeFileSync(join(partial, BEST_DIR, RUN_FILE), text);
   writeFileSync(join(partial, RUN_FILE), text);
-  writeFileSync(join(partial, BEST_DIR, RUN_FILE), text);
   writeFileSync(join(partial, METRICS_FILE), '');
-  if (existsSync(dir)) {
-    const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`);
-    renameSync(dir, old);
-    renameSync(partial, dir);
-    rmSync(old, { recursive: true, force: true });
-  } else renameSync(partial, dir);
+  renameSync(partial, dir);
 }
 
 /**
@@ -95,8 +107,7 @@ export function createRunFolder(dir: string, info: RunInfo, force: boolean | und
 export function runToResume(dir: string, domain: Domain, tool: string): RunInfo | undefined {
   if (!existsSync(dir)) throw new UserError(`--resume: ${dir} does not exist (start the run without --resume)`);
   const run = readRunInfo(dir);
-  const config = join(dir, 'config.json');
-  const runDomain = run?.domain ?? (existsSync(config) ? (JSON.parse(readFileSync(config, 'utf8')) as { domain?: Domain }).domain : undefined);
+  const runDomain = run?.domain ?? configDomain(dir);
   if (!run && !runDomain) {
     throw new UserError(`--resume: ${dir} holds no ${RUN_FILE} (not a run folder, or its run stopped before it started): start it without --resume`);
   }
@@ -104,6 +115,15 @@ export function runToResume(dir: string, domain: Domain, tool: string): RunInfo 
     throw new UserError(`--resume: ${dir} holds ${article(runDomain)} ${runDomain} run (${run?.task ?? 'model'}); resume it with mamba-${runDomain}, not ${tool}`);
   }
   return run;
+}
+
+/** The domain a folder's config.json names, if it has a readable one. */
+function configDomain(dir: string): Domain | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { domain?: Domain }).domain;
+  } catch {
+    return undefined;
+  }
 }
 
 /** "a" or "an" for a word read aloud: an audio, a dna. */

@@ -240,8 +240,7 @@ async function prepareResume(ctx: CliContext, flags: TrainFlags, device: Device,
   const dd = domainData(ctx.domain);
   const out = resolve(flags.out!);
   const run = runToResume(out, ctx.domain, ctx.name);
-  const config = run?.config ?? (await asUserErrors(() => readConfig(out)));
-  const task = run?.task ?? config.task;
+  const task = run?.task ?? (await asUserErrors(() => readConfig(out))).task;
   const dataPath = resolve(flags.data ?? run?.data ?? dd.defaultData(task));
   const recorded = recordedOptions(out, run);
   if (!recorded) throw new UserError(`--resume: ${out} records no training options (no ${RUN_FILE} settings, no ${TRAINER_STATE_FILE}); start it again with --force`);

@@ -2,7 +2,7 @@
 // the other domain, torn metrics, a run stopped before its first checkpoint, evaluations that say what
 // they scored, and classifier runs reported as cross-entropy and accuracy. Needs dist/ (npm run build).
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -113,6 +113,18 @@ describe('train: data and run folder', () => {
     expect(r.err).toMatch(/has no checkpoint yet .*starting it again from step 0 of 4/);
     expect(trainLosses(out)).toEqual(trainLosses(lmRun));
     expect(readFileSync(join(out, 'model.safetensors'))).toEqual(readFileSync(join(lmRun, 'model.safetensors')));
+  });
+
+  it('--force replaces the earlier run\'s files and leaves other files in the folder alone', () => {
+    const out = join(dir, 'forced');
+    cpSync(lmRun, out, { recursive: true });
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    const r = run('dna', ['train', '--data', genome, ...tiny, '--steps', '2', '--eval-every', '2', '--out', out, '--force']);
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine');
+    expect(JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')).step).toBe(2);
+    expect(trainLosses(out)).toEqual(trainLosses(lmRun).slice(0, 2));
+    expect(readdirSync(join(out, 'checkpoints'))).toEqual(['step-00000002']);
   });
 });
 
