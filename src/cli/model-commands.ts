@@ -5,8 +5,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { resolveDevice, type Device } from '../backend/index.js';
 import type { LabelledSource, WindowSource } from '../data/types.js';
-import { CONFIG_FILE, MODEL_FILE, loadModel, readConfig, type MambaConfig, type CreateOptions, type MambaModel } from '../model/index.js';
-import { BEST_DIR, TRAINER_STATE_FILE, describeResult, describeScored, evaluateModel, type EvalInfo, type TrainOptions } from '../train/index.js';
+import {
+  CONFIG_FILE, MODEL_FILE, loadModel, readConfig, type MambaConfig, type CreateOptions, type MambaModel,
+} from '../model/index.js';
+import {
+  BEST_DIR, TRAINER_STATE_FILE, describeResult, describeScored, evaluateModel, type EvalInfo, type TrainOptions,
+} from '../train/index.js';
 import { choiceOption, parseIntArg, withExamples, type CliContext, type Registrar } from './common.js';
 import { domainData } from './domain-data.js';
 import { UserError, asUserErrors } from './errors.js';
@@ -15,7 +19,8 @@ import { trainCommand } from './train-command.js';
 
 function checkDomain(ctx: CliContext, dir: string, config: MambaConfig): void {
   if (config.domain !== ctx.domain) {
-    throw new UserError(`${dir} holds ${article(config.domain)} ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
+    const d = config.domain;
+    throw new UserError(`${dir} holds ${article(d)} ${d} model; use mamba-${d}, not ${ctx.name}`);
   }
 }
 
@@ -93,7 +98,9 @@ interface EvalPart {
 }
 
 /** lm data: all of --data, or a part of the run's data (its held-out part, training part or test genomes). */
-async function lmPart(ctx: CliContext, flags: EvalFlags, run: RunInfo | undefined, dataPath: string): Promise<EvalPart> {
+async function lmPart(
+  ctx: CliContext, flags: EvalFlags, run: RunInfo | undefined, dataPath: string,
+): Promise<EvalPart> {
   const dd = domainData(ctx.domain);
   const split = flags.split;
   if (flags.data && !split) return { src: await dd.openEval(dataPath), path: dataPath, part: 'all' };
@@ -103,17 +110,22 @@ async function lmPart(ctx: CliContext, flags: EvalFlags, run: RunInfo | undefine
   if (split === 'test') {
     const splits = await dd.splitsOf(dataPath).catch(() => [] as string[]);
     if (!splits.includes('test')) {
-      throw new UserError(`--split test: ${dataPath} has no test part (next-token data is split into a training part and a held-out ` +
+      throw new UserError(`--split test: ${dataPath} has no test part (next-token data is split into a training part ` +
+        'and a held-out ' +
         `valid part: use --split valid, or --data FILE to score all of another file)`);
     }
     const dna = await import('../data/dna/index.js');
-    const m = await asUserErrors(() => dna.readGenomeManifest(dataPath.endsWith('.json') ? dataPath : join(dataPath, 'manifest.json')));
-    const base = dirname(dataPath.endsWith('.json') ? dataPath : join(dataPath, 'manifest.json'));
+    const manifest = dataPath.endsWith('.json') ? dataPath : join(dataPath, 'manifest.json');
+    const m = await asUserErrors(() => dna.readGenomeManifest(manifest));
+    const base = dirname(manifest);
     const files = m.sources.filter((x) => x.split === 'test').map((x) => resolve(base, x.path));
-    return { src: await asUserErrors(() => dna.openDnaSource(files, { name: `${m.name} test genomes` })), path: dataPath, part: 'test genomes' };
+    const src = await asUserErrors(() => dna.openDnaSource(files, { name: `${m.name} test genomes` }));
+    return { src, path: dataPath, part: 'test genomes' };
   }
   const d = await dd.openLm(dataPath);
-  return split === 'train' ? { src: d.train, path: dataPath, part: 'training part' } : { src: d.valid, path: dataPath, part: 'held-out part' };
+  return split === 'train'
+    ? { src: d.train, path: dataPath, part: 'training part' }
+    : { src: d.valid, path: dataPath, part: 'held-out part' };
 }
 
 async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
@@ -123,7 +135,9 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
   const dd = domainData(ctx.domain);
   const task = model.config.task;
   if (!flags.data && !run) {
-    throw new UserError(`--checkpoint ${dir}: no ${RUN_FILE} says what it was trained on; give --data (and --split) to say what to score`);
+    throw new UserError(
+      `--checkpoint ${dir}: no ${RUN_FILE} says what it was trained on; give --data (and --split) to say what to score`,
+    );
   }
   const dataPath = resolve(flags.data ?? run!.data);
   const seqLen = flags.seqLen ?? run?.options?.seqLen ?? trainerSeqLen(dir) ?? 1024;
@@ -135,12 +149,14 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
     if (!splits.includes(split)) throw new UserError(`${dataPath} has no ${split} split (it has ${splits.join(', ')})`);
     const src = await dd.openLabelled(dataPath, split);
     if (src.classes.length !== model.config.num_classes) {
-      throw new UserError(`${dataPath} has ${src.classes.length} classes, the model was trained on ${model.config.num_classes}`);
+      const n = model.config.num_classes;
+      throw new UserError(`${dataPath} has ${src.classes.length} classes, the model was trained on ${n}`);
     }
     e = { src, path: dataPath, part: `${split} split` };
   }
   const t0 = Date.now();
-  const s = await asUserErrors(() => evaluateModel(model, e.src, { seqLen, batchSize: flags.batch, windows: flags.windows }));
+  const o = { seqLen, batchSize: flags.batch, windows: flags.windows };
+  const s = await asUserErrors(() => evaluateModel(model, e.src, o));
   const secs = (Date.now() - t0) / 1000;
   const what = e.part === 'all' ? `all of ${e.path}` : `the ${e.part} of ${e.path}`;
   process.stderr.write(`${ctx.name} eval: scored ${what}: ${describeScored(s)}\n`);
@@ -148,14 +164,16 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
     ? { loss: s.loss, bits_per_token: s.bitsPerToken, perplexity: s.perplexity, accuracy: s.accuracy }
     : { loss: s.loss, cross_entropy: s.loss, accuracy: s.accuracy };
   const result = {
-    checkpoint: dir, task, data: e.path, part: e.part, scored: s.data, windows: s.windows, tokens: s.tokens, seq_len: seqLen,
+    checkpoint: dir, task, data: e.path, part: e.part, scored: s.data, windows: s.windows, tokens: s.tokens,
+    seq_len: seqLen,
     ...metrics, count: s.count, seconds: secs, ...(s.confusion ? { classes: s.classes, confusion: s.confusion } : {}),
   };
   if (flags.json) {
     console.log(JSON.stringify(result, null, 2));
     return;
   }
-  console.log(`${what}, seq-len ${seqLen}: ${describeResult(s)} over ${fmtInt(s.count)} ${task === 'lm' ? 'tokens' : 'examples'} (${secs.toFixed(1)} s)`);
+  const over = `${fmtInt(s.count)} ${task === 'lm' ? 'tokens' : 'examples'}`;
+  console.log(`${what}, seq-len ${seqLen}: ${describeResult(s)} over ${over} (${secs.toFixed(1)} s)`);
   if (s.confusion && s.classes) {
     const w = Math.max(6, ...s.classes.map((c) => c.length));
     console.log(`confusion (rows: true class, columns: predicted)`);

@@ -1,11 +1,15 @@
 // The run folder of a training run: run.json (what the CLI records: data, classes, model config and
 // training options, so --resume, eval and predict need no flags), the trainer's checkpoint files,
 // metrics.jsonl (one JSON object a line), and plots (SVG + report.html) made from the metrics.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Domain, Task } from '../data/types.js';
 import { writeFileAtomic, type MambaConfig } from '../model/index.js';
-import { confusionTable, htmlReport, keyValueTable, lineChart, type ReportSection, type Series } from '../report/svg.js';
+import {
+  confusionTable, htmlReport, keyValueTable, lineChart, type ReportSection, type Series,
+} from '../report/svg.js';
 import { BEST_DIR, CHECKPOINT_FILES, CHECKPOINT_MANIFEST, type TrainOptions } from '../train/index.js';
 import { UserError } from './errors.js';
 
@@ -43,7 +47,8 @@ export function readRunInfo(dir: string): RunInfo | undefined {
     throw new UserError(`${p}: not valid JSON`);
   }
   const r = v as Partial<RunInfo>;
-  if (typeof v !== 'object' || v === null || (r.domain !== 'dna' && r.domain !== 'audio') || (r.task !== 'lm' && r.task !== 'classify')) {
+  const known = (r.domain === 'dna' || r.domain === 'audio') && (r.task === 'lm' || r.task === 'classify');
+  if (typeof v !== 'object' || v === null || !known) {
     throw new UserError(`${p}: not a run.json of this toolkit (needs domain dna|audio and task lm|classify)`);
   }
   return r as RunInfo;
@@ -60,15 +65,16 @@ export function checkNewRunFolder(dir: string, force: boolean | undefined): void
   if (force || isEmptyFolder(dir)) return;
   const run = existsSync(join(dir, RUN_FILE));
   throw new UserError(
-    `output folder ${dir} already exists and is not empty; ${run ? 'use --resume to continue its run' : 'it holds no run'}` +
+    `output folder ${dir} already exists and is not empty; ` +
+      `${run ? 'use --resume to continue its run' : 'it holds no run'}` +
       `, --force to replace it, or another --out`,
   );
 }
 
 /** What a run writes into its folder (and older runs wrote): all that --force removes, nothing else. */
 const RUN_ENTRIES = [
-  CHECKPOINT_MANIFEST, RUN_FILE, 'checkpoints', BEST_DIR, ...CHECKPOINT_FILES, METRICS_FILE, 'loss.svg', 'accuracy.svg', 'throughput.svg',
-  'report.html', ...CHECKPOINT_FILES.map((f) => `${f}.prev`),
+  CHECKPOINT_MANIFEST, RUN_FILE, 'checkpoints', BEST_DIR, ...CHECKPOINT_FILES, METRICS_FILE,
+  'loss.svg', 'accuracy.svg', 'throughput.svg', 'report.html', ...CHECKPOINT_FILES.map((f) => `${f}.prev`),
 ];
 
 /**
@@ -109,10 +115,14 @@ export function runToResume(dir: string, domain: Domain, tool: string): RunInfo 
   const run = readRunInfo(dir);
   const runDomain = run?.domain ?? configDomain(dir);
   if (!run && !runDomain) {
-    throw new UserError(`--resume: ${dir} holds no ${RUN_FILE} (not a run folder, or its run stopped before it started): start it without --resume`);
+    throw new UserError(
+      `--resume: ${dir} holds no ${RUN_FILE} (not a run folder, or its run stopped before it started): ` +
+        'start it without --resume',
+    );
   }
   if (runDomain && runDomain !== domain) {
-    throw new UserError(`--resume: ${dir} holds ${article(runDomain)} ${runDomain} run (${run?.task ?? 'model'}); resume it with mamba-${runDomain}, not ${tool}`);
+    const what = `${article(runDomain)} ${runDomain} run (${run?.task ?? 'model'})`;
+    throw new UserError(`--resume: ${dir} holds ${what}; resume it with mamba-${runDomain}, not ${tool}`);
   }
   return run;
 }
@@ -153,7 +163,9 @@ export function appendMetrics(dir: string, row: MetricRow): void {
  * The rows of metrics.jsonl. A torn last line (a run killed while appending) is dropped with a warning;
  * a bad line before it is an error naming the line.
  */
-export function readMetrics(dir: string, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): MetricRow[] {
+export function readMetrics(
+  dir: string, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): MetricRow[] {
   const p = join(dir, METRICS_FILE);
   if (!existsSync(p)) return [];
   const lines = readFileSync(p, 'utf8').split('\n');
@@ -190,14 +202,17 @@ export function writePlots(dir: string, title: string): string[] {
   const lm = (run?.task ?? 'lm') === 'lm';
   const files: string[] = [];
   const by = (split: string, key: keyof MetricRow) =>
-    rows.filter((r) => r.split === split && typeof r[key] === 'number').map((r) => [r.step, r[key] as number] as [number, number]);
+    rows
+      .filter((r) => r.split === split && typeof r[key] === 'number')
+      .map((r) => [r.step, r[key] as number] as [number, number]);
   const lossKey = lm ? 'bits_per_token' : 'loss';
   const loss: Series[] = [
     { name: 'train', points: by('train', lossKey) },
     { name: 'eval (held out)', points: by('eval', lossKey) },
   ].filter((s) => s.points.length);
   const yLabel = lm ? 'bits per token' : 'cross-entropy (nats)';
-  atomicWrite(join(dir, 'loss.svg'), lineChart(loss, { title: `${title}: ${lm ? 'loss' : 'cross-entropy'}`, xLabel: 'step', yLabel }));
+  const lossTitle = `${title}: ${lm ? 'loss' : 'cross-entropy'}`;
+  atomicWrite(join(dir, 'loss.svg'), lineChart(loss, { title: lossTitle, xLabel: 'step', yLabel }));
   files.push('loss.svg');
   const acc: Series[] = [
     { name: 'train', points: by('train', 'accuracy') },
@@ -210,7 +225,8 @@ export function writePlots(dir: string, title: string): string[] {
   }
   const tps = by('train', 'tokens_per_s');
   if (tps.length) {
-    atomicWrite(join(dir, 'throughput.svg'), lineChart([{ name: 'train', points: tps }], { title: `${title}: throughput`, xLabel: 'step', yLabel: 'tokens / s' }));
+    const chart = lineChart([{ name: 'train', points: tps }], { title: `${title}: throughput`, xLabel: 'step', yLabel: 'tokens / s' });
+    atomicWrite(join(dir, 'throughput.svg'), chart);
     files.push('throughput.svg');
   }
   const evals = rows.filter((r) => r.split === 'eval');
@@ -230,7 +246,8 @@ export function writePlots(dir: string, title: string): string[] {
     sections.push({
       heading: 'Data',
       table: keyValueTable({
-        task: run.task, data: run.data, 'evaluated on': lastEval?.data ?? run.evalData, classes: run.classes?.join(', '),
+        task: run.task, data: run.data, 'evaluated on': lastEval?.data ?? run.evalData,
+        classes: run.classes?.join(', '),
       }),
     });
     if (run.config) sections.push({ heading: 'Model config', table: keyValueTable({ ...run.config }) });

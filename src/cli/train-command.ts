@@ -7,9 +7,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { native, resolveDevice, type Device } from '../backend/index.js';
 import type { Task } from '../data/types.js';
-import { MODEL_FILE, createModel, defaultVocab, makeConfig, readConfig, type MambaConfig, type MambaModel } from '../model/index.js';
-import { DEFAULT_TASK, PRESETS, presetHelp, shapeOf, trainDefaults, type PresetName } from '../model/presets.js';
-import { TRAINER_STATE_FILE, Trainer, describeResult, hasCheckpoint, type EvalInfo, type StepInfo, type TrainOptions } from '../train/index.js';
+import {
+  MODEL_FILE, createModel, defaultVocab, makeConfig, readConfig, type MambaConfig, type MambaModel,
+} from '../model/index.js';
+import {
+  DEFAULT_TASK, PRESETS, presetHelp, shapeOf, trainDefaults, type PresetName, type TrainDefaults,
+} from '../model/presets.js';
+import {
+  TRAINER_STATE_FILE, Trainer, describeResult, hasCheckpoint, type EvalInfo, type StepInfo, type TrainOptions,
+} from '../train/index.js';
 import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext } from './common.js';
 import { domainData } from './domain-data.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
@@ -81,7 +87,10 @@ async function initBackboneFrom(model: MambaModel, dir: string): Promise<number>
   const src = await asUserErrors(() => readConfig(dir));
   const c = model.config;
   for (const k of ['d_model', 'n_layer', 'd_state', 'd_conv', 'expand'] as const) {
-    if (src[k] !== c[k]) throw new UserError(`--init ${dir}: its ${k} is ${src[k]}, the new model's is ${c[k]}; use the same --preset/--config`);
+    if (src[k] !== c[k]) {
+      const why = `its ${k} is ${src[k]}, the new model's is ${c[k]}`;
+      throw new UserError(`--init ${dir}: ${why}; use the same --preset/--config`);
+    }
   }
   const { tensors } = await asUserErrors(() => readSafetensors(path));
   let n = 0;
@@ -89,7 +98,10 @@ async function initBackboneFrom(model: MambaModel, dir: string): Promise<number>
     if (!p.name.startsWith('backbone.')) continue;
     const t = tensors.get(p.name);
     if (!t) throw new UserError(`--init ${dir}: tensor ${p.name} is missing`);
-    if (t.data.length !== p.value.numel) throw new UserError(`--init ${dir}: tensor ${p.name} has ${t.data.length} values, the model needs ${p.value.numel}`);
+    if (t.data.length !== p.value.numel) {
+      const why = `tensor ${p.name} has ${t.data.length} values, the model needs ${p.value.numel}`;
+      throw new UserError(`--init ${dir}: ${why}`);
+    }
     const v = safeToFloat64(t);
     p.value.copyFrom(Tensor.from(p.value.dtype === 'f64' ? v : Float32Array.from(v), p.value.shape));
     n++;
@@ -103,12 +115,16 @@ function runHooks(out: string, task: Task, title: string, device: Device, progre
   return {
     onStep(s: StepInfo) {
       appendMetrics(out, {
-        step: s.step, split: 'train', loss: s.loss, ...(s.bitsPerToken !== undefined ? { bits_per_token: s.bitsPerToken } : {}),
+        step: s.step, split: 'train', loss: s.loss,
+        ...(s.bitsPerToken !== undefined ? { bits_per_token: s.bitsPerToken } : {}),
         ...(s.accuracy !== undefined ? { accuracy: s.accuracy } : {}),
-        tokens_per_s: s.tokensPerS, lr: s.lr, grad_norm: s.gradNorm, seq_len: s.seqLen, peak_mem_bytes: peakMemoryBytes(device),
+        tokens_per_s: s.tokensPerS, lr: s.lr, grad_norm: s.gradNorm, seq_len: s.seqLen,
+        peak_mem_bytes: peakMemoryBytes(device),
       });
       progress.update(s.step, {
-        ...(task === 'lm' ? { loss: s.loss.toFixed(4), 'bits/tok': s.bitsPerToken!.toFixed(3) } : { 'cross-entropy': s.loss.toFixed(4) }),
+        ...(task === 'lm'
+          ? { loss: s.loss.toFixed(4), 'bits/tok': s.bitsPerToken!.toFixed(3) }
+          : { 'cross-entropy': s.loss.toFixed(4) }),
         ...(s.accuracy !== undefined ? { acc: s.accuracy.toFixed(3) } : {}),
         'tok/s': fmtInt(s.tokensPerS),
       });
@@ -118,11 +134,13 @@ function runHooks(out: string, task: Task, title: string, device: Device, progre
     },
     onEval(e: EvalInfo) {
       appendMetrics(out, {
-        step: e.step, split: 'eval', loss: e.loss, ...(e.bitsPerToken !== undefined ? { bits_per_token: e.bitsPerToken, perplexity: e.perplexity } : {}),
+        step: e.step, split: 'eval', loss: e.loss,
+        ...(e.bitsPerToken !== undefined ? { bits_per_token: e.bitsPerToken, perplexity: e.perplexity } : {}),
         accuracy: e.accuracy, count: e.count, windows: e.windows, tokens: e.tokens, seq_len: e.seqLen, data: e.data,
         ...(e.confusion ? { confusion: e.confusion } : {}),
       });
-      progress.log(`  eval @ step ${e.step}: ${describeResult(e)} on ${fmtInt(e.windows)} ${task === 'lm' ? 'windows' : 'examples'} (${fmtInt(e.tokens)} tokens)`);
+      const scored = `${fmtInt(e.windows)} ${task === 'lm' ? 'windows' : 'examples'} (${fmtInt(e.tokens)} tokens)`;
+      progress.log(`  eval @ step ${e.step}: ${describeResult(e)} on ${scored}`);
     },
     onCheckpoint() {
       writePlots(out, title);
@@ -144,11 +162,14 @@ function recordedOptions(dir: string, run: RunInfo | undefined): TrainOptions | 
 
 async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   if (flags.resume && !flags.out) throw new UsageError('--resume needs --out DIR (the run folder to continue)');
-  if (flags.resume && flags.force) throw new UsageError('--resume continues the run in --out, --force replaces it: give one of them');
+  if (flags.resume && flags.force) {
+    throw new UsageError('--resume continues the run in --out, --force replaces it: give one of them');
+  }
   const device: Device = await asUserErrors(() => resolveDevice(flags.device));
   if (flags.threads) native().cpu.setNumThreads!(flags.threads);
   const progress = createProgress();
-  const prepared = flags.resume ? await prepareResume(ctx, flags, device, progress) : await prepareFresh(ctx, flags, device, progress);
+  const prepare = flags.resume ? prepareResume : prepareFresh;
+  const prepared = await prepare(ctx, flags, device, progress);
   const { trainer, out, task } = prepared;
   progress.log(`  run folder: ${out}`);
 
@@ -166,7 +187,8 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   const line = ev
     ? `last eval (step ${ev.step}): ${describeResult(ev)}`
     : `train ${task === 'lm' ? 'loss' : 'cross-entropy'} ${summary.lastLoss.toFixed(4)} (no evaluation yet)`;
-  console.log(`${summary.stopped ? 'stopped' : 'done'} at step ${summary.step} in ${summary.elapsedS.toFixed(1)} s: ${line}`);
+  const at = `at step ${summary.step} in ${summary.elapsedS.toFixed(1)} s`;
+  console.log(`${summary.stopped ? 'stopped' : 'done'} ${at}: ${line}`);
   console.log(`checkpoint: ${out} (model.safetensors, config.json, metrics.jsonl, report.html)`);
 }
 
@@ -176,7 +198,7 @@ interface Prepared {
   task: Task;
 }
 
-function trainOptions(flags: TrainFlags, d: { seqLen: number; batch: number; steps: number; lr: number }, seqLen: number, keepBest: boolean) {
+function trainOptions(flags: TrainFlags, d: TrainDefaults, seqLen: number, keepBest: boolean): Partial<TrainOptions> {
   const steps = flags.steps ?? d.steps;
   const o: Partial<TrainOptions> = {
     seqLen, batchSize: flags.batch ?? d.batch, steps, lr: flags.lr ?? d.lr, seed: flags.seed, keepBest,
@@ -193,7 +215,10 @@ function trainOptions(flags: TrainFlags, d: { seqLen: number; batch: number; ste
 function logData(ctx: CliContext, task: Task, data: TrainDataSet, progress: Progress): void {
   progress.log(`${ctx.name} train: ${task} on ${data.train.describe()}`);
   progress.log(`  evaluating on the ${data.evalName}: ${data.valid.describe()}`);
-  if (!data.selectOnEval) progress.log('  the set has no valid split: evaluating on its test split, and keeping no best/ model (no model is chosen on test data)');
+  if (!data.selectOnEval) {
+    progress.log('  the set has no valid split: evaluating on its test split, and keeping no best/ model ' +
+      '(no model is chosen on test data)');
+  }
 }
 
 async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, progress: Progress): Promise<Prepared> {
@@ -203,12 +228,19 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   checkNewRunFolder(out, flags.force);
   const dataPath = resolve(flags.data ?? dd.defaultData(task));
   if (!flags.data && task === 'classify' && !existsSync(dataPath)) {
-    throw new UserError(`no --data given and ${dataPath} does not exist; build the labelled set first (${ctx.name} dataset build ...) or pass --data`);
+    throw new UserError(
+      `no --data given and ${dataPath} does not exist; ` +
+        `build the labelled set first (${ctx.name} dataset build ...) or pass --data`,
+    );
   }
-  if (flags.evalData && task !== 'lm') throw new UsageError('--eval-data is for --task lm (classifiers evaluate on their set\'s valid split)');
+  if (flags.evalData && task !== 'lm') {
+    throw new UsageError('--eval-data is for --task lm (classifiers evaluate on their set\'s valid split)');
+  }
   const d = trainDefaults(ctx.domain, task, device);
   const precision = flags.precision ?? (device === 'cuda' ? 'bf16' : 'f32');
-  if (precision === 'bf16' && device !== 'cuda') throw new UsageError('--precision bf16 needs --device cuda (the CPU kernels compute in f32)');
+  if (precision === 'bf16' && device !== 'cuda') {
+    throw new UsageError('--precision bf16 needs --device cuda (the CPU kernels compute in f32)');
+  }
   const seqLen = flags.seqLen ?? d.seqLen;
   const evalPath = flags.evalData ? resolve(flags.evalData) : undefined;
   const data = await openTrainData(dd, task, dataPath, seqLen, evalPath);
@@ -217,7 +249,8 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   const base = flags.config ? readConfigFile(flags.config) : shapeOf(flags.preset ?? d.model);
   const config = await asUserErrors(() =>
     makeConfig(base as Partial<MambaConfig>, {
-      domain: ctx.domain, task, vocab_size: defaultVocab(ctx.domain), ...(task === 'classify' ? { num_classes: data.classes!.length } : {}),
+      domain: ctx.domain, task, vocab_size: defaultVocab(ctx.domain),
+      ...(task === 'classify' ? { num_classes: data.classes!.length } : {}),
     }),
   );
   const recompute = flags.recompute ?? false;
@@ -226,24 +259,37 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   if (init) progress.log(`  initialised ${await initBackboneFrom(model, init)} backbone tensors from ${init}`);
   const title = `${ctx.name} ${task}`;
   const options = trainOptions(flags, d, seqLen, data.selectOnEval);
-  const trainer = await asUserErrors(() => new Trainer(model, data, options, { runDir: out, hooks: runHooks(out, task, title, device, progress) }));
+  const hooks = runHooks(out, task, title, device, progress);
+  const trainer = await asUserErrors(() => new Trainer(model, data, options, { runDir: out, hooks }));
   const info: RunInfo = {
-    tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}), ...(data.classes ? { classes: data.classes } : {}),
-    precision, created: new Date().toISOString(), config, options: trainer.options, seed: flags.seed, ...(init ? { init } : {}), recompute,
+    tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}),
+    ...(data.classes ? { classes: data.classes } : {}), precision, created: new Date().toISOString(),
+    config, options: trainer.options, seed: flags.seed, ...(init ? { init } : {}), recompute,
   };
   createRunFolder(out, info, flags.force);
-  progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${fmtInt(model.numParameters())} parameters on ${device}${device === 'cuda' ? ` (${precision} activations)` : ''}; seq-len ${trainer.options.seqLen}, batch ${trainer.options.batchSize}, ${trainer.options.steps} steps, lr ${trainer.options.lr}`);
+  const o = trainer.options;
+  const where = `${device}${device === 'cuda' ? ` (${precision} activations)` : ''}`;
+  const params = fmtInt(model.numParameters());
+  progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${params} parameters on ${where}; ` +
+    `seq-len ${o.seqLen}, batch ${o.batchSize}, ${o.steps} steps, lr ${o.lr}`);
   return { trainer, out, task };
 }
 
-async function prepareResume(ctx: CliContext, flags: TrainFlags, device: Device, progress: Progress): Promise<Prepared> {
+async function prepareResume(
+  ctx: CliContext, flags: TrainFlags, device: Device, progress: Progress,
+): Promise<Prepared> {
   const dd = domainData(ctx.domain);
   const out = resolve(flags.out!);
   const run = runToResume(out, ctx.domain, ctx.name);
   const task = run?.task ?? (await asUserErrors(() => readConfig(out))).task;
   const dataPath = resolve(flags.data ?? run?.data ?? dd.defaultData(task));
   const recorded = recordedOptions(out, run);
-  if (!recorded) throw new UserError(`--resume: ${out} records no training options (no ${RUN_FILE} settings, no ${TRAINER_STATE_FILE}); start it again with --force`);
+  if (!recorded) {
+    throw new UserError(
+      `--resume: ${out} records no training options (no ${RUN_FILE} settings, no ${TRAINER_STATE_FILE}); ` +
+        'start it again with --force',
+    );
+  }
   const evalPath = flags.evalData ? resolve(flags.evalData) : run?.evalData;
   const data = await openTrainData(dd, task, dataPath, recorded.seqLen, evalPath);
   logData(ctx, task, data, progress);
@@ -251,57 +297,82 @@ async function prepareResume(ctx: CliContext, flags: TrainFlags, device: Device,
   const hooks = runHooks(out, task, `${ctx.name} ${task}`, device, progress);
   const overrides: Partial<TrainOptions> = flags.steps !== undefined ? { steps: flags.steps } : {};
   if (hasCheckpoint(out)) {
-    const trainer = await asUserErrors(() => Trainer.resume(out, data, { create: { device, precision, recompute: run?.recompute ?? false }, overrides, hooks }));
+    const create = { device, precision, recompute: run?.recompute ?? false };
+    const trainer = await asUserErrors(() => Trainer.resume(out, data, { create, overrides, hooks }));
     truncateMetrics(out, trainer.step);
     progress.log(`  resuming ${out} at step ${trainer.step} of ${trainer.options.steps}`);
     return { trainer, out, task };
   }
   if (!run?.config || !run.options) {
-    throw new UserError(`--resume: ${out} has no checkpoint yet and its ${RUN_FILE} records no model config; start it again with the same flags and --force`);
+    throw new UserError(
+      `--resume: ${out} has no checkpoint yet and its ${RUN_FILE} records no model config; ` +
+        'start it again with the same flags and --force',
+    );
   }
   // killed before its first checkpoint: the same run again from step 0
-  const model = await asUserErrors(() => createModel(run.config!, { device, seed: run.seed ?? run.options!.seed, recompute: run.recompute ?? false, precision }));
-  if (run.init) progress.log(`  initialised ${await initBackboneFrom(model, run.init)} backbone tensors from ${run.init}`);
-  const trainer = await asUserErrors(() => new Trainer(model, data, { ...run.options, ...overrides }, { runDir: out, hooks }));
+  const create = { device, seed: run.seed ?? run.options.seed, recompute: run.recompute ?? false, precision };
+  const model = await asUserErrors(() => createModel(run.config!, create));
+  if (run.init) {
+    progress.log(`  initialised ${await initBackboneFrom(model, run.init)} backbone tensors from ${run.init}`);
+  }
+  const options = { ...run.options, ...overrides };
+  const trainer = await asUserErrors(() => new Trainer(model, data, options, { runDir: out, hooks }));
   truncateMetrics(out, 0);
-  progress.log(`  ${out} has no checkpoint yet (its run stopped before the first one): starting it again from step 0 of ${trainer.options.steps}`);
+  progress.log(`  ${out} has no checkpoint yet (its run stopped before the first one): ` +
+    `starting it again from step 0 of ${trainer.options.steps}`);
   return { trainer, out, task };
 }
 
 export function trainCommand(ctx: CliContext): Command {
+  const dna = ctx.domain === 'dna';
+  const what = dna
+    ? 'a small next-token model of the shipped H. pylori genome'
+    : 'a spoken-digit classifier on the shipped digits';
+  const lmData = dna ? 'FASTA file (plain, indexed or bgzip)' : 'WAV file or folder';
   const cmd = new Command('train')
-    .description(`train a Mamba model (next-token lm or classify); with no flags, ${ctx.domain === 'dna' ? 'a small next-token model of the shipped H. pylori genome' : 'a spoken-digit classifier on the shipped digits'}`)
-    .addOption(choiceOption('--task <task>', `lm (next-token) or classify (default: ${DEFAULT_TASK[ctx.domain]})`, ['lm', 'classify']))
-    .option('--data <path>', `${ctx.domain === 'dna' ? 'FASTA file (plain, indexed or bgzip)' : 'WAV file or folder'} for lm; a dataset folder or manifest for classify (default: the shipped data)`)
+    .description(`train a Mamba model (next-token lm or classify); with no flags, ${what}`)
+    .addOption(choiceOption('--task <task>', `lm (next-token) or classify (default: ${DEFAULT_TASK[ctx.domain]})`,
+      ['lm', 'classify']))
+    .option('--data <path>', `${lmData} for lm; a dataset folder or manifest for classify (default: the shipped data)`)
     .addOption(choiceOption('--preset <name>', presetHelp(ctx.domain), Object.keys(PRESETS)))
-    .addOption(choiceOption('--precision <p>', 'activations on the GPU: bf16 (default there) or f32; weights, gradients and the residual stream stay f32', ['f32', 'bf16']))
+    .addOption(choiceOption('--precision <p>',
+      'activations on the GPU: bf16 (default there) or f32; weights, gradients and the residual stream stay f32',
+      ['f32', 'bf16']))
     .option('--config <file>', 'a JSON model config (MambaConfig fields) instead of --preset')
     .option('--seq-len <n>', 'training sequence length in tokens (2^k allowed)', parseIntArg(1, 2 ** 24))
     .option('--batch <n>', 'sequences per forward pass', parseIntArg(1, 4096))
-    .option('--accum <n>', 'forward passes accumulated per optimizer step (more sequences per step at long lengths)', parseIntArg(1, 4096))
+    .option('--accum <n>', 'forward passes accumulated per optimizer step (more sequences per step at long lengths)',
+      parseIntArg(1, 4096))
     .option('--steps <n>', 'optimizer steps', parseIntArg(1, 1e9))
     .option('--lr <x>', 'peak learning rate', parseFloatArg(1e-7, 1))
     .option('--warmup <n>', 'learning-rate warmup steps', parseIntArg(0, 1e9))
     .option('--seq-len-warmup', 'start at a short sequence length and double up to --seq-len')
-    .option('--eval-data <path>', `lm: evaluate on all of this ${ctx.domain === 'dna' ? 'FASTA (e.g. a held-out genome)' : 'WAV file or folder'} instead of the held-out tail of --data`)
-    .option('--eval-every <n>', 'evaluate (and checkpoint) every n steps (default: 10 times a run)', parseIntArg(1, 1e9))
-    .option('--eval-windows <n>', 'held-out windows (lm) or examples per source (classify) per evaluation', parseIntArg(1, 1e7))
+    .option('--eval-data <path>',
+      `lm: evaluate on all of this ${dna ? 'FASTA (e.g. a held-out genome)' : 'WAV file or folder'} ` +
+        'instead of the held-out tail of --data')
+    .option('--eval-every <n>', 'evaluate (and checkpoint) every n steps (default: 10 times a run)',
+      parseIntArg(1, 1e9))
+    .option('--eval-windows <n>', 'held-out windows (lm) or examples per source (classify) per evaluation',
+      parseIntArg(1, 1e7))
     .option('--recompute', 'recompute each block in backward (less memory for long sequences)')
-    .option('--init <dir>', 'start from the backbone of a trained run folder (e.g. a pretrained lm, to fine-tune a classifier)')
+    .option('--init <dir>',
+      'start from the backbone of a trained run folder (e.g. a pretrained lm, to fine-tune a classifier)')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
     .option('--out <dir>', 'run folder (default: runs/<domain>-<task>-<time>)')
-    .option('--resume', 'continue the run in --out from its last checkpoint (a run stopped before its first one starts again)')
+    .option('--resume',
+      'continue the run in --out from its last checkpoint (a run stopped before its first one starts again)')
     .option('--force', 'replace an existing --out folder')
     .option('--seed <n>', 'random seed', parseIntArg(0, 2 ** 32 - 1), 0)
     .addOption(new Option('--threads <n>', 'CPU threads').argParser(parseIntArg(1, 1024)))
     .action((opts: TrainFlags) => train(ctx, opts));
   return withExamples(cmd, [
     `${ctx.name} train`,
-    ctx.domain === 'dna'
+    dna
       ? `${ctx.name} train --data genome.fa.gz --seq-len 4096 --steps 2000 --out runs/my-run`
       : `${ctx.name} train --data datasets/audio/digits --steps 400 --out runs/my-run`,
-    ctx.domain === 'dna'
-      ? `${ctx.name} dataset build species --out data/species && ${ctx.name} train --task classify --data data/species --out runs/cls`
+    dna
+      ? `${ctx.name} dataset build species --out data/species && ` +
+        `${ctx.name} train --task classify --data data/species --out runs/cls`
       : `${ctx.name} train --task lm --data speech.wav --seq-len 4096 --out runs/speech`,
     `${ctx.name} train --out runs/my-run --resume --steps 4000`,
   ]);

@@ -33,7 +33,9 @@ export function checkWindowFits(src: WindowSource, seqLen: number, what: string,
   );
 }
 
-export async function openTrainData(dd: DomainData, task: Task, path: string, seqLen: number, evalPath?: string): Promise<TrainDataSet> {
+export async function openTrainData(
+  dd: DomainData, task: Task, path: string, seqLen: number, evalPath?: string,
+): Promise<TrainDataSet> {
   if (task === 'lm') {
     const d = await dd.openLm(path);
     checkWindowFits(d.train, seqLen, `training part of ${path}`, '');
@@ -49,7 +51,11 @@ export async function openTrainData(dd: DomainData, task: Task, path: string, se
   }
   const d = await openLabelledData(dd, path);
   if (d.train.classes.length < 2) {
-    throw new UserError(`${path}: a classifier needs at least 2 classes, the set has ${d.train.classes.length} (${d.train.classes.join(', ')})`);
+    const c = d.train.classes;
+    throw new UserError(`${path}: a classifier needs at least 2 classes, the set has ${c.length} (${c.join(', ')})`);
   }
-  return { train: d.train, valid: d.valid, classes: d.train.classes, evalName: `${d.validSplit} split`, selectOnEval: d.validSplit !== 'test' };
+  return {
+    train: d.train, valid: d.valid, classes: d.train.classes, evalName: `${d.validSplit} split`,
+    selectOnEval: d.validSplit !== 'test',
+  };
 }

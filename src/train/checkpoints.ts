@@ -4,7 +4,9 @@
 // from), then publishes the step's files at the top of the run folder as hard links (what eval, info and
 // generate read) and deletes older step folders. A kill at any moment leaves checkpoint.json naming a
 // complete folder; resume reads only that folder and publishes it again.
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, CONFIG_FILE, MODEL_FILE, writeFileAtomic } from '../model/checkpoint.js';
 
@@ -37,7 +39,9 @@ export function saveCheckpoint(runDir: string, step: number, write: (folder: str
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   write(partial);
-  for (const f of CHECKPOINT_FILES) if (!existsSync(join(partial, f))) throw new CheckpointError(`${partial}: the save wrote no ${f}`);
+  for (const f of CHECKPOINT_FILES) {
+    if (!existsSync(join(partial, f))) throw new CheckpointError(`${partial}: the save wrote no ${f}`);
+  }
   // a folder of this step left by a run killed before it committed it: never the committed one
   rmSync(final, { recursive: true, force: true });
   renameSync(partial, final);
@@ -63,7 +67,9 @@ export function committedCheckpoint(runDir: string): { step: number; dir: string
   }
   const dir = join(runDir, m.dir);
   for (const f of CHECKPOINT_FILES) {
-    if (!existsSync(join(dir, f))) throw new CheckpointError(`${p} names step ${m.step}, but ${join(dir, f)} is missing`);
+    if (!existsSync(join(dir, f))) {
+      throw new CheckpointError(`${p} names step ${m.step}, but ${join(dir, f)} is missing`);
+    }
   }
   return { step: m.step, dir };
 }

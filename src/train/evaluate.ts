@@ -21,5 +21,6 @@ export function describeResult(s: Score): string {
     return `loss ${s.loss.toFixed(4)} nats, ${s.bitsPerToken!.toFixed(4)} bits/token, perplexity ` +
       `${s.perplexity!.toFixed(3)}, next-token accuracy ${s.accuracy.toFixed(4)}`;
   }
-  return `cross-entropy ${s.loss.toFixed(4)} nats, accuracy ${s.accuracy.toFixed(4)} (${Math.round(s.accuracy * s.count)} of ${s.count})`;
+  const right = Math.round(s.accuracy * s.count);
+  return `cross-entropy ${s.loss.toFixed(4)} nats, accuracy ${s.accuracy.toFixed(4)} (${right} of ${s.count})`;
 }

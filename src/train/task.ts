@@ -53,7 +53,9 @@ export interface TaskRunner {
   /** true when `src` is the kind of data this task reads */
   accepts(src: DataSource): boolean;
   /** forward + backward of B sequences of L tokens, one of `accum` micro-batches: gradients of the step mean */
-  trainMicroBatch(model: MambaModel, src: DataSource, B: number, L: number, rng: Rng, accum: number): Promise<MicroBatch>;
+  trainMicroBatch(
+    model: MambaModel, src: DataSource, B: number, L: number, rng: Rng, accum: number,
+  ): Promise<MicroBatch>;
   score(model: MambaModel, src: DataSource, o: ScoreOptions): Promise<Score>;
 }
 
@@ -108,7 +110,8 @@ const lm: TaskRunner = {
     if (count === 0) throw new EvalDataError(`${src.describe()}: holds no window of ${L + 1} tokens to evaluate`);
     const loss = lossSum / count;
     return {
-      task: 'lm', loss, accuracy: correct / count, bitsPerToken: loss / Math.LN2, perplexity: Math.exp(loss), count, windows,
+      task: 'lm', loss, accuracy: correct / count, bitsPerToken: loss / Math.LN2, perplexity: Math.exp(loss),
+      count, windows,
       tokens: windows * L, seqLen: L, data: src.describe(),
     };
   },
@@ -152,7 +155,8 @@ const classify: TaskRunner = {
     if (pending.length) flush();
     if (count === 0) throw new EvalDataError(`${src.describe()}: holds no example of ${L} tokens to evaluate`);
     return {
-      task: 'classify', loss: lossSum / count, accuracy: correct / count, count, windows: count, tokens: count * L, seqLen: L,
+      task: 'classify', loss: lossSum / count, accuracy: correct / count, count, windows: count, tokens: count * L,
+      seqLen: L,
       data: src.describe(), confusion, classes: ls.classes,
     };
   },
