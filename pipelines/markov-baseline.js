@@ -7,7 +7,8 @@
 import { join, resolve } from 'node:path';
 import { fmt, machine, pipelineArgs, root, writeResults } from './lib.js';
 
-const usage = 'usage: node pipelines/markov-baseline.js [--data FASTA (default: the shipped G27 genome)] [--max-order K (default 12)] [--out DIR]';
+const usage = 'usage: node pipelines/markov-baseline.js [--data FASTA (default: the shipped G27 genome)] ' +
+  '[--max-order K (default 12)] [--out DIR]';
 const a = pipelineArgs('markov-baseline', usage, { data: { type: 'string' }, 'max-order': { type: 'string' } });
 const maxK = Number(a['max-order'] ?? 12);
 if (!Number.isInteger(maxK) || maxK < 0 || maxK > 14) {
@@ -58,7 +59,8 @@ await writeResults(a.out, {
   title: 'Order-k Markov references, held-out bits per base',
   command: `node pipelines/markov-baseline.js ${process.argv.slice(2).join(' ')}`.trim(),
   meta: {
-    machine: machine('cpu'), data: file, split: 'train on the first 95% of each record, score the last 5%', smoothing: 'add-1/2',
+    machine: machine('cpu'), data: file, split: 'train on the first 95% of each record, score the last 5%',
+    smoothing: 'add-1/2',
     train_bases: count(tr), held_out_bases: count(va), best_order: best.order, best_bits_per_base: best.bits_per_base,
   },
   columns: [
@@ -70,6 +72,9 @@ await writeResults(a.out, {
   plots: [{
     file: 'bits.svg',
     series: [{ name: 'order-k Markov', points: rows.map((r) => [r.order, r.bits_per_base]) }],
-    options: { title: 'Held-out bits per base by Markov order', xLabel: 'order k', yLabel: 'bits per base', hline: { y: 2, label: '2 bits (uniform over ACGT)' } },
+    options: {
+      title: 'Held-out bits per base by Markov order', xLabel: 'order k', yLabel: 'bits per base',
+      hline: { y: 2, label: '2 bits (uniform over ACGT)' },
+    },
   }],
 });

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', '..', 'dist');
-const { DIGIT_WORDS, pickVoices, speak, trimSilence, voiceId } = await import(join(dist, 'data', 'audio', 'datasets.js'));
+const recipes = await import(join(dist, 'data', 'audio', 'datasets.js'));
+const { DIGIT_WORDS, pickVoices, speak, trimSilence, voiceId } = recipes;
 const { writeWav } = await import(join(dist, 'data', 'audio', 'wav.js'));
 const { Rng } = await import(join(dist, 'util', 'rng.js'));
 
@@ -31,7 +32,9 @@ try {
     if (known.has(speaker)) throw new Error(`${speaker} is already in ${manifestPath}`);
     for (const word of DIGIT_WORDS) {
       const x = trimSilence(speak(v, { text: word, speed: baseSpeed, pitch: basePitch, tmp }));
-      const clip = x.length > rate ? x.subarray(Math.floor((x.length - rate) / 2), Math.floor((x.length - rate) / 2) + rate) : x;
+      // as buildDigits does: clips longer than a second keep their middle second
+      const from = Math.floor((x.length - rate) / 2);
+      const clip = x.length > rate ? x.subarray(from, from + rate) : x;
       const rel = join('valid', word, `${speaker}_${word}_0.wav`);
       mkdirSync(join(out, 'valid', word), { recursive: true });
       writeWav(join(out, rel), clip, rate, 16);
