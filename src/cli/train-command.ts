@@ -4,7 +4,7 @@
 // run.json.
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { native, resolveDevice, type Device } from '../backend/index.js';
 import type { Task } from '../data/types.js';
 import {
@@ -228,9 +228,10 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   checkNewRunFolder(out, flags.force);
   const dataPath = resolve(flags.data ?? dd.defaultData(task));
   if (!flags.data && task === 'classify' && !existsSync(dataPath)) {
+    const recipe = ctx.domain === 'dna' ? 'species' : 'digits';
     throw new UserError(
-      `no --data given and ${dataPath} does not exist; ` +
-        `build the labelled set first (${ctx.name} dataset build ...) or pass --data`,
+      `no --data given and ${dataPath} does not exist; build it first with ` +
+        `\`${ctx.name} dataset build ${recipe} --out ${dirname(dataPath)}\`, or pass --data`,
     );
   }
   if (flags.evalData && task !== 'lm') {

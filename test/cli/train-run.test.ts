@@ -68,6 +68,10 @@ describe('train: data and run folder', () => {
     const h = run('dna', ['train', '--help']);
     expect(h.out.replace(/\s+/g, ' ')).toMatch(/tiny: d_model 32, 2 layers; small: d_model 256, 8 layers; 130m: d_model 768, 24 layers/);
     expect(h.out).toMatch(/dataset build species --out data\/species && mamba-dna train --task classify --data data\/species/);
+    // the default labelled set is built, not shipped: the error says how
+    const c = run('dna', ['train', '--task', 'classify', '--device', 'cpu']);
+    expect(c.code).toBe(1);
+    expect(c.err).toContain(`build it first with \`mamba-dna dataset build species --out ${join(dir, 'datasets', 'build', 'species')}\``);
   });
 
   it('--resume on a run of the other domain names the domain; "an audio"', () => {
