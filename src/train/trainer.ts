@@ -376,8 +376,9 @@ export class Trainer {
     let paths: (f: string) => string;
     const committed = committedCheckpoint(dir);
     if (committed) {
-      // the top-level files may be of a save cut short: make them the committed step's again
-      publishCheckpoint(dir, committed.dir);
+      // the top-level files may be of a save cut short: make them the committed step's again (rank 0 only,
+      // as only rank 0 writes the run folder)
+      if (!opts.parallel || opts.parallel.rank === 0) publishCheckpoint(dir, committed.dir);
       paths = (f) => join(committed.dir, f);
     } else {
       const legacy = legacyCheckpoint(dir);
