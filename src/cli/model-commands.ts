@@ -1,5 +1,6 @@
-// The model commands shared by mamba-dna and mamba-audio: train, eval, predict, info (generate lives in
-// generate-command.ts). Flag names are the same in both CLIs; the domain only changes the data.
+// The model commands shared by mamba-dna and mamba-audio: train (built in train-command.ts), eval, predict,
+// info (generate lives in generate-command.ts). Flag names are the same in both CLIs; the domain only changes
+// the data.
 import { Command } from 'commander';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
