@@ -6,13 +6,15 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } fr
 import { join } from 'node:path';
 import { Tensor } from '../backend/index.js';
 import {
-  CheckpointError, MODEL_FILE, loadTensorsInto, readConfig, readSafetensors, safeToFloat64, saveModel, toSafe, writeFileAtomic,
-  writeSafetensors, type SafeTensor,
+  CheckpointError, MODEL_FILE, loadTensorsInto, readConfig, readSafetensors, safeToFloat64, saveModel, toSafe,
+  writeFileAtomic, writeSafetensors, type SafeTensor,
 } from '../model/checkpoint.js';
 import { createModel, type CreateOptions, type MambaModel } from '../model/model.js';
 import { Rng } from '../util/rng.js';
 import type { Param } from '../nn/param.js';
-import { CHECKPOINT_MANIFEST, TRAINER_STATE_FILE, TRAINING_STATE_FILE, committedCheckpoint, publishCheckpoint, saveCheckpoint } from './checkpoints.js';
+import {
+  CHECKPOINT_MANIFEST, TRAINER_STATE_FILE, TRAINING_STATE_FILE, committedCheckpoint, publishCheckpoint, saveCheckpoint,
+} from './checkpoints.js';
 import { evaluateModel } from './evaluate.js';
 import { AdamW, clipGradNorm, lrAt, seqLenAt, type SeqLenWarmup } from './optim.js';
 import { taskRunner, type DataSource, type Score, type TaskRunner } from './task.js';
@@ -148,7 +150,8 @@ function legacyCheckpoint(dir: string): { step: number; paths: (f: string) => st
       continue;
     }
     const step = String(st.step);
-    if (safetensorsStep(p(MODEL_FILE)) === step && safetensorsStep(p(TRAINING_STATE_FILE)) === step) return { step: Number(step), paths: p };
+    const same = safetensorsStep(p(MODEL_FILE)) === step && safetensorsStep(p(TRAINING_STATE_FILE)) === step;
+    if (same) return { step: Number(step), paths: p };
   }
   return undefined;
 }
@@ -214,11 +217,15 @@ export class Trainer {
     validateOptions(this.options);
     this.task = taskRunner(model);
     const task = this.task.task;
-    if (!this.task.accepts(data.train)) throw new TrainingError(`task '${task}' needs a ${task === 'classify' ? 'labelled' : 'window (unlabelled)'} data source`);
+    if (!this.task.accepts(data.train)) {
+      const kind = task === 'classify' ? 'labelled' : 'window (unlabelled)';
+      throw new TrainingError(`task '${task}' needs a ${kind} data source`);
+    }
     if (data.train.vocabSize > model.config.vocab_size) throw new TrainingError(`the data's vocabulary (${data.train.vocabSize}) is larger than the model's vocab_size (${model.config.vocab_size})`);
     const classes = (data.train as { classes?: readonly string[] }).classes;
     if (classes && classes.length !== model.config.num_classes) {
-      throw new TrainingError(`the data has ${classes.length} classes, the model num_classes = ${model.config.num_classes}`);
+      const n = model.config.num_classes;
+      throw new TrainingError(`the data has ${classes.length} classes, the model num_classes = ${n}`);
     }
     this.optimizer = new AdamW(model.parameters(), { beta1: this.options.beta1, beta2: this.options.beta2, eps: this.options.eps, weightDecay: this.options.weightDecay });
     const par = opts.parallel ?? null;
@@ -289,7 +296,9 @@ export class Trainer {
     const dt = (performance.now() - t0) / 1000;
     this.#elapsedS += dt;
     const loss = lossSum / o.accumSteps;
-    const info: StepInfo = { step: this.step, loss, lr, gradNorm, seqLen: L, tokens, tokensPerS: tokens / dt, elapsedS: this.#elapsedS };
+    const info: StepInfo = {
+      step: this.step, loss, lr, gradNorm, seqLen: L, tokens, tokensPerS: tokens / dt, elapsedS: this.#elapsedS,
+    };
     if (this.task.task === 'lm') info.bitsPerToken = loss / Math.LN2;
     if (count > 0) info.accuracy = correct / count;
     return info;
@@ -334,7 +343,8 @@ export class Trainer {
   async evaluate(src: DataSource | undefined = this.data.valid): Promise<EvalInfo> {
     if (!src) throw new TrainingError('no evaluation data was given');
     const o = this.options;
-    const score = await evaluateModel(this.model, src, { seqLen: o.evalSeqLen || o.seqLen, batchSize: o.batchSize, windows: o.evalWindows });
+    const scoring = { seqLen: o.evalSeqLen || o.seqLen, batchSize: o.batchSize, windows: o.evalWindows };
+    const score = await evaluateModel(this.model, src, scoring);
     const info: EvalInfo = { step: this.step, ...score };
     this.#lastEval = info;
     await this.hooks.onEval?.(info);
@@ -357,9 +367,11 @@ export class Trainer {
         opt.set(`m.${p.name}`, toSafe(this.optimizer.m[i]!, dtype));
         opt.set(`v.${p.name}`, toSafe(this.optimizer.v[i]!, dtype));
       });
-      writeSafetensors(join(folder, TRAINING_STATE_FILE), opt, { ...meta, optimizer_step: String(this.optimizer.step) });
+      const optMeta = { ...meta, optimizer_step: String(this.optimizer.step) };
+      writeSafetensors(join(folder, TRAINING_STATE_FILE), opt, optMeta);
       const st: TrainerState = {
-        version: 1, step: this.step, dataRng: this.#dataRng.state(), tokens: this.tokens, elapsedS: this.#elapsedS, options: this.options,
+        version: 1, step: this.step, dataRng: this.#dataRng.state(), tokens: this.tokens, elapsedS: this.#elapsedS,
+        options: this.options,
       };
       if (this.#lastEval) st.lastEval = this.#lastEval;
       if (this.#bestEval) st.bestEval = this.#bestEval;
@@ -383,7 +395,9 @@ export class Trainer {
     } else {
       const legacy = legacyCheckpoint(dir);
       if (!legacy) {
-        const why = existsSync(join(dir, TRAINER_STATE_FILE)) ? 'its checkpoint files are from different steps' : `there is no ${CHECKPOINT_MANIFEST}`;
+        const why = existsSync(join(dir, TRAINER_STATE_FILE))
+          ? 'its checkpoint files are from different steps'
+          : `there is no ${CHECKPOINT_MANIFEST}`;
         throw new CheckpointError(`${dir} holds no trainer checkpoint to resume from (${why})`);
       }
       paths = legacy.paths;
@@ -403,7 +417,8 @@ export class Trainer {
     const op = paths(TRAINING_STATE_FILE);
     const { tensors, metadata } = readSafetensors(op);
     if (metadata.step !== String(st.step)) {
-      throw new CheckpointError(`${op} is from step ${metadata.step}, ${TRAINER_STATE_FILE} from step ${st.step}: no consistent checkpoint`);
+      const steps = `${op} is from step ${metadata.step}, ${TRAINER_STATE_FILE} from step ${st.step}`;
+      throw new CheckpointError(`${steps}: no consistent checkpoint`);
     }
     t.optimizer.params.forEach((p, i) => {
       for (const [k, dst] of [[`m.${p.name}`, t.optimizer.m[i]!], [`v.${p.name}`, t.optimizer.v[i]!]] as const) {
