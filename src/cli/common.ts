@@ -1,9 +1,11 @@
 // The shared command builder of both CLIs: one program factory, flag parsers that give usage errors,
 // and a main() that maps errors to exit codes (0 done, 1 failure, 2 bad usage).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Domain } from '../data/types.js';
 import { UsageError, UserError } from './errors.js';
 
-export type Domain = 'dna' | 'audio';
+/** the one Domain type lives with the data contract */
+export type { Domain };
 
 export interface CliContext {
   domain: Domain;

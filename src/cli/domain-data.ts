@@ -2,7 +2,7 @@
 // next-token data (train + held-out valid) or as a labelled set (train/valid/test splits).
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePathAbs } from 'node:path';
-import type { LabelledSource, Split, WindowSource } from '../data/types.js';
+import type { LabelledSource, Split, Task, WindowSource } from '../data/types.js';
 import type { Domain } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
 import { packageRoot } from '../backend/native.js';
@@ -25,7 +25,7 @@ export interface DomainData {
   /** audio: the sample rate data is tokenized at */
   rate?: number;
   /** what `train` uses without --data */
-  defaultData(task: 'lm' | 'classify'): string;
+  defaultData(task: Task): string;
   openLm(path: string): Promise<LmData>;
   /** all of a file (or files) as next-token evaluation data, e.g. a held-out genome */
   openEval(path: string): Promise<WindowSource>;

@@ -29,8 +29,11 @@ function tryWrite(path: string, data: string | Uint8Array): boolean {
 
 function compressionError(path: string, c: Compression): DnaDataError {
   if (c === 'gzip') {
+    // bgzip of the unpacked file gives back the same name, now block-compressed
+    const plain = /\.gz$/i.test(path) ? path.slice(0, -3) : undefined;
+    const how = plain ? `\`gunzip ${path} && bgzip ${plain}\` (which writes ${path} again, as bgzip)` : `\`zcat ${path} | bgzip > ${path}.gz\``;
     return new DnaDataError(
-      `${path}: is gzip-compressed but not bgzip (BGZF), so it cannot be read at random positions; convert it with \`zcat ${path} | bgzip > ${path.replace(/\.gz$/, '')}.bgz.fa.gz\` (or \`gunzip\` it)`,
+      `${path}: is gzip-compressed but not bgzip (BGZF), so it cannot be read at random positions; convert it with ${how}, or \`gunzip\` it`,
     );
   }
   return new DnaDataError(`${path}: is ${c}-compressed; decompress it (or recompress it with bgzip) first`);
