@@ -7,7 +7,9 @@ export default function setup(): void {
     console.log('outside tools: all present (samtools, bgzip, sox, espeak-ng, xz, Debian example data)');
     return;
   }
-  const how = process.env.MAMBA_REQUIRE_TOOLS === '1' ? 'MAMBA_REQUIRE_TOOLS=1: the tests that need them fail' :
-    'their comparisons replay recorded outputs (test/fixtures/README.md), suites that need them skip';
+  const how =
+    process.env.MAMBA_REQUIRE_TOOLS === '1'
+      ? 'MAMBA_REQUIRE_TOOLS=1: the tests that need them fail'
+      : 'their comparisons replay recorded outputs (test/fixtures/README.md), suites that need them skip';
   console.log(`outside tools missing: ${missing.join(', ')}; ${how}`);
 }

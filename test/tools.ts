@@ -222,6 +222,8 @@ function record(run: ReturnType<typeof describeRun>, recFile: string, out: Buffe
   if (out.length > 0 && out.length <= MAX_STORED_STDOUT && !opts.stdoutTo && !opts.digestOnly) {
     rec.stdout = store(`${run.key}.stdout`, out);
   }
-  rec.files = run.outputs.map((o, i) => (existsSync(o) ? store(`${run.key}-${i}-${basename(o)}`, readFileSync(o)) : null));
+  rec.files = run.outputs.map((o, i) =>
+    existsSync(o) ? store(`${run.key}-${i}-${basename(o)}`, readFileSync(o)) : null,
+  );
   writeFileSync(recFile, JSON.stringify(rec, null, 1) + '\n');
 }

@@ -52,7 +52,8 @@ export function downmix(x: Float32Array, channels: number): Float64Array {
 /** Signal-to-noise ratio in dB of `x` against the reference `ref` over their common length minus `skip` at each end. */
 export function snrDb(x: ArrayLike<number>, ref: ArrayLike<number>, skip = 0): number {
   const n = Math.min(x.length, ref.length);
-  let s = 0, e = 0;
+  let s = 0,
+    e = 0;
   for (let i = skip; i < n - skip; i++) {
     s += ref[i]! * ref[i]!;
     e += (x[i]! - ref[i]!) ** 2;
