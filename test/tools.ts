@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, delimiter, isAbsolute, join } from 'node:path';
+import { basename, delimiter, extname, isAbsolute, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 
@@ -118,7 +118,7 @@ export interface ToolRun {
 const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 const isFile = (p: string) => isAbsolute(p) && existsSync(p) && statSync(p).isFile();
 
-/** The run's key: tool, arguments with input files by content and outputs by position, and stdin. */
+/** The run's key: tool, arguments with input files by extension and content, outputs by extension, and stdin. */
 function describeRun(tool: string, args: string[], opts: ToolRun) {
   const outputs = new Set([...(opts.outputs ?? []), ...(opts.stdoutTo ? [opts.stdoutTo] : [])]);
   const inputs: Record<string, string> = {};
@@ -128,18 +128,18 @@ function describeRun(tool: string, args: string[], opts: ToolRun) {
     if (!outputs.has(a) && isFile(a)) {
       const h = sha256(readFileSync(a));
       inputs[basename(a)] = h;
-      keyArgs.push(`<in:${h}>`);
+      keyArgs.push(`<in${extname(a)}:${h}>`); // the extension too: sox picks formats by it
       shown.push(basename(a));
     } else if (isAbsolute(a)) {
       outputs.add(a); // an absolute path that is not there yet: the tool writes it
-      keyArgs.push('<out>');
+      keyArgs.push(`<out${extname(a)}>`);
       shown.push(basename(a));
     } else {
       keyArgs.push(a);
       shown.push(/^[\w.,:/=+-]+$/.test(a) ? a : `'${a}'`);
     }
   }
-  const extra = (opts.outputs ?? []).filter((o) => !args.includes(o)).map((o) => basename(o));
+  const extra = (opts.outputs ?? []).filter((o) => !args.includes(o)).map((o) => extname(o));
   const stdin = opts.input === undefined ? '' : sha256(opts.input);
   const key = sha256(JSON.stringify([tool, keyArgs, extra, stdin])).slice(0, 16);
   let command = [tool, ...shown].join(' ');
