@@ -5,6 +5,7 @@
 // Environment:
 //   MAMBA_REQUIRE_TOOLS=1    a missing tool or data package fails the test instead of skipping or replaying (CI)
 //   MAMBA_RECORD_FIXTURES=1  every live tool run also stores its outputs under test/fixtures/tools/
+//   MAMBA_CHECK_RECORDINGS=1 a live tool run with no recording fails: a machine without the tool would (CI)
 //   MAMBA_TEST_WITHOUT=a,b   treat these tools or data packages as missing (to try a bare machine)
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -37,6 +38,7 @@ const DATA_FILES: Record<string, string[]> = {
 const hidden = new Set((process.env.MAMBA_TEST_WITHOUT ?? '').split(',').filter(Boolean));
 const requireAll = process.env.MAMBA_REQUIRE_TOOLS === '1';
 const recording = process.env.MAMBA_RECORD_FIXTURES === '1';
+const checkRecordings = process.env.MAMBA_CHECK_RECORDINGS === '1';
 const found = new Map<string, boolean>();
 
 function onPath(tool: string): boolean {
@@ -165,6 +167,12 @@ export function runTool(tool: string, args: string[], opts: ToolRun = {}): Buffe
     const out = execFileSync(tool, args, { input: opts.input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'pipe'] });
     if (opts.stdoutTo) writeFileSync(opts.stdoutTo, out);
     if (recording) record(run, recFile, out, opts);
+    else if (checkRecordings && !existsSync(recFile)) {
+      throw new Error(
+        `no recording of \`${run.command}\` for these inputs, so the test fails where ${tool} is missing; ` +
+          'record it (test/fixtures/README.md)',
+      );
+    }
     return out;
   }
   const missing = [tool, ...(opts.liveOnlyWith ?? [])].filter((t) => !available(t));

@@ -25,8 +25,9 @@ export function espeakStdout(text: string, voice = 'en-us'): Buffer {
   return runTool('espeak-ng', ['-v', voice, '--stdout', text], SPEECH);
 }
 
+/** sox in its repeatable mode (-R: dither seeded the same every run), so that its outputs can be recorded. */
 export function sox(args: string[]): void {
-  runTool('sox', args);
+  runTool('sox', ['-R', ...args]);
 }
 
 /** sox's decoding of a file: interleaved float32 samples, and the channel count. */
