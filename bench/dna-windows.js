@@ -2,7 +2,6 @@
 // DNA window throughput: random 2^20-base windows (tokens out) through the .fai layout, from plain and
 // bgzip FASTA, beside the raw read speed of the same bytes (pread of the plain bytes, raw BGZF block
 // inflation). Writes its table into bench/README.md under "DNA windows".
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';

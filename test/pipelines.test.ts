@@ -5,9 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { needs } from './tools.js';
 
 const root = join(__dirname, '..');
-const haveGenomes = existsSync('/usr/share/doc/ragout/examples/H.Pylori/references/SJM180.fasta.gz');
+// the DNA pipelines build their genome sets from Debian's example data (xz unpacks some of it)
+const genomes = needs('ragout-examples', 'kleborate-examples', 'xz');
 const dir = mkdtempSync(join(tmpdir(), 'mamba-pipe-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -17,7 +19,7 @@ function pipeline(name: string, args: string[]) {
   return r.stdout;
 }
 
-describe.skipIf(!haveGenomes)('pipelines (toy sizes)', () => {
+describe.skipIf(genomes.skip)(genomes.title('pipelines (toy sizes)'), () => {
   it('scaling: trains at each length and records held-out bits, tokens/s and peak memory', () => {
     const out = join(dir, 'scaling');
     pipeline('scaling', ['--lengths', '6,7', '--budget-log2', '11', '--step-log2', '9', '--device', 'cpu', '--out', out]);

@@ -75,7 +75,7 @@ export class FaiBuilder {
 
   push(chunk: Uint8Array): void {
     let buf: Buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let base = this.#pos;
+    const base = this.#pos;
     if (this.#carry) {
       buf = Buffer.concat([this.#carry, buf]);
       this.#carry = null;

@@ -18,7 +18,7 @@ describe('mamba-audio data commands', () => {
   const t = tempDir('cli');
   let wav = '';
   beforeAll(() => {
-    const utt = espeakUtterance(join(t.dir, 'utt.wav'), 'zero one two');
+    const utt = espeakUtterance(join(t.dir, 'utt.wav'), 'zero');
     wav = join(t.dir, 'stereo44.wav');
     sox([utt, '-r', '44100', '-c', '2', '-b', '24', wav]);
   });

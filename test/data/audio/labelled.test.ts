@@ -7,7 +7,10 @@ import { tokenizeWav } from '../../../src/data/audio/tokens.js';
 import { readWavInfo } from '../../../src/data/audio/wav.js';
 import { openAudioWindows } from '../../../src/data/audio/windows.js';
 import { Rng } from '../../../src/util/rng.js';
+import { needs } from '../../tools.js';
 import { espeakUtterance, tempDir } from './fixtures.js';
+
+const espeak = needs('espeak-ng'); // the recipes run espeak-ng themselves
 
 describe('the shipped spoken digits', () => {
   it('splits by voice: no speaker in both train and test, every class in both', async () => {
@@ -113,7 +116,7 @@ describe('folder layouts, manifests and the recipes', () => {
     await expect(openAudioSet(tsv, 'train')).rejects.toThrow(/the TSV header must name the columns path and label/);
   });
 
-  it('the digits recipe writes a manifest split by voice variant that openAudioSet reads', async () => {
+  it.skipIf(espeak.skip)(espeak.title('the digits recipe writes a manifest split by voice variant that openAudioSet reads'), async () => {
     const out = join(t.dir, 'digits');
     mkdirSync(out);
     const m = buildDigits(out, { voices: 5, renditions: 1, seed: 4 });
@@ -127,7 +130,7 @@ describe('folder layouts, manifests and the recipes', () => {
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).classes).toHaveLength(10);
   });
 
-  it('the long-speech recipe reads the texts in several voices', async () => {
+  it.skipIf(espeak.skip)(espeak.title('the long-speech recipe reads the texts in several voices'), async () => {
     const texts = join(t.dir, 'texts');
     mkdirSync(texts);
     copyFileSync(join(DEFAULT_AUDIO_DIGITS, '..', 'texts', '03-constitution-preamble.txt'), join(texts, 'a.txt'));

@@ -28,7 +28,7 @@ describe('resampler', () => {
   const t = tempDir('rs');
   let speech22 = '';
   beforeAll(() => {
-    speech22 = espeakUtterance(join(t.dir, 'speech22.wav'), 'The quick brown fox jumps over the lazy dog, three times.', 'en-gb');
+    speech22 = espeakUtterance(join(t.dir, 'speech22.wav'), 'Quick brown fox.', 'en-gb');
   });
   afterAll(t.cleanup);
 

@@ -14,9 +14,9 @@ describe('tokenizing and windows', () => {
   const t = tempDir('win');
   let a = '', b44 = '';
   beforeAll(() => {
-    a = espeakUtterance(join(t.dir, 'a.wav'), 'one two three four five six seven');
+    a = espeakUtterance(join(t.dir, 'a.wav'), 'one two three');
     b44 = join(t.dir, 'b44.wav');
-    sox([espeakUtterance(join(t.dir, 'b.wav'), 'eight nine zero', 'en-gb'), '-r', '44100', '-c', '2', b44]);
+    sox([espeakUtterance(join(t.dir, 'b.wav'), 'nine', 'en-gb'), '-r', '44100', '-c', '2', b44]);
   });
   afterAll(t.cleanup);
 

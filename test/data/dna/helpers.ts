@@ -1,16 +1,18 @@
-// Shared fixtures for the DNA data tests: temp dirs, samtools detection, seeded synthetic FASTA.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Shared fixtures for the DNA data tests: temp dirs, samtools and bgzip (live or replayed, test/tools.ts), seeded
+// synthetic FASTA.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
+import { DEFAULT_DNA_DATA } from '../../../src/data/dna/index.js';
 import { rng } from '../../helpers.js';
+import { available, runTool, type ToolRun } from '../../tools.js';
 
-export const hasTool = (t: string): boolean => spawnSync(t, ['--version'], { stdio: 'ignore' }).status === 0 || spawnSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }).status === 0;
-export const hasSamtools = hasTool('samtools');
-export const hasBgzip = spawnSync('sh', ['-c', 'command -v bgzip'], { stdio: 'ignore' }).status === 0;
+export const hasTool = available;
+export const hasSamtools = available('samtools');
+export const hasBgzip = available('bgzip');
 
+/** G27 as Debian's ragout-examples installs it (the shipped datasets/dna/h_pylori genome is made from it). */
 export const G27_SRC = '/usr/share/doc/ragout/examples/H.Pylori/references/G27.fasta.gz';
 
 export function tempDir(prefix = 'mamba-dna-'): { dir: string; cleanup: () => void } {
@@ -18,13 +20,19 @@ export function tempDir(prefix = 'mamba-dna-'): { dir: string; cleanup: () => vo
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function samtools(args: string[], input?: string): string {
-  return execFileSync('samtools', args, { encoding: 'latin1', maxBuffer: 1 << 30, input, stdio: ['pipe', 'pipe', 'pipe'] });
+/** samtools' standard output (latin1); replayed from test/fixtures/tools where samtools is missing. */
+export function samtools(args: string[], opts: ToolRun = {}): string {
+  return runTool('samtools', args, opts).toString('latin1');
 }
 
-/** Decompressed G27 genome bytes. */
+/** bgzip, live or replayed; `bgzip -c f > out` is bgzip(['-c', f], { stdoutTo: out }). */
+export function bgzip(args: string[], opts: ToolRun = {}): void {
+  runTool('bgzip', args, opts);
+}
+
+/** Decompressed G27 genome bytes: from ragout-examples where installed, else from the shipped copy. */
 export function g27Bytes(): Buffer {
-  return gunzipSync(readFileSync(G27_SRC));
+  return gunzipSync(readFileSync(available('ragout-examples') ? G27_SRC : DEFAULT_DNA_DATA));
 }
 
 /**

@@ -1,11 +1,12 @@
 // Window sources and labelled genome sets: reproducible, never crossing records, hold-out parts disjoint,
 // padding for short records, class-balanced sampling with splits by source.
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DNA_DATA, IndexedFasta, openHoldoutSplits, PAD, buildDataset, decodeTokens, encodeString, openDnaSource, openGenomeSet, reverseComplement } from '../../../src/data/dna/index.js';
 import { Rng } from '../../../src/util/rng.js';
-import { G27_SRC, syntheticFasta, tempDir, writeText } from './helpers.js';
+import { needs } from '../../tools.js';
+import { syntheticFasta, tempDir, writeText } from './helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let synth: string;
@@ -217,7 +218,8 @@ describe('labelled genome sets', () => {
   });
 });
 
-describe.skipIf(!existsSync(G27_SRC))('dataset recipes', () => {
+const ragout = needs('ragout-examples');
+describe.skipIf(ragout.skip)(ragout.title('dataset recipes'), () => {
   it('builds the shipped genome recipe all-or-nothing and refuses a non-empty folder without force', async () => {
     const out = join(tmp.dir, 'hp');
     const lines: string[] = [];
