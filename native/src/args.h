@@ -2,8 +2,11 @@
 // with the element type and length checked, so a wrong call is a JS TypeError, never a crash.
 #pragma once
 #include <napi.h>
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 namespace mamba {
 
@@ -18,17 +21,28 @@ template <> struct ArrayKind<uint16_t> { static constexpr napi_typedarray_type k
   throw Napi::TypeError::New(env, msg);
 }
 
+// A typed view of a CPU TypedArray value; `min_len` elements must be present.
+template <class T>
+T* value_array(Napi::Env env, const Napi::Value& v, const std::string& what, size_t min_len = 0) {
+  if (!v.IsTypedArray()) throw_type(env, what + ": expected a " + ArrayKind<T>::n);
+  auto ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != ArrayKind<T>::k) throw_type(env, what + ": expected a " + ArrayKind<T>::n);
+  if (ta.ElementLength() < min_len)
+    throw Napi::RangeError::New(env, what + ": has " + std::to_string(ta.ElementLength()) + " elements, needs " + std::to_string(min_len));
+  auto buf = ta.ArrayBuffer();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset());
+}
+
 // A typed view of a CPU TypedArray argument; `min_len` elements must be present.
 template <class T>
 T* arg_array(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_len = 0) {
-  Napi::Env env = info.Env();
-  if (i >= info.Length() || !info[i].IsTypedArray()) throw_type(env, std::string(what) + ": expected a " + ArrayKind<T>::n);
-  auto ta = info[i].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != ArrayKind<T>::k) throw_type(env, std::string(what) + ": expected a " + ArrayKind<T>::n);
-  if (ta.ElementLength() < min_len)
-    throw Napi::RangeError::New(env, std::string(what) + ": has " + std::to_string(ta.ElementLength()) + " elements, needs " + std::to_string(min_len));
-  auto buf = ta.ArrayBuffer();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset());
+  if (i >= info.Length()) throw_type(info.Env(), std::string(what) + ": expected a " + ArrayKind<T>::n);
+  return value_array<T>(info.Env(), info[i], what, min_len);
+}
+
+// Elements a strided [rows, width] argument spans: the last row ends at (rows-1)*stride + width.
+inline size_t strided_span(int64_t rows, int64_t stride, int64_t width) {
+  return rows > 0 && width > 0 ? (size_t)((rows - 1) * stride + width) : 0;
 }
 
 inline bool arg_is_f64(const Napi::CallbackInfo& info, size_t i) {
@@ -54,6 +68,98 @@ inline bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* what)
 
 inline bool arg_present(const Napi::CallbackInfo& info, size_t i) {
   return i < info.Length() && !info[i].IsNull() && !info[i].IsUndefined();
+}
+
+// One named argument object: the form of every kernel with more than a handful of arguments
+// (native/KERNELS.md). Each field is read by name and checked once; a missing or mistyped field is a TypeError
+// naming op and field, and finish() rejects fields the op does not know (a misspelt optional field would
+// otherwise pass as null).
+class ArgObject {
+ public:
+  ArgObject(const Napi::CallbackInfo& info, size_t i, const char* op) : env_(info.Env()), op_(op) {
+    if (i >= info.Length() || !info[i].IsObject() || info[i].IsArray() || info[i].IsTypedArray() || info[i].IsExternal())
+      throw_type(env_, op_ + ": expected one argument object of named fields (native/KERNELS.md)");
+    obj_ = info[i].As<Napi::Object>();
+  }
+  Napi::Env env() const { return env_; }
+  const std::string& op() const { return op_; }
+  std::string name(const char* key) const { return op_ + " " + key; }
+  // the field is there and not null/undefined
+  bool has(const char* key) const {
+    Napi::Value v = raw(key);
+    return !v.IsNull() && !v.IsUndefined();
+  }
+  Napi::Value value(const char* key) const {
+    Napi::Value v = raw(key);
+    if (v.IsNull() || v.IsUndefined()) throw_type(env_, name(key) + ": missing");
+    return v;
+  }
+  int64_t integer(const char* key) const {
+    Napi::Value v = value(key);
+    if (!v.IsNumber()) throw_type(env_, name(key) + ": expected a number");
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (d != (double)(int64_t)d) throw_type(env_, name(key) + ": expected an integer");
+    return (int64_t)d;
+  }
+  double number(const char* key) const {
+    Napi::Value v = value(key);
+    if (!v.IsNumber()) throw_type(env_, name(key) + ": expected a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  bool boolean(const char* key) const {
+    Napi::Value v = value(key);
+    if (!v.IsBoolean()) throw_type(env_, name(key) + ": expected a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  std::string string(const char* key) const {
+    Napi::Value v = value(key);
+    if (!v.IsString()) throw_type(env_, name(key) + ": expected a string");
+    return v.As<Napi::String>().Utf8Value();
+  }
+  template <class T>
+  T* array(const char* key, size_t min_len) const { return value_array<T>(env_, value(key), name(key), min_len); }
+  template <class T>
+  T* array_opt(const char* key, size_t min_len) const { return has(key) ? array<T>(key, min_len) : nullptr; }
+  // a RangeError "op: msg" unless ok
+  void require(bool ok, const std::string& msg) const {
+    if (!ok) throw Napi::RangeError::New(env_, op_ + ": " + msg);
+  }
+  // call after reading every field
+  void finish() const {
+    Napi::Array keys = obj_.GetPropertyNames();
+    for (uint32_t k = 0; k < keys.Length(); k++) {
+      const std::string key = keys.Get(k).As<Napi::String>().Utf8Value();
+      if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) continue;
+      std::string known;
+      for (const auto& s : seen_) known += (known.empty() ? "" : ", ") + s;
+      throw_type(env_, op_ + ": unknown field '" + key + "' (fields: " + known + ")");
+    }
+  }
+
+ private:
+  Napi::Value raw(const char* key) const {
+    if (std::find(seen_.begin(), seen_.end(), key) == seen_.end()) seen_.push_back(key);
+    return obj_.Get(key);
+  }
+  Napi::Env env_;
+  std::string op_;
+  Napi::Object obj_;
+  mutable std::vector<std::string> seen_;
+};
+
+// How a field becomes a pointer on the CPU: a TypedArray of the element type (const E reads a const view).
+struct ArrayFetch {
+  template <class E>
+  E* get(const ArgObject& a, const char* key, size_t n) const { return a.array<std::remove_const_t<E>>(key, n); }
+  template <class E>
+  E* opt(const ArgObject& a, const char* key, size_t n) const { return a.has(key) ? get<E>(a, key, n) : nullptr; }
+};
+
+// Whether field `key` of the argument object at i is a Float64Array (the double CPU kernels).
+inline bool field_is_f64(const Napi::CallbackInfo& info, size_t i, const char* key) {
+  if (i >= info.Length() || !info[i].IsObject()) return false;
+  Napi::Value v = info[i].As<Napi::Object>().Get(key);
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
 }
 
 }  // namespace mamba

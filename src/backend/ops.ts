@@ -1,6 +1,7 @@
 // Kernels over Tensors, dispatched by device: each op checks shapes, dtypes and devices, then calls the
-// CPU kernel (native/cpu) or its CUDA twin (native/cuda) with the same argument order.
-import { cpuOp, cudaOp } from './native.js';
+// CPU kernel (native/cpu) or its CUDA twin (native/cuda) with the same arguments: positional for the short
+// ones, one named argument object for the kernels with many (the scan and fused decoding ops).
+import { cpuOp, cudaOp, nativeLimits } from './native.js';
 import { DTYPE_BYTES, Tensor, TensorError, assertDtype, sameDevice, type DType } from './tensor.js';
 
 /**
@@ -345,6 +346,28 @@ function scanPrep(name: string, a: ScanArgs, rows: number): ScanPrep {
   return { D, N, T: rows, bc: { B: b.arr, C: c.arr, stride: b.stride }, z };
 }
 
+/** The argument object the scan kernels share (native/KERNELS.md): one object for the CPU and CUDA twins. */
+interface ScanFields {
+  u: Storage; delta: Storage; deltaBias: Storage | null; A: Storage; Bm: Storage; Cm: Storage; bcStride: number;
+  Dskip: Storage | null; z: Storage | null; zStride: number; B: number; D: number; N: number; deltaSoftplus: boolean;
+  /** CUDA: the activations' f32 | bf16; CPU: f32 | f64, checked against the arrays */
+  dtype: DType;
+}
+interface ScanForwardFields extends ScanFields { L: number; y: Storage; lastState: Storage | null }
+interface ScanBackwardFields extends ScanFields {
+  L: number; dy: Storage; du: Storage; ddelta: Storage; dA: Storage; dB: Storage; dC: Storage;
+  dDskip: Storage | null; dDeltaBias: Storage | null; dz: Storage | null;
+}
+interface ScanStepFields extends ScanFields { state: Storage; y: Storage }
+
+function scanFields(a: ScanArgs, p: ScanPrep, dtype: DType): ScanFields {
+  return {
+    u: a.u.storage, delta: a.delta.storage, deltaBias: nullableStorage(a.deltaBias), A: a.A.storage, Bm: p.bc.B, Cm: p.bc.C,
+    bcStride: p.bc.stride, Dskip: nullableStorage(a.Dskip), z: p.z.arr, zStride: p.z.stride, B: a.B, D: p.D, N: p.N,
+    deltaSoftplus: a.deltaSoftplus, dtype,
+  };
+}
+
 function scanActs(a: ScanArgs): Tensor[] {
   const out = [a.u, a.delta, stridedBase(a.Bm), stridedBase(a.Cm)];
   if (a.z) out.push(stridedBase(a.z));
@@ -360,8 +383,8 @@ export function selectiveScanForward(a: ScanArgs, y: Tensor, lastState: Tensor |
   needNumel(y, p.T * p.D, name, 'y');
   if (lastState) needNumel(lastState, a.B * p.D * p.N, name, 'lastState');
   const { dev, dtype } = floatCall(name, [...scanActs(a), y], [a.deltaBias, a.A, a.Dskip, lastState]);
-  call(dev, dtype, name, [a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
-    nullableStorage(a.Dskip), p.z.arr, p.z.stride, y.storage, nullableStorage(lastState), a.B, a.L, p.D, p.N, a.deltaSoftplus]);
+  const args: ScanForwardFields = { ...scanFields(a, p, dtype), L: a.L, y: y.storage, lastState: nullableStorage(lastState) };
+  kernel(dev, name)(args);
 }
 
 /** Gradients of selectiveScanForward; states are recomputed chunk by chunk (never stored for all of L). */
@@ -386,9 +409,11 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   const acts = [...scanActs(a), dy, g.du, g.ddelta, stridedBase(g.dB), stridedBase(g.dC)];
   if (g.dz) acts.push(stridedBase(g.dz));
   const { dev, dtype } = floatCall(name, acts, [a.deltaBias, a.A, a.Dskip, g.dA, g.dDskip, g.dDeltaBias]);
-  call(dev, dtype, name, [a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
-    nullableStorage(a.Dskip), p.z.arr, p.z.stride, dy.storage, g.du.storage, g.ddelta.storage, g.dA.storage, dB.arr, dC.arr,
-    nullableStorage(g.dDskip), nullableStorage(g.dDeltaBias), dz ? dz.arr : null, a.B, a.L, p.D, p.N, a.deltaSoftplus]);
+  const args: ScanBackwardFields = {
+    ...scanFields(a, p, dtype), L: a.L, dy: dy.storage, du: g.du.storage, ddelta: g.ddelta.storage, dA: g.dA.storage, dB: dB.arr, dC: dC.arr,
+    dDskip: nullableStorage(g.dDskip), dDeltaBias: nullableStorage(g.dDeltaBias), dz: dz ? dz.arr : null,
+  };
+  kernel(dev, name)(args);
 }
 
 /** One recurrent step (generation): a.L must be 1, u/delta/z/y are [B, D], Bm/Cm [B, N]; state [B, D, N] in/out. */
@@ -400,35 +425,29 @@ export function selectiveScanStep(state: Tensor, a: ScanArgs, y: Tensor): void {
   needNumel(y, a.B * p.D, name, 'y');
   needNumel(state, a.B * p.D * p.N, name, 'state');
   const { dev, dtype } = floatCall(name, [...scanActs(a), y], [state, a.deltaBias, a.A, a.Dskip]);
-  call(dev, dtype, name, [state.storage, a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
-    nullableStorage(a.Dskip), p.z.arr, p.z.stride, y.storage, a.B, p.D, p.N, a.deltaSoftplus]);
+  const args: ScanStepFields = { ...scanFields(a, p, dtype), state: state.storage, y: y.storage };
+  kernel(dev, name)(args);
 }
 
 // ---- fused decoding step (small batches): three kernels per block instead of eight; native/cuda/decode.cu ----
 
-/** Channels per x_proj partial sum of decodeIn (its CUDA blocks' in_proj rows); xPart is [ceil(E / 32), B, R + 2N]. */
-export const DECODE_CHUNK = 32;
-/** Largest batch of the fused decoding ops. */
-export const DECODE_MAX_B = 8;
-
-/** Partial sums decodeIn leaves for decodeSsm: ceil(E / DECODE_CHUNK). */
+/** Partial sums decodeIn leaves for decodeSsm: ceil(E / limits.decodeChunk) (native/src/decode.h). */
 export function decodeParts(E: number): number {
-  return Math.ceil(E / DECODE_CHUNK);
+  return Math.ceil(E / nativeLimits().decodeChunk);
 }
 
 function decodeBatch(name: string, rows: number): void {
-  if (!Number.isInteger(rows) || rows < 1 || rows > DECODE_MAX_B) throw new TensorError(`${name}: the fused decoding ops take 1..${DECODE_MAX_B} sequences, got ${rows}`);
+  const max = nativeLimits().decodeMaxBatch;
+  if (!Number.isInteger(rows) || rows < 1 || rows > max) throw new TensorError(`${name}: the fused decoding ops take 1..${max} sequences, got ${rows}`);
 }
 
 /**
  * Whether the CUDA fused decoding ops take these sizes (B sequences, activations of `actBytes` bytes); callers
- * use the unfused step otherwise. The limits: B <= 8, d_state <= 16, d_conv <= 8, and shared memory (44 KiB)
- * for the B normalised rows and the x_proj outputs.
+ * use the unfused step otherwise. The addon answers (limits.decodeFits): batch, d_state and d_conv bounds and the
+ * shared memory of the B normalised rows and of the x_proj outputs, as the kernels' bindings check them.
  */
 export function decodeFusable(d: { dModel: number; dInner: number; dtRank: number; dState: number; dConv: number }, B: number, actBytes: number): boolean {
-  const J = d.dtRank + 2 * d.dState, NO = B * J;
-  return Number.isInteger(B) && B >= 1 && B <= DECODE_MAX_B && d.dState <= 16 && d.dConv <= 8 &&
-    B * d.dModel * actBytes <= 44 * 1024 && 4 * (NO + Math.max(1, Math.min(Math.floor(256 / NO), decodeParts(d.dInner))) * NO) <= 44 * 1024;
+  return Number.isInteger(B) && nativeLimits().decodeFits(B, d.dModel, d.dInner, d.dtRank, d.dState, d.dConv, actBytes);
 }
 
 /**
@@ -460,8 +479,11 @@ export function decodeIn(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: nu
   needNumel(xPart, decodeParts(E) * B * J, name, `xPart [${decodeParts(E)}, ${B}, ${J}]`);
   if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
   const { dev, dtype } = floatCall(name, [hIn, Win, Wx, xc, z], [rIn, normW, convState, convW, convBias, rOut, xPart]);
-  call(dev, dtype, name, [hIn.storage, nullableStorage(rIn), normW.storage, Win.storage, convState.storage, convW.storage, nullableStorage(convBias),
-    Wx.storage, rOut.storage, xc.storage, z.storage, xPart.storage, B, D, E, K, J, eps]);
+  kernel(dev, name)({
+    hIn: hIn.storage, rIn: nullableStorage(rIn), normW: normW.storage, Win: Win.storage, convState: convState.storage, convW: convW.storage,
+    convBias: nullableStorage(convBias), Wx: Wx.storage, rOut: rOut.storage, xc: xc.storage, z: z.storage, xPart: xPart.storage,
+    B, D, E, K, J, eps, dtype,
+  });
 }
 
 /**
@@ -484,8 +506,10 @@ export function decodeSsm(xPart: Tensor, xc: Tensor, z: Tensor, Wdt: Tensor, dtB
   if (Dskip) needNumel(Dskip, E, name, 'Dskip');
   needNumel(xPart, decodeParts(E) * B * (R + 2 * N), name, `xPart [${decodeParts(E)}, ${B}, ${R + 2 * N}]`);
   const { dev, dtype } = floatCall(name, [xc, z, Wdt, y], [xPart, dtBias, A, Dskip, ssmState]);
-  call(dev, dtype, name, [xPart.storage, xc.storage, z.storage, Wdt.storage, nullableStorage(dtBias), A.storage, nullableStorage(Dskip), ssmState.storage,
-    y.storage, B, E, R, N]);
+  kernel(dev, name)({
+    xPart: xPart.storage, xc: xc.storage, z: z.storage, Wdt: Wdt.storage, dtBias: nullableStorage(dtBias), A: A.storage,
+    Dskip: nullableStorage(Dskip), ssmState: ssmState.storage, y: y.storage, B, E, R, N, dtype,
+  });
 }
 
 /** Third op of the fused step: hOut = y Wout^T (y [B, E], Wout [D, E], hOut [B, D], all activations). */
