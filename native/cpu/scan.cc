@@ -323,7 +323,8 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
 template <class T>
 Scan<T> scan_of(const ScanInputs<T, T>& in) {
   Scan<T> s;
-  s.u = in.u; s.delta = in.delta; s.dbias = in.deltaBias; s.A = in.A; s.Bm = in.Bm; s.Cm = in.Cm; s.Dskip = in.Dskip; s.z = in.z;
+  s.u = in.u; s.delta = in.delta; s.dbias = in.deltaBias; s.A = in.A;
+  s.Bm = in.Bm; s.Cm = in.Cm; s.Dskip = in.Dskip; s.z = in.z;
   s.bcs = in.bcStride; s.zs = in.zStride; s.B = in.B; s.L = in.L; s.D = in.D; s.N = in.N; s.sp = in.softplus;
   return s;
 }

@@ -84,10 +84,13 @@ inline void* arg_dev_dt_opt(const Napi::CallbackInfo& info, size_t i, const char
 struct DeviceFetch {
   template <class E>
   E* get(const ArgObject& a, const char* key, size_t n) const {
-    return static_cast<E*>(value_device(a.env(), a.value(key), a.name(key).c_str(), n * sizeof(E)));
+    return static_cast<E*>(field_device(a.env(), a.value(key), a.op(), key, n * sizeof(E)));
   }
   template <class E>
-  E* opt(const ArgObject& a, const char* key, size_t n) const { return a.has(key) ? get<E>(a, key, n) : nullptr; }
+  E* opt(const ArgObject& a, const char* key, size_t n) const {
+    Napi::Value v = a.optional(key);
+    return ArgObject::absent(v) ? nullptr : static_cast<E*>(field_device(a.env(), v, a.op(), key, n * sizeof(E)));
+  }
 };
 
 // The dtype field of an argument object: 'f32' (the default when absent) or 'bf16'.
@@ -96,7 +99,7 @@ inline DT field_dtype(const ArgObject& a) {
   const std::string s = a.string("dtype");
   if (s == "f32") return DT::F32;
   if (s == "bf16") return DT::BF16;
-  throw_type(a.env(), a.op() + ": dtype must be 'f32' or 'bf16', got '" + s + "'");
+  throw_type(a.env(), std::string(a.op()) + ": dtype must be 'f32' or 'bf16', got '" + s + "'");
 }
 
 // Scratch memory for multi-pass kernels, stream-ordered on cuda_stream(): valid until the next call

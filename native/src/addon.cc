@@ -51,6 +51,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   // what callers must respect (src/limits.h); src/backend reads these rather than keeping copies
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("cudaScanMaxState", kCudaScanMaxState);
+  limits.Set("cudaConvMaxTaps", kCudaConvMaxTaps);
   limits.Set("decodeChunk", kDecodeChunk);
   limits.Set("decodeMaxBatch", kDecodeMaxB);
   limits.Set("decodeThreads", kDecodeThreads);

@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,7 +29,8 @@ T* value_array(Napi::Env env, const Napi::Value& v, const std::string& what, siz
   auto ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != ArrayKind<T>::k) throw_type(env, what + ": expected a " + ArrayKind<T>::n);
   if (ta.ElementLength() < min_len)
-    throw Napi::RangeError::New(env, what + ": has " + std::to_string(ta.ElementLength()) + " elements, needs " + std::to_string(min_len));
+    throw Napi::RangeError::New(env, what + ": has " + std::to_string(ta.ElementLength()) + " elements, needs " +
+                                         std::to_string(min_len));
   auto buf = ta.ArrayBuffer();
   return reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset());
 }
@@ -77,18 +79,19 @@ inline bool arg_present(const Napi::CallbackInfo& info, size_t i) {
 class ArgObject {
  public:
   ArgObject(const Napi::CallbackInfo& info, size_t i, const char* op) : env_(info.Env()), op_(op) {
-    if (i >= info.Length() || !info[i].IsObject() || info[i].IsArray() || info[i].IsTypedArray() || info[i].IsExternal())
-      throw_type(env_, op_ + ": expected one argument object of named fields (native/KERNELS.md)");
+    const bool object = i < info.Length() && info[i].IsObject() && !info[i].IsArray() && !info[i].IsTypedArray() && !info[i].IsExternal();
+    if (!object) throw_type(env_, std::string(op_) + ": expected one argument object of named fields (native/KERNELS.md)");
     obj_ = info[i].As<Napi::Object>();
   }
   Napi::Env env() const { return env_; }
-  const std::string& op() const { return op_; }
-  std::string name(const char* key) const { return op_ + " " + key; }
+  const char* op() const { return op_; }
+  // "op key", for messages (built only when one is thrown: bindings run on every kernel call)
+  std::string name(const char* key) const { return std::string(op_) + " " + key; }
   // the field is there and not null/undefined
-  bool has(const char* key) const {
-    Napi::Value v = raw(key);
-    return !v.IsNull() && !v.IsUndefined();
-  }
+  bool has(const char* key) const { return !absent(raw(key)); }
+  static bool absent(const Napi::Value& v) { return v.IsNull() || v.IsUndefined(); }
+  // the field's value, undefined when it is not there (for optional fields: one lookup instead of has + value)
+  Napi::Value optional(const char* key) const { return raw(key); }
   Napi::Value value(const char* key) const {
     Napi::Value v = raw(key);
     if (v.IsNull() || v.IsUndefined()) throw_type(env_, name(key) + ": missing");
@@ -117,34 +120,68 @@ class ArgObject {
     return v.As<Napi::String>().Utf8Value();
   }
   template <class T>
-  T* array(const char* key, size_t min_len) const { return value_array<T>(env_, value(key), name(key), min_len); }
+  T* array(const char* key, size_t min_len) const { return array_of<T>(key, value(key), min_len); }
+  // field `key`, already looked up as v
   template <class T>
-  T* array_opt(const char* key, size_t min_len) const { return has(key) ? array<T>(key, min_len) : nullptr; }
+  T* array_of(const char* key, const Napi::Value& v, size_t min_len) const {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != ArrayKind<T>::k) return value_array<T>(env_, v, name(key), min_len);
+    auto ta = v.As<Napi::TypedArray>();
+    if (ta.ElementLength() < min_len) return value_array<T>(env_, v, name(key), min_len);  // throws the RangeError
+    return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  }
+  template <class T>
+  T* array_opt(const char* key, size_t min_len) const {
+    Napi::Value v = raw(key);
+    return absent(v) ? nullptr : array_of<T>(key, v, min_len);
+  }
   // a RangeError "op: msg" unless ok
   void require(bool ok, const std::string& msg) const {
-    if (!ok) throw Napi::RangeError::New(env_, op_ + ": " + msg);
+    if (!ok) throw Napi::RangeError::New(env_, std::string(op_) + ": " + msg);
   }
-  // call after reading every field
+  // call after reading every field: every own enumerable key of the object must have been read. As many keys as
+  // fields read that held a value is the common case, settled by the count alone (this runs on every call).
   void finish() const {
-    Napi::Array keys = obj_.GetPropertyNames();
-    for (uint32_t k = 0; k < keys.Length(); k++) {
-      const std::string key = keys.Get(k).As<Napi::String>().Utf8Value();
-      if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) continue;
+    napi_value keys;
+    if (napi_get_all_property_names(env_, obj_, napi_key_own_only, static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
+                                    napi_key_numbers_to_strings, &keys) != napi_ok)
+      throw_type(env_, std::string(op_) + ": could not list the argument object's fields");
+    uint32_t n = 0;
+    napi_get_array_length(env_, keys, &n);
+    if (n == (uint32_t)ndefined_) return;
+    for (uint32_t k = 0; k < n; k++) {
+      napi_value key;
+      char buf[64];
+      size_t len = 0;
+      napi_get_element(env_, keys, k, &key);
+      napi_get_value_string_utf8(env_, key, buf, sizeof buf, &len);
+      if (seen(buf)) continue;
       std::string known;
-      for (const auto& s : seen_) known += (known.empty() ? "" : ", ") + s;
-      throw_type(env_, op_ + ": unknown field '" + key + "' (fields: " + known + ")");
+      for (int j = 0; j < nseen_; j++) known += (j ? ", " : "") + std::string(seen_[j]);
+      throw_type(env_, std::string(op_) + ": unknown field '" + buf + "' (fields: " + known + ")");
     }
   }
 
  private:
+  static constexpr int kMaxFields = 48;
+  bool seen(const char* key) const {
+    for (int j = 0; j < nseen_; j++)
+      if (std::strcmp(seen_[j], key) == 0) return true;
+    return false;
+  }
   Napi::Value raw(const char* key) const {
-    if (std::find(seen_.begin(), seen_.end(), key) == seen_.end()) seen_.push_back(key);
-    return obj_.Get(key);
+    Napi::Value v = obj_.Get(key);
+    if (nseen_ < kMaxFields && !seen(key)) {
+      seen_[nseen_++] = key;
+      if (!v.IsUndefined()) ndefined_++;
+    }
+    return v;
   }
   Napi::Env env_;
-  std::string op_;
+  const char* op_;
   Napi::Object obj_;
-  mutable std::vector<std::string> seen_;
+  mutable const char* seen_[kMaxFields];
+  mutable int nseen_ = 0;
+  mutable int ndefined_ = 0;  // fields read whose value was not undefined
 };
 
 // How a field becomes a pointer on the CPU: a TypedArray of the element type (const E reads a const view).
@@ -152,7 +189,10 @@ struct ArrayFetch {
   template <class E>
   E* get(const ArgObject& a, const char* key, size_t n) const { return a.array<std::remove_const_t<E>>(key, n); }
   template <class E>
-  E* opt(const ArgObject& a, const char* key, size_t n) const { return a.has(key) ? get<E>(a, key, n) : nullptr; }
+  E* opt(const ArgObject& a, const char* key, size_t n) const {
+    Napi::Value v = a.optional(key);
+    return ArgObject::absent(v) ? nullptr : a.array_of<std::remove_const_t<E>>(key, v, n);
+  }
 };
 
 // Whether field `key` of the argument object at i is a Float64Array (the double CPU kernels).

@@ -23,7 +23,8 @@ inline int64_t decode_batch(const ArgObject& a) {
 
 template <class Act, class Par>
 struct DecodeInArgs {
-  const Act* hIn; const Par* rIn; const Par* normW; const Act* Win; Par* convState; const Par* convW; const Par* convBias;
+  const Act* hIn; const Par* rIn; const Par* normW; const Act* Win;
+  Par* convState; const Par* convW; const Par* convBias;
   const Act* Wx; Par* rOut; Act* xc; Act* z; Par* xPart;
   int64_t B, D, E, K, J;
   double eps;
@@ -52,7 +53,8 @@ DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
   r.z = f.template get<Act>(a, "z", B * E);
   r.xPart = f.template get<Par>(a, "xPart", decode_parts(E) * B * J);
   // every CUDA block reads hIn and rIn while one writes rOut
-  a.require(!ranges_overlap(r.rOut, B * D, r.rIn, B * D) && !ranges_overlap(r.rOut, B * D, r.hIn, B * D), "rOut must not overlap hIn or rIn");
+  const bool apart = !ranges_overlap(r.rOut, B * D, r.rIn, B * D) && !ranges_overlap(r.rOut, B * D, r.hIn, B * D);
+  a.require(apart, "rOut must not overlap hIn or rIn");
   return r;
 }
 

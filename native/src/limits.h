@@ -7,5 +7,7 @@ namespace mamba {
 
 // d_state of the CUDA selective scan (its states live in registers, 16 per channel at most)
 constexpr int kCudaScanMaxState = 16;
+// taps K of the CUDA causal conv (unrolled per K)
+constexpr int kCudaConvMaxTaps = 8;
 
 }  // namespace mamba

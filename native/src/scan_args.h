@@ -31,7 +31,8 @@ ScanInputs<Act, Par> read_scan_inputs(const ArgObject& a, const Fetch& f, bool s
   s.softplus = a.boolean("deltaSoftplus");
   const int64_t rows = s.B * s.L;
   s.bcStride = a.integer("bcStride");
-  a.require(s.bcStride >= s.N, "bcStride " + std::to_string(s.bcStride) + " is smaller than N = " + std::to_string(s.N));
+  a.require(s.bcStride >= s.N,
+            "bcStride " + std::to_string(s.bcStride) + " is smaller than N = " + std::to_string(s.N));
   s.u = f.template get<const Act>(a, "u", rows * s.D);
   s.delta = f.template get<const Act>(a, "delta", rows * s.D);
   s.deltaBias = f.template opt<const Par>(a, "deltaBias", s.D);

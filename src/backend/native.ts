@@ -23,6 +23,8 @@ export interface NativeAddon {
 export interface NativeLimits {
   /** largest d_state of the CUDA selective scan */
   cudaScanMaxState: number;
+  /** largest kernel width d_conv of the CUDA causal conv */
+  cudaConvMaxTaps: number;
   /** channels per x_proj partial sum of decodeIn: xPart is [ceil(E / decodeChunk), B, R + 2N] */
   decodeChunk: number;
   /** largest batch of the fused decoding ops */

@@ -49,11 +49,14 @@ export function gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): T
   if (dev === 'cpu') {
     assertDtype(a, ['f32', 'f64'], 'gemm A (cpu)');
     if (c.dtype !== a.dtype) throw new TensorError(`gemm: C must be ${a.dtype} on the CPU`);
-    cpuOp('gemm')(transA, transB, M, N, K, alpha, a.data, ac, b.data, bc, beta, c.data, N);
+    cpuOp('gemm')({ transA, transB, M, N, K, alpha, A: a.data, lda: ac, B: b.data, ldb: bc, beta, C: c.data, ldc: N });
   } else {
     assertDtype(a, ['f32', 'bf16'], 'gemm A (cuda)');
     assertDtype(c, ['f32', 'bf16'], 'gemm C (cuda)');
-    cudaOp('gemm')(transA, transB, M, N, K, alpha, a.buffer, ac, b.buffer, bc, beta, c.buffer, N, a.dtype, c.dtype);
+    cudaOp('gemm')({
+      transA, transB, M, N, K, alpha, A: a.buffer, lda: ac, B: b.buffer, ldb: bc, beta, C: c.buffer, ldc: N,
+      abType: a.dtype, cType: c.dtype,
+    });
   }
   return c;
 }
@@ -261,7 +264,9 @@ export function conv1dForward(x: Strided, w: Tensor, bias: Tensor | null, out: T
   needNumel(out, T * D, name, 'out');
   const { dev, dtype } = floatCall(name, [stridedBase(x), out], [w, bias]);
   const xs = strided(x, T, D, name, 'x');
-  call(dev, dtype, name, [xs.arr, xs.stride, w.storage, nullableStorage(bias), out.storage, B, L, D, K, silu]);
+  kernel(dev, name)({
+    x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), out: out.storage, B, L, D, K, silu, dtype,
+  });
 }
 
 /** dx = d/dx (overwritten), dw and dbias accumulated; recomputes the pre-activation when silu. */
@@ -275,7 +280,11 @@ export function conv1dBackward(x: Strided, w: Tensor, bias: Tensor | null, dOut:
   const { dev, dtype } = floatCall(name, [stridedBase(x), dOut, stridedBase(dx)], [w, bias, dw, dbias]);
   const xs = strided(x, T, D, name, 'x');
   const dxs = strided(dx, T, D, name, 'dx');
-  call(dev, dtype, name, [xs.arr, xs.stride, w.storage, nullableStorage(bias), dOut.storage, dxs.arr, dxs.stride, dw.storage, nullableStorage(dbias), B, L, D, K, silu]);
+  kernel(dev, name)({
+    x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), dOut: dOut.storage,
+    dx: dxs.arr, dxStride: dxs.stride,
+    dw: dw.storage, dbias: nullableStorage(dbias), B, L, D, K, silu, dtype,
+  });
 }
 
 /** One decoding step: shifts x [B, D] into convState [B, D, K] (oldest first) and writes the conv output. */
@@ -288,7 +297,10 @@ export function conv1dStep(convState: Tensor, x: Strided, w: Tensor, bias: Tenso
   needNumel(out, B * D, name, 'out');
   const { dev, dtype } = floatCall(name, [stridedBase(x), out], [convState, w, bias]);
   const xs = strided(x, B, D, name, 'x');
-  call(dev, dtype, name, [convState.storage, xs.arr, xs.stride, w.storage, nullableStorage(bias), out.storage, B, D, K, silu]);
+  kernel(dev, name)({
+    convState: convState.storage, x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), out: out.storage,
+    B, D, K, silu, dtype,
+  });
 }
 
 export interface ScanArgs {
@@ -362,7 +374,8 @@ interface ScanStepFields extends ScanFields { state: Storage; y: Storage }
 
 function scanFields(a: ScanArgs, p: ScanPrep, dtype: DType): ScanFields {
   return {
-    u: a.u.storage, delta: a.delta.storage, deltaBias: nullableStorage(a.deltaBias), A: a.A.storage, Bm: p.bc.B, Cm: p.bc.C,
+    u: a.u.storage, delta: a.delta.storage, deltaBias: nullableStorage(a.deltaBias), A: a.A.storage,
+    Bm: p.bc.B, Cm: p.bc.C,
     bcStride: p.bc.stride, Dskip: nullableStorage(a.Dskip), z: p.z.arr, zStride: p.z.stride, B: a.B, D: p.D, N: p.N,
     deltaSoftplus: a.deltaSoftplus, dtype,
   };
@@ -383,7 +396,9 @@ export function selectiveScanForward(a: ScanArgs, y: Tensor, lastState: Tensor |
   needNumel(y, p.T * p.D, name, 'y');
   if (lastState) needNumel(lastState, a.B * p.D * p.N, name, 'lastState');
   const { dev, dtype } = floatCall(name, [...scanActs(a), y], [a.deltaBias, a.A, a.Dskip, lastState]);
-  const args: ScanForwardFields = { ...scanFields(a, p, dtype), L: a.L, y: y.storage, lastState: nullableStorage(lastState) };
+  const args: ScanForwardFields = {
+    ...scanFields(a, p, dtype), L: a.L, y: y.storage, lastState: nullableStorage(lastState),
+  };
   kernel(dev, name)(args);
 }
 
@@ -410,7 +425,8 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   if (g.dz) acts.push(stridedBase(g.dz));
   const { dev, dtype } = floatCall(name, acts, [a.deltaBias, a.A, a.Dskip, g.dA, g.dDskip, g.dDeltaBias]);
   const args: ScanBackwardFields = {
-    ...scanFields(a, p, dtype), L: a.L, dy: dy.storage, du: g.du.storage, ddelta: g.ddelta.storage, dA: g.dA.storage, dB: dB.arr, dC: dC.arr,
+    ...scanFields(a, p, dtype), L: a.L, dy: dy.storage, du: g.du.storage, ddelta: g.ddelta.storage, dA: g.dA.storage,
+    dB: dB.arr, dC: dC.arr,
     dDskip: nullableStorage(g.dDskip), dDeltaBias: nullableStorage(g.dDeltaBias), dz: dz ? dz.arr : null,
   };
   kernel(dev, name)(args);
@@ -438,7 +454,9 @@ export function decodeParts(E: number): number {
 
 function decodeBatch(name: string, rows: number): void {
   const max = nativeLimits().decodeMaxBatch;
-  if (!Number.isInteger(rows) || rows < 1 || rows > max) throw new TensorError(`${name}: the fused decoding ops take 1..${max} sequences, got ${rows}`);
+  if (!Number.isInteger(rows) || rows < 1 || rows > max) {
+    throw new TensorError(`${name}: the fused decoding ops take 1..${max} sequences, got ${rows}`);
+  }
 }
 
 /**
@@ -480,8 +498,9 @@ export function decodeIn(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: nu
   if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
   const { dev, dtype } = floatCall(name, [hIn, Win, Wx, xc, z], [rIn, normW, convState, convW, convBias, rOut, xPart]);
   kernel(dev, name)({
-    hIn: hIn.storage, rIn: nullableStorage(rIn), normW: normW.storage, Win: Win.storage, convState: convState.storage, convW: convW.storage,
-    convBias: nullableStorage(convBias), Wx: Wx.storage, rOut: rOut.storage, xc: xc.storage, z: z.storage, xPart: xPart.storage,
+    hIn: hIn.storage, rIn: nullableStorage(rIn), normW: normW.storage, Win: Win.storage, convState: convState.storage,
+    convW: convW.storage, convBias: nullableStorage(convBias), Wx: Wx.storage, rOut: rOut.storage, xc: xc.storage, z: z.storage,
+    xPart: xPart.storage,
     B, D, E, K, J, eps, dtype,
   });
 }
@@ -585,7 +604,10 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: 
   needNumel(v, n, name, 'v');
   needInt(o.step, name, 'step', 1);
   const { dev } = floatCall(name, [], [param, grad, m, v]);
-  kernel(dev, name)(param.storage, grad.storage, m.storage, v.storage, n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step);
+  kernel(dev, name)({
+    param: param.storage, grad: grad.storage, m: m.storage, v: v.storage, n,
+    lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, step: o.step,
+  });
 }
 
 /** Sum of squares with double accumulation (for the global gradient norm). */
@@ -684,8 +706,11 @@ export function adamwMany(ts: AdamWTensor[], o: Omit<AdamWOptions, 'weightDecay'
     return;
   }
   for (const t of ts) if (t.half) { assertDtype(t.half, 'bf16', `${name} bf16 copy`); needNumel(t.half, t.param.numel, name, 'bf16 copy'); }
-  cudaOp('multiAdamw')(ts.map((t) => t.param.storage), ts.map((t) => t.grad.storage), ts.map((t) => t.m.storage), ts.map((t) => t.v.storage),
-    ts.map((t) => (t.half ? t.half.storage : null)), ts.map((t) => t.param.numel), ts.map((t) => t.weightDecay), o.lr, o.beta1, o.beta2, o.eps, o.step);
+  cudaOp('multiAdamw')({
+    params: ts.map((t) => t.param.storage), grads: ts.map((t) => t.grad.storage), m: ts.map((t) => t.m.storage),
+    v: ts.map((t) => t.v.storage), bf16Copies: ts.map((t) => (t.half ? t.half.storage : null)), numels: ts.map((t) => t.param.numel),
+    weightDecays: ts.map((t) => t.weightDecay), lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, step: o.step,
+  });
 }
 
 /** out = -exp(x) elementwise (the mixer's A from A_log, on the model's device). */

@@ -3,7 +3,9 @@
 import { Tensor, crossEntropyForward, gemm, poolBackward, poolForward } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { Linear } from './layers.js';
-import { makeParam, mmWeight, normalInit, type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace } from './param.js';
+import {
+  makeParam, mmWeight, normalInit, type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace,
+} from './param.js';
 
 export class LMHead {
   /** the weight used for logits: the embedding's Param when tied */
@@ -44,7 +46,9 @@ class ClassifierBuffers {
     this.dPooled = ws.buffer();
   }
 }
-const CLASSIFIER_BUFFERS: BufferSet<ClassifierBuffers> = { name: 'classifier', make: (ws) => new ClassifierBuffers(ws) };
+const CLASSIFIER_BUFFERS: BufferSet<ClassifierBuffers> = {
+  name: 'classifier', make: (ws) => new ClassifierBuffers(ws),
+};
 
 export class ClassifierHead {
   readonly linear: Linear;

@@ -10,7 +10,8 @@ import {
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import {
-  actDtype, asDtype, makeParam, mmWeight, uniformInit, type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace,
+  actDtype, asDtype, makeParam, mmWeight, uniformInit,
+  type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace,
 } from './param.js';
 
 export interface MixerDims {
@@ -53,10 +54,13 @@ class MixerActivations {
   /** [T, E] scan output */
   readonly y: GrowBuffer;
   constructor(ws: Workspace) {
-    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer(); this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
+    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer();
+    this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
   }
 }
-export const MIXER_ACTIVATIONS: BufferSet<MixerActivations> = { name: 'mixer activations', make: (ws) => new MixerActivations(ws) };
+export const MIXER_ACTIVATIONS: BufferSet<MixerActivations> = {
+  name: 'mixer activations', make: (ws) => new MixerActivations(ws),
+};
 
 /**
  * The mixer backward's buffers (one set can serve every block). Two gradients take no buffer: they overwrite
@@ -76,12 +80,17 @@ class MixerGradients {
   /** [E, N] the scan's dA, in the parameter dtype */
   readonly dA: GrowBuffer;
   constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
-    this.dOutAct = ws.buffer(); this.du = ws.buffer(); this.dbc = ws.buffer(); this.ddtIn = ws.buffer(); this.dxz = ws.buffer();
+    this.dOutAct = ws.buffer(); this.du = ws.buffer(); this.dbc = ws.buffer();
+    this.ddtIn = ws.buffer(); this.dxz = ws.buffer();
     this.dA = ws.buffer(paramDtype);
   }
 }
-const MIXER_GRADIENTS_F32: BufferSet<MixerGradients> = { name: 'mixer gradients (f32 parameters)', make: (ws) => new MixerGradients(ws, 'f32') };
-const MIXER_GRADIENTS_F64: BufferSet<MixerGradients> = { name: 'mixer gradients (f64 parameters)', make: (ws) => new MixerGradients(ws, 'f64') };
+const MIXER_GRADIENTS_F32: BufferSet<MixerGradients> = {
+  name: 'mixer gradients (f32 parameters)', make: (ws) => new MixerGradients(ws, 'f32'),
+};
+const MIXER_GRADIENTS_F64: BufferSet<MixerGradients> = {
+  name: 'mixer gradients (f64 parameters)', make: (ws) => new MixerGradients(ws, 'f64'),
+};
 
 /** The backward's gradient tensors for one call, with the two aliases spelt out. */
 interface MixerGradViews {
@@ -108,12 +117,17 @@ class MixerStepBuffers {
   readonly z: GrowBuffer;
   readonly xPart: GrowBuffer;
   constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
-    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer(); this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
+    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer();
+    this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
     this.z = ws.buffer(); this.xPart = ws.buffer(paramDtype);
   }
 }
-const MIXER_STEP_F32: BufferSet<MixerStepBuffers> = { name: 'mixer step (f32 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f32') };
-const MIXER_STEP_F64: BufferSet<MixerStepBuffers> = { name: 'mixer step (f64 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f64') };
+const MIXER_STEP_F32: BufferSet<MixerStepBuffers> = {
+  name: 'mixer step (f32 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f32'),
+};
+const MIXER_STEP_F64: BufferSet<MixerStepBuffers> = {
+  name: 'mixer step (f64 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f64'),
+};
 
 interface Saved {
   x: Tensor; xz: Tensor; xc: Tensor; dtIn: Tensor; bc: Tensor; delta: Tensor; y: Tensor; B: number; L: number;
@@ -232,7 +246,8 @@ export class MambaMixer {
     const T = s.B * s.L;
     const grads: MixerGradViews = {
       dy: s.y, ddelta: s.delta,
-      du: gb.du.take([T, E]), dbc: gb.dbc.take([T, 2 * N]), ddtIn: gb.ddtIn.take([T, R]), dxz: gb.dxz.take([T, 2 * E]), dA: gb.dA.take([E, N]),
+      du: gb.du.take([T, E]), dbc: gb.dbc.take([T, 2 * N]), ddtIn: gb.ddtIn.take([T, R]), dxz: gb.dxz.take([T, 2 * E]),
+      dA: gb.dA.take([E, N]),
     };
     const { dy, ddelta, du, dbc, ddtIn, dxz, dA } = grads;
     // out_proj
