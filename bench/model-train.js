@@ -2,7 +2,9 @@
 // Training-step throughput of the whole model (zeroGrad + forward + backward + clip + AdamW), by device.
 // Reference: model FLOPs = 6 x (matmul parameters) x tokens (forward 2, backward 4; the scan, conv and
 // norms are not counted) against the device's peak. Writes bench/README.md "## Model training step (DEVICE)".
-// usage: node bench/model-train.js [--device cpu|cuda] [--short] [--no-write]
+// usage: node bench/model-train.js [--device cpu|cuda] [--short] [--shape PRESET:BxL[:bf16][:recompute]]... [--runs N]
+//        [--no-decode] [--no-write]
+// --shape times only the shapes given (e.g. --shape 130m:8x2048:bf16, the README's training row; bench/gpu-check.sh).
 import { cpus } from 'node:os';
 import { cudaDeviceInfo, native, resolveDevice, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
@@ -13,11 +15,29 @@ import { writeReadmeSection } from './readme.js';
 
 const di = process.argv.indexOf('--device');
 const device = resolveDevice(di > 0 ? process.argv[di + 1] : 'auto');
-const RUNS = 5;
+const ri = process.argv.indexOf('--runs');
+const RUNS = ri > 0 ? Number(process.argv[ri + 1]) : 5;
+if (!(Number.isInteger(RUNS) && RUNS >= 1)) {
+  console.error(`model-train: --runs must be an integer >= 1, got ${process.argv[ri + 1]}`);
+  process.exit(2);
+}
+
+// --shape PRESET:BxL[:bf16][:recompute], repeatable
+function parseShape(spec) {
+  const [preset, bl, ...flags] = spec.split(':');
+  const m = /^(\d+)x(\d+)$/.exec(bl ?? '');
+  const bad = flags.find((f) => f !== 'bf16' && f !== 'recompute');
+  if (!preset || !m || bad !== undefined) {
+    console.error(`model-train: --shape must be PRESET:BxL[:bf16][:recompute] (e.g. 130m:8x2048:bf16), got '${spec}'`);
+    process.exit(2);
+  }
+  return [preset, Number(m[1]), Number(m[2]), flags.includes('recompute'), flags.includes('bf16') ? 'bf16' : 'f32'];
+}
+const picked = process.argv.flatMap((a, i) => (a === '--shape' ? [parseShape(process.argv[i + 1] ?? '')] : []));
 
 // --short (cuda): the rows that the targets in the README are about, for a quick run
 const short = process.argv.includes('--short');
-const shapes = device === 'cuda' && short
+const shapes = picked.length > 0 ? picked : device === 'cuda' && short
   ? [['small', 8, 2048, false, 'bf16'], ['130m', 8, 2048, false, 'bf16'], ['small', 1, 1048576, true, 'bf16'], ['130m', 1, 262144, true, 'bf16']]
   : device === 'cpu'
   ? [['tiny', 8, 512, false], [{ d_model: 128, n_layer: 2 }, 16, 256, false], ['small', 4, 512, false]]
@@ -79,7 +99,7 @@ async function runShape(model, cfg, B, L, recompute, precision, preset) {
 
 // recurrent decoding: time per token after prompts of different lengths (O(1) per token: the same)
 const decodeRows = [];
-{
+if (!process.argv.includes('--no-decode')) {
   const preset = device === 'cpu' ? 'small' : '130m';
   const model = MambaLM.create(makeConfig(preset), { device, seed: 1 });
   const STEPS = device === 'cpu' ? 100 : 200;

@@ -7,10 +7,9 @@
 //    (t, d, n) in the forward (backward: 2 exps and ~8 FMAs), at the reported SM clock.
 // Then PyTorch reference points (bench/scan_reference.py): a plain-PyTorch chunked scan and causal
 // scaled_dot_product_attention at the same width. Writes its table into bench/README.md, "CUDA scan".
-// Backward main pass variants (native/cuda/scan.cu): MAMBA_SCAN_BWD=v2 times v2 instead of v1 and labels
-// the rows and the README section "v2"; --compare-bwd only times v1 against v2 at B = 1, L = 2^20 (and 2^18),
-// checks that their gradients agree, and writes the section "CUDA scan backward: v1 vs v2".
-// Usage: node bench/scan-cuda.js [--quick] [--no-torch] [--compare-bwd]
+// --row B:LOG2L (repeatable) times only those rows (e.g. --row 1:20, the README's target row) with --runs N runs
+// each (default 3 at L >= 2^18, else 5), and prints them without PyTorch or writing bench/README.md.
+// Usage: node bench/scan-cuda.js [--quick] [--no-torch] [--row B:LOG2L]... [--runs N]
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,14 +23,21 @@ import { Rng } from '../dist/util/rng.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const noTorch = process.argv.includes('--no-torch');
-const compareBwd = process.argv.includes('--compare-bwd');
-const envBwd = process.env.MAMBA_SCAN_BWD;
-if (envBwd && envBwd !== 'v1' && envBwd !== 'v2') {
-  console.error(`scan-cuda: MAMBA_SCAN_BWD must be v1 or v2, got '${envBwd}'`);
-  process.exit(1);
+const pickedRows = process.argv.flatMap((a, i) => {
+  if (a !== '--row') return [];
+  const m = /^(\d+):(\d+)$/.exec(process.argv[i + 1] ?? '');
+  if (!m) {
+    console.error(`scan-cuda: --row must be B:LOG2L (e.g. 1:20), got '${process.argv[i + 1] ?? ''}'`);
+    process.exit(2);
+  }
+  return [[Number(m[1]), Number(m[2])]];
+});
+const ri = process.argv.indexOf('--runs');
+const runsArg = ri > 0 ? Number(process.argv[ri + 1]) : undefined;
+if (runsArg !== undefined && !(Number.isInteger(runsArg) && runsArg >= 1)) {
+  console.error(`scan-cuda: --runs must be an integer >= 1, got '${process.argv[ri + 1]}'`);
+  process.exit(2);
 }
-const bwdV2 = envBwd === 'v2';
-const tag = bwdV2 ? '[bwd v2] ' : '';
 
 if (!cudaAvailable()) {
   console.log('scan-cuda: no CUDA device here; nothing to measure');
@@ -102,11 +108,12 @@ console.log(`rates: exp (MUFU) ${(mufuRate / 1e12).toFixed(2)} T/s, FP32 FMA ${(
 
 const Ls = quick ? [10, 14, 17, 20] : [10, 12, 14, 16, 18, 20];
 const Bs = quick ? [1, 16] : [1, 2, 4, 8, 16];
+const shapes = pickedRows.length > 0 ? pickedRows : Bs.flatMap((B) => Ls.map((lg) => [B, lg]));
 const rows = [];
 const profiles = [];
 
 // Device tensors for one shape and the forward/backward calls on them.
-function setup(B, L, variant = bwdV2 ? 'v2' : undefined) {
+function setup(B, L) {
   const T = B * L, TD = T * D;
   const u = randomTensor(TD, 'bf16', 1), delta = randomTensor(TD, 'bf16', 2, -1.2, 0.7), z = randomTensor(TD, 'bf16', 3);
   const bc = randomTensor(T * 2 * N, 'bf16', 4); // B and C: columns 0..N and N..2N of one [T, 2N] buffer
@@ -121,67 +128,18 @@ function setup(B, L, variant = bwdV2 ? 'v2' : undefined) {
   const dbc = Tensor.empty([T * 2 * N], 'bf16', 'cuda');
   const dA = Tensor.zeros([D * N], 'f32', 'cuda'), dD = Tensor.zeros([D], 'f32', 'cuda'), dBias = Tensor.zeros([D], 'f32', 'cuda');
   const dBv = cu.view(dbc.buffer, 0, (T * 2 * N - N) * 2), dCv = cu.view(dbc.buffer, N * 2, (T * 2 * N - N) * 2);
+  const inputs = {
+    u: u.buffer, delta: delta.buffer, deltaBias: bias.buffer, A: Af.buffer, Bm: Bv, Cm: Cv, bcStride: 2 * N, Dskip: Dk.buffer, z: z.buffer,
+    zStride: D, B, L, D, N, deltaSoftplus: true, dtype: 'bf16',
+  };
   return {
-    fwd: () => cu.selectiveScanForward(u.buffer, delta.buffer, bias.buffer, Af.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D,
-      y.buffer, last.buffer, B, L, D, N, true, 'bf16'),
-    bwd: () => cu.selectiveScanBackward(u.buffer, delta.buffer, bias.buffer, Af.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D,
-      dy.buffer, du.buffer, ddelta.buffer, dA.buffer, dBv, dCv, dD.buffer, dBias.buffer, dz.buffer, B, L, D, N, true, 'bf16',
-      ...(variant ? [variant] : [])),
-    bwdWith: (v) => cu.selectiveScanBackward(u.buffer, delta.buffer, bias.buffer, Af.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D,
-      dy.buffer, du.buffer, ddelta.buffer, dA.buffer, dBv, dCv, dD.buffer, dBias.buffer, dz.buffer, B, L, D, N, true, 'bf16', v),
-    // three slices (start, middle, end) of each gradient: the whole of them would not fit in host memory at L = 2^20
-    grads: () => [du, ddelta, dz, dbc].map((t) => {
-      const n = Math.min(t.numel, 1 << 20), parts = [0, Math.floor((t.numel - n) / 2), t.numel - n].map((o) => t.view(o, [n]).toFloat64());
-      const o = new Float64Array(3 * n);
-      parts.forEach((p, i) => o.set(p, i * n));
-      return o;
+    fwd: () => cu.selectiveScanForward({ ...inputs, y: y.buffer, lastState: last.buffer }),
+    bwd: () => cu.selectiveScanBackward({
+      ...inputs, dy: dy.buffer, du: du.buffer, ddelta: ddelta.buffer, dA: dA.buffer, dB: dBv, dC: dCv, dDskip: dD.buffer,
+      dDeltaBias: dBias.buffer, dz: dz.buffer,
     }),
     dispose: () => { for (const t of [u, delta, z, bc, y, Af, bias, Dk, last, dy, du, ddelta, dz, dbc, dA, dD, dBias]) t.dispose(); },
   };
-}
-
-if (compareBwd) {
-  runCompare();
-  process.exit(0);
-}
-
-// --compare-bwd: v1 against v2 (same inputs), wall time and per-pass profile, and their agreement.
-function runCompare() {
-  const relErr = (a, b) => {
-    let num = 0, den = 0;
-    for (let i = 0; i < a.length; i++) { const d = a[i] - b[i]; num += d * d; den += b[i] * b[i]; }
-    return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-  };
-  const out = [];
-  for (const lg of [18, 20]) {
-    const L = 2 ** lg;
-    const s = setup(1, L);
-    const res = {};
-    for (const v of ['v1', 'v2']) {
-      const ms = timeIt(() => s.bwdWith(v), 3);
-      process.env.MAMBA_SCAN_PROFILE = '1';
-      s.bwdWith(v); cu.synchronize();
-      const prof = cu.scanLastProfile();
-      process.env.MAMBA_SCAN_PROFILE = '0';
-      const main = prof.find(([n]) => n === 'backward_main');
-      res[v] = { ms, main: main ? main[1] : NaN, grads: s.grads() };
-      console.log(`backward ${v} B=1 L=2^${lg}: ${ms.toFixed(3)} ms, backward_main ${main ? main[1].toFixed(3) : '?'} ms (${prof.map(([n, t]) => `${n} ${t.toFixed(3)}`).join(', ')})`);
-    }
-    const names = ['du', 'ddelta', 'dz', 'dB/dC'];
-    const errs = names.map((n, i) => `${n} ${relErr(res.v2.grads[i], res.v1.grads[i]).toExponential(1)}`).join(', ');
-    console.log(`  v2 vs v1 relative difference (bf16 outputs): ${errs}`);
-    const oneExp = D * N * L / mufuRate * 1e3;
-    out.push({ L, v1: res.v1, v2: res.v2, errs, oneExp });
-    s.dispose();
-  }
-  const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(3));
-  const lines = ['## CUDA scan backward: v1 vs v2', '',
-    `Command: \`node bench/scan-cuda.js --compare-bwd\` on ${dev.name}. B = 1, D = ${D}, N = ${N}, bf16 activations, medians of 3 runs of the whole backward; backward_main from one profiled call (CUDA events). Floor: one exp per (t, d, n).`, '',
-    '| L | v1 backward ms | v1 backward_main ms | v2 backward ms | v2 backward_main ms | one-exp floor ms | v2 vs v1 relative difference |',
-    '| --- | --- | --- | --- | --- | --- | --- |'];
-  for (const r of out) lines.push(`| 2^${Math.log2(r.L)} | ${fmt(r.v1.ms)} | ${fmt(r.v1.main)} | ${fmt(r.v2.ms)} | ${fmt(r.v2.main)} | ${fmt(r.oneExp)} | ${r.errs} |`);
-  lines.push('');
-  writeSection('## CUDA scan backward: v1 vs v2', lines);
 }
 
 // Replaces (or appends) one "## title" section of bench/README.md.
@@ -191,33 +149,16 @@ function writeSection(title, lines, note = '') {
   if (note) console.log(note.trim());
 }
 
-// Code variants (unrolled time loops or not, native/cuda/scan.cu): timed at B = 1, L = 2^18, the faster
-// one is used for the table. (MAMBA_SCAN_BWD_UNROLL only affects v1.)
-const variants = [];
-{
-  const s = setup(1, 1 << 18);
-  const knobs = [['MAMBA_SCAN_OUT_UNROLL', s.fwd, 'forward'], ['MAMBA_SCAN_BWD_UNROLL', s.bwd, 'backward']];
-  for (const [v, fn, what] of bwdV2 ? knobs.slice(0, 1) : knobs) {
-    const t = {};
-    for (const val of ['1', '0']) { process.env[v] = val; t[val] = timeIt(fn, 3); }
-    const best = t['1'] <= t['0'] ? '1' : '0';
-    process.env[v] = best;
-    variants.push({ v, what, unrolled: t['1'], rolled: t['0'], best });
-    console.log(`variant ${v}: ${what} unrolled ${t['1'].toFixed(3)} ms, not unrolled ${t['0'].toFixed(3)} ms -> ${best}`);
-  }
-  s.dispose();
-}
-
-for (const B of Bs) {
-  for (const lg of Ls) {
+for (const [B, lg] of shapes) {
+  {
     const L = 2 ** lg, T = B * L;
     if (T > MAX_TOKENS) continue;
     const TD = T * D;
     const { fwd, bwd, dispose } = setup(B, L);
-    const runs = lg >= 18 ? 3 : 5;
+    const runs = runsArg ?? (lg >= 18 ? 3 : 5);
     const fwdMs = timeIt(fwd, runs);
     const fbMs = timeIt(() => { fwd(); bwd(); }, runs);
-    if (B === 1 && (lg === 14 || lg === 20)) {
+    if (B === 1 && (lg === 14 || lg === 20) && pickedRows.length === 0) {
       // one profiled call of each: per-pass times (events inside the addon)
       process.env.MAMBA_SCAN_PROFILE = '1';
       fwd(); cu.synchronize();
@@ -242,12 +183,18 @@ for (const B of Bs) {
       fwdHbm, fbHbm,
     };
     rows.push(row);
-    console.log(`${tag}B=${B} L=2^${lg}: forward ${fwdMs.toFixed(3)} ms (${(row.tokPerS / 1e6).toFixed(1)} Mtok/s; floor ${row.fwdFloor.toFixed(3)} ms ${row.fwdBind}-bound, HBM ${fwdHbm.toFixed(3)} ms)` +
+    console.log(`B=${B} L=2^${lg}: forward ${fwdMs.toFixed(3)} ms (${(row.tokPerS / 1e6).toFixed(1)} Mtok/s; floor ${row.fwdFloor.toFixed(3)} ms ${row.fwdBind}-bound, HBM ${fwdHbm.toFixed(3)} ms)` +
       `, fwd+bwd ${fbMs.toFixed(3)} ms (floor ${row.fbFloor.toFixed(3)} ms ${row.fbBind}, HBM ${fbHbm.toFixed(3)} ms)`);
     dispose();
   }
 }
 cu.emptyCache();
+if (pickedRows.length > 0) {
+  for (const r of rows) {
+    console.log(`row B=${r.B} L=2^${Math.log2(r.L)}: forward ${r.fwdMs.toFixed(2)} ms, fwd+bwd ${r.fbMs.toFixed(2)} ms (medians of ${runsArg ?? (r.L >= 1 << 18 ? 3 : 5)} runs)`);
+  }
+  process.exit(0);
+}
 
 // PyTorch reference points
 let torchRows = [], torchEnv = null, torchNote = '';
@@ -273,13 +220,12 @@ if (!noTorch) {
 // ---- bench/README.md, section "CUDA scan" ----
 const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(3));
 const lines = [];
-const title = bwdV2 ? '## CUDA scan, backward main pass v2' : '## CUDA scan';
+const title = '## CUDA scan';
 lines.push(title, '');
-if (bwdV2) lines.push('Run with MAMBA_SCAN_BWD=v2: every backward below (fwd+bwd columns, backward passes) uses the v2 main pass; see "How it works" in the section "CUDA scan" for v1.', '');
 lines.push(`Command: \`node bench/scan-cuda.js${quick ? ' --quick' : ''}\` on ${dev.name} (${sms} SMs, SM clock ${clockKHz ? (clockKHz / 1e3).toFixed(0) + ' MHz' : 'unknown'}; measured copy bandwidth ${(bw / 1e9).toFixed(0)} GB/s).`);
 lines.push(`Selective scan, D = ${D}, N = ${N}, bf16 u/delta/z/B/C/y (fp32 state), softplus(delta + bias), D skip and SiLU(z) gate fused; medians of 3-5 runs, wall time around a stream synchronize.`);
 lines.push('Floors: HBM = bytes read/written once over the copy bandwidth; exp = one MUFU ex2 per (t, d, n) (forward; the backward needs at least 2) at 16/clk/SM; FMA = 3 (forward) / 11 (fwd+bwd) FP32 FMAs per (t, d, n) at 128/clk/SM. "binds" names the largest floor.', '');
-lines.push(`| B | L | forward ms | Mtok/s | floor ms (binds) | % of floor | fwd+bwd${bwdV2 ? ' (v2)' : ''} ms | Mtok/s | floor ms (binds) | % of floor |`);
+lines.push(`| B | L | forward ms | Mtok/s | floor ms (binds) | % of floor | fwd+bwd ms | Mtok/s | floor ms (binds) | % of floor |`);
 lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   lines.push(`| ${r.B} | 2^${Math.log2(r.L)} | ${fmt(r.fwdMs)} | ${(r.tokPerS / 1e6).toFixed(1)} | ${fmt(r.fwdFloor)} (${r.fwdBind}) | ${(100 * r.fwdFloor / r.fwdMs).toFixed(0)}% | ${fmt(r.fbMs)} | ${(r.fbTokPerS / 1e6).toFixed(1)} | ${fmt(r.fbFloor)} (${r.fbBind}) | ${(100 * r.fbFloor / r.fbMs).toFixed(0)}% |`);
@@ -292,20 +238,14 @@ if (big) {
     (small ? ` Throughput at B = 1 goes from ${(small.tokPerS / 1e6).toFixed(1)} Mtok/s at L = 2^10 (launch and synchronisation overhead of a ${fmt(small.fwdMs)} ms call) to ${(big.tokPerS / 1e6).toFixed(1)} Mtok/s at 2^20` +
     (mid ? ` (${(mid.tokPerS / 1e6).toFixed(1)} Mtok/s at 2^14); short sequences gain from batching: see the rows with equal B*L.` : '.') : ''));
 }
-if (bwdV2) lines.push('', 'Backward main pass v2 (native/cuda/scan.cu, scan_bwd2): four threads per channel (N/4 states each), a piece of 8 steps recomputed into registers (states and decays) so the reverse step reuses the decays: two exps per (t, d, n) (checkpoint sweep, recompute) instead of three; B/C of the whole chunk, the checkpoints and the chunk\'s dB/dC partial sums in shared memory (one global atomic per block, row and column at the end), no barrier inside the time loops.');
-else lines.push('', 'How it works (native/cuda/scan.cu): the [T, D] layout keeps channels contiguous, so one thread owns one channel of one time chunk with its N states in registers, and a block of 128 channels reads u/delta/z/y rows coalesced while B/C rows (shared by all channels) are staged once per block in shared memory. L is split into chunks so that B = 1 still fills the GPU: pass 1 scans each chunk from a zero state (local end state and sum of dt; the chunk decay is exp(A sum dt)), a sequential combine over chunks gives each chunk its entering state (and the final state for generation), and pass 3 rescans from the true state and writes y. The forward therefore does two exps per (t, d, n) instead of one: its floor for this design is twice the exp floor in the table. The backward sweeps each chunk forward once (chunk_state_adj: its local end state and its local adjoint carry, which is a sum of forward running products), combines over chunks forward (entering states) and in reverse (carries from the future), then runs a main pass with two threads per channel (half of the states each) that checkpoints the state every 8 steps in local memory and walks each chunk backwards 8 steps at a time, recomputing those states into shared memory while the inputs of the next piece arrive by cp.async; dB/dC (sums over channels) are reduced with half-warp butterflies and one atomic per block and row. Nothing of size (B, D, L, N) is stored; the scratch is (B, L/Lc, D, N) floats twice, with backward chunks Lc of up to 1024 steps.');
+lines.push('', 'How it works (native/cuda/scan.cu): the [T, D] layout keeps channels contiguous, so one thread owns one channel of one time chunk with its N states in registers, and a block of 128 channels reads u/delta/z/y rows coalesced while B/C rows (shared by all channels) are staged once per block in shared memory. L is split into chunks so that B = 1 still fills the GPU: pass 1 scans each chunk from a zero state (local end state and sum of dt; the chunk decay is exp(A sum dt)), a sequential combine over chunks gives each chunk its entering state (and the final state for generation), and pass 3 rescans from the true state and writes y. The forward therefore does two exps per (t, d, n) instead of one: its floor for this design is twice the exp floor in the table. The backward sweeps each chunk forward once (chunk_state_adj: its local end state and its local adjoint carry, which is a sum of forward running products), combines over chunks forward (entering states) and in reverse (carries from the future), then runs a main pass with two threads per channel (half of the states each) that checkpoints the state every 8 steps in local memory and walks each chunk backwards 8 steps at a time, recomputing those states into shared memory while the inputs of the next piece arrive by cp.async; dB/dC (sums over channels) are reduced with half-warp butterflies and one atomic per block and row. Nothing of size (B, D, L, N) is stored; the scratch is (B, L/Lc, D, N) floats twice, with backward chunks Lc of up to 1024 steps.');
 const p20 = profiles.find((p) => p.L === 1 << 20);
 if (big && p20) {
   const oneExp = big.fwdExp;
   const per = (ps) => ps.map(([n, ms]) => `${n} ${fmt(ms)} ms = ${(ms / oneExp).toFixed(1)}x`).join(', ');
-  if (bwdV2) lines.push('', `Where the time goes at B = 1, L = 2^20 (backward main pass v2), each pass against the one-exp-per-(t, d, n) floor of ${fmt(oneExp)} ms: forward ${per(p20.fwd)}; backward ${per(p20.bwd)}.`);
-  else lines.push('', `Where the time goes at B = 1, L = 2^20, each pass against the one-exp-per-(t, d, n) floor of ${fmt(oneExp)} ms: forward ${per(p20.fwd)}; backward ${per(p20.bwd)}. ` +
+  lines.push('', `Where the time goes at B = 1, L = 2^20, each pass against the one-exp-per-(t, d, n) floor of ${fmt(oneExp)} ms: forward ${per(p20.fwd)}; backward ${per(p20.bwd)}. ` +
     'Each forward sweep does one exp per element; the backward main pass does three (checkpoint sweep, piece recompute, reverse step) and about 65 instructions in all per element (ncu at L = 2^16, before its per-step softplus and sigmoids were shared by the two threads of a channel), issuing on 66% of cycles with 16 warps per SM (128 registers and 45 KB of shared memory per 128 threads): it is bound by its instruction count. ' +
     'In an earlier run of this benchmark on the same machine, an output pass with two threads per channel measured 23.0 ms against 16.7 ms for the kept one. The next steps would be a warp-parallel scan over time inside each chunk (one exp per element in the backward instead of three, as the reference CUDA kernel does on a (B, D, L) layout) and a tree combine over chunks.');
-}
-if (variants.length) {
-  lines.push('', 'Code variants timed at B = 1, L = 2^18 before the table (the faster is used above): ' +
-    variants.map((x) => `${x.what} with the time loops unrolled ${fmt(x.unrolled)} ms, not unrolled ${fmt(x.rolled)} ms`).join('; ') + '.');
 }
 if (profiles.length) {
   lines.push('', 'Time per pass (CUDA events around each kernel, one call with MAMBA_SCAN_PROFILE=1):', '');

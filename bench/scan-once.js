@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // One forward and one backward of the CUDA scan at D = 1536, N = 16, bf16 (twice each): a small driver for
 // profilers (ncu) and for the per-pass times of MAMBA_SCAN_PROFILE=1.
-// usage: [SCAN_ONCE_REPS=n] node bench/scan-once.js [log2 L = 16] [B = 1] [backward variant]  (n > 2: medians)
+// usage: [SCAN_ONCE_REPS=n] node bench/scan-once.js [log2 L = 16] [B = 1]  (n > 2: medians after a warm-up)
 import { native } from '../dist/backend/native.js';
 import { Tensor, f32ToBf16Bits } from '../dist/backend/tensor.js';
 import { Rng } from '../dist/util/rng.js';
 
-const lg = Number(process.argv[2] ?? 16), B = Number(process.argv[3] ?? 1), variant = process.argv[4];
+const lg = Number(process.argv[2] ?? 16), B = Number(process.argv[3] ?? 1);
 const cu = native().cuda;
 const D = 1536, N = 16, L = 2 ** lg, T = B * L;
 // a random block of at most 2^20 values, uploaded once and tiled at shifted offsets (drawing 1.6 G values in JS
@@ -32,14 +32,19 @@ const dA = Tensor.zeros([D * N], 'f32', 'cuda'), dD = Tensor.zeros([D], 'f32', '
 const span = (T * 2 * N - N) * 2;
 const Bv = cu.view(bc.buffer, 0, span), Cv = cu.view(bc.buffer, 2 * N, span);
 const dBv = cu.view(dbc.buffer, 0, span), dCv = cu.view(dbc.buffer, 2 * N, span);
+const inputs = {
+  u: u.buffer, delta: delta.buffer, deltaBias: bias.buffer, A: A.buffer, Bm: Bv, Cm: Cv, bcStride: 2 * N, Dskip: Dk.buffer, z: z.buffer, zStride: D,
+  B, L, D, N, deltaSoftplus: true, dtype: 'bf16',
+};
 const reps = Number(process.env.SCAN_ONCE_REPS ?? 2), fw = [], bw = [];
 for (let rep = 0; rep < reps; rep++) {
   const t0 = performance.now();
-  cu.selectiveScanForward(u.buffer, delta.buffer, bias.buffer, A.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D, y.buffer, last.buffer, B, L, D, N, true, 'bf16');
+  cu.selectiveScanForward({ ...inputs, y: y.buffer, lastState: last.buffer });
   cu.synchronize();
   const t1 = performance.now();
-  cu.selectiveScanBackward(u.buffer, delta.buffer, bias.buffer, A.buffer, Bv, Cv, 2 * N, Dk.buffer, z.buffer, D, dy.buffer, du.buffer, dd.buffer, dA.buffer,
-    dBv, dCv, dD.buffer, dBias.buffer, dz.buffer, B, L, D, N, true, 'bf16', ...(variant ? [variant] : []));
+  cu.selectiveScanBackward({
+    ...inputs, dy: dy.buffer, du: du.buffer, ddelta: dd.buffer, dA: dA.buffer, dB: dBv, dC: dCv, dDskip: dD.buffer, dDeltaBias: dBias.buffer, dz: dz.buffer,
+  });
   cu.synchronize();
   fw.push(t1 - t0); bw.push(performance.now() - t1);
   if (reps <= 2) console.log(`scan B=${B} L=2^${lg}: forward ${(t1 - t0).toFixed(3)} ms, backward ${(performance.now() - t1).toFixed(3)} ms`);

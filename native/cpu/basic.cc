@@ -1,6 +1,7 @@
 // Elementwise, normalisation, loss, pooling and optimizer kernels (CPU, float and double).
 // Each binding parses its arguments with the element type picked by the first float array, so a
 // mismatched array is a TypeError and a short one a RangeError before any memory is touched.
+#include "../src/adamw_args.h"
 #include <cmath>
 #include "common.h"
 #include "simd.h"
@@ -251,19 +252,18 @@ void pool_backward(const Napi::CallbackInfo& info) {
 
 template <class T>
 void adamw_step(const Napi::CallbackInfo& info) {
-  int64_t n = arg_int(info, 4, "adamwStep n");
-  double lr = arg_num(info, 5, "adamwStep lr"), b1 = arg_num(info, 6, "adamwStep beta1"), b2 = arg_num(info, 7, "adamwStep beta2");
-  double eps = arg_num(info, 8, "adamwStep eps"), wd = arg_num(info, 9, "adamwStep weightDecay");
-  int64_t step = arg_int(info, 10, "adamwStep step");
-  check_dims(info, "adamwStep", {n});
-  if (step < 1) throw_range(info.Env(), "adamwStep: step is 1-based and must be >= 1");
-  if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw_range(info.Env(), "adamwStep: beta1 and beta2 must be in [0, 1)");
-  T* p = arg_array<T>(info, 0, "adamwStep param", n);
-  const T* g = arg_array<T>(info, 1, "adamwStep grad", n);
-  T* m = arg_array<T>(info, 2, "adamwStep m", n);
-  T* v = arg_array<T>(info, 3, "adamwStep v", n);
-  const T c1 = (T)(1.0 / (1.0 - std::pow(b1, (double)step))), c2 = (T)(1.0 / (1.0 - std::pow(b2, (double)step)));
-  const T B1 = (T)b1, B2 = (T)b2, LR = (T)lr, E = (T)eps, WD = (T)wd;
+  const ArgObject a(info, 0, "adamwStep");
+  const int64_t n = a.integer("n");
+  a.require(n >= 0, "n must be >= 0");
+  const AdamwHyper h = read_adamw_hyper(a);
+  const double wd = a.number("weightDecay");
+  T* p = a.array<T>("param", n);
+  const T* g = a.array<T>("grad", n);
+  T* m = a.array<T>("m", n);
+  T* v = a.array<T>("v", n);
+  a.finish();
+  const T c1 = (T)h.c1, c2 = (T)h.c2;
+  const T B1 = (T)h.beta1, B2 = (T)h.beta2, LR = (T)h.lr, E = (T)h.eps, WD = (T)wd;
   parallel_for(n, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       T gi = g[i];
@@ -359,7 +359,8 @@ MAMBA_OP(cpu, rmsnormBackward) { MAMBA_DISPATCH(0, rmsnorm_backward) }
 MAMBA_OP(cpu, crossEntropyForward) { MAMBA_DISPATCH(0, cross_entropy_forward) }
 MAMBA_OP(cpu, poolForward) { MAMBA_DISPATCH(0, pool_forward) }
 MAMBA_OP(cpu, poolBackward) { MAMBA_DISPATCH(0, pool_backward) }
-MAMBA_OP(cpu, adamwStep) { MAMBA_DISPATCH(0, adamw_step) }
+// cpu.adamwStep({ param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step })
+MAMBA_OP(cpu, adamwStep) { MAMBA_DISPATCH_FIELD("param", adamw_step) }
 MAMBA_OP(cpu, scale) { MAMBA_DISPATCH(0, scale_op) }
 MAMBA_OP(cpu, add) { MAMBA_DISPATCH(0, add_op) }
 MAMBA_OP(cpu, fill) { MAMBA_DISPATCH(0, fill_op) }

@@ -15,7 +15,22 @@
   else ::mamba::fn<float>(info);                               \
   return info.Env().Undefined();
 
+// The same for an op taking one argument object: the element type of its field `key`.
+#define MAMBA_DISPATCH_FIELD(key, fn)                                           \
+  if (::mamba::field_is_f64(info, 0, key)) ::mamba::fn<double>(info); \
+  else ::mamba::fn<float>(info);                                                \
+  return info.Env().Undefined();
+
 namespace mamba {
+
+// An argument object's optional dtype field ('f32' | 'f64' on the CPU) must name the arrays' element type: the
+// TypeScript wrappers pass one object to either twin.
+template <class T>
+void check_cpu_dtype(const ArgObject& a) {
+  if (!a.has("dtype")) return;
+  const std::string want = std::is_same<T, double>::value ? "f64" : "f32", got = a.string("dtype");
+  a.require(got == want, "dtype '" + got + "' does not match the " + want + " arrays");
+}
 
 // Elements a strided [rows, width] argument must hold: the last row ends at (rows-1)*stride + width.
 inline size_t strided_len(int64_t rows, int64_t width, int64_t stride) {

@@ -3,6 +3,7 @@
 // Weights are transposed to [K, D] once per call so every inner loop runs over contiguous d.
 #include "common.h"
 #include "simd.h"
+#include "../src/conv_args.h"
 #include "../src/registry.h"
 
 namespace mamba {
@@ -39,17 +40,14 @@ inline int64_t rows_grain(int64_t D, int64_t K) { return std::max<int64_t>(1, 32
 
 template <class T>
 void conv_forward(const Napi::CallbackInfo& info) {
-  const char* nm = "conv1dForward";
-  int64_t B = arg_int(info, 5, "conv1dForward B"), L = arg_int(info, 6, "conv1dForward L"), D = arg_int(info, 7, "conv1dForward D"), K = arg_int(info, 8, "conv1dForward K");
-  bool silu = arg_bool(info, 9, "conv1dForward silu");
-  check_dims(info, nm, {B, L, D, K});
-  int64_t xs = arg_int(info, 1, "conv1dForward xStride");
-  check_stride(info, "conv1dForward x", xs, D);
-  int64_t Tn = B * L;
-  const T* x = arg_array<T>(info, 0, "conv1dForward x", strided_len(Tn, D, xs));
-  const T* w = arg_array<T>(info, 2, "conv1dForward w", D * K);
-  const T* bias = arg_opt<T>(info, 3, "conv1dForward bias", D);
-  T* out = arg_array<T>(info, 4, "conv1dForward out", Tn * D);
+  const ArgObject a(info, 0, "conv1dForward");
+  const ConvInputs<T, T> c = read_conv_inputs<T, T>(a, ArrayFetch{}, false);
+  const int64_t B = c.B, L = c.L, D = c.D, K = c.K, xs = c.xStride, Tn = B * L;
+  const bool silu = c.silu;
+  const T *x = c.x, *w = c.w, *bias = c.bias;
+  T* out = a.array<T>("out", Tn * D);
+  check_cpu_dtype<T>(a);
+  a.finish();
   auto wT = transpose_w(w, D, K);
   parallel_for(Tn, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1;) {
@@ -65,21 +63,15 @@ void conv_forward(const Napi::CallbackInfo& info) {
 // dbias += sum_t g[t]. Parts of the rows keep their own dw/dbias partial sums.
 template <class T>
 void conv_backward(const Napi::CallbackInfo& info) {
-  const char* nm = "conv1dBackward";
-  int64_t B = arg_int(info, 9, "conv1dBackward B"), L = arg_int(info, 10, "conv1dBackward L"), D = arg_int(info, 11, "conv1dBackward D"), K = arg_int(info, 12, "conv1dBackward K");
-  bool silu = arg_bool(info, 13, "conv1dBackward silu");
-  check_dims(info, nm, {B, L, D, K});
-  int64_t xs = arg_int(info, 1, "conv1dBackward xStride"), dxs = arg_int(info, 6, "conv1dBackward dxStride");
-  check_stride(info, "conv1dBackward x", xs, D);
-  check_stride(info, "conv1dBackward dx", dxs, D);
-  int64_t Tn = B * L;
-  const T* x = arg_array<T>(info, 0, "conv1dBackward x", strided_len(Tn, D, xs));
-  const T* w = arg_array<T>(info, 2, "conv1dBackward w", D * K);
-  const T* bias = arg_opt<T>(info, 3, "conv1dBackward bias", D);
-  const T* dOut = arg_array<T>(info, 4, "conv1dBackward dOut", Tn * D);
-  T* dx = arg_array<T>(info, 5, "conv1dBackward dx", strided_len(Tn, D, dxs));
-  T* dw = arg_array<T>(info, 7, "conv1dBackward dw", D * K);
-  T* dbias = arg_opt<T>(info, 8, "conv1dBackward dbias", D);
+  const ArgObject a(info, 0, "conv1dBackward");
+  const ConvInputs<T, T> c = read_conv_inputs<T, T>(a, ArrayFetch{}, false);
+  const ConvGradients<T, T> cg = read_conv_gradients<T, T>(a, ArrayFetch{}, c);
+  check_cpu_dtype<T>(a);
+  a.finish();
+  const int64_t B = c.B, L = c.L, D = c.D, K = c.K, xs = c.xStride, dxs = cg.dxStride, Tn = B * L;
+  const bool silu = c.silu;
+  const T *x = c.x, *w = c.w, *bias = c.bias, *dOut = cg.dOut;
+  T *dx = cg.dx, *dw = cg.dw, *dbias = cg.dbias;
   auto wT = transpose_w(w, D, K);
   int nt = num_threads();
   std::vector<T> acc((size_t)nt * (K + 1) * D, T(0));  // per part: dwT [K, D] then dbias [D]
@@ -132,18 +124,15 @@ void conv_backward(const Napi::CallbackInfo& info) {
 
 template <class T>
 void conv_step(const Napi::CallbackInfo& info) {
-  const char* nm = "conv1dStep";
-  int64_t B = arg_int(info, 6, "conv1dStep B"), D = arg_int(info, 7, "conv1dStep D"), K = arg_int(info, 8, "conv1dStep K");
-  bool silu = arg_bool(info, 9, "conv1dStep silu");
-  check_dims(info, nm, {B, D, K});
-  if (K < 1) throw_range(info.Env(), "conv1dStep: K must be >= 1");
-  int64_t xs = arg_int(info, 2, "conv1dStep xStride");
-  check_stride(info, "conv1dStep x", xs, D);
-  T* st = arg_array<T>(info, 0, "conv1dStep convState", B * D * K);
-  const T* x = arg_array<T>(info, 1, "conv1dStep x", strided_len(B, D, xs));
-  const T* w = arg_array<T>(info, 3, "conv1dStep w", D * K);
-  const T* bias = arg_opt<T>(info, 4, "conv1dStep bias", D);
-  T* out = arg_array<T>(info, 5, "conv1dStep out", B * D);
+  const ArgObject a(info, 0, "conv1dStep");
+  const ConvInputs<T, T> c = read_conv_inputs<T, T>(a, ArrayFetch{}, true);
+  const int64_t B = c.B, D = c.D, K = c.K, xs = c.xStride;
+  const bool silu = c.silu;
+  const T *x = c.x, *w = c.w, *bias = c.bias;
+  T* st = a.array<T>("convState", B * D * K);
+  T* out = a.array<T>("out", B * D);
+  check_cpu_dtype<T>(a);
+  a.finish();
   parallel_for(B * D, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       int64_t b = i / D, d = i % D;
@@ -160,6 +149,7 @@ void conv_step(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, conv1dForward) { MAMBA_DISPATCH(0, conv_forward) }
-MAMBA_OP(cpu, conv1dBackward) { MAMBA_DISPATCH(0, conv_backward) }
-MAMBA_OP(cpu, conv1dStep) { MAMBA_DISPATCH(0, conv_step) }
+// cpu.conv1dForward / conv1dBackward / conv1dStep({ ...fields }): fields in native/KERNELS.md
+MAMBA_OP(cpu, conv1dForward) { MAMBA_DISPATCH_FIELD("x", conv_forward) }
+MAMBA_OP(cpu, conv1dBackward) { MAMBA_DISPATCH_FIELD("x", conv_backward) }
+MAMBA_OP(cpu, conv1dStep) { MAMBA_DISPATCH_FIELD("x", conv_step) }

@@ -1,10 +1,10 @@
-// CPU twins of the fused decoding ops (native/cuda/decode.cu): the same math and argument order in plain
+// CPU twins of the fused decoding ops (native/cuda/decode.cu): the same math and arguments in plain
 // loops, double accumulation, for the tests (CPU decoding itself keeps the unfused step). The x_proj partial
 // sums cover the same runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by
 // partial.
 #include <cmath>
 #include "common.h"
-#include "../src/decode.h"
+#include "../src/decode_args.h"
 #include "../src/registry.h"
 
 namespace mamba {
@@ -18,32 +18,18 @@ int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   if (B < 1 || B > kDecodeMaxB) throw_range(info.Env(), std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
   return B;
 }
-template <class T>
-bool overlaps(const T* a, int64_t na, const T* b, int64_t nb) { return b && a < b + nb && b < a + na; }
 
-// decodeIn(hIn, rIn|null, normW, Win, convState, convW, convBias|null, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps)
+// decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps })
 template <class T>
 void decode_in(const Napi::CallbackInfo& info) {
-  const int64_t B = batch_arg(info, 12, "decodeIn B");
-  const int64_t D = arg_int(info, 13, "decodeIn D"), E = arg_int(info, 14, "decodeIn E"), K = arg_int(info, 15, "decodeIn K"),
-                J = arg_int(info, 16, "decodeIn J");
-  const double eps = arg_num(info, 17, "decodeIn eps");
-  if (D < 1 || E < 1 || J < 1 || K < 1) throw_range(info.Env(), "decodeIn: D, E, K and J must be >= 1");
-  if (!(eps >= 0)) throw_range(info.Env(), "decodeIn: eps must be >= 0");
-  const int64_t P = decode_parts(E);
-  const T* hIn = arg_array<T>(info, 0, "decodeIn hIn", B * D);
-  const T* rIn = arg_opt<T>(info, 1, "decodeIn rIn", B * D);
-  const T* normW = arg_array<T>(info, 2, "decodeIn normW", D);
-  const T* Win = arg_array<T>(info, 3, "decodeIn Win", 2 * E * D);
-  T* st = arg_array<T>(info, 4, "decodeIn convState", B * E * K);
-  const T* convW = arg_array<T>(info, 5, "decodeIn convW", E * K);
-  const T* convB = arg_opt<T>(info, 6, "decodeIn convBias", E);
-  const T* Wx = arg_array<T>(info, 7, "decodeIn Wx", J * E);
-  T* rOut = arg_array<T>(info, 8, "decodeIn rOut", B * D);
-  T* xc = arg_array<T>(info, 9, "decodeIn xc", B * E);
-  T* z = arg_array<T>(info, 10, "decodeIn z", B * E);
-  T* xPart = arg_array<T>(info, 11, "decodeIn xPart", P * B * J);
-  if (overlaps<T>(rOut, B * D, rIn, B * D) || overlaps<T>(rOut, B * D, hIn, B * D)) throw_range(info.Env(), "decodeIn: rOut must not overlap hIn or rIn");
+  const ArgObject a(info, 0, "decodeIn");
+  const DecodeInArgs<T, T> r = read_decode_in<T, T>(a, ArrayFetch{});
+  check_cpu_dtype<T>(a);
+  a.finish();
+  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J, P = decode_parts(E);
+  const double eps = r.eps;
+  const T *hIn = r.hIn, *rIn = r.rIn, *normW = r.normW, *Win = r.Win, *convW = r.convW, *convB = r.convBias, *Wx = r.Wx;
+  T *st = r.convState, *rOut = r.rOut, *xc = r.xc, *z = r.z, *xPart = r.xPart;
   std::vector<T> xn((size_t)D);
   for (int64_t b = 0; b < B; b++) {
     // residual add and RMSNorm
@@ -77,22 +63,16 @@ void decode_in(const Napi::CallbackInfo& info) {
   }
 }
 
-// decodeSsm(xPart, xc, z, Wdt, dtBias|null, A, Dskip|null, ssmState, y, B, E, R, N)
+// decodeSsm({ xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N })
 template <class T>
 void decode_ssm(const Napi::CallbackInfo& info) {
-  const int64_t B = batch_arg(info, 9, "decodeSsm B");
-  const int64_t E = arg_int(info, 10, "decodeSsm E"), R = arg_int(info, 11, "decodeSsm R"), N = arg_int(info, 12, "decodeSsm N");
-  if (E < 1 || R < 1 || N < 1) throw_range(info.Env(), "decodeSsm: E, R and N must be >= 1");
-  const int64_t J = R + 2 * N, P = decode_parts(E);
-  const T* xPart = arg_array<T>(info, 0, "decodeSsm xPart", P * B * J);
-  const T* xc = arg_array<T>(info, 1, "decodeSsm xc", B * E);
-  const T* z = arg_array<T>(info, 2, "decodeSsm z", B * E);
-  const T* Wdt = arg_array<T>(info, 3, "decodeSsm Wdt", E * R);
-  const T* dtBias = arg_opt<T>(info, 4, "decodeSsm dtBias", E);
-  const T* A = arg_array<T>(info, 5, "decodeSsm A", E * N);
-  const T* Dskip = arg_opt<T>(info, 6, "decodeSsm Dskip", E);
-  T* state = arg_array<T>(info, 7, "decodeSsm ssmState", B * E * N);
-  T* y = arg_array<T>(info, 8, "decodeSsm y", B * E);
+  const ArgObject a(info, 0, "decodeSsm");
+  const DecodeSsmArgs<T, T> r = read_decode_ssm<T, T>(a, ArrayFetch{});
+  check_cpu_dtype<T>(a);
+  a.finish();
+  const int64_t B = r.B, E = r.E, R = r.R, N = r.N, J = R + 2 * N, P = decode_parts(E);
+  const T *xPart = r.xPart, *xc = r.xc, *z = r.z, *Wdt = r.Wdt, *dtBias = r.dtBias, *A = r.A, *Dskip = r.Dskip;
+  T *state = r.ssmState, *y = r.y;
   std::vector<T> xd((size_t)J);  // x_proj of one row: dt_in [R], B [N], C [N]
   for (int64_t b = 0; b < B; b++) {
     for (int64_t j = 0; j < J; j++) {
@@ -139,6 +119,6 @@ void decode_out(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, decodeIn) { MAMBA_DISPATCH(0, decode_in) }
-MAMBA_OP(cpu, decodeSsm) { MAMBA_DISPATCH(0, decode_ssm) }
+MAMBA_OP(cpu, decodeIn) { MAMBA_DISPATCH_FIELD("hIn", decode_in) }
+MAMBA_OP(cpu, decodeSsm) { MAMBA_DISPATCH_FIELD("xc", decode_ssm) }
 MAMBA_OP(cpu, decodeOut) { MAMBA_DISPATCH(0, decode_out) }

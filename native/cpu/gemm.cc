@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <vector>
 #include "../src/args.h"
+#include "common.h"
+#include "../src/gemm_args.h"
 #include "../src/registry.h"
 #include "threadpool.h"
 #ifdef __AVX2__
@@ -331,24 +333,20 @@ template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const 
 
 }  // namespace mamba
 
-// cpu.gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc): Float32Array or Float64Array
-MAMBA_OP(cpu, gemm) {
-  using namespace mamba;
-  bool ta = arg_bool(info, 0, "gemm transA"), tb = arg_bool(info, 1, "gemm transB");
-  int64_t M = arg_int(info, 2, "gemm M"), N = arg_int(info, 3, "gemm N"), K = arg_int(info, 4, "gemm K");
-  double alpha = arg_num(info, 5, "gemm alpha");
-  int64_t lda = arg_int(info, 7, "gemm lda"), ldb = arg_int(info, 9, "gemm ldb"), ldc = arg_int(info, 12, "gemm ldc");
-  double beta = arg_num(info, 10, "gemm beta");
-  if (M < 0 || N < 0 || K < 0) throw Napi::RangeError::New(info.Env(), "gemm: negative size");
-  size_t na = (M && K) ? (size_t)((ta ? K : M) - 1) * lda + (ta ? M : K) : 0;
-  size_t nb = (N && K) ? (size_t)((tb ? N : K) - 1) * ldb + (tb ? K : N) : 0;
-  size_t nc = (M && N) ? (size_t)(M - 1) * ldc + N : 0;
-  if (arg_is_f64(info, 6)) {
-    gemm<double>(ta, tb, M, N, K, alpha, arg_array<double>(info, 6, "gemm A", na), lda, arg_array<double>(info, 8, "gemm B", nb), ldb,
-                 beta, arg_array<double>(info, 11, "gemm C", nc), ldc);
-  } else {
-    gemm<float>(ta, tb, M, N, K, (float)alpha, arg_array<float>(info, 6, "gemm A", na), lda, arg_array<float>(info, 8, "gemm B", nb), ldb,
-                (float)beta, arg_array<float>(info, 11, "gemm C", nc), ldc);
-  }
-  return info.Env().Undefined();
+// cpu.gemm({ transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc }): Float32Array or Float64Array A, B, C
+namespace mamba {
+namespace {
+template <class T>
+void gemm_op(const Napi::CallbackInfo& info) {
+  const ArgObject a(info, 0, "gemm");
+  const GemmDims g = read_gemm_dims(a);
+  const T* A = a.array<T>("A", g.na);
+  const T* B = a.array<T>("B", g.nb);
+  T* C = a.array<T>("C", g.nc);
+  a.finish();
+  gemm<T>(g.ta, g.tb, g.M, g.N, g.K, (T)g.alpha, A, g.lda, B, g.ldb, (T)g.beta, C, g.ldc);
 }
+}  // namespace
+}  // namespace mamba
+
+MAMBA_OP(cpu, gemm) { MAMBA_DISPATCH_FIELD("A", gemm_op) }

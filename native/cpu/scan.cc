@@ -14,6 +14,7 @@
 #include <cmath>
 #include "common.h"
 #include "simd.h"
+#include "../src/scan_args.h"
 #include "../src/registry.h"
 
 namespace mamba {
@@ -318,73 +319,51 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
   }
 }
 
-// Reads the shared leading arguments u, delta, deltaBias, A, Bm, Cm, bcStride, Dskip, z, zStride.
+// The fields every scan op shares (native/src/scan_args.h checks them, for the CUDA twins too).
 template <class T>
-Scan<T> read_scan(const Napi::CallbackInfo& info, const char* op, int64_t rows, int64_t B, int64_t L, int64_t D, int64_t N, bool sp, size_t base) {
+Scan<T> scan_of(const ScanInputs<T, T>& in) {
   Scan<T> s;
-  std::string o(op);
-  if (N < 1) throw_range(info.Env(), o + ": the state size N must be >= 1");
-  s.B = B; s.L = L; s.D = D; s.N = N; s.sp = sp;
-  s.bcs = arg_int(info, base + 6, (o + " bcStride").c_str());
-  s.zs = arg_int(info, base + 9, (o + " zStride").c_str());
-  check_stride(info, (o + " Bm/Cm").c_str(), s.bcs, N);
-  s.u = arg_array<T>(info, base + 0, (o + " u").c_str(), rows * D);
-  s.delta = arg_array<T>(info, base + 1, (o + " delta").c_str(), rows * D);
-  s.dbias = arg_opt<T>(info, base + 2, (o + " deltaBias").c_str(), D);
-  s.A = arg_array<T>(info, base + 3, (o + " A").c_str(), D * N);
-  s.Bm = arg_array<T>(info, base + 4, (o + " Bm").c_str(), strided_len(rows, N, s.bcs));
-  s.Cm = arg_array<T>(info, base + 5, (o + " Cm").c_str(), strided_len(rows, N, s.bcs));
-  s.Dskip = arg_opt<T>(info, base + 7, (o + " Dskip").c_str(), D);
-  if (arg_present(info, base + 8)) check_stride(info, (o + " z").c_str(), s.zs, D);
-  s.z = arg_opt<T>(info, base + 8, (o + " z").c_str(), strided_len(rows, D, s.zs));
+  s.u = in.u; s.delta = in.delta; s.dbias = in.deltaBias; s.A = in.A;
+  s.Bm = in.Bm; s.Cm = in.Cm; s.Dskip = in.Dskip; s.z = in.z;
+  s.bcs = in.bcStride; s.zs = in.zStride; s.B = in.B; s.L = in.L; s.D = in.D; s.N = in.N; s.sp = in.softplus;
   return s;
 }
 
 template <class T>
 void forward_op(const Napi::CallbackInfo& info) {
-  const char* op = "selectiveScanForward";
-  int64_t B = arg_int(info, 12, "selectiveScanForward B"), L = arg_int(info, 13, "selectiveScanForward L");
-  int64_t D = arg_int(info, 14, "selectiveScanForward D"), N = arg_int(info, 15, "selectiveScanForward N");
-  bool sp = arg_bool(info, 16, "selectiveScanForward deltaSoftplus");
-  check_dims(info, op, {B, L, D, N});
-  Scan<T> s = read_scan<T>(info, op, B * L, B, L, D, N, sp, 0);
-  T* y = arg_array<T>(info, 10, "selectiveScanForward y", B * L * D);
-  T* last = arg_opt<T>(info, 11, "selectiveScanForward lastState", B * D * N);
+  const ArgObject a(info, 0, "selectiveScanForward");
+  const ArrayFetch f;
+  const Scan<T> s = scan_of(read_scan_inputs<T, T>(a, f, false));
+  T* y = f.get<T>(a, "y", s.B * s.L * s.D);
+  T* last = f.opt<T>(a, "lastState", s.B * s.D * s.N);
+  check_cpu_dtype<T>(a);
+  a.finish();
   scan_forward(s, y, last);
 }
 
 template <class T>
 void backward_op(const Napi::CallbackInfo& info) {
-  const char* op = "selectiveScanBackward";
-  int64_t B = arg_int(info, 19, "selectiveScanBackward B"), L = arg_int(info, 20, "selectiveScanBackward L");
-  int64_t D = arg_int(info, 21, "selectiveScanBackward D"), N = arg_int(info, 22, "selectiveScanBackward N");
-  bool sp = arg_bool(info, 23, "selectiveScanBackward deltaSoftplus");
-  check_dims(info, op, {B, L, D, N});
-  const int64_t rows = B * L;
-  Scan<T> s = read_scan<T>(info, op, rows, B, L, D, N, sp, 0);
-  const T* dy = arg_array<T>(info, 10, "selectiveScanBackward dy", rows * D);
-  T* du = arg_array<T>(info, 11, "selectiveScanBackward du", rows * D);
-  T* ddelta = arg_array<T>(info, 12, "selectiveScanBackward ddelta", rows * D);
-  T* dA = arg_array<T>(info, 13, "selectiveScanBackward dA", D * N);
-  T* dB = arg_array<T>(info, 14, "selectiveScanBackward dB", strided_len(rows, N, s.bcs));
-  T* dC = arg_array<T>(info, 15, "selectiveScanBackward dC", strided_len(rows, N, s.bcs));
-  T* dD = arg_opt<T>(info, 16, "selectiveScanBackward dDskip", D);
-  T* dDB = arg_opt<T>(info, 17, "selectiveScanBackward dDeltaBias", D);
-  T* dz = arg_opt<T>(info, 18, "selectiveScanBackward dz", strided_len(rows, D, s.zs));
-  if (!!dz != !!s.z) throw_range(info.Env(), "selectiveScanBackward: dz must be given exactly when z is");
-  if (rows == 0 || D == 0 || N == 0) return;
-  scan_backward(s, dy, du, ddelta, dA, dB, dC, dD, dDB, dz);
+  const ArgObject a(info, 0, "selectiveScanBackward");
+  const ArrayFetch f;
+  const ScanInputs<T, T> in = read_scan_inputs<T, T>(a, f, false);
+  const ScanGradients<T, T> g = read_scan_gradients<T, T>(a, f, in);
+  check_cpu_dtype<T>(a);
+  a.finish();
+  if (in.B * in.L == 0 || in.D == 0) return;
+  scan_backward(scan_of(in), g.dy, g.du, g.ddelta, g.dA, g.dB, g.dC, g.dDskip, g.dDeltaBias, g.dz);
 }
 
 template <class T>
 void step_op(const Napi::CallbackInfo& info) {
-  const char* op = "selectiveScanStep";
-  int64_t B = arg_int(info, 12, "selectiveScanStep B"), D = arg_int(info, 13, "selectiveScanStep D"), N = arg_int(info, 14, "selectiveScanStep N");
-  bool sp = arg_bool(info, 15, "selectiveScanStep deltaSoftplus");
-  check_dims(info, op, {B, D, N});
-  T* state = arg_array<T>(info, 0, "selectiveScanStep state", B * D * N);
-  Scan<T> s = read_scan<T>(info, op, B, B, 1, D, N, sp, 1);
-  T* y = arg_array<T>(info, 11, "selectiveScanStep y", B * D);
+  const ArgObject a(info, 0, "selectiveScanStep");
+  const ArrayFetch f;
+  const Scan<T> s = scan_of(read_scan_inputs<T, T>(a, f, true));
+  const int64_t B = s.B, D = s.D, N = s.N;
+  const bool sp = s.sp;
+  T* state = f.get<T>(a, "state", B * D * N);
+  T* y = f.get<T>(a, "y", B * D);
+  check_cpu_dtype<T>(a);
+  a.finish();
   parallel_for(B * D, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       const int64_t b = i / D, d = i % D;
@@ -411,6 +390,8 @@ void step_op(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, selectiveScanForward) { MAMBA_DISPATCH(0, forward_op) }
-MAMBA_OP(cpu, selectiveScanBackward) { MAMBA_DISPATCH(0, backward_op) }
-MAMBA_OP(cpu, selectiveScanStep) { MAMBA_DISPATCH(0, step_op) }
+// cpu.selectiveScanForward / selectiveScanBackward / selectiveScanStep({ ...fields }): one argument object each,
+// fields in native/KERNELS.md; Float64Array fields run the double kernels.
+MAMBA_OP(cpu, selectiveScanForward) { MAMBA_DISPATCH_FIELD("u", forward_op) }
+MAMBA_OP(cpu, selectiveScanBackward) { MAMBA_DISPATCH_FIELD("u", backward_op) }
+MAMBA_OP(cpu, selectiveScanStep) { MAMBA_DISPATCH_FIELD("u", step_op) }

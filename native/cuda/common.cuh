@@ -79,9 +79,27 @@ inline void* arg_dev_dt_opt(const Napi::CallbackInfo& info, size_t i, const char
   return arg_present(info, i) ? arg_dev_dt(info, i, what, t, min_elems) : nullptr;
 }
 
-// Elements a strided [rows, width] argument spans: (rows-1)*stride + width.
-inline size_t strided_span(int64_t rows, int64_t stride, int64_t width) {
-  return rows > 0 && width > 0 ? (size_t)((rows - 1) * stride + width) : 0;
+// How a field of an argument object becomes a device pointer (the CUDA side of ArrayFetch, src/args.h): a
+// buffer of at least n elements of E.
+struct DeviceFetch {
+  template <class E>
+  E* get(const ArgObject& a, const char* key, size_t n) const {
+    return static_cast<E*>(field_device(a.env(), a.value(key), a.op(), key, n * sizeof(E)));
+  }
+  template <class E>
+  E* opt(const ArgObject& a, const char* key, size_t n) const {
+    Napi::Value v = a.optional(key);
+    return ArgObject::absent(v) ? nullptr : static_cast<E*>(field_device(a.env(), v, a.op(), key, n * sizeof(E)));
+  }
+};
+
+// The dtype field of an argument object: 'f32' (the default when absent) or 'bf16'.
+inline DT field_dtype(const ArgObject& a) {
+  if (!a.has("dtype")) return DT::F32;
+  const std::string s = a.string("dtype");
+  if (s == "f32") return DT::F32;
+  if (s == "bf16") return DT::BF16;
+  throw_type(a.env(), std::string(a.op()) + ": dtype must be 'f32' or 'bf16', got '" + s + "'");
 }
 
 // Scratch memory for multi-pass kernels, stream-ordered on cuda_stream(): valid until the next call

@@ -10,7 +10,7 @@
 // are rounded to the activation dtype where the unfused path stores them (normOut, xz, xc, x_proj, delta), so
 // the two paths differ only in summation order.
 #include "common.cuh"
-#include "../src/decode.h"
+#include "../src/decode_args.h"
 #include <algorithm>
 #include <type_traits>
 
@@ -21,7 +21,7 @@ using bf16 = __nv_bfloat16;
 constexpr int NWARP = 8, NT = NWARP * 32;
 constexpr int IN_RPW = kDecodeChunk / NWARP;  // in_proj rows per warp: a block covers one x_proj chunk
 constexpr int SSM_CH = NT / 16;               // channels per decodeSsm block (16 lanes each, one per state)
-constexpr size_t SMEM_MAX = 44 * 1024;        // dynamic shared memory: 48 KiB without an opt-in, less the static arrays
+static_assert(NT == kDecodeThreads, "decode_ssm_smem (src/decode.h) sizes decodeSsm's partial sums by this block size");
 static_assert(IN_RPW * NWARP == kDecodeChunk && IN_RPW * kDecodeMaxB <= 32, "decodeIn: a lane per (row, sequence) of a warp");
 
 template <class T> __device__ __forceinline__ float rnd(float v);  // v as stored in T
@@ -350,17 +350,46 @@ template <class F> void by_batch(int B, F&& f) {
   }
 }
 
-void need(const Napi::CallbackInfo& info, bool ok, const std::string& msg) {
-  if (!ok) throw Napi::RangeError::New(info.Env(), msg);
-}
 bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
-bool overlaps(const void* a, size_t na, const void* b, size_t nb) {
-  return b && (uintptr_t)a < (uintptr_t)b + nb && (uintptr_t)b < (uintptr_t)a + na;
-}
 int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const int64_t B = arg_int(info, i, op);
-  need(info, B >= 1 && B <= kDecodeMaxB, std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
+  if (B < 1 || B > kDecodeMaxB)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
   return B;
+}
+
+template <class T>
+void run_decode_in(const ArgObject& a) {
+  const DecodeInArgs<T, float> r = read_decode_in<T, float>(a, DeviceFetch{});
+  a.finish();
+  a.require(r.K <= kDecodeMaxConv, "K must be 1.." + std::to_string(kDecodeMaxConv) + ", got " + std::to_string(r.K));
+  const int64_t smem = decode_in_smem(r.B, r.D, sizeof(T));
+  a.require(smem <= kDecodeSharedBytes, "B * D = " + std::to_string(r.B * r.D) + " normalised values do not fit in " +
+                                            std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
+  const bool vec = r.D % (int64_t)(16 / sizeof(T)) == 0 && aligned16(r.Win);
+  const unsigned grid = (unsigned)((2 * r.E + kDecodeChunk - 1) / kDecodeChunk);
+  by_batch((int)r.B, [&](auto nb) {
+    decode_in<T, decltype(nb)::value><<<grid, NT, (size_t)smem, cuda_stream()>>>(r.hIn, r.rIn, r.normW, r.Win, r.convState, r.convW, r.convBias,
+                                                                                  r.Wx, r.rOut, r.xc, r.z, r.xPart, (int)r.D, (int)r.E, (int)r.K,
+                                                                                  (int)r.J, (float)r.eps, vec);
+  });
+  check_launch(a.env(), "decodeIn");
+}
+
+template <class T>
+void run_decode_ssm(const ArgObject& a) {
+  const DecodeSsmArgs<T, float> r = read_decode_ssm<T, float>(a, DeviceFetch{});
+  a.finish();
+  a.require(r.N <= kDecodeMaxState, "the fused CUDA step supports d_state N of 1.." + std::to_string(kDecodeMaxState) + ", got " + std::to_string(r.N));
+  const int64_t J = r.R + 2 * r.N, smem = decode_ssm_smem(r.B, J, r.E);
+  a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
+                                            std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
+  const unsigned grid = (unsigned)((r.E + SSM_CH - 1) / SSM_CH);
+  by_batch((int)r.B, [&](auto nb) {
+    decode_ssm<T, decltype(nb)::value><<<grid, NT, (size_t)smem, cuda_stream()>>>(r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A,
+                                                                                   r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R, (int)r.N);
+  });
+  check_launch(a.env(), "decodeSsm");
 }
 
 }  // namespace
@@ -368,83 +397,19 @@ int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
 
 using namespace mamba;
 
-// cuda.decodeIn(hIn[B,D], rIn f32[B,D]|null, normW f32[D], Win[2E,D], convState f32[B,E,K] in/out, convW f32[E,K],
-//   convBias f32[E]|null, Wx[J,E], rOut f32[B,D] out, xc[B,E] out, z[B,E] out, xPart f32[P,B,J] out, B, D, E, K, J, eps
-//   [, dtype of hIn, Win, Wx, xc, z]) -- P = ceil(E / 32); rOut must not overlap hIn or rIn.
+// cuda.decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps, dtype? })
+// and cuda.decodeSsm({ xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N, dtype? }): fields in
+// native/KERNELS.md, read by native/src/decode_args.h as the CPU twins do. dtype ('f32' | 'bf16') is that of hIn,
+// Win, Wx, xc, z (decodeIn) and xc, z, Wdt, y (decodeSsm); the other buffers are f32.
 MAMBA_OP(cuda, decodeIn) {
-  Napi::Env env = info.Env();
-  const int64_t B = batch_arg(info, 12, "decodeIn B");
-  const int64_t D = arg_int(info, 13, "decodeIn D"), E = arg_int(info, 14, "decodeIn E"), K = arg_int(info, 15, "decodeIn K"),
-                J = arg_int(info, 16, "decodeIn J");
-  const double eps = arg_num(info, 17, "decodeIn eps");
-  const DT dt = arg_dtype(info, 18, "decodeIn");
-  need(info, D >= 1 && E >= 1 && J >= 1, "decodeIn: D, E and J must be >= 1");
-  need(info, K >= 1 && K <= 8, "decodeIn: K must be 1..8");
-  need(info, eps >= 0, "decodeIn: eps must be >= 0");
-  const size_t smem = (size_t)B * D * dt_bytes(dt);
-  need(info, smem <= SMEM_MAX, "decodeIn: B * D = " + std::to_string(B * D) + " normalised values do not fit in 44 KiB of shared memory");
-  const int64_t P = decode_parts(E);
-  const void* hIn = arg_dev_dt(info, 0, "decodeIn hIn", dt, B * D);
-  const float* rIn = arg_dev_opt<float>(info, 1, "decodeIn rIn", B * D);
-  const float* normW = arg_dev<float>(info, 2, "decodeIn normW", D);
-  const void* Win = arg_dev_dt(info, 3, "decodeIn Win", dt, 2 * E * D);
-  float* convState = arg_dev<float>(info, 4, "decodeIn convState", B * E * K);
-  const float* convW = arg_dev<float>(info, 5, "decodeIn convW", E * K);
-  const float* convB = arg_dev_opt<float>(info, 6, "decodeIn convBias", E);
-  const void* Wx = arg_dev_dt(info, 7, "decodeIn Wx", dt, J * E);
-  float* rOut = arg_dev<float>(info, 8, "decodeIn rOut", B * D);
-  void* xc = arg_dev_dt(info, 9, "decodeIn xc", dt, B * E);
-  void* z = arg_dev_dt(info, 10, "decodeIn z", dt, B * E);
-  float* xPart = arg_dev<float>(info, 11, "decodeIn xPart", P * B * J);
-  // every block reads hIn and rIn while block 0 writes rOut
-  need(info, !overlaps(rOut, 4 * B * D, rIn, 4 * B * D) && !overlaps(rOut, 4 * B * D, hIn, dt_bytes(dt) * B * D),
-       "decodeIn: rOut must not overlap hIn or rIn");
-  const bool vec = D % (int64_t)(16 / dt_bytes(dt)) == 0 && aligned16(Win);
-  const unsigned grid = (unsigned)((2 * E + kDecodeChunk - 1) / kDecodeChunk);
-  by_dtype(dt, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    by_batch((int)B, [&](auto nb) {
-      decode_in<T, decltype(nb)::value><<<grid, NT, smem, cuda_stream()>>>((const T*)hIn, rIn, normW, (const T*)Win, convState, convW, convB,
-                                                                            (const T*)Wx, rOut, (T*)xc, (T*)z, xPart, (int)D, (int)E, (int)K,
-                                                                            (int)J, (float)eps, vec);
-    });
-  });
-  check_launch(env, "decodeIn");
-  return env.Undefined();
+  const ArgObject a(info, 0, "decodeIn");
+  by_dtype(field_dtype(a), [&](auto tag) { run_decode_in<typename decltype(tag)::type>(a); });
+  return info.Env().Undefined();
 }
-
-// cuda.decodeSsm(xPart f32[P,B,R+2N], xc[B,E], z[B,E], Wdt[E,R], dtBias f32[E]|null, A f32[E,N], Dskip f32[E]|null,
-//   ssmState f32[B,E,N] in/out, y[B,E] out, B, E, R, N [, dtype of xc, z, Wdt, y]) -- N <= 16
 MAMBA_OP(cuda, decodeSsm) {
-  Napi::Env env = info.Env();
-  const int64_t B = batch_arg(info, 9, "decodeSsm B");
-  const int64_t E = arg_int(info, 10, "decodeSsm E"), R = arg_int(info, 11, "decodeSsm R"), N = arg_int(info, 12, "decodeSsm N");
-  const DT dt = arg_dtype(info, 13, "decodeSsm");
-  need(info, E >= 1 && R >= 1, "decodeSsm: E and R must be >= 1");
-  need(info, N >= 1 && N <= 16, "decodeSsm: the fused CUDA step supports d_state N of 1..16, got " + std::to_string(N));
-  const int64_t J = R + 2 * N, P = decode_parts(E);
-  const int64_t NO = B * J, S = std::max<int64_t>(1, std::min<int64_t>(NT / NO, P));  // as in decode_ssm
-  const size_t smem = sizeof(float) * (NO + S * NO);
-  need(info, smem <= SMEM_MAX, "decodeSsm: B * (R + 2N) = " + std::to_string(NO) + " x_proj values do not fit in 44 KiB of shared memory");
-  const float* xPart = arg_dev<float>(info, 0, "decodeSsm xPart", P * B * J);
-  const void* xc = arg_dev_dt(info, 1, "decodeSsm xc", dt, B * E);
-  const void* z = arg_dev_dt(info, 2, "decodeSsm z", dt, B * E);
-  const void* Wdt = arg_dev_dt(info, 3, "decodeSsm Wdt", dt, E * R);
-  const float* dtBias = arg_dev_opt<float>(info, 4, "decodeSsm dtBias", E);
-  const float* A = arg_dev<float>(info, 5, "decodeSsm A", E * N);
-  const float* Dskip = arg_dev_opt<float>(info, 6, "decodeSsm Dskip", E);
-  float* state = arg_dev<float>(info, 7, "decodeSsm ssmState", B * E * N);
-  void* y = arg_dev_dt(info, 8, "decodeSsm y", dt, B * E);
-  const unsigned grid = (unsigned)((E + SSM_CH - 1) / SSM_CH);
-  by_dtype(dt, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    by_batch((int)B, [&](auto nb) {
-      decode_ssm<T, decltype(nb)::value><<<grid, NT, smem, cuda_stream()>>>(xPart, (int)P, (const T*)xc, (const T*)z, (const T*)Wdt, dtBias, A,
-                                                                             Dskip, state, (T*)y, (int)E, (int)R, (int)N);
-    });
-  });
-  check_launch(env, "decodeSsm");
-  return env.Undefined();
+  const ArgObject a(info, 0, "decodeSsm");
+  by_dtype(field_dtype(a), [&](auto tag) { run_decode_ssm<typename decltype(tag)::type>(a); });
+  return info.Env().Undefined();
 }
 
 // cuda.decodeOut(y[B,E], Wout[D,E], hOut[B,D] out, B, D, E [, dtype of all three])
@@ -453,7 +418,7 @@ MAMBA_OP(cuda, decodeOut) {
   const int64_t B = batch_arg(info, 3, "decodeOut B");
   const int64_t D = arg_int(info, 4, "decodeOut D"), E = arg_int(info, 5, "decodeOut E");
   const DT dt = arg_dtype(info, 6, "decodeOut");
-  need(info, D >= 1 && E >= 1, "decodeOut: D and E must be >= 1");
+  if (D < 1 || E < 1) throw Napi::RangeError::New(env, "decodeOut: D and E must be >= 1");
   const void* y = arg_dev_dt(info, 0, "decodeOut y", dt, B * E);
   const void* W = arg_dev_dt(info, 1, "decodeOut Wout", dt, D * E);
   void* out = arg_dev_dt(info, 2, "decodeOut hOut", dt, B * D);

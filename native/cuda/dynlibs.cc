@@ -3,7 +3,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <vector>
-#include "../src/args.h"
+#include "../src/gemm_args.h"
 #include "../src/registry.h"
 #include "runtime.h"
 
@@ -86,31 +86,29 @@ Nccl& nccl() {
 
 using namespace mamba;
 
-static cudaDataType_t dtype_arg(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsString()) throw_type(info.Env(), "gemm dtype: expected 'f32' or 'bf16'");
-  std::string s = info[i].As<Napi::String>().Utf8Value();
+// a dtype field of gemm: 'f32' (the default) | 'bf16'
+static cudaDataType_t gemm_type(const ArgObject& a, const char* key) {
+  if (!a.has(key)) return CUDA_R_32F;
+  const std::string s = a.string(key);
   if (s == "f32") return CUDA_R_32F;
   if (s == "bf16") return CUDA_R_16BF;
-  throw_type(info.Env(), "gemm dtype: expected 'f32' or 'bf16', got " + s);
+  throw_type(a.env(), a.name(key) + ": expected 'f32' or 'bf16', got '" + s + "'");
 }
 
-// cuda.gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, abType, cType)
+// cuda.gemm({ transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, abType?, cType? }): abType (A and B)
+// and cType 'f32' (the default) | 'bf16'; fields in native/KERNELS.md, sizes checked by native/src/gemm_args.h
 MAMBA_OP(cuda, gemm) {
-  bool ta = arg_bool(info, 0, "gemm transA"), tb = arg_bool(info, 1, "gemm transB");
-  int64_t M = arg_int(info, 2, "gemm M"), N = arg_int(info, 3, "gemm N"), K = arg_int(info, 4, "gemm K");
-  float alpha = (float)arg_num(info, 5, "gemm alpha"), beta = (float)arg_num(info, 10, "gemm beta");
-  int64_t lda = arg_int(info, 7, "gemm lda"), ldb = arg_int(info, 9, "gemm ldb"), ldc = arg_int(info, 12, "gemm ldc");
-  cudaDataType_t t = dtype_arg(info, 13), ct = dtype_arg(info, 14);
-  size_t es = t == CUDA_R_32F ? 4 : 2, ces = ct == CUDA_R_32F ? 4 : 2;
-  size_t na = (M && K) ? ((ta ? K : M) - 1) * lda + (ta ? M : K) : 0;
-  size_t nb = (N && K) ? ((tb ? N : K) - 1) * ldb + (tb ? K : N) : 0;
-  size_t nc = (M && N) ? (M - 1) * ldc + N : 0;
-  const void* A = arg_device(info, 6, "gemm A", na * es);
-  const void* B = arg_device(info, 8, "gemm B", nb * es);
-  void* C = arg_device(info, 11, "gemm C", nc * ces);
-  if (M == 0 || N == 0) return info.Env().Undefined();
+  const ArgObject a(info, 0, "gemm");
+  const GemmDims g = read_gemm_dims(a);
+  const cudaDataType_t t = gemm_type(a, "abType"), ct = gemm_type(a, "cType");
+  const size_t es = t == CUDA_R_32F ? 4 : 2, ces = ct == CUDA_R_32F ? 4 : 2;
+  const void* A = value_device(a.env(), a.value("A"), "gemm A", g.na * es);
+  const void* B = value_device(a.env(), a.value("B"), "gemm B", g.nb * es);
+  void* C = value_device(a.env(), a.value("C"), "gemm C", g.nc * ces);
+  a.finish();
+  if (g.M == 0 || g.N == 0) return info.Env().Undefined();
   try {
-    gemm_rowmajor(ta, tb, (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc, t, ct);
+    gemm_rowmajor(g.ta, g.tb, (int)g.M, (int)g.N, (int)g.K, (float)g.alpha, A, (int)g.lda, B, (int)g.ldb, (float)g.beta, C, (int)g.ldc, t, ct);
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }

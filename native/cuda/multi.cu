@@ -2,6 +2,7 @@
 // one launch (and, for the norm, one synchronisation) per tensor. Tensors travel as a table of pointers
 // in the kernel's parameter block, MT at a time; blockIdx.y picks the tensor, blockIdx.x strides over it.
 // Their CPU twins are the per-tensor CPU kernels applied one by one (src/backend/ops.ts).
+#include "../src/adamw_args.h"
 #include "common.cuh"
 #include <algorithm>
 #include <cmath>
@@ -59,24 +60,24 @@ __global__ void k_adamw(Table t, float lr, float b1, float b2, float eps, float 
     adamw_update(t.a[j], t.g[j], t.m[j], t.v[j], t.h[j], i, lr, b1, b2, eps, t.wd[j], c1, c2);
 }
 
-Napi::Array arg_list(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (i >= info.Length() || !info[i].IsArray()) throw_type(info.Env(), std::string(what) + ": expected an array");
-  return info[i].As<Napi::Array>();
+Napi::Array value_list(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw_type(env, std::string(what) + ": expected an array");
+  return v.As<Napi::Array>();
 }
 
-// Reads the element counts (argument ni) and the buffers of the listed arguments into tables of MT, each
+// Reads the element counts (the array `numels`) and the buffers of the listed arrays into tables of MT, each
 // list into its Table slot, checking every buffer holds n floats (bf16 where `bf16` marks the list). Null
 // entries are allowed only in lists marked nullable.
 enum Slot { SA, SG, SM, SV, SH };
-struct ListArg { size_t index; const char* what; Slot slot; bool bf16; bool nullable; };
-std::vector<Table> read_tables(const Napi::CallbackInfo& info, size_t ni, std::initializer_list<ListArg> lists, const Napi::Array* wds = nullptr) {
-  Napi::Env env = info.Env();
-  Napi::Array ns = arg_list(info, ni, "multi-tensor numels");
+struct ListArg { Napi::Value list; const char* what; Slot slot; bool bf16; bool nullable; };
+std::vector<Table> read_tables(Napi::Env env, const Napi::Value& numels, std::initializer_list<ListArg> lists,
+                               const Napi::Array* wds = nullptr) {
+  Napi::Array ns = value_list(env, numels, "multi-tensor numels");
   const uint32_t count = ns.Length();
   std::vector<Table> out((count + MT - 1) / MT);
   for (auto& t : out) t = Table{};
   for (const auto& la : lists) {
-    Napi::Array l = arg_list(info, la.index, la.what);
+    Napi::Array l = value_list(env, la.list, la.what);
     if (l.Length() != count) throw Napi::RangeError::New(env, std::string(la.what) + ": " + std::to_string(l.Length()) + " buffers for " + std::to_string(count) + " sizes");
   }
   for (uint32_t k = 0; k < count; k++) {
@@ -88,7 +89,7 @@ std::vector<Table> read_tables(const Napi::CallbackInfo& info, size_t ni, std::i
     t.n[j] = n;
     t.count = j + 1;
     for (const auto& la : lists) {
-      Napi::Value v = arg_list(info, la.index, la.what).Get(k);
+      Napi::Value v = la.list.As<Napi::Array>().Get(k);
       void* ptr = nullptr;
       if (!(la.nullable && (v.IsNull() || v.IsUndefined()))) ptr = value_device(env, v, la.what, (size_t)n * (la.bf16 ? 2 : 4));
       switch (la.slot) {
@@ -123,7 +124,7 @@ using namespace mamba;
 // cuda.multiSumSquares(buffers[], numels[]) -> sum of squares of every element (double accumulation, one sync)
 MAMBA_OP(cuda, multiSumSquares) {
   Napi::Env env = info.Env();
-  auto tables = read_tables(info, 1, {{0, "multiSumSquares buffers", SA, false, false}});
+  auto tables = read_tables(env, info[1], {{info[0], "multiSumSquares buffers", SA, false, false}});
   double* acc = zeroed_scratch_double(env, "multiSumSquares");
   for (const auto& t : tables) {
     k_sumsq<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, acc);
@@ -134,7 +135,8 @@ MAMBA_OP(cuda, multiSumSquares) {
 
 // multiScale and multiFill: (buffers[], numels[], v), one k_scale_fill launch per table
 Napi::Value scale_or_fill(const Napi::CallbackInfo& info, const std::string& op, const char* vname, bool fill) {
-  auto tables = read_tables(info, 1, {{0, (op + " buffers").c_str(), SA, false, false}});
+  const std::string what = op + " buffers";
+  auto tables = read_tables(info.Env(), info[1], {{info[0], what.c_str(), SA, false, false}});
   const float v = (float)arg_num(info, 2, (op + " " + vname).c_str());
   for (const auto& t : tables) {
     k_scale_fill<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, v, fill);
@@ -151,7 +153,7 @@ MAMBA_OP(cuda, multiFill) { return scale_or_fill(info, "multiFill", "value", tru
 
 // cuda.multiCastBf16(src f32[], dst bf16[], numels[])
 MAMBA_OP(cuda, multiCastBf16) {
-  auto tables = read_tables(info, 2, {{0, "multiCastBf16 src", SA, false, false}, {1, "multiCastBf16 dst", SH, true, false}});
+  auto tables = read_tables(info.Env(), info[2], {{info[0], "multiCastBf16 src", SA, false, false}, {info[1], "multiCastBf16 dst", SH, true, false}});
   for (const auto& t : tables) {
     k_cast<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t);
     check_launch(info.Env(), "multiCastBf16");
@@ -159,21 +161,20 @@ MAMBA_OP(cuda, multiCastBf16) {
   return info.Env().Undefined();
 }
 
-// cuda.multiAdamw(params[], grads[], m[], v[], bf16Copies[] (null entries: none), numels[], weightDecays[],
-//   lr, beta1, beta2, eps, step): AdamW on every tensor, refreshing its bf16 copy where one is given
+// cuda.multiAdamw({ params, grads, m, v, bf16Copies (null entries: none), numels, weightDecays, lr, beta1, beta2, eps,
+//   step }): AdamW on every tensor, refreshing its bf16 copy where one is given
 MAMBA_OP(cuda, multiAdamw) {
   Napi::Env env = info.Env();
-  Napi::Array wds = arg_list(info, 6, "multiAdamw weightDecays");
-  auto tables = read_tables(info, 5,
-                            {{0, "multiAdamw params", SA, false, false}, {1, "multiAdamw grads", SG, false, false}, {2, "multiAdamw m", SM, false, false},
-                             {3, "multiAdamw v", SV, false, false}, {4, "multiAdamw bf16Copies", SH, true, true}},
+  const ArgObject a(info, 0, "multiAdamw");
+  Napi::Array wds = value_list(env, a.value("weightDecays"), "multiAdamw weightDecays");
+  auto tables = read_tables(env, a.value("numels"),
+                            {{a.value("params"), "multiAdamw params", SA, false, false}, {a.value("grads"), "multiAdamw grads", SG, false, false},
+                             {a.value("m"), "multiAdamw m", SM, false, false}, {a.value("v"), "multiAdamw v", SV, false, false},
+                             {a.value("bf16Copies"), "multiAdamw bf16Copies", SH, true, true}},
                             &wds);
-  const double lr = arg_num(info, 7, "multiAdamw lr"), b1 = arg_num(info, 8, "multiAdamw beta1"), b2 = arg_num(info, 9, "multiAdamw beta2");
-  const double eps = arg_num(info, 10, "multiAdamw eps");
-  const int64_t step = arg_int(info, 11, "multiAdamw step");
-  if (step < 1) throw Napi::RangeError::New(env, "multiAdamw: step is 1-based and must be >= 1");
-  if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw Napi::RangeError::New(env, "multiAdamw: beta1 and beta2 must be in [0, 1)");
-  const double c1 = 1.0 / (1.0 - std::pow(b1, (double)step)), c2 = 1.0 / (1.0 - std::pow(b2, (double)step));
+  const AdamwHyper h = read_adamw_hyper(a);
+  a.finish();
+  const double lr = h.lr, b1 = h.beta1, b2 = h.beta2, eps = h.eps, c1 = h.c1, c2 = h.c2;
   for (const auto& t : tables) {
     k_adamw<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, (float)lr, (float)b1, (float)b2, (float)eps, (float)c1, (float)c2);
     check_launch(env, "multiAdamw");

@@ -3,6 +3,9 @@
 // the elementwise helpers. Arithmetic is fp32; where an op takes a trailing dtype ('f32' | 'bf16') it names
 // the storage of its activations only (parameters and their gradients stay f32).
 #include "common.cuh"
+#include "../src/adamw_args.h"
+#include "../src/conv_args.h"
+#include "../src/limits.h"
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -542,96 +545,78 @@ MAMBA_OP(cuda, rmsnormBackward) {
   return env.Undefined();
 }
 
-// cuda.conv1dForward(x, xStride, w f32[D,K], bias f32|null, out[T,D], B, L, D, K, silu [, dtype]) -- dtype of x/out
-MAMBA_OP(cuda, conv1dForward) {
-  Napi::Env env = info.Env();
-  const int64_t xs = arg_int(info, 1, "conv1dForward xStride");
-  const int64_t B = arg_int(info, 5, "conv1dForward B"), L = arg_int(info, 6, "conv1dForward L"), D = arg_int(info, 7, "conv1dForward D"),
-                K = arg_int(info, 8, "conv1dForward K");
-  const bool silu = arg_bool(info, 9, "conv1dForward silu");
-  nonneg(info, "conv1dForward", {B, L, D});
-  if (K < 1 || K > 8) throw Napi::RangeError::New(env, "conv1dForward: K must be 1..8");
-  check_stride(info, "conv1dForward x", xs, D);
-  const DT dt = arg_dtype(info, 10, "conv1dForward");
-  const int64_t Tn = B * L;
-  const void* x = arg_dev_dt(info, 0, "conv1dForward x", dt, strided_span(Tn, xs, D));
-  const float* w = arg_dev<float>(info, 2, "conv1dForward w", D * K);
-  const float* bias = arg_dev_opt<float>(info, 3, "conv1dForward bias", D);
-  void* out = arg_dev_dt(info, 4, "conv1dForward out", dt, Tn * D);
-  if (Tn * D == 0) return env.Undefined();
-  if (B > 65535) throw Napi::RangeError::New(env, "conv1dForward: at most 65535 sequences per call");
-  const int TL = conv_run(B, L, D);
-  const dim3 grid((unsigned)((D + CONV_CW - 1) / CONV_CW), (unsigned)((L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)B);
-  const dim3 block(CONV_CW, CONV_RY);
-  with_taps((int)K, [&](auto kc) {
-    constexpr int KK = decltype(kc)::value;
-    if (dt == DT::F32) conv_fwd<float, KK><<<grid, block, 0, cuda_stream()>>>((const float*)x, xs, w, bias, (float*)out, (int)L, (int)D, TL, silu);
-    else conv_fwd<__nv_bfloat16, KK><<<grid, block, 0, cuda_stream()>>>((const __nv_bfloat16*)x, xs, w, bias, (__nv_bfloat16*)out, (int)L, (int)D, TL, silu);
-  });
-  check_launch(env, "conv1dForward");
-  return env.Undefined();
+// The conv ops take one argument object (fields: native/KERNELS.md; read by native/src/conv_args.h, as their CPU
+// twins do); dtype ('f32' | 'bf16') is that of x, out, dOut and dx; w, bias, dw, dbias and convState are f32.
+template <class T>
+ConvInputs<T, float> read_cuda_conv(const ArgObject& a, bool step) {
+  const int64_t K = a.integer("K");
+  a.require(K >= 1 && K <= kCudaConvMaxTaps, "K must be 1.." + std::to_string(kCudaConvMaxTaps) + ", got " + std::to_string(K));
+  const ConvInputs<T, float> c = read_conv_inputs<T, float>(a, DeviceFetch{}, step);
+  a.require(c.B <= 65535, "at most 65535 sequences per call");
+  return c;
 }
 
-// cuda.conv1dBackward(x, xStride, w, bias|null, dOut, dx, dxStride, dw acc, dbias|null acc, B, L, D, K, silu [, dtype])
-MAMBA_OP(cuda, conv1dBackward) {
-  Napi::Env env = info.Env();
-  const int64_t xs = arg_int(info, 1, "conv1dBackward xStride"), dxs = arg_int(info, 6, "conv1dBackward dxStride");
-  const int64_t B = arg_int(info, 9, "conv1dBackward B"), L = arg_int(info, 10, "conv1dBackward L"), D = arg_int(info, 11, "conv1dBackward D"),
-                K = arg_int(info, 12, "conv1dBackward K");
-  const bool silu = arg_bool(info, 13, "conv1dBackward silu");
-  nonneg(info, "conv1dBackward", {B, L, D});
-  if (K < 1 || K > 8) throw Napi::RangeError::New(env, "conv1dBackward: K must be 1..8");
-  check_stride(info, "conv1dBackward x", xs, D);
-  check_stride(info, "conv1dBackward dx", dxs, D);
-  const DT dt = arg_dtype(info, 14, "conv1dBackward");
-  const int64_t Tn = B * L;
-  const void* x = arg_dev_dt(info, 0, "conv1dBackward x", dt, strided_span(Tn, xs, D));
-  const float* w = arg_dev<float>(info, 2, "conv1dBackward w", D * K);
-  const float* bias = arg_dev_opt<float>(info, 3, "conv1dBackward bias", D);
-  const void* dOut = arg_dev_dt(info, 4, "conv1dBackward dOut", dt, Tn * D);
-  void* dx = arg_dev_dt(info, 5, "conv1dBackward dx", dt, strided_span(Tn, dxs, D));
-  float* dw = arg_dev<float>(info, 7, "conv1dBackward dw", D * K);
-  float* dbias = arg_dev_opt<float>(info, 8, "conv1dBackward dbias", D);
-  if (Tn * D == 0) return env.Undefined();
-  if (B > 65535) throw Napi::RangeError::New(env, "conv1dBackward: at most 65535 sequences per call");
-  const int TL = conv_run(B, L, D);
-  const dim3 grid((unsigned)((D + CONV_CW - 1) / CONV_CW), (unsigned)((L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)B);
+template <class T>
+void run_conv_forward(const ArgObject& a) {
+  const ConvInputs<T, float> c = read_cuda_conv<T>(a, false);
+  const int64_t Tn = c.B * c.L;
+  T* out = DeviceFetch{}.get<T>(a, "out", Tn * c.D);
+  a.finish();
+  if (Tn * c.D == 0) return;
+  const int TL = conv_run(c.B, c.L, c.D);
+  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW), (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
   const dim3 block(CONV_CW, CONV_RY);
-  cudaStream_t st = cuda_stream();
-  with_taps((int)K, [&](auto kc) {
+  with_taps((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    if (dt == DT::F32)
-      conv_bwd<float, KK><<<grid, block, 0, st>>>((const float*)x, xs, w, bias, (const float*)dOut, (float*)dx, dxs, dw, dbias, (int)L, (int)D, TL, silu);
-    else
-      conv_bwd<__nv_bfloat16, KK><<<grid, block, 0, st>>>((const __nv_bfloat16*)x, xs, w, bias, (const __nv_bfloat16*)dOut, (__nv_bfloat16*)dx, dxs, dw,
-                                                         dbias, (int)L, (int)D, TL, silu);
+    conv_fwd<T, KK><<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D, TL, c.silu);
   });
-  check_launch(env, "conv1dBackward");
-  return env.Undefined();
+  check_launch(a.env(), "conv1dForward");
 }
 
-// cuda.conv1dStep(convState f32[B,D,K] in/out, x, xStride, w, bias|null, out[B,D], B, D, K, silu [, dtype])
-MAMBA_OP(cuda, conv1dStep) {
-  Napi::Env env = info.Env();
-  const int64_t xs = arg_int(info, 2, "conv1dStep xStride");
-  const int64_t B = arg_int(info, 6, "conv1dStep B"), D = arg_int(info, 7, "conv1dStep D"), K = arg_int(info, 8, "conv1dStep K");
-  const bool silu = arg_bool(info, 9, "conv1dStep silu");
-  nonneg(info, "conv1dStep", {B, D});
-  if (K < 1 || K > 8) throw Napi::RangeError::New(env, "conv1dStep: K must be 1..8");
-  check_stride(info, "conv1dStep x", xs, D);
-  const DT dt = arg_dtype(info, 10, "conv1dStep");
-  float* st = arg_dev<float>(info, 0, "conv1dStep convState", B * D * K);
-  const void* x = arg_dev_dt(info, 1, "conv1dStep x", dt, strided_span(B, xs, D));
-  const float* w = arg_dev<float>(info, 3, "conv1dStep w", D * K);
-  const float* bias = arg_dev_opt<float>(info, 4, "conv1dStep bias", D);
-  void* out = arg_dev_dt(info, 5, "conv1dStep out", dt, B * D);
-  if (B * D == 0) return env.Undefined();
-  const unsigned grid = (unsigned)((B * D + TPB - 1) / TPB);
-  if (dt == DT::F32) conv_step<float><<<grid, TPB, 0, cuda_stream()>>>(st, (const float*)x, xs, w, bias, (float*)out, (int)B, D, (int)K, silu);
-  else conv_step<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>(st, (const __nv_bfloat16*)x, xs, w, bias, (__nv_bfloat16*)out, (int)B, D, (int)K, silu);
-  check_launch(env, "conv1dStep");
-  return env.Undefined();
+template <class T>
+void run_conv_backward(const ArgObject& a) {
+  const ConvInputs<T, float> c = read_cuda_conv<T>(a, false);
+  const ConvGradients<T, float> g = read_conv_gradients<T, float>(a, DeviceFetch{}, c);
+  a.finish();
+  const int64_t Tn = c.B * c.L;
+  if (Tn * c.D == 0) return;
+  const int TL = conv_run(c.B, c.L, c.D);
+  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW), (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
+  const dim3 block(CONV_CW, CONV_RY);
+  with_taps((int)c.K, [&](auto kc) {
+    constexpr int KK = decltype(kc)::value;
+    conv_bwd<T, KK><<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride, g.dw, g.dbias, (int)c.L, (int)c.D,
+                                                       TL, c.silu);
+  });
+  check_launch(a.env(), "conv1dBackward");
 }
+
+template <class T>
+void run_conv_step(const ArgObject& a) {
+  const ConvInputs<T, float> c = read_cuda_conv<T>(a, true);
+  float* st = DeviceFetch{}.get<float>(a, "convState", c.B * c.D * c.K);
+  T* out = DeviceFetch{}.get<T>(a, "out", c.B * c.D);
+  a.finish();
+  if (c.B * c.D == 0) return;
+  const unsigned grid = (unsigned)((c.B * c.D + TPB - 1) / TPB);
+  conv_step<T><<<grid, TPB, 0, cuda_stream()>>>(st, c.x, c.xStride, c.w, c.bias, out, (int)c.B, c.D, (int)c.K, c.silu);
+  check_launch(a.env(), "conv1dStep");
+}
+
+template <template <class> class Run>
+Napi::Value by_conv_dtype(const Napi::CallbackInfo& info, const char* op) {
+  const ArgObject a(info, 0, op);
+  if (field_dtype(a) == DT::F32) Run<float>{}(a);
+  else Run<__nv_bfloat16>{}(a);
+  return info.Env().Undefined();
+}
+template <class T> struct ConvForward { void operator()(const ArgObject& a) const { run_conv_forward<T>(a); } };
+template <class T> struct ConvBackward { void operator()(const ArgObject& a) const { run_conv_backward<T>(a); } };
+template <class T> struct ConvStep { void operator()(const ArgObject& a) const { run_conv_step<T>(a); } };
+
+MAMBA_OP(cuda, conv1dForward) { return by_conv_dtype<ConvForward>(info, "conv1dForward"); }
+MAMBA_OP(cuda, conv1dBackward) { return by_conv_dtype<ConvBackward>(info, "conv1dBackward"); }
+MAMBA_OP(cuda, conv1dStep) { return by_conv_dtype<ConvStep>(info, "conv1dStep"); }
 
 // cuda.crossEntropyForward(logits[T,V], targets i32[T], losses f32[T], dLogits|null, T, V, gradScale, ignoreIndex
 //   [, dtype of logits and dLogits])
@@ -709,25 +694,25 @@ MAMBA_OP(cuda, poolBackward) {
   return env.Undefined();
 }
 
-// cuda.adamwStep(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step [, bf16Copy]) -- f32 master
+// cuda.adamwStep({ param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, bf16Copy? }) -- f32 master
 // weights; when bf16Copy (a bf16 buffer of n) is given it receives the updated weights for bf16 matmuls.
 MAMBA_OP(cuda, adamwStep) {
   Napi::Env env = info.Env();
-  const int64_t n = arg_int(info, 4, "adamwStep n");
-  const double lr = arg_num(info, 5, "adamwStep lr"), b1 = arg_num(info, 6, "adamwStep beta1"), b2 = arg_num(info, 7, "adamwStep beta2");
-  const double eps = arg_num(info, 8, "adamwStep eps"), wd = arg_num(info, 9, "adamwStep weightDecay");
-  const int64_t step = arg_int(info, 10, "adamwStep step");
-  nonneg(info, "adamwStep", {n});
-  if (step < 1) throw Napi::RangeError::New(env, "adamwStep: step is 1-based and must be >= 1");
-  if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) throw Napi::RangeError::New(env, "adamwStep: beta1 and beta2 must be in [0, 1)");
-  float* p = arg_dev<float>(info, 0, "adamwStep param", n);
-  const float* g = arg_dev<float>(info, 1, "adamwStep grad", n);
-  float* m = arg_dev<float>(info, 2, "adamwStep m", n);
-  float* v = arg_dev<float>(info, 3, "adamwStep v", n);
-  auto* copy = arg_dev_opt<__nv_bfloat16>(info, 11, "adamwStep bf16Copy", n);
+  const ArgObject a(info, 0, "adamwStep");
+  const DeviceFetch f;
+  const int64_t n = a.integer("n");
+  a.require(n >= 0, "n must be >= 0");
+  const AdamwHyper h = read_adamw_hyper(a);
+  const double wd = a.number("weightDecay");
+  float* p = f.get<float>(a, "param", n);
+  const float* g = f.get<const float>(a, "grad", n);
+  float* m = f.get<float>(a, "m", n);
+  float* v = f.get<float>(a, "v", n);
+  auto* copy = f.opt<__nv_bfloat16>(a, "bf16Copy", n);
+  a.finish();
   if (n == 0) return env.Undefined();
-  const double c1 = 1.0 / (1.0 - std::pow(b1, (double)step)), c2 = 1.0 / (1.0 - std::pow(b2, (double)step));
-  adamw<<<grid_for(n), TPB, 0, cuda_stream()>>>(p, g, m, v, n, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd, (float)c1, (float)c2, copy);
+  adamw<<<grid_for(n), TPB, 0, cuda_stream()>>>(p, g, m, v, n, (float)h.lr, (float)h.beta1, (float)h.beta2, (float)h.eps, (float)wd, (float)h.c1,
+                                                (float)h.c2, copy);
   check_launch(env, "adamwStep");
   return env.Undefined();
 }

@@ -110,6 +110,14 @@ void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, siz
   return b->ptr;
 }
 
+void* field_device(Napi::Env env, const Napi::Value& v, const char* op, const char* key, size_t min_bytes) {
+  if (v.IsExternal()) {
+    auto* b = v.As<Napi::External<DevBuf>>().Data();
+    if (b != nullptr && !b->freed && b->bytes >= min_bytes) return b->ptr;
+  }
+  return value_device(env, v, (std::string(op) + " " + key).c_str(), min_bytes);  // throws the precise error
+}
+
 void* value_device(Napi::Env env, const Napi::Value& v, const char* what, size_t min_bytes) {
   DevBuf* b = get_buf(env, v, what);
   if (b->bytes < min_bytes)

@@ -15,6 +15,8 @@ void cuda_check(Napi::Env env, cudaError_t e, const char* what);
 void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_bytes = 0);
 // The device pointer of one element of an array argument (for the multi-tensor ops).
 void* value_device(Napi::Env env, const Napi::Value& v, const char* what, size_t min_bytes = 0);
+// The same for field `key` of an argument object of op `op` (the "op key" message is built only on failure).
+void* field_device(Napi::Env env, const Napi::Value& v, const char* op, const char* key, size_t min_bytes);
 template <class T>
 T* arg_dev(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_elems = 0) {
   return static_cast<T*>(arg_device(info, i, what, min_elems * sizeof(T)));

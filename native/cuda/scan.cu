@@ -9,14 +9,18 @@
 //   2. combine: per (b, d, n) a short sequential pass over chunks turns S into the state entering
 //      each chunk (and the final state for generation);
 //   3. output: each chunk rescans from its true entering state and writes y.
-// (MAMBA_SCAN_BWD=v2 selects another backward main pass, scan_bwd2: see its comment.)
-// Backward: one forward sweep per chunk gives both its local end state and its local adjoint carry
+// Backward (its adjoint equations: native/KERNELS.md, "The scan backward"): one forward sweep per chunk gives both its local end state and its local adjoint carry
 // (chunk_state_adj), a forward combine gives the state entering each chunk and a reverse combine the carry
 // entering from the future, then a main pass per chunk checkpoints the state every SUB
 // steps in local memory, and walks the chunk backwards one SUB-step piece at a time, recomputing that
 // piece's states into shared memory. Nothing of size (B, D, L, N) is ever stored.
 // The exp per (t, d, n) (one MUFU ex2) and 2-4 FMAs per (t, d, n) bound these kernels.
+// Every tuning constant below is the one configuration measured fastest on the H200; the measurements, and the
+// variants tried and dropped (a four-threads-per-channel backward, unrolled or not time loops, other chunk
+// counts and register budgets), are in bench/README.md.
 #include "common.cuh"
+#include "../src/limits.h"
+#include "../src/scan_args.h"
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -29,7 +33,7 @@ namespace {
 constexpr int NT = 128;     // threads (channels) per block
 constexpr int TILE = 32;    // time steps of B/C staged per block in the forward passes
 constexpr int SUB = 8;      // backward piece length (states of a piece live in shared memory)
-constexpr int MAXCK = 128;   // checkpoints per thread in backward (v1) -> chunk length <= SUB*MAXCK
+constexpr int MAXCK = 128;  // checkpoints per thread in backward -> backward chunks of <= SUB*MAXCK steps
 constexpr int G8 = 8;       // time steps whose loads are issued together
 constexpr int BC = NT / 2;  // channels per block in the passes with two threads per channel
 constexpr float LOG2E = 1.4426950408889634f;
@@ -108,10 +112,9 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
 // The adjoint carry a chunk [s, e) hands to the chunk before it, from a zero carry at its end, is
 //   Q_c = sum_t (prod_{j=s..t} a_j) C_t gy_t   (a_j = exp(dt_j A), gy = dy * z sigmoid(z)),
 // a sum over t of forward running products: it needs no reverse walk, so it is accumulated in the same
-// sweep that computes the chunk's local end state S_c (one exp per (t, d, n) for both, where the earlier
-// separate forward and reverse passes took two: 20.3 ms against 9.1 + 13.1 ms at B=1, L=2^20, D=1536, H200).
-// Loads of GA steps are issued together: 4 rather than the forward passes' 8, which needed more than the 128
-// registers and spilled (B = 1, L = 2^20, D = 1536, H200: 15.8 ms with 4, 18.5 ms with 8, 16.0 ms with 2).
+// sweep that computes the chunk's local end state S_c (one exp per (t, d, n) for both, where separate forward
+// and reverse passes took two). Loads of GA steps are issued together: 4 rather than the forward passes' 8,
+// which needed more than the 128 registers and spilled (timings of 2, 4 and 8: bench/README.md, stop 10).
 constexpr int GA = 4;
 template <class T, int NS>
 __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
@@ -230,11 +233,10 @@ __global__ void combine_bwd(float* Q, const float* P, const float* A, int B, int
 }
 
 // ---- pass 3: output -------------------------------------------------------------------------------
-// (A variant with two threads per channel, each holding half of the states, measured 23.0 ms against
-// 16.7 ms for this one at B=1, L=2^20, D=1536 on an H100: the extra softplus/sigmoid MUFU work and
-// shuffles cost more than the added warps gained.)
-// UR: unrolling of the loop over time steps (G8, or 1 for a smaller code footprint; the benchmark picks)
-template <class T, int NS, int UR>
+// One thread per channel (two threads per channel, each with half of the states, measured slower: the extra
+// softplus/sigmoid work and shuffles cost more than the added warps gained), and the compute loop over a load
+// group's time steps is not unrolled (a smaller code footprint measured faster: bench/README.md).
+template <class T, int NS>
 __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, float* last) {
   __shared__ float sB[TILE * NS], sC[TILE * NS];
   const int c = blockIdx.y, d = blockIdx.x * NT + threadIdx.x, b = blockIdx.z;
@@ -267,7 +269,7 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
         dd[q] = ok ? ldf(p.delta, r * p.D + d) : 0.f;
         zv[q] = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
       }
-#pragma unroll UR
+#pragma unroll 1
       for (int q = 0; q < G8; q++) {
         if (j0 + q < nt) {
           const int64_t r = rb + ts + j0 + q;
@@ -395,11 +397,13 @@ constexpr size_t scan_bwd_smem() {
   return sizeof(float) * ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS) + sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
 }
 
-// MINB: blocks per SM the register budget is sized for (4: 128 registers, the default; 5: 96, which spills;
-// MAMBA_SCAN_BWD_MINB picks).
+// Register budget: 4 blocks per SM (128 registers, no spills); 5 blocks (96 registers) spilled and measured
+// slower (bench/README.md, stop 10). The loops over a piece's SUB steps are unrolled (measured faster than not),
+// written `#pragma unroll SUB`: a bare `#pragma unroll` compiles to other code, which spills in the f32 N = 16 kernel.
+constexpr int BWD_MIN_BLOCKS = 4;
 // async: the inputs are 4-byte aligned (see can_copy_async), else they are copied synchronously.
-template <class T, int NS, int UR, int MINB>
-__global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
+template <class T, int NS>
+__global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
   constexpr int NH = NS / 2;                       // states per thread
   extern __shared__ float sm[];
   float* hh = sm;                                  // [SUB-1][NH][NT]: slot j = state after step j of the piece
@@ -451,7 +455,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     for (int i = 0; i < NH; i++) ck[k][i] = h[i];
     float dts[SUB];
     pair_steps(dts, tk, 0, cl, half, softplus_dt);
-#pragma unroll UR
+#pragma unroll SUB
     for (int j = 0; j < SUB; j++) {
       if (j < nt) {
         const float dt = dts[j];
@@ -497,7 +501,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     pair_steps(sgv, tk, 3, cl, half, [](float v) { return sigmoidf_(v); });
     pair_steps(spv, tk, 0, cl, half, [&](float v) { return p.softplus ? sigmoidf_(v + bias) : 1.f; });
     // recompute the piece's states (inactive channels run on zeros, so their states stay defined)
-#pragma unroll UR
+#pragma unroll SUB
     for (int j = 0; j < SUB; j++) {
       if (j < nt) {
         const float dtl = dtv[j] * LOG2E, x = dtv[j] * tile_at(tk, 1, j, cl);
@@ -515,7 +519,7 @@ __global__ void __launch_bounds__(NT, MINB) scan_bwd(ScanP<T> p, ScanG<T> g, boo
     float hn[NH];
 #pragma unroll
     for (int i = 0; i < NH; i++) hn[i] = h[i];
-#pragma unroll UR
+#pragma unroll SUB
     for (int j = SUB - 1; j >= 0; j--) {
       if (j < nt) {  // uniform across the block
         const int64_t r = rb + ts + j;
@@ -595,307 +599,6 @@ bool can_copy_async(const ScanP<T>& p) {
   return al(p.u) && al(p.delta) && al(p.dy) && (!p.z || al(p.z)) && p.D % per == 0 && (!p.z || p.zs % per == 0);
 }
 
-// ---- backward main pass, variant v2 (MAMBA_SCAN_BWD=v2) ------------------------------------------------
-// Same chunking and the same entering states S / adjoint carries Q as v1; differs in how a chunk is walked:
-//  - four threads per channel, each owning NQ = NS/4 states (lane = 4 * channel + quarter), so one piece's
-//    states h_0..h_SUB and decays a_1..a_SUB fit in registers: the reverse step reuses the decay computed by
-//    the piece recompute (two exps per (t, d, n): checkpoint sweep + recompute, against three in v1) and no
-//    per-element state goes through shared memory;
-//  - B and C of the whole chunk (<= SUB*MAXCK2 rows) are staged once, the checkpoints live in shared memory
-//    (not local memory) and the dB/dC partial sums of the chunk accumulate in shared memory (one shared
-//    atomic per lane and step after a butterfly over the warp's 8 channels), flushed with one global atomic
-//    per block, row and column at the end: no barrier inside the time loops, so warps drift independently
-//    and hide each other's load latency;
-//  - the per-(t, d) work (softplus, the two sigmoids, gy) is not repeated by the four lanes of a channel: each
-//    computes it for two of a piece's eight steps and passes it on with a shuffle;
-//  - steps past the end of a partial piece (and inactive channels) run with dt = 0, i.e. a = 1 and x = 0, so
-//    the states and the adjoint carry pass through unchanged and every step is unrolled without branches.
-//
-// Adjoint equations (per channel d, state n; a_t = exp(dt_t A_n), x_t = dt_t u_t, v_t = delta_t + bias):
-//   forward:  h_t = a_t h_{t-1} + x_t B_t;   y_t = (sum_n C_t h_t + Dskip u_t) * g(z_t),  g(z) = z sigmoid(z)
-//   gy_t = dy_t g(z_t)                           (gradient of the pre-gate output)
-//   G_t  = dL/dh_t = C_t gy_t + a_{t+1} G_{t+1}  (gacc carries a_{t+1} G_{t+1}; at a chunk end it is Q)
-//   dC_t += gy_t h_t             dB_t += G_t x_t            (summed over channels d)
-//   dA   += G_t a_t h_{t-1} dt_t                            (da/dA = dt a)
-//   ddt   = sum_n G_t a_t h_{t-1} A_n + u_t sum_n G_t B_t   (da/ddt = A a, dx/ddt = u)
-//   du    = gy_t Dskip + dt_t sum_n G_t B_t                 (dx/du = dt)
-//   ddelta = ddt * sigmoid(v_t) (softplus) or ddt;  dDeltaBias += ddelta;  dDskip += gy_t u_t
-//   dz    = dy_t (sum_n C_t h_t + Dskip u_t) sigmoid(z)(1 + z (1 - sigmoid(z)))
-constexpr int MAXCK2 = 16;          // checkpoints per thread in v2 (shared memory)
-constexpr int LCM = SUB * MAXCK2;  // longest chunk v2 takes
-constexpr int CPB2 = NT / 4;      // channels per block in v2
-
-// A hint to bring the line holding *q into L2 ahead of its use (holds no register, never waits).
-template <class T>
-__device__ __forceinline__ void prefetch_l2(const T* q) { asm volatile("prefetch.L2 [%0];" ::"l"(q)); }
-
-// NQ consecutive floats of shared memory (16/8-byte aligned at the call sites) in one access
-template <int NQ>
-__device__ __forceinline__ void ldq(float (&r)[NQ], const float* s) {
-  if constexpr (NQ == 4) {
-    const float4 v = *reinterpret_cast<const float4*>(s);
-    r[0] = v.x; r[1] = v.y; r[2] = v.z; r[3] = v.w;
-  } else if constexpr (NQ == 2) {
-    const float2 v = *reinterpret_cast<const float2*>(s);
-    r[0] = v.x; r[1] = v.y;
-  } else {
-#pragma unroll
-    for (int i = 0; i < NQ; i++) r[i] = s[i];
-  }
-}
-
-// Reduce-scatter of V (2, 4 or 8) values over the 8 lanes of a warp with equal lane & 3 (lane bits 2-4):
-// afterwards every lane holds the 8-lane sum of value idx = (lane >> 2) >> (3 - log2 V); the lanes whose
-// low (3 - log2 V) channel bits are 0 are the unique holders.
-template <int V>
-__device__ __forceinline__ float oct_reduce_scatter(float (&v)[V], int lane) {
-  int cnt = V;
-#pragma unroll
-  for (int m = 16; m >= 4; m >>= 1) {
-    if (cnt > 1) {
-      const int h = cnt / 2;
-      const bool hi = lane & m;
-#pragma unroll
-      for (int i = 0; i < V / 2; i++) {
-        if (i < h) {
-          v[i] = exchange_add(v[i], v[i + h], hi, m);
-        }
-      }
-      cnt = h;
-    } else {
-      v[0] += __shfl_xor_sync(0xffffffffu, v[0], m);
-    }
-  }
-  return v[0];
-}
-
-template <class T, int NS>
-__global__ void __launch_bounds__(NT, 3) scan_bwd2(ScanP<T> p, ScanG<T> g) {
-  constexpr int NQ = NS / 4;                       // states per thread
-  constexpr int V = 2 * NQ;                        // dB and dC values per thread and step
-  constexpr int LV = V == 8 ? 3 : V == 4 ? 2 : 1;  // log2 V
-  constexpr int SPL = SUB / 4;                     // steps of a piece whose per-step values a lane computes
-  static_assert(SUB % 4 == 0, "v2 spreads a piece's steps over the four lanes of a channel");
-  extern __shared__ float4 sm2v[];                 // float4: 16-byte alignment for ldq
-  float* sB = reinterpret_cast<float*>(sm2v);      // [LCM][NS]
-  float* sC = sB + LCM * NS;                       // [LCM][NS]
-  float* sacc = sC + LCM * NS;                     // [LCM][2NS]: dB (cols 0..NS-1), dC (NS..2NS-1)
-  float* ckS = sacc + LCM * 2 * NS;                // [MAXCK2][NQ][NT]: state at the start of every piece
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, quarter = lane & 3, cl = lane >> 2;
-  const int c = blockIdx.y, b = blockIdx.z, d = blockIdx.x * CPB2 + warp * 8 + cl;
-  const int n0 = quarter * NQ;
-  const bool act = d < p.D;
-  const int s = c * p.Lc, e = min(p.L, s + p.Lc), len = e - s;  // len <= Lc <= LCM (chunk_len's cap)
-  const int npieces = (len + SUB - 1) / SUB;
-  const int64_t rb = (int64_t)b * p.L;
-  const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
-
-  // stage B and C of the chunk (rows past its end and states past N as zeros), clear the dB/dC sums
-  for (int i = tid; i < LCM * NS; i += NT) {
-    const int tt = i / NS, n = i - tt * NS;
-    const bool ok = tt < len && n < p.N;
-    sB[i] = ok ? ldf(p.Bm, (rb + s + tt) * p.bcs + n) : 0.f;
-    sC[i] = ok ? ldf(p.Cm, (rb + s + tt) * p.bcs + n) : 0.f;
-  }
-  for (int i = tid; i < LCM * 2 * NS; i += NT) sacc[i] = 0.f;
-  __syncthreads();
-
-  float An[NQ], h[NQ];
-#pragma unroll
-  for (int i = 0; i < NQ; i++) {
-    const int n = n0 + i;
-    An[i] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] : 0.f;
-    h[i] = (act && n < p.N && p.nchunk > 1) ? p.S[o * p.N + n] : 0.f;
-  }
-  const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
-  const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
-
-  // forward over the chunk, keeping the state at the start of every piece. Little work per load here, so the
-  // next piece's u (every step) and delta (this lane's two steps) are loaded while this piece is computed.
-  float uu[SUB], dr[SPL];
-  {
-    const int nt0 = min(SUB, len);
-#pragma unroll
-    for (int j = 0; j < SUB; j++) uu[j] = (act && j < nt0) ? ldf(p.u, (rb + s + j) * p.D + d) : 0.f;
-#pragma unroll
-    for (int m = 0; m < SPL; m++) {
-      const int j = quarter + 4 * m;
-      dr[m] = (act && j < nt0) ? ldf(p.delta, (rb + s + j) * p.D + d) : 0.f;
-    }
-  }
-  for (int k = 0; k < npieces; k++) {
-    const int ts = s + k * SUB, nt = min(SUB, e - ts);
-#pragma unroll
-    for (int i = 0; i < NQ; i++) ckS[(k * NQ + i) * NT + tid] = h[i];
-    const int ts1 = ts + SUB, nt1 = k + 1 < npieces ? min(SUB, e - ts1) : 0;
-    float uu1[SUB], dr1[SPL];
-#pragma unroll
-    for (int j = 0; j < SUB; j++) uu1[j] = (act && j < nt1) ? ldf(p.u, (rb + ts1 + j) * p.D + d) : 0.f;
-#pragma unroll
-    for (int m = 0; m < SPL; m++) {
-      const int j = quarter + 4 * m;
-      dr1[m] = (act && j < nt1) ? ldf(p.delta, (rb + ts1 + j) * p.D + d) : 0.f;
-    }
-    float qdt[SPL];
-#pragma unroll
-    for (int m = 0; m < SPL; m++) qdt[m] = (act && quarter + 4 * m < nt) ? dt_of(dr[m] + bias, p.softplus) : 0.f;
-#pragma unroll
-    for (int j = 0; j < SUB; j++) {
-      const float dt = __shfl_sync(0xffffffffu, qdt[j >> 2], (lane & ~3) | (j & 3));
-      const float dtl = dt * LOG2E, x = dt * uu[j];
-      float bq[NQ];
-      ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
-#pragma unroll
-      for (int i = 0; i < NQ; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * bq[i]);
-    }
-#pragma unroll
-    for (int j = 0; j < SUB; j++) uu[j] = uu1[j];
-#pragma unroll
-    for (int m = 0; m < SPL; m++) dr[m] = dr1[m];
-  }
-
-  // backward over the pieces, last first
-  float gacc[NQ], dAacc[NQ];
-#pragma unroll
-  for (int i = 0; i < NQ; i++) {
-    const int n = n0 + i;
-    gacc[i] = (act && n < p.N && p.nchunk > 1) ? p.Q[o * p.N + n] : 0.f;
-    dAacc[i] = 0.f;
-  }
-  float dDacc = 0.f, dbacc = 0.f;
-  const bool writer = (cl & ((1 << (3 - LV)) - 1)) == 0;
-  const int vidx = cl >> (3 - LV);                 // which of the V values this lane ends up holding
-  const int vcol = vidx < NQ ? n0 + vidx : NS + n0 + vidx - NQ;
-  const bool vok = (vidx < NQ ? n0 + vidx : n0 + vidx - NQ) < p.N;
-  for (int k = npieces - 1; k >= 0; k--) {
-    const int ts = s + k * SUB, nt = min(SUB, e - ts);
-    // the previous piece (always a full one) into L2 while this one is worked on: no registers held
-    if (act && k > 0) {
-#pragma unroll
-      for (int m = 0; m < SPL; m++) {
-        const int64_t r = rb + ts - SUB + quarter + 4 * m;
-        prefetch_l2(p.u + r * p.D + d);
-        prefetch_l2(p.delta + r * p.D + d);
-        prefetch_l2(p.dy + r * p.D + d);
-        if (p.z) prefetch_l2(p.z + r * p.zs + d);
-      }
-    }
-    // per-step values: u for every step in every lane; dt, sigmoid(v) (softplus'), gy and the dz factor
-    // computed by one lane of the four for two steps each (steps q and q + 4) and shared by shuffles
-    float uv[SUB], dtv[SUB], spv[SUB], gyv[SUB], dzv[SUB];
-    {
-      float qdt[SPL], qsp[SPL], qgy[SPL], qdz[SPL];
-#pragma unroll
-      for (int j = 0; j < SUB; j++) uv[j] = (act && j < nt) ? ldf(p.u, (rb + ts + j) * p.D + d) : 0.f;
-#pragma unroll
-      for (int m = 0; m < SPL; m++) {
-        const int j = quarter + 4 * m;
-        const bool ok = act && j < nt;
-        const int64_t r = rb + ts + j;
-        const float v = ok ? ldf(p.delta, r * p.D + d) + bias : 0.f;
-        const float dy = ok ? ldf(p.dy, r * p.D + d) : 0.f;
-        const float zz = (ok && p.z) ? ldf(p.z, r * p.zs + d) : 0.f;
-        qdt[m] = ok ? dt_of(v, p.softplus) : 0.f;
-        qsp[m] = p.softplus ? sigmoidf_(v) : 1.f;
-        float sg = 1.f, gate = 1.f;
-        if (p.z) { sg = sigmoidf_(zz); gate = zz * sg; }
-        qgy[m] = dy * gate;
-        qdz[m] = dy * sg * (1.f + zz * (1.f - sg));  // dz = this * (C.h + Dskip u)
-      }
-#pragma unroll
-      for (int j = 0; j < SUB; j++) {
-        const int src = (lane & ~3) | (j & 3);
-        dtv[j] = __shfl_sync(0xffffffffu, qdt[j >> 2], src);
-        gyv[j] = __shfl_sync(0xffffffffu, qgy[j >> 2], src);
-        spv[j] = p.softplus ? __shfl_sync(0xffffffffu, qsp[j >> 2], src) : 1.f;
-        dzv[j] = p.z ? __shfl_sync(0xffffffffu, qdz[j >> 2], src) : 0.f;
-      }
-    }
-    // recompute the piece's states hs[j] (hs[0] = piece start) and decays as[j] in registers
-    float hs[SUB + 1][NQ], as[SUB][NQ];
-#pragma unroll
-    for (int i = 0; i < NQ; i++) hs[0][i] = ckS[(k * NQ + i) * NT + tid];
-#pragma unroll
-    for (int j = 0; j < SUB; j++) {
-      const float dtl = dtv[j] * LOG2E, x = dtv[j] * uv[j];
-      float bq[NQ];
-      ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
-#pragma unroll
-      for (int i = 0; i < NQ; i++) {
-        as[j][i] = exp2f(dtl * An[i]);
-        hs[j + 1][i] = fmaf(as[j][i], hs[j][i], x * bq[i]);
-      }
-    }
-    // walk the piece backwards (steps j >= nt have dt = dy = 0: a = 1, G passes through, nothing stored)
-#pragma unroll
-    for (int j = SUB - 1; j >= 0; j--) {
-      const bool ok = act && j < nt;
-      const int64_t r = rb + ts + j;
-      const float gy = gyv[j];
-      const float dt = dtv[j], u = uv[j], dtu = dt * u;
-      float bq[NQ], cq[NQ], vals[V];
-      ldq<NQ>(bq, sB + (k * SUB + j) * NS + n0);
-      ldq<NQ>(cq, sC + (k * SUB + j) * NS + n0);
-      float ysum = 0.f, ddt = 0.f, dus = 0.f;
-#pragma unroll
-      for (int i = 0; i < NQ; i++) {
-        const float hc = hs[j + 1][i], hp = hs[j][i];
-        const float G = fmaf(cq[i], gy, gacc[i]);
-        const float Ga = G * as[j][i];
-        const float Gah = Ga * hp;
-        ysum = fmaf(cq[i], hc, ysum);
-        ddt = fmaf(Gah, An[i], ddt);
-        dus = fmaf(G, bq[i], dus);
-        dAacc[i] = fmaf(Gah, dt, dAacc[i]);
-        vals[i] = G * dtu;
-        vals[NQ + i] = gy * hc;
-        gacc[i] = Ga;
-      }
-      ddt = fmaf(u, dus, ddt);  // the u sum_n G B term, per lane (the sums below are linear)
-      // the four threads of a channel hold partial sums over their states of dus, ddt, ysum: a reduce-scatter
-      // over the four lanes leaves lane q with the channel's sum of value q (3 shuffles instead of 6)
-      float mine;
-      {
-        const bool hi2 = quarter & 2, hi1 = quarter & 1;
-        float k0 = hi2 ? ysum : dus, k1 = hi2 ? 0.f : ddt;
-        const float s0 = hi2 ? dus : ysum, s1 = hi2 ? ddt : 0.f;
-        k0 += __shfl_xor_sync(0xffffffffu, s0, 2);
-        k1 += __shfl_xor_sync(0xffffffffu, s1, 2);
-        mine = (hi1 ? k1 : k0) + __shfl_xor_sync(0xffffffffu, hi1 ? k0 : k1, 1);
-      }
-      if (ok) {
-        // quarter 0 holds sum_n G B (du), 1 ddt (ddelta, dDeltaBias), 2 sum_n C h (dz): one store each
-        if (quarter == 0) {
-          stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * mine));
-        } else if (quarter == 1) {
-          const float dd = mine * spv[j];
-          stf(g.ddelta, r * p.D + d, dd);
-          dbacc += dd;
-        } else if (quarter == 2 && p.z) {
-          stf(g.dz, r * p.zs + d, dzv[j] * fmaf(Dsk, u, mine));
-        }
-        dDacc = fmaf(gy, u, dDacc);
-      }
-      // dB, dC: sums over the warp's 8 channels, then over the block's warps in shared memory
-      const float rsum = oct_reduce_scatter<V>(vals, lane);
-      if (j < nt && writer && vok) atomicAdd(&sacc[(k * SUB + j) * 2 * NS + vcol], rsum);
-    }
-  }
-  __syncthreads();
-  for (int i = tid; i < len * 2 * NS; i += NT) {
-    const int j = i / (2 * NS), q = i - j * 2 * NS;
-    const int n = q < NS ? q : q - NS;
-    if (n >= p.N) continue;
-    atomicAdd(&g.dBC[(rb + s + j) * 2 * p.N + (q < NS ? n : p.N + n)], sacc[i]);
-  }
-  if (!act) return;
-#pragma unroll
-  for (int i = 0; i < NQ; i++)
-    if (n0 + i < p.N) atomicAdd(&g.dA[(int64_t)d * p.N + n0 + i], dAacc[i]);
-  if (quarter == 0 && g.dDskip) atomicAdd(&g.dDskip[d], dDacc);
-  if (quarter == 1 && g.dDeltaBias) atomicAdd(&g.dDeltaBias[d], dbacc);
-}
-
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
 template <class T>
 __global__ void write_dbc(const float* dBC, T* dB, T* dC, int64_t bcs, int64_t Tn, int N) {
@@ -932,15 +635,6 @@ __global__ void scan_step(float* state, const T* u, const T* delta, const float*
 // ---- host side -----------------------------------------------------------------------------------------
 
 struct Shape { int B, L, D, N; };
-
-// The loops over time steps are either fully unrolled (time steps in registers) or not (a smaller code
-// footprint, the per-step values in local memory). MAMBA_SCAN_OUT_UNROLL / MAMBA_SCAN_BWD_UNROLL = 1 | 0
-// choose; the defaults are what bench/scan-cuda.js measured faster on an H100 (output pass: 6.37 ms not
-// unrolled vs 6.48 unrolled; backward main pass: 38.2 ms unrolled vs 45.4 not, at B = 1, L = 2^18).
-bool unroll_time(const char* var, bool dflt = true) {
-  const char* v = getenv(var);
-  return v && v[0] ? v[0] == '1' : dflt;
-}
 
 // MAMBA_SCAN_PROFILE=1 prints each pass's time (CUDA events, synchronising) to stderr: for the benchmark.
 struct Prof {
@@ -990,21 +684,19 @@ int chunk_len(const Shape& s, int cap) {
   return (int)std::max<int64_t>(1, lc);
 }
 
-// Forward chunk count. The passes' grids are (D/128) x chunks x B blocks. Measured on an H200 at B = 1,
-// L = 2^20, D = 1536 (bench/README.md): more, shorter chunks run faster there, best with the block count a whole
-// number of "waves" (blocks resident on all SMs at once, from the output pass's occupancy): 8 waves
-// (chunks of ~2.4k steps) 23.2 ms, 4 waves 24.4 ms, the earlier rule of ~16 blocks per SM (chunk_len) 24.9 ms.
-// Short sequences keep the earlier rule: chunks under 1024 steps would make the sequential combine over
-// chunks the longer part. MAMBA_SCAN_WAVES=k sets the wave count (for the benchmark).
+// Forward chunk count. The passes' grids are (D/128) x chunks x B blocks. For long sequences more, shorter chunks
+// run faster, best with the block count a whole number of FWD_WAVES "waves" (blocks resident on all SMs at once,
+// from the output pass's occupancy; the sweep over wave counts is in bench/README.md, stop 9). Short sequences
+// keep chunk_len's rule: chunks under 1024 steps would make the sequential combine over chunks the longer part.
+constexpr int64_t FWD_WAVES = 8;
 template <class T, int NS>
 int forward_chunks(const Shape& s) {
   static int occ = 0;
   if (occ == 0) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, scan_out<T, NS, 1>, NT, 0) != cudaSuccess || occ < 1) { cudaGetLastError(); occ = 4; }
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, scan_out<T, NS>, NT, 0) != cudaSuccess || occ < 1) { cudaGetLastError(); occ = 4; }
   }
-  static const int64_t wv = [] { const char* v = getenv("MAMBA_SCAN_WAVES"); const int64_t k = v ? std::atoll(v) : 0; return k > 0 ? k : 8; }();
   const int64_t slots = (int64_t)sm_count() * occ, base = (int64_t)s.B * ((s.D + NT - 1) / NT);
-  const int64_t nch = std::max<int64_t>(1, (wv * slots) / base);
+  const int64_t nch = std::max<int64_t>(1, (FWD_WAVES * slots) / base);
   if ((s.L + nch - 1) / nch >= 1024) return (int)nch;
   const int lc = chunk_len(s, 0);
   return (s.L + lc - 1) / lc;
@@ -1026,14 +718,13 @@ void launch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
     check_launch(env, "scan combine");
     prof.mark("combine");
   }
-  if (unroll_time("MAMBA_SCAN_OUT_UNROLL", false)) scan_out<T, NS, G8><<<grid, NT, 0, st>>>(p, y, last);
-  else scan_out<T, NS, 1><<<grid, NT, 0, st>>>(p, y, last);
+  scan_out<T, NS><<<grid, NT, 0, st>>>(p, y, last);
   check_launch(env, "scan output");
   prof.mark("output");
 }
 
 template <class T, int NS>
-void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
+void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
   // channel blocks vary fastest: blocks that run together read neighbouring columns of the same rows
   const dim3 grid((p.D + NT - 1) / NT, p.nchunk, p.B);
   cudaStream_t st = cuda_stream();
@@ -1051,33 +742,14 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
     check_launch(env, "scan combine_bwd");
     prof.mark("combine_bwd");
   }
-  if (v2) {
-    const size_t smem2 = sizeof(float) * (4 * LCM * NS + MAXCK2 * (NS / 4) * NT);
-    static bool attr2_set = false;
-    if (!attr2_set) {
-      cuda_check(env, cudaFuncSetAttribute(scan_bwd2<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem2), "scan_bwd2 smem");
-      attr2_set = true;
-    }
-    const dim3 grid2((p.D + CPB2 - 1) / CPB2, p.nchunk, p.B);
-    scan_bwd2<T, NS><<<grid2, NT, smem2, st>>>(p, g);
-    check_launch(env, "scan backward v2");
-    prof.mark("backward_main");
-    return;
-  }
   const size_t smem = scan_bwd_smem<T, NS>();
   static bool attr_set = false;
   if (!attr_set) {
-    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, SUB, 5>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
-    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, SUB, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
-    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS, 1, 5>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
+    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
     attr_set = true;
   }
   const dim3 bgrid((p.D + BC - 1) / BC, p.nchunk, p.B);
-  static const int minb = [] { const char* v = getenv("MAMBA_SCAN_BWD_MINB"); return v && v[0] == '5' ? 5 : 4; }();
-  const bool async = can_copy_async(p);
-  if (!unroll_time("MAMBA_SCAN_BWD_UNROLL")) scan_bwd<T, NS, 1, 5><<<bgrid, NT, smem, st>>>(p, g, async);
-  else if (minb == 4) scan_bwd<T, NS, SUB, 4><<<bgrid, NT, smem, st>>>(p, g, async);
-  else scan_bwd<T, NS, SUB, 5><<<bgrid, NT, smem, st>>>(p, g, async);
+  scan_bwd<T, NS><<<bgrid, NT, smem, st>>>(p, g, can_copy_async(p));
   check_launch(env, "scan backward");
   prof.mark("backward_main");
 }
@@ -1089,67 +761,43 @@ void dispatch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
   else launch_fwd<T, 16>(env, p, y, last);
 }
 template <class T>
-void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g, bool v2) {
-  if (p.N <= 4) launch_bwd<T, 4>(env, p, g, v2);
-  else if (p.N <= 8) launch_bwd<T, 8>(env, p, g, v2);
-  else launch_bwd<T, 16>(env, p, g, v2);
+void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
+  if (p.N <= 4) launch_bwd<T, 4>(env, p, g);
+  else if (p.N <= 8) launch_bwd<T, 8>(env, p, g);
+  else launch_bwd<T, 16>(env, p, g);
 }
 
-// Which backward main pass runs: MAMBA_SCAN_BWD = v1 (default) | v2, read once per process; the optional
-// trailing 'v1' | 'v2' argument of selectiveScanBackward overrides it (tests compare the two in one process).
-bool backward_v2(const Napi::CallbackInfo& info, size_t i) {
-  static const int env_choice = [] {
-    const char* e = getenv("MAMBA_SCAN_BWD");
-    if (!e || !e[0] || std::string(e) == "v1") return 0;
-    return std::string(e) == "v2" ? 1 : -1;
-  }();
-  if (arg_present(info, i)) {
-    if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "selectiveScanBackward: variant must be 'v1' or 'v2'");
-    const std::string v = info[i].As<Napi::String>().Utf8Value();
-    if (v != "v1" && v != "v2") throw Napi::RangeError::New(info.Env(), "selectiveScanBackward: variant must be 'v1' or 'v2', got '" + v + "'");
-    return v == "v2";
-  }
-  if (env_choice < 0) throw Napi::RangeError::New(info.Env(), "selectiveScanBackward: MAMBA_SCAN_BWD must be v1 or v2");
-  return env_choice == 1;
-}
-
-Shape read_shape(const Napi::CallbackInfo& info, size_t i, const char* op) {
-  Shape s{(int)arg_int(info, i, "B"), (int)arg_int(info, i + 1, "L"), (int)arg_int(info, i + 2, "D"), (int)arg_int(info, i + 3, "N")};
-  if (s.B < 0 || s.L < 0 || s.D < 0 || s.N < 1)
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": B, L, D must be >= 0 and N >= 1");
-  if (s.N > 16) throw Napi::RangeError::New(info.Env(), std::string(op) + ": the CUDA scan supports d_state N <= 16, got " + std::to_string(s.N));
-  return s;
-}
-
-// Fills the input part of ScanP from arguments u, delta, deltaBias, A, Bm, Cm, bcStride, Dskip, z, zStride.
+// The inputs of ScanP from the fields every scan op shares (native/src/scan_args.h checks them).
+// The states live in registers: N is bounded before any buffer is sized by it.
 template <class T>
-ScanP<T> read_inputs(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
-  const size_t TD = (size_t)s.B * s.L * s.D;
-  const int64_t T_ = (int64_t)s.B * s.L;
+ScanInputs<T, float> read_cuda_inputs(const ArgObject& a, bool step) {
+  const int64_t N = a.integer("N");
+  a.require(N <= kCudaScanMaxState, "the CUDA scan supports d_state N <= " + std::to_string(kCudaScanMaxState) + ", got " + std::to_string(N));
+  return read_scan_inputs<T, float>(a, DeviceFetch{}, step);
+}
+template <class T>
+ScanP<T> scan_params(const ScanInputs<T, float>& in) {
   ScanP<T> p{};
-  p.u = (const T*)arg_dev_dt(info, 0, "scan u", dt, TD);
-  p.delta = (const T*)arg_dev_dt(info, 1, "scan delta", dt, TD);
-  p.dbias = arg_dev_opt<float>(info, 2, "scan deltaBias", s.D);
-  p.A = arg_dev<float>(info, 3, "scan A", (size_t)s.D * s.N);
-  p.bcs = arg_int(info, 6, "scan bcStride");
-  if (p.bcs < s.N) throw Napi::RangeError::New(info.Env(), "scan: bcStride must be >= N");
-  p.Bm = (const T*)arg_dev_dt(info, 4, "scan Bm", dt, strided_span(T_, p.bcs, s.N));
-  p.Cm = (const T*)arg_dev_dt(info, 5, "scan Cm", dt, strided_span(T_, p.bcs, s.N));
-  p.Dskip = arg_dev_opt<float>(info, 7, "scan Dskip", s.D);
-  p.zs = arg_int(info, 9, "scan zStride");
-  if (arg_present(info, 8) && p.zs < s.D) throw Napi::RangeError::New(info.Env(), "scan: zStride must be >= D");
-  p.z = (const T*)arg_dev_dt_opt(info, 8, "scan z", dt, strided_span(T_, p.zs, s.D));
-  p.B = s.B; p.L = s.L; p.D = s.D; p.N = s.N;
+  p.u = in.u; p.delta = in.delta; p.dbias = in.deltaBias; p.A = in.A;
+  p.Bm = in.Bm; p.Cm = in.Cm; p.bcs = in.bcStride;
+  p.Dskip = in.Dskip; p.z = in.z; p.zs = in.zStride;
+  p.B = (int)in.B; p.L = (int)in.L; p.D = (int)in.D; p.N = (int)in.N;
+  p.softplus = in.softplus;
   return p;
 }
+template <class T>
+Shape shape_of(const ScanP<T>& p) { return {p.B, p.L, p.D, p.N}; }
 
 template <class T>
-void run_forward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
-  Napi::Env env = info.Env();
-  ScanP<T> p = read_inputs<T>(info, s, dt);
-  T* y = (T*)arg_dev_dt(info, 10, "scan y", dt, (size_t)s.B * s.L * s.D);
-  float* last = arg_dev_opt<float>(info, 11, "scan lastState", (size_t)s.B * s.D * s.N);
-  p.softplus = arg_bool(info, 16, "scan deltaSoftplus");
+void run_forward(const ArgObject& a) {
+  Napi::Env env = a.env();
+  const DeviceFetch f;
+  const ScanInputs<T, float> in = read_cuda_inputs<T>(a, false);
+  ScanP<T> p = scan_params<T>(in);
+  T* y = f.get<T>(a, "y", (size_t)in.B * in.L * in.D);
+  float* last = f.opt<float>(a, "lastState", (size_t)in.B * in.D * in.N);
+  a.finish();
+  const Shape s = shape_of(p);
   if (s.B == 0 || s.D == 0) return;
   if (s.L == 0) {
     if (last) cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
@@ -1168,58 +816,73 @@ void run_forward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
   dispatch_fwd<T>(env, p, y, last);
 }
 
+// Backward chunks: up to SUB * MAXCK = 1024 steps for long sequences (longer chunks shorten both combines and
+// the per-chunk work of the first pass; caps of 128..1024 are compared in bench/README.md, stop 10); shorter
+// sequences get shorter chunks from chunk_len (enough blocks to fill the GPU).
+constexpr int BWD_CHUNK_CAP = SUB * MAXCK;
+
 template <class T>
-void run_backward(const Napi::CallbackInfo& info, const Shape& s, DT dt) {
-  Napi::Env env = info.Env();
-  ScanP<T> p = read_inputs<T>(info, s, dt);
-  const size_t TD = (size_t)s.B * s.L * s.D;
+void run_backward(const ArgObject& a) {
+  Napi::Env env = a.env();
+  const DeviceFetch f;
+  const ScanInputs<T, float> in = read_cuda_inputs<T>(a, false);
+  ScanP<T> p = scan_params<T>(in);
+  const ScanGradients<T, float> gr = read_scan_gradients<T, float>(a, f, in);
+  a.finish();
+  const Shape s = shape_of(p);
   const int64_t T_ = (int64_t)s.B * s.L;
-  p.dy = (const T*)arg_dev_dt(info, 10, "scan dy", dt, TD);
+  p.dy = gr.dy;
   ScanG<T> g{};
-  g.du = (T*)arg_dev_dt(info, 11, "scan du", dt, TD);
-  g.ddelta = (T*)arg_dev_dt(info, 12, "scan ddelta", dt, TD);
-  g.dA = arg_dev<float>(info, 13, "scan dA", (size_t)s.D * s.N);
-  T* dB = (T*)arg_dev_dt(info, 14, "scan dB", dt, strided_span(T_, p.bcs, s.N));
-  T* dC = (T*)arg_dev_dt(info, 15, "scan dC", dt, strided_span(T_, p.bcs, s.N));
-  g.dDskip = arg_dev_opt<float>(info, 16, "scan dDskip", s.D);
-  g.dDeltaBias = arg_dev_opt<float>(info, 17, "scan dDeltaBias", s.D);
-  g.dz = (T*)arg_dev_dt_opt(info, 18, "scan dz", dt, strided_span(T_, p.zs, s.D));
-  if (p.z && !g.dz) throw Napi::TypeError::New(env, "scan backward: dz is required when z is given");
-  p.softplus = arg_bool(info, 23, "scan deltaSoftplus");
-  const bool v2 = backward_v2(info, 25);
+  g.du = gr.du; g.ddelta = gr.ddelta; g.dA = gr.dA; g.dDskip = gr.dDskip; g.dDeltaBias = gr.dDeltaBias; g.dz = gr.dz;
   if (s.B == 0 || s.D == 0 || s.L == 0) {
     if (T_ > 0 && s.D == 0) {
       float* dBC = (float*)scratch(env, sizeof(float) * T_ * 2 * s.N);
       cuda_check(env, cudaMemsetAsync(dBC, 0, sizeof(float) * T_ * 2 * s.N, cuda_stream()), "scan dB/dC");
-      write_dbc<T><<<grid_for(T_ * 2 * s.N), 256, 0, cuda_stream()>>>(dBC, dB, dC, p.bcs, T_, s.N);
+      write_dbc<T><<<grid_for(T_ * 2 * s.N), 256, 0, cuda_stream()>>>(dBC, gr.dB, gr.dC, p.bcs, T_, s.N);
       check_launch(env, "scan write dB/dC");
     }
     return;
   }
-  // Chunks of up to SUB * MAXCK = 1024 steps (v2: SUB * MAXCK2 = 128); MAMBA_SCAN_BWD_CHUNK sets a shorter cap
-  // for the benchmark. At B = 1, L = 2^20, D = 1536 (H200) caps of 128 / 256 / 512 / 1024 measured a backward
-  // of 102.4 / 97.8 / 93.1 / 92.0 ms: longer chunks shorten both combines and the per-chunk work of the first
-  // pass. Shorter sequences get shorter chunks from chunk_len (enough blocks to fill the GPU).
-  static const int bwd_cap = [] {
-    const char* v = getenv("MAMBA_SCAN_BWD_CHUNK");
-    const int k = v ? std::atoi(v) : 0;
-    return k >= SUB && k <= SUB * MAXCK ? k / SUB * SUB : SUB * MAXCK;
-  }();
-  p.Lc = chunk_len(s, v2 ? std::min(bwd_cap, LCM) : bwd_cap);
+  p.Lc = chunk_len(s, BWD_CHUNK_CAP);
   p.nchunk = (s.L + p.Lc - 1) / p.Lc;
-  if (p.nchunk > 65535)
-    throw Napi::RangeError::New(env, "selectiveScanBackward: L = " + std::to_string(s.L) + " is longer than the CUDA backward handles in one call (" +
-                                         std::to_string(65535LL * (v2 ? std::min(bwd_cap, LCM) : bwd_cap)) + " steps per sequence); split the sequence and carry the state");
+  a.require(p.nchunk <= 65535, "L = " + std::to_string(s.L) + " is longer than the CUDA backward handles in one call (" +
+                                   std::to_string(65535LL * BWD_CHUNK_CAP) + " steps per sequence); split the sequence and carry the state");
   const size_t nS = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D * s.N : 0, nP = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D : 0;
   const size_t nBC = (size_t)T_ * 2 * s.N;
   float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC));
   g.dBC = sc;
   p.S = sc + nBC; p.Q = p.S + nS; p.P = p.Q + nS;
   cuda_check(env, cudaMemsetAsync(g.dBC, 0, sizeof(float) * nBC, cuda_stream()), "scan dB/dC");
-  dispatch_bwd<T>(env, p, g, v2);
-  write_dbc<T><<<grid_for((int64_t)nBC), 256, 0, cuda_stream()>>>(g.dBC, dB, dC, p.bcs, T_, s.N);
+  dispatch_bwd<T>(env, p, g);
+  write_dbc<T><<<grid_for((int64_t)nBC), 256, 0, cuda_stream()>>>(g.dBC, gr.dB, gr.dC, p.bcs, T_, s.N);
   check_launch(env, "scan write dB/dC");
 }
+
+template <class T>
+void run_step(const ArgObject& a) {
+  Napi::Env env = a.env();
+  const DeviceFetch f;
+  const ScanInputs<T, float> in = read_cuda_inputs<T>(a, true);
+  const size_t BD = (size_t)in.B * in.D;
+  float* state = f.get<float>(a, "state", BD * in.N);
+  T* y = f.get<T>(a, "y", BD);
+  a.finish();
+  if (BD == 0) return;
+  scan_step<T><<<(unsigned)((BD + 255) / 256), 256, 0, cuda_stream()>>>(state, in.u, in.delta, in.deltaBias, in.A, in.Bm, in.Cm, in.bcStride,
+                                                                         in.Dskip, in.z, in.zStride, y, (int)in.B, (int)in.D, (int)in.N, in.softplus);
+  check_launch(env, "selectiveScanStep");
+}
+
+template <template <class> class Run>
+Napi::Value by_scan_dtype(const Napi::CallbackInfo& info, const char* op) {
+  const ArgObject a(info, 0, op);
+  if (field_dtype(a) == DT::F32) Run<float>{}(a);
+  else Run<__nv_bfloat16>{}(a);
+  return info.Env().Undefined();
+}
+template <class T> struct Forward { void operator()(const ArgObject& a) const { run_forward<T>(a); } };
+template <class T> struct Backward { void operator()(const ArgObject& a) const { run_backward<T>(a); } };
+template <class T> struct Step { void operator()(const ArgObject& a) const { run_step<T>(a); } };
 
 }  // namespace
 }  // namespace mamba
@@ -1239,60 +902,9 @@ MAMBA_OP(cuda, scanLastProfile) {
   return a;
 }
 
-// cuda.selectiveScanForward(u, delta, deltaBias|null, A, Bm, Cm, bcStride, Dskip|null, z|null, zStride,
-//   y, lastState|null, B, L, D, N, deltaSoftplus [, dtype 'f32'|'bf16'])
-// bf16: u, delta, Bm, Cm, z, y are bf16; deltaBias, A, Dskip, lastState stay f32 (fp32 state and math).
-MAMBA_OP(cuda, selectiveScanForward) {
-  Shape s = read_shape(info, 12, "selectiveScanForward");
-  DT dt = arg_dtype(info, 17, "selectiveScanForward");
-  if (dt == DT::F32) run_forward<float>(info, s, dt);
-  else run_forward<__nv_bfloat16>(info, s, dt);
-  return info.Env().Undefined();
-}
-
-// cuda.selectiveScanBackward(u, delta, deltaBias|null, A, Bm, Cm, bcStride, Dskip|null, z|null, zStride, dy,
-//   du, ddelta, dA (acc), dB, dC, dDskip|null (acc), dDeltaBias|null (acc), dz|null, B, L, D, N, deltaSoftplus
-//   [, dtype [, variant 'v1'|'v2']]) -- bf16: activations and their gradients bf16 (dB, dC too); dA, dDskip,
-//   dDeltaBias f32. variant picks the backward main pass (default: MAMBA_SCAN_BWD, else v1).
-MAMBA_OP(cuda, selectiveScanBackward) {
-  Shape s = read_shape(info, 19, "selectiveScanBackward");
-  DT dt = arg_dtype(info, 24, "selectiveScanBackward");
-  if (dt == DT::F32) run_backward<float>(info, s, dt);
-  else run_backward<__nv_bfloat16>(info, s, dt);
-  return info.Env().Undefined();
-}
-
-// cuda.selectiveScanStep(state, u, delta, deltaBias|null, A, Bm, Cm, bcStride, Dskip|null, z|null, zStride,
-//   y, B, D, N, deltaSoftplus [, dtype]) -- state [B,D,N] f32 in/out; u, delta, z, y [B,D]; Bm/Cm rows [B].
-MAMBA_OP(cuda, selectiveScanStep) {
-  Napi::Env env = info.Env();
-  const int B = (int)arg_int(info, 12, "scanStep B"), D = (int)arg_int(info, 13, "scanStep D"), N = (int)arg_int(info, 14, "scanStep N");
-  if (B < 0 || D < 0 || N < 1) throw Napi::RangeError::New(env, "selectiveScanStep: B, D must be >= 0 and N >= 1");
-  const bool sp = arg_bool(info, 15, "scanStep deltaSoftplus");
-  DT dt = arg_dtype(info, 16, "selectiveScanStep");
-  const size_t BD = (size_t)B * D;
-  float* state = arg_dev<float>(info, 0, "scanStep state", BD * N);
-  const void* u = arg_dev_dt(info, 1, "scanStep u", dt, BD);
-  const void* delta = arg_dev_dt(info, 2, "scanStep delta", dt, BD);
-  const float* dbias = arg_dev_opt<float>(info, 3, "scanStep deltaBias", D);
-  const float* A = arg_dev<float>(info, 4, "scanStep A", (size_t)D * N);
-  const int64_t bcs = arg_int(info, 7, "scanStep bcStride");
-  if (bcs < N) throw Napi::RangeError::New(env, "selectiveScanStep: bcStride must be >= N");
-  const void* Bm = arg_dev_dt(info, 5, "scanStep Bm", dt, strided_span(B, bcs, N));
-  const void* Cm = arg_dev_dt(info, 6, "scanStep Cm", dt, strided_span(B, bcs, N));
-  const float* Dskip = arg_dev_opt<float>(info, 8, "scanStep Dskip", D);
-  const int64_t zs = arg_int(info, 10, "scanStep zStride");
-  const void* z = arg_dev_dt_opt(info, 9, "scanStep z", dt, strided_span(B, zs, D));
-  void* y = arg_dev_dt(info, 11, "scanStep y", dt, BD);
-  if (BD == 0) return env.Undefined();
-  const unsigned grid = (unsigned)((BD + 255) / 256);
-  if (dt == DT::F32)
-    scan_step<float><<<grid, 256, 0, cuda_stream()>>>(state, (const float*)u, (const float*)delta, dbias, A, (const float*)Bm, (const float*)Cm, bcs,
-                                                      Dskip, (const float*)z, zs, (float*)y, B, D, N, sp);
-  else
-    scan_step<__nv_bfloat16><<<grid, 256, 0, cuda_stream()>>>(state, (const __nv_bfloat16*)u, (const __nv_bfloat16*)delta, dbias, A,
-                                                              (const __nv_bfloat16*)Bm, (const __nv_bfloat16*)Cm, bcs, Dskip,
-                                                              (const __nv_bfloat16*)z, zs, (__nv_bfloat16*)y, B, D, N, sp);
-  check_launch(env, "selectiveScanStep");
-  return env.Undefined();
-}
+// The three scan ops take one argument object (fields: native/KERNELS.md; read by native/src/scan_args.h, as
+// their CPU twins do) plus dtype 'f32' | 'bf16': bf16 makes u, delta, Bm, Cm, z, y and their gradients bf16;
+// deltaBias, A, Dskip, lastState, state and dA, dDskip, dDeltaBias stay f32 (fp32 state and math).
+MAMBA_OP(cuda, selectiveScanForward) { return by_scan_dtype<Forward>(info, "selectiveScanForward"); }
+MAMBA_OP(cuda, selectiveScanBackward) { return by_scan_dtype<Backward>(info, "selectiveScanBackward"); }
+MAMBA_OP(cuda, selectiveScanStep) { return by_scan_dtype<Step>(info, "selectiveScanStep"); }

@@ -1,6 +1,8 @@
-// Addon entry: exports { cpu: {...ops}, cuda: {...ops} | undefined, build: {...} }.
+// Addon entry: exports { cpu: {...ops}, cuda: {...ops} | undefined, build: {...}, limits: {...} }.
 #include <napi.h>
 #include <cstdlib>
+#include "args.h"
+#include "limits.h"
 #include "registry.h"
 
 namespace mamba {
@@ -46,6 +48,22 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
 #endif
   build.Set("compiler", __VERSION__);
   exports.Set("build", build);
+  // what callers must respect (src/limits.h); src/backend reads these rather than keeping copies
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("cudaScanMaxState", kCudaScanMaxState);
+  limits.Set("cudaConvMaxTaps", kCudaConvMaxTaps);
+  limits.Set("decodeChunk", kDecodeChunk);
+  limits.Set("decodeMaxBatch", kDecodeMaxB);
+  limits.Set("decodeThreads", kDecodeThreads);
+  limits.Set("decodeSharedBytes", kDecodeSharedBytes);
+  limits.Set("decodeMaxState", kDecodeMaxState);
+  limits.Set("decodeMaxConv", kDecodeMaxConv);
+  limits.Set("decodeFits", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    int64_t v[7];
+    for (size_t i = 0; i < 7; i++) v[i] = arg_int(info, i, "limits.decodeFits(B, D, E, R, N, K, actBytes)");
+    return Napi::Boolean::New(info.Env(), decode_fits(v[0], v[1], v[2], v[3], v[4], v[5], v[6]));
+  }, "decodeFits"));
+  exports.Set("limits", limits);
   return exports;
 }
 

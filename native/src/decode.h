@@ -1,5 +1,6 @@
 // Sizes shared by the fused decoding ops (native/cuda/decode.cu and their CPU twins in native/cpu/decode.cc).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace mamba {
@@ -10,7 +11,31 @@ namespace mamba {
 constexpr int kDecodeChunk = 32;
 // the fused path is for small batches: the kernels keep one accumulator per sequence in registers
 constexpr int kDecodeMaxB = 8;
+// CUDA: threads per block of decodeIn and decodeSsm, and the dynamic shared memory a block may take (48 KiB
+// without an opt-in, less the static arrays); d_state and d_conv the kernels hold in registers
+constexpr int kDecodeThreads = 256;
+constexpr int kDecodeSharedBytes = 44 * 1024;
+constexpr int kDecodeMaxState = 16;
+constexpr int kDecodeMaxConv = 8;
 
 inline int decode_parts(int64_t E) { return (int)((E + kDecodeChunk - 1) / kDecodeChunk); }
+
+// Shared memory of decodeIn: the B normalised rows of D values (elem_bytes each, the activation dtype).
+inline int64_t decode_in_smem(int64_t B, int64_t D, int64_t elem_bytes) { return B * D * elem_bytes; }
+// Shared memory of decodeSsm: the B x_proj rows of J = R + 2N floats, and S slices of partial sums.
+inline int64_t decode_ssm_smem(int64_t B, int64_t J, int64_t E) {
+  const int64_t NO = B * J;
+  const int64_t S = std::max<int64_t>(1, std::min<int64_t>(kDecodeThreads / NO, decode_parts(E)));
+  return 4 * (NO + S * NO);
+}
+
+// Whether the CUDA fused decoding ops take these sizes (activations of act_bytes bytes): what their bindings
+// check, for callers that pick the unfused step otherwise (exported as addon.limits.decodeFits).
+inline bool decode_fits(int64_t B, int64_t D, int64_t E, int64_t R, int64_t N, int64_t K, int64_t act_bytes) {
+  const bool sizes = B >= 1 && B <= kDecodeMaxB && N >= 1 && N <= kDecodeMaxState && K >= 1 && K <= kDecodeMaxConv && D >= 1 &&
+                     E >= 1 && R >= 1;
+  return sizes && decode_in_smem(B, D, act_bytes) <= kDecodeSharedBytes &&
+         decode_ssm_smem(B, R + 2 * N, E) <= kDecodeSharedBytes;
+}
 
 }  // namespace mamba

@@ -16,6 +16,26 @@ export interface NativeAddon {
   cpu: Record<string, NativeFn>;
   cuda?: Record<string, NativeFn>;
   build: { cuda: boolean; compiler: string };
+  limits?: NativeLimits;
+}
+
+/** Size limits of the kernels (native/src/limits.h), exported by the addon so that no copy of them lives here. */
+export interface NativeLimits {
+  /** largest d_state of the CUDA selective scan */
+  cudaScanMaxState: number;
+  /** largest kernel width d_conv of the CUDA causal conv */
+  cudaConvMaxTaps: number;
+  /** channels per x_proj partial sum of decodeIn: xPart is [ceil(E / decodeChunk), B, R + 2N] */
+  decodeChunk: number;
+  /** largest batch of the fused decoding ops */
+  decodeMaxBatch: number;
+  decodeThreads: number;
+  /** dynamic shared memory a CUDA decoding block may take */
+  decodeSharedBytes: number;
+  decodeMaxState: number;
+  decodeMaxConv: number;
+  /** whether the CUDA fused decoding ops take B sequences of these sizes (activations of actBytes bytes) */
+  decodeFits(B: number, D: number, E: number, R: number, N: number, K: number, actBytes: number): boolean;
 }
 
 /** The package root (two levels above src/backend or dist/backend). */
@@ -32,6 +52,13 @@ export function native(): NativeAddon {
   const require = createRequire(import.meta.url);
   addon = require(path) as NativeAddon;
   return addon;
+}
+
+/** The kernels' size limits; a clear error if the addon predates them. */
+export function nativeLimits(): NativeLimits {
+  const l = native().limits;
+  if (!l) throw new Error('the native addon exports no limits (it predates them); rebuild with `npm run build:native`');
+  return l;
 }
 
 /** A CPU kernel by name; a clear error if the addon predates it. */

@@ -1,6 +1,7 @@
 // Kernels over Tensors, dispatched by device: each op checks shapes, dtypes and devices, then calls the
-// CPU kernel (native/cpu) or its CUDA twin (native/cuda) with the same argument order.
-import { cpuOp, cudaOp } from './native.js';
+// CPU kernel (native/cpu) or its CUDA twin (native/cuda) with the same arguments: positional for the short
+// ones, one named argument object for the kernels with many (the scan and fused decoding ops).
+import { cpuOp, cudaOp, nativeLimits } from './native.js';
 import { DTYPE_BYTES, Tensor, TensorError, assertDtype, sameDevice, type DType } from './tensor.js';
 
 /**
@@ -48,11 +49,14 @@ export function gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): T
   if (dev === 'cpu') {
     assertDtype(a, ['f32', 'f64'], 'gemm A (cpu)');
     if (c.dtype !== a.dtype) throw new TensorError(`gemm: C must be ${a.dtype} on the CPU`);
-    cpuOp('gemm')(transA, transB, M, N, K, alpha, a.data, ac, b.data, bc, beta, c.data, N);
+    cpuOp('gemm')({ transA, transB, M, N, K, alpha, A: a.data, lda: ac, B: b.data, ldb: bc, beta, C: c.data, ldc: N });
   } else {
     assertDtype(a, ['f32', 'bf16'], 'gemm A (cuda)');
     assertDtype(c, ['f32', 'bf16'], 'gemm C (cuda)');
-    cudaOp('gemm')(transA, transB, M, N, K, alpha, a.buffer, ac, b.buffer, bc, beta, c.buffer, N, a.dtype, c.dtype);
+    cudaOp('gemm')({
+      transA, transB, M, N, K, alpha, A: a.buffer, lda: ac, B: b.buffer, ldb: bc, beta, C: c.buffer, ldc: N,
+      abType: a.dtype, cType: c.dtype,
+    });
   }
   return c;
 }
@@ -260,7 +264,9 @@ export function conv1dForward(x: Strided, w: Tensor, bias: Tensor | null, out: T
   needNumel(out, T * D, name, 'out');
   const { dev, dtype } = floatCall(name, [stridedBase(x), out], [w, bias]);
   const xs = strided(x, T, D, name, 'x');
-  call(dev, dtype, name, [xs.arr, xs.stride, w.storage, nullableStorage(bias), out.storage, B, L, D, K, silu]);
+  kernel(dev, name)({
+    x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), out: out.storage, B, L, D, K, silu, dtype,
+  });
 }
 
 /** dx = d/dx (overwritten), dw and dbias accumulated; recomputes the pre-activation when silu. */
@@ -274,7 +280,11 @@ export function conv1dBackward(x: Strided, w: Tensor, bias: Tensor | null, dOut:
   const { dev, dtype } = floatCall(name, [stridedBase(x), dOut, stridedBase(dx)], [w, bias, dw, dbias]);
   const xs = strided(x, T, D, name, 'x');
   const dxs = strided(dx, T, D, name, 'dx');
-  call(dev, dtype, name, [xs.arr, xs.stride, w.storage, nullableStorage(bias), dOut.storage, dxs.arr, dxs.stride, dw.storage, nullableStorage(dbias), B, L, D, K, silu]);
+  kernel(dev, name)({
+    x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), dOut: dOut.storage,
+    dx: dxs.arr, dxStride: dxs.stride,
+    dw: dw.storage, dbias: nullableStorage(dbias), B, L, D, K, silu, dtype,
+  });
 }
 
 /** One decoding step: shifts x [B, D] into convState [B, D, K] (oldest first) and writes the conv output. */
@@ -287,7 +297,10 @@ export function conv1dStep(convState: Tensor, x: Strided, w: Tensor, bias: Tenso
   needNumel(out, B * D, name, 'out');
   const { dev, dtype } = floatCall(name, [stridedBase(x), out], [convState, w, bias]);
   const xs = strided(x, B, D, name, 'x');
-  call(dev, dtype, name, [convState.storage, xs.arr, xs.stride, w.storage, nullableStorage(bias), out.storage, B, D, K, silu]);
+  kernel(dev, name)({
+    convState: convState.storage, x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), out: out.storage,
+    B, D, K, silu, dtype,
+  });
 }
 
 export interface ScanArgs {
@@ -345,6 +358,29 @@ function scanPrep(name: string, a: ScanArgs, rows: number): ScanPrep {
   return { D, N, T: rows, bc: { B: b.arr, C: c.arr, stride: b.stride }, z };
 }
 
+/** The argument object the scan kernels share (native/KERNELS.md): one object for the CPU and CUDA twins. */
+interface ScanFields {
+  u: Storage; delta: Storage; deltaBias: Storage | null; A: Storage; Bm: Storage; Cm: Storage; bcStride: number;
+  Dskip: Storage | null; z: Storage | null; zStride: number; B: number; D: number; N: number; deltaSoftplus: boolean;
+  /** CUDA: the activations' f32 | bf16; CPU: f32 | f64, checked against the arrays */
+  dtype: DType;
+}
+interface ScanForwardFields extends ScanFields { L: number; y: Storage; lastState: Storage | null }
+interface ScanBackwardFields extends ScanFields {
+  L: number; dy: Storage; du: Storage; ddelta: Storage; dA: Storage; dB: Storage; dC: Storage;
+  dDskip: Storage | null; dDeltaBias: Storage | null; dz: Storage | null;
+}
+interface ScanStepFields extends ScanFields { state: Storage; y: Storage }
+
+function scanFields(a: ScanArgs, p: ScanPrep, dtype: DType): ScanFields {
+  return {
+    u: a.u.storage, delta: a.delta.storage, deltaBias: nullableStorage(a.deltaBias), A: a.A.storage,
+    Bm: p.bc.B, Cm: p.bc.C,
+    bcStride: p.bc.stride, Dskip: nullableStorage(a.Dskip), z: p.z.arr, zStride: p.z.stride, B: a.B, D: p.D, N: p.N,
+    deltaSoftplus: a.deltaSoftplus, dtype,
+  };
+}
+
 function scanActs(a: ScanArgs): Tensor[] {
   const out = [a.u, a.delta, stridedBase(a.Bm), stridedBase(a.Cm)];
   if (a.z) out.push(stridedBase(a.z));
@@ -360,8 +396,10 @@ export function selectiveScanForward(a: ScanArgs, y: Tensor, lastState: Tensor |
   needNumel(y, p.T * p.D, name, 'y');
   if (lastState) needNumel(lastState, a.B * p.D * p.N, name, 'lastState');
   const { dev, dtype } = floatCall(name, [...scanActs(a), y], [a.deltaBias, a.A, a.Dskip, lastState]);
-  call(dev, dtype, name, [a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
-    nullableStorage(a.Dskip), p.z.arr, p.z.stride, y.storage, nullableStorage(lastState), a.B, a.L, p.D, p.N, a.deltaSoftplus]);
+  const args: ScanForwardFields = {
+    ...scanFields(a, p, dtype), L: a.L, y: y.storage, lastState: nullableStorage(lastState),
+  };
+  kernel(dev, name)(args);
 }
 
 /** Gradients of selectiveScanForward; states are recomputed chunk by chunk (never stored for all of L). */
@@ -386,9 +424,12 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   const acts = [...scanActs(a), dy, g.du, g.ddelta, stridedBase(g.dB), stridedBase(g.dC)];
   if (g.dz) acts.push(stridedBase(g.dz));
   const { dev, dtype } = floatCall(name, acts, [a.deltaBias, a.A, a.Dskip, g.dA, g.dDskip, g.dDeltaBias]);
-  call(dev, dtype, name, [a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
-    nullableStorage(a.Dskip), p.z.arr, p.z.stride, dy.storage, g.du.storage, g.ddelta.storage, g.dA.storage, dB.arr, dC.arr,
-    nullableStorage(g.dDskip), nullableStorage(g.dDeltaBias), dz ? dz.arr : null, a.B, a.L, p.D, p.N, a.deltaSoftplus]);
+  const args: ScanBackwardFields = {
+    ...scanFields(a, p, dtype), L: a.L, dy: dy.storage, du: g.du.storage, ddelta: g.ddelta.storage, dA: g.dA.storage,
+    dB: dB.arr, dC: dC.arr,
+    dDskip: nullableStorage(g.dDskip), dDeltaBias: nullableStorage(g.dDeltaBias), dz: dz ? dz.arr : null,
+  };
+  kernel(dev, name)(args);
 }
 
 /** One recurrent step (generation): a.L must be 1, u/delta/z/y are [B, D], Bm/Cm [B, N]; state [B, D, N] in/out. */
@@ -400,35 +441,31 @@ export function selectiveScanStep(state: Tensor, a: ScanArgs, y: Tensor): void {
   needNumel(y, a.B * p.D, name, 'y');
   needNumel(state, a.B * p.D * p.N, name, 'state');
   const { dev, dtype } = floatCall(name, [...scanActs(a), y], [state, a.deltaBias, a.A, a.Dskip]);
-  call(dev, dtype, name, [state.storage, a.u.storage, a.delta.storage, nullableStorage(a.deltaBias), a.A.storage, p.bc.B, p.bc.C, p.bc.stride,
-    nullableStorage(a.Dskip), p.z.arr, p.z.stride, y.storage, a.B, p.D, p.N, a.deltaSoftplus]);
+  const args: ScanStepFields = { ...scanFields(a, p, dtype), state: state.storage, y: y.storage };
+  kernel(dev, name)(args);
 }
 
 // ---- fused decoding step (small batches): three kernels per block instead of eight; native/cuda/decode.cu ----
 
-/** Channels per x_proj partial sum of decodeIn (its CUDA blocks' in_proj rows); xPart is [ceil(E / 32), B, R + 2N]. */
-export const DECODE_CHUNK = 32;
-/** Largest batch of the fused decoding ops. */
-export const DECODE_MAX_B = 8;
-
-/** Partial sums decodeIn leaves for decodeSsm: ceil(E / DECODE_CHUNK). */
+/** Partial sums decodeIn leaves for decodeSsm: ceil(E / limits.decodeChunk) (native/src/decode.h). */
 export function decodeParts(E: number): number {
-  return Math.ceil(E / DECODE_CHUNK);
+  return Math.ceil(E / nativeLimits().decodeChunk);
 }
 
 function decodeBatch(name: string, rows: number): void {
-  if (!Number.isInteger(rows) || rows < 1 || rows > DECODE_MAX_B) throw new TensorError(`${name}: the fused decoding ops take 1..${DECODE_MAX_B} sequences, got ${rows}`);
+  const max = nativeLimits().decodeMaxBatch;
+  if (!Number.isInteger(rows) || rows < 1 || rows > max) {
+    throw new TensorError(`${name}: the fused decoding ops take 1..${max} sequences, got ${rows}`);
+  }
 }
 
 /**
  * Whether the CUDA fused decoding ops take these sizes (B sequences, activations of `actBytes` bytes); callers
- * use the unfused step otherwise. The limits: B <= 8, d_state <= 16, d_conv <= 8, and shared memory (44 KiB)
- * for the B normalised rows and the x_proj outputs.
+ * use the unfused step otherwise. The addon answers (limits.decodeFits): batch, d_state and d_conv bounds and the
+ * shared memory of the B normalised rows and of the x_proj outputs, as the kernels' bindings check them.
  */
 export function decodeFusable(d: { dModel: number; dInner: number; dtRank: number; dState: number; dConv: number }, B: number, actBytes: number): boolean {
-  const J = d.dtRank + 2 * d.dState, NO = B * J;
-  return Number.isInteger(B) && B >= 1 && B <= DECODE_MAX_B && d.dState <= 16 && d.dConv <= 8 &&
-    B * d.dModel * actBytes <= 44 * 1024 && 4 * (NO + Math.max(1, Math.min(Math.floor(256 / NO), decodeParts(d.dInner))) * NO) <= 44 * 1024;
+  return Number.isInteger(B) && nativeLimits().decodeFits(B, d.dModel, d.dInner, d.dtRank, d.dState, d.dConv, actBytes);
 }
 
 /**
@@ -460,8 +497,12 @@ export function decodeIn(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: nu
   needNumel(xPart, decodeParts(E) * B * J, name, `xPart [${decodeParts(E)}, ${B}, ${J}]`);
   if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
   const { dev, dtype } = floatCall(name, [hIn, Win, Wx, xc, z], [rIn, normW, convState, convW, convBias, rOut, xPart]);
-  call(dev, dtype, name, [hIn.storage, nullableStorage(rIn), normW.storage, Win.storage, convState.storage, convW.storage, nullableStorage(convBias),
-    Wx.storage, rOut.storage, xc.storage, z.storage, xPart.storage, B, D, E, K, J, eps]);
+  kernel(dev, name)({
+    hIn: hIn.storage, rIn: nullableStorage(rIn), normW: normW.storage, Win: Win.storage, convState: convState.storage,
+    convW: convW.storage, convBias: nullableStorage(convBias), Wx: Wx.storage, rOut: rOut.storage, xc: xc.storage, z: z.storage,
+    xPart: xPart.storage,
+    B, D, E, K, J, eps, dtype,
+  });
 }
 
 /**
@@ -484,8 +525,10 @@ export function decodeSsm(xPart: Tensor, xc: Tensor, z: Tensor, Wdt: Tensor, dtB
   if (Dskip) needNumel(Dskip, E, name, 'Dskip');
   needNumel(xPart, decodeParts(E) * B * (R + 2 * N), name, `xPart [${decodeParts(E)}, ${B}, ${R + 2 * N}]`);
   const { dev, dtype } = floatCall(name, [xc, z, Wdt, y], [xPart, dtBias, A, Dskip, ssmState]);
-  call(dev, dtype, name, [xPart.storage, xc.storage, z.storage, Wdt.storage, nullableStorage(dtBias), A.storage, nullableStorage(Dskip), ssmState.storage,
-    y.storage, B, E, R, N]);
+  kernel(dev, name)({
+    xPart: xPart.storage, xc: xc.storage, z: z.storage, Wdt: Wdt.storage, dtBias: nullableStorage(dtBias), A: A.storage,
+    Dskip: nullableStorage(Dskip), ssmState: ssmState.storage, y: y.storage, B, E, R, N, dtype,
+  });
 }
 
 /** Third op of the fused step: hOut = y Wout^T (y [B, E], Wout [D, E], hOut [B, D], all activations). */
@@ -561,7 +604,10 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: 
   needNumel(v, n, name, 'v');
   needInt(o.step, name, 'step', 1);
   const { dev } = floatCall(name, [], [param, grad, m, v]);
-  kernel(dev, name)(param.storage, grad.storage, m.storage, v.storage, n, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step);
+  kernel(dev, name)({
+    param: param.storage, grad: grad.storage, m: m.storage, v: v.storage, n,
+    lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, step: o.step,
+  });
 }
 
 /** Sum of squares with double accumulation (for the global gradient norm). */
@@ -660,8 +706,11 @@ export function adamwMany(ts: AdamWTensor[], o: Omit<AdamWOptions, 'weightDecay'
     return;
   }
   for (const t of ts) if (t.half) { assertDtype(t.half, 'bf16', `${name} bf16 copy`); needNumel(t.half, t.param.numel, name, 'bf16 copy'); }
-  cudaOp('multiAdamw')(ts.map((t) => t.param.storage), ts.map((t) => t.grad.storage), ts.map((t) => t.m.storage), ts.map((t) => t.v.storage),
-    ts.map((t) => (t.half ? t.half.storage : null)), ts.map((t) => t.param.numel), ts.map((t) => t.weightDecay), o.lr, o.beta1, o.beta2, o.eps, o.step);
+  cudaOp('multiAdamw')({
+    params: ts.map((t) => t.param.storage), grads: ts.map((t) => t.grad.storage), m: ts.map((t) => t.m.storage),
+    v: ts.map((t) => t.v.storage), bf16Copies: ts.map((t) => (t.half ? t.half.storage : null)), numels: ts.map((t) => t.param.numel),
+    weightDecays: ts.map((t) => t.weightDecay), lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, step: o.step,
+  });
 }
 
 /** out = -exp(x) elementwise (the mixer's A from A_log, on the model's device). */

@@ -6,7 +6,23 @@ import type { Tensor } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { RMSNorm } from './layers.js';
 import { MambaMixer, type MixerCache, type MixerDims, type MixerInit } from './mixer.js';
-import type { NNContext, Param, Workspace } from './param.js';
+import type { BufferSet, GrowBuffer, NNContext, Param, Workspace } from './param.js';
+
+/** The block's own buffers: the norm output of the forward and of a decoding step, and its gradient. */
+class BlockBuffers {
+  /** [T, D] norm(r), the mixer's input: in the forward workspace, so a recomputing backward finds it there */
+  readonly normOut: GrowBuffer;
+  /** [B, D] the same for a decoding step */
+  readonly stepNormOut: GrowBuffer;
+  /** [T, D] its gradient (in the gradient workspace) */
+  readonly dNormOut: GrowBuffer;
+  constructor(ws: Workspace) {
+    this.normOut = ws.buffer();
+    this.stepNormOut = ws.buffer();
+    this.dNormOut = ws.buffer();
+  }
+}
+const BLOCK_BUFFERS: BufferSet<BlockBuffers> = { name: 'block', make: (ws) => new BlockBuffers(ws) };
 
 export class MambaBlock {
   readonly norm: RMSNorm;
@@ -30,7 +46,7 @@ export class MambaBlock {
    */
   forward(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, rstd: Tensor, B: number, L: number, ws: Workspace, lastState: Tensor | null = null): void {
     const D = this.mixer.dims.dModel;
-    const normOut = ws.get('normOut', [B * L, D]);
+    const normOut = ws.buffers(BLOCK_BUFFERS).normOut.take([B * L, D]);
     this.norm.forward(hIn, rIn, normOut, rOut, rstd);
     this.mixer.forward(normOut, hOut, B, L, ws, lastState);
     this.#saved = { r: rOut, rstd, B, L, ws };
@@ -47,11 +63,11 @@ export class MambaBlock {
     const D = this.mixer.dims.dModel;
     if (this.recompute) {
       // r (the f32 residual) was kept: norm(r) gives the forward's normOut exactly; the mixer's output is not needed
-      const normOut = s.ws.get('normOut', [s.B * s.L, D]);
+      const normOut = s.ws.buffers(BLOCK_BUFFERS).normOut.take([s.B * s.L, D]);
       this.norm.recompute(s.r, normOut, s.rstd);
       this.mixer.forward(normOut, null, s.B, s.L, s.ws);
     }
-    const dNormOut = dws.get('dNormOut', [s.B * s.L, D]);
+    const dNormOut = dws.buffers(BLOCK_BUFFERS).dNormOut.take([s.B * s.L, D]);
     this.mixer.backward(g, dNormOut, dws);
     this.norm.backward(dNormOut, g, dIn);
   }
@@ -67,7 +83,7 @@ export class MambaBlock {
       this.stepFused(hIn, rIn, hOut, rOut, cache, ws);
       return;
     }
-    const normOut = ws.get('s_normOut', [hIn.numel / D, D]);
+    const normOut = ws.buffers(BLOCK_BUFFERS).stepNormOut.take([hIn.numel / D, D]);
     this.norm.forward(hIn, rIn, normOut, rOut, rstd);
     this.mixer.step(normOut, hOut, cache, ws);
   }

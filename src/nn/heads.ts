@@ -3,7 +3,9 @@
 import { Tensor, crossEntropyForward, gemm, poolBackward, poolForward } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { Linear } from './layers.js';
-import { makeParam, mmWeight, normalInit, type NNContext, type Param, type Workspace } from './param.js';
+import {
+  makeParam, mmWeight, normalInit, type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace,
+} from './param.js';
 
 export class LMHead {
   /** the weight used for logits: the embedding's Param when tied */
@@ -35,6 +37,19 @@ export class LMHead {
 
 export type Pooling = 'mean' | 'last';
 
+/** The classifier's buffers: the pooled features [B, D] and their gradient. */
+class ClassifierBuffers {
+  readonly pooled: GrowBuffer;
+  readonly dPooled: GrowBuffer;
+  constructor(ws: Workspace) {
+    this.pooled = ws.buffer();
+    this.dPooled = ws.buffer();
+  }
+}
+const CLASSIFIER_BUFFERS: BufferSet<ClassifierBuffers> = {
+  name: 'classifier', make: (ws) => new ClassifierBuffers(ws),
+};
+
 export class ClassifierHead {
   readonly linear: Linear;
   readonly pooling: Pooling;
@@ -54,7 +69,7 @@ export class ClassifierHead {
   /** h [B*L, D] -> logits [B, C]. */
   forward(h: Tensor, logits: Tensor, B: number, L: number, ws: Workspace): void {
     const D = this.linear.inFeatures;
-    const pooled = ws.get('pooled', [B, D]);
+    const pooled = ws.buffers(CLASSIFIER_BUFFERS).pooled.take([B, D]);
     poolForward(h, pooled, B, L, this.pooling);
     this.linear.forward(pooled, logits);
     this.#shape = { B, L };
@@ -63,7 +78,7 @@ export class ClassifierHead {
   backward(dLogits: Tensor, dh: Tensor, ws: Workspace): void {
     if (!this.#shape) throw new Error('ClassifierHead.backward before forward');
     const { B, L } = this.#shape;
-    const dPooled = ws.get('dPooled', [B, this.linear.inFeatures]);
+    const dPooled = ws.buffers(CLASSIFIER_BUFFERS).dPooled.take([B, this.linear.inFeatures]);
     this.linear.backward(dLogits, dPooled);
     poolBackward(dPooled, dh, B, L, this.pooling);
   }

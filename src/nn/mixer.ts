@@ -9,7 +9,10 @@ import {
   fill, gemm, negExp, selectiveScanBackward, selectiveScanForward, selectiveScanStep, type ScanArgs,
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
-import { actDtype, asDtype, makeParam, mmWeight, uniformInit, type NNContext, type Param, type Workspace } from './param.js';
+import {
+  actDtype, asDtype, makeParam, mmWeight, uniformInit,
+  type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace,
+} from './param.js';
 
 export interface MixerDims {
   dModel: number;
@@ -32,6 +35,99 @@ export interface MixerCache {
   conv: Tensor;
   ssm: Tensor;
 }
+
+/**
+ * Every buffer of the mixer's forward over T tokens, in the workspace its block is given (one per block, or one
+ * shared by all blocks when they recompute). backward reads them and overwrites two (MixerGradients).
+ */
+class MixerActivations {
+  /** [T, 2E] in_proj output: xs columns 0..E, the gate z columns E..2E */
+  readonly xz: GrowBuffer;
+  /** [T, E] SiLU(conv(xs)), the scan's u */
+  readonly xc: GrowBuffer;
+  /** [T, R] */
+  readonly dtIn: GrowBuffer;
+  /** [T, 2N] B columns 0..N, C columns N..2N */
+  readonly bc: GrowBuffer;
+  /** [T, E] raw delta (before dt_proj's bias and softplus) */
+  readonly delta: GrowBuffer;
+  /** [T, E] scan output */
+  readonly y: GrowBuffer;
+  constructor(ws: Workspace) {
+    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer();
+    this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
+  }
+}
+export const MIXER_ACTIVATIONS: BufferSet<MixerActivations> = {
+  name: 'mixer activations', make: (ws) => new MixerActivations(ws),
+};
+
+/**
+ * The mixer backward's buffers (one set can serve every block). Two gradients take no buffer: they overwrite
+ * forward activations that are dead by then (MixerGradViews says which and why).
+ */
+class MixerGradients {
+  /** dOut in the activation dtype when the residual gradient arrives in another (bf16 activations) */
+  readonly dOutAct: GrowBuffer;
+  /** [T, E] gradient of the scan's u, then (x_proj added) of xc */
+  readonly du: GrowBuffer;
+  /** [T, 2N] */
+  readonly dbc: GrowBuffer;
+  /** [T, R] */
+  readonly ddtIn: GrowBuffer;
+  /** [T, 2E] */
+  readonly dxz: GrowBuffer;
+  /** [E, N] the scan's dA, in the parameter dtype */
+  readonly dA: GrowBuffer;
+  constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
+    this.dOutAct = ws.buffer(); this.du = ws.buffer(); this.dbc = ws.buffer();
+    this.ddtIn = ws.buffer(); this.dxz = ws.buffer();
+    this.dA = ws.buffer(paramDtype);
+  }
+}
+const MIXER_GRADIENTS_F32: BufferSet<MixerGradients> = {
+  name: 'mixer gradients (f32 parameters)', make: (ws) => new MixerGradients(ws, 'f32'),
+};
+const MIXER_GRADIENTS_F64: BufferSet<MixerGradients> = {
+  name: 'mixer gradients (f64 parameters)', make: (ws) => new MixerGradients(ws, 'f64'),
+};
+
+/** The backward's gradient tensors for one call, with the two aliases spelt out. */
+interface MixerGradViews {
+  /** = the forward's y: y's only use left, the out_proj weight gradient, is taken before dy is written */
+  dy: Tensor;
+  /** = the forward's delta: the scan backward reads each delta before it writes that ddelta (native/KERNELS.md) */
+  ddelta: Tensor;
+  du: Tensor;
+  dbc: Tensor;
+  ddtIn: Tensor;
+  dxz: Tensor;
+  dA: Tensor;
+}
+
+/** The buffers of one decoding step over B sequences (the unfused step and the fused one share them). */
+class MixerStepBuffers {
+  readonly xz: GrowBuffer;
+  readonly xc: GrowBuffer;
+  readonly dtIn: GrowBuffer;
+  readonly bc: GrowBuffer;
+  readonly delta: GrowBuffer;
+  readonly y: GrowBuffer;
+  /** fused step: the gate, and x_proj as decodeIn's partial sums [decodeParts(E), B, R + 2N] (parameter dtype) */
+  readonly z: GrowBuffer;
+  readonly xPart: GrowBuffer;
+  constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
+    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer();
+    this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
+    this.z = ws.buffer(); this.xPart = ws.buffer(paramDtype);
+  }
+}
+const MIXER_STEP_F32: BufferSet<MixerStepBuffers> = {
+  name: 'mixer step (f32 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f32'),
+};
+const MIXER_STEP_F64: BufferSet<MixerStepBuffers> = {
+  name: 'mixer step (f64 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f64'),
+};
 
 interface Saved {
   x: Tensor; xz: Tensor; xc: Tensor; dtIn: Tensor; bc: Tensor; delta: Tensor; y: Tensor; B: number; L: number;
@@ -121,12 +217,13 @@ export class MambaMixer {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = B * L;
     this.#refreshA();
-    const xz = ws.get('xz', [T, 2 * E]);
-    const xc = ws.get('xc', [T, E]);
-    const dtIn = ws.get('dtIn', [T, R]);
-    const bc = ws.get('bc', [T, 2 * N]);
-    const delta = ws.get('delta', [T, E]);
-    const y = ws.get('y', [T, E]);
+    const a = ws.buffers(MIXER_ACTIVATIONS);
+    const xz = a.xz.take([T, 2 * E]);
+    const xc = a.xc.take([T, E]);
+    const dtIn = a.dtIn.take([T, R]);
+    const bc = a.bc.take([T, 2 * N]);
+    const delta = a.delta.take([T, E]);
+    const y = a.y.take([T, E]);
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dForward(columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, B, L, true);
     const w = this.#xProjRows();
@@ -142,19 +239,17 @@ export class MambaMixer {
   backward(dOutIn: Tensor, dx: Tensor, ws: Workspace): void {
     const s = this.#saved;
     if (!s) throw new Error('MambaMixer.backward before forward');
+    const gb = ws.buffers(this.ctx.dtype === 'f64' ? MIXER_GRADIENTS_F64 : MIXER_GRADIENTS_F32);
     // the incoming gradient is the f32 residual gradient; matmuls take it in the activation dtype
-    const dOut = asDtype(dOutIn, actDtype(this.ctx), ws, 'dOutAct');
+    const dOut = asDtype(dOutIn, actDtype(this.ctx), gb.dOutAct);
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = s.B * s.L;
-    // dy overwrites y (y's only use left is the out_proj weight gradient, taken first) and ddelta overwrites
-    // delta (the scan backward reads each delta before it writes that ddelta: native/KERNELS.md)
-    const dy = s.y;
-    const du = ws.get('du', [T, E]);
-    const ddelta = s.delta;
-    const dbc = ws.get('dbc', [T, 2 * N]);
-    const ddtIn = ws.get('ddtIn', [T, R]);
-    const dxz = ws.get('dxz', [T, 2 * E]);
-    const dA = ws.get('dA', [E, N], this.ctx.dtype);
+    const grads: MixerGradViews = {
+      dy: s.y, ddelta: s.delta,
+      du: gb.du.take([T, E]), dbc: gb.dbc.take([T, 2 * N]), ddtIn: gb.ddtIn.take([T, R]), dxz: gb.dxz.take([T, 2 * E]),
+      dA: gb.dA.take([E, N]),
+    };
+    const { dy, ddelta, du, dbc, ddtIn, dxz, dA } = grads;
     // out_proj
     gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
     gemm(dOut, mmWeight(this.outProj), dy);
@@ -219,12 +314,13 @@ export class MambaMixer {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const B = cache.ssm.shape[0]!;
     if (!this.#aFresh) this.#refreshA();
-    const xz = ws.get('s_xz', [B, 2 * E]);
-    const xc = ws.get('s_xc', [B, E]);
-    const dtIn = ws.get('s_dtIn', [B, R]);
-    const bc = ws.get('s_bc', [B, 2 * N]);
-    const delta = ws.get('s_delta', [B, E]);
-    const y = ws.get('s_y', [B, E]);
+    const sb = this.#stepBuffers(ws);
+    const xz = sb.xz.take([B, 2 * E]);
+    const xc = sb.xc.take([B, E]);
+    const dtIn = sb.dtIn.take([B, R]);
+    const bc = sb.bc.take([B, 2 * N]);
+    const delta = sb.delta.take([B, E]);
+    const y = sb.y.take([B, E]);
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dStep(cache.conv, columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, true);
     const w = this.#xProjRows();
@@ -252,14 +348,19 @@ export class MambaMixer {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const B = cache.ssm.shape[0]!;
     if (!this.#aFresh) this.#refreshA();
-    const xc = ws.get('s_xc', [B, E]);
-    const z = ws.get('s_z', [B, E]);
-    const y = ws.get('s_y', [B, E]);
-    // x_proj leaves decodeIn as partial sums over runs of 32 channels; decodeSsm adds them up
-    const xPart = ws.get('s_xPart', [decodeParts(E), B, R + 2 * N], this.ctx.dtype);
+    const sb = this.#stepBuffers(ws);
+    const xc = sb.xc.take([B, E]);
+    const z = sb.z.take([B, E]);
+    const y = sb.y.take([B, E]);
+    // x_proj leaves decodeIn as partial sums over runs of channels; decodeSsm adds them up
+    const xPart = sb.xPart.take([decodeParts(E), B, R + 2 * N]);
     decodeIn(hIn, rIn, normW, eps, mmWeight(this.inProj), cache.conv, this.convWeight.value, this.convBias.value, mmWeight(this.xProj), rOut, xc, z, xPart);
     decodeSsm(xPart, xc, z, mmWeight(this.dtProjWeight), this.dtProjBias.value, this.#A, this.Dskip.value, cache.ssm, y);
     decodeOut(y, mmWeight(this.outProj), out);
+  }
+
+  #stepBuffers(ws: Workspace): MixerStepBuffers {
+    return ws.buffers(this.ctx.dtype === 'f64' ? MIXER_STEP_F64 : MIXER_STEP_F32);
   }
 
   /** Frees device memory of the parameters and A (the mixer is unusable after). */

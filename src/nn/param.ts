@@ -50,10 +50,11 @@ export function refreshHalf(params: Param[]): void {
   castBf16Many(withHalf.map((p) => p.value), withHalf.map((p) => p.half!));
 }
 
-/** `x` in dtype `dt`: itself, or a converted copy in workspace buffer `name` (f32 <-> bf16 on CUDA). */
-export function asDtype(x: Tensor, dt: DType, ws: Workspace, name: string): Tensor {
+/** `x` in dtype `dt`: itself, or a converted copy in `buf` (f32 <-> bf16 on CUDA; buf must hold dtype dt). */
+export function asDtype(x: Tensor, dt: DType, buf: GrowBuffer): Tensor {
   if (x.dtype === dt) return x;
-  const out = ws.get(name, x.shape, dt);
+  if (buf.dtype !== dt) throw new Error(`asDtype: the buffer holds ${buf.dtype}, not ${dt}`);
+  const out = buf.take(x.shape);
   if (x.dtype === 'f32' && dt === 'bf16') cudaOp('castF32ToBf16')(x.buffer, out.buffer, x.numel);
   else if (x.dtype === 'bf16' && dt === 'f32') cudaOp('castBf16ToF32')(x.buffer, out.buffer, x.numel);
   else throw new Error(`asDtype: ${x.dtype} -> ${dt} is not supported`);
@@ -77,17 +78,77 @@ export function constInit(n: number, v: number): Float64Array {
 }
 
 /**
- * Named buffers that grow only: `get` returns a view of the first numel elements of a backing tensor,
- * so steps of one (B, L) allocate nothing and a shorter L reuses the memory of a longer one.
+ * One buffer that grows only: `take(shape)` views its first numel elements, so steps of one (B, L) allocate
+ * nothing and a shorter L reuses the memory of a longer one. A view is valid until the next take.
+ */
+export class GrowBuffer {
+  readonly device: Device;
+  readonly dtype: DType;
+  #t: Tensor | null = null;
+
+  constructor(device: Device, dtype: DType) {
+    this.device = device;
+    this.dtype = dtype;
+  }
+
+  take(shape: readonly number[]): Tensor {
+    const n = numelOf(shape);
+    if (!this.#t || this.#t.numel < n) {
+      this.#t?.dispose();
+      this.#t = Tensor.zeros([Math.max(n, 1)], this.dtype, this.device);
+    }
+    return this.#t.view(0, shape);
+  }
+
+  bytes(): number {
+    return this.#t ? this.#t.byteLength : 0;
+  }
+
+  dispose(): void {
+    this.#t?.dispose();
+    this.#t = null;
+  }
+}
+
+/**
+ * A layer's buffers, declared once as the typed fields of a class (as llm.c's ActivationTensors lists every
+ * buffer): `make` builds them in a workspace. The fields, not names, decide what is shared; a layer that wants
+ * one buffer to serve two roles says so where it declares them.
+ */
+export interface BufferSet<T> {
+  readonly name: string;
+  make(ws: Workspace): T;
+}
+
+/**
+ * Memory that layers draw their buffers from, one workspace per role (e.g. one per block, or one shared by
+ * every block when they recompute, one for gradients): `buffers(SET)` gives this workspace's instance of a
+ * layer's typed buffer set. `get(name, ...)` keeps named grow-only buffers for the model's own top-level
+ * tensors (hidden states, logits) until those are declared the same way.
  */
 export class Workspace {
   readonly device: Device;
   readonly dtype: DType;
   #bufs = new Map<string, Tensor>();
+  #sets = new Map<BufferSet<unknown>, unknown>();
+  #owned: GrowBuffer[] = [];
 
   constructor(device: Device, dtype: DType) {
     this.device = device;
     this.dtype = dtype;
+  }
+
+  /** A new grow-only buffer of this workspace (the activation dtype unless given). */
+  buffer(dtype: DType = this.dtype): GrowBuffer {
+    const b = new GrowBuffer(this.device, dtype);
+    this.#owned.push(b);
+    return b;
+  }
+
+  /** This workspace's instance of a typed buffer set, made on first use. */
+  buffers<T>(set: BufferSet<T>): T {
+    if (!this.#sets.has(set)) this.#sets.set(set, set.make(this));
+    return this.#sets.get(set) as T;
   }
 
   get(name: string, shape: readonly number[], dtype: DType = this.dtype): Tensor {
@@ -106,12 +167,14 @@ export class Workspace {
   bytes(): number {
     let s = 0;
     for (const b of this.#bufs.values()) s += b.byteLength;
+    for (const b of this.#owned) s += b.bytes();
     return s;
   }
 
   dispose(): void {
     for (const b of this.#bufs.values()) b.dispose();
     this.#bufs.clear();
+    for (const b of this.#owned) b.dispose();
   }
 }
 

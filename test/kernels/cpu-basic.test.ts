@@ -303,7 +303,11 @@ describe('cpu adamw and elementwise ops', () => {
   it('rejects bad arguments', () => {
     const p = zeros([4], 'f32');
     expect(() => adamwStep(p, p, p, p, { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 0 })).toThrow(TensorError);
-    expect(() => cpuOp('adamwStep')(p.data, p.data, p.data, p.data, 4, 1, 0.9, 0.9, 1e-8, 0, 0)).toThrow(RangeError);
+    const raw = { param: p.data, grad: p.data, m: p.data, v: p.data, n: 4, lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 1 };
+    expect(() => cpuOp('adamwStep')(raw)).not.toThrow();
+    expect(() => cpuOp('adamwStep')({ ...raw, step: 0 })).toThrow(/adamwStep: step is 1-based and must be >= 1, got 0/);
+    expect(() => cpuOp('adamwStep')({ ...raw, beta2: 1 })).toThrow(/beta1 and beta2 must be in \[0, 1\)/);
+    expect(() => cpuOp('adamwStep')({ ...raw, n: 5 })).toThrow(/adamwStep param: has 4 elements, needs 5/);
     expect(() => cpuOp('scale')(new Float32Array(3), 4, 2)).toThrow(RangeError);
     expect(() => cpuOp('scale')([1, 2, 3], 3, 2)).toThrow(TypeError);
     expect(() => cpuOp('add')(new Float32Array(3), new Float64Array(3), new Float32Array(3), 3)).toThrow(TypeError);

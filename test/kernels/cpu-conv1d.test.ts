@@ -109,9 +109,21 @@ describe('cpu conv1d', () => {
     const w = tensor(randn(12, 1), [3, 4], 'f32');
     expect(() => conv1dForward(zeros([10, 3], 'f32'), w, null, zeros([10, 3], 'f32'), 2, 4, false)).toThrow(TensorError);
     expect(() => conv1dForward(zeros([8, 3], 'f32'), w, null, zeros([8, 3], 'f64'), 2, 4, false)).toThrow(TensorError);
-    expect(() => cpuOp('conv1dForward')(new Float32Array(23), 3, w.data, null, new Float32Array(24), 2, 4, 3, 4, false)).toThrow(RangeError);
-    expect(() => cpuOp('conv1dForward')(new Float32Array(24), 2, w.data, null, new Float32Array(24), 2, 4, 3, 4, false)).toThrow(RangeError);
-    expect(() => cpuOp('conv1dForward')(new Float32Array(24), 3, new Float64Array(12), null, new Float32Array(24), 2, 4, 3, 4, false)).toThrow(TypeError);
-    expect(() => cpuOp('conv1dStep')(new Float32Array(24), new Float32Array(6), 3, w.data, null, new Float32Array(6), 2, 3, 4, 'yes')).toThrow(TypeError);
+    // the binding itself: one argument object, every field checked by name
+    const f32 = (n: number) => new Float32Array(n);
+    const ok = { x: f32(24), xStride: 3, w: w.data, bias: null, out: f32(24), B: 2, L: 4, D: 3, K: 4, silu: false };
+    const fwd = cpuOp('conv1dForward');
+    expect(() => fwd(ok)).not.toThrow();
+    expect(() => fwd({ ...ok, x: f32(23) })).toThrow(/conv1dForward x: has 23 elements, needs 24/);
+    expect(() => fwd({ ...ok, xStride: 2 })).toThrow(/xStride 2 is smaller than D = 3/);
+    expect(() => fwd({ ...ok, w: new Float64Array(12) })).toThrow(TypeError);
+    expect(() => fwd({ ...ok, K: 0 })).toThrow(/K must be >= 1/);
+    expect(() => fwd({ ...ok, bais: f32(3) })).toThrow(/unknown field 'bais'/);
+    const bwd = { x: f32(24), xStride: 3, w: w.data, bias: null, dOut: f32(24), dx: f32(24), dxStride: 3, dw: f32(12), B: 2, L: 4, D: 3, K: 4, silu: true };
+    expect(() => cpuOp('conv1dBackward')(bwd)).not.toThrow();
+    expect(() => cpuOp('conv1dBackward')({ ...bwd, dxStride: 1 })).toThrow(/dxStride 1 is smaller than D = 3/);
+    const step = { convState: f32(24), x: f32(6), xStride: 3, w: w.data, bias: null, out: f32(6), B: 2, D: 3, K: 4, silu: true };
+    expect(() => cpuOp('conv1dStep')(step)).not.toThrow();
+    expect(() => cpuOp('conv1dStep')({ ...step, silu: 'yes' })).toThrow(/conv1dStep silu: expected a boolean/);
   });
 });

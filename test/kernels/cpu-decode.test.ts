@@ -2,7 +2,7 @@
 // against the unfused CPU step (RMSNorm, in_proj, conv1dStep, x_proj, dt_proj, selectiveScanStep, out_proj)
 // on awkward sizes, several steps in a row from random states; and the wrappers' argument checks.
 import { describe, expect, it } from 'vitest';
-import { Tensor, decodeFusable, decodeIn, decodeOut, decodeParts, decodeSsm } from '../../src/backend/index.js';
+import { Tensor, cpuOp, decodeFusable, decodeIn, decodeOut, decodeParts, decodeSsm, nativeLimits } from '../../src/backend/index.js';
 import { MambaBlock, Workspace, type MixerCache, type ModelDType } from '../../src/nn/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { randn, relErr } from '../helpers.js';
@@ -100,5 +100,18 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     expect(decodeFusable(d130m, 9, 2)).toBe(false);
     expect(decodeFusable({ ...d130m, dState: 32 }, 1, 2)).toBe(false);
     expect(decodeFusable({ ...d130m, dModel: 2048 }, 8, 4)).toBe(false);
+    expect(decodeFusable({ ...d130m, dConv: 9 }, 1, 2)).toBe(false);
+  });
+
+  it('the limits come from the addon (native/src/decode.h), and the raw kernels take named fields', () => {
+    const l = nativeLimits();
+    expect([l.decodeChunk, l.decodeMaxBatch, l.decodeMaxState, l.decodeMaxConv, l.cudaScanMaxState]).toEqual([32, 8, 16, 8, 16]);
+    expect(decodeParts(33)).toBe(2);
+    // the x_proj sums of decodeSsm: B * J values and up to 256 / (B * J) slices of partials, 4 bytes each
+    const J = 48 + 2 * 16;
+    expect(l.decodeFits(8, 768, 1536, 48, 16, 4, 2)).toBe(4 * (8 * J + 1 * 8 * J) <= l.decodeSharedBytes);
+    expect(l.decodeFits(1, l.decodeSharedBytes / 2 + 1, 64, 4, 4, 4, 2)).toBe(false);
+    expect(() => cpuOp('decodeSsm')({ B: 1 })).toThrow(/decodeSsm E: missing/);
+    expect(() => cpuOp('decodeIn')([])).toThrow(/expected one argument object/);
   });
 });

@@ -163,18 +163,21 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
       const tol = dt === 'f32' ? F32 : BF16;
       const xT = up(xw, dt), wT = up(w), bT = b ? up(b) : null;
       const out = Tensor.empty([T * D], dt, 'cuda');
-      cu().conv1dForward(xT.buffer, xs, wT.buffer, bT ? bT.buffer : null, out.buffer, B, L, D, K, silu, dt);
+      cu().conv1dForward({ x: xT.buffer, xStride: xs, w: wT.buffer, bias: bT ? bT.buffer : null, out: out.buffer, B, L, D, K, silu, dtype: dt });
       close('conv1dForward', out.toFloat64(), ref.out, tol);
       if (cpu().conv1dForward && dt === 'f32') {
         const c = new Float64Array(T * D);
-        cpu().conv1dForward(xw, xs, w, b, c, B, L, D, K, silu);
+        cpu().conv1dForward({ x: xw, xStride: xs, w, bias: b, out: c, B, L, D, K, silu });
         close('conv1dForward vs cpu', out.toFloat64(), c, tol);
       }
       const g = randn(T * D, 17).map(q);
       const br = convBackRef(xw, xs, w, b, g, B, L, D, K, silu);
       const dxw = Tensor.zeros([T * xs], dt, 'cuda'), dw0 = f32r(randn(D * K, 18)), db0 = f32r(randn(D, 19));
       const dwT = up(dw0), dbT = b ? up(db0) : null;
-      cu().conv1dBackward(xT.buffer, xs, wT.buffer, bT ? bT.buffer : null, up(g, dt).buffer, dxw.buffer, xs, dwT.buffer, dbT ? dbT.buffer : null, B, L, D, K, silu, dt);
+      cu().conv1dBackward({
+        x: xT.buffer, xStride: xs, w: wT.buffer, bias: bT ? bT.buffer : null, dOut: up(g, dt).buffer, dx: dxw.buffer, dxStride: xs,
+        dw: dwT.buffer, dbias: dbT ? dbT.buffer : null, B, L, D, K, silu, dtype: dt,
+      });
       const dxh = dxw.toFloat64();
       close('conv1d dx', strided(dxh, T, xs, D), br.dx, tol);
       for (let r = 0; r < T; r++) for (let j = D; j < xs; j++) expect(dxh[r * xs + j]).toBe(0); // other columns untouched
@@ -182,7 +185,7 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
       if (dbT) close('conv1d dbias', dbT.toFloat64().map((v, i) => v - db0[i]!), br.db, dt === 'f32' ? 1e-4 : BF16);
       if (cpu().conv1dBackward && dt === 'f32') {
         const dxc = new Float64Array(T * xs), dwc = new Float64Array(D * K), dbc = new Float64Array(D);
-        cpu().conv1dBackward(xw, xs, w, b, g, dxc, xs, dwc, b ? dbc : null, B, L, D, K, silu);
+        cpu().conv1dBackward({ x: xw, xStride: xs, w, bias: b, dOut: g, dx: dxc, dxStride: xs, dw: dwc, dbias: b ? dbc : null, B, L, D, K, silu });
         close('conv1d dx vs cpu', strided(dxh, T, xs, D), strided(dxc, T, xs, D), tol);
       }
       // the recurrent step, L times from a zero state, reproduces the forward (short sequences only: one call per step)
@@ -193,7 +196,10 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
         const rows = new Float64Array(B * xs);
         for (let bb = 0; bb < B; bb++) rows.set(xw.subarray((bb * L + l) * xs, (bb * L + l + 1) * xs), bb * xs);
         const o = Tensor.empty([B * D], dt, 'cuda');
-        cu().conv1dStep(st.buffer, up(rows, dt).buffer, xs, wT.buffer, bT ? bT.buffer : null, o.buffer, B, D, K, silu, dt);
+        cu().conv1dStep({
+          convState: st.buffer, x: up(rows, dt).buffer, xStride: xs, w: wT.buffer, bias: bT ? bT.buffer : null, out: o.buffer,
+          B, D, K, silu, dtype: dt,
+        });
         const oh = o.toFloat64();
         for (let bb = 0; bb < B; bb++) ys.set(oh.subarray(bb * D, (bb + 1) * D), (bb * L + l) * D);
       }
@@ -251,14 +257,15 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
     const p = f32r(randn(n, 24)), g = f32r(randn(n, 25)), m = f32r(randn(n, 26, 0.1)), v = f32r(randu(n, 27, 0, 0.01));
     const [lr, b1, b2, eps, wd, step] = [1e-3, 0.9, 0.95, 1e-8, 0.1, 3];
     const wp = p.slice(), wm = m.slice(), wv = v.slice();
-    cpu().adamwStep(wp, g, wm, wv, n, lr, b1, b2, eps, wd, step);
+    const hyper = { n, lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step };
+    cpu().adamwStep({ param: wp, grad: g, m: wm, v: wv, ...hyper });
     const pT = up(p), mT = up(m), vT = up(v), copy = Tensor.empty([n], 'bf16', 'cuda');
-    cu().adamwStep(pT.buffer, up(g).buffer, mT.buffer, vT.buffer, n, lr, b1, b2, eps, wd, step, copy.buffer);
+    cu().adamwStep({ param: pT.buffer, grad: up(g).buffer, m: mT.buffer, v: vT.buffer, ...hyper, bf16Copy: copy.buffer });
     close('adamw param', pT.toFloat64(), wp, F32);
     close('adamw m', mT.toFloat64(), wm, F32);
     close('adamw v', vT.toFloat64(), wv, F32);
     close('adamw bf16 copy', copy.toFloat64(), wp, BF16);
-    expect(() => cu().adamwStep(pT.buffer, pT.buffer, mT.buffer, vT.buffer, n, lr, b1, b2, eps, wd, 0)).toThrow(/step/);
+    expect(() => cu().adamwStep({ param: pT.buffer, grad: pT.buffer, m: mT.buffer, v: vT.buffer, ...hyper, step: 0 })).toThrow(/step/);
 
     const x = f32r(randn(n, 28));
     close('sumSquares', [cu().sumSquares(up(x).buffer, n)], [cpu().sumSquares(x, n)], 1e-6);
@@ -299,18 +306,23 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
     const vs = sizes.map((n, i) => f32r(randu(n, 500 + i, 0, 0.01))), wds = sizes.map((_, i) => (i % 3 === 0 ? 0 : 0.1));
     const pT = ps.map((x) => up(x)), mT = ms.map((x) => up(x)), vT = vs.map((x) => up(x));
     const copies = sizes.map((n, i) => (i % 2 === 0 ? Tensor.empty([n], 'bf16', 'cuda') : null));
-    cu().multiAdamw(pT.map((t) => t.buffer), gs.map((g) => up(g).buffer), mT.map((t) => t.buffer), vT.map((t) => t.buffer),
-      copies.map((c) => (c ? c.buffer : null)), sizes, wds, lr, b1, b2, eps, step);
+    cu().multiAdamw({
+      params: pT.map((t) => t.buffer), grads: gs.map((g) => up(g).buffer), m: mT.map((t) => t.buffer), v: vT.map((t) => t.buffer),
+      bf16Copies: copies.map((c) => (c ? c.buffer : null)), numels: sizes, weightDecays: wds, lr, beta1: b1, beta2: b2, eps, step,
+    });
     for (let i = 0; i < sizes.length; i++) {
       if (!sizes[i]) continue;
       const wp = ps[i]!.slice(), wm = ms[i]!.slice(), wv = vs[i]!.slice();
-      cpu().adamwStep(wp, gs[i]!, wm, wv, sizes[i]!, lr, b1, b2, eps, wds[i]!, step);
+      cpu().adamwStep({ param: wp, grad: gs[i]!, m: wm, v: wv, n: sizes[i]!, lr, beta1: b1, beta2: b2, eps, weightDecay: wds[i]!, step });
       close(`multiAdamw param ${i}`, pT[i]!.toFloat64(), wp, F32);
       close(`multiAdamw m ${i}`, mT[i]!.toFloat64(), wm, F32);
       close(`multiAdamw v ${i}`, vT[i]!.toFloat64(), wv, F32);
       if (copies[i]) close(`multiAdamw bf16 copy ${i}`, copies[i]!.toFloat64(), wp, BF16);
     }
-    expect(() => cu().multiAdamw([pT[1]!.buffer], [pT[1]!.buffer], [pT[1]!.buffer], [pT[1]!.buffer], [null], [sizes[1]], [0], lr, b1, b2, eps, 0)).toThrow(/step/);
+    const one = [pT[1]!.buffer];
+    expect(() => cu().multiAdamw({
+      params: one, grads: one, m: one, v: one, bf16Copies: [null], numels: [sizes[1]], weightDecays: [0], lr, beta1: b1, beta2: b2, eps, step: 0,
+    })).toThrow(/step/);
     expect(() => cu().multiScale([bufs[0]!.buffer], [1, 2], 1)).toThrow(/buffers for 2 sizes/);
     expect(() => cu().multiScale([bufs[1]!.buffer], [1e9], 1)).toThrow(/needs/);
 

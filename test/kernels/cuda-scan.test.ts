@@ -147,9 +147,8 @@ function strided(src: Float64Array, rows: number, stride: number, off: number, w
 
 interface DevRun { y: Float64Array; last: Float64Array; g?: Grads }
 
-/** variant: the backward main pass ('v1' | 'v2'); undefined leaves the choice to MAMBA_SCAN_BWD (default v1). */
 // aliasDelta: ddelta is written over delta (what the mixer does to save memory; native/KERNELS.md allows it)
-function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, variant?: 'v1' | 'v2', aliasDelta = false): DevRun {
+function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, aliasDelta = false): DevRun {
   const cu = native().cuda!;
   const { B, L, D, N } = c;
   const T = B * L;
@@ -157,8 +156,11 @@ function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, variant?: 
   const A = upF(x.A)!, bias = upF(x.deltaBias), Dk = upF(x.Dskip);
   const y = Tensor.empty([T * D], dt, 'cuda'), last = Tensor.empty([B * D * N], 'f32', 'cuda');
   const Bv = at(xp, x.bOff), Cv = at(xp, x.cOff), zv = zp ? at(zp, x.zOff) : null;
-  cu.selectiveScanForward(u.buffer, delta.buffer, buf(bias), A.buffer, Bv.buffer, Cv.buffer, x.bcStride, buf(Dk), buf(zv), x.zStride,
-    y.buffer, last.buffer, B, L, D, N, c.softplus, dt);
+  const inputs = {
+    u: u.buffer, delta: delta.buffer, deltaBias: buf(bias), A: A.buffer, Bm: Bv.buffer, Cm: Cv.buffer, bcStride: x.bcStride,
+    Dskip: buf(Dk), z: buf(zv), zStride: x.zStride, B, L, D, N, deltaSoftplus: c.softplus, dtype: dt,
+  };
+  cu.selectiveScanForward({ ...inputs, y: y.buffer, lastState: last.buffer });
   const out: DevRun = { y: y.toFloat64(), last: last.toFloat64() };
   if (dy) {
     const dyT = up(dy, dt);
@@ -168,9 +170,10 @@ function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, variant?: 
     const dD = x.Dskip ? Tensor.from(new Float32Array(D).fill(0.5), [D], 'f32', 'cuda') : null;
     const dBias = x.deltaBias ? Tensor.from(new Float32Array(D).fill(-0.5), [D], 'f32', 'cuda') : null;
     const dzp = zp ? Tensor.zeros([T * x.zStride], dt, 'cuda') : null;
-    cu.selectiveScanBackward(u.buffer, delta.buffer, buf(bias), A.buffer, Bv.buffer, Cv.buffer, x.bcStride, buf(Dk), buf(zv), x.zStride,
-      dyT.buffer, du.buffer, ddelta.buffer, dA.buffer, at(dxp, x.bOff).buffer, at(dxp, x.cOff).buffer, buf(dD), buf(dBias),
-      dzp ? at(dzp, x.zOff).buffer : null, B, L, D, N, c.softplus, dt, ...(variant ? [variant] : []));
+    cu.selectiveScanBackward({
+      ...inputs, dy: dyT.buffer, du: du.buffer, ddelta: ddelta.buffer, dA: dA.buffer, dB: at(dxp, x.bOff).buffer, dC: at(dxp, x.cOff).buffer,
+      dDskip: buf(dD), dDeltaBias: buf(dBias), dz: dzp ? at(dzp, x.zOff).buffer : null,
+    });
     const dxpH = dxp.toFloat64();
     out.g = {
       du: du.toFloat64(), ddelta: ddelta.toFloat64(), dA: dA.toFloat64().map((v) => v - 0.25),
@@ -280,40 +283,14 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     compareGrads('long', c, got.g!, refBackward(c, x, dy), 1e-4);
   });
 
-  // The backward main pass has two implementations (native/cuda/scan.cu: v1, and v2 selected by MAMBA_SCAN_BWD=v2
-  // or the trailing variant argument): the same inputs through both, at shapes that hit every edge (one step,
-  // partial pieces and chunks, channels past the last full block, several sequences, each N template).
-  it('backward v2 matches v1 on random data at awkward shapes', () => {
-    const shapes: Case[] = [
-      { B: 1, L: 1, D: 3, N: 4, R: 0, softplus: false, bias: false, skip: false, gate: false },
-      { B: 3, L: 1000, D: 130, N: 8, R: 5, ...full },
-      { B: 2, L: 301, D: 17, N: 13, R: 1, softplus: false, bias: true, skip: true, gate: false },
-      { B: 1, L: 70000, D: 33, N: 16, R: 2, ...full },
-      { B: 3, L: 77, D: 40, N: 3, R: 0, ...full },
-    ];
-    for (const c of shapes) {
-      const x = makeInputs(c, 4321 + c.L, false);
-      const dy = randn(c.B * c.L * c.D, 78).map(Math.fround);
-      const v1 = runCuda(c, x, 'f32', dy, 'v1').g!, v2 = runCuda(c, x, 'f32', dy, 'v2').g!;
-      compareGrads(`v2 vs v1 (B=${c.B} L=${c.L} D=${c.D} N=${c.N})`, c, v2, v1, 1e-4);
-    }
-    // bf16 storage: same rounding of the outputs, so the two agree to bf16 precision
-    const c: Case = { B: 2, L: 777, D: 33, N: 16, R: 2, ...full };
-    const x = makeInputs(c, 99, true);
-    const dy = randn(c.B * c.L * c.D, 79).map(bfRound);
-    compareGrads('bf16 v2 vs v1', c, runCuda(c, x, 'bf16', dy, 'v2').g!, runCuda(c, x, 'bf16', dy, 'v1').g!, 1e-2);
-  });
-
-  it('ddelta may overwrite delta (both backward variants give the same gradients as with separate buffers)', () => {
+  it('ddelta may overwrite delta (the same gradients as with separate buffers)', () => {
     for (const c of [{ B: 2, L: 1000, D: 130, N: 16, R: 3, ...full }, { B: 1, L: 70000, D: 33, N: 16, R: 2, ...full }] as Case[]) {
       const x = makeInputs(c, 555 + c.L, false);
       const dy = randn(c.B * c.L * c.D, 81).map(Math.fround);
-      for (const v of ['v1', 'v2'] as const) {
-        const sep = runCuda(c, x, 'f32', dy, v).g!, alias = runCuda(c, x, 'f32', dy, v, true).g!;
-        // per-element outputs are bit-identical; dA, dB, dC are sums by atomics, whose order varies from run to run
-        for (const k of ['du', 'ddelta', 'dz'] as const) expect(Array.from(alias[k]), `${v} ${k} L=${c.L}`).toEqual(Array.from(sep[k]));
-        for (const k of ['dA', 'dB', 'dC'] as const) expectClose(`${v} ${k} L=${c.L}`, alias[k], sep[k], 1e-6);
-      }
+      const sep = runCuda(c, x, 'f32', dy).g!, alias = runCuda(c, x, 'f32', dy, true).g!;
+      // per-element outputs are bit-identical; dA, dB, dC are sums by atomics, whose order varies from run to run
+      for (const k of ['du', 'ddelta', 'dz'] as const) expect(Array.from(alias[k]), `${k} L=${c.L}`).toEqual(Array.from(sep[k]));
+      for (const k of ['dA', 'dB', 'dC'] as const) expectClose(`${k} L=${c.L}`, alias[k], sep[k], 1e-6);
     }
   });
 
@@ -332,8 +309,11 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
         const rows = (src: Float64Array, w: number) => { const o = new Float64Array(B * w); for (let b = 0; b < B; b++) o.set(src.subarray((b * L + l) * w, (b * L + l + 1) * w), b * w); return o; };
         const u = up(rows(x.u, D), dt), delta = up(rows(x.delta, D), dt), xp = up(rows(x.xp, x.bcStride), dt), zp = up(rows(x.zp!, x.zStride), dt);
         const y = Tensor.empty([B * D], dt, 'cuda');
-        cu.selectiveScanStep(state.buffer, u.buffer, delta.buffer, bias.buffer, A.buffer, at(xp, x.bOff).buffer, at(xp, x.cOff).buffer, x.bcStride,
-          Dk.buffer, at(zp, x.zOff).buffer, x.zStride, y.buffer, B, D, N, true, dt);
+        cu.selectiveScanStep({
+          state: state.buffer, u: u.buffer, delta: delta.buffer, deltaBias: bias.buffer, A: A.buffer, Bm: at(xp, x.bOff).buffer,
+          Cm: at(xp, x.cOff).buffer, bcStride: x.bcStride, Dskip: Dk.buffer, z: at(zp, x.zOff).buffer, zStride: x.zStride, y: y.buffer,
+          B, D, N, deltaSoftplus: true, dtype: dt,
+        });
         const yh = y.toFloat64();
         for (let b = 0; b < B; b++) ys.set(yh.subarray(b * D, (b + 1) * D), (b * L + l) * D);
       }
@@ -356,14 +336,18 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     const f = (a: Float64Array) => Float32Array.from(a);
     const xp = f(x.xp), zp = f(x.zp!);
     const y = new Float32Array(T * D), last = new Float32Array(B * D * N);
-    cpu.selectiveScanForward(f(x.u), f(x.delta), f(x.deltaBias!), f(x.A), xp.subarray(x.bOff), xp.subarray(x.cOff), x.bcStride, f(x.Dskip!),
-      zp.subarray(x.zOff), x.zStride, y, last, B, L, D, N, true);
+    const inputs = {
+      u: f(x.u), delta: f(x.delta), deltaBias: f(x.deltaBias!), A: f(x.A), Bm: xp.subarray(x.bOff), Cm: xp.subarray(x.cOff), bcStride: x.bcStride,
+      Dskip: f(x.Dskip!), z: zp.subarray(x.zOff), zStride: x.zStride, B, L, D, N, deltaSoftplus: true,
+    };
+    cpu.selectiveScanForward({ ...inputs, y, lastState: last });
     const dy = randn(T * D, 3).map(Math.fround);
     const du = new Float32Array(T * D), ddelta = new Float32Array(T * D), dA = new Float32Array(D * N), dxp = new Float32Array(T * x.bcStride);
     const dD = new Float32Array(D), dBias = new Float32Array(D), dzp = new Float32Array(T * x.zStride);
-    cpu.selectiveScanBackward(f(x.u), f(x.delta), f(x.deltaBias!), f(x.A), xp.subarray(x.bOff), xp.subarray(x.cOff), x.bcStride, f(x.Dskip!),
-      zp.subarray(x.zOff), x.zStride, f(dy), du, ddelta, dA, dxp.subarray(x.bOff), dxp.subarray(x.cOff), dD, dBias, dzp.subarray(x.zOff),
-      B, L, D, N, true);
+    cpu.selectiveScanBackward({
+      ...inputs, dy: f(dy), du, ddelta, dA, dB: dxp.subarray(x.bOff), dC: dxp.subarray(x.cOff), dDskip: dD, dDeltaBias: dBias,
+      dz: dzp.subarray(x.zOff),
+    });
     const got = runCuda(c, x, 'f32', dy);
     const F = (a: Float32Array) => Float64Array.from(a);
     expectClose('cpu y', got.y, F(y), 1e-4);
@@ -411,15 +395,14 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
 
   it('rejects bad arguments with one-line errors', () => {
     const cu = native().cuda!;
-    const small = Tensor.zeros([4], 'f32', 'cuda');
-    expect(() => cu.selectiveScanForward(small.buffer, small.buffer, null, small.buffer, small.buffer, small.buffer, 1, null, null, 0,
-      small.buffer, null, 1, 8, 2, 1, true)).toThrow(/needs/);
-    expect(() => cu.selectiveScanForward(small.buffer, small.buffer, null, small.buffer, small.buffer, small.buffer, 17, null, null, 0,
-      small.buffer, null, 1, 1, 1, 17, true)).toThrow(/N <= 16/);
-    expect(() => cu.selectiveScanForward(small.buffer, small.buffer, null, small.buffer, small.buffer, small.buffer, 1, null, null, 0,
-      small.buffer, null, 1, 1, 1, 1, true, 'f16')).toThrow(/dtype/);
-    const sb = small.buffer;
-    expect(() => cu.selectiveScanBackward(sb, sb, null, sb, sb, sb, 1, null, null, 0, sb, sb, sb, sb, sb, sb, null, null, null,
-      1, 1, 1, 1, true, 'f32', 'v3')).toThrow(/variant must be 'v1' or 'v2'/);
+    const sb = Tensor.zeros([4], 'f32', 'cuda').buffer;
+    const base = { u: sb, delta: sb, deltaBias: null, A: sb, Bm: sb, Cm: sb, bcStride: 1, Dskip: null, z: null, B: 1, L: 1, D: 1, N: 1, deltaSoftplus: true };
+    expect(() => cu.selectiveScanForward({ ...base, L: 8, D: 2, y: sb })).toThrow(/needs/);
+    expect(() => cu.selectiveScanForward({ ...base, N: 17, bcStride: 17, y: sb })).toThrow(/N <= 16/);
+    expect(() => cu.selectiveScanForward({ ...base, y: sb, dtype: 'f16' })).toThrow(/dtype/);
+    expect(() => cu.selectiveScanForward({ ...base, y: sb, lastSate: sb })).toThrow(/unknown field 'lastSate'/);
+    expect(() => cu.selectiveScanBackward({ ...base, dy: sb, du: sb, ddelta: sb, dA: sb, dB: sb, dC: sb, variant: 'v2' }))
+      .toThrow(/unknown field 'variant'/);
+    expect(() => cu.selectiveScanStep({ ...base, L: undefined, state: sb })).toThrow(/selectiveScanStep y: missing/);
   });
 });

@@ -25,6 +25,28 @@ function jitter(params: { value: Tensor }[], seed: number, s = 0.1): void {
   }
 }
 
+describe('Workspace', () => {
+  it('hands each layer its typed buffer set once per workspace, and counts and frees its memory', () => {
+    const set = { name: 'test set', make: (ws: Workspace) => ({ a: ws.buffer(), b: ws.buffer('f32') }) };
+    const w1 = new Workspace('cpu', 'f64'), w2 = new Workspace('cpu', 'f64');
+    const s1 = w1.buffers(set);
+    expect(w1.buffers(set)).toBe(s1);
+    expect(w2.buffers(set)).not.toBe(s1);
+    const a = s1.a.take([3, 4]);
+    expect([a.dtype, a.shape]).toEqual(['f64', [3, 4]]);
+    expect(s1.b.take([2]).dtype).toBe('f32');
+    // grow-only: a smaller take reuses the buffer, a larger one replaces it
+    a.data[0] = 7;
+    expect(s1.a.take([2]).data[0]).toBe(7);
+    expect(w1.bytes()).toBe(12 * 8 + 2 * 4);
+    s1.a.take([20]);
+    expect(w1.bytes()).toBe(20 * 8 + 2 * 4);
+    expect(w2.bytes()).toBe(0);
+    w1.dispose();
+    expect(w1.bytes()).toBe(0);
+  });
+});
+
 describe('Linear', () => {
   it('gradients of W, b and x match finite differences', () => {
     const T = 5, I = 4, O = 3;

@@ -1,0 +1,88 @@
+// The named arguments of the fused decoding ops decodeIn and decodeSsm (fields in native/KERNELS.md), read and
+// checked once here for the CPU twins (native/cpu/decode.cc, ArrayFetch) and the CUDA kernels
+// (native/cuda/decode.cu, DeviceFetch). Act: the activation dtype (hIn, Win, Wx, xc, z, Wdt, y); Par: the f32
+// side on CUDA (the residual, norm and conv weights, states, partial sums).
+#pragma once
+#include "args.h"
+#include "decode.h"
+
+namespace mamba {
+
+// Whether [a, a + na) and [b, b + nb) (element counts) share a byte; null never overlaps.
+template <class P, class Q>
+bool ranges_overlap(const P* a, int64_t na, const Q* b, int64_t nb) {
+  const auto pa = (uintptr_t)a, pb = (uintptr_t)b;
+  return a && b && pa < pb + (uintptr_t)(nb * sizeof(Q)) && pb < pa + (uintptr_t)(na * sizeof(P));
+}
+
+inline int64_t decode_batch(const ArgObject& a) {
+  const int64_t B = a.integer("B");
+  a.require(B >= 1 && B <= kDecodeMaxB, "B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
+  return B;
+}
+
+template <class Act, class Par>
+struct DecodeInArgs {
+  const Act* hIn; const Par* rIn; const Par* normW; const Act* Win;
+  Par* convState; const Par* convW; const Par* convBias;
+  const Act* Wx; Par* rOut; Act* xc; Act* z; Par* xPart;
+  int64_t B, D, E, K, J;
+  double eps;
+};
+
+// Fields hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps.
+template <class Act, class Par, class Fetch>
+DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
+  DecodeInArgs<Act, Par> r{};
+  r.B = decode_batch(a);
+  r.D = a.integer("D"); r.E = a.integer("E"); r.K = a.integer("K"); r.J = a.integer("J");
+  a.require(r.D >= 1 && r.E >= 1 && r.K >= 1 && r.J >= 1, "D, E, K and J must be >= 1");
+  r.eps = a.number("eps");
+  a.require(r.eps >= 0, "eps must be >= 0");
+  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J;
+  r.hIn = f.template get<const Act>(a, "hIn", B * D);
+  r.rIn = f.template opt<const Par>(a, "rIn", B * D);
+  r.normW = f.template get<const Par>(a, "normW", D);
+  r.Win = f.template get<const Act>(a, "Win", 2 * E * D);
+  r.convState = f.template get<Par>(a, "convState", B * E * K);
+  r.convW = f.template get<const Par>(a, "convW", E * K);
+  r.convBias = f.template opt<const Par>(a, "convBias", E);
+  r.Wx = f.template get<const Act>(a, "Wx", J * E);
+  r.rOut = f.template get<Par>(a, "rOut", B * D);
+  r.xc = f.template get<Act>(a, "xc", B * E);
+  r.z = f.template get<Act>(a, "z", B * E);
+  r.xPart = f.template get<Par>(a, "xPart", decode_parts(E) * B * J);
+  // every CUDA block reads hIn and rIn while one writes rOut
+  const bool apart = !ranges_overlap(r.rOut, B * D, r.rIn, B * D) && !ranges_overlap(r.rOut, B * D, r.hIn, B * D);
+  a.require(apart, "rOut must not overlap hIn or rIn");
+  return r;
+}
+
+template <class Act, class Par>
+struct DecodeSsmArgs {
+  const Par* xPart; const Act* xc; const Act* z; const Act* Wdt; const Par* dtBias; const Par* A; const Par* Dskip;
+  Par* ssmState; Act* y;
+  int64_t B, E, R, N;
+};
+
+// Fields xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N.
+template <class Act, class Par, class Fetch>
+DecodeSsmArgs<Act, Par> read_decode_ssm(const ArgObject& a, const Fetch& f) {
+  DecodeSsmArgs<Act, Par> r{};
+  r.B = decode_batch(a);
+  r.E = a.integer("E"); r.R = a.integer("R"); r.N = a.integer("N");
+  a.require(r.E >= 1 && r.R >= 1 && r.N >= 1, "E, R and N must be >= 1");
+  const int64_t B = r.B, E = r.E, R = r.R, N = r.N, J = R + 2 * N;
+  r.xPart = f.template get<const Par>(a, "xPart", decode_parts(E) * B * J);
+  r.xc = f.template get<const Act>(a, "xc", B * E);
+  r.z = f.template get<const Act>(a, "z", B * E);
+  r.Wdt = f.template get<const Act>(a, "Wdt", E * R);
+  r.dtBias = f.template opt<const Par>(a, "dtBias", E);
+  r.A = f.template get<const Par>(a, "A", E * N);
+  r.Dskip = f.template opt<const Par>(a, "Dskip", E);
+  r.ssmState = f.template get<Par>(a, "ssmState", B * E * N);
+  r.y = f.template get<Act>(a, "y", B * E);
+  return r;
+}
+
+}  // namespace mamba
