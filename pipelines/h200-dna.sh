@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The long-context DNA experiments in one sitting on one H200 (from a dev checkout unpacked with
+# scripts/device-unpack.sh; the MAF carried as .carry/data/great-apes.maf.gz): builds the great-apes set,
+# runs dna-scaling --full then great-apes --full under one wall-clock limit, and leaves in $OUT the log and
+# one tarball of the results (run folders without model weights). Rerunning it on the same machine
+# continues where a cut run stopped (finished lengths are kept).
+#   OUT=/some/dir LIMIT_S=530 bash pipelines/h200-dna.sh [extra flags for both pipelines, e.g. --lengths 10,12]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+: "${OUT:?set OUT to the folder for the log and results}"
+LIMIT_S=${LIMIT_S:-530}
+DEVICE=${DEVICE:-cuda}
+FULL=${FULL---full}
+MAF=${MAF:-.carry/data/great-apes.maf.gz}
+R=${RUNS:-runs/pipelines}
+t0=$(date +%s)
+left() { echo $((LIMIT_S - ($(date +%s) - t0))); }
+mkdir -p "$OUT" "$R"
+{
+  echo "h200-dna: $(date -u +%FT%TZ), limit ${LIMIT_S} s, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+  node bin/mamba-dna.js dataset list | grep great-apes
+  [ -f "$R/great-apes-data/manifest.json" ] || node bin/mamba-dna.js dataset build great-apes --out "$R/great-apes-data" --maf "$MAF" --force
+  # the LM sweep gets about 62% of what is left, the classifiers the rest (they need the LM models)
+  lm=$(( $(left) * 62 / 100 ))
+  echo "h200-dna: $(left) s left; dna-scaling limit ${lm} s"
+  timeout $((lm + 60)) node pipelines/dna-scaling.js $FULL --device "$DEVICE" --out "$R/dna-scaling" --dataset "$R/great-apes-data" --time-limit-s "$lm" "$@"
+  echo "h200-dna: dna-scaling exit $?, $(left) s left"
+  ga=$(( $(left) - 15 ))
+  timeout $((ga + 10)) node pipelines/great-apes.js $FULL --device "$DEVICE" --out "$R/great-apes" --dataset "$R/great-apes-data" --pretrained "$R/dna-scaling" --time-limit-s "$ga" "$@"
+  echo "h200-dna: great-apes exit $?, $(( $(date +%s) - t0 )) s in all"
+} 2>&1 | tee "$OUT/dna-log.txt"
+tar --exclude='*.safetensors' --exclude='*.safetensors.prev' --exclude='*.prev' --exclude='best' -czf "$OUT/dna-results.tar.gz" \
+  -C "$R" dna-scaling great-apes great-apes-data/manifest.json 2>>"$OUT/dna-log.txt"
+ls -la "$OUT"

@@ -1,0 +1,107 @@
+// Loss as a function of position inside the window: does a model use its long context? For each held-out
+// window of L + 1 tokens the model predicts tokens 2..L+1; the prediction at position p (1-based) has seen
+// p tokens of context. Losses are averaged over windows in log-spaced bins of p (octaves: [1], [2, 3],
+// [4, 7], ...), so a curve still falling at p = 2^14 shows the model gaining from context that far back.
+import type { TokenWindow, WindowSource } from '../data/types.js';
+import type { MambaLM } from '../model/model.js';
+
+export interface PositionBin {
+  /** first and last position of the bin (1-based, inclusive) */
+  from: number;
+  to: number;
+  /** mean bits per token over every window's predictions at these positions */
+  bits: number;
+  /** predictions averaged */
+  count: number;
+}
+
+export interface PositionCurve {
+  seqLen: number;
+  windows: number;
+  /** predictions evaluated (windows x seqLen) */
+  tokens: number;
+  /** mean bits per token over all positions */
+  bitsPerToken: number;
+  bins: PositionBin[];
+}
+
+/** Octave bins [2^k, 2^(k+1) - 1] covering positions 1..L (the last bin ends at L). */
+export function positionBins(L: number): { from: number; to: number }[] {
+  if (!Number.isInteger(L) || L < 1) throw new RangeError(`sequence length must be a whole number >= 1, got ${L}`);
+  const out: { from: number; to: number }[] = [];
+  for (let from = 1; from <= L; from *= 2) out.push({ from, to: Math.min(L, from * 2 - 1) });
+  return out;
+}
+
+interface SpreadSource {
+  spreadWindows(length: number, count: number): Iterable<TokenWindow>;
+}
+
+const hasSpread = (s: WindowSource): s is WindowSource & SpreadSource => typeof (s as Partial<SpreadSource>).spreadWindows === 'function';
+
+/**
+ * `count` windows of `length` tokens: spread evenly over the source (overlapping when it holds fewer
+ * disjoint windows) where the source can, else its disjoint windows in order (at most `count`).
+ */
+export async function* heldOutWindows(src: WindowSource, length: number, count: number): AsyncIterable<TokenWindow> {
+  if (hasSpread(src)) {
+    yield* src.spreadWindows(length, count);
+    return;
+  }
+  let n = 0;
+  for await (const w of src.sequentialWindows(length)) {
+    if (n++ >= count) return;
+    yield w;
+  }
+}
+
+/**
+ * Per-position held-out loss of a next-token model: forwards `windows` windows of L + 1 tokens in batches
+ * of `batch` and bins the per-token losses by position. Uses the model's evaluation forward (no gradients).
+ */
+export async function positionLoss(model: MambaLM, src: WindowSource, opts: { seqLen: number; windows: number; batch: number }): Promise<PositionCurve> {
+  const L = opts.seqLen;
+  const bins = positionBins(L);
+  const sums = new Float64Array(bins.length), counts = new Float64Array(bins.length);
+  // bin index of every 0-based output position t (position t + 1)
+  const binOf = new Uint8Array(L);
+  bins.forEach((b, i) => binOf.fill(i, b.from - 1, b.to));
+  const B = Math.max(1, opts.batch);
+  let pending: Uint8Array[] = [];
+  let windows = 0, total = 0, n = 0;
+  const flush = () => {
+    const nb = pending.length;
+    const inputs = new Int32Array(nb * L), targets = new Int32Array(nb * L);
+    pending.forEach((w, b) => {
+      for (let t = 0; t < L; t++) {
+        inputs[b * L + t] = w[t]!;
+        targets[b * L + t] = w[t + 1]!;
+      }
+    });
+    const r = model.forward({ B: nb, L, inputs, targets });
+    for (let b = 0; b < nb; b++) {
+      for (let t = 0; t < L; t++) {
+        const l = r.losses[b * L + t]!;
+        sums[binOf[t]!] += l;
+        counts[binOf[t]!]++;
+        total += l;
+        n++;
+      }
+    }
+    windows += nb;
+    pending = [];
+  };
+  for await (const w of heldOutWindows(src, L + 1, opts.windows)) {
+    pending.push(w.tokens);
+    if (pending.length === B) flush();
+  }
+  if (pending.length) flush();
+  if (n === 0) throw new RangeError(`the held-out data holds no window of ${L + 1} tokens`);
+  return {
+    seqLen: L,
+    windows,
+    tokens: n,
+    bitsPerToken: total / n / Math.LN2,
+    bins: bins.map((b, i) => ({ ...b, bits: sums[i]! / counts[i]! / Math.LN2, count: counts[i]! })),
+  };
+}
