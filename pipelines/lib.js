@@ -90,8 +90,8 @@ export function machine(device) {
   return out;
 }
 
-/** Writes results.json, results.md (a table) and SVG plots with report.html into dir. */
-export async function writeResults(dir, { title, command, meta, columns, rows, plots }, { print = true } = {}) {
+/** Writes results.json, results.md (a table) and SVG plots with report.html into dir; `images`: more picture files (already in dir) for the report. */
+export async function writeResults(dir, { title, command, meta, columns, rows, plots, images = [] }, { print = true } = {}) {
   const { lineChart, htmlReport } = await import(join(root, 'dist', 'report', 'svg.js'));
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ title, command, ...meta, rows }, null, 2)}\n`);
   const md = [
@@ -112,7 +112,7 @@ export async function writeResults(dir, { title, command, meta, columns, rows, p
     writeFileSync(join(dir, p.file), lineChart(p.series, p.options));
     files.push(p.file);
   }
-  writeFileSync(join(dir, 'report.html'), htmlReport(title, files, { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
+  writeFileSync(join(dir, 'report.html'), htmlReport(title, [...files, ...images], { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
   if (print) console.log(`\n${md}\nresults: ${[join(dir, "results.json"), "results.md", ...files, "report.html"].join(", ")}`);
 }
 

@@ -1,11 +1,12 @@
 // The pipeline scripts end to end at toy sizes (the real runs are minutes on a CPU, or --full on a GPU):
 // they must build their data, drive the CLIs and write results.json, results.md and their plots.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { syntheticApesMaf } from './data/dna/maf-fixture.js';
+import { buildMusic } from '../src/data/audio/datasets.js';
 
 const root = join(__dirname, '..');
 const haveGenomes = existsSync('/usr/share/doc/ragout/examples/H.Pylori/references/SJM180.fasta.gz');
@@ -70,5 +71,31 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
     expect(r.confusion).toHaveLength(4);
     expect(res.pretrain).toMatch(/human next-token model/);
     expect(existsSync(join(out, 'great-apes', 'accuracy.svg'))).toBe(true);
+  });
+});
+
+const soxOgg = spawnSync('sox', ['--version'], { stdio: 'ignore' }).status === 0 && /vorbis/i.test(spawnSync('sox', ['--help'], { encoding: 'utf8' }).stdout ?? '');
+
+describe.skipIf(!soxOgg)(`music-scaling (toy size, Ogg tracks made with sox)${soxOgg ? '' : ' (skipped: needs sox with Ogg support: apt-get install sox libsox-fmt-base)'}`, () => {
+  it('bits per sample, a position curve, a WAV continuation and its spectrogram per length', () => {
+    const src = join(dir, 'ogg');
+    mkdirSync(src, { recursive: true });
+    [2, 2, 2, 2, 2].forEach((s, i) => execFileSync('sox', ['-n', '-r', '44100', '-c', '2', join(src, `t${i}.ogg`), 'synth', String(s), 'pluck', String(220 + 55 * i), 'sine', '3']));
+    const data = join(dir, 'music');
+    buildMusic(data, { source: src, minSeconds: 1, format: 'tokens', testFraction: 0.2, validFraction: 0.2 });
+    const out = join(dir, 'music-scaling');
+    pipeline('music-scaling', ['--lengths', '8', '--steps', '3', '--device', 'cpu', '--out', out, '--dataset', data]);
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(res.rows.map((r: { seq_len: number }) => r.seq_len)).toEqual([256]);
+    for (const r of res.rows) {
+      expect(r.batch * r.accum * r.seq_len).toBe(2048);
+      expect(r.test_bits).toBeGreaterThan(0);
+      expect(r.test_bits).toBeLessThanOrEqual(8.5);
+      expect(r.position_curve.at(-1).to).toBe(r.seq_len);
+      // prompt 0.05 s + continuation 0.05 s at 16 kHz, 16-bit: 44-byte header + 2 bytes a sample
+      expect(statSync(join(out, r.continuation)).size).toBe(44 + 2 * 1600);
+      expect(readFileSync(join(out, r.spectrogram)).subarray(1, 4).toString()).toBe('PNG');
+    }
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/spectrogram-L8\.png/);
   });
 });

@@ -36,16 +36,40 @@ export function positionBins(L: number): { from: number; to: number }[] {
 interface SpreadSource {
   spreadWindows(length: number, count: number): Iterable<TokenWindow>;
 }
+interface RecordsSource {
+  records: readonly { name: string; tokens: Uint8Array; offset?: number }[];
+}
 
 const hasSpread = (s: WindowSource): s is WindowSource & SpreadSource => typeof (s as Partial<SpreadSource>).spreadWindows === 'function';
+const hasRecords = (s: WindowSource): s is WindowSource & RecordsSource => Array.isArray((s as Partial<RecordsSource>).records);
+
+/** `count` windows spread evenly over every window position of in-memory records (audio files, tests). */
+function* spreadOverRecords(records: RecordsSource['records'], length: number, count: number): Iterable<TokenWindow> {
+  const fits = records.filter((r) => r.tokens.length >= length);
+  const positions = fits.map((r) => r.tokens.length - length + 1);
+  const total = positions.reduce((a, b) => a + b, 0);
+  if (total === 0) return;
+  let rec = 0, before = 0;
+  for (let i = 0; i < count; i++) {
+    const k = Math.min(total - 1, Math.floor(((i + 0.5) * total) / count));
+    while (k >= before + positions[rec]!) before += positions[rec++]!;
+    const r = fits[rec]!, start = k - before;
+    yield { tokens: r.tokens.subarray(start, start + length), source: r.name, start: (r.offset ?? 0) + start };
+  }
+}
 
 /**
- * `count` windows of `length` tokens: spread evenly over the source (overlapping when it holds fewer
- * disjoint windows) where the source can, else its disjoint windows in order (at most `count`).
+ * `count` windows of `length` tokens spread evenly over the source, overlapping where it holds fewer
+ * disjoint windows (FASTA sources and in-memory records); other sources give their disjoint windows in
+ * order (at most `count`).
  */
 export async function* heldOutWindows(src: WindowSource, length: number, count: number): AsyncIterable<TokenWindow> {
   if (hasSpread(src)) {
     yield* src.spreadWindows(length, count);
+    return;
+  }
+  if (hasRecords(src)) {
+    yield* spreadOverRecords(src.records, length, count);
     return;
   }
   let n = 0;

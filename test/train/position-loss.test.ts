@@ -2,7 +2,7 @@
 // loss, and the overall loss equals the Trainer's evaluation on the same windows.
 import { describe, expect, it } from 'vitest';
 import { createModel, makeConfig, type MambaLM } from '../../src/model/index.js';
-import { MemoryWindowSource, Trainer, positionBins, positionLoss } from '../../src/train/index.js';
+import { MemoryWindowSource, heldOutWindows, positionBins, positionLoss } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 describe('positionBins', () => {
@@ -21,7 +21,15 @@ describe('positionLoss', () => {
   const src = new MemoryWindowSource([{ name: 'x', tokens }], 16);
   const model = createModel(makeConfig({ d_model: 16, n_layer: 2, d_state: 4, vocab_size: 16 }), { device: 'cpu', seed: 5 }) as MambaLM;
 
-  it('bins every prediction once; their mean is the overall bits, the same as Trainer.evaluate', async () => {
+  it('spreads windows evenly over all records, overlapping when asked for more than fit', async () => {
+    const two = new MemoryWindowSource([{ name: 'a', tokens: tokens.subarray(0, 100) }, { name: 'b', tokens: tokens.subarray(100, 150) }], 16);
+    const ws = [];
+    for await (const w of heldOutWindows(two, 41, 6)) ws.push([w.source, w.start]);
+    // 60 positions in a, 10 in b: k = floor((i + 0.5) * 70 / 6)
+    expect(ws).toEqual([['a', 5], ['a', 17], ['a', 29], ['a', 40], ['a', 52], ['b', 4]]);
+  });
+
+  it('bins every prediction once; the overall bits are the mean of the model\'s per-token losses on those windows', async () => {
     const L = 64;
     const c = await positionLoss(model, src, { seqLen: L, windows: 10, batch: 4 });
     expect(c.windows).toBe(10);
@@ -29,10 +37,17 @@ describe('positionLoss', () => {
     expect(c.bins.map((b) => b.count)).toEqual(positionBins(L).map((b) => (b.to - b.from + 1) * 10));
     const mean = c.bins.reduce((a, b) => a + b.bits * b.count, 0) / c.tokens;
     expect(mean).toBeCloseTo(c.bitsPerToken, 10);
-    for (const b of c.bins) expect(b.bits).toBeGreaterThan(0);
-    const t = new Trainer(model, { train: src, valid: src }, { seqLen: L, batchSize: 3, evalWindows: 10, steps: 1 });
-    const e = await t.evaluate();
-    expect(c.bitsPerToken).toBeCloseTo(e.bitsPerToken, 9);
+    // the same windows through the model's forward in one batch
+    const ws: Uint8Array[] = [];
+    for await (const w of heldOutWindows(src, L + 1, 10)) ws.push(w.tokens);
+    const inputs = new Int32Array(10 * L), targets = new Int32Array(10 * L);
+    ws.forEach((w, b) => { for (let t = 0; t < L; t++) { inputs[b * L + t] = w[t]!; targets[b * L + t] = w[t + 1]!; } });
+    const r = model.forward({ B: 10, L, inputs, targets });
+    expect(c.bitsPerToken).toBeCloseTo(r.loss / Math.LN2, 9);
+    // position 1 (one token of context) in the first bin: the windows' first predictions only
+    let first = 0;
+    for (let b = 0; b < 10; b++) first += r.losses[b * L]!;
+    expect(c.bins[0]!.bits).toBeCloseTo(first / 10 / Math.LN2, 9);
   });
 
   it('says when no window fits', async () => {
