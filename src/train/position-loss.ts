@@ -40,8 +40,10 @@ interface RecordsSource {
   records: readonly { name: string; tokens: Uint8Array; offset?: number }[];
 }
 
-const hasSpread = (s: WindowSource): s is WindowSource & SpreadSource => typeof (s as Partial<SpreadSource>).spreadWindows === 'function';
-const hasRecords = (s: WindowSource): s is WindowSource & RecordsSource => Array.isArray((s as Partial<RecordsSource>).records);
+const hasSpread = (s: WindowSource): s is WindowSource & SpreadSource =>
+  typeof (s as Partial<SpreadSource>).spreadWindows === 'function';
+const hasRecords = (s: WindowSource): s is WindowSource & RecordsSource =>
+  Array.isArray((s as Partial<RecordsSource>).records);
 
 /** `count` windows spread evenly over every window position of in-memory records (audio files, tests). */
 function* spreadOverRecords(records: RecordsSource['records'], length: number, count: number): Iterable<TokenWindow> {
@@ -83,7 +85,11 @@ export async function* heldOutWindows(src: WindowSource, length: number, count: 
  * Per-position held-out loss of a next-token model: forwards `windows` windows of L + 1 tokens in batches
  * of `batch` and bins the per-token losses by position. Uses the model's evaluation forward (no gradients).
  */
-export async function positionLoss(model: MambaLM, src: WindowSource, opts: { seqLen: number; windows: number; batch: number }): Promise<PositionCurve> {
+export async function positionLoss(
+  model: MambaLM,
+  src: WindowSource,
+  opts: { seqLen: number; windows: number; batch: number },
+): Promise<PositionCurve> {
   const L = opts.seqLen;
   const bins = positionBins(L);
   const sums = new Float64Array(bins.length), counts = new Float64Array(bins.length);

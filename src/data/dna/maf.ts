@@ -45,17 +45,23 @@ const NUM = /^\d+$/;
 /** Parses one 's' line; throws with the file and line number on anything malformed. */
 function parseS(line: string, where: string): MafRow {
   const f = line.trim().split(/\s+/);
-  if (f.length !== 7) throw new DnaDataError(`${where}: an 's' line needs 7 fields (s src start size strand srcSize text), got ${f.length}`);
+  if (f.length !== 7) {
+    throw new DnaDataError(`${where}: an 's' line needs 7 fields (s src start size strand srcSize text), got ${f.length}`);
+  }
   const [, src, startS, sizeS, strand, srcSizeS, text] = f as [string, string, string, string, string, string, string];
   for (const [name, v] of [['start', startS], ['size', sizeS], ['srcSize', srcSizeS]] as const) {
     if (!NUM.test(v)) throw new DnaDataError(`${where}: field ${name} must be a whole number >= 0, got '${v}'`);
   }
   if (strand !== '+' && strand !== '-') throw new DnaDataError(`${where}: strand must be + or -, got '${strand}'`);
   const start = Number(startS), size = Number(sizeS), srcSize = Number(srcSizeS);
-  if (start + size > srcSize) throw new DnaDataError(`${where}: start + size = ${start + size} is beyond srcSize ${srcSize}`);
+  if (start + size > srcSize) {
+    throw new DnaDataError(`${where}: start + size = ${start + size} is beyond srcSize ${srcSize}`);
+  }
   let bases = 0;
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) !== 45) bases++;
-  if (bases !== size) throw new DnaDataError(`${where}: size is ${size} but the text holds ${bases} bases (without '-')`);
+  if (bases !== size) {
+    throw new DnaDataError(`${where}: size is ${size} but the text holds ${bases} bases (without '-')`);
+  }
   return { src, ...splitMafSrc(src), start, size, strand, srcSize, text };
 }
 
@@ -64,7 +70,8 @@ function finishBlock(b: MafBlock, path: string): MafBlock {
   const cols = b.rows[0]!.text.length;
   for (const r of b.rows) {
     if (r.text.length !== cols) {
-      throw new DnaDataError(`${path}: block at line ${b.line}: row ${r.src} has ${r.text.length} alignment columns, the first row has ${cols}`);
+      const why = `row ${r.src} has ${r.text.length} alignment columns, the first row has ${cols}`;
+      throw new DnaDataError(`${path}: block at line ${b.line}: ${why}`);
     }
   }
   return b;

@@ -1,6 +1,6 @@
 // The great-apes recipe from a tiny alignment written here: per species and split one bgzip FASTA with
 // .fai and .gzi, contiguous splits in human order, and a manifest the classifier and the LM can open.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -68,5 +68,24 @@ describe('dataset build great-apes', () => {
     writeFileSync(two, syntheticApesMaf(2, 50));
     await expect(buildDataset('great-apes', join(dir, 'y'), { maf: two })).rejects.toThrow(/2 alignment block\(s\).*at least 3/);
     expect(existsSync(join(dir, 'y'))).toBe(false);
+  });
+});
+
+describe('mamba-dna dataset build great-apes (CLI)', () => {
+  const bin = join(__dirname, '..', '..', '..', 'bin', 'mamba-dna.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+
+  it('builds from --maf, lists the recipe, and refuses --maf for other recipes in one line', () => {
+    const maf = join(dir, 'cli.maf');
+    writeFileSync(maf, syntheticApesMaf(12, 80, 2));
+    const ok = run(['dataset', 'build', 'great-apes', '--out', join(dir, 'cli-set'), '--maf', maf]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/12 alignment blocks read.*split 9 \/ 1 \/ 2 blocks/);
+    expect(existsSync(join(dir, 'cli-set', 'hsap', 'test.fa.gz.fai'))).toBe(true);
+    expect(run(['dataset', 'list']).stdout).toMatch(/^great-apes\t.*maffilter-examples/m);
+    const bad = run(['dataset', 'build', 'species', '--out', join(dir, 'no'), '--maf', maf]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/--maf is for the great-apes recipe, not species/);
   });
 });
