@@ -60,7 +60,7 @@ const report = (print) => writeResults(a.out, {
     { key: 'train_tokens', label: 'train tokens', format: fmt.int },
     { key: 'valid_bits', label: 'valid bits/base', format: fmt.bits },
     { key: 'test_bits', label: 'test bits/base', format: fmt.bits },
-    { key: 'tail_bits', label: 'test bits/base, last octave', format: fmt.bits },
+    { key: 'tail_bits', label: 'test bits/base, last half of window', format: fmt.bits },
     { key: 'test_windows', label: 'test windows' },
     { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
     { key: 'peak_mem_bytes', label: 'peak memory', format: fmt.mib },
@@ -103,6 +103,7 @@ for (const e of exps) {
   });
   budget.took((Date.now() - t0) / 1000);
   console.log(`dna-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/base, ${budget.elapsed().toFixed(0)} s elapsed`);
+  rows.sort((x, y) => x.seq_len - y.seq_len); // --lengths may come in any order (e.g. the far ends first)
   await report(false);
 }
 await report(true);

@@ -127,6 +127,7 @@ for (const e of exps) {
   });
   budget.took((Date.now() - t0) / 1000);
   console.log(`great-apes: L = 2^${e} done: test accuracy ${test.accuracy.toFixed(3)} (${k}/${test.count}), ${budget.elapsed().toFixed(0)} s elapsed`);
+  rows.sort((x, y) => x.seq_len - y.seq_len); // --lengths may come in any order (e.g. the far ends first)
   await report(false);
 }
 await report(true);

@@ -79,7 +79,7 @@ const report = (print) => writeResults(a.out, {
     { key: 'steps', label: 'steps' },
     { key: 'valid_bits', label: 'valid bits/sample', format: fmt.bits },
     { key: 'test_bits', label: 'test bits/sample', format: fmt.bits },
-    { key: 'tail_bits', label: 'test bits/sample, last octave', format: fmt.bits },
+    { key: 'tail_bits', label: 'test bits/sample, last half of window', format: fmt.bits },
     { key: 'test_windows', label: 'test windows' },
     { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
     { key: 'continuation', label: 'continuation' },
@@ -131,6 +131,7 @@ for (const e of exps) {
   });
   budget.took((Date.now() - t0) / 1000);
   console.log(`music-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/sample, ${budget.elapsed().toFixed(0)} s elapsed`);
+  rows.sort((x, y) => x.seq_len - y.seq_len); // --lengths may come in any order (e.g. the far ends first)
   await report(false);
 }
 await report(true);

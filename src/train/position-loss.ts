@@ -1,7 +1,8 @@
 // Loss as a function of position inside the window: does a model use its long context? For each held-out
 // window of L + 1 tokens the model predicts tokens 2..L+1; the prediction at position p (1-based) has seen
 // p tokens of context. Losses are averaged over windows in log-spaced bins of p (octaves: [1], [2, 3],
-// [4, 7], ...), so a curve still falling at p = 2^14 shows the model gaining from context that far back.
+// [4, 7], ..., the last one ending at L), so a curve still falling at p = 2^14 shows the model gaining from
+// context that far back.
 import type { TokenWindow, WindowSource } from '../data/types.js';
 import type { MambaLM } from '../model/model.js';
 
@@ -25,11 +26,21 @@ export interface PositionCurve {
   bins: PositionBin[];
 }
 
-/** Octave bins [2^k, 2^(k+1) - 1] covering positions 1..L (the last bin ends at L). */
+/**
+ * Octave bins [2^k, 2^(k+1) - 1] covering positions 1..L; the last bin runs to L itself, so it holds the
+ * last half of the window (for L = 2^n: [2^(n-1), 2^n]) rather than a lone position.
+ */
 export function positionBins(L: number): { from: number; to: number }[] {
   if (!Number.isInteger(L) || L < 1) throw new RangeError(`sequence length must be a whole number >= 1, got ${L}`);
   const out: { from: number; to: number }[] = [];
-  for (let from = 1; from <= L; from *= 2) out.push({ from, to: Math.min(L, from * 2 - 1) });
+  let from = 1;
+  while (from * 2 <= L) {
+    out.push({ from, to: from * 2 - 1 });
+    from *= 2;
+  }
+  const last = out[out.length - 1];
+  if (last && from === L) last.to = L; // a bin of the single position L joins the one before it
+  else out.push({ from, to: L });
   return out;
 }
 

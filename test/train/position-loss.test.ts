@@ -6,11 +6,15 @@ import { MemoryWindowSource, heldOutWindows, positionBins, positionLoss } from '
 import { Rng } from '../../src/util/rng.js';
 
 describe('positionBins', () => {
-  it('octaves [1], [2,3], [4,7] ... ending at L', () => {
+  it('octaves [1], [2,3], [4,7] ..., the last one ending at L and never a lone position', () => {
     expect(positionBins(1)).toEqual([{ from: 1, to: 1 }]);
-    expect(positionBins(8)).toEqual([{ from: 1, to: 1 }, { from: 2, to: 3 }, { from: 4, to: 7 }, { from: 8, to: 8 }]);
-    expect(positionBins(12).at(-1)).toEqual({ from: 8, to: 12 });
-    expect(positionBins(2 ** 20)).toHaveLength(21);
+    expect(positionBins(2)).toEqual([{ from: 1, to: 2 }]);
+    expect(positionBins(8)).toEqual([{ from: 1, to: 1 }, { from: 2, to: 3 }, { from: 4, to: 8 }]);
+    expect(positionBins(12)).toEqual([{ from: 1, to: 1 }, { from: 2, to: 3 }, { from: 4, to: 7 }, { from: 8, to: 12 }]);
+    const b20 = positionBins(2 ** 20);
+    expect(b20).toHaveLength(20);
+    expect(b20.at(-1)).toEqual({ from: 2 ** 19, to: 2 ** 20 });
+    for (let i = 1; i < b20.length; i++) expect(b20[i]!.from).toBe(b20[i - 1]!.to + 1);
     expect(() => positionBins(0)).toThrow(/whole number >= 1/);
   });
 });
