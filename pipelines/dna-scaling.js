@@ -9,15 +9,19 @@
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { checkpointStep, fmt, machine, nodeScript, pipelineArgs, positionSeries, summariseRun, timeBudget, trainResumable, writeResults } from './lib.js';
+import {
+  checkpointStep, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, summariseRun, timeBudget, trainResumable, trainSeconds,
+  writeResults,
+} from './lib.js';
 import { greatApesFasta, greatApesSet, greatApesSplit } from './great-apes-data.js';
 
 const usage = `usage: node pipelines/dna-scaling.js [--full] [--device auto|cpu|cuda] [--out DIR] [--dataset DIR] [--maf FILE]
-    [--lengths 10,12,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--time-limit-s S] [--seq-len-warmup]
+    [--lengths 10,12,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--time-limit-s S] [--seq-len-warmup] [--report-only]
 Builds the great-apes set (mamba-dna dataset build great-apes) into --dataset if it is missing.`;
 const a = pipelineArgs('dna-scaling', usage, {
   dataset: { type: 'string' }, maf: { type: 'string' }, lengths: { type: 'string' }, 'step-log2': { type: 'string' }, steps: { type: 'string' },
   'eval-log2': { type: 'string' }, 'time-limit-s': { type: 'string' }, 'seq-len-warmup': { type: 'boolean', default: false },
+  'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
 const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [6, 8];
@@ -34,13 +38,14 @@ const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'ind
 const manifest = greatApesSet(resolve(a.dataset ?? join(a.out, '..', 'great-apes-data')), a.maf);
 const train = greatApesFasta(manifest, 'Hsap', 'train'), valid = greatApesFasta(manifest, 'Hsap', 'valid'), test = greatApesFasta(manifest, 'Hsap', 'test');
 
+const origin = reportOrigin(a.out, a['report-only'], `node pipelines/dna-scaling.js ${process.argv.slice(2).join(' ')}`.trim(), dev);
 const rows = [];
 const skipped = [];
 const report = (print) => writeResults(a.out, {
   title: `Human DNA next-token scaling with context (${full ? 'small preset, GPU' : 'toy model, CPU'})`,
-  command: `node pipelines/dna-scaling.js ${process.argv.slice(2).join(' ')}`.trim(),
+  command: origin.command,
   meta: {
-    machine: machine(dev),
+    machine: origin.machine,
     data: `Hsap rows of the great-apes EPO alignment (human chr22 subset): train ${train.bases.toLocaleString('en-US')} bases (the trainer holds out its last 5% unused), valid ${valid.bases.toLocaleString('en-US')} (evaluated during training), test ${test.bases.toLocaleString('en-US')}`,
     split: greatApesSplit(manifest).human_regions,
     tokens_per_step: stepTokens,
@@ -49,7 +54,7 @@ const report = (print) => writeResults(a.out, {
     budget_tokens_per_length: stepTokens * steps,
     schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L${a['seq-len-warmup'] ? '; --seq-len-warmup (the trainer keeps the batch while L is short)' : '; no sequence-length warmup'}`,
     test_eval: `${evalTokens.toLocaleString('en-US')} predictions per L: max(8, ${evalTokens}/L) windows of L+1 bases spread evenly over the Hsap test region (overlapping where it holds fewer disjoint windows)`,
-    position_curve: 'bits per base by position p in the window (octave bins [2^k, 2^(k+1)-1]), averaged over the test windows',
+    position_curve: 'bits per base by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
     ...(skipped.length ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` } : {}),
   },
   columns: [
@@ -89,15 +94,18 @@ for (const e of exps) {
     '--warmup', String(Math.max(1, Math.floor(steps / 10))), '--eval-every', String(Math.max(1, Math.floor(steps / 4))),
     '--eval-windows', String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))), ...(L >= 2 ** 16 ? ['--recompute'] : []), ...(a['seq-len-warmup'] ? ['--seq-len-warmup'] : [])];
   const t0 = Date.now();
-  const seconds = trainResumable('mamba-dna', dir, steps, args, device);
   const curveFile = join(dir, 'position-curve.json');
+  if (a['report-only']) {
+    if (checkpointStep(dir) < steps || !existsSync(curveFile)) continue;
+  } else trainResumable('mamba-dna', dir, steps, args, device);
   if (!existsSync(curveFile) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== checkpointStep(dir)) {
     nodeScript('position-eval.js', ['--checkpoint', dir, '--data', test.path, '--seq-len', String(L), '--windows', String(Math.max(8, Math.floor(evalTokens / L))), '--device', device, '--out', curveFile]);
   }
   const curve = JSON.parse(readFileSync(curveFile, 'utf8'));
+  curve.bins = normaliseCurve(curve.bins);
   const s = summariseRun(dir);
   rows.push({
-    seq_len: L, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, seconds: seconds || undefined,
+    seq_len: L, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, seconds: trainSeconds(dir),
     valid_bits: s.eval_bits_per_token, test_bits: curve.bitsPerToken, tail_bits: curve.bins[curve.bins.length - 1].bits, test_windows: curve.windows,
     tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, wall_s: (Date.now() - t0) / 1000,
   });

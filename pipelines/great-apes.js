@@ -9,15 +9,16 @@
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { checkpointStep, cli, fmt, machine, pipelineArgs, summariseRun, timeBudget, trainResumable, wilson, writeResults } from './lib.js';
+import { checkpointStep, cli, fmt, pipelineArgs, reportOrigin, summariseRun, timeBudget, trainResumable, trainSeconds, wilson, writeResults } from './lib.js';
 import { greatApesSet, greatApesSplit } from './great-apes-data.js';
 
 const usage = `usage: node pipelines/great-apes.js [--full] [--device auto|cpu|cuda] [--out DIR] [--dataset DIR] [--maf FILE]
-    [--pretrained DIR | --no-pretrain] [--lengths 10,12,...] [--seqs-per-step N] [--steps N] [--time-limit-s S]
+    [--pretrained DIR | --no-pretrain] [--lengths 10,12,...] [--seqs-per-step N] [--steps N] [--time-limit-s S] [--report-only]
 --pretrained: the --out folder of pipelines/dna-scaling.js (default: beside --out), holding L<k>/ per length.`;
 const a = pipelineArgs('great-apes', usage, {
   dataset: { type: 'string' }, maf: { type: 'string' }, pretrained: { type: 'string' }, 'no-pretrain': { type: 'boolean', default: false },
   lengths: { type: 'string' }, 'seqs-per-step': { type: 'string' }, steps: { type: 'string' }, 'time-limit-s': { type: 'string' },
+  'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
 const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [6, 8];
@@ -37,6 +38,7 @@ const pretrained = a['no-pretrain'] ? undefined : resolve(a.pretrained ?? join(a
 /** Test windows per species: many at short L, at least 16 at long L (overlapping where the region is short). */
 const testWindows = (L) => Math.max(16, Math.min(256, Math.floor(2 ** 22 / L)));
 
+const origin = reportOrigin(a.out, a['report-only'], `node pipelines/great-apes.js ${process.argv.slice(2).join(' ')}`.trim(), dev);
 const rows = [];
 const skipped = [];
 const incomplete = [];
@@ -49,9 +51,9 @@ function pretrainedComplete(dir) {
 }
 const report = (print) => writeResults(a.out, {
   title: `Great apes: species from DNA vs context (${full ? 'small preset, GPU' : 'toy model, CPU'})`,
-  command: `node pipelines/great-apes.js ${process.argv.slice(2).join(' ')}`.trim(),
+  command: origin.command,
   meta: {
-    machine: machine(dev),
+    machine: origin.machine,
     data: `4 species (${m.classes.join(', ')}) of the great-apes EPO alignment of human chr22; test region about ${testBases.toLocaleString('en-US')} bases per species`,
     split: greatApesSplit(manifest).human_regions,
     pretrain: pretrained ? `each L starts from the human next-token model of the same L (${pretrained}/L<k>)` : 'none (random init)',
@@ -96,7 +98,10 @@ for (const e of exps) {
     break;
   }
   const init = pretrained ? join(pretrained, `L${e}`) : undefined;
-  if (init && !pretrainedComplete(init)) {
+  const dir = join(a.out, `cls-L${e}`);
+  const testFile = join(dir, 'test-eval.json');
+  if (a['report-only'] && (checkpointStep(dir) < steps || !existsSync(testFile))) continue;
+  if (init && !a['report-only'] && !pretrainedComplete(init)) {
     // a cut dna-scaling run leaves a partial model: fine-tuning from it would not be the same-L pretrained model
     console.log(`great-apes: ${init} holds no completely pretrained model; run pipelines/dna-scaling.js (same --lengths, same --out) first; skipping L = 2^${e}`);
     incomplete.push(e);
@@ -104,13 +109,11 @@ for (const e of exps) {
   }
   const batch = Math.max(1, Math.min(seqsPerStep, Math.floor(microTokens / L)));
   const accum = Math.ceil(seqsPerStep / batch);
-  const dir = join(a.out, `cls-L${e}`);
   const args = ['--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--accum', String(accum),
     '--warmup', String(Math.max(1, Math.floor(steps / 10))), '--eval-every', String(steps), '--eval-windows', String(Math.max(2, Math.min(32, Math.floor(2 ** 21 / L)))),
     ...(init ? ['--init', init] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])];
   const t0 = Date.now();
-  const seconds = trainResumable('mamba-dna', dir, steps, args, device);
-  const testFile = join(dir, 'test-eval.json');
+  if (!a['report-only']) trainResumable('mamba-dna', dir, steps, args, device);
   if (!existsSync(testFile) || JSON.parse(readFileSync(testFile, 'utf8')).step !== checkpointStep(dir)) {
     const perSpecies = testWindows(L);
     const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', String(perSpecies), '--batch', String(Math.max(1, Math.floor(2 ** 18 / L))), '--device', device, '--json'], { quiet: true });
@@ -121,7 +124,7 @@ for (const e of exps) {
   const k = Math.round(test.accuracy * test.count);
   const disjoint = Math.floor(testBases / L);
   rows.push({
-    seq_len: L, batch, accum, steps: s.steps, seconds: seconds || undefined, valid_accuracy: s.eval_accuracy, test_accuracy: test.accuracy, test_correct: k,
+    seq_len: L, batch, accum, steps: s.steps, seconds: trainSeconds(dir), valid_accuracy: s.eval_accuracy, test_accuracy: test.accuracy, test_correct: k,
     test_windows: test.count, ci: wilson(k, test.count), overlap: `${test.per_species} / ${disjoint}${test.per_species > disjoint ? ' (overlapping)' : ''}`,
     tokens_per_s: s.tokens_per_s, confusion: test.confusion, classes: test.classes,
   });

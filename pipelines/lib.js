@@ -199,3 +199,37 @@ export function positionSeries(rows) {
     points: r.position_curve.map((b) => [Math.sqrt(b.from * b.to), b.bits]),
   }));
 }
+
+/**
+ * Position bins as the current positionBins makes them: older curves ended in a bin of the lone position
+ * L (one prediction per window); it is merged into the bin before it, weighting by counts (exact).
+ */
+export function normaliseCurve(bins) {
+  const last = bins[bins.length - 1], prev = bins[bins.length - 2];
+  if (!prev || last.from !== last.to) return bins;
+  const count = prev.count + last.count;
+  return [...bins.slice(0, -2), { from: prev.from, to: last.to, bits: (prev.bits * prev.count + last.bits * last.count) / count, count }];
+}
+
+/** Training seconds of a run folder (from its trainer state), or undefined. */
+export function trainSeconds(dir) {
+  const p = join(dir, 'trainer_state.json');
+  return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')).elapsedS : undefined;
+}
+
+/**
+ * --report-only: rewrite a results folder from its finished run folders without computing anything; the
+ * command and machine stay those of the run that made them (from the results.json already there).
+ */
+export function reportOrigin(dir, reportOnly, command, device) {
+  const p = join(dir, 'results.json');
+  if (reportOnly) {
+    if (!existsSync(p)) {
+      console.error(`--report-only: ${p} does not exist (nothing to rewrite)`);
+      process.exit(2);
+    }
+    const r = JSON.parse(readFileSync(p, 'utf8'));
+    return { command: r.command, machine: r.machine, previous: r };
+  }
+  return { command, machine: machine(device), previous: undefined };
+}

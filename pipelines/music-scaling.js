@@ -10,16 +10,19 @@
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
 import { existsSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { checkpointStep, cli, fmt, machine, nodeScript, pipelineArgs, positionSeries, root, summariseRun, timeBudget, trainResumable, writeResults } from './lib.js';
+import {
+  checkpointStep, cli, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, root, summariseRun, timeBudget, trainResumable,
+  trainSeconds, writeResults,
+} from './lib.js';
 import { spectrogramPng } from './spectrogram.js';
 
 const usage = `usage: node pipelines/music-scaling.js [--full] [--device auto|cpu|cuda] [--out DIR] [--dataset DIR]
-    [--lengths 12,14,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--time-limit-s S] [--prompt-seconds S] [--gen-seconds S]
+    [--lengths 12,14,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--time-limit-s S] [--prompt-seconds S] [--gen-seconds S] [--report-only]
 --dataset: a folder made by \`mamba-audio dataset build music\` (train/, valid/, test/; WAV or .tokens); built with
 the recipe if missing (needs sox and wesnoth-1.16-music).`;
 const a = pipelineArgs('music-scaling', usage, {
   dataset: { type: 'string' }, lengths: { type: 'string' }, 'step-log2': { type: 'string' }, steps: { type: 'string' }, 'eval-log2': { type: 'string' },
-  'time-limit-s': { type: 'string' }, 'prompt-seconds': { type: 'string' }, 'gen-seconds': { type: 'string' },
+  'time-limit-s': { type: 'string' }, 'prompt-seconds': { type: 'string' }, 'gen-seconds': { type: 'string' }, 'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
 const RATE = 16000;
@@ -38,27 +41,32 @@ const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'ind
 const audio = await import(join(root, 'dist', 'data', 'audio', 'index.js'));
 
 const data = resolve(a.dataset ?? join(a.out, '..', 'music-data'));
-if (!existsSync(join(data, 'train'))) cli('mamba-audio', ['dataset', 'build', 'music', '--out', data, '--force']);
+if (!existsSync(join(data, 'train')) && !a['report-only']) cli('mamba-audio', ['dataset', 'build', 'music', '--out', data, '--force']);
 const info = existsSync(join(data, 'music.json')) ? JSON.parse(readFileSync(join(data, 'music.json'), 'utf8')) : undefined;
 const seconds = (split) => (info ? info.hours[split] * 3600 : undefined);
 
 // the prompt: promptSeconds of the first test track, starting a tenth of the way in (past any fade-in)
-const testFiles = readdirSync(join(data, 'test')).filter((f) => /\.(wav|tokens)$/.test(f)).sort();
-const first = join(data, 'test', testFiles[0]);
-const testTokens = first.endsWith('.tokens') ? audio.readTokenFile(first) : audio.tokenizeWav(first, { rate: RATE }).tokens;
 const promptLen = Math.round(promptSeconds * RATE);
-const promptAt = Math.min(Math.floor(testTokens.length / 10), testTokens.length - promptLen);
 const promptWav = join(a.out, 'prompt.wav');
-audio.writeTokensAsWav(promptWav, testTokens.subarray(promptAt, promptAt + promptLen), RATE);
+let generation;
+if (!a['report-only']) {
+  const testFiles = readdirSync(join(data, 'test')).filter((f) => /\.(wav|tokens)$/.test(f)).sort();
+  const first = join(data, 'test', testFiles[0]);
+  const testTokens = first.endsWith('.tokens') ? audio.readTokenFile(first) : audio.tokenizeWav(first, { rate: RATE }).tokens;
+  const promptAt = Math.min(Math.floor(testTokens.length / 10), testTokens.length - promptLen);
+  audio.writeTokensAsWav(promptWav, testTokens.subarray(promptAt, promptAt + promptLen), RATE);
+  generation = `prompt: ${promptSeconds} s of test track ${testFiles[0]} from ${(promptAt / RATE).toFixed(1)} s; continuation: ${genSeconds} s, temperature 1, seed 1; WAV = prompt + continuation`;
+}
 
+const origin = reportOrigin(a.out, a['report-only'], `node pipelines/music-scaling.js ${process.argv.slice(2).join(' ')}`.trim(), dev);
 const rows = [];
 const skipped = [];
 const images = [];
 const report = (print) => writeResults(a.out, {
   title: `Music next-sample scaling with context (${full ? 'small preset, GPU' : 'toy model, CPU'})`,
-  command: `node pipelines/music-scaling.js ${process.argv.slice(2).join(' ')}`.trim(),
+  command: origin.command,
   meta: {
-    machine: machine(dev),
+    machine: origin.machine,
     data: `Battle for Wesnoth soundtrack (Debian wesnoth-1.16-music), 16 kHz mono mu-law, split by track${info ? `: train ${(seconds('train') / 60).toFixed(1)} min, valid ${(seconds('valid') / 60).toFixed(1)} min, test ${(seconds('test') / 60).toFixed(1)} min${/subset/.test(info.split) ? ' (a subset of the full split, carried to the GPU machine as token files)' : ''}` : ''}; the trainer holds out the last 10% of every train track unused`,
     split: info?.split ?? 'train/, valid/, test/ folders',
     tokens_per_step: stepTokens,
@@ -67,8 +75,8 @@ const report = (print) => writeResults(a.out, {
     budget_tokens_per_length: stepTokens * steps,
     schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L; no sequence-length warmup`,
     test_eval: `max(8, ${evalTokens}/L) windows of L+1 samples spread evenly over the test tracks (overlapping where they hold fewer disjoint windows)`,
-    position_curve: 'bits per sample by position p in the window (octave bins [2^k, 2^(k+1)-1]), averaged over the test windows',
-    generation: `prompt: ${promptSeconds} s of test track ${testFiles[0]} from ${(promptAt / RATE).toFixed(1)} s; continuation: ${genSeconds} s, temperature 1, seed 1; WAV = prompt + continuation`,
+    position_curve: 'bits per sample by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
+    generation: generation ?? origin.previous?.generation,
     ...(skipped.length ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` } : {}),
   },
   columns: [
@@ -107,9 +115,11 @@ for (const e of exps) {
   const args = ['--task', 'lm', ...model, '--data', join(data, 'train'), '--eval-data', join(data, 'valid'), '--seq-len', String(L), '--batch', String(batch), '--accum', String(accum),
     '--warmup', String(Math.max(1, Math.floor(steps / 10))), '--eval-every', String(Math.max(1, Math.floor(steps / 4))),
     '--eval-windows', String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))), ...(L >= 2 ** 16 ? ['--recompute'] : [])];
-  const trainS = trainResumable('mamba-audio', dir, steps, args, device);
-  const step = checkpointStep(dir);
   const curveFile = join(dir, 'position-curve.json');
+  if (a['report-only']) {
+    if (checkpointStep(dir) < steps || !existsSync(curveFile) || !existsSync(join(a.out, `spectrogram-L${e}.png`))) continue;
+  } else trainResumable('mamba-audio', dir, steps, args, device);
+  const step = checkpointStep(dir);
   if (!existsSync(curveFile) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== step) {
     nodeScript('position-eval.js', ['--checkpoint', dir, '--data', join(data, 'test'), '--seq-len', String(L), '--windows', String(Math.max(8, Math.floor(evalTokens / L))), '--device', device, '--out', curveFile]);
   }
@@ -123,9 +133,10 @@ for (const e of exps) {
   }
   if (!images.includes(png)) images.push(png);
   const curve = JSON.parse(readFileSync(curveFile, 'utf8'));
+  curve.bins = normaliseCurve(curve.bins);
   const s = summariseRun(dir);
   rows.push({
-    seq_len: L, seconds_context: L / RATE, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, train_seconds: trainS || undefined,
+    seq_len: L, seconds_context: L / RATE, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, train_seconds: trainSeconds(dir),
     valid_bits: s.eval_bits_per_token, test_bits: curve.bitsPerToken, tail_bits: curve.bins[curve.bins.length - 1].bits, test_windows: curve.windows,
     tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, continuation: wav, spectrogram: png, wall_s: (Date.now() - t0) / 1000,
   });
