@@ -10,8 +10,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  checkpointStep, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, summariseRun, timeBudget, trainResumable, trainSeconds,
-  writeResults,
+  checkpointStep, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, seriesOf, summariseRun, timeBudget, trainResumable,
+  trainSeconds, wallSeconds, writeResults,
 } from './lib.js';
 import { greatApesFasta, greatApesSet, greatApesSplit } from './great-apes-data.js';
 
@@ -46,7 +46,9 @@ const report = (print) => writeResults(a.out, {
   command: origin.command,
   meta: {
     machine: origin.machine,
-    data: `Hsap rows of the great-apes EPO alignment (human chr22 subset): train ${train.bases.toLocaleString('en-US')} bases (the trainer holds out its last 5% unused), valid ${valid.bases.toLocaleString('en-US')} (evaluated during training), test ${test.bases.toLocaleString('en-US')}`,
+    data: `Hsap rows of the great-apes EPO alignment (human chr22 subset): train ${train.bases.toLocaleString('en-US')} bases`
+      + ` (the trainer holds out its last 5% unused), valid ${valid.bases.toLocaleString('en-US')} (evaluated during training),`
+      + ` test ${test.bases.toLocaleString('en-US')}`,
     split: greatApesSplit(manifest).human_regions,
     tokens_per_step: stepTokens,
     tokens_per_forward: microTokens,
@@ -73,9 +75,23 @@ const report = (print) => writeResults(a.out, {
   ],
   rows,
   plots: [
-    { file: 'bits.svg', series: [{ name: 'test bits/base', points: rows.map((r) => [r.seq_len, r.test_bits]) }, { name: 'valid bits/base', points: rows.map((r) => [r.seq_len, r.valid_bits]) }], options: { title: 'Held-out bits per base (human chr22) vs context', xLabel: 'context length L (bases)', yLabel: 'bits per base', logX: true } },
-    { file: 'position.svg', series: positionSeries(rows), options: { title: 'Bits per base by position in the window (Hsap test)', xLabel: 'position in window (bases of context seen)', yLabel: 'bits per base', logX: true } },
-    { file: 'throughput.svg', series: [{ name: 'train tokens/s', points: rows.map((r) => [r.seq_len, r.tokens_per_s]) }], options: { title: 'Training throughput vs sequence length', xLabel: 'sequence length', yLabel: 'tokens / s', logX: true, yMin: 0 } },
+    {
+      file: 'bits.svg',
+      series: [seriesOf(rows, 'test_bits', 'test bits/base'), seriesOf(rows, 'valid_bits', 'valid bits/base')],
+      options: { title: 'Held-out bits per base (human chr22) vs context', xLabel: 'context length L (bases)', yLabel: 'bits per base', logX: true },
+    },
+    {
+      file: 'position.svg',
+      series: positionSeries(rows),
+      options: {
+        title: 'Bits per base by position in the window (Hsap test)', xLabel: 'position in window (bases of context seen)', yLabel: 'bits per base', logX: true,
+      },
+    },
+    {
+      file: 'throughput.svg',
+      series: [seriesOf(rows, 'tokens_per_s', 'train tokens/s')],
+      options: { title: 'Training throughput vs sequence length', xLabel: 'sequence length', yLabel: 'tokens / s', logX: true, yMin: 0 },
+    },
   ],
 }, { print });
 
@@ -107,7 +123,7 @@ for (const e of exps) {
   rows.push({
     seq_len: L, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, seconds: trainSeconds(dir),
     valid_bits: s.eval_bits_per_token, test_bits: curve.bitsPerToken, tail_bits: curve.bins[curve.bins.length - 1].bits, test_windows: curve.windows,
-    tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, wall_s: (Date.now() - t0) / 1000,
+    tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, wall_s: wallSeconds(origin, L, t0),
   });
   budget.took((Date.now() - t0) / 1000);
   console.log(`dna-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/base, ${budget.elapsed().toFixed(0)} s elapsed`);

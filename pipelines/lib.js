@@ -233,3 +233,14 @@ export function reportOrigin(dir, reportOnly, command, device) {
   }
   return { command, machine: machine(device), previous: undefined };
 }
+
+/** A plot series of one column of the rows against their sequence length. */
+export function seriesOf(rows, key, name) {
+  return { name, points: rows.map((r) => [r.seq_len, r[key]]) };
+}
+
+/** Wall seconds of a length: measured now, or (--report-only) the value the original run recorded. */
+export function wallSeconds(origin, L, t0) {
+  if (!origin.previous) return (Date.now() - t0) / 1000;
+  return origin.previous.rows?.find((r) => r.seq_len === L)?.wall_s;
+}

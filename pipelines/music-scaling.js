@@ -11,8 +11,8 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  checkpointStep, cli, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, root, summariseRun, timeBudget, trainResumable,
-  trainSeconds, writeResults,
+  checkpointStep, cli, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, root, seriesOf, summariseRun, timeBudget,
+  trainResumable, trainSeconds, wallSeconds, writeResults,
 } from './lib.js';
 import { spectrogramPng } from './spectrogram.js';
 
@@ -43,7 +43,9 @@ const audio = await import(join(root, 'dist', 'data', 'audio', 'index.js'));
 const data = resolve(a.dataset ?? join(a.out, '..', 'music-data'));
 if (!existsSync(join(data, 'train')) && !a['report-only']) cli('mamba-audio', ['dataset', 'build', 'music', '--out', data, '--force']);
 const info = existsSync(join(data, 'music.json')) ? JSON.parse(readFileSync(join(data, 'music.json'), 'utf8')) : undefined;
-const seconds = (split) => (info ? info.hours[split] * 3600 : undefined);
+const min = (split) => `${((info.hours[split] * 3600) / 60).toFixed(1)} min`;
+const minutes = !info ? '' : `: train ${min('train')}, valid ${min('valid')}, test ${min('test')}`
+  + (/subset/.test(info.split) ? ' (a subset of the full split, carried to the GPU machine as token files)' : '');
 
 // the prompt: promptSeconds of the first test track, starting a tenth of the way in (past any fade-in)
 const promptLen = Math.round(promptSeconds * RATE);
@@ -67,7 +69,8 @@ const report = (print) => writeResults(a.out, {
   command: origin.command,
   meta: {
     machine: origin.machine,
-    data: `Battle for Wesnoth soundtrack (Debian wesnoth-1.16-music), 16 kHz mono mu-law, split by track${info ? `: train ${(seconds('train') / 60).toFixed(1)} min, valid ${(seconds('valid') / 60).toFixed(1)} min, test ${(seconds('test') / 60).toFixed(1)} min${/subset/.test(info.split) ? ' (a subset of the full split, carried to the GPU machine as token files)' : ''}` : ''}; the trainer holds out the last 10% of every train track unused`,
+    data: `Battle for Wesnoth soundtrack (Debian wesnoth-1.16-music), 16 kHz mono mu-law, split by track${minutes}`
+      + '; the trainer holds out the last 10% of every train track unused',
     split: info?.split ?? 'train/, valid/, test/ folders',
     tokens_per_step: stepTokens,
     tokens_per_forward: microTokens,
@@ -94,8 +97,19 @@ const report = (print) => writeResults(a.out, {
   ],
   rows,
   plots: [
-    { file: 'bits.svg', series: [{ name: 'test bits/sample', points: rows.map((r) => [r.seq_len, r.test_bits]) }, { name: 'valid bits/sample', points: rows.map((r) => [r.seq_len, r.valid_bits]) }], options: { title: 'Held-out bits per sample (music) vs context', xLabel: 'context length L (samples at 16 kHz)', yLabel: 'bits per sample', logX: true } },
-    { file: 'position.svg', series: positionSeries(rows), options: { title: 'Bits per sample by position in the window (test tracks)', xLabel: 'position in window (samples of context seen)', yLabel: 'bits per sample', logX: true } },
+    {
+      file: 'bits.svg',
+      series: [seriesOf(rows, 'test_bits', 'test bits/sample'), seriesOf(rows, 'valid_bits', 'valid bits/sample')],
+      options: { title: 'Held-out bits per sample (music) vs context', xLabel: 'context length L (samples at 16 kHz)', yLabel: 'bits per sample', logX: true },
+    },
+    {
+      file: 'position.svg',
+      series: positionSeries(rows),
+      options: {
+        title: 'Bits per sample by position in the window (test tracks)', xLabel: 'position in window (samples of context seen)', yLabel: 'bits per sample',
+        logX: true,
+      },
+    },
   ],
   images,
 }, { print });
@@ -138,7 +152,7 @@ for (const e of exps) {
   rows.push({
     seq_len: L, seconds_context: L / RATE, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, train_seconds: trainSeconds(dir),
     valid_bits: s.eval_bits_per_token, test_bits: curve.bitsPerToken, tail_bits: curve.bins[curve.bins.length - 1].bits, test_windows: curve.windows,
-    tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, continuation: wav, spectrogram: png, wall_s: (Date.now() - t0) / 1000,
+    tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, continuation: wav, spectrogram: png, wall_s: wallSeconds(origin, L, t0),
   });
   budget.took((Date.now() - t0) / 1000);
   console.log(`music-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/sample, ${budget.elapsed().toFixed(0)} s elapsed`);

@@ -56,6 +56,11 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
     const again = pipeline('dna-scaling', args);
     expect(again).toMatch(/already trained to step 4, kept/);
     expect(again).not.toMatch(/position-eval\.js/);
+    // --report-only rewrites the results from the run folders, keeping the command of the run
+    const command = JSON.parse(readFileSync(join(out, 'dna-scaling', 'results.json'), 'utf8')).command;
+    const re = pipeline('dna-scaling', [...args, '--report-only']);
+    expect(re).not.toMatch(/\$ mamba-dna train/);
+    expect(JSON.parse(readFileSync(join(out, 'dna-scaling', 'results.json'), 'utf8')).command).toBe(command);
   });
 
   it('great-apes: a 4-way classifier per length from the pretrained model, accuracy with a Wilson interval', () => {
