@@ -24,7 +24,7 @@ const s = summariseRun(dir);
 // continue the last second of the recording (inside the held-out last 10%)
 const wav = join(a.out, 'continuation.wav');
 const prompt = join(root, 'datasets', 'audio', 'speech', 'gettysburg-en-us.wav');
-const gen = cli('mamba-audio', ['generate', '--checkpoint', dir, '--prompt', prompt, '--prompt-seconds', '1', '--seconds', full ? '4' : '1', '--temperature', '0.9', '-o', wav, '--force', '--device', device]);
+const gen = cli('mamba-audio', ['generate', '--checkpoint', dir, '--prompt', prompt, '--prompt-seconds', '1', '--seconds', full ? '4' : '1', '--temperature', '0.9', '--with-prompt', '-o', wav, '--force', '--device', device]);
 const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
 await writeResults(a.out, {
   title: `Speech next-sample modelling (${full ? 'GPU, long-speech recipe' : 'CPU, shipped recording'})`,

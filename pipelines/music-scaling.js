@@ -140,7 +140,7 @@ for (const e of exps) {
   const wav = `continuation-L${e}.wav`, png = `spectrogram-L${e}.png`;
   const gen = join(dir, 'continuation.wav');
   if (!existsSync(gen) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== step || !existsSync(join(a.out, png))) {
-    cli('mamba-audio', ['generate', '--checkpoint', dir, '--prompt', promptWav, '--prompt-seconds', String(promptSeconds), '--seconds', String(genSeconds), '--seed', '1', '--device', device, '-o', gen, '--force']);
+    cli('mamba-audio', ['generate', '--checkpoint', dir, '--prompt', promptWav, '--with-prompt', '--prompt-seconds', String(promptSeconds), '--seconds', String(genSeconds), '--seed', '1', '--device', device, '-o', gen, '--force']);
     copyFileSync(gen, join(a.out, wav));
     const { samples } = audio.readWavMono(gen);
     writeFileSync(join(a.out, png), spectrogramPng(samples, { markAt: promptLen }));

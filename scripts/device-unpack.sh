@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x /usr/local/bin/node ]; then xz -dc .carry/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node; fi
+if [ ! -f build/Release/mamba_native.node ]; then mkdir -p build/Release && xz -dc .carry/addon.xz > build/Release/mamba_native.node; fi
 if [ ! -d node_modules ]; then xz -dc .carry/node_modules.tar.xz | tar -xf -; fi
 echo "device-unpack: node $(node --version), $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)"

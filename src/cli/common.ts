@@ -1,9 +1,11 @@
 // The shared command builder of both CLIs: one program factory, flag parsers that give usage errors,
 // and a main() that maps errors to exit codes (0 done, 1 failure, 2 bad usage).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Domain } from '../data/types.js';
 import { UsageError, UserError } from './errors.js';
 
-export type Domain = 'dna' | 'audio';
+/** the one Domain type lives with the data contract */
+export type { Domain };
 
 export interface CliContext {
   domain: Domain;
@@ -34,6 +36,12 @@ function packageVersion(): string {
 /** Runs a program and exits with 0, 1 (failure) or 2 (bad usage), printing one clean line on error. */
 export async function runMain(program: Command, argv: string[]): Promise<never> {
   let code = 0;
+  // a reader that stops early (`| head`) closes the pipe: stop quietly, with the status a SIGPIPE death gives
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+    process.stderr.write(`${program.name()}: error: cannot write stdout (${e.code ?? e.message})\n`);
+    process.exit(1);
+  });
   try {
     await program.parseAsync(argv);
   } catch (e) {
@@ -45,7 +53,11 @@ export async function runMain(program: Command, argv: string[]): Promise<never> 
   process.exit(code);
 }
 
+/** 128 + SIGPIPE, as a shell reports a tool killed by a closed pipe. */
+export const EXIT_BROKEN_PIPE = 141;
+
 export function exitCodeFor(name: string, e: unknown): number {
+  if ((e as NodeJS.ErrnoException)?.code === 'EPIPE') return EXIT_BROKEN_PIPE;
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return 2; // commander already printed the message

@@ -2,10 +2,11 @@
 // next-token data (train + held-out valid) or as a labelled set (train/valid/test splits).
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePathAbs } from 'node:path';
-import type { LabelledSource, Split, WindowSource } from '../data/types.js';
+import type { LabelledSource, Split, Task, WindowSource } from '../data/types.js';
 import type { Domain } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
 import { packageRoot } from '../backend/native.js';
+import { refuseStreamInput } from './input.js';
 
 export interface LmData {
   train: WindowSource;
@@ -21,8 +22,10 @@ export interface LabelledData {
 
 export interface DomainData {
   domain: Domain;
+  /** audio: the sample rate data is tokenized at */
+  rate?: number;
   /** what `train` uses without --data */
-  defaultData(task: 'lm' | 'classify'): string;
+  defaultData(task: Task): string;
   openLm(path: string): Promise<LmData>;
   /** all of a file (or files) as next-token evaluation data, e.g. a held-out genome */
   openEval(path: string): Promise<WindowSource>;
@@ -31,7 +34,13 @@ export interface DomainData {
   splitsOf(path: string): Promise<Split[]>;
 }
 
+/** Training and evaluation draw windows anywhere in the data: a stream is refused with what to do. */
+export function refuseStreamData(path: string | undefined): void {
+  if (path !== undefined) refuseStreamInput(path, 'training and evaluation read random windows of the data, so they need a file');
+}
+
 function mustExist(path: string): void {
+  refuseStreamData(path);
   if (!existsSync(path)) throw new UserError(`${path}: no such file or folder`);
 }
 
@@ -72,39 +81,62 @@ export const dnaData: DomainData = {
   },
 };
 
-export const audioData: DomainData = {
-  domain: 'audio',
-  defaultData(task) {
-    return task === 'lm' ? join(pkgDatasets(), 'audio', 'speech', 'gettysburg-en-us.wav') : join(pkgDatasets(), 'audio', 'digits');
-  },
-  async openEval(path) {
-    mustExist(path);
-    const { openAudioWindows } = await import('../data/audio/index.js');
-    return asUserErrors(() => openAudioWindows(path, {}));
-  },
-  async openLm(path) {
-    mustExist(path);
-    const { openAudioWindows } = await import('../data/audio/index.js');
-    const holdout = (part: 'train' | 'valid') => ({ part, fraction: 0.1, by: 'time' as const });
-    const [train, valid] = await asUserErrors(() =>
-      Promise.all([openAudioWindows(path, { holdout: holdout('train') }), openAudioWindows(path, { holdout: holdout('valid') })]),
-    );
-    return { train, valid };
-  },
-  async openLabelled(path, split) {
-    mustExist(path);
-    const { openAudioSet } = await import('../data/audio/index.js');
-    return asUserErrors(() => openAudioSet(path, split));
-  },
-  async splitsOf(path) {
-    const { loadAudioSetIndex } = await import('../data/audio/index.js');
-    const idx = await asUserErrors(() => loadAudioSetIndex(path));
-    return [...new Set(idx.clips.map((c) => c.split))];
-  },
-};
+/** Audio data tokenized at `rate` (the model's sample rate); files at another rate are resampled, with a note. */
+export function audioDataAt(rate = 16000, note: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): DomainData {
+  const noted = new Set<number>();
+  const noteRates = async (files: string[]) => {
+    const { readWavInfo } = await import('../data/audio/index.js');
+    for (const f of files) {
+      if (!/\.wav$/i.test(f)) continue;
+      const r = readWavInfo(f).sampleRate;
+      if (r === rate || noted.has(r)) continue;
+      noted.add(r);
+      note(`note: ${f} is ${r} Hz; resampling it to the model rate ${rate} Hz (--rate ${r} trains at the file's rate)`);
+    }
+  };
+  return {
+    domain: 'audio',
+    rate,
+    defaultData(task) {
+      return task === 'lm' ? join(pkgDatasets(), 'audio', 'speech', 'gettysburg-en-us.wav') : join(pkgDatasets(), 'audio', 'digits');
+    },
+    async openEval(path) {
+      mustExist(path);
+      const { openAudioWindows, resolveAudioInputs } = await import('../data/audio/index.js');
+      await asUserErrors(() => noteRates(resolveAudioInputs(path)));
+      return asUserErrors(() => openAudioWindows(path, { rate }));
+    },
+    async openLm(path) {
+      mustExist(path);
+      const { openAudioWindows, resolveAudioInputs } = await import('../data/audio/index.js');
+      await asUserErrors(() => noteRates(resolveAudioInputs(path)));
+      const holdout = (part: 'train' | 'valid') => ({ part, fraction: 0.1, by: 'time' as const });
+      const [train, valid] = await asUserErrors(() =>
+        Promise.all([openAudioWindows(path, { rate, holdout: holdout('train') }), openAudioWindows(path, { rate, holdout: holdout('valid') })]),
+      );
+      return { train, valid };
+    },
+    async openLabelled(path, split) {
+      mustExist(path);
+      const { openAudioSet, loadAudioSetIndex } = await import('../data/audio/index.js');
+      // one clip's rate stands for the set's (the recipes write every clip at one rate)
+      const first = (await asUserErrors(() => loadAudioSetIndex(path))).clips[0];
+      if (first) await asUserErrors(() => noteRates([first.path]));
+      return asUserErrors(() => openAudioSet(path, split, { rate }));
+    },
+    async splitsOf(path) {
+      const { loadAudioSetIndex } = await import('../data/audio/index.js');
+      const idx = await asUserErrors(() => loadAudioSetIndex(path));
+      return [...new Set(idx.clips.map((c) => c.split))];
+    },
+  };
+}
 
-export function domainData(domain: Domain): DomainData {
-  return domain === 'dna' ? dnaData : audioData;
+export const audioData: DomainData = audioDataAt();
+
+/** The data side of a domain; audio at the model's sample rate (default 16000). */
+export function domainData(domain: Domain, opts: { rate?: number } = {}): DomainData {
+  return domain === 'dna' ? dnaData : audioDataAt(opts.rate);
 }
 
 /** Opens train + the split used for evaluation during training. */

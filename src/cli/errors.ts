@@ -21,7 +21,7 @@ export async function asUserErrors<T>(fn: () => Promise<T> | T): Promise<T> {
   } catch (e) {
     const err = e as Error & { code?: unknown; path?: string };
     if (err instanceof UserError || err instanceof UsageError) throw err;
-    if (/(Data|Config|Checkpoint|Training|Model|Tensor|Generate|OutOfMemory)Error$/.test(err?.name ?? '')) throw new UserError(err.message);
+    if (/(Data|Config|Checkpoint|Training|Model|Tensor|Generate|OutOfMemory|Output|Input)Error$/.test(err?.name ?? '')) throw new UserError(err.message);
     if (typeof err?.code === 'string') {
       // a file-system error: name the file if node's message does not
       throw new UserError(err.path && !err.message.includes(err.path) ? `${err.path}: ${err.message}` : err.message);

@@ -3,6 +3,8 @@
 import type { Rng } from '../util/rng.js';
 
 export type Domain = 'dna' | 'audio';
+/** What a model learns: next-token modelling (lm) or sequence classification (classify). */
+export type Task = 'lm' | 'classify';
 
 /** A window of consecutive tokens from one record/file (never crossing a record boundary). */
 export interface TokenWindow {

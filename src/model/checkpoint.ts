@@ -5,6 +5,7 @@
 // checkpoints with tied word embeddings); a lm_head.weight present in a file is accepted and ignored when
 // the model ties it. conv1d.weight is stored [d_inner, 1, d_conv] as PyTorch's depthwise Conv1d holds it.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { writeFileAtomic } from '../util/write-file.js';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, bf16BitsToF32, f32ToBf16Bits } from '../backend/index.js';
@@ -99,25 +100,8 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
   return { tensors, metadata };
 }
 
-/** Writes a file atomically: a temp file in the same folder, fsync, rename over the target. */
-export function writeFileAtomic(path: string, data: Buffer | string): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      const b = typeof data === 'string' ? Buffer.from(data) : data;
-      let off = 0;
-      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    if (existsSync(tmp)) unlinkSync(tmp);
-    throw e;
-  }
-}
+// one writer for every output (temp file + rename, writes through symlinks and FIFOs): src/util/write-file.ts
+export { writeFileAtomic };
 
 export function writeSafetensors(path: string, tensors: Map<string, SafeTensor>, metadata?: Record<string, string>): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));

@@ -1,8 +1,10 @@
 // MambaConfig: the model's hyper-parameters, named presets, and validation with one clear message per field.
 // Field names follow the reference MambaConfig (d_model, n_layer, vocab_size, ...) so config.json maps across.
 
-export type ModelDomain = 'dna' | 'audio';
-export type ModelTask = 'lm' | 'classify';
+import type { Domain, Task } from '../data/types.js';
+import { PRESETS, type PresetName } from './presets.js';
+
+export { PRESETS, type PresetName } from './presets.js';
 
 export interface MambaConfig {
   d_model: number;
@@ -16,8 +18,8 @@ export interface MambaConfig {
   norm_epsilon: number;
   pad_vocab_size_multiple: number;
   tie_embeddings: boolean;
-  domain: ModelDomain;
-  task: ModelTask;
+  domain: Domain;
+  task: Task;
   /** classify only */
   num_classes: number;
   /** classify only: pool the final hidden states over the sequence */
@@ -43,19 +45,8 @@ const BASE: Omit<MambaConfig, 'd_model' | 'n_layer'> = {
   pooling: 'mean',
 };
 
-export const PRESETS = {
-  /** for tests: a few thousand parameters */
-  tiny: { d_model: 32, n_layer: 2 },
-  /** a CPU-trainable model */
-  small: { d_model: 256, n_layer: 8 },
-  /** the reference mamba-130m shape */
-  '130m': { d_model: 768, n_layer: 24 },
-} as const;
-
-export type PresetName = keyof typeof PRESETS;
-
 /** Vocabulary by domain: the DNA tokenizer's 16 ids or the 256 mu-law audio levels. */
-export function defaultVocab(domain: ModelDomain): number {
+export function defaultVocab(domain: Domain): number {
   return domain === 'audio' ? 256 : 16;
 }
 

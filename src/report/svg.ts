@@ -97,14 +97,44 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   return out.join('\n');
 }
 
-/** A one-page HTML report that shows SVG files of a folder with a title and a table. */
-export function htmlReport(title: string, svgFiles: string[], table?: { header: string[]; rows: (string | number)[][] }): string {
-  const t = table
-    ? `<table><tr>${table.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${table.rows
-        .map((r) => `<tr>${r.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`)
-        .join('')}</table>`
-    : '';
+export interface Table {
+  header: string[];
+  rows: (string | number)[][];
+}
+
+/** A titled part of a report: a table, a line of text, or both. */
+export interface ReportSection {
+  heading: string;
+  text?: string;
+  table?: Table;
+}
+
+function tableHtml(t: Table): string {
+  const head = `<tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
+  const row = (r: (string | number)[]) => `<tr>${r.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`;
+  return `<table>${head}${t.rows.map(row).join('')}</table>`;
+}
+
+/** A one-page HTML report: a title, a table, further sections (data, config, ...), then the SVG files. */
+export function htmlReport(title: string, svgFiles: string[], table?: Table, sections: ReportSection[] = []): string {
+  const t = table ? tableHtml(table) : '';
+  const img = (f: string) => `<div><img src="${esc(f)}" alt="${esc(f)}"></div>`;
+  const more = sections
+    .map((s) => `<h2>${esc(s.heading)}</h2>${s.text ? `<p>${esc(s.text)}</p>` : ''}${s.table ? tableHtml(s.table) : ''}`)
+    .join('');
   return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:sans-serif;margin:2em}img{max-width:100%;margin:1em 0;border:1px solid #ddd}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>
-</head><body><h1>${esc(title)}</h1>${t}${svgFiles.map((f) => `<div><img src="${esc(f)}" alt="${esc(f)}"></div>`).join('')}</body></html>\n`;
+</head><body><h1>${esc(title)}</h1>${t}${more}${svgFiles.map(img).join('')}</body></html>\n`;
+}
+
+/** A confusion matrix as a table: rows the true class, columns the predicted one. */
+export function confusionTable(classes: readonly string[], confusion: number[][]): Table {
+  return { header: ['true / predicted', ...classes], rows: confusion.map((r, i) => [classes[i] ?? String(i), ...r]) };
+}
+
+/** key/value pairs (a config, the data) as a two-column table; objects are shown as JSON. */
+export function keyValueTable(obj: Record<string, unknown>): Table {
+  const cell = (v: unknown) => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+  const rows = Object.entries(obj).filter(([, v]) => v !== undefined).map(([k, v]) => [k, cell(v)]);
+  return { header: ['', ''], rows };
 }

@@ -1,20 +1,23 @@
 // The training loop: batches from a WindowSource (lm) or LabelledSource (classify), gradient accumulation,
 // global-norm clipping, AdamW with warmup + cosine, sequence-length warmup, periodic evaluation and
 // checkpoints, exact resume (model, optimizer m/v, step, data RNG), NaN/Inf detection and stop requests.
-// Run folder files: model.safetensors, config.json, training_state.safetensors (m, v), trainer_state.json
-// (written last; every file carries the step so a save cut short is detected on resume).
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
+// What depends on the task lives in task.ts; checkpoints are written and committed by checkpoints.ts.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../backend/index.js';
-import type { LabelledSource, WindowSource } from '../data/types.js';
 import {
-  CheckpointError, MODEL_FILE, loadModel, readSafetensors, safeToFloat64, saveModel, toSafe, writeFileAtomic, writeSafetensors,
-  type SafeTensor,
+  CheckpointError, MODEL_FILE, loadTensorsInto, readConfig, readSafetensors, safeToFloat64, saveModel, toSafe,
+  writeFileAtomic, writeSafetensors, type SafeTensor,
 } from '../model/checkpoint.js';
-import { MambaClassifier, MambaLM, type CreateOptions, type MambaModel } from '../model/model.js';
+import { createModel, type CreateOptions, type MambaModel } from '../model/model.js';
 import { Rng } from '../util/rng.js';
 import type { Param } from '../nn/param.js';
+import {
+  CHECKPOINT_MANIFEST, TRAINER_STATE_FILE, TRAINING_STATE_FILE, committedCheckpoint, publishCheckpoint, saveCheckpoint,
+} from './checkpoints.js';
+import { evaluateModel } from './evaluate.js';
 import { AdamW, clipGradNorm, lrAt, seqLenAt, type SeqLenWarmup } from './optim.js';
+import { taskRunner, type DataSource, type Score, type TaskRunner } from './task.js';
 
 export interface TrainOptions {
   steps: number;
@@ -54,8 +57,10 @@ export const TRAIN_DEFAULTS: TrainOptions = {
 
 export interface StepInfo {
   step: number;
+  /** mean cross-entropy of the step, nats */
   loss: number;
-  bitsPerToken: number;
+  /** lm only: loss in bits per token */
+  bitsPerToken?: number;
   accuracy?: number;
   lr: number;
   gradNorm: number;
@@ -66,17 +71,9 @@ export interface StepInfo {
   elapsedS: number;
 }
 
-export interface EvalInfo {
+/** An evaluation during training: what was scored and how well, at which step. */
+export interface EvalInfo extends Score {
   step: number;
-  loss: number;
-  bitsPerToken: number;
-  perplexity: number;
-  accuracy: number;
-  /** tokens (lm) or examples (classify) evaluated */
-  count: number;
-  /** classify: confusion[true][predicted] */
-  confusion?: number[][];
-  classes?: readonly string[];
 }
 
 export interface TrainHooks {
@@ -86,8 +83,8 @@ export interface TrainHooks {
 }
 
 export interface TrainData {
-  train: WindowSource | LabelledSource;
-  valid?: WindowSource | LabelledSource;
+  train: DataSource;
+  valid?: DataSource;
 }
 
 export interface TrainSummary {
@@ -118,13 +115,7 @@ export class TrainingError extends Error {
   override name = 'TrainingError';
 }
 
-export const TRAINING_STATE_FILE = 'training_state.safetensors';
-export const TRAINER_STATE_FILE = 'trainer_state.json';
-const CHECKPOINT_FILES = [MODEL_FILE, TRAINING_STATE_FILE, TRAINER_STATE_FILE];
-
-function prevPath(dir: string, file: string): string {
-  return join(dir, `${file}.prev`);
-}
+const LEGACY_FILES = [MODEL_FILE, TRAINING_STATE_FILE, TRAINER_STATE_FILE];
 
 /** The `metadata.step` of a safetensors file, reading only its header. */
 function safetensorsStep(path: string): string | undefined {
@@ -144,19 +135,32 @@ function safetensorsStep(path: string): string | undefined {
   }
 }
 
-/** The step of a complete checkpoint (all three files present and from one step), else undefined. */
-function checkpointStep(dir: string, suffix: '' | '.prev'): number | undefined {
-  const p = (f: string) => (suffix ? prevPath(dir, f) : join(dir, f));
-  if (!CHECKPOINT_FILES.every((f) => existsSync(p(f)))) return undefined;
-  let st: { step?: unknown };
-  try {
-    st = JSON.parse(readFileSync(p(TRAINER_STATE_FILE), 'utf8')) as { step?: unknown };
-  } catch {
-    return undefined;
+/**
+ * Run folders written before checkpoint.json: the top-level files (or their *.prev links) when all three
+ * are from one step. Read in place, never renamed.
+ */
+function legacyCheckpoint(dir: string): { step: number; paths: (f: string) => string } | undefined {
+  for (const suffix of ['', '.prev']) {
+    const p = (f: string) => join(dir, `${f}${suffix}`);
+    if (!LEGACY_FILES.every((f) => existsSync(p(f)))) continue;
+    let st: { step?: unknown };
+    try {
+      st = JSON.parse(readFileSync(p(TRAINER_STATE_FILE), 'utf8')) as { step?: unknown };
+    } catch {
+      continue;
+    }
+    const step = String(st.step);
+    const same = safetensorsStep(p(MODEL_FILE)) === step && safetensorsStep(p(TRAINING_STATE_FILE)) === step;
+    if (same) return { step: Number(step), paths: p };
   }
-  const step = String(st.step);
-  return safetensorsStep(p(MODEL_FILE)) === step && safetensorsStep(p(TRAINING_STATE_FILE)) === step ? Number(step) : undefined;
+  return undefined;
 }
+
+/** True when dir holds a checkpoint Trainer.resume can continue from. */
+export function hasCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, CHECKPOINT_MANIFEST)) || legacyCheckpoint(dir) !== undefined;
+}
+
 /** sub-folder of the run folder holding the best model by evaluation loss */
 export const BEST_DIR = 'best';
 
@@ -169,10 +173,6 @@ interface TrainerState {
   options: TrainOptions;
   lastEval?: EvalInfo;
   bestEval?: EvalInfo;
-}
-
-function isLabelled(s: WindowSource | LabelledSource): s is LabelledSource {
-  return typeof (s as LabelledSource).randomExample === 'function';
 }
 
 function validateOptions(o: TrainOptions): void {
@@ -208,17 +208,24 @@ export class Trainer {
   #bestEval: EvalInfo | undefined;
 
   readonly parallel: DataParallel | null;
+  readonly task: TaskRunner;
 
   constructor(model: MambaModel, data: TrainData, options: Partial<TrainOptions> = {}, opts: { runDir?: string; hooks?: TrainHooks; parallel?: DataParallel } = {}) {
     this.model = model;
     this.data = data;
     this.options = { ...TRAIN_DEFAULTS, ...options };
     validateOptions(this.options);
-    const task = model.config.task;
-    if ((task === 'classify') !== isLabelled(data.train)) throw new TrainingError(`task '${task}' needs a ${task === 'classify' ? 'labelled' : 'window (unlabelled)'} data source`);
+    this.task = taskRunner(model);
+    const task = this.task.task;
+    if (!this.task.accepts(data.train)) {
+      const kind = task === 'classify' ? 'labelled' : 'window (unlabelled)';
+      throw new TrainingError(`task '${task}' needs a ${kind} data source`);
+    }
     if (data.train.vocabSize > model.config.vocab_size) throw new TrainingError(`the data's vocabulary (${data.train.vocabSize}) is larger than the model's vocab_size (${model.config.vocab_size})`);
-    if (isLabelled(data.train) && data.train.classes.length !== model.config.num_classes) {
-      throw new TrainingError(`the data has ${data.train.classes.length} classes, the model num_classes = ${model.config.num_classes}`);
+    const classes = (data.train as { classes?: readonly string[] }).classes;
+    if (classes && classes.length !== model.config.num_classes) {
+      const n = model.config.num_classes;
+      throw new TrainingError(`the data has ${classes.length} classes, the model num_classes = ${n}`);
     }
     this.optimizer = new AdamW(model.parameters(), { beta1: this.options.beta1, beta2: this.options.beta2, eps: this.options.eps, weightDecay: this.options.weightDecay });
     const par = opts.parallel ?? null;
@@ -260,28 +267,6 @@ export class Trainer {
     return seqLenAt(s, this.options.seqLen, this.options.seqLenWarmup);
   }
 
-  async #lmBatch(src: WindowSource, B: number, L: number, rng: Rng) {
-    const inputs = new Int32Array(B * L), targets = new Int32Array(B * L);
-    for (let b = 0; b < B; b++) {
-      const w = await src.randomWindow(L + 1, rng);
-      for (let t = 0; t < L; t++) {
-        inputs[b * L + t] = w.tokens[t]!;
-        targets[b * L + t] = w.tokens[t + 1]!;
-      }
-    }
-    return { B, L, inputs, targets };
-  }
-
-  async #clsBatch(src: LabelledSource, B: number, L: number, rng: Rng) {
-    const inputs = new Int32Array(B * L), labels = new Int32Array(B);
-    for (let b = 0; b < B; b++) {
-      const ex = await src.randomExample(L, rng);
-      inputs.set(ex.tokens, b * L);
-      labels[b] = ex.label;
-    }
-    return { B, L, inputs, labels };
-  }
-
   /** One optimizer step (accumSteps micro-batches). Throws TrainingError on a non-finite loss or gradient. */
   async trainStep(): Promise<StepInfo> {
     const o = this.options;
@@ -293,17 +278,10 @@ export class Trainer {
     // data parallel: this step's batches come from (one seed of the shared stream, rank)
     const rng = this.parallel ? new Rng((this.#dataRng.nextU32() ^ Math.imul(this.parallel.rank + 1, 0x9e3779b9)) >>> 0) : this.#dataRng;
     for (let a = 0; a < o.accumSteps; a++) {
-      let loss: number;
-      if (this.model instanceof MambaLM) {
-        const batch = await this.#lmBatch(this.data.train as WindowSource, B, L, rng);
-        loss = this.model.forwardBackward(batch, 1 / (B * L * o.accumSteps)).loss;
-      } else {
-        const batch = await this.#clsBatch(this.data.train as LabelledSource, B, L, rng);
-        const r = (this.model as MambaClassifier).forwardBackward(batch, 1 / (B * o.accumSteps));
-        loss = r.loss;
-        correct += r.correct;
-        count += r.count;
-      }
+      const r = await this.task.trainMicroBatch(this.model, this.data.train, B, L, rng, o.accumSteps);
+      const loss = r.loss;
+      correct += r.correct ?? 0;
+      count += r.count ?? 0;
       if (!Number.isFinite(loss)) throw new TrainingError(`loss became ${loss} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`);
       lossSum += loss;
     }
@@ -318,7 +296,10 @@ export class Trainer {
     const dt = (performance.now() - t0) / 1000;
     this.#elapsedS += dt;
     const loss = lossSum / o.accumSteps;
-    const info: StepInfo = { step: this.step, loss, bitsPerToken: loss / Math.LN2, lr, gradNorm, seqLen: L, tokens, tokensPerS: tokens / dt, elapsedS: this.#elapsedS };
+    const info: StepInfo = {
+      step: this.step, loss, lr, gradNorm, seqLen: L, tokens, tokensPerS: tokens / dt, elapsedS: this.#elapsedS,
+    };
+    if (this.task.task === 'lm') info.bitsPerToken = loss / Math.LN2;
     if (count > 0) info.accuracy = correct / count;
     return info;
   }
@@ -358,69 +339,13 @@ export class Trainer {
     return out;
   }
 
-  /** Evaluates on the valid source (or `src`): loss, bits per token, perplexity, accuracy (+ confusion for classify). */
-  async evaluate(src: WindowSource | LabelledSource | undefined = this.data.valid): Promise<EvalInfo> {
+  /** Evaluates on the valid source (or `src`): what was scored, the loss, accuracy (+ bits/token or confusion). */
+  async evaluate(src: DataSource | undefined = this.data.valid): Promise<EvalInfo> {
     if (!src) throw new TrainingError('no evaluation data was given');
     const o = this.options;
-    const L = o.evalSeqLen || o.seqLen;
-    const B = o.batchSize;
-    let info: EvalInfo;
-    if (this.model instanceof MambaLM) {
-      const model = this.model;
-      let lossSum = 0, count = 0, correct = 0;
-      const pending: Uint8Array[] = [];
-      const flush = () => {
-        const n = pending.length;
-        const inputs = new Int32Array(n * L), targets = new Int32Array(n * L);
-        pending.forEach((w, b) => {
-          for (let t = 0; t < L; t++) {
-            inputs[b * L + t] = w[t]!;
-            targets[b * L + t] = w[t + 1]!;
-          }
-        });
-        const r = model.forward({ B: n, L, inputs, targets }, { predictions: true });
-        lossSum += r.loss * r.count;
-        count += r.count;
-        for (let i = 0; i < targets.length; i++) if (r.predictions![i] === targets[i]) correct++;
-        pending.length = 0;
-      };
-      let seen = 0;
-      for await (const w of (src as WindowSource).sequentialWindows(L + 1)) {
-        pending.push(w.tokens);
-        if (pending.length === B) flush();
-        if (++seen >= o.evalWindows) break;
-      }
-      if (pending.length) flush();
-      if (count === 0) throw new TrainingError(`the evaluation data holds no window of ${L + 1} tokens`);
-      const loss = lossSum / count;
-      info = { step: this.step, loss, bitsPerToken: loss / Math.LN2, perplexity: Math.exp(loss), accuracy: correct / count, count };
-    } else {
-      const model = this.model as MambaClassifier;
-      const ls = src as LabelledSource;
-      const C = model.config.num_classes;
-      const confusion = Array.from({ length: C }, () => new Array<number>(C).fill(0));
-      let lossSum = 0, count = 0, correct = 0;
-      let pending: { tokens: Uint8Array; label: number }[] = [];
-      const flush = () => {
-        const n = pending.length;
-        const inputs = new Int32Array(n * L), labels = new Int32Array(n);
-        pending.forEach((e, b) => { inputs.set(e.tokens, b * L); labels[b] = e.label; });
-        const r = model.forward({ B: n, L, inputs, labels });
-        lossSum += r.loss * n;
-        count += n;
-        correct += r.correct;
-        for (let b = 0; b < n; b++) confusion[labels[b]!]![r.predictions[b]!]!++;
-        pending = [];
-      };
-      for await (const e of ls.evalExamples(L, o.evalWindows)) {
-        pending.push(e);
-        if (pending.length === B) flush();
-      }
-      if (pending.length) flush();
-      if (count === 0) throw new TrainingError(`the evaluation data holds no example of ${L} tokens`);
-      const loss = lossSum / count;
-      info = { step: this.step, loss, bitsPerToken: loss / Math.LN2, perplexity: Math.exp(loss), accuracy: correct / count, count, confusion, classes: ls.classes };
-    }
+    const scoring = { seqLen: o.evalSeqLen || o.seqLen, batchSize: o.batchSize, windows: o.evalWindows };
+    const score = await evaluateModel(this.model, src, scoring);
+    const info: EvalInfo = { step: this.step, ...score };
     this.#lastEval = info;
     await this.hooks.onEval?.(info);
     return info;
@@ -428,27 +353,30 @@ export class Trainer {
 
   // ---- checkpoints ------------------------------------------------------------------------------
 
-  /** Saves model, optimizer state and trainer state into dir (each file atomic; trainer_state.json last). */
+  /**
+   * Saves model, config, optimizer state and trainer state as one checkpoint of dir (checkpoints.ts:
+   * a complete step folder, committed by checkpoint.json, then published at the top of dir).
+   */
   async save(dir: string): Promise<void> {
-    // Each file is written atomically, but three files are not: keep the last complete checkpoint as
-    // hard links (*.prev) until the new one is complete, so a crash mid-save leaves one to resume from.
-    for (const f of CHECKPOINT_FILES) {
-      rmSync(prevPath(dir, f), { force: true });
-      if (existsSync(join(dir, f))) linkSync(join(dir, f), prevPath(dir, f));
-    }
-    const meta = { format: 'pt', step: String(this.step) };
-    const dtype = this.model.ctx.dtype === 'f64' ? 'F64' : 'F32';
-    saveModel(dir, this.model, { dtype, metadata: meta });
-    const opt = new Map<string, SafeTensor>();
-    this.optimizer.params.forEach((p, i) => {
-      opt.set(`m.${p.name}`, toSafe(this.optimizer.m[i]!, dtype));
-      opt.set(`v.${p.name}`, toSafe(this.optimizer.v[i]!, dtype));
+    saveCheckpoint(dir, this.step, (folder) => {
+      const meta = { format: 'pt', step: String(this.step) };
+      const dtype = this.model.ctx.dtype === 'f64' ? 'F64' : 'F32';
+      saveModel(folder, this.model, { dtype, metadata: meta });
+      const opt = new Map<string, SafeTensor>();
+      this.optimizer.params.forEach((p, i) => {
+        opt.set(`m.${p.name}`, toSafe(this.optimizer.m[i]!, dtype));
+        opt.set(`v.${p.name}`, toSafe(this.optimizer.v[i]!, dtype));
+      });
+      const optMeta = { ...meta, optimizer_step: String(this.optimizer.step) };
+      writeSafetensors(join(folder, TRAINING_STATE_FILE), opt, optMeta);
+      const st: TrainerState = {
+        version: 1, step: this.step, dataRng: this.#dataRng.state(), tokens: this.tokens, elapsedS: this.#elapsedS,
+        options: this.options,
+      };
+      if (this.#lastEval) st.lastEval = this.#lastEval;
+      if (this.#bestEval) st.bestEval = this.#bestEval;
+      writeFileAtomic(join(folder, TRAINER_STATE_FILE), `${JSON.stringify(st, null, 2)}\n`);
     });
-    writeSafetensors(join(dir, TRAINING_STATE_FILE), opt, { ...meta, optimizer_step: String(this.optimizer.step) });
-    const st: TrainerState = { version: 1, step: this.step, dataRng: this.#dataRng.state(), tokens: this.tokens, elapsedS: this.#elapsedS, options: this.options };
-    if (this.#lastEval) st.lastEval = this.#lastEval;
-    if (this.#bestEval) st.bestEval = this.#bestEval;
-    writeFileAtomic(join(dir, TRAINER_STATE_FILE), `${JSON.stringify(st, null, 2)}\n`);
     await this.hooks.onCheckpoint?.({ step: this.step, dir });
   }
 
@@ -457,8 +385,24 @@ export class Trainer {
    * options, so run() continues exactly where the saved run stopped. `overrides` may change e.g. steps.
    */
   static resume(dir: string, data: TrainData, opts: { create?: CreateOptions; overrides?: Partial<TrainOptions>; hooks?: TrainHooks; parallel?: DataParallel } = {}): Trainer {
-    const sp = join(dir, TRAINER_STATE_FILE);
-    if (!existsSync(sp)) throw new CheckpointError(`${sp}: no such file: ${dir} holds no trainer checkpoint to resume from`);
+    let paths: (f: string) => string;
+    const committed = committedCheckpoint(dir);
+    if (committed) {
+      // the top-level files may be of a save cut short: make them the committed step's again (rank 0 only,
+      // as only rank 0 writes the run folder)
+      if (!opts.parallel || opts.parallel.rank === 0) publishCheckpoint(dir, committed.dir);
+      paths = (f) => join(committed.dir, f);
+    } else {
+      const legacy = legacyCheckpoint(dir);
+      if (!legacy) {
+        const why = existsSync(join(dir, TRAINER_STATE_FILE))
+          ? 'its checkpoint files are from different steps'
+          : `there is no ${CHECKPOINT_MANIFEST}`;
+        throw new CheckpointError(`${dir} holds no trainer checkpoint to resume from (${why})`);
+      }
+      paths = legacy.paths;
+    }
+    const sp = paths(TRAINER_STATE_FILE);
     let st: TrainerState;
     try {
       st = JSON.parse(readFileSync(sp, 'utf8')) as TrainerState;
@@ -466,19 +410,15 @@ export class Trainer {
       throw new CheckpointError(`${sp}: not valid JSON (${(e as Error).message})`);
     }
     if (st.version !== 1 || !Number.isInteger(st.step) || !Array.isArray(st.dataRng)) throw new CheckpointError(`${sp}: not a trainer state of this toolkit`);
-    if (checkpointStep(dir, '') === undefined) {
-      // a save was cut short: fall back to the previous complete checkpoint kept beside it
-      const prev = checkpointStep(dir, '.prev');
-      if (prev === undefined) throw new CheckpointError(`${dir}: the checkpoint files are from different steps (a save was interrupted) and no complete previous checkpoint is kept`);
-      for (const f of CHECKPOINT_FILES) renameSync(prevPath(dir, f), join(dir, f));
-      st = JSON.parse(readFileSync(sp, 'utf8')) as TrainerState;
-    }
-    const model = loadModel(dir, { seed: st.options.seed, ...opts.create });
+    const model = createModel(readConfig(committed ? committed.dir : dir), { seed: st.options.seed, ...opts.create });
+    const mp = paths(MODEL_FILE);
+    loadTensorsInto(model, readSafetensors(mp).tensors, mp);
     const t = new Trainer(model, data, { ...st.options, ...opts.overrides }, { runDir: dir, hooks: opts.hooks ?? {}, ...(opts.parallel ? { parallel: opts.parallel } : {}) });
-    const op = join(dir, TRAINING_STATE_FILE);
+    const op = paths(TRAINING_STATE_FILE);
     const { tensors, metadata } = readSafetensors(op);
     if (metadata.step !== String(st.step)) {
-      throw new CheckpointError(`${op} is from step ${metadata.step}, ${TRAINER_STATE_FILE} from step ${st.step}: a save was interrupted; no consistent checkpoint`);
+      const steps = `${op} is from step ${metadata.step}, ${TRAINER_STATE_FILE} from step ${st.step}`;
+      throw new CheckpointError(`${steps}: no consistent checkpoint`);
     }
     t.optimizer.params.forEach((p, i) => {
       for (const [k, dst] of [[`m.${p.name}`, t.optimizer.m[i]!], [`v.${p.name}`, t.optimizer.v[i]!]] as const) {

@@ -73,7 +73,7 @@ describe('mamba-dna', () => {
     const g = run('dna', ['generate', '--checkpoint', out, '--prompt', 'gi|208433976|ref|NC_011333.1|:1001-1200', '--length', '150', '-o', join(dir, 'gen.fa')], dir);
     expect(g.code, g.err).toBe(0);
     const fa = readFileSync(join(dir, 'gen.fa'), 'utf8').split('\n');
-    expect(fa[0]).toMatch(/^>generated length=150 prompt=gi\|208433976\|ref\|NC_011333\.1\|:1001-1200/);
+    expect(fa[0]).toMatch(/^>generated_1 length=150 prompt=gi\|208433976\|ref\|NC_011333\.1\|:1001-1200/);
     expect(fa.slice(1).join('').length).toBe(150);
     expect(fa[1]).toHaveLength(60);
     const g2 = run('dna', ['generate', '--checkpoint', out, '-o', join(dir, 'gen.fa')], dir);
@@ -83,7 +83,7 @@ describe('mamba-dna', () => {
     const g3 = run('dna', ['generate', '--checkpoint', out, '--samples', '3', '--length', '80', '-o', join(dir, 'three.fa')], dir);
     expect(g3.code, g3.err).toBe(0);
     const recs = readFileSync(join(dir, 'three.fa'), 'utf8').split('>').filter(Boolean);
-    expect(recs.map((r) => r.split('\n')[0]!.match(/sample=(\d)/)?.[1])).toEqual(['1', '2', '3']);
+    expect(recs.map((r) => r.split('\n')[0]!.match(/^generated_(\d) .* seed=(\d)$/)?.slice(1))).toEqual([['1', '0'], ['2', '1'], ['3', '2']]);
     const seqs = recs.map((r) => r.split('\n').slice(1).join(''));
     expect(seqs.map((q) => q.length)).toEqual([80, 80, 80]);
     expect(new Set(seqs).size).toBe(3);
@@ -111,7 +111,8 @@ describe('mamba-dna', () => {
     writeFileSync(tiny, '>a\nACGTACGTAC\n>b\nACGTAC\n');
     const long = run('dna', ['train', '--data', tiny, '--seq-len', '64', '--out', join(dir, 'x2')], dir);
     expect(long.code).toBe(1);
-    expect(long.err).toMatch(/--seq-len 64 is longer than every record/);
+    expect(long.err).toMatch(/--seq-len 64 needs windows of 65 tokens, but the longest record of the training part of .*tiny\.fa holds 9/);
+    expect(existsSync(join(dir, 'x2'))).toBe(false);
     const exists = join(dir, 'lm');
     const again = run('dna', ['train', ...small, '--steps', '1', '--out', exists], dir);
     expect(again.code).toBe(1);

@@ -11,6 +11,7 @@ import type { Split } from '../types.js';
 import { AudioDataError } from './errors.js';
 import type { AudioManifest } from './labelled.js';
 import { encodeSamples } from './mulaw.js';
+import { encodeTokenFile } from './tokens.js';
 import { resample } from './resample.js';
 import { readWavMono, writeFileAtomic, writeWav } from './wav.js';
 
@@ -222,7 +223,7 @@ export const WESNOTH_MUSIC_DIRS = ['/usr/share/games/wesnoth/1.16/data/core/musi
 export interface MusicRecipe {
   /** folder of .ogg tracks (default: the first of WESNOTH_MUSIC_DIRS that exists) */
   source?: string;
-  /** 16-bit WAV files (default) or mu-law token files (one byte per sample, 16 kHz): compact, no decoding needed to train */
+  /** 16-bit WAV files (default) or mu-law token files (header + one byte per sample, 16 kHz): compact, no decoding to train */
   format?: 'wav' | 'tokens';
   /** shares of the total duration held out, by whole tracks (default 0.15 test, 0.05 valid) */
   testFraction?: number;
@@ -334,7 +335,7 @@ export function buildMusic(out: string, r: MusicRecipe = {}): MusicManifest {
       const rel = join(split, `${d.track}.${format === 'wav' ? 'wav' : 'tokens'}`);
       mkdirSync(join(out, split), { recursive: true });
       if (format === 'wav') writeWav(join(out, rel), x, OUT_RATE, 16);
-      else writeFileAtomic(join(out, rel), encodeSamples(x, 'mulaw'));
+      else writeFileAtomic(join(out, rel), encodeTokenFile(encodeSamples(x, 'mulaw'), OUT_RATE, 'mulaw'));
       tracks.push({ path: rel, track: d.track, split, seconds: x.length / OUT_RATE, source_seconds: d.samples / OUT_RATE });
     }
   } finally {

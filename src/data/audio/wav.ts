@@ -3,6 +3,7 @@
 // downmixed to mono float32 (the average of the channels). Integer PCM is scaled the way sox scales it
 // (8-bit unsigned: (v - 128) / 128, n-bit signed: v / 2^(n-1)), so decoded samples equal `sox X -t f32 -`.
 import { closeSync, openSync, readSync, renameSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/write-file.js';
 import { dirname, basename, join } from 'node:path';
 import { AudioDataError } from './errors.js';
 
@@ -263,23 +264,8 @@ export function encodeWav(channels: Float32Array | readonly Float32Array[], rate
   return out;
 }
 
-/** Writes bytes to `path` through a temporary file and a rename, so a failed write leaves nothing half-written. */
-export function writeFileAtomic(path: string, data: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      let at = 0;
-      while (at < data.length) at += writeSync(fd, data, at, data.length - at);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch { /* nothing to clean */ }
-    throw e;
-  }
-}
+// one writer for every output (temp file + rename, writes through symlinks and FIFOs): src/util/write-file.ts
+export { writeFileAtomic };
 
 /** Writes a mono or multi-channel WAV (16-bit PCM by default) atomically. */
 export function writeWav(path: string, channels: Float32Array | readonly Float32Array[], rate: number, bits: 8 | 16 = 16): void {

@@ -149,7 +149,7 @@ export async function openAudioWindows(input: string | readonly string[], opts: 
   }
   const records: Rec[] = [];
   for (const f of chosen) {
-    const all = isTokenFile(f) ? readTokenFile(f) : tokenizeWav(f, { rate, encoding, cacheDir: opts.cacheDir }).tokens;
+    const all = isTokenFile(f) ? readTokenFile(f, { expect: { rate, encoding } }) : tokenizeWav(f, { rate, encoding, cacheDir: opts.cacheDir }).tokens;
     let tokens = all, offset = 0;
     if (h && h.by !== 'file') {
       const cut = Math.floor(all.length * (1 - h.fraction));

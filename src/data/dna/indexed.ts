@@ -2,6 +2,7 @@
 // Reads are synchronous preads: one read of the bytes a region spans, then one pass through the base
 // lookup table that skips line ends using the record's fixed line layout (no per-byte newline test).
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/write-file.js';
 import { BgzfReader, formatGzi, parseGzi, scanBgzf, sniffFile, type Compression } from './bgzf.js';
 import { DnaDataError } from './errors.js';
 import { FaiBuilder, formatFai, parseFai, recordSpan, type FaiRecord } from './fai.js';
@@ -14,21 +15,8 @@ export interface OpenFastaOptions {
   cacheBlocks?: number;
 }
 
-/** Writes a file atomically: a temp file in the same folder, then rename, so no half-written index is left. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* not created */
-    }
-    throw e;
-  }
-}
+// one writer for every output (temp file + rename, writes through symlinks and FIFOs): src/util/write-file.ts
+export { writeFileAtomic };
 
 function tryWrite(path: string, data: string | Uint8Array): boolean {
   try {
@@ -41,8 +29,11 @@ function tryWrite(path: string, data: string | Uint8Array): boolean {
 
 function compressionError(path: string, c: Compression): DnaDataError {
   if (c === 'gzip') {
+    // bgzip of the unpacked file gives back the same name, now block-compressed
+    const plain = /\.gz$/i.test(path) ? path.slice(0, -3) : undefined;
+    const how = plain ? `\`gunzip ${path} && bgzip ${plain}\` (which writes ${path} again, as bgzip)` : `\`zcat ${path} | bgzip > ${path}.gz\``;
     return new DnaDataError(
-      `${path}: is gzip-compressed but not bgzip (BGZF), so it cannot be read at random positions; convert it with \`zcat ${path} | bgzip > ${path.replace(/\.gz$/, '')}.bgz.fa.gz\` (or \`gunzip\` it)`,
+      `${path}: is gzip-compressed but not bgzip (BGZF), so it cannot be read at random positions; convert it with ${how}, or \`gunzip\` it`,
     );
   }
   return new DnaDataError(`${path}: is ${c}-compressed; decompress it (or recompress it with bgzip) first`);

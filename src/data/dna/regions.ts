@@ -12,6 +12,8 @@ export interface Region {
   end: number;
   /** the region as samtools names it in a FASTA header: the text given, or chr:start+1-end for BED */
   label: string;
+  /** with parseRegion's clip: the region ran past the record's end (cut there) or started past it (empty) */
+  clipped?: 'truncated' | 'empty';
 }
 
 type RecordLookup = { path: string; has(name: string): boolean; record(name: string): FaiRecord };
@@ -22,8 +24,11 @@ function parseNum(s: string, text: string): number {
   return n;
 }
 
-/** Parses a samtools region against a file's records (a whole name wins over a name:range reading). */
-export function parseRegion(text: string, fasta: RecordLookup): Region {
+/**
+ * Parses a samtools region against a file's records (a whole name wins over a name:range reading). A
+ * region past the record's end is an error, or with `clip` cut at the end as samtools faidx does.
+ */
+export function parseRegion(text: string, fasta: RecordLookup, opts: { clip?: boolean } = {}): Region {
   if (fasta.has(text)) {
     const r = fasta.record(text);
     return { name: text, start: 0, end: r.length, label: text };
@@ -37,10 +42,13 @@ export function parseRegion(text: string, fasta: RecordLookup): Region {
   const start1 = parseNum(m[1]!, text);
   const end1 = m[2] !== undefined ? parseNum(m[2], text) : rec.length;
   if (start1 < 1) throw new DnaDataError(`${fasta.path}: region '${text}': positions are 1-based, start must be at least 1`);
+  if (m[2] !== undefined && end1 < start1) throw new DnaDataError(`${fasta.path}: region '${text}': end ${end1} is before start ${start1}`);
   if (start1 > rec.length || end1 > rec.length) {
-    throw new DnaDataError(`${fasta.path}: region '${text}' is outside record '${name}' (length ${rec.length})`);
+    if (!opts.clip) throw new DnaDataError(`${fasta.path}: region '${text}' is outside record '${name}' (length ${rec.length})`);
+    // as samtools faidx: cut at the record's end; a start past it gives an empty sequence
+    const start = Math.min(start1 - 1, rec.length);
+    return { name, start, end: rec.length, label: text, clipped: start === rec.length ? 'empty' : 'truncated' };
   }
-  if (end1 < start1) throw new DnaDataError(`${fasta.path}: region '${text}': end ${end1} is before start ${start1}`);
   return { name, start: start1 - 1, end: end1, label: text };
 }
 

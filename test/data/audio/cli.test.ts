@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tokenizeWav } from '../../../src/data/audio/tokens.js';
+import { encodeTokenFile, tokenizeWav } from '../../../src/data/audio/tokens.js';
 import { readWavMono } from '../../../src/data/audio/wav.js';
 import { decodeTokens } from '../../../src/data/audio/mulaw.js';
 import { espeakUtterance, sox, tempDir } from './fixtures.js';
@@ -24,30 +24,31 @@ describe('mamba-audio data commands', () => {
   });
   afterAll(t.cleanup);
 
-  it('tokenize writes one byte per sample at the model rate; an existing output is refused without --force', () => {
+  it('tokenize writes one byte per sample at the model rate (behind the header); an existing output is refused without --force', () => {
     const out = join(t.dir, 'x.tokens');
     const r = cli('tokenize', wav, '-o', out);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/2 ch, 44100 Hz, PCM 24-bit/);
     const want = tokenizeWav(wav, { memoryCache: false }).tokens;
-    expect(Buffer.compare(readFileSync(out), Buffer.from(want))).toBe(0);
+    expect(Buffer.compare(readFileSync(out), Buffer.from(encodeTokenFile(want, 16000, 'mulaw')))).toBe(0);
     const again = cli('tokenize', wav, '-o', out);
     expect(again.code).toBe(1);
-    expect(again.err.trim()).toBe(`mamba-audio: error: ${out} exists; pass --force to overwrite it`);
+    expect(again.err.trim()).toBe(`mamba-audio: error: -o ${out} already exists; pass -f/--force to overwrite it`);
     expect(cli('tokenize', wav, '-o', out, '--force', '--encoding', 'linear').code).toBe(0);
-    expect(Buffer.compare(readFileSync(out), Buffer.from(tokenizeWav(wav, { encoding: 'linear', memoryCache: false }).tokens))).toBe(0);
+    const linear = tokenizeWav(wav, { encoding: 'linear', memoryCache: false }).tokens;
+    expect(Buffer.compare(readFileSync(out), Buffer.from(encodeTokenFile(linear, 16000, 'linear')))).toBe(0);
   });
 
-  it('detokenize turns tokens back into a 16-bit WAV at the given rate', () => {
+  it('detokenize turns tokens back into a 16-bit WAV at the rate of their header', () => {
     const tok = join(t.dir, 'y.tokens');
     expect(cli('tokenize', wav, '-o', tok).code).toBe(0);
     const out = join(t.dir, 'y.wav');
-    const r = cli('detokenize', tok, '-o', out, '--rate', '16000');
+    const r = cli('detokenize', tok, '-o', out);
     expect(r.code).toBe(0);
     const back = readWavMono(out);
     expect(back.rate).toBe(16000);
     expect(back.info.bytesPerSample).toBe(2);
-    const want = decodeTokens(new Uint8Array(readFileSync(tok)), 'mulaw');
+    const want = decodeTokens(new Uint8Array(readFileSync(tok)).subarray(20), 'mulaw');
     expect(back.samples.length).toBe(want.length);
     for (let i = 0; i < want.length; i += 101) expect(Math.abs(back.samples[i]! - want[i]!)).toBeLessThanOrEqual(1 / 32768);
   });

@@ -1,5 +1,5 @@
 // The music recipe on short Ogg Vorbis tracks made here with sox: decoded to 16 kHz mono, split by whole
-// track with the hours of each split, as WAV or mu-law tokens, and a capped subset for carrying.
+// track with the hours of each split, as WAV or mu-law token files (with their header), and a capped subset.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildMusic } from '../../../src/data/audio/datasets.js';
 import { readWavMono } from '../../../src/data/audio/wav.js';
+import { TOKEN_HEADER_BYTES, readTokens } from '../../../src/data/audio/tokens.js';
 
 const sox = spawnSync('sox', ['--version'], { stdio: 'ignore' }).status === 0;
 const ogg = sox && /vorbis|ogg/i.test(spawnSync('sox', ['--help'], { encoding: 'utf8' }).stdout ?? '');
@@ -48,7 +49,11 @@ describe.skipIf(!ogg)(`dataset build music${ogg ? '' : ' (skipped: needs sox wit
     expect(m.tracks.every((t) => t.path.endsWith('.tokens'))).toBe(true);
     expect(m.hours.train * 3600).toBeCloseTo(2, 3);
     expect(m.hours.test * 3600).toBeLessThanOrEqual(1);
-    for (const t of m.tracks) expect(statSync(join(out, t.path)).size).toBe(Math.round(t.seconds * 16000));
+    for (const t of m.tracks) {
+      const f = readTokens(join(out, t.path));
+      expect([f.rate, f.encoding, f.tokens.length]).toEqual([16000, 'mulaw', Math.round(t.seconds * 16000)]);
+      expect(statSync(join(out, t.path)).size).toBe(TOKEN_HEADER_BYTES + f.tokens.length);
+    }
     expect(m.split).toMatch(/subset/);
   });
 
