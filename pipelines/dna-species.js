@@ -8,8 +8,9 @@ import { join, resolve } from 'node:path';
 import { cli, fmt, machine, pipelineArgs, summariseRun, writeResults } from './lib.js';
 import { speciesSet } from './species-data.js';
 
-const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--lengths 10,12] [--steps N] [--no-pretrain]`;
-const a = pipelineArgs('dna-species', usage, { lengths: { type: 'string' }, steps: { type: 'string' }, 'no-pretrain': { type: 'boolean', default: false } });
+const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--lengths 10,12] [--steps N] [--seqs-per-step N] [--no-pretrain]
+Every length trains on the same number of sequences per optimizer step (--accum where one forward pass holds fewer).`;
+const a = pipelineArgs('dna-species', usage, { lengths: { type: 'string' }, steps: { type: 'string' }, 'seqs-per-step': { type: 'string' }, 'no-pretrain': { type: 'boolean', default: false } });
 const full = a.full;
 const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [10, 11, 12];
 const model = full ? ['--preset', 'small'] : ['--config', resolve(a.out, 'model.json')];
@@ -40,6 +41,7 @@ const report = (print) => writeResults(a.out, {
   columns: [
     { key: 'seq_len', label: 'context', format: fmt.pow2 },
     { key: 'batch', label: 'batch' },
+    { key: 'accum', label: 'accum' },
     { key: 'steps', label: 'steps' },
     { key: 'valid_accuracy', label: 'valid acc (held-out strains)', format: fmt.acc },
     { key: 'test_accuracy', label: 'test acc (held-out strains)', format: fmt.acc },
@@ -53,14 +55,17 @@ const rows = [];
 for (const e of exps) {
   const L = 2 ** e;
   const dir = join(a.out, `cls-L${e}`);
-  const tokensPerStep = full ? 2 ** 18 : 2 ** 13;
-  const batch = Math.max(1, Math.floor(tokensPerStep / L));
-  const steps = Number(a.steps ?? (full ? 80 : 60));
-  const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
+  // the same sequences per optimizer step at every length; a forward pass holds at most microTokens
+  const seqsPerStep = Number(a['seqs-per-step'] ?? 8);
+  const microTokens = full ? 2 ** 18 : 2 ** 13;
+  const batch = Math.max(1, Math.min(seqsPerStep, Math.floor(microTokens / L)));
+  const accum = Math.ceil(seqsPerStep / batch);
+  const steps = Number(a.steps ?? (full ? 40 : 60));
+  const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--accum', String(accum), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
     '--eval-windows', L > 2 ** 16 ? '2' : '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
-  const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', L > 2 ** 16 ? '2' : '8', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
+  const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', L > 2 ** 16 ? '8' : '16', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
   const test = JSON.parse(stdout);
-  rows.push({ seq_len: L, batch, steps, seconds, test_accuracy: test.accuracy, test_examples: test.count, valid_accuracy: summariseRun(dir).eval_accuracy, tokens_per_s: summariseRun(dir).tokens_per_s, confusion: test.confusion, classes: test.classes });
+  rows.push({ seq_len: L, batch, accum, steps, seconds, test_accuracy: test.accuracy, test_examples: test.count, valid_accuracy: summariseRun(dir).eval_accuracy, tokens_per_s: summariseRun(dir).tokens_per_s, confusion: test.confusion, classes: test.classes });
   await report(false);
 }
 await report(true);

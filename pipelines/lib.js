@@ -90,8 +90,8 @@ export function machine(device) {
   return out;
 }
 
-/** Writes results.json, results.md (a table) and SVG plots with report.html into dir. */
-export async function writeResults(dir, { title, command, meta, columns, rows, plots }, { print = true } = {}) {
+/** Writes results.json, results.md (a table) and SVG plots with report.html into dir; `images`: more picture files (already in dir) for the report. */
+export async function writeResults(dir, { title, command, meta, columns, rows, plots, images = [] }, { print = true } = {}) {
   const { lineChart, htmlReport } = await import(join(root, 'dist', 'report', 'svg.js'));
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ title, command, ...meta, rows }, null, 2)}\n`);
   const md = [
@@ -112,7 +112,7 @@ export async function writeResults(dir, { title, command, meta, columns, rows, p
     writeFileSync(join(dir, p.file), lineChart(p.series, p.options));
     files.push(p.file);
   }
-  writeFileSync(join(dir, 'report.html'), htmlReport(title, files, { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
+  writeFileSync(join(dir, 'report.html'), htmlReport(title, [...files, ...images], { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
   if (print) console.log(`\n${md}\nresults: ${[join(dir, "results.json"), "results.md", ...files, "report.html"].join(", ")}`);
 }
 
@@ -123,3 +123,124 @@ export const fmt = {
   mib: (v) => (v === undefined || !Number.isFinite(v) ? '-' : `${(v / 2 ** 20).toFixed(0)} MiB`),
   pow2: (v) => `2^${Math.round(Math.log2(v))}`,
 };
+
+/** Wilson score interval for k successes in n trials (z = 1.96: 95%). */
+export function wilson(k, n, z = 1.96) {
+  if (!(n > 0)) return [NaN, NaN];
+  const p = k / n, z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** The step a run folder's last complete checkpoint is at (0 when there is none). */
+export function checkpointStep(dir) {
+  const p = join(dir, 'trainer_state.json');
+  if (!existsSync(p)) return 0;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')).step ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Trains into `dir` so a cut pipeline can go on where it stopped: a run already at `steps` is kept, a run
+ * with an earlier checkpoint is resumed (`train --resume`), anything else starts afresh (`--force`).
+ * Returns the wall seconds spent now (0 when the run was already complete).
+ */
+export function trainResumable(tool, dir, steps, args, device) {
+  const at = checkpointStep(dir);
+  if (at >= steps) {
+    console.log(`(${dir}: already trained to step ${at}, kept)`);
+    return 0;
+  }
+  if (at > 0) return cli(tool, ['train', '--out', dir, '--resume', '--steps', String(steps), '--device', device]).seconds;
+  return cli(tool, ['train', ...args, '--steps', String(steps), '--device', device, '--out', dir, '--force']).seconds;
+}
+
+/** Runs another pipeline script (e.g. position-eval.js) as its own process; exits on failure. */
+export function nodeScript(script, args) {
+  const t0 = Date.now();
+  console.log(`$ node pipelines/${script} ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [join(root, 'pipelines', script), ...args], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`pipeline: ${script} failed with exit code ${r.status}`);
+    process.exit(1);
+  }
+  return (Date.now() - t0) / 1000;
+}
+
+/**
+ * A wall-clock budget for a pipeline (limitS 0: none). `over(s)`: fewer than s seconds remain. `fits(e)`
+ * guesses whether the next length fits: the last length's wall time times `growth`, the factor between
+ * consecutive lengths (about 1 at equal tokens per length, more when tokens grow with the length).
+ */
+export function timeBudget(limitS, growth = 1) {
+  const t0 = Date.now();
+  let last = 0;
+  const elapsed = () => (Date.now() - t0) / 1000;
+  const left = () => (limitS ? limitS - elapsed() : Infinity);
+  return {
+    elapsed,
+    left,
+    over: (s = 0) => left() < s,
+    /** records that a length took `s` seconds */
+    took: (s) => { last = s; },
+    fits: () => left() >= Math.max(20, last * growth),
+  };
+}
+
+/** A log-x line chart of one position curve per model (bits per token against position in the window). */
+export function positionSeries(rows) {
+  return rows.filter((r) => r.position_curve).map((r) => ({
+    name: `L = 2^${Math.round(Math.log2(r.seq_len))}`,
+    // geometric centre of each octave bin
+    points: r.position_curve.map((b) => [Math.sqrt(b.from * b.to), b.bits]),
+  }));
+}
+
+/**
+ * Position bins as the current positionBins makes them: older curves ended in a bin of the lone position
+ * L (one prediction per window); it is merged into the bin before it, weighting by counts (exact).
+ */
+export function normaliseCurve(bins) {
+  const last = bins[bins.length - 1], prev = bins[bins.length - 2];
+  if (!prev || last.from !== last.to) return bins;
+  const count = prev.count + last.count;
+  return [...bins.slice(0, -2), { from: prev.from, to: last.to, bits: (prev.bits * prev.count + last.bits * last.count) / count, count }];
+}
+
+/** Training seconds of a run folder (from its trainer state), or undefined. */
+export function trainSeconds(dir) {
+  const p = join(dir, 'trainer_state.json');
+  return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')).elapsedS : undefined;
+}
+
+/**
+ * --report-only: rewrite a results folder from its finished run folders without computing anything; the
+ * command and machine stay those of the run that made them (from the results.json already there).
+ */
+export function reportOrigin(dir, reportOnly, command, device) {
+  const p = join(dir, 'results.json');
+  if (reportOnly) {
+    if (!existsSync(p)) {
+      console.error(`--report-only: ${p} does not exist (nothing to rewrite)`);
+      process.exit(2);
+    }
+    const r = JSON.parse(readFileSync(p, 'utf8'));
+    return { command: r.command, machine: r.machine, previous: r };
+  }
+  return { command, machine: machine(device), previous: undefined };
+}
+
+/** A plot series of one column of the rows against their sequence length. */
+export function seriesOf(rows, key, name) {
+  return { name, points: rows.map((r) => [r.seq_len, r[key]]) };
+}
+
+/** Wall seconds of a length: measured now, or (--report-only) the value the original run recorded. */
+export function wallSeconds(origin, L, t0) {
+  if (!origin.previous) return (Date.now() - t0) / 1000;
+  return origin.previous.rows?.find((r) => r.seq_len === L)?.wall_s;
+}

@@ -6,7 +6,7 @@ import { AUDIO_ENCODINGS, type AudioEncoding } from '../data/audio/mulaw.js';
 import { DEFAULT_AUDIO_RATE, decodeTokenFile, encodeTokenFile, tokenizeWav } from '../data/audio/tokens.js';
 import { encodeWav } from '../data/audio/wav.js';
 import { decodeTokens } from '../data/audio/mulaw.js';
-import { buildAtomically, buildDigits, buildLongSpeech } from '../data/audio/datasets.js';
+import { buildAtomically, buildDigits, buildLongSpeech, buildMusic, type MusicRecipe } from '../data/audio/datasets.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
 import { inputName, localInput, readInput } from './input.js';
@@ -17,10 +17,22 @@ import { createProgress } from './progress.js';
 const AUDIO_RECIPES: Record<string, string> = {
   digits: 'spoken digits zero..nine in many espeak-ng voices, split train/valid/test by voice',
   'long-speech': 'minutes of read public-domain text per espeak-ng voice, for next-token training',
+  music: 'the Battle for Wesnoth soundtrack (wesnoth-1.16-music) decoded by sox to 16 kHz mono, split train/valid/test by track',
 };
 
 const secs = (n: number, rate: number) => `${(n / rate).toFixed(2)} s`;
 const rateArg = parseIntArg(1000, 384000);
+
+/** --max-seconds train=660,valid=70,test=200 */
+function parseMaxSeconds(v: string): Partial<Record<'train' | 'valid' | 'test', number>> {
+  const out: Partial<Record<'train' | 'valid' | 'test', number>> = {};
+  for (const part of v.split(',')) {
+    const m = /^(train|valid|test)=(\d+(?:\.\d+)?)$/.exec(part.trim());
+    if (!m || !(Number(m[2]) > 0)) throw new UsageError(`--max-seconds: '${part}' is not split=seconds (split train, valid or test; seconds > 0), e.g. train=660,valid=70`);
+    out[m[1] as 'train' | 'valid' | 'test'] = Number(m[2]);
+  }
+  return out;
+}
 
 export const registerAudioData: Registrar = (program: Command, ctx) => {
   const name = ctx.name;
@@ -90,21 +102,25 @@ export const registerAudioData: Registrar = (program: Command, ctx) => {
     ],
   );
 
-  const dataset = new Command('dataset').description('build the audio datasets from their recipes (list, build; needs espeak-ng)');
+  const dataset = new Command('dataset').description('build the audio datasets from their recipes (list, build; digits, long-speech: espeak-ng; music: sox)');
   withExamples(
     dataset
       .command('build')
-      .description('build a dataset: "digits" (spoken digits in many espeak-ng voices, split by voice) or "long-speech" (minutes of read public-domain text per voice)')
-      .argument('<recipe>', 'digits | long-speech')
+      .description('build a dataset: "digits" (spoken digits in many espeak-ng voices, split by voice), "long-speech" (minutes of read public-domain text per voice) or "music" (the Wesnoth soundtrack at 16 kHz mono, split by track)')
+      .argument('<recipe>', 'digits | long-speech | music')
       .requiredOption('--out <dir>', 'output folder (made atomically)')
       .option('--voices <n>', 'number of voices (digits: 40, long-speech: 4)', parseIntArg(2, 2000))
       .option('--renditions <n>', 'digits: utterances per voice and digit, at different speeds and pitches', parseIntArg(1, 100), 3)
-      .option('--seed <n>', 'voice choice and speed/pitch seed', parseIntArg(0), 1)
+      .addOption(choiceOption('--format <kind>', 'music: 16-bit WAV, or mu-law token files (1 byte per sample; compact, for carrying)', ['wav', 'tokens'], 'wav'))
+      .option('--source <dir>', 'music: folder of Ogg tracks (default: where wesnoth-1.16-music installs them)')
+      .option('--max-seconds <split=s,...>', 'music: keep at most this much audio per split, e.g. train=660,valid=70,test=200 (a subset)', parseMaxSeconds)
+      .option('--excerpt-seconds <s>', 'music: keep the middle s seconds of every track at least that long (a subset of many tracks)', parseIntArg(1, 100000))
+      .option('--seed <n>', 'voice choice and speed/pitch seed; music: track shuffle seed', parseIntArg(0), 1)
       .option('-f, --force', 'replace an existing output folder')
-      .action((recipe: string, o: { out: string; voices?: number; renditions: number; seed: number; force?: boolean }) =>
+      .action((recipe: string, o: { out: string; voices?: number; renditions: number; seed: number; force?: boolean; format: 'wav' | 'tokens'; source?: string; maxSeconds?: MusicRecipe['maxSeconds']; excerptSeconds?: number }) =>
         asUserErrors(() => {
           checkOutputFolder(o.out);
-          if (recipe !== 'digits' && recipe !== 'long-speech') throw new UsageError(`unknown recipe "${recipe}" (expected digits or long-speech)`);
+          if (recipe !== 'digits' && recipe !== 'long-speech' && recipe !== 'music') throw new UsageError(`unknown recipe "${recipe}" (expected digits, long-speech or music)`);
           const progress = createProgress();
           let started = false;
           const onProgress = (done: number, total: number) => {
@@ -117,6 +133,11 @@ export const registerAudioData: Registrar = (program: Command, ctx) => {
               progress.stop();
               const per = (s: string) => m.items.filter((i) => i.split === s).length;
               process.stderr.write(`${o.out}: ${m.items.length} clips (train ${per('train')}, valid ${per('valid')}, test ${per('test')}), manifest.json\n`);
+            } else if (recipe === 'music') {
+              const m = buildAtomically(o.out, (dir) => buildMusic(dir, { format: o.format, seed: o.seed, onProgress, ...(o.source ? { source: o.source } : {}), ...(o.maxSeconds ? { maxSeconds: o.maxSeconds } : {}), ...(o.excerptSeconds ? { excerptSeconds: o.excerptSeconds } : {}) }), o.force);
+              progress.stop();
+              const per = (s: 'train' | 'valid' | 'test') => `${s} ${m.tracks.filter((t) => t.split === s).length} tracks, ${m.hours[s].toFixed(3)} h`;
+              process.stderr.write(`${o.out}: ${per('train')}; ${per('valid')}; ${per('test')} (16 kHz mono ${o.format === 'wav' ? '16-bit WAV' : 'mu-law tokens'}), music.json\n`);
             } else {
               const files = buildAtomically(o.out, (dir) => buildLongSpeech(dir, { voices: o.voices ?? 4, seed: o.seed, onProgress }), o.force);
               progress.stop();
@@ -127,7 +148,12 @@ export const registerAudioData: Registrar = (program: Command, ctx) => {
           }
         }),
       ),
-    [`${name} dataset build digits --out data/digits --voices 60`, `${name} dataset build long-speech --out data/speech --voices 6`],
+    [
+      `${name} dataset build digits --out data/digits --voices 60`,
+      `${name} dataset build long-speech --out data/speech --voices 6`,
+      `${name} dataset build music --out data/music`,
+      `${name} dataset build music --out data/music-subset --format tokens --excerpt-seconds 80 --max-seconds train=480,valid=80,test=240`,
+    ],
   );
   withExamples(
     dataset

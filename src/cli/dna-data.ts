@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { IndexedFasta, indexFasta } from '../data/dna/indexed.js';
 import { formatFastaRecord, parseRegion, readBed, type Region } from '../data/dna/regions.js';
-import { buildDataset, RECIPES } from '../data/dna/datasets.js';
+import { buildDataset, GREAT_APES_DESCRIPTION, RECIPES } from '../data/dna/datasets.js';
 import { parseIntArg, withExamples, type Registrar } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
 import { inputName, localInput, refuseStreamInput } from './input.js';
@@ -114,16 +114,23 @@ export const registerDnaData: Registrar = (program: Command) => {
     dataset
       .command('build')
       .description('build a dataset recipe (see `mamba-dna dataset list`) into --out: bgzip FASTA + .fai + .gzi per genome, and manifest.json for labelled sets')
-      .argument('<name>', `recipe: ${Object.keys(RECIPES).join(' or ')}`)
+      .argument('<name>', `recipe: ${[...Object.keys(RECIPES), 'great-apes'].join(', ')}`)
       .requiredOption('--out <dir>', 'output folder (must be empty or new unless --force)')
       .option('-f, --force', 'replace a non-empty output folder')
-      .action((name: string, o: { out: string; force?: boolean }) =>
+      .option('--maf <path>', 'great-apes: the MAF alignment to read (default: the file maffilter-examples installs)')
+      .action((name: string, o: { out: string; force?: boolean; maf?: string }) =>
         asUserErrors(async () => {
+          if (o.maf && name !== 'great-apes') throw new UserError(`--maf is for the great-apes recipe, not ${name}`);
           checkOutputFolder(o.out);
-          await buildDataset(name, o.out, { force: !!o.force, log: (l) => process.stderr.write(`${l}\n`) });
+          await buildDataset(name, o.out, { force: !!o.force, log: (l) => process.stderr.write(`${l}\n`), ...(o.maf ? { maf: o.maf } : {}) });
         }),
       ),
-    ['mamba-dna dataset build species --out data/species', 'mamba-dna dataset build h_pylori --out data/h_pylori --force'],
+    [
+      'mamba-dna dataset build species --out data/species',
+      'mamba-dna dataset build h_pylori --out data/h_pylori --force',
+      'mamba-dna dataset build great-apes --out data/great-apes',
+      'mamba-dna dataset build great-apes --out data/great-apes --maf chr22.maf.gz',
+    ],
   );
   withExamples(
     dataset
@@ -131,6 +138,7 @@ export const registerDnaData: Registrar = (program: Command) => {
       .description('list the dataset recipes')
       .action(() => {
         for (const [k, v] of Object.entries(RECIPES)) process.stdout.write(`${k}\t${v.description}\n`);
+        process.stdout.write(`great-apes\t${GREAT_APES_DESCRIPTION}\n`);
       }),
     ['mamba-dna dataset list'],
   );

@@ -19,7 +19,7 @@ const DOMAIN_SPECIFIC: Record<string, { dna?: string[]; audio?: string[] }> = {
   // DNA keeps soft-masking as extra tokens; audio picks a rate, a companding and a headerless layout
   tokenize: { dna: ['--keep-case'], audio: ['--rate', '--encoding', '--raw'] },
   // the audio recipes synthesize speech with espeak-ng voices
-  'dataset build': { audio: ['--voices', '--renditions', '--seed'] },
+  'dataset build': { dna: ['--maf'], audio: ['--voices', '--renditions', '--seed', '--format', '--source', '--max-seconds', '--excerpt-seconds'] },
 };
 
 /** Commands of one CLI only. */

@@ -2,7 +2,7 @@
 // installed with `apt-get install espeak-ng`): ten spoken digits in many voices, and long read speech.
 // Every recipe writes 16 kHz 16-bit mono WAV (espeak-ng speaks at 22,050 Hz; our resampler converts).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { packageRoot } from '../../backend/native.js';
@@ -10,6 +10,8 @@ import { Rng } from '../../util/rng.js';
 import type { Split } from '../types.js';
 import { AudioDataError } from './errors.js';
 import type { AudioManifest } from './labelled.js';
+import { encodeSamples } from './mulaw.js';
+import { encodeTokenFile } from './tokens.js';
 import { resample } from './resample.js';
 import { readWavMono, writeFileAtomic, writeWav } from './wav.js';
 
@@ -211,4 +213,145 @@ export function buildAtomically<T>(out: string, build: (dir: string) => T, force
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+// ---- music: the Battle for Wesnoth soundtrack (Debian wesnoth-1.16-music), decoded by sox --------------
+
+/** Where Debian installs the Wesnoth soundtrack (Ogg Vorbis, 44.1 kHz stereo, GPL). */
+export const WESNOTH_MUSIC_DIRS = ['/usr/share/games/wesnoth/1.16/data/core/music', '/usr/share/games/wesnoth/data/core/music'];
+
+export interface MusicRecipe {
+  /** folder of .ogg tracks (default: the first of WESNOTH_MUSIC_DIRS that exists) */
+  source?: string;
+  /** 16-bit WAV files (default) or mu-law token files (header + one byte per sample, 16 kHz): compact, no decoding to train */
+  format?: 'wav' | 'tokens';
+  /** shares of the total duration held out, by whole tracks (default 0.15 test, 0.05 valid) */
+  testFraction?: number;
+  validFraction?: number;
+  /** tracks shorter than this are left out (jingles and the 10 s of silence; default 30 s) */
+  minSeconds?: number;
+  /** keep at most this much of each split (tracks in split order, the last one cut): a subset to carry */
+  maxSeconds?: Partial<Record<Split, number>>;
+  /** keep only the middle this-many seconds of every track, and leave out tracks shorter than that (a subset of many tracks) */
+  excerptSeconds?: number;
+  seed?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface MusicManifest {
+  name: string;
+  source: string;
+  rate: number;
+  format: 'wav' | 'tokens';
+  split: string;
+  hours: Record<Split, number>;
+  tracks: { path: string; track: string; split: Split; seconds: number; source_seconds: number }[];
+}
+
+function findMusicDir(): string {
+  const d = WESNOTH_MUSIC_DIRS.find((p) => existsSync(p));
+  if (!d) throw new AudioDataError(`no Wesnoth music under ${WESNOTH_MUSIC_DIRS.join(' or ')}; install it (apt-get install wesnoth-1.16-music) or pass --source DIR`);
+  return d;
+}
+
+/** Decodes any file sox reads to 16 kHz mono float32 (sox resamples and averages the channels). */
+export function soxDecode(path: string, tmp: string, rate = OUT_RATE): Float32Array {
+  const wav = join(tmp, 'decoded.wav');
+  const r = spawnSync('sox', [path, '-t', 'wav', '-e', 'signed-integer', '-b', '16', wav, 'channels', '1', 'rate', String(rate)], { encoding: 'utf8' });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    throw new AudioDataError(code === 'ENOENT' ? 'sox is not installed (apt-get install sox libsox-fmt-base; libsox-fmt-base gives sox its Ogg Vorbis support)' : `sox failed: ${r.error.message}`);
+  }
+  if (r.status !== 0) {
+    const msg = (r.stderr || '').trim().split('\n')[0] ?? '';
+    const hint = /no handler|ogg|vorbis/i.test(msg) ? ' (sox lacks Ogg support: apt-get install libsox-fmt-base)' : '';
+    throw new AudioDataError(`${path}: sox could not decode it: ${msg}${hint}`);
+  }
+  const { samples } = readWavMono(wav);
+  rmSync(wav, { force: true });
+  return samples;
+}
+
+/**
+ * Builds the music set in `out`: every track decoded to 16 kHz mono, split by whole tracks (a seeded
+ * shuffle, then test and valid take tracks until they hold their share of the total duration), written to
+ * <split>/<track>.wav (or .tokens) with music.json (splits, hours, tracks).
+ */
+export function buildMusic(out: string, r: MusicRecipe = {}): MusicManifest {
+  const source = r.source ?? findMusicDir();
+  if (!existsSync(source)) throw new AudioDataError(`${source}: no such folder`);
+  const files = readdirSync(source).filter((f) => /\.(ogg|oga|flac|wav)$/i.test(f)).sort();
+  if (files.length < 3) throw new AudioDataError(`${source}: ${files.length} audio file(s); a train/valid/test split by track needs at least 3`);
+  const format = r.format ?? 'wav';
+  const minSeconds = r.minSeconds ?? 30;
+  // decode each track once into a temporary file (the whole soundtrack decoded is too big to hold in memory)
+  const tmp = mkdtempSync(join(tmpdir(), 'mamba-music-'));
+  const decoded: { track: string; file: string; samples: number }[] = [];
+  const tracks: MusicManifest['tracks'] = [];
+  const kept: Record<Split, number> = { train: 0, valid: 0, test: 0 };
+  try {
+    files.forEach((f, i) => {
+      const x = soxDecode(join(source, f), tmp);
+      if (x.length >= minSeconds * OUT_RATE) {
+        const file = join(tmp, `${i}.f32`);
+        writeFileSync(file, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+        decoded.push({ track: f.replace(/\.[^.]+$/, ''), file, samples: x.length });
+      }
+      r.onProgress?.(i + 1, files.length + 1);
+    });
+    if (decoded.length < 3) throw new AudioDataError(`${source}: ${decoded.length} track(s) of at least ${minSeconds} s; need 3 for a split`);
+    // a seeded order, then the held-out splits fill up to their share of the duration
+    const order = decoded.map((_, i) => i);
+    const rng = new Rng(r.seed ?? 1);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const total = decoded.reduce((a, d) => a + d.samples, 0);
+    const want = { test: (r.testFraction ?? 0.15) * total, valid: (r.validFraction ?? 0.05) * total };
+    const splitOf = new Map<number, Split>();
+    const have = { test: 0, valid: 0 };
+    for (const i of order) {
+      const s: Split = have.test < want.test ? 'test' : have.valid < want.valid ? 'valid' : 'train';
+      if (s !== 'train') have[s] += decoded[i]!.samples;
+      splitOf.set(i, s);
+    }
+    for (const s of ['test', 'valid', 'train'] as const) {
+      if (![...splitOf.values()].includes(s)) throw new AudioDataError(`${source}: too few tracks for a ${s} split`);
+    }
+    for (const i of order) {
+      const d = decoded[i]!;
+      const split = splitOf.get(i)!;
+      const cap = r.maxSeconds?.[split];
+      const room = cap === undefined ? Infinity : Math.round(cap * OUT_RATE) - kept[split];
+      if (room <= 0) continue;
+      const ex = r.excerptSeconds === undefined ? Infinity : Math.round(r.excerptSeconds * OUT_RATE);
+      if (d.samples < ex && ex !== Infinity) continue;
+      const buf = readFileSync(d.file);
+      let all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+      if (all.length > ex) all = all.subarray(Math.floor((all.length - ex) / 2), Math.floor((all.length - ex) / 2) + ex);
+      const x = all.length > room ? all.subarray(0, room) : all;
+      kept[split] += x.length;
+      const rel = join(split, `${d.track}.${format === 'wav' ? 'wav' : 'tokens'}`);
+      mkdirSync(join(out, split), { recursive: true });
+      if (format === 'wav') writeWav(join(out, rel), x, OUT_RATE, 16);
+      else writeFileAtomic(join(out, rel), encodeTokenFile(encodeSamples(x, 'mulaw'), OUT_RATE, 'mulaw'));
+      tracks.push({ path: rel, track: d.track, split, seconds: x.length / OUT_RATE, source_seconds: d.samples / OUT_RATE });
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const hours = Object.fromEntries((['train', 'valid', 'test'] as const).map((s) => [s, kept[s] / OUT_RATE / 3600])) as Record<Split, number>;
+  const manifest: MusicManifest = {
+    name: 'wesnoth-music',
+    source,
+    rate: OUT_RATE,
+    format,
+    split: `by whole track: seeded shuffle (seed ${r.seed ?? 1}), test then valid take tracks until they hold ${Math.round((r.testFraction ?? 0.15) * 100)}% and ${Math.round((r.validFraction ?? 0.05) * 100)}% of the duration; tracks under ${minSeconds} s left out${r.excerptSeconds ? `; subset: the middle ${r.excerptSeconds} s of every track at least that long` : ''}${r.maxSeconds ? `; subset: at most ${JSON.stringify(r.maxSeconds)} seconds per split (the last track of a split cut)` : ''}`,
+    hours,
+    tracks,
+  };
+  writeFileAtomic(join(out, 'music.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 1) + '\n'));
+  r.onProgress?.(files.length + 1, files.length + 1);
+  return manifest;
 }

@@ -6,5 +6,5 @@ export { encodeSamples, decodeTokens, tokenTable, silenceToken, muLawCompress, m
 export { tokenizeWav, tokenizeWavToFile, readTokenFile, writeTokensAsWav, clearTokenCache, DEFAULT_AUDIO_RATE, type TokenizeOptions, type TokenizedAudio } from './tokens.js';
 export { AudioWindowSource, openAudioWindows, resolveAudioInputs, type AudioWindowOptions, type Holdout } from './windows.js';
 export { AudioLabelledSource, openAudioSet, loadAudioSetIndex, fitClip, splitForSpeaker, SPLITS, type AudioManifest, type AudioManifestItem, type AudioSetOptions, type AudioClip } from './labelled.js';
-export { DEFAULT_AUDIO_DIGITS, DEFAULT_AUDIO_SPEECH, AUDIO_TEXTS_DIR, DIGIT_WORDS, buildDigits, buildLongSpeech, buildAtomically, pickVoices, espeakVoices, speak, trimSilence, type DigitsRecipe, type LongSpeechRecipe, type EspeakVoice } from './datasets.js';
+export { DEFAULT_AUDIO_DIGITS, DEFAULT_AUDIO_SPEECH, AUDIO_TEXTS_DIR, DIGIT_WORDS, buildDigits, buildLongSpeech, buildAtomically, buildMusic, soxDecode, WESNOTH_MUSIC_DIRS, type MusicRecipe, type MusicManifest, pickVoices, espeakVoices, speak, trimSilence, type DigitsRecipe, type LongSpeechRecipe, type EspeakVoice } from './datasets.js';
 export { listAudioFiles } from './files.js';

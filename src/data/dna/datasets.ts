@@ -91,22 +91,37 @@ export interface BuildOptions {
   log?: (line: string) => void;
 }
 
-/** Builds a recipe into `outDir`: bgzip FASTA + .fai + .gzi per genome and a manifest.json. All or nothing. */
-export async function buildDataset(name: string, outDir: string, opts: BuildOptions = {}): Promise<{ manifestPath?: string; genomes: number; bases: number }> {
-  const recipe = RECIPES[name];
-  if (!recipe) throw new DnaDataError(`unknown dataset '${name}' (known: ${Object.keys(RECIPES).join(', ')})`);
-  const log = opts.log ?? (() => undefined);
+/** Makes `outDir` all or nothing: `fill` writes into a temporary sibling folder renamed into place at the end. */
+export async function writeDatasetAtomically<T>(outDir: string, force: boolean | undefined, fill: (tmp: string) => Promise<T>): Promise<T> {
   const out = resolve(outDir);
   if (existsSync(out)) {
     if (!statSync(out).isDirectory()) throw new DnaDataError(`${outDir}: exists and is not a folder`);
-    if (readdirSync(out).length > 0 && !opts.force) throw new DnaDataError(`${outDir}: exists and is not empty; choose another folder or pass --force to replace it`);
+    if (readdirSync(out).length > 0 && !force) throw new DnaDataError(`${outDir}: exists and is not empty; choose another folder or pass --force to replace it`);
   }
-  const files = recipe.sources.map((s) => findRecipeFile(s.file)); // fail before writing anything
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.partial-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
+    const r = await fill(tmp);
+    rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+    return r;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Builds a recipe into `outDir`: bgzip FASTA + .fai + .gzi per genome and a manifest.json. All or nothing. */
+export async function buildDataset(name: string, outDir: string, opts: GreatApesOptions = {}): Promise<{ manifestPath?: string; genomes: number; bases: number }> {
+  if (name === 'great-apes') return buildGreatApes(outDir, opts);
+  const recipe = RECIPES[name];
+  if (!recipe) throw new DnaDataError(`unknown dataset '${name}' (known: ${[...Object.keys(RECIPES), 'great-apes'].join(', ')})`);
+  const log = opts.log ?? (() => undefined);
+  const files = recipe.sources.map((s) => findRecipeFile(s.file)); // fail before writing anything
+  const out = resolve(outDir);
+  return writeDatasetAtomically(outDir, opts.force, async (tmp) => {
     const classes = [...new Set(recipe.sources.map((s) => s.label))];
     const sources = [];
     let bases = 0;
@@ -131,13 +146,135 @@ export async function buildDataset(name: string, outDir: string, opts: BuildOpti
       const manifest = { name, description: recipe.description, classes, sources };
       writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     }
-    rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out);
     log(`wrote ${recipe.labelled ? join(outDir, 'manifest.json') : outDir}: ${sources.length} genome${sources.length === 1 ? '' : 's'}, ${classes.length} classes, ${bases.toLocaleString('en-US')} bases`);
     return { manifestPath: recipe.labelled ? join(out, 'manifest.json') : undefined, genomes: sources.length, bases };
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
+// ---- great apes: one EPO multiple alignment, cut into species x split FASTA --------------------------
+
+/** The great-apes alignment shipped by Debian's maffilter-examples (Ensembl Compara EPO, human chr22 subset). */
+export const GREAT_APES_MAF = 'Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
+export const MAFFILTER_ROOTS = ['/usr/share/doc/maffilter/examples', '/usr/share/doc/maffilter-examples/examples'];
+export const GREAT_APES_SPECIES: readonly { code: string; name: string }[] = [
+  { code: 'Hsap', name: 'Homo sapiens' },
+  { code: 'Ptro', name: 'Pan troglodytes' },
+  { code: 'Ggor', name: 'Gorilla gorilla' },
+  { code: 'Ppyg', name: 'Pongo pygmaeus' },
+];
+/** Fractions of the alignment blocks, in human-coordinate order: train first, then valid, then test. */
+export const GREAT_APES_SPLIT = { train: 0.73, valid: 0.07, test: 0.2 } as const;
+export const GREAT_APES_DESCRIPTION =
+  '4 great apes (Hsap, Ptro, Ggor, Ppyg) from an Ensembl Compara EPO alignment of human chr22, split into contiguous human-order regions (needs Debian maffilter-examples)';
+
+export interface GreatApesOptions extends BuildOptions {
+  /** the MAF file to read (default: the one maffilter-examples installs) */
+  maf?: string;
+}
+
+export function findGreatApesMaf(): string {
+  for (const root of MAFFILTER_ROOTS) {
+    const p = join(root, GREAT_APES_MAF);
+    if (existsSync(p)) return p;
+  }
+  throw new DnaDataError(`cannot find ${GREAT_APES_MAF} under ${MAFFILTER_ROOTS.join(', ')}; install the Debian package maffilter-examples (apt-get install maffilter-examples) or pass --maf PATH`);
+}
+
+/** bgzip FASTA (+ .gzi, .fai) of whole in-memory records, 60 bases per line. */
+function bgzipRecords(records: { name: string; description: string; seq: Buffer }[], where: string): { data: Buffer; gzi: Buffer; fai: string; records: FaiRecord[] } {
+  const w = new BgzfWriter();
+  const b = new FaiBuilder(where);
+  const put = (buf: Buffer) => { b.push(buf); w.write(buf); };
+  for (const r of records) {
+    put(Buffer.from(`>${r.name} ${r.description}\n`, 'latin1'));
+    const lines: Buffer[] = [];
+    for (let i = 0; i < r.seq.length; i += 60) {
+      lines.push(r.seq.subarray(i, Math.min(r.seq.length, i + 60)), NEWLINE);
+      if (lines.length >= 4096) { put(Buffer.concat(lines)); lines.length = 0; }
+    }
+    if (lines.length) put(Buffer.concat(lines));
+  }
+  const fai = b.finish();
+  const { data, gzi } = w.finish();
+  return { data, gzi, fai: formatFai(fai), records: fai };
+}
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * `mamba-dna dataset build great-apes`: reads the alignment, orders its blocks by human position, cuts
+ * them into contiguous train | valid | test runs of blocks, and writes per species and split one FASTA
+ * record: the species' bases of those blocks (gaps removed), concatenated in human order.
+ */
+export async function buildGreatApes(outDir: string, opts: GreatApesOptions = {}): Promise<{ manifestPath: string; genomes: number; bases: number }> {
+  const { readMafBlocks } = await import('./maf.js');
+  const log = opts.log ?? (() => undefined);
+  const maf = opts.maf ?? findGreatApesMaf();
+  if (!existsSync(maf)) throw new DnaDataError(`${maf}: no such file`);
+  const codes = GREAT_APES_SPECIES.map((s) => s.code);
+  const t0 = Date.now();
+  // per block: its human position and each species' ungapped bases
+  const blocks: { chrom: string; start: number; end: number; seqs: (Buffer | null)[] }[] = [];
+  for await (const b of readMafBlocks(maf)) {
+    const h = b.rows.find((r) => r.species === 'Hsap');
+    if (!h) throw new DnaDataError(`${maf}: line ${b.line}: the block has no Hsap row (the split follows human coordinates)`);
+    if (h.strand !== '+') throw new DnaDataError(`${maf}: line ${b.line}: the Hsap row is on the - strand; the recipe expects a human-projected alignment`);
+    const seqs = codes.map((c) => {
+      const r = b.rows.find((x) => x.species === c);
+      return r ? Buffer.from(r.text.replace(/-/g, ''), 'latin1') : null;
+    });
+    blocks.push({ chrom: h.chrom, start: h.start, end: h.start + h.size, seqs });
+  }
+  if (blocks.length < 3) throw new DnaDataError(`${maf}: ${blocks.length} alignment block(s); the train/valid/test split needs at least 3`);
+  blocks.sort((x, y) => (x.chrom < y.chrom ? -1 : x.chrom > y.chrom ? 1 : x.start - y.start));
+  const n = blocks.length;
+  const nValid = Math.max(1, Math.round(n * GREAT_APES_SPLIT.valid));
+  const nTest = Math.max(1, Math.round(n * GREAT_APES_SPLIT.test));
+  const nTrain = n - nValid - nTest;
+  const ranges = { train: [0, nTrain], valid: [nTrain, nTrain + nValid], test: [nTrain + nValid, n] } as const;
+  log(`${maf}: ${n.toLocaleString('en-US')} alignment blocks read in ${((Date.now() - t0) / 1000).toFixed(1)} s; split ${nTrain} / ${nValid} / ${nTest} blocks`);
+  const region = (a: number, b: number) => {
+    const first = blocks[a]!, last = blocks[b - 1]!;
+    return first.chrom === last.chrom ? `${first.chrom}:${first.start + 1}-${last.end}` : `${first.chrom}:${first.start + 1}-${last.chrom}:${last.end}`;
+  };
+  return writeDatasetAtomically(outDir, opts.force, async (tmp) => {
+    const sources = [];
+    let bases = 0;
+    for (const [split, [a, b]] of Object.entries(ranges) as ['train' | 'valid' | 'test', readonly [number, number]][]) {
+      for (let k = 0; k < codes.length; k++) {
+        const sp = GREAT_APES_SPECIES[k]!;
+        const parts = blocks.slice(a, b).map((x) => x.seqs[k]).filter((x): x is Buffer => x !== null);
+        const seq = Buffer.concat(parts);
+        if (seq.length === 0) throw new DnaDataError(`${maf}: species ${sp.code} has no bases in the ${split} blocks`);
+        const rel = `${sp.code.toLowerCase()}/${split}.fa.gz`;
+        const name = `${sp.code}_${split}`;
+        const desc = `${sp.name}, bases aligned to human ${region(a, b)} (${parts.length} blocks, gaps removed, concatenated in human order)`;
+        const r = bgzipRecords([{ name, description: desc, seq }], rel);
+        const dest = join(tmp, rel);
+        mkdirSync(dirname(dest), { recursive: true });
+        writeFileSync(dest, r.data);
+        writeFileSync(`${dest}.gzi`, r.gzi);
+        writeFileSync(`${dest}.fai`, r.fai);
+        bases += seq.length;
+        sources.push({ path: rel, label: sp.name, split, species: sp.code, description: desc, records: 1, bases: seq.length, blocks: parts.length });
+        log(`${sp.code} ${split}: ${seq.length.toLocaleString('en-US')} bases from ${parts.length} blocks -> ${rel}`);
+      }
+    }
+    const manifest = {
+      name: 'great-apes',
+      description: GREAT_APES_DESCRIPTION,
+      classes: GREAT_APES_SPECIES.map((s) => s.name),
+      species: Object.fromEntries(GREAT_APES_SPECIES.map((s) => [s.code, s.name])),
+      source: { file: maf, package: 'maffilter-examples', origin: 'Ensembl Compara EPO multiple alignment (5 catarrhini, human-projected), subset of human chromosome 22' },
+      split: {
+        by: 'alignment blocks sorted by human position, cut into contiguous runs: train, then valid, then test; no human base is in two splits',
+        fractions: GREAT_APES_SPLIT,
+        blocks: { train: nTrain, valid: nValid, test: nTest },
+        human_regions: { train: region(0, nTrain), valid: region(nTrain, nTrain + nValid), test: region(nTrain + nValid, n) },
+      },
+      sources,
+    };
+    writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    log(`wrote ${join(outDir, 'manifest.json')}: ${sources.length} FASTA (4 species x 3 splits), ${bases.toLocaleString('en-US')} bases in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return { manifestPath: join(resolve(outDir), 'manifest.json'), genomes: sources.length, bases };
+  });
+}
