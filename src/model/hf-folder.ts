@@ -1,0 +1,190 @@
+// Model folders in any of the three layouts (hf-config.ts): find and read the weights (model.safetensors,
+// or shards listed by model.safetensors.index.json), map key names to ours (= transformers' names; mamba_ssm
+// calls the embedding backbone.embedding), and write a folder back in any layout.
+// pytorch_model.bin (a pickle, which runs code when loaded) is refused with the conversion to safetensors.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, defaultVocab, derived, type MambaConfig, type ModelDomain } from './config.js';
+import {
+  CONFIG_FILE, CheckpointError, MODEL_FILE, readSafetensors, writeFileAtomic, writeSafetensors, type SafeTensor,
+} from './checkpoint.js';
+import { configToJSON, parseConfigJSON, type FolderLayout, type ParsedConfig } from './hf-config.js';
+import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerConfigJSON, tokenizerJSON } from './tokenizer-json.js';
+
+export const INDEX_FILE = 'model.safetensors.index.json';
+const PICKLES = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'model.bin', 'model.pt', 'model.ckpt'];
+const MAMBA_SSM_EMBEDDING = 'backbone.embedding.weight';
+const EMBEDDING = 'backbone.embeddings.weight';
+const LM_HEAD = 'lm_head.weight';
+
+/** The message for a pickled checkpoint: what to run in Python to get safetensors. */
+export function pickleRefusal(dir: string, file: string): string {
+  return `${join(dir, file)}: PyTorch pickles are not read (loading one runs code); convert it to safetensors in Python: `
+    + 'import torch; from safetensors.torch import save_file; '
+    + `sd = torch.load("${file.replace('.index.json', '')}", map_location="cpu", weights_only=True); `
+    + 'save_file({k: v.contiguous().clone() for k, v in sd.items()}, "model.safetensors", metadata={"format": "pt"})'
+    + (file.endsWith('.index.json') ? ' (load and merge every shard the index lists first)' : '');
+}
+
+/** Reads config.json in any layout. */
+export function readFolderConfig(dir: string, opts: { domain?: ModelDomain } = {}): ParsedConfig {
+  const p = join(dir, CONFIG_FILE);
+  if (!existsSync(p)) {
+    const pickle = existsSync(dir) ? PICKLES.find((f) => existsSync(join(dir, f))) : undefined;
+    throw new CheckpointError(`${p}: no such file (is ${dir} a model or run folder?${pickle ? ` it holds ${pickle}` : ''})`);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`${p}: not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    return parseConfigJSON(obj, opts);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CheckpointError(`${p}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The weight files of a folder: one model.safetensors, or the shards its index names. */
+export function weightFiles(dir: string): { files: string[]; index?: Record<string, string> } {
+  if (existsSync(join(dir, MODEL_FILE))) return { files: [MODEL_FILE] };
+  const ip = join(dir, INDEX_FILE);
+  if (existsSync(ip)) {
+    let idx: { weight_map?: unknown };
+    try {
+      idx = JSON.parse(readFileSync(ip, 'utf8')) as { weight_map?: unknown };
+    } catch (e) {
+      throw new CheckpointError(`${ip}: not valid JSON (${(e as Error).message})`);
+    }
+    const map = idx.weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new CheckpointError(`${ip}: weight_map is missing or not an object`);
+    const index = map as Record<string, string>;
+    const files = [...new Set(Object.values(index))];
+    for (const f of files) {
+      if (typeof f !== 'string' || f.includes('/') || f.includes('\\') || !f.endsWith('.safetensors')) {
+        throw new CheckpointError(`${ip}: weight_map names ${JSON.stringify(f)}, allowed: a .safetensors file in the folder`);
+      }
+      if (!existsSync(join(dir, f))) throw new CheckpointError(`${ip}: shard ${f} is missing from ${dir}`);
+    }
+    return { files: files.sort(), index };
+  }
+  const pickle = PICKLES.find((f) => existsSync(join(dir, f)));
+  if (pickle) throw new CheckpointError(pickleRefusal(dir, pickle));
+  throw new CheckpointError(`${dir}: no ${MODEL_FILE} (nor ${INDEX_FILE} with shards) in it`);
+}
+
+/** All tensors of a folder under our names, as stored (dtype kept). Shards are checked against their index. */
+export function readFolderTensors(dir: string, parsed?: ParsedConfig): Map<string, SafeTensor> {
+  const { files, index } = weightFiles(dir);
+  const out = new Map<string, SafeTensor>();
+  for (const f of files) {
+    const path = join(dir, f);
+    for (const [name, t] of readSafetensors(path).tensors) {
+      if (out.has(name)) throw new CheckpointError(`${path}: tensor ${name} is also in another shard`);
+      if (index && index[name] !== f) throw new CheckpointError(`${path}: holds ${name}, which ${INDEX_FILE} places in ${index[name] ?? 'no shard'}`);
+      out.set(name, t);
+    }
+  }
+  if (index) {
+    for (const [name, f] of Object.entries(index)) {
+      if (!out.has(name)) throw new CheckpointError(`${join(dir, f)}: tensor ${name} listed in ${INDEX_FILE} is not in it`);
+    }
+  }
+  return toOurNames(out, parsed);
+}
+
+/** mamba_ssm names -> ours; a conv1d without bias gets zeros (the same function); a tied head's copy is dropped. */
+function toOurNames(tensors: Map<string, SafeTensor>, parsed?: ParsedConfig): Map<string, SafeTensor> {
+  const out = new Map<string, SafeTensor>();
+  for (const [k, t] of tensors) out.set(k === MAMBA_SSM_EMBEDDING ? EMBEDDING : k, t);
+  if (parsed?.noConvBias) {
+    for (const [k, t] of [...out]) {
+      const bias = k.replace(/conv1d\.weight$/, 'conv1d.bias');
+      if (bias !== k && !out.has(bias)) out.set(bias, { dtype: t.dtype, shape: [t.shape[0]!], data: zerosLike(t, t.shape[0]!) });
+    }
+  }
+  // mamba_ssm's state_dict (and some HF exports) keep the tied head as its own entry: it is the embedding
+  if (parsed?.config.tie_embeddings && out.has(LM_HEAD)) out.delete(LM_HEAD);
+  return out;
+}
+
+function zerosLike(t: SafeTensor, n: number): SafeTensor['data'] {
+  const C = t.data.constructor as new (n: number) => SafeTensor['data'];
+  return new C(n);
+}
+
+/** Bytes of tensor data. */
+export function bytesOf(tensors: Map<string, SafeTensor>): number {
+  let n = 0;
+  for (const t of tensors.values()) n += t.data.byteLength;
+  return n;
+}
+
+export interface FolderDescription {
+  layout: FolderLayout;
+  source: string;
+  files: string[];
+  dtypes: string[];
+  bytes: number;
+}
+
+/** Where a folder came from and what it holds on disk (for `info`). */
+export function describeFolder(dir: string, opts: { domain?: ModelDomain } = {}): FolderDescription {
+  const parsed = readFolderConfig(dir, opts);
+  const { files } = weightFiles(dir);
+  const dtypes = new Set<string>();
+  for (const f of files) for (const t of readSafetensors(join(dir, f)).tensors.values()) dtypes.add(t.dtype);
+  return {
+    layout: parsed.layout, source: parsed.source, files, dtypes: [...dtypes].sort(),
+    bytes: files.reduce((s, f) => s + statSync(join(dir, f)).size, 0),
+  };
+}
+
+/** Tensor names of a layout: mamba_ssm calls the embedding backbone.embedding and stores a tied head too. */
+function layoutTensors(tensors: Map<string, SafeTensor>, config: MambaConfig, layout: FolderLayout): Map<string, SafeTensor> {
+  if (layout !== 'mamba_ssm') return tensors;
+  const out = new Map<string, SafeTensor>();
+  for (const [k, t] of tensors) out.set(k === EMBEDDING ? MAMBA_SSM_EMBEDDING : k, t);
+  const emb = tensors.get(EMBEDDING);
+  if (config.task === 'lm' && config.tie_embeddings && emb && !out.has(LM_HEAD)) out.set(LM_HEAD, emb);
+  return out;
+}
+
+/** Our tokenizer files fit a folder whose vocabulary is its domain's own. */
+function hasOurVocabulary(c: MambaConfig): boolean {
+  return c.vocab_size === defaultVocab(c.domain) && derived(c).paddedVocab === c.vocab_size;
+}
+
+export interface WriteFolderOptions {
+  layout?: FolderLayout;
+  metadata?: Record<string, string>;
+  /** the tool named in config.json's mamba_seq block */
+  tool?: string;
+}
+
+/**
+ * Writes config.json, model.safetensors and (for our vocabularies) tokenizer.json + tokenizer_config.json,
+ * each atomically. Tensors are under our names and written in the given order and dtypes.
+ */
+export function writeFolder(dir: string, config: MambaConfig, tensors: Map<string, SafeTensor>, opts: WriteFolderOptions = {}): string[] {
+  const layout = opts.layout ?? 'ours';
+  const dtype = tensors.get(EMBEDDING)?.dtype ?? 'F32';
+  writeSafetensors(join(dir, MODEL_FILE), layoutTensors(tensors, config, layout), { format: 'pt', ...opts.metadata });
+  const json = configToJSON(config, layout, { dtype, ...(opts.tool ? { tool: opts.tool } : {}) });
+  writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(json, null, 2)}\n`);
+  const files = [MODEL_FILE, CONFIG_FILE];
+  if (layout !== 'mamba_ssm' && hasOurVocabulary(config)) {
+    writeFileAtomic(join(dir, TOKENIZER_FILE), `${JSON.stringify(tokenizerJSON(config.domain), null, 2)}\n`);
+    writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), `${JSON.stringify(tokenizerConfigJSON(config.domain), null, 2)}\n`);
+    files.push(TOKENIZER_FILE, TOKENIZER_CONFIG_FILE);
+  }
+  return files;
+}
+
+/** Tokenizer and generation files of a foreign folder that a converted copy should keep. */
+export function tokenizerFilesOf(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => /^(tokenizer.*|special_tokens_map|vocab|merges|generation_config)\.(json|txt|model)$/.test(f)).sort();
+}
