@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveDevice } from '../backend/index.js';
 import { generateMany } from '../generate/index.js';
-import { loadModel, readConfig, type MambaLM } from '../model/index.js';
+import { checkVocabularyFits, loadModel, readConfig, type MambaLM } from '../model/index.js';
 import { parseFloatArg, parseIntArg, choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
 import { createProgress } from './progress.js';
@@ -32,9 +32,10 @@ interface GenerateFlags {
 async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const dir = resolve(f.checkpoint);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
-  const config = await asUserErrors(() => readConfig(dir));
+  const config = await asUserErrors(() => readConfig(dir, { domain: ctx.domain }));
   if (config.domain !== ctx.domain) throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
   if (config.task !== 'lm') throw new UserError(`${dir} holds a classifier; generate needs a next-token (lm) model`);
+  await asUserErrors(() => checkVocabularyFits(config, ctx.domain, dir));
   const out = resolve(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
   // DNA: all samples as records of one FASTA; audio: one WAV per sample (name-1.wav, name-2.wav, ... when several)
   const outs = ctx.domain === 'audio' && f.samples > 1 ? Array.from({ length: f.samples }, (_, k) => out.replace(/(\.wav)?$/i, (ext) => `-${k + 1}${ext || '.wav'}`)) : [out];
@@ -43,7 +44,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   let model: MambaLM;
   try {
     const precision = device === 'cuda' ? readRunInfo(dir)?.precision ?? 'f32' : 'f32';
-    model = loadModel(dir, { device, precision }) as MambaLM;
+    model = loadModel(dir, { device, precision, domain: ctx.domain }) as MambaLM;
   } catch (e) {
     throw new UserError((e as Error).message);
   }

@@ -13,14 +13,18 @@ import {
   defaultVocab,
   loadModel,
   makeConfig,
+  checkVocabularyFits,
+  describeFolder,
+  hasWeightFiles,
   readConfig,
+  readModelConfigFile,
   type MambaConfig,
   type CreateOptions,
   type MambaModel,
   type PresetName,
 } from '../model/index.js';
 import { TRAINER_STATE_FILE, Trainer, type EvalInfo, type TrainOptions } from '../train/index.js';
-import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext, type Registrar } from './common.js';
+import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext, type Domain, type Registrar } from './common.js';
 import { domainData, openLabelledData, type DomainData } from './domain-data.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
 import { createProgress } from './progress.js';
@@ -57,28 +61,10 @@ interface TrainFlags {
  * e.g. a pretrained next-token model into a classifier. Heads stay freshly initialised.
  */
 async function initBackboneFrom(model: MambaModel, dir: string): Promise<number> {
-  const { readSafetensors, safeToFloat64 } = await import('../model/index.js');
-  const { Tensor } = await import('../backend/index.js');
-  const path = join(dir, MODEL_FILE);
-  if (!existsSync(path)) throw new UserError(`--init ${dir}: no ${MODEL_FILE} in it`);
-  const src = readConfigOrThrow(dir);
-  const c = model.config;
-  for (const k of ['d_model', 'n_layer', 'd_state', 'd_conv', 'expand'] as const) {
-    if (src[k] !== c[k]) throw new UserError(`--init ${dir}: its ${k} is ${src[k]}, the new model's is ${c[k]}; use the same --preset/--config`);
-  }
-  const { tensors } = readSafetensors(path);
-  let n = 0;
-  for (const p of model.parameters()) {
-    if (!p.name.startsWith('backbone.')) continue;
-    const t = tensors.get(p.name);
-    if (!t) throw new UserError(`--init ${dir}: tensor ${p.name} is missing`);
-    if (t.data.length !== p.value.numel) throw new UserError(`--init ${dir}: tensor ${p.name} has ${t.data.length} values, the model needs ${p.value.numel}`);
-    const v = safeToFloat64(t);
-    p.value.copyFrom(Tensor.from(p.value.dtype === 'f64' ? v : Float32Array.from(v), p.value.shape));
-    n++;
-  }
-  model.invalidate();
-  return n;
+  const { copyBackbone } = await import('../model/index.js');
+  const { copied, skipped } = await asUserErrors(() => copyBackbone(model, dir));
+  for (const s of skipped) console.error(`  --init: ${s} not copied: left freshly initialised`);
+  return copied;
 }
 
 /** Peak memory so far: the GPU allocator's peak on CUDA, the process's max RSS on the CPU. */
@@ -117,11 +103,10 @@ function checkDomain(ctx: CliContext, dir: string, config: MambaConfig): void {
 }
 
 function readConfigFile(path: string): Partial<MambaConfig> {
-  if (!existsSync(path)) throw new UserError(`--config ${path}: no such file`);
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Partial<MambaConfig>;
+    return readModelConfigFile(path); // any layout, every field bounded, errors name the file
   } catch (e) {
-    throw new UserError(`--config ${path}: not valid JSON (${(e as Error).message})`);
+    throw new UserError(`--config ${(e as Error).message}`);
   }
 }
 
@@ -285,24 +270,25 @@ interface EvalFlags {
  */
 function openCheckpoint(ctx: CliContext, dir: string, device: Device): { model: MambaModel; run?: RunInfo } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
-  if (!existsSync(join(dir, MODEL_FILE))) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
-  const config = readConfigOrThrow(dir);
+  if (!hasWeightFiles(dir)) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
+  const config = readConfigOrThrow(dir, ctx.domain);
   checkDomain(ctx, dir, config);
+  checkVocabularyFits(config, ctx.domain, dir);
   const run = readRunInfo(dir);
   const precision = device === 'cuda' ? run?.precision ?? 'f32' : 'f32';
-  const model = loadModelOrThrow(dir, { device, precision, recompute: true });
+  const model = loadModelOrThrow(dir, { device, precision, recompute: true, domain: ctx.domain });
   return { model, run };
 }
 
-function readConfigOrThrow(dir: string): MambaConfig {
+function readConfigOrThrow(dir: string, domain?: Domain): MambaConfig {
   try {
-    return readConfig(dir);
+    return readConfig(dir, { domain });
   } catch (e) {
     throw new UserError((e as Error).message);
   }
 }
 
-function loadModelOrThrow(dir: string, opts: CreateOptions): MambaModel {
+function loadModelOrThrow(dir: string, opts: CreateOptions & { domain?: Domain }): MambaModel {
   try {
     return loadModel(dir, opts);
   } catch (e) {
@@ -372,10 +358,10 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
 function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): void {
   const dir = resolve(flags.checkpoint);
   if (!existsSync(join(dir, CONFIG_FILE))) throw new UserError(`--checkpoint ${dir}: no ${CONFIG_FILE} (not a run or model folder)`);
-  const config = readConfigOrThrow(dir);
+  const config = readConfigOrThrow(dir, ctx.domain);
   checkDomain(ctx, dir, config);
-  const model = loadModelOrThrow(dir, { device: 'cpu' });
-  const mp = join(dir, MODEL_FILE);
+  const model = loadModelOrThrow(dir, { device: 'cpu', domain: ctx.domain });
+  const origin = describeFolder(dir, { domain: ctx.domain });
   const st = existsSync(join(dir, TRAINER_STATE_FILE)) ? (JSON.parse(readFileSync(join(dir, TRAINER_STATE_FILE), 'utf8')) as Record<string, unknown>) : undefined;
   const run = readRunInfo(dir);
   const out = {
@@ -384,7 +370,9 @@ function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): v
     task: config.task,
     config,
     parameters: model.numParameters(),
-    model_bytes: statSync(mp).size,
+    model_bytes: origin.bytes,
+    layout: origin.layout,
+    source: origin.source,
     ...(run ? { data: run.data, classes: run.classes } : {}),
     ...(st ? { step: st.step, tokens: st.tokens, train_seconds: st.elapsedS, options: st.options, last_eval: st.lastEval } : {}),
   };
@@ -394,7 +382,8 @@ function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): v
   }
   console.log(`${dir}`);
   console.log(`  ${config.domain} ${config.task} model: d_model ${config.d_model}, ${config.n_layer} layers, d_state ${config.d_state}, expand ${config.expand}, vocab ${config.vocab_size}${config.task === 'classify' ? `, ${config.num_classes} classes (${config.pooling} pooling)` : ''}`);
-  console.log(`  ${fmtInt(out.parameters)} parameters, ${MODEL_FILE} ${(out.model_bytes / 2 ** 20).toFixed(2)} MiB`);
+  console.log(`  ${fmtInt(out.parameters)} parameters, ${origin.files.join(', ')} ${(out.model_bytes / 2 ** 20).toFixed(2)} MiB (${origin.dtypes.join(', ')})`);
+  console.log(`  layout: ${origin.layout}, from ${origin.source}`);
   if (run) console.log(`  data: ${run.data}${run.classes ? ` (classes: ${run.classes.join(', ')})` : ''}`);
   if (st) {
     const o = st.options as TrainOptions;

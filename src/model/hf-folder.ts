@@ -4,11 +4,14 @@
 // pytorch_model.bin (a pickle, which runs code when loaded) is refused with the conversion to safetensors.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, defaultVocab, derived, type MambaConfig, type ModelDomain } from './config.js';
+import { Tensor } from '../backend/index.js';
+import { ConfigError, defaultVocab, derived, makeConfig, type MambaConfig, type ModelDomain } from './config.js';
 import {
-  CONFIG_FILE, CheckpointError, MODEL_FILE, readSafetensors, writeFileAtomic, writeSafetensors, type SafeTensor,
+  CONFIG_FILE, CheckpointError, MODEL_FILE, readSafetensors, safeToFloat64, writeFileAtomic, writeSafetensors,
+  type SafeTensor,
 } from './checkpoint.js';
-import { configToJSON, parseConfigJSON, type FolderLayout, type ParsedConfig } from './hf-config.js';
+import { configToJSON, detectLayout, parseConfigJSON, type FolderLayout, type ParsedConfig } from './hf-config.js';
+import type { MambaModel } from './model.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerConfigJSON, tokenizerJSON } from './tokenizer-json.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -187,4 +190,81 @@ export function writeFolder(dir: string, config: MambaConfig, tensors: Map<strin
 export function tokenizerFilesOf(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => /^(tokenizer.*|special_tokens_map|vocab|merges|generation_config)\.(json|txt|model)$/.test(f)).sort();
+}
+
+/**
+ * A model config file given to `train --config`: our fields, or a config.json of any layout. Every field is
+ * checked against its bounds (config.ts) and errors name the file.
+ */
+export function readModelConfigFile(path: string): Partial<MambaConfig> {
+  if (!existsSync(path)) throw new CheckpointError(`${path}: no such file`);
+  let obj: unknown;
+  try {
+    obj = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    if (typeof obj === 'object' && obj !== null && !Array.isArray(obj) && detectLayout(obj as Record<string, unknown>) === 'ours') {
+      // our fields: a full config (a missing d_model or n_layer is named by the check)
+      const picked = obj as Partial<MambaConfig>;
+      makeConfig(picked);
+      return picked;
+    }
+    return parseConfigJSON(obj).config;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CheckpointError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * Data commands feed a model its domain's token ids (DNA 0..15, audio 0..255): a checkpoint with a smaller
+ * vocabulary (an imported one, e.g.) would meet ids it has no embedding for, so it is refused up front.
+ */
+export function checkVocabularyFits(config: MambaConfig, domain: ModelDomain, dir: string): void {
+  const need = defaultVocab(domain);
+  if (config.vocab_size < need) {
+    throw new CheckpointError(`${dir}: its vocabulary has ${config.vocab_size} tokens, ${domain === 'dna' ? 'DNA' : 'audio'} data uses ids 0..${need - 1} (vocab_size ${need}); train one on this data, or fine-tune from it with train --init`);
+  }
+}
+
+/**
+ * Fine-tuning: copies a folder's backbone (any layout) into `model`. The dimensions must match; an embedding
+ * of another vocabulary (an imported checkpoint) is left freshly initialised and reported in `skipped`.
+ */
+export function copyBackbone(model: MambaModel, dir: string): { copied: number; skipped: string[] } {
+  const parsed = readFolderConfig(dir, { domain: model.config.domain });
+  const src = parsed.config, c = model.config;
+  for (const k of ['d_model', 'n_layer', 'd_state', 'd_conv', 'expand'] as const) {
+    if (src[k] !== c[k]) throw new CheckpointError(`${dir}: its ${k} is ${src[k]}, the new model's is ${c[k]}; use the same --preset/--config`);
+  }
+  if (derived(src).dtRank !== derived(c).dtRank) {
+    throw new CheckpointError(`${dir}: its dt_rank is ${derived(src).dtRank}, the new model's is ${derived(c).dtRank}; use the same --config`);
+  }
+  const tensors = readFolderTensors(dir, parsed);
+  const skipped: string[] = [];
+  let copied = 0;
+  for (const p of model.parameters()) {
+    if (!p.name.startsWith('backbone.')) continue;
+    const t = tensors.get(p.name);
+    if (!t) throw new CheckpointError(`${dir}: tensor ${p.name} is missing`);
+    if (t.data.length !== p.value.numel) {
+      if (p.name === EMBEDDING) {
+        skipped.push(`${p.name} (shape [${t.shape.join(', ')}], the new model's vocabulary needs [${p.value.shape.join(', ')}])`);
+        continue;
+      }
+      throw new CheckpointError(`${dir}: tensor ${p.name} has ${t.data.length} values, the model needs ${p.value.numel}`);
+    }
+    const v = safeToFloat64(t);
+    p.value.copyFrom(Tensor.from(p.value.dtype === 'f64' ? v : Float32Array.from(v), p.value.shape));
+    copied++;
+  }
+  model.invalidate();
+  return { copied, skipped };
+}
+
+/** Whether a folder has weights in some form (safetensors, shards, or a pickle that loading will explain). */
+export function hasWeightFiles(dir: string): boolean {
+  return [MODEL_FILE, INDEX_FILE, ...PICKLES].some((f) => existsSync(join(dir, f)));
 }
