@@ -147,6 +147,8 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
   const precision = flags.precision ?? (device === 'cuda' ? 'bf16' : 'f32');
   if (precision === 'bf16' && device !== 'cuda') throw new UsageError('--precision bf16 needs --device cuda (the CPU kernels compute in f32)');
   const seqLen = flags.seqLen ?? cpuDef.seqLen;
+  // a bad --config is refused before any folder is made or data opened
+  const fileConfig = flags.config ? readConfigFile(flags.config) : undefined;
   prepareRunFolder(out, { force: flags.force, resume: flags.resume });
 
   if (flags.evalData && task !== 'lm') throw new UsageError('--eval-data is for --task lm (classifiers evaluate on their set\'s valid/test split)');
@@ -205,7 +207,7 @@ async function train(ctx: CliContext, flags: TrainFlags): Promise<void> {
     truncateMetrics(out, trainer.step);
     progress.log(`  resuming ${out} at step ${trainer.step} of ${trainer.options.steps}`);
   } else {
-    const base = flags.config ? readConfigFile(flags.config) : preset === 'tiny' && !flags.preset ? { ...PRESETS.tiny, d_model: cpuDef.dModel, n_layer: cpuDef.nLayer } : PRESETS[preset];
+    const base = fileConfig ? fileConfig : preset === 'tiny' && !flags.preset ? { ...PRESETS.tiny, d_model: cpuDef.dModel, n_layer: cpuDef.nLayer } : PRESETS[preset];
     const config = await asUserErrors(() =>
       makeConfig(base as Partial<MambaConfig>, {
         domain: ctx.domain,
