@@ -116,18 +116,22 @@ function fromMambaSsm(o: Json, domain: ModelDomain): ParsedConfig {
   }
   if (o.rms_norm === false) throw new ConfigError('rms_norm is false (LayerNorm), allowed: true (RMSNorm)');
   if (ssm.bias === true) throw new ConfigError('ssm_cfg.bias is true (biases on in_proj and out_proj), allowed: false');
-  const rank = ssm.dt_rank ?? 'auto';
-  if (rank !== 'auto') checkIntField(rank, 'dt_rank', 'ssm_cfg.dt_rank');
+  // a hand-written config (train --config) may give the SSM fields at the top level, as our own do
+  const ssmOr = (k: string): unknown => ssm[k] ?? o[k];
+  const rank = ssmOr('dt_rank') ?? 'auto';
+  if (rank !== 'auto') checkIntField(rank, 'dt_rank', ssm.dt_rank !== undefined ? 'ssm_cfg.dt_rank' : 'dt_rank');
+  const inner = { d_state: ssmOr('d_state'), d_conv: ssmOr('d_conv'), expand: ssmOr('expand') };
   const config = makeConfig({
     d_model: intField(o, 'd_model', 'd_model'),
     n_layer: intField(o, 'n_layer', 'n_layer'),
     vocab_size: intField(o, 'vocab_size', 'vocab_size', 50277),
     pad_vocab_size_multiple: intField(o, 'pad_vocab_size_multiple', 'pad_vocab_size_multiple', 8),
-    d_state: intField(ssm, 'd_state', 'd_state', 16),
-    d_conv: intField(ssm, 'd_conv', 'd_conv', 4),
-    expand: intField(ssm, 'expand', 'expand', 2),
+    d_state: intField(inner, 'd_state', 'd_state', 16),
+    d_conv: intField(inner, 'd_conv', 'd_conv', 4),
+    expand: intField(inner, 'expand', 'expand', 2),
     dt_rank: rank as number | 'auto',
-    norm_epsilon: 1e-5,
+    // mamba_ssm's blocks always use 1e-5 (its config has no such field)
+    norm_epsilon: (o.norm_epsilon ?? 1e-5) as number,
     tie_embeddings: boolField(o, 'tie_embeddings', true),
     domain, task: 'lm',
   });

@@ -2,15 +2,15 @@
 // or shards listed by model.safetensors.index.json), map key names to ours (= transformers' names; mamba_ssm
 // calls the embedding backbone.embedding), and write a folder back in any layout.
 // pytorch_model.bin (a pickle, which runs code when loaded) is refused with the conversion to safetensors.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../backend/index.js';
-import { ConfigError, defaultVocab, derived, makeConfig, type MambaConfig, type ModelDomain } from './config.js';
+import { ConfigError, defaultVocab, derived, type MambaConfig, type ModelDomain } from './config.js';
 import {
   CONFIG_FILE, CheckpointError, MODEL_FILE, readSafetensors, safeToFloat64, writeFileAtomic, writeSafetensors,
   type SafeTensor,
 } from './checkpoint.js';
-import { configToJSON, detectLayout, parseConfigJSON, type FolderLayout, type ParsedConfig } from './hf-config.js';
+import { configToJSON, parseConfigJSON, type FolderLayout, type ParsedConfig } from './hf-config.js';
 import type { MambaModel } from './model.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerConfigJSON, tokenizerJSON } from './tokenizer-json.js';
 
@@ -138,11 +138,33 @@ export function describeFolder(dir: string, opts: { domain?: ModelDomain } = {})
   const parsed = readFolderConfig(dir, opts);
   const { files } = weightFiles(dir);
   const dtypes = new Set<string>();
-  for (const f of files) for (const t of readSafetensors(join(dir, f)).tensors.values()) dtypes.add(t.dtype);
+  for (const f of files) for (const dt of headerDtypes(join(dir, f))) dtypes.add(dt);
   return {
     layout: parsed.layout, source: parsed.source, files, dtypes: [...dtypes].sort(),
     bytes: files.reduce((s, f) => s + statSync(join(dir, f)).size, 0),
   };
+}
+
+/** The dtypes a safetensors file declares, from its header alone (info need not read gigabytes of weights). */
+function headerDtypes(path: string): string[] {
+  const fd = openSync(path, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) !== 8) throw new CheckpointError(`${path}: too short for a safetensors header`);
+    const n = len.readBigUInt64LE(0);
+    if (n > BigInt(Math.min(fstatSync(fd).size - 8, 100 * 2 ** 20))) throw new CheckpointError(`${path}: header length ${n} runs past the end of the file`);
+    const head = Buffer.alloc(Number(n));
+    readSync(fd, head, 0, head.length, 8);
+    let h: Record<string, { dtype?: unknown }>;
+    try {
+      h = JSON.parse(head.toString('utf8')) as Record<string, { dtype?: unknown }>;
+    } catch (e) {
+      throw new CheckpointError(`${path}: the JSON header does not parse (${(e as Error).message})`);
+    }
+    return Object.entries(h).filter(([k]) => k !== '__metadata__').map(([, v]) => String(v?.dtype));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Tensor names of a layout: mamba_ssm calls the embedding backbone.embedding and stores a tied head too. */
@@ -205,12 +227,7 @@ export function readModelConfigFile(path: string): Partial<MambaConfig> {
     throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
   }
   try {
-    if (typeof obj === 'object' && obj !== null && !Array.isArray(obj) && detectLayout(obj as Record<string, unknown>) === 'ours') {
-      // our fields: a full config (a missing d_model or n_layer is named by the check)
-      const picked = obj as Partial<MambaConfig>;
-      makeConfig(picked);
-      return picked;
-    }
+    // our fields (d_model, n_layer, ...: a hand-written config reads as the mamba_ssm layout), HF's, or a run's
     return parseConfigJSON(obj).config;
   } catch (e) {
     if (e instanceof ConfigError) throw new CheckpointError(`${path}: ${e.message}`);

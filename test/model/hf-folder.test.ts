@@ -70,6 +70,16 @@ describe('config.json bounds (issue 13.4)', () => {
     expect(countParameters(cls)).toBe(MambaClassifier.create(cls).numParameters());
   });
 
+  it('train --config: a hand-written partial config keeps its fields; a run or HF config.json works too', () => {
+    const dir = tmp();
+    const f = join(dir, 'my.json');
+    writeJSON(f, { d_model: 48, n_layer: 3, d_state: 8, norm_epsilon: 1e-6, dt_rank: 5 });
+    expect(readModelConfigFile(f)).toMatchObject({ d_model: 48, n_layer: 3, d_state: 8, norm_epsilon: 1e-6, dt_rank: 5 });
+    saveModel(dir, MambaLM.create(makeConfig({ d_model: 24, n_layer: 1, d_conv: 3 })));
+    expect(readModelConfigFile(join(dir, 'config.json'))).toMatchObject({ d_model: 24, n_layer: 1, d_conv: 3 });
+    expect(Object.keys(readModelConfigFile(join(dir, 'config.json')))).not.toContain('hidden_size');
+  });
+
   it('HF and mamba_ssm keys are bounded under their own names', () => {
     const dir = tmp();
     writeJSON(join(dir, 'config.json'), { model_type: 'mamba', hidden_size: 2 ** 53, num_hidden_layers: 2 });
