@@ -62,7 +62,13 @@ interface TrainFlags {
  */
 async function initBackboneFrom(model: MambaModel, dir: string): Promise<number> {
   const { copyBackbone } = await import('../model/index.js');
-  const { copied, skipped } = await asUserErrors(() => copyBackbone(model, dir));
+  let res: ReturnType<typeof copyBackbone>;
+  try {
+    res = copyBackbone(model, dir);
+  } catch (e) {
+    throw new UserError(`--init ${(e as Error).message}`);
+  }
+  const { copied, skipped } = res;
   for (const s of skipped) console.error(`  --init: ${s} not copied: left freshly initialised`);
   return copied;
 }
