@@ -23,7 +23,9 @@ const L = Number(opt('--length', '777'));
 const B = 2;
 
 const model = loadModel(dir, { device: 'cpu', dtype: 'f32' });
-if (model.config.task !== 'lm') throw new Error(`${dir}: an lm run folder is needed (MambaForCausalLM), this one is ${model.config.task}`);
+if (model.config.task !== 'lm') {
+  throw new Error(`${dir}: an lm run folder is needed (MambaForCausalLM), this one is ${model.config.task}`);
+}
 const dna = model.config.domain === 'dna';
 // a fixed pseudo-random input (DNA: A C G T N = 4..8; audio: any level), the same on every machine
 let s = 12345;
@@ -34,7 +36,9 @@ const ids = Int32Array.from({ length: B * L }, () => {
 const logits = model.logits(ids, B, L);
 const V = derived(model.config).paddedVocab;
 const text = dna ? 'ACGTNacgtnRYKM GATTACA' : '128 131 127 0 255  64';
-const textIds = dna ? Array.from(encodeBases(new TextEncoder().encode(text.replace(/\s/g, '')))) : text.split(/\s+/).map(Number);
+const textIds = dna
+  ? Array.from(encodeBases(new TextEncoder().encode(text.replace(/\s/g, ''))))
+  : text.split(/\s+/).map(Number);
 writeSafetensors(out, new Map([
   ['input_ids', { dtype: 'I32', shape: [B, L], data: ids }],
   ['logits', { dtype: 'F32', shape: [B, L, V], data: Float32Array.from(logits) }],

@@ -54,7 +54,8 @@ def main() -> int:
         mx = (hf - ours).abs().max().item()
         passed = rel < TOLERANCE
         ok = ok and passed
-        print(f"  {dev} f32: relative error {rel:.3e} (max abs {mx:.3e}) {'PASS' if passed else 'FAIL'} (< {TOLERANCE:g})")
+        verdict = "PASS" if passed else "FAIL"
+        print(f"  {dev} f32: relative error {rel:.3e} (max abs {mx:.3e}) {verdict} (< {TOLERANCE:g})")
 
     text, want = meta.get("tokenizer_text"), json.loads(meta.get("tokenizer_ids", "[]"))
     if text is not None:

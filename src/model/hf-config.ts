@@ -39,7 +39,8 @@ export function detectLayout(o: Json): FolderLayout {
   if (o.d_model !== undefined && (o.domain !== undefined || o.task !== undefined)) return 'ours';
   if (o.model_type !== undefined) {
     if (o.model_type !== 'mamba') {
-      throw new ConfigError(`model_type is ${JSON.stringify(o.model_type)}, allowed: "mamba" (Mamba 1; Mamba 2, Jamba and others are not supported)`);
+      const v = JSON.stringify(o.model_type);
+      throw new ConfigError(`model_type is ${v}, allowed: "mamba" (Mamba 1; Mamba 2, Jamba, ... are not supported)`);
     }
     return 'hf';
   }
@@ -73,15 +74,18 @@ function fromHF(o: Json, domain: ModelDomain): ParsedConfig {
   if (o.intermediate_size !== undefined) {
     const e = o.intermediate_size;
     // transformers sizes the mixer by intermediate_size when the file has it
-    if (typeof e !== 'number' || !Number.isInteger(e) || e < 1 || e % d_model !== 0 || e / d_model > CONFIG_LIMITS.expand) {
-      throw new ConfigError(`intermediate_size is ${JSON.stringify(e)}, allowed: hidden_size (${d_model}) times an integer in 1..${CONFIG_LIMITS.expand}`);
+    const max = CONFIG_LIMITS.expand;
+    if (typeof e !== 'number' || !Number.isInteger(e) || e < 1 || e % d_model !== 0 || e / d_model > max) {
+      const v = JSON.stringify(e);
+      throw new ConfigError(`intermediate_size is ${v}, allowed: hidden_size (${d_model}) times 1..${max}`);
     }
     expand = e / d_model;
   }
   const rank = o.time_step_rank ?? 'auto';
   if (rank !== 'auto') checkIntField(rank, 'dt_rank', 'time_step_rank');
   if (o.use_bias === true) {
-    throw new ConfigError('use_bias is true (biases on in_proj and out_proj), allowed: false (the Mamba block here has none, as state-spaces/mamba-*-hf)');
+    throw new ConfigError('use_bias is true (biases on in_proj and out_proj), allowed: false '
+      + '(the Mamba block here has none, as state-spaces/mamba-*-hf)');
   }
   if (o.hidden_act !== undefined && o.hidden_act !== 'silu') {
     throw new ConfigError(`hidden_act is ${JSON.stringify(o.hidden_act)}, allowed: "silu"`);
@@ -98,7 +102,8 @@ function fromHF(o: Json, domain: ModelDomain): ParsedConfig {
     domain, task: 'lm',
   });
   const arch = Array.isArray(o.architectures) ? o.architectures.join(', ') : 'MambaForCausalLM';
-  const version = typeof o.transformers_version === 'string' ? `transformers ${o.transformers_version}` : 'transformers';
+  const tv = o.transformers_version;
+  const version = typeof tv === 'string' ? `transformers ${tv}` : 'transformers';
   return { config, layout: 'hf', source: `${version} ${arch}`, noConvBias: !boolField(o, 'use_conv_bias', true) };
 }
 
@@ -106,13 +111,16 @@ function fromMambaSsm(o: Json, domain: ModelDomain): ParsedConfig {
   const ssm = o.ssm_cfg === undefined ? {} : o.ssm_cfg;
   if (!isObject(ssm)) throw new ConfigError(`ssm_cfg is ${JSON.stringify(ssm)}, allowed: an object`);
   if (ssm.layer !== undefined && ssm.layer !== 'Mamba1') {
-    throw new ConfigError(`ssm_cfg.layer is ${JSON.stringify(ssm.layer)}, allowed: "Mamba1" (Mamba 2 is not supported)`);
+    const v = JSON.stringify(ssm.layer);
+    throw new ConfigError(`ssm_cfg.layer is ${v}, allowed: "Mamba1" (Mamba 2 is not supported)`);
   }
   if (o.d_intermediate !== undefined && o.d_intermediate !== 0) {
-    throw new ConfigError(`d_intermediate is ${JSON.stringify(o.d_intermediate)}, allowed: 0 (MLP blocks are not supported)`);
+    const v = JSON.stringify(o.d_intermediate);
+    throw new ConfigError(`d_intermediate is ${v}, allowed: 0 (MLP blocks are not supported)`);
   }
   if (Array.isArray(o.attn_layer_idx) && o.attn_layer_idx.length > 0) {
-    throw new ConfigError(`attn_layer_idx is ${JSON.stringify(o.attn_layer_idx)}, allowed: [] (attention layers are not supported)`);
+    const v = JSON.stringify(o.attn_layer_idx);
+    throw new ConfigError(`attn_layer_idx is ${v}, allowed: [] (attention layers are not supported)`);
   }
   if (o.rms_norm === false) throw new ConfigError('rms_norm is false (LayerNorm), allowed: true (RMSNorm)');
   if (ssm.bias === true) throw new ConfigError('ssm_cfg.bias is true (biases on in_proj and out_proj), allowed: false');
@@ -150,7 +158,9 @@ function withOursBlock(p: ParsedConfig, block: Json): ParsedConfig {
     pad_vocab_size_multiple: vocab === rows ? p.config.pad_vocab_size_multiple : rows,
     domain: block.domain === 'audio' ? 'audio' : 'dna',
     task,
-    ...(task === 'classify' ? { num_classes: head.num_classes as number, pooling: head.pooling as 'mean' | 'last' } : {}),
+    ...(task === 'classify'
+      ? { num_classes: head.num_classes as number, pooling: head.pooling as 'mean' | 'last' }
+      : {}),
   });
   const tool = typeof block.tool === 'string' ? block.tool : 'mamba-seq';
   return { ...p, config, source: `${tool} (written as ${p.layout})` };
@@ -231,26 +241,34 @@ export function mambaSsmConfigKeys(c: MambaConfig): Json {
 
 /** The head a classifier adds on the backbone, described for Python users (MambaModel loads the rest). */
 function headOf(c: MambaConfig): Json {
-  if (c.task === 'lm') return { type: 'lm', tensors: c.tie_embeddings ? [] : ['lm_head.weight'], tied_to: c.tie_embeddings ? 'backbone.embeddings.weight' : null };
+  if (c.task === 'lm') {
+    const tied = c.tie_embeddings;
+    return { type: 'lm', tensors: tied ? [] : ['lm_head.weight'], tied_to: tied ? 'backbone.embeddings.weight' : null };
+  }
   return {
     type: 'classifier',
     pooling: c.pooling,
     num_classes: c.num_classes,
     tensors: ['classifier.weight', 'classifier.bias'],
-    math: `logits = classifier.weight @ ${c.pooling === 'mean' ? 'mean over positions' : 'last position'} of MambaModel's last_hidden_state + classifier.bias`,
+    math: `logits = classifier.weight @ ${c.pooling === 'mean' ? 'mean over positions' : 'last position'}`
+      + " of MambaModel's last_hidden_state + classifier.bias",
   };
 }
 
 /** What only we know: enough to read the folder back as exactly this config. */
 function oursBlock(c: MambaConfig, tool: string): Json {
-  return { format_version: FORMAT_VERSION, tool, domain: c.domain, task: c.task, vocab_size: c.vocab_size, head: headOf(c) };
+  return {
+    format_version: FORMAT_VERSION, tool, domain: c.domain, task: c.task, vocab_size: c.vocab_size, head: headOf(c),
+  };
 }
 
 /**
  * config.json of a layout. ours: every key set at once (HF's vocab_size = the embedding rows wins over ours,
  * which moves to mamba_seq.vocab_size). hf / mamba_ssm: that tool's keys plus the mamba_seq block.
  */
-export function configToJSON(c: MambaConfig, layout: FolderLayout = 'ours', opts: { dtype?: string; tool?: string } = {}): Json {
+export function configToJSON(
+  c: MambaConfig, layout: FolderLayout = 'ours', opts: { dtype?: string; tool?: string } = {},
+): Json {
   const block = { [OURS_KEY]: oursBlock(c, opts.tool ?? 'mamba-seq') };
   if (layout === 'hf') return { ...hfConfigKeys(c, opts.dtype), ...block };
   if (layout === 'mamba_ssm') return { ...mambaSsmConfigKeys(c), ...block };

@@ -22,7 +22,8 @@ const LM_HEAD = 'lm_head.weight';
 
 /** The message for a pickled checkpoint: what to run in Python to get safetensors. */
 export function pickleRefusal(dir: string, file: string): string {
-  return `${join(dir, file)}: PyTorch pickles are not read (loading one runs code); convert it to safetensors in Python: `
+  return `${join(dir, file)}: PyTorch pickles are not read (loading one runs code); `
+    + 'convert it to safetensors in Python: '
     + 'import torch; from safetensors.torch import save_file; '
     + `sd = torch.load("${file.replace('.index.json', '')}", map_location="cpu", weights_only=True); `
     + 'save_file({k: v.contiguous().clone() for k, v in sd.items()}, "model.safetensors", metadata={"format": "pt"})'
@@ -34,7 +35,8 @@ export function readFolderConfig(dir: string, opts: { domain?: ModelDomain } = {
   const p = join(dir, CONFIG_FILE);
   if (!existsSync(p)) {
     const pickle = existsSync(dir) ? PICKLES.find((f) => existsSync(join(dir, f))) : undefined;
-    throw new CheckpointError(`${p}: no such file (is ${dir} a model or run folder?${pickle ? ` it holds ${pickle}` : ''})`);
+    const holds = pickle ? ` it holds ${pickle}` : '';
+    throw new CheckpointError(`${p}: no such file (is ${dir} a model or run folder?${holds})`);
   }
   let obj: unknown;
   try {
@@ -62,12 +64,15 @@ export function weightFiles(dir: string): { files: string[]; index?: Record<stri
       throw new CheckpointError(`${ip}: not valid JSON (${(e as Error).message})`);
     }
     const map = idx.weight_map;
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new CheckpointError(`${ip}: weight_map is missing or not an object`);
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) {
+      throw new CheckpointError(`${ip}: weight_map is missing or not an object`);
+    }
     const index = map as Record<string, string>;
     const files = [...new Set(Object.values(index))];
     for (const f of files) {
       if (typeof f !== 'string' || f.includes('/') || f.includes('\\') || !f.endsWith('.safetensors')) {
-        throw new CheckpointError(`${ip}: weight_map names ${JSON.stringify(f)}, allowed: a .safetensors file in the folder`);
+        const v = JSON.stringify(f);
+        throw new CheckpointError(`${ip}: weight_map names ${v}, allowed: a .safetensors file in the folder`);
       }
       if (!existsSync(join(dir, f))) throw new CheckpointError(`${ip}: shard ${f} is missing from ${dir}`);
     }
@@ -86,13 +91,17 @@ export function readFolderTensors(dir: string, parsed?: ParsedConfig): Map<strin
     const path = join(dir, f);
     for (const [name, t] of readSafetensors(path).tensors) {
       if (out.has(name)) throw new CheckpointError(`${path}: tensor ${name} is also in another shard`);
-      if (index && index[name] !== f) throw new CheckpointError(`${path}: holds ${name}, which ${INDEX_FILE} places in ${index[name] ?? 'no shard'}`);
+      if (index && index[name] !== f) {
+        throw new CheckpointError(`${path}: holds ${name}, which ${INDEX_FILE} places in ${index[name] ?? 'no shard'}`);
+      }
       out.set(name, t);
     }
   }
   if (index) {
     for (const [name, f] of Object.entries(index)) {
-      if (!out.has(name)) throw new CheckpointError(`${join(dir, f)}: tensor ${name} listed in ${INDEX_FILE} is not in it`);
+      if (!out.has(name)) {
+        throw new CheckpointError(`${join(dir, f)}: tensor ${name} listed in ${INDEX_FILE} is not in it`);
+      }
     }
   }
   return toOurNames(out, parsed);
@@ -105,7 +114,8 @@ function toOurNames(tensors: Map<string, SafeTensor>, parsed?: ParsedConfig): Ma
   if (parsed?.noConvBias) {
     for (const [k, t] of [...out]) {
       const bias = k.replace(/conv1d\.weight$/, 'conv1d.bias');
-      if (bias !== k && !out.has(bias)) out.set(bias, { dtype: t.dtype, shape: [t.shape[0]!], data: zerosLike(t, t.shape[0]!) });
+      const E = t.shape[0]!;
+      if (bias !== k && !out.has(bias)) out.set(bias, { dtype: t.dtype, shape: [E], data: zerosLike(t, E) });
     }
   }
   // mamba_ssm's state_dict (and some HF exports) keep the tied head as its own entry: it is the embedding
@@ -152,7 +162,9 @@ function headerDtypes(path: string): string[] {
     const len = Buffer.alloc(8);
     if (readSync(fd, len, 0, 8, 0) !== 8) throw new CheckpointError(`${path}: too short for a safetensors header`);
     const n = len.readBigUInt64LE(0);
-    if (n > BigInt(Math.min(fstatSync(fd).size - 8, 100 * 2 ** 20))) throw new CheckpointError(`${path}: header length ${n} runs past the end of the file`);
+    if (n > BigInt(Math.min(fstatSync(fd).size - 8, 100 * 2 ** 20))) {
+      throw new CheckpointError(`${path}: header length ${n} runs past the end of the file`);
+    }
     const head = Buffer.alloc(Number(n));
     readSync(fd, head, 0, head.length, 8);
     let h: Record<string, { dtype?: unknown }>;
@@ -168,7 +180,9 @@ function headerDtypes(path: string): string[] {
 }
 
 /** Tensor names of a layout: mamba_ssm calls the embedding backbone.embedding and stores a tied head too. */
-function layoutTensors(tensors: Map<string, SafeTensor>, config: MambaConfig, layout: FolderLayout): Map<string, SafeTensor> {
+function layoutTensors(
+  tensors: Map<string, SafeTensor>, config: MambaConfig, layout: FolderLayout,
+): Map<string, SafeTensor> {
   if (layout !== 'mamba_ssm') return tensors;
   const out = new Map<string, SafeTensor>();
   for (const [k, t] of tensors) out.set(k === EMBEDDING ? MAMBA_SSM_EMBEDDING : k, t);
@@ -193,7 +207,9 @@ export interface WriteFolderOptions {
  * Writes config.json, model.safetensors and (for our vocabularies) tokenizer.json + tokenizer_config.json,
  * each atomically. Tensors are under our names and written in the given order and dtypes.
  */
-export function writeFolder(dir: string, config: MambaConfig, tensors: Map<string, SafeTensor>, opts: WriteFolderOptions = {}): string[] {
+export function writeFolder(
+  dir: string, config: MambaConfig, tensors: Map<string, SafeTensor>, opts: WriteFolderOptions = {},
+): string[] {
   const layout = opts.layout ?? 'ours';
   const dtype = tensors.get(EMBEDDING)?.dtype ?? 'F32';
   writeSafetensors(join(dir, MODEL_FILE), layoutTensors(tensors, config, layout), { format: 'pt', ...opts.metadata });
@@ -201,8 +217,9 @@ export function writeFolder(dir: string, config: MambaConfig, tensors: Map<strin
   writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(json, null, 2)}\n`);
   const files = [MODEL_FILE, CONFIG_FILE];
   if (layout !== 'mamba_ssm' && hasOurVocabulary(config)) {
-    writeFileAtomic(join(dir, TOKENIZER_FILE), `${JSON.stringify(tokenizerJSON(config.domain), null, 2)}\n`);
-    writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), `${JSON.stringify(tokenizerConfigJSON(config.domain), null, 2)}\n`);
+    const pretty = (o: unknown) => `${JSON.stringify(o, null, 2)}\n`;
+    writeFileAtomic(join(dir, TOKENIZER_FILE), pretty(tokenizerJSON(config.domain)));
+    writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), pretty(tokenizerConfigJSON(config.domain)));
     files.push(TOKENIZER_FILE, TOKENIZER_CONFIG_FILE);
   }
   return files;
@@ -211,7 +228,8 @@ export function writeFolder(dir: string, config: MambaConfig, tensors: Map<strin
 /** Tokenizer and generation files of a foreign folder that a converted copy should keep. */
 export function tokenizerFilesOf(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => /^(tokenizer.*|special_tokens_map|vocab|merges|generation_config)\.(json|txt|model)$/.test(f)).sort();
+  const kept = /^(tokenizer.*|special_tokens_map|vocab|merges|generation_config)\.(json|txt|model)$/;
+  return readdirSync(dir).filter((f) => kept.test(f)).sort();
 }
 
 /**
@@ -242,7 +260,9 @@ export function readModelConfigFile(path: string): Partial<MambaConfig> {
 export function checkVocabularyFits(config: MambaConfig, domain: ModelDomain, dir: string): void {
   const need = defaultVocab(domain);
   if (config.vocab_size < need) {
-    throw new CheckpointError(`${dir}: its vocabulary has ${config.vocab_size} tokens, ${domain === 'dna' ? 'DNA' : 'audio'} data uses ids 0..${need - 1} (vocab_size ${need}); train one on this data, or fine-tune from it with train --init`);
+    const what = domain === 'dna' ? 'DNA' : 'audio';
+    throw new CheckpointError(`${dir}: its vocabulary has ${config.vocab_size} tokens, ${what} data uses ids `
+      + `0..${need - 1} (vocab_size ${need}); train one on this data, or fine-tune from it with train --init`);
   }
 }
 
@@ -254,10 +274,14 @@ export function copyBackbone(model: MambaModel, dir: string): { copied: number; 
   const parsed = readFolderConfig(dir, { domain: model.config.domain });
   const src = parsed.config, c = model.config;
   for (const k of ['d_model', 'n_layer', 'd_state', 'd_conv', 'expand'] as const) {
-    if (src[k] !== c[k]) throw new CheckpointError(`${dir}: its ${k} is ${src[k]}, the new model's is ${c[k]}; use the same --preset/--config`);
+    if (src[k] !== c[k]) {
+      const msg = `its ${k} is ${src[k]}, the new model's is ${c[k]}; use the same --preset/--config`;
+      throw new CheckpointError(`${dir}: ${msg}`);
+    }
   }
   if (derived(src).dtRank !== derived(c).dtRank) {
-    throw new CheckpointError(`${dir}: its dt_rank is ${derived(src).dtRank}, the new model's is ${derived(c).dtRank}; use the same --config`);
+    const [a, b] = [derived(src).dtRank, derived(c).dtRank];
+    throw new CheckpointError(`${dir}: its dt_rank is ${a}, the new model's is ${b}; use the same --config`);
   }
   const tensors = readFolderTensors(dir, parsed);
   const skipped: string[] = [];
@@ -268,10 +292,12 @@ export function copyBackbone(model: MambaModel, dir: string): { copied: number; 
     if (!t) throw new CheckpointError(`${dir}: tensor ${p.name} is missing`);
     if (t.data.length !== p.value.numel) {
       if (p.name === EMBEDDING) {
-        skipped.push(`${p.name} (shape [${t.shape.join(', ')}], the new model's vocabulary needs [${p.value.shape.join(', ')}])`);
+        const [have, need] = [t.shape.join(', '), p.value.shape.join(', ')];
+        skipped.push(`${p.name} (shape [${have}], the new model's vocabulary needs [${need}])`);
         continue;
       }
-      throw new CheckpointError(`${dir}: tensor ${p.name} has ${t.data.length} values, the model needs ${p.value.numel}`);
+      const n = t.data.length;
+      throw new CheckpointError(`${dir}: tensor ${p.name} has ${n} values, the model needs ${p.value.numel}`);
     }
     const v = safeToFloat64(t);
     p.value.copyFrom(Tensor.from(p.value.dtype === 'f64' ? v : Float32Array.from(v), p.value.shape));

@@ -67,7 +67,9 @@ export function tokenizerJSON(domain: ModelDomain): Json {
 
 /** tokenizer_config.json: which class reads tokenizer.json, and the specials by role. */
 export function tokenizerConfigJSON(domain: ModelDomain): Json {
-  const specials = domain === 'dna' ? { pad_token: '<pad>', bos_token: '<bos>', eos_token: '<eos>', mask_token: '<mask>' } : {};
+  const specials = domain === 'dna'
+    ? { pad_token: '<pad>', bos_token: '<bos>', eos_token: '<eos>', mask_token: '<mask>' }
+    : {};
   return {
     tokenizer_class: 'PreTrainedTokenizerFast',
     ...specials,
