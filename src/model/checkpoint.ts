@@ -86,7 +86,9 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
     const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     if (!e || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) throw new CheckpointError(`${what}: tensor ${name}: malformed header entry`);
     const dt = e.dtype as SafeDType;
-    if (!(dt in BYTES)) throw new CheckpointError(`${what}: tensor ${name}: dtype ${e.dtype} is not supported (F32, F64, BF16, F16, I32)`);
+    if (!(dt in BYTES)) {
+      throw new CheckpointError(`${what}: tensor ${name}: dtype ${e.dtype} is not supported (F32, F64, BF16, F16, I32)`);
+    }
     const [b, en] = e.data_offsets;
     const want = numel(e.shape) * BYTES[dt];
     if (!Number.isInteger(b) || !Number.isInteger(en) || b < 0 || en < b) throw new CheckpointError(`${what}: tensor ${name}: bad data_offsets [${b}, ${en}]`);
@@ -94,7 +96,9 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
     if (en > dataLen) throw new CheckpointError(`${what}: tensor ${name}: data [${b}, ${en}) runs past the end of the data (${dataLen} bytes): the file is truncated`);
     // copy: the data may not be aligned for a typed-array view
     const ab = buf.buffer.slice(buf.byteOffset + dataStart + b, buf.byteOffset + dataStart + en);
-    const data = dt === 'F32' ? new Float32Array(ab) : dt === 'F64' ? new Float64Array(ab) : dt === 'I32' ? new Int32Array(ab) : new Uint16Array(ab);
+    // BF16 and F16 stay raw 16-bit words (safeToFloat64 decodes them)
+    const data = dt === 'F32' ? new Float32Array(ab) : dt === 'F64' ? new Float64Array(ab)
+      : dt === 'I32' ? new Int32Array(ab) : new Uint16Array(ab);
     tensors.set(name, { dtype: dt, shape: e.shape.slice(), data });
   }
   return { tensors, metadata };
@@ -212,7 +216,9 @@ export function loadTensorsInto(model: MambaModel, tensors: Map<string, SafeTens
   for (const k of tensors.keys()) {
     if (names.has(k)) continue;
     if (k === 'lm_head.weight' && model.config.tie_embeddings) continue; // tied: the embedding is the head
-    if (/(in|out)_proj\.bias$/.test(k)) throw new CheckpointError(`${what}: tensor ${k}: biases on in_proj/out_proj (HF use_bias true) are not supported`);
+    if (/(in|out)_proj\.bias$/.test(k)) {
+      throw new CheckpointError(`${what}: tensor ${k}: biases on in_proj/out_proj (HF use_bias true) are not supported`);
+    }
     throw new CheckpointError(`${what}: unexpected tensor ${k} (not a parameter of this model)`);
   }
   model.invalidate();

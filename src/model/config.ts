@@ -115,9 +115,8 @@ export function countParameters(c: MambaConfig): number {
 export function validateConfig(c: MambaConfig): void {
   if (typeof c !== 'object' || c === null) throw new ConfigError('config must be an object');
   const r = c as unknown as Record<string, unknown>;
-  for (const k of ['d_model', 'n_layer', 'vocab_size', 'd_state', 'd_conv', 'expand', 'pad_vocab_size_multiple'] as const) {
-    checkIntField(r[k], k);
-  }
+  const fields = ['d_model', 'n_layer', 'vocab_size', 'd_state', 'd_conv', 'expand', 'pad_vocab_size_multiple'] as const;
+  for (const k of fields) checkIntField(r[k], k);
   if (c.dt_rank !== 'auto') checkIntField(r.dt_rank, 'dt_rank');
   if (typeof c.norm_epsilon !== 'number' || !(c.norm_epsilon > 0 && c.norm_epsilon < 1)) {
     throw new ConfigError(`norm_epsilon is ${JSON.stringify(c.norm_epsilon)}, allowed: a number in (0, 1)`);
@@ -128,11 +127,15 @@ export function validateConfig(c: MambaConfig): void {
   if (c.pooling !== 'mean' && c.pooling !== 'last') throw new ConfigError(`pooling must be 'mean' or 'last', got ${JSON.stringify(c.pooling)}`);
   if (c.task === 'classify') {
     checkIntField(r.num_classes, 'num_classes');
-    if (c.num_classes < 2) throw new ConfigError(`num_classes must be at least 2 for classification, got ${c.num_classes} (allowed: 2..${CONFIG_LIMITS.num_classes})`);
+    if (c.num_classes < 2) {
+      const max = CONFIG_LIMITS.num_classes;
+      throw new ConfigError(`num_classes must be at least 2 for classification, got ${c.num_classes} (allowed: 2..${max})`);
+    }
   }
   const n = countParameters(c);
   if (n > MAX_PARAMETERS) {
-    throw new ConfigError(`the config describes ${n.toExponential(3)} parameters, allowed: at most 2^35 (${MAX_PARAMETERS.toExponential(3)}); check d_model, n_layer, expand, vocab_size`);
+    throw new ConfigError(`the config describes ${n.toExponential(3)} parameters, allowed: at most 2^35 `
+      + `(${MAX_PARAMETERS.toExponential(3)}); check d_model, n_layer, expand, vocab_size`);
   }
 }
 
