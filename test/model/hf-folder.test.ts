@@ -173,6 +173,19 @@ describe('layouts read back', () => {
     });
   }
 
+  it('a classifier written as hf or mamba_ssm reads back as the same classifier (the mamba_seq block)', () => {
+    const cc = makeConfig('tiny', { task: 'classify', num_classes: 4, pooling: 'last', domain: 'audio' });
+    const m = MambaClassifier.create(cc, { seed: 2 });
+    for (const layout of ['hf', 'mamba_ssm'] as const) {
+      const dir = tmp();
+      writeFolder(dir, cc, modelTensors(m), { layout });
+      const back = loadModel(dir) as MambaClassifier;
+      expect({ ...back.config, dt_rank: 'auto' }).toEqual(cc);
+      const batch = { B: 2, L: 8, inputs: Int32Array.from({ length: 16 }, (_, i) => (i * 37) % 256), labels: Int32Array.from([1, 3]) };
+      expect(back.forward(batch).logits).toEqual(m.forward(batch).logits);
+    }
+  });
+
   it('BF16 and F16 folders load close to the f32 model', () => {
     for (const [dtype, tol] of [['BF16', 2e-2], ['F16', 2e-3]] as const) {
       const dir = tmp();
