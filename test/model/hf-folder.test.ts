@@ -181,7 +181,8 @@ describe('layouts read back', () => {
       writeFolder(dir, cc, modelTensors(m), { layout });
       const back = loadModel(dir) as MambaClassifier;
       expect({ ...back.config, dt_rank: 'auto' }).toEqual(cc);
-      const batch = { B: 2, L: 8, inputs: Int32Array.from({ length: 16 }, (_, i) => (i * 37) % 256), labels: Int32Array.from([1, 3]) };
+      const inputs = Int32Array.from({ length: 16 }, (_, i) => (i * 37) % 256);
+      const batch = { B: 2, L: 8, inputs, labels: Int32Array.from([1, 3]) };
       expect(back.forward(batch).logits).toEqual(m.forward(batch).logits);
     }
   });
