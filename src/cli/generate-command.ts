@@ -35,7 +35,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const config = await asUserErrors(() => readConfig(dir, { domain: ctx.domain }));
   if (config.domain !== ctx.domain) throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
   if (config.task !== 'lm') throw new UserError(`${dir} holds a classifier; generate needs a next-token (lm) model`);
-  await asUserErrors(() => checkVocabularyFits(config, ctx.domain, dir));
+  await asUserErrors(() => checkVocabularyFits(config, ctx.domain, dir, true));
   const out = resolve(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
   // DNA: all samples as records of one FASTA; audio: one WAV per sample (name-1.wav, name-2.wav, ... when several)
   const outs = ctx.domain === 'audio' && f.samples > 1 ? Array.from({ length: f.samples }, (_, k) => out.replace(/(\.wav)?$/i, (ext) => `-${k + 1}${ext || '.wav'}`)) : [out];

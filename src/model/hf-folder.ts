@@ -256,13 +256,19 @@ export function readModelConfigFile(path: string): Partial<MambaConfig> {
 /**
  * Data commands feed a model its domain's token ids (DNA 0..15, audio 0..255): a checkpoint with a smaller
  * vocabulary (an imported one, e.g.) would meet ids it has no embedding for, so it is refused up front.
+ * `generate` also writes the ids the model samples, so there (`exact`) a larger vocabulary is refused too.
  */
-export function checkVocabularyFits(config: MambaConfig, domain: ModelDomain, dir: string): void {
+export function checkVocabularyFits(config: MambaConfig, domain: ModelDomain, dir: string, exact = false): void {
   const need = defaultVocab(domain);
+  const what = domain === 'dna' ? 'DNA' : 'audio';
+  const advice = 'train one on this data, or fine-tune from it with train --init';
   if (config.vocab_size < need) {
-    const what = domain === 'dna' ? 'DNA' : 'audio';
     throw new CheckpointError(`${dir}: its vocabulary has ${config.vocab_size} tokens, ${what} data uses ids `
-      + `0..${need - 1} (vocab_size ${need}); train one on this data, or fine-tune from it with train --init`);
+      + `0..${need - 1} (vocab_size ${need}); ${advice}`);
+  }
+  if (exact && config.vocab_size !== need) {
+    throw new CheckpointError(`${dir}: its vocabulary has ${config.vocab_size} tokens, not the ${need} of ${what}: `
+      + `ids it samples past ${need - 1} could not be written as ${what}; ${advice}`);
   }
 }
 

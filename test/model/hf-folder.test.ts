@@ -275,7 +275,9 @@ describe('vocabularies and fine-tuning from foreign folders', () => {
     const m = loadModel(dir, { domain: 'dna' });
     expect(m.config.vocab_size).toBe(8);
     expect(() => checkVocabularyFits(m.config, 'dna', dir)).toThrow(/has 8 tokens, DNA data uses ids 0\.\.15/);
-    expect(() => checkVocabularyFits(makeConfig('tiny', { vocab_size: 50280 }), 'dna', dir)).not.toThrow();
+    const big = makeConfig('tiny', { vocab_size: 50280 });
+    expect(() => checkVocabularyFits(big, 'dna', dir)).not.toThrow();
+    expect(() => checkVocabularyFits(big, 'dna', dir, true)).toThrow(/50280 tokens, not the 16 of DNA: ids it samples past 15/);
   });
 
   it('copyBackbone takes every block of a folder of another vocabulary and leaves the embedding fresh', () => {
