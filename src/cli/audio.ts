@@ -3,9 +3,10 @@ import { createProgram, runMain, type Registrar } from './common.js';
 import { registerDoctor } from './doctor.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerGenerate } from './generate-command.js';
+import { registerConvert } from './convert-command.js';
 import { registerAudioData } from './audio-data.js';
 
-export const audioRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerAudioData, registerDoctor];
+export const audioRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerAudioData, registerDoctor, registerConvert];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { resolveDevice } from '../backend/index.js';
 import { generateMany } from '../generate/index.js';
-import { loadModel, readConfig, type MambaLM } from '../model/index.js';
+import { checkVocabularyFits, loadModel, readConfig, type MambaLM } from '../model/index.js';
 import { parseFloatArg, parseIntArg, choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
 import { inputName, isStreamInput, localInput, refuseStreamInput } from './input.js';
@@ -36,10 +36,11 @@ interface GenerateFlags {
 async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   const dir = resolve(f.checkpoint);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
-  const config = await asUserErrors(() => readConfig(dir));
+  const config = await asUserErrors(() => readConfig(dir, { domain: ctx.domain }));
   if (config.domain !== ctx.domain) throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
   if (config.task !== 'lm') throw new UserError(`${dir} holds a classifier; generate needs a next-token (lm) model`);
   if (f.seconds !== undefined && f.length !== undefined) throw new UsageError('give --length (tokens) or --seconds, not both');
+  await asUserErrors(() => checkVocabularyFits(config, ctx.domain, dir, true));
   const out = f.out === STDIO ? STDIO : resolve(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
   // DNA: all samples as records of one FASTA; audio: one WAV per sample (name-1.wav, name-2.wav, ... when several)
   const several = ctx.domain === 'audio' && f.samples > 1;
@@ -50,7 +51,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   let model: MambaLM;
   try {
     const precision = device === 'cuda' ? readRunInfo(dir)?.precision ?? 'f32' : 'f32';
-    model = loadModel(dir, { device, precision }) as MambaLM;
+    model = loadModel(dir, { device, precision, domain: ctx.domain }) as MambaLM;
   } catch (e) {
     throw new UserError((e as Error).message);
   }

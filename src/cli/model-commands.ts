@@ -7,12 +7,13 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { resolveDevice, type Device } from '../backend/index.js';
 import type { LabelledSource, WindowSource } from '../data/types.js';
 import {
-  CONFIG_FILE, MODEL_FILE, loadModel, readConfig, type MambaConfig, type CreateOptions, type MambaModel,
+  CONFIG_FILE, MODEL_FILE, checkVocabularyFits, describeFolder, hasWeightFiles, loadModel, readConfig,
+  type MambaConfig, type CreateOptions, type MambaModel,
 } from '../model/index.js';
 import {
   BEST_DIR, TRAINER_STATE_FILE, describeResult, describeScored, evaluateModel, type EvalInfo, type TrainOptions,
 } from '../train/index.js';
-import { choiceOption, parseIntArg, withExamples, type CliContext, type Registrar } from './common.js';
+import { choiceOption, parseIntArg, withExamples, type CliContext, type Domain, type Registrar } from './common.js';
 import { domainData, refuseStreamData } from './domain-data.js';
 import { isStreamInput } from './input.js';
 import { UserError, asUserErrors } from './errors.js';
@@ -50,12 +51,12 @@ interface EvalFlags {
  */
 function openCheckpoint(ctx: CliContext, dir: string, device: Device): { model: MambaModel; run?: RunInfo } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
-  if (!existsSync(join(dir, MODEL_FILE))) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
-  const config = readConfigOrThrow(dir);
+  if (!hasWeightFiles(dir)) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
+  const config = readConfigOrThrow(dir, ctx.domain);
   checkDomain(ctx, dir, config);
   const run = runInfoOf(dir);
   const precision = device === 'cuda' ? run?.precision ?? 'f32' : 'f32';
-  const model = loadModelOrThrow(dir, { device, precision, recompute: true });
+  const model = loadModelOrThrow(dir, { device, precision, recompute: true, domain: ctx.domain });
   return { model, run };
 }
 
@@ -66,15 +67,15 @@ function runInfoOf(dir: string): RunInfo | undefined {
   return readRunInfo(dirname(dir));
 }
 
-function readConfigOrThrow(dir: string): MambaConfig {
+function readConfigOrThrow(dir: string, domain?: Domain): MambaConfig {
   try {
-    return readConfig(dir);
+    return readConfig(dir, { domain });
   } catch (e) {
     throw new UserError((e as Error).message);
   }
 }
 
-function loadModelOrThrow(dir: string, opts: CreateOptions): MambaModel {
+function loadModelOrThrow(dir: string, opts: CreateOptions & { domain?: Domain }): MambaModel {
   try {
     return loadModel(dir, opts);
   } catch (e) {
@@ -190,10 +191,10 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
 function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): void {
   const dir = resolve(flags.checkpoint);
   if (!existsSync(join(dir, CONFIG_FILE))) throw new UserError(`--checkpoint ${dir}: no ${CONFIG_FILE} (not a run or model folder)`);
-  const config = readConfigOrThrow(dir);
+  const config = readConfigOrThrow(dir, ctx.domain);
   checkDomain(ctx, dir, config);
-  const model = loadModelOrThrow(dir, { device: 'cpu' });
-  const mp = join(dir, MODEL_FILE);
+  const model = loadModelOrThrow(dir, { device: 'cpu', domain: ctx.domain });
+  const origin = describeFolder(dir, { domain: ctx.domain });
   const st = existsSync(join(dir, TRAINER_STATE_FILE)) ? (JSON.parse(readFileSync(join(dir, TRAINER_STATE_FILE), 'utf8')) as Record<string, unknown>) : undefined;
   const run = readRunInfo(dir);
   const out = {
@@ -202,7 +203,9 @@ function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): v
     task: config.task,
     config,
     parameters: model.numParameters(),
-    model_bytes: statSync(mp).size,
+    model_bytes: origin.bytes,
+    layout: origin.layout,
+    source: origin.source,
     ...(run ? { data: run.data, classes: run.classes } : {}),
     ...(st ? { step: st.step, tokens: st.tokens, train_seconds: st.elapsedS, options: st.options, last_eval: st.lastEval } : {}),
   };
@@ -212,7 +215,8 @@ function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): v
   }
   console.log(`${dir}`);
   console.log(`  ${config.domain} ${config.task} model: d_model ${config.d_model}, ${config.n_layer} layers, d_state ${config.d_state}, expand ${config.expand}, vocab ${config.vocab_size}${config.task === 'classify' ? `, ${config.num_classes} classes (${config.pooling} pooling)` : ''}`);
-  console.log(`  ${fmtInt(out.parameters)} parameters, ${MODEL_FILE} ${(out.model_bytes / 2 ** 20).toFixed(2)} MiB`);
+  console.log(`  ${fmtInt(out.parameters)} parameters, ${origin.files.join(', ')} ${(out.model_bytes / 2 ** 20).toFixed(2)} MiB (${origin.dtypes.join(', ')})`);
+  console.log(`  layout: ${origin.layout}, from ${origin.source}`);
   if (run) console.log(`  data: ${run.data}${run.classes ? ` (classes: ${run.classes.join(', ')})` : ''}`);
   if (st) {
     const o = st.options as TrainOptions;

@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { native, resolveDevice, type Device } from '../backend/index.js';
 import type { Task } from '../data/types.js';
 import {
-  MODEL_FILE, createModel, defaultVocab, makeConfig, readConfig, type MambaConfig, type MambaModel,
+  MODEL_FILE, copyBackbone, createModel, defaultVocab, makeConfig, readConfig, readModelConfigFile,
+  type MambaConfig, type MambaModel,
 } from '../model/index.js';
 import {
   DEFAULT_TASK, PRESETS, presetHelp, shapeOf, trainDefaults, type PresetName, type TrainDefaults,
@@ -63,11 +64,10 @@ function timestamp(): string {
 }
 
 function readConfigFile(path: string): Partial<MambaConfig> {
-  if (!existsSync(path)) throw new UserError(`--config ${path}: no such file`);
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Partial<MambaConfig>;
+    return readModelConfigFile(path); // any layout, every field bounded, errors name the file
   } catch (e) {
-    throw new UserError(`--config ${path}: not valid JSON (${(e as Error).message})`);
+    throw new UserError(`--config ${(e as Error).message}`);
   }
 }
 
@@ -82,34 +82,14 @@ function peakMemoryBytes(device: Device): number {
  * e.g. a pretrained next-token model into a classifier. Heads stay freshly initialised.
  */
 async function initBackboneFrom(model: MambaModel, dir: string): Promise<number> {
-  const { readSafetensors, safeToFloat64 } = await import('../model/index.js');
-  const { Tensor } = await import('../backend/index.js');
-  const path = join(dir, MODEL_FILE);
-  if (!existsSync(path)) throw new UserError(`--init ${dir}: no ${MODEL_FILE} in it`);
-  const src = await asUserErrors(() => readConfig(dir));
-  const c = model.config;
-  for (const k of ['d_model', 'n_layer', 'd_state', 'd_conv', 'expand'] as const) {
-    if (src[k] !== c[k]) {
-      const why = `its ${k} is ${src[k]}, the new model's is ${c[k]}`;
-      throw new UserError(`--init ${dir}: ${why}; use the same --preset/--config`);
-    }
+  let res: ReturnType<typeof copyBackbone>;
+  try {
+    res = copyBackbone(model, dir);
+  } catch (e) {
+    throw new UserError(`--init ${(e as Error).message}`);
   }
-  const { tensors } = await asUserErrors(() => readSafetensors(path));
-  let n = 0;
-  for (const p of model.parameters()) {
-    if (!p.name.startsWith('backbone.')) continue;
-    const t = tensors.get(p.name);
-    if (!t) throw new UserError(`--init ${dir}: tensor ${p.name} is missing`);
-    if (t.data.length !== p.value.numel) {
-      const why = `tensor ${p.name} has ${t.data.length} values, the model needs ${p.value.numel}`;
-      throw new UserError(`--init ${dir}: ${why}`);
-    }
-    const v = safeToFloat64(t);
-    p.value.copyFrom(Tensor.from(p.value.dtype === 'f64' ? v : Float32Array.from(v), p.value.shape));
-    n++;
-  }
-  model.invalidate();
-  return n;
+  for (const s of res.skipped) console.error(`  --init: ${s} not copied: left freshly initialised`);
+  return res.copied;
 }
 
 /** Metrics rows, progress and plots of a run. */
@@ -241,6 +221,8 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   if (flags.evalData && task !== 'lm') {
     throw new UsageError('--eval-data is for --task lm (classifiers evaluate on their set\'s valid split)');
   }
+  // a bad --config is refused before the data is opened or the folder made
+  const fileConfig = flags.config ? readConfigFile(flags.config) : undefined;
   const d = trainDefaults(ctx.domain, task, device);
   const precision = flags.precision ?? (device === 'cuda' ? 'bf16' : 'f32');
   if (precision === 'bf16' && device !== 'cuda') {
@@ -251,7 +233,7 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   const data = await openTrainData(dd, task, dataPath, seqLen, evalPath);
   logData(ctx, task, data, progress);
 
-  const base = flags.config ? readConfigFile(flags.config) : shapeOf(flags.preset ?? d.model);
+  const base = fileConfig ?? shapeOf(flags.preset ?? d.model);
   const config = await asUserErrors(() =>
     makeConfig(base as Partial<MambaConfig>, {
       domain: ctx.domain, task, vocab_size: defaultVocab(ctx.domain),

@@ -10,10 +10,12 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, bf16BitsToF32, f32ToBf16Bits } from '../backend/index.js';
 import type { Param } from '../nn/param.js';
-import { configFromJSON, configToJSON, type MambaConfig } from './config.js';
+import type { MambaConfig } from './config.js';
+import type { Domain } from '../data/types.js';
+import { readFolderConfig, readFolderTensors, writeFolder } from './hf-folder.js';
 import { createModel, type CreateOptions, type MambaModel } from './model.js';
 
-export type SafeDType = 'F32' | 'F64' | 'BF16' | 'I32';
+export type SafeDType = 'F32' | 'F64' | 'BF16' | 'F16' | 'I32';
 
 export interface SafeTensor {
   dtype: SafeDType;
@@ -25,7 +27,7 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
-const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, BF16: 2, I32: 4 };
+const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, BF16: 2, F16: 2, I32: 4 };
 
 if (endianness() !== 'LE') throw new Error('safetensors I/O assumes a little-endian host');
 
@@ -86,7 +88,9 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
     const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     if (!e || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) throw new CheckpointError(`${what}: tensor ${name}: malformed header entry`);
     const dt = e.dtype as SafeDType;
-    if (!(dt in BYTES)) throw new CheckpointError(`${what}: tensor ${name}: dtype ${e.dtype} is not supported (F32, F64, BF16, I32)`);
+    if (!(dt in BYTES)) {
+      throw new CheckpointError(`${what}: tensor ${name}: dtype ${e.dtype} is not supported (F32, F64, BF16, F16, I32)`);
+    }
     const [b, en] = e.data_offsets;
     const want = numel(e.shape) * BYTES[dt];
     if (!Number.isInteger(b) || !Number.isInteger(en) || b < 0 || en < b) throw new CheckpointError(`${what}: tensor ${name}: bad data_offsets [${b}, ${en}]`);
@@ -94,7 +98,9 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
     if (en > dataLen) throw new CheckpointError(`${what}: tensor ${name}: data [${b}, ${en}) runs past the end of the data (${dataLen} bytes): the file is truncated`);
     // copy: the data may not be aligned for a typed-array view
     const ab = buf.buffer.slice(buf.byteOffset + dataStart + b, buf.byteOffset + dataStart + en);
-    const data = dt === 'F32' ? new Float32Array(ab) : dt === 'F64' ? new Float64Array(ab) : dt === 'BF16' ? new Uint16Array(ab) : new Int32Array(ab);
+    // BF16 and F16 stay raw 16-bit words (safeToFloat64 decodes them)
+    const data = dt === 'F32' ? new Float32Array(ab) : dt === 'F64' ? new Float64Array(ab)
+      : dt === 'I32' ? new Int32Array(ab) : new Uint16Array(ab);
     tensors.set(name, { dtype: dt, shape: e.shape.slice(), data });
   }
   return { tensors, metadata };
@@ -112,17 +118,57 @@ export function readSafetensors(path: string): { tensors: Map<string, SafeTensor
   return decodeSafetensors(readFileSync(path), path);
 }
 
-/** Values of a tensor as float64 (BF16 decoded). */
+/** IEEE half bits -> number (exact: every half is a float). */
+export function f16BitsToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24; // zero and subnormals
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** number -> IEEE half bits, rounded to nearest even (as PyTorch's .half() does); overflow gives infinity. */
+export function f32ToF16Bits(x: number): number {
+  if (Number.isNaN(x)) return 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a >= 65520) return sign | 0x7c00; // rounds past the largest half (65504)
+  if (a < 2 ** -14) return sign | roundEven(a * 2 ** 24); // subnormal: units of 2^-24 (may round up to 2^-14)
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--; // log2 rounding at powers of two
+  if (2 ** (e + 1) <= a) e++;
+  const m = roundEven((a / 2 ** e - 1) * 1024);
+  // a mantissa that rounds up to 1024 carries into the exponent, which the bit layout does by itself
+  return sign | (((e + 15) << 10) + m);
+}
+
+function roundEven(v: number): number {
+  const f = Math.floor(v), d = v - f;
+  return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+}
+
+/** Values of a tensor as float64 (BF16 and F16 decoded). */
 export function safeToFloat64(t: SafeTensor): Float64Array {
   if (t.dtype === 'BF16') return Float64Array.from(t.data as Uint16Array, (b) => bf16BitsToF32(b));
+  if (t.dtype === 'F16') return Float64Array.from(t.data as Uint16Array, (b) => f16BitsToF32(b));
   return Float64Array.from(t.data as ArrayLike<number>);
 }
 
 /** A tensor's host values as a SafeTensor of the given dtype. */
 export function toSafe(t: Tensor, dtype: SafeDType, shape: number[] = [...t.shape]): SafeTensor {
   const v = t.toFloat64();
-  const data = dtype === 'F64' ? v : dtype === 'F32' ? Float32Array.from(v) : dtype === 'I32' ? Int32Array.from(v) : Uint16Array.from(v, (x) => f32ToBf16Bits(x));
-  return { dtype, shape, data };
+  return { dtype, shape, data: castValues(v, dtype) };
+}
+
+/** float64 values as the typed array of a safetensors dtype (rounded to nearest even for BF16/F16). */
+export function castValues(v: Float64Array, dtype: SafeDType): SafeTensor['data'] {
+  switch (dtype) {
+    case 'F64': return v;
+    case 'F32': return Float32Array.from(v);
+    case 'I32': return Int32Array.from(v);
+    case 'BF16': return Uint16Array.from(v, (x) => f32ToBf16Bits(x));
+    case 'F16': return Uint16Array.from(v, (x) => f32ToF16Bits(x));
+  }
 }
 
 /** Checkpoint shape of a parameter: conv1d weights get PyTorch's [d_inner, 1, d_conv]. */
@@ -155,6 +201,9 @@ export function loadTensorsInto(model: MambaModel, tensors: Map<string, SafeTens
   for (const k of tensors.keys()) {
     if (names.has(k)) continue;
     if (k === 'lm_head.weight' && model.config.tie_embeddings) continue; // tied: the embedding is the head
+    if (/(in|out)_proj\.bias$/.test(k)) {
+      throw new CheckpointError(`${what}: tensor ${k}: biases on in_proj/out_proj (HF use_bias true) are not supported`);
+    }
     throw new CheckpointError(`${what}: unexpected tensor ${k} (not a parameter of this model)`);
   }
   model.invalidate();
@@ -163,33 +212,24 @@ export function loadTensorsInto(model: MambaModel, tensors: Map<string, SafeTens
 export const MODEL_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
 
-/** Writes dir/model.safetensors and dir/config.json, each atomically. */
+/**
+ * Writes dir/model.safetensors, dir/config.json (our keys, transformers' and mamba_ssm's: hf-config.ts) and,
+ * for our vocabularies, tokenizer.json + tokenizer_config.json; each file atomically.
+ */
 export function saveModel(dir: string, model: MambaModel, opts: { dtype?: SafeDType; metadata?: Record<string, string> } = {}): void {
-  writeSafetensors(join(dir, MODEL_FILE), modelTensors(model, opts.dtype), { format: 'pt', ...opts.metadata });
-  writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(configToJSON(model.config), null, 2)}\n`);
+  writeFolder(dir, model.config, modelTensors(model, opts.dtype), { metadata: opts.metadata });
 }
 
-export function readConfig(dir: string): MambaConfig {
-  const p = join(dir, CONFIG_FILE);
-  if (!existsSync(p)) throw new CheckpointError(`${p}: no such file (is ${dir} a model or run folder?)`);
-  let obj: unknown;
-  try {
-    obj = JSON.parse(readFileSync(p, 'utf8'));
-  } catch (e) {
-    throw new CheckpointError(`${p}: not valid JSON (${(e as Error).message})`);
-  }
-  try {
-    return configFromJSON(obj);
-  } catch (e) {
-    throw new CheckpointError(`${p}: ${(e as Error).message}`);
-  }
+/** The config of a model folder in any layout (ours, hf, mamba_ssm); foreign folders get `domain`. */
+export function readConfig(dir: string, opts: { domain?: Domain } = {}): MambaConfig {
+  return readFolderConfig(dir, opts).config;
 }
 
-/** Builds the model config.json describes and loads model.safetensors into it. */
-export function loadModel(dir: string, opts: CreateOptions = {}): MambaModel {
-  const config = readConfig(dir);
-  const model = createModel(config, opts);
-  const path = join(dir, MODEL_FILE);
-  loadTensorsInto(model, readSafetensors(path).tensors, path);
+/** Builds the model a folder's config.json describes and loads its weights (one file or shards) into it. */
+export function loadModel(dir: string, opts: CreateOptions & { domain?: Domain } = {}): MambaModel {
+  const { domain, ...create } = opts;
+  const parsed = readFolderConfig(dir, { domain });
+  const model = createModel(parsed.config, create);
+  loadTensorsInto(model, readFolderTensors(dir, parsed), dir);
   return model;
 }

@@ -63,27 +63,71 @@ export function makeConfig(preset: PresetName | Partial<MambaConfig> = 'tiny', o
   return cfg;
 }
 
-function posInt(c: Record<string, unknown>, k: string): void {
-  const v = c[k];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(`${k} must be a positive integer, got ${JSON.stringify(v)}`);
+/**
+ * Upper bounds of every numeric field: generous (far past any model these kernels train) but finite, so a
+ * hostile or mistyped config.json (n_layer 1e308, d_model 2^53) fails here with one line, before allocating.
+ */
+export const CONFIG_LIMITS = {
+  d_model: 65536,
+  n_layer: 1024,
+  vocab_size: 1 << 20,
+  d_state: 1024,
+  d_conv: 64,
+  expand: 16,
+  dt_rank: 65536,
+  pad_vocab_size_multiple: 4096,
+  num_classes: 1 << 16,
+} as const;
+
+/** At most 2^35 (34 billion) parameters: 128 GiB of f32 weights, beyond one GPU, so surely a typo. */
+export const MAX_PARAMETERS = 2 ** 35;
+
+export type LimitedField = keyof typeof CONFIG_LIMITS;
+
+/** Checks one integer field against 1..its limit; `key` is the name the message shows (e.g. an HF key). */
+export function checkIntField(value: unknown, field: LimitedField, key: string = field): void {
+  const max = CONFIG_LIMITS[field];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`${key} must be a positive integer, got ${JSON.stringify(value)} (allowed: 1..${max})`);
+  }
+  if (value > max) throw new ConfigError(`${key} is too large: got ${value}, allowed: 1..${max}`);
 }
 
-/** Throws ConfigError naming the first bad field. */
+/** Parameters the config describes, computed from the dimensions alone (nothing allocated). */
+export function countParameters(c: MambaConfig): number {
+  const { dInner: E, dtRank: R, paddedVocab: V } = derived(c);
+  const D = c.d_model, N = c.d_state, K = c.d_conv;
+  const perLayer = 2 * E * D + E * K + E + (R + 2 * N) * E + E * R + E + E * N + E + D * E + D;
+  const head = c.task === 'classify' ? D * c.num_classes + c.num_classes : c.tie_embeddings ? 0 : V * D;
+  return V * D + c.n_layer * perLayer + D + head;
+}
+
+/** Throws ConfigError naming the first bad field, its value and the allowed range. */
 export function validateConfig(c: MambaConfig): void {
   if (typeof c !== 'object' || c === null) throw new ConfigError('config must be an object');
   const r = c as unknown as Record<string, unknown>;
-  for (const k of ['d_model', 'n_layer', 'vocab_size', 'd_state', 'd_conv', 'expand', 'pad_vocab_size_multiple']) posInt(r, k);
-  if (c.dt_rank !== 'auto') posInt(r, 'dt_rank');
-  if (typeof c.norm_epsilon !== 'number' || !(c.norm_epsilon > 0 && c.norm_epsilon < 1)) throw new ConfigError(`norm_epsilon must be a number in (0, 1), got ${JSON.stringify(c.norm_epsilon)}`);
+  const fields = ['d_model', 'n_layer', 'vocab_size', 'd_state', 'd_conv', 'expand', 'pad_vocab_size_multiple'] as const;
+  for (const k of fields) checkIntField(r[k], k);
+  if (c.dt_rank !== 'auto') checkIntField(r.dt_rank, 'dt_rank');
+  if (typeof c.norm_epsilon !== 'number' || !(c.norm_epsilon > 0 && c.norm_epsilon < 1)) {
+    throw new ConfigError(`norm_epsilon is ${JSON.stringify(c.norm_epsilon)}, allowed: a number in (0, 1)`);
+  }
   if (typeof c.tie_embeddings !== 'boolean') throw new ConfigError(`tie_embeddings must be true or false, got ${JSON.stringify(c.tie_embeddings)}`);
   if (c.domain !== 'dna' && c.domain !== 'audio') throw new ConfigError(`domain must be 'dna' or 'audio', got ${JSON.stringify(c.domain)}`);
   if (c.task !== 'lm' && c.task !== 'classify') throw new ConfigError(`task must be 'lm' or 'classify', got ${JSON.stringify(c.task)}`);
   if (c.pooling !== 'mean' && c.pooling !== 'last') throw new ConfigError(`pooling must be 'mean' or 'last', got ${JSON.stringify(c.pooling)}`);
   if (c.task === 'classify') {
-    posInt(r, 'num_classes');
-    if (c.num_classes < 2) throw new ConfigError(`num_classes must be at least 2 for classification, got ${c.num_classes}`);
+    checkIntField(r.num_classes, 'num_classes');
+    if (c.num_classes < 2) {
+      const max = CONFIG_LIMITS.num_classes;
+      throw new ConfigError(`num_classes must be at least 2 for classification, got ${c.num_classes} (allowed: 2..${max})`);
+    }
   }
-  if (c.vocab_size > 1 << 20) throw new ConfigError(`vocab_size ${c.vocab_size} is too large (at most 2^20)`);
+  const n = countParameters(c);
+  if (n > MAX_PARAMETERS) {
+    throw new ConfigError(`the config describes ${n.toExponential(3)} parameters, allowed: at most 2^35 `
+      + `(${MAX_PARAMETERS.toExponential(3)}); check d_model, n_layer, expand, vocab_size`);
+  }
 }
 
 export interface DerivedDims {
@@ -117,15 +161,4 @@ export function configFromJSON(obj: unknown): MambaConfig {
   if (picked.d_model === undefined) throw new ConfigError('config.json: d_model is missing');
   if (picked.n_layer === undefined) throw new ConfigError('config.json: n_layer is missing');
   return makeConfig(picked, {});
-}
-
-/** config.json contents: our fields plus the reference's keys (ssm_cfg, rms_norm, ...) for interoperability. */
-export function configToJSON(c: MambaConfig): Record<string, unknown> {
-  return {
-    ...c,
-    ssm_cfg: { d_state: c.d_state, d_conv: c.d_conv, expand: c.expand, dt_rank: c.dt_rank },
-    rms_norm: true,
-    residual_in_fp32: true,
-    fused_add_norm: true,
-  };
 }
