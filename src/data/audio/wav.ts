@@ -55,6 +55,19 @@ const GUID_TAIL = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0
 
 const STREAM_SIZES = new Set([0xffffffff, 0x7fffffff, 0x7ffff000]);
 
+/**
+ * What a WAV header may say. Rates outside this range are not audio anyone records (3 Hz would turn a
+ * 3 KB file into millions of tokens after resampling), so they are refused as damaged headers.
+ */
+export const WAV_LIMITS = {
+  minSampleRate: 1000,
+  maxSampleRate: 768000,
+  maxChannels: 64,
+  /** container bits per sample, by sample format */
+  pcmBits: [8, 16, 24, 32],
+  floatBits: [32, 64],
+} as const;
+
 function readAt(fd: number, pos: number, len: number): Uint8Array {
   const buf = new Uint8Array(len);
   let got = 0;
@@ -142,19 +155,29 @@ function parseHeader(fd: number, path: string): WavInfo {
       }
     }
   }
-  if (channels === 0) throw new AudioDataError(`${path}: the header says 0 channels`);
-  if (sampleRate === 0) throw new AudioDataError(`${path}: the header says a sample rate of 0`);
+  const field = (name: string, value: number | string, allowed: string): AudioDataError =>
+    new AudioDataError(`${path}: fmt chunk: ${name} ${value} is outside the allowed range (${allowed})`);
+  const L = WAV_LIMITS;
+  if (channels < 1 || channels > L.maxChannels) throw field('channels', channels, `1..${L.maxChannels}`);
+  if (sampleRate < L.minSampleRate || sampleRate > L.maxSampleRate) {
+    throw field('sample rate', `${sampleRate} Hz`, `${L.minSampleRate}..${L.maxSampleRate} Hz`);
+  }
   let format: SampleFormat;
   if (code === 1) format = 'pcm';
   else if (code === 3) format = 'float';
   else throw new AudioDataError(`${path}: unsupported codec ${codecName(code)}; convert it to PCM first (e.g. sox in.wav -e signed -b 16 out.wav)`);
 
-  // the container size comes from blockAlign where it is consistent, else from the bit depth
-  let bytesPerSample = blockAlign > 0 && blockAlign % channels === 0 ? blockAlign / channels : Math.ceil(bitsPerSample / 8);
-  if (bytesPerSample * 8 < bitsPerSample) bytesPerSample = Math.ceil(bitsPerSample / 8);
-  const ok = format === 'pcm' ? [1, 2, 3, 4].includes(bytesPerSample) : [4, 8].includes(bytesPerSample);
-  if (!ok) {
-    throw new AudioDataError(`${path}: unsupported sample size: ${format === 'pcm' ? 'integer PCM' : 'float'} with ${bytesPerSample * 8}-bit samples`);
+  // the container holds whole bytes; extensible files may declare fewer valid bits (20 in 24, say)
+  const containerBits = fmt.getUint16(14, true);
+  const allowedBits: readonly number[] = format === 'pcm' ? L.pcmBits : L.floatBits;
+  const kind = format === 'pcm' ? 'integer PCM' : 'float';
+  if (!allowedBits.includes(containerBits)) throw field(`bits per sample (${kind})`, containerBits, allowedBits.join(', '));
+  if (bitsPerSample < 1 || bitsPerSample > containerBits) {
+    throw field('valid bits per sample', bitsPerSample, `1..${containerBits}, the container size`);
+  }
+  const bytesPerSample = containerBits / 8;
+  if (blockAlign !== channels * bytesPerSample) {
+    throw field('block align', blockAlign, `${channels * bytesPerSample} = ${channels} channels x ${bytesPerSample} bytes`);
   }
   const frameBytes = bytesPerSample * channels;
   return {
