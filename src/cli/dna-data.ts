@@ -2,6 +2,7 @@
 // one-line user errors (exit 1); nothing is left half-written (outputs go through a temp file + rename).
 import type { Command } from 'commander';
 import { basename } from 'node:path';
+import { FastaReader } from '../data/dna/fasta-reader.js';
 import { IndexedFasta, indexFasta, writeFileAtomic } from '../data/dna/indexed.js';
 import { formatFastaRecord, parseRegion, readBed, type Region } from '../data/dna/regions.js';
 import { buildDataset, RECIPES } from '../data/dna/datasets.js';
@@ -13,7 +14,7 @@ async function write(s: string): Promise<void> {
   if (!process.stdout.write(s)) await new Promise<void>((r) => process.stdout.once('drain', () => r()));
 }
 
-function regionsOf(fa: IndexedFasta, regions: string[], bed?: string): Region[] {
+function regionsOf(fa: IndexedFasta | FastaReader, regions: string[], bed?: string): Region[] {
   const out = regions.map((r) => parseRegion(r, fa));
   if (bed) out.push(...readBed(bed, fa));
   return out;
@@ -48,11 +49,15 @@ export const registerDnaData: Registrar = (program: Command) => {
       .action((file: string, regions: string[], o: { bed?: string; width: number }) =>
         asUserErrors(async () => {
           if (regions.length === 0 && !o.bed) throw new UserError('give at least one region or --bed FILE');
-          const fa = IndexedFasta.open(file);
+          // the general random-access reader (@gmod/indexedfasta, CRC-checked bgzip blocks)
+          const fa = await FastaReader.open(file);
           try {
-            for (const r of regionsOf(fa, regions, o.bed)) await write(formatFastaRecord(r.label, fa.bases(r.name, r.start, r.end), o.width));
+            for (const r of regionsOf(fa, regions, o.bed)) {
+              const bases = Buffer.from(await fa.getSequence(r.name, r.start, r.end), 'latin1');
+              await write(formatFastaRecord(r.label, bases, o.width));
+            }
           } finally {
-            fa.close();
+            await fa.close();
           }
         }),
       ),

@@ -61,6 +61,11 @@ function blockSize(buf: Uint8Array, p: number): number {
   return -1;
 }
 
+/** The size of the BGZF block starting at `p` (BSIZE + 1), or a negative number if there is none. */
+export function bgzfBlockSize(buf: Uint8Array, p: number): number {
+  return blockSize(buf, p);
+}
+
 /** Header (12 bytes + XLEN), at least one byte of deflate data, CRC32 and ISIZE. */
 const MIN_BLOCK_OVERHEAD = 12 + 1 + 8;
 

@@ -9,3 +9,4 @@ export * from './stream.js';
 export * from './source.js';
 export * from './genome-set.js';
 export * from './datasets.js';
+export * from './fasta-reader.js';
