@@ -60,6 +60,9 @@ export function encodeSafetensors(tensors: Map<string, SafeTensor>, metadata?: R
   return out;
 }
 
+// node's JSON.parse messages quote the input around the error, line breaks included: keep errors one line
+const oneLine = (m: string): string => m.replace(/\s*[\r\n]+\s*/g, ' ');
+
 /** Parses a safetensors buffer; every inconsistency is a CheckpointError naming the tensor and offsets. */
 export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors: Map<string, SafeTensor>; metadata: Record<string, string> } {
   if (buf.length < 8) throw new CheckpointError(`${what}: file is ${buf.length} bytes, too short for a safetensors header`);
@@ -70,7 +73,7 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
   try {
     header = JSON.parse(buf.subarray(8, 8 + hl).toString('utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new CheckpointError(`${what}: the JSON header does not parse (${(e as Error).message})`);
+    throw new CheckpointError(`${what}: the JSON header does not parse (${oneLine((e as Error).message)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(`${what}: the header is not a JSON object`);
   const dataStart = 8 + hl;
@@ -192,7 +195,7 @@ export function readConfig(dir: string): MambaConfig {
   try {
     obj = JSON.parse(readFileSync(p, 'utf8'));
   } catch (e) {
-    throw new CheckpointError(`${p}: not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(`${p}: not valid JSON (${oneLine((e as Error).message)})`);
   }
   try {
     return configFromJSON(obj);

@@ -130,6 +130,10 @@ export function scanBgzf(path: string): GziIndex {
         u += isize;
         sawEof = false;
       } else {
+        // an empty block is left out of the index, so it must really be empty: a damaged ISIZE of 0 on a
+        // data block would otherwise drop its bytes without a word (inflating it checks CRC and size)
+        const q2 = ensure(p, bsize);
+        inflateBlock(chunk.subarray(q2, q2 + bsize), path, p);
         sawEof = true;
       }
       p += bsize;
