@@ -55,6 +55,16 @@ describe('fuzz findings', () => {
     expect(e.message).toMatch(/shifted\.fa\.gz: (corrupt|truncated) bgzip/);
   });
 
+  it('.gzi: an index that stops before the last data block is refused, not read as a shorter file (fuzz seed 7, gzi #2661)', () => {
+    // a .gzi of 0 entries (8 zero bytes) made the reader see only the first block: a FASTA cut short, exit 0
+    const f = join(tmp.dir, 'short-gzi.fa.gz');
+    writeFileSync(f, threeBlocks());
+    writeFileSync(`${f}.gzi`, Buffer.alloc(8));
+    const e = thrown(() => IndexedFasta.open(f, { writeIndex: false }));
+    expect(e).toBeInstanceOf(DnaDataError);
+    expect(e.message).toMatch(/short-gzi\.fa\.gz: its \.gzi index does not list the block at compressed offset \d+ .*rebuild it/);
+  });
+
   it('safetensors and config.json: a JSON error quoting line breaks of the input stays one line (fuzz seed 2, safetensors #50)', () => {
     const good = encodeSafetensors(new Map([['w', { dtype: 'F32', shape: [2], data: Float32Array.from([0.25, -1.5]) }]]));
     const hlen = Number(good.readBigUInt64LE(0));

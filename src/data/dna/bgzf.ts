@@ -241,6 +241,7 @@ export class BgzfReader {
     try {
       const b = this.#block(last);
       this.usize = this.#uoff[last]! + b.length;
+      this.#checkTail(this.#coff[last]! + blockSize(this.#cbuf, 0));
     } catch (e) {
       closeSync(this.#fd);
       throw e;
@@ -249,6 +250,25 @@ export class BgzfReader {
 
   close(): void {
     closeSync(this.#fd);
+  }
+
+  /**
+   * Between the last indexed block (ending at `p`) and the EOF marker there may only be empty blocks: a
+   * .gzi that stops early (damaged, or from an older version of the file) would otherwise cut the data short.
+   */
+  #checkTail(p: number): void {
+    const head = Buffer.alloc(18);
+    while (p < this.size - 28) {
+      readSync(this.#fd, head, 0, 18, p);
+      const bsize = blockSize(head, 0);
+      const tail = Buffer.alloc(4);
+      if (bsize > 0 && p + bsize <= this.size) readSync(this.#fd, tail, 0, 4, p + bsize - 4);
+      if (bsize <= 0 || p + bsize > this.size - 28 || tail.readUInt32LE(0) !== 0) {
+        throw new DnaDataError(`${this.path}: its .gzi index does not list the block at compressed offset ${p} (a stale or damaged index: the data would be cut short); rebuild it with \`bgzip -r\``);
+      }
+      p += bsize;
+    }
+    if (p !== this.size - 28) throw new DnaDataError(`${this.path}: its .gzi index does not match the file (its last block ends at compressed offset ${p}, the EOF block starts at ${this.size - 28}); rebuild it with \`bgzip -r\``);
   }
 
   /** Decompresses block `i` (index into the block table). */
