@@ -52,6 +52,15 @@ export interface FastaHeader {
   description: string;
 }
 
+interface RecordScan {
+  header: FastaHeader;
+  short: number;
+  shortBases: number;
+  blankAt: number;
+  crlf: boolean;
+  headerLine: number;
+}
+
 /**
  * Incremental FASTA scanner. push() chunks of the (uncompressed) file in order, then finish().
  * `onSeqLine` (optional) receives the bases of every sequence line, for streaming readers.
@@ -66,7 +75,8 @@ export class FaiBuilder {
   #carry: Buffer | null = null;
   #pos = 0; // file offset of the next unconsumed byte (start of #carry if any)
   #line = 0;
-  #cur: (FaiRecord & { header: FastaHeader; short: number; shortBases: number; blankAt: number; crlf: boolean; headerLine: number }) | null = null;
+  // the record being scanned; short: line number of a line shorter than the first (0: none yet)
+  #cur: (FaiRecord & RecordScan) | null = null;
   #onSeqLine?: (bases: Uint8Array, rec: FaiRecord) => void;
   #onRecord?: (rec: FaiRecord, header: FastaHeader) => void;
 
@@ -117,7 +127,11 @@ export class FaiBuilder {
       const name = m[1]!;
       if (!name) throw new DnaDataError(`${this.#where}: line ${this.#line}: header line without a name`);
       const header = { name, description: m[2]!.trim() };
-      this.#cur = { name, header, length: 0, offset: pos + (e - s) + (hasNl ? 1 : 0), lineBases: 0, lineWidth: 0, short: 0, shortBases: 0, blankAt: 0, crlf: false, headerLine: this.#line };
+      const offset = pos + (e - s) + (hasNl ? 1 : 0);
+      this.#cur = {
+        name, header, length: 0, offset, lineBases: 0, lineWidth: 0,
+        short: 0, shortBases: 0, blankAt: 0, crlf: false, headerLine: this.#line,
+      };
       return;
     }
     const cur = this.#cur;

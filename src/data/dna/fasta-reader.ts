@@ -131,7 +131,13 @@ export class FastaReader {
   #pkg: PackageIndexedFasta;
   #handles: FastaFileHandle[];
 
-  private constructor(readonly path: string, readonly compression: 'none' | 'bgzf', records: FaiRecord[], pkg: PackageIndexedFasta, handles: FastaFileHandle[]) {
+  private constructor(
+    readonly path: string,
+    readonly compression: 'none' | 'bgzf',
+    records: FaiRecord[],
+    pkg: PackageIndexedFasta,
+    handles: FastaFileHandle[],
+  ) {
     this.records = records;
     this.#byName = new Map(records.map((r) => [r.name, r]));
     this.#pkg = pkg;
@@ -149,9 +155,13 @@ export class FastaReader {
     const records = [...ix.records];
     const compression = ix.compression;
     ix.close();
-    const fai = onDisk ? new LocalFastaFile(`${path}.fai`) : new MemoryFastaFile(Buffer.from(formatFai(records), 'latin1'));
+    const fai = onDisk
+      ? new LocalFastaFile(`${path}.fai`)
+      : new MemoryFastaFile(Buffer.from(formatFai(records), 'latin1'));
     let gzi: FastaFileHandle | undefined;
-    if (compression === 'bgzf') gzi = onDisk ? new LocalFastaFile(`${path}.gzi`) : new MemoryFastaFile(formatGzi(scanBgzf(path)));
+    if (compression === 'bgzf') {
+      gzi = onDisk ? new LocalFastaFile(`${path}.gzi`) : new MemoryFastaFile(formatGzi(scanBgzf(path)));
+    }
     return FastaReader.#make(path, compression, records, { fasta: new LocalFastaFile(path), fai, gzi });
   }
 
@@ -165,7 +175,13 @@ export class FastaReader {
       const gzi = Buffer.from(await h.gzi.readFile());
       const { coff } = parseGzi(gzi, `${where}.gzi`);
       const size = (await h.fasta.stat()).size;
-      if (coff[coff.length - 1]! >= size) throw new DnaDataError(`${where}: its .gzi index points past the end of the file (block at compressed offset ${coff[coff.length - 1]}, file of ${size} bytes); rebuild it with \`bgzip -r\``);
+      const last = coff[coff.length - 1]!;
+      if (last >= size) {
+        throw new DnaDataError(
+          `${where}: its .gzi index points past the end of the file (block at compressed offset ${last}, ` +
+            `file of ${size} bytes); rebuild it with \`bgzip -r\``,
+        );
+      }
     }
     return FastaReader.#make(where, h.gzi ? 'bgzf' : 'none', records, h);
   }
@@ -176,7 +192,7 @@ export class FastaReader {
       const fasta = new CrcCheckedBgzf(h.fasta, path);
       pkg = new BgzipIndexedFasta({ fasta, fai: h.fai, gzi: h.gzi });
       // the package wraps fasta in a BgzfFilehandle itself; check that it did (its constructor is typed loosely)
-      if (!(pkg.fasta instanceof BgzfFilehandle)) throw new Error('BgzipIndexedFasta did not wrap the bgzip file handle');
+      if (!(pkg.fasta instanceof BgzfFilehandle)) throw new Error('BgzipIndexedFasta did not wrap the bgzip handle');
     } else {
       pkg = new PackageIndexedFasta({ fasta: h.fasta, fai: h.fai });
     }
@@ -196,8 +212,11 @@ export class FastaReader {
   /** Bases [start, end) of a record (0-based, half-open) as written in the file (case kept). */
   async getSequence(name: string, start: number, end: number): Promise<string> {
     const rec = this.record(name);
-    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end <= rec.length && start <= end)) {
-      throw new DnaDataError(`${this.path}: range ${start}..${end} (0-based, half-open) is outside record '${rec.name}' of length ${rec.length}`);
+    const whole = Number.isSafeInteger(start) && Number.isSafeInteger(end);
+    if (!(whole && start >= 0 && end <= rec.length && start <= end)) {
+      throw new DnaDataError(
+        `${this.path}: range ${start}..${end} (0-based, half-open) is outside record '${rec.name}' of length ${rec.length}`,
+      );
     }
     if (start === end) return '';
     let s: string | undefined;
@@ -205,11 +224,15 @@ export class FastaReader {
       s = await this.#pkg.getSequence(name, start, end);
     } catch (e) {
       if (e instanceof DnaDataError) throw e;
-      throw new DnaDataError(`${this.path}: cannot read ${name}:${start + 1}-${end}: ${(e as Error).message} (damaged file or stale index?)`);
+      const why = (e as Error).message;
+      throw new DnaDataError(`${this.path}: cannot read ${name}:${start + 1}-${end}: ${why} (damaged file or stale index?)`);
     }
     // a short read or a line end inside the bases means the .fai does not describe this file
     if (s === undefined || s.length !== end - start || /[\r\n>]/.test(s)) {
-      throw new DnaDataError(`${this.path}: its .fai does not match the file (record '${name}' does not hold bases where the index says); delete ${this.path}.fai and re-index`);
+      throw new DnaDataError(
+        `${this.path}: its .fai does not match the file (record '${name}' does not hold bases where the index ` +
+          `says); delete ${this.path}.fai and re-index`,
+      );
     }
     return s;
   }
