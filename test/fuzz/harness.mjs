@@ -91,9 +91,10 @@ class Runner {
  * Returns the report: counts per target and outcome, and the findings (every bad outcome, reproducible).
  */
 export async function runFuzz(opts = {}) {
-  const o = { seed: 1, timeoutMs: 3000, memoryMb: 512, targets: TARGETS.map((t) => t.name), log: () => undefined, maxFindings: 25, ...opts };
-  const extra = o.extraTargets ? (await import(o.extraTargets)).TARGETS : [];
-  const targets = [...TARGETS, ...extra].filter((t) => o.targets.includes(t.name) || extra.includes(t));
+  const extra = opts.extraTargets ? (await import(opts.extraTargets)).TARGETS : [];
+  const all = [...TARGETS, ...extra];
+  const o = { seed: 1, timeoutMs: 3000, memoryMb: 512, targets: all.map((t) => t.name), log: () => undefined, maxFindings: 25, ...opts };
+  const targets = all.filter((t) => o.targets.includes(t.name));
   const seeds = new Map(targets.map((t) => [t.name, t.seeds()]));
   const counts = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(OUTCOMES.map((k) => [k, 0]))]));
   const inputs = Object.fromEntries(targets.map((t) => [t.name, 0]));
