@@ -71,7 +71,10 @@ const MIN_BLOCK_OVERHEAD = 12 + 1 + 8;
 
 /** The message for a block header whose BSIZE is impossible. */
 function badBsize(path: string, at: number): DnaDataError {
-  return new DnaDataError(`${path}: corrupt bgzip block at compressed offset ${at}: its BSIZE field is smaller than the block's own header and footer; re-create the file with bgzip`);
+  return new DnaDataError(
+    `${path}: corrupt bgzip block at compressed offset ${at}: its BSIZE field is smaller than the block's ` +
+    `own header and footer; re-create the file with bgzip`,
+  );
 }
 
 export interface GziIndex {
@@ -114,16 +117,25 @@ export function scanBgzf(path: string): GziIndex {
     let p = 0, u = 0;
     let sawEof = false;
     while (p < size) {
-      if (size - p < 28) throw new DnaDataError(`${path}: truncated bgzip file: ${size - p} stray bytes at compressed offset ${p}; re-create it with bgzip`);
+      if (size - p < 28) throw new DnaDataError(
+        `${path}: truncated bgzip file: ${size - p} stray bytes at compressed offset ${p}; re-create it ` +
+        `with bgzip`,
+      );
       // the header with its extra field fits in 18 + 65535 bytes; read enough to see the BC subfield
       const q = ensure(p, Math.min(size - p, 1 << 17));
       const bsize = blockSize(chunk.subarray(0, chunkLen), q);
       if (bsize === -2) throw badBsize(path, p);
       if (bsize < 0) throw new DnaDataError(`${path}: not a BGZF block at compressed offset ${p} (corrupt or not made by bgzip)`);
-      if (p + bsize > size) throw new DnaDataError(`${path}: truncated bgzip file: the block at compressed offset ${p} needs ${bsize} bytes but only ${size - p} remain; re-create it with bgzip`);
+      if (p + bsize > size) throw new DnaDataError(
+        `${path}: truncated bgzip file: the block at compressed offset ${p} needs ${bsize} bytes but only ` +
+        `${size - p} remain; re-create it with bgzip`,
+      );
       const r = ensure(p + bsize - 4, 4);
       const isize = chunk.readUInt32LE(r);
-      if (isize > 65536) throw new DnaDataError(`${path}: corrupt bgzip block at compressed offset ${p}: ISIZE ${isize} is over the BGZF maximum of 65536 bytes`);
+      if (isize > 65536) throw new DnaDataError(
+        `${path}: corrupt bgzip block at compressed offset ${p}: ISIZE ${isize} is over the BGZF maximum ` +
+        `of 65536 bytes`,
+      );
       if (isize > 0) {
         coff.push(p);
         uoff.push(u);
@@ -164,11 +176,17 @@ export function parseGzi(buf: Buffer, path: string): Omit<GziIndex, 'usize'> {
     coff[i + 1] = Number(c);
     uoff[i + 1] = Number(u);
     if (coff[i + 1]! <= coff[i]! || uoff[i + 1]! <= uoff[i]!) {
-      throw new DnaDataError(`${path}: .gzi index is damaged at entry ${i}: offsets must increase (compressed ${coff[i]} then ${coff[i + 1]}, uncompressed ${uoff[i]} then ${uoff[i + 1]}); ${rebuild}`);
+      throw new DnaDataError(
+        `${path}: .gzi index is damaged at entry ${i}: offsets must increase (compressed ${coff[i]} then ` +
+        `${coff[i + 1]}, uncompressed ${uoff[i]} then ${uoff[i + 1]}); ${rebuild}`,
+      );
     }
     // a block holds at most 64 KiB of data
     if (uoff[i + 1]! - uoff[i]! > 65536) {
-      throw new DnaDataError(`${path}: .gzi index is damaged at entry ${i}: blocks at uncompressed offsets ${uoff[i]} and ${uoff[i + 1]} are more than 64 KiB apart; ${rebuild}`);
+      throw new DnaDataError(
+        `${path}: .gzi index is damaged at entry ${i}: blocks at uncompressed offsets ${uoff[i]} and ${uoff[i + 1]} ` +
+        `are more than 64 KiB apart; ${rebuild}`,
+      );
     }
   }
   return { coff, uoff };
@@ -184,7 +202,10 @@ export function inflateBlock(blk: Buffer, path: string, at: number): Buffer {
   const bsize = blockSize(blk, 0);
   if (bsize === -2) throw badBsize(path, at);
   if (bsize < 0) throw new DnaDataError(`${where}: not a BGZF block header (stale .gzi index or damaged file)`);
-  if (bsize > blk.length) throw new DnaDataError(`${path}: truncated bgzip block at compressed offset ${at}: it needs ${bsize} bytes, ${blk.length} remain; re-create the file with bgzip`);
+  if (bsize > blk.length) throw new DnaDataError(
+    `${path}: truncated bgzip block at compressed offset ${at}: it needs ${bsize} bytes, ${blk.length} ` +
+    `remain; re-create the file with bgzip`,
+  );
   const xlen = blk[10]! | (blk[11]! << 8);
   const crc = blk.readUInt32LE(bsize - 8);
   const isize = blk.readUInt32LE(bsize - 4);
@@ -200,7 +221,10 @@ export function inflateBlock(blk: Buffer, path: string, at: number): Buffer {
   const got = crc32(out);
   if (got !== crc) {
     const hex = (x: number) => `0x${x.toString(16).padStart(8, '0')}`;
-    throw new DnaDataError(`${where}: CRC32 mismatch (stored ${hex(crc)}, data gives ${hex(got)}); the file is damaged, re-create or re-download it`);
+    throw new DnaDataError(
+      `${where}: CRC32 mismatch (stored ${hex(crc)}, data gives ${hex(got)}); the file is damaged, re-create ` +
+      `or re-download it`,
+    );
   }
   return out;
 }

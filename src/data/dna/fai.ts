@@ -187,7 +187,10 @@ export class FaiBuilder {
         this.skipped.push({ name: cur.name, line: cur.headerLine });
         return;
       }
-      throw new DnaDataError(`${this.#where}: line ${cur.headerLine}: the last record '${cur.name}' is empty (a header with no sequence at the end of the file, which samtools refuses too); delete that line or add its bases`);
+      throw new DnaDataError(
+        `${this.#where}: line ${cur.headerLine}: the last record '${cur.name}' is empty (a header with ` +
+        `no sequence at the end of the file, which samtools refuses too); delete that line or add its bases`,
+      );
     }
     if (this.#names.has(cur.name)) throw new DnaDataError(`${this.#where}: line ${cur.headerLine}: duplicate record name '${cur.name}'`);
     this.#names.add(cur.name);
