@@ -2,6 +2,7 @@
 // one-line user errors (exit 1); nothing is left half-written (outputs go through src/cli/output.ts).
 import type { Command } from 'commander';
 import { basename } from 'node:path';
+import { FastaReader } from '../data/dna/fasta-reader.js';
 import { IndexedFasta, indexFasta } from '../data/dna/indexed.js';
 import { formatFastaRecord, parseRegion, readBed, type Region } from '../data/dna/regions.js';
 import { buildDataset, GREAT_APES_DESCRIPTION, RECIPES } from '../data/dna/datasets.js';
@@ -11,7 +12,7 @@ import { inputName, localInput, refuseStreamInput } from './input.js';
 import { STDIO, checkOutput, checkOutputFolder, outputName, writeOutput } from './output.js';
 
 /** Regions of a FASTA; past a record's end they are cut and warned about on stderr, as samtools faidx does. */
-function regionsOf(fa: IndexedFasta, regions: string[], bed?: string): Region[] {
+function regionsOf(fa: IndexedFasta | FastaReader, regions: string[], bed?: string): Region[] {
   const out = regions.map((r) => parseRegion(r, fa, { clip: true }));
   if (bed) out.push(...readBed(bed, fa));
   return out;
@@ -57,19 +58,21 @@ export const registerDnaData: Registrar = (program: Command) => {
           if (regions.length === 0 && !o.bed) throw new UserError('give at least one region or --bed FILE');
           refuseStreamInput(file, 'region needs an indexed FASTA (it reads parts of it through its .fai)');
           checkOutput(o.out, { force: o.force });
-          const fa = IndexedFasta.open(file);
+          // the general random-access reader (@gmod/indexedfasta, CRC-checked bgzip blocks)
+          const fa = await FastaReader.open(file);
           try {
             const texts: string[] = [];
             for (const r of regionsOf(fa, regions, o.bed)) {
               warnClipped(r);
-              const text = formatFastaRecord(r.label, fa.bases(r.name, r.start, r.end), o.width);
+              const bases = Buffer.from(await fa.getSequence(r.name, r.start, r.end), 'latin1');
+              const text = formatFastaRecord(r.label, bases, o.width);
               // stdout streams record by record; a file is written once, whole
               if (o.out === STDIO) await writeOutput(STDIO, text);
               else texts.push(text);
             }
             if (o.out !== STDIO) await writeOutput(o.out, texts.join(''));
           } finally {
-            fa.close();
+            await fa.close();
           }
         }),
       ),

@@ -22,8 +22,9 @@ export async function asUserErrors<T>(fn: () => Promise<T> | T): Promise<T> {
     const err = e as Error & { code?: unknown; path?: string };
     if (err instanceof UserError || err instanceof UsageError) throw err;
     if (/(Data|Config|Checkpoint|Training|Model|Tensor|Generate|OutOfMemory|Output|Input)Error$/.test(err?.name ?? '')) throw new UserError(err.message);
-    if (typeof err?.code === 'string') {
-      // a file-system error: name the file if node's message does not
+    // a file-system error (ENOENT, EACCES, ...): name the file if node's message does not. Node's own
+    // ERR_* codes (a RangeError from a Buffer read, say) are bugs and keep their stack.
+    if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) {
       throw new UserError(err.path && !err.message.includes(err.path) ? `${err.path}: ${err.message}` : err.message);
     }
     throw err;

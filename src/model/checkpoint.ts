@@ -12,7 +12,7 @@ import { Tensor, bf16BitsToF32, f32ToBf16Bits } from '../backend/index.js';
 import type { Param } from '../nn/param.js';
 import type { MambaConfig } from './config.js';
 import type { Domain } from '../data/types.js';
-import { readFolderConfig, readFolderTensors, writeFolder } from './hf-folder.js';
+import { oneLine, readFolderConfig, readFolderTensors, writeFolder } from './hf-folder.js';
 import { createModel, type CreateOptions, type MambaModel } from './model.js';
 
 export type SafeDType = 'F32' | 'F64' | 'BF16' | 'F16' | 'I32';
@@ -63,6 +63,8 @@ export function encodeSafetensors(tensors: Map<string, SafeTensor>, metadata?: R
   return out;
 }
 
+// node's JSON.parse messages quote the input around the error, line breaks included: keep errors one line
+
 /** Parses a safetensors buffer; every inconsistency is a CheckpointError naming the tensor and offsets. */
 export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors: Map<string, SafeTensor>; metadata: Record<string, string> } {
   if (buf.length < 8) throw new CheckpointError(`${what}: file is ${buf.length} bytes, too short for a safetensors header`);
@@ -73,7 +75,7 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
   try {
     header = JSON.parse(buf.subarray(8, 8 + hl).toString('utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new CheckpointError(`${what}: the JSON header does not parse (${(e as Error).message})`);
+    throw new CheckpointError(`${what}: the JSON header does not parse (${oneLine((e as Error).message)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(`${what}: the header is not a JSON object`);
   const dataStart = 8 + hl;

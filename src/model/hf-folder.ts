@@ -31,6 +31,9 @@ export function pickleRefusal(dir: string, file: string): string {
     + (file.endsWith('.index.json') ? ' (load and merge every shard the index lists first)' : '');
 }
 
+/** A parser's message on one line (JSON.parse quotes the input, line breaks and all). */
+export const oneLine = (m: string): string => m.replace(/\s*[\r\n]+\s*/g, ' ');
+
 /** Reads config.json in any layout. */
 export function readFolderConfig(dir: string, opts: { domain?: Domain } = {}): ParsedConfig {
   const p = join(dir, CONFIG_FILE);
@@ -43,7 +46,7 @@ export function readFolderConfig(dir: string, opts: { domain?: Domain } = {}): P
   try {
     obj = JSON.parse(readFileSync(p, 'utf8'));
   } catch (e) {
-    throw new CheckpointError(`${p}: not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(`${p}: not valid JSON (${oneLine((e as Error).message)})`);
   }
   try {
     return parseConfigJSON(obj, opts);
@@ -243,7 +246,7 @@ export function readModelConfigFile(path: string): Partial<MambaConfig> {
   try {
     obj = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new CheckpointError(`${path}: not valid JSON (${oneLine((e as Error).message)})`);
   }
   try {
     // our fields (d_model, n_layer, ...: a hand-written config reads as the mamba_ssm layout), HF's, or a run's

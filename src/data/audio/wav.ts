@@ -1,10 +1,15 @@
-// WAV (RIFF/WAVE) reading and writing without decoding a whole file into memory: the header is parsed
-// chunk by chunk with positioned reads, then PCM frames are read from the data chunk in blocks and
-// downmixed to mono float32 (the average of the channels). Integer PCM is scaled the way sox scales it
-// (8-bit unsigned: (v - 128) / 128, n-bit signed: v / 2^(n-1)), so decoded samples equal `sox X -t f32 -`.
-import { closeSync, openSync, readSync, renameSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
+// WAV (RIFF/WAVE) reading and writing. The header is always parsed and bounded here first (WAV_LIMITS),
+// chunk by chunk with positioned reads. Then two readers:
+// - readWavMono (whole short clips) and encodeWav/writeWav go through the wavefile package;
+// - readWavBlocks, the streaming decoder that tokenization uses, stays hand-written: it reads the data
+//   chunk in blocks, so a long file never sits in memory whole (wavefile needs the whole file and a
+//   float64 copy of every sample); bench/README.md "Audio tokens" has both side by side.
+// Both downmix to mono float32 (the average of the channels) and scale integer PCM the way sox does
+// (8-bit unsigned: (v - 128) / 128, n-bit signed: v / 2^(n-1)), so samples equal `sox X -t f32 -`.
+import { closeSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
 import { writeFileAtomic } from '../../util/write-file.js';
 import { dirname, basename, join } from 'node:path';
+import wavefile from 'wavefile';
 import { AudioDataError } from './errors.js';
 
 export type SampleFormat = 'pcm' | 'float';
@@ -55,6 +60,19 @@ function codecName(tag: number): string {
 const GUID_TAIL = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71];
 
 const STREAM_SIZES = new Set([0xffffffff, 0x7fffffff, 0x7ffff000]);
+
+/**
+ * What a WAV header may say. Rates outside this range are not audio anyone records (3 Hz would turn a
+ * 3 KB file into millions of tokens after resampling), so they are refused as damaged headers.
+ */
+export const WAV_LIMITS = {
+  minSampleRate: 1000,
+  maxSampleRate: 768000,
+  maxChannels: 64,
+  /** container bits per sample, by sample format */
+  pcmBits: [8, 16, 24, 32],
+  floatBits: [32, 64],
+} as const;
 
 function readAt(fd: number, pos: number, len: number): Uint8Array {
   const buf = new Uint8Array(len);
@@ -143,19 +161,29 @@ function parseHeader(fd: number, path: string): WavInfo {
       }
     }
   }
-  if (channels === 0) throw new AudioDataError(`${path}: the header says 0 channels`);
-  if (sampleRate === 0) throw new AudioDataError(`${path}: the header says a sample rate of 0`);
+  const field = (name: string, value: number | string, allowed: string): AudioDataError =>
+    new AudioDataError(`${path}: fmt chunk: ${name} ${value} is outside the allowed range (${allowed})`);
+  const L = WAV_LIMITS;
+  if (channels < 1 || channels > L.maxChannels) throw field('channels', channels, `1..${L.maxChannels}`);
+  if (sampleRate < L.minSampleRate || sampleRate > L.maxSampleRate) {
+    throw field('sample rate', `${sampleRate} Hz`, `${L.minSampleRate}..${L.maxSampleRate} Hz`);
+  }
   let format: SampleFormat;
   if (code === 1) format = 'pcm';
   else if (code === 3) format = 'float';
   else throw new AudioDataError(`${path}: unsupported codec ${codecName(code)}; convert it to PCM first (e.g. sox in.wav -e signed -b 16 out.wav)`);
 
-  // the container size comes from blockAlign where it is consistent, else from the bit depth
-  let bytesPerSample = blockAlign > 0 && blockAlign % channels === 0 ? blockAlign / channels : Math.ceil(bitsPerSample / 8);
-  if (bytesPerSample * 8 < bitsPerSample) bytesPerSample = Math.ceil(bitsPerSample / 8);
-  const ok = format === 'pcm' ? [1, 2, 3, 4].includes(bytesPerSample) : [4, 8].includes(bytesPerSample);
-  if (!ok) {
-    throw new AudioDataError(`${path}: unsupported sample size: ${format === 'pcm' ? 'integer PCM' : 'float'} with ${bytesPerSample * 8}-bit samples`);
+  // the container holds whole bytes; extensible files may declare fewer valid bits (20 in 24, say)
+  const containerBits = fmt.getUint16(14, true);
+  const allowedBits: readonly number[] = format === 'pcm' ? L.pcmBits : L.floatBits;
+  const kind = format === 'pcm' ? 'integer PCM' : 'float';
+  if (!allowedBits.includes(containerBits)) throw field(`bits per sample (${kind})`, containerBits, allowedBits.join(', '));
+  if (bitsPerSample < 1 || bitsPerSample > containerBits) {
+    throw field('valid bits per sample', bitsPerSample, `1..${containerBits}, the container size`);
+  }
+  const bytesPerSample = containerBits / 8;
+  if (blockAlign !== channels * bytesPerSample) {
+    throw field('block align', blockAlign, `${channels * bytesPerSample} = ${channels} channels x ${bytesPerSample} bytes`);
   }
   const frameBytes = bytesPerSample * channels;
   return {
@@ -220,48 +248,73 @@ export function* readWavBlocks(pathOrInfo: string | WavInfo, blockFrames = 1 << 
   }
 }
 
-/** The whole file as mono float32 (for short clips; long files should go through readWavBlocks). */
-export function readWavMono(path: string): { samples: Float32Array; rate: number; info: WavInfo } {
-  const info = readWavInfo(path);
+function readAllBlocks(info: WavInfo): Float32Array {
   const samples = new Float32Array(info.frames);
   let at = 0;
   for (const b of readWavBlocks(info)) {
     samples.set(b, at);
     at += b.length;
   }
+  return samples;
+}
+
+/** Scale and offset that map a stored sample to [-1, 1) as sox does. */
+function sampleScale(info: WavInfo): { scale: number; bias: number } {
+  if (info.format === 'float') return { scale: 1, bias: 0 };
+  if (info.bytesPerSample === 1) return { scale: 1 / 128, bias: -128 };
+  return { scale: 2 ** (1 - 8 * info.bytesPerSample), bias: 0 };
+}
+
+/** The whole file as mono float32, decoded by wavefile (for short clips; long files go through readWavBlocks). */
+export function readWavMono(path: string): { samples: Float32Array; rate: number; info: WavInfo } {
+  const info = readWavInfo(path);
+  // wavefile 11 decodes WAVE_FORMAT_EXTENSIBLE float samples as integers (test/data/audio/wav-readers
+  // found it): those files take the hand-written decoder
+  if (info.extensible && info.format === 'float') return { samples: readAllBlocks(info), rate: info.sampleRate, info };
+  let raw: Float64Array;
+  try {
+    const wav = new wavefile.WaveFile(readFileSync(path));
+    raw = wav.getSamples(true, Float64Array) as unknown as Float64Array;
+  } catch (e) {
+    throw new AudioDataError(`${path}: cannot decode: ${(e as Error).message}`);
+  }
+  const ch = info.channels;
+  if (raw.length < info.frames * ch) {
+    throw new AudioDataError(`${path}: decoded ${raw.length} samples where the header promises ${info.frames * ch} (damaged file?)`);
+  }
+  const { scale, bias } = sampleScale(info);
+  const samples = new Float32Array(info.frames);
+  const inv = 1 / ch; // the same arithmetic as decodeFrames, so both readers give identical samples
+  for (let f = 0, i = 0; f < info.frames; f++) {
+    let sum = 0;
+    for (let c = 0; c < ch; c++, i++) sum += (raw[i]! + bias) * scale;
+    samples[f] = ch === 1 ? sum : sum * inv;
+  }
   return { samples, rate: info.sampleRate, info };
 }
 
-/** Encodes float samples (one array per channel, all the same length) as a WAV file image in memory. */
+/** Encodes float samples (one array per channel, all the same length) as a WAV file image, through wavefile. */
 export function encodeWav(channels: Float32Array | readonly Float32Array[], rate: number, bits: 8 | 16 = 16): Uint8Array {
   const chans = channels instanceof Float32Array ? [channels] : channels;
   const nch = chans.length;
   if (nch === 0) throw new Error('encodeWav: no channels');
   if (!(rate > 0 && Number.isInteger(rate))) throw new Error(`encodeWav: bad sample rate ${rate}`);
   const frames = chans[0]!.length;
-  const bps = bits / 8;
-  const dataBytes = frames * nch * bps;
-  const out = new Uint8Array(44 + dataBytes + (dataBytes & 1));
-  const dv = new DataView(out.buffer);
-  const put = (o: number, s: string) => { for (let i = 0; i < 4; i++) out[o + i] = s.charCodeAt(i); };
-  put(0, 'RIFF'); dv.setUint32(4, out.length - 8, true); put(8, 'WAVE');
-  put(12, 'fmt '); dv.setUint32(16, 16, true);
-  dv.setUint16(20, 1, true); dv.setUint16(22, nch, true); dv.setUint32(24, rate, true);
-  dv.setUint32(28, rate * nch * bps, true); dv.setUint16(32, nch * bps, true); dv.setUint16(34, bits, true);
-  put(36, 'data'); dv.setUint32(40, dataBytes, true);
-  let o = 44;
-  for (let f = 0; f < frames; f++) {
-    for (let c = 0; c < nch; c++) {
-      const x = chans[c]![f]!;
-      if (bits === 16) {
-        const v = Math.max(-32768, Math.min(32767, Math.round(x * 32768)));
-        dv.setInt16(o, v, true); o += 2;
-      } else {
-        out[o++] = Math.max(0, Math.min(255, Math.round(x * 128) + 128));
-      }
-    }
-  }
-  return out;
+  if (chans.some((c) => c.length !== frames)) throw new Error('encodeWav: channels of different lengths');
+  // quantised here (round, clip) so the bytes do not depend on wavefile's own float conversion
+  const ints = chans.map((c) => {
+    if (bits === 16) return Int16Array.from(c, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32768))));
+    return Uint8Array.from(c, (x) => Math.max(0, Math.min(255, Math.round(x * 128) + 128)));
+  });
+  const wav = new wavefile.WaveFile();
+  wav.fromScratch(nch, rate, bits === 16 ? '16' : '8', nch === 1 ? ints[0]! : ints);
+  const out = wav.toBuffer();
+  // RIFF chunks are padded to an even size; wavefile leaves an odd data chunk unpadded
+  if (out.length % 2 === 0) return out;
+  const padded = new Uint8Array(out.length + 1);
+  padded.set(out);
+  new DataView(padded.buffer).setUint32(4, padded.length - 8, true);
+  return padded;
 }
 
 // one writer for every output (temp file + rename, writes through symlinks and FIFOs): src/util/write-file.ts

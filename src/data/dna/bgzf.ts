@@ -39,18 +39,42 @@ export function sniffFile(path: string): Compression {
   }
 }
 
-/** The BSIZE field (total block size - 1) of a block header at `p` in `buf`, or -1 if it is not BGZF. */
+/**
+ * The total size of the block whose header starts at `p` in `buf` (its BSIZE field + 1), -1 if the bytes
+ * there are not a BGZF header, or -2 if they are but the size is impossible (smaller than the block's own
+ * header and footer).
+ */
 function blockSize(buf: Uint8Array, p: number): number {
+  if (p + 18 > buf.length) return -1;
   if (buf[p] !== 0x1f || buf[p + 1] !== 0x8b || buf[p + 2] !== 8 || (buf[p + 3]! & 4) === 0) return -1;
   const xlen = buf[p + 10]! | (buf[p + 11]! << 8);
   let q = p + 12;
-  const end = q + xlen;
+  const end = Math.min(q + xlen, buf.length);
   while (q + 4 <= end) {
     const slen = buf[q + 2]! | (buf[q + 3]! << 8);
-    if (buf[q] === 0x42 && buf[q + 1] === 0x43 && slen === 2) return (buf[q + 4]! | (buf[q + 5]! << 8)) + 1;
+    if (buf[q] === 0x42 && buf[q + 1] === 0x43 && slen === 2 && q + 6 <= end) {
+      const bsize = (buf[q + 4]! | (buf[q + 5]! << 8)) + 1;
+      return bsize < MIN_BLOCK_OVERHEAD + xlen ? -2 : bsize;
+    }
     q += 4 + slen;
   }
   return -1;
+}
+
+/** The size of the BGZF block starting at `p` (BSIZE + 1), or a negative number if there is none. */
+export function bgzfBlockSize(buf: Uint8Array, p: number): number {
+  return blockSize(buf, p);
+}
+
+/** Header (12 bytes + XLEN), at least one byte of deflate data, CRC32 and ISIZE. */
+const MIN_BLOCK_OVERHEAD = 12 + 1 + 8;
+
+/** The message for a block header whose BSIZE is impossible. */
+function badBsize(path: string, at: number): DnaDataError {
+  return new DnaDataError(
+    `${path}: corrupt bgzip block at compressed offset ${at}: its BSIZE field is smaller than the block's ` +
+    `own header and footer; re-create the file with bgzip`,
+  );
 }
 
 export interface GziIndex {
@@ -93,19 +117,35 @@ export function scanBgzf(path: string): GziIndex {
     let p = 0, u = 0;
     let sawEof = false;
     while (p < size) {
-      if (size - p < 28) throw new DnaDataError(`${path}: truncated bgzip file: ${size - p} stray bytes at byte offset ${p}; re-create it with bgzip`);
-      const q = ensure(p, 18);
-      const bsize = blockSize(chunk, q);
-      if (bsize < 0) throw new DnaDataError(`${path}: not a BGZF block at byte offset ${p} (corrupt or not made by bgzip)`);
-      if (p + bsize > size) throw new DnaDataError(`${path}: truncated bgzip file: the block at byte offset ${p} needs ${bsize} bytes but only ${size - p} remain; re-create it with bgzip`);
+      if (size - p < 28) throw new DnaDataError(
+        `${path}: truncated bgzip file: ${size - p} stray bytes at compressed offset ${p}; re-create it ` +
+        `with bgzip`,
+      );
+      // the header with its extra field fits in 18 + 65535 bytes; read enough to see the BC subfield
+      const q = ensure(p, Math.min(size - p, 1 << 17));
+      const bsize = blockSize(chunk.subarray(0, chunkLen), q);
+      if (bsize === -2) throw badBsize(path, p);
+      if (bsize < 0) throw new DnaDataError(`${path}: not a BGZF block at compressed offset ${p} (corrupt or not made by bgzip)`);
+      if (p + bsize > size) throw new DnaDataError(
+        `${path}: truncated bgzip file: the block at compressed offset ${p} needs ${bsize} bytes but only ` +
+        `${size - p} remain; re-create it with bgzip`,
+      );
       const r = ensure(p + bsize - 4, 4);
       const isize = chunk.readUInt32LE(r);
+      if (isize > 65536) throw new DnaDataError(
+        `${path}: corrupt bgzip block at compressed offset ${p}: ISIZE ${isize} is over the BGZF maximum ` +
+        `of 65536 bytes`,
+      );
       if (isize > 0) {
         coff.push(p);
         uoff.push(u);
         u += isize;
         sawEof = false;
       } else {
+        // an empty block is left out of the index, so it must really be empty: a damaged ISIZE of 0 on a
+        // data block would otherwise drop its bytes without a word (inflating it checks CRC and size)
+        const q2 = ensure(p, bsize);
+        inflateBlock(chunk.subarray(q2, q2 + bsize), path, p);
         sawEof = true;
       }
       p += bsize;
@@ -124,15 +164,69 @@ export function scanBgzf(path: string): GziIndex {
 /** Parses a .gzi file's bytes. */
 export function parseGzi(buf: Buffer, path: string): Omit<GziIndex, 'usize'> {
   if (buf.length < 8) throw new DnaDataError(`${path}: not a .gzi index (${buf.length} bytes)`);
-  const n = Number(buf.readBigUInt64LE(0));
-  if (buf.length !== 8 + 16 * n) throw new DnaDataError(`${path}: .gzi index is damaged: it says ${n} entries but has ${buf.length} bytes; rebuild it with \`bgzip -r\` or delete it`);
-  const coff = new Float64Array(n + 1), uoff = new Float64Array(n + 1);
-  for (let i = 0; i < n; i++) {
-    coff[i + 1] = Number(buf.readBigUInt64LE(8 + 16 * i));
-    uoff[i + 1] = Number(buf.readBigUInt64LE(16 + 16 * i));
-    if (coff[i + 1]! <= coff[i]! || uoff[i + 1]! <= uoff[i]!) throw new DnaDataError(`${path}: .gzi index is damaged at entry ${i}; rebuild it with \`bgzip -r\` or delete it`);
+  const rebuild = 'rebuild it with `bgzip -r` or delete it';
+  const n = buf.readBigUInt64LE(0);
+  if (BigInt(buf.length) !== 8n + 16n * n) throw new DnaDataError(`${path}: .gzi index is damaged: it says ${n} entries but has ${buf.length} bytes; ${rebuild}`);
+  const coff = new Float64Array(Number(n) + 1), uoff = new Float64Array(Number(n) + 1);
+  for (let i = 0; i < Number(n); i++) {
+    const c = buf.readBigUInt64LE(8 + 16 * i), u = buf.readBigUInt64LE(16 + 16 * i);
+    if (c > BigInt(Number.MAX_SAFE_INTEGER) || u > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new DnaDataError(`${path}: .gzi index is damaged at entry ${i}: offset ${c > u ? c : u} is beyond any file; ${rebuild}`);
+    }
+    coff[i + 1] = Number(c);
+    uoff[i + 1] = Number(u);
+    if (coff[i + 1]! <= coff[i]! || uoff[i + 1]! <= uoff[i]!) {
+      throw new DnaDataError(
+        `${path}: .gzi index is damaged at entry ${i}: offsets must increase (compressed ${coff[i]} then ` +
+        `${coff[i + 1]}, uncompressed ${uoff[i]} then ${uoff[i + 1]}); ${rebuild}`,
+      );
+    }
+    // a block holds at most 64 KiB of data
+    if (uoff[i + 1]! - uoff[i]! > 65536) {
+      throw new DnaDataError(
+        `${path}: .gzi index is damaged at entry ${i}: blocks at uncompressed offsets ${uoff[i]} and ${uoff[i + 1]} ` +
+        `are more than 64 KiB apart; ${rebuild}`,
+      );
+    }
   }
   return { coff, uoff };
+}
+
+/**
+ * Inflates one BGZF block that starts at `blk[0]` and checks it as samtools and `gzip -t` do: the
+ * inflated size must equal the ISIZE field and its CRC32 the CRC field. `at` is the block's compressed
+ * offset in `path`, for the message.
+ */
+export function inflateBlock(blk: Buffer, path: string, at: number): Buffer {
+  const where = `${path}: corrupt bgzip block at compressed offset ${at}`;
+  const bsize = blockSize(blk, 0);
+  if (bsize === -2) throw badBsize(path, at);
+  if (bsize < 0) throw new DnaDataError(`${where}: not a BGZF block header (stale .gzi index or damaged file)`);
+  if (bsize > blk.length) throw new DnaDataError(
+    `${path}: truncated bgzip block at compressed offset ${at}: it needs ${bsize} bytes, ${blk.length} ` +
+    `remain; re-create the file with bgzip`,
+  );
+  const xlen = blk[10]! | (blk[11]! << 8);
+  const crc = blk.readUInt32LE(bsize - 8);
+  const isize = blk.readUInt32LE(bsize - 4);
+  if (isize > 65536) throw new DnaDataError(`${where}: ISIZE ${isize} is over the BGZF maximum of 65536 bytes`);
+  let out: Buffer;
+  try {
+    // maxOutputLength: a damaged payload cannot inflate to more than a block may hold
+    out = inflateRawSync(blk.subarray(12 + xlen, bsize - 8), { maxOutputLength: 65536 });
+  } catch (e) {
+    throw new DnaDataError(`${where}: ${(e as Error).message}; re-create the file with bgzip`);
+  }
+  if (out.length !== isize) throw new DnaDataError(`${where}: it inflates to ${out.length} bytes but its ISIZE field says ${isize}`);
+  const got = crc32(out);
+  if (got !== crc) {
+    const hex = (x: number) => `0x${x.toString(16).padStart(8, '0')}`;
+    throw new DnaDataError(
+      `${where}: CRC32 mismatch (stored ${hex(crc)}, data gives ${hex(got)}); the file is damaged, re-create ` +
+      `or re-download it`,
+    );
+  }
+  return out;
 }
 
 /** Random access to the uncompressed bytes of a BGZF file through its block index. */
@@ -163,17 +257,42 @@ export class BgzfReader {
       throw new DnaDataError(`${path}: truncated bgzip file: the BGZF end-of-file block is missing; re-create it with bgzip`);
     }
     const last = this.#coff.length - 1;
-    if (this.#coff[last]! >= this.size) {
+    if (this.#coff[last]! >= this.size - 28) {
       closeSync(this.#fd);
-      throw new DnaDataError(`${path}: its .gzi index points past the end of the file (truncated file or stale index); rebuild it with \`bgzip -r\``);
+      throw new DnaDataError(`${path}: its .gzi index points past the end of the file (block at compressed offset ${this.#coff[last]}, file of ${this.size} bytes; truncated file or stale index); rebuild it with \`bgzip -r\``);
     }
     // the last data block's size gives the total uncompressed size
-    const b = this.#block(last);
-    this.usize = this.#uoff[last]! + b.length;
+    try {
+      const b = this.#block(last);
+      this.usize = this.#uoff[last]! + b.length;
+      this.#checkTail(this.#coff[last]! + blockSize(this.#cbuf, 0));
+    } catch (e) {
+      closeSync(this.#fd);
+      throw e;
+    }
   }
 
   close(): void {
     closeSync(this.#fd);
+  }
+
+  /**
+   * Between the last indexed block (ending at `p`) and the EOF marker there may only be empty blocks: a
+   * .gzi that stops early (damaged, or from an older version of the file) would otherwise cut the data short.
+   */
+  #checkTail(p: number): void {
+    const head = Buffer.alloc(18);
+    while (p < this.size - 28) {
+      readSync(this.#fd, head, 0, 18, p);
+      const bsize = blockSize(head, 0);
+      const tail = Buffer.alloc(4);
+      if (bsize > 0 && p + bsize <= this.size) readSync(this.#fd, tail, 0, 4, p + bsize - 4);
+      if (bsize <= 0 || p + bsize > this.size - 28 || tail.readUInt32LE(0) !== 0) {
+        throw new DnaDataError(`${this.path}: its .gzi index does not list the block at compressed offset ${p} (a stale or damaged index: the data would be cut short); rebuild it with \`bgzip -r\``);
+      }
+      p += bsize;
+    }
+    if (p !== this.size - 28) throw new DnaDataError(`${this.path}: its .gzi index does not match the file (its last block ends at compressed offset ${p}, the EOF block starts at ${this.size - 28}); rebuild it with \`bgzip -r\``);
   }
 
   /** Decompresses block `i` (index into the block table). */
@@ -182,29 +301,19 @@ export class BgzfReader {
     if (hit) return hit;
     const c = this.#coff[i]!;
     const cend = i + 1 < this.#coff.length ? this.#coff[i + 1]! : this.size - 28;
-    const n = cend - c;
-    if (n <= 0 || n > 65536) throw new DnaDataError(`${this.path}: its .gzi index does not match the file (block at byte offset ${c}); rebuild it with \`bgzip -r\``);
+    const n = Math.min(cend - c, 65536);
+    if (n <= 0) throw new DnaDataError(`${this.path}: its .gzi index does not match the file (block at compressed offset ${c}); rebuild it with \`bgzip -r\``);
     const got = readSync(this.#fd, this.#cbuf, 0, n, c);
-    const out = this.#inflate(this.#cbuf.subarray(0, got), c);
+    const out = inflateBlock(this.#cbuf.subarray(0, got), this.path, c);
+    // the index says how much this block holds (all but the last): a stale .gzi shows here
+    const want = i + 1 < this.#uoff.length ? this.#uoff[i + 1]! - this.#uoff[i]! : -1;
+    if (want >= 0 && out.length !== want) {
+      throw new DnaDataError(`${this.path}: its .gzi index does not match the file (the block at compressed offset ${c} holds ${out.length} bytes, the index says ${want}); rebuild it with \`bgzip -r\``);
+    }
     if (this.#cacheBlocks > 0) {
       if (this.#cache.size >= this.#cacheBlocks) this.#cache.delete(this.#cache.keys().next().value!);
       this.#cache.set(i, out);
     }
-    return out;
-  }
-
-  #inflate(blk: Buffer, c: number): Buffer {
-    const bsize = blockSize(blk, 0);
-    if (bsize < 0 || bsize > blk.length) throw new DnaDataError(`${this.path}: truncated or corrupt bgzip block at byte offset ${c}; re-create the file with bgzip`);
-    const xlen = blk[10]! | (blk[11]! << 8);
-    const isize = blk.readUInt32LE(bsize - 4);
-    let out: Buffer;
-    try {
-      out = inflateRawSync(blk.subarray(12 + xlen, bsize - 8));
-    } catch (e) {
-      throw new DnaDataError(`${this.path}: corrupt bgzip block at byte offset ${c}: ${(e as Error).message}`);
-    }
-    if (out.length !== isize) throw new DnaDataError(`${this.path}: corrupt bgzip block at byte offset ${c} (size mismatch)`);
     return out;
   }
 

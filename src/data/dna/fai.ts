@@ -1,7 +1,8 @@
 // The .fai index (samtools faidx format): one line per record, NAME LENGTH OFFSET LINEBASES LINEWIDTH.
 // FaiBuilder scans FASTA bytes chunk by chunk (plain or decompressed bgzip) and produces the same index
-// samtools does, plus clear errors for input that samtools accepts silently but that would break random
-// access or training (empty records, duplicate names).
+// samtools does: an empty record followed by another record is left out of the index, a NUL byte ends a
+// header line (as it ends the C string samtools reads). It gives clear errors where samtools fails or
+// where its silent choice would lose data: a trailing empty record, duplicate names, ragged lines.
 import { DnaDataError } from './errors.js';
 
 export interface FaiRecord {
@@ -51,6 +52,15 @@ export interface FastaHeader {
   description: string;
 }
 
+interface RecordScan {
+  header: FastaHeader;
+  short: number;
+  shortBases: number;
+  blankAt: number;
+  crlf: boolean;
+  headerLine: number;
+}
+
 /**
  * Incremental FASTA scanner. push() chunks of the (uncompressed) file in order, then finish().
  * `onSeqLine` (optional) receives the bases of every sequence line, for streaming readers.
@@ -58,12 +68,15 @@ export interface FastaHeader {
 export class FaiBuilder {
   readonly records: FaiRecord[] = [];
   readonly headers: FastaHeader[] = [];
+  /** empty records left out of the index (a header with no bases, followed by another record), as samtools does */
+  readonly skipped: { name: string; line: number }[] = [];
   #where: string;
   #names = new Set<string>();
   #carry: Buffer | null = null;
   #pos = 0; // file offset of the next unconsumed byte (start of #carry if any)
   #line = 0;
-  #cur: (FaiRecord & { short: boolean; blankAt: number; crlf: boolean; headerLine: number }) | null = null;
+  // the record being scanned; short: line number of a line shorter than the first (0: none yet)
+  #cur: (FaiRecord & RecordScan) | null = null;
   #onSeqLine?: (bases: Uint8Array, rec: FaiRecord) => void;
   #onRecord?: (rec: FaiRecord, header: FastaHeader) => void;
 
@@ -96,7 +109,7 @@ export class FaiBuilder {
       this.#lineOf(this.#carry, 0, this.#carry.length, this.#pos, false);
       this.#carry = null;
     }
-    this.#endRecord();
+    this.#endRecord(true);
     if (this.records.length === 0) throw new DnaDataError(`${this.#where}: no FASTA records (no line starting with '>')`);
     return this.records;
   }
@@ -106,15 +119,19 @@ export class FaiBuilder {
     const cr = e > s && buf[e - 1] === 13;
     const end = cr ? e - 1 : e;
     if (end > s && buf[s] === 62 /* > */) {
-      this.#endRecord();
-      const text = buf.toString('latin1', s + 1, end);
+      this.#endRecord(false);
+      // a NUL ends the header, as it ends the C string samtools reads (samtools cuts the name there)
+      const nul = buf.indexOf(0, s + 1);
+      const text = buf.toString('latin1', s + 1, nul >= 0 && nul < end ? nul : end);
       const m = /^(\S*)\s*(.*)$/s.exec(text)!;
       const name = m[1]!;
       if (!name) throw new DnaDataError(`${this.#where}: line ${this.#line}: header line without a name`);
-      if (this.#names.has(name)) throw new DnaDataError(`${this.#where}: line ${this.#line}: duplicate record name '${name}'`);
-      this.#names.add(name);
-      this.headers.push({ name, description: m[2]!.trim() });
-      this.#cur = { name, length: 0, offset: pos + (e - s) + (hasNl ? 1 : 0), lineBases: 0, lineWidth: 0, short: false, blankAt: 0, crlf: false, headerLine: this.#line };
+      const header = { name, description: m[2]!.trim() };
+      const offset = pos + (e - s) + (hasNl ? 1 : 0);
+      this.#cur = {
+        name, header, length: 0, offset, lineBases: 0, lineWidth: 0,
+        short: 0, shortBases: 0, blankAt: 0, crlf: false, headerLine: this.#line,
+      };
       return;
     }
     const cur = this.#cur;
@@ -138,27 +155,48 @@ export class FaiBuilder {
       cur.lineWidth = blen + (cr ? 2 : 1);
       cur.crlf = cr;
     } else {
-      if (cur.short || blen > cur.lineBases) {
+      if (cur.short) {
         throw new DnaDataError(
-          `${this.#where}: line ${this.#line}: record '${cur.name}' has lines of different lengths (${cur.lineBases} bases per line, then ${blen}); random access by .fai needs every line but the last of a record to have the same length (rewrap it, e.g. \`seqkit seq -w 60\`)`,
+          `${this.#where}: line ${cur.short}: record '${cur.name}' has a line of ${cur.shortBases} bases, shorter than its first line (${cur.lineBases} bases), that is not its last line (line ${this.#line} follows with ${blen} bases); random access by .fai needs every line but the last of a record to have the same length (rewrap it, e.g. \`seqkit seq -w 60\`)`,
+        );
+      }
+      if (blen > cur.lineBases) {
+        throw new DnaDataError(
+          `${this.#where}: line ${this.#line}: record '${cur.name}' has lines of different lengths (${cur.lineBases} bases per line from line ${cur.headerLine + 1}, then ${blen} here); random access by .fai needs every line but the last of a record to have the same length (rewrap it, e.g. \`seqkit seq -w 60\`)`,
         );
       }
       if (cr !== cur.crlf && hasNl) {
         throw new DnaDataError(`${this.#where}: line ${this.#line}: record '${cur.name}' mixes CR LF and LF line ends; random access by .fai needs one kind (convert with \`dos2unix\`)`);
       }
-      if (blen < cur.lineBases) cur.short = true;
+      if (blen < cur.lineBases) {
+        cur.short = this.#line;
+        cur.shortBases = blen;
+      }
     }
     cur.length += blen;
     if (this.#onSeqLine) this.#onSeqLine(buf.subarray(s, end), cur);
   }
 
-  #endRecord(): void {
+  #endRecord(atEnd: boolean): void {
     const cur = this.#cur;
     if (!cur) return;
     this.#cur = null;
-    if (cur.length === 0) throw new DnaDataError(`${this.#where}: line ${cur.headerLine}: record '${cur.name}' is empty (a header with no sequence)`);
+    if (cur.length === 0) {
+      // samtools leaves an empty record out when another record follows, and fails on a trailing one
+      if (!atEnd) {
+        this.skipped.push({ name: cur.name, line: cur.headerLine });
+        return;
+      }
+      throw new DnaDataError(
+        `${this.#where}: line ${cur.headerLine}: the last record '${cur.name}' is empty (a header with ` +
+        `no sequence at the end of the file, which samtools refuses too); delete that line or add its bases`,
+      );
+    }
+    if (this.#names.has(cur.name)) throw new DnaDataError(`${this.#where}: line ${cur.headerLine}: duplicate record name '${cur.name}'`);
+    this.#names.add(cur.name);
+    this.headers.push(cur.header);
     const rec: FaiRecord = { name: cur.name, length: cur.length, offset: cur.offset, lineBases: cur.lineBases, lineWidth: cur.lineWidth };
     this.records.push(rec);
-    if (this.#onRecord) this.#onRecord(rec, this.headers[this.headers.length - 1]!);
+    if (this.#onRecord) this.#onRecord(rec, cur.header);
   }
 }

@@ -10,3 +10,4 @@ export * from './source.js';
 export * from './genome-set.js';
 export * from './datasets.js';
 export * from './maf.js';
+export * from './fasta-reader.js';
