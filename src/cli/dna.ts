@@ -4,8 +4,9 @@ import { registerDnaData } from './dna-data.js';
 import { registerDoctor } from './doctor.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerGenerate } from './generate-command.js';
+import { registerDnaWorkflows } from './dna-workflows.js';
 
-export const dnaRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerDnaData, registerDoctor];
+export const dnaRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerDnaData, registerDnaWorkflows, registerDoctor];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(
