@@ -4,8 +4,9 @@ import { registerDoctor } from './doctor.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerGenerate } from './generate-command.js';
 import { registerAudioData } from './audio-data.js';
+import { registerAudioWorkflows } from './audio-workflows.js';
 
-export const audioRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerAudioData, registerDoctor];
+export const audioRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerAudioData, registerAudioWorkflows, registerDoctor];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(
