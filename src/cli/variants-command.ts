@@ -99,8 +99,9 @@ async function variants(f: VariantsFlags): Promise<void> {
     fasta.close();
   }
   const secs = (Date.now() - t0) / 1000;
-  process.stderr.write(`${counts.records} records, ${counts.alleles} ALT alleles: ${counts.scored} scored ` +
-    `(${Math.round(counts.scored / Math.max(secs, 1e-3)).toLocaleString('en-US')} per s on ${loaded.device}, N=${N}); ` +
+  const rate = counts.scored / Math.max(secs, 1e-3);
+  process.stderr.write(`${counts.records} records, ${counts.alleles} ALT alleles: ${counts.scored} scored in ${secs.toFixed(1)} s ` +
+    `(${rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toPrecision(3)} per s on ${loaded.device}, N=${N}); ` +
     `${counts.mismatch} records with a REF that does not match ${f.fasta} (FILTER ${MISMATCH_FILTER}); ` +
     `${counts.noContig} on contigs not in the FASTA; ${counts.notSequence} symbolic or non-base ALTs; ` +
     `${counts.tooLong} longer than --max-allele ${f.maxAllele}\n`);
