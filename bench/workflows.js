@@ -114,9 +114,10 @@ rmSync(tmp, { recursive: true, force: true });
 
 const name = gpu ? cudaDeviceInfo(0).name : 'CPU';
 const section = [
-  `## Workflows (${gpu ? `cuda, ${name}` : 'cpu'})`,
+  `## Workflows (${gpu ? `cuda, ${name}` : 'cpu'}, ${o.preset} preset)`,
   '',
-  `Command: \`node bench/workflows.js${o.fasta ? ' --fasta FILE' : ''} --device ${device}\` on ${name}; ${o.preset} preset (${params.toLocaleString('en-US')} ` +
+  `Command: \`node bench/workflows.js${o.fasta ? ' --fasta FILE' : ''} --device ${device}${o.preset !== 'small' ? ` --preset ${o.preset}` : ''}\` ` +
+    `on ${name}; ${o.preset} preset (${params.toLocaleString('en-US')} ` +
     `parameters, random init), ${gpu ? 'bf16' : 'f32'} activations; genome: ${genomeNote}. Rates are the commands' own stderr ` +
     'summaries (after the model is loaded, output writing included); wall = the whole command with Node startup and model load.',
   '',
@@ -127,7 +128,7 @@ const section = [
 console.log(`\n${section}`);
 if (o.out) {
   mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, `workflows-${device}.md`), `${section}\n`);
-  writeFileSync(join(o.out, `workflows-${device}.json`), `${JSON.stringify({ device: name, preset: o.preset, params, genome: genomeNote, rows }, null, 2)}\n`);
+  writeFileSync(join(o.out, `workflows-${device}-${o.preset}.md`), `${section}\n`);
+  writeFileSync(join(o.out, `workflows-${device}-${o.preset}.json`), `${JSON.stringify({ device: name, preset: o.preset, params, genome: genomeNote, rows }, null, 2)}\n`);
 }
 if (!o['no-write']) writeReadmeSection(section);

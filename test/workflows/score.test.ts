@@ -160,7 +160,7 @@ describe('mamba-dna score', () => {
     expect(merged.err).toMatch(/chrA:1-800\t799 bases scored/); // base 0 of chrA has no context
   });
 
-  it('refuses a malformed BED file with its line number, and a classifier or an existing output', () => {
+  it('refuses a malformed BED file with its line number, a missing run folder, an existing output or a missing folder', () => {
     const bed = join(dir, 'bad.bed');
     writeFileSync(bed, `browser position x\n${G27_NAME}\t10\t20\n${G27_NAME}\tten\t20\n`);
     const r = cli('dna', ['score', '--checkpoint', run, G27, '--bed', bed, '-o', join(dir, 'bad.bedGraph')], dir);
@@ -171,5 +171,11 @@ describe('mamba-dna score', () => {
     const e = cli('dna', ['score', '--checkpoint', run, G27, `${G27_NAME}:1-100`, '-o', join(dir, 'exists.bedGraph')], dir);
     expect(e.code).toBe(1);
     expect(e.err).toMatch(/already exists; use --force/);
+    const d = cli('dna', ['score', '--checkpoint', run, G27, `${G27_NAME}:1-100`, '-o', join(dir, 'no', 'such', 'x.bedGraph')], dir);
+    expect(d.code).toBe(1);
+    expect(d.err).toMatch(/the folder .*no\/such does not exist/);
+    const c = cli('dna', ['score', '--checkpoint', join(dir, 'nothing'), G27, '-o', join(dir, 'c.bedGraph')], dir);
+    expect(c.code).toBe(1);
+    expect(c.err).toMatch(/no such run folder/);
   });
 });
