@@ -18,22 +18,33 @@ import { existsSync, writeFileSync, readFileSync, createWriteStream } from 'node
 import { join, resolve } from 'node:path';
 import { cli, machine, pipelineArgs, root, writeResults } from './lib.js';
 
-const MAF = '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
+const MAF =
+  '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
 const usage = `usage: node pipelines/substitutions.js [--full] [--device auto|cpu|cuda] [--out DIR] [--checkpoint RUN]
   [--max-sites N] [--context N] [--strand forward|both] [--steps N] [--max-blocks N] [--maf FILE] [--seed N]`;
 const a = pipelineArgs('substitutions', usage, {
-  checkpoint: { type: 'string' }, 'max-sites': { type: 'string' }, context: { type: 'string' }, strand: { type: 'string', default: 'forward' },
-  steps: { type: 'string' }, 'max-blocks': { type: 'string' }, maf: { type: 'string' }, seed: { type: 'string', default: '1' },
+  checkpoint: { type: 'string' },
+  'max-sites': { type: 'string' },
+  context: { type: 'string' },
+  strand: { type: 'string', default: 'forward' },
+  steps: { type: 'string' },
+  'max-blocks': { type: 'string' },
+  maf: { type: 'string' },
+  seed: { type: 'string', default: '1' },
 });
 const full = a.full;
 const mafPath = a.maf ?? MAF;
 if (!existsSync(mafPath)) {
-  console.error(`substitutions: ${mafPath} is missing; install it with \`apt-get install maffilter-examples\` (or pass --maf)`);
+  console.error(
+    `substitutions: ${mafPath} is missing; install it with \`apt-get install maffilter-examples\` (or pass --maf)`,
+  );
   process.exit(1);
 }
 const mafModule = join(root, 'dist', 'data', 'dna', 'maf.js');
 if (!existsSync(mafModule)) {
-  console.error(`substitutions: ${mafModule} is missing: this pipeline needs the MAF reader (src/data/dna/maf.ts); run \`npx tsc\``);
+  console.error(
+    `substitutions: ${mafModule} is missing: this pipeline needs the MAF reader (src/data/dna/maf.ts); run \`npx tsc\``,
+  );
   process.exit(1);
 }
 const { readMafBlocks } = await import(mafModule);
@@ -61,7 +72,11 @@ const random = () => {
 };
 
 const COMPLEMENT = { A: 'T', C: 'G', G: 'C', T: 'A', N: 'N', '-': '-' };
-const reverseComplement = (text) => [...text].reverse().map((c) => COMPLEMENT[c.toUpperCase()] ?? 'N').join('');
+const reverseComplement = (text) =>
+  [...text]
+    .reverse()
+    .map((c) => COMPLEMENT[c.toUpperCase()] ?? 'N')
+    .join('');
 /** The 0-based + strand start of a row. */
 const plusStart = (row) => (row.strand === '+' ? row.start : row.srcSize - row.start - row.size);
 
@@ -74,7 +89,9 @@ for await (const b of readMafBlocks(mafPath)) {
   const p = b.rows.find((r) => r.species === 'Ptro');
   if (!h) continue;
   if (chrom !== undefined && h.chrom !== chrom) {
-    console.error(`substitutions: the Hsap rows lie on more than one chromosome (${chrom}, ${h.chrom}); this pipeline expects one`);
+    console.error(
+      `substitutions: the Hsap rows lie on more than one chromosome (${chrom}, ${h.chrom}); this pipeline expects one`,
+    );
     process.exit(1);
   }
   chrom = h.chrom;
@@ -82,13 +99,25 @@ for await (const b of readMafBlocks(mafPath)) {
   // the columns of a block on the human + strand: a block whose human row is on - is read reversed and
   // complemented, the chimp row with it (whatever its own strand), so aligned bases stay aligned
   const flip = h.strand === '-';
-  blocks.push({ start: plusStart(h), size: h.size, h: flip ? reverseComplement(h.text) : h.text, p: p && (flip ? reverseComplement(p.text) : p.text) });
+  blocks.push({
+    start: plusStart(h),
+    size: h.size,
+    h: flip ? reverseComplement(h.text) : h.text,
+    p: p && (flip ? reverseComplement(p.text) : p.text),
+  });
   if (blocks.length >= maxBlocks) break;
 }
 blocks.sort((x, y) => x.start - y.start);
-console.log(`read ${blocks.length} blocks with a human row from ${mafPath} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-const nTrain = Math.floor(blocks.length * 0.8), nValid = Math.floor(blocks.length * 0.05);
-const split = { train: blocks.slice(0, nTrain), valid: blocks.slice(nTrain, nTrain + nValid), test: blocks.slice(nTrain + nValid) };
+console.log(
+  `read ${blocks.length} blocks with a human row from ${mafPath} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);
+const nTrain = Math.floor(blocks.length * 0.8),
+  nValid = Math.floor(blocks.length * 0.05);
+const split = {
+  train: blocks.slice(0, nTrain),
+  valid: blocks.slice(nTrain, nTrain + nValid),
+  test: blocks.slice(nTrain + nValid),
+};
 const ungapped = (text) => text.replace(/-/g, '');
 
 // 2. the human FASTA in human coordinates, and the training FASTA (train blocks only, concatenated)
@@ -96,7 +125,8 @@ const name = `chr${chrom}`;
 const chr = Buffer.alloc(chromSize, 'N');
 for (const b of blocks) {
   const s = ungapped(b.h);
-  if (s.length !== b.size) throw new Error(`a Hsap row at ${b.start} has ${s.length} bases, its size field says ${b.size}`);
+  if (s.length !== b.size)
+    throw new Error(`a Hsap row at ${b.start} has ${s.length} bases, its size field says ${b.size}`);
   chr.write(s, b.start, 'latin1');
 }
 const hsapFa = join(out, 'hsap.fa');
@@ -127,17 +157,27 @@ if (sites.length > maxSites) {
     const j = Math.floor(random() * (i + 1));
     [idx[i], idx[j]] = [idx[j], idx[i]];
   }
-  chosen = idx.slice(0, maxSites).sort((x, y) => x - y).map((i) => sites[i]);
+  chosen = idx
+    .slice(0, maxSites)
+    .sort((x, y) => x - y)
+    .map((i) => sites[i]);
 }
 for (const s of chosen) {
   const others = [...'ACGT'].filter((x) => x !== s.ref && x !== s.chimp);
   s.random = others[Math.floor(random() * others.length)];
 }
 const testSpan = `${name}:${split.test[0].start + 1}-${split.test[split.test.length - 1].start + split.test[split.test.length - 1].size}`;
-const vcfHeader = ['##fileformat=VCFv4.2', `##contig=<ID=${name},length=${chromSize}>`,
+const vcfHeader = [
+  '##fileformat=VCFv4.2',
+  `##contig=<ID=${name},length=${chromSize}>`,
   '##INFO=<ID=CHIMP,Number=1,Type=String,Description="The chimpanzee (Ptro) base aligned to this human base">',
-  '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO'].join('\n');
-const writeVcf = (path, altOf) => writeFileSync(path, `${vcfHeader}\n${chosen.map((s) => `${name}\t${s.pos}\t.\t${s.ref}\t${altOf(s)}\t.\tPASS\tCHIMP=${s.chimp}`).join('\n')}\n`);
+  '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO',
+].join('\n');
+const writeVcf = (path, altOf) =>
+  writeFileSync(
+    path,
+    `${vcfHeader}\n${chosen.map((s) => `${name}\t${s.pos}\t.\t${s.ref}\t${altOf(s)}\t.\tPASS\tCHIMP=${s.chimp}`).join('\n')}\n`,
+  );
 writeVcf(join(out, 'real.vcf'), (s) => s.chimp);
 writeVcf(join(out, 'random.vcf'), (s) => s.random);
 console.log(`${sites.length} human/chimp differences in the test region ${testSpan}; scoring ${chosen.length}`);
@@ -151,21 +191,69 @@ if (!checkpoint) {
   checkpoint = join(out, 'model');
   const steps = a.steps ?? (full ? '2000' : '300');
   const args = full
-    ? ['--preset', 'small', '--seq-len', String(context), '--batch', String(Math.max(1, 2 ** 18 / context)), '--lr', '2e-3']
+    ? [
+        '--preset',
+        'small',
+        '--seq-len',
+        String(context),
+        '--batch',
+        String(Math.max(1, 2 ** 18 / context)),
+        '--lr',
+        '2e-3',
+      ]
     : ['--preset', 'tiny', '--seq-len', String(Math.min(context, 1024)), '--batch', '8', '--lr', '4e-3'];
-  const r = cli('mamba-dna', ['train', '--data', trainFa, ...args, '--steps', steps, '--eval-windows', '32', '--device', a.device, '--out', checkpoint, '--force']);
+  const r = cli('mamba-dna', [
+    'train',
+    '--data',
+    trainFa,
+    ...args,
+    '--steps',
+    steps,
+    '--eval-windows',
+    '32',
+    '--device',
+    a.device,
+    '--out',
+    checkpoint,
+    '--force',
+  ]);
   training = { steps: Number(steps), seconds: r.seconds, args: args.join(' ') };
 }
 
 // 5. score both VCFs
 const score = (vcf) => {
   const tsv = join(out, vcf.replace(/\.vcf$/, '.llr.tsv'));
-  const r = cli('mamba-dna', ['variants', '--checkpoint', checkpoint, '--fasta', hsapFa, '--vcf', join(out, vcf), '--context', String(context),
-    '--strand', a.strand, '--format', 'tsv', '--device', a.device, '-o', tsv, '--force']);
-  const values = readFileSync(tsv, 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t')).filter((f) => f[6] === 'scored').map((f) => ({ pos: Number(f[1]), llr: Number(f[5]) }));
+  const r = cli('mamba-dna', [
+    'variants',
+    '--checkpoint',
+    checkpoint,
+    '--fasta',
+    hsapFa,
+    '--vcf',
+    join(out, vcf),
+    '--context',
+    String(context),
+    '--strand',
+    a.strand,
+    '--format',
+    'tsv',
+    '--device',
+    a.device,
+    '-o',
+    tsv,
+    '--force',
+  ]);
+  const values = readFileSync(tsv, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split('\t'))
+    .filter((f) => f[6] === 'scored')
+    .map((f) => ({ pos: Number(f[1]), llr: Number(f[5]) }));
   return { values, seconds: r.seconds };
 };
-const real = score('real.vcf'), rand = score('random.vcf');
+const real = score('real.vcf'),
+  rand = score('random.vcf');
 
 // 6. AUROC (Mann-Whitney, ties count 1/2) of real vs random, paired win rate, and the transition reference
 function auroc(pos, neg) {
@@ -181,9 +269,11 @@ function auroc(pos, neg) {
   return (rankSum - (pos.length * (pos.length + 1)) / 2) / (pos.length * neg.length);
 }
 const isTransition = (x, y) => ['AG', 'GA', 'CT', 'TC'].includes(x + y);
-const realLlr = real.values.map((v) => v.llr), randLlr = rand.values.map((v) => v.llr);
+const realLlr = real.values.map((v) => v.llr),
+  randLlr = rand.values.map((v) => v.llr);
 const randByPos = new Map(rand.values.map((v) => [v.pos, v.llr]));
-let wins = 0, pairs = 0;
+let wins = 0,
+  pairs = 0;
 for (const v of real.values) {
   const r = randByPos.get(v.pos);
   if (r === undefined) continue;
@@ -191,15 +281,27 @@ for (const v of real.values) {
   wins += v.llr > r ? 1 : v.llr === r ? 0.5 : 0;
 }
 const auc = auroc(realLlr, randLlr);
-const tsAuc = auroc(chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0)), chosen.map((s) => (isTransition(s.ref, s.random) ? 1 : 0)));
+const tsAuc = auroc(
+  chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0)),
+  chosen.map((s) => (isTransition(s.ref, s.random) ? 1 : 0)),
+);
 const mean = (xs) => xs.reduce((p, q) => p + q, 0) / xs.length;
 const row = {
-  context, strand: a.strand, sites: chosen.length, test_sites: sites.length, auroc: auc, paired_win_rate: wins / pairs,
-  mean_llr_real: mean(realLlr), mean_llr_random: mean(randLlr), transition_auroc: tsAuc,
+  context,
+  strand: a.strand,
+  sites: chosen.length,
+  test_sites: sites.length,
+  auroc: auc,
+  paired_win_rate: wins / pairs,
+  mean_llr_real: mean(realLlr),
+  mean_llr_random: mean(randLlr),
+  transition_auroc: tsAuc,
   real_transition_fraction: mean(chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0))),
   variants_per_s: (realLlr.length + randLlr.length) / (real.seconds + rand.seconds),
 };
-console.log(`AUROC real vs random: ${auc.toFixed(4)} (goal >= 0.65; ${auc >= 0.65 ? 'met' : 'missed'}); transitions alone: ${tsAuc.toFixed(4)}`);
+console.log(
+  `AUROC real vs random: ${auc.toFixed(4)} (goal >= 0.65; ${auc >= 0.65 ? 'met' : 'missed'}); transitions alone: ${tsAuc.toFixed(4)}`,
+);
 
 // the ROC curve, from the real and random LLRs
 const thresholds = [...new Set([...realLlr, ...randLlr])].sort((x, y) => y - x);
@@ -207,22 +309,30 @@ const step = Math.max(1, Math.floor(thresholds.length / 200));
 const roc = [[0, 0]];
 for (let i = 0; i < thresholds.length; i += step) {
   const t = thresholds[i];
-  roc.push([randLlr.filter((v) => v >= t).length / randLlr.length, realLlr.filter((v) => v >= t).length / realLlr.length]);
+  roc.push([
+    randLlr.filter((v) => v >= t).length / randLlr.length,
+    realLlr.filter((v) => v >= t).length / realLlr.length,
+  ]);
 }
 roc.push([1, 1]);
-const dev = a.device === 'auto' ? (await import(join(root, 'dist', 'backend', 'index.js'))).resolveDevice('auto') : a.device;
+const dev =
+  a.device === 'auto' ? (await import(join(root, 'dist', 'backend', 'index.js'))).resolveDevice('auto') : a.device;
 await writeResults(out, {
   title: 'Real human -> chimpanzee substitutions vs random ones, scored by mamba-dna variants',
   command: `node pipelines/substitutions.js ${process.argv.slice(2).join(' ')}`.trim(),
   meta: {
-    machine: machine(dev), alignment: mafPath, test_region: testSpan,
+    machine: machine(dev),
+    alignment: mafPath,
+    test_region: testSpan,
     split: `blocks in human order: first 80% train (${split.train.length}), next 5% valid (${split.valid.length}), last 15% test (${split.test.length})`,
     control: 'same sites, ALT = a random base that is neither the human nor the chimp base',
     model: a.checkpoint ? checkpoint : { trained_on: 'Hsap rows of the train blocks', ...training },
     goal: 'AUROC >= 0.65',
   },
   columns: [
-    { key: 'context', label: 'context N' }, { key: 'strand', label: 'strand' }, { key: 'sites', label: 'sites scored' },
+    { key: 'context', label: 'context N' },
+    { key: 'strand', label: 'strand' },
+    { key: 'sites', label: 'sites scored' },
     { key: 'auroc', label: 'AUROC real vs random', format: (v) => v.toFixed(4) },
     { key: 'paired_win_rate', label: 'real > random at a site', format: (v) => v.toFixed(4) },
     { key: 'mean_llr_real', label: 'mean LLR real (bits)', format: (v) => v.toFixed(3) },
@@ -231,8 +341,27 @@ await writeResults(out, {
     { key: 'variants_per_s', label: 'variants/s', format: (v) => v.toFixed(1) },
   ],
   rows: [row],
-  plots: [{ file: 'roc.svg', series: [{ name: `LLR (AUROC ${auc.toFixed(3)})`, points: roc }, { name: 'chance', points: [[0, 0], [1, 1]] }],
-    options: { title: 'ROC: real vs random substitutions', xLabel: 'false positive rate (random)', yLabel: 'true positive rate (real)', yMin: 0 } }],
+  plots: [
+    {
+      file: 'roc.svg',
+      series: [
+        { name: `LLR (AUROC ${auc.toFixed(3)})`, points: roc },
+        {
+          name: 'chance',
+          points: [
+            [0, 0],
+            [1, 1],
+          ],
+        },
+      ],
+      options: {
+        title: 'ROC: real vs random substitutions',
+        xLabel: 'false positive rate (random)',
+        yLabel: 'true positive rate (real)',
+        yMin: 0,
+      },
+    },
+  ],
 });
 
 /** Writes FASTA with 60-base lines and its .fai beside it (the layout is ours, so the index is exact). */
@@ -248,7 +377,8 @@ async function writeFasta(path, records) {
     s.write(header);
     for (let i = 0; i < seq.length; i += 60 * 4096) {
       const lines = [];
-      for (let j = i; j < Math.min(seq.length, i + 60 * 4096); j += 60) lines.push(seq.toString('latin1', j, Math.min(seq.length, j + 60)));
+      for (let j = i; j < Math.min(seq.length, i + 60 * 4096); j += 60)
+        lines.push(seq.toString('latin1', j, Math.min(seq.length, j + 60)));
       if (!s.write(`${lines.join('\n')}\n`)) await new Promise((r) => s.once('drain', r));
     }
   }

@@ -50,7 +50,8 @@ interface AudioScoreFlags {
 
 async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
   const out = resolve(f.out);
-  if (!/\.csv$/i.test(out)) throw new UsageError(`-o ${out}: the output must end in .csv (the plot goes beside it as .svg)`);
+  if (!/\.csv$/i.test(out))
+    throw new UsageError(`-o ${out}: the output must end in .csv (the plot goes beside it as .svg)`);
   const svgPath = out.replace(/\.csv$/i, '.svg');
   checkOutput(out, f.force);
   checkOutput(svgPath, f.force);
@@ -69,11 +70,17 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
       const { tokens } = await asUserErrors(() => tokenizeWav(file, { rate: f.rate, memoryCache: false }));
       const seq = { length: tokens.length, read: (s: number, e: number) => tokens.subarray(s, e) };
       const points: [number, number][] = [];
-      let n = 0, sum = 0, binN = 0, binSum = 0, binStart = 0;
+      let n = 0,
+        sum = 0,
+        binN = 0,
+        binSum = 0,
+        binStart = 0;
       const closeBin = (end: number) => {
         if (binN) {
           const mean = binSum / binN;
-          csv.write(`${csvField(file)},${(binStart / f.rate).toFixed(4)},${(end / f.rate).toFixed(4)},${binN},${mean.toFixed(4)}\n`);
+          csv.write(
+            `${csvField(file)},${(binStart / f.rate).toFixed(4)},${(end / f.rate).toFixed(4)},${binN},${mean.toFixed(4)}\n`,
+          );
           points.push([(binStart + end) / 2 / f.rate, mean]);
         }
         binN = 0;
@@ -81,7 +88,11 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
         binStart = end;
       };
       await asUserErrors(() => {
-        for (const chunk of scoreTrack(model, seq, 0, tokens.length, { context: N, strand: 'forward', batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device) })) {
+        for (const chunk of scoreTrack(model, seq, 0, tokens.length, {
+          context: N,
+          strand: 'forward',
+          batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
+        })) {
           for (let i = 0; i < chunk.values.length; i++) {
             const pos = chunk.start + i;
             if (pos - binStart >= bin) closeBin(binStart + bin);
@@ -104,12 +115,19 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
     csv.abort();
     throw e;
   }
-  writeFileAtomic(svgPath, lineChart(series, {
-    title: `bits per sample over time (context ${N} samples = ${(N / f.rate).toFixed(2)} s)`,
-    xLabel: 'time (s)', yLabel: 'bits per sample (-log2 P)', yMin: 0,
-  }));
+  writeFileAtomic(
+    svgPath,
+    lineChart(series, {
+      title: `bits per sample over time (context ${N} samples = ${(N / f.rate).toFixed(2)} s)`,
+      xLabel: 'time (s)',
+      yLabel: 'bits per sample (-log2 P)',
+      yMin: 0,
+    }),
+  );
   const secs = (Date.now() - t0) / 1000;
-  process.stderr.write(`${files.length} files, ${total} samples in ${secs.toFixed(1)} s (${Math.round(total / Math.max(secs, 1e-3))} samples/s on ${loaded.device})\n`);
+  process.stderr.write(
+    `${files.length} files, ${total} samples in ${secs.toFixed(1)} s (${Math.round(total / Math.max(secs, 1e-3))} samples/s on ${loaded.device})\n`,
+  );
   console.log(`wrote ${out} and ${svgPath}`);
 }
 
@@ -148,50 +166,97 @@ async function audioEmbed(inputs: string[], f: AudioEmbedFlags): Promise<void> {
     }
   }
   const window = f.maxWindow ?? trainedSeqLen(loaded.dir) ?? 16384;
-  const o = { pool: f.pool, strand: 'forward' as const, window, batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device) };
-  const r = await asUserErrors(() => writeEmbeddings(loaded.model, items, o, out, { checkpoint: loaded.dir, rate: String(f.rate) }));
-  process.stderr.write(`${items.length} items from ${files.length} files in ${r.seconds.toFixed(1)} s ` +
-    `(${(items.length / Math.max(r.seconds, 1e-3)).toFixed(1)} items/s on ${loaded.device})\n`);
+  const o = {
+    pool: f.pool,
+    strand: 'forward' as const,
+    window,
+    batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
+  };
+  const r = await asUserErrors(() =>
+    writeEmbeddings(loaded.model, items, o, out, { checkpoint: loaded.dir, rate: String(f.rate) }),
+  );
+  process.stderr.write(
+    `${items.length} items from ${files.length} files in ${r.seconds.toFixed(1)} s ` +
+      `(${(items.length / Math.max(r.seconds, 1e-3)).toFixed(1)} items/s on ${loaded.device})\n`,
+  );
   console.log(`wrote ${out} [${r.rows}, ${loaded.model.config.d_model}] and ${embeddingsTsvPath(out)}`);
 }
 
 export const registerAudioWorkflows: Registrar = (program) => {
   const deviceOption = () => choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto');
   const score = new Command('score')
-    .description('bits per sample (-log2 P) over time for each WAV under a next-token model: a CSV of time bins ' +
-      'and an SVG plot against time beside it; a summary line per file on stderr')
+    .description(
+      'bits per sample (-log2 P) over time for each WAV under a next-token model: a CSV of time bins ' +
+        'and an SVG plot against time beside it; a summary line per file on stderr',
+    )
     .argument('<inputs...>', 'WAV files or folders of them')
     .requiredOption('--checkpoint <dir>', 'run folder of a next-token (lm) model')
-    .option('--context <n>', 'N: each sample sees up to N samples of left context and at least N/2 (but the first N); ' +
-      'default: the training sequence length', parseIntArg(2, 2 ** 24))
+    .option(
+      '--context <n>',
+      'N: each sample sees up to N samples of left context and at least N/2 (but the first N); ' +
+        'default: the training sequence length',
+      parseIntArg(2, 2 ** 24),
+    )
     .option('--bin-seconds <s>', 'width of the time bins of the CSV and plot', parseFloatArg(1e-5, 1e6), 0.1)
     .option('--rate <hz>', 'model sample rate', parseIntArg(1000, 384000), DEFAULT_AUDIO_RATE)
-    .option('--batch-tokens <n>', 'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)', parseIntArg(2, 2 ** 28))
-    .requiredOption('-o, --out <file.csv>', 'output CSV (file,start_s,end_s,samples,bits_per_sample); the SVG is file.svg')
+    .option(
+      '--batch-tokens <n>',
+      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      parseIntArg(2, 2 ** 28),
+    )
+    .requiredOption(
+      '-o, --out <file.csv>',
+      'output CSV (file,start_s,end_s,samples,bits_per_sample); the SVG is file.svg',
+    )
     .option('--force', 'overwrite the outputs')
     .addOption(deviceOption())
     .action((inputs: string[], opts: AudioScoreFlags) => audioScore(inputs, opts));
-  program.addCommand(withExamples(score, [
-    'mamba-audio score --checkpoint runs/speech speech.wav --context 2^14 -o speech-bits.csv',
-    'mamba-audio score --checkpoint runs/speech clips/ --bin-seconds 0.5 -o clips.csv',
-  ]));
+  program.addCommand(
+    withExamples(score, [
+      'mamba-audio score --checkpoint runs/speech speech.wav --context 2^14 -o speech-bits.csv',
+      'mamba-audio score --checkpoint runs/speech clips/ --bin-seconds 0.5 -o clips.csv',
+    ]),
+  );
 
   const embed = new Command('embed')
-    .description('embeddings from a trained backbone (final normed hidden states): one vector per WAV file, or per ' +
-      'window of --window-seconds; .npy or .safetensors plus a TSV of names and shapes')
+    .description(
+      'embeddings from a trained backbone (final normed hidden states): one vector per WAV file, or per ' +
+        'window of --window-seconds; .npy or .safetensors plus a TSV of names and shapes',
+    )
     .argument('<inputs...>', 'WAV files or folders of them')
     .requiredOption('--checkpoint <dir>', 'run folder (lm or classifier)')
-    .addOption(choiceOption('--pool <p>', 'mean over samples, last sample, or none (a vector per sample)', ['mean', 'last', 'none'], 'mean'))
-    .option('--window-seconds <s>', 'one vector per window of this many seconds instead of per file', parseFloatArg(1e-4, 1e6))
-    .option('--max-window <n>', 'longest forward pass in samples; longer items are cut (default: the training length)', parseIntArg(1, 2 ** 24))
+    .addOption(
+      choiceOption(
+        '--pool <p>',
+        'mean over samples, last sample, or none (a vector per sample)',
+        ['mean', 'last', 'none'],
+        'mean',
+      ),
+    )
+    .option(
+      '--window-seconds <s>',
+      'one vector per window of this many seconds instead of per file',
+      parseFloatArg(1e-4, 1e6),
+    )
+    .option(
+      '--max-window <n>',
+      'longest forward pass in samples; longer items are cut (default: the training length)',
+      parseIntArg(1, 2 ** 24),
+    )
     .option('--rate <hz>', 'model sample rate', parseIntArg(1000, 384000), DEFAULT_AUDIO_RATE)
-    .option('--batch-tokens <n>', 'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)', parseIntArg(1, 2 ** 28))
+    .option(
+      '--batch-tokens <n>',
+      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      parseIntArg(1, 2 ** 28),
+    )
     .requiredOption('-o, --out <file>', 'output .npy (float32) or .safetensors')
     .option('--force', 'overwrite the outputs')
     .addOption(deviceOption())
     .action((inputs: string[], opts: AudioEmbedFlags) => audioEmbed(inputs, opts));
-  program.addCommand(withExamples(embed, [
-    'mamba-audio embed --checkpoint runs/digits datasets/audio/digits -o digits.npy',
-    'mamba-audio embed --checkpoint runs/speech speech.wav --window-seconds 1 -o speech-1s.safetensors',
-  ]));
+  program.addCommand(
+    withExamples(embed, [
+      'mamba-audio embed --checkpoint runs/digits datasets/audio/digits -o digits.npy',
+      'mamba-audio embed --checkpoint runs/speech speech.wav --window-seconds 1 -o speech-1s.safetensors',
+    ]),
+  );
 };

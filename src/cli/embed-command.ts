@@ -42,7 +42,11 @@ export function embeddingsFormat(out: string): 'npy' | 'safetensors' {
  * array in .npy (the TSV gives each item's first row) or one [length, D] tensor per item in safetensors.
  */
 export function writeEmbeddings(
-  model: MambaModel, items: EmbedItem[], o: EmbedOptions, out: string, meta: Record<string, string>,
+  model: MambaModel,
+  items: EmbedItem[],
+  o: EmbedOptions,
+  out: string,
+  meta: Record<string, string>,
 ): { rows: number; seconds: number } {
   const D = model.config.d_model;
   const format = embeddingsFormat(out);
@@ -54,7 +58,8 @@ export function writeEmbeddings(
   const t0 = Date.now();
   try {
     tsv.write(o.pool === 'none' ? 'index\tname\tlength\tshape\tfirst_row\n' : 'index\tname\tlength\tshape\trow\n');
-    let i = 0, row = 0;
+    let i = 0,
+      row = 0;
     const used = new Set<string>();
     for (const v of embedItems(model, items, o)) {
       const it = items[i]!;
@@ -71,7 +76,13 @@ export function writeEmbeddings(
       row += o.pool === 'none' ? it.length : 1;
       i++;
     }
-    const metadata = { ...meta, pool: o.pool, strand: o.strand, window: String(o.window), names: JSON.stringify(items.map((it) => it.name)) };
+    const metadata = {
+      ...meta,
+      pool: o.pool,
+      strand: o.strand,
+      window: String(o.window),
+      names: JSON.stringify(items.map((it) => it.name)),
+    };
     if (npy) npy.close();
     else {
       if (pooled) tensors.set('embeddings', { dtype: 'F32', shape: [items.length, D], data: pooled });
@@ -102,13 +113,20 @@ async function embed(input: string, regionArgs: string[], f: EmbedFlags): Promis
     });
     const window = f.window ?? trainedSeqLen(loaded.dir) ?? 1024;
     const o: EmbedOptions = {
-      pool: f.pool, strand: f.strand, window, batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
+      pool: f.pool,
+      strand: f.strand,
+      window,
+      batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
       reverseComplement: (t) => reverseComplement(t),
     };
-    const r = await asUserErrors(() => writeEmbeddings(loaded.model, items, o, out, { checkpoint: loaded.dir, input: resolve(input) }));
+    const r = await asUserErrors(() =>
+      writeEmbeddings(loaded.model, items, o, out, { checkpoint: loaded.dir, input: resolve(input) }),
+    );
     const bases = items.reduce((a, it) => a + it.length, 0);
-    process.stderr.write(`${items.length} items, ${bases} bases in ${r.seconds.toFixed(1)} s ` +
-      `(${(items.length / Math.max(r.seconds, 1e-3)).toFixed(1)} items/s, ${Math.round(bases / Math.max(r.seconds, 1e-3))} bases/s on ${loaded.device})\n`);
+    process.stderr.write(
+      `${items.length} items, ${bases} bases in ${r.seconds.toFixed(1)} s ` +
+        `(${(items.length / Math.max(r.seconds, 1e-3)).toFixed(1)} items/s, ${Math.round(bases / Math.max(r.seconds, 1e-3))} bases/s on ${loaded.device})\n`,
+    );
     console.log(`wrote ${out} [${r.rows}, ${loaded.model.config.d_model}] and ${embeddingsTsvPath(out)}`);
   } finally {
     fasta.close();
@@ -117,26 +135,49 @@ async function embed(input: string, regionArgs: string[], f: EmbedFlags): Promis
 
 export const registerEmbed: Registrar = (program) => {
   const cmd = new Command('embed')
-    .description('embeddings from a trained backbone (its final normed hidden states): one d_model vector per FASTA ' +
-      'record, region or BED interval, or per base with --pool none; .npy or .safetensors plus a TSV of names and shapes')
+    .description(
+      'embeddings from a trained backbone (its final normed hidden states): one d_model vector per FASTA ' +
+        'record, region or BED interval, or per base with --pool none; .npy or .safetensors plus a TSV of names and shapes',
+    )
     .argument('<input>', 'FASTA file (plain or bgzip): its records, or the regions / BED intervals given')
     .argument('[regions...]', 'regions in samtools syntax (chr:start-end, 1-based inclusive)')
     .requiredOption('--checkpoint <dir>', 'run folder (lm or classifier)')
     .option('--bed <file>', 'embed the intervals of this BED file (0-based, half-open)')
-    .addOption(choiceOption('--pool <p>', 'mean over positions, last position, or none (a vector per base)',
-      ['mean', 'last', 'none'], 'mean'))
-    .addOption(choiceOption('--strand <s>', 'forward, or both: average with the reverse complement, so that ' +
-      'embed(x) == embed(RC(x)) (with --pool none: position p of RC(x) gets the vector of base length-1-p of x)',
-      ['forward', 'both'], 'forward'))
-    .option('--window <n>', 'longest forward pass; longer items are cut into windows of n (default: the training length)',
-      parseIntArg(1, 2 ** 24))
-    .option('--batch-tokens <n>', 'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)', parseIntArg(1, 2 ** 28))
+    .addOption(
+      choiceOption(
+        '--pool <p>',
+        'mean over positions, last position, or none (a vector per base)',
+        ['mean', 'last', 'none'],
+        'mean',
+      ),
+    )
+    .addOption(
+      choiceOption(
+        '--strand <s>',
+        'forward, or both: average with the reverse complement, so that ' +
+          'embed(x) == embed(RC(x)) (with --pool none: position p of RC(x) gets the vector of base length-1-p of x)',
+        ['forward', 'both'],
+        'forward',
+      ),
+    )
+    .option(
+      '--window <n>',
+      'longest forward pass; longer items are cut into windows of n (default: the training length)',
+      parseIntArg(1, 2 ** 24),
+    )
+    .option(
+      '--batch-tokens <n>',
+      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      parseIntArg(1, 2 ** 28),
+    )
     .requiredOption('-o, --out <file>', 'output .npy (float32, numpy.load) or .safetensors (names in the metadata)')
     .option('--force', 'overwrite the output file')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
     .action((input: string, regions: string[], opts: EmbedFlags) => embed(input, regions, opts));
-  program.addCommand(withExamples(cmd, [
-    'mamba-dna embed --checkpoint runs/my-run contigs.fa -o contigs.npy',
-    'mamba-dna embed --checkpoint runs/my-run genome.fa.gz --bed peaks.bed --strand both -o peaks.safetensors',
-  ]));
+  program.addCommand(
+    withExamples(cmd, [
+      'mamba-dna embed --checkpoint runs/my-run contigs.fa -o contigs.npy',
+      'mamba-dna embed --checkpoint runs/my-run genome.fa.gz --bed peaks.bed --strand both -o peaks.safetensors',
+    ]),
+  );
 };

@@ -16,14 +16,22 @@ export interface LoadedModel {
   dir: string;
 }
 
-export async function loadForInference(ctx: CliContext, dir: string, deviceFlag: 'auto' | 'cpu' | 'cuda', need: 'lm' | 'any'): Promise<LoadedModel> {
+export async function loadForInference(
+  ctx: CliContext,
+  dir: string,
+  deviceFlag: 'auto' | 'cpu' | 'cuda',
+  need: 'lm' | 'any',
+): Promise<LoadedModel> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
-  if (!existsSync(join(dir, MODEL_FILE))) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
+  if (!existsSync(join(dir, MODEL_FILE)))
+    throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
   const config = await asUserErrors(() => readConfig(dir));
-  if (config.domain !== ctx.domain) throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
-  if (need === 'lm' && config.task !== 'lm') throw new UserError(`${dir} holds a classifier; this command needs a next-token (lm) model`);
+  if (config.domain !== ctx.domain)
+    throw new UserError(`${dir} holds a ${config.domain} model; use mamba-${config.domain}, not ${ctx.name}`);
+  if (need === 'lm' && config.task !== 'lm')
+    throw new UserError(`${dir} holds a classifier; this command needs a next-token (lm) model`);
   const device = await asUserErrors(() => resolveDevice(deviceFlag));
-  const precision = device === 'cuda' ? readRunInfo(dir)?.precision ?? 'f32' : 'f32';
+  const precision = device === 'cuda' ? (readRunInfo(dir)?.precision ?? 'f32') : 'f32';
   const model = await asUserErrors(() => loadModel(dir, { device, precision, recompute: true }));
   return { model, device, dir };
 }
@@ -37,7 +45,8 @@ export function checkOutput(path: string, force: boolean | undefined): void {
   if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`-o ${path}: is a folder, not a file`);
   if (existsSync(path) && !force) throw new UserError(`${path} already exists; use --force to overwrite or another -o`);
   const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`-o ${path}: the folder ${dir} does not exist`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UserError(`-o ${path}: the folder ${dir} does not exist`);
 }
 
 /** The sequence length a run trained at (trainer_state.json), the natural default context. */
@@ -55,12 +64,15 @@ export function trainedSeqLen(dir: string): number | undefined {
 /** Regions of a FASTA in output order: record order of the file, then start; overlapping ones merged. */
 export function sortAndMergeRegions(regions: Region[], fasta: IndexedFasta): Region[] {
   const order = new Map(fasta.records.map((r, i) => [r.name, i]));
-  const sorted = [...regions].sort((x, y) => order.get(x.name)! - order.get(y.name)! || x.start - y.start || x.end - y.end);
+  const sorted = [...regions].sort(
+    (x, y) => order.get(x.name)! - order.get(y.name)! || x.start - y.start || x.end - y.end,
+  );
   const out: Region[] = [];
   for (const r of sorted) {
     const last = out[out.length - 1];
     if (last && last.name === r.name && r.start <= last.end) {
-      if (r.end > last.end) out[out.length - 1] = { ...last, end: r.end, label: `${last.name}:${last.start + 1}-${r.end}` };
+      if (r.end > last.end)
+        out[out.length - 1] = { ...last, end: r.end, label: `${last.name}:${last.start + 1}-${r.end}` };
     } else out.push(r);
   }
   return out;
@@ -70,6 +82,7 @@ export function sortAndMergeRegions(regions: Region[], fasta: IndexedFasta): Reg
 export function regionsOf(fasta: IndexedFasta, regionArgs: readonly string[], bed: string | undefined): Region[] {
   const rs: Region[] = regionArgs.map((t) => parseRegion(t, fasta));
   if (bed) rs.push(...readBed(bed, fasta));
-  if (!regionArgs.length && !bed) for (const r of fasta.records) rs.push({ name: r.name, start: 0, end: r.length, label: r.name });
+  if (!regionArgs.length && !bed)
+    for (const r of fasta.records) rs.push({ name: r.name, start: 0, end: r.length, label: r.name });
   return rs;
 }

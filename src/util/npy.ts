@@ -12,7 +12,8 @@ const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
 /** The full preamble (magic, version, header length, header dict) of a '<f4' C-order array of `shape`. */
 export function npyHeader(shape: readonly number[]): Buffer {
-  for (const d of shape) if (!Number.isSafeInteger(d) || d < 0) throw new NpyError(`npy: bad dimension ${d} in shape [${shape.join(', ')}]`);
+  for (const d of shape)
+    if (!Number.isSafeInteger(d) || d < 0) throw new NpyError(`npy: bad dimension ${d} in shape [${shape.join(', ')}]`);
   // a 1-tuple needs its trailing comma in Python syntax: (5,)
   const tuple = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${tuple}, }`;
@@ -74,7 +75,9 @@ export class NpyWriter {
     closeSync(this.#fd);
     if (this.#written !== this.#total) {
       unlinkSync(this.#tmp);
-      throw new NpyError(`${this.path}: ${this.#written} values written, the shape [${this.shape.join(', ')}] needs ${this.#total}`);
+      throw new NpyError(
+        `${this.path}: ${this.#written} values written, the shape [${this.shape.join(', ')}] needs ${this.#total}`,
+      );
     }
     renameSync(this.#tmp, this.path);
   }

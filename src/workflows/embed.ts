@@ -106,7 +106,7 @@ function embedGroup(model: MambaModel, items: EmbedItem[], o: EmbedOptions): Flo
     const n = it.length;
     if (o.pool !== 'none') {
       const scale = o.pool === 'mean' ? 1 / n : 1;
-      return Float32Array.from(f!, (v, d) => (r ? ((v + r[d]!) / 2) : v) * scale);
+      return Float32Array.from(f!, (v, d) => (r ? (v + r[d]!) / 2 : v) * scale);
     }
     const out = new Float32Array(n * D);
     for (let p = 0; p < n; p++) {

@@ -30,14 +30,22 @@ export function defaultBatchTokens(device: string): number {
  * log2 P of positions [from, W) of every window, in bits (<= 0), as one Float64Array per window (its
  * element k is position from + k). Windows are batched in order of length to keep padding small.
  */
-export function windowLogProbs(model: MambaLM, windows: readonly LikelihoodWindow[], opts: LikelihoodOptions): Float64Array[] {
+export function windowLogProbs(
+  model: MambaLM,
+  windows: readonly LikelihoodWindow[],
+  opts: LikelihoodOptions,
+): Float64Array[] {
   const out = new Array<Float64Array>(windows.length);
   forEachWindow(model, windows, opts, (i, lp) => (out[i] = lp.slice()));
   return out;
 }
 
 /** The sum of log2 P over positions [from, W) of every window, in bits. */
-export function windowLogProbSums(model: MambaLM, windows: readonly LikelihoodWindow[], opts: LikelihoodOptions): Float64Array {
+export function windowLogProbSums(
+  model: MambaLM,
+  windows: readonly LikelihoodWindow[],
+  opts: LikelihoodOptions,
+): Float64Array {
   const out = new Float64Array(windows.length);
   forEachWindow(model, windows, opts, (i, lp) => {
     let s = 0;
@@ -49,7 +57,10 @@ export function windowLogProbSums(model: MambaLM, windows: readonly LikelihoodWi
 
 /** Runs the windows in batched forward passes and hands each window's log2 P of [from, W) to `take`. */
 function forEachWindow(
-  model: MambaLM, windows: readonly LikelihoodWindow[], opts: LikelihoodOptions, take: (i: number, lp: Float64Array) => void,
+  model: MambaLM,
+  windows: readonly LikelihoodWindow[],
+  opts: LikelihoodOptions,
+  take: (i: number, lp: Float64Array) => void,
 ): void {
   const order = windows.map((_, i) => i).sort((a, b) => windows[a]!.tokens.length - windows[b]!.tokens.length);
   let done = 0;
@@ -64,7 +75,8 @@ function forEachWindow(
     const rows = order.slice(k, end);
     const L = Math.max(1, ...rows.map((i) => windows[i]!.tokens.length - 1));
     const B = rows.length;
-    const inputs = new Int32Array(B * L), targets = new Int32Array(B * L).fill(-1);
+    const inputs = new Int32Array(B * L),
+      targets = new Int32Array(B * L).fill(-1);
     const froms = rows.map((i) => Math.max(1, windows[i]!.from ?? 1));
     rows.forEach((i, b) => {
       const w = windows[i]!.tokens;
@@ -73,7 +85,8 @@ function forEachWindow(
     });
     const r = model.forward({ B, L, inputs, targets });
     rows.forEach((i, b) => {
-      const W = windows[i]!.tokens.length, from = froms[b]!;
+      const W = windows[i]!.tokens.length,
+        from = froms[b]!;
       const lp = new Float64Array(Math.max(0, W - from));
       for (let t = from; t < W; t++) lp[t - from] = -r.losses[b * L + t - 1]! / Math.LN2;
       take(i, lp);

@@ -34,7 +34,8 @@ export function* planWindows(len: number, N: number, a: number, b: number): Gene
   const keepTo = (k: number) => k * H + N + 1;
   const kmax = Math.floor((len - 1 - N) / H);
   for (let k = a <= N ? 0 : Math.floor((a - N - 1) / H) + 1; k <= kmax; k++) {
-    const f = Math.max(keepFrom(k), a), t = Math.min(keepTo(k), b);
+    const f = Math.max(keepFrom(k), a),
+      t = Math.min(keepTo(k), b);
     if (f >= b) return;
     if (f < t) yield { start: k * H, keepFrom: f, keepTo: t };
   }
@@ -65,8 +66,16 @@ export interface TrackOptions {
  * start + i in bits (NaN where no strand gives a value). With strand 'both' a value is the mean of the two
  * strands' log-probabilities of the base (each strand's where only one has one).
  */
-export function* scoreTrack(model: MambaLM, seq: TrackSequence, a: number, b: number, o: TrackOptions): Generator<{ start: number; values: Float64Array }> {
-  const N = o.context, H = Math.floor(N / 2), len = seq.length;
+export function* scoreTrack(
+  model: MambaLM,
+  seq: TrackSequence,
+  a: number,
+  b: number,
+  o: TrackOptions,
+): Generator<{ start: number; values: Float64Array }> {
+  const N = o.context,
+    H = Math.floor(N / 2),
+    len = seq.length;
   if (o.strand === 'both' && !seq.reverseComplement) throw new RangeError('strand both needs a reverse complement');
   const C = o.chunk ?? Math.max(1 << 20, 16 * N);
   const lp = { batchTokens: o.batchTokens, onPass: (_: number, t: number) => o.onPass?.(t) };
@@ -97,11 +106,16 @@ export function* scoreTrack(model: MambaLM, seq: TrackSequence, a: number, b: nu
         });
       }
     }
-    const vals = windowLogProbs(model, plans.map((p) => p.w), lp);
+    const vals = windowLogProbs(
+      model,
+      plans.map((p) => p.w),
+      lp,
+    );
     plans.forEach((p, i) => p.put(vals[i]!));
     if (rev) {
       for (let i = 0; i < n; i++) {
-        const f = fwd[i]!, r = rev[i]!;
+        const f = fwd[i]!,
+          r = rev[i]!;
         fwd[i] = Number.isNaN(f) ? r : Number.isNaN(r) ? f : (f + r) / 2;
       }
     }

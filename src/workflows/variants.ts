@@ -24,7 +24,8 @@ export interface AlleleChange {
 
 /** Trims the shared leading, then trailing, bases of a VCF REF/ALT pair at 1-based pos. */
 export function trimAlleles(pos: number, ref: string, alt: string): AlleleChange {
-  const R = ref.toUpperCase(), A = alt.toUpperCase();
+  const R = ref.toUpperCase(),
+    A = alt.toUpperCase();
   let p = 0;
   while (p < R.length && p < A.length && R[p] === A[p]) p++;
   let s = 0;
@@ -56,7 +57,12 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** LLRs in bits of changes on one record (see the header), in the order given. */
-export function alleleLLRs(model: MambaLM, seq: VariantSequence, changes: readonly AlleleChange[], o: VariantScoreOptions): number[] {
+export function alleleLLRs(
+  model: MambaLM,
+  seq: VariantSequence,
+  changes: readonly AlleleChange[],
+  o: VariantScoreOptions,
+): number[] {
   const H = Math.floor(o.context / 2);
   const windows: LikelihoodWindow[] = [];
   // a window's index in `windows` (ref windows shared by the ALTs of one site), per change and strand
@@ -68,13 +74,19 @@ export function alleleLLRs(model: MambaLM, seq: VariantSequence, changes: readon
       jobs.push({ ref: [], alt: [] });
       continue;
     }
-    const leftStart = Math.max(0, c.start - H), refEnd = c.start + c.ref.length;
+    const leftStart = Math.max(0, c.start - H),
+      refEnd = c.start + c.ref.length;
     const rightEnd = Math.min(seq.length, refEnd + H);
-    const left = seq.read(leftStart, c.start), right = seq.read(refEnd, rightEnd);
+    const left = seq.read(leftStart, c.start),
+      right = seq.read(refEnd, rightEnd);
     const add = (allele: Uint8Array): number[] =>
       strands.map((rc) => {
         const w = concat(left, allele, right);
-        windows.push(rc ? { tokens: reverseComplement(w), from: Math.max(1, right.length) } : { tokens: w, from: Math.max(1, left.length) });
+        windows.push(
+          rc
+            ? { tokens: reverseComplement(w), from: Math.max(1, right.length) }
+            : { tokens: w, from: Math.max(1, left.length) },
+        );
         return windows.length - 1;
       });
     const key = `${c.start}:${c.ref.length}`;

@@ -19,7 +19,10 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mamba-embed-'));
   run = join(dir, 'run');
   mkdirSync(run);
-  model = MambaLM.create(makeConfig({ ...PRESETS.tiny, d_model: D, n_layer: 2 }, { domain: 'dna', task: 'lm', vocab_size: 16 }), { seed: 7 });
+  model = MambaLM.create(
+    makeConfig({ ...PRESETS.tiny, d_model: D, n_layer: 2 }, { domain: 'dna', task: 'lm', vocab_size: 16 }),
+    { seed: 7 },
+  );
   saveModel(run, model);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,13 +37,21 @@ describe('mamba-dna embed', () => {
   const x = () => g27().slice(20000, 20700);
   const fasta = () => {
     const p = join(dir, 'items.fa');
-    writeFasta(p, [{ name: 'x', seq: x() }, { name: 'rcx', seq: revcomp(x()) }, { name: 'y', seq: g27().slice(40000, 40300) }]);
+    writeFasta(p, [
+      { name: 'x', seq: x() },
+      { name: 'rcx', seq: revcomp(x()) },
+      { name: 'y', seq: g27().slice(40000, 40300) },
+    ]);
     return p;
   };
 
   it('gives one vector per record, equal for x and RC(x) with --strand both (windows of 256 and a shorter last one)', () => {
     const fa = fasta();
-    const both = cli('dna', ['embed', '--checkpoint', run, fa, '--strand', 'both', '--window', '256', '-o', join(dir, 'both.npy')], dir);
+    const both = cli(
+      'dna',
+      ['embed', '--checkpoint', run, fa, '--strand', 'both', '--window', '256', '-o', join(dir, 'both.npy')],
+      dir,
+    );
     expect(both.code, both.err).toBe(0);
     const e = readNpy(join(dir, 'both.npy'));
     expect(e.shape).toEqual([3, D]);
@@ -62,21 +73,51 @@ describe('mamba-dna embed', () => {
     }
     expect(maxDiff(f.data.subarray(0, D), want)).toBeLessThan(1e-5);
     const tsv = readFileSync(join(dir, 'fwd.tsv'), 'utf8').trimEnd().split('\n');
-    expect(tsv).toEqual(['index\tname\tlength\tshape\trow', `0\tx\t700\t${D}\t0`, `1\trcx\t700\t${D}\t1`, `2\ty\t300\t${D}\t2`]);
+    expect(tsv).toEqual([
+      'index\tname\tlength\tshape\trow',
+      `0\tx\t700\t${D}\t0`,
+      `1\trcx\t700\t${D}\t1`,
+      `2\ty\t300\t${D}\t2`,
+    ]);
   });
 
   it('--pool none gives a vector per base; with --strand both RC(x) at p equals x at length-1-p', () => {
     const fa = fasta();
-    const r = cli('dna', ['embed', '--checkpoint', run, fa, 'x', 'rcx', '--pool', 'none', '--strand', 'both', '--window', '512', '-o', join(dir, 'none.npy')], dir);
+    const r = cli(
+      'dna',
+      [
+        'embed',
+        '--checkpoint',
+        run,
+        fa,
+        'x',
+        'rcx',
+        '--pool',
+        'none',
+        '--strand',
+        'both',
+        '--window',
+        '512',
+        '-o',
+        join(dir, 'none.npy'),
+      ],
+      dir,
+    );
     expect(r.code, r.err).toBe(0);
     const e = readNpy(join(dir, 'none.npy'));
     expect(e.shape).toEqual([1400, D]);
     let worst = 0;
-    for (let p = 0; p < 700; p++) worst = Math.max(worst, maxDiff(e.data.subarray(p * D, (p + 1) * D), e.data.subarray((700 + 699 - p) * D, (700 + 700 - p) * D)));
+    for (let p = 0; p < 700; p++)
+      worst = Math.max(
+        worst,
+        maxDiff(e.data.subarray(p * D, (p + 1) * D), e.data.subarray((700 + 699 - p) * D, (700 + 700 - p) * D)),
+      );
     expect(worst).toBeLessThan(1e-5);
     // mean of the per-position vectors of one window = the mean pooling of model.embed
     const t = Int32Array.from(encodeString(x()).subarray(0, 300));
-    const all = model.embed(t, 1, 300, 'none'), mean = model.embed(t, 1, 300, 'mean'), last = model.embed(t, 1, 300, 'last');
+    const all = model.embed(t, 1, 300, 'none'),
+      mean = model.embed(t, 1, 300, 'mean'),
+      last = model.embed(t, 1, 300, 'last');
     const m = new Float64Array(D);
     for (let p = 0; p < 300; p++) for (let d = 0; d < D; d++) m[d]! += all[p * D + d]! / 300;
     expect(maxDiff(mean, m)).toBeLessThan(1e-5);

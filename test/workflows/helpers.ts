@@ -11,7 +11,10 @@ export const G27_NAME = 'gi|208433976|ref|NC_011333.1|';
 
 export function cli(tool: 'dna' | 'audio', args: string[], cwd: string) {
   const r = spawnSync(process.execPath, [join(root, 'bin', `mamba-${tool}.js`), ...args], {
-    cwd, encoding: 'utf8', env: { ...process.env, MAMBA_NUM_THREADS: '1' }, timeout: 300_000,
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, MAMBA_NUM_THREADS: '1' },
+    timeout: 300_000,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -19,8 +22,29 @@ export function cli(tool: 'dna' | 'audio', args: string[], cwd: string) {
 /** A next-token model trained for a few steps on G27 on the CPU (enough that context changes predictions). */
 export function trainTinyDna(dir: string): string {
   const out = join(dir, 'run');
-  const r = cli('dna', ['train', '--preset', 'tiny', '--seq-len', '128', '--batch', '4', '--steps', '30',
-    '--eval-windows', '2', '--eval-every', '30', '--device', 'cpu', '--out', out], dir);
+  const r = cli(
+    'dna',
+    [
+      'train',
+      '--preset',
+      'tiny',
+      '--seq-len',
+      '128',
+      '--batch',
+      '4',
+      '--steps',
+      '30',
+      '--eval-windows',
+      '2',
+      '--eval-every',
+      '30',
+      '--device',
+      'cpu',
+      '--out',
+      out,
+    ],
+    dir,
+  );
   if (r.code !== 0) throw new Error(`train failed: ${r.err}`);
   return out;
 }
@@ -30,7 +54,10 @@ let g27Seq: string | undefined;
 export function g27(): string {
   if (!g27Seq) {
     const text = gunzipSync(readFileSync(G27)).toString('latin1');
-    g27Seq = text.slice(text.indexOf('\n') + 1).replace(/\n/g, '').toUpperCase();
+    g27Seq = text
+      .slice(text.indexOf('\n') + 1)
+      .replace(/\n/g, '')
+      .toUpperCase();
   }
   return g27Seq;
 }
@@ -46,7 +73,10 @@ export function writeFasta(path: string, records: { name: string; seq: string }[
 
 export function revcomp(s: string): string {
   const c: Record<string, string> = { A: 'T', C: 'G', G: 'C', T: 'A', N: 'N' };
-  return [...s].reverse().map((b) => c[b]!).join('');
+  return [...s]
+    .reverse()
+    .map((b) => c[b]!)
+    .join('');
 }
 
 export interface BedGraphLine {
@@ -68,7 +98,8 @@ export function parseBedGraph(text: string): { track: string; lines: BedGraphLin
     if (!/^\d+$/.test(f[1]!) || !/^\d+$/.test(f[2]!)) throw new Error(`line ${i + 2}: coordinates are not integers`);
     const v = Number(f[3]);
     if (!Number.isFinite(v)) throw new Error(`line ${i + 2}: value ${f[3]} is not a number`);
-    const start = Number(f[1]), end = Number(f[2]);
+    const start = Number(f[1]),
+      end = Number(f[2]);
     if (!(end > start)) throw new Error(`line ${i + 2}: empty interval`);
     return { chrom: f[0]!, start, end, value: v };
   });
@@ -95,10 +126,15 @@ export function readNpy(path: string): { shape: number[]; data: Float32Array } {
   const start = major === 1 ? 10 : 12;
   const header = b.subarray(start, start + hlen).toString('latin1');
   if ((start + hlen) % 64 !== 0) throw new Error('data not 64-byte aligned');
-  if (!/'descr': '<f4'/.test(header) || !/'fortran_order': False/.test(header)) throw new Error(`unexpected header ${header}`);
+  if (!/'descr': '<f4'/.test(header) || !/'fortran_order': False/.test(header))
+    throw new Error(`unexpected header ${header}`);
   const m = /'shape': \(([^)]*)\)/.exec(header);
   if (!m) throw new Error('no shape');
-  const shape = m[1]!.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = m[1]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const n = shape.reduce((a, c) => a * c, 1);
   const bytes = b.subarray(start + hlen);
   if (bytes.length !== 4 * n) throw new Error(`${bytes.length} data bytes for ${n} values`);

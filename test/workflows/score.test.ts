@@ -13,7 +13,8 @@ import { G27, G27_NAME, cli, g27, parseBedGraph, perBase, revcomp, trainTinyDna,
 let dir: string;
 let run: string;
 let model: MambaLM;
-const N = 64, H = 32;
+const N = 64,
+  H = 32;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mamba-score-'));
@@ -26,7 +27,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function evalLogProbs(seq: string): number[] {
   const t = encodeString(seq);
   const L = t.length - 1;
-  const r = model.forward({ B: 1, L, inputs: Int32Array.from(t.subarray(0, L)), targets: Int32Array.from(t.subarray(1)) });
+  const r = model.forward({
+    B: 1,
+    L,
+    inputs: Int32Array.from(t.subarray(0, L)),
+    targets: Int32Array.from(t.subarray(1)),
+  });
   return Array.from(r.losses, (l) => -l / Math.LN2);
 }
 
@@ -44,15 +50,38 @@ describe('mamba-dna score', () => {
     const len = seq.length;
     const out = join(dir, 'start.bedGraph');
     const regions = [`${G27_NAME}:1-400`, `${G27_NAME}:500001-500300`, `${G27_NAME}:${len - 299}-${len}`];
-    const r = cli('dna', ['score', '--checkpoint', run, G27, ...regions, '--context', String(N), '--per-base', '--decimals', '6', '-o', out], dir);
+    const r = cli(
+      'dna',
+      [
+        'score',
+        '--checkpoint',
+        run,
+        G27,
+        ...regions,
+        '--context',
+        String(N),
+        '--per-base',
+        '--decimals',
+        '6',
+        '-o',
+        out,
+      ],
+      dir,
+    );
     expect(r.code, r.err).toBe(0);
     const { track, lines } = parseBedGraph(readFileSync(out, 'utf8'));
     expect(track).toMatch(/log2 P\(base \| up to N bases of left context\) in bits: <= 0/);
     const got = perBase(lines).get(G27_NAME)!;
-    const positions = [...Array(399).keys()].map((i) => i + 1).concat([...Array(300).keys()].map((i) => 500000 + i), [...Array(300).keys()].map((i) => len - 300 + i));
+    const positions = [...Array(399).keys()]
+      .map((i) => i + 1)
+      .concat(
+        [...Array(300).keys()].map((i) => 500000 + i),
+        [...Array(300).keys()].map((i) => len - 300 + i),
+      );
     expect(got.has(0)).toBe(false); // no context, no value
     expect(got.size).toBe(positions.length);
-    let worst = 0, shifted = 0;
+    let worst = 0,
+      shifted = 0;
     const cache = new Map<number, number[]>();
     for (const p of positions) {
       const s = windowStart(p, len);
@@ -83,7 +112,10 @@ describe('mamba-dna score', () => {
           else expect(c).toBe(p);
         }
       }
-      expect(seen.slice(1).every((n) => n === 1), `len ${len}`).toBe(true);
+      expect(
+        seen.slice(1).every((n) => n === 1),
+        `len ${len}`,
+      ).toBe(true);
       expect(seen[0]).toBe(0);
     }
   });
@@ -92,7 +124,14 @@ describe('mamba-dna score', () => {
     const fa = IndexedFasta.open(G27);
     try {
       const rec = fa.record(G27_NAME);
-      const seq = { length: rec.length, read: (s: number, e: number) => fa.tokens(rec, s, e), reverseComplement: (t: Uint8Array) => Uint8Array.from(t).reverse().map((x) => (x >= 4 && x <= 7 ? 11 - x : x)) };
+      const seq = {
+        length: rec.length,
+        read: (s: number, e: number) => fa.tokens(rec, s, e),
+        reverseComplement: (t: Uint8Array) =>
+          Uint8Array.from(t)
+            .reverse()
+            .map((x) => (x >= 4 && x <= 7 ? 11 - x : x)),
+      };
       const opts = { context: N, strand: 'both' as const, batchTokens: 4096 };
       const whole = [...scoreTrack(model, seq, 1000, 1600, { ...opts, chunk: 1 << 20 })];
       const small = [...scoreTrack(model, seq, 1000, 1600, { ...opts, chunk: 100 })];
@@ -115,7 +154,25 @@ describe('mamba-dna score', () => {
     const fa = join(dir, 'short.fa');
     writeFasta(fa, [{ name: 's', seq }]);
     const out = join(dir, 'both.bedGraph');
-    const r = cli('dna', ['score', '--checkpoint', run, fa, '--context', String(N), '--strand', 'both', '--per-base', '--decimals', '6', '-o', out], dir);
+    const r = cli(
+      'dna',
+      [
+        'score',
+        '--checkpoint',
+        run,
+        fa,
+        '--context',
+        String(N),
+        '--strand',
+        'both',
+        '--per-base',
+        '--decimals',
+        '6',
+        '-o',
+        out,
+      ],
+      dir,
+    );
     expect(r.code, r.err).toBe(0);
     const got = perBase(parseBedGraph(readFileSync(out, 'utf8')).lines).get('s')!;
     const f = [NaN, ...evalLogProbs(seq)];
@@ -123,7 +180,8 @@ describe('mamba-dna score', () => {
     const n = seq.length;
     expect(got.size).toBe(n);
     for (let p = 0; p < n; p++) {
-      const a = f[p]!, b = rc[n - 1 - p]!;
+      const a = f[p]!,
+        b = rc[n - 1 - p]!;
       const want = Number.isNaN(a) ? b : Number.isNaN(b) ? a : (a + b) / 2;
       expect(Math.abs(got.get(p)! - want), `base ${p}`).toBeLessThan(1e-5);
     }
@@ -133,10 +191,27 @@ describe('mamba-dna score', () => {
     const g = g27();
     const fa = join(dir, 'three.fa');
     // record order differs from name order, so sorting by name would be wrong
-    writeFasta(fa, [{ name: 'chrB', seq: g.slice(0, 3000) }, { name: 'chrA', seq: g.slice(3000, 5000) }, { name: 'chrC', seq: g.slice(5000, 6500) }]);
+    writeFasta(fa, [
+      { name: 'chrB', seq: g.slice(0, 3000) },
+      { name: 'chrA', seq: g.slice(3000, 5000) },
+      { name: 'chrC', seq: g.slice(5000, 6500) },
+    ]);
     const bed = join(dir, 'r.bed');
     writeFileSync(bed, 'track name=x\n# a comment\nchrC\t100\t400\tc1\nchrA\t0\t500\nchrB\t1100\t1500\n');
-    const args = ['score', '--checkpoint', run, fa, 'chrB:1001-1200', 'chrA:451-800', '--bed', bed, '--context', String(N), '--decimals', '1'];
+    const args = [
+      'score',
+      '--checkpoint',
+      run,
+      fa,
+      'chrB:1001-1200',
+      'chrA:451-800',
+      '--bed',
+      bed,
+      '--context',
+      String(N),
+      '--decimals',
+      '1',
+    ];
     const merged = cli('dna', [...args, '-o', join(dir, 'm.bedGraph')], dir);
     expect(merged.code, merged.err).toBe(0);
     const each = cli('dna', [...args, '--per-base', '-o', join(dir, 'p.bedGraph')], dir);
@@ -146,8 +221,11 @@ describe('mamba-dna score', () => {
     const rank: Record<string, number> = { chrB: 0, chrA: 1, chrC: 2 };
     for (const lines of [m, p]) {
       for (let i = 1; i < lines.length; i++) {
-        const a = lines[i - 1]!, b = lines[i]!;
-        expect(rank[a.chrom]! < rank[b.chrom]! || (a.chrom === b.chrom && a.end <= b.start), `line ${i + 1}`).toBe(true);
+        const a = lines[i - 1]!,
+          b = lines[i]!;
+        expect(rank[a.chrom]! < rank[b.chrom]! || (a.chrom === b.chrom && a.end <= b.start), `line ${i + 1}`).toBe(
+          true,
+        );
       }
     }
     expect(m.length).toBeLessThan(p.length); // runs of equal rounded values share a line
@@ -168,10 +246,18 @@ describe('mamba-dna score', () => {
     expect(r.err).toMatch(/bad\.bed: line 3: start and end must be whole numbers/);
     expect(r.err).not.toMatch(/\n\s+at /);
     writeFileSync(join(dir, 'exists.bedGraph'), 'x');
-    const e = cli('dna', ['score', '--checkpoint', run, G27, `${G27_NAME}:1-100`, '-o', join(dir, 'exists.bedGraph')], dir);
+    const e = cli(
+      'dna',
+      ['score', '--checkpoint', run, G27, `${G27_NAME}:1-100`, '-o', join(dir, 'exists.bedGraph')],
+      dir,
+    );
     expect(e.code).toBe(1);
     expect(e.err).toMatch(/already exists; use --force/);
-    const d = cli('dna', ['score', '--checkpoint', run, G27, `${G27_NAME}:1-100`, '-o', join(dir, 'no', 'such', 'x.bedGraph')], dir);
+    const d = cli(
+      'dna',
+      ['score', '--checkpoint', run, G27, `${G27_NAME}:1-100`, '-o', join(dir, 'no', 'such', 'x.bedGraph')],
+      dir,
+    );
     expect(d.code).toBe(1);
     expect(d.err).toMatch(/the folder .*no\/such does not exist/);
     const c = cli('dna', ['score', '--checkpoint', join(dir, 'nothing'), G27, '-o', join(dir, 'c.bedGraph')], dir);

@@ -66,9 +66,20 @@ export function parseVcfRecord(line: VcfLine, path: string): VcfRecord {
   const where = `${path}: line ${line.lineNo}`;
   if (f.length < 8) {
     const hint = f.length === 1 && / /.test(line.text) ? ' (columns must be separated by tabs)' : '';
-    throw new DnaDataError(`${where}: a VCF record needs 8 tab-separated columns (CHROM POS ID REF ALT QUAL FILTER INFO), got ${f.length}${hint}`);
+    throw new DnaDataError(
+      `${where}: a VCF record needs 8 tab-separated columns (CHROM POS ID REF ALT QUAL FILTER INFO), got ${f.length}${hint}`,
+    );
   }
-  const [chrom, posText, id, ref, alt, , filter, info] = f as [string, string, string, string, string, string, string, string];
+  const [chrom, posText, id, ref, alt, , filter, info] = f as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   if (!chrom) throw new DnaDataError(`${where}: CHROM is empty`);
   if (!/^\d+$/.test(posText) || Number(posText) < 1 || !Number.isSafeInteger(Number(posText))) {
     throw new DnaDataError(`${where}: POS '${posText}' is not a position (a whole number >= 1; VCF is 1-based)`);
@@ -96,7 +107,12 @@ export function formatVcfRecord(r: VcfRecord, key: string, value: string, filter
   else items.push(`${key}=${value}`);
   f[7] = items.join(';');
   if (filterFlag) {
-    f[6] = r.filter === '.' || r.filter === 'PASS' ? filterFlag : r.filter.split(';').includes(filterFlag) ? r.filter : `${r.filter};${filterFlag}`;
+    f[6] =
+      r.filter === '.' || r.filter === 'PASS'
+        ? filterFlag
+        : r.filter.split(';').includes(filterFlag)
+          ? r.filter
+          : `${r.filter};${filterFlag}`;
   }
   return f.join('\t');
 }
