@@ -36,7 +36,7 @@ export function windowLogProbs(
   opts: LikelihoodOptions,
 ): Float64Array[] {
   const out = new Array<Float64Array>(windows.length);
-  forEachWindow(model, windows, opts, (i, lp) => (out[i] = lp.slice()));
+  forEachWindow(model, windows, opts, (i, lp) => (out[i] = lp)); // each lp is a fresh array
   return out;
 }
 
