@@ -5,8 +5,11 @@ import { registerModelCommands } from './model-commands.js';
 import { registerGenerate } from './generate-command.js';
 import { registerConvert } from './convert-command.js';
 import { registerAudioData } from './audio-data.js';
+import { registerAudioWorkflows } from './audio-workflows.js';
 
-export const audioRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerAudioData, registerDoctor, registerConvert];
+export const audioRegistrars: Registrar[] = [
+  registerModelCommands, registerGenerate, registerAudioData, registerAudioWorkflows, registerDoctor, registerConvert,
+];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(

@@ -5,8 +5,11 @@ import { registerDoctor } from './doctor.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerGenerate } from './generate-command.js';
 import { registerConvert } from './convert-command.js';
+import { registerDnaWorkflows } from './dna-workflows.js';
 
-export const dnaRegistrars: Registrar[] = [registerModelCommands, registerGenerate, registerDnaData, registerDoctor, registerConvert];
+export const dnaRegistrars: Registrar[] = [
+  registerModelCommands, registerGenerate, registerDnaData, registerDnaWorkflows, registerDoctor, registerConvert,
+];
 
 export async function main(argv: string[]): Promise<never> {
   const program = createProgram(

@@ -7,7 +7,7 @@ import { ClassifierHead, LMHead } from '../nn/heads.js';
 import { Embedding, RMSNorm } from '../nn/layers.js';
 import type { MixerCache } from '../nn/mixer.js';
 import { Workspace, actDtype, refreshHalf, type ModelDType, type NNContext, type Param } from '../nn/param.js';
-import { crossEntropyForward } from '../backend/index.js';
+import { crossEntropyForward, poolForward } from '../backend/index.js';
 import { Rng } from '../util/rng.js';
 import { derived, validateConfig, type MambaConfig } from './config.js';
 
@@ -273,6 +273,20 @@ abstract class ModelBase {
   /** Call after parameter values are replaced (checkpoint load). */
   invalidate(): void {
     this.backbone.invalidate();
+  }
+
+  /**
+   * Embeddings from the backbone's final normed hidden states (the input of the head): 'mean' and 'last'
+   * pool each of the B sequences to one d_model vector ([B, D]), 'none' keeps every position ([B*L, D]).
+   */
+  embed(inputs: Int32Array, B: number, L: number, pool: 'mean' | 'last' | 'none' = 'mean'): Float32Array {
+    checkBatch(inputs, B, L, this.config.vocab_size);
+    this.refreshHalf();
+    const h = this.backbone.forward(this.backbone.uploadIds(inputs), B, L);
+    if (pool === 'none') return Float32Array.from(h.toFloat64());
+    const pooled = this.ws.get('embedPooled', [B, this.config.d_model]);
+    poolForward(h, pooled, B, L, pool);
+    return Float32Array.from(pooled.toFloat64());
   }
 
   protected hostLosses(losses: Tensor): Float64Array {

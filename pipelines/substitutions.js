@@ -1,0 +1,387 @@
+#!/usr/bin/env node
+// Do real human -> chimpanzee substitutions look less unlikely to a DNA model than random ones?
+// From the great-apes alignment (Debian maffilter-examples: an Ensembl Compara EPO alignment of four great
+// apes over part of human chr22), the aligned sites where the human (Hsap) and chimpanzee (Ptro) rows
+// hold different bases (both A/C/G/T, no gap) are real substitutions. This writes
+//   hsap.fa       chr22 in human coordinates from the Hsap rows (N where no block covers it)
+//   real.vcf      REF = human base, ALT = chimpanzee base, at every such site of the test region
+//   random.vcf    the same sites, ALT = one of the two bases that are neither the human nor the chimp base
+// scores both with `mamba-dna variants` and reports the AUROC of the LLR separating real from random
+// substitutions (goal >= 0.65), with the AUROC of a transition-only score beside it as the reference of
+// what Ts/Tv alone explains. The split follows the great-apes recipe's rule: blocks in human-coordinate
+// order, the first 80% train, the next 5% valid, the last 15% test; the model (unless --checkpoint is
+// given) trains on the concatenated Hsap rows of the train blocks only.
+//   node pipelines/substitutions.js                      small, on the CPU (tiny model, 2,000 sites)
+//   node pipelines/substitutions.js --full               on a GPU: small preset, every test site
+//   node pipelines/substitutions.js --checkpoint RUN     score with a model trained elsewhere on human DNA
+import { existsSync, writeFileSync, readFileSync, createWriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cli, machine, pipelineArgs, root, writeResults } from './lib.js';
+
+const MAF =
+  '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
+const usage = `usage: node pipelines/substitutions.js [--full] [--device auto|cpu|cuda] [--out DIR] [--checkpoint RUN]
+  [--max-sites N] [--context N] [--strand forward|both] [--steps N] [--max-blocks N] [--maf FILE] [--seed N]`;
+const a = pipelineArgs('substitutions', usage, {
+  checkpoint: { type: 'string' },
+  'max-sites': { type: 'string' },
+  context: { type: 'string' },
+  strand: { type: 'string', default: 'forward' },
+  steps: { type: 'string' },
+  'max-blocks': { type: 'string' },
+  maf: { type: 'string' },
+  seed: { type: 'string', default: '1' },
+});
+const full = a.full;
+const mafPath = a.maf ?? MAF;
+if (!existsSync(mafPath)) {
+  console.error(
+    `substitutions: ${mafPath} is missing; install it with \`apt-get install maffilter-examples\` (or pass --maf)`,
+  );
+  process.exit(1);
+}
+const mafModule = join(root, 'dist', 'data', 'dna', 'maf.js');
+if (!existsSync(mafModule)) {
+  console.error(
+    `substitutions: ${mafModule} is missing: this pipeline needs the MAF reader (src/data/dna/maf.ts); run \`npx tsc\``,
+  );
+  process.exit(1);
+}
+const { readMafBlocks } = await import(mafModule);
+const context = Number(a.context ?? 4096);
+const maxSites = a['max-sites'] !== undefined ? Number(a['max-sites']) : full ? Infinity : 2000;
+const maxBlocks = a['max-blocks'] !== undefined ? Number(a['max-blocks']) : Infinity;
+if (!(Number.isInteger(context) && context >= 2)) usageError('--context must be an integer >= 2');
+if (!(maxSites >= 1)) usageError('--max-sites must be at least 1');
+if (!['forward', 'both'].includes(a.strand)) usageError('--strand must be forward or both');
+const out = resolve(a.out);
+
+function usageError(msg) {
+  console.error(`substitutions: ${msg}\n${usage}`);
+  process.exit(2);
+}
+
+// a seeded generator (mulberry32): the sample of sites and the random bases are reproducible
+let seed = Number(a.seed) >>> 0;
+const random = () => {
+  seed = (seed + 0x6d2b79f5) >>> 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+
+const COMPLEMENT = { A: 'T', C: 'G', G: 'C', T: 'A', N: 'N', '-': '-' };
+const reverseComplement = (text) =>
+  [...text]
+    .reverse()
+    .map((c) => COMPLEMENT[c.toUpperCase()] ?? 'N')
+    .join('');
+/** The 0-based + strand start of a row. */
+const plusStart = (row) => (row.strand === '+' ? row.start : row.srcSize - row.start - row.size);
+
+// 1. the Hsap and Ptro rows of every block, in human-coordinate order
+const t0 = Date.now();
+const blocks = [];
+let chrom, chromSize;
+for await (const b of readMafBlocks(mafPath)) {
+  const h = b.rows.find((r) => r.species === 'Hsap');
+  const p = b.rows.find((r) => r.species === 'Ptro');
+  if (!h) continue;
+  if (chrom !== undefined && h.chrom !== chrom) {
+    console.error(
+      `substitutions: the Hsap rows lie on more than one chromosome (${chrom}, ${h.chrom}); this pipeline expects one`,
+    );
+    process.exit(1);
+  }
+  chrom = h.chrom;
+  chromSize = h.srcSize;
+  // the columns of a block on the human + strand: a block whose human row is on - is read reversed and
+  // complemented, the chimp row with it (whatever its own strand), so aligned bases stay aligned
+  const flip = h.strand === '-';
+  blocks.push({
+    start: plusStart(h),
+    size: h.size,
+    h: flip ? reverseComplement(h.text) : h.text,
+    p: p && (flip ? reverseComplement(p.text) : p.text),
+  });
+  if (blocks.length >= maxBlocks) break;
+}
+blocks.sort((x, y) => x.start - y.start);
+console.log(
+  `read ${blocks.length} blocks with a human row from ${mafPath} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);
+const nTrain = Math.floor(blocks.length * 0.8),
+  nValid = Math.floor(blocks.length * 0.05);
+const split = {
+  train: blocks.slice(0, nTrain),
+  valid: blocks.slice(nTrain, nTrain + nValid),
+  test: blocks.slice(nTrain + nValid),
+};
+const ungapped = (text) => text.replace(/-/g, '');
+
+// 2. the human FASTA in human coordinates, and the training FASTA (train blocks only, concatenated)
+const name = `chr${chrom}`;
+const chr = Buffer.alloc(chromSize, 'N');
+for (const b of blocks) {
+  const s = ungapped(b.h);
+  if (s.length !== b.size)
+    throw new Error(`a Hsap row at ${b.start} has ${s.length} bases, its size field says ${b.size}`);
+  chr.write(s, b.start, 'latin1');
+}
+const hsapFa = join(out, 'hsap.fa');
+await writeFasta(hsapFa, [[name, chr]]);
+
+// 3. sites of the test region: human and chimp both A/C/G/T and different
+const sites = [];
+for (const b of split.test) {
+  if (!b.p) continue;
+  let pos = b.start;
+  for (let c = 0; c < b.h.length; c++) {
+    const h = b.h[c].toUpperCase();
+    if (h === '-') continue;
+    const p = b.p[c].toUpperCase();
+    if ('ACGT'.includes(h) && 'ACGT'.includes(p) && h !== p) sites.push({ pos: pos + 1, ref: h, chimp: p });
+    pos++;
+  }
+}
+if (!sites.length) {
+  console.error('substitutions: no human/chimp differences in the test region');
+  process.exit(1);
+}
+// a seeded sample of at most --max-sites, kept in position order
+let chosen = sites;
+if (sites.length > maxSites) {
+  const idx = sites.map((_, i) => i);
+  for (let i = idx.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  chosen = idx
+    .slice(0, maxSites)
+    .sort((x, y) => x - y)
+    .map((i) => sites[i]);
+}
+for (const s of chosen) {
+  const others = [...'ACGT'].filter((x) => x !== s.ref && x !== s.chimp);
+  s.random = others[Math.floor(random() * others.length)];
+}
+const testSpan = `${name}:${split.test[0].start + 1}-${split.test[split.test.length - 1].start + split.test[split.test.length - 1].size}`;
+const vcfHeader = [
+  '##fileformat=VCFv4.2',
+  `##contig=<ID=${name},length=${chromSize}>`,
+  '##INFO=<ID=CHIMP,Number=1,Type=String,Description="The chimpanzee (Ptro) base aligned to this human base">',
+  '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO',
+].join('\n');
+const writeVcf = (path, altOf) =>
+  writeFileSync(
+    path,
+    `${vcfHeader}\n${chosen.map((s) => `${name}\t${s.pos}\t.\t${s.ref}\t${altOf(s)}\t.\tPASS\tCHIMP=${s.chimp}`).join('\n')}\n`,
+  );
+writeVcf(join(out, 'real.vcf'), (s) => s.chimp);
+writeVcf(join(out, 'random.vcf'), (s) => s.random);
+console.log(`${sites.length} human/chimp differences in the test region ${testSpan}; scoring ${chosen.length}`);
+
+// 4. a model trained on the human train blocks, unless one is given
+let checkpoint = a.checkpoint ? resolve(a.checkpoint) : undefined;
+let training;
+if (!checkpoint) {
+  const trainFa = join(out, 'hsap-train.fa');
+  await writeFasta(trainFa, [['Hsap.train', Buffer.from(split.train.map((b) => ungapped(b.h)).join(''), 'latin1')]]);
+  checkpoint = join(out, 'model');
+  const steps = a.steps ?? (full ? '2000' : '300');
+  const args = full
+    ? [
+        '--preset',
+        'small',
+        '--seq-len',
+        String(context),
+        '--batch',
+        String(Math.max(1, 2 ** 18 / context)),
+        '--lr',
+        '2e-3',
+      ]
+    : ['--preset', 'tiny', '--seq-len', String(Math.min(context, 1024)), '--batch', '8', '--lr', '4e-3'];
+  const r = cli('mamba-dna', [
+    'train',
+    '--data',
+    trainFa,
+    ...args,
+    '--steps',
+    steps,
+    '--eval-windows',
+    '32',
+    '--device',
+    a.device,
+    '--out',
+    checkpoint,
+    '--force',
+  ]);
+  training = { steps: Number(steps), seconds: r.seconds, args: args.join(' ') };
+}
+
+// 5. score both VCFs
+const score = (vcf) => {
+  const tsv = join(out, vcf.replace(/\.vcf$/, '.llr.tsv'));
+  const r = cli('mamba-dna', [
+    'variants',
+    '--checkpoint',
+    checkpoint,
+    '--fasta',
+    hsapFa,
+    '--vcf',
+    join(out, vcf),
+    '--context',
+    String(context),
+    '--strand',
+    a.strand,
+    '--format',
+    'tsv',
+    '--device',
+    a.device,
+    '-o',
+    tsv,
+    '--force',
+  ]);
+  const values = readFileSync(tsv, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split('\t'))
+    .filter((f) => f[6] === 'scored')
+    .map((f) => ({ pos: Number(f[1]), llr: Number(f[5]) }));
+  return { values, seconds: r.seconds };
+};
+const real = score('real.vcf'),
+  rand = score('random.vcf');
+
+// 6. AUROC (Mann-Whitney, ties count 1/2) of real vs random, paired win rate, and the transition reference
+function auroc(pos, neg) {
+  const all = [...pos.map((v) => [v, 1]), ...neg.map((v) => [v, 0])].sort((x, y) => x[0] - y[0]);
+  let rankSum = 0;
+  for (let i = 0; i < all.length;) {
+    let j = i;
+    while (j < all.length && all[j][0] === all[i][0]) j++;
+    const avgRank = (i + 1 + j) / 2;
+    for (let k = i; k < j; k++) if (all[k][1]) rankSum += avgRank;
+    i = j;
+  }
+  return (rankSum - (pos.length * (pos.length + 1)) / 2) / (pos.length * neg.length);
+}
+const isTransition = (x, y) => ['AG', 'GA', 'CT', 'TC'].includes(x + y);
+const realLlr = real.values.map((v) => v.llr),
+  randLlr = rand.values.map((v) => v.llr);
+const randByPos = new Map(rand.values.map((v) => [v.pos, v.llr]));
+let wins = 0,
+  pairs = 0;
+for (const v of real.values) {
+  const r = randByPos.get(v.pos);
+  if (r === undefined) continue;
+  pairs++;
+  wins += v.llr > r ? 1 : v.llr === r ? 0.5 : 0;
+}
+const auc = auroc(realLlr, randLlr);
+const tsAuc = auroc(
+  chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0)),
+  chosen.map((s) => (isTransition(s.ref, s.random) ? 1 : 0)),
+);
+const mean = (xs) => xs.reduce((p, q) => p + q, 0) / xs.length;
+const row = {
+  context,
+  strand: a.strand,
+  sites: chosen.length,
+  test_sites: sites.length,
+  auroc: auc,
+  paired_win_rate: wins / pairs,
+  mean_llr_real: mean(realLlr),
+  mean_llr_random: mean(randLlr),
+  transition_auroc: tsAuc,
+  real_transition_fraction: mean(chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0))),
+  variants_per_s: (realLlr.length + randLlr.length) / (real.seconds + rand.seconds),
+};
+console.log(
+  `AUROC real vs random: ${auc.toFixed(4)} (goal >= 0.65; ${auc >= 0.65 ? 'met' : 'missed'}); transitions alone: ${tsAuc.toFixed(4)}`,
+);
+
+// the ROC curve, from the real and random LLRs
+const thresholds = [...new Set([...realLlr, ...randLlr])].sort((x, y) => y - x);
+const step = Math.max(1, Math.floor(thresholds.length / 200));
+const roc = [[0, 0]];
+for (let i = 0; i < thresholds.length; i += step) {
+  const t = thresholds[i];
+  roc.push([
+    randLlr.filter((v) => v >= t).length / randLlr.length,
+    realLlr.filter((v) => v >= t).length / realLlr.length,
+  ]);
+}
+roc.push([1, 1]);
+const dev =
+  a.device === 'auto' ? (await import(join(root, 'dist', 'backend', 'index.js'))).resolveDevice('auto') : a.device;
+await writeResults(out, {
+  title: 'Real human -> chimpanzee substitutions vs random ones, scored by mamba-dna variants',
+  command: `node pipelines/substitutions.js ${process.argv.slice(2).join(' ')}`.trim(),
+  meta: {
+    machine: machine(dev),
+    alignment: mafPath,
+    test_region: testSpan,
+    split: `blocks in human order: first 80% train (${split.train.length}), next 5% valid (${split.valid.length}), last 15% test (${split.test.length})`,
+    control: 'same sites, ALT = a random base that is neither the human nor the chimp base',
+    model: a.checkpoint ? checkpoint : { trained_on: 'Hsap rows of the train blocks', ...training },
+    goal: 'AUROC >= 0.65',
+  },
+  columns: [
+    { key: 'context', label: 'context N' },
+    { key: 'strand', label: 'strand' },
+    { key: 'sites', label: 'sites scored' },
+    { key: 'auroc', label: 'AUROC real vs random', format: (v) => v.toFixed(4) },
+    { key: 'paired_win_rate', label: 'real > random at a site', format: (v) => v.toFixed(4) },
+    { key: 'mean_llr_real', label: 'mean LLR real (bits)', format: (v) => v.toFixed(3) },
+    { key: 'mean_llr_random', label: 'mean LLR random (bits)', format: (v) => v.toFixed(3) },
+    { key: 'transition_auroc', label: 'AUROC of transition-only score', format: (v) => v.toFixed(4) },
+    { key: 'variants_per_s', label: 'variants/s', format: (v) => v.toFixed(1) },
+  ],
+  rows: [row],
+  plots: [
+    {
+      file: 'roc.svg',
+      series: [
+        { name: `LLR (AUROC ${auc.toFixed(3)})`, points: roc },
+        {
+          name: 'chance',
+          points: [
+            [0, 0],
+            [1, 1],
+          ],
+        },
+      ],
+      options: {
+        title: 'ROC: real vs random substitutions',
+        xLabel: 'false positive rate (random)',
+        yLabel: 'true positive rate (real)',
+        yMin: 0,
+      },
+    },
+  ],
+});
+
+/** Writes FASTA with 60-base lines and its .fai beside it (the layout is ours, so the index is exact). */
+async function writeFasta(path, records) {
+  const s = createWriteStream(path);
+  const fai = [];
+  let offset = 0;
+  for (const [n, seq] of records) {
+    const header = `>${n}\n`;
+    offset += Buffer.byteLength(header);
+    fai.push(`${n}\t${seq.length}\t${offset}\t60\t61\n`);
+    offset += seq.length + Math.ceil(seq.length / 60);
+    s.write(header);
+    for (let i = 0; i < seq.length; i += 60 * 4096) {
+      const lines = [];
+      for (let j = i; j < Math.min(seq.length, i + 60 * 4096); j += 60)
+        lines.push(seq.toString('latin1', j, Math.min(seq.length, j + 60)));
+      if (!s.write(`${lines.join('\n')}\n`)) await new Promise((r) => s.once('drain', r));
+    }
+  }
+  await new Promise((r, j) => s.end((e) => (e ? j(e) : r())));
+  writeFileSync(`${path}.fai`, fai.join(''));
+}
