@@ -22,7 +22,7 @@ say "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 timeout 200 node node_modules/vitest/vitest.mjs run test/kernels/cuda-scan.test.ts test/kernels/cuda-ops.test.ts \
   test/kernels/cuda-decode.test.ts test/model/cuda.test.ts test/generate > "$out/gpu-tests.log" 2>&1
 tests_rc=$?
-say "GPU suites: exit $tests_rc; $(grep -E '^ *Tests ' "$out/gpu-tests.log" | sed 's/\x1b\[[0-9;]*m//g' | tr -s ' ' | head -1)"
+say "GPU suites: exit $tests_rc; $(sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -E '^ *Tests ' | tr -s ' ' | head -1)"
 grep -q 'skipped' "$out/gpu-tests.log" && say "  (skips: $(sed 's/\x1b\[[0-9;]*m//g' "$out/gpu-tests.log" | grep -cE '↓') files with skipped tests; see gpu-tests.log)"
 
 # 2. the scan row, twice
