@@ -92,7 +92,7 @@ try {
     '|---|---|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.genome} | ${r.kind} | ${m(r.winSync)} | ${m(r.winPkg)} | ${m(r.winRaw)} | ${k(r.regSync)} | ${k(r.regPkg)} | ${k(r.regRaw)} |`),
     '',
-    'What this decides: the trainer draws windows synchronously between steps, so it stays on the hand-written reader (3-9x the package's window rate in this run); `region` and the library\'s general random-access API use the package (async, any file handle), where one region costs at most about 1.5 ms either way (bgzip regions are faster on the package, whose inflate is libdeflate in WebAssembly). The box was shared by several jobs while this ran: differences under 2x between columns are within its noise.',
+    'What this decides: the trainer draws windows synchronously between steps, so it stays on the hand-written reader (3-9x the package\'s window rate in this run); `region` and the library\'s general random-access API use the package (async, any file handle), where one region costs at most about 1.5 ms either way (bgzip regions are faster on the package, whose inflate is libdeflate in WebAssembly). The box was shared by several jobs while this ran: differences under 2x between columns are within its noise.',
     '',
   ].join('\n'));
 } finally {

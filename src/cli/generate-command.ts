@@ -58,7 +58,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
 
   let prompt: Uint8Array;
   let promptLabel: string;
-  let rate = readRunInfo(dir)?.rate ?? 16000;
+  const rate = readRunInfo(dir)?.rate ?? 16000;
   if (ctx.domain === 'dna') {
     const dna = await import('../data/dna/index.js');
     if (f.prompt) {

@@ -54,6 +54,7 @@ function openCheckpoint(ctx: CliContext, dir: string, device: Device): { model: 
   if (!hasWeightFiles(dir)) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
   const config = readConfigOrThrow(dir, ctx.domain);
   checkDomain(ctx, dir, config);
+  checkVocabularyFits(config, ctx.domain, dir);
   const run = runInfoOf(dir);
   const precision = device === 'cuda' ? run?.precision ?? 'f32' : 'f32';
   const model = loadModelOrThrow(dir, { device, precision, recompute: true, domain: ctx.domain });

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { native, resolveDevice, type Device } from '../backend/index.js';
 import type { Task } from '../data/types.js';
 import {
-  MODEL_FILE, copyBackbone, createModel, defaultVocab, makeConfig, readConfig, readModelConfigFile,
+  copyBackbone, createModel, defaultVocab, makeConfig, readConfig, readModelConfigFile,
   type MambaConfig, type MambaModel,
 } from '../model/index.js';
 import {

@@ -4,10 +4,9 @@
 // heads are NOT stored (lm_head.weight is the embedding; the convention of Hugging Face safetensors
 // checkpoints with tied word embeddings); a lm_head.weight present in a file is accepted and ignored when
 // the model ties it. conv1d.weight is stored [d_inner, 1, d_conv] as PyTorch's depthwise Conv1d holds it.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/write-file.js';
 import { endianness } from 'node:os';
-import { join } from 'node:path';
 import { Tensor, bf16BitsToF32, f32ToBf16Bits } from '../backend/index.js';
 import type { Param } from '../nn/param.js';
 import type { MambaConfig } from './config.js';

@@ -1,7 +1,7 @@
 // kill -9 at randomised moments of real training runs (the CLI as a child process), including between
 // any two file operations of a checkpoint save: `train --resume` must always reach the bit-identical end
 // state of an uninterrupted run (model, optimizer state, best model, one metrics row per step).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

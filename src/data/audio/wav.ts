@@ -8,7 +8,6 @@
 // (8-bit unsigned: (v - 128) / 128, n-bit signed: v / 2^(n-1)), so samples equal `sox X -t f32 -`.
 import { closeSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
 import { writeFileAtomic } from '../../util/write-file.js';
-import { dirname, basename, join } from 'node:path';
 import wavefile from 'wavefile';
 import { AudioDataError } from './errors.js';
 

@@ -1,7 +1,7 @@
 // Random access to plain or bgzip FASTA through its .fai (and .gzi), built when missing.
 // Reads are synchronous preads: one read of the bytes a region spans, then one pass through the base
 // lookup table that skips line ends using the record's fixed line layout (no per-byte newline test).
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../../util/write-file.js';
 import { BgzfReader, formatGzi, parseGzi, scanBgzf, sniffFile, type Compression } from './bgzf.js';
 import { DnaDataError } from './errors.js';

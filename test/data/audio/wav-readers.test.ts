@@ -94,7 +94,10 @@ function blocks(f: string, blockFrames: number): Float32Array {
   const parts = [...readWavBlocks(f, blockFrames)];
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
