@@ -272,6 +272,19 @@ export function soxDecode(path: string, tmp: string, rate = OUT_RATE): Float32Ar
   return samples;
 }
 
+/** The split rule of a music build, in words, for music.json. */
+function describeMusicSplit(r: MusicRecipe, minSeconds: number): string {
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  const parts = [
+    `by whole track: seeded shuffle (seed ${r.seed ?? 1}), test then valid take tracks until they hold`
+      + ` ${pct(r.testFraction ?? 0.15)} and ${pct(r.validFraction ?? 0.05)} of the duration`,
+    `tracks under ${minSeconds} s left out`,
+  ];
+  if (r.excerptSeconds) parts.push(`subset: the middle ${r.excerptSeconds} s of every track at least that long`);
+  if (r.maxSeconds) parts.push(`subset: at most ${JSON.stringify(r.maxSeconds)} seconds per split (the last track of a split cut)`);
+  return parts.join('; ');
+}
+
 /**
  * Builds the music set in `out`: every track decoded to 16 kHz mono, split by whole tracks (a seeded
  * shuffle, then test and valid take tracks until they hold their share of the total duration), written to
@@ -281,7 +294,9 @@ export function buildMusic(out: string, r: MusicRecipe = {}): MusicManifest {
   const source = r.source ?? findMusicDir();
   if (!existsSync(source)) throw new AudioDataError(`${source}: no such folder`);
   const files = readdirSync(source).filter((f) => /\.(ogg|oga|flac|wav)$/i.test(f)).sort();
-  if (files.length < 3) throw new AudioDataError(`${source}: ${files.length} audio file(s); a train/valid/test split by track needs at least 3`);
+  if (files.length < 3) {
+    throw new AudioDataError(`${source}: ${files.length} audio file(s); a train/valid/test split by track needs at least 3`);
+  }
   const format = r.format ?? 'wav';
   const minSeconds = r.minSeconds ?? 30;
   // decode each track once into a temporary file (the whole soundtrack decoded is too big to hold in memory)
@@ -341,13 +356,13 @@ export function buildMusic(out: string, r: MusicRecipe = {}): MusicManifest {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  const hours = Object.fromEntries((['train', 'valid', 'test'] as const).map((s) => [s, kept[s] / OUT_RATE / 3600])) as Record<Split, number>;
+  const hours = { train: kept.train / OUT_RATE / 3600, valid: kept.valid / OUT_RATE / 3600, test: kept.test / OUT_RATE / 3600 };
   const manifest: MusicManifest = {
     name: 'wesnoth-music',
     source,
     rate: OUT_RATE,
     format,
-    split: `by whole track: seeded shuffle (seed ${r.seed ?? 1}), test then valid take tracks until they hold ${Math.round((r.testFraction ?? 0.15) * 100)}% and ${Math.round((r.validFraction ?? 0.05) * 100)}% of the duration; tracks under ${minSeconds} s left out${r.excerptSeconds ? `; subset: the middle ${r.excerptSeconds} s of every track at least that long` : ''}${r.maxSeconds ? `; subset: at most ${JSON.stringify(r.maxSeconds)} seconds per split (the last track of a split cut)` : ''}`,
+    split: describeMusicSplit(r, minSeconds),
     hours,
     tracks,
   };

@@ -165,7 +165,8 @@ export const GREAT_APES_SPECIES: readonly { code: string; name: string }[] = [
 /** Fractions of the alignment blocks, in human-coordinate order: train first, then valid, then test. */
 export const GREAT_APES_SPLIT = { train: 0.73, valid: 0.07, test: 0.2 } as const;
 export const GREAT_APES_DESCRIPTION =
-  '4 great apes (Hsap, Ptro, Ggor, Ppyg) from an Ensembl Compara EPO alignment of human chr22, split into contiguous human-order regions (needs Debian maffilter-examples)';
+  '4 great apes (Hsap, Ptro, Ggor, Ppyg) from an Ensembl Compara EPO alignment of human chr22, split into contiguous' +
+  ' human-order regions (needs Debian maffilter-examples)';
 
 export interface GreatApesOptions extends BuildOptions {
   /** the MAF file to read (default: the one maffilter-examples installs) */
@@ -177,11 +178,17 @@ export function findGreatApesMaf(): string {
     const p = join(root, GREAT_APES_MAF);
     if (existsSync(p)) return p;
   }
-  throw new DnaDataError(`cannot find ${GREAT_APES_MAF} under ${MAFFILTER_ROOTS.join(', ')}; install the Debian package maffilter-examples (apt-get install maffilter-examples) or pass --maf PATH`);
+  throw new DnaDataError(
+    `cannot find ${GREAT_APES_MAF} under ${MAFFILTER_ROOTS.join(', ')}; install the Debian package maffilter-examples` +
+      ' (apt-get install maffilter-examples) or pass --maf PATH',
+  );
 }
 
 /** bgzip FASTA (+ .gzi, .fai) of whole in-memory records, 60 bases per line. */
-function bgzipRecords(records: { name: string; description: string; seq: Buffer }[], where: string): { data: Buffer; gzi: Buffer; fai: string; records: FaiRecord[] } {
+function bgzipRecords(
+  records: { name: string; description: string; seq: Buffer }[],
+  where: string,
+): { data: Buffer; gzi: Buffer; fai: string; records: FaiRecord[] } {
   const w = new BgzfWriter();
   const b = new FaiBuilder(where);
   const put = (buf: Buffer) => { b.push(buf); w.write(buf); };
@@ -205,7 +212,10 @@ const NEWLINE = Buffer.from('\n');
  * them into contiguous train | valid | test runs of blocks, and writes per species and split one FASTA
  * record: the species' bases of those blocks (gaps removed), concatenated in human order.
  */
-export async function buildGreatApes(outDir: string, opts: GreatApesOptions = {}): Promise<{ manifestPath: string; genomes: number; bases: number }> {
+export async function buildGreatApes(
+  outDir: string,
+  opts: GreatApesOptions = {},
+): Promise<{ manifestPath: string; genomes: number; bases: number }> {
   const { readMafBlocks } = await import('./maf.js');
   const log = opts.log ?? (() => undefined);
   const maf = opts.maf ?? findGreatApesMaf();
@@ -217,24 +227,30 @@ export async function buildGreatApes(outDir: string, opts: GreatApesOptions = {}
   for await (const b of readMafBlocks(maf)) {
     const h = b.rows.find((r) => r.species === 'Hsap');
     if (!h) throw new DnaDataError(`${maf}: line ${b.line}: the block has no Hsap row (the split follows human coordinates)`);
-    if (h.strand !== '+') throw new DnaDataError(`${maf}: line ${b.line}: the Hsap row is on the - strand; the recipe expects a human-projected alignment`);
+    if (h.strand !== '+') {
+      throw new DnaDataError(`${maf}: line ${b.line}: the Hsap row is on the - strand; the recipe expects a human-projected alignment`);
+    }
     const seqs = codes.map((c) => {
       const r = b.rows.find((x) => x.species === c);
       return r ? Buffer.from(r.text.replace(/-/g, ''), 'latin1') : null;
     });
     blocks.push({ chrom: h.chrom, start: h.start, end: h.start + h.size, seqs });
   }
-  if (blocks.length < 3) throw new DnaDataError(`${maf}: ${blocks.length} alignment block(s); the train/valid/test split needs at least 3`);
+  if (blocks.length < 3) {
+    throw new DnaDataError(`${maf}: ${blocks.length} alignment block(s); the train/valid/test split needs at least 3`);
+  }
   blocks.sort((x, y) => (x.chrom < y.chrom ? -1 : x.chrom > y.chrom ? 1 : x.start - y.start));
   const n = blocks.length;
   const nValid = Math.max(1, Math.round(n * GREAT_APES_SPLIT.valid));
   const nTest = Math.max(1, Math.round(n * GREAT_APES_SPLIT.test));
   const nTrain = n - nValid - nTest;
   const ranges = { train: [0, nTrain], valid: [nTrain, nTrain + nValid], test: [nTrain + nValid, n] } as const;
-  log(`${maf}: ${n.toLocaleString('en-US')} alignment blocks read in ${((Date.now() - t0) / 1000).toFixed(1)} s; split ${nTrain} / ${nValid} / ${nTest} blocks`);
+  const secs = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  log(`${maf}: ${n.toLocaleString('en-US')} alignment blocks read in ${secs()}; split ${nTrain} / ${nValid} / ${nTest} blocks`);
   const region = (a: number, b: number) => {
     const first = blocks[a]!, last = blocks[b - 1]!;
-    return first.chrom === last.chrom ? `${first.chrom}:${first.start + 1}-${last.end}` : `${first.chrom}:${first.start + 1}-${last.chrom}:${last.end}`;
+    const end = first.chrom === last.chrom ? `${last.end}` : `${last.chrom}:${last.end}`;
+    return `${first.chrom}:${first.start + 1}-${end}`;
   };
   return writeDatasetAtomically(outDir, opts.force, async (tmp) => {
     const sources = [];
@@ -247,7 +263,8 @@ export async function buildGreatApes(outDir: string, opts: GreatApesOptions = {}
         if (seq.length === 0) throw new DnaDataError(`${maf}: species ${sp.code} has no bases in the ${split} blocks`);
         const rel = `${sp.code.toLowerCase()}/${split}.fa.gz`;
         const name = `${sp.code}_${split}`;
-        const desc = `${sp.name}, bases aligned to human ${region(a, b)} (${parts.length} blocks, gaps removed, concatenated in human order)`;
+        const desc = `${sp.name}, bases aligned to human ${region(a, b)}` +
+          ` (${parts.length} blocks, gaps removed, concatenated in human order)`;
         const r = bgzipRecords([{ name, description: desc, seq }], rel);
         const dest = join(tmp, rel);
         mkdirSync(dirname(dest), { recursive: true });
@@ -255,7 +272,9 @@ export async function buildGreatApes(outDir: string, opts: GreatApesOptions = {}
         writeFileSync(`${dest}.gzi`, r.gzi);
         writeFileSync(`${dest}.fai`, r.fai);
         bases += seq.length;
-        sources.push({ path: rel, label: sp.name, split, species: sp.code, description: desc, records: 1, bases: seq.length, blocks: parts.length });
+        sources.push({
+          path: rel, label: sp.name, split, species: sp.code, description: desc, records: 1, bases: seq.length, blocks: parts.length,
+        });
         log(`${sp.code} ${split}: ${seq.length.toLocaleString('en-US')} bases from ${parts.length} blocks -> ${rel}`);
       }
     }
@@ -264,9 +283,14 @@ export async function buildGreatApes(outDir: string, opts: GreatApesOptions = {}
       description: GREAT_APES_DESCRIPTION,
       classes: GREAT_APES_SPECIES.map((s) => s.name),
       species: Object.fromEntries(GREAT_APES_SPECIES.map((s) => [s.code, s.name])),
-      source: { file: maf, package: 'maffilter-examples', origin: 'Ensembl Compara EPO multiple alignment (5 catarrhini, human-projected), subset of human chromosome 22' },
+      source: {
+        file: maf,
+        package: 'maffilter-examples',
+        origin: 'Ensembl Compara EPO multiple alignment (5 catarrhini, human-projected), subset of human chromosome 22',
+      },
       split: {
-        by: 'alignment blocks sorted by human position, cut into contiguous runs: train, then valid, then test; no human base is in two splits',
+        by: 'alignment blocks sorted by human position, cut into contiguous runs: train, then valid, then test;' +
+          ' no human base is in two splits',
         fractions: GREAT_APES_SPLIT,
         blocks: { train: nTrain, valid: nValid, test: nTest },
         human_regions: { train: region(0, nTrain), valid: region(nTrain, nTrain + nValid), test: region(nTrain + nValid, n) },
@@ -274,7 +298,7 @@ export async function buildGreatApes(outDir: string, opts: GreatApesOptions = {}
       sources,
     };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    log(`wrote ${join(outDir, 'manifest.json')}: ${sources.length} FASTA (4 species x 3 splits), ${bases.toLocaleString('en-US')} bases in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(`wrote ${join(outDir, 'manifest.json')}: ${sources.length} FASTA (4 species x 3 splits), ${bases.toLocaleString('en-US')} bases in ${secs()}`);
     return { manifestPath: join(resolve(outDir), 'manifest.json'), genomes: sources.length, bases };
   });
 }
