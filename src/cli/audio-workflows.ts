@@ -15,6 +15,10 @@ import { choiceOption, parseFloatArg, parseIntArg, withExamples, type Registrar 
 import { embeddingsFormat, embeddingsTsvPath, writeEmbeddings } from './embed-command.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
 import { asLm, checkOutput, loadForInference, trainedSeqLen } from './inference.js';
+import { readRunInfo } from './run-folder.js';
+
+/** The sample rate a run was trained at (run.json), the default for scoring and embedding its audio. */
+const runRate = (dir: string): number => readRunInfo(dir)?.rate ?? DEFAULT_AUDIO_RATE;
 
 const ctx = { domain: 'audio' as const, name: 'mamba-audio' };
 
@@ -41,7 +45,7 @@ interface AudioScoreFlags {
   checkpoint: string;
   context?: number;
   binSeconds: number;
-  rate: number;
+  rate?: number;
   batchTokens?: number;
   out: string;
   force?: boolean;
@@ -56,10 +60,11 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
   checkOutput(out, f.force);
   checkOutput(svgPath, f.force);
   const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
+  const rate = f.rate ?? runRate(loaded.dir);
   const model = asLm(loaded);
   const N = f.context ?? trainedSeqLen(loaded.dir) ?? 16384;
   const files = wavInputs(inputs);
-  const bin = Math.max(1, Math.round(f.binSeconds * f.rate));
+  const bin = Math.max(1, Math.round(f.binSeconds * rate));
   const csv = new AtomicOutput(out);
   const series: Series[] = [];
   const t0 = Date.now();
@@ -67,7 +72,7 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
   try {
     csv.write('file,start_s,end_s,samples,bits_per_sample\n');
     for (const file of files) {
-      const { tokens } = await asUserErrors(() => tokenizeWav(file, { rate: f.rate, memoryCache: false }));
+      const { tokens } = await asUserErrors(() => tokenizeWav(file, { rate: rate, memoryCache: false }));
       const seq = { length: tokens.length, read: (s: number, e: number) => tokens.subarray(s, e) };
       const points: [number, number][] = [];
       let n = 0,
@@ -79,9 +84,9 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
         if (binN) {
           const mean = binSum / binN;
           csv.write(
-            `${csvField(file)},${(binStart / f.rate).toFixed(4)},${(end / f.rate).toFixed(4)},${binN},${mean.toFixed(4)}\n`,
+            `${csvField(file)},${(binStart / rate).toFixed(4)},${(end / rate).toFixed(4)},${binN},${mean.toFixed(4)}\n`,
           );
-          points.push([(binStart + end) / 2 / f.rate, mean]);
+          points.push([(binStart + end) / 2 / rate, mean]);
         }
         binN = 0;
         binSum = 0;
@@ -118,7 +123,7 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
   writeFileAtomic(
     svgPath,
     lineChart(series, {
-      title: `bits per sample over time (context ${N} samples = ${(N / f.rate).toFixed(2)} s)`,
+      title: `bits per sample over time (context ${N} samples = ${(N / rate).toFixed(2)} s)`,
       xLabel: 'time (s)',
       yLabel: 'bits per sample (-log2 P)',
       yMin: 0,
@@ -140,7 +145,7 @@ interface AudioEmbedFlags {
   pool: Pool;
   windowSeconds?: number;
   maxWindow?: number;
-  rate: number;
+  rate?: number;
   batchTokens?: number;
   out: string;
   force?: boolean;
@@ -153,15 +158,16 @@ async function audioEmbed(inputs: string[], f: AudioEmbedFlags): Promise<void> {
   checkOutput(out, f.force);
   checkOutput(embeddingsTsvPath(out), f.force);
   const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'any');
+  const rate = f.rate ?? runRate(loaded.dir);
   const files = wavInputs(inputs);
   const items: EmbedItem[] = [];
   for (const file of files) {
-    const { tokens } = await asUserErrors(() => tokenizeWav(file, { rate: f.rate, memoryCache: false }));
-    const per = f.windowSeconds ? Math.max(1, Math.round(f.windowSeconds * f.rate)) : tokens.length;
+    const { tokens } = await asUserErrors(() => tokenizeWav(file, { rate: rate, memoryCache: false }));
+    const per = f.windowSeconds ? Math.max(1, Math.round(f.windowSeconds * rate)) : tokens.length;
     // one item per file, or per window of --window-seconds (a shorter last one kept)
     for (let s = 0; s < tokens.length; s += per) {
       const t = tokens.subarray(s, Math.min(tokens.length, s + per));
-      const name = f.windowSeconds ? `${file}@${(s / f.rate).toFixed(3)}s` : file;
+      const name = f.windowSeconds ? `${file}@${(s / rate).toFixed(3)}s` : file;
       items.push({ name, length: t.length, read: (a, b) => t.subarray(a, b) });
     }
   }
@@ -173,7 +179,7 @@ async function audioEmbed(inputs: string[], f: AudioEmbedFlags): Promise<void> {
     batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
   };
   const r = await asUserErrors(() =>
-    writeEmbeddings(loaded.model, items, o, out, { checkpoint: loaded.dir, rate: String(f.rate) }),
+    writeEmbeddings(loaded.model, items, o, out, { checkpoint: loaded.dir, rate: String(rate) }),
   );
   process.stderr.write(
     `${items.length} items from ${files.length} files in ${r.seconds.toFixed(1)} s ` +
@@ -198,7 +204,7 @@ export const registerAudioWorkflows: Registrar = (program) => {
       parseIntArg(2, 2 ** 24),
     )
     .option('--bin-seconds <s>', 'width of the time bins of the CSV and plot', parseFloatArg(1e-5, 1e6), 0.1)
-    .option('--rate <hz>', 'model sample rate', parseIntArg(1000, 384000), DEFAULT_AUDIO_RATE)
+    .option('--rate <hz>', "model sample rate (default: the run's, else 16000)", parseIntArg(1000, 384000))
     .option(
       '--batch-tokens <n>',
       'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
@@ -243,7 +249,7 @@ export const registerAudioWorkflows: Registrar = (program) => {
       'longest forward pass in samples; longer items are cut (default: the training length)',
       parseIntArg(1, 2 ** 24),
     )
-    .option('--rate <hz>', 'model sample rate', parseIntArg(1000, 384000), DEFAULT_AUDIO_RATE)
+    .option('--rate <hz>', "model sample rate (default: the run's, else 16000)", parseIntArg(1000, 384000))
     .option(
       '--batch-tokens <n>',
       'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',

@@ -1,8 +1,9 @@
 // Loading a run folder for the inference workflows (score, variants, embed): the domain and task are
 // checked, the GPU gets the activations the run trained with, and blocks recompute their inside (a
 // forward pass keeps one block's workspace at a time, so long windows fit beside the weights).
+import { checkOutput as checkOutputPath } from './output.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { resolveDevice, type Device } from '../backend/index.js';
 import { MODEL_FILE, loadModel, readConfig, type MambaLM, type MambaModel } from '../model/index.js';
 import { parseRegion, readBed, type IndexedFasta, type Region } from '../data/dna/index.js';
@@ -42,11 +43,7 @@ export function asLm(m: LoadedModel): MambaLM {
 
 /** Refuses to overwrite an existing output unless --force. */
 export function checkOutput(path: string, force: boolean | undefined): void {
-  if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`-o ${path}: is a folder, not a file`);
-  if (existsSync(path) && !force) throw new UserError(`${path} already exists; use --force to overwrite or another -o`);
-  const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
-    throw new UserError(`-o ${path}: the folder ${dir} does not exist`);
+  checkOutputPath(path, { force }); // the CLIs' one output check (src/cli/output.ts)
 }
 
 /** The sequence length a run trained at (trainer_state.json), the natural default context. */

@@ -77,8 +77,11 @@ export function committedCheckpoint(runDir: string): { step: number; dir: string
 /** Makes the top-level files of the run folder those of `folder` (each replaced atomically). */
 export function publishCheckpoint(runDir: string, folder: string): void {
   // temp files of saves killed before their rename
-  const stale = [...CHECKPOINT_FILES, CHECKPOINT_MANIFEST].map((f) => `${f}.tmp-`);
-  for (const e of readdirSync(runDir)) if (stale.some((s) => e.startsWith(s))) rmSync(join(runDir, e), { force: true });
+  // temp files of saves killed before their rename: ours (<file>.tmp-<pid>) and writeFileAtomic's (.<file>.*.tmp)
+  const names = [...CHECKPOINT_FILES, CHECKPOINT_MANIFEST];
+  const isStale = (e: string) =>
+    names.some((f) => e.startsWith(`${f}.tmp-`) || (e.startsWith(`.${f}.`) && e.endsWith('.tmp')));
+  for (const e of readdirSync(runDir)) if (isStale(e)) rmSync(join(runDir, e), { force: true });
   for (const f of CHECKPOINT_FILES) {
     const tmp = join(runDir, `${f}.tmp-${process.pid}`);
     rmSync(tmp, { force: true });

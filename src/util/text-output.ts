@@ -1,18 +1,39 @@
-// An output file written through a buffer into a temp file beside it and renamed into place on close(),
-// so a failed or interrupted command never leaves a half-written result under the requested name.
+// A streamed output file, by the rules of src/util/write-file.ts: a regular file or a new path is written
+// through a temp file beside it and renamed into place on close(), so a failed or interrupted command never
+// leaves a half-written result under the requested name; a symlink is followed (its target replaced); a FIFO
+// or device is written in place; `-` is stdout.
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { OutputError, describeWriteError, outputTarget } from './write-file.js';
 
 export class AtomicOutput {
   readonly path: string;
-  readonly #tmp: string;
+  /** the temp file renamed over the target on close(); undefined when writing in place (stdout, FIFO, device) */
+  readonly #tmp?: string;
+  readonly #target: string;
   #fd: number;
   #parts: string[] = [];
   #pending = 0;
 
   constructor(path: string) {
     this.path = path;
-    this.#tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-    this.#fd = openSync(this.#tmp, 'w');
+    if (path === '-') {
+      this.#target = path;
+      this.#fd = 1;
+      return;
+    }
+    const t = outputTarget(path);
+    this.#target = t.path;
+    try {
+      if (t.kind === 'special') {
+        this.#fd = openSync(t.path, 'w');
+      } else {
+        this.#tmp = join(dirname(t.path), `.${basename(t.path)}.${process.pid}.${Date.now()}.tmp`);
+        this.#fd = openSync(this.#tmp, 'w');
+      }
+    } catch (e) {
+      throw new OutputError(describeWriteError(path, e));
+    }
   }
 
   write(text: string): void {
@@ -38,17 +59,20 @@ export class AtomicOutput {
 
   close(): void {
     this.flush();
+    if (this.#fd === 1) return;
     closeSync(this.#fd);
-    renameSync(this.#tmp, this.path);
+    if (this.#tmp) renameSync(this.#tmp, this.#target);
   }
 
   /** Drops the temp file (after an error). */
   abort(): void {
+    if (this.#fd === 1) return;
     try {
       closeSync(this.#fd);
     } catch {
       /* closed already */
     }
+    if (!this.#tmp) return;
     try {
       unlinkSync(this.#tmp);
     } catch {

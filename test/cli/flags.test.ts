@@ -20,10 +20,14 @@ const DOMAIN_SPECIFIC: Record<string, { dna?: string[]; audio?: string[] }> = {
   tokenize: { dna: ['--keep-case'], audio: ['--rate', '--encoding', '--raw'] },
   // the audio recipes synthesize speech with espeak-ng voices
   'dataset build': { dna: ['--maf'], audio: ['--voices', '--renditions', '--seed', '--format', '--source', '--max-seconds', '--excerpt-seconds'] },
+  // DNA scores regions of a genome (BED, both strands, a bedGraph per base); audio scores whole WAVs in time bins
+  score: { dna: ['--bed', '--strand', '--per-base', '--decimals'], audio: ['--bin-seconds', '--rate'] },
+  // DNA embeds records or BED intervals (both strands, fixed windows in bases); audio files or windows in seconds
+  embed: { dna: ['--bed', '--strand', '--window'], audio: ['--window-seconds', '--max-window', '--rate'] },
 };
 
 /** Commands of one CLI only. */
-const DOMAIN_COMMANDS = { dna: ['index', 'region'], audio: ['detokenize'] };
+const DOMAIN_COMMANDS = { dna: ['index', 'region', 'variants'], audio: ['detokenize'] };
 
 function commands(program: Command, prefix = ''): Map<string, Command> {
   const out = new Map<string, Command>();

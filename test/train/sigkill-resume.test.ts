@@ -71,7 +71,8 @@ function leftASaveHalfDone(out: string): boolean {
   if (!existsSync(out)) return false;
   const steps = join(out, 'checkpoints');
   const partial = existsSync(steps) && readdirSync(steps).some((e) => e.includes('.partial-'));
-  return partial || readdirSync(out).some((e) => e.includes('.tmp-'));
+  // temp files: publishing's <file>.tmp-<pid>, writeFileAtomic's .<file>.<pid>.<time>.tmp
+  return partial || readdirSync(out).some((e) => e.includes('.tmp-') || (e.startsWith('.') && e.endsWith('.tmp')));
 }
 
 // the kill points are injected by a module preloaded with `node --import` (Node 20.6+)
@@ -100,7 +101,8 @@ describe.skipIf(!canPreload)('SIGKILL during training', () => {
     const after = (pred: (op: [string, string, string]) => boolean) => Number(ops.slice(firstOf8).find(pred)![0]);
     const targeted = [
       after(([, name, path]) => name === 'openSync' && path.includes('step-00000008.partial-') && path.includes(TRAINING)),
-      after(([, name, path]) => name === 'renameSync' && path.includes('checkpoint.json.tmp-')),
+      // writeFileAtomic's temp file: .checkpoint.json.<pid>.<time>.tmp
+      after(([, name, path]) => name === 'renameSync' && path.includes('checkpoint.json.') && path.endsWith('.tmp')),
       // model.safetensors and config.json already of step 8, the optimizer state still of step 4
       after(([, name, path]) => name === 'renameSync' && path.includes(`${TRAINING}.tmp-`) && !path.includes('checkpoints')),
     ];
