@@ -19,13 +19,21 @@ import { writeReadmeSection } from './readme.js';
 const RUNS = 5;
 const WINDOW = 2 ** 20;
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
 function time(fn, runs = RUNS) {
   const ms = [];
-  for (let i = 0; i < runs; i++) { const t0 = performance.now(); fn(); ms.push(performance.now() - t0); }
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    ms.push(performance.now() - t0);
+  }
   return median(ms);
 }
-const fmt = (n) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(1)} k`);
+const fmt = (n) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(1)} k`;
 
 const tmp = mkdtempSync(join(tmpdir(), 'bench-audio-'));
 try {
@@ -33,25 +41,51 @@ try {
   const long44 = join(tmp, 'speech-44k-stereo.wav');
   execFileSync('sox', [DEFAULT_AUDIO_SPEECH, '-r', '44100', '-c', '2', '-b', '16', long44]);
   const rows = [];
-  for (const [label, file] of [['44.1 kHz stereo s16 -> 16 kHz', long44], ['16 kHz mono s16 (no resampling)', DEFAULT_AUDIO_SPEECH]]) {
+  for (const [label, file] of [
+    ['44.1 kHz stereo s16 -> 16 kHz', long44],
+    ['16 kHz mono s16 (no resampling)', DEFAULT_AUDIO_SPEECH],
+  ]) {
     const info = readWavInfo(file);
     let n = 0;
-    const msAll = time(() => { n = tokenizeWav(file, { memoryCache: false }).tokens.length; });
-    const msDecode = time(() => { for (const b of readWavBlocks(info)) void b; });
+    const msAll = time(() => {
+      n = tokenizeWav(file, { memoryCache: false }).tokens.length;
+    });
+    const msDecode = time(() => {
+      for (const b of readWavBlocks(info)) void b;
+    });
     // the same decode (to mono float32) through wavefile, which needs the whole file and a float64 copy
     const msWavefile = time(() => readWavMono(file));
-    const msResample = info.sampleRate === 16000 ? 0 : time(() => {
-      const r = new Resampler(info.sampleRate, 16000);
-      for (const b of readWavBlocks(info)) r.process(b);
-      r.flush();
-    }) - msDecode;
+    const msResample =
+      info.sampleRate === 16000
+        ? 0
+        : time(() => {
+            const r = new Resampler(info.sampleRate, 16000);
+            for (const b of readWavBlocks(info)) r.process(b);
+            r.flush();
+          }) - msDecode;
     const msRead = time(() => readFileSync(file));
     const soxOut = join(tmp, 'sox.raw');
-    const msSox = time(() => execFileSync('sox', [file, '-r', '16000', '-c', '1', '-t', 'raw', '-e', 'mu-law', '-b', '8', soxOut]), 3);
-    rows.push({ label, frames: info.frames, bytes: statSync(file).size, n, msAll, msDecode, msWavefile, msResample, msRead, msSox });
-    console.log(`${label}: ${info.frames} frames (${(statSync(file).size / 2 ** 20).toFixed(1)} MiB) -> ${n} tokens: ` +
-      `tokenize ${msAll.toFixed(0)} ms (${fmt((n / msAll) * 1000)} tokens/s; decode ${msDecode.toFixed(0)} ms (wavefile ${msWavefile.toFixed(0)} ms), resample ${msResample.toFixed(0)} ms); ` +
-      `file read ${msRead.toFixed(1)} ms; sox ${msSox.toFixed(0)} ms`);
+    const msSox = time(
+      () => execFileSync('sox', [file, '-r', '16000', '-c', '1', '-t', 'raw', '-e', 'mu-law', '-b', '8', soxOut]),
+      3,
+    );
+    rows.push({
+      label,
+      frames: info.frames,
+      bytes: statSync(file).size,
+      n,
+      msAll,
+      msDecode,
+      msWavefile,
+      msResample,
+      msRead,
+      msSox,
+    });
+    console.log(
+      `${label}: ${info.frames} frames (${(statSync(file).size / 2 ** 20).toFixed(1)} MiB) -> ${n} tokens: ` +
+        `tokenize ${msAll.toFixed(0)} ms (${fmt((n / msAll) * 1000)} tokens/s; decode ${msDecode.toFixed(0)} ms (wavefile ${msWavefile.toFixed(0)} ms), resample ${msResample.toFixed(0)} ms); ` +
+        `file read ${msRead.toFixed(1)} ms; sox ${msSox.toFixed(0)} ms`,
+    );
   }
 
   clearTokenCache();
@@ -60,7 +94,9 @@ try {
   const msWindow = time(() => src.randomWindowSync(WINDOW, rng), 21);
   const big = src.records[0].tokens;
   const msCopy = time(() => big.slice(1000, 1000 + WINDOW), 21);
-  console.log(`window of ${WINDOW} from the token cache: ${(msWindow * 1000).toFixed(0)} us (${fmt((WINDOW / msWindow) * 1000)} tokens/s); memcpy of ${WINDOW} bytes: ${(msCopy * 1000).toFixed(0)} us`);
+  console.log(
+    `window of ${WINDOW} from the token cache: ${(msWindow * 1000).toFixed(0)} us (${fmt((WINDOW / msWindow) * 1000)} tokens/s); memcpy of ${WINDOW} bytes: ${(msCopy * 1000).toFixed(0)} us`,
+  );
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const table = [
@@ -73,7 +109,10 @@ try {
     '',
     '| input | frames | tokens out | tokenize (ms) | tokens/s | decode (ms) | decode, wavefile (ms) | resample (ms) | read file, floor (ms) | sox same job (ms) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.label} | ${r.frames.toLocaleString('en-US')} | ${r.n.toLocaleString('en-US')} | ${r.msAll.toFixed(0)} | ${fmt((r.n / r.msAll) * 1000)} | ${r.msDecode.toFixed(0)} | ${r.msWavefile.toFixed(0)} | ${r.msResample.toFixed(0)} | ${r.msRead.toFixed(1)} | ${r.msSox.toFixed(0)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${r.frames.toLocaleString('en-US')} | ${r.n.toLocaleString('en-US')} | ${r.msAll.toFixed(0)} | ${fmt((r.n / r.msAll) * 1000)} | ${r.msDecode.toFixed(0)} | ${r.msWavefile.toFixed(0)} | ${r.msResample.toFixed(0)} | ${r.msRead.toFixed(1)} | ${r.msSox.toFixed(0)} |`,
+    ),
     '',
     '| window from the token cache | time (us) | tokens/s | floor: memcpy of the same bytes (us) |',
     '|---|---:|---:|---:|',

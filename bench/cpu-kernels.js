@@ -44,7 +44,9 @@ function clockGHz() {
   try {
     const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
     if (m) return Number(m[1]) / 1000;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return cpus()[0].speed / 1000;
 }
 const threads = cpuOp('numThreads')();
@@ -56,11 +58,16 @@ const peakOf = (t) => Math.max(peaks.get(t).nominal, peaks.get(t).measured);
 const cpuName = cpus()[0].model.trim();
 const load0 = loadavg()[0];
 console.log(`CPU: ${cpuName}, ${threads} threads, ${ghz.toFixed(2)} GHz; load average ${load0.toFixed(2)}`);
-for (const t of counts) console.log(`  ${t} thread(s): nominal AVX2 FMA peak ${peaks.get(t).nominal.toFixed(1)} GFLOP/s, FMA loop ${peaks.get(t).measured.toFixed(1)} -> peak ${peakOf(t).toFixed(1)}`);
+for (const t of counts)
+  console.log(
+    `  ${t} thread(s): nominal AVX2 FMA peak ${peaks.get(t).nominal.toFixed(1)} GFLOP/s, FMA loop ${peaks.get(t).measured.toFixed(1)} -> peak ${peakOf(t).toFixed(1)}`,
+  );
 
 // ---- gemm ----------------------------------------------------------------------------------
 const gemmRows = [];
-const T = 4096, Dm = 128, Di = 512;
+const T = 4096,
+  Dm = 128,
+  Di = 512;
 const gemmCases = [
   ['y = x Wᵀ (in_proj)', { transB: true }, [T, Dm], [Di, Dm], [T, Di]],
   ['dX = dY W', {}, [T, Di], [Di, Dm], [T, Dm]],
@@ -69,7 +76,9 @@ const gemmCases = [
   ['square', {}, [1024, 1024], [1024, 1024], [1024, 1024]],
 ];
 for (const [label, opts, as, bs, cs] of gemmCases) {
-  const a = Tensor.from(rand(as[0] * as[1], 1), as), b = Tensor.from(rand(bs[0] * bs[1], 2), bs), c = Tensor.from(rand(cs[0] * cs[1], 3), cs);
+  const a = Tensor.from(rand(as[0] * as[1], 1), as),
+    b = Tensor.from(rand(bs[0] * bs[1], 2), bs),
+    c = Tensor.from(rand(cs[0] * cs[1], 3), cs);
   const K = opts.transA ? as[0] : as[1];
   const flops = 2 * cs[0] * cs[1] * K;
   const shape = `M=${cs[0]} N=${cs[1]} K=${K}${opts.transA ? ' (Aᵀ)' : ''}${opts.transB ? ' (Bᵀ)' : ''}`;
@@ -77,9 +86,12 @@ for (const [label, opts, as, bs, cs] of gemmCases) {
   for (const t of counts) {
     cpuOp('setNumThreads')(t);
     const { med, best: bst } = time(() => gemm(a, b, c, opts));
-    const gf = flops / med / 1e9, gfb = flops / bst / 1e9;
+    const gf = flops / med / 1e9,
+      gfb = flops / bst / 1e9;
     row.push(`${gf.toFixed(1)} (${((100 * gf) / peakOf(t)).toFixed(0)}%)`, gfb.toFixed(1));
-    console.log(`gemm ${label.padEnd(22)} ${shape.padEnd(28)} ${t} thr: ${(med * 1e3).toFixed(2).padStart(8)} ms ${gf.toFixed(1).padStart(7)} GFLOP/s (${((100 * gf) / peakOf(t)).toFixed(0)}% of peak; best run ${gfb.toFixed(1)})`);
+    console.log(
+      `gemm ${label.padEnd(22)} ${shape.padEnd(28)} ${t} thr: ${(med * 1e3).toFixed(2).padStart(8)} ms ${gf.toFixed(1).padStart(7)} GFLOP/s (${((100 * gf) / peakOf(t)).toFixed(0)}% of peak; best run ${gfb.toFixed(1)})`,
+    );
   }
   cpuOp('setNumThreads')(threads);
   gemmRows.push(row);
@@ -92,37 +104,69 @@ for (const [label, opts, as, bs, cs] of gemmCases) {
 // the chunk recompute keeping exp(dt A) (22) and the adjoint (11). Issued at 2 vector instructions per
 // cycle per thread (the peak / 16 flops per FMA instruction) this is the best time this code shape
 // can reach.
-const D = 256, N = 16;
-const FWD_OPS = 23, BWD_OPS = FWD_OPS + 22 + 22 + 11;
+const D = 256,
+  N = 16;
+const FWD_OPS = 23,
+  BWD_OPS = FWD_OPS + 22 + 22 + 11;
 const floorOf = (t, ops) => (peakOf(t) * 1e9) / 16 / ((D * N) / 8) / ops;
 const scanRows = [];
 const Ls = quick ? [4096, 16384] : [4096, 8192, 16384, 32768, 65536];
 for (const L of Ls) {
-  const Tn = L, R = 8; // x_proj output [T, R + 2N] holds B and C as columns
+  const Tn = L,
+    R = 8; // x_proj output [T, R + 2N] holds B and C as columns
   const u = Tensor.from(rand(Tn * D, 4), [Tn, D]);
   const delta = Tensor.from(rand(Tn * D, 5, 1, -2), [Tn, D]);
   const A = Tensor.from(rand(D * N, 6, 0.5, -1.5), [D, N]);
   const xp = Tensor.from(rand(Tn * (R + 2 * N), 7), [Tn, R + 2 * N]);
   const zin = Tensor.from(rand(Tn * 2 * D, 8), [Tn, 2 * D]);
   const args = {
-    u, delta, deltaBias: Tensor.from(rand(D, 9, 0.5), [D]), A, Bm: columns(xp, R, N), Cm: columns(xp, R + N, N),
-    Dskip: Tensor.from(rand(D, 10), [D]), z: columns(zin, D, D), B: 1, L, deltaSoftplus: true,
+    u,
+    delta,
+    deltaBias: Tensor.from(rand(D, 9, 0.5), [D]),
+    A,
+    Bm: columns(xp, R, N),
+    Cm: columns(xp, R + N, N),
+    Dskip: Tensor.from(rand(D, 10), [D]),
+    z: columns(zin, D, D),
+    B: 1,
+    L,
+    deltaSoftplus: true,
   };
   const y = Tensor.empty([Tn, D]);
-  const dxp = Tensor.empty([Tn, R + 2 * N]), dzin = Tensor.empty([Tn, 2 * D]);
+  const dxp = Tensor.empty([Tn, R + 2 * N]),
+    dzin = Tensor.empty([Tn, 2 * D]);
   const g = {
-    du: Tensor.empty([Tn, D]), ddelta: Tensor.empty([Tn, D]), dA: Tensor.empty([D, N]), dB: columns(dxp, R, N), dC: columns(dxp, R + N, N),
-    dDskip: Tensor.empty([D]), dDeltaBias: Tensor.empty([D]), dz: columns(dzin, D, D),
+    du: Tensor.empty([Tn, D]),
+    ddelta: Tensor.empty([Tn, D]),
+    dA: Tensor.empty([D, N]),
+    dB: columns(dxp, R, N),
+    dC: columns(dxp, R + N, N),
+    dDskip: Tensor.empty([D]),
+    dDeltaBias: Tensor.empty([D]),
+    dz: columns(dzin, D, D),
   };
   const dy = Tensor.from(rand(Tn * D, 11), [Tn, D]);
   for (const t of counts) {
     cpuOp('setNumThreads')(t);
     const tf = time(() => selectiveScanForward(args, y, null));
-    const tb = time(() => { selectiveScanForward(args, y, null); selectiveScanBackward(args, dy, g); });
-    const row = [String(L), String(t), (L / tf.med / 1e6).toFixed(3), (L / tf.best / 1e6).toFixed(3), (floorOf(t, FWD_OPS) / 1e6).toFixed(3),
-      (L / tb.med / 1e6).toFixed(3), (L / tb.best / 1e6).toFixed(3), (floorOf(t, BWD_OPS) / 1e6).toFixed(3)];
+    const tb = time(() => {
+      selectiveScanForward(args, y, null);
+      selectiveScanBackward(args, dy, g);
+    });
+    const row = [
+      String(L),
+      String(t),
+      (L / tf.med / 1e6).toFixed(3),
+      (L / tf.best / 1e6).toFixed(3),
+      (floorOf(t, FWD_OPS) / 1e6).toFixed(3),
+      (L / tb.med / 1e6).toFixed(3),
+      (L / tb.best / 1e6).toFixed(3),
+      (floorOf(t, BWD_OPS) / 1e6).toFixed(3),
+    ];
     scanRows.push(row);
-    console.log(`scan L=${String(L).padStart(6)} D=${D} N=${N} B=1, ${t} thr: forward ${row[2]} M tok/s (best ${row[3]}, floor ${row[4]}), forward+backward ${row[5]} M tok/s (best ${row[6]}, floor ${row[7]})`);
+    console.log(
+      `scan L=${String(L).padStart(6)} D=${D} N=${N} B=1, ${t} thr: forward ${row[2]} M tok/s (best ${row[3]}, floor ${row[4]}), forward+backward ${row[5]} M tok/s (best ${row[6]}, floor ${row[7]})`,
+    );
   }
   cpuOp('setNumThreads')(threads);
 }

@@ -32,7 +32,9 @@ function timeRuns(fn) {
 
 const tmp = mkdtempSync(join(tmpdir(), 'dna-bench-'));
 try {
-  const genomes = [{ label: 'H. pylori G27 (shipped)', bgz: DEFAULT_DNA_DATA, plainBytes: gunzipSync(readFileSync(DEFAULT_DNA_DATA)) }];
+  const genomes = [
+    { label: 'H. pylori G27 (shipped)', bgz: DEFAULT_DNA_DATA, plainBytes: gunzipSync(readFileSync(DEFAULT_DNA_DATA)) },
+  ];
   const ecoli = '/usr/share/doc/ragout/examples/E.Coli/references/MG1655-K12.fasta.gz';
   if (existsSync(ecoli)) {
     const bytes = gunzipSync(readFileSync(ecoli));
@@ -49,14 +51,17 @@ try {
     const fa = IndexedFasta.open(plain, { writeIndex: false });
     const rec = fa.records[0];
     const span = Math.floor((L - 1) / rec.lineBases) * rec.lineWidth + ((L - 1) % rec.lineBases) + 1;
-    console.log(`${g.label}: ${rec.length.toLocaleString('en-US')} bases, ${rec.lineBases} bases/line; window ${L} bases = ${span} file bytes; ${WINDOWS} windows x ${RUNS} runs, median`);
+    console.log(
+      `${g.label}: ${rec.length.toLocaleString('en-US')} bases, ${rec.lineBases} bases/line; window ${L} bases = ${span} file bytes; ${WINDOWS} windows x ${RUNS} runs, median`,
+    );
 
     // floors: the raw bytes of a window by pread (plain), every BGZF block inflated (bgzip)
     const fd = openSync(plain, 'r');
     const buf = Buffer.allocUnsafe(span);
     const rng0 = new Rng(1);
     const preadRate = timeRuns(() => {
-      for (let i = 0; i < WINDOWS; i++) readSync(fd, buf, 0, span, rec.offset + rng0.int(g.plainBytes.length - span - rec.offset));
+      for (let i = 0; i < WINDOWS; i++)
+        readSync(fd, buf, 0, span, rec.offset + rng0.int(g.plainBytes.length - span - rec.offset));
       return WINDOWS * span;
     });
     closeSync(fd);
@@ -90,8 +95,12 @@ try {
     fa.close();
     const row = { genome: g.label, plainRate, bgzRate, bgzCold, preadRate, inflateRate };
     rows.push(row);
-    console.log(`  plain FASTA windows: ${fmt(plainRate)} M bases/s   (pread of the window's bytes: ${fmt(preadRate)} MB/s)`);
-    console.log(`  bgzip windows:       ${fmt(bgzRate)} M bases/s   (no block cache: ${fmt(bgzCold)} M bases/s; raw BGZF inflate: ${fmt(inflateRate)} MB/s)`);
+    console.log(
+      `  plain FASTA windows: ${fmt(plainRate)} M bases/s   (pread of the window's bytes: ${fmt(preadRate)} MB/s)`,
+    );
+    console.log(
+      `  bgzip windows:       ${fmt(bgzRate)} M bases/s   (no block cache: ${fmt(bgzCold)} M bases/s; raw BGZF inflate: ${fmt(inflateRate)} MB/s)`,
+    );
   }
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -102,7 +111,10 @@ try {
     '',
     '| genome | plain FASTA windows (M bases/s) | pread floor (MB/s) | bgzip windows (M bases/s) | bgzip, no cache (M bases/s) | raw BGZF inflate (MB/s) |',
     '|---|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.genome} | ${fmt(r.plainRate)} | ${fmt(r.preadRate)} | ${fmt(r.bgzRate)} | ${fmt(r.bgzCold)} | ${fmt(r.inflateRate)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.genome} | ${fmt(r.plainRate)} | ${fmt(r.preadRate)} | ${fmt(r.bgzRate)} | ${fmt(r.bgzCold)} | ${fmt(r.inflateRate)} |`,
+    ),
     '',
     'Command: `npm run build && node bench/dna-windows.js`',
     '',

@@ -10,9 +10,22 @@ import { writeReadmeSection } from './readme.js';
 
 const di = process.argv.indexOf('--device');
 const device = resolveDevice(di > 0 ? process.argv[di + 1] : 'auto');
-const cases = device === 'cuda'
-  ? [['130m', 'bf16', 1], ['130m', 'bf16', 64], ['130m', 'f32', 1], ['130m', 'f32', 64], ['small', 'bf16', 1], ['small', 'bf16', 64]]
-  : [['tiny', 'f32', 1], ['tiny', 'f32', 64], ['small', 'f32', 1], ['small', 'f32', 8]];
+const cases =
+  device === 'cuda'
+    ? [
+        ['130m', 'bf16', 1],
+        ['130m', 'bf16', 64],
+        ['130m', 'f32', 1],
+        ['130m', 'f32', 64],
+        ['small', 'bf16', 1],
+        ['small', 'bf16', 64],
+      ]
+    : [
+        ['tiny', 'f32', 1],
+        ['tiny', 'f32', 64],
+        ['small', 'f32', 1],
+        ['small', 'f32', 8],
+      ];
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -24,7 +37,8 @@ for (const [preset, precision, B] of cases) {
   const cfg = makeConfig(preset, { vocab_size: 16 });
   const model = MambaLM.create(cfg, { device, seed: 1, ...(device === 'cuda' ? { precision } : {}) });
   const Vp = derived(cfg).paddedVocab;
-  const L = 16, steps = device === 'cuda' ? 200 : 50;
+  const L = 16,
+    steps = device === 'cuda' ? 200 : 50;
   const prompt = Int32Array.from({ length: B * L }, (_, i) => 4 + ((i * 7) % 4));
   const times = [];
   for (let run = 0; run < 4; run++) {
@@ -44,7 +58,9 @@ for (const [preset, precision, B] of cases) {
   }
   const ms = median(times);
   rows.push({ preset, precision, B, ms, tps: (B * 1000) / ms });
-  console.log(`${preset} ${precision} B=${B}: ${ms.toFixed(3)} ms/step, ${Math.round((B * 1000) / ms).toLocaleString('en-US')} tokens/s`);
+  console.log(
+    `${preset} ${precision} B=${B}: ${ms.toFixed(3)} ms/step, ${Math.round((B * 1000) / ms).toLocaleString('en-US')} tokens/s`,
+  );
   model.dispose?.();
 }
 
@@ -57,7 +73,10 @@ if (!process.argv.includes('--no-write')) {
     '',
     '| model | activations | batch | ms/step | tokens/s |',
     '| --- | --- | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.preset} | ${r.precision} | ${r.B} | ${r.ms.toFixed(3)} | ${Math.round(r.tps).toLocaleString('en-US')} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.preset} | ${r.precision} | ${r.B} | ${r.ms.toFixed(3)} | ${Math.round(r.tps).toLocaleString('en-US')} |`,
+    ),
     '',
   ].join('\n');
   writeReadmeSection(table);

@@ -37,17 +37,39 @@ const picked = process.argv.flatMap((a, i) => (a === '--shape' ? [parseShape(pro
 
 // --short (cuda): the rows that the targets in the README are about, for a quick run
 const short = process.argv.includes('--short');
-const shapes = picked.length > 0 ? picked : device === 'cuda' && short
-  ? [['small', 8, 2048, false, 'bf16'], ['130m', 8, 2048, false, 'bf16'], ['small', 1, 1048576, true, 'bf16'], ['130m', 1, 262144, true, 'bf16']]
-  : device === 'cpu'
-  ? [['tiny', 8, 512, false], [{ d_model: 128, n_layer: 2 }, 16, 256, false], ['small', 4, 512, false]]
-  : [['small', 8, 2048, false], ['130m', 8, 2048, false], ['130m', 8, 2048, false, 'bf16'], ['130m', 1, 65536, true], ['130m', 1, 262144, true],
-    ['130m', 1, 262144, true, 'bf16'], ['small', 1, 1048576, true], ['small', 1, 1048576, true, 'bf16'], ['130m', 1, 1048576, true, 'bf16']];
+const shapes =
+  picked.length > 0
+    ? picked
+    : device === 'cuda' && short
+      ? [
+          ['small', 8, 2048, false, 'bf16'],
+          ['130m', 8, 2048, false, 'bf16'],
+          ['small', 1, 1048576, true, 'bf16'],
+          ['130m', 1, 262144, true, 'bf16'],
+        ]
+      : device === 'cpu'
+        ? [
+            ['tiny', 8, 512, false],
+            [{ d_model: 128, n_layer: 2 }, 16, 256, false],
+            ['small', 4, 512, false],
+          ]
+        : [
+            ['small', 8, 2048, false],
+            ['130m', 8, 2048, false],
+            ['130m', 8, 2048, false, 'bf16'],
+            ['130m', 1, 65536, true],
+            ['130m', 1, 262144, true],
+            ['130m', 1, 262144, true, 'bf16'],
+            ['small', 1, 1048576, true],
+            ['small', 1, 1048576, true, 'bf16'],
+            ['130m', 1, 1048576, true, 'bf16'],
+          ];
 
 function matmulParams(m) {
   // every 2-D weight is a matmul; the embedding counts once more as the tied LM head
   let n = 0;
-  for (const p of m.parameters()) if (p.value.shape.length === 2 && !p.name.includes('conv1d') && !p.name.includes('A_log')) n += p.value.numel;
+  for (const p of m.parameters())
+    if (p.value.shape.length === 2 && !p.name.includes('conv1d') && !p.name.includes('A_log')) n += p.value.numel;
   return n;
 }
 
@@ -62,7 +84,20 @@ for (const [preset, B, L, recompute, precision = 'f32'] of shapes) {
   } catch (e) {
     if (e?.name !== 'OutOfMemoryError') throw e;
     console.log(`${name0} ${precision} B=${B} L=${L}: out of memory (${e.message})`);
-    rows.push([name0, precision, `${cfg.d_model} x ${cfg.n_layer}`, '', String(B), String(L), recompute ? 'yes' : 'no', 'out of memory', '', '', '', ...(device === 'cuda' ? [''] : [])]);
+    rows.push([
+      name0,
+      precision,
+      `${cfg.d_model} x ${cfg.n_layer}`,
+      '',
+      String(B),
+      String(L),
+      recompute ? 'yes' : 'no',
+      'out of memory',
+      '',
+      '',
+      '',
+      ...(device === 'cuda' ? [''] : []),
+    ]);
   } finally {
     model?.dispose();
   }
@@ -71,27 +106,55 @@ for (const [preset, B, L, recompute, precision = 'f32'] of shapes) {
 async function runShape(model, cfg, B, L, recompute, precision, preset) {
   const opt = new AdamW(model.parameters());
   try {
-  const r = new Rng(1);
-  const batch = { B, L, inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)), targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)) };
-  const step = () => { model.zeroGrad(); model.forwardBackward(batch); clipGradNorm(opt.params, 1); opt.update(1e-3); synchronize(device); };
-  step();
-  if (device === 'cuda') native().cuda.resetPeakMemory();
-  const times = [];
-  for (let i = 0; i < RUNS; i++) { const t0 = performance.now(); step(); times.push((performance.now() - t0) / 1000); }
-  times.sort((a, b) => a - b);
-  const t = times[Math.floor(times.length / 2)];
-  const flops = 6 * matmulParams(model) * B * L;
-  const name = typeof preset === 'string' ? preset : `d${cfg.d_model}x${cfg.n_layer}`;
-  const row = [name, precision, `${cfg.d_model} x ${cfg.n_layer}`, (model.numParameters() / 1e6).toFixed(2), String(B), String(L), recompute ? 'yes' : 'no', (t * 1000).toFixed(1), Math.round((B * L) / t).toLocaleString('en-US'), (flops / t / 1e9).toFixed(1)];
-  row.push((model.backbone.workspaceBytes() / 2 ** 30).toFixed(2));
-  if (device === 'cuda') {
-    // everything this process holds on the GPU at the step's peak: parameters, optimizer state, workspaces,
-    // cuBLAS's own and the scan's scratch buffer
-    const m = native().cuda.memoryStats();
-    row.push(((m.peak + m.scratch) / 2 ** 30).toFixed(2));
-  }
-  rows.push(row);
-  console.log(`${name} ${precision} B=${B} L=${L} recompute=${recompute}: ${row[7]} ms/step, ${row[8]} tokens/s, ${row[9]} GFLOP/s (matmul), workspaces ${row[10]} GiB`);
+    const r = new Rng(1);
+    const batch = {
+      B,
+      L,
+      inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+      targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+    };
+    const step = () => {
+      model.zeroGrad();
+      model.forwardBackward(batch);
+      clipGradNorm(opt.params, 1);
+      opt.update(1e-3);
+      synchronize(device);
+    };
+    step();
+    if (device === 'cuda') native().cuda.resetPeakMemory();
+    const times = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t0 = performance.now();
+      step();
+      times.push((performance.now() - t0) / 1000);
+    }
+    times.sort((a, b) => a - b);
+    const t = times[Math.floor(times.length / 2)];
+    const flops = 6 * matmulParams(model) * B * L;
+    const name = typeof preset === 'string' ? preset : `d${cfg.d_model}x${cfg.n_layer}`;
+    const row = [
+      name,
+      precision,
+      `${cfg.d_model} x ${cfg.n_layer}`,
+      (model.numParameters() / 1e6).toFixed(2),
+      String(B),
+      String(L),
+      recompute ? 'yes' : 'no',
+      (t * 1000).toFixed(1),
+      Math.round((B * L) / t).toLocaleString('en-US'),
+      (flops / t / 1e9).toFixed(1),
+    ];
+    row.push((model.backbone.workspaceBytes() / 2 ** 30).toFixed(2));
+    if (device === 'cuda') {
+      // everything this process holds on the GPU at the step's peak: parameters, optimizer state, workspaces,
+      // cuBLAS's own and the scan's scratch buffer
+      const m = native().cuda.memoryStats();
+      row.push(((m.peak + m.scratch) / 2 ** 30).toFixed(2));
+    }
+    rows.push(row);
+    console.log(
+      `${name} ${precision} B=${B} L=${L} recompute=${recompute}: ${row[7]} ms/step, ${row[8]} tokens/s, ${row[9]} GFLOP/s (matmul), workspaces ${row[10]} GiB`,
+    );
   } finally {
     opt.dispose();
   }
@@ -107,7 +170,10 @@ if (!process.argv.includes('--no-decode')) {
     const r = new Rng(2);
     const dec = new Decoder(model, 1);
     const t0 = performance.now();
-    dec.prefill(Int32Array.from({ length: P }, () => 4 + r.int(4)), P);
+    dec.prefill(
+      Int32Array.from({ length: P }, () => 4 + r.int(4)),
+      P,
+    );
     const tp = (performance.now() - t0) / 1000;
     const times = [];
     for (let rep = 0; rep < 3; rep++) {
@@ -116,10 +182,21 @@ if (!process.argv.includes('--no-decode')) {
       times.push((performance.now() - t1) / STEPS);
     }
     times.sort((a, b) => a - b);
-    const row = [preset, String(P), (tp * 1000).toFixed(1), times[1].toFixed(3), Math.round(1000 / times[1]).toLocaleString('en-US')];
+    const row = [
+      preset,
+      String(P),
+      (tp * 1000).toFixed(1),
+      times[1].toFixed(3),
+      Math.round(1000 / times[1]).toLocaleString('en-US'),
+    ];
     decodeRows.push(row);
-    dec.caches.forEach((c) => { c.conv.dispose(); c.ssm.dispose(); });
-    console.log(`decode ${preset} after a ${P}-token prompt: prefill ${row[2]} ms, ${row[3]} ms/token, ${row[4]} tokens/s`);
+    dec.caches.forEach((c) => {
+      c.conv.dispose();
+      c.ssm.dispose();
+    });
+    console.log(
+      `decode ${preset} after a ${P}-token prompt: prefill ${row[2]} ms, ${row[3]} ms/token, ${row[4]} tokens/s`,
+    );
   }
 }
 
@@ -130,7 +207,8 @@ if (device === 'cuda') {
 } else {
   hw = `${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores, f32; compare with the gemm rates of "CPU kernels" above.`;
 }
-const title = device === 'cuda' ? `## Model training step (cuda, ${cudaDeviceInfo(0).name})` : `## Model training step (${device})`;
+const title =
+  device === 'cuda' ? `## Model training step (cuda, ${cudaDeviceInfo(0).name})` : `## Model training step (${device})`;
 const memCols = device === 'cuda' ? ' GPU memory at peak (GiB) |' : '';
 const table = [
   title,
@@ -147,7 +225,7 @@ const table = [
   '|---|---:|---:|---:|---:|',
   ...decodeRows.map((r) => `| ${r.join(' | ')} |`),
   '',
-  `Command: \`npm run build && node bench/model-train.js --device ${device}${short ? ' --short' : ''}\`${device === 'cuda' ? '. GPU memory at peak = the caching allocator\'s peak (parameters, optimizer state, workspaces) plus the scan\'s scratch buffer.' : ''}`,
+  `Command: \`npm run build && node bench/model-train.js --device ${device}${short ? ' --short' : ''}\`${device === 'cuda' ? ". GPU memory at peak = the caching allocator's peak (parameters, optimizer state, workspaces) plus the scan's scratch buffer." : ''}`,
   '',
 ].join('\n');
 console.log(`\n${table}`);

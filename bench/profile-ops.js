@@ -13,9 +13,13 @@ import { Decoder } from '../dist/generate/index.js';
 import { Rng } from '../dist/util/rng.js';
 
 const argv = process.argv.slice(2);
-const opt = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : dflt; };
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
 const preset = opt('--preset', '130m');
-const B = Number(opt('--batch', '8')), L = Number(opt('--seq-len', '2048'));
+const B = Number(opt('--batch', '8')),
+  L = Number(opt('--seq-len', '2048'));
 const precision = opt('--precision', 'bf16');
 const recompute = argv.includes('--recompute');
 const steps = Number(opt('--steps', '3'));
@@ -34,16 +38,32 @@ const r = new Rng(1);
 let run;
 if (decode) {
   const dec = new Decoder(model, B);
-  dec.prefill(Int32Array.from({ length: B * 16 }, () => 4 + r.int(4)), 16);
+  dec.prefill(
+    Int32Array.from({ length: B * 16 }, () => 4 + r.int(4)),
+    16,
+  );
   const next = Int32Array.from({ length: B }, () => 4 + r.int(4));
-  run = () => { dec.step(next); };
+  run = () => {
+    dec.step(next);
+  };
 } else {
   const adam = new AdamW(model.parameters());
-  const batch = { B, L, inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)), targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)) };
-  run = () => { model.zeroGrad(); model.forwardBackward(batch); clipGradNorm(adam.params, 1); adam.update(1e-3); };
+  const batch = {
+    B,
+    L,
+    inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+    targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+  };
+  run = () => {
+    model.zeroGrad();
+    model.forwardBackward(batch);
+    clipGradNorm(adam.params, 1);
+    adam.update(1e-3);
+  };
 }
-run(); synchronize(device);
-cu.opProfile();  // drop the warm-up
+run();
+synchronize(device);
+cu.opProfile(); // drop the warm-up
 cu.resetPeakMemory();
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) run();
@@ -52,10 +72,16 @@ const wall = (performance.now() - t0) / steps;
 const rows = cu.opProfile();
 const total = rows.reduce((s, x) => s + x[2], 0) / steps;
 const mem = cu.memoryStats();
-console.log(`${preset} ${precision} B=${B} L=${L}${recompute ? ' recompute' : ''}${decode ? ' decode step' : ''}: wall ${wall.toFixed(3)} ms/step, GPU time in ops ${total.toFixed(3)} ms/step (${(100 * total / wall).toFixed(0)}%)`);
-console.log(`memory: peak ${(mem.peak / 2 ** 30).toFixed(2)} GiB allocated by mamba (workspaces ${(model.backbone.workspaceBytes() / 2 ** 30).toFixed(2)} GiB), ${((mem.total - mem.free) / 2 ** 30).toFixed(2)} GiB used on the device`);
+console.log(
+  `${preset} ${precision} B=${B} L=${L}${recompute ? ' recompute' : ''}${decode ? ' decode step' : ''}: wall ${wall.toFixed(3)} ms/step, GPU time in ops ${total.toFixed(3)} ms/step (${((100 * total) / wall).toFixed(0)}%)`,
+);
+console.log(
+  `memory: peak ${(mem.peak / 2 ** 30).toFixed(2)} GiB allocated by mamba (workspaces ${(model.backbone.workspaceBytes() / 2 ** 30).toFixed(2)} GiB), ${((mem.total - mem.free) / 2 ** 30).toFixed(2)} GiB used on the device`,
+);
 console.log('| op | calls/step | ms/step | % of ops |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const [name, calls, ms] of rows.slice(0, top)) {
-  console.log(`| ${name} | ${(calls / steps).toFixed(0)} | ${(ms / steps).toFixed(3)} | ${(100 * ms / steps / total).toFixed(1)} |`);
+  console.log(
+    `| ${name} | ${(calls / steps).toFixed(0)} | ${(ms / steps).toFixed(3)} | ${((100 * ms) / steps / total).toFixed(1)} |`,
+  );
 }

@@ -7,7 +7,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const all = readdirSync(here).filter((f) => f.endsWith('.js') && f !== 'run.js' && f !== 'readme.js').map((f) => f.slice(0, -3)).sort();
+const all = readdirSync(here)
+  .filter((f) => f.endsWith('.js') && f !== 'run.js' && f !== 'readme.js')
+  .map((f) => f.slice(0, -3))
+  .sort();
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(`usage: npm run bench [-- NAME...]\nbenchmarks: ${all.join(', ')}`);

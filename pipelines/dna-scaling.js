@@ -10,8 +10,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  checkpointStep, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, seriesOf, summariseRun, timeBudget, trainResumable,
-  trainSeconds, wallSeconds, writeResults,
+  checkpointStep,
+  fmt,
+  nodeScript,
+  normaliseCurve,
+  pipelineArgs,
+  positionSeries,
+  reportOrigin,
+  seriesOf,
+  summariseRun,
+  timeBudget,
+  trainResumable,
+  trainSeconds,
+  wallSeconds,
+  writeResults,
 } from './lib.js';
 import { greatApesFasta, greatApesSet, greatApesSplit } from './great-apes-data.js';
 
@@ -19,8 +31,14 @@ const usage = `usage: node pipelines/dna-scaling.js [--full] [--device auto|cpu|
     [--lengths 10,12,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--time-limit-s S] [--seq-len-warmup] [--report-only]
 Builds the great-apes set (mamba-dna dataset build great-apes) into --dataset if it is missing.`;
 const a = pipelineArgs('dna-scaling', usage, {
-  dataset: { type: 'string' }, maf: { type: 'string' }, lengths: { type: 'string' }, 'step-log2': { type: 'string' }, steps: { type: 'string' },
-  'eval-log2': { type: 'string' }, 'time-limit-s': { type: 'string' }, 'seq-len-warmup': { type: 'boolean', default: false },
+  dataset: { type: 'string' },
+  maf: { type: 'string' },
+  lengths: { type: 'string' },
+  'step-log2': { type: 'string' },
+  steps: { type: 'string' },
+  'eval-log2': { type: 'string' },
+  'time-limit-s': { type: 'string' },
+  'seq-len-warmup': { type: 'boolean', default: false },
   'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
@@ -31,102 +49,180 @@ const steps = Number(a.steps ?? (full ? 48 : 12));
 const evalTokens = 2 ** Number(a['eval-log2'] ?? (full ? 23 : 12)); // held-out predictions per L
 const budget = timeBudget(Number(a['time-limit-s'] ?? 0), 1.2); // growth: wall time of one L over the previous
 const model = full ? ['--preset', 'small', '--lr', '2e-3'] : ['--config', resolve(a.out, 'model.json'), '--lr', '4e-3'];
-if (!full) (await import('node:fs')).writeFileSync(resolve(a.out, 'model.json'), JSON.stringify({ d_model: 32, n_layer: 2 }));
+if (!full)
+  (await import('node:fs')).writeFileSync(resolve(a.out, 'model.json'), JSON.stringify({ d_model: 32, n_layer: 2 }));
 const device = a.device;
-const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
+const dev =
+  device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
 
 const manifest = greatApesSet(resolve(a.dataset ?? join(a.out, '..', 'great-apes-data')), a.maf);
-const train = greatApesFasta(manifest, 'Hsap', 'train'), valid = greatApesFasta(manifest, 'Hsap', 'valid'), test = greatApesFasta(manifest, 'Hsap', 'test');
+const train = greatApesFasta(manifest, 'Hsap', 'train'),
+  valid = greatApesFasta(manifest, 'Hsap', 'valid'),
+  test = greatApesFasta(manifest, 'Hsap', 'test');
 
-const origin = reportOrigin(a.out, a['report-only'], `node pipelines/dna-scaling.js ${process.argv.slice(2).join(' ')}`.trim(), dev);
+const origin = reportOrigin(
+  a.out,
+  a['report-only'],
+  `node pipelines/dna-scaling.js ${process.argv.slice(2).join(' ')}`.trim(),
+  dev,
+);
 const rows = [];
 const skipped = [];
-const report = (print) => writeResults(a.out, {
-  title: `Human DNA next-token scaling with context (${full ? 'small preset, GPU' : 'toy model, CPU'})`,
-  command: origin.command,
-  meta: {
-    machine: origin.machine,
-    data: `Hsap rows of the great-apes EPO alignment (human chr22 subset): train ${train.bases.toLocaleString('en-US')} bases`
-      + ` (the trainer holds out its last 5% unused), valid ${valid.bases.toLocaleString('en-US')} (evaluated during training),`
-      + ` test ${test.bases.toLocaleString('en-US')}`,
-    split: greatApesSplit(manifest).human_regions,
-    tokens_per_step: stepTokens,
-    tokens_per_forward: microTokens,
-    steps_per_length: steps,
-    budget_tokens_per_length: stepTokens * steps,
-    schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L${a['seq-len-warmup'] ? '; --seq-len-warmup (the trainer keeps the batch while L is short)' : '; no sequence-length warmup'}`,
-    test_eval: `${evalTokens.toLocaleString('en-US')} predictions per L: max(8, ${evalTokens}/L) windows of L+1 bases spread evenly over the Hsap test region (overlapping where it holds fewer disjoint windows)`,
-    position_curve: 'bits per base by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
-    ...(skipped.length ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` } : {}),
-  },
-  columns: [
-    { key: 'seq_len', label: 'L', format: fmt.pow2 },
-    { key: 'batch', label: 'batch' },
-    { key: 'accum', label: 'accum' },
-    { key: 'steps', label: 'steps' },
-    { key: 'train_tokens', label: 'train tokens', format: fmt.int },
-    { key: 'valid_bits', label: 'valid bits/base', format: fmt.bits },
-    { key: 'test_bits', label: 'test bits/base', format: fmt.bits },
-    { key: 'tail_bits', label: 'test bits/base, last half of window', format: fmt.bits },
-    { key: 'test_windows', label: 'test windows' },
-    { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
-    { key: 'peak_mem_bytes', label: 'peak memory', format: fmt.mib },
-    { key: 'seconds', label: 'train s', format: (v) => (v === undefined ? '-' : v.toFixed(0)) },
-  ],
-  rows,
-  plots: [
+const report = (print) =>
+  writeResults(
+    a.out,
     {
-      file: 'bits.svg',
-      series: [seriesOf(rows, 'test_bits', 'test bits/base'), seriesOf(rows, 'valid_bits', 'valid bits/base')],
-      options: { title: 'Held-out bits per base (human chr22) vs context', xLabel: 'context length L (bases)', yLabel: 'bits per base', logX: true },
-    },
-    {
-      file: 'position.svg',
-      series: positionSeries(rows),
-      options: {
-        title: 'Bits per base by position in the window (Hsap test)', xLabel: 'position in window (bases of context seen)', yLabel: 'bits per base', logX: true,
+      title: `Human DNA next-token scaling with context (${full ? 'small preset, GPU' : 'toy model, CPU'})`,
+      command: origin.command,
+      meta: {
+        machine: origin.machine,
+        data:
+          `Hsap rows of the great-apes EPO alignment (human chr22 subset): train ${train.bases.toLocaleString('en-US')} bases` +
+          ` (the trainer holds out its last 5% unused), valid ${valid.bases.toLocaleString('en-US')} (evaluated during training),` +
+          ` test ${test.bases.toLocaleString('en-US')}`,
+        split: greatApesSplit(manifest).human_regions,
+        tokens_per_step: stepTokens,
+        tokens_per_forward: microTokens,
+        steps_per_length: steps,
+        budget_tokens_per_length: stepTokens * steps,
+        schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L${a['seq-len-warmup'] ? '; --seq-len-warmup (the trainer keeps the batch while L is short)' : '; no sequence-length warmup'}`,
+        test_eval: `${evalTokens.toLocaleString('en-US')} predictions per L: max(8, ${evalTokens}/L) windows of L+1 bases spread evenly over the Hsap test region (overlapping where it holds fewer disjoint windows)`,
+        position_curve:
+          'bits per base by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
+        ...(skipped.length
+          ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` }
+          : {}),
       },
+      columns: [
+        { key: 'seq_len', label: 'L', format: fmt.pow2 },
+        { key: 'batch', label: 'batch' },
+        { key: 'accum', label: 'accum' },
+        { key: 'steps', label: 'steps' },
+        { key: 'train_tokens', label: 'train tokens', format: fmt.int },
+        { key: 'valid_bits', label: 'valid bits/base', format: fmt.bits },
+        { key: 'test_bits', label: 'test bits/base', format: fmt.bits },
+        { key: 'tail_bits', label: 'test bits/base, last half of window', format: fmt.bits },
+        { key: 'test_windows', label: 'test windows' },
+        { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
+        { key: 'peak_mem_bytes', label: 'peak memory', format: fmt.mib },
+        { key: 'seconds', label: 'train s', format: (v) => (v === undefined ? '-' : v.toFixed(0)) },
+      ],
+      rows,
+      plots: [
+        {
+          file: 'bits.svg',
+          series: [seriesOf(rows, 'test_bits', 'test bits/base'), seriesOf(rows, 'valid_bits', 'valid bits/base')],
+          options: {
+            title: 'Held-out bits per base (human chr22) vs context',
+            xLabel: 'context length L (bases)',
+            yLabel: 'bits per base',
+            logX: true,
+          },
+        },
+        {
+          file: 'position.svg',
+          series: positionSeries(rows),
+          options: {
+            title: 'Bits per base by position in the window (Hsap test)',
+            xLabel: 'position in window (bases of context seen)',
+            yLabel: 'bits per base',
+            logX: true,
+          },
+        },
+        {
+          file: 'throughput.svg',
+          series: [seriesOf(rows, 'tokens_per_s', 'train tokens/s')],
+          options: {
+            title: 'Training throughput vs sequence length',
+            xLabel: 'sequence length',
+            yLabel: 'tokens / s',
+            logX: true,
+            yMin: 0,
+          },
+        },
+      ],
     },
-    {
-      file: 'throughput.svg',
-      series: [seriesOf(rows, 'tokens_per_s', 'train tokens/s')],
-      options: { title: 'Training throughput vs sequence length', xLabel: 'sequence length', yLabel: 'tokens / s', logX: true, yMin: 0 },
-    },
-  ],
-}, { print });
+    { print },
+  );
 
 for (const e of exps) {
   const L = 2 ** e;
   if (!budget.fits()) {
     skipped.push(...exps.slice(exps.indexOf(e)));
-    console.log(`dna-scaling: time limit: ${budget.elapsed().toFixed(0)} s used, not running L = ${skipped.map((x) => `2^${x}`).join(', ')}`);
+    console.log(
+      `dna-scaling: time limit: ${budget.elapsed().toFixed(0)} s used, not running L = ${skipped.map((x) => `2^${x}`).join(', ')}`,
+    );
     break;
   }
   const seqs = Math.max(1, stepTokens / L); // sequences per optimizer step
   const batch = Math.max(1, Math.min(seqs, microTokens / L));
   const accum = seqs / batch;
   const dir = join(a.out, `L${e}`);
-  const args = [...model, '--data', train.path, '--eval-data', valid.path, '--seq-len', String(L), '--batch', String(batch), '--accum', String(accum),
-    '--warmup', String(Math.max(1, Math.floor(steps / 10))), '--eval-every', String(Math.max(1, Math.floor(steps / 4))),
-    '--eval-windows', String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))), ...(L >= 2 ** 16 ? ['--recompute'] : []), ...(a['seq-len-warmup'] ? ['--seq-len-warmup'] : [])];
+  const args = [
+    ...model,
+    '--data',
+    train.path,
+    '--eval-data',
+    valid.path,
+    '--seq-len',
+    String(L),
+    '--batch',
+    String(batch),
+    '--accum',
+    String(accum),
+    '--warmup',
+    String(Math.max(1, Math.floor(steps / 10))),
+    '--eval-every',
+    String(Math.max(1, Math.floor(steps / 4))),
+    '--eval-windows',
+    String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))),
+    ...(L >= 2 ** 16 ? ['--recompute'] : []),
+    ...(a['seq-len-warmup'] ? ['--seq-len-warmup'] : []),
+  ];
   const t0 = Date.now();
   const curveFile = join(dir, 'position-curve.json');
   if (a['report-only']) {
     if (checkpointStep(dir) < steps || !existsSync(curveFile)) continue;
   } else trainResumable('mamba-dna', dir, steps, args, device);
   if (!existsSync(curveFile) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== checkpointStep(dir)) {
-    nodeScript('position-eval.js', ['--checkpoint', dir, '--data', test.path, '--seq-len', String(L), '--windows', String(Math.max(8, Math.floor(evalTokens / L))), '--device', device, '--out', curveFile]);
+    nodeScript('position-eval.js', [
+      '--checkpoint',
+      dir,
+      '--data',
+      test.path,
+      '--seq-len',
+      String(L),
+      '--windows',
+      String(Math.max(8, Math.floor(evalTokens / L))),
+      '--device',
+      device,
+      '--out',
+      curveFile,
+    ]);
   }
   const curve = JSON.parse(readFileSync(curveFile, 'utf8'));
   curve.bins = normaliseCurve(curve.bins);
   const s = summariseRun(dir);
   rows.push({
-    seq_len: L, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, seconds: trainSeconds(dir),
-    valid_bits: s.eval_bits_per_token, test_bits: curve.bitsPerToken, tail_bits: curve.bins[curve.bins.length - 1].bits, test_windows: curve.windows,
-    tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, wall_s: wallSeconds(origin, L, t0),
+    seq_len: L,
+    batch,
+    accum,
+    steps: s.steps,
+    train_tokens: s.steps * stepTokens,
+    seconds: trainSeconds(dir),
+    valid_bits: s.eval_bits_per_token,
+    test_bits: curve.bitsPerToken,
+    tail_bits: curve.bins[curve.bins.length - 1].bits,
+    test_windows: curve.windows,
+    tokens_per_s: s.tokens_per_s,
+    peak_mem_bytes: s.peak_mem_bytes,
+    position_curve: curve.bins,
+    wall_s: wallSeconds(origin, L, t0),
   });
   budget.took((Date.now() - t0) / 1000);
-  console.log(`dna-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/base, ${budget.elapsed().toFixed(0)} s elapsed`);
+  console.log(
+    `dna-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/base, ${budget.elapsed().toFixed(0)} s elapsed`,
+  );
   rows.sort((x, y) => x.seq_len - y.seq_len); // --lengths may come in any order (e.g. the far ends first)
   await report(false);
 }

@@ -10,7 +10,12 @@ import { speciesSet } from './species-data.js';
 
 const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--lengths 10,12] [--steps N] [--seqs-per-step N] [--no-pretrain]
 Every length trains on the same number of sequences per optimizer step (--accum where one forward pass holds fewer).`;
-const a = pipelineArgs('dna-species', usage, { lengths: { type: 'string' }, steps: { type: 'string' }, 'seqs-per-step': { type: 'string' }, 'no-pretrain': { type: 'boolean', default: false } });
+const a = pipelineArgs('dna-species', usage, {
+  lengths: { type: 'string' },
+  steps: { type: 'string' },
+  'seqs-per-step': { type: 'string' },
+  'no-pretrain': { type: 'boolean', default: false },
+});
 const full = a.full;
 const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [10, 11, 12];
 const model = full ? ['--preset', 'small'] : ['--config', resolve(a.out, 'model.json')];
@@ -26,31 +31,76 @@ const pre = join(a.out, 'pretrain');
 let pretrain;
 if (!a['no-pretrain']) {
   const L = full ? 4096 : 1024;
-  cli('mamba-dna', ['train', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(full ? 64 : 8), '--steps', String(full ? 300 : 150), '--lr', full ? '2e-3' : '4e-3',
-    '--eval-windows', '32', '--device', device, '--out', pre, '--force']);
+  cli('mamba-dna', [
+    'train',
+    ...model,
+    '--data',
+    manifest,
+    '--seq-len',
+    String(L),
+    '--batch',
+    String(full ? 64 : 8),
+    '--steps',
+    String(full ? 300 : 150),
+    '--lr',
+    full ? '2e-3' : '4e-3',
+    '--eval-windows',
+    '32',
+    '--device',
+    device,
+    '--out',
+    pre,
+    '--force',
+  ]);
   pretrain = summariseRun(pre);
 }
 
 // 2. fine-tune a classifier at each context length; 3. accuracy on the test strains
-const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
+const dev =
+  device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
 /** Writes the results so far (after every length, so a failure late in a sweep keeps the rest). */
-const report = (print) => writeResults(a.out, {
-  title: `Species from DNA on held-out strains (${full ? 'small preset, GPU' : 'CPU'})`,
-  command: `node pipelines/dna-species.js ${process.argv.slice(2).join(' ')}`.trim(),
-  meta: { machine: machine(dev), data: '20 complete genomes of 5 species (Debian ragout-examples, kleborate-examples); test = one held-out strain per species', pretrain: pretrain ? { held_out_bits_per_base: pretrain.eval_bits_per_token, steps: pretrain.steps } : 'none', chance: 0.2 },
-  columns: [
-    { key: 'seq_len', label: 'context', format: fmt.pow2 },
-    { key: 'batch', label: 'batch' },
-    { key: 'accum', label: 'accum' },
-    { key: 'steps', label: 'steps' },
-    { key: 'valid_accuracy', label: 'valid acc (held-out strains)', format: fmt.acc },
-    { key: 'test_accuracy', label: 'test acc (held-out strains)', format: fmt.acc },
-    { key: 'test_examples', label: 'test windows' },
-    { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
-  ],
-  rows,
-  plots: [{ file: 'accuracy.svg', series: [{ name: 'test accuracy', points: rows.map((r) => [r.seq_len, r.test_accuracy]) }, { name: 'valid accuracy', points: rows.map((r) => [r.seq_len, r.valid_accuracy]) }], options: { title: 'Species accuracy on held-out strains vs context', xLabel: 'context length (bases)', yLabel: 'accuracy', logX: true, hline: { y: 0.2, label: 'chance (5 classes)' } } }],
-}, { print });
+const report = (print) =>
+  writeResults(
+    a.out,
+    {
+      title: `Species from DNA on held-out strains (${full ? 'small preset, GPU' : 'CPU'})`,
+      command: `node pipelines/dna-species.js ${process.argv.slice(2).join(' ')}`.trim(),
+      meta: {
+        machine: machine(dev),
+        data: '20 complete genomes of 5 species (Debian ragout-examples, kleborate-examples); test = one held-out strain per species',
+        pretrain: pretrain ? { held_out_bits_per_base: pretrain.eval_bits_per_token, steps: pretrain.steps } : 'none',
+        chance: 0.2,
+      },
+      columns: [
+        { key: 'seq_len', label: 'context', format: fmt.pow2 },
+        { key: 'batch', label: 'batch' },
+        { key: 'accum', label: 'accum' },
+        { key: 'steps', label: 'steps' },
+        { key: 'valid_accuracy', label: 'valid acc (held-out strains)', format: fmt.acc },
+        { key: 'test_accuracy', label: 'test acc (held-out strains)', format: fmt.acc },
+        { key: 'test_examples', label: 'test windows' },
+        { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
+      ],
+      rows,
+      plots: [
+        {
+          file: 'accuracy.svg',
+          series: [
+            { name: 'test accuracy', points: rows.map((r) => [r.seq_len, r.test_accuracy]) },
+            { name: 'valid accuracy', points: rows.map((r) => [r.seq_len, r.valid_accuracy]) },
+          ],
+          options: {
+            title: 'Species accuracy on held-out strains vs context',
+            xLabel: 'context length (bases)',
+            yLabel: 'accuracy',
+            logX: true,
+            hline: { y: 0.2, label: 'chance (5 classes)' },
+          },
+        },
+      ],
+    },
+    { print },
+  );
 const rows = [];
 for (const e of exps) {
   const L = 2 ** e;
@@ -61,11 +111,67 @@ for (const e of exps) {
   const batch = Math.max(1, Math.min(seqsPerStep, Math.floor(microTokens / L)));
   const accum = Math.ceil(seqsPerStep / batch);
   const steps = Number(a.steps ?? (full ? 40 : 60));
-  const { seconds } = cli('mamba-dna', ['train', '--task', 'classify', ...model, '--data', manifest, '--seq-len', String(L), '--batch', String(batch), '--accum', String(accum), '--steps', String(steps), '--lr', full ? '1e-3' : '3e-3',
-    '--eval-windows', L > 2 ** 16 ? '2' : '4', '--eval-every', String(steps), '--device', device, '--out', dir, '--force', ...(pretrain ? ['--init', pre] : []), ...(L >= 2 ** 16 ? ['--recompute'] : [])]);
-  const { stdout } = cli('mamba-dna', ['eval', '--checkpoint', dir, '--split', 'test', '--windows', L > 2 ** 16 ? '8' : '16', '--batch', String(Math.min(batch, 8)), '--device', device, '--json'], { quiet: true });
+  const { seconds } = cli('mamba-dna', [
+    'train',
+    '--task',
+    'classify',
+    ...model,
+    '--data',
+    manifest,
+    '--seq-len',
+    String(L),
+    '--batch',
+    String(batch),
+    '--accum',
+    String(accum),
+    '--steps',
+    String(steps),
+    '--lr',
+    full ? '1e-3' : '3e-3',
+    '--eval-windows',
+    L > 2 ** 16 ? '2' : '4',
+    '--eval-every',
+    String(steps),
+    '--device',
+    device,
+    '--out',
+    dir,
+    '--force',
+    ...(pretrain ? ['--init', pre] : []),
+    ...(L >= 2 ** 16 ? ['--recompute'] : []),
+  ]);
+  const { stdout } = cli(
+    'mamba-dna',
+    [
+      'eval',
+      '--checkpoint',
+      dir,
+      '--split',
+      'test',
+      '--windows',
+      L > 2 ** 16 ? '8' : '16',
+      '--batch',
+      String(Math.min(batch, 8)),
+      '--device',
+      device,
+      '--json',
+    ],
+    { quiet: true },
+  );
   const test = JSON.parse(stdout);
-  rows.push({ seq_len: L, batch, accum, steps, seconds, test_accuracy: test.accuracy, test_examples: test.count, valid_accuracy: summariseRun(dir).eval_accuracy, tokens_per_s: summariseRun(dir).tokens_per_s, confusion: test.confusion, classes: test.classes });
+  rows.push({
+    seq_len: L,
+    batch,
+    accum,
+    steps,
+    seconds,
+    test_accuracy: test.accuracy,
+    test_examples: test.count,
+    valid_accuracy: summariseRun(dir).eval_accuracy,
+    tokens_per_s: summariseRun(dir).tokens_per_s,
+    confusion: test.confusion,
+    classes: test.classes,
+  });
   await report(false);
 }
 await report(true);

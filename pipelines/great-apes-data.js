@@ -6,7 +6,8 @@ import { cli } from './lib.js';
 /** The manifest of the great-apes set in `dir`, building it from `maf` (or the installed file) if missing. */
 export function greatApesSet(dir, maf) {
   const manifest = join(dir, 'manifest.json');
-  if (!existsSync(manifest)) cli('mamba-dna', ['dataset', 'build', 'great-apes', '--out', dir, '--force', ...(maf ? ['--maf', maf] : [])]);
+  if (!existsSync(manifest))
+    cli('mamba-dna', ['dataset', 'build', 'great-apes', '--out', dir, '--force', ...(maf ? ['--maf', maf] : [])]);
   return manifest;
 }
 

@@ -44,7 +44,10 @@ export function pipelineArgs(name, usage, extra = {}) {
 export function cli(tool, args, { quiet = false } = {}) {
   const t0 = Date.now();
   console.log(`$ ${tool} ${args.map((a) => (/[\s|'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
-  const r = spawnSync(process.execPath, [join(root, 'bin', `${tool}.js`), ...args], { stdio: quiet ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(root, 'bin', `${tool}.js`), ...args], {
+    stdio: quiet ? ['ignore', 'pipe', 'inherit'] : 'inherit',
+    encoding: 'utf8',
+  });
   if (r.status !== 0) {
     console.error(`pipeline: \`${tool} ${args[0]}\` failed with exit code ${r.status}`);
     process.exit(1);
@@ -53,7 +56,11 @@ export function cli(tool, args, { quiet = false } = {}) {
 }
 
 export function readMetrics(dir) {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 export function median(xs) {
@@ -81,7 +88,9 @@ export function summariseRun(dir) {
 
 /** The machine a result came from, written beside every result. */
 export function machine(device) {
-  const cpu = existsSync('/proc/cpuinfo') ? (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] : process.arch;
+  const cpu = existsSync('/proc/cpuinfo')
+    ? (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1]
+    : process.arch;
   const out = { cpu, cores: availableParallelism(), node: process.version, device };
   if (device === 'cuda') {
     const r = spawnSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], { encoding: 'utf8' });
@@ -91,7 +100,11 @@ export function machine(device) {
 }
 
 /** Writes results.json, results.md (a table) and SVG plots with report.html into dir; `images`: more picture files (already in dir) for the report. */
-export async function writeResults(dir, { title, command, meta, columns, rows, plots, images = [] }, { print = true } = {}) {
+export async function writeResults(
+  dir,
+  { title, command, meta, columns, rows, plots, images = [] },
+  { print = true } = {},
+) {
   const { lineChart, htmlReport } = await import(join(root, 'dist', 'report', 'svg.js'));
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ title, command, ...meta, rows }, null, 2)}\n`);
   const md = [
@@ -112,8 +125,15 @@ export async function writeResults(dir, { title, command, meta, columns, rows, p
     writeFileSync(join(dir, p.file), lineChart(p.series, p.options));
     files.push(p.file);
   }
-  writeFileSync(join(dir, 'report.html'), htmlReport(title, [...files, ...images], { header: columns.map((c) => c.label), rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))) }));
-  if (print) console.log(`\n${md}\nresults: ${[join(dir, "results.json"), "results.md", ...files, "report.html"].join(", ")}`);
+  writeFileSync(
+    join(dir, 'report.html'),
+    htmlReport(title, [...files, ...images], {
+      header: columns.map((c) => c.label),
+      rows: rows.map((r) => columns.map((c) => (c.format ? c.format(r[c.key]) : String(r[c.key])))),
+    }),
+  );
+  if (print)
+    console.log(`\n${md}\nresults: ${[join(dir, 'results.json'), 'results.md', ...files, 'report.html'].join(', ')}`);
 }
 
 export const fmt = {
@@ -127,7 +147,8 @@ export const fmt = {
 /** Wilson score interval for k successes in n trials (z = 1.96: 95%). */
 export function wilson(k, n, z = 1.96) {
   if (!(n > 0)) return [NaN, NaN];
-  const p = k / n, z2 = z * z;
+  const p = k / n,
+    z2 = z * z;
   const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
   const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
   return [Math.max(0, centre - half), Math.min(1, centre + half)];
@@ -155,7 +176,8 @@ export function trainResumable(tool, dir, steps, args, device) {
     console.log(`(${dir}: already trained to step ${at}, kept)`);
     return 0;
   }
-  if (at > 0) return cli(tool, ['train', '--out', dir, '--resume', '--steps', String(steps), '--device', device]).seconds;
+  if (at > 0)
+    return cli(tool, ['train', '--out', dir, '--resume', '--steps', String(steps), '--device', device]).seconds;
   return cli(tool, ['train', ...args, '--steps', String(steps), '--device', device, '--out', dir, '--force']).seconds;
 }
 
@@ -186,18 +208,22 @@ export function timeBudget(limitS, growth = 1) {
     left,
     over: (s = 0) => left() < s,
     /** records that a length took `s` seconds */
-    took: (s) => { last = s; },
+    took: (s) => {
+      last = s;
+    },
     fits: () => left() >= Math.max(20, last * growth),
   };
 }
 
 /** A log-x line chart of one position curve per model (bits per token against position in the window). */
 export function positionSeries(rows) {
-  return rows.filter((r) => r.position_curve).map((r) => ({
-    name: `L = 2^${Math.round(Math.log2(r.seq_len))}`,
-    // geometric centre of each octave bin
-    points: r.position_curve.map((b) => [Math.sqrt(b.from * b.to), b.bits]),
-  }));
+  return rows
+    .filter((r) => r.position_curve)
+    .map((r) => ({
+      name: `L = 2^${Math.round(Math.log2(r.seq_len))}`,
+      // geometric centre of each octave bin
+      points: r.position_curve.map((b) => [Math.sqrt(b.from * b.to), b.bits]),
+    }));
 }
 
 /**
@@ -205,10 +231,14 @@ export function positionSeries(rows) {
  * L (one prediction per window); it is merged into the bin before it, weighting by counts (exact).
  */
 export function normaliseCurve(bins) {
-  const last = bins[bins.length - 1], prev = bins[bins.length - 2];
+  const last = bins[bins.length - 1],
+    prev = bins[bins.length - 2];
   if (!prev || last.from !== last.to) return bins;
   const count = prev.count + last.count;
-  return [...bins.slice(0, -2), { from: prev.from, to: last.to, bits: (prev.bits * prev.count + last.bits * last.count) / count, count }];
+  return [
+    ...bins.slice(0, -2),
+    { from: prev.from, to: last.to, bits: (prev.bits * prev.count + last.bits * last.count) / count, count },
+  ];
 }
 
 /** Training seconds of a run folder (from its trainer state), or undefined. */

@@ -7,7 +7,8 @@
 import { join, resolve } from 'node:path';
 import { fmt, machine, pipelineArgs, root, writeResults } from './lib.js';
 
-const usage = 'usage: node pipelines/markov-baseline.js [--data FASTA (default: the shipped G27 genome)] ' +
+const usage =
+  'usage: node pipelines/markov-baseline.js [--data FASTA (default: the shipped G27 genome)] ' +
   '[--max-order K (default 12)] [--out DIR]';
 const a = pipelineArgs('markov-baseline', usage, { data: { type: 'string' }, 'max-order': { type: 'string' } });
 const maxK = Number(a['max-order'] ?? 12);
@@ -25,7 +26,8 @@ const collect = (src) => {
 };
 // map tokens A C G T -> 0..3; N and others break the context
 const code = (t) => (t >= 4 && t <= 7 ? t - 4 : -1);
-const tr = collect(train), va = collect(valid);
+const tr = collect(train),
+  va = collect(valid);
 const count = (parts) => parts.reduce((s, p) => s + p.length, 0);
 console.log(`train ${fmt.int(count(tr))} bases, held out ${fmt.int(count(va))} bases`);
 const rows = [];
@@ -34,18 +36,24 @@ for (let k = 0; k <= maxK; k++) {
   const counts = new Uint32Array(size * 4);
   const walk = (parts, fn) => {
     for (const p of parts) {
-      let ctx = 0, len = 0;
+      let ctx = 0,
+        len = 0;
       for (let i = 0; i < p.length; i++) {
         const c = code(p[i]);
-        if (c < 0) { len = 0; ctx = 0; continue; }
+        if (c < 0) {
+          len = 0;
+          ctx = 0;
+          continue;
+        }
         if (len >= k) fn(ctx, c);
-        ctx = k ? ((ctx * 4 + c) % size) : 0;
+        ctx = k ? (ctx * 4 + c) % size : 0;
         len++;
       }
     }
   };
   walk(tr, (ctx, c) => counts[ctx * 4 + c]++);
-  let bits = 0, n = 0;
+  let bits = 0,
+    n = 0;
   walk(va, (ctx, c) => {
     const row = ctx * 4;
     const tot = counts[row] + counts[row + 1] + counts[row + 2] + counts[row + 3];
@@ -59,9 +67,14 @@ await writeResults(a.out, {
   title: 'Order-k Markov references, held-out bits per base',
   command: `node pipelines/markov-baseline.js ${process.argv.slice(2).join(' ')}`.trim(),
   meta: {
-    machine: machine('cpu'), data: file, split: 'train on the first 95% of each record, score the last 5%',
+    machine: machine('cpu'),
+    data: file,
+    split: 'train on the first 95% of each record, score the last 5%',
     smoothing: 'add-1/2',
-    train_bases: count(tr), held_out_bases: count(va), best_order: best.order, best_bits_per_base: best.bits_per_base,
+    train_bases: count(tr),
+    held_out_bases: count(va),
+    best_order: best.order,
+    best_bits_per_base: best.bits_per_base,
   },
   columns: [
     { key: 'order', label: 'order k' },
@@ -69,12 +82,16 @@ await writeResults(a.out, {
     { key: 'scored_bases', label: 'scored bases', format: fmt.int },
   ],
   rows,
-  plots: [{
-    file: 'bits.svg',
-    series: [{ name: 'order-k Markov', points: rows.map((r) => [r.order, r.bits_per_base]) }],
-    options: {
-      title: 'Held-out bits per base by Markov order', xLabel: 'order k', yLabel: 'bits per base',
-      hline: { y: 2, label: '2 bits (uniform over ACGT)' },
+  plots: [
+    {
+      file: 'bits.svg',
+      series: [{ name: 'order-k Markov', points: rows.map((r) => [r.order, r.bits_per_base]) }],
+      options: {
+        title: 'Held-out bits per base by Markov order',
+        xLabel: 'order k',
+        yLabel: 'bits per base',
+        hline: { y: 2, label: '2 bits (uniform over ACGT)' },
+      },
     },
-  }],
+  ],
 });

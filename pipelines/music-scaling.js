@@ -11,8 +11,22 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  checkpointStep, cli, fmt, nodeScript, normaliseCurve, pipelineArgs, positionSeries, reportOrigin, root, seriesOf, summariseRun, timeBudget,
-  trainResumable, trainSeconds, wallSeconds, writeResults,
+  checkpointStep,
+  cli,
+  fmt,
+  nodeScript,
+  normaliseCurve,
+  pipelineArgs,
+  positionSeries,
+  reportOrigin,
+  root,
+  seriesOf,
+  summariseRun,
+  timeBudget,
+  trainResumable,
+  trainSeconds,
+  wallSeconds,
+  writeResults,
 } from './lib.js';
 import { spectrogramPng } from './spectrogram.js';
 
@@ -21,8 +35,15 @@ const usage = `usage: node pipelines/music-scaling.js [--full] [--device auto|cp
 --dataset: a folder made by \`mamba-audio dataset build music\` (train/, valid/, test/; WAV or .tokens); built with
 the recipe if missing (needs sox and wesnoth-1.16-music).`;
 const a = pipelineArgs('music-scaling', usage, {
-  dataset: { type: 'string' }, lengths: { type: 'string' }, 'step-log2': { type: 'string' }, steps: { type: 'string' }, 'eval-log2': { type: 'string' },
-  'time-limit-s': { type: 'string' }, 'prompt-seconds': { type: 'string' }, 'gen-seconds': { type: 'string' }, 'report-only': { type: 'boolean', default: false },
+  dataset: { type: 'string' },
+  lengths: { type: 'string' },
+  'step-log2': { type: 'string' },
+  steps: { type: 'string' },
+  'eval-log2': { type: 'string' },
+  'time-limit-s': { type: 'string' },
+  'prompt-seconds': { type: 'string' },
+  'gen-seconds': { type: 'string' },
+  'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
 const RATE = 16000;
@@ -37,88 +58,121 @@ const budget = timeBudget(Number(a['time-limit-s'] ?? 0), 1.2);
 const model = full ? ['--preset', 'small', '--lr', '2e-3'] : ['--config', resolve(a.out, 'model.json'), '--lr', '4e-3'];
 if (!full) writeFileSync(resolve(a.out, 'model.json'), JSON.stringify({ d_model: 32, n_layer: 2 }));
 const device = a.device;
-const dev = device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
+const dev =
+  device === 'auto' ? (await import(join('..', 'dist', 'backend', 'index.js'))).resolveDevice('auto') : device;
 const audio = await import(join(root, 'dist', 'data', 'audio', 'index.js'));
 
 const data = resolve(a.dataset ?? join(a.out, '..', 'music-data'));
-if (!existsSync(join(data, 'train')) && !a['report-only']) cli('mamba-audio', ['dataset', 'build', 'music', '--out', data, '--force']);
-const info = existsSync(join(data, 'music.json')) ? JSON.parse(readFileSync(join(data, 'music.json'), 'utf8')) : undefined;
+if (!existsSync(join(data, 'train')) && !a['report-only'])
+  cli('mamba-audio', ['dataset', 'build', 'music', '--out', data, '--force']);
+const info = existsSync(join(data, 'music.json'))
+  ? JSON.parse(readFileSync(join(data, 'music.json'), 'utf8'))
+  : undefined;
 const min = (split) => `${((info.hours[split] * 3600) / 60).toFixed(1)} min`;
-const minutes = !info ? '' : `: train ${min('train')}, valid ${min('valid')}, test ${min('test')}`
-  + (/subset/.test(info.split) ? ' (a subset of the full split, carried to the GPU machine as token files)' : '');
+const minutes = !info
+  ? ''
+  : `: train ${min('train')}, valid ${min('valid')}, test ${min('test')}` +
+    (/subset/.test(info.split) ? ' (a subset of the full split, carried to the GPU machine as token files)' : '');
 
 // the prompt: promptSeconds of the first test track, starting a tenth of the way in (past any fade-in)
 const promptLen = Math.round(promptSeconds * RATE);
 const promptWav = join(a.out, 'prompt.wav');
 let generation;
 if (!a['report-only']) {
-  const testFiles = readdirSync(join(data, 'test')).filter((f) => /\.(wav|tokens)$/.test(f)).sort();
+  const testFiles = readdirSync(join(data, 'test'))
+    .filter((f) => /\.(wav|tokens)$/.test(f))
+    .sort();
   const first = join(data, 'test', testFiles[0]);
-  const testTokens = first.endsWith('.tokens') ? audio.readTokenFile(first) : audio.tokenizeWav(first, { rate: RATE }).tokens;
+  const testTokens = first.endsWith('.tokens')
+    ? audio.readTokenFile(first)
+    : audio.tokenizeWav(first, { rate: RATE }).tokens;
   const promptAt = Math.min(Math.floor(testTokens.length / 10), testTokens.length - promptLen);
   audio.writeTokensAsWav(promptWav, testTokens.subarray(promptAt, promptAt + promptLen), RATE);
   generation = `prompt: ${promptSeconds} s of test track ${testFiles[0]} from ${(promptAt / RATE).toFixed(1)} s; continuation: ${genSeconds} s, temperature 1, seed 1; WAV = prompt + continuation`;
 }
 
-const origin = reportOrigin(a.out, a['report-only'], `node pipelines/music-scaling.js ${process.argv.slice(2).join(' ')}`.trim(), dev);
+const origin = reportOrigin(
+  a.out,
+  a['report-only'],
+  `node pipelines/music-scaling.js ${process.argv.slice(2).join(' ')}`.trim(),
+  dev,
+);
 const rows = [];
 const skipped = [];
 const images = [];
-const report = (print) => writeResults(a.out, {
-  title: `Music next-sample scaling with context (${full ? 'small preset, GPU' : 'toy model, CPU'})`,
-  command: origin.command,
-  meta: {
-    machine: origin.machine,
-    data: `Battle for Wesnoth soundtrack (Debian wesnoth-1.16-music), 16 kHz mono mu-law, split by track${minutes}`
-      + '; the trainer holds out the last 10% of every train track unused',
-    split: info?.split ?? 'train/, valid/, test/ folders',
-    tokens_per_step: stepTokens,
-    tokens_per_forward: microTokens,
-    steps_per_length: steps,
-    budget_tokens_per_length: stepTokens * steps,
-    schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L; no sequence-length warmup`,
-    test_eval: `max(8, ${evalTokens}/L) windows of L+1 samples spread evenly over the test tracks (overlapping where they hold fewer disjoint windows)`,
-    position_curve: 'bits per sample by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
-    generation: generation ?? origin.previous?.generation,
-    ...(skipped.length ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` } : {}),
-  },
-  columns: [
-    { key: 'seq_len', label: 'L (samples)', format: fmt.pow2 },
-    { key: 'seconds_context', label: 'context s', format: (v) => v.toFixed(2) },
-    { key: 'batch', label: 'batch' },
-    { key: 'accum', label: 'accum' },
-    { key: 'steps', label: 'steps' },
-    { key: 'valid_bits', label: 'valid bits/sample', format: fmt.bits },
-    { key: 'test_bits', label: 'test bits/sample', format: fmt.bits },
-    { key: 'tail_bits', label: 'test bits/sample, last half of window', format: fmt.bits },
-    { key: 'test_windows', label: 'test windows' },
-    { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
-    { key: 'continuation', label: 'continuation' },
-  ],
-  rows,
-  plots: [
+const report = (print) =>
+  writeResults(
+    a.out,
     {
-      file: 'bits.svg',
-      series: [seriesOf(rows, 'test_bits', 'test bits/sample'), seriesOf(rows, 'valid_bits', 'valid bits/sample')],
-      options: { title: 'Held-out bits per sample (music) vs context', xLabel: 'context length L (samples at 16 kHz)', yLabel: 'bits per sample', logX: true },
-    },
-    {
-      file: 'position.svg',
-      series: positionSeries(rows),
-      options: {
-        title: 'Bits per sample by position in the window (test tracks)', xLabel: 'position in window (samples of context seen)', yLabel: 'bits per sample',
-        logX: true,
+      title: `Music next-sample scaling with context (${full ? 'small preset, GPU' : 'toy model, CPU'})`,
+      command: origin.command,
+      meta: {
+        machine: origin.machine,
+        data:
+          `Battle for Wesnoth soundtrack (Debian wesnoth-1.16-music), 16 kHz mono mu-law, split by track${minutes}` +
+          '; the trainer holds out the last 10% of every train track unused',
+        split: info?.split ?? 'train/, valid/, test/ folders',
+        tokens_per_step: stepTokens,
+        tokens_per_forward: microTokens,
+        steps_per_length: steps,
+        budget_tokens_per_length: stepTokens * steps,
+        schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L; no sequence-length warmup`,
+        test_eval: `max(8, ${evalTokens}/L) windows of L+1 samples spread evenly over the test tracks (overlapping where they hold fewer disjoint windows)`,
+        position_curve:
+          'bits per sample by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
+        generation: generation ?? origin.previous?.generation,
+        ...(skipped.length
+          ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` }
+          : {}),
       },
+      columns: [
+        { key: 'seq_len', label: 'L (samples)', format: fmt.pow2 },
+        { key: 'seconds_context', label: 'context s', format: (v) => v.toFixed(2) },
+        { key: 'batch', label: 'batch' },
+        { key: 'accum', label: 'accum' },
+        { key: 'steps', label: 'steps' },
+        { key: 'valid_bits', label: 'valid bits/sample', format: fmt.bits },
+        { key: 'test_bits', label: 'test bits/sample', format: fmt.bits },
+        { key: 'tail_bits', label: 'test bits/sample, last half of window', format: fmt.bits },
+        { key: 'test_windows', label: 'test windows' },
+        { key: 'tokens_per_s', label: 'train tokens/s', format: fmt.int },
+        { key: 'continuation', label: 'continuation' },
+      ],
+      rows,
+      plots: [
+        {
+          file: 'bits.svg',
+          series: [seriesOf(rows, 'test_bits', 'test bits/sample'), seriesOf(rows, 'valid_bits', 'valid bits/sample')],
+          options: {
+            title: 'Held-out bits per sample (music) vs context',
+            xLabel: 'context length L (samples at 16 kHz)',
+            yLabel: 'bits per sample',
+            logX: true,
+          },
+        },
+        {
+          file: 'position.svg',
+          series: positionSeries(rows),
+          options: {
+            title: 'Bits per sample by position in the window (test tracks)',
+            xLabel: 'position in window (samples of context seen)',
+            yLabel: 'bits per sample',
+            logX: true,
+          },
+        },
+      ],
+      images,
     },
-  ],
-  images,
-}, { print });
+    { print },
+  );
 
 for (const e of exps) {
   const L = 2 ** e;
   if (!budget.fits()) {
     skipped.push(...exps.slice(exps.indexOf(e)));
-    console.log(`music-scaling: time limit: ${budget.elapsed().toFixed(0)} s used, not running L = ${skipped.map((x) => `2^${x}`).join(', ')}`);
+    console.log(
+      `music-scaling: time limit: ${budget.elapsed().toFixed(0)} s used, not running L = ${skipped.map((x) => `2^${x}`).join(', ')}`,
+    );
     break;
   }
   const t0 = Date.now();
@@ -126,21 +180,73 @@ for (const e of exps) {
   const batch = Math.max(1, Math.min(seqs, microTokens / L));
   const accum = seqs / batch;
   const dir = join(a.out, `L${e}`);
-  const args = ['--task', 'lm', ...model, '--data', join(data, 'train'), '--eval-data', join(data, 'valid'), '--seq-len', String(L), '--batch', String(batch), '--accum', String(accum),
-    '--warmup', String(Math.max(1, Math.floor(steps / 10))), '--eval-every', String(Math.max(1, Math.floor(steps / 4))),
-    '--eval-windows', String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))), ...(L >= 2 ** 16 ? ['--recompute'] : [])];
+  const args = [
+    '--task',
+    'lm',
+    ...model,
+    '--data',
+    join(data, 'train'),
+    '--eval-data',
+    join(data, 'valid'),
+    '--seq-len',
+    String(L),
+    '--batch',
+    String(batch),
+    '--accum',
+    String(accum),
+    '--warmup',
+    String(Math.max(1, Math.floor(steps / 10))),
+    '--eval-every',
+    String(Math.max(1, Math.floor(steps / 4))),
+    '--eval-windows',
+    String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))),
+    ...(L >= 2 ** 16 ? ['--recompute'] : []),
+  ];
   const curveFile = join(dir, 'position-curve.json');
   if (a['report-only']) {
-    if (checkpointStep(dir) < steps || !existsSync(curveFile) || !existsSync(join(a.out, `spectrogram-L${e}.png`))) continue;
+    if (checkpointStep(dir) < steps || !existsSync(curveFile) || !existsSync(join(a.out, `spectrogram-L${e}.png`)))
+      continue;
   } else trainResumable('mamba-audio', dir, steps, args, device);
   const step = checkpointStep(dir);
   if (!existsSync(curveFile) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== step) {
-    nodeScript('position-eval.js', ['--checkpoint', dir, '--data', join(data, 'test'), '--seq-len', String(L), '--windows', String(Math.max(8, Math.floor(evalTokens / L))), '--device', device, '--out', curveFile]);
+    nodeScript('position-eval.js', [
+      '--checkpoint',
+      dir,
+      '--data',
+      join(data, 'test'),
+      '--seq-len',
+      String(L),
+      '--windows',
+      String(Math.max(8, Math.floor(evalTokens / L))),
+      '--device',
+      device,
+      '--out',
+      curveFile,
+    ]);
   }
-  const wav = `continuation-L${e}.wav`, png = `spectrogram-L${e}.png`;
+  const wav = `continuation-L${e}.wav`,
+    png = `spectrogram-L${e}.png`;
   const gen = join(dir, 'continuation.wav');
   if (!existsSync(gen) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== step || !existsSync(join(a.out, png))) {
-    cli('mamba-audio', ['generate', '--checkpoint', dir, '--prompt', promptWav, '--with-prompt', '--prompt-seconds', String(promptSeconds), '--seconds', String(genSeconds), '--seed', '1', '--device', device, '-o', gen, '--force']);
+    cli('mamba-audio', [
+      'generate',
+      '--checkpoint',
+      dir,
+      '--prompt',
+      promptWav,
+      '--with-prompt',
+      '--prompt-seconds',
+      String(promptSeconds),
+      '--seconds',
+      String(genSeconds),
+      '--seed',
+      '1',
+      '--device',
+      device,
+      '-o',
+      gen,
+      '--force',
+    ]);
     copyFileSync(gen, join(a.out, wav));
     const { samples } = audio.readWavMono(gen);
     writeFileSync(join(a.out, png), spectrogramPng(samples, { markAt: promptLen }));
@@ -150,12 +256,28 @@ for (const e of exps) {
   curve.bins = normaliseCurve(curve.bins);
   const s = summariseRun(dir);
   rows.push({
-    seq_len: L, seconds_context: L / RATE, batch, accum, steps: s.steps, train_tokens: s.steps * stepTokens, train_seconds: trainSeconds(dir),
-    valid_bits: s.eval_bits_per_token, test_bits: curve.bitsPerToken, tail_bits: curve.bins[curve.bins.length - 1].bits, test_windows: curve.windows,
-    tokens_per_s: s.tokens_per_s, peak_mem_bytes: s.peak_mem_bytes, position_curve: curve.bins, continuation: wav, spectrogram: png, wall_s: wallSeconds(origin, L, t0),
+    seq_len: L,
+    seconds_context: L / RATE,
+    batch,
+    accum,
+    steps: s.steps,
+    train_tokens: s.steps * stepTokens,
+    train_seconds: trainSeconds(dir),
+    valid_bits: s.eval_bits_per_token,
+    test_bits: curve.bitsPerToken,
+    tail_bits: curve.bins[curve.bins.length - 1].bits,
+    test_windows: curve.windows,
+    tokens_per_s: s.tokens_per_s,
+    peak_mem_bytes: s.peak_mem_bytes,
+    position_curve: curve.bins,
+    continuation: wav,
+    spectrogram: png,
+    wall_s: wallSeconds(origin, L, t0),
   });
   budget.took((Date.now() - t0) / 1000);
-  console.log(`music-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/sample, ${budget.elapsed().toFixed(0)} s elapsed`);
+  console.log(
+    `music-scaling: L = 2^${e} done: test ${curve.bitsPerToken.toFixed(4)} bits/sample, ${budget.elapsed().toFixed(0)} s elapsed`,
+  );
   rows.sort((x, y) => x.seq_len - y.seq_len); // --lengths may come in any order (e.g. the far ends first)
   await report(false);
 }

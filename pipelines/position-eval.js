@@ -8,10 +8,21 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { root } from './lib.js';
 
-const usage = 'usage: node pipelines/position-eval.js --checkpoint RUN --data PATH --seq-len L --windows N --out FILE.json [--batch B] [--device auto|cpu|cuda]';
+const usage =
+  'usage: node pipelines/position-eval.js --checkpoint RUN --data PATH --seq-len L --windows N --out FILE.json [--batch B] [--device auto|cpu|cuda]';
 let v;
 try {
-  v = parseArgs({ options: { checkpoint: { type: 'string' }, data: { type: 'string' }, 'seq-len': { type: 'string' }, windows: { type: 'string' }, batch: { type: 'string' }, device: { type: 'string', default: 'auto' }, out: { type: 'string' } } }).values;
+  v = parseArgs({
+    options: {
+      checkpoint: { type: 'string' },
+      data: { type: 'string' },
+      'seq-len': { type: 'string' },
+      windows: { type: 'string' },
+      batch: { type: 'string' },
+      device: { type: 'string', default: 'auto' },
+      out: { type: 'string' },
+    },
+  }).values;
 } catch (e) {
   console.error(`position-eval: ${e.message}\n${usage}`);
   process.exit(2);
@@ -30,7 +41,7 @@ const { readRunInfo } = await dist('cli/run-folder.js');
 const dir = resolve(v.checkpoint);
 const device = resolveDevice(v.device);
 const run = readRunInfo(dir);
-const precision = device === 'cuda' ? run?.precision ?? 'f32' : 'f32';
+const precision = device === 'cuda' ? (run?.precision ?? 'f32') : 'f32';
 // recompute: inference keeps one block's activations at a time, so a 2^20-token forward fits
 const model = loadModel(dir, { device, precision, recompute: true });
 if (model.config.task !== 'lm') {
@@ -38,14 +49,20 @@ if (model.config.task !== 'lm') {
   process.exit(1);
 }
 const L = Number(v['seq-len']);
-const src = model.config.domain === 'dna'
-  ? (await dist('data/dna/index.js')).openDnaSource(resolve(v.data), {})
-  : await (await dist('data/audio/index.js')).openAudioWindows(resolve(v.data), {});
+const src =
+  model.config.domain === 'dna'
+    ? (await dist('data/dna/index.js')).openDnaSource(resolve(v.data), {})
+    : await (await dist('data/audio/index.js')).openAudioWindows(resolve(v.data), {});
 const batch = Number(v.batch ?? Math.max(1, Math.floor(2 ** 18 / L))); // at most 2^18 tokens a forward pass, or one window
 const t0 = Date.now();
 const curve = await positionLoss(model, src, { seqLen: L, windows: Number(v.windows), batch });
 const seconds = (Date.now() - t0) / 1000;
 const state = join(dir, 'trainer_state.json');
 const step = existsSync(state) ? JSON.parse(readFileSync(state, 'utf8')).step : undefined;
-writeFileSync(v.out, `${JSON.stringify({ checkpoint: dir, step, data: resolve(v.data), seconds, ...curve }, null, 1)}\n`);
-console.log(`position-eval: ${curve.windows} windows of ${L.toLocaleString('en-US')} (${curve.tokens.toLocaleString('en-US')} predictions): ${curve.bitsPerToken.toFixed(4)} bits/token in ${seconds.toFixed(1)} s`);
+writeFileSync(
+  v.out,
+  `${JSON.stringify({ checkpoint: dir, step, data: resolve(v.data), seconds, ...curve }, null, 1)}\n`,
+);
+console.log(
+  `position-eval: ${curve.windows} windows of ${L.toLocaleString('en-US')} (${curve.tokens.toLocaleString('en-US')} predictions): ${curve.bitsPerToken.toFixed(4)} bits/token in ${seconds.toFixed(1)} s`,
+);

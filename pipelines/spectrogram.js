@@ -19,11 +19,16 @@ function fft(re, im) {
     const ang = (-2 * Math.PI) / len;
     for (let i = 0; i < n; i += len) {
       for (let k = 0; k < len / 2; k++) {
-        const wr = Math.cos(ang * k), wi = Math.sin(ang * k);
-        const a = i + k, b = a + len / 2;
-        const xr = re[b] * wr - im[b] * wi, xi = re[b] * wi + im[b] * wr;
-        re[b] = re[a] - xr; im[b] = im[a] - xi;
-        re[a] += xr; im[a] += xi;
+        const wr = Math.cos(ang * k),
+          wi = Math.sin(ang * k);
+        const a = i + k,
+          b = a + len / 2;
+        const xr = re[b] * wr - im[b] * wi,
+          xi = re[b] * wi + im[b] * wr;
+        re[b] = re[a] - xr;
+        im[b] = im[a] - xi;
+        re[a] += xr;
+        im[a] += xi;
       }
     }
   }
@@ -33,9 +38,13 @@ function fft(re, im) {
 export function stft(x, { size = 512, hop = 128 } = {}) {
   const win = Float64Array.from({ length: size }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / size));
   const frames = [];
-  const re = new Float64Array(size), im = new Float64Array(size);
+  const re = new Float64Array(size),
+    im = new Float64Array(size);
   for (let s = 0; s + size <= x.length; s += hop) {
-    for (let i = 0; i < size; i++) { re[i] = x[s + i] * win[i]; im[i] = 0; }
+    for (let i = 0; i < size; i++) {
+      re[i] = x[s + i] * win[i];
+      im[i] = 0;
+    }
     fft(re, im);
     const db = new Float32Array(size / 2);
     for (let k = 0; k < size / 2; k++) db[k] = 10 * Math.log10(re[k] * re[k] + im[k] * im[k] + 1e-12);
@@ -45,10 +54,17 @@ export function stft(x, { size = 512, hop = 128 } = {}) {
 }
 
 // a dark-to-bright colour map (black, purple, red, orange, pale yellow)
-const STOPS = [[0, 0, 4], [80, 18, 123], [182, 54, 121], [251, 136, 97], [252, 253, 191]];
+const STOPS = [
+  [0, 0, 4],
+  [80, 18, 123],
+  [182, 54, 121],
+  [251, 136, 97],
+  [252, 253, 191],
+];
 function colour(t) {
   const u = Math.max(0, Math.min(1, t)) * (STOPS.length - 1);
-  const i = Math.min(STOPS.length - 2, Math.floor(u)), f = u - i;
+  const i = Math.min(STOPS.length - 2, Math.floor(u)),
+    f = u - i;
   return STOPS[i].map((c, k) => Math.round(c + (STOPS[i + 1][k] - c) * f));
 }
 
@@ -71,8 +87,17 @@ export function encodePng(width, height, rgb) {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0; // 8-bit RGB
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  ihdr[10] = 0;
+  ihdr[11] = 0;
+  ihdr[12] = 0; // 8-bit RGB
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Spectrogram PNG of samples (float, mono); `markAt`: sample index of a vertical marker line. */
@@ -82,7 +107,8 @@ export function spectrogramPng(samples, { size = 512, hop = 128, markAt, rangeDb
   const bins = size / 2;
   let top = -Infinity;
   for (const f of frames) for (const v of f) top = Math.max(top, v);
-  const w = frames.length, h = bins;
+  const w = frames.length,
+    h = bins;
   const rgb = new Uint8Array(w * h * 3);
   const mark = markAt === undefined ? -1 : Math.round((markAt - size / 2) / hop);
   for (let x = 0; x < w; x++) {

@@ -31,8 +31,14 @@ if (!['AUTO', 'ON', 'OFF'].includes(cuda)) {
   process.exit(2);
 }
 const args = [
-  cmakeJs, 'compile', '--directory', join(root, 'native'), '--out', join(root, 'build'),
-  '--parallel', String(Math.max(1, availableParallelism())),
+  cmakeJs,
+  'compile',
+  '--directory',
+  join(root, 'native'),
+  '--out',
+  join(root, 'build'),
+  '--parallel',
+  String(Math.max(1, availableParallelism())),
   `--CDMAMBA_CUDA=${cuda}`,
 ];
 if (process.env.MAMBA_CUDA_ARCHS) args.push(`--CDMAMBA_CUDA_ARCHS=${process.env.MAMBA_CUDA_ARCHS}`);

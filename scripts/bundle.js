@@ -6,7 +6,17 @@
 //   tar -xJf mamba-seq-0.1.0-linux-x64.tar.xz && mamba-seq-0.1.0-linux-x64/bin/mamba-dna doctor
 // Options: --out DIR (default bundle/), --no-compress (leave the folder only), --no-node (skip the runtime).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,7 +46,11 @@ mkdirSync(join(stage, 'build', 'Release'), { recursive: true });
 copyFileSync(addon, join(stage, 'build', 'Release', 'mamba_native.node'));
 cpSync(join(root, 'dist'), join(stage, 'dist'), { recursive: true, filter: (p) => !p.endsWith('.map') });
 for (const d of ['bin', 'datasets', 'pipelines', 'bench']) {
-  if (existsSync(join(root, d))) cpSync(join(root, d), join(stage, d), { recursive: true, filter: (p) => !p.startsWith(join(root, 'datasets', 'build')) });
+  if (existsSync(join(root, d)))
+    cpSync(join(root, d), join(stage, d), {
+      recursive: true,
+      filter: (p) => !p.startsWith(join(root, 'datasets', 'build')),
+    });
 }
 copyFileSync(join(root, 'README.md'), join(stage, 'README.md'));
 // package.json without install scripts: the addon is prebuilt
@@ -91,7 +105,10 @@ exec "$NODE" "$HERE/bin/${cli}.js" "$@"
 let size = 0;
 if (!flag('--no-compress')) {
   const tarball = join(outDir, `${name}.tar.xz`);
-  const r = spawnSync('tar', ['-C', outDir, '-cJf', tarball, name], { stdio: 'inherit', env: { ...process.env, XZ_OPT: '-6 -T0' } });
+  const r = spawnSync('tar', ['-C', outDir, '-cJf', tarball, name], {
+    stdio: 'inherit',
+    env: { ...process.env, XZ_OPT: '-6 -T0' },
+  });
   if (r.status !== 0) fail('tar failed');
   size = statSync(tarball).size;
   console.log(`bundle: ${tarball} (${(size / 2 ** 20).toFixed(1)} MiB)`);

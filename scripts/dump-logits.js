@@ -39,8 +39,12 @@ const text = dna ? 'ACGTNacgtnRYKM GATTACA' : '128 131 127 0 255  64';
 const textIds = dna
   ? Array.from(encodeBases(new TextEncoder().encode(text.replace(/\s/g, ''))))
   : text.split(/\s+/).map(Number);
-writeSafetensors(out, new Map([
-  ['input_ids', { dtype: 'I32', shape: [B, L], data: ids }],
-  ['logits', { dtype: 'F32', shape: [B, L, V], data: Float32Array.from(logits) }],
-]), { format: 'pt', tokenizer_text: text, tokenizer_ids: JSON.stringify(textIds) });
+writeSafetensors(
+  out,
+  new Map([
+    ['input_ids', { dtype: 'I32', shape: [B, L], data: ids }],
+    ['logits', { dtype: 'F32', shape: [B, L, V], data: Float32Array.from(logits) }],
+  ]),
+  { format: 'pt', tokenizer_text: text, tokenizer_ids: JSON.stringify(textIds) },
+);
 console.log(`${out}: logits [${B}, ${L}, ${V}] of ${dir}`);

@@ -17,7 +17,8 @@ export function randn(n: number, seed: number, scale = 1): Float64Array {
   const r = rng(seed);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12), v = r();
+    const u = Math.max(r(), 1e-12),
+      v = r();
     out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
   return out;
@@ -34,7 +35,8 @@ export function randu(n: number, seed: number, lo = 0, hi = 1): Float64Array {
 /** ||a - b|| / max(||b||, tiny): the relative error the kernel tests bound. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`relErr: lengths differ (${a.length} vs ${b.length})`);
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     const d = a[i]! - b[i]!;
     num += d * d;

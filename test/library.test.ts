@@ -7,7 +7,11 @@ describe('library entry point', () => {
     const { train, valid } = lib.dna.openHoldoutSplits(lib.dna.DEFAULT_DNA_DATA, 0.05);
     const config = lib.makeConfig('tiny', { domain: 'dna', task: 'lm', vocab_size: 16 });
     const model = lib.createModel(config, { device: 'cpu', seed: 3 });
-    const trainer = new lib.Trainer(model, { train, valid }, { steps: 12, batchSize: 4, seqLen: 128, lr: 5e-3, warmupSteps: 2, evalWindows: 8, seed: 3 });
+    const trainer = new lib.Trainer(
+      model,
+      { train, valid },
+      { steps: 12, batchSize: 4, seqLen: 128, lr: 5e-3, warmupSteps: 2, evalWindows: 8, seed: 3 },
+    );
     const before = await trainer.evaluate();
     await trainer.run();
     const after = await trainer.evaluate();

@@ -11,7 +11,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('pipelines/markov-baseline.js', () => {
   it('scores orders 0..k on the held-out 5% of the shipped genome and writes the results files', () => {
-    const r = spawnSync(process.execPath, [join(root, 'pipelines', 'markov-baseline.js'), '--max-order', '3', '--out', dir], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'pipelines', 'markov-baseline.js'), '--max-order', '3', '--out', dir],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const res = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     expect(res.rows.map((x: { order: number }) => x.order)).toEqual([0, 1, 2, 3]);

@@ -16,7 +16,11 @@ const dir = mkdtempSync(join(tmpdir(), 'mamba-pipe-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function pipeline(name: string, args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, 'pipelines', `${name}.js`), ...args], { encoding: 'utf8', env: { ...process.env, MAMBA_NUM_THREADS: '1' }, timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(root, 'pipelines', `${name}.js`), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MAMBA_NUM_THREADS: '1' },
+    timeout: 600_000,
+  });
   expect(r.status, r.stderr + r.stdout.slice(-2000)).toBe(0);
   return r.stdout;
 }
@@ -42,7 +46,18 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
   const out = join(dir, 'longctx');
 
   it('dna-scaling: held-out bits and a position curve per length; a rerun keeps finished lengths', () => {
-    const args = ['--lengths', '6,7', '--steps', '4', '--device', 'cpu', '--out', join(out, 'dna-scaling'), '--maf', maf];
+    const args = [
+      '--lengths',
+      '6,7',
+      '--steps',
+      '4',
+      '--device',
+      'cpu',
+      '--out',
+      join(out, 'dna-scaling'),
+      '--maf',
+      maf,
+    ];
     pipeline('dna-scaling', args);
     const res = JSON.parse(readFileSync(join(out, 'dna-scaling', 'results.json'), 'utf8'));
     expect(res.rows.map((r: { seq_len: number }) => r.seq_len)).toEqual([64, 128]);
@@ -54,7 +69,8 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
       expect(r.position_curve.at(-1).to).toBe(r.seq_len);
       expect(r.position_curve[0].from).toBe(1);
     }
-    for (const f of ['results.md', 'bits.svg', 'position.svg', 'report.html']) expect(existsSync(join(out, 'dna-scaling', f)), f).toBe(true);
+    for (const f of ['results.md', 'bits.svg', 'position.svg', 'report.html'])
+      expect(existsSync(join(out, 'dna-scaling', f)), f).toBe(true);
     const again = pipeline('dna-scaling', args);
     expect(again).toMatch(/already trained to step 4, kept/);
     expect(again).not.toMatch(/position-eval\.js/);
@@ -81,28 +97,48 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
   });
 });
 
-const soxOgg = spawnSync('sox', ['--version'], { stdio: 'ignore' }).status === 0 && /vorbis/i.test(spawnSync('sox', ['--help'], { encoding: 'utf8' }).stdout ?? '');
+const soxOgg =
+  spawnSync('sox', ['--version'], { stdio: 'ignore' }).status === 0 &&
+  /vorbis/i.test(spawnSync('sox', ['--help'], { encoding: 'utf8' }).stdout ?? '');
 
-describe.skipIf(!soxOgg)(`music-scaling (toy size, Ogg tracks made with sox)${soxOgg ? '' : ' (skipped: needs sox with Ogg support: apt-get install sox libsox-fmt-base)'}`, () => {
-  it('bits per sample, a position curve, a WAV continuation and its spectrogram per length', () => {
-    const src = join(dir, 'ogg');
-    mkdirSync(src, { recursive: true });
-    [2, 2, 2, 2, 2].forEach((s, i) => execFileSync('sox', ['-n', '-r', '44100', '-c', '2', join(src, `t${i}.ogg`), 'synth', String(s), 'pluck', String(220 + 55 * i), 'sine', '3']));
-    const data = join(dir, 'music');
-    buildMusic(data, { source: src, minSeconds: 1, format: 'tokens', testFraction: 0.2, validFraction: 0.2 });
-    const out = join(dir, 'music-scaling');
-    pipeline('music-scaling', ['--lengths', '8', '--steps', '3', '--device', 'cpu', '--out', out, '--dataset', data]);
-    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-    expect(res.rows.map((r: { seq_len: number }) => r.seq_len)).toEqual([256]);
-    for (const r of res.rows) {
-      expect(r.batch * r.accum * r.seq_len).toBe(2048);
-      expect(r.test_bits).toBeGreaterThan(0);
-      expect(r.test_bits).toBeLessThanOrEqual(8.5);
-      expect(r.position_curve.at(-1).to).toBe(r.seq_len);
-      // prompt 0.05 s + continuation 0.05 s at 16 kHz, 16-bit: 44-byte header + 2 bytes a sample
-      expect(statSync(join(out, r.continuation)).size).toBe(44 + 2 * 1600);
-      expect(readFileSync(join(out, r.spectrogram)).subarray(1, 4).toString()).toBe('PNG');
-    }
-    expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/spectrogram-L8\.png/);
-  });
-});
+describe.skipIf(!soxOgg)(
+  `music-scaling (toy size, Ogg tracks made with sox)${soxOgg ? '' : ' (skipped: needs sox with Ogg support: apt-get install sox libsox-fmt-base)'}`,
+  () => {
+    it('bits per sample, a position curve, a WAV continuation and its spectrogram per length', () => {
+      const src = join(dir, 'ogg');
+      mkdirSync(src, { recursive: true });
+      [2, 2, 2, 2, 2].forEach((s, i) =>
+        execFileSync('sox', [
+          '-n',
+          '-r',
+          '44100',
+          '-c',
+          '2',
+          join(src, `t${i}.ogg`),
+          'synth',
+          String(s),
+          'pluck',
+          String(220 + 55 * i),
+          'sine',
+          '3',
+        ]),
+      );
+      const data = join(dir, 'music');
+      buildMusic(data, { source: src, minSeconds: 1, format: 'tokens', testFraction: 0.2, validFraction: 0.2 });
+      const out = join(dir, 'music-scaling');
+      pipeline('music-scaling', ['--lengths', '8', '--steps', '3', '--device', 'cpu', '--out', out, '--dataset', data]);
+      const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+      expect(res.rows.map((r: { seq_len: number }) => r.seq_len)).toEqual([256]);
+      for (const r of res.rows) {
+        expect(r.batch * r.accum * r.seq_len).toBe(2048);
+        expect(r.test_bits).toBeGreaterThan(0);
+        expect(r.test_bits).toBeLessThanOrEqual(8.5);
+        expect(r.position_curve.at(-1).to).toBe(r.seq_len);
+        // prompt 0.05 s + continuation 0.05 s at 16 kHz, 16-bit: 44-byte header + 2 bytes a sample
+        expect(statSync(join(out, r.continuation)).size).toBe(44 + 2 * 1600);
+        expect(readFileSync(join(out, r.spectrogram)).subarray(1, 4).toString()).toBe('PNG');
+      }
+      expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/spectrogram-L8\.png/);
+    });
+  },
+);

@@ -18,7 +18,9 @@ const { Rng } = await import(join(dist, 'util', 'rng.js'));
 const out = join(here, 'digits');
 const manifestPath = join(out, 'manifest.json');
 const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
-const shipped = 12, added = 2, rate = 16000;
+const shipped = 12,
+  added = 2,
+  rate = 16000;
 const voices = pickVoices(shipped + added, 1);
 const known = new Set(manifest.items.map((i) => i.speaker));
 // buildDigits draws a base speed and pitch per voice from Rng(seed + 1000), in voice order
@@ -26,7 +28,8 @@ const rng = new Rng(1001);
 const tmp = mkdtempSync(join(tmpdir(), 'mamba-digits-'));
 try {
   voices.forEach((v, n) => {
-    const baseSpeed = 130 + rng.int(60), basePitch = 30 + rng.int(40);
+    const baseSpeed = 130 + rng.int(60),
+      basePitch = 30 + rng.int(40);
     if (n < shipped) return;
     const speaker = voiceId(v).replace(/[^A-Za-z0-9-]+/g, '-');
     if (known.has(speaker)) throw new Error(`${speaker} is already in ${manifestPath}`);

@@ -15,37 +15,49 @@ inline int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 16384 / st
 
 template <class T>
 void embedding_forward(const Napi::CallbackInfo& info) {
-  int64_t Tn = arg_int(info, 3, "embeddingForward T"), V = arg_int(info, 4, "embeddingForward V"), D = arg_int(info, 5, "embeddingForward D");
+  int64_t Tn = arg_int(info, 3, "embeddingForward T"), V = arg_int(info, 4, "embeddingForward V"),
+          D = arg_int(info, 5, "embeddingForward D");
   check_dims(info, "embeddingForward", {Tn, V, D});
   const int32_t* ids = arg_array<int32_t>(info, 0, "embeddingForward ids", Tn);
   const T* W = arg_array<T>(info, 1, "embeddingForward W", V * D);
   T* out = arg_array<T>(info, 2, "embeddingForward out", Tn * D);
   for (int64_t t = 0; t < Tn; t++)
-    if (ids[t] < 0 || ids[t] >= V) throw_range(info.Env(), "embeddingForward: id " + std::to_string(ids[t]) + " at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
-  parallel_for(Tn, [&](int64_t t0, int64_t t1) {
+    if (ids[t] < 0 || ids[t] >= V)
+      throw_range(info.Env(), "embeddingForward: id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
+                                  " is outside 0.." + std::to_string(V - 1));
+  parallel_for(
+      Tn,
+      [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) copy_n(W + (int64_t)ids[t] * D, D, out + t * D);
-  }, row_grain(D));
+      },
+      row_grain(D));
 }
 
 template <class T>
 void embedding_backward(const Napi::CallbackInfo& info) {
-  int64_t Tn = arg_int(info, 3, "embeddingBackward T"), V = arg_int(info, 4, "embeddingBackward V"), D = arg_int(info, 5, "embeddingBackward D");
+  int64_t Tn = arg_int(info, 3, "embeddingBackward T"), V = arg_int(info, 4, "embeddingBackward V"),
+          D = arg_int(info, 5, "embeddingBackward D");
   check_dims(info, "embeddingBackward", {Tn, V, D});
   const int32_t* ids = arg_array<int32_t>(info, 0, "embeddingBackward ids", Tn);
   const T* dOut = arg_array<T>(info, 1, "embeddingBackward dOut", Tn * D);
   T* dW = arg_array<T>(info, 2, "embeddingBackward dW", V * D);
   for (int64_t t = 0; t < Tn; t++)
-    if (ids[t] < 0 || ids[t] >= V) throw_range(info.Env(), "embeddingBackward: id " + std::to_string(ids[t]) + " at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+    if (ids[t] < 0 || ids[t] >= V)
+      throw_range(info.Env(), "embeddingBackward: id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
+                                  " is outside 0.." + std::to_string(V - 1));
   // threads own disjoint column blocks of dW, so rows with equal ids never race
   int64_t blocks = (D + 15) / 16;
-  parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+  parallel_for(
+      blocks,
+      [&](int64_t b0, int64_t b1) {
     int64_t d0 = b0 * 16, d1 = std::min(D, b1 * 16);
     for (int64_t t = 0; t < Tn; t++) {
       T* w = dW + (int64_t)ids[t] * D;
       const T* g = dOut + t * D;
       for (int64_t d = d0; d < d1; d++) w[d] += g[d];
     }
-  }, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Tn)));
+      },
+      std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Tn)));
 }
 
 template <class T>
@@ -54,12 +66,15 @@ void bias_forward(const Napi::CallbackInfo& info) {
   check_dims(info, "biasForward", {Tn, C});
   T* y = arg_array<T>(info, 0, "biasForward y", Tn * C);
   const T* b = arg_array<T>(info, 1, "biasForward b", C);
-  parallel_for(Tn, [&](int64_t t0, int64_t t1) {
+  parallel_for(
+      Tn,
+      [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
       T* r = y + t * C;
       for (int64_t c = 0; c < C; c++) r[c] += b[c];
     }
-  }, row_grain(C));
+      },
+      row_grain(C));
 }
 
 // db[c] += sum over rows of dy[., c]: per-part partial sums, then one serial pass.
@@ -96,7 +111,9 @@ void rmsnorm_forward(const Napi::CallbackInfo& info) {
   T* rstd = arg_array<T>(info, 5, "rmsnormForward rstd", Tn);
   if (!x && !res) throw_range(info.Env(), "rmsnormForward: x and residualIn cannot both be null");
   if (!rout && x) throw_range(info.Env(), "rmsnormForward: residualOut may be null only when x is null");
-  parallel_for(Tn, [&](int64_t t0, int64_t t1) {
+  parallel_for(
+      Tn,
+      [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
       if (!x) {
         const T* rr = res + t * D;
@@ -120,7 +137,8 @@ void rmsnorm_forward(const Napi::CallbackInfo& info) {
       T* o = out + t * D;
       for (int64_t d = 0; d < D; d++) o[d] = rr[d] * s * w[d];
     }
-  }, row_grain(D));
+      },
+      row_grain(D));
 }
 
 // out = r s w with s = (mean r^2 + eps)^-1/2, ds/dr_j = -s^3 r_j / D, so
@@ -176,8 +194,11 @@ void cross_entropy_forward(const Napi::CallbackInfo& info) {
   T* dl = arg_opt<T>(info, 3, "crossEntropyForward dLogits", Tn * V);
   for (int64_t t = 0; t < Tn; t++)
     if (tg[t] != ignore && (tg[t] < 0 || tg[t] >= V))
-      throw_range(info.Env(), "crossEntropyForward: target " + std::to_string(tg[t]) + " at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
-  parallel_for(Tn, [&](int64_t t0, int64_t t1) {
+      throw_range(info.Env(), "crossEntropyForward: target " + std::to_string(tg[t]) + " at position " +
+                                  std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+  parallel_for(
+      Tn,
+      [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
       const T* l = logits + t * V;
       T* dr = dl ? dl + t * V : nullptr;
@@ -198,23 +219,30 @@ void cross_entropy_forward(const Napi::CallbackInfo& info) {
         dr[tg[t]] -= (T)gs;
       }
     }
-  }, std::max<int64_t>(1, 4096 / V));
+      },
+      std::max<int64_t>(1, 4096 / V));
 }
 
 template <class T>
 void pool_forward(const Napi::CallbackInfo& info) {
-  int64_t B = arg_int(info, 2, "poolForward B"), L = arg_int(info, 3, "poolForward L"), D = arg_int(info, 4, "poolForward D");
+  int64_t B = arg_int(info, 2, "poolForward B"), L = arg_int(info, 3, "poolForward L"),
+          D = arg_int(info, 4, "poolForward D");
   int64_t mode = arg_int(info, 5, "poolForward mode");
   check_dims(info, "poolForward", {B, L, D});
   if (mode != 0 && mode != 1) throw_range(info.Env(), "poolForward: mode must be 0 (mean) or 1 (last)");
   if (L < 1) throw_range(info.Env(), "poolForward: L must be >= 1");
   const T* x = arg_array<T>(info, 0, "poolForward x", B * L * D);
   T* out = arg_array<T>(info, 1, "poolForward out", B * D);
-  parallel_for(B, [&](int64_t b0, int64_t b1) {
+  parallel_for(
+      B,
+      [&](int64_t b0, int64_t b1) {
     std::vector<double> acc((size_t)D);
     for (int64_t b = b0; b < b1; b++) {
       T* o = out + b * D;
-      if (mode == 1) { copy_n(x + (b * L + L - 1) * D, D, o); continue; }
+      if (mode == 1) {
+        copy_n(x + (b * L + L - 1) * D, D, o);
+        continue;
+      }
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t l = 0; l < L; l++) {
         const T* r = x + (b * L + l) * D;
@@ -222,32 +250,39 @@ void pool_forward(const Napi::CallbackInfo& info) {
       }
       for (int64_t d = 0; d < D; d++) o[d] = (T)(acc[d] / (double)L);
     }
-  }, 1);
+      },
+      1);
 }
 
 template <class T>
 void pool_backward(const Napi::CallbackInfo& info) {
-  int64_t B = arg_int(info, 2, "poolBackward B"), L = arg_int(info, 3, "poolBackward L"), D = arg_int(info, 4, "poolBackward D");
+  int64_t B = arg_int(info, 2, "poolBackward B"), L = arg_int(info, 3, "poolBackward L"),
+          D = arg_int(info, 4, "poolBackward D");
   int64_t mode = arg_int(info, 5, "poolBackward mode");
   check_dims(info, "poolBackward", {B, L, D});
   if (mode != 0 && mode != 1) throw_range(info.Env(), "poolBackward: mode must be 0 (mean) or 1 (last)");
   if (L < 1) throw_range(info.Env(), "poolBackward: L must be >= 1");
   const T* g = arg_array<T>(info, 0, "poolBackward dOut", B * D);
   T* dx = arg_array<T>(info, 1, "poolBackward dx", B * L * D);
-  parallel_for(B * L, [&](int64_t r0, int64_t r1) {
+  parallel_for(
+      B * L,
+      [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       int64_t b = r / L, l = r % L;
       T* o = dx + r * D;
       const T* gr = g + b * D;
       if (mode == 1) {
-        if (l == L - 1) copy_n(gr, D, o);
-        else std::fill(o, o + D, T(0));
+        if (l == L - 1)
+          copy_n(gr, D, o);
+        else
+          std::fill(o, o + D, T(0));
       } else {
         T inv = T(1) / (T)L;
         for (int64_t d = 0; d < D; d++) o[d] = gr[d] * inv;
       }
     }
-  }, row_grain(D));
+      },
+      row_grain(D));
 }
 
 template <class T>
@@ -264,7 +299,9 @@ void adamw_step(const Napi::CallbackInfo& info) {
   a.finish();
   const T c1 = (T)h.c1, c2 = (T)h.c2;
   const T B1 = (T)h.beta1, B2 = (T)h.beta2, LR = (T)h.lr, E = (T)h.eps, WD = (T)wd;
-  parallel_for(n, [&](int64_t i0, int64_t i1) {
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       T gi = g[i];
       T mi = B1 * m[i] + (T(1) - B1) * gi;
@@ -273,7 +310,8 @@ void adamw_step(const Napi::CallbackInfo& info) {
       v[i] = vi;
       p[i] -= LR * ((mi * c1) / (std::sqrt(vi * c2) + E) + WD * p[i]);
     }
-  }, 16384);
+      },
+      16384);
 }
 
 template <class T>
@@ -301,7 +339,12 @@ void scale_op(const Napi::CallbackInfo& info) {
   check_dims(info, "scale", {n});
   T* x = arg_array<T>(info, 0, "scale x", n);
   T s = (T)arg_num(info, 2, "scale s");
-  parallel_for(n, [&](int64_t i0, int64_t i1) { for (int64_t i = i0; i < i1; i++) x[i] *= s; }, 65536);
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) x[i] *= s;
+      },
+      65536);
 }
 
 template <class T>
@@ -311,7 +354,12 @@ void add_op(const Napi::CallbackInfo& info) {
   const T* a = arg_array<T>(info, 0, "add a", n);
   const T* b = arg_array<T>(info, 1, "add b", n);
   T* o = arg_array<T>(info, 2, "add out", n);
-  parallel_for(n, [&](int64_t i0, int64_t i1) { for (int64_t i = i0; i < i1; i++) o[i] = a[i] + b[i]; }, 65536);
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) o[i] = a[i] + b[i];
+      },
+      65536);
 }
 
 template <class T>
@@ -320,7 +368,8 @@ void fill_op(const Napi::CallbackInfo& info) {
   check_dims(info, "fill", {n});
   T* x = arg_array<T>(info, 0, "fill x", n);
   T v = (T)arg_num(info, 2, "fill value");
-  parallel_for(n, [&](int64_t i0, int64_t i1) { std::fill(x + i0, x + i1, v); }, 65536);
+  parallel_for(
+      n, [&](int64_t i0, int64_t i1) { std::fill(x + i0, x + i1, v); }, 65536);
 }
 
 // out = -exp(x): the mixer's A = -exp(A_log), recomputed on the model's device at every forward
@@ -347,26 +396,24 @@ void add_product_op(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, embeddingForward) { MAMBA_DISPATCH(1, embedding_forward) }
-MAMBA_OP(cpu, embeddingBackward) { MAMBA_DISPATCH(1, embedding_backward) }
-MAMBA_OP(cpu, biasForward) { MAMBA_DISPATCH(0, bias_forward) }
-MAMBA_OP(cpu, biasBackward) { MAMBA_DISPATCH(0, bias_backward) }
-MAMBA_OP(cpu, rmsnormForward) {  // the element type from x, or from residualIn when x is null
-  if (::mamba::arg_present(info, 0)) { MAMBA_DISPATCH(0, rmsnorm_forward) }
+MAMBA_OP(cpu, embeddingForward){MAMBA_DISPATCH(1, embedding_forward)} MAMBA_OP(cpu, embeddingBackward){
+    MAMBA_DISPATCH(1, embedding_backward)} MAMBA_OP(cpu, biasForward){
+    MAMBA_DISPATCH(0, bias_forward)} MAMBA_OP(cpu,
+                                              biasBackward){MAMBA_DISPATCH(
+    0, bias_backward)} MAMBA_OP(cpu, rmsnormForward) {  // the element type from x, or from residualIn when x is null
+  if (::mamba::arg_present(info, 0)) {
+    MAMBA_DISPATCH(0, rmsnorm_forward)
+  }
   MAMBA_DISPATCH(1, rmsnorm_forward)
 }
-MAMBA_OP(cpu, rmsnormBackward) { MAMBA_DISPATCH(0, rmsnorm_backward) }
-MAMBA_OP(cpu, crossEntropyForward) { MAMBA_DISPATCH(0, cross_entropy_forward) }
-MAMBA_OP(cpu, poolForward) { MAMBA_DISPATCH(0, pool_forward) }
-MAMBA_OP(cpu, poolBackward) { MAMBA_DISPATCH(0, pool_backward) }
+MAMBA_OP(cpu, rmsnormBackward){MAMBA_DISPATCH(0, rmsnorm_backward)} MAMBA_OP(cpu, crossEntropyForward){
+    MAMBA_DISPATCH(0, cross_entropy_forward)} MAMBA_OP(cpu, poolForward){
+    MAMBA_DISPATCH(0, pool_forward)} MAMBA_OP(cpu, poolBackward){MAMBA_DISPATCH(0, pool_backward)}
 // cpu.adamwStep({ param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step })
-MAMBA_OP(cpu, adamwStep) { MAMBA_DISPATCH_FIELD("param", adamw_step) }
-MAMBA_OP(cpu, scale) { MAMBA_DISPATCH(0, scale_op) }
-MAMBA_OP(cpu, add) { MAMBA_DISPATCH(0, add_op) }
-MAMBA_OP(cpu, fill) { MAMBA_DISPATCH(0, fill_op) }
-MAMBA_OP(cpu, negExp) { MAMBA_DISPATCH(0, neg_exp_op) }
-MAMBA_OP(cpu, addProduct) { MAMBA_DISPATCH(0, add_product_op) }
-MAMBA_OP(cpu, sumSquares) {
+MAMBA_OP(cpu, adamwStep){MAMBA_DISPATCH_FIELD("param", adamw_step)} MAMBA_OP(cpu, scale){
+    MAMBA_DISPATCH(0, scale_op)} MAMBA_OP(cpu, add){MAMBA_DISPATCH(0, add_op)} MAMBA_OP(cpu, fill){
+    MAMBA_DISPATCH(0, fill_op)} MAMBA_OP(cpu, negExp){MAMBA_DISPATCH(0, neg_exp_op)} MAMBA_OP(cpu, addProduct){
+    MAMBA_DISPATCH(0, add_product_op)} MAMBA_OP(cpu, sumSquares) {
   double r = mamba::arg_is_f64(info, 0) ? mamba::sum_squares<double>(info) : mamba::sum_squares<float>(info);
   return Napi::Number::New(info.Env(), r);
 }

@@ -10,15 +10,19 @@
 
 // Binding body that runs fn<double> or fn<float> by the element type of the float array at argument i
 // (Float64Array: the double kernels that serve the gradient checks).
-#define MAMBA_DISPATCH(i, fn)                                  \
-  if (::mamba::arg_is_f64(info, i)) ::mamba::fn<double>(info); \
-  else ::mamba::fn<float>(info);                               \
+#define MAMBA_DISPATCH(i, fn)       \
+  if (::mamba::arg_is_f64(info, i)) \
+    ::mamba::fn<double>(info);      \
+  else                              \
+    ::mamba::fn<float>(info);       \
   return info.Env().Undefined();
 
 // The same for an op taking one argument object: the element type of its field `key`.
-#define MAMBA_DISPATCH_FIELD(key, fn)                                           \
-  if (::mamba::field_is_f64(info, 0, key)) ::mamba::fn<double>(info); \
-  else ::mamba::fn<float>(info);                                                \
+#define MAMBA_DISPATCH_FIELD(key, fn)      \
+  if (::mamba::field_is_f64(info, 0, key)) \
+    ::mamba::fn<double>(info);             \
+  else                                     \
+    ::mamba::fn<float>(info);              \
   return info.Env().Undefined();
 
 namespace mamba {
@@ -45,7 +49,9 @@ inline void check_dims(const Napi::CallbackInfo& info, const char* op, std::init
 }
 
 inline void check_stride(const Napi::CallbackInfo& info, const char* what, int64_t stride, int64_t width) {
-  if (stride < width) throw_range(info.Env(), std::string(what) + ": row stride " + std::to_string(stride) + " is smaller than the width " + std::to_string(width));
+  if (stride < width)
+    throw_range(info.Env(), std::string(what) + ": row stride " + std::to_string(stride) +
+                                " is smaller than the width " + std::to_string(width));
 }
 
 // Optional typed array: null/undefined -> nullptr.
@@ -58,10 +64,14 @@ T* arg_opt(const Napi::CallbackInfo& info, size_t i, const char* what, size_t mi
 // acc[p * width .. ) so reductions over rows need no atomics. Returns the number of parts used.
 template <class F>
 int64_t parallel_parts(int64_t rows, int64_t min_rows_per_part, F&& body) {
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), rows / std::max<int64_t>(1, min_rows_per_part)));
-  parallel_for(parts, [&](int64_t p0, int64_t p1) {
+  int64_t parts =
+      std::max<int64_t>(1, std::min<int64_t>(num_threads(), rows / std::max<int64_t>(1, min_rows_per_part)));
+  parallel_for(
+      parts,
+      [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) body(p, rows * p / parts, rows * (p + 1) / parts);
-  }, 1);
+      },
+      1);
   return parts;
 }
 

@@ -9,15 +9,21 @@
 namespace mamba {
 namespace {
 
-struct ConvDims { int64_t B, L, D, K; bool silu; };
+struct ConvDims {
+  int64_t B, L, D, K;
+  bool silu;
+};
 
 // pre[r, d] = bias[d] + sum_k wT[k, d] x[t-K+1+k, d] for rows r in [r0, r1) of one sequence starting at row s.
 template <class T>
-inline void conv_rows(const T* x, int64_t xs, const T* wT, const T* bias, int64_t s, int64_t r0, int64_t r1, int64_t D, int64_t K, T* pre, int64_t ps) {
+inline void conv_rows(const T* x, int64_t xs, const T* wT, const T* bias, int64_t s, int64_t r0, int64_t r1, int64_t D,
+                      int64_t K, T* pre, int64_t ps) {
   for (int64_t r = r0; r < r1; r++) {
     T* p = pre + (r - r0) * ps;
-    if (bias) copy_n(bias, D, p);
-    else std::fill(p, p + D, T(0));
+    if (bias)
+      copy_n(bias, D, p);
+    else
+      std::fill(p, p + D, T(0));
     for (int64_t k = 0; k < K; k++) {
       int64_t src = r - (K - 1) + k;
       if (src < s) continue;
@@ -49,14 +55,17 @@ void conv_forward(const Napi::CallbackInfo& info) {
   check_cpu_dtype<T>(a);
   a.finish();
   auto wT = transpose_w(w, D, K);
-  parallel_for(Tn, [&](int64_t r0, int64_t r1) {
+  parallel_for(
+      Tn,
+      [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1;) {
       int64_t s = (r / L) * L, e = std::min(r1, s + L);  // rows of one sequence
       conv_rows(x, xs, wT.data(), bias, s, r, e, D, K, out + r * D, D);
       if (silu) silu_inplace(out + r * D, (e - r) * D);
       r = e;
     }
-  }, rows_grain(D, K));
+      },
+      rows_grain(D, K));
 }
 
 // g = dOut * act'(pre); dx[t'] = sum_k w[k] g[t'+K-1-k] (same sequence); dw[d,k] += sum_t g[t] x[t-K+1+k];
@@ -75,7 +84,7 @@ void conv_backward(const Napi::CallbackInfo& info) {
   auto wT = transpose_w(w, D, K);
   int nt = num_threads();
   std::vector<T> acc((size_t)nt * (K + 1) * D, T(0));  // per part: dwT [K, D] then dbias [D]
-  constexpr int64_t RB = 64;                            // rows per block of g
+  constexpr int64_t RB = 64;                           // rows per block of g
   int64_t parts = parallel_parts(Tn, rows_grain(D, K), [&](int64_t p, int64_t r0, int64_t r1) {
     T* dwT = acc.data() + p * (K + 1) * D;
     T* db = dwT + K * D;
@@ -133,7 +142,9 @@ void conv_step(const Napi::CallbackInfo& info) {
   T* out = a.array<T>("out", B * D);
   check_cpu_dtype<T>(a);
   a.finish();
-  parallel_for(B * D, [&](int64_t i0, int64_t i1) {
+  parallel_for(
+      B * D,
+      [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       int64_t b = i / D, d = i % D;
       T* s = st + i * K;
@@ -143,13 +154,15 @@ void conv_step(const Napi::CallbackInfo& info) {
       for (int64_t k = 0; k < K; k++) acc += w[d * K + k] * s[k];
       out[i] = silu ? acc * vsigmoid(acc) : acc;
     }
-  }, 4096);
+      },
+      4096);
 }
 
 }  // namespace
 }  // namespace mamba
 
 // cpu.conv1dForward / conv1dBackward / conv1dStep({ ...fields }): fields in native/KERNELS.md
-MAMBA_OP(cpu, conv1dForward) { MAMBA_DISPATCH_FIELD("x", conv_forward) }
-MAMBA_OP(cpu, conv1dBackward) { MAMBA_DISPATCH_FIELD("x", conv_backward) }
-MAMBA_OP(cpu, conv1dStep) { MAMBA_DISPATCH_FIELD("x", conv_step) }
+MAMBA_OP(cpu, conv1dForward){MAMBA_DISPATCH_FIELD("x", conv_forward)} MAMBA_OP(cpu, conv1dBackward){
+    MAMBA_DISPATCH_FIELD("x", conv_backward)} MAMBA_OP(cpu, conv1dStep) {
+  MAMBA_DISPATCH_FIELD("x", conv_step)
+}

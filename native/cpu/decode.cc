@@ -15,7 +15,9 @@ double softplus(double x) { return x > 20.0 ? x : std::log1p(std::exp(x)); }
 
 int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const int64_t B = arg_int(info, i, op);
-  if (B < 1 || B > kDecodeMaxB) throw_range(info.Env(), std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
+  if (B < 1 || B > kDecodeMaxB)
+    throw_range(info.Env(),
+                std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
   return B;
 }
 
@@ -45,7 +47,10 @@ void decode_in(const Napi::CallbackInfo& info) {
     for (int64_t o = 0; o < 2 * E; o++) {
       double a = 0;
       for (int64_t d = 0; d < D; d++) a += (double)Win[o * D + d] * xn[d];
-      if (o >= E) { z[b * E + o - E] = (T)a; continue; }
+      if (o >= E) {
+        z[b * E + o - E] = (T)a;
+        continue;
+      }
       T* s_ = st + (b * E + o) * K;
       for (int64_t k = 0; k + 1 < K; k++) s_[k] = s_[k + 1];
       s_[K - 1] = (T)a;
@@ -57,7 +62,8 @@ void decode_in(const Napi::CallbackInfo& info) {
     for (int64_t p = 0; p < P; p++)
       for (int64_t j = 0; j < J; j++) {
         double a = 0;
-        for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++) a += (double)xc[b * E + o] * Wx[j * E + o];
+        for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++)
+          a += (double)xc[b * E + o] * Wx[j * E + o];
         xPart[(p * B + b) * J + j] = (T)a;
       }
   }
@@ -119,6 +125,7 @@ void decode_out(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, decodeIn) { MAMBA_DISPATCH_FIELD("hIn", decode_in) }
-MAMBA_OP(cpu, decodeSsm) { MAMBA_DISPATCH_FIELD("xc", decode_ssm) }
-MAMBA_OP(cpu, decodeOut) { MAMBA_DISPATCH(0, decode_out) }
+MAMBA_OP(cpu, decodeIn){MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeSsm){
+    MAMBA_DISPATCH_FIELD("xc", decode_ssm)} MAMBA_OP(cpu, decodeOut) {
+  MAMBA_DISPATCH(0, decode_out)
+}

@@ -22,22 +22,27 @@ namespace mamba {
 
 template <class T>
 static void gemm_simple(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+                        const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   // B as a K x N row-major panel (copy only if transposed)
   std::vector<T> bt;
   const T* Bn = B;
   int64_t ldbn = ldb;
   if (transB) {
     bt.resize((size_t)K * N);
-    parallel_for(K, [&](int64_t k0, int64_t k1) {
+    parallel_for(
+        K,
+        [&](int64_t k0, int64_t k1) {
       for (int64_t k = k0; k < k1; k++)
         for (int64_t j = 0; j < N; j++) bt[k * N + j] = B[j * ldb + k];
-    }, 16);
+        },
+        16);
     Bn = bt.data();
     ldbn = N;
   }
   constexpr int64_t KB = 256;
-  parallel_for(M, [&](int64_t i0, int64_t i1) {
+  parallel_for(
+      M,
+      [&](int64_t i0, int64_t i1) {
     std::vector<T> acc((size_t)N);
     for (int64_t i = i0; i < i1; i++) {
       std::fill(acc.begin(), acc.end(), T(0));
@@ -52,12 +57,14 @@ static void gemm_simple(bool transA, bool transB, int64_t M, int64_t N, int64_t 
         }
       }
       T* c = C + i * ldc;
-      if (beta == T(0)) for (int64_t j = 0; j < N; j++) c[j] = alpha * a[j];
-      else for (int64_t j = 0; j < N; j++) c[j] = alpha * a[j] + beta * c[j];
+      if (beta == T(0))
+        for (int64_t j = 0; j < N; j++) c[j] = alpha * a[j];
+      else
+        for (int64_t j = 0; j < N; j++) c[j] = alpha * a[j] + beta * c[j];
     }
-  }, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, N * K)));
+      },
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(1, N * K)));
 }
-
 
 #ifdef __AVX2__
 namespace {
@@ -67,7 +74,9 @@ constexpr int64_t MR = 6, NR = 16, KC = 256, MC = 96, NC = 2048;
 // op(B)[k0:k0+kc, j0:j0+nc] -> panels of NR columns, each kc x NR row-major, zero-padded at the edge.
 void pack_b(bool transB, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* out) {
   const int64_t np = (nc + NR - 1) / NR;
-  parallel_for(np, [&](int64_t p0, int64_t p1) {
+  parallel_for(
+      np,
+      [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
       float* o = out + p * kc * NR;
       const int64_t jb = j0 + p * NR, w = std::min(NR, j0 + nc - jb);
@@ -82,7 +91,8 @@ void pack_b(bool transB, const float* B, int64_t ldb, int64_t k0, int64_t kc, in
         for (int64_t j = w; j < NR; j++) r[j] = 0.f;
       }
     }
-  }, 4);
+      },
+      4);
 }
 
 // op(A)[i0:i0+mc, k0:k0+kc] -> panels of MR rows, each kc x MR (k-major), zero-padded.
@@ -131,8 +141,8 @@ inline void store_tile(__m256 (&acc)[MR][2], float* c, int64_t ldc, float alpha,
 }
 
 // C[0:mr, 0:nr] = alpha * (a panel . b panel) + beta * C   (beta == 0: C is not read)
-inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc, float alpha, float beta,
-                       int64_t mr, int64_t nr) {
+inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
+                       float alpha, float beta, int64_t mr, int64_t nr) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
@@ -140,17 +150,23 @@ inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __res
     const __m256 b0 = _mm256_loadu_ps(b + k * NR), b1 = _mm256_loadu_ps(b + k * NR + 8);
     const float* ak = a + k * MR;
     __m256 x = _mm256_broadcast_ss(ak + 0);
-    c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+    c00 = _mm256_fmadd_ps(x, b0, c00);
+    c01 = _mm256_fmadd_ps(x, b1, c01);
     x = _mm256_broadcast_ss(ak + 1);
-    c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+    c10 = _mm256_fmadd_ps(x, b0, c10);
+    c11 = _mm256_fmadd_ps(x, b1, c11);
     x = _mm256_broadcast_ss(ak + 2);
-    c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+    c20 = _mm256_fmadd_ps(x, b0, c20);
+    c21 = _mm256_fmadd_ps(x, b1, c21);
     x = _mm256_broadcast_ss(ak + 3);
-    c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+    c30 = _mm256_fmadd_ps(x, b0, c30);
+    c31 = _mm256_fmadd_ps(x, b1, c31);
     x = _mm256_broadcast_ss(ak + 4);
-    c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+    c40 = _mm256_fmadd_ps(x, b0, c40);
+    c41 = _mm256_fmadd_ps(x, b1, c41);
     x = _mm256_broadcast_ss(ak + 5);
-    c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+    c50 = _mm256_fmadd_ps(x, b0, c50);
+    c51 = _mm256_fmadd_ps(x, b1, c51);
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
@@ -173,8 +189,8 @@ inline void micro_6x16(int64_t kc, const float* __restrict a, const float* __res
 // Weight gradients C (+)= A^T B with A [K, M], B [K, N] (row k of each is contiguous): no packing,
 // the 6 x 16 kernel reads 6 values of row k of A and 16 of row k of B straight from memory. Tiles at
 // the edges mask their B loads and repeat the last valid row of A (results for it are not stored).
-inline void micro_tn(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha, float beta,
-                     int64_t mr, int64_t nr) {
+inline void micro_tn(int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                     float alpha, float beta, int64_t mr, int64_t nr) {
   __m256 acc[MR][2];
   for (int64_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -208,21 +224,26 @@ inline void micro_tn(int64_t kc, const float* a, int64_t lda, const float* b, in
   store_tile(acc, c, ldc, alpha, beta, mr, nr);
 }
 
-void gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+             float beta, float* C, int64_t ldc) {
   const int64_t ti = (M + MR - 1) / MR, tj = (N + NR - 1) / NR;
   // one parallel region; inside it K goes in chunks so the rows of A and B a chunk touches stay in
   // L2 while the thread's tiles sweep them (i fastest: one B column strip stays in L1)
   constexpr int64_t KCH = 512;
-  parallel_for(ti * tj, [&](int64_t t0, int64_t t1) {
+  parallel_for(
+      ti * tj,
+      [&](int64_t t0, int64_t t1) {
     for (int64_t k0 = 0; k0 < K; k0 += KCH) {
       const int64_t kc = std::min(KCH, K - k0);
       const float bet = k0 == 0 ? beta : 1.f;
       for (int64_t t = t0; t < t1; t++) {
         const int64_t jb = (t / ti) * NR, ib = (t % ti) * MR;
-        micro_tn(kc, A + k0 * lda + ib, lda, B + k0 * ldb + jb, ldb, C + ib * ldc + jb, ldc, alpha, bet, std::min(MR, M - ib), std::min(NR, N - jb));
+        micro_tn(kc, A + k0 * lda + ib, lda, B + k0 * ldb + jb, ldb, C + ib * ldc + jb, ldc, alpha, bet,
+                 std::min(MR, M - ib), std::min(NR, N - jb));
       }
     }
-  }, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, K * MR * NR / 16)));
+      },
+      std::max<int64_t>(1, 65536 / std::max<int64_t>(1, K * MR * NR / 16)));
 }
 
 // <a, b> over K floats with two 8-wide FMA accumulators (a fixed summation order: reproducible).
@@ -243,11 +264,14 @@ inline float dot_f32(const float* a, const float* b, int64_t K) {
 // Narrow outputs (N <= 8): C[i, j] = alpha <op(A) row i, B' row j> + beta C[i, j] with B' = op(B)^T [N, K]
 // made once (tiny), A rows read once with 8-wide FMAs along k. Packing A for a 16-wide panel would
 // cost more than the product itself here.
-void gemm_narrow(bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_narrow(bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float beta, float* C, int64_t ldc) {
   std::vector<float> bt((size_t)(N * K));
   for (int64_t j = 0; j < N; j++)
     for (int64_t k = 0; k < K; k++) bt[j * K + k] = transB ? B[j * ldb + k] : B[k * ldb + j];
-  parallel_for(M, [&](int64_t i0, int64_t i1) {
+  parallel_for(
+      M,
+      [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       const float* a = A + i * lda;
       for (int64_t j = 0; j < N; j++) {
@@ -257,13 +281,17 @@ void gemm_narrow(bool transB, int64_t M, int64_t N, int64_t K, float alpha, cons
         *c = beta != 0.f ? alpha * sum + beta * *c : alpha * sum;
       }
     }
-  }, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, N * K)));
+      },
+      std::max<int64_t>(1, 8192 / std::max<int64_t>(1, N * K)));
 }
 
 // Few rows against a transposed B (y = x W^T for one token per sequence: recurrent generation).
 // Each output is a dot product of two contiguous rows, so nothing is packed; threads split N.
-void gemm_rows_tb(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  parallel_for(N, [&](int64_t j0, int64_t j1) {
+void gemm_rows_tb(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float beta, float* C, int64_t ldc) {
+  parallel_for(
+      N,
+      [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; j++) {
       const float* bj = B + j * ldb;
       for (int64_t i = 0; i < M; i++) {
@@ -273,7 +301,8 @@ void gemm_rows_tb(int64_t M, int64_t N, int64_t K, float alpha, const float* A, 
         *c = beta != 0.f ? alpha * sum + beta * *c : alpha * sum;
       }
     }
-  }, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * K)));
+      },
+      std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * K)));
 }
 
 void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -290,7 +319,9 @@ void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
       const int64_t kc = std::min(KC, K - k0);
       const float bet = k0 == 0 ? beta : 1.f;  // later K blocks accumulate
       pack_b(transB, B, ldb, k0, kc, j0, nc, bp.data());
-      parallel_for(mblocks, [&](int64_t m0, int64_t m1) {
+      parallel_for(
+          mblocks,
+          [&](int64_t m0, int64_t m1) {
         std::vector<float> ap((size_t)(MC * kc));
         for (int64_t mb = m0; mb < m1; mb++) {
           const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
@@ -299,10 +330,12 @@ void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
             const float* bpan = bp.data() + (jp / NR) * kc * NR;
             const int64_t nr = std::min(NR, nc - jp);
             for (int64_t ip = 0; ip < mc; ip += MR)
-              micro_6x16(kc, ap.data() + (ip / MR) * kc * MR, bpan, C + (i0 + ip) * ldc + j0 + jp, ldc, alpha, bet, std::min(MR, mc - ip), nr);
+              micro_6x16(kc, ap.data() + (ip / MR) * kc * MR, bpan, C + (i0 + ip) * ldc + j0 + jp, ldc, alpha, bet,
+                         std::min(MR, mc - ip), nr);
           }
         }
-      }, 1);
+          },
+          1);
     }
   }
 }
@@ -311,8 +344,8 @@ void gemm_f32_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
 #endif
 
 template <class T>
-void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) {  // C = beta C (beta 0 clears, even over NaN)
     for (int64_t i = 0; i < M; i++)
@@ -328,8 +361,10 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, co
   gemm_simple(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*, int64_t);
-template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*, int64_t, double, double*, int64_t);
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                           int64_t, double, double*, int64_t);
 
 }  // namespace mamba
 

@@ -20,7 +20,10 @@ double fma_loop(int64_t iters) {
     for (int i = 0; i < 10; i++) acc[i] = _mm256_fmadd_ps(m, a, acc[i]);
   float s = 0;
   alignas(32) float out[8];
-  for (int i = 0; i < 10; i++) { _mm256_store_ps(out, acc[i]); s += out[0]; }
+  for (int i = 0; i < 10; i++) {
+    _mm256_store_ps(out, acc[i]);
+    s += out[0];
+  }
   return (double)s;
 #else
   float acc[12];

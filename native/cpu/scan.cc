@@ -109,7 +109,9 @@ void scan_forward(const Scan<T>& s, T* y, T* last) {
   using P = typename Bk::P;
   constexpr int W = Bk::W;
   const int64_t nblk = (s.D + BLOCK - 1) / BLOCK;
-  parallel_for(s.B * nblk, [&](int64_t i0, int64_t i1) {
+  parallel_for(
+      s.B * nblk,
+      [&](int64_t i0, int64_t i1) {
     for (int64_t item = i0; item < i1; item++) {
       const int64_t b = item / nblk, d0 = (item % nblk) * BLOCK;
       Bk k(s, d0, std::min(BLOCK, s.D - d0));
@@ -148,7 +150,8 @@ void scan_forward(const Scan<T>& s, T* y, T* last) {
         for (int64_t d = 0; d < k.Dn; d++)
           for (int64_t n = 0; n < s.N; n++) last[(b * s.D + d0 + d) * s.N + n] = h[n * Dp + d];
     }
-  }, 1);
+      },
+      1);
 }
 
 inline int64_t chunk_for(int64_t L) {
@@ -158,7 +161,8 @@ inline int64_t chunk_for(int64_t L) {
 }
 
 template <class T>
-void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB, T* dC, T* dDskip, T* dDeltaBias, T* dz) {
+void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB, T* dC, T* dDskip, T* dDeltaBias,
+                   T* dz) {
   using Bk = Block<T>;
   using P = typename Bk::P;
   constexpr int W = Bk::W;
@@ -175,10 +179,16 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
   std::vector<T> part;
   if (!direct) {
     part.assign((size_t)((parts - 1) * Tn * 2 * N), T(0));
-    parallel_for(Tn, [&](int64_t r0, int64_t r1) {
+    parallel_for(
+        Tn,
+        [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++)
-        for (int64_t n = 0; n < N; n++) { dB[r * s.bcs + n] = T(0); dC[r * s.bcs + n] = T(0); }
-    }, 1024);
+        for (int64_t n = 0; n < N; n++) {
+          dB[r * s.bcs + n] = T(0);
+          dC[r * s.bcs + n] = T(0);
+        }
+        },
+        1024);
   }
   const int64_t BP = (BLOCK + W - 1) / W * W;
   // per item: dA [N][BP], dDskip [BP], dDeltaBias [BP]
@@ -186,7 +196,8 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
 
   const int64_t used = parallel_parts(nitems, 1, [&](int64_t pi, int64_t i0, int64_t i1) {
     const int64_t S = N * BP;
-    std::vector<T> ckpt((size_t)(nch * S)), hbuf((size_t)(C * S)), abuf((size_t)(C * S)), dtbuf((size_t)(C * BP)), ubuf((size_t)(C * BP));
+    std::vector<T> ckpt((size_t)(nch * S)), hbuf((size_t)(C * S)), abuf((size_t)(C * S)), dtbuf((size_t)(C * BP)),
+        ubuf((size_t)(C * BP));
     std::vector<T> dh((size_t)S), g(BP), zb(BP), yp(BP), dU(BP), dT(BP), tu(BP), raw(BP), tmp(BP);
     T* mine = !direct && pi > 0 ? part.data() + (pi - 1) * Tn * 2 * N : nullptr;
     for (int64_t item = i0; item < i1; item++) {
@@ -237,7 +248,8 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
             for (int64_t d = 0; d < Dp; d += W) st(yp.data() + d, Bk::L(k.Ds.data() + d) * Bk::L(ub + d));
             for (int64_t n = 0; n < N; n++) {
               const P cn = Bk::B(Cr[n]);
-              for (int64_t d = 0; d < Dp; d += W) st(yp.data() + d, fmadd(cn, Bk::L(ht + n * Dp + d), Bk::L(yp.data() + d)));
+              for (int64_t d = 0; d < Dp; d += W)
+                st(yp.data() + d, fmadd(cn, Bk::L(ht + n * Dp + d), Bk::L(yp.data() + d)));
             }
             const P one = Bk::B(T(1));
             for (int64_t d = 0; d < Dp; d += W) {
@@ -298,24 +310,32 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
     }
   });
   if (!direct && used > 1) {
-    parallel_for(Tn, [&](int64_t r0, int64_t r1) {
+    parallel_for(
+        Tn,
+        [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++) {
         T* db = dB + r * s.bcs;
         T* dc = dC + r * s.bcs;
         for (int64_t p = 0; p + 1 < used; p++) {
           const T* q = part.data() + (p * Tn + r) * 2 * N;
-          for (int64_t n = 0; n < N; n++) { db[n] += q[n]; dc[n] += q[N + n]; }
+          for (int64_t n = 0; n < N; n++) {
+            db[n] += q[n];
+            dc[n] += q[N + n];
+          }
         }
       }
-    }, 256);
+        },
+        256);
   }
   for (int64_t item = 0; item < nitems; item++) {
     const int64_t d0 = (item % nblk) * BLOCK, Dn = std::min(BLOCK, D - d0);
     const T* dAacc = pacc.data() + item * (N + 2) * BP;
     for (int64_t d = 0; d < Dn; d++)
       for (int64_t n = 0; n < N; n++) dA[(d0 + d) * N + n] += dAacc[n * BP + d];
-    if (dDskip) for (int64_t d = 0; d < Dn; d++) dDskip[d0 + d] += dAacc[N * BP + d];
-    if (dDeltaBias) for (int64_t d = 0; d < Dn; d++) dDeltaBias[d0 + d] += dAacc[N * BP + BP + d];
+    if (dDskip)
+      for (int64_t d = 0; d < Dn; d++) dDskip[d0 + d] += dAacc[N * BP + d];
+    if (dDeltaBias)
+      for (int64_t d = 0; d < Dn; d++) dDeltaBias[d0 + d] += dAacc[N * BP + BP + d];
   }
 }
 
@@ -323,9 +343,21 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
 template <class T>
 Scan<T> scan_of(const ScanInputs<T, T>& in) {
   Scan<T> s;
-  s.u = in.u; s.delta = in.delta; s.dbias = in.deltaBias; s.A = in.A;
-  s.Bm = in.Bm; s.Cm = in.Cm; s.Dskip = in.Dskip; s.z = in.z;
-  s.bcs = in.bcStride; s.zs = in.zStride; s.B = in.B; s.L = in.L; s.D = in.D; s.N = in.N; s.sp = in.softplus;
+  s.u = in.u;
+  s.delta = in.delta;
+  s.dbias = in.deltaBias;
+  s.A = in.A;
+  s.Bm = in.Bm;
+  s.Cm = in.Cm;
+  s.Dskip = in.Dskip;
+  s.z = in.z;
+  s.bcs = in.bcStride;
+  s.zs = in.zStride;
+  s.B = in.B;
+  s.L = in.L;
+  s.D = in.D;
+  s.N = in.N;
+  s.sp = in.softplus;
   return s;
 }
 
@@ -364,7 +396,9 @@ void step_op(const Napi::CallbackInfo& info) {
   T* y = f.get<T>(a, "y", B * D);
   check_cpu_dtype<T>(a);
   a.finish();
-  parallel_for(B * D, [&](int64_t i0, int64_t i1) {
+  parallel_for(
+      B * D,
+      [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
       const int64_t b = i / D, d = i % D;
       T dt = s.delta[i] + (s.dbias ? s.dbias[d] : T(0));
@@ -384,7 +418,8 @@ void step_op(const Napi::CallbackInfo& info) {
       }
       y[i] = acc;
     }
-  }, 256);
+      },
+      256);
 }
 
 }  // namespace
@@ -392,6 +427,7 @@ void step_op(const Napi::CallbackInfo& info) {
 
 // cpu.selectiveScanForward / selectiveScanBackward / selectiveScanStep({ ...fields }): one argument object each,
 // fields in native/KERNELS.md; Float64Array fields run the double kernels.
-MAMBA_OP(cpu, selectiveScanForward) { MAMBA_DISPATCH_FIELD("u", forward_op) }
-MAMBA_OP(cpu, selectiveScanBackward) { MAMBA_DISPATCH_FIELD("u", backward_op) }
-MAMBA_OP(cpu, selectiveScanStep) { MAMBA_DISPATCH_FIELD("u", step_op) }
+MAMBA_OP(cpu, selectiveScanForward){MAMBA_DISPATCH_FIELD("u", forward_op)} MAMBA_OP(cpu, selectiveScanBackward){
+    MAMBA_DISPATCH_FIELD("u", backward_op)} MAMBA_OP(cpu, selectiveScanStep) {
+  MAMBA_DISPATCH_FIELD("u", step_op)
+}

@@ -9,7 +9,11 @@
 
 namespace mamba {
 
-template <class T> struct PackOf { using P = T; static constexpr int W = 1; };
+template <class T>
+struct PackOf {
+  using P = T;
+  static constexpr int W = 1;
+};
 
 // scalar ops
 inline void st(float* p, float v) { *p = v; }
@@ -20,13 +24,22 @@ inline float hsum(float a) { return a; }
 inline double hsum(double a) { return a; }
 
 #ifdef __AVX2__
-struct F8 { __m256 v; };
-template <> struct PackOf<float> { using P = F8; static constexpr int W = 8; };
+struct F8 {
+  __m256 v;
+};
+template <>
+struct PackOf<float> {
+  using P = F8;
+  static constexpr int W = 8;
+};
 inline F8 operator+(F8 a, F8 b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline F8 operator-(F8 a, F8 b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline F8 operator*(F8 a, F8 b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline F8 operator/(F8 a, F8 b) { return {_mm256_div_ps(a.v, b.v)}; }
-inline F8& operator+=(F8& a, F8 b) { a.v = _mm256_add_ps(a.v, b.v); return a; }
+inline F8& operator+=(F8& a, F8 b) {
+  a.v = _mm256_add_ps(a.v, b.v);
+  return a;
+}
 inline F8 fmadd(F8 a, F8 b, F8 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline void st(float* p, F8 v) { _mm256_storeu_ps(p, v.v); }
 inline float hsum(F8 a) {
@@ -39,7 +52,8 @@ inline float hsum(F8 a) {
 // Same algorithm as the scalar vexp(float) in vmath.h.
 inline F8 vexp(F8 x) {
   __m256 xc = _mm256_min_ps(_mm256_max_ps(x.v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), xc);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723212e-6f), r);
   __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
@@ -73,7 +87,8 @@ inline F8 vsoftplus(F8 x) {
   s = _mm256_fmadd_ps(s, f2, _mm256_set1_ps(1.0f / 5.0f));
   s = _mm256_fmadd_ps(s, f2, _mm256_set1_ps(1.0f / 3.0f));
   s = _mm256_fmadd_ps(s, f2, one);
-  __m256 lg = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f), f), s), _mm256_and_ps(big, _mm256_set1_ps(0.693147180559945f)));
+  __m256 lg = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f), f), s),
+                            _mm256_and_ps(big, _mm256_set1_ps(0.693147180559945f)));
   __m256 tiny = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_EQ_OQ);
   __m256 l = _mm256_blendv_ps(_mm256_mul_ps(lg, _mm256_div_ps(y, _mm256_blendv_ps(d, one, tiny))), y, tiny);
   return {_mm256_add_ps(_mm256_max_ps(x.v, _mm256_setzero_ps()), l)};
@@ -81,11 +96,24 @@ inline F8 vsoftplus(F8 x) {
 #endif
 
 // Uniform load/broadcast by pack type.
-template <class P> struct PackIO;
-template <> struct PackIO<float> { static float ld(const float* p) { return *p; } static float bc(float x) { return x; } };
-template <> struct PackIO<double> { static double ld(const double* p) { return *p; } static double bc(double x) { return x; } };
+template <class P>
+struct PackIO;
+template <>
+struct PackIO<float> {
+  static float ld(const float* p) { return *p; }
+  static float bc(float x) { return x; }
+};
+template <>
+struct PackIO<double> {
+  static double ld(const double* p) { return *p; }
+  static double bc(double x) { return x; }
+};
 #ifdef __AVX2__
-template <> struct PackIO<F8> { static F8 ld(const float* p) { return {_mm256_loadu_ps(p)}; } static F8 bc(float x) { return {_mm256_set1_ps(x)}; } };
+template <>
+struct PackIO<F8> {
+  static F8 ld(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static F8 bc(float x) { return {_mm256_set1_ps(x)}; }
+};
 #endif
 
 // dst[0:n] = src[0:n] with vector loads/stores, never a memmove call (see vmath.h's pragma).

@@ -31,11 +31,18 @@ class Pool {
   void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
     thread_local bool inside = false;
     int parts = (int)std::min<int64_t>(size(), std::max<int64_t>(1, n / std::max<int64_t>(1, grain)));
-    if (inside || parts <= 1) { fn(0, n); return; }
+    if (inside || parts <= 1) {
+      fn(0, n);
+      return;
+    }
     std::unique_lock<std::mutex> run_lock(run_mu_);  // one parallel region at a time
     {
       std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn; n_ = n; parts_ = parts; pending_.store(parts - 1); generation_.fetch_add(1);
+      fn_ = &fn;
+      n_ = n;
+      parts_ = parts;
+      pending_.store(parts - 1);
+      generation_.fetch_add(1);
     }
     cv_.notify_all();
     inside = true;
@@ -65,7 +72,9 @@ class Pool {
   void loop(int id, uint64_t seen) {
     for (;;) {
       const auto t0 = std::chrono::steady_clock::now();
-      while (generation_.load(std::memory_order_acquire) == seen && !quit_.load() && std::chrono::steady_clock::now() - t0 < kSpin) cpu_relax();
+      while (generation_.load(std::memory_order_acquire) == seen && !quit_.load() &&
+             std::chrono::steady_clock::now() - t0 < kSpin)
+        cpu_relax();
       bool run;
       {
         // read the region's fields under the lock: they change only under it
@@ -84,7 +93,10 @@ class Pool {
     }
   }
   void stop() {
-    { std::lock_guard<std::mutex> lk(mu_); quit_.store(true); }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      quit_.store(true);
+    }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();

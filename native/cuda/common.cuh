@@ -26,8 +26,9 @@ __device__ __forceinline__ float softplusf_(float x) {
 
 // One AdamW update of element i (decoupled weight decay; c1, c2 the bias corrections), optionally refreshing
 // a bf16 copy: the per-tensor (ops.cu) and multi-tensor (multi.cu) kernels share it.
-__device__ __forceinline__ void adamw_update(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy, int64_t i, float lr, float b1,
-                                             float b2, float eps, float wd, float c1, float c2) {
+__device__ __forceinline__ void adamw_update(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy,
+                                             int64_t i, float lr, float b1, float b2, float eps, float wd, float c1,
+                                             float c2) {
   const float gi = g[i];
   const float mi = b1 * m[i] + (1.f - b1) * gi;
   const float vi = b2 * v[i] + (1.f - b2) * gi * gi;

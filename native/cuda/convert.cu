@@ -16,7 +16,8 @@ __global__ void bf16_to_f32(const __nv_bfloat16* __restrict__ x, float* __restri
     y[i] = __bfloat162float(x[i]);
 }
 __global__ void fill_f32(float* __restrict__ y, float v, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) y[i] = v;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = v;
 }
 
 int blocks_for(int64_t n) { return (int)std::min<int64_t>((n + 255) / 256, 65535); }

@@ -22,16 +22,27 @@ constexpr int NWARP = 8, NT = NWARP * 32;
 constexpr int IN_RPW = kDecodeChunk / NWARP;  // in_proj rows per warp: a block covers one x_proj chunk
 constexpr int SSM_CH = NT / 16;               // channels per decodeSsm block (16 lanes each, one per state)
 static_assert(NT == kDecodeThreads, "decode_ssm_smem (src/decode.h) sizes decodeSsm's partial sums by this block size");
-static_assert(IN_RPW * NWARP == kDecodeChunk && IN_RPW * kDecodeMaxB <= 32, "decodeIn: a lane per (row, sequence) of a warp");
+static_assert(IN_RPW * NWARP == kDecodeChunk && IN_RPW * kDecodeMaxB <= 32,
+              "decodeIn: a lane per (row, sequence) of a warp");
 
-template <class T> __device__ __forceinline__ float rnd(float v);  // v as stored in T
-template <> __device__ __forceinline__ float rnd<float>(float v) { return v; }
-template <> __device__ __forceinline__ float rnd<bf16>(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+template <class T>
+__device__ __forceinline__ float rnd(float v);  // v as stored in T
+template <>
+__device__ __forceinline__ float rnd<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ float rnd<bf16>(float v) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
 
 // 16 bytes of f32 or bf16 (p 16-byte aligned), and the same as floats
 __device__ __forceinline__ uint4 ld16(const void* p) { return *reinterpret_cast<const uint4*>(p); }
 __device__ __forceinline__ void floats(const uint4& u, float (&f)[4]) {
-  f[0] = __uint_as_float(u.x); f[1] = __uint_as_float(u.y); f[2] = __uint_as_float(u.z); f[3] = __uint_as_float(u.w);
+  f[0] = __uint_as_float(u.x);
+  f[1] = __uint_as_float(u.y);
+  f[2] = __uint_as_float(u.z);
+  f[3] = __uint_as_float(u.w);
 }
 __device__ __forceinline__ void floats(const uint4& u, float (&f)[8]) {
   const unsigned w[4] = {u.x, u.y, u.z, u.w};
@@ -58,7 +69,8 @@ __device__ __forceinline__ float sum16(float v) {  // over each 16-lane half of 
 // together (a plain loop of 3 iterations, as at d_model 768, would wait for each). With `vec` (n a multiple
 // of the vector width, W and x 16-byte aligned) a lane reads 16 bytes of each row at a time.
 template <class T, int NB, int RPW>
-__device__ __forceinline__ void rows_dot(const T* __restrict__ W, const int (&row)[RPW], const T* x, int n, bool vec, float (&acc)[RPW][NB]) {
+__device__ __forceinline__ void rows_dot(const T* __restrict__ W, const int (&row)[RPW], const T* x, int n, bool vec,
+                                         float (&acc)[RPW][NB]) {
   constexpr int V = 16 / sizeof(T);
   constexpr int UNR = RPW >= 4 ? (NB > 4 ? 2 : 4) : 8;  // loads in flight, bounded by the registers they take
   const int lane = threadIdx.x & 31;
@@ -124,21 +136,23 @@ __device__ __forceinline__ float pick(const float (&acc)[NB], int lane) {
 
 // decodeIn. Grid: ceil(2E / 32) blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k + 4w + 3.
 // Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its own
-// would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and leave their share of
-// x_proj = xc W_x^T in xPart[k] [B, J], so decodeSsm needs no x_proj launch (a sum of partials, no atomics).
+// would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
+// leave their share of x_proj = xc W_x^T in xPart[k] [B, J], so decodeSsm needs no x_proj launch (a sum of partials, no
+// atomics).
 template <class T, int NB>
-__global__ void __launch_bounds__(NT, 1) decode_in(const T* __restrict__ hIn, const float* __restrict__ rIn, const float* __restrict__ normW,
-                                               const T* __restrict__ Win, float* __restrict__ convState, const float* __restrict__ convW,
-                                               const float* __restrict__ convB, const T* __restrict__ Wx, float* __restrict__ rOut,
-                                               T* __restrict__ xc, T* __restrict__ z, float* __restrict__ xPart, int D, int E, int K, int J,
-                                               float eps, bool vec) {
+__global__ void __launch_bounds__(NT, 1)
+    decode_in(const T* __restrict__ hIn, const float* __restrict__ rIn, const float* __restrict__ normW,
+              const T* __restrict__ Win, float* __restrict__ convState, const float* __restrict__ convW,
+              const float* __restrict__ convB, const T* __restrict__ Wx, float* __restrict__ rOut, T* __restrict__ xc,
+              T* __restrict__ z, float* __restrict__ xPart, int D, int E, int K, int J, float eps, bool vec) {
   extern __shared__ __align__(16) unsigned char smem[];
-  T* xn = reinterpret_cast<T*>(smem);     // [NB, D] normalised rows, in T as the unfused path's normOut
+  T* xn = reinterpret_cast<T*>(smem);  // [NB, D] normalised rows, in T as the unfused path's normOut
   __shared__ float red[NWARP][NB];
   __shared__ float sxc[NB][kDecodeChunk];  // this block's xc channels, for the x_proj partial sums
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const auto r_at = [&](int b, int d) { return ldf(hIn, (int64_t)b * D + d) + (rIn ? rIn[(int64_t)b * D + d] : 0.f); };
-  if (threadIdx.x < NB * kDecodeChunk) sxc[threadIdx.x / kDecodeChunk][threadIdx.x % kDecodeChunk] = 0.f;  // channels past E
+  if (threadIdx.x < NB * kDecodeChunk)
+    sxc[threadIdx.x / kDecodeChunk][threadIdx.x % kDecodeChunk] = 0.f;  // channels past E
 
   // r = hIn + rIn and the sum of its squares per row, spread over the block: 4 guarded columns per thread and
   // row, loaded together (at D <= 1024 a single round trip)
@@ -247,10 +261,10 @@ __global__ void __launch_bounds__(NT, 1) decode_in(const T* __restrict__ hIn, co
 // ([B, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
 constexpr int RREG = 4;  // dt_proj weights of a lane kept in registers: dt_rank up to 64 (the 130m model: 48)
 template <class T, int NB>
-__global__ void __launch_bounds__(NT, 1) decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z,
-                                                const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
-                                                const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R,
-                                                int N) {
+__global__ void __launch_bounds__(NT, 1)
+    decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z,
+               const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
+               const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N) {
   extern __shared__ float sx[];  // [NB * J] the x_proj output, then [S, NB * J] partial sums of it
   const int J = R + 2 * N, NO = NB * J;
   // output o = t % NO sums partials p = s, s + S, ... (s = t / NO): with S slices a thread has at most 16 loads,
@@ -318,7 +332,8 @@ __global__ void __launch_bounds__(NT, 1) decode_ssm(const float* __restrict__ xP
 // decodeOut. Grid: ceil(D / 8) blocks of 256 threads, a warp per output row; y (B x E values) is read straight
 // from global memory, where the block's 8 warps share it through L1.
 template <class T, int NB>
-__global__ void __launch_bounds__(NT, 1) decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec) {
+__global__ void __launch_bounds__(NT, 1)
+    decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec) {
   const int lane = threadIdx.x & 31, o = blockIdx.x * NWARP + (threadIdx.x >> 5);
   if (o >= D) return;  // whole warps only
   const int row[1] = {o};
@@ -331,22 +346,45 @@ __global__ void __launch_bounds__(NT, 1) decode_out(const T* __restrict__ y, con
 
 // ---- host side ----------------------------------------------------------------------------------------------
 
-template <class T> struct Tag { using type = T; };
-template <class F> void by_dtype(DT dt, F&& f) {
-  if (dt == DT::F32) f(Tag<float>{});
-  else f(Tag<bf16>{});
+template <class T>
+struct Tag {
+  using type = T;
+};
+template <class F>
+void by_dtype(DT dt, F&& f) {
+  if (dt == DT::F32)
+    f(Tag<float>{});
+  else
+    f(Tag<bf16>{});
 }
 // f(std::integral_constant<int, B>) for B = 1..8: a register accumulator per sequence
-template <class F> void by_batch(int B, F&& f) {
+template <class F>
+void by_batch(int B, F&& f) {
   switch (B) {
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 5: f(std::integral_constant<int, 5>{}); break;
-    case 6: f(std::integral_constant<int, 6>{}); break;
-    case 7: f(std::integral_constant<int, 7>{}); break;
-    default: f(std::integral_constant<int, 8>{}); break;
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 5:
+      f(std::integral_constant<int, 5>{});
+      break;
+    case 6:
+      f(std::integral_constant<int, 6>{});
+      break;
+    case 7:
+      f(std::integral_constant<int, 7>{});
+      break;
+    default:
+      f(std::integral_constant<int, 8>{});
+      break;
   }
 }
 
@@ -354,7 +392,8 @@ bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
 int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const int64_t B = arg_int(info, i, op);
   if (B < 1 || B > kDecodeMaxB)
-    throw Napi::RangeError::New(info.Env(), std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
+    throw Napi::RangeError::New(
+        info.Env(), std::string(op) + ": B must be 1.." + std::to_string(kDecodeMaxB) + ", got " + std::to_string(B));
   return B;
 }
 
@@ -369,9 +408,9 @@ void run_decode_in(const ArgObject& a) {
   const bool vec = r.D % (int64_t)(16 / sizeof(T)) == 0 && aligned16(r.Win);
   const unsigned grid = (unsigned)((2 * r.E + kDecodeChunk - 1) / kDecodeChunk);
   by_batch((int)r.B, [&](auto nb) {
-    decode_in<T, decltype(nb)::value><<<grid, NT, (size_t)smem, cuda_stream()>>>(r.hIn, r.rIn, r.normW, r.Win, r.convState, r.convW, r.convBias,
-                                                                                  r.Wx, r.rOut, r.xc, r.z, r.xPart, (int)r.D, (int)r.E, (int)r.K,
-                                                                                  (int)r.J, (float)r.eps, vec);
+    decode_in<T, decltype(nb)::value><<<grid, NT, (size_t)smem, cuda_stream()>>>(
+        r.hIn, r.rIn, r.normW, r.Win, r.convState, r.convW, r.convBias, r.Wx, r.rOut, r.xc, r.z, r.xPart, (int)r.D,
+        (int)r.E, (int)r.K, (int)r.J, (float)r.eps, vec);
   });
   check_launch(a.env(), "decodeIn");
 }
@@ -380,14 +419,16 @@ template <class T>
 void run_decode_ssm(const ArgObject& a) {
   const DecodeSsmArgs<T, float> r = read_decode_ssm<T, float>(a, DeviceFetch{});
   a.finish();
-  a.require(r.N <= kDecodeMaxState, "the fused CUDA step supports d_state N of 1.." + std::to_string(kDecodeMaxState) + ", got " + std::to_string(r.N));
+  a.require(r.N <= kDecodeMaxState, "the fused CUDA step supports d_state N of 1.." + std::to_string(kDecodeMaxState) +
+                                        ", got " + std::to_string(r.N));
   const int64_t J = r.R + 2 * r.N, smem = decode_ssm_smem(r.B, J, r.E);
   a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
   const unsigned grid = (unsigned)((r.E + SSM_CH - 1) / SSM_CH);
   by_batch((int)r.B, [&](auto nb) {
-    decode_ssm<T, decltype(nb)::value><<<grid, NT, (size_t)smem, cuda_stream()>>>(r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A,
-                                                                                   r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R, (int)r.N);
+    decode_ssm<T, decltype(nb)::value>
+        <<<grid, NT, (size_t)smem, cuda_stream()>>>(r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A,
+                                                    r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R, (int)r.N);
   });
   check_launch(a.env(), "decodeSsm");
 }
@@ -397,8 +438,8 @@ void run_decode_ssm(const ArgObject& a) {
 
 using namespace mamba;
 
-// cuda.decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps, dtype? })
-// and cuda.decodeSsm({ xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N, dtype? }): fields in
+// cuda.decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps,
+// dtype? }) and cuda.decodeSsm({ xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N, dtype? }): fields in
 // native/KERNELS.md, read by native/src/decode_args.h as the CPU twins do. dtype ('f32' | 'bf16') is that of hIn,
 // Win, Wx, xc, z (decodeIn) and xc, z, Wdt, y (decodeSsm); the other buffers are f32.
 MAMBA_OP(cuda, decodeIn) {
@@ -427,7 +468,8 @@ MAMBA_OP(cuda, decodeOut) {
   by_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     by_batch((int)B, [&](auto nb) {
-      decode_out<T, decltype(nb)::value><<<grid, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec);
+      decode_out<T, decltype(nb)::value>
+          <<<grid, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec);
     });
   });
   check_launch(env, "decodeOut");

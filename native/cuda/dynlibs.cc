@@ -13,7 +13,10 @@ namespace {
 void* open_first(const std::vector<const char*>& names, std::string* path, const char* what) {
   std::string tried;
   for (const char* n : names) {
-    if (void* h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) { *path = n; return h; }
+    if (void* h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) {
+      *path = n;
+      return h;
+    }
     tried += std::string(tried.empty() ? "" : ", ") + n;
   }
   throw std::runtime_error(std::string(what) + " could not be loaded (tried " + tried +
@@ -35,7 +38,9 @@ Cublas& cublas() {
   static std::string error;
   std::call_once(once, [] {
     try {
-      void* h = open_first({"libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.13", "libcublas.so.12", "libcublas.so"}, &lib.path, "cuBLAS");
+      void* h =
+          open_first({"libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.13", "libcublas.so.12", "libcublas.so"},
+                     &lib.path, "cuBLAS");
       sym(h, "cublasCreate_v2", &lib.create);
       sym(h, "cublasSetStream_v2", &lib.setStream);
       sym(h, "cublasGemmEx", &lib.gemmEx);
@@ -51,13 +56,13 @@ Cublas& cublas() {
   return lib;
 }
 
-void gemm_rowmajor(bool transA, bool transB, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb,
-                   float beta, void* C, int ldc, cudaDataType_t type, cudaDataType_t ctype) {
+void gemm_rowmajor(bool transA, bool transB, int M, int N, int K, float alpha, const void* A, int lda, const void* B,
+                   int ldb, float beta, void* C, int ldc, cudaDataType_t type, cudaDataType_t ctype) {
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
   Cublas& cb = cublas();
   cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
-  cublasStatus_t s = cb.gemmEx(cb.handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
-                               B, type, ldb, A, type, lda, &beta, C, ctype, ldc, ct, CUBLAS_GEMM_DEFAULT);
+  cublasStatus_t s = cb.gemmEx(cb.handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M,
+                               K, &alpha, B, type, ldb, A, type, lda, &beta, C, ctype, ldc, ct, CUBLAS_GEMM_DEFAULT);
   if (s != 0) throw std::runtime_error("cublasGemmEx failed with status " + std::to_string(s));
 }
 
@@ -108,7 +113,8 @@ MAMBA_OP(cuda, gemm) {
   a.finish();
   if (g.M == 0 || g.N == 0) return info.Env().Undefined();
   try {
-    gemm_rowmajor(g.ta, g.tb, (int)g.M, (int)g.N, (int)g.K, (float)g.alpha, A, (int)g.lda, B, (int)g.ldb, (float)g.beta, C, (int)g.ldc, t, ct);
+    gemm_rowmajor(g.ta, g.tb, (int)g.M, (int)g.N, (int)g.K, (float)g.alpha, A, (int)g.lda, B, (int)g.ldb, (float)g.beta,
+                  C, (int)g.ldc, t, ct);
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
@@ -118,13 +124,19 @@ MAMBA_OP(cuda, gemm) {
 // cuda.libraries() -> { cublas: path | error, nccl: path | error }
 MAMBA_OP(cuda, libraries) {
   Napi::Object o = Napi::Object::New(info.Env());
-  try { o.Set("cublas", cublas().path); } catch (const std::exception& e) { o.Set("cublasError", e.what()); }
+  try {
+    o.Set("cublas", cublas().path);
+  } catch (const std::exception& e) {
+    o.Set("cublasError", e.what());
+  }
   try {
     Nccl& n = nccl();
     int v = 0;
     n.getVersion(&v);
     o.Set("nccl", n.path);
     o.Set("ncclVersion", v);
-  } catch (const std::exception& e) { o.Set("ncclError", e.what()); }
+  } catch (const std::exception& e) {
+    o.Set("ncclError", e.what());
+  }
   return o;
 }

@@ -11,7 +11,7 @@ namespace mamba {
 
 // --- cuBLAS ------------------------------------------------------------------
 typedef struct cublasContext* cublasHandle_t;
-typedef int cublasStatus_t;             // CUBLAS_STATUS_SUCCESS = 0
+typedef int cublasStatus_t;  // CUBLAS_STATUS_SUCCESS = 0
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
 enum cublasComputeType_t { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77 };
 enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
@@ -19,13 +19,13 @@ enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
 struct Cublas {
   cublasStatus_t (*create)(cublasHandle_t*);
   cublasStatus_t (*setStream)(cublasHandle_t, cudaStream_t);
-  cublasStatus_t (*gemmEx)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*, const void*,
-                           cudaDataType_t, int, const void*, cudaDataType_t, int, const void*, void*, cudaDataType_t, int,
-                           cublasComputeType_t, cublasGemmAlgo_t);
-  cublasStatus_t (*gemmStridedBatchedEx)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
-                                         const void*, cudaDataType_t, int, long long, const void*, cudaDataType_t, int,
-                                         long long, const void*, void*, cudaDataType_t, int, long long, int,
-                                         cublasComputeType_t, cublasGemmAlgo_t);
+  cublasStatus_t (*gemmEx)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
+                           const void*, cudaDataType_t, int, const void*, cudaDataType_t, int, const void*, void*,
+                           cudaDataType_t, int, cublasComputeType_t, cublasGemmAlgo_t);
+  cublasStatus_t (*gemmStridedBatchedEx)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                         const void*, const void*, cudaDataType_t, int, long long, const void*,
+                                         cudaDataType_t, int, long long, const void*, void*, cudaDataType_t, int,
+                                         long long, int, cublasComputeType_t, cublasGemmAlgo_t);
   cublasStatus_t (*setWorkspace)(cublasHandle_t, void*, size_t);
   cublasHandle_t handle = nullptr;
   std::string path;
@@ -35,13 +35,15 @@ Cublas& cublas();
 
 // Row-major C[M,N] = alpha * op(A) @ op(B) + beta * C with element types `type` (CUDA_R_32F or CUDA_R_16BF)
 // for A and B and `ctype` for C; accumulation in fp32. Throws std::runtime_error on failure.
-void gemm_rowmajor(bool transA, bool transB, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb,
-                   float beta, void* C, int ldc, cudaDataType_t type, cudaDataType_t ctype);
+void gemm_rowmajor(bool transA, bool transB, int M, int N, int K, float alpha, const void* A, int lda, const void* B,
+                   int ldb, float beta, void* C, int ldc, cudaDataType_t type, cudaDataType_t ctype);
 
 // --- NCCL --------------------------------------------------------------------
 typedef struct ncclComm* ncclComm_t;
 typedef int ncclResult_t;  // ncclSuccess = 0
-struct ncclUniqueId { char internal[128]; };
+struct ncclUniqueId {
+  char internal[128];
+};
 enum ncclRedOp_t { ncclSum = 0 };
 enum ncclDataType_t { ncclFloat32 = 7, ncclBfloat16 = 9 };
 

@@ -11,15 +11,15 @@
 namespace mamba {
 namespace {
 
-constexpr int MT = 40;   // tensors per launch (the table stays well under the 4 KB parameter limit)
+constexpr int MT = 40;  // tensors per launch (the table stays well under the 4 KB parameter limit)
 constexpr int MTPB = 256;
 
 struct Table {
-  float* a[MT];            // the tensor (param for AdamW)
-  float* g[MT];            // AdamW: gradient
-  float* m[MT];            // AdamW: first moment
-  float* v[MT];            // AdamW: second moment
-  __nv_bfloat16* h[MT];    // AdamW: bf16 copy to refresh (or null); cast: the destination
+  float* a[MT];          // the tensor (param for AdamW)
+  float* g[MT];          // AdamW: gradient
+  float* m[MT];          // AdamW: first moment
+  float* v[MT];          // AdamW: second moment
+  __nv_bfloat16* h[MT];  // AdamW: bf16 copy to refresh (or null); cast: the destination
   int64_t n[MT];
   float wd[MT];
   int count;
@@ -41,7 +41,8 @@ __global__ void k_scale_fill(Table t, float s, bool fill) {
   const int j = blockIdx.y;
   float* x = t.a[j];
   const int64_t n = t.n[j];
-  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) x[i] = fill ? s : x[i] * s;
+  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB)
+    x[i] = fill ? s : x[i] * s;
 }
 
 __global__ void k_cast(Table t) {
@@ -49,7 +50,8 @@ __global__ void k_cast(Table t) {
   const float* x = t.a[j];
   __nv_bfloat16* y = t.h[j];
   const int64_t n = t.n[j];
-  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB) y[i] = __float2bfloat16_rn(x[i]);
+  for (int64_t i = blockIdx.x * (int64_t)MTPB + threadIdx.x; i < n; i += (int64_t)gridDim.x * MTPB)
+    y[i] = __float2bfloat16_rn(x[i]);
 }
 
 // adamw_update (common.cuh) on every tensor of the table, each with its own weight decay
@@ -69,7 +71,13 @@ Napi::Array value_list(Napi::Env env, const Napi::Value& v, const char* what) {
 // list into its Table slot, checking every buffer holds n floats (bf16 where `bf16` marks the list). Null
 // entries are allowed only in lists marked nullable.
 enum Slot { SA, SG, SM, SV, SH };
-struct ListArg { Napi::Value list; const char* what; Slot slot; bool bf16; bool nullable; };
+struct ListArg {
+  Napi::Value list;
+  const char* what;
+  Slot slot;
+  bool bf16;
+  bool nullable;
+};
 std::vector<Table> read_tables(Napi::Env env, const Napi::Value& numels, std::initializer_list<ListArg> lists,
                                const Napi::Array* wds = nullptr) {
   Napi::Array ns = value_list(env, numels, "multi-tensor numels");
@@ -78,26 +86,40 @@ std::vector<Table> read_tables(Napi::Env env, const Napi::Value& numels, std::in
   for (auto& t : out) t = Table{};
   for (const auto& la : lists) {
     Napi::Array l = value_list(env, la.list, la.what);
-    if (l.Length() != count) throw Napi::RangeError::New(env, std::string(la.what) + ": " + std::to_string(l.Length()) + " buffers for " + std::to_string(count) + " sizes");
+    if (l.Length() != count)
+      throw Napi::RangeError::New(env, std::string(la.what) + ": " + std::to_string(l.Length()) + " buffers for " +
+                                           std::to_string(count) + " sizes");
   }
   for (uint32_t k = 0; k < count; k++) {
     Table& t = out[k / MT];
     const int j = (int)(k % MT);
     Napi::Value nv = ns.Get(k);
-    if (!nv.IsNumber() || nv.As<Napi::Number>().DoubleValue() < 0) throw_type(env, "multi-tensor numels: expected non-negative integers");
+    if (!nv.IsNumber() || nv.As<Napi::Number>().DoubleValue() < 0)
+      throw_type(env, "multi-tensor numels: expected non-negative integers");
     const int64_t n = (int64_t)nv.As<Napi::Number>().DoubleValue();
     t.n[j] = n;
     t.count = j + 1;
     for (const auto& la : lists) {
       Napi::Value v = la.list.As<Napi::Array>().Get(k);
       void* ptr = nullptr;
-      if (!(la.nullable && (v.IsNull() || v.IsUndefined()))) ptr = value_device(env, v, la.what, (size_t)n * (la.bf16 ? 2 : 4));
+      if (!(la.nullable && (v.IsNull() || v.IsUndefined())))
+        ptr = value_device(env, v, la.what, (size_t)n * (la.bf16 ? 2 : 4));
       switch (la.slot) {
-        case SA: t.a[j] = (float*)ptr; break;
-        case SG: t.g[j] = (float*)ptr; break;
-        case SM: t.m[j] = (float*)ptr; break;
-        case SV: t.v[j] = (float*)ptr; break;
-        case SH: t.h[j] = (__nv_bfloat16*)ptr; break;
+        case SA:
+          t.a[j] = (float*)ptr;
+          break;
+        case SG:
+          t.g[j] = (float*)ptr;
+          break;
+        case SM:
+          t.m[j] = (float*)ptr;
+          break;
+        case SV:
+          t.v[j] = (float*)ptr;
+          break;
+        case SH:
+          t.h[j] = (__nv_bfloat16*)ptr;
+          break;
       }
     }
     if (wds) {
@@ -153,7 +175,9 @@ MAMBA_OP(cuda, multiFill) { return scale_or_fill(info, "multiFill", "value", tru
 
 // cuda.multiCastBf16(src f32[], dst bf16[], numels[])
 MAMBA_OP(cuda, multiCastBf16) {
-  auto tables = read_tables(info.Env(), info[2], {{info[0], "multiCastBf16 src", SA, false, false}, {info[1], "multiCastBf16 dst", SH, true, false}});
+  auto tables =
+      read_tables(info.Env(), info[2],
+                  {{info[0], "multiCastBf16 src", SA, false, false}, {info[1], "multiCastBf16 dst", SH, true, false}});
   for (const auto& t : tables) {
     k_cast<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t);
     check_launch(info.Env(), "multiCastBf16");
@@ -168,15 +192,18 @@ MAMBA_OP(cuda, multiAdamw) {
   const ArgObject a(info, 0, "multiAdamw");
   Napi::Array wds = value_list(env, a.value("weightDecays"), "multiAdamw weightDecays");
   auto tables = read_tables(env, a.value("numels"),
-                            {{a.value("params"), "multiAdamw params", SA, false, false}, {a.value("grads"), "multiAdamw grads", SG, false, false},
-                             {a.value("m"), "multiAdamw m", SM, false, false}, {a.value("v"), "multiAdamw v", SV, false, false},
+                            {{a.value("params"), "multiAdamw params", SA, false, false},
+                             {a.value("grads"), "multiAdamw grads", SG, false, false},
+                             {a.value("m"), "multiAdamw m", SM, false, false},
+                             {a.value("v"), "multiAdamw v", SV, false, false},
                              {a.value("bf16Copies"), "multiAdamw bf16Copies", SH, true, true}},
                             &wds);
   const AdamwHyper h = read_adamw_hyper(a);
   a.finish();
   const double lr = h.lr, b1 = h.beta1, b2 = h.beta2, eps = h.eps, c1 = h.c1, c2 = h.c2;
   for (const auto& t : tables) {
-    k_adamw<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, (float)lr, (float)b1, (float)b2, (float)eps, (float)c1, (float)c2);
+    k_adamw<<<grid_of(t), MTPB, 0, cuda_stream()>>>(t, (float)lr, (float)b1, (float)b2, (float)eps, (float)c1,
+                                                    (float)c2);
     check_launch(env, "multiAdamw");
   }
   return env.Undefined();

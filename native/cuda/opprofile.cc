@@ -14,15 +14,25 @@
 namespace mamba {
 namespace {
 
-struct Pending { std::string key; cudaEvent_t a, b; };
-struct Total { double ms = 0; int64_t calls = 0; };
+struct Pending {
+  std::string key;
+  cudaEvent_t a, b;
+};
+struct Total {
+  double ms = 0;
+  int64_t calls = 0;
+};
 
 struct OpProfiler {
   std::vector<cudaEvent_t> pool;
   std::vector<Pending> pending;
   std::map<std::string, Total> totals;
   cudaEvent_t take() {
-    if (!pool.empty()) { cudaEvent_t e = pool.back(); pool.pop_back(); return e; }
+    if (!pool.empty()) {
+      cudaEvent_t e = pool.back();
+      pool.pop_back();
+      return e;
+    }
     cudaEvent_t e = nullptr;
     cudaEventCreate(&e);
     return e;
@@ -30,22 +40,32 @@ struct OpProfiler {
   void settle() {  // after a synchronize: fold the pending pairs into the totals
     for (auto& p : pending) {
       float ms = 0.f;
-      if (cudaEventElapsedTime(&ms, p.a, p.b) == cudaSuccess) { auto& t = totals[p.key]; t.ms += ms; t.calls++; }
+      if (cudaEventElapsedTime(&ms, p.a, p.b) == cudaSuccess) {
+        auto& t = totals[p.key];
+        t.ms += ms;
+        t.calls++;
+      }
       cudaGetLastError();
-      pool.push_back(p.a); pool.push_back(p.b);
+      pool.push_back(p.a);
+      pool.push_back(p.b);
     }
     pending.clear();
   }
 };
-OpProfiler& prof() { static OpProfiler p; return p; }
+OpProfiler& prof() {
+  static OpProfiler p;
+  return p;
+}
 
 std::string key_of(const char* name, const Napi::CallbackInfo& info) {
   std::string k = name;
   if (k == "gemm" && info.Length() > 4 && info[2].IsNumber() && info[3].IsNumber() && info[4].IsNumber()) {
-    k += " " + std::to_string(info[2].As<Napi::Number>().Int64Value()) + "x" + std::to_string(info[3].As<Napi::Number>().Int64Value()) + "x" +
+    k += " " + std::to_string(info[2].As<Napi::Number>().Int64Value()) + "x" +
+         std::to_string(info[3].As<Napi::Number>().Int64Value()) + "x" +
          std::to_string(info[4].As<Napi::Number>().Int64Value());
     if (info.Length() > 1 && info[0].IsBoolean() && info[1].IsBoolean())
-      k += std::string(" ") + (info[0].As<Napi::Boolean>().Value() ? "T" : "N") + (info[1].As<Napi::Boolean>().Value() ? "T" : "N");
+      k += std::string(" ") + (info[0].As<Napi::Boolean>().Value() ? "T" : "N") +
+           (info[1].As<Napi::Boolean>().Value() ? "T" : "N");
   }
   return k;
 }
@@ -56,7 +76,10 @@ Napi::Value profiled_op(const Napi::CallbackInfo& info) {
   const OpEntry* op = static_cast<const OpEntry*>(info.Data());
   if (stream_capturing()) return op->fn(info);
   OpProfiler& p = prof();
-  if (p.pending.size() > 100000) { cudaStreamSynchronize(cuda_stream()); p.settle(); }
+  if (p.pending.size() > 100000) {
+    cudaStreamSynchronize(cuda_stream());
+    p.settle();
+  }
   cudaEvent_t a = p.take(), b = p.take();
   p.pending.push_back({key_of(op->name.c_str(), info), a, b});
   cudaEventRecord(a, cuda_stream());

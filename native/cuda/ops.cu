@@ -24,7 +24,9 @@ int* bad_flag(Napi::Env env) {
   if (!f[d]) cuda_check(env, cudaMalloc(&f[d], sizeof(int)), "flag allocation");
   return f[d];
 }
-void reset_flag(Napi::Env env, int* f) { cuda_check(env, cudaMemsetAsync(f, 0xff, sizeof(int), cuda_stream()), "flag"); }
+void reset_flag(Napi::Env env, int* f) {
+  cuda_check(env, cudaMemsetAsync(f, 0xff, sizeof(int), cuda_stream()), "flag");
+}
 // -1 when no index was bad, else the smallest bad position (synchronises the stream).
 int64_t read_flag(Napi::Env env, int* f) {
   // inside a CUDA-graph capture nothing may synchronise: the check is skipped there (the captured
@@ -79,7 +81,11 @@ __global__ void embed_fwd(const int32_t* ids, const float* W, T* out, int64_t Tn
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * D; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t t = i / D, d = i - t * D;
     const int id = ids[t];
-    if (id < 0 || id >= V) { if (d == 0) atomicMin((unsigned*)bad, (unsigned)t); stf(out, i, 0.f); continue; }
+    if (id < 0 || id >= V) {
+      if (d == 0) atomicMin((unsigned*)bad, (unsigned)t);
+      stf(out, i, 0.f);
+      continue;
+    }
     stf(out, i, W[(int64_t)id * D + d]);
   }
 }
@@ -88,7 +94,10 @@ __global__ void embed_bwd(const int32_t* ids, const T* dOut, float* dW, int64_t 
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * D; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t t = i / D, d = i - t * D;
     const int id = ids[t];
-    if (id < 0 || id >= V) { if (d == 0) atomicMin((unsigned*)bad, (unsigned)t); continue; }
+    if (id < 0 || id >= V) {
+      if (d == 0) atomicMin((unsigned*)bad, (unsigned)t);
+      continue;
+    }
     atomicAdd(&dW[(int64_t)id * D + d], ldf(dOut, i));
   }
 }
@@ -96,7 +105,8 @@ __global__ void embed_bwd(const int32_t* ids, const T* dOut, float* dW, int64_t 
 // ---- bias --------------------------------------------------------------------------------------------
 template <class T>
 __global__ void bias_fwd(T* y, const float* b, int64_t Tn, int64_t C) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * C; i += (int64_t)gridDim.x * blockDim.x) stf(y, i, ldf(y, i) + b[i % C]);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * C; i += (int64_t)gridDim.x * blockDim.x)
+    stf(y, i, ldf(y, i) + b[i % C]);
 }
 // db[c] += sum_t dy[t, c]: block = 32 columns x 8 row lanes, grid.y splits the rows.
 template <class T>
@@ -117,7 +127,8 @@ __global__ void col_sum(const T* dy, float* db, int64_t Tn, int64_t C) {
 
 // ---- rmsnorm (warp per row) -------------------------------------------------------------------------
 template <class TO>
-__global__ void rms_fwd(const TO* x, const float* res, const float* w, TO* out, float* rout, float* rstd, int64_t Tn, int64_t D, float eps) {
+__global__ void rms_fwd(const TO* x, const float* res, const float* w, TO* out, float* rout, float* rstd, int64_t Tn,
+                        int64_t D, float eps) {
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
@@ -136,7 +147,8 @@ __global__ void rms_fwd(const TO* x, const float* res, const float* w, TO* out, 
   for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, (rr ? rr[d] : r_at(d)) * s * w[d]);
 }
 template <class TG>
-__global__ void rms_bwd(const TG* g, const float* dres, const float* r, const float* w, const float* rstd, float* dR, int64_t Tn, int64_t D) {
+__global__ void rms_bwd(const TG* g, const float* dres, const float* r, const float* w, const float* rstd, float* dR,
+                        int64_t Tn, int64_t D) {
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
@@ -156,7 +168,8 @@ __global__ void rms_dw(const TG* g, const float* r, const float* rstd, float* dW
   const int64_t c = blockIdx.x * 32 + threadIdx.x;
   float acc = 0.f;
   if (c < D)
-    for (int64_t t = blockIdx.y * 8 + threadIdx.y; t < Tn; t += (int64_t)gridDim.y * 8) acc = fmaf(ldf(g, t * D + c) * r[t * D + c], rstd[t], acc);
+    for (int64_t t = blockIdx.y * 8 + threadIdx.y; t < Tn; t += (int64_t)gridDim.y * 8)
+      acc = fmaf(ldf(g, t * D + c) * r[t * D + c], rstd[t], acc);
   sh[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.y == 0 && c < D) {
@@ -178,14 +191,16 @@ constexpr int CONV_CW = 64, CONV_RY = 4;
 // atomics (K+1 per channel and block) stay few.
 int conv_run(int64_t B, int64_t L, int64_t D) {
   const int64_t cb = (D + CONV_CW - 1) / CONV_CW;
-  const int64_t want_rows = std::max<int64_t>(1, (int64_t)sm_count() * 16 / std::max<int64_t>(1, cb * B));  // blocks along L wanted
+  const int64_t want_rows =
+      std::max<int64_t>(1, (int64_t)sm_count() * 16 / std::max<int64_t>(1, cb * B));  // blocks along L wanted
   int64_t tl = (L + want_rows * CONV_RY - 1) / (want_rows * CONV_RY);
   return (int)std::max<int64_t>(8, std::min<int64_t>(256, tl));
 }
 
 template <class T, int K>
-__global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_fwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w,
-                                                            const float* __restrict__ bias, T* __restrict__ out, int L, int D, int TL, bool silu) {
+__global__ void __launch_bounds__(CONV_CW* CONV_RY)
+    conv_fwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w, const float* __restrict__ bias,
+             T* __restrict__ out, int L, int D, int TL, bool silu) {
   const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
   const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
   if (d >= D || l0 >= L) return;
@@ -217,9 +232,10 @@ __global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_fwd(const T* __restric
 // dw[k] += dpre(l) x(l-K+1+k) and dbias += dpre(l) only for l inside the run (each l counted once), summed
 // over the block's 4 runs in shared memory and added with one atomic per channel, tap and block.
 template <class T, int K>
-__global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_bwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w,
-                                                            const float* __restrict__ bias, const T* __restrict__ dOut, T* __restrict__ dx,
-                                                            int64_t dxs, float* dw, float* dbias, int L, int D, int TL, bool silu) {
+__global__ void __launch_bounds__(CONV_CW* CONV_RY)
+    conv_bwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w, const float* __restrict__ bias,
+             const T* __restrict__ dOut, T* __restrict__ dx, int64_t dxs, float* dw, float* dbias, int L, int D, int TL,
+             bool silu) {
   __shared__ float red[CONV_RY][K + 1][CONV_CW];
   const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
   const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
@@ -230,7 +246,10 @@ __global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_bwd(const T* __restric
     const int l1 = min(L, l0 + TL);
     float wk[K], win[K], dp[K];
 #pragma unroll
-    for (int k = 0; k < K; k++) { wk[k] = w[(int64_t)d * K + k]; dp[k] = 0.f; }
+    for (int k = 0; k < K; k++) {
+      wk[k] = w[(int64_t)d * K + k];
+      dp[k] = 0.f;
+    }
     const float bs = bias ? bias[d] : 0.f;
     const int64_t rb = (int64_t)b * L;
 #pragma unroll
@@ -281,8 +300,10 @@ __global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_bwd(const T* __restric
       float v = 0.f;
 #pragma unroll
       for (int r = 0; r < CONV_RY; r++) v += red[r][k][threadIdx.x];
-      if (k < K) atomicAdd(&dw[(int64_t)d * K + k], v);
-      else if (dbias) atomicAdd(&dbias[d], v);
+      if (k < K)
+        atomicAdd(&dw[(int64_t)d * K + k], v);
+      else if (dbias)
+        atomicAdd(&dbias[d], v);
     }
   }
 }
@@ -291,19 +312,36 @@ __global__ void __launch_bounds__(CONV_CW * CONV_RY) conv_bwd(const T* __restric
 template <class F>
 void with_taps(int K, F&& f) {
   switch (K) {
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 5: f(std::integral_constant<int, 5>{}); break;
-    case 6: f(std::integral_constant<int, 6>{}); break;
-    case 7: f(std::integral_constant<int, 7>{}); break;
-    default: f(std::integral_constant<int, 8>{}); break;
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 5:
+      f(std::integral_constant<int, 5>{});
+      break;
+    case 6:
+      f(std::integral_constant<int, 6>{});
+      break;
+    case 7:
+      f(std::integral_constant<int, 7>{});
+      break;
+    default:
+      f(std::integral_constant<int, 8>{});
+      break;
   }
 }
 
 template <class T>
-__global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, const float* bias, T* out, int B, int64_t D, int K, bool silu) {
+__global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, const float* bias, T* out, int B,
+                          int64_t D, int K, bool silu) {
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= (int64_t)B * D) return;
   const int64_t b = i / D, d = i - b * D;
@@ -317,7 +355,8 @@ __global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, con
 
 // ---- cross-entropy (block per row) ---------------------------------------------------------------------
 template <class T>
-__global__ void xent(const T* logits, const int32_t* tg, float* losses, T* dl, int64_t Tn, int64_t V, float gs, int ignore, int* bad) {
+__global__ void xent(const T* logits, const int32_t* tg, float* losses, T* dl, int64_t Tn, int64_t V, float gs,
+                     int ignore, int* bad) {
   __shared__ float sh[TPB / 32];
   for (int64_t t = blockIdx.x; t < Tn; t += gridDim.x) {
     const T* l = logits + t * V;
@@ -325,11 +364,15 @@ __global__ void xent(const T* logits, const int32_t* tg, float* losses, T* dl, i
     const int target = tg[t];
     if (target == ignore) {
       if (threadIdx.x == 0) losses[t] = 0.f;
-      if (dr) for (int64_t v = threadIdx.x; v < V; v += TPB) stf(dr, v, 0.f);
+      if (dr)
+        for (int64_t v = threadIdx.x; v < V; v += TPB) stf(dr, v, 0.f);
       continue;
     }
     if (target < 0 || target >= V) {
-      if (threadIdx.x == 0) { atomicMin((unsigned*)bad, (unsigned)t); losses[t] = NAN; }
+      if (threadIdx.x == 0) {
+        atomicMin((unsigned*)bad, (unsigned)t);
+        losses[t] = NAN;
+      }
       continue;
     }
     float mx = -INFINITY;
@@ -341,7 +384,8 @@ __global__ void xent(const T* logits, const int32_t* tg, float* losses, T* dl, i
     const float lse = mx + logf(se);
     if (threadIdx.x == 0) losses[t] = lse - ldf(l, target);
     if (dr)
-      for (int64_t v = threadIdx.x; v < V; v += TPB) stf(dr, v, gs * (__expf(ldf(l, v) - lse) - (v == target ? 1.f : 0.f)));
+      for (int64_t v = threadIdx.x; v < V; v += TPB)
+        stf(dr, v, gs * (__expf(ldf(l, v) - lse) - (v == target ? 1.f : 0.f)));
   }
 }
 
@@ -376,8 +420,8 @@ __global__ void pool_bwd(const T* g, T* dx, int B, int L, int64_t D, int mode) {
 }
 
 // ---- optimizer and elementwise ------------------------------------------------------------------------
-__global__ void adamw(float* p, const float* g, float* m, float* v, int64_t n, float lr, float b1, float b2, float eps, float wd, float c1,
-                      float c2, __nv_bfloat16* copy) {
+__global__ void adamw(float* p, const float* g, float* m, float* v, int64_t n, float lr, float b1, float b2, float eps,
+                      float wd, float c1, float c2, __nv_bfloat16* copy) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     adamw_update(p, g, m, v, copy, i, lr, b1, b2, eps, wd, c1, c2);
 }
@@ -392,22 +436,27 @@ __global__ void sumsq(const T* x, int64_t n, double* out) {
 }
 template <class T>
 __global__ void scale_k(T* x, int64_t n, float s) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(x, i, ldf(x, i) * s);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    stf(x, i, ldf(x, i) * s);
 }
 template <class T>
 __global__ void add_k(const T* a, const T* b, T* o, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(o, i, ldf(a, i) + ldf(b, i));
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    stf(o, i, ldf(a, i) + ldf(b, i));
 }
 template <class T>
 __global__ void fill_k(T* x, int64_t n, float v) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(x, i, v);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    stf(x, i, v);
 }
 
 __global__ void neg_exp_k(const float* x, float* o, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) o[i] = -expf(x[i]);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    o[i] = -expf(x[i]);
 }
 __global__ void add_product_k(const float* a, const float* b, float* o, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) o[i] = fmaf(a[i], b[i], o[i]);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    o[i] = fmaf(a[i], b[i], o[i]);
 }
 
 void nonneg(const Napi::CallbackInfo& info, const char* op, std::initializer_list<int64_t> dims) {
@@ -416,7 +465,8 @@ void nonneg(const Napi::CallbackInfo& info, const char* op, std::initializer_lis
 }
 void check_stride(const Napi::CallbackInfo& info, const char* what, int64_t stride, int64_t width) {
   if (stride < width)
-    throw Napi::RangeError::New(info.Env(), std::string(what) + ": row stride " + std::to_string(stride) + " is smaller than the width " + std::to_string(width));
+    throw Napi::RangeError::New(info.Env(), std::string(what) + ": row stride " + std::to_string(stride) +
+                                                " is smaller than the width " + std::to_string(width));
 }
 
 }  // namespace
@@ -427,12 +477,19 @@ using namespace mamba;
 using bf16_t = __nv_bfloat16;
 // Runs `launch(T*)` with T = float or __nv_bfloat16 according to the dtype argument.
 #define BY_DTYPE(dt, BODY) \
-  if ((dt) == DT::F32) { using T = float; BODY; } else { using T = bf16_t; BODY; }
+  if ((dt) == DT::F32) {   \
+    using T = float;       \
+    BODY;                  \
+  } else {                 \
+    using T = bf16_t;      \
+    BODY;                  \
+  }
 
 // cuda.embeddingForward(ids i32[T], W f32[V,D], out[T,D], T, V, D [, dtype of out])
 MAMBA_OP(cuda, embeddingForward) {
   Napi::Env env = info.Env();
-  const int64_t Tn = arg_int(info, 3, "embeddingForward T"), V = arg_int(info, 4, "embeddingForward V"), D = arg_int(info, 5, "embeddingForward D");
+  const int64_t Tn = arg_int(info, 3, "embeddingForward T"), V = arg_int(info, 4, "embeddingForward V"),
+                D = arg_int(info, 5, "embeddingForward D");
   nonneg(info, "embeddingForward", {Tn, V, D});
   const DT dt = arg_dtype(info, 6, "embeddingForward");
   const int32_t* ids = arg_dev<int32_t>(info, 0, "embeddingForward ids", Tn);
@@ -444,14 +501,17 @@ MAMBA_OP(cuda, embeddingForward) {
   BY_DTYPE(dt, (embed_fwd<T><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, W, (T*)out, Tn, V, D, bad)));
   check_launch(env, "embeddingForward");
   const int64_t t = read_flag(env, bad);
-  if (t >= 0) throw Napi::RangeError::New(env, "embeddingForward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+  if (t >= 0)
+    throw Napi::RangeError::New(
+        env, "embeddingForward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
   return env.Undefined();
 }
 
 // cuda.embeddingBackward(ids, dOut[T,D], dW f32[V,D] acc, T, V, D [, dtype of dOut]) -- atomic scatter-add
 MAMBA_OP(cuda, embeddingBackward) {
   Napi::Env env = info.Env();
-  const int64_t Tn = arg_int(info, 3, "embeddingBackward T"), V = arg_int(info, 4, "embeddingBackward V"), D = arg_int(info, 5, "embeddingBackward D");
+  const int64_t Tn = arg_int(info, 3, "embeddingBackward T"), V = arg_int(info, 4, "embeddingBackward V"),
+                D = arg_int(info, 5, "embeddingBackward D");
   nonneg(info, "embeddingBackward", {Tn, V, D});
   const DT dt = arg_dtype(info, 6, "embeddingBackward");
   const int32_t* ids = arg_dev<int32_t>(info, 0, "embeddingBackward ids", Tn);
@@ -463,7 +523,9 @@ MAMBA_OP(cuda, embeddingBackward) {
   BY_DTYPE(dt, (embed_bwd<T><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, (const T*)dOut, dW, Tn, V, D, bad)));
   check_launch(env, "embeddingBackward");
   const int64_t t = read_flag(env, bad);
-  if (t >= 0) throw Napi::RangeError::New(env, "embeddingBackward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+  if (t >= 0)
+    throw Napi::RangeError::New(
+        env, "embeddingBackward: the id at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
   return env.Undefined();
 }
 
@@ -513,7 +575,8 @@ MAMBA_OP(cuda, rmsnormForward) {
   float* rstd = arg_dev<float>(info, 5, "rmsnormForward rstd", Tn);
   if (Tn == 0) return env.Undefined();
   const unsigned grid = (unsigned)((Tn + 7) / 8);
-  BY_DTYPE(dt, (rms_fwd<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps)));
+  BY_DTYPE(dt,
+           (rms_fwd<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps)));
   check_launch(env, "rmsnormForward");
   return env.Undefined();
 }
@@ -550,7 +613,8 @@ MAMBA_OP(cuda, rmsnormBackward) {
 template <class T>
 ConvInputs<T, float> read_cuda_conv(const ArgObject& a, bool step) {
   const int64_t K = a.integer("K");
-  a.require(K >= 1 && K <= kCudaConvMaxTaps, "K must be 1.." + std::to_string(kCudaConvMaxTaps) + ", got " + std::to_string(K));
+  a.require(K >= 1 && K <= kCudaConvMaxTaps,
+            "K must be 1.." + std::to_string(kCudaConvMaxTaps) + ", got " + std::to_string(K));
   const ConvInputs<T, float> c = read_conv_inputs<T, float>(a, DeviceFetch{}, step);
   a.require(c.B <= 65535, "at most 65535 sequences per call");
   return c;
@@ -564,11 +628,13 @@ void run_conv_forward(const ArgObject& a) {
   a.finish();
   if (Tn * c.D == 0) return;
   const int TL = conv_run(c.B, c.L, c.D);
-  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW), (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
+  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
+                  (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
   const dim3 block(CONV_CW, CONV_RY);
   with_taps((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    conv_fwd<T, KK><<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D, TL, c.silu);
+    conv_fwd<T, KK>
+        <<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D, TL, c.silu);
   });
   check_launch(a.env(), "conv1dForward");
 }
@@ -581,12 +647,13 @@ void run_conv_backward(const ArgObject& a) {
   const int64_t Tn = c.B * c.L;
   if (Tn * c.D == 0) return;
   const int TL = conv_run(c.B, c.L, c.D);
-  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW), (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
+  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
+                  (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
   const dim3 block(CONV_CW, CONV_RY);
   with_taps((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    conv_bwd<T, KK><<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride, g.dw, g.dbias, (int)c.L, (int)c.D,
-                                                       TL, c.silu);
+    conv_bwd<T, KK><<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride, g.dw,
+                                                       g.dbias, (int)c.L, (int)c.D, TL, c.silu);
   });
   check_launch(a.env(), "conv1dBackward");
 }
@@ -606,13 +673,24 @@ void run_conv_step(const ArgObject& a) {
 template <template <class> class Run>
 Napi::Value by_conv_dtype(const Napi::CallbackInfo& info, const char* op) {
   const ArgObject a(info, 0, op);
-  if (field_dtype(a) == DT::F32) Run<float>{}(a);
-  else Run<__nv_bfloat16>{}(a);
+  if (field_dtype(a) == DT::F32)
+    Run<float>{}(a);
+  else
+    Run<__nv_bfloat16>{}(a);
   return info.Env().Undefined();
 }
-template <class T> struct ConvForward { void operator()(const ArgObject& a) const { run_conv_forward<T>(a); } };
-template <class T> struct ConvBackward { void operator()(const ArgObject& a) const { run_conv_backward<T>(a); } };
-template <class T> struct ConvStep { void operator()(const ArgObject& a) const { run_conv_step<T>(a); } };
+template <class T>
+struct ConvForward {
+  void operator()(const ArgObject& a) const { run_conv_forward<T>(a); }
+};
+template <class T>
+struct ConvBackward {
+  void operator()(const ArgObject& a) const { run_conv_backward<T>(a); }
+};
+template <class T>
+struct ConvStep {
+  void operator()(const ArgObject& a) const { run_conv_step<T>(a); }
+};
 
 MAMBA_OP(cuda, conv1dForward) { return by_conv_dtype<ConvForward>(info, "conv1dForward"); }
 MAMBA_OP(cuda, conv1dBackward) { return by_conv_dtype<ConvBackward>(info, "conv1dBackward"); }
@@ -636,22 +714,27 @@ MAMBA_OP(cuda, crossEntropyForward) {
   int* bad = bad_flag(env);
   reset_flag(env, bad);
   const unsigned grid = (unsigned)std::min<int64_t>(Tn, 65535 * 4);
-  BY_DTYPE(dt, (xent<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)logits, tg, losses, (T*)dl, Tn, V, (float)gs, (int)ignore, bad)));
+  BY_DTYPE(dt, (xent<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)logits, tg, losses, (T*)dl, Tn, V, (float)gs,
+                                                         (int)ignore, bad)));
   check_launch(env, "crossEntropyForward");
   const int64_t t = read_flag(env, bad);
-  if (t >= 0) throw Napi::RangeError::New(env, "crossEntropyForward: the target at position " + std::to_string(t) + " is outside 0.." + std::to_string(V - 1));
+  if (t >= 0)
+    throw Napi::RangeError::New(env, "crossEntropyForward: the target at position " + std::to_string(t) +
+                                         " is outside 0.." + std::to_string(V - 1));
   return env.Undefined();
 }
 
 template <class T>
 __global__ void f32_to(const float* a, T* o, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) stf(o, i, a[i]);
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    stf(o, i, a[i]);
 }
 
 // cuda.poolForward(x[B*L,D], out[B,D], B, L, D, mode 0 mean | 1 last [, dtype of x and out])
 MAMBA_OP(cuda, poolForward) {
   Napi::Env env = info.Env();
-  const int64_t B = arg_int(info, 2, "poolForward B"), L = arg_int(info, 3, "poolForward L"), D = arg_int(info, 4, "poolForward D");
+  const int64_t B = arg_int(info, 2, "poolForward B"), L = arg_int(info, 3, "poolForward L"),
+                D = arg_int(info, 4, "poolForward D");
   const int64_t mode = arg_int(info, 5, "poolForward mode");
   nonneg(info, "poolForward", {B, L, D});
   if (mode != 0 && mode != 1) throw Napi::RangeError::New(env, "poolForward: mode must be 0 (mean) or 1 (last)");
@@ -663,13 +746,15 @@ MAMBA_OP(cuda, poolForward) {
   if (B * D == 0) return env.Undefined();
   cudaStream_t st = cuda_stream();
   if (mode == 1) {
-    BY_DTYPE(dt, (pool_last<T><<<(unsigned)((B * D + TPB - 1) / TPB), TPB, 0, st>>>((const T*)x, (T*)out, (int)B, (int)L, D)));
+    BY_DTYPE(dt, (pool_last<T>
+                  <<<(unsigned)((B * D + TPB - 1) / TPB), TPB, 0, st>>>((const T*)x, (T*)out, (int)B, (int)L, D)));
   } else {
     // partial sums over slices of L, atomically added into an f32 accumulator (out itself when f32)
     float* acc = dt == DT::F32 ? (float*)out : (float*)scratch(env, sizeof(float) * B * D);
     cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(float) * B * D, st), "poolForward");
     const unsigned db = (unsigned)((D + 127) / 128);
-    const unsigned splits = (unsigned)std::max<int64_t>(1, std::min<int64_t>((L + 255) / 256, (int64_t)sm_count() * 8 / std::max<int64_t>(1, db * B)));
+    const unsigned splits = (unsigned)std::max<int64_t>(
+        1, std::min<int64_t>((L + 255) / 256, (int64_t)sm_count() * 8 / std::max<int64_t>(1, db * B)));
     BY_DTYPE(dt, (pool_mean<T><<<dim3(db, splits, (unsigned)B), 128, 0, st>>>((const T*)x, acc, (int)B, (int)L, D)));
     if (dt == DT::BF16) f32_to<bf16_t><<<grid_for(B * D), TPB, 0, st>>>(acc, (bf16_t*)out, B * D);
   }
@@ -680,7 +765,8 @@ MAMBA_OP(cuda, poolForward) {
 // cuda.poolBackward(dOut[B,D], dx[B*L,D], B, L, D, mode [, dtype])
 MAMBA_OP(cuda, poolBackward) {
   Napi::Env env = info.Env();
-  const int64_t B = arg_int(info, 2, "poolBackward B"), L = arg_int(info, 3, "poolBackward L"), D = arg_int(info, 4, "poolBackward D");
+  const int64_t B = arg_int(info, 2, "poolBackward B"), L = arg_int(info, 3, "poolBackward L"),
+                D = arg_int(info, 4, "poolBackward D");
   const int64_t mode = arg_int(info, 5, "poolBackward mode");
   nonneg(info, "poolBackward", {B, L, D});
   if (mode != 0 && mode != 1) throw Napi::RangeError::New(env, "poolBackward: mode must be 0 (mean) or 1 (last)");
@@ -689,7 +775,8 @@ MAMBA_OP(cuda, poolBackward) {
   const void* g = arg_dev_dt(info, 0, "poolBackward dOut", dt, B * D);
   void* dx = arg_dev_dt(info, 1, "poolBackward dx", dt, B * L * D);
   if (B * L * D == 0) return env.Undefined();
-  BY_DTYPE(dt, (pool_bwd<T><<<grid_for(B * L * D), TPB, 0, cuda_stream()>>>((const T*)g, (T*)dx, (int)B, (int)L, D, (int)mode)));
+  BY_DTYPE(dt, (pool_bwd<T>
+                <<<grid_for(B * L * D), TPB, 0, cuda_stream()>>>((const T*)g, (T*)dx, (int)B, (int)L, D, (int)mode)));
   check_launch(env, "poolBackward");
   return env.Undefined();
 }
@@ -711,8 +798,8 @@ MAMBA_OP(cuda, adamwStep) {
   auto* copy = f.opt<__nv_bfloat16>(a, "bf16Copy", n);
   a.finish();
   if (n == 0) return env.Undefined();
-  adamw<<<grid_for(n), TPB, 0, cuda_stream()>>>(p, g, m, v, n, (float)h.lr, (float)h.beta1, (float)h.beta2, (float)h.eps, (float)wd, (float)h.c1,
-                                                (float)h.c2, copy);
+  adamw<<<grid_for(n), TPB, 0, cuda_stream()>>>(p, g, m, v, n, (float)h.lr, (float)h.beta1, (float)h.beta2,
+                                                (float)h.eps, (float)wd, (float)h.c1, (float)h.c2, copy);
   check_launch(env, "adamwStep");
   return env.Undefined();
 }
@@ -727,8 +814,10 @@ MAMBA_OP(cuda, sumSquares) {
   if (n == 0) return Napi::Number::New(env, 0);
   double* acc = zeroed_scratch_double(env, "sumSquares");
   const int grid = std::min<int>(grid_for(n), sm_count() * 8);
-  if (dt == DT::F32) sumsq<float><<<grid, TPB, 0, cuda_stream()>>>((const float*)x, n, acc);
-  else sumsq<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)x, n, acc);
+  if (dt == DT::F32)
+    sumsq<float><<<grid, TPB, 0, cuda_stream()>>>((const float*)x, n, acc);
+  else
+    sumsq<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)x, n, acc);
   check_launch(env, "sumSquares");
   return Napi::Number::New(env, read_scratch_double(env, acc, "sumSquares"));
 }
@@ -741,8 +830,10 @@ MAMBA_OP(cuda, scale) {
   void* x = arg_dev_dt(info, 0, "scale x", dt, n);
   const float s = (float)arg_num(info, 2, "scale s");
   if (n == 0) return info.Env().Undefined();
-  if (dt == DT::F32) scale_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((float*)x, n, s);
-  else scale_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((__nv_bfloat16*)x, n, s);
+  if (dt == DT::F32)
+    scale_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((float*)x, n, s);
+  else
+    scale_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((__nv_bfloat16*)x, n, s);
   check_launch(info.Env(), "scale");
   return info.Env().Undefined();
 }
@@ -756,8 +847,11 @@ MAMBA_OP(cuda, add) {
   const void* b = arg_dev_dt(info, 1, "add b", dt, n);
   void* o = arg_dev_dt(info, 2, "add out", dt, n);
   if (n == 0) return info.Env().Undefined();
-  if (dt == DT::F32) add_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((const float*)a, (const float*)b, (float*)o, n);
-  else add_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)a, (const __nv_bfloat16*)b, (__nv_bfloat16*)o, n);
+  if (dt == DT::F32)
+    add_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((const float*)a, (const float*)b, (float*)o, n);
+  else
+    add_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)a, (const __nv_bfloat16*)b,
+                                                                 (__nv_bfloat16*)o, n);
   check_launch(info.Env(), "add");
   return info.Env().Undefined();
 }
@@ -770,8 +864,10 @@ MAMBA_OP(cuda, fill) {
   void* x = arg_dev_dt(info, 0, "fill x", dt, n);
   const float v = (float)arg_num(info, 2, "fill value");
   if (n == 0) return info.Env().Undefined();
-  if (dt == DT::F32) fill_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((float*)x, n, v);
-  else fill_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((__nv_bfloat16*)x, n, v);
+  if (dt == DT::F32)
+    fill_k<float><<<grid_for(n), TPB, 0, cuda_stream()>>>((float*)x, n, v);
+  else
+    fill_k<__nv_bfloat16><<<grid_for(n), TPB, 0, cuda_stream()>>>((__nv_bfloat16*)x, n, v);
   check_launch(info.Env(), "fill");
   return info.Env().Undefined();
 }

@@ -24,7 +24,11 @@ class Allocator {
  public:
   static size_t bucket(size_t n) {
     if (n <= 512) return 512;
-    if (n <= (size_t)1 << 20) { size_t b = 512; while (b < n) b <<= 1; return b; }
+    if (n <= (size_t)1 << 20) {
+      size_t b = 512;
+      while (b < n) b <<= 1;
+      return b;
+    }
     return (n + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);  // 1 MiB granularity above 1 MiB
   }
   cudaError_t alloc(size_t n, void** p, size_t* cap) {
@@ -32,18 +36,36 @@ class Allocator {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = free_.find(b);
     if (it != free_.end() && !it->second.empty()) {
-      *p = it->second.back(); it->second.pop_back(); cached_ -= b; in_use_ += b; *cap = b; return cudaSuccess;
+      *p = it->second.back();
+      it->second.pop_back();
+      cached_ -= b;
+      in_use_ += b;
+      *cap = b;
+      return cudaSuccess;
     }
     cudaError_t e = cudaMalloc(p, b);
-    if (e == cudaErrorMemoryAllocation) { cudaGetLastError(); release_locked(); e = cudaMalloc(p, b); }
-    if (e == cudaSuccess) { in_use_ += b; *cap = b; peak_ = std::max(peak_, in_use_); }
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      release_locked();
+      e = cudaMalloc(p, b);
+    }
+    if (e == cudaSuccess) {
+      in_use_ += b;
+      *cap = b;
+      peak_ = std::max(peak_, in_use_);
+    }
     return e;
   }
   void free(void* p, size_t cap) {
     std::lock_guard<std::mutex> lk(mu_);
-    free_[cap].push_back(p); cached_ += cap; in_use_ -= cap;
+    free_[cap].push_back(p);
+    cached_ += cap;
+    in_use_ -= cap;
   }
-  void release() { std::lock_guard<std::mutex> lk(mu_); release_locked(); }
+  void release() {
+    std::lock_guard<std::mutex> lk(mu_);
+    release_locked();
+  }
   size_t in_use() const { return in_use_; }
   size_t cached() const { return cached_; }
   size_t peak() const { return peak_; }
@@ -52,15 +74,20 @@ class Allocator {
  private:
   void release_locked() {
     cudaStreamSynchronize(cuda_stream());
-    for (auto& kv : free_) for (void* p : kv.second) cudaFree(p);
-    free_.clear(); cached_ = 0;
+    for (auto& kv : free_)
+      for (void* p : kv.second) cudaFree(p);
+    free_.clear();
+    cached_ = 0;
   }
   std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   size_t in_use_ = 0, cached_ = 0, peak_ = 0;
 };
 
-Allocator& allocator() { static Allocator a; return a; }
+Allocator& allocator() {
+  static Allocator a;
+  return a;
+}
 
 DevBuf* get_buf(Napi::Env env, const Napi::Value& v, const char* what) {
   if (!v.IsExternal()) throw_type(env, std::string(what) + ": expected a CUDA buffer");
@@ -93,8 +120,9 @@ void cuda_check(Napi::Env env, cudaError_t e, const char* what) {
   if (e == cudaErrorMemoryAllocation) {
     size_t fr = 0, tot = 0;
     cudaMemGetInfo(&fr, &tot);
-    throw Napi::Error::New(env, std::string("CUDA out of memory in ") + what + ": " + std::to_string(allocator().in_use() >> 20) +
-                                    " MiB in use by mamba, " + std::to_string(fr >> 20) + " MiB free of " + std::to_string(tot >> 20) +
+    throw Napi::Error::New(env, std::string("CUDA out of memory in ") + what + ": " +
+                                    std::to_string(allocator().in_use() >> 20) + " MiB in use by mamba, " +
+                                    std::to_string(fr >> 20) + " MiB free of " + std::to_string(tot >> 20) +
                                     " MiB; use a shorter --seq-len or a smaller --batch");
   }
   throw Napi::Error::New(env, std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
@@ -106,7 +134,8 @@ void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, siz
   if (i >= info.Length()) throw_type(info.Env(), std::string(what) + ": missing CUDA buffer");
   DevBuf* b = get_buf(info.Env(), info[i], what);
   if (b->bytes < min_bytes)
-    throw Napi::RangeError::New(info.Env(), std::string(what) + ": CUDA buffer has " + std::to_string(b->bytes) + " bytes, needs " + std::to_string(min_bytes));
+    throw Napi::RangeError::New(info.Env(), std::string(what) + ": CUDA buffer has " + std::to_string(b->bytes) +
+                                                " bytes, needs " + std::to_string(min_bytes));
   return b->ptr;
 }
 
@@ -121,7 +150,8 @@ void* field_device(Napi::Env env, const Napi::Value& v, const char* op, const ch
 void* value_device(Napi::Env env, const Napi::Value& v, const char* what, size_t min_bytes) {
   DevBuf* b = get_buf(env, v, what);
   if (b->bytes < min_bytes)
-    throw Napi::RangeError::New(env, std::string(what) + ": CUDA buffer has " + std::to_string(b->bytes) + " bytes, needs " + std::to_string(min_bytes));
+    throw Napi::RangeError::New(env, std::string(what) + ": CUDA buffer has " + std::to_string(b->bytes) +
+                                         " bytes, needs " + std::to_string(min_bytes));
   return b->ptr;
 }
 
@@ -132,7 +162,10 @@ using namespace mamba;
 // cuda.deviceCount() -> number of usable GPUs (0 when the driver is missing or no GPU is present)
 MAMBA_OP(cuda, deviceCount) {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); n = 0; }
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    n = 0;
+  }
   return Napi::Number::New(info.Env(), n);
 }
 
@@ -161,7 +194,10 @@ MAMBA_OP(cuda, alloc) {
   if (n < 0) throw Napi::RangeError::New(info.Env(), "alloc: negative size");
   auto* b = new DevBuf();
   cudaError_t e = allocator().alloc((size_t)std::max<int64_t>(n, 1), &b->ptr, &b->capacity);
-  if (e != cudaSuccess) { delete b; cuda_check(info.Env(), e, "alloc"); }
+  if (e != cudaSuccess) {
+    delete b;
+    cuda_check(info.Env(), e, "alloc");
+  }
   b->bytes = (size_t)n;
   return wrap(info.Env(), b);
 }
@@ -180,7 +216,8 @@ MAMBA_OP(cuda, free) {
 MAMBA_OP(cuda, view) {
   DevBuf* p = get_buf(info.Env(), info[0], "view");
   int64_t off = arg_int(info, 1, "view byteOffset"), n = arg_int(info, 2, "view bytes");
-  if (off < 0 || n < 0 || (size_t)(off + n) > p->bytes) throw Napi::RangeError::New(info.Env(), "view: range outside the buffer");
+  if (off < 0 || n < 0 || (size_t)(off + n) > p->bytes)
+    throw Napi::RangeError::New(info.Env(), "view: range outside the buffer");
   auto* b = new DevBuf();
   b->ptr = static_cast<char*>(p->ptr) + off;
   b->bytes = (size_t)n;
@@ -254,14 +291,22 @@ MAMBA_OP(cuda, memoryStats) {
   return o;
 }
 
-MAMBA_OP(cuda, resetPeakMemory) { allocator().reset_peak(); return info.Env().Undefined(); }
-MAMBA_OP(cuda, emptyCache) { allocator().release(); return info.Env().Undefined(); }
+MAMBA_OP(cuda, resetPeakMemory) {
+  allocator().reset_peak();
+  return info.Env().Undefined();
+}
+MAMBA_OP(cuda, emptyCache) {
+  allocator().release();
+  return info.Env().Undefined();
+}
 
 // ---- CUDA graphs: capture a sequence of ops on the stream once, replay it with one launch ----------
 // Used for the recurrent decoding step, where ~200 small kernels per token are bound by launch cost.
 
 namespace {
-struct GraphExec { cudaGraphExec_t exec = nullptr; };
+struct GraphExec {
+  cudaGraphExec_t exec = nullptr;
+};
 void finalize_graph(Napi::Env, GraphExec* g) {
   if (g->exec) cudaGraphExecDestroy(g->exec);
   delete g;
@@ -271,14 +316,18 @@ void finalize_graph(Napi::Env, GraphExec* g) {
 namespace mamba {
 bool stream_capturing() {
   cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(cuda_stream(), &st) != cudaSuccess) { cudaGetLastError(); return false; }
+  if (cudaStreamIsCapturing(cuda_stream(), &st) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
   return st == cudaStreamCaptureStatusActive;
 }
 }  // namespace mamba
 
 // cuda.captureBegin(): ops issued until captureEnd are recorded, not run
 MAMBA_OP(cuda, captureBegin) {
-  cuda_check(info.Env(), cudaStreamBeginCapture(cuda_stream(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  cuda_check(info.Env(), cudaStreamBeginCapture(cuda_stream(), cudaStreamCaptureModeThreadLocal),
+             "cudaStreamBeginCapture");
   return info.Env().Undefined();
 }
 
@@ -294,13 +343,17 @@ MAMBA_OP(cuda, captureEnd) {
   auto* g = new GraphExec();
   e = cudaGraphInstantiate(&g->exec, graph, 0);
   cudaGraphDestroy(graph);
-  if (e != cudaSuccess) { delete g; cuda_check(info.Env(), e, "cudaGraphInstantiate"); }
+  if (e != cudaSuccess) {
+    delete g;
+    cuda_check(info.Env(), e, "cudaGraphInstantiate");
+  }
   return Napi::External<GraphExec>::New(info.Env(), g, finalize_graph);
 }
 
 // cuda.graphLaunch(graph): replays a captured graph on the stream
 MAMBA_OP(cuda, graphLaunch) {
-  if (info.Length() < 1 || !info[0].IsExternal()) throw_type(info.Env(), "graphLaunch: expected a graph from captureEnd");
+  if (info.Length() < 1 || !info[0].IsExternal())
+    throw_type(info.Env(), "graphLaunch: expected a graph from captureEnd");
   auto* g = info[0].As<Napi::External<GraphExec>>().Data();
   cuda_check(info.Env(), cudaGraphLaunch(g->exec, cuda_stream()), "cudaGraphLaunch");
   return info.Env().Undefined();

@@ -9,9 +9,9 @@
 //   2. combine: per (b, d, n) a short sequential pass over chunks turns S into the state entering
 //      each chunk (and the final state for generation);
 //   3. output: each chunk rescans from its true entering state and writes y.
-// Backward (its adjoint equations: native/KERNELS.md, "The scan backward"): one forward sweep per chunk gives both its local end state and its local adjoint carry
-// (chunk_state_adj), a forward combine gives the state entering each chunk and a reverse combine the carry
-// entering from the future, then a main pass per chunk checkpoints the state every SUB
+// Backward (its adjoint equations: native/KERNELS.md, "The scan backward"): one forward sweep per chunk gives both its
+// local end state and its local adjoint carry (chunk_state_adj), a forward combine gives the state entering each chunk
+// and a reverse combine the carry entering from the future, then a main pass per chunk checkpoints the state every SUB
 // steps in local memory, and walks the chunk backwards one SUB-step piece at a time, recomputing that
 // piece's states into shared memory. Nothing of size (B, D, L, N) is ever stored.
 // The exp per (t, d, n) (one MUFU ex2) and 2-4 FMAs per (t, d, n) bound these kernels.
@@ -40,14 +40,22 @@ constexpr float LOG2E = 1.4426950408889634f;
 
 template <class T>
 struct ScanP {
-  const T* u; const T* delta; const float* dbias; const float* A;
-  const T* Bm; const T* Cm; int64_t bcs;
-  const float* Dskip; const T* z; int64_t zs;
+  const T* u;
+  const T* delta;
+  const float* dbias;
+  const float* A;
+  const T* Bm;
+  const T* Cm;
+  int64_t bcs;
+  const float* Dskip;
+  const T* z;
+  int64_t zs;
   const T* dy;
-  int B, L, D, N, Lc, nchunk; bool softplus;
-  float* S;   // [B, nchunk, D, N]: chunk-local end states, after combine the state entering each chunk
-  float* P;   // [B, nchunk, D]: sum of dt over the chunk
-  float* Q;   // [B, nchunk, D, N]: backward: chunk-local adjoint carry, after combine the carry entering from the future
+  int B, L, D, N, Lc, nchunk;
+  bool softplus;
+  float* S;  // [B, nchunk, D, N]: chunk-local end states, after combine the state entering each chunk
+  float* P;  // [B, nchunk, D]: sum of dt over the chunk
+  float* Q;  // [B, nchunk, D, N]: backward: chunk-local adjoint carry, after combine the carry entering from the future
 };
 
 __device__ __forceinline__ float dt_of(float v, bool sp) { return sp ? softplusf_(v) : v; }
@@ -70,7 +78,10 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
   const int s = c * p.Lc, e = min(p.L, s + p.Lc);
   float A2[NS], h[NS];
 #pragma unroll
-  for (int n = 0; n < NS; n++) { A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f; h[n] = 0.f; }
+  for (int n = 0; n < NS; n++) {
+    A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f;
+    h[n] = 0.f;
+  }
   const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
   float sumdt = 0.f;
   const int64_t rb = (int64_t)b * p.L;
@@ -126,7 +137,9 @@ __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
 #pragma unroll
   for (int n = 0; n < NS; n++) {
     A2[n] = (act && n < p.N) ? p.A[(int64_t)d * p.N + n] * LOG2E : 0.f;
-    h[n] = 0.f; pa[n] = 1.f; q[n] = 0.f;
+    h[n] = 0.f;
+    pa[n] = 1.f;
+    q[n] = 0.f;
   }
   const float bias = (act && p.dbias) ? p.dbias[d] : 0.f;
   float sumdt = 0.f;
@@ -173,7 +186,10 @@ __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
   const int64_t o = ((int64_t)b * p.nchunk + c) * p.D + d;
 #pragma unroll
   for (int n = 0; n < NS; n++)
-    if (n < p.N) { p.S[o * p.N + n] = h[n]; p.Q[o * p.N + n] = q[n]; }
+    if (n < p.N) {
+      p.S[o * p.N + n] = h[n];
+      p.Q[o * p.N + n] = q[n];
+    }
   p.P[o] = sumdt;
 }
 
@@ -281,7 +297,10 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
 #pragma unroll
           for (int n = 0; n < NS; n++) {
             h[n] = fmaf(exp2f(dt * A2[n]), h[n], x * bb[n]);
-            if (n & 1) acc1 = fmaf(cc[n], h[n], acc1); else acc0 = fmaf(cc[n], h[n], acc0);
+            if (n & 1)
+              acc1 = fmaf(cc[n], h[n], acc1);
+            else
+              acc0 = fmaf(cc[n], h[n], acc0);
           }
           float out = fmaf(Dsk, uu[q], acc0 + acc1);
           if (p.z) out *= zv[q] * sigmoidf_(zv[q]);
@@ -297,7 +316,13 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
 // ---- backward main pass ----------------------------------------------------------------------------
 template <class T>
 struct ScanG {
-  T* du; T* ddelta; float* dA; float* dBC /* [T, 2N] f32, zeroed */; float* dDskip; float* dDeltaBias; T* dz;
+  T* du;
+  T* ddelta;
+  float* dA;
+  float* dBC /* [T, 2N] f32, zeroed */;
+  float* dDskip;
+  float* dDeltaBias;
+  T* dz;
 };
 
 // Two threads per channel, each owning NS/2 of the states (lanes 0-15 of a warp: 16 channels, states
@@ -344,7 +369,8 @@ __device__ __forceinline__ void cp_async_wait_all_but_newest() { asm volatile("c
 // dy, z (rows past nt and channels past D are zeros). `arrays` = 2 copies delta and u only (the forward sweep).
 constexpr int IN_ARRAYS = 4;
 template <class T>
-__device__ __forceinline__ void copy_piece(T* tile, const ScanP<T>& p, int64_t row0, int nt, int d0, int arrays, bool async) {
+__device__ __forceinline__ void copy_piece(T* tile, const ScanP<T>& p, int64_t row0, int nt, int d0, int arrays,
+                                           bool async) {
   constexpr int PER = 4 / sizeof(T);  // channels per 4-byte copy
   const int chunks = arrays * SUB * (BC / PER);
   for (int i = threadIdx.x; i < chunks; i += NT) {
@@ -364,7 +390,9 @@ __device__ __forceinline__ void copy_piece(T* tile, const ScanP<T>& p, int64_t r
   }
 }
 template <class T>
-__device__ __forceinline__ float tile_at(const T* tile, int a, int j, int cl) { return ldf(tile, (a * SUB + j) * BC + cl); }
+__device__ __forceinline__ float tile_at(const T* tile, int a, int j, int cl) {
+  return ldf(tile, (a * SUB + j) * BC + cl);
+}
 
 // This thread's element of a piece's [SUB][NS] tile of B or C (SUB * NS <= NT: at most one per thread),
 // loaded into a register one piece ahead.
@@ -394,7 +422,8 @@ __device__ __forceinline__ void pair_steps(float (&out)[SUB], const T* tk, int a
 // Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, two input tiles.
 template <class T, int NS>
 constexpr size_t scan_bwd_smem() {
-  return sizeof(float) * ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS) + sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
+  return sizeof(float) * ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS) +
+         sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
 }
 
 // Register budget: 4 blocks per SM (128 registers, no spills); 5 blocks (96 registers) spilled and measured
@@ -404,17 +433,17 @@ constexpr int BWD_MIN_BLOCKS = 4;
 // async: the inputs are 4-byte aligned (see can_copy_async), else they are copied synchronously.
 template <class T, int NS>
 __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
-  constexpr int NH = NS / 2;                       // states per thread
+  constexpr int NH = NS / 2;  // states per thread
   extern __shared__ float sm[];
-  float* hh = sm;                                  // [SUB-1][NH][NT]: slot j = state after step j of the piece
-  float* sB = hh + (SUB - 1) * NH * NT;            // [SUB][NS]
-  float* sC = sB + SUB * NS;                       // [SUB][NS]
-  float* red = sC + SUB * NS;                      // [NT/32][SUB][2NS]
-  T* tiles = (T*)(red + (NT / 32) * SUB * 2 * NS); // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
+  float* hh = sm;                                   // [SUB-1][NH][NT]: slot j = state after step j of the piece
+  float* sB = hh + (SUB - 1) * NH * NT;             // [SUB][NS]
+  float* sC = sB + SUB * NS;                        // [SUB][NS]
+  float* red = sC + SUB * NS;                       // [NT/32][SUB][2NS]
+  T* tiles = (T*)(red + (NT / 32) * SUB * 2 * NS);  // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, half = lane >> 4;
-  const int cl = warp * 16 + (lane & 15);          // this thread's channel within the block
+  const int cl = warp * 16 + (lane & 15);  // this thread's channel within the block
   const int c = blockIdx.y, d0 = blockIdx.x * BC, d = d0 + cl, b = blockIdx.z;
-  const int n0 = half * NH;                        // this thread's first state
+  const int n0 = half * NH;  // this thread's first state
   const bool act = d < p.D;
   const int s = c * p.Lc, e = min(p.L, s + p.Lc);
   const int npieces = (e - s + SUB - 1) / SUB;
@@ -485,7 +514,10 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
 #pragma unroll
     for (int i = 0; i < NH; i++) h[i] = ck[k][i];
     __syncthreads();  // piece k+1 is done with sB, sC, red and tile(k-1)
-    if (tid < SUB * NS) { sB[tid] = bnext; sC[tid] = cnext; }
+    if (tid < SUB * NS) {
+      sB[tid] = bnext;
+      sC[tid] = cnext;
+    }
     if (k > 0) {  // pieces before the last are whole
       copy_piece<T>(tile(k - 1), p, rb + ts - SUB, SUB, d0, IN_ARRAYS, async);
       bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + ts - SUB, SUB, p.N);
@@ -525,7 +557,10 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
         const int64_t r = rb + ts + j;
         const float zz = tile_at(tk, 3, j, cl), dyj = tile_at(tk, 2, j, cl);
         float sg = 1.f, gate = 1.f;
-        if (p.z) { sg = sgv[j]; gate = zz * sg; }
+        if (p.z) {
+          sg = sgv[j];
+          gate = zz * sg;
+        }
         const float gy = dyj * gate;
         const float dt = dtv[j], u = tile_at(tk, 1, j, cl), dtl = dt * LOG2E, dtu = dt * u;
         float vals[2 * NH];
@@ -602,19 +637,22 @@ bool can_copy_async(const ScanP<T>& p) {
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
 template <class T>
 __global__ void write_dbc(const float* dBC, T* dB, T* dC, int64_t bcs, int64_t Tn, int N) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * 2 * N; i += (int64_t)gridDim.x * blockDim.x) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * 2 * N;
+       i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = i / (2 * N);
     const int q = (int)(i - r * 2 * N);
-    if (q < N) stf(dB, r * bcs + q, dBC[i]);
-    else stf(dC, r * bcs + q - N, dBC[i]);
+    if (q < N)
+      stf(dB, r * bcs + q, dBC[i]);
+    else
+      stf(dC, r * bcs + q - N, dBC[i]);
   }
 }
 
 // ---- one recurrent step (generation) ----------------------------------------------------------------
 template <class T>
 __global__ void scan_step(float* state, const T* u, const T* delta, const float* dbias, const float* A, const T* Bm,
-                          const T* Cm, int64_t bcs, const float* Dskip, const T* z, int64_t zs, T* y, int B, int D, int N,
-                          bool sp) {
+                          const T* Cm, int64_t bcs, const float* Dskip, const T* z, int64_t zs, T* y, int B, int D,
+                          int N, bool sp) {
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= (int64_t)B * D) return;
   const int d = (int)(i % D), b = (int)(i / D);
@@ -628,13 +666,18 @@ __global__ void scan_step(float* state, const T* u, const T* delta, const float*
     acc = fmaf(ldf(Cm, (int64_t)b * bcs + n), hn, acc);
   }
   float out = acc + (Dskip ? Dskip[d] * uv : 0.f);
-  if (z) { const float zz = ldf(z, (int64_t)b * zs + d); out *= zz * sigmoidf_(zz); }
+  if (z) {
+    const float zz = ldf(z, (int64_t)b * zs + d);
+    out *= zz * sigmoidf_(zz);
+  }
   stf(y, i, out);
 }
 
 // ---- host side -----------------------------------------------------------------------------------------
 
-struct Shape { int B, L, D, N; };
+struct Shape {
+  int B, L, D, N;
+};
 
 // MAMBA_SCAN_PROFILE=1 prints each pass's time (CUDA events, synchronising) to stderr: for the benchmark.
 struct Prof {
@@ -693,7 +736,10 @@ template <class T, int NS>
 int forward_chunks(const Shape& s) {
   static int occ = 0;
   if (occ == 0) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, scan_out<T, NS>, NT, 0) != cudaSuccess || occ < 1) { cudaGetLastError(); occ = 4; }
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, scan_out<T, NS>, NT, 0) != cudaSuccess || occ < 1) {
+      cudaGetLastError();
+      occ = 4;
+    }
   }
   const int64_t slots = (int64_t)sm_count() * occ, base = (int64_t)s.B * ((s.D + NT - 1) / NT);
   const int64_t nch = std::max<int64_t>(1, (FWD_WAVES * slots) / base);
@@ -745,7 +791,8 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
   const size_t smem = scan_bwd_smem<T, NS>();
   static bool attr_set = false;
   if (!attr_set) {
-    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "scan_bwd smem");
+    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+               "scan_bwd smem");
     attr_set = true;
   }
   const dim3 bgrid((p.D + BC - 1) / BC, p.nchunk, p.B);
@@ -756,15 +803,21 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
 
 template <class T>
 void dispatch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
-  if (p.N <= 4) launch_fwd<T, 4>(env, p, y, last);
-  else if (p.N <= 8) launch_fwd<T, 8>(env, p, y, last);
-  else launch_fwd<T, 16>(env, p, y, last);
+  if (p.N <= 4)
+    launch_fwd<T, 4>(env, p, y, last);
+  else if (p.N <= 8)
+    launch_fwd<T, 8>(env, p, y, last);
+  else
+    launch_fwd<T, 16>(env, p, y, last);
 }
 template <class T>
 void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
-  if (p.N <= 4) launch_bwd<T, 4>(env, p, g);
-  else if (p.N <= 8) launch_bwd<T, 8>(env, p, g);
-  else launch_bwd<T, 16>(env, p, g);
+  if (p.N <= 4)
+    launch_bwd<T, 4>(env, p, g);
+  else if (p.N <= 8)
+    launch_bwd<T, 8>(env, p, g);
+  else
+    launch_bwd<T, 16>(env, p, g);
 }
 
 // The inputs of ScanP from the fields every scan op shares (native/src/scan_args.h checks them).
@@ -772,21 +825,34 @@ void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
 template <class T>
 ScanInputs<T, float> read_cuda_inputs(const ArgObject& a, bool step) {
   const int64_t N = a.integer("N");
-  a.require(N <= kCudaScanMaxState, "the CUDA scan supports d_state N <= " + std::to_string(kCudaScanMaxState) + ", got " + std::to_string(N));
+  a.require(N <= kCudaScanMaxState,
+            "the CUDA scan supports d_state N <= " + std::to_string(kCudaScanMaxState) + ", got " + std::to_string(N));
   return read_scan_inputs<T, float>(a, DeviceFetch{}, step);
 }
 template <class T>
 ScanP<T> scan_params(const ScanInputs<T, float>& in) {
   ScanP<T> p{};
-  p.u = in.u; p.delta = in.delta; p.dbias = in.deltaBias; p.A = in.A;
-  p.Bm = in.Bm; p.Cm = in.Cm; p.bcs = in.bcStride;
-  p.Dskip = in.Dskip; p.z = in.z; p.zs = in.zStride;
-  p.B = (int)in.B; p.L = (int)in.L; p.D = (int)in.D; p.N = (int)in.N;
+  p.u = in.u;
+  p.delta = in.delta;
+  p.dbias = in.deltaBias;
+  p.A = in.A;
+  p.Bm = in.Bm;
+  p.Cm = in.Cm;
+  p.bcs = in.bcStride;
+  p.Dskip = in.Dskip;
+  p.z = in.z;
+  p.zs = in.zStride;
+  p.B = (int)in.B;
+  p.L = (int)in.L;
+  p.D = (int)in.D;
+  p.N = (int)in.N;
   p.softplus = in.softplus;
   return p;
 }
 template <class T>
-Shape shape_of(const ScanP<T>& p) { return {p.B, p.L, p.D, p.N}; }
+Shape shape_of(const ScanP<T>& p) {
+  return {p.B, p.L, p.D, p.N};
+}
 
 template <class T>
 void run_forward(const ArgObject& a) {
@@ -800,7 +866,8 @@ void run_forward(const ArgObject& a) {
   const Shape s = shape_of(p);
   if (s.B == 0 || s.D == 0) return;
   if (s.L == 0) {
-    if (last) cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
+    if (last)
+      cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
     return;
   }
   {
@@ -811,7 +878,8 @@ void run_forward(const ArgObject& a) {
   if (p.nchunk > 1) {
     const size_t nS = (size_t)s.B * p.nchunk * s.D * s.N, nP = (size_t)s.B * p.nchunk * s.D;
     float* sc = (float*)scratch(env, sizeof(float) * (nS + nP));
-    p.S = sc; p.P = sc + nS;
+    p.S = sc;
+    p.P = sc + nS;
   }
   dispatch_fwd<T>(env, p, y, last);
 }
@@ -833,7 +901,12 @@ void run_backward(const ArgObject& a) {
   const int64_t T_ = (int64_t)s.B * s.L;
   p.dy = gr.dy;
   ScanG<T> g{};
-  g.du = gr.du; g.ddelta = gr.ddelta; g.dA = gr.dA; g.dDskip = gr.dDskip; g.dDeltaBias = gr.dDeltaBias; g.dz = gr.dz;
+  g.du = gr.du;
+  g.ddelta = gr.ddelta;
+  g.dA = gr.dA;
+  g.dDskip = gr.dDskip;
+  g.dDeltaBias = gr.dDeltaBias;
+  g.dz = gr.dz;
   if (s.B == 0 || s.D == 0 || s.L == 0) {
     if (T_ > 0 && s.D == 0) {
       float* dBC = (float*)scratch(env, sizeof(float) * T_ * 2 * s.N);
@@ -845,13 +918,18 @@ void run_backward(const ArgObject& a) {
   }
   p.Lc = chunk_len(s, BWD_CHUNK_CAP);
   p.nchunk = (s.L + p.Lc - 1) / p.Lc;
-  a.require(p.nchunk <= 65535, "L = " + std::to_string(s.L) + " is longer than the CUDA backward handles in one call (" +
-                                   std::to_string(65535LL * BWD_CHUNK_CAP) + " steps per sequence); split the sequence and carry the state");
-  const size_t nS = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D * s.N : 0, nP = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D : 0;
+  a.require(p.nchunk <= 65535, "L = " + std::to_string(s.L) +
+                                   " is longer than the CUDA backward handles in one call (" +
+                                   std::to_string(65535LL * BWD_CHUNK_CAP) +
+                                   " steps per sequence); split the sequence and carry the state");
+  const size_t nS = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D * s.N : 0,
+               nP = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D : 0;
   const size_t nBC = (size_t)T_ * 2 * s.N;
   float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC));
   g.dBC = sc;
-  p.S = sc + nBC; p.Q = p.S + nS; p.P = p.Q + nS;
+  p.S = sc + nBC;
+  p.Q = p.S + nS;
+  p.P = p.Q + nS;
   cuda_check(env, cudaMemsetAsync(g.dBC, 0, sizeof(float) * nBC, cuda_stream()), "scan dB/dC");
   dispatch_bwd<T>(env, p, g);
   write_dbc<T><<<grid_for((int64_t)nBC), 256, 0, cuda_stream()>>>(g.dBC, gr.dB, gr.dC, p.bcs, T_, s.N);
@@ -868,21 +946,33 @@ void run_step(const ArgObject& a) {
   T* y = f.get<T>(a, "y", BD);
   a.finish();
   if (BD == 0) return;
-  scan_step<T><<<(unsigned)((BD + 255) / 256), 256, 0, cuda_stream()>>>(state, in.u, in.delta, in.deltaBias, in.A, in.Bm, in.Cm, in.bcStride,
-                                                                         in.Dskip, in.z, in.zStride, y, (int)in.B, (int)in.D, (int)in.N, in.softplus);
+  scan_step<T><<<(unsigned)((BD + 255) / 256), 256, 0, cuda_stream()>>>(
+      state, in.u, in.delta, in.deltaBias, in.A, in.Bm, in.Cm, in.bcStride, in.Dskip, in.z, in.zStride, y, (int)in.B,
+      (int)in.D, (int)in.N, in.softplus);
   check_launch(env, "selectiveScanStep");
 }
 
 template <template <class> class Run>
 Napi::Value by_scan_dtype(const Napi::CallbackInfo& info, const char* op) {
   const ArgObject a(info, 0, op);
-  if (field_dtype(a) == DT::F32) Run<float>{}(a);
-  else Run<__nv_bfloat16>{}(a);
+  if (field_dtype(a) == DT::F32)
+    Run<float>{}(a);
+  else
+    Run<__nv_bfloat16>{}(a);
   return info.Env().Undefined();
 }
-template <class T> struct Forward { void operator()(const ArgObject& a) const { run_forward<T>(a); } };
-template <class T> struct Backward { void operator()(const ArgObject& a) const { run_backward<T>(a); } };
-template <class T> struct Step { void operator()(const ArgObject& a) const { run_step<T>(a); } };
+template <class T>
+struct Forward {
+  void operator()(const ArgObject& a) const { run_forward<T>(a); }
+};
+template <class T>
+struct Backward {
+  void operator()(const ArgObject& a) const { run_backward<T>(a); }
+};
+template <class T>
+struct Step {
+  void operator()(const ArgObject& a) const { run_step<T>(a); }
+};
 
 }  // namespace
 }  // namespace mamba

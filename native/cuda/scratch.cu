@@ -4,10 +4,17 @@
 namespace mamba {
 
 namespace {
-struct Scratch { void* p = nullptr; size_t bytes = 0; };
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+};
 Scratch g_scratch[16];
 int g_sms[16] = {0};
-int cur_dev() { int d = 0; cudaGetDevice(&d); return d < 16 ? d : 15; }
+int cur_dev() {
+  int d = 0;
+  cudaGetDevice(&d);
+  return d < 16 ? d : 15;
+}
 }  // namespace
 
 void* scratch(Napi::Env env, size_t bytes) {
@@ -16,10 +23,15 @@ void* scratch(Napi::Env env, size_t bytes) {
   // growing: earlier kernels on the stream may still read the old buffer
   cuda_check(env, cudaStreamSynchronize(cuda_stream()), "scratch");
   if (s.p) cudaFree(s.p);
-  s.p = nullptr; s.bytes = 0;
+  s.p = nullptr;
+  s.bytes = 0;
   size_t want = bytes + bytes / 4;  // some headroom so slowly growing sizes do not reallocate each call
   cudaError_t e = cudaMalloc(&s.p, want);
-  if (e != cudaSuccess) { cudaGetLastError(); want = bytes; e = cudaMalloc(&s.p, want); }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    want = bytes;
+    e = cudaMalloc(&s.p, want);
+  }
   cuda_check(env, e, "scratch allocation");
   s.bytes = want;
   return s.p;
@@ -44,7 +56,10 @@ int sm_count() {
   int d = cur_dev();
   if (g_sms[d] == 0) {
     int n = 0;
-    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d) != cudaSuccess) { cudaGetLastError(); n = 108; }
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d) != cudaSuccess) {
+      cudaGetLastError();
+      n = 108;
+    }
     g_sms[d] = n;
   }
   return g_sms[d];
@@ -57,6 +72,9 @@ using namespace mamba;
 // cuda.deviceClockKHz(device) -> the SM clock the driver reports (for the benchmarks' instruction floors; 0 if unknown)
 MAMBA_OP(cuda, deviceClockKHz) {
   int dev = (int)arg_int(info, 0, "deviceClockKHz(device)"), khz = 0;
-  if (cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev) != cudaSuccess) { cudaGetLastError(); khz = 0; }
+  if (cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev) != cudaSuccess) {
+    cudaGetLastError();
+    khz = 0;
+  }
   return Napi::Number::New(info.Env(), khz);
 }

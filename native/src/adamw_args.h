@@ -8,8 +8,8 @@ namespace mamba {
 
 struct AdamwHyper {
   double lr, beta1, beta2, eps;
-  int64_t step;    // 1-based
-  double c1, c2;   // bias corrections 1 / (1 - beta^step)
+  int64_t step;   // 1-based
+  double c1, c2;  // bias corrections 1 / (1 - beta^step)
 };
 
 // Fields lr, beta1, beta2, eps, step.

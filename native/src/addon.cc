@@ -58,11 +58,16 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   limits.Set("decodeSharedBytes", kDecodeSharedBytes);
   limits.Set("decodeMaxState", kDecodeMaxState);
   limits.Set("decodeMaxConv", kDecodeMaxConv);
-  limits.Set("decodeFits", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    int64_t v[7];
-    for (size_t i = 0; i < 7; i++) v[i] = arg_int(info, i, "limits.decodeFits(B, D, E, R, N, K, actBytes)");
-    return Napi::Boolean::New(info.Env(), decode_fits(v[0], v[1], v[2], v[3], v[4], v[5], v[6]));
-  }, "decodeFits"));
+  limits.Set("decodeFits", Napi::Function::New(
+                               env,
+                               [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                 int64_t v[7];
+                                 for (size_t i = 0; i < 7; i++)
+                                   v[i] = arg_int(info, i, "limits.decodeFits(B, D, E, R, N, K, actBytes)");
+                                 return Napi::Boolean::New(info.Env(),
+                                                           decode_fits(v[0], v[1], v[2], v[3], v[4], v[5], v[6]));
+                               },
+                               "decodeFits"));
   exports.Set("limits", limits);
   return exports;
 }

@@ -11,16 +11,35 @@
 
 namespace mamba {
 
-template <class T> struct ArrayKind;
-template <> struct ArrayKind<float> { static constexpr napi_typedarray_type k = napi_float32_array; static constexpr const char* n = "Float32Array"; };
-template <> struct ArrayKind<double> { static constexpr napi_typedarray_type k = napi_float64_array; static constexpr const char* n = "Float64Array"; };
-template <> struct ArrayKind<int32_t> { static constexpr napi_typedarray_type k = napi_int32_array; static constexpr const char* n = "Int32Array"; };
-template <> struct ArrayKind<uint8_t> { static constexpr napi_typedarray_type k = napi_uint8_array; static constexpr const char* n = "Uint8Array"; };
-template <> struct ArrayKind<uint16_t> { static constexpr napi_typedarray_type k = napi_uint16_array; static constexpr const char* n = "Uint16Array"; };
+template <class T>
+struct ArrayKind;
+template <>
+struct ArrayKind<float> {
+  static constexpr napi_typedarray_type k = napi_float32_array;
+  static constexpr const char* n = "Float32Array";
+};
+template <>
+struct ArrayKind<double> {
+  static constexpr napi_typedarray_type k = napi_float64_array;
+  static constexpr const char* n = "Float64Array";
+};
+template <>
+struct ArrayKind<int32_t> {
+  static constexpr napi_typedarray_type k = napi_int32_array;
+  static constexpr const char* n = "Int32Array";
+};
+template <>
+struct ArrayKind<uint8_t> {
+  static constexpr napi_typedarray_type k = napi_uint8_array;
+  static constexpr const char* n = "Uint8Array";
+};
+template <>
+struct ArrayKind<uint16_t> {
+  static constexpr napi_typedarray_type k = napi_uint16_array;
+  static constexpr const char* n = "Uint16Array";
+};
 
-[[noreturn]] inline void throw_type(Napi::Env env, const std::string& msg) {
-  throw Napi::TypeError::New(env, msg);
-}
+[[noreturn]] inline void throw_type(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
 
 // A typed view of a CPU TypedArray value; `min_len` elements must be present.
 template <class T>
@@ -29,8 +48,8 @@ T* value_array(Napi::Env env, const Napi::Value& v, const std::string& what, siz
   auto ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != ArrayKind<T>::k) throw_type(env, what + ": expected a " + ArrayKind<T>::n);
   if (ta.ElementLength() < min_len)
-    throw Napi::RangeError::New(env, what + ": has " + std::to_string(ta.ElementLength()) + " elements, needs " +
-                                         std::to_string(min_len));
+    throw Napi::RangeError::New(
+        env, what + ": has " + std::to_string(ta.ElementLength()) + " elements, needs " + std::to_string(min_len));
   auto buf = ta.ArrayBuffer();
   return reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset());
 }
@@ -48,7 +67,8 @@ inline size_t strided_span(int64_t rows, int64_t stride, int64_t width) {
 }
 
 inline bool arg_is_f64(const Napi::CallbackInfo& info, size_t i) {
-  return i < info.Length() && info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
+  return i < info.Length() && info[i].IsTypedArray() &&
+         info[i].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
 }
 
 inline int64_t arg_int(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -79,8 +99,10 @@ inline bool arg_present(const Napi::CallbackInfo& info, size_t i) {
 class ArgObject {
  public:
   ArgObject(const Napi::CallbackInfo& info, size_t i, const char* op) : env_(info.Env()), op_(op) {
-    const bool object = i < info.Length() && info[i].IsObject() && !info[i].IsArray() && !info[i].IsTypedArray() && !info[i].IsExternal();
-    if (!object) throw_type(env_, std::string(op_) + ": expected one argument object of named fields (native/KERNELS.md)");
+    const bool object = i < info.Length() && info[i].IsObject() && !info[i].IsArray() && !info[i].IsTypedArray() &&
+                        !info[i].IsExternal();
+    if (!object)
+      throw_type(env_, std::string(op_) + ": expected one argument object of named fields (native/KERNELS.md)");
     obj_ = info[i].As<Napi::Object>();
   }
   Napi::Env env() const { return env_; }
@@ -120,11 +142,14 @@ class ArgObject {
     return v.As<Napi::String>().Utf8Value();
   }
   template <class T>
-  T* array(const char* key, size_t min_len) const { return array_of<T>(key, value(key), min_len); }
+  T* array(const char* key, size_t min_len) const {
+    return array_of<T>(key, value(key), min_len);
+  }
   // field `key`, already looked up as v
   template <class T>
   T* array_of(const char* key, const Napi::Value& v, size_t min_len) const {
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != ArrayKind<T>::k) return value_array<T>(env_, v, name(key), min_len);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != ArrayKind<T>::k)
+      return value_array<T>(env_, v, name(key), min_len);
     auto ta = v.As<Napi::TypedArray>();
     if (ta.ElementLength() < min_len) return value_array<T>(env_, v, name(key), min_len);  // throws the RangeError
     return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
@@ -142,7 +167,8 @@ class ArgObject {
   // fields read that held a value is the common case, settled by the count alone (this runs on every call).
   void finish() const {
     napi_value keys;
-    if (napi_get_all_property_names(env_, obj_, napi_key_own_only, static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
+    if (napi_get_all_property_names(env_, obj_, napi_key_own_only,
+                                    static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
                                     napi_key_numbers_to_strings, &keys) != napi_ok)
       throw_type(env_, std::string(op_) + ": could not list the argument object's fields");
     uint32_t n = 0;
@@ -187,7 +213,9 @@ class ArgObject {
 // How a field becomes a pointer on the CPU: a TypedArray of the element type (const E reads a const view).
 struct ArrayFetch {
   template <class E>
-  E* get(const ArgObject& a, const char* key, size_t n) const { return a.array<std::remove_const_t<E>>(key, n); }
+  E* get(const ArgObject& a, const char* key, size_t n) const {
+    return a.array<std::remove_const_t<E>>(key, n);
+  }
   template <class E>
   E* opt(const ArgObject& a, const char* key, size_t n) const {
     Napi::Value v = a.optional(key);

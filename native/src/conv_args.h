@@ -9,9 +9,11 @@ namespace mamba {
 
 template <class Act, class Par>
 struct ConvInputs {
-  const Act* x; int64_t xStride;  // x: rows of xStride (columns of a wider tensor)
-  const Par* w; const Par* bias;  // w [D, K], bias [D] optional
-  int64_t B, L, D, K;             // L = 1 for the step
+  const Act* x;
+  int64_t xStride;  // x: rows of xStride (columns of a wider tensor)
+  const Par* w;
+  const Par* bias;     // w [D, K], bias [D] optional
+  int64_t B, L, D, K;  // L = 1 for the step
   bool silu;
 };
 
@@ -37,8 +39,10 @@ ConvInputs<Act, Par> read_conv_inputs(const ArgObject& a, const Fetch& f, bool s
 template <class Act, class Par>
 struct ConvGradients {
   const Act* dOut;
-  Act* dx; int64_t dxStride;  // overwritten
-  Par* dw; Par* dbias;        // accumulated; dbias optional
+  Act* dx;
+  int64_t dxStride;  // overwritten
+  Par* dw;
+  Par* dbias;  // accumulated; dbias optional
 };
 
 // Fields dOut, dx, dxStride, dw, dbias? of conv1dBackward.
@@ -48,7 +52,8 @@ ConvGradients<Act, Par> read_conv_gradients(const ArgObject& a, const Fetch& f, 
   const int64_t rows = c.B * c.L;
   g.dOut = f.template get<const Act>(a, "dOut", rows * c.D);
   g.dxStride = a.integer("dxStride");
-  a.require(g.dxStride >= c.D, "dxStride " + std::to_string(g.dxStride) + " is smaller than D = " + std::to_string(c.D));
+  a.require(g.dxStride >= c.D,
+            "dxStride " + std::to_string(g.dxStride) + " is smaller than D = " + std::to_string(c.D));
   g.dx = f.template get<Act>(a, "dx", strided_span(rows, g.dxStride, c.D));
   g.dw = f.template get<Par>(a, "dw", c.D * c.K);
   g.dbias = f.template opt<Par>(a, "dbias", c.D);

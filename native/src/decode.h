@@ -32,8 +32,8 @@ inline int64_t decode_ssm_smem(int64_t B, int64_t J, int64_t E) {
 // Whether the CUDA fused decoding ops take these sizes (activations of act_bytes bytes): what their bindings
 // check, for callers that pick the unfused step otherwise (exported as addon.limits.decodeFits).
 inline bool decode_fits(int64_t B, int64_t D, int64_t E, int64_t R, int64_t N, int64_t K, int64_t act_bytes) {
-  const bool sizes = B >= 1 && B <= kDecodeMaxB && N >= 1 && N <= kDecodeMaxState && K >= 1 && K <= kDecodeMaxConv && D >= 1 &&
-                     E >= 1 && R >= 1;
+  const bool sizes = B >= 1 && B <= kDecodeMaxB && N >= 1 && N <= kDecodeMaxState && K >= 1 && K <= kDecodeMaxConv &&
+                     D >= 1 && E >= 1 && R >= 1;
   return sizes && decode_in_smem(B, D, act_bytes) <= kDecodeSharedBytes &&
          decode_ssm_smem(B, R + 2 * N, E) <= kDecodeSharedBytes;
 }

@@ -23,9 +23,18 @@ inline int64_t decode_batch(const ArgObject& a) {
 
 template <class Act, class Par>
 struct DecodeInArgs {
-  const Act* hIn; const Par* rIn; const Par* normW; const Act* Win;
-  Par* convState; const Par* convW; const Par* convBias;
-  const Act* Wx; Par* rOut; Act* xc; Act* z; Par* xPart;
+  const Act* hIn;
+  const Par* rIn;
+  const Par* normW;
+  const Act* Win;
+  Par* convState;
+  const Par* convW;
+  const Par* convBias;
+  const Act* Wx;
+  Par* rOut;
+  Act* xc;
+  Act* z;
+  Par* xPart;
   int64_t B, D, E, K, J;
   double eps;
 };
@@ -35,7 +44,10 @@ template <class Act, class Par, class Fetch>
 DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
   DecodeInArgs<Act, Par> r{};
   r.B = decode_batch(a);
-  r.D = a.integer("D"); r.E = a.integer("E"); r.K = a.integer("K"); r.J = a.integer("J");
+  r.D = a.integer("D");
+  r.E = a.integer("E");
+  r.K = a.integer("K");
+  r.J = a.integer("J");
   a.require(r.D >= 1 && r.E >= 1 && r.K >= 1 && r.J >= 1, "D, E, K and J must be >= 1");
   r.eps = a.number("eps");
   a.require(r.eps >= 0, "eps must be >= 0");
@@ -60,8 +72,15 @@ DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
 
 template <class Act, class Par>
 struct DecodeSsmArgs {
-  const Par* xPart; const Act* xc; const Act* z; const Act* Wdt; const Par* dtBias; const Par* A; const Par* Dskip;
-  Par* ssmState; Act* y;
+  const Par* xPart;
+  const Act* xc;
+  const Act* z;
+  const Act* Wdt;
+  const Par* dtBias;
+  const Par* A;
+  const Par* Dskip;
+  Par* ssmState;
+  Act* y;
   int64_t B, E, R, N;
 };
 
@@ -70,7 +89,9 @@ template <class Act, class Par, class Fetch>
 DecodeSsmArgs<Act, Par> read_decode_ssm(const ArgObject& a, const Fetch& f) {
   DecodeSsmArgs<Act, Par> r{};
   r.B = decode_batch(a);
-  r.E = a.integer("E"); r.R = a.integer("R"); r.N = a.integer("N");
+  r.E = a.integer("E");
+  r.R = a.integer("R");
+  r.N = a.integer("N");
   a.require(r.E >= 1 && r.R >= 1 && r.N >= 1, "E, R and N must be >= 1");
   const int64_t B = r.B, E = r.E, R = r.R, N = r.N, J = R + 2 * N;
   r.xPart = f.template get<const Par>(a, "xPart", decode_parts(E) * B * J);

@@ -10,9 +10,16 @@ namespace mamba {
 
 template <class Act, class Par>
 struct ScanInputs {
-  const Act* u; const Act* delta; const Par* deltaBias; const Par* A;
-  const Act* Bm; const Act* Cm; int64_t bcStride;  // B and C rows share one stride (columns of x_proj's output)
-  const Par* Dskip; const Act* z; int64_t zStride;
+  const Act* u;
+  const Act* delta;
+  const Par* deltaBias;
+  const Par* A;
+  const Act* Bm;
+  const Act* Cm;
+  int64_t bcStride;  // B and C rows share one stride (columns of x_proj's output)
+  const Par* Dskip;
+  const Act* z;
+  int64_t zStride;
   int64_t B, L, D, N;  // L = 1 for the step
   bool softplus;
 };
@@ -50,11 +57,15 @@ ScanInputs<Act, Par> read_scan_inputs(const ArgObject& a, const Fetch& f, bool s
 
 template <class Act, class Par>
 struct ScanGradients {
-  const Act* dy; Act* du; Act* ddelta;  // ddelta may be delta itself (native/KERNELS.md)
-  Par* dA;                              // accumulated
-  Act* dB; Act* dC;                     // overwritten, rows of bcStride
-  Par* dDskip; Par* dDeltaBias;         // accumulated, optional
-  Act* dz;                              // overwritten, rows of zStride; given exactly when z is
+  const Act* dy;
+  Act* du;
+  Act* ddelta;  // ddelta may be delta itself (native/KERNELS.md)
+  Par* dA;      // accumulated
+  Act* dB;
+  Act* dC;  // overwritten, rows of bcStride
+  Par* dDskip;
+  Par* dDeltaBias;  // accumulated, optional
+  Act* dz;          // overwritten, rows of zStride; given exactly when z is
 };
 
 // Fields dy, du, ddelta, dA, dB, dC, dDskip?, dDeltaBias?, dz? of selectiveScanBackward.

@@ -36,7 +36,10 @@ export function cudaDeviceInfo(index = 0): CudaDeviceInfo {
 export function resolveDevice(req: DeviceRequest = 'auto'): Device {
   if (req === 'cpu') return 'cpu';
   if (req === 'cuda') {
-    if (!native().build.cuda) throw new Error('--device cuda: this build has no CUDA kernels (nvcc was not found at build time); rebuild with MAMBA_CUDA=ON npm run build:native');
+    if (!native().build.cuda)
+      throw new Error(
+        '--device cuda: this build has no CUDA kernels (nvcc was not found at build time); rebuild with MAMBA_CUDA=ON npm run build:native',
+      );
     if (!cudaAvailable()) throw new Error('--device cuda: no NVIDIA GPU was found (check nvidia-smi and the driver)');
     return 'cuda';
   }

@@ -47,7 +47,9 @@ export function native(): NativeAddon {
   if (addon) return addon;
   const path = process.env.MAMBA_NATIVE_PATH ?? join(packageRoot, 'build', 'Release', 'mamba_native.node');
   if (!existsSync(path)) {
-    throw new Error(`the native addon is missing (${path}); build it with \`npm run build:native\` (or \`npm install\`)`);
+    throw new Error(
+      `the native addon is missing (${path}); build it with \`npm run build:native\` (or \`npm install\`)`,
+    );
   }
   const require = createRequire(import.meta.url);
   addon = require(path) as NativeAddon;
@@ -64,7 +66,8 @@ export function nativeLimits(): NativeLimits {
 /** A CPU kernel by name; a clear error if the addon predates it. */
 export function cpuOp(name: string): NativeFn {
   const fn = native().cpu[name];
-  if (!fn) throw new Error(`native CPU kernel "${name}" is missing from the addon; rebuild with \`npm run build:native\``);
+  if (!fn)
+    throw new Error(`native CPU kernel "${name}" is missing from the addon; rebuild with \`npm run build:native\``);
   return fn;
 }
 
@@ -73,6 +76,7 @@ export function cudaOp(name: string): NativeFn {
   const c = native().cuda;
   if (!c) throw new Error('this build of the addon has no CUDA kernels (nvcc was not found when it was built)');
   const fn = c[name];
-  if (!fn) throw new Error(`native CUDA kernel "${name}" is missing from the addon; rebuild with \`npm run build:native\``);
+  if (!fn)
+    throw new Error(`native CUDA kernel "${name}" is missing from the addon; rebuild with \`npm run build:native\``);
   return fn;
 }

@@ -38,13 +38,20 @@ export interface GemmOptions {
 export function gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): Tensor {
   const { transA = false, transB = false, alpha = 1, beta = 0 } = opts;
   const dev = sameDevice('gemm', a, b, c);
-  if (a.shape.length !== 2 || b.shape.length !== 2 || c.shape.length !== 2) throw new TensorError('gemm: A, B and C must be 2-D');
+  if (a.shape.length !== 2 || b.shape.length !== 2 || c.shape.length !== 2)
+    throw new TensorError('gemm: A, B and C must be 2-D');
   const [ar, ac] = a.shape as [number, number];
   const [br, bc] = b.shape as [number, number];
-  const M = transA ? ac : ar, K = transA ? ar : ac;
-  const Kb = transB ? bc : br, N = transB ? br : bc;
-  if (K !== Kb) throw new TensorError(`gemm: inner sizes differ (${K} vs ${Kb}) for A [${a.shape.join(', ')}]${transA ? 'ᵀ' : ''} and B [${b.shape.join(', ')}]${transB ? 'ᵀ' : ''}`);
-  if (c.shape[0] !== M || c.shape[1] !== N) throw new TensorError(`gemm: C must be [${M}, ${N}], got [${c.shape.join(', ')}]`);
+  const M = transA ? ac : ar,
+    K = transA ? ar : ac;
+  const Kb = transB ? bc : br,
+    N = transB ? br : bc;
+  if (K !== Kb)
+    throw new TensorError(
+      `gemm: inner sizes differ (${K} vs ${Kb}) for A [${a.shape.join(', ')}]${transA ? 'ᵀ' : ''} and B [${b.shape.join(', ')}]${transB ? 'ᵀ' : ''}`,
+    );
+  if (c.shape[0] !== M || c.shape[1] !== N)
+    throw new TensorError(`gemm: C must be [${M}, ${N}], got [${c.shape.join(', ')}]`);
   if (a.dtype !== b.dtype) throw new TensorError(`gemm: A is ${a.dtype} but B is ${b.dtype}`);
   if (dev === 'cpu') {
     assertDtype(a, ['f32', 'f64'], 'gemm A (cpu)');
@@ -54,8 +61,21 @@ export function gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): T
     assertDtype(a, ['f32', 'bf16'], 'gemm A (cuda)');
     assertDtype(c, ['f32', 'bf16'], 'gemm C (cuda)');
     cudaOp('gemm')({
-      transA, transB, M, N, K, alpha, A: a.buffer, lda: ac, B: b.buffer, ldb: bc, beta, C: c.buffer, ldc: N,
-      abType: a.dtype, cType: c.dtype,
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      alpha,
+      A: a.buffer,
+      lda: ac,
+      B: b.buffer,
+      ldb: bc,
+      beta,
+      C: c.buffer,
+      ldc: N,
+      abType: a.dtype,
+      cType: c.dtype,
     });
   }
   return c;
@@ -105,7 +125,13 @@ function needInt(v: number, name: string, what: string, min = 0): void {
 }
 
 /** The storage and row stride of a strided argument that must be `rows` x `width`. */
-function strided(s: Strided, rows: number, width: number, name: string, what: string): { arr: Storage; stride: number } {
+function strided(
+  s: Strided,
+  rows: number,
+  width: number,
+  name: string,
+  what: string,
+): { arr: Storage; stride: number } {
   if (!isSlice(s)) {
     if (s.numel !== rows * width || (s.shape.length > 0 && s.shape[s.shape.length - 1] !== width && rows * width > 0)) {
       throw new TensorError(`${name}: ${what} must be [${rows}, ${width}], got ${shapeStr(s)}`);
@@ -114,7 +140,9 @@ function strided(s: Strided, rows: number, width: number, name: string, what: st
   }
   const { base, col } = s;
   if (base.shape[0] !== rows || s.width !== width) {
-    throw new TensorError(`${name}: ${what} must be ${rows} rows x ${width} columns, got columns [${col}, ${col + s.width}) of ${shapeStr(base)}`);
+    throw new TensorError(
+      `${name}: ${what} must be ${rows} rows x ${width} columns, got columns [${col}, ${col + s.width}) of ${shapeStr(base)}`,
+    );
   }
   const stride = base.shape[1]!;
   if (col === 0) return { arr: base.storage, stride };
@@ -132,7 +160,11 @@ function nullableStorage(t: Tensor | null): Storage | null {
  * `params` are weights, biases and accumulators (CPU: the activations' dtype; CUDA: f32).
  * Returns the device and the dtype argument CUDA kernels take last.
  */
-function floatCall(name: string, acts: (Tensor | null | undefined)[], params: (Tensor | null | undefined)[] = []): { dev: 'cpu' | 'cuda'; dtype: DType } {
+function floatCall(
+  name: string,
+  acts: (Tensor | null | undefined)[],
+  params: (Tensor | null | undefined)[] = [],
+): { dev: 'cpu' | 'cuda'; dtype: DType } {
   const all = [...acts, ...params].filter((t): t is Tensor => !!t);
   const dev = sameDevice(name, ...all);
   const first = all[0];
@@ -140,16 +172,21 @@ function floatCall(name: string, acts: (Tensor | null | undefined)[], params: (T
   if (dev === 'cpu') {
     for (const t of all) {
       assertDtype(t, ['f32', 'f64'], `${name} (cpu)`);
-      if (t.dtype !== first.dtype) throw new TensorError(`${name}: all float tensors must share one dtype on the CPU (got ${first.dtype} and ${t.dtype})`);
+      if (t.dtype !== first.dtype)
+        throw new TensorError(
+          `${name}: all float tensors must share one dtype on the CPU (got ${first.dtype} and ${t.dtype})`,
+        );
     }
     return { dev, dtype: first.dtype };
   }
   const a = acts.find((t): t is Tensor => !!t);
   const dtype = a ? a.dtype : 'f32';
-  for (const t of acts) if (t) {
-    assertDtype(t, ['f32', 'bf16'], `${name} (cuda)`);
-    if (t.dtype !== dtype) throw new TensorError(`${name}: activations must share one dtype (got ${dtype} and ${t.dtype})`);
-  }
+  for (const t of acts)
+    if (t) {
+      assertDtype(t, ['f32', 'bf16'], `${name} (cuda)`);
+      if (t.dtype !== dtype)
+        throw new TensorError(`${name}: activations must share one dtype (got ${dtype} and ${t.dtype})`);
+    }
   for (const t of params) if (t) assertDtype(t, 'f32', `${name} parameter (cuda)`);
   return { dev, dtype };
 }
@@ -206,7 +243,8 @@ export function biasForward(y: Tensor, b: Tensor): void {
 export function biasBackward(dy: Tensor, db: Tensor): void {
   const name = 'biasBackward';
   const C = db.numel;
-  if (C === 0 ? dy.numel !== 0 : dy.numel % C !== 0) throw new TensorError(`${name}: dy ${shapeStr(dy)} is not [T, ${C}]`);
+  if (C === 0 ? dy.numel !== 0 : dy.numel % C !== 0)
+    throw new TensorError(`${name}: dy ${shapeStr(dy)} is not [T, ${C}]`);
   const T = C === 0 ? 0 : dy.numel / C;
   const { dev, dtype } = floatCall(name, [dy], [db]);
   call(dev, dtype, name, [dy.storage, db.storage, T, C]);
@@ -216,7 +254,15 @@ export function biasBackward(dy: Tensor, db: Tensor): void {
  * r = x + residualIn (or x, or residualIn alone when x is null); rstd = 1/sqrt(mean r^2 + eps); out = r rstd w;
  * residualOut = r (may be null when x is null: the norm of a kept residual, as activation recomputation needs).
  */
-export function rmsnormForward(x: Tensor | null, residualIn: Tensor | null, w: Tensor, out: Tensor, residualOut: Tensor | null, rstd: Tensor, eps: number): void {
+export function rmsnormForward(
+  x: Tensor | null,
+  residualIn: Tensor | null,
+  w: Tensor,
+  out: Tensor,
+  residualOut: Tensor | null,
+  rstd: Tensor,
+  eps: number,
+): void {
   const name = 'rmsnormForward';
   const D = w.numel;
   if (D === 0 || out.numel % D !== 0) throw new TensorError(`${name}: out ${shapeStr(out)} is not [T, ${D}]`);
@@ -230,11 +276,29 @@ export function rmsnormForward(x: Tensor | null, residualIn: Tensor | null, w: T
   if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
   // the residual stream and rstd stay f32 on CUDA; x/out follow the activation dtype there
   const { dev, dtype } = floatCall(name, [x, out], [residualIn, w, residualOut, rstd]);
-  call(dev, dtype, name, [nullableStorage(x), nullableStorage(residualIn), w.storage, out.storage, nullableStorage(residualOut), rstd.storage, T, D, eps]);
+  call(dev, dtype, name, [
+    nullableStorage(x),
+    nullableStorage(residualIn),
+    w.storage,
+    out.storage,
+    nullableStorage(residualOut),
+    rstd.storage,
+    T,
+    D,
+    eps,
+  ]);
 }
 
 /** dR = dResidualOut + (d out / d r)^T dOut (the gradient of x and of residualIn); dW += sum dOut r rstd. */
-export function rmsnormBackward(dOut: Tensor, dResidualOut: Tensor | null, residualOut: Tensor, w: Tensor, rstd: Tensor, dR: Tensor, dW: Tensor): void {
+export function rmsnormBackward(
+  dOut: Tensor,
+  dResidualOut: Tensor | null,
+  residualOut: Tensor,
+  w: Tensor,
+  rstd: Tensor,
+  dR: Tensor,
+  dW: Tensor,
+): void {
   const name = 'rmsnormBackward';
   const D = w.numel;
   if (D === 0 || dOut.numel % D !== 0) throw new TensorError(`${name}: dOut ${shapeStr(dOut)} is not [T, ${D}]`);
@@ -245,7 +309,17 @@ export function rmsnormBackward(dOut: Tensor, dResidualOut: Tensor | null, resid
   needNumel(dR, T * D, name, 'dR');
   needNumel(dW, D, name, 'dW');
   const { dev, dtype } = floatCall(name, [dOut], [dResidualOut, residualOut, w, rstd, dR, dW]);
-  call(dev, dtype, name, [dOut.storage, nullableStorage(dResidualOut), residualOut.storage, w.storage, rstd.storage, dR.storage, dW.storage, T, D]);
+  call(dev, dtype, name, [
+    dOut.storage,
+    nullableStorage(dResidualOut),
+    residualOut.storage,
+    w.storage,
+    rstd.storage,
+    dR.storage,
+    dW.storage,
+    T,
+    D,
+  ]);
 }
 
 function convShape(name: string, w: Tensor, B: number, L: number): { D: number; K: number; T: number } {
@@ -257,20 +331,52 @@ function convShape(name: string, w: Tensor, B: number, L: number): { D: number; 
 }
 
 /** Causal depthwise conv over each sequence of length L: out[b,t,d] = act(bias[d] + sum_k w[d,k] x[b,t-K+1+k,d]). */
-export function conv1dForward(x: Strided, w: Tensor, bias: Tensor | null, out: Tensor, B: number, L: number, silu: boolean): void {
+export function conv1dForward(
+  x: Strided,
+  w: Tensor,
+  bias: Tensor | null,
+  out: Tensor,
+  B: number,
+  L: number,
+  silu: boolean,
+): void {
   const name = 'conv1dForward';
   const { D, K, T } = convShape(name, w, B, L);
   if (bias) needNumel(bias, D, name, 'bias');
   needNumel(out, T * D, name, 'out');
   const { dev, dtype } = floatCall(name, [stridedBase(x), out], [w, bias]);
   const xs = strided(x, T, D, name, 'x');
-  kernel(dev, name)({
-    x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), out: out.storage, B, L, D, K, silu, dtype,
+  kernel(
+    dev,
+    name,
+  )({
+    x: xs.arr,
+    xStride: xs.stride,
+    w: w.storage,
+    bias: nullableStorage(bias),
+    out: out.storage,
+    B,
+    L,
+    D,
+    K,
+    silu,
+    dtype,
   });
 }
 
 /** dx = d/dx (overwritten), dw and dbias accumulated; recomputes the pre-activation when silu. */
-export function conv1dBackward(x: Strided, w: Tensor, bias: Tensor | null, dOut: Tensor, dx: Strided, dw: Tensor, dbias: Tensor | null, B: number, L: number, silu: boolean): void {
+export function conv1dBackward(
+  x: Strided,
+  w: Tensor,
+  bias: Tensor | null,
+  dOut: Tensor,
+  dx: Strided,
+  dw: Tensor,
+  dbias: Tensor | null,
+  B: number,
+  L: number,
+  silu: boolean,
+): void {
   const name = 'conv1dBackward';
   const { D, K, T } = convShape(name, w, B, L);
   if (bias) needNumel(bias, D, name, 'bias');
@@ -280,26 +386,61 @@ export function conv1dBackward(x: Strided, w: Tensor, bias: Tensor | null, dOut:
   const { dev, dtype } = floatCall(name, [stridedBase(x), dOut, stridedBase(dx)], [w, bias, dw, dbias]);
   const xs = strided(x, T, D, name, 'x');
   const dxs = strided(dx, T, D, name, 'dx');
-  kernel(dev, name)({
-    x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), dOut: dOut.storage,
-    dx: dxs.arr, dxStride: dxs.stride,
-    dw: dw.storage, dbias: nullableStorage(dbias), B, L, D, K, silu, dtype,
+  kernel(
+    dev,
+    name,
+  )({
+    x: xs.arr,
+    xStride: xs.stride,
+    w: w.storage,
+    bias: nullableStorage(bias),
+    dOut: dOut.storage,
+    dx: dxs.arr,
+    dxStride: dxs.stride,
+    dw: dw.storage,
+    dbias: nullableStorage(dbias),
+    B,
+    L,
+    D,
+    K,
+    silu,
+    dtype,
   });
 }
 
 /** One decoding step: shifts x [B, D] into convState [B, D, K] (oldest first) and writes the conv output. */
-export function conv1dStep(convState: Tensor, x: Strided, w: Tensor, bias: Tensor | null, out: Tensor, silu: boolean): void {
+export function conv1dStep(
+  convState: Tensor,
+  x: Strided,
+  w: Tensor,
+  bias: Tensor | null,
+  out: Tensor,
+  silu: boolean,
+): void {
   const name = 'conv1dStep';
   const [D, K] = rows2(w, name, 'w');
-  if (D === 0 || convState.numel % (D * K) !== 0) throw new TensorError(`${name}: convState ${shapeStr(convState)} is not [B, ${D}, ${K}]`);
+  if (D === 0 || convState.numel % (D * K) !== 0)
+    throw new TensorError(`${name}: convState ${shapeStr(convState)} is not [B, ${D}, ${K}]`);
   const B = convState.numel / (D * K);
   if (bias) needNumel(bias, D, name, 'bias');
   needNumel(out, B * D, name, 'out');
   const { dev, dtype } = floatCall(name, [stridedBase(x), out], [convState, w, bias]);
   const xs = strided(x, B, D, name, 'x');
-  kernel(dev, name)({
-    convState: convState.storage, x: xs.arr, xStride: xs.stride, w: w.storage, bias: nullableStorage(bias), out: out.storage,
-    B, D, K, silu, dtype,
+  kernel(
+    dev,
+    name,
+  )({
+    convState: convState.storage,
+    x: xs.arr,
+    xStride: xs.stride,
+    w: w.storage,
+    bias: nullableStorage(bias),
+    out: out.storage,
+    B,
+    D,
+    K,
+    silu,
+    dtype,
   });
 }
 
@@ -353,31 +494,72 @@ function scanPrep(name: string, a: ScanArgs, rows: number): ScanPrep {
   if (a.Dskip) needNumel(a.Dskip, D, name, 'Dskip');
   const b = strided(a.Bm, rows, N, name, 'Bm');
   const c = strided(a.Cm, rows, N, name, 'Cm');
-  if (b.stride !== c.stride) throw new TensorError(`${name}: Bm and Cm must share one row stride (${b.stride} vs ${c.stride}); take both as columns of one tensor`);
+  if (b.stride !== c.stride)
+    throw new TensorError(
+      `${name}: Bm and Cm must share one row stride (${b.stride} vs ${c.stride}); take both as columns of one tensor`,
+    );
   const z = a.z ? strided(a.z, rows, D, name, 'z') : { arr: null, stride: D };
   return { D, N, T: rows, bc: { B: b.arr, C: c.arr, stride: b.stride }, z };
 }
 
 /** The argument object the scan kernels share (native/KERNELS.md): one object for the CPU and CUDA twins. */
 interface ScanFields {
-  u: Storage; delta: Storage; deltaBias: Storage | null; A: Storage; Bm: Storage; Cm: Storage; bcStride: number;
-  Dskip: Storage | null; z: Storage | null; zStride: number; B: number; D: number; N: number; deltaSoftplus: boolean;
+  u: Storage;
+  delta: Storage;
+  deltaBias: Storage | null;
+  A: Storage;
+  Bm: Storage;
+  Cm: Storage;
+  bcStride: number;
+  Dskip: Storage | null;
+  z: Storage | null;
+  zStride: number;
+  B: number;
+  D: number;
+  N: number;
+  deltaSoftplus: boolean;
   /** CUDA: the activations' f32 | bf16; CPU: f32 | f64, checked against the arrays */
   dtype: DType;
 }
-interface ScanForwardFields extends ScanFields { L: number; y: Storage; lastState: Storage | null }
-interface ScanBackwardFields extends ScanFields {
-  L: number; dy: Storage; du: Storage; ddelta: Storage; dA: Storage; dB: Storage; dC: Storage;
-  dDskip: Storage | null; dDeltaBias: Storage | null; dz: Storage | null;
+interface ScanForwardFields extends ScanFields {
+  L: number;
+  y: Storage;
+  lastState: Storage | null;
 }
-interface ScanStepFields extends ScanFields { state: Storage; y: Storage }
+interface ScanBackwardFields extends ScanFields {
+  L: number;
+  dy: Storage;
+  du: Storage;
+  ddelta: Storage;
+  dA: Storage;
+  dB: Storage;
+  dC: Storage;
+  dDskip: Storage | null;
+  dDeltaBias: Storage | null;
+  dz: Storage | null;
+}
+interface ScanStepFields extends ScanFields {
+  state: Storage;
+  y: Storage;
+}
 
 function scanFields(a: ScanArgs, p: ScanPrep, dtype: DType): ScanFields {
   return {
-    u: a.u.storage, delta: a.delta.storage, deltaBias: nullableStorage(a.deltaBias), A: a.A.storage,
-    Bm: p.bc.B, Cm: p.bc.C,
-    bcStride: p.bc.stride, Dskip: nullableStorage(a.Dskip), z: p.z.arr, zStride: p.z.stride, B: a.B, D: p.D, N: p.N,
-    deltaSoftplus: a.deltaSoftplus, dtype,
+    u: a.u.storage,
+    delta: a.delta.storage,
+    deltaBias: nullableStorage(a.deltaBias),
+    A: a.A.storage,
+    Bm: p.bc.B,
+    Cm: p.bc.C,
+    bcStride: p.bc.stride,
+    Dskip: nullableStorage(a.Dskip),
+    z: p.z.arr,
+    zStride: p.z.stride,
+    B: a.B,
+    D: p.D,
+    N: p.N,
+    deltaSoftplus: a.deltaSoftplus,
+    dtype,
   };
 }
 
@@ -397,7 +579,10 @@ export function selectiveScanForward(a: ScanArgs, y: Tensor, lastState: Tensor |
   if (lastState) needNumel(lastState, a.B * p.D * p.N, name, 'lastState');
   const { dev, dtype } = floatCall(name, [...scanActs(a), y], [a.deltaBias, a.A, a.Dskip, lastState]);
   const args: ScanForwardFields = {
-    ...scanFields(a, p, dtype), L: a.L, y: y.storage, lastState: nullableStorage(lastState),
+    ...scanFields(a, p, dtype),
+    L: a.L,
+    y: y.storage,
+    lastState: nullableStorage(lastState),
   };
   kernel(dev, name)(args);
 }
@@ -418,16 +603,28 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   if (!!a.z !== !!g.dz) throw new TensorError(`${name}: dz must be given exactly when z is`);
   const dB = strided(g.dB, p.T, p.N, name, 'dB');
   const dC = strided(g.dC, p.T, p.N, name, 'dC');
-  if (dB.stride !== p.bc.stride || dC.stride !== p.bc.stride) throw new TensorError(`${name}: dB and dC must have Bm's row stride ${p.bc.stride} (got ${dB.stride}, ${dC.stride})`);
+  if (dB.stride !== p.bc.stride || dC.stride !== p.bc.stride)
+    throw new TensorError(
+      `${name}: dB and dC must have Bm's row stride ${p.bc.stride} (got ${dB.stride}, ${dC.stride})`,
+    );
   const dz = g.dz ? strided(g.dz, p.T, p.D, name, 'dz') : null;
-  if (dz && dz.stride !== p.z.stride) throw new TensorError(`${name}: dz must have z's row stride ${p.z.stride} (got ${dz.stride})`);
+  if (dz && dz.stride !== p.z.stride)
+    throw new TensorError(`${name}: dz must have z's row stride ${p.z.stride} (got ${dz.stride})`);
   const acts = [...scanActs(a), dy, g.du, g.ddelta, stridedBase(g.dB), stridedBase(g.dC)];
   if (g.dz) acts.push(stridedBase(g.dz));
   const { dev, dtype } = floatCall(name, acts, [a.deltaBias, a.A, a.Dskip, g.dA, g.dDskip, g.dDeltaBias]);
   const args: ScanBackwardFields = {
-    ...scanFields(a, p, dtype), L: a.L, dy: dy.storage, du: g.du.storage, ddelta: g.ddelta.storage, dA: g.dA.storage,
-    dB: dB.arr, dC: dC.arr,
-    dDskip: nullableStorage(g.dDskip), dDeltaBias: nullableStorage(g.dDeltaBias), dz: dz ? dz.arr : null,
+    ...scanFields(a, p, dtype),
+    L: a.L,
+    dy: dy.storage,
+    du: g.du.storage,
+    ddelta: g.ddelta.storage,
+    dA: g.dA.storage,
+    dB: dB.arr,
+    dC: dC.arr,
+    dDskip: nullableStorage(g.dDskip),
+    dDeltaBias: nullableStorage(g.dDeltaBias),
+    dz: dz ? dz.arr : null,
   };
   kernel(dev, name)(args);
 }
@@ -464,7 +661,11 @@ function decodeBatch(name: string, rows: number): void {
  * use the unfused step otherwise. The addon answers (limits.decodeFits): batch, d_state and d_conv bounds and the
  * shared memory of the B normalised rows and of the x_proj outputs, as the kernels' bindings check them.
  */
-export function decodeFusable(d: { dModel: number; dInner: number; dtRank: number; dState: number; dConv: number }, B: number, actBytes: number): boolean {
+export function decodeFusable(
+  d: { dModel: number; dInner: number; dtRank: number; dState: number; dConv: number },
+  B: number,
+  actBytes: number,
+): boolean {
   return Number.isInteger(B) && nativeLimits().decodeFits(B, d.dModel, d.dInner, d.dtRank, d.dState, d.dConv, actBytes);
 }
 
@@ -475,21 +676,36 @@ export function decodeFusable(d: { dModel: number; dInner: number; dtRank: numbe
  * hIn, Win, Wx, xc, z are activations (bf16 or f32 on CUDA); rIn, rOut, normW, convState, conv weights and xPart
  * the parameter dtype. rOut must not overlap hIn or rIn.
  */
-export function decodeIn(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: number, Win: Tensor, convState: Tensor, convW: Tensor,
-  convBias: Tensor | null, Wx: Tensor, rOut: Tensor, xc: Tensor, z: Tensor, xPart: Tensor): void {
+export function decodeIn(
+  hIn: Tensor,
+  rIn: Tensor | null,
+  normW: Tensor,
+  eps: number,
+  Win: Tensor,
+  convState: Tensor,
+  convW: Tensor,
+  convBias: Tensor | null,
+  Wx: Tensor,
+  rOut: Tensor,
+  xc: Tensor,
+  z: Tensor,
+  xPart: Tensor,
+): void {
   const name = 'decodeIn';
   const D = normW.numel;
   const [E2, Dw] = rows2(Win, name, 'Win');
   const [E, K] = rows2(convW, name, 'convW');
   const [J, Ex] = rows2(Wx, name, 'Wx');
-  if (Dw !== D || E2 !== 2 * E) throw new TensorError(`${name}: Win must be [${2 * E}, ${D}] (2 d_inner x d_model), got ${shapeStr(Win)}`);
+  if (Dw !== D || E2 !== 2 * E)
+    throw new TensorError(`${name}: Win must be [${2 * E}, ${D}] (2 d_inner x d_model), got ${shapeStr(Win)}`);
   if (Ex !== E) throw new TensorError(`${name}: Wx must have ${E} columns (d_inner), got ${shapeStr(Wx)}`);
   if (D === 0 || hIn.numel % D !== 0) throw new TensorError(`${name}: hIn ${shapeStr(hIn)} is not [B, ${D}]`);
   const B = hIn.numel / D;
   decodeBatch(name, B);
   if (rIn) needNumel(rIn, B * D, name, 'rIn');
   needNumel(rOut, B * D, name, 'rOut');
-  if (rOut === rIn || rOut === hIn) throw new TensorError(`${name}: rOut must not be hIn or rIn (every block reads them while one writes rOut)`);
+  if (rOut === rIn || rOut === hIn)
+    throw new TensorError(`${name}: rOut must not be hIn or rIn (every block reads them while one writes rOut)`);
   needNumel(convState, B * E * K, name, 'convState');
   if (convBias) needNumel(convBias, E, name, 'convBias');
   needNumel(xc, B * E, name, 'xc');
@@ -497,11 +713,29 @@ export function decodeIn(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: nu
   needNumel(xPart, decodeParts(E) * B * J, name, `xPart [${decodeParts(E)}, ${B}, ${J}]`);
   if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
   const { dev, dtype } = floatCall(name, [hIn, Win, Wx, xc, z], [rIn, normW, convState, convW, convBias, rOut, xPart]);
-  kernel(dev, name)({
-    hIn: hIn.storage, rIn: nullableStorage(rIn), normW: normW.storage, Win: Win.storage, convState: convState.storage,
-    convW: convW.storage, convBias: nullableStorage(convBias), Wx: Wx.storage, rOut: rOut.storage, xc: xc.storage, z: z.storage,
+  kernel(
+    dev,
+    name,
+  )({
+    hIn: hIn.storage,
+    rIn: nullableStorage(rIn),
+    normW: normW.storage,
+    Win: Win.storage,
+    convState: convState.storage,
+    convW: convW.storage,
+    convBias: nullableStorage(convBias),
+    Wx: Wx.storage,
+    rOut: rOut.storage,
+    xc: xc.storage,
+    z: z.storage,
     xPart: xPart.storage,
-    B, D, E, K, J, eps, dtype,
+    B,
+    D,
+    E,
+    K,
+    J,
+    eps,
+    dtype,
   });
 }
 
@@ -510,7 +744,17 @@ export function decodeIn(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: nu
  * dt = softplus(dtIn Wdt^T + dtBias); ssmState = exp(dt A) ssmState + dt B xc (in place, [B, E, N]);
  * y = (C . ssmState + Dskip xc) * SiLU(z). xc, z, Wdt, y are activations; A = -exp(A_log) [E, N].
  */
-export function decodeSsm(xPart: Tensor, xc: Tensor, z: Tensor, Wdt: Tensor, dtBias: Tensor | null, A: Tensor, Dskip: Tensor | null, ssmState: Tensor, y: Tensor): void {
+export function decodeSsm(
+  xPart: Tensor,
+  xc: Tensor,
+  z: Tensor,
+  Wdt: Tensor,
+  dtBias: Tensor | null,
+  A: Tensor,
+  Dskip: Tensor | null,
+  ssmState: Tensor,
+  y: Tensor,
+): void {
   const name = 'decodeSsm';
   const [E, R] = rows2(Wdt, name, 'Wdt');
   const [Ea, N] = rows2(A, name, 'A');
@@ -525,9 +769,24 @@ export function decodeSsm(xPart: Tensor, xc: Tensor, z: Tensor, Wdt: Tensor, dtB
   if (Dskip) needNumel(Dskip, E, name, 'Dskip');
   needNumel(xPart, decodeParts(E) * B * (R + 2 * N), name, `xPart [${decodeParts(E)}, ${B}, ${R + 2 * N}]`);
   const { dev, dtype } = floatCall(name, [xc, z, Wdt, y], [xPart, dtBias, A, Dskip, ssmState]);
-  kernel(dev, name)({
-    xPart: xPart.storage, xc: xc.storage, z: z.storage, Wdt: Wdt.storage, dtBias: nullableStorage(dtBias), A: A.storage,
-    Dskip: nullableStorage(Dskip), ssmState: ssmState.storage, y: y.storage, B, E, R, N, dtype,
+  kernel(
+    dev,
+    name,
+  )({
+    xPart: xPart.storage,
+    xc: xc.storage,
+    z: z.storage,
+    Wdt: Wdt.storage,
+    dtBias: nullableStorage(dtBias),
+    A: A.storage,
+    Dskip: nullableStorage(Dskip),
+    ssmState: ssmState.storage,
+    y: y.storage,
+    B,
+    E,
+    R,
+    N,
+    dtype,
   });
 }
 
@@ -547,7 +806,14 @@ export function decodeOut(y: Tensor, Wout: Tensor, hOut: Tensor): void {
  * losses[t] = logsumexp(logits[t]) - logits[t, target] (0 where target == ignoreIndex);
  * dLogits (if given) = gradScale * (softmax - onehot), zero rows where ignored. Targets out of range: RangeError.
  */
-export function crossEntropyForward(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number, ignoreIndex = -1): void {
+export function crossEntropyForward(
+  logits: Tensor,
+  targets: Tensor,
+  losses: Tensor,
+  dLogits: Tensor | null,
+  gradScale: number,
+  ignoreIndex = -1,
+): void {
   const name = 'crossEntropyForward';
   needI32(targets, name);
   const [T, V] = rows2(logits, name, 'logits');
@@ -556,13 +822,23 @@ export function crossEntropyForward(logits: Tensor, targets: Tensor, losses: Ten
   if (!Number.isInteger(ignoreIndex)) throw new TensorError(`${name}: ignoreIndex must be an integer`);
   const { dev, dtype } = floatCall(name, [logits, dLogits], [losses]);
   sameDevice(name, logits, targets);
-  call(dev, dtype, name, [logits.storage, targets.storage, losses.storage, nullableStorage(dLogits), T, V, gradScale, ignoreIndex]);
+  call(dev, dtype, name, [
+    logits.storage,
+    targets.storage,
+    losses.storage,
+    nullableStorage(dLogits),
+    T,
+    V,
+    gradScale,
+    ignoreIndex,
+  ]);
 }
 
 function poolDims(name: string, x: Tensor, out: Tensor, B: number, L: number, mode: string): { D: number; m: number } {
   needInt(B, name, 'B');
   needInt(L, name, 'L', 1);
-  if (mode !== 'mean' && mode !== 'last') throw new TensorError(`${name}: mode must be 'mean' or 'last', got '${String(mode)}'`);
+  if (mode !== 'mean' && mode !== 'last')
+    throw new TensorError(`${name}: mode must be 'mean' or 'last', got '${String(mode)}'`);
   const D = B === 0 ? 0 : out.numel / B;
   if (!Number.isInteger(D)) throw new TensorError(`${name}: ${shapeStr(out)} is not [${B}, D]`);
   needNumel(x, B * L * D, name, `[B*L, D] = [${B * L}, ${D}] tensor`);
@@ -604,9 +880,21 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: 
   needNumel(v, n, name, 'v');
   needInt(o.step, name, 'step', 1);
   const { dev } = floatCall(name, [], [param, grad, m, v]);
-  kernel(dev, name)({
-    param: param.storage, grad: grad.storage, m: m.storage, v: v.storage, n,
-    lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, step: o.step,
+  kernel(
+    dev,
+    name,
+  )({
+    param: param.storage,
+    grad: grad.storage,
+    m: m.storage,
+    v: v.storage,
+    n,
+    lr: o.lr,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weightDecay: o.weightDecay,
+    step: o.step,
   });
 }
 
@@ -652,31 +940,53 @@ function multiDevice(name: string, ts: Tensor[]): 'cpu' | 'cuda' {
 /** Sum of squares of every element of every tensor (double accumulation). */
 export function sumSquaresMany(ts: Tensor[]): number {
   if (multiDevice('sumSquaresMany', ts) === 'cpu') return ts.reduce((s, t) => s + sumSquares(t), 0);
-  return cudaOp('multiSumSquares')(ts.map((t) => t.storage), ts.map((t) => t.numel)) as number;
+  return cudaOp('multiSumSquares')(
+    ts.map((t) => t.storage),
+    ts.map((t) => t.numel),
+  ) as number;
 }
 
 /** x *= s in place for every tensor. */
 export function scaleMany(ts: Tensor[], s: number): void {
-  if (multiDevice('scaleMany', ts) === 'cpu') { for (const t of ts) scale(t, s); return; }
-  cudaOp('multiScale')(ts.map((t) => t.storage), ts.map((t) => t.numel), s);
+  if (multiDevice('scaleMany', ts) === 'cpu') {
+    for (const t of ts) scale(t, s);
+    return;
+  }
+  cudaOp('multiScale')(
+    ts.map((t) => t.storage),
+    ts.map((t) => t.numel),
+    s,
+  );
 }
 
 /** Every element of every tensor set to value. */
 export function fillMany(ts: Tensor[], value: number): void {
-  if (multiDevice('fillMany', ts) === 'cpu') { for (const t of ts) fill(t, value); return; }
-  cudaOp('multiFill')(ts.map((t) => t.storage), ts.map((t) => t.numel), value);
+  if (multiDevice('fillMany', ts) === 'cpu') {
+    for (const t of ts) fill(t, value);
+    return;
+  }
+  cudaOp('multiFill')(
+    ts.map((t) => t.storage),
+    ts.map((t) => t.numel),
+    value,
+  );
 }
 
 /** dst[i] = bf16(src[i]) for f32 tensors src and bf16 tensors dst of equal sizes (CUDA). */
 export function castBf16Many(src: Tensor[], dst: Tensor[]): void {
-  if (src.length !== dst.length) throw new TensorError(`castBf16Many: ${src.length} sources for ${dst.length} destinations`);
+  if (src.length !== dst.length)
+    throw new TensorError(`castBf16Many: ${src.length} sources for ${dst.length} destinations`);
   if (src.length === 0) return;
   multiDevice('castBf16Many', src);
   for (let i = 0; i < src.length; i++) {
     assertDtype(dst[i]!, 'bf16', 'castBf16Many destination');
     needNumel(dst[i]!, src[i]!.numel, 'castBf16Many', 'destination');
   }
-  cudaOp('multiCastBf16')(src.map((t) => t.storage), dst.map((t) => t.storage), src.map((t) => t.numel));
+  cudaOp('multiCastBf16')(
+    src.map((t) => t.storage),
+    dst.map((t) => t.storage),
+    src.map((t) => t.numel),
+  );
 }
 
 export interface AdamWTensor {
@@ -700,16 +1010,32 @@ export function adamwMany(ts: AdamWTensor[], o: Omit<AdamWOptions, 'weightDecay'
     needNumel(t.m, n, name, 'm');
     needNumel(t.v, n, name, 'v');
   }
-  const dev = multiDevice(name, ts.flatMap((t) => [t.param, t.grad, t.m, t.v]));
+  const dev = multiDevice(
+    name,
+    ts.flatMap((t) => [t.param, t.grad, t.m, t.v]),
+  );
   if (dev === 'cpu') {
     for (const t of ts) adamwStep(t.param, t.grad, t.m, t.v, { ...o, weightDecay: t.weightDecay });
     return;
   }
-  for (const t of ts) if (t.half) { assertDtype(t.half, 'bf16', `${name} bf16 copy`); needNumel(t.half, t.param.numel, name, 'bf16 copy'); }
+  for (const t of ts)
+    if (t.half) {
+      assertDtype(t.half, 'bf16', `${name} bf16 copy`);
+      needNumel(t.half, t.param.numel, name, 'bf16 copy');
+    }
   cudaOp('multiAdamw')({
-    params: ts.map((t) => t.param.storage), grads: ts.map((t) => t.grad.storage), m: ts.map((t) => t.m.storage),
-    v: ts.map((t) => t.v.storage), bf16Copies: ts.map((t) => (t.half ? t.half.storage : null)), numels: ts.map((t) => t.param.numel),
-    weightDecays: ts.map((t) => t.weightDecay), lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, step: o.step,
+    params: ts.map((t) => t.param.storage),
+    grads: ts.map((t) => t.grad.storage),
+    m: ts.map((t) => t.m.storage),
+    v: ts.map((t) => t.v.storage),
+    bf16Copies: ts.map((t) => (t.half ? t.half.storage : null)),
+    numels: ts.map((t) => t.param.numel),
+    weightDecays: ts.map((t) => t.weightDecay),
+    lr: o.lr,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    step: o.step,
   });
 }
 

@@ -22,11 +22,16 @@ export class OutOfMemoryError extends Error {
 
 export function hostArray(dtype: DType, n: number): HostArray {
   switch (dtype) {
-    case 'f32': return new Float32Array(n);
-    case 'f64': return new Float64Array(n);
-    case 'bf16': return new Uint16Array(n);
-    case 'i32': return new Int32Array(n);
-    case 'u8': return new Uint8Array(n);
+    case 'f32':
+      return new Float32Array(n);
+    case 'f64':
+      return new Float64Array(n);
+    case 'bf16':
+      return new Uint16Array(n);
+    case 'i32':
+      return new Int32Array(n);
+    case 'u8':
+      return new Uint8Array(n);
   }
 }
 
@@ -41,7 +46,8 @@ function dtypeOfArray(a: HostArray): DType {
 export function numelOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new TensorError(`invalid shape [${shape.join(', ')}]: dimensions must be non-negative integers`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new TensorError(`invalid shape [${shape.join(', ')}]: dimensions must be non-negative integers`);
     n *= d;
   }
   return n;
@@ -92,7 +98,10 @@ export class Tensor {
       try {
         return new Tensor(shape, dtype, 'cpu', hostArray(dtype, n));
       } catch (e) {
-        if (e instanceof RangeError) throw new OutOfMemoryError(`cannot allocate ${fmtBytes(n * DTYPE_BYTES[dtype])} on the CPU for a ${dtype} tensor [${shape.join(', ')}]`);
+        if (e instanceof RangeError)
+          throw new OutOfMemoryError(
+            `cannot allocate ${fmtBytes(n * DTYPE_BYTES[dtype])} on the CPU for a ${dtype} tensor [${shape.join(', ')}]`,
+          );
         throw e;
       }
     }
@@ -103,7 +112,10 @@ export class Tensor {
       buf = cudaOp('alloc')(n * DTYPE_BYTES[dtype]) as DeviceBuffer;
     } catch (e) {
       const msg = (e as Error).message;
-      if (msg.includes('out of memory')) throw new OutOfMemoryError(`tensor [${shape.join(', ')}] ${dtype} (${fmtBytes(n * DTYPE_BYTES[dtype])}): ${msg}`);
+      if (msg.includes('out of memory'))
+        throw new OutOfMemoryError(
+          `tensor [${shape.join(', ')}] ${dtype} (${fmtBytes(n * DTYPE_BYTES[dtype])}): ${msg}`,
+        );
       throw e;
     }
     return new Tensor(shape, dtype, 'cuda', undefined, buf);
@@ -116,7 +128,12 @@ export class Tensor {
   }
 
   /** Wraps (CPU, no copy) or uploads (CUDA) a host array; plain number arrays are converted to `dtype`. */
-  static from(values: HostArray | readonly number[], shape?: readonly number[], dtype?: DType, device: Device = 'cpu'): Tensor {
+  static from(
+    values: HostArray | readonly number[],
+    shape?: readonly number[],
+    dtype?: DType,
+    device: Device = 'cpu',
+  ): Tensor {
     let arr: HostArray;
     if (Array.isArray(values) || !ArrayBuffer.isView(values)) {
       const dt = dtype ?? 'f32';
@@ -132,7 +149,8 @@ export class Tensor {
     }
     const dt = dtypeOfArray(arr);
     const sh = shape ?? [arr.length];
-    if (numelOf(sh) !== arr.length) throw new TensorError(`Tensor.from: shape [${sh.join(', ')}] needs ${numelOf(sh)} elements, got ${arr.length}`);
+    if (numelOf(sh) !== arr.length)
+      throw new TensorError(`Tensor.from: shape [${sh.join(', ')}] needs ${numelOf(sh)} elements, got ${arr.length}`);
     const t = new Tensor(sh, dt, 'cpu', arr);
     return device === 'cpu' ? t : t.to(device);
   }
@@ -144,14 +162,18 @@ export class Tensor {
   /** The CPU storage (shared, not a copy). */
   get data(): HostArray {
     this.#checkAlive();
-    if (this.device !== 'cpu' || !this.#host) throw new TensorError(`tensor [${this.shape.join(', ')}] lives on ${this.device}; call .to('cpu') or .toArray() first`);
+    if (this.device !== 'cpu' || !this.#host)
+      throw new TensorError(
+        `tensor [${this.shape.join(', ')}] lives on ${this.device}; call .to('cpu') or .toArray() first`,
+      );
     return this.#host;
   }
 
   /** The CUDA storage (shared). */
   get buffer(): DeviceBuffer {
     this.#checkAlive();
-    if (this.device !== 'cuda' || !this.#dev) throw new TensorError(`tensor [${this.shape.join(', ')}] lives on ${this.device}, not cuda`);
+    if (this.device !== 'cuda' || !this.#dev)
+      throw new TensorError(`tensor [${this.shape.join(', ')}] lives on ${this.device}, not cuda`);
     return this.#dev;
   }
 
@@ -206,7 +228,9 @@ export class Tensor {
     }
     const src = this.data;
     const dst = hostArray(dtype, this.numel);
-    if (dtype === 'bf16') for (let i = 0; i < src.length; i++) dst[i] = f32ToBf16Bits(this.dtype === 'bf16' ? bf16BitsToF32(src[i]!) : src[i]!);
+    if (dtype === 'bf16')
+      for (let i = 0; i < src.length; i++)
+        dst[i] = f32ToBf16Bits(this.dtype === 'bf16' ? bf16BitsToF32(src[i]!) : src[i]!);
     else if (this.dtype === 'bf16') for (let i = 0; i < src.length; i++) dst[i] = bf16BitsToF32(src[i]!);
     else if (dtype === 'i32' || dtype === 'u8') for (let i = 0; i < src.length; i++) dst[i] = Math.trunc(src[i]!);
     else dst.set(src);
@@ -216,7 +240,8 @@ export class Tensor {
   /** The same storage with another shape of equal size. */
   reshape(shape: readonly number[]): Tensor {
     const sh = shape.map((d, i) => (d === -1 ? this.numel / Math.max(1, numelOf(shape.filter((_, j) => j !== i))) : d));
-    if (numelOf(sh) !== this.numel) throw new TensorError(`cannot reshape [${this.shape.join(', ')}] (${this.numel}) to [${shape.join(', ')}]`);
+    if (numelOf(sh) !== this.numel)
+      throw new TensorError(`cannot reshape [${this.shape.join(', ')}] (${this.numel}) to [${shape.join(', ')}]`);
     return new Tensor(sh, this.dtype, this.device, this.#host, this.#dev);
   }
 
@@ -229,13 +254,21 @@ export class Tensor {
     }
     if (this.device === 'cpu') return new Tensor(shape, this.dtype, 'cpu', this.#host!.subarray(offset, offset + n));
     const b = DTYPE_BYTES[this.dtype];
-    return new Tensor(shape, this.dtype, 'cuda', undefined, cudaOp('view')(this.#dev!, offset * b, n * b) as DeviceBuffer);
+    return new Tensor(
+      shape,
+      this.dtype,
+      'cuda',
+      undefined,
+      cudaOp('view')(this.#dev!, offset * b, n * b) as DeviceBuffer,
+    );
   }
 
   /** Copies all values of `src` (same numel and dtype; any devices) into this tensor. */
   copyFrom(src: Tensor): this {
     if (src.numel !== this.numel || src.dtype !== this.dtype) {
-      throw new TensorError(`copyFrom: [${src.shape.join(', ')}] ${src.dtype} into [${this.shape.join(', ')}] ${this.dtype}`);
+      throw new TensorError(
+        `copyFrom: [${src.shape.join(', ')}] ${src.dtype} into [${this.shape.join(', ')}] ${this.dtype}`,
+      );
     }
     if (this.numel === 0) return this;
     if (this.device === 'cpu' && src.device === 'cpu') this.data.set(src.data as never);
@@ -279,7 +312,10 @@ export function assertShape(t: Tensor, shape: readonly number[], name: string): 
 
 export function assertDtype(t: Tensor, dtypes: DType | readonly DType[], name: string): void {
   const ok = Array.isArray(dtypes) ? dtypes.includes(t.dtype) : t.dtype === dtypes;
-  if (!ok) throw new TensorError(`${name}: expected dtype ${Array.isArray(dtypes) ? dtypes.join(' or ') : dtypes}, got ${t.dtype}`);
+  if (!ok)
+    throw new TensorError(
+      `${name}: expected dtype ${Array.isArray(dtypes) ? dtypes.join(' or ') : dtypes}, got ${t.dtype}`,
+    );
 }
 
 /** All tensors on one device; returns it. */
@@ -288,7 +324,8 @@ export function sameDevice(name: string, ...ts: (Tensor | undefined | null)[]): 
   for (const t of ts) {
     if (!t) continue;
     if (dev === undefined) dev = t.device;
-    else if (t.device !== dev) throw new TensorError(`${name}: tensors on different devices (${dev} and ${t.device}); move them with .to()`);
+    else if (t.device !== dev)
+      throw new TensorError(`${name}: tensors on different devices (${dev} and ${t.device}); move them with .to()`);
   }
   return dev ?? 'cpu';
 }

@@ -8,7 +8,12 @@ import { registerAudioData } from './audio-data.js';
 import { registerAudioWorkflows } from './audio-workflows.js';
 
 export const audioRegistrars: Registrar[] = [
-  registerModelCommands, registerGenerate, registerAudioData, registerAudioWorkflows, registerDoctor, registerConvert,
+  registerModelCommands,
+  registerGenerate,
+  registerAudioData,
+  registerAudioWorkflows,
+  registerDoctor,
+  registerConvert,
 ];
 
 export async function main(argv: string[]): Promise<never> {

@@ -25,7 +25,8 @@ export function createProgram(ctx: CliContext, description: string, registrars: 
   program.addHelpCommand(false);
   for (const reg of registrars) reg(program, ctx);
   // every subcommand inherits exitOverride and the help hint
-  for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError(`(run ${ctx.name} ${cmd.name()} --help for usage)`);
+  for (const cmd of program.commands)
+    cmd.exitOverride().showHelpAfterError(`(run ${ctx.name} ${cmd.name()} --help for usage)`);
   return program;
 }
 

@@ -4,8 +4,21 @@ import { Command } from 'commander';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  FOLDER_LAYOUTS, bytesOf, castValues, createModel, derived, loadTensorsInto, readFolderConfig, readFolderTensors,
-  safeToFloat64, tokenizerFilesOf, writeFolder, type FolderLayout, type MambaConfig, type SafeDType, type SafeTensor,
+  FOLDER_LAYOUTS,
+  bytesOf,
+  castValues,
+  createModel,
+  derived,
+  loadTensorsInto,
+  readFolderConfig,
+  readFolderTensors,
+  safeToFloat64,
+  tokenizerFilesOf,
+  writeFolder,
+  type FolderLayout,
+  type MambaConfig,
+  type SafeDType,
+  type SafeTensor,
 } from '../model/index.js';
 import { choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
@@ -32,9 +45,18 @@ function cast(tensors: Map<string, SafeTensor>, dtype: SafeDType | undefined): M
 function essence(c: MambaConfig): Record<string, unknown> {
   const d = derived(c);
   return {
-    d_model: c.d_model, n_layer: c.n_layer, vocab_size: c.vocab_size, rows: d.paddedVocab, d_state: c.d_state,
-    d_conv: c.d_conv, expand: c.expand, dt_rank: d.dtRank, norm_epsilon: c.norm_epsilon,
-    tie_embeddings: c.tie_embeddings, domain: c.domain, task: c.task,
+    d_model: c.d_model,
+    n_layer: c.n_layer,
+    vocab_size: c.vocab_size,
+    rows: d.paddedVocab,
+    d_state: c.d_state,
+    d_conv: c.d_conv,
+    expand: c.expand,
+    dt_rank: d.dtRank,
+    norm_epsilon: c.norm_epsilon,
+    tie_embeddings: c.tie_embeddings,
+    domain: c.domain,
+    task: c.task,
     ...(c.task === 'classify' ? { num_classes: c.num_classes, pooling: c.pooling } : {}),
   };
 }
@@ -49,10 +71,14 @@ function sameBits(a: SafeTensor, b: SafeTensor): boolean {
 
 /** Reads `out` back and compares config and every tensor with what was meant to be written. */
 function verify(
-  out: string, domain: CliContext['domain'], config: MambaConfig, written: Map<string, SafeTensor>,
+  out: string,
+  domain: CliContext['domain'],
+  config: MambaConfig,
+  written: Map<string, SafeTensor>,
 ): void {
   const back = readFolderConfig(out, { domain });
-  const want = JSON.stringify(essence(config)), got = JSON.stringify(essence(back.config));
+  const want = JSON.stringify(essence(config)),
+    got = JSON.stringify(essence(back.config));
   if (want !== got) throw new UserError(`${out}: the config read back differs from the source (${got} vs ${want})`);
   const tensors = readFolderTensors(out, back);
   for (const [k, t] of written) {
@@ -66,7 +92,8 @@ function verify(
 }
 
 async function convert(ctx: CliContext, input: string, output: string, f: ConvertFlags): Promise<void> {
-  const src = resolve(input), out = resolve(output);
+  const src = resolve(input),
+    out = resolve(output);
   if (!existsSync(src) || !statSync(src).isDirectory()) throw new UserError(`${src}: no such model folder`);
   if (src === out) throw new UserError(`${out}: the output folder must differ from the input`);
   if (existsSync(out) && (!statSync(out).isDirectory() || (readdirSync(out).length > 0 && !f.force))) {
@@ -102,23 +129,30 @@ async function convert(ctx: CliContext, input: string, output: string, f: Conver
   await asUserErrors(() => verify(out, ctx.domain, config, written));
   const dtypes = [...new Set([...written.values()].map((t) => t.dtype))].join(', ');
   const mib = (bytesOf(written) / 2 ** 20).toFixed(2);
-  console.log(`${src} (${parsed.layout}: ${parsed.source}) -> ${out} (${f.layout}, ${dtypes}): `
-    + `${written.size} tensors, ${mib} MiB, read back bit for bit`);
+  console.log(
+    `${src} (${parsed.layout}: ${parsed.source}) -> ${out} (${f.layout}, ${dtypes}): ` +
+      `${written.size} tensors, ${mib} MiB, read back bit for bit`,
+  );
 }
 
 export const registerConvert: Registrar = (program, ctx) => {
   const cmd = new Command('convert')
-    .description('copy a model folder into another layout: ours (a run folder), hf (transformers '
-      + 'MambaForCausalLM), mamba_ssm; reads any of them, sharded and F32/BF16/F16 included')
+    .description(
+      'copy a model folder into another layout: ours (a run folder), hf (transformers ' +
+        'MambaForCausalLM), mamba_ssm; reads any of them, sharded and F32/BF16/F16 included',
+    )
     .argument('<input>', 'model or run folder (config.json + model.safetensors, or shards + index)')
     .argument('<output>', 'folder to write')
     .addOption(choiceOption('--layout <layout>', 'layout to write', FOLDER_LAYOUTS, 'ours'))
-    .addOption(choiceOption('--dtype <dtype>', 'tensor dtype to write (keep: as stored)', ['keep', 'f32', 'bf16'],
-      'keep'))
+    .addOption(
+      choiceOption('--dtype <dtype>', 'tensor dtype to write (keep: as stored)', ['keep', 'f32', 'bf16'], 'keep'),
+    )
     .option('--force', 'write into an existing non-empty output folder')
     .action((input: string, output: string, opts: ConvertFlags) => convert(ctx, input, output, opts));
-  program.addCommand(withExamples(cmd, [
-    `${ctx.name} convert runs/my-run exported --layout hf --dtype bf16`,
-    `${ctx.name} convert mamba-130m-hf imported`,
-  ]));
+  program.addCommand(
+    withExamples(cmd, [
+      `${ctx.name} convert runs/my-run exported --layout hf --dtype bf16`,
+      `${ctx.name} convert mamba-130m-hf imported`,
+    ]),
+  );
 };

@@ -36,17 +36,24 @@ export const registerDnaData: Registrar = (program: Command) => {
             refuseStreamInput(f, 'index writes FILE.fai next to a FASTA file');
             const r = indexFasta(f);
             const bases = r.records.reduce((a, x) => a + x.length, 0);
-            process.stderr.write(`${f}: ${r.records.length} record${r.records.length === 1 ? '' : 's'}, ${bases.toLocaleString('en-US')} bases -> ${basename(r.faiPath)}${r.gziPath ? `, ${basename(r.gziPath)}` : ''}\n`);
+            process.stderr.write(
+              `${f}: ${r.records.length} record${r.records.length === 1 ? '' : 's'}, ${bases.toLocaleString('en-US')} bases -> ${basename(r.faiPath)}${r.gziPath ? `, ${basename(r.gziPath)}` : ''}\n`,
+            );
           }
         }),
       ),
-    ['mamba-dna index genome.fa', 'mamba-dna index genome.fa.gz    # bgzip: writes genome.fa.gz.fai and genome.fa.gz.gzi'],
+    [
+      'mamba-dna index genome.fa',
+      'mamba-dna index genome.fa.gz    # bgzip: writes genome.fa.gz.fai and genome.fa.gz.gzi',
+    ],
   );
 
   withExamples(
     program
       .command('region')
-      .description('print regions as FASTA, exactly as `samtools faidx FILE REGION...` does (header >REGION, 60 bases per line)')
+      .description(
+        'print regions as FASTA, exactly as `samtools faidx FILE REGION...` does (header >REGION, 60 bases per line)',
+      )
       .argument('<file>', 'FASTA file, plain or bgzip (indexed on the fly if the .fai is missing)')
       .argument('[region...]', 'chr, chr:start-end or chr:start (1-based, inclusive; commas allowed)')
       .option('--bed <file>', 'also print the intervals of a BED file (0-based, half-open)')
@@ -86,7 +93,9 @@ export const registerDnaData: Registrar = (program: Command) => {
   withExamples(
     program
       .command('tokenize')
-      .description('write the raw token bytes of a region (0 PAD 1 BOS 2 EOS 3 MASK 4 A 5 C 6 G 7 T 8 N; 9-13 a c g t n with --keep-case)')
+      .description(
+        'write the raw token bytes of a region (0 PAD 1 BOS 2 EOS 3 MASK 4 A 5 C 6 G 7 T 8 N; 9-13 a c g t n with --keep-case)',
+      )
       .argument('<file>', 'FASTA file, plain, gzip or bgzip; - reads stdin')
       .argument('<region>', 'chr, chr:start-end or chr:start (1-based, inclusive)')
       .option('-o, --out <path>', 'output file (one byte per base); - or no -o: stdout', STDIO)
@@ -100,23 +109,30 @@ export const registerDnaData: Registrar = (program: Command) => {
             const r = parseRegion(region, fa);
             const t = fa.tokens(r.name, r.start, r.end, { keepCase: !!o.keepCase });
             await writeOutput(o.out, t);
-            process.stderr.write(`${inputName(file)} ${r.label}: ${t.length.toLocaleString('en-US')} tokens -> ${outputName(o.out)}\n`);
+            process.stderr.write(
+              `${inputName(file)} ${r.label}: ${t.length.toLocaleString('en-US')} tokens -> ${outputName(o.out)}\n`,
+            );
           } finally {
             fa.close();
           }
         }),
       ),
-    ['mamba-dna tokenize genome.fa chr1:1-1,048,576 -o chr1.tok', 'zcat genome.fa.gz | mamba-dna tokenize - chr1 > chr1.tok'],
+    [
+      'mamba-dna tokenize genome.fa chr1:1-1,048,576 -o chr1.tok',
+      'zcat genome.fa.gz | mamba-dna tokenize - chr1 > chr1.tok',
+    ],
   );
 
-  const dataset = withExamples(program.command('dataset').description('build the DNA datasets from their recipes (list, build)'), [
-    'mamba-dna dataset list',
-    'mamba-dna dataset build species --out data/species',
-  ]);
+  const dataset = withExamples(
+    program.command('dataset').description('build the DNA datasets from their recipes (list, build)'),
+    ['mamba-dna dataset list', 'mamba-dna dataset build species --out data/species'],
+  );
   withExamples(
     dataset
       .command('build')
-      .description('build a dataset recipe (see `mamba-dna dataset list`) into --out: bgzip FASTA + .fai + .gzi per genome, and manifest.json for labelled sets')
+      .description(
+        'build a dataset recipe (see `mamba-dna dataset list`) into --out: bgzip FASTA + .fai + .gzi per genome, and manifest.json for labelled sets',
+      )
       .argument('<name>', `recipe: ${[...Object.keys(RECIPES), 'great-apes'].join(', ')}`)
       .requiredOption('--out <dir>', 'output folder (must be empty or new unless --force)')
       .option('-f, --force', 'replace a non-empty output folder')
@@ -125,7 +141,11 @@ export const registerDnaData: Registrar = (program: Command) => {
         asUserErrors(async () => {
           if (o.maf && name !== 'great-apes') throw new UserError(`--maf is for the great-apes recipe, not ${name}`);
           checkOutputFolder(o.out);
-          await buildDataset(name, o.out, { force: !!o.force, log: (l) => process.stderr.write(`${l}\n`), ...(o.maf ? { maf: o.maf } : {}) });
+          await buildDataset(name, o.out, {
+            force: !!o.force,
+            log: (l) => process.stderr.write(`${l}\n`),
+            ...(o.maf ? { maf: o.maf } : {}),
+          });
         }),
       ),
     [

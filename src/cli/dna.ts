@@ -8,7 +8,12 @@ import { registerConvert } from './convert-command.js';
 import { registerDnaWorkflows } from './dna-workflows.js';
 
 export const dnaRegistrars: Registrar[] = [
-  registerModelCommands, registerGenerate, registerDnaData, registerDnaWorkflows, registerDoctor, registerConvert,
+  registerModelCommands,
+  registerGenerate,
+  registerDnaData,
+  registerDnaWorkflows,
+  registerDoctor,
+  registerConvert,
 ];
 
 export async function main(argv: string[]): Promise<never> {

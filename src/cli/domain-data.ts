@@ -36,7 +36,8 @@ export interface DomainData {
 
 /** Training and evaluation draw windows anywhere in the data: a stream is refused with what to do. */
 export function refuseStreamData(path: string | undefined): void {
-  if (path !== undefined) refuseStreamInput(path, 'training and evaluation read random windows of the data, so they need a file');
+  if (path !== undefined)
+    refuseStreamInput(path, 'training and evaluation read random windows of the data, so they need a file');
 }
 
 function mustExist(path: string): void {
@@ -47,7 +48,9 @@ function mustExist(path: string): void {
 export const dnaData: DomainData = {
   domain: 'dna',
   defaultData(task) {
-    return task === 'lm' ? join(pkgDatasets(), 'dna', 'h_pylori', 'G27.fa.gz') : join('datasets', 'build', 'species', 'manifest.json');
+    return task === 'lm'
+      ? join(pkgDatasets(), 'dna', 'h_pylori', 'G27.fa.gz')
+      : join('datasets', 'build', 'species', 'manifest.json');
   },
   async openLm(path) {
     mustExist(path);
@@ -58,9 +61,14 @@ export const dnaData: DomainData = {
     const m = await asUserErrors(() => dna.readGenomeManifest(manifest));
     const base = dirname(manifest);
     const pick = (split: string) => m.sources.filter((s) => s.split === split).map((s) => resolvePath(base, s.path));
-    const train = pick('train'), valid = pick('valid').length ? pick('valid') : pick('test');
-    if (!train.length || !valid.length) throw new UserError(`${manifest}: next-token training on a genome set needs train and valid or test genomes`);
-    return asUserErrors(() => ({ train: dna.openDnaSource(train, { name: `${m.name} train genomes` }), valid: dna.openDnaSource(valid, { name: `${m.name} held-out genomes` }) }));
+    const train = pick('train'),
+      valid = pick('valid').length ? pick('valid') : pick('test');
+    if (!train.length || !valid.length)
+      throw new UserError(`${manifest}: next-token training on a genome set needs train and valid or test genomes`);
+    return asUserErrors(() => ({
+      train: dna.openDnaSource(train, { name: `${m.name} train genomes` }),
+      valid: dna.openDnaSource(valid, { name: `${m.name} held-out genomes` }),
+    }));
   },
   async openEval(path) {
     mustExist(path);
@@ -82,7 +90,10 @@ export const dnaData: DomainData = {
 };
 
 /** Audio data tokenized at `rate` (the model's sample rate); files at another rate are resampled, with a note. */
-export function audioDataAt(rate = 16000, note: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): DomainData {
+export function audioDataAt(
+  rate = 16000,
+  note: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): DomainData {
   const noted = new Set<number>();
   const noteRates = async (files: string[]) => {
     const { readWavInfo } = await import('../data/audio/index.js');
@@ -98,7 +109,9 @@ export function audioDataAt(rate = 16000, note: (line: string) => void = (l) => 
     domain: 'audio',
     rate,
     defaultData(task) {
-      return task === 'lm' ? join(pkgDatasets(), 'audio', 'speech', 'gettysburg-en-us.wav') : join(pkgDatasets(), 'audio', 'digits');
+      return task === 'lm'
+        ? join(pkgDatasets(), 'audio', 'speech', 'gettysburg-en-us.wav')
+        : join(pkgDatasets(), 'audio', 'digits');
     },
     async openEval(path) {
       mustExist(path);
@@ -112,7 +125,10 @@ export function audioDataAt(rate = 16000, note: (line: string) => void = (l) => 
       await asUserErrors(() => noteRates(resolveAudioInputs(path)));
       const holdout = (part: 'train' | 'valid') => ({ part, fraction: 0.1, by: 'time' as const });
       const [train, valid] = await asUserErrors(() =>
-        Promise.all([openAudioWindows(path, { rate, holdout: holdout('train') }), openAudioWindows(path, { rate, holdout: holdout('valid') })]),
+        Promise.all([
+          openAudioWindows(path, { rate, holdout: holdout('train') }),
+          openAudioWindows(path, { rate, holdout: holdout('valid') }),
+        ]),
       );
       return { train, valid };
     },
@@ -144,7 +160,8 @@ export async function openLabelledData(dd: DomainData, path: string): Promise<La
   const splits = await dd.splitsOf(path);
   if (!splits.includes('train')) throw new UserError(`${path}: the labelled set has no train split`);
   const validSplit: Split = splits.includes('valid') ? 'valid' : splits.includes('test') ? 'test' : 'train';
-  if (validSplit === 'train') throw new UserError(`${path}: the labelled set has no valid or test split to evaluate on`);
+  if (validSplit === 'train')
+    throw new UserError(`${path}: the labelled set has no valid or test split to evaluate on`);
   const [train, valid] = await Promise.all([dd.openLabelled(path, 'train'), dd.openLabelled(path, validSplit)]);
   return { train, valid, validSplit };
 }
@@ -155,7 +172,8 @@ function resolvePath(base: string, p: string): string {
 
 /** The manifest.json a path names (the file itself or a folder holding one), or undefined. */
 function manifestOf(path: string): string | undefined {
-  if (statSync(path).isDirectory()) return existsSync(join(path, 'manifest.json')) ? join(path, 'manifest.json') : undefined;
+  if (statSync(path).isDirectory())
+    return existsSync(join(path, 'manifest.json')) ? join(path, 'manifest.json') : undefined;
   return path.endsWith('.json') ? path : undefined;
 }
 

@@ -21,7 +21,8 @@ export async function asUserErrors<T>(fn: () => Promise<T> | T): Promise<T> {
   } catch (e) {
     const err = e as Error & { code?: unknown; path?: string };
     if (err instanceof UserError || err instanceof UsageError) throw err;
-    if (/(Data|Config|Checkpoint|Training|Model|Tensor|Generate|OutOfMemory|Output|Input)Error$/.test(err?.name ?? '')) throw new UserError(err.message);
+    if (/(Data|Config|Checkpoint|Training|Model|Tensor|Generate|OutOfMemory|Output|Input)Error$/.test(err?.name ?? ''))
+      throw new UserError(err.message);
     // a file-system error (ENOENT, EACCES, ...): name the file if node's message does not. Node's own
     // ERR_* codes (a RangeError from a Buffer read, say) are bugs and keep their stack.
     if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) {

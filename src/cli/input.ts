@@ -88,7 +88,12 @@ export async function readInput(path: string): Promise<Uint8Array> {
     return new Uint8Array(readFileSync(path));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read (${code ?? (e as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a folder, not a file'
+          : `cannot read (${code ?? (e as Error).message})`;
     throw new UserError(`${path}: ${why}`);
   }
 }

@@ -7,11 +7,25 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { resolveDevice, type Device } from '../backend/index.js';
 import type { LabelledSource, WindowSource } from '../data/types.js';
 import {
-  CONFIG_FILE, MODEL_FILE, checkVocabularyFits, describeFolder, hasWeightFiles, loadModel, readConfig,
-  type MambaConfig, type CreateOptions, type MambaModel,
+  CONFIG_FILE,
+  MODEL_FILE,
+  checkVocabularyFits,
+  describeFolder,
+  hasWeightFiles,
+  loadModel,
+  readConfig,
+  type MambaConfig,
+  type CreateOptions,
+  type MambaModel,
 } from '../model/index.js';
 import {
-  BEST_DIR, TRAINER_STATE_FILE, describeResult, describeScored, evaluateModel, type EvalInfo, type TrainOptions,
+  BEST_DIR,
+  TRAINER_STATE_FILE,
+  describeResult,
+  describeScored,
+  evaluateModel,
+  type EvalInfo,
+  type TrainOptions,
 } from '../train/index.js';
 import { choiceOption, parseIntArg, withExamples, type CliContext, type Domain, type Registrar } from './common.js';
 import { domainData, refuseStreamData } from './domain-data.js';
@@ -51,12 +65,13 @@ interface EvalFlags {
  */
 function openCheckpoint(ctx: CliContext, dir: string, device: Device): { model: MambaModel; run?: RunInfo } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
-  if (!hasWeightFiles(dir)) throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
+  if (!hasWeightFiles(dir))
+    throw new UserError(`--checkpoint ${dir}: no ${MODEL_FILE} in it (did training save a checkpoint?)`);
   const config = readConfigOrThrow(dir, ctx.domain);
   checkDomain(ctx, dir, config);
   checkVocabularyFits(config, ctx.domain, dir);
   const run = runInfoOf(dir);
-  const precision = device === 'cuda' ? run?.precision ?? 'f32' : 'f32';
+  const precision = device === 'cuda' ? (run?.precision ?? 'f32') : 'f32';
   const model = loadModelOrThrow(dir, { device, precision, recompute: true, domain: ctx.domain });
   return { model, run };
 }
@@ -103,7 +118,10 @@ interface EvalPart {
 
 /** lm data: all of --data, or a part of the run's data (its held-out part, training part or test genomes). */
 async function lmPart(
-  ctx: CliContext, flags: EvalFlags, run: RunInfo | undefined, dataPath: string,
+  ctx: CliContext,
+  flags: EvalFlags,
+  run: RunInfo | undefined,
+  dataPath: string,
 ): Promise<EvalPart> {
   const dd = domainData(ctx.domain, { rate: run?.rate });
   const split = flags.split;
@@ -114,9 +132,11 @@ async function lmPart(
   if (split === 'test') {
     const splits = await dd.splitsOf(dataPath).catch(() => [] as string[]);
     if (!splits.includes('test')) {
-      throw new UserError(`--split test: ${dataPath} has no test part (next-token data is split into a training part ` +
-        'and a held-out ' +
-        `valid part: use --split valid, or --data FILE to score all of another file)`);
+      throw new UserError(
+        `--split test: ${dataPath} has no test part (next-token data is split into a training part ` +
+          'and a held-out ' +
+          `valid part: use --split valid, or --data FILE to score all of another file)`,
+      );
     }
     const dna = await import('../data/dna/index.js');
     const manifest = dataPath.endsWith('.json') ? dataPath : join(dataPath, 'manifest.json');
@@ -165,13 +185,23 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
   const secs = (Date.now() - t0) / 1000;
   const what = e.part === 'all' ? `all of ${e.path}` : `the ${e.part} of ${e.path}`;
   process.stderr.write(`${ctx.name} eval: scored ${what}: ${describeScored(s)}\n`);
-  const metrics = s.task === 'lm'
-    ? { loss: s.loss, bits_per_token: s.bitsPerToken, perplexity: s.perplexity, accuracy: s.accuracy }
-    : { loss: s.loss, cross_entropy: s.loss, accuracy: s.accuracy };
+  const metrics =
+    s.task === 'lm'
+      ? { loss: s.loss, bits_per_token: s.bitsPerToken, perplexity: s.perplexity, accuracy: s.accuracy }
+      : { loss: s.loss, cross_entropy: s.loss, accuracy: s.accuracy };
   const result = {
-    checkpoint: dir, task, data: e.path, part: e.part, scored: s.data, windows: s.windows, tokens: s.tokens,
+    checkpoint: dir,
+    task,
+    data: e.path,
+    part: e.part,
+    scored: s.data,
+    windows: s.windows,
+    tokens: s.tokens,
     seq_len: seqLen,
-    ...metrics, count: s.count, seconds: secs, ...(s.confusion ? { classes: s.classes, confusion: s.confusion } : {}),
+    ...metrics,
+    count: s.count,
+    seconds: secs,
+    ...(s.confusion ? { classes: s.classes, confusion: s.confusion } : {}),
   };
   if (flags.json) {
     console.log(JSON.stringify(result, null, 2));
@@ -183,7 +213,9 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
     const w = Math.max(6, ...s.classes.map((c) => c.length));
     console.log(`confusion (rows: true class, columns: predicted)`);
     console.log(`${''.padEnd(w)} ${s.classes.map((c) => c.padStart(w)).join(' ')}`);
-    s.confusion.forEach((row, i) => console.log(`${s.classes![i]!.padEnd(w)} ${row.map((v) => String(v).padStart(w)).join(' ')}`));
+    s.confusion.forEach((row, i) =>
+      console.log(`${s.classes![i]!.padEnd(w)} ${row.map((v) => String(v).padStart(w)).join(' ')}`),
+    );
   }
 }
 
@@ -191,12 +223,15 @@ async function evaluate(ctx: CliContext, flags: EvalFlags): Promise<void> {
 
 function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): void {
   const dir = resolve(flags.checkpoint);
-  if (!existsSync(join(dir, CONFIG_FILE))) throw new UserError(`--checkpoint ${dir}: no ${CONFIG_FILE} (not a run or model folder)`);
+  if (!existsSync(join(dir, CONFIG_FILE)))
+    throw new UserError(`--checkpoint ${dir}: no ${CONFIG_FILE} (not a run or model folder)`);
   const config = readConfigOrThrow(dir, ctx.domain);
   checkDomain(ctx, dir, config);
   const model = loadModelOrThrow(dir, { device: 'cpu', domain: ctx.domain });
   const origin = describeFolder(dir, { domain: ctx.domain });
-  const st = existsSync(join(dir, TRAINER_STATE_FILE)) ? (JSON.parse(readFileSync(join(dir, TRAINER_STATE_FILE), 'utf8')) as Record<string, unknown>) : undefined;
+  const st = existsSync(join(dir, TRAINER_STATE_FILE))
+    ? (JSON.parse(readFileSync(join(dir, TRAINER_STATE_FILE), 'utf8')) as Record<string, unknown>)
+    : undefined;
   const run = readRunInfo(dir);
   const out = {
     folder: dir,
@@ -208,22 +243,33 @@ function info(ctx: CliContext, flags: { checkpoint: string; json?: boolean }): v
     layout: origin.layout,
     source: origin.source,
     ...(run ? { data: run.data, classes: run.classes } : {}),
-    ...(st ? { step: st.step, tokens: st.tokens, train_seconds: st.elapsedS, options: st.options, last_eval: st.lastEval } : {}),
+    ...(st
+      ? { step: st.step, tokens: st.tokens, train_seconds: st.elapsedS, options: st.options, last_eval: st.lastEval }
+      : {}),
   };
   if (flags.json) {
     console.log(JSON.stringify(out, null, 2));
     return;
   }
   console.log(`${dir}`);
-  console.log(`  ${config.domain} ${config.task} model: d_model ${config.d_model}, ${config.n_layer} layers, d_state ${config.d_state}, expand ${config.expand}, vocab ${config.vocab_size}${config.task === 'classify' ? `, ${config.num_classes} classes (${config.pooling} pooling)` : ''}`);
-  console.log(`  ${fmtInt(out.parameters)} parameters, ${origin.files.join(', ')} ${(out.model_bytes / 2 ** 20).toFixed(2)} MiB (${origin.dtypes.join(', ')})`);
+  console.log(
+    `  ${config.domain} ${config.task} model: d_model ${config.d_model}, ${config.n_layer} layers, d_state ${config.d_state}, expand ${config.expand}, vocab ${config.vocab_size}${config.task === 'classify' ? `, ${config.num_classes} classes (${config.pooling} pooling)` : ''}`,
+  );
+  console.log(
+    `  ${fmtInt(out.parameters)} parameters, ${origin.files.join(', ')} ${(out.model_bytes / 2 ** 20).toFixed(2)} MiB (${origin.dtypes.join(', ')})`,
+  );
   console.log(`  layout: ${origin.layout}, from ${origin.source}`);
   if (run) console.log(`  data: ${run.data}${run.classes ? ` (classes: ${run.classes.join(', ')})` : ''}`);
   if (st) {
     const o = st.options as TrainOptions;
-    console.log(`  trained ${st.step} of ${o.steps} steps (${fmtInt(st.tokens as number)} tokens, ${(st.elapsedS as number).toFixed(1)} s), seq-len ${o.seqLen}, batch ${o.batchSize}, lr ${o.lr}`);
+    console.log(
+      `  trained ${st.step} of ${o.steps} steps (${fmtInt(st.tokens as number)} tokens, ${(st.elapsedS as number).toFixed(1)} s), seq-len ${o.seqLen}, batch ${o.batchSize}, lr ${o.lr}`,
+    );
     const e = st.lastEval as EvalInfo | undefined;
-    const score = config.task === 'lm' ? `${(e ? e.loss / Math.LN2 : 0).toFixed(4)} bits/token` : `cross-entropy ${e?.loss.toFixed(4)} nats`;
+    const score =
+      config.task === 'lm'
+        ? `${(e ? e.loss / Math.LN2 : 0).toFixed(4)} bits/token`
+        : `cross-entropy ${e?.loss.toFixed(4)} nats`;
     if (e) console.log(`  last eval (step ${e.step}): ${score}, accuracy ${e.accuracy.toFixed(4)}`);
   }
 }
@@ -242,7 +288,10 @@ async function predict(ctx: CliContext, inputs: string[], flags: PredictFlags): 
   const dir = resolve(flags.checkpoint);
   const device = await asUserErrors(() => resolveDevice(flags.device));
   const { model, run } = openCheckpoint(ctx, dir, device);
-  if (model.config.task !== 'classify') throw new UserError(`${dir} holds a next-token (lm) model; predict needs a classifier (train with --task classify)`);
+  if (model.config.task !== 'classify')
+    throw new UserError(
+      `${dir} holds a next-token (lm) model; predict needs a classifier (train with --task classify)`,
+    );
   const classes = run?.classes ?? Array.from({ length: model.config.num_classes }, (_, i) => `class${i}`);
   const seqLen = flags.seqLen ?? trainerSeqLen(dir) ?? 1024;
   const { predictionItems } = await import('./predict-items.js');
@@ -253,7 +302,14 @@ async function predict(ctx: CliContext, inputs: string[], flags: PredictFlags): 
       const B = item.windows.length;
       const ids = new Int32Array(B * seqLen);
       item.windows.forEach((w, b) => ids.set(w, b * seqLen));
-      const r = await asUserErrors(() => (model as import('../model/index.js').MambaClassifier).forward({ B, L: seqLen, inputs: ids, labels: new Int32Array(B) }));
+      const r = await asUserErrors(() =>
+        (model as import('../model/index.js').MambaClassifier).forward({
+          B,
+          L: seqLen,
+          inputs: ids,
+          labels: new Int32Array(B),
+        }),
+      );
       const C = model.config.num_classes;
       const mean = new Array<number>(C).fill(0);
       for (let b = 0; b < B; b++) {
@@ -267,10 +323,22 @@ async function predict(ctx: CliContext, inputs: string[], flags: PredictFlags): 
     }
   }
   if (flags.format === 'json') {
-    console.log(JSON.stringify(rows.map((r) => ({ item: r.item, windows: r.windows, predicted: classes[argmax(r.probs)], probabilities: Object.fromEntries(classes.map((c, i) => [c, r.probs[i]])) })), null, 2));
+    console.log(
+      JSON.stringify(
+        rows.map((r) => ({
+          item: r.item,
+          windows: r.windows,
+          predicted: classes[argmax(r.probs)],
+          probabilities: Object.fromEntries(classes.map((c, i) => [c, r.probs[i]])),
+        })),
+        null,
+        2,
+      ),
+    );
   } else {
     console.log(['item', 'windows', 'predicted', ...classes].join('\t'));
-    for (const r of rows) console.log([r.item, r.windows, classes[argmax(r.probs)], ...r.probs.map((p) => p.toFixed(4))].join('\t'));
+    for (const r of rows)
+      console.log([r.item, r.windows, classes[argmax(r.probs)], ...r.probs.map((p) => p.toFixed(4))].join('\t'));
   }
 }
 
@@ -288,9 +356,11 @@ export const registerModelCommands: Registrar = (program, ctx) => {
   program.addCommand(trainCommand(ctx));
 
   const evalCmd = new Command('eval')
-    .description('evaluate a trained model: loss, bits per token, perplexity, accuracy (and a confusion matrix for classifiers)')
+    .description(
+      'evaluate a trained model: loss, bits per token, perplexity, accuracy (and a confusion matrix for classifiers)',
+    )
     .requiredOption('--checkpoint <dir>', 'run folder (from train --out)')
-    .option('--data <path>', 'data to evaluate (default: the run\'s data: its held-out part, or its test split)')
+    .option('--data <path>', "data to evaluate (default: the run's data: its held-out part, or its test split)")
     .addOption(choiceOption('--split <split>', 'which part of the data', ['train', 'valid', 'test']))
     .option('--seq-len <n>', 'sequence length (default: the training length)', parseIntArg(1, 2 ** 24))
     .option('--batch <n>', 'sequences per forward pass', parseIntArg(1, 4096), 8)
@@ -298,23 +368,37 @@ export const registerModelCommands: Registrar = (program, ctx) => {
     .addOption(deviceOption())
     .option('--json', 'print the result as JSON')
     .action((opts: EvalFlags) => evaluate(ctx, opts));
-  program.addCommand(withExamples(evalCmd, [`${ctx.name} eval --checkpoint runs/my-run`, `${ctx.name} eval --checkpoint runs/cls --split test --json`]));
+  program.addCommand(
+    withExamples(evalCmd, [
+      `${ctx.name} eval --checkpoint runs/my-run`,
+      `${ctx.name} eval --checkpoint runs/cls --split test --json`,
+    ]),
+  );
 
   const predictCmd = new Command('predict')
-    .description(`class probabilities per ${ctx.domain === 'dna' ? 'FASTA record' : 'WAV file'} from a classifier, as TSV or JSON`)
+    .description(
+      `class probabilities per ${ctx.domain === 'dna' ? 'FASTA record' : 'WAV file'} from a classifier, as TSV or JSON`,
+    )
     .argument('<inputs...>', `${ctx.domain === 'dna' ? 'FASTA' : 'WAV'} files or folders of them; - reads stdin`)
     .requiredOption('--checkpoint <dir>', 'run folder of a classifier')
     .option('--seq-len <n>', 'window length (default: the training length)', parseIntArg(1, 2 ** 24))
-    .option('--windows <n>', `windows averaged per ${ctx.domain === 'dna' ? 'FASTA record' : 'WAV file'} longer than --seq-len, spread evenly along it`, parseIntArg(1, 1e6), 8)
+    .option(
+      '--windows <n>',
+      `windows averaged per ${ctx.domain === 'dna' ? 'FASTA record' : 'WAV file'} longer than --seq-len, spread evenly along it`,
+      parseIntArg(1, 1e6),
+      8,
+    )
     .addOption(choiceOption('--format <fmt>', 'output format', ['tsv', 'json'], 'tsv'))
     .addOption(deviceOption())
     .action((inputs: string[], opts: PredictFlags) => predict(ctx, inputs, opts));
-  program.addCommand(withExamples(predictCmd, [
-    `${ctx.name} predict --checkpoint runs/cls ${ctx.domain === 'dna' ? 'unknown.fa' : 'clip.wav'}`,
-    ctx.domain === 'dna'
-      ? 'mamba-dna region genome.fa.gz chr1:1-5000 | mamba-dna predict --checkpoint runs/cls -'
-      : 'sox in.flac -t wav - | mamba-audio predict --checkpoint runs/cls -',
-  ]));
+  program.addCommand(
+    withExamples(predictCmd, [
+      `${ctx.name} predict --checkpoint runs/cls ${ctx.domain === 'dna' ? 'unknown.fa' : 'clip.wav'}`,
+      ctx.domain === 'dna'
+        ? 'mamba-dna region genome.fa.gz chr1:1-5000 | mamba-dna predict --checkpoint runs/cls -'
+        : 'sox in.flac -t wav - | mamba-audio predict --checkpoint runs/cls -',
+    ]),
+  );
 
   const infoCmd = new Command('info')
     .description('show a checkpoint: config, size, training state')

@@ -23,13 +23,21 @@ async function fastaFiles(input: string): Promise<string[]> {
   if (isStreamInput(input) || !statSync(input).isDirectory()) return [input];
   const { readdirSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const files = readdirSync(input).filter((n) => FASTA_NAME.test(n)).sort().map((n) => join(input, n));
-  if (files.length === 0) throw new UserError(`${input}: no FASTA files in this folder (.fa, .fasta, .fna, optionally .gz)`);
+  const files = readdirSync(input)
+    .filter((n) => FASTA_NAME.test(n))
+    .sort()
+    .map((n) => join(input, n));
+  if (files.length === 0)
+    throw new UserError(`${input}: no FASTA files in this folder (.fa, .fasta, .fna, optionally .gz)`);
   return files;
 }
 
 export async function* predictionItems(
-  domain: Domain, input: string, seqLen: number, perItem: number, rate?: number,
+  domain: Domain,
+  input: string,
+  seqLen: number,
+  perItem: number,
+  rate?: number,
 ): AsyncGenerator<PredictionItem> {
   if (domain === 'dna') {
     const { IndexedFasta, PAD } = await import('../data/dna/index.js');
@@ -45,7 +53,9 @@ export async function* predictionItems(
             windows.push(w);
           } else {
             for (const start of spreadStarts(rec.length, seqLen, perItem)) {
-              windows.push(Uint8Array.from(await asUserErrors(() => fasta.tokens(rec.name, start, start + seqLen, {}))));
+              windows.push(
+                Uint8Array.from(await asUserErrors(() => fasta.tokens(rec.name, start, start + seqLen, {}))),
+              );
             }
           }
           yield { name: `${inputName(file)}:${rec.name}`, windows };
@@ -57,13 +67,15 @@ export async function* predictionItems(
     return;
   }
   const { tokenizeWav, fitClip, silenceToken, listAudioFiles } = await import('../data/audio/index.js');
-  const files = !isStreamInput(input) && statSync(input).isDirectory() ? await asUserErrors(() => listAudioFiles(input)) : [input];
+  const files =
+    !isStreamInput(input) && statSync(input).isDirectory() ? await asUserErrors(() => listAudioFiles(input)) : [input];
   for (const f of files) {
     const t = await asUserErrors(async () => tokenizeWav(await localInput(f, { name: 'stdin.wav' }), { rate }));
     // a long recording: windows spread along it, as for a long FASTA record; a clip: fitted as in training
-    const windows = t.tokens.length > seqLen
-      ? spreadStarts(t.tokens.length, seqLen, perItem).map((s) => t.tokens.slice(s, s + seqLen))
-      : [fitClip(t.tokens, seqLen, silenceToken()).tokens];
+    const windows =
+      t.tokens.length > seqLen
+        ? spreadStarts(t.tokens.length, seqLen, perItem).map((s) => t.tokens.slice(s, s + seqLen))
+        : [fitClip(t.tokens, seqLen, silenceToken()).tokens];
     yield { name: inputName(f), windows };
   }
 }

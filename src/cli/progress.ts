@@ -32,7 +32,13 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr, plai
     return {
       start(total, startValue, label) {
         bar = new cliProgress.SingleBar(
-          { format: `${label} {bar} {value}/{total} | {info} | ETA {eta_formatted}`, stream, hideCursor: true, etaBuffer: 20, clearOnComplete: false },
+          {
+            format: `${label} {bar} {value}/{total} | {info} | ETA {eta_formatted}`,
+            stream,
+            hideCursor: true,
+            etaBuffer: 20,
+            clearOnComplete: false,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(total, startValue, { info: '' });
@@ -53,10 +59,18 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr, plai
       },
     };
   }
-  let total = 0, t0 = 0, v0 = 0, last = 0, label = '';
+  let total = 0,
+    t0 = 0,
+    v0 = 0,
+    last = 0,
+    label = '';
   return {
     start(t, s, l) {
-      total = t; v0 = s; label = l; t0 = Date.now(); last = 0;
+      total = t;
+      v0 = s;
+      label = l;
+      t0 = Date.now();
+      last = 0;
     },
     update(value, fields) {
       const now = Date.now();

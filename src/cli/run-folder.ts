@@ -2,13 +2,26 @@
 // training options, so --resume, eval and predict need no flags), the trainer's checkpoint files,
 // metrics.jsonl (one JSON object a line), and plots (SVG + report.html) made from the metrics.
 import {
-  appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Domain, Task } from '../data/types.js';
 import { writeFileAtomic, type MambaConfig } from '../model/index.js';
 import {
-  confusionTable, htmlReport, keyValueTable, lineChart, type ReportSection, type Series,
+  confusionTable,
+  htmlReport,
+  keyValueTable,
+  lineChart,
+  type ReportSection,
+  type Series,
 } from '../report/svg.js';
 import { BEST_DIR, CHECKPOINT_FILES, CHECKPOINT_MANIFEST, type TrainOptions } from '../train/index.js';
 import { UserError } from './errors.js';
@@ -75,8 +88,17 @@ export function checkNewRunFolder(dir: string, force: boolean | undefined): void
 
 /** What a run writes into its folder (and older runs wrote): all that --force removes, nothing else. */
 const RUN_ENTRIES = [
-  CHECKPOINT_MANIFEST, RUN_FILE, 'checkpoints', BEST_DIR, ...CHECKPOINT_FILES, METRICS_FILE,
-  'loss.svg', 'accuracy.svg', 'throughput.svg', 'report.html', ...CHECKPOINT_FILES.map((f) => `${f}.prev`),
+  CHECKPOINT_MANIFEST,
+  RUN_FILE,
+  'checkpoints',
+  BEST_DIR,
+  ...CHECKPOINT_FILES,
+  METRICS_FILE,
+  'loss.svg',
+  'accuracy.svg',
+  'throughput.svg',
+  'report.html',
+  ...CHECKPOINT_FILES.map((f) => `${f}.prev`),
 ];
 
 /**
@@ -166,7 +188,8 @@ export function appendMetrics(dir: string, row: MetricRow): void {
  * a bad line before it is an error naming the line.
  */
 export function readMetrics(
-  dir: string, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  dir: string,
+  warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): MetricRow[] {
   const p = join(dir, METRICS_FILE);
   if (!existsSync(p)) return [];
@@ -227,7 +250,11 @@ export function writePlots(dir: string, title: string): string[] {
   }
   const tps = by('train', 'tokens_per_s');
   if (tps.length) {
-    const chart = lineChart([{ name: 'train', points: tps }], { title: `${title}: throughput`, xLabel: 'step', yLabel: 'tokens / s' });
+    const chart = lineChart([{ name: 'train', points: tps }], {
+      title: `${title}: throughput`,
+      xLabel: 'step',
+      yLabel: 'tokens / s',
+    });
     atomicWrite(join(dir, 'throughput.svg'), chart);
     files.push('throughput.svg');
   }
@@ -236,7 +263,9 @@ export function writePlots(dir: string, title: string): string[] {
     ? {
         header: ['step', ...(lm ? ['eval loss (nats)', 'bits/token'] : ['cross-entropy (nats)']), 'accuracy', 'scored'],
         rows: evals.map((r) => [
-          r.step, r.loss.toFixed(4), ...(lm ? [(r.bits_per_token ?? NaN).toFixed(4)] : []),
+          r.step,
+          r.loss.toFixed(4),
+          ...(lm ? [(r.bits_per_token ?? NaN).toFixed(4)] : []),
           typeof r.accuracy === 'number' ? r.accuracy.toFixed(4) : '-',
           typeof r.windows === 'number' ? `${r.windows} ${lm ? 'windows' : 'examples'}, ${r.tokens} tokens` : '-',
         ]),
@@ -248,7 +277,9 @@ export function writePlots(dir: string, title: string): string[] {
     sections.push({
       heading: 'Data',
       table: keyValueTable({
-        task: run.task, data: run.data, 'evaluated on': lastEval?.data ?? run.evalData,
+        task: run.task,
+        data: run.data,
+        'evaluated on': lastEval?.data ?? run.evalData,
         classes: run.classes?.join(', '),
       }),
     });

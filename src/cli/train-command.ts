@@ -8,14 +8,32 @@ import { dirname, join, resolve } from 'node:path';
 import { native, resolveDevice, type Device } from '../backend/index.js';
 import type { Task } from '../data/types.js';
 import {
-  copyBackbone, createModel, defaultVocab, makeConfig, readConfig, readModelConfigFile,
-  type MambaConfig, type MambaModel,
+  copyBackbone,
+  createModel,
+  defaultVocab,
+  makeConfig,
+  readConfig,
+  readModelConfigFile,
+  type MambaConfig,
+  type MambaModel,
 } from '../model/index.js';
 import {
-  DEFAULT_TASK, PRESETS, presetHelp, shapeOf, trainDefaults, type PresetName, type TrainDefaults,
+  DEFAULT_TASK,
+  PRESETS,
+  presetHelp,
+  shapeOf,
+  trainDefaults,
+  type PresetName,
+  type TrainDefaults,
 } from '../model/presets.js';
 import {
-  TRAINER_STATE_FILE, Trainer, describeResult, hasCheckpoint, type EvalInfo, type StepInfo, type TrainOptions,
+  TRAINER_STATE_FILE,
+  Trainer,
+  describeResult,
+  hasCheckpoint,
+  type EvalInfo,
+  type StepInfo,
+  type TrainOptions,
 } from '../train/index.js';
 import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext } from './common.js';
 import { domainData, refuseStreamData } from './domain-data.js';
@@ -23,7 +41,14 @@ import { checkOutputFolder } from './output.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
 import { createProgress, type Progress } from './progress.js';
 import {
-  RUN_FILE, appendMetrics, createRunFolder, checkNewRunFolder, runToResume, truncateMetrics, writePlots, type RunInfo,
+  RUN_FILE,
+  appendMetrics,
+  createRunFolder,
+  checkNewRunFolder,
+  runToResume,
+  truncateMetrics,
+  writePlots,
+  type RunInfo,
 } from './run-folder.js';
 import { openTrainData, type TrainDataSet } from './train-data.js';
 import { stopOnInterrupt } from './train-signals.js';
@@ -97,10 +122,15 @@ function runHooks(out: string, task: Task, title: string, device: Device, progre
   return {
     onStep(s: StepInfo) {
       appendMetrics(out, {
-        step: s.step, split: 'train', loss: s.loss,
+        step: s.step,
+        split: 'train',
+        loss: s.loss,
         ...(s.bitsPerToken !== undefined ? { bits_per_token: s.bitsPerToken } : {}),
         ...(s.accuracy !== undefined ? { accuracy: s.accuracy } : {}),
-        tokens_per_s: s.tokensPerS, lr: s.lr, grad_norm: s.gradNorm, seq_len: s.seqLen,
+        tokens_per_s: s.tokensPerS,
+        lr: s.lr,
+        grad_norm: s.gradNorm,
+        seq_len: s.seqLen,
         peak_mem_bytes: peakMemoryBytes(device),
       });
       progress.update(s.step, {
@@ -116,9 +146,16 @@ function runHooks(out: string, task: Task, title: string, device: Device, progre
     },
     onEval(e: EvalInfo) {
       appendMetrics(out, {
-        step: e.step, split: 'eval', loss: e.loss,
+        step: e.step,
+        split: 'eval',
+        loss: e.loss,
         ...(e.bitsPerToken !== undefined ? { bits_per_token: e.bitsPerToken, perplexity: e.perplexity } : {}),
-        accuracy: e.accuracy, count: e.count, windows: e.windows, tokens: e.tokens, seq_len: e.seqLen, data: e.data,
+        accuracy: e.accuracy,
+        count: e.count,
+        windows: e.windows,
+        tokens: e.tokens,
+        seq_len: e.seqLen,
+        data: e.data,
         ...(e.confusion ? { confusion: e.confusion } : {}),
       });
       const scored = `${fmtInt(e.windows)} ${task === 'lm' ? 'windows' : 'examples'} (${fmtInt(e.tokens)} tokens)`;
@@ -185,7 +222,12 @@ interface Prepared {
 function trainOptions(flags: TrainFlags, d: TrainDefaults, seqLen: number, keepBest: boolean): Partial<TrainOptions> {
   const steps = flags.steps ?? d.steps;
   const o: Partial<TrainOptions> = {
-    seqLen, batchSize: flags.batch ?? d.batch, steps, lr: flags.lr ?? d.lr, seed: flags.seed, keepBest,
+    seqLen,
+    batchSize: flags.batch ?? d.batch,
+    steps,
+    lr: flags.lr ?? d.lr,
+    seed: flags.seed,
+    keepBest,
   };
   if (flags.evalWindows !== undefined) o.evalWindows = flags.evalWindows;
   if (flags.warmup !== undefined) o.warmupSteps = flags.warmup;
@@ -200,8 +242,10 @@ function logData(ctx: CliContext, task: Task, data: TrainDataSet, progress: Prog
   progress.log(`${ctx.name} train: ${task} on ${data.train.describe()}`);
   progress.log(`  evaluating on the ${data.evalName}: ${data.valid.describe()}`);
   if (!data.selectOnEval) {
-    progress.log('  the set has no valid split: evaluating on its test split, and keeping no best/ model ' +
-      '(no model is chosen on test data)');
+    progress.log(
+      '  the set has no valid split: evaluating on its test split, and keeping no best/ model ' +
+        '(no model is chosen on test data)',
+    );
   }
 }
 
@@ -219,7 +263,7 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
     );
   }
   if (flags.evalData && task !== 'lm') {
-    throw new UsageError('--eval-data is for --task lm (classifiers evaluate on their set\'s valid split)');
+    throw new UsageError("--eval-data is for --task lm (classifiers evaluate on their set's valid split)");
   }
   // a bad --config is refused before the data is opened or the folder made
   const fileConfig = flags.config ? readConfigFile(flags.config) : undefined;
@@ -236,7 +280,9 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   const base = fileConfig ?? shapeOf(flags.preset ?? d.model);
   const config = await asUserErrors(() =>
     makeConfig(base as Partial<MambaConfig>, {
-      domain: ctx.domain, task, vocab_size: defaultVocab(ctx.domain),
+      domain: ctx.domain,
+      task,
+      vocab_size: defaultVocab(ctx.domain),
       ...(task === 'classify' ? { num_classes: data.classes!.length } : {}),
     }),
   );
@@ -249,21 +295,37 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
   const hooks = runHooks(out, task, title, device, progress);
   const trainer = await asUserErrors(() => new Trainer(model, data, options, { runDir: out, hooks }));
   const info: RunInfo = {
-    tool: ctx.name, domain: ctx.domain, task, data: dataPath, ...(evalPath ? { evalData: evalPath } : {}),
-    ...(data.classes ? { classes: data.classes } : {}), ...(dd.rate ? { rate: dd.rate } : {}), precision, created: new Date().toISOString(),
-    config, options: trainer.options, seed: flags.seed, ...(init ? { init } : {}), recompute,
+    tool: ctx.name,
+    domain: ctx.domain,
+    task,
+    data: dataPath,
+    ...(evalPath ? { evalData: evalPath } : {}),
+    ...(data.classes ? { classes: data.classes } : {}),
+    ...(dd.rate ? { rate: dd.rate } : {}),
+    precision,
+    created: new Date().toISOString(),
+    config,
+    options: trainer.options,
+    seed: flags.seed,
+    ...(init ? { init } : {}),
+    recompute,
   };
   createRunFolder(out, info, flags.force);
   const o = trainer.options;
   const where = `${device}${device === 'cuda' ? ` (${precision} activations)` : ''}`;
   const params = fmtInt(model.numParameters());
-  progress.log(`  model: d_model ${config.d_model}, ${config.n_layer} layers, ${params} parameters on ${where}; ` +
-    `seq-len ${o.seqLen}, batch ${o.batchSize}, ${o.steps} steps, lr ${o.lr}`);
+  progress.log(
+    `  model: d_model ${config.d_model}, ${config.n_layer} layers, ${params} parameters on ${where}; ` +
+      `seq-len ${o.seqLen}, batch ${o.batchSize}, ${o.steps} steps, lr ${o.lr}`,
+  );
   return { trainer, out, task };
 }
 
 async function prepareResume(
-  ctx: CliContext, flags: TrainFlags, device: Device, progress: Progress,
+  ctx: CliContext,
+  flags: TrainFlags,
+  device: Device,
+  progress: Progress,
 ): Promise<Prepared> {
   const out = resolve(flags.out!);
   const run = runToResume(out, ctx.domain, ctx.name);
@@ -280,7 +342,7 @@ async function prepareResume(
   const evalPath = flags.evalData ? resolve(flags.evalData) : run?.evalData;
   const data = await openTrainData(dd, task, dataPath, recorded.seqLen, evalPath);
   logData(ctx, task, data, progress);
-  const precision = device === 'cuda' ? run?.precision ?? 'bf16' : 'f32';
+  const precision = device === 'cuda' ? (run?.precision ?? 'bf16') : 'f32';
   const hooks = runHooks(out, task, `${ctx.name} ${task}`, device, progress);
   const overrides: Partial<TrainOptions> = flags.steps !== undefined ? { steps: flags.steps } : {};
   if (hasCheckpoint(out)) {
@@ -305,8 +367,10 @@ async function prepareResume(
   const options = { ...run.options, ...overrides };
   const trainer = await asUserErrors(() => new Trainer(model, data, options, { runDir: out, hooks }));
   truncateMetrics(out, 0);
-  progress.log(`  ${out} has no checkpoint yet (its run stopped before the first one): ` +
-    `starting it again from step 0 of ${trainer.options.steps}`);
+  progress.log(
+    `  ${out} has no checkpoint yet (its run stopped before the first one): ` +
+      `starting it again from step 0 of ${trainer.options.steps}`,
+  );
   return { trainer, out, task };
 }
 
@@ -318,42 +382,68 @@ export function trainCommand(ctx: CliContext): Command {
   const lmData = dna ? 'FASTA file (plain, indexed or bgzip)' : 'WAV file or folder';
   const cmd = new Command('train')
     .description(`train a Mamba model (next-token lm or classify); with no flags, ${what}`)
-    .addOption(choiceOption('--task <task>', `lm (next-token) or classify (default: ${DEFAULT_TASK[ctx.domain]})`,
-      ['lm', 'classify']))
+    .addOption(
+      choiceOption('--task <task>', `lm (next-token) or classify (default: ${DEFAULT_TASK[ctx.domain]})`, [
+        'lm',
+        'classify',
+      ]),
+    )
     .option('--data <path>', `${lmData} for lm; a dataset folder or manifest for classify (default: the shipped data)`)
     .addOption(choiceOption('--preset <name>', presetHelp(ctx.domain), Object.keys(PRESETS)))
-    .addOption(choiceOption('--precision <p>',
-      'activations on the GPU: bf16 (default there) or f32; weights, gradients and the residual stream stay f32',
-      ['f32', 'bf16']))
+    .addOption(
+      choiceOption(
+        '--precision <p>',
+        'activations on the GPU: bf16 (default there) or f32; weights, gradients and the residual stream stay f32',
+        ['f32', 'bf16'],
+      ),
+    )
     .option('--config <file>', 'a JSON model config (MambaConfig fields) instead of --preset')
     .option('--seq-len <n>', 'training sequence length in tokens (2^k allowed)', parseIntArg(1, 2 ** 24))
     .option('--batch <n>', 'sequences per forward pass', parseIntArg(1, 4096))
-    .option('--accum <n>', 'forward passes accumulated per optimizer step (more sequences per step at long lengths)',
-      parseIntArg(1, 4096))
+    .option(
+      '--accum <n>',
+      'forward passes accumulated per optimizer step (more sequences per step at long lengths)',
+      parseIntArg(1, 4096),
+    )
     .option('--steps <n>', 'optimizer steps', parseIntArg(1, 1e9))
     .option('--lr <x>', 'peak learning rate', parseFloatArg(1e-7, 1))
     .option('--warmup <n>', 'learning-rate warmup steps', parseIntArg(0, 1e9))
     .option('--seq-len-warmup', 'start at a short sequence length and double up to --seq-len')
-    .option('--eval-data <path>',
+    .option(
+      '--eval-data <path>',
       `lm: evaluate on all of this ${dna ? 'FASTA (e.g. a held-out genome)' : 'WAV file or folder'} ` +
-        'instead of the held-out tail of --data')
-    .option('--eval-every <n>', 'evaluate (and checkpoint) every n steps (default: 10 times a run)',
-      parseIntArg(1, 1e9))
-    .option('--eval-windows <n>', 'held-out windows (lm) or examples per source (classify) per evaluation',
-      parseIntArg(1, 1e7))
+        'instead of the held-out tail of --data',
+    )
+    .option(
+      '--eval-every <n>',
+      'evaluate (and checkpoint) every n steps (default: 10 times a run)',
+      parseIntArg(1, 1e9),
+    )
+    .option(
+      '--eval-windows <n>',
+      'held-out windows (lm) or examples per source (classify) per evaluation',
+      parseIntArg(1, 1e7),
+    )
     .option('--recompute', 'recompute each block in backward (less memory for long sequences)')
-    .option('--init <dir>',
-      'start from the backbone of a trained run folder (e.g. a pretrained lm, to fine-tune a classifier)')
+    .option(
+      '--init <dir>',
+      'start from the backbone of a trained run folder (e.g. a pretrained lm, to fine-tune a classifier)',
+    )
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
     .option('--out <dir>', 'run folder (default: runs/<domain>-<task>-<time>)')
-    .option('--resume',
-      'continue the run in --out from its last checkpoint (a run stopped before its first one starts again)')
+    .option(
+      '--resume',
+      'continue the run in --out from its last checkpoint (a run stopped before its first one starts again)',
+    )
     .option('-f, --force', 'replace an existing --out folder')
     .option('--seed <n>', 'random seed', parseIntArg(0, 2 ** 32 - 1), 0)
     .addOption(new Option('--threads <n>', 'CPU threads').argParser(parseIntArg(1, 1024)));
   if (!dna) {
-    cmd.option('--rate <hz>', 'model sample rate: data at other rates is resampled, with a note (default 16000)',
-      parseIntArg(1000, 384000));
+    cmd.option(
+      '--rate <hz>',
+      'model sample rate: data at other rates is resampled, with a note (default 16000)',
+      parseIntArg(1000, 384000),
+    );
   }
   cmd.action((opts: TrainFlags) => train(ctx, opts));
   return withExamples(cmd, [

@@ -34,7 +34,11 @@ export function checkWindowFits(src: WindowSource, seqLen: number, what: string,
 }
 
 export async function openTrainData(
-  dd: DomainData, task: Task, path: string, seqLen: number, evalPath?: string,
+  dd: DomainData,
+  task: Task,
+  path: string,
+  seqLen: number,
+  evalPath?: string,
 ): Promise<TrainDataSet> {
   if (task === 'lm') {
     const d = await dd.openLm(path);
@@ -55,7 +59,10 @@ export async function openTrainData(
     throw new UserError(`${path}: a classifier needs at least 2 classes, the set has ${c.length} (${c.join(', ')})`);
   }
   return {
-    train: d.train, valid: d.valid, classes: d.train.classes, evalName: `${d.validSplit} split`,
+    train: d.train,
+    valid: d.valid,
+    classes: d.train.classes,
+    evalName: `${d.validSplit} split`,
     selectOnEval: d.validSplit !== 'test',
   };
 }

@@ -21,8 +21,11 @@ export class GenerateError extends Error {
 }
 
 function checkSample(o: SampleOptions): Required<SampleOptions> {
-  const temperature = o.temperature ?? 1, topK = o.topK ?? 0, topP = o.topP ?? 1;
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new GenerateError(`temperature must be a number >= 0, got ${temperature}`);
+  const temperature = o.temperature ?? 1,
+    topK = o.topK ?? 0,
+    topP = o.topP ?? 1;
+  if (!(temperature >= 0) || !Number.isFinite(temperature))
+    throw new GenerateError(`temperature must be a number >= 0, got ${temperature}`);
   if (!Number.isInteger(topK) || topK < 0) throw new GenerateError(`topK must be an integer >= 0, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new GenerateError(`topP must be in (0, 1], got ${topP}`);
   return { temperature, topK, topP };
@@ -44,7 +47,10 @@ export function sampleToken(logits: ArrayLike<number>, off: number, V: number, o
     let c = 0;
     for (let i = 0; i < p.length; i++) {
       c += p[i]! / sum;
-      if (c >= topP) { keep = i + 1; break; }
+      if (c >= topP) {
+        keep = i + 1;
+        break;
+      }
     }
     sum = p.slice(0, keep).reduce((a, b) => a + b, 0);
   }
@@ -88,10 +94,13 @@ export class Decoder {
   /** Runs B prompts of equal length L (flat [B*L]) in parallel; returns the logits after each prompt's last token [B, Vp]. prefillMany takes prompts of different lengths. */
   prefill(prompt: Int32Array, L: number): Float64Array {
     if (L < 1) throw new GenerateError('the prompt must hold at least one token');
-    if (prompt.length !== this.B * L) throw new GenerateError(`prompt holds ${prompt.length} tokens, expected B*L = ${this.B * L}`);
+    if (prompt.length !== this.B * L)
+      throw new GenerateError(`prompt holds ${prompt.length} tokens, expected B*L = ${this.B * L}`);
     const m = this.model;
     const V = m.config.vocab_size;
-    for (let i = 0; i < prompt.length; i++) if (prompt[i]! < 0 || prompt[i]! >= V) throw new GenerateError(`prompt token ${prompt[i]} at ${i} is outside the vocabulary 0..${V - 1}`);
+    for (let i = 0; i < prompt.length; i++)
+      if (prompt[i]! < 0 || prompt[i]! >= V)
+        throw new GenerateError(`prompt token ${prompt[i]} at ${i} is outside the vocabulary 0..${V - 1}`);
     const h = m.backbone.prefill(m.backbone.uploadIds(prompt, 'promptIds'), this.B, L, this.caches);
     const D = m.config.d_model;
     // the last position of every sequence
@@ -108,12 +117,16 @@ export class Decoder {
    * prompt ended: no padding ever enters a state.
    */
   prefillMany(prompts: ArrayLike<number>[]): Float64Array {
-    if (prompts.length !== this.B) throw new GenerateError(`prefillMany needs ${this.B} prompts, got ${prompts.length}`);
+    if (prompts.length !== this.B)
+      throw new GenerateError(`prefillMany needs ${this.B} prompts, got ${prompts.length}`);
     const m = this.model;
-    const V = m.config.vocab_size, D = m.config.d_model;
+    const V = m.config.vocab_size,
+      D = m.config.d_model;
     prompts.forEach((p, b) => {
       if (p.length < 1) throw new GenerateError(`prompt ${b} is empty: every prompt must hold at least one token`);
-      for (let i = 0; i < p.length; i++) if (!(p[i]! >= 0 && p[i]! < V)) throw new GenerateError(`prompt ${b}: token ${p[i]} at ${i} is outside the vocabulary 0..${V - 1}`);
+      for (let i = 0; i < p.length; i++)
+        if (!(p[i]! >= 0 && p[i]! < V))
+          throw new GenerateError(`prompt ${b}: token ${p[i]} at ${i} is outside the vocabulary 0..${V - 1}`);
     });
     const one = m.backbone.newCaches(1);
     const last = m.backbone.ws.get('lastH', [this.B, D]);
@@ -124,7 +137,8 @@ export class Decoder {
         last.view(b * D, [D]).copyFrom(h.view((p.length - 1) * D, [D]));
         one.forEach((c, i) => {
           const dst = this.caches[i]!;
-          const nc = c.conv.numel, ns = c.ssm.numel;
+          const nc = c.conv.numel,
+            ns = c.ssm.numel;
           dst.conv.view(b * nc, [nc]).copyFrom(c.conv.view(0, [nc]));
           dst.ssm.view(b * ns, [ns]).copyFrom(c.ssm.view(0, [ns]));
         });
@@ -132,7 +146,10 @@ export class Decoder {
       this.#started = true;
       return m.headLogits(last, this.B).toFloat64();
     } finally {
-      for (const c of one) { c.conv.dispose(); c.ssm.dispose(); }
+      for (const c of one) {
+        c.conv.dispose();
+        c.ssm.dispose();
+      }
     }
   }
 
@@ -140,7 +157,8 @@ export class Decoder {
   step(tokens: Int32Array): Float64Array {
     if (tokens.length !== this.B) throw new GenerateError(`step needs ${this.B} tokens, got ${tokens.length}`);
     const V = this.model.config.vocab_size;
-    for (const t of tokens) if (t < 0 || t >= V) throw new GenerateError(`token ${t} is outside the vocabulary 0..${V - 1}`);
+    for (const t of tokens)
+      if (t < 0 || t >= V) throw new GenerateError(`token ${t} is outside the vocabulary 0..${V - 1}`);
     this.#ids.copyFrom(Tensor.from(Int32Array.from(tokens), [this.B]));
     this.#started = true;
     return this.#compute().toFloat64();
@@ -195,7 +213,14 @@ export interface GenerateOptions extends SampleOptions {
 /** Continues one prompt by up to maxNewTokens sampled tokens; returns the new tokens only. */
 export function generate(model: MambaLM, prompt: ArrayLike<number>, o: GenerateOptions): Int32Array {
   const { onToken, ...rest } = o;
-  return generateMany(model, [prompt], { ...rest, onToken: onToken && ((tok, i, b) => { if (b === 0) onToken(tok, i); }) })[0]!;
+  return generateMany(model, [prompt], {
+    ...rest,
+    onToken:
+      onToken &&
+      ((tok, i, b) => {
+        if (b === 0) onToken(tok, i);
+      }),
+  })[0]!;
 }
 
 export interface GenerateManyOptions extends Omit<GenerateOptions, 'onToken'> {
@@ -211,7 +236,8 @@ export interface GenerateManyOptions extends Omit<GenerateOptions, 'onToken'> {
  * or reached maxNewTokens). Returns the new tokens of each sequence.
  */
 export function generateMany(model: MambaLM, prompts: ArrayLike<number>[], o: GenerateManyOptions): Int32Array[] {
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new GenerateError(`maxNewTokens must be an integer >= 0, got ${o.maxNewTokens}`);
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0)
+    throw new GenerateError(`maxNewTokens must be an integer >= 0, got ${o.maxNewTokens}`);
   if (prompts.length < 1) throw new GenerateError('generateMany needs at least one prompt');
   checkSample(o);
   const B = prompts.length;
@@ -233,7 +259,10 @@ export function generateMany(model: MambaLM, prompts: ArrayLike<number>[], o: Ge
   const next = new Int32Array(B);
   for (let i = 0; i < o.maxNewTokens; i++) {
     for (let b = 0; b < B; b++) {
-      if (done[b]) { next[b] = out[b]!.length ? out[b]![out[b]!.length - 1]! : 0; continue; }
+      if (done[b]) {
+        next[b] = out[b]!.length ? out[b]![out[b]!.length - 1]! : 0;
+        continue;
+      }
       const tok = sampleToken(logits, b * stride, V, o, rngs[b]!);
       out[b]!.push(tok);
       o.onToken?.(tok, out[b]!.length - 1, b);

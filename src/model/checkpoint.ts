@@ -41,7 +41,8 @@ export function encodeSafetensors(tensors: Map<string, SafeTensor>, metadata?: R
   let off = 0;
   for (const [name, t] of tensors) {
     const n = numel(t.shape);
-    if (t.data.length !== n) throw new CheckpointError(`${name}: ${t.data.length} values for shape [${t.shape.join(', ')}]`);
+    if (t.data.length !== n)
+      throw new CheckpointError(`${name}: ${t.data.length} values for shape [${t.shape.join(', ')}]`);
     const bytes = n * BYTES[t.dtype];
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + bytes] };
     off += bytes;
@@ -65,10 +66,17 @@ export function encodeSafetensors(tensors: Map<string, SafeTensor>, metadata?: R
 // node's JSON.parse messages quote the input around the error, line breaks included: keep errors one line
 
 /** Parses a safetensors buffer; every inconsistency is a CheckpointError naming the tensor and offsets. */
-export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors: Map<string, SafeTensor>; metadata: Record<string, string> } {
-  if (buf.length < 8) throw new CheckpointError(`${what}: file is ${buf.length} bytes, too short for a safetensors header`);
+export function decodeSafetensors(
+  buf: Buffer,
+  what = 'safetensors',
+): { tensors: Map<string, SafeTensor>; metadata: Record<string, string> } {
+  if (buf.length < 8)
+    throw new CheckpointError(`${what}: file is ${buf.length} bytes, too short for a safetensors header`);
   const hlen = buf.readBigUInt64LE(0);
-  if (hlen > BigInt(buf.length - 8)) throw new CheckpointError(`${what}: header length ${hlen} runs past the end of the file (${buf.length} bytes): truncated or not safetensors`);
+  if (hlen > BigInt(buf.length - 8))
+    throw new CheckpointError(
+      `${what}: header length ${hlen} runs past the end of the file (${buf.length} bytes): truncated or not safetensors`,
+    );
   const hl = Number(hlen);
   let header: Record<string, unknown>;
   try {
@@ -76,7 +84,8 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
   } catch (e) {
     throw new CheckpointError(`${what}: the JSON header does not parse (${oneLine((e as Error).message)})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(`${what}: the header is not a JSON object`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new CheckpointError(`${what}: the header is not a JSON object`);
   const dataStart = 8 + hl;
   const dataLen = buf.length - dataStart;
   const tensors = new Map<string, SafeTensor>();
@@ -87,21 +96,37 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
       continue;
     }
     const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    if (!e || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) throw new CheckpointError(`${what}: tensor ${name}: malformed header entry`);
+    if (!e || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets))
+      throw new CheckpointError(`${what}: tensor ${name}: malformed header entry`);
     const dt = e.dtype as SafeDType;
     if (!(dt in BYTES)) {
-      throw new CheckpointError(`${what}: tensor ${name}: dtype ${e.dtype} is not supported (F32, F64, BF16, F16, I32)`);
+      throw new CheckpointError(
+        `${what}: tensor ${name}: dtype ${e.dtype} is not supported (F32, F64, BF16, F16, I32)`,
+      );
     }
     const [b, en] = e.data_offsets;
     const want = numel(e.shape) * BYTES[dt];
-    if (!Number.isInteger(b) || !Number.isInteger(en) || b < 0 || en < b) throw new CheckpointError(`${what}: tensor ${name}: bad data_offsets [${b}, ${en}]`);
-    if (en - b !== want) throw new CheckpointError(`${what}: tensor ${name}: data_offsets [${b}, ${en}] hold ${en - b} bytes, shape [${e.shape.join(', ')}] ${dt} needs ${want}`);
-    if (en > dataLen) throw new CheckpointError(`${what}: tensor ${name}: data [${b}, ${en}) runs past the end of the data (${dataLen} bytes): the file is truncated`);
+    if (!Number.isInteger(b) || !Number.isInteger(en) || b < 0 || en < b)
+      throw new CheckpointError(`${what}: tensor ${name}: bad data_offsets [${b}, ${en}]`);
+    if (en - b !== want)
+      throw new CheckpointError(
+        `${what}: tensor ${name}: data_offsets [${b}, ${en}] hold ${en - b} bytes, shape [${e.shape.join(', ')}] ${dt} needs ${want}`,
+      );
+    if (en > dataLen)
+      throw new CheckpointError(
+        `${what}: tensor ${name}: data [${b}, ${en}) runs past the end of the data (${dataLen} bytes): the file is truncated`,
+      );
     // copy: the data may not be aligned for a typed-array view
     const ab = buf.buffer.slice(buf.byteOffset + dataStart + b, buf.byteOffset + dataStart + en);
     // BF16 and F16 stay raw 16-bit words (safeToFloat64 decodes them)
-    const data = dt === 'F32' ? new Float32Array(ab) : dt === 'F64' ? new Float64Array(ab)
-      : dt === 'I32' ? new Int32Array(ab) : new Uint16Array(ab);
+    const data =
+      dt === 'F32'
+        ? new Float32Array(ab)
+        : dt === 'F64'
+          ? new Float64Array(ab)
+          : dt === 'I32'
+            ? new Int32Array(ab)
+            : new Uint16Array(ab);
     tensors.set(name, { dtype: dt, shape: e.shape.slice(), data });
   }
   return { tensors, metadata };
@@ -110,7 +135,11 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): { tensors:
 // one writer for every output (temp file + rename, writes through symlinks and FIFOs): src/util/write-file.ts
 export { writeFileAtomic };
 
-export function writeSafetensors(path: string, tensors: Map<string, SafeTensor>, metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, SafeTensor>,
+  metadata?: Record<string, string>,
+): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
@@ -122,7 +151,8 @@ export function readSafetensors(path: string): { tensors: Map<string, SafeTensor
 /** IEEE half bits -> number (exact: every half is a float). */
 export function f16BitsToF32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  const exp = (h >> 10) & 0x1f,
+    frac = h & 0x3ff;
   if (exp === 0) return sign * frac * 2 ** -24; // zero and subnormals
   if (exp === 0x1f) return frac ? NaN : sign * Infinity;
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
@@ -144,7 +174,8 @@ export function f32ToF16Bits(x: number): number {
 }
 
 function roundEven(v: number): number {
-  const f = Math.floor(v), d = v - f;
+  const f = Math.floor(v),
+    d = v - f;
   return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
 }
 
@@ -164,11 +195,16 @@ export function toSafe(t: Tensor, dtype: SafeDType, shape: number[] = [...t.shap
 /** float64 values as the typed array of a safetensors dtype (rounded to nearest even for BF16/F16). */
 export function castValues(v: Float64Array, dtype: SafeDType): SafeTensor['data'] {
   switch (dtype) {
-    case 'F64': return v;
-    case 'F32': return Float32Array.from(v);
-    case 'I32': return Int32Array.from(v);
-    case 'BF16': return Uint16Array.from(v, (x) => f32ToBf16Bits(x));
-    case 'F16': return Uint16Array.from(v, (x) => f32ToF16Bits(x));
+    case 'F64':
+      return v;
+    case 'F32':
+      return Float32Array.from(v);
+    case 'I32':
+      return Int32Array.from(v);
+    case 'BF16':
+      return Uint16Array.from(v, (x) => f32ToBf16Bits(x));
+    case 'F16':
+      return Uint16Array.from(v, (x) => f32ToF16Bits(x));
   }
 }
 
@@ -178,7 +214,10 @@ function fileShape(p: Param): number[] {
 }
 
 /** The model's parameters as named safetensors (f32 by default, bf16 or f64 on request). */
-export function modelTensors(model: MambaModel, dtype: SafeDType = model.ctx.dtype === 'f64' ? 'F64' : 'F32'): Map<string, SafeTensor> {
+export function modelTensors(
+  model: MambaModel,
+  dtype: SafeDType = model.ctx.dtype === 'f64' ? 'F64' : 'F32',
+): Map<string, SafeTensor> {
   const out = new Map<string, SafeTensor>();
   for (const p of model.parameters()) out.set(p.name, toSafe(p.value, dtype, fileShape(p)));
   return out;
@@ -193,7 +232,9 @@ export function loadTensorsInto(model: MambaModel, tensors: Map<string, SafeTens
     if (!t) throw new CheckpointError(`${what}: tensor ${p.name} is missing`);
     const want = fileShape(p);
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-      throw new CheckpointError(`${what}: tensor ${p.name} has shape [${t.shape.join(', ')}], the model needs [${want.join(', ')}] (a checkpoint of another config?)`);
+      throw new CheckpointError(
+        `${what}: tensor ${p.name} has shape [${t.shape.join(', ')}], the model needs [${want.join(', ')}] (a checkpoint of another config?)`,
+      );
     }
     const v = safeToFloat64(t);
     const host = p.value.dtype === 'f64' ? v : Float32Array.from(v);
@@ -203,7 +244,9 @@ export function loadTensorsInto(model: MambaModel, tensors: Map<string, SafeTens
     if (names.has(k)) continue;
     if (k === 'lm_head.weight' && model.config.tie_embeddings) continue; // tied: the embedding is the head
     if (/(in|out)_proj\.bias$/.test(k)) {
-      throw new CheckpointError(`${what}: tensor ${k}: biases on in_proj/out_proj (HF use_bias true) are not supported`);
+      throw new CheckpointError(
+        `${what}: tensor ${k}: biases on in_proj/out_proj (HF use_bias true) are not supported`,
+      );
     }
     throw new CheckpointError(`${what}: unexpected tensor ${k} (not a parameter of this model)`);
   }
@@ -217,7 +260,11 @@ export const CONFIG_FILE = 'config.json';
  * Writes dir/model.safetensors, dir/config.json (our keys, transformers' and mamba_ssm's: hf-config.ts) and,
  * for our vocabularies, tokenizer.json + tokenizer_config.json; each file atomically.
  */
-export function saveModel(dir: string, model: MambaModel, opts: { dtype?: SafeDType; metadata?: Record<string, string> } = {}): void {
+export function saveModel(
+  dir: string,
+  model: MambaModel,
+  opts: { dtype?: SafeDType; metadata?: Record<string, string> } = {},
+): void {
   writeFolder(dir, model.config, modelTensors(model, opts.dtype), { metadata: opts.metadata });
 }
 

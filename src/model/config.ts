@@ -51,10 +51,14 @@ export function defaultVocab(domain: Domain): number {
 }
 
 /** A full config from a preset (or a base config) and overrides, validated. */
-export function makeConfig(preset: PresetName | Partial<MambaConfig> = 'tiny', overrides: Partial<MambaConfig> = {}): MambaConfig {
+export function makeConfig(
+  preset: PresetName | Partial<MambaConfig> = 'tiny',
+  overrides: Partial<MambaConfig> = {},
+): MambaConfig {
   let base: Partial<MambaConfig>;
   if (typeof preset === 'string') {
-    if (!(preset in PRESETS)) throw new ConfigError(`unknown model preset "${preset}": use ${Object.keys(PRESETS).join(', ')}`);
+    if (!(preset in PRESETS))
+      throw new ConfigError(`unknown model preset "${preset}": use ${Object.keys(PRESETS).join(', ')}`);
     base = { ...PRESETS[preset] };
   } else base = preset;
   const domain = overrides.domain ?? base.domain ?? BASE.domain;
@@ -96,7 +100,9 @@ export function checkIntField(value: unknown, field: LimitedField, key: string =
 /** Parameters the config describes, computed from the dimensions alone (nothing allocated). */
 export function countParameters(c: MambaConfig): number {
   const { dInner: E, dtRank: R, paddedVocab: V } = derived(c);
-  const D = c.d_model, N = c.d_state, K = c.d_conv;
+  const D = c.d_model,
+    N = c.d_state,
+    K = c.d_conv;
   const perLayer = 2 * E * D + E * K + E + (R + 2 * N) * E + E * R + E + E * N + E + D * E + D;
   const head = c.task === 'classify' ? D * c.num_classes + c.num_classes : c.tie_embeddings ? 0 : V * D;
   return V * D + c.n_layer * perLayer + D + head;
@@ -106,27 +112,43 @@ export function countParameters(c: MambaConfig): number {
 export function validateConfig(c: MambaConfig): void {
   if (typeof c !== 'object' || c === null) throw new ConfigError('config must be an object');
   const r = c as unknown as Record<string, unknown>;
-  const fields = ['d_model', 'n_layer', 'vocab_size', 'd_state', 'd_conv', 'expand', 'pad_vocab_size_multiple'] as const;
+  const fields = [
+    'd_model',
+    'n_layer',
+    'vocab_size',
+    'd_state',
+    'd_conv',
+    'expand',
+    'pad_vocab_size_multiple',
+  ] as const;
   for (const k of fields) checkIntField(r[k], k);
   if (c.dt_rank !== 'auto') checkIntField(r.dt_rank, 'dt_rank');
   if (typeof c.norm_epsilon !== 'number' || !(c.norm_epsilon > 0 && c.norm_epsilon < 1)) {
     throw new ConfigError(`norm_epsilon is ${JSON.stringify(c.norm_epsilon)}, allowed: a number in (0, 1)`);
   }
-  if (typeof c.tie_embeddings !== 'boolean') throw new ConfigError(`tie_embeddings must be true or false, got ${JSON.stringify(c.tie_embeddings)}`);
-  if (c.domain !== 'dna' && c.domain !== 'audio') throw new ConfigError(`domain must be 'dna' or 'audio', got ${JSON.stringify(c.domain)}`);
-  if (c.task !== 'lm' && c.task !== 'classify') throw new ConfigError(`task must be 'lm' or 'classify', got ${JSON.stringify(c.task)}`);
-  if (c.pooling !== 'mean' && c.pooling !== 'last') throw new ConfigError(`pooling must be 'mean' or 'last', got ${JSON.stringify(c.pooling)}`);
+  if (typeof c.tie_embeddings !== 'boolean')
+    throw new ConfigError(`tie_embeddings must be true or false, got ${JSON.stringify(c.tie_embeddings)}`);
+  if (c.domain !== 'dna' && c.domain !== 'audio')
+    throw new ConfigError(`domain must be 'dna' or 'audio', got ${JSON.stringify(c.domain)}`);
+  if (c.task !== 'lm' && c.task !== 'classify')
+    throw new ConfigError(`task must be 'lm' or 'classify', got ${JSON.stringify(c.task)}`);
+  if (c.pooling !== 'mean' && c.pooling !== 'last')
+    throw new ConfigError(`pooling must be 'mean' or 'last', got ${JSON.stringify(c.pooling)}`);
   if (c.task === 'classify') {
     checkIntField(r.num_classes, 'num_classes');
     if (c.num_classes < 2) {
       const max = CONFIG_LIMITS.num_classes;
-      throw new ConfigError(`num_classes must be at least 2 for classification, got ${c.num_classes} (allowed: 2..${max})`);
+      throw new ConfigError(
+        `num_classes must be at least 2 for classification, got ${c.num_classes} (allowed: 2..${max})`,
+      );
     }
   }
   const n = countParameters(c);
   if (n > MAX_PARAMETERS) {
-    throw new ConfigError(`the config describes ${n.toExponential(3)} parameters, allowed: at most 2^35 `
-      + `(${MAX_PARAMETERS.toExponential(3)}); check d_model, n_layer, expand, vocab_size`);
+    throw new ConfigError(
+      `the config describes ${n.toExponential(3)} parameters, allowed: at most 2^35 ` +
+        `(${MAX_PARAMETERS.toExponential(3)}); check d_model, n_layer, expand, vocab_size`,
+    );
   }
 }
 
@@ -147,16 +169,32 @@ export function derived(c: MambaConfig): DerivedDims {
 
 /** A config parsed from JSON (config.json), unknown keys ignored, missing keys defaulted, then validated. */
 export function configFromJSON(obj: unknown): MambaConfig {
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new ConfigError('config.json must hold a JSON object');
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    throw new ConfigError('config.json must hold a JSON object');
   const o = obj as Record<string, unknown>;
   const picked: Partial<MambaConfig> = {};
-  const keys: (keyof MambaConfig)[] = ['d_model', 'n_layer', 'vocab_size', 'd_state', 'd_conv', 'expand', 'dt_rank', 'norm_epsilon',
-    'pad_vocab_size_multiple', 'tie_embeddings', 'domain', 'task', 'num_classes', 'pooling'];
+  const keys: (keyof MambaConfig)[] = [
+    'd_model',
+    'n_layer',
+    'vocab_size',
+    'd_state',
+    'd_conv',
+    'expand',
+    'dt_rank',
+    'norm_epsilon',
+    'pad_vocab_size_multiple',
+    'tie_embeddings',
+    'domain',
+    'task',
+    'num_classes',
+    'pooling',
+  ];
   for (const k of keys) if (o[k] !== undefined) (picked as Record<string, unknown>)[k] = o[k];
   // the reference puts SSM settings in ssm_cfg
   const ssm = o.ssm_cfg as Record<string, unknown> | undefined;
   if (ssm && typeof ssm === 'object') {
-    for (const k of ['d_state', 'd_conv', 'expand', 'dt_rank'] as const) if (ssm[k] !== undefined && picked[k] === undefined) (picked as Record<string, unknown>)[k] = ssm[k];
+    for (const k of ['d_state', 'd_conv', 'expand', 'dt_rank'] as const)
+      if (ssm[k] !== undefined && picked[k] === undefined) (picked as Record<string, unknown>)[k] = ssm[k];
   }
   if (picked.d_model === undefined) throw new ConfigError('config.json: d_model is missing');
   if (picked.n_layer === undefined) throw new ConfigError('config.json: n_layer is missing');

@@ -8,7 +8,14 @@
 // The key vocab_size is shared and means the embedding rows in what we write (both readers then agree);
 // our own data vocabulary travels in mamba_seq.vocab_size.
 import {
-  CONFIG_LIMITS, ConfigError, checkIntField, configFromJSON, derived, makeConfig, type LimitedField, type MambaConfig,
+  CONFIG_LIMITS,
+  ConfigError,
+  checkIntField,
+  configFromJSON,
+  derived,
+  makeConfig,
+  type LimitedField,
+  type MambaConfig,
 } from './config.js';
 import type { Domain } from '../data/types.js';
 
@@ -84,22 +91,28 @@ function fromHF(o: Json, domain: Domain): ParsedConfig {
   const rank = o.time_step_rank ?? 'auto';
   if (rank !== 'auto') checkIntField(rank, 'dt_rank', 'time_step_rank');
   if (o.use_bias === true) {
-    throw new ConfigError('use_bias is true (biases on in_proj and out_proj), allowed: false '
-      + '(the Mamba block here has none, as state-spaces/mamba-*-hf)');
+    throw new ConfigError(
+      'use_bias is true (biases on in_proj and out_proj), allowed: false ' +
+        '(the Mamba block here has none, as state-spaces/mamba-*-hf)',
+    );
   }
   if (o.hidden_act !== undefined && o.hidden_act !== 'silu') {
     throw new ConfigError(`hidden_act is ${JSON.stringify(o.hidden_act)}, allowed: "silu"`);
   }
   const eps = o.layer_norm_epsilon ?? 1e-5;
   const config = makeConfig({
-    d_model, n_layer, vocab_size: vocab, pad_vocab_size_multiple: padFor(vocab),
+    d_model,
+    n_layer,
+    vocab_size: vocab,
+    pad_vocab_size_multiple: padFor(vocab),
     d_state: intField(o, 'state_size', 'd_state', 16),
     d_conv: intField(o, 'conv_kernel', 'd_conv', 4),
     expand,
     dt_rank: rank as number | 'auto',
     norm_epsilon: eps as number,
     tie_embeddings: boolField(o, 'tie_word_embeddings', true),
-    domain, task: 'lm',
+    domain,
+    task: 'lm',
   });
   const arch = Array.isArray(o.architectures) ? o.architectures.join(', ') : 'MambaForCausalLM';
   const tv = o.transformers_version;
@@ -141,7 +154,8 @@ function fromMambaSsm(o: Json, domain: Domain): ParsedConfig {
     // mamba_ssm's blocks always use 1e-5 (its config has no such field)
     norm_epsilon: (o.norm_epsilon ?? 1e-5) as number,
     tie_embeddings: boolField(o, 'tie_embeddings', true),
-    domain, task: 'lm',
+    domain,
+    task: 'lm',
   });
   return { config, layout: 'mamba_ssm', source: 'mamba_ssm MambaLMHeadModel', noConvBias: ssm.conv_bias === false };
 }
@@ -250,15 +264,21 @@ function headOf(c: MambaConfig): Json {
     pooling: c.pooling,
     num_classes: c.num_classes,
     tensors: ['classifier.weight', 'classifier.bias'],
-    math: `logits = classifier.weight @ ${c.pooling === 'mean' ? 'mean over positions' : 'last position'}`
-      + " of MambaModel's last_hidden_state + classifier.bias",
+    math:
+      `logits = classifier.weight @ ${c.pooling === 'mean' ? 'mean over positions' : 'last position'}` +
+      " of MambaModel's last_hidden_state + classifier.bias",
   };
 }
 
 /** What only we know: enough to read the folder back as exactly this config. */
 function oursBlock(c: MambaConfig, tool: string): Json {
   return {
-    format_version: FORMAT_VERSION, tool, domain: c.domain, task: c.task, vocab_size: c.vocab_size, head: headOf(c),
+    format_version: FORMAT_VERSION,
+    tool,
+    domain: c.domain,
+    task: c.task,
+    vocab_size: c.vocab_size,
+    head: headOf(c),
   };
 }
 
@@ -267,7 +287,9 @@ function oursBlock(c: MambaConfig, tool: string): Json {
  * which moves to mamba_seq.vocab_size). hf / mamba_ssm: that tool's keys plus the mamba_seq block.
  */
 export function configToJSON(
-  c: MambaConfig, layout: FolderLayout = 'ours', opts: { dtype?: string; tool?: string } = {},
+  c: MambaConfig,
+  layout: FolderLayout = 'ours',
+  opts: { dtype?: string; tool?: string } = {},
 ): Json {
   const block = { [OURS_KEY]: oursBlock(c, opts.tool ?? 'mamba-seq') };
   if (layout === 'hf') return { ...hfConfigKeys(c, opts.dtype), ...block };

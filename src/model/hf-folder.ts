@@ -8,7 +8,13 @@ import { Tensor } from '../backend/index.js';
 import { ConfigError, defaultVocab, derived, type MambaConfig } from './config.js';
 import type { Domain } from '../data/types.js';
 import {
-  CONFIG_FILE, CheckpointError, MODEL_FILE, readSafetensors, safeToFloat64, writeFileAtomic, writeSafetensors,
+  CONFIG_FILE,
+  CheckpointError,
+  MODEL_FILE,
+  readSafetensors,
+  safeToFloat64,
+  writeFileAtomic,
+  writeSafetensors,
   type SafeTensor,
 } from './checkpoint.js';
 import { configToJSON, parseConfigJSON, type FolderLayout, type ParsedConfig } from './hf-config.js';
@@ -23,12 +29,14 @@ const LM_HEAD = 'lm_head.weight';
 
 /** The message for a pickled checkpoint: what to run in Python to get safetensors. */
 export function pickleRefusal(dir: string, file: string): string {
-  return `${join(dir, file)}: PyTorch pickles are not read (loading one runs code); `
-    + 'convert it to safetensors in Python: '
-    + 'import torch; from safetensors.torch import save_file; '
-    + `sd = torch.load("${file.replace('.index.json', '')}", map_location="cpu", weights_only=True); `
-    + 'save_file({k: v.contiguous().clone() for k, v in sd.items()}, "model.safetensors", metadata={"format": "pt"})'
-    + (file.endsWith('.index.json') ? ' (load and merge every shard the index lists first)' : '');
+  return (
+    `${join(dir, file)}: PyTorch pickles are not read (loading one runs code); ` +
+    'convert it to safetensors in Python: ' +
+    'import torch; from safetensors.torch import save_file; ' +
+    `sd = torch.load("${file.replace('.index.json', '')}", map_location="cpu", weights_only=True); ` +
+    'save_file({k: v.contiguous().clone() for k, v in sd.items()}, "model.safetensors", metadata={"format": "pt"})' +
+    (file.endsWith('.index.json') ? ' (load and merge every shard the index lists first)' : '')
+  );
 }
 
 /** A parser's message on one line (JSON.parse quotes the input, line breaks and all). */
@@ -154,7 +162,10 @@ export function describeFolder(dir: string, opts: { domain?: Domain } = {}): Fol
   const dtypes = new Set<string>();
   for (const f of files) for (const dt of headerDtypes(join(dir, f))) dtypes.add(dt);
   return {
-    layout: parsed.layout, source: parsed.source, files, dtypes: [...dtypes].sort(),
+    layout: parsed.layout,
+    source: parsed.source,
+    files,
+    dtypes: [...dtypes].sort(),
     bytes: files.reduce((s, f) => s + statSync(join(dir, f)).size, 0),
   };
 }
@@ -177,7 +188,9 @@ function headerDtypes(path: string): string[] {
     } catch (e) {
       throw new CheckpointError(`${path}: the JSON header does not parse (${(e as Error).message})`);
     }
-    return Object.entries(h).filter(([k]) => k !== '__metadata__').map(([, v]) => String(v?.dtype));
+    return Object.entries(h)
+      .filter(([k]) => k !== '__metadata__')
+      .map(([, v]) => String(v?.dtype));
   } finally {
     closeSync(fd);
   }
@@ -185,7 +198,9 @@ function headerDtypes(path: string): string[] {
 
 /** Tensor names of a layout: mamba_ssm calls the embedding backbone.embedding and stores a tied head too. */
 function layoutTensors(
-  tensors: Map<string, SafeTensor>, config: MambaConfig, layout: FolderLayout,
+  tensors: Map<string, SafeTensor>,
+  config: MambaConfig,
+  layout: FolderLayout,
 ): Map<string, SafeTensor> {
   if (layout !== 'mamba_ssm') return tensors;
   const out = new Map<string, SafeTensor>();
@@ -212,7 +227,10 @@ export interface WriteFolderOptions {
  * each atomically. Tensors are under our names and written in the given order and dtypes.
  */
 export function writeFolder(
-  dir: string, config: MambaConfig, tensors: Map<string, SafeTensor>, opts: WriteFolderOptions = {},
+  dir: string,
+  config: MambaConfig,
+  tensors: Map<string, SafeTensor>,
+  opts: WriteFolderOptions = {},
 ): string[] {
   const layout = opts.layout ?? 'ours';
   const dtype = tensors.get(EMBEDDING)?.dtype ?? 'F32';
@@ -233,7 +251,9 @@ export function writeFolder(
 export function tokenizerFilesOf(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const kept = /^(tokenizer.*|special_tokens_map|vocab|merges|generation_config)\.(json|txt|model)$/;
-  return readdirSync(dir).filter((f) => kept.test(f)).sort();
+  return readdirSync(dir)
+    .filter((f) => kept.test(f))
+    .sort();
 }
 
 /**
@@ -267,12 +287,16 @@ export function checkVocabularyFits(config: MambaConfig, domain: Domain, dir: st
   const what = domain === 'dna' ? 'DNA' : 'audio';
   const advice = 'train one on this data, or fine-tune from it with train --init';
   if (config.vocab_size < need) {
-    throw new CheckpointError(`${dir}: its vocabulary has ${config.vocab_size} tokens, ${what} data uses ids `
-      + `0..${need - 1} (vocab_size ${need}); ${advice}`);
+    throw new CheckpointError(
+      `${dir}: its vocabulary has ${config.vocab_size} tokens, ${what} data uses ids ` +
+        `0..${need - 1} (vocab_size ${need}); ${advice}`,
+    );
   }
   if (exact && config.vocab_size !== need) {
-    throw new CheckpointError(`${dir}: its vocabulary has ${config.vocab_size} tokens, not the ${need} of ${what}: `
-      + `ids it samples past ${need - 1} could not be written as ${what}; ${advice}`);
+    throw new CheckpointError(
+      `${dir}: its vocabulary has ${config.vocab_size} tokens, not the ${need} of ${what}: ` +
+        `ids it samples past ${need - 1} could not be written as ${what}; ${advice}`,
+    );
   }
 }
 
@@ -282,7 +306,8 @@ export function checkVocabularyFits(config: MambaConfig, domain: Domain, dir: st
  */
 export function copyBackbone(model: MambaModel, dir: string): { copied: number; skipped: string[] } {
   const parsed = readFolderConfig(dir, { domain: model.config.domain });
-  const src = parsed.config, c = model.config;
+  const src = parsed.config,
+    c = model.config;
   for (const k of ['d_model', 'n_layer', 'd_state', 'd_conv', 'expand'] as const) {
     if (src[k] !== c[k]) {
       const msg = `its ${k} is ${src[k]}, the new model's is ${c[k]}; use the same --preset/--config`;

@@ -44,11 +44,14 @@ export class ModelError extends Error {
 }
 
 function checkBatch(inputs: Int32Array, B: number, L: number, V: number): void {
-  if (!Number.isInteger(B) || B < 1 || !Number.isInteger(L) || L < 1) throw new ModelError(`batch: B and L must be positive integers, got B=${B}, L=${L}`);
-  if (inputs.length !== B * L) throw new ModelError(`batch: inputs hold ${inputs.length} tokens, expected B*L = ${B * L}`);
+  if (!Number.isInteger(B) || B < 1 || !Number.isInteger(L) || L < 1)
+    throw new ModelError(`batch: B and L must be positive integers, got B=${B}, L=${L}`);
+  if (inputs.length !== B * L)
+    throw new ModelError(`batch: inputs hold ${inputs.length} tokens, expected B*L = ${B * L}`);
   for (let i = 0; i < inputs.length; i++) {
     const v = inputs[i]!;
-    if (v < 0 || v >= V) throw new ModelError(`batch: token ${v} at position ${i} is outside the vocabulary 0..${V - 1}`);
+    if (v < 0 || v >= V)
+      throw new ModelError(`batch: token ${v} at position ${i} is outside the vocabulary 0..${V - 1}`);
   }
 }
 
@@ -68,11 +71,27 @@ export class MambaBackbone {
     this.config = config;
     this.ctx = ctx;
     const d = derived(config);
-    const dims = { dModel: config.d_model, dInner: d.dInner, dtRank: d.dtRank, dState: config.d_state, dConv: config.d_conv };
+    const dims = {
+      dModel: config.d_model,
+      dInner: d.dInner,
+      dtRank: d.dtRank,
+      dState: config.d_state,
+      dConv: config.d_conv,
+    };
     this.embedding = new Embedding('backbone.embeddings', d.paddedVocab, config.d_model, ctx, rng);
     this.layers = [];
     for (let i = 0; i < config.n_layer; i++) {
-      this.layers.push(new MambaBlock(`backbone.layers.${i}`, dims, config.norm_epsilon, ctx, rng, { nLayer: config.n_layer }, recompute));
+      this.layers.push(
+        new MambaBlock(
+          `backbone.layers.${i}`,
+          dims,
+          config.norm_epsilon,
+          ctx,
+          rng,
+          { nLayer: config.n_layer },
+          recompute,
+        ),
+      );
     }
     this.normF = new RMSNorm('backbone.norm_f', config.d_model, config.norm_epsilon, ctx);
     const act = actDtype(ctx);
@@ -99,7 +118,8 @@ export class MambaBackbone {
 
   /** ids [B*L] -> final normed hidden states [B*L, D]. lastStates[i] [B, E, N] receive each layer's SSM state. */
   forward(ids: Tensor, B: number, L: number, lastStates: Tensor[] | null = null): Tensor {
-    const T = B * L, D = this.config.d_model;
+    const T = B * L,
+      D = this.config.d_model;
     // the embedding output lives in hB: layer 0 reads it and writes hA, layer 1 overwrites hB after that
     const h0 = this.ws.get('hB', [T, D]);
     this.embedding.forward(ids, h0);
@@ -111,7 +131,17 @@ export class MambaBackbone {
       // the residual stream and rstd stay in the parameter dtype (f32 with bf16 activations)
       const rOut = this.ws.get(`r${i}`, [T, D], this.ctx.dtype);
       const rstd = this.ws.get(`rstd${i}`, [T], this.ctx.dtype);
-      layer.forward(h, r, hOut, rOut, rstd, B, L, layer.recompute ? this.#sharedWs : this.#blockWs[i]!, lastStates ? lastStates[i]! : null);
+      layer.forward(
+        h,
+        r,
+        hOut,
+        rOut,
+        rstd,
+        B,
+        L,
+        layer.recompute ? this.#sharedWs : this.#blockWs[i]!,
+        lastStates ? lastStates[i]! : null,
+      );
       h = hOut;
       r = rOut;
     }
@@ -124,7 +154,8 @@ export class MambaBackbone {
   /** dFinal [B*L, D] -> parameter gradients (accumulated). */
   backward(dFinal: Tensor): void {
     if (!this.#shape) throw new ModelError('backward before forward');
-    const T = this.#shape.B * this.#shape.L, D = this.config.d_model;
+    const T = this.#shape.B * this.#shape.L,
+      D = this.config.d_model;
     // one residual-gradient buffer: each block reads g, then its norm backward adds into g in place
     // (element by element, so dIn may alias g)
     const g = this.#dws.get('gA', [T, D], this.ctx.dtype);
@@ -135,7 +166,9 @@ export class MambaBackbone {
 
   /** Bytes held by activation and gradient workspaces. */
   workspaceBytes(): number {
-    return this.ws.bytes() + this.#sharedWs.bytes() + this.#dws.bytes() + this.#blockWs.reduce((s, w) => s + w.bytes(), 0);
+    return (
+      this.ws.bytes() + this.#sharedWs.bytes() + this.#dws.bytes() + this.#blockWs.reduce((s, w) => s + w.bytes(), 0)
+    );
   }
 
   // ---- recurrent decoding -------------------------------------------------------------------
@@ -146,14 +179,20 @@ export class MambaBackbone {
 
   /** Parallel pass over a prompt that leaves every layer's cache ready for step(). Returns final hidden [B*L, D]. */
   prefill(ids: Tensor, B: number, L: number, caches: MixerCache[]): Tensor {
-    const out = this.forward(ids, B, L, caches.map((c) => c.ssm));
+    const out = this.forward(
+      ids,
+      B,
+      L,
+      caches.map((c) => c.ssm),
+    );
     for (let i = 0; i < this.layers.length; i++) this.layers[i]!.mixer.fillConvCache(caches[i]!);
     return out;
   }
 
   /** One token per sequence: ids [B] -> final hidden [B, D]. */
   step(ids: Tensor, caches: MixerCache[]): Tensor {
-    const B = ids.numel, D = this.config.d_model;
+    const B = ids.numel,
+      D = this.config.d_model;
     const ws = this.#sharedWs;
     const h0 = this.ws.get('s_h0', [B, D]);
     this.embedding.forward(ids, h0);
@@ -169,7 +208,13 @@ export class MambaBackbone {
       r = rOut;
     }
     const out = this.ws.get('s_final', [B, D]);
-    this.normF.forward(h, r, out, this.ws.get('s_rF', [B, D], this.ctx.dtype), this.ws.get('s_rstdF', [B], this.ctx.dtype));
+    this.normF.forward(
+      h,
+      r,
+      out,
+      this.ws.get('s_rF', [B, D], this.ctx.dtype),
+      this.ws.get('s_rstdF', [B], this.ctx.dtype),
+    );
     return out;
   }
 
@@ -181,7 +226,11 @@ export class MambaBackbone {
   dispose(): void {
     for (const w of [this.ws, this.#sharedWs, this.#dws, ...this.#blockWs]) w.dispose();
     for (const l of this.layers) l.mixer.dispose();
-    for (const p of [...this.embedding.parameters(), ...this.normF.parameters(), ...this.layers.map((l) => l.norm.weight)]) {
+    for (const p of [
+      ...this.embedding.parameters(),
+      ...this.normF.parameters(),
+      ...this.layers.map((l) => l.norm.weight),
+    ]) {
       p.value.dispose();
       p.grad.dispose();
     }
@@ -192,11 +241,14 @@ function resolveCtx(opts: CreateOptions): NNContext {
   const device: Device = resolveDevice(opts.device ?? 'cpu');
   const dtype = opts.dtype ?? 'f32';
   if (dtype !== 'f32' && dtype !== 'f64') throw new ModelError(`dtype must be 'f32' or 'f64', got ${String(dtype)}`);
-  if (dtype === 'f64' && device !== 'cpu') throw new ModelError("dtype 'f64' exists only on the CPU (it serves the gradient checks)");
+  if (dtype === 'f64' && device !== 'cpu')
+    throw new ModelError("dtype 'f64' exists only on the CPU (it serves the gradient checks)");
   const precision = opts.precision ?? 'f32';
-  if (precision !== 'f32' && precision !== 'bf16') throw new ModelError(`precision must be 'f32' or 'bf16', got ${String(precision)}`);
+  if (precision !== 'f32' && precision !== 'bf16')
+    throw new ModelError(`precision must be 'f32' or 'bf16', got ${String(precision)}`);
   if (precision === 'bf16') {
-    if (device !== 'cuda') throw new ModelError("precision 'bf16' needs a CUDA device (the CPU kernels compute in f32 or f64)");
+    if (device !== 'cuda')
+      throw new ModelError("precision 'bf16' needs a CUDA device (the CPU kernels compute in f32 or f64)");
     if (dtype !== 'f32') throw new ModelError("precision 'bf16' keeps f32 master weights: use dtype 'f32'");
     return { device, dtype, act: 'bf16' };
   }
@@ -245,7 +297,10 @@ abstract class ModelBase {
   }
 
   zeroGrad(): void {
-    fillMany(this.parameters().map((p) => p.grad), 0);
+    fillMany(
+      this.parameters().map((p) => p.grad),
+      0,
+    );
   }
 
   setRecompute(on: boolean): void {
@@ -255,7 +310,11 @@ abstract class ModelBase {
   /** Frees the model's device memory now rather than at garbage collection; the model is unusable after. */
   dispose(): void {
     const backboneParams = new Set(this.backbone.parameters());
-    for (const p of this.parameters()) if (!backboneParams.has(p)) { p.value.dispose(); p.grad.dispose(); }
+    for (const p of this.parameters())
+      if (!backboneParams.has(p)) {
+        p.value.dispose();
+        p.grad.dispose();
+      }
     this.backbone.dispose();
     this.ws.dispose();
   }
@@ -302,7 +361,13 @@ export class MambaLM extends ModelBase {
     super(config, opts, rng);
     if (config.task !== 'lm') throw new ModelError(`MambaLM needs task 'lm', got '${config.task}'`);
     const d = derived(config);
-    this.head = new LMHead(config.tie_embeddings ? this.backbone.embedding.weight : null, d.paddedVocab, config.d_model, this.ctx, rng);
+    this.head = new LMHead(
+      config.tie_embeddings ? this.backbone.embedding.weight : null,
+      d.paddedVocab,
+      config.d_model,
+      this.ctx,
+      rng,
+    );
   }
 
   static create(config: MambaConfig, opts: CreateOptions = {}): MambaLM {
@@ -316,11 +381,15 @@ export class MambaLM extends ModelBase {
   #logits(batch: LMBatch): { logits: Tensor; targets: Tensor; count: number; T: number } {
     checkBatch(batch.inputs, batch.B, batch.L, this.config.vocab_size);
     const T = batch.B * batch.L;
-    if (batch.targets.length !== T) throw new ModelError(`batch: targets hold ${batch.targets.length} tokens, expected ${T}`);
+    if (batch.targets.length !== T)
+      throw new ModelError(`batch: targets hold ${batch.targets.length} tokens, expected ${T}`);
     let count = 0;
     for (let i = 0; i < T; i++) {
       const v = batch.targets[i]!;
-      if (v >= this.config.vocab_size) throw new ModelError(`batch: target ${v} at position ${i} is outside the vocabulary 0..${this.config.vocab_size - 1}`);
+      if (v >= this.config.vocab_size)
+        throw new ModelError(
+          `batch: target ${v} at position ${i} is outside the vocabulary 0..${this.config.vocab_size - 1}`,
+        );
       if (v >= 0) count++;
     }
     this.refreshHalf();
@@ -331,7 +400,12 @@ export class MambaLM extends ModelBase {
     this.head.forward(h, logits);
     const targets = this.ws.get('targets', [T], 'i32');
     // negative targets (any) are ignored: map them to -1, the kernel's ignore index
-    targets.copyFrom(Tensor.from(batch.targets.map((v) => (v < 0 ? -1 : v)), [T]));
+    targets.copyFrom(
+      Tensor.from(
+        batch.targets.map((v) => (v < 0 ? -1 : v)),
+        [T],
+      ),
+    );
     return { logits, targets, count, T };
   }
 
@@ -420,7 +494,8 @@ export class MambaClassifier extends ModelBase {
     if (batch.labels.length !== B) throw new ModelError(`batch: ${batch.labels.length} labels for B = ${B} sequences`);
     for (let i = 0; i < B; i++) {
       const v = batch.labels[i]!;
-      if (!Number.isInteger(v) || v < 0 || v >= C) throw new ModelError(`batch: label ${v} of sequence ${i} is outside 0..${C - 1}`);
+      if (!Number.isInteger(v) || v < 0 || v >= C)
+        throw new ModelError(`batch: label ${v} of sequence ${i} is outside 0..${C - 1}`);
     }
     this.refreshHalf();
     const ids = this.backbone.uploadIds(batch.inputs);
@@ -468,10 +543,14 @@ export function createModel(config: MambaConfig, opts: CreateOptions = {}): Mamb
 export function argmaxRows(x: ArrayLike<number>, rows: number, cols: number, limit: number): Int32Array {
   const out = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
-    let best = 0, bv = -Infinity;
+    let best = 0,
+      bv = -Infinity;
     for (let c = 0; c < limit; c++) {
       const v = x[r * cols + c]!;
-      if (v > bv) { bv = v; best = c; }
+      if (v > bv) {
+        bv = v;
+        best = c;
+      }
     }
     out[r] = best;
   }

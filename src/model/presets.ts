@@ -80,6 +80,8 @@ export function presetHelp(domain: Domain): string {
   const names = Object.keys(PRESETS) as PresetName[];
   const cpu = (t: Task) => describeShape(CPU_DEFAULTS[domain][t].model);
   const gpu = describeShape(GPU_DEFAULTS[domain][DEFAULT_TASK[domain]].model);
-  return `model size: ${names.map(describePreset).join('; ')}. Without it: on the CPU ${cpu('lm')} (lm), ` +
-    `${cpu('classify')} (classify); on a GPU ${gpu}`;
+  return (
+    `model size: ${names.map(describePreset).join('; ')}. Without it: on the CPU ${cpu('lm')} (lm), ` +
+    `${cpu('classify')} (classify); on a GPU ${gpu}`
+  );
 }

@@ -29,7 +29,10 @@ function replace(pattern: Json, content: string): Json {
 export function tokenizerVocab(domain: Domain): Record<string, number> {
   const vocab: Record<string, number> = {};
   if (domain === 'audio') for (let i = 0; i < 256; i++) vocab[String(i)] = i;
-  else DNA_VOCAB.forEach((sym, id) => { vocab[sym] = id; });
+  else
+    DNA_VOCAB.forEach((sym, id) => {
+      vocab[sym] = id;
+    });
   return vocab;
 }
 
@@ -67,9 +70,8 @@ export function tokenizerJSON(domain: Domain): Json {
 
 /** tokenizer_config.json: which class reads tokenizer.json, and the specials by role. */
 export function tokenizerConfigJSON(domain: Domain): Json {
-  const specials = domain === 'dna'
-    ? { pad_token: '<pad>', bos_token: '<bos>', eos_token: '<eos>', mask_token: '<mask>' }
-    : {};
+  const specials =
+    domain === 'dna' ? { pad_token: '<pad>', bos_token: '<bos>', eos_token: '<eos>', mask_token: '<mask>' } : {};
   return {
     tokenizer_class: 'PreTrainedTokenizerFast',
     ...specials,

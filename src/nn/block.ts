@@ -30,7 +30,15 @@ export class MambaBlock {
   recompute: boolean;
   #saved: { r: Tensor; rstd: Tensor; B: number; L: number; ws: Workspace } | null = null;
 
-  constructor(prefix: string, dims: MixerDims, eps: number, ctx: NNContext, rng: Rng, init: MixerInit, recompute = false) {
+  constructor(
+    prefix: string,
+    dims: MixerDims,
+    eps: number,
+    ctx: NNContext,
+    rng: Rng,
+    init: MixerInit,
+    recompute = false,
+  ) {
     this.norm = new RMSNorm(`${prefix}.norm`, dims.dModel, eps, ctx);
     this.mixer = new MambaMixer(`${prefix}.mixer`, dims, ctx, rng, init);
     this.recompute = recompute;
@@ -44,7 +52,17 @@ export class MambaBlock {
    * hIn, rIn (null for the first block) [T, D] -> hOut (mixer output), rOut (= hIn + rIn) [T, D], rstd [T].
    * `ws` holds the norm output and mixer intermediates (shared between blocks when recomputing).
    */
-  forward(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, rstd: Tensor, B: number, L: number, ws: Workspace, lastState: Tensor | null = null): void {
+  forward(
+    hIn: Tensor,
+    rIn: Tensor | null,
+    hOut: Tensor,
+    rOut: Tensor,
+    rstd: Tensor,
+    B: number,
+    L: number,
+    ws: Workspace,
+    lastState: Tensor | null = null,
+  ): void {
     const D = this.mixer.dims.dModel;
     const normOut = ws.buffers(BLOCK_BUFFERS).normOut.take([B * L, D]);
     this.norm.forward(hIn, rIn, normOut, rOut, rstd);
@@ -77,7 +95,15 @@ export class MambaBlock {
    * runs fused (3 kernels instead of 8: the batch-1 step is bound by its launches), and rstd is then not
    * written (nothing reads it while decoding).
    */
-  step(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, rstd: Tensor, cache: MixerCache, ws: Workspace): void {
+  step(
+    hIn: Tensor,
+    rIn: Tensor | null,
+    hOut: Tensor,
+    rOut: Tensor,
+    rstd: Tensor,
+    cache: MixerCache,
+    ws: Workspace,
+  ): void {
     const D = this.mixer.dims.dModel;
     if (this.mixer.fusedStep(hIn.numel / D)) {
       this.stepFused(hIn, rIn, hOut, rOut, cache, ws);

@@ -4,7 +4,14 @@ import { Tensor, crossEntropyForward, gemm, poolBackward, poolForward } from '..
 import type { Rng } from '../util/rng.js';
 import { Linear } from './layers.js';
 import {
-  makeParam, mmWeight, normalInit, type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace,
+  makeParam,
+  mmWeight,
+  normalInit,
+  type BufferSet,
+  type GrowBuffer,
+  type NNContext,
+  type Param,
+  type Workspace,
 } from './param.js';
 
 export class LMHead {
@@ -47,7 +54,8 @@ class ClassifierBuffers {
   }
 }
 const CLASSIFIER_BUFFERS: BufferSet<ClassifierBuffers> = {
-  name: 'classifier', make: (ws) => new ClassifierBuffers(ws),
+  name: 'classifier',
+  make: (ws) => new ClassifierBuffers(ws),
 };
 
 export class ClassifierHead {
@@ -85,8 +93,13 @@ export class ClassifierHead {
 }
 
 /** Mean cross-entropy pieces: per-row losses and (optionally) dLogits scaled by gradScale. */
-export function crossEntropy(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number, ignoreIndex = -1): void {
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  losses: Tensor,
+  dLogits: Tensor | null,
+  gradScale: number,
+  ignoreIndex = -1,
+): void {
   crossEntropyForward(logits, targets, losses, dLogits, gradScale, ignoreIndex);
 }
-
-

@@ -1,7 +1,16 @@
 // Embedding, RMSNorm (fused with the residual add) and Linear: explicit forward and backward (as in
 // llm.c). Forward keeps references to what backward needs; backward adds into parameter gradients and
 // writes the input gradient into a buffer the caller owns.
-import { Tensor, biasBackward, biasForward, embeddingBackward, embeddingForward, gemm, rmsnormBackward, rmsnormForward } from '../backend/index.js';
+import {
+  Tensor,
+  biasBackward,
+  biasForward,
+  embeddingBackward,
+  embeddingForward,
+  gemm,
+  rmsnormBackward,
+  rmsnormForward,
+} from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { constInit, makeParam, mmWeight, normalInit, uniformInit, type NNContext, type Param } from './param.js';
 

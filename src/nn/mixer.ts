@@ -5,13 +5,38 @@
 //   delta = dtIn W_dt^T [T,E]; y = scan(xc, delta, b_dt (softplus), A = -exp(A_log), B, C, D, z) [T,E]
 //   out = y W_out^T [T,D]
 import {
-  DTYPE_BYTES, Tensor, addProduct, columns, conv1dBackward, conv1dForward, conv1dStep, decodeFusable, decodeIn, decodeOut, decodeParts, decodeSsm,
-  fill, gemm, negExp, selectiveScanBackward, selectiveScanForward, selectiveScanStep, type ScanArgs,
+  DTYPE_BYTES,
+  Tensor,
+  addProduct,
+  columns,
+  conv1dBackward,
+  conv1dForward,
+  conv1dStep,
+  decodeFusable,
+  decodeIn,
+  decodeOut,
+  decodeParts,
+  decodeSsm,
+  fill,
+  gemm,
+  negExp,
+  selectiveScanBackward,
+  selectiveScanForward,
+  selectiveScanStep,
+  type ScanArgs,
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import {
-  actDtype, asDtype, makeParam, mmWeight, uniformInit,
-  type BufferSet, type GrowBuffer, type NNContext, type Param, type Workspace,
+  actDtype,
+  asDtype,
+  makeParam,
+  mmWeight,
+  uniformInit,
+  type BufferSet,
+  type GrowBuffer,
+  type NNContext,
+  type Param,
+  type Workspace,
 } from './param.js';
 
 export interface MixerDims {
@@ -54,12 +79,17 @@ class MixerActivations {
   /** [T, E] scan output */
   readonly y: GrowBuffer;
   constructor(ws: Workspace) {
-    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer();
-    this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
+    this.xz = ws.buffer();
+    this.xc = ws.buffer();
+    this.dtIn = ws.buffer();
+    this.bc = ws.buffer();
+    this.delta = ws.buffer();
+    this.y = ws.buffer();
   }
 }
 export const MIXER_ACTIVATIONS: BufferSet<MixerActivations> = {
-  name: 'mixer activations', make: (ws) => new MixerActivations(ws),
+  name: 'mixer activations',
+  make: (ws) => new MixerActivations(ws),
 };
 
 /**
@@ -80,16 +110,21 @@ class MixerGradients {
   /** [E, N] the scan's dA, in the parameter dtype */
   readonly dA: GrowBuffer;
   constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
-    this.dOutAct = ws.buffer(); this.du = ws.buffer(); this.dbc = ws.buffer();
-    this.ddtIn = ws.buffer(); this.dxz = ws.buffer();
+    this.dOutAct = ws.buffer();
+    this.du = ws.buffer();
+    this.dbc = ws.buffer();
+    this.ddtIn = ws.buffer();
+    this.dxz = ws.buffer();
     this.dA = ws.buffer(paramDtype);
   }
 }
 const MIXER_GRADIENTS_F32: BufferSet<MixerGradients> = {
-  name: 'mixer gradients (f32 parameters)', make: (ws) => new MixerGradients(ws, 'f32'),
+  name: 'mixer gradients (f32 parameters)',
+  make: (ws) => new MixerGradients(ws, 'f32'),
 };
 const MIXER_GRADIENTS_F64: BufferSet<MixerGradients> = {
-  name: 'mixer gradients (f64 parameters)', make: (ws) => new MixerGradients(ws, 'f64'),
+  name: 'mixer gradients (f64 parameters)',
+  make: (ws) => new MixerGradients(ws, 'f64'),
 };
 
 /** The backward's gradient tensors for one call, with the two aliases spelt out. */
@@ -117,20 +152,35 @@ class MixerStepBuffers {
   readonly z: GrowBuffer;
   readonly xPart: GrowBuffer;
   constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
-    this.xz = ws.buffer(); this.xc = ws.buffer(); this.dtIn = ws.buffer();
-    this.bc = ws.buffer(); this.delta = ws.buffer(); this.y = ws.buffer();
-    this.z = ws.buffer(); this.xPart = ws.buffer(paramDtype);
+    this.xz = ws.buffer();
+    this.xc = ws.buffer();
+    this.dtIn = ws.buffer();
+    this.bc = ws.buffer();
+    this.delta = ws.buffer();
+    this.y = ws.buffer();
+    this.z = ws.buffer();
+    this.xPart = ws.buffer(paramDtype);
   }
 }
 const MIXER_STEP_F32: BufferSet<MixerStepBuffers> = {
-  name: 'mixer step (f32 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f32'),
+  name: 'mixer step (f32 parameters)',
+  make: (ws) => new MixerStepBuffers(ws, 'f32'),
 };
 const MIXER_STEP_F64: BufferSet<MixerStepBuffers> = {
-  name: 'mixer step (f64 parameters)', make: (ws) => new MixerStepBuffers(ws, 'f64'),
+  name: 'mixer step (f64 parameters)',
+  make: (ws) => new MixerStepBuffers(ws, 'f64'),
 };
 
 interface Saved {
-  x: Tensor; xz: Tensor; xc: Tensor; dtIn: Tensor; bc: Tensor; delta: Tensor; y: Tensor; B: number; L: number;
+  x: Tensor;
+  xz: Tensor;
+  xc: Tensor;
+  dtIn: Tensor;
+  bc: Tensor;
+  delta: Tensor;
+  y: Tensor;
+  B: number;
+  L: number;
 }
 
 export class MambaMixer {
@@ -155,14 +205,30 @@ export class MambaMixer {
     this.dims = dims;
     this.ctx = ctx;
     const p = (n: string) => `${prefix}.${n}`;
-    this.inProj = makeParam(p('in_proj.weight'), [2 * E, D], uniformInit(2 * E * D, 1 / Math.sqrt(D), rng), ctx, true, true);
+    this.inProj = makeParam(
+      p('in_proj.weight'),
+      [2 * E, D],
+      uniformInit(2 * E * D, 1 / Math.sqrt(D), rng),
+      ctx,
+      true,
+      true,
+    );
     // PyTorch Conv1d default: bound 1/sqrt(fan_in), fan_in = (in/groups) * K = K
     this.convWeight = makeParam(p('conv1d.weight'), [E, K], uniformInit(E * K, 1 / Math.sqrt(K), rng), ctx, true);
     this.convBias = makeParam(p('conv1d.bias'), [E], uniformInit(E, 1 / Math.sqrt(K), rng), ctx, false);
-    this.xProj = makeParam(p('x_proj.weight'), [R + 2 * N, E], uniformInit((R + 2 * N) * E, 1 / Math.sqrt(E), rng), ctx, true, true);
+    this.xProj = makeParam(
+      p('x_proj.weight'),
+      [R + 2 * N, E],
+      uniformInit((R + 2 * N) * E, 1 / Math.sqrt(E), rng),
+      ctx,
+      true,
+      true,
+    );
     this.dtProjWeight = makeParam(p('dt_proj.weight'), [E, R], uniformInit(E * R, R ** -0.5, rng), ctx, true, true);
     // softplus(bias) log-uniform in [dtMin, dtMax]: bias = inverse softplus of dt
-    const dtMin = init.dtMin ?? 1e-3, dtMax = init.dtMax ?? 1e-1, floor = init.dtInitFloor ?? 1e-4;
+    const dtMin = init.dtMin ?? 1e-3,
+      dtMax = init.dtMax ?? 1e-1,
+      floor = init.dtInitFloor ?? 1e-4;
     const bias = new Float64Array(E);
     for (let e = 0; e < E; e++) {
       const dt = Math.max(Math.exp(rng.next() * (Math.log(dtMax) - Math.log(dtMin)) + Math.log(dtMin)), floor);
@@ -179,7 +245,17 @@ export class MambaMixer {
   }
 
   parameters(): Param[] {
-    return [this.inProj, this.convWeight, this.convBias, this.xProj, this.dtProjWeight, this.dtProjBias, this.ALog, this.Dskip, this.outProj];
+    return [
+      this.inProj,
+      this.convWeight,
+      this.convBias,
+      this.xProj,
+      this.dtProjWeight,
+      this.dtProjBias,
+      this.ALog,
+      this.Dskip,
+      this.outProj,
+    ];
   }
 
   /** Recomputes A = -exp(A_log) where the parameters live (one small kernel, no host round trip). */
@@ -202,9 +278,17 @@ export class MambaMixer {
   #scanArgs(xz: Tensor, xc: Tensor, delta: Tensor, bc: Tensor, B: number, L: number): ScanArgs {
     const { dInner: E, dState: N } = this.dims;
     return {
-      u: xc, delta, deltaBias: this.dtProjBias.value, A: this.#A,
-      Bm: columns(bc, 0, N), Cm: columns(bc, N, N), Dskip: this.Dskip.value, z: columns(xz, E, E),
-      B, L, deltaSoftplus: true,
+      u: xc,
+      delta,
+      deltaBias: this.dtProjBias.value,
+      A: this.#A,
+      Bm: columns(bc, 0, N),
+      Cm: columns(bc, N, N),
+      Dskip: this.Dskip.value,
+      z: columns(xz, E, E),
+      B,
+      L,
+      deltaSoftplus: true,
     };
   }
 
@@ -245,8 +329,12 @@ export class MambaMixer {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = s.B * s.L;
     const grads: MixerGradViews = {
-      dy: s.y, ddelta: s.delta,
-      du: gb.du.take([T, E]), dbc: gb.dbc.take([T, 2 * N]), ddtIn: gb.ddtIn.take([T, R]), dxz: gb.dxz.take([T, 2 * E]),
+      dy: s.y,
+      ddelta: s.delta,
+      du: gb.du.take([T, E]),
+      dbc: gb.dbc.take([T, 2 * N]),
+      ddtIn: gb.ddtIn.take([T, R]),
+      dxz: gb.dxz.take([T, 2 * E]),
       dA: gb.dA.take([E, N]),
     };
     const { dy, ddelta, du, dbc, ddtIn, dxz, dA } = grads;
@@ -256,8 +344,14 @@ export class MambaMixer {
     // scan: dA into a zeroed buffer, then d A_log = dA * A (A = -exp(A_log))
     fill(dA, 0);
     selectiveScanBackward(this.#scanArgs(s.xz, s.xc, s.delta, s.bc, s.B, s.L), dy, {
-      du, ddelta, dA, dB: columns(dbc, 0, N), dC: columns(dbc, N, N), dDskip: this.Dskip.grad,
-      dDeltaBias: this.dtProjBias.grad, dz: columns(dxz, E, E),
+      du,
+      ddelta,
+      dA,
+      dB: columns(dbc, 0, N),
+      dC: columns(dbc, N, N),
+      dDskip: this.Dskip.grad,
+      dDeltaBias: this.dtProjBias.grad,
+      dz: columns(dxz, E, E),
     });
     this.#accumulateALogGrad(dA);
     // dt_proj
@@ -270,7 +364,18 @@ export class MambaMixer {
     gemm(ddtIn, w.wdt, du, { beta: 1 });
     gemm(dbc, w.wbc, du, { beta: 1 });
     // conv (SiLU inside) into the xs columns of dxz
-    conv1dBackward(columns(s.xz, 0, E), this.convWeight.value, this.convBias.value, du, columns(dxz, 0, E), this.convWeight.grad, this.convBias.grad, s.B, s.L, true);
+    conv1dBackward(
+      columns(s.xz, 0, E),
+      this.convWeight.value,
+      this.convBias.value,
+      du,
+      columns(dxz, 0, E),
+      this.convWeight.grad,
+      this.convBias.grad,
+      s.B,
+      s.L,
+      true,
+    );
     // in_proj
     gemm(dxz, s.x, this.inProj.grad, { transA: true, beta: 1 });
     gemm(dxz, mmWeight(this.inProj), dx);
@@ -284,7 +389,10 @@ export class MambaMixer {
   /** A zeroed cache for B sequences. */
   newCache(B: number): MixerCache {
     const { dInner: E, dState: N, dConv: K } = this.dims;
-    return { conv: Tensor.zeros([B, E, K], this.ctx.dtype, this.ctx.device), ssm: Tensor.zeros([B, E, N], this.ctx.dtype, this.ctx.device) };
+    return {
+      conv: Tensor.zeros([B, E, K], this.ctx.dtype, this.ctx.device),
+      ssm: Tensor.zeros([B, E, N], this.ctx.dtype, this.ctx.device),
+    };
   }
 
   /**
@@ -336,7 +444,11 @@ export class MambaMixer {
    * (d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
    */
   fusedStep(B: number): boolean {
-    return this.ctx.device === 'cuda' && process.env.MAMBA_DECODE_FUSED !== '0' && decodeFusable(this.dims, B, DTYPE_BYTES[actDtype(this.ctx)]);
+    return (
+      this.ctx.device === 'cuda' &&
+      process.env.MAMBA_DECODE_FUSED !== '0' &&
+      decodeFusable(this.dims, B, DTYPE_BYTES[actDtype(this.ctx)])
+    );
   }
 
   /**
@@ -344,7 +456,16 @@ export class MambaMixer {
    * native/cuda/decode.cu) instead of eight: hIn, rIn (null for the first block) [B, D] -> rOut = hIn + rIn,
    * out = mixer(RMSNorm(rOut) * normW). The same results as norm + step(); rOut must not alias hIn or rIn.
    */
-  stepFused(hIn: Tensor, rIn: Tensor | null, normW: Tensor, eps: number, rOut: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
+  stepFused(
+    hIn: Tensor,
+    rIn: Tensor | null,
+    normW: Tensor,
+    eps: number,
+    rOut: Tensor,
+    out: Tensor,
+    cache: MixerCache,
+    ws: Workspace,
+  ): void {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const B = cache.ssm.shape[0]!;
     if (!this.#aFresh) this.#refreshA();
@@ -354,8 +475,32 @@ export class MambaMixer {
     const y = sb.y.take([B, E]);
     // x_proj leaves decodeIn as partial sums over runs of channels; decodeSsm adds them up
     const xPart = sb.xPart.take([decodeParts(E), B, R + 2 * N]);
-    decodeIn(hIn, rIn, normW, eps, mmWeight(this.inProj), cache.conv, this.convWeight.value, this.convBias.value, mmWeight(this.xProj), rOut, xc, z, xPart);
-    decodeSsm(xPart, xc, z, mmWeight(this.dtProjWeight), this.dtProjBias.value, this.#A, this.Dskip.value, cache.ssm, y);
+    decodeIn(
+      hIn,
+      rIn,
+      normW,
+      eps,
+      mmWeight(this.inProj),
+      cache.conv,
+      this.convWeight.value,
+      this.convBias.value,
+      mmWeight(this.xProj),
+      rOut,
+      xc,
+      z,
+      xPart,
+    );
+    decodeSsm(
+      xPart,
+      xc,
+      z,
+      mmWeight(this.dtProjWeight),
+      this.dtProjBias.value,
+      this.#A,
+      this.Dskip.value,
+      cache.ssm,
+      y,
+    );
     decodeOut(y, mmWeight(this.outProj), out);
   }
 

@@ -29,8 +29,16 @@ export interface Param {
 }
 
 /** A parameter from float64 initial values, converted to the context's dtype and device. */
-export function makeParam(name: string, shape: readonly number[], init: Float64Array, ctx: NNContext, decay: boolean, matmul = false): Param {
-  if (init.length !== numelOf(shape)) throw new Error(`${name}: init has ${init.length} values for shape [${shape.join(', ')}]`);
+export function makeParam(
+  name: string,
+  shape: readonly number[],
+  init: Float64Array,
+  ctx: NNContext,
+  decay: boolean,
+  matmul = false,
+): Param {
+  if (init.length !== numelOf(shape))
+    throw new Error(`${name}: init has ${init.length} values for shape [${shape.join(', ')}]`);
   const host = ctx.dtype === 'f64' ? Float64Array.from(init) : Float32Array.from(init);
   const value = Tensor.from(host, shape).to(ctx.device);
   const grad = Tensor.zeros(shape, ctx.dtype, ctx.device);
@@ -47,7 +55,10 @@ export function mmWeight(p: Param): Tensor {
 /** Refreshes the bf16 copies of matmul weights from their f32 values (after an update or a load). */
 export function refreshHalf(params: Param[]): void {
   const withHalf = params.filter((p) => p.half);
-  castBf16Many(withHalf.map((p) => p.value), withHalf.map((p) => p.half!));
+  castBf16Many(
+    withHalf.map((p) => p.value),
+    withHalf.map((p) => p.half!),
+  );
 }
 
 /** `x` in dtype `dt`: itself, or a converted copy in `buf` (f32 <-> bf16 on CUDA; buf must hold dtype dt). */

@@ -5,7 +5,15 @@
 // generate read) and deletes older step folders. A kill at any moment leaves checkpoint.json naming a
 // complete folder; resume reads only that folder and publishes it again.
 import {
-  copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, CONFIG_FILE, MODEL_FILE, writeFileAtomic } from '../model/checkpoint.js';

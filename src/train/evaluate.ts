@@ -18,8 +18,10 @@ export function describeScored(s: Score): string {
 /** The result in words: bits/token and perplexity for lm, cross-entropy and accuracy for classifiers. */
 export function describeResult(s: Score): string {
   if (s.task === 'lm') {
-    return `loss ${s.loss.toFixed(4)} nats, ${s.bitsPerToken!.toFixed(4)} bits/token, perplexity ` +
-      `${s.perplexity!.toFixed(3)}, next-token accuracy ${s.accuracy.toFixed(4)}`;
+    return (
+      `loss ${s.loss.toFixed(4)} nats, ${s.bitsPerToken!.toFixed(4)} bits/token, perplexity ` +
+      `${s.perplexity!.toFixed(3)}, next-token accuracy ${s.accuracy.toFixed(4)}`
+    );
   }
   const right = Math.round(s.accuracy * s.count);
   return `cross-entropy ${s.loss.toFixed(4)} nats, accuracy ${s.accuracy.toFixed(4)} (${right} of ${s.count})`;

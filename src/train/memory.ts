@@ -29,7 +29,8 @@ export class MemoryWindowSource implements WindowSource {
 
   async randomWindow(length: number, rng: Rng): Promise<TokenWindow> {
     const ok = this.records.filter((r) => r.tokens.length >= length);
-    if (ok.length === 0) throw new Error(`no record holds a window of ${length} tokens (longest: ${this.maxWindowLength()})`);
+    if (ok.length === 0)
+      throw new Error(`no record holds a window of ${length} tokens (longest: ${this.maxWindowLength()})`);
     // uniform over window positions
     const counts = ok.map((r) => r.tokens.length - length + 1);
     let k = rng.int(counts.reduce((a, b) => a + b, 0));
@@ -41,7 +42,8 @@ export class MemoryWindowSource implements WindowSource {
 
   async *sequentialWindows(length: number): AsyncIterable<TokenWindow> {
     for (const r of this.records) {
-      for (let s = 0; s + length <= r.tokens.length; s += length) yield { tokens: r.tokens.slice(s, s + length), source: r.name, start: s };
+      for (let s = 0; s + length <= r.tokens.length; s += length)
+        yield { tokens: r.tokens.slice(s, s + length), source: r.name, start: s };
     }
   }
 }
@@ -52,7 +54,12 @@ export class MemoryLabelledSource implements LabelledSource {
   readonly classes: readonly string[];
   readonly items: { name: string; label: number; tokens: Uint8Array }[];
 
-  constructor(items: { name: string; label: number; tokens: Uint8Array }[], classes: string[], vocabSize: number, domain: Domain = 'dna') {
+  constructor(
+    items: { name: string; label: number; tokens: Uint8Array }[],
+    classes: string[],
+    vocabSize: number,
+    domain: Domain = 'dna',
+  ) {
     this.items = items;
     this.classes = classes;
     this.vocabSize = vocabSize;
@@ -76,7 +83,12 @@ export class MemoryLabelledSource implements LabelledSource {
     for (const it of this.items) {
       const n = Math.floor(it.tokens.length / length);
       for (let k = 0; k < Math.min(n, perSource); k++) {
-        yield { tokens: it.tokens.slice(k * length, (k + 1) * length), source: it.name, start: k * length, label: it.label };
+        yield {
+          tokens: it.tokens.slice(k * length, (k + 1) * length),
+          source: it.name,
+          start: k * length,
+          label: it.label,
+        };
       }
     }
   }

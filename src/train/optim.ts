@@ -37,8 +37,16 @@ export class AdamW {
   update(lr: number): void {
     this.step++;
     const c = this.config;
-    adamwMany(this.params.map((p, i) => ({ param: p.value, grad: p.grad, m: this.m[i]!, v: this.v[i]!, weightDecay: p.decay ? c.weightDecay : 0 })),
-      { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: this.step });
+    adamwMany(
+      this.params.map((p, i) => ({
+        param: p.value,
+        grad: p.grad,
+        m: this.m[i]!,
+        v: this.v[i]!,
+        weightDecay: p.decay ? c.weightDecay : 0,
+      })),
+      { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: this.step },
+    );
   }
 }
 

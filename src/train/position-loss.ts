@@ -39,7 +39,8 @@ export function positionBins(L: number): { from: number; to: number }[] {
     from *= 2;
   }
   const last = out[out.length - 1];
-  if (last && from === L) last.to = L; // a bin of the single position L joins the one before it
+  if (last && from === L)
+    last.to = L; // a bin of the single position L joins the one before it
   else out.push({ from, to: L });
   return out;
 }
@@ -62,11 +63,13 @@ function* spreadOverRecords(records: RecordsSource['records'], length: number, c
   const positions = fits.map((r) => r.tokens.length - length + 1);
   const total = positions.reduce((a, b) => a + b, 0);
   if (total === 0) return;
-  let rec = 0, before = 0;
+  let rec = 0,
+    before = 0;
   for (let i = 0; i < count; i++) {
     const k = Math.min(total - 1, Math.floor(((i + 0.5) * total) / count));
     while (k >= before + positions[rec]!) before += positions[rec++]!;
-    const r = fits[rec]!, start = k - before;
+    const r = fits[rec]!,
+      start = k - before;
     yield { tokens: r.tokens.subarray(start, start + length), source: r.name, start: (r.offset ?? 0) + start };
   }
 }
@@ -103,16 +106,20 @@ export async function positionLoss(
 ): Promise<PositionCurve> {
   const L = opts.seqLen;
   const bins = positionBins(L);
-  const sums = new Float64Array(bins.length), counts = new Float64Array(bins.length);
+  const sums = new Float64Array(bins.length),
+    counts = new Float64Array(bins.length);
   // bin index of every 0-based output position t (position t + 1)
   const binOf = new Uint8Array(L);
   bins.forEach((b, i) => binOf.fill(i, b.from - 1, b.to));
   const B = Math.max(1, opts.batch);
   let pending: Uint8Array[] = [];
-  let windows = 0, total = 0, n = 0;
+  let windows = 0,
+    total = 0,
+    n = 0;
   const flush = () => {
     const nb = pending.length;
-    const inputs = new Int32Array(nb * L), targets = new Int32Array(nb * L);
+    const inputs = new Int32Array(nb * L),
+      targets = new Int32Array(nb * L);
     pending.forEach((w, b) => {
       for (let t = 0; t < L; t++) {
         inputs[b * L + t] = w[t]!;

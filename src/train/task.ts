@@ -54,7 +54,12 @@ export interface TaskRunner {
   accepts(src: DataSource): boolean;
   /** forward + backward of B sequences of L tokens, one of `accum` micro-batches: gradients of the step mean */
   trainMicroBatch(
-    model: MambaModel, src: DataSource, B: number, L: number, rng: Rng, accum: number,
+    model: MambaModel,
+    src: DataSource,
+    B: number,
+    L: number,
+    rng: Rng,
+    accum: number,
   ): Promise<MicroBatch>;
   score(model: MambaModel, src: DataSource, o: ScoreOptions): Promise<Score>;
 }
@@ -71,7 +76,8 @@ const lm: TaskRunner = {
   task: 'lm',
   accepts: (src) => !isLabelled(src),
   async trainMicroBatch(model, src, B, L, rng, accum) {
-    const inputs = new Int32Array(B * L), targets = new Int32Array(B * L);
+    const inputs = new Int32Array(B * L),
+      targets = new Int32Array(B * L);
     for (let b = 0; b < B; b++) {
       const w = await (src as WindowSource).randomWindow(L + 1, rng);
       for (let t = 0; t < L; t++) {
@@ -83,11 +89,15 @@ const lm: TaskRunner = {
   },
   async score(model, src, o) {
     const L = o.seqLen;
-    let lossSum = 0, count = 0, correct = 0, windows = 0;
+    let lossSum = 0,
+      count = 0,
+      correct = 0,
+      windows = 0;
     const pending: Uint8Array[] = [];
     const flush = () => {
       const n = pending.length;
-      const inputs = new Int32Array(n * L), targets = new Int32Array(n * L);
+      const inputs = new Int32Array(n * L),
+        targets = new Int32Array(n * L);
       pending.forEach((w, b) => {
         for (let t = 0; t < L; t++) {
           inputs[b * L + t] = w[t]!;
@@ -110,9 +120,16 @@ const lm: TaskRunner = {
     if (count === 0) throw new EvalDataError(`${src.describe()}: holds no window of ${L + 1} tokens to evaluate`);
     const loss = lossSum / count;
     return {
-      task: 'lm', loss, accuracy: correct / count, bitsPerToken: loss / Math.LN2, perplexity: Math.exp(loss),
-      count, windows,
-      tokens: windows * L, seqLen: L, data: src.describe(),
+      task: 'lm',
+      loss,
+      accuracy: correct / count,
+      bitsPerToken: loss / Math.LN2,
+      perplexity: Math.exp(loss),
+      count,
+      windows,
+      tokens: windows * L,
+      seqLen: L,
+      data: src.describe(),
     };
   },
 };
@@ -121,7 +138,8 @@ const classify: TaskRunner = {
   task: 'classify',
   accepts: (src) => isLabelled(src),
   async trainMicroBatch(model, src, B, L, rng, accum) {
-    const inputs = new Int32Array(B * L), labels = new Int32Array(B);
+    const inputs = new Int32Array(B * L),
+      labels = new Int32Array(B);
     for (let b = 0; b < B; b++) {
       const ex = await (src as LabelledSource).randomExample(L, rng);
       inputs.set(ex.tokens, b * L);
@@ -135,12 +153,18 @@ const classify: TaskRunner = {
     const ls = src as LabelledSource;
     const C = model.config.num_classes;
     const confusion = Array.from({ length: C }, () => new Array<number>(C).fill(0));
-    let lossSum = 0, count = 0, correct = 0;
+    let lossSum = 0,
+      count = 0,
+      correct = 0;
     let pending: { tokens: Uint8Array; label: number }[] = [];
     const flush = () => {
       const n = pending.length;
-      const inputs = new Int32Array(n * L), labels = new Int32Array(n);
-      pending.forEach((e, b) => { inputs.set(e.tokens, b * L); labels[b] = e.label; });
+      const inputs = new Int32Array(n * L),
+        labels = new Int32Array(n);
+      pending.forEach((e, b) => {
+        inputs.set(e.tokens, b * L);
+        labels[b] = e.label;
+      });
       const r = (model as MambaClassifier).forward({ B: n, L, inputs, labels });
       lossSum += r.loss * n;
       count += n;
@@ -155,9 +179,16 @@ const classify: TaskRunner = {
     if (pending.length) flush();
     if (count === 0) throw new EvalDataError(`${src.describe()}: holds no example of ${L} tokens to evaluate`);
     return {
-      task: 'classify', loss: lossSum / count, accuracy: correct / count, count, windows: count, tokens: count * L,
+      task: 'classify',
+      loss: lossSum / count,
+      accuracy: correct / count,
+      count,
+      windows: count,
+      tokens: count * L,
       seqLen: L,
-      data: src.describe(), confusion, classes: ls.classes,
+      data: src.describe(),
+      confusion,
+      classes: ls.classes,
     };
   },
 };

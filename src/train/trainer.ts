@@ -6,14 +6,28 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } fr
 import { join } from 'node:path';
 import { Tensor } from '../backend/index.js';
 import {
-  CheckpointError, MODEL_FILE, loadTensorsInto, readConfig, readSafetensors, safeToFloat64, saveModel, toSafe,
-  writeFileAtomic, writeSafetensors, type SafeTensor,
+  CheckpointError,
+  MODEL_FILE,
+  loadTensorsInto,
+  readConfig,
+  readSafetensors,
+  safeToFloat64,
+  saveModel,
+  toSafe,
+  writeFileAtomic,
+  writeSafetensors,
+  type SafeTensor,
 } from '../model/checkpoint.js';
 import { createModel, type CreateOptions, type MambaModel } from '../model/model.js';
 import { Rng } from '../util/rng.js';
 import type { Param } from '../nn/param.js';
 import {
-  CHECKPOINT_MANIFEST, TRAINER_STATE_FILE, TRAINING_STATE_FILE, committedCheckpoint, publishCheckpoint, saveCheckpoint,
+  CHECKPOINT_MANIFEST,
+  TRAINER_STATE_FILE,
+  TRAINING_STATE_FILE,
+  committedCheckpoint,
+  publishCheckpoint,
+  saveCheckpoint,
 } from './checkpoints.js';
 import { evaluateModel } from './evaluate.js';
 import { AdamW, clipGradNorm, lrAt, seqLenAt, type SeqLenWarmup } from './optim.js';
@@ -51,8 +65,25 @@ export interface TrainOptions {
 }
 
 export const TRAIN_DEFAULTS: TrainOptions = {
-  steps: 1000, batchSize: 8, seqLen: 1024, lr: 2e-3, warmupSteps: 50, minLrRatio: 0.1, weightDecay: 0.1, beta1: 0.9, beta2: 0.95,
-  eps: 1e-8, gradClip: 1, accumSteps: 1, seqLenWarmup: null, evalEvery: 0, evalWindows: 64, evalSeqLen: 0, checkpointEvery: 0, keepBest: true, seed: 0,
+  steps: 1000,
+  batchSize: 8,
+  seqLen: 1024,
+  lr: 2e-3,
+  warmupSteps: 50,
+  minLrRatio: 0.1,
+  weightDecay: 0.1,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  gradClip: 1,
+  accumSteps: 1,
+  seqLenWarmup: null,
+  evalEvery: 0,
+  evalWindows: 64,
+  evalSeqLen: 0,
+  checkpointEvery: 0,
+  keepBest: true,
+  seed: 0,
 };
 
 export interface StepInfo {
@@ -178,18 +209,32 @@ interface TrainerState {
 function validateOptions(o: TrainOptions): void {
   const pos = (k: keyof TrainOptions) => {
     const v = o[k] as number;
-    if (!Number.isInteger(v) || v < 1) throw new TrainingError(`${k} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new TrainingError(`${k} must be a positive integer, got ${JSON.stringify(v)}`);
   };
   const nonneg = (k: keyof TrainOptions) => {
     const v = o[k] as number;
-    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new TrainingError(`${k} must be a number >= 0, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))
+      throw new TrainingError(`${k} must be a number >= 0, got ${JSON.stringify(v)}`);
   };
   for (const k of ['steps', 'batchSize', 'seqLen', 'accumSteps', 'evalWindows'] as const) pos(k);
-  for (const k of ['warmupSteps', 'minLrRatio', 'weightDecay', 'gradClip', 'evalEvery', 'checkpointEvery', 'eps', 'evalSeqLen'] as const) nonneg(k);
+  for (const k of [
+    'warmupSteps',
+    'minLrRatio',
+    'weightDecay',
+    'gradClip',
+    'evalEvery',
+    'checkpointEvery',
+    'eps',
+    'evalSeqLen',
+  ] as const)
+    nonneg(k);
   if (!(o.lr > 0 && Number.isFinite(o.lr))) throw new TrainingError(`lr must be a positive number, got ${o.lr}`);
-  if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) throw new TrainingError('beta1 and beta2 must be in [0, 1)');
+  if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1))
+    throw new TrainingError('beta1 and beta2 must be in [0, 1)');
   const w = o.seqLenWarmup;
-  if (w && (!Number.isInteger(w.start) || w.start < 1 || !Number.isInteger(w.steps) || w.steps < 0)) throw new TrainingError('seqLenWarmup needs an integer start >= 1 and steps >= 0');
+  if (w && (!Number.isInteger(w.start) || w.start < 1 || !Number.isInteger(w.steps) || w.steps < 0))
+    throw new TrainingError('seqLenWarmup needs an integer start >= 1 and steps >= 0');
 }
 
 export class Trainer {
@@ -210,7 +255,12 @@ export class Trainer {
   readonly parallel: DataParallel | null;
   readonly task: TaskRunner;
 
-  constructor(model: MambaModel, data: TrainData, options: Partial<TrainOptions> = {}, opts: { runDir?: string; hooks?: TrainHooks; parallel?: DataParallel } = {}) {
+  constructor(
+    model: MambaModel,
+    data: TrainData,
+    options: Partial<TrainOptions> = {},
+    opts: { runDir?: string; hooks?: TrainHooks; parallel?: DataParallel } = {},
+  ) {
     this.model = model;
     this.data = data;
     this.options = { ...TRAIN_DEFAULTS, ...options };
@@ -221,20 +271,35 @@ export class Trainer {
       const kind = task === 'classify' ? 'labelled' : 'window (unlabelled)';
       throw new TrainingError(`task '${task}' needs a ${kind} data source`);
     }
-    if (data.train.vocabSize > model.config.vocab_size) throw new TrainingError(`the data's vocabulary (${data.train.vocabSize}) is larger than the model's vocab_size (${model.config.vocab_size})`);
+    if (data.train.vocabSize > model.config.vocab_size)
+      throw new TrainingError(
+        `the data's vocabulary (${data.train.vocabSize}) is larger than the model's vocab_size (${model.config.vocab_size})`,
+      );
     const classes = (data.train as { classes?: readonly string[] }).classes;
     if (classes && classes.length !== model.config.num_classes) {
       const n = model.config.num_classes;
       throw new TrainingError(`the data has ${classes.length} classes, the model num_classes = ${n}`);
     }
-    this.optimizer = new AdamW(model.parameters(), { beta1: this.options.beta1, beta2: this.options.beta2, eps: this.options.eps, weightDecay: this.options.weightDecay });
+    this.optimizer = new AdamW(model.parameters(), {
+      beta1: this.options.beta1,
+      beta2: this.options.beta2,
+      eps: this.options.eps,
+      weightDecay: this.options.weightDecay,
+    });
     const par = opts.parallel ?? null;
-    if (par && (!Number.isInteger(par.worldSize) || par.worldSize < 1 || !Number.isInteger(par.rank) || par.rank < 0 || par.rank >= par.worldSize)) {
+    if (
+      par &&
+      (!Number.isInteger(par.worldSize) ||
+        par.worldSize < 1 ||
+        !Number.isInteger(par.rank) ||
+        par.rank < 0 ||
+        par.rank >= par.worldSize)
+    ) {
       throw new TrainingError(`parallel: rank must be in 0..worldSize-1, got rank ${par.rank} of ${par.worldSize}`);
     }
     this.parallel = par && par.worldSize > 1 ? par : null;
     // only rank 0 writes the run folder
-    this.runDir = this.parallel && this.parallel.rank !== 0 ? null : opts.runDir ?? null;
+    this.runDir = this.parallel && this.parallel.rank !== 0 ? null : (opts.runDir ?? null);
     this.hooks = opts.hooks ?? {};
     // data randomness is separate from the model's init stream, so both are reproducible from the seed
     this.#dataRng = new Rng((this.options.seed ^ 0x5eed5eed) >>> 0);
@@ -274,20 +339,30 @@ export class Trainer {
     const L = this.seqLenAt(this.step);
     const B = o.batchSize;
     this.model.zeroGrad();
-    let lossSum = 0, correct = 0, count = 0;
+    let lossSum = 0,
+      correct = 0,
+      count = 0;
     // data parallel: this step's batches come from (one seed of the shared stream, rank)
-    const rng = this.parallel ? new Rng((this.#dataRng.nextU32() ^ Math.imul(this.parallel.rank + 1, 0x9e3779b9)) >>> 0) : this.#dataRng;
+    const rng = this.parallel
+      ? new Rng((this.#dataRng.nextU32() ^ Math.imul(this.parallel.rank + 1, 0x9e3779b9)) >>> 0)
+      : this.#dataRng;
     for (let a = 0; a < o.accumSteps; a++) {
       const r = await this.task.trainMicroBatch(this.model, this.data.train, B, L, rng, o.accumSteps);
       const loss = r.loss;
       correct += r.correct ?? 0;
       count += r.count ?? 0;
-      if (!Number.isFinite(loss)) throw new TrainingError(`loss became ${loss} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`);
+      if (!Number.isFinite(loss))
+        throw new TrainingError(
+          `loss became ${loss} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`,
+        );
       lossSum += loss;
     }
     if (this.parallel) await this.parallel.allReduceMean(this.optimizer.params);
     const gradNorm = clipGradNorm(this.optimizer.params, o.gradClip);
-    if (!Number.isFinite(gradNorm)) throw new TrainingError(`gradient norm became ${gradNorm} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`);
+    if (!Number.isFinite(gradNorm))
+      throw new TrainingError(
+        `gradient norm became ${gradNorm} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`,
+      );
     const lr = this.lrAt(this.step);
     this.optimizer.update(lr);
     this.step++;
@@ -297,7 +372,14 @@ export class Trainer {
     this.#elapsedS += dt;
     const loss = lossSum / o.accumSteps;
     const info: StepInfo = {
-      step: this.step, loss, lr, gradNorm, seqLen: L, tokens, tokensPerS: tokens / dt, elapsedS: this.#elapsedS,
+      step: this.step,
+      loss,
+      lr,
+      gradNorm,
+      seqLen: L,
+      tokens,
+      tokensPerS: tokens / dt,
+      elapsedS: this.#elapsedS,
     };
     if (this.task.task === 'lm') info.bitsPerToken = loss / Math.LN2;
     if (count > 0) info.accuracy = correct / count;
@@ -315,7 +397,11 @@ export class Trainer {
       lastLoss = info.loss;
       await this.hooks.onStep?.(info);
       const last = this.step === o.steps;
-      if (this.data.valid && (!this.parallel || this.parallel.rank === 0) && ((o.evalEvery > 0 && this.step % o.evalEvery === 0) || last)) {
+      if (
+        this.data.valid &&
+        (!this.parallel || this.parallel.rank === 0) &&
+        ((o.evalEvery > 0 && this.step % o.evalEvery === 0) || last)
+      ) {
         const e = await this.evaluate();
         if (!this.#bestEval || e.loss < this.#bestEval.loss) {
           this.#bestEval = e;
@@ -370,7 +456,11 @@ export class Trainer {
       const optMeta = { ...meta, optimizer_step: String(this.optimizer.step) };
       writeSafetensors(join(folder, TRAINING_STATE_FILE), opt, optMeta);
       const st: TrainerState = {
-        version: 1, step: this.step, dataRng: this.#dataRng.state(), tokens: this.tokens, elapsedS: this.#elapsedS,
+        version: 1,
+        step: this.step,
+        dataRng: this.#dataRng.state(),
+        tokens: this.tokens,
+        elapsedS: this.#elapsedS,
         options: this.options,
       };
       if (this.#lastEval) st.lastEval = this.#lastEval;
@@ -384,7 +474,16 @@ export class Trainer {
    * Reopens a run folder: the model (config.json + model.safetensors), optimizer m/v, step, data RNG and
    * options, so run() continues exactly where the saved run stopped. `overrides` may change e.g. steps.
    */
-  static resume(dir: string, data: TrainData, opts: { create?: CreateOptions; overrides?: Partial<TrainOptions>; hooks?: TrainHooks; parallel?: DataParallel } = {}): Trainer {
+  static resume(
+    dir: string,
+    data: TrainData,
+    opts: {
+      create?: CreateOptions;
+      overrides?: Partial<TrainOptions>;
+      hooks?: TrainHooks;
+      parallel?: DataParallel;
+    } = {},
+  ): Trainer {
     let paths: (f: string) => string;
     const committed = committedCheckpoint(dir);
     if (committed) {
@@ -409,11 +508,17 @@ export class Trainer {
     } catch (e) {
       throw new CheckpointError(`${sp}: not valid JSON (${(e as Error).message})`);
     }
-    if (st.version !== 1 || !Number.isInteger(st.step) || !Array.isArray(st.dataRng)) throw new CheckpointError(`${sp}: not a trainer state of this toolkit`);
+    if (st.version !== 1 || !Number.isInteger(st.step) || !Array.isArray(st.dataRng))
+      throw new CheckpointError(`${sp}: not a trainer state of this toolkit`);
     const model = createModel(readConfig(committed ? committed.dir : dir), { seed: st.options.seed, ...opts.create });
     const mp = paths(MODEL_FILE);
     loadTensorsInto(model, readSafetensors(mp).tensors, mp);
-    const t = new Trainer(model, data, { ...st.options, ...opts.overrides }, { runDir: dir, hooks: opts.hooks ?? {}, ...(opts.parallel ? { parallel: opts.parallel } : {}) });
+    const t = new Trainer(
+      model,
+      data,
+      { ...st.options, ...opts.overrides },
+      { runDir: dir, hooks: opts.hooks ?? {}, ...(opts.parallel ? { parallel: opts.parallel } : {}) },
+    );
     const op = paths(TRAINING_STATE_FILE);
     const { tensors, metadata } = readSafetensors(op);
     if (metadata.step !== String(st.step)) {
@@ -421,10 +526,14 @@ export class Trainer {
       throw new CheckpointError(`${steps}: no consistent checkpoint`);
     }
     t.optimizer.params.forEach((p, i) => {
-      for (const [k, dst] of [[`m.${p.name}`, t.optimizer.m[i]!], [`v.${p.name}`, t.optimizer.v[i]!]] as const) {
+      for (const [k, dst] of [
+        [`m.${p.name}`, t.optimizer.m[i]!],
+        [`v.${p.name}`, t.optimizer.v[i]!],
+      ] as const) {
         const s = tensors.get(k);
         if (!s) throw new CheckpointError(`${op}: tensor ${k} is missing`);
-        if (s.data.length !== dst.numel) throw new CheckpointError(`${op}: tensor ${k} has ${s.data.length} values, the model needs ${dst.numel}`);
+        if (s.data.length !== dst.numel)
+          throw new CheckpointError(`${op}: tensor ${k} has ${s.data.length} values, the model needs ${dst.numel}`);
         const v = safeToFloat64(s);
         dst.copyFrom(Tensor.from(dst.dtype === 'f64' ? v : Float32Array.from(v), dst.shape));
       }

@@ -46,7 +46,7 @@ export class Rng {
   int(n: number): number {
     if (!(n >= 1)) throw new Error(`Rng.int: n must be >= 1, got ${n}`);
     if (n <= 4294967296) return Math.floor(this.next() * n);
-    return Math.floor((this.nextU32() * 4294967296 + this.nextU32()) / 2 ** 64 * n);
+    return Math.floor(((this.nextU32() * 4294967296 + this.nextU32()) / 2 ** 64) * n);
   }
 
   /** Standard normal (Box-Muller). */

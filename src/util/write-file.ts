@@ -4,8 +4,18 @@
 // a device or a socket is written in place, never replaced by a regular file. Errors name the given path,
 // never the temp file.
 import {
-  closeSync, fstatSync, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync,
-  writeSync, type Stats,
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
 } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
@@ -151,7 +161,8 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
 /** True when `path` is the same open file as file descriptor `fd` (e.g. /dev/stdout, /proc/self/fd/1). */
 export function isSameFileAs(path: string, fd: number): boolean {
   try {
-    const a = statSync(path), b = fstatSync(fd);
+    const a = statSync(path),
+      b = fstatSync(fd);
     return a.dev === b.dev && a.ino === b.ino;
   } catch {
     return false;

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { Tensor, TensorError, bf16BitsToF32, f32ToBf16Bits, gemm, matmul, native, resolveDevice } from '../../src/backend/index.js';
+import {
+  Tensor,
+  TensorError,
+  bf16BitsToF32,
+  f32ToBf16Bits,
+  gemm,
+  matmul,
+  native,
+  resolveDevice,
+} from '../../src/backend/index.js';
 import { randn, relErr } from '../helpers.js';
 
 describe('Tensor', () => {
@@ -51,7 +60,15 @@ describe('Tensor', () => {
 
 describe('cpu gemm', () => {
   // naive float64 reference
-  function ref(A: Float64Array, B: Float64Array, M: number, N: number, K: number, ta: boolean, tb: boolean): Float64Array {
+  function ref(
+    A: Float64Array,
+    B: Float64Array,
+    M: number,
+    N: number,
+    K: number,
+    ta: boolean,
+    tb: boolean,
+  ): Float64Array {
     const C = new Float64Array(M * N);
     for (let i = 0; i < M; i++)
       for (let j = 0; j < N; j++) {
@@ -61,18 +78,36 @@ describe('cpu gemm', () => {
       }
     return C;
   }
-  for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+  for (const [ta, tb] of [
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ] as const) {
     it(`matches a float64 reference (transA=${ta}, transB=${tb}) on awkward shapes`, () => {
-      const M = 37, N = 29, K = 53;
-      const A = randn(M * K, 3), B = randn(K * N, 4);
+      const M = 37,
+        N = 29,
+        K = 53;
+      const A = randn(M * K, 3),
+        B = randn(K * N, 4);
       const C = ref(A, B, M, N, K, ta, tb);
       const a32 = Tensor.from(Float32Array.from(A), ta ? [K, M] : [M, K]);
       const b32 = Tensor.from(Float32Array.from(B), tb ? [N, K] : [K, N]);
       const c32 = matmul(a32, b32, { transA: ta, transB: tb });
       expect(relErr(c32.toFloat64(), C)).toBeLessThan(1e-5);
       const c64 = Tensor.from(new Float64Array(M * N).fill(1), [M, N]);
-      gemm(Tensor.from(A, ta ? [K, M] : [M, K]), Tensor.from(B, tb ? [N, K] : [K, N]), c64, { transA: ta, transB: tb, alpha: 2, beta: 0.5 });
-      expect(relErr(c64.data as Float64Array, C.map((x) => 2 * x + 0.5))).toBeLessThan(1e-12);
+      gemm(Tensor.from(A, ta ? [K, M] : [M, K]), Tensor.from(B, tb ? [N, K] : [K, N]), c64, {
+        transA: ta,
+        transB: tb,
+        alpha: 2,
+        beta: 0.5,
+      });
+      expect(
+        relErr(
+          c64.data as Float64Array,
+          C.map((x) => 2 * x + 0.5),
+        ),
+      ).toBeLessThan(1e-12);
     });
   }
 });

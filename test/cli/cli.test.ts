@@ -10,7 +10,12 @@ const root = join(__dirname, '..', '..');
 const bin = (cli: 'dna' | 'audio') => join(root, 'bin', `mamba-${cli}.js`);
 
 function run(cli: 'dna' | 'audio', args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [bin(cli), ...args], { cwd, encoding: 'utf8', env: { ...process.env, MAMBA_NUM_THREADS: '1' }, timeout: 300_000 });
+  const r = spawnSync(process.execPath, [bin(cli), ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, MAMBA_NUM_THREADS: '1' },
+    timeout: 300_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -39,8 +44,20 @@ describe('mamba-dna', () => {
     const out = join(dir, 'lm');
     const t = run('dna', ['train', ...small, '--steps', '4', '--out', out], dir);
     expect(t.code, t.err).toBe(0);
-    for (const f of ['config.json', 'model.safetensors', 'metrics.jsonl', 'run.json', 'trainer_state.json', 'loss.svg', 'report.html']) expect(existsSync(join(out, f)), f).toBe(true);
-    const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'metrics.jsonl',
+      'run.json',
+      'trainer_state.json',
+      'loss.svg',
+      'report.html',
+    ])
+      expect(existsSync(join(out, f)), f).toBe(true);
+    const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows.filter((r) => r.split === 'train').map((r) => r.step)).toEqual([1, 2, 3, 4]);
     for (const r of rows) {
       expect(Number.isFinite(r.loss)).toBe(true);
@@ -64,13 +81,40 @@ describe('mamba-dna', () => {
     const r = run('dna', ['train', '--out', out, '--resume', '--steps', '6'], dir);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/resuming .* at step 4 of 6/);
-    const rows2 = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const rows2 = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows2.filter((x) => x.split === 'train').map((x) => x.step)).toEqual([1, 2, 3, 4, 5, 6]);
     // the first four steps are kept as they were
-    expect(rows2.filter((x) => x.split === 'train').slice(0, 4).map((x) => x.loss)).toEqual(rows.filter((x) => x.split === 'train').map((x) => x.loss).slice(0, 4));
+    expect(
+      rows2
+        .filter((x) => x.split === 'train')
+        .slice(0, 4)
+        .map((x) => x.loss),
+    ).toEqual(
+      rows
+        .filter((x) => x.split === 'train')
+        .map((x) => x.loss)
+        .slice(0, 4),
+    );
 
     // generation: FASTA continuation of a real region of the shipped genome
-    const g = run('dna', ['generate', '--checkpoint', out, '--prompt', 'gi|208433976|ref|NC_011333.1|:1001-1200', '--length', '150', '-o', join(dir, 'gen.fa')], dir);
+    const g = run(
+      'dna',
+      [
+        'generate',
+        '--checkpoint',
+        out,
+        '--prompt',
+        'gi|208433976|ref|NC_011333.1|:1001-1200',
+        '--length',
+        '150',
+        '-o',
+        join(dir, 'gen.fa'),
+      ],
+      dir,
+    );
     expect(g.code, g.err).toBe(0);
     const fa = readFileSync(join(dir, 'gen.fa'), 'utf8').split('\n');
     expect(fa[0]).toMatch(/^>generated_1 length=150 prompt=gi\|208433976\|ref\|NC_011333\.1\|:1001-1200/);
@@ -80,10 +124,25 @@ describe('mamba-dna', () => {
     expect(g2.code).toBe(1);
     expect(g2.err).toMatch(/already exists/);
     // several samples in one batch: one FASTA record each, seeded apart
-    const g3 = run('dna', ['generate', '--checkpoint', out, '--samples', '3', '--length', '80', '-o', join(dir, 'three.fa')], dir);
+    const g3 = run(
+      'dna',
+      ['generate', '--checkpoint', out, '--samples', '3', '--length', '80', '-o', join(dir, 'three.fa')],
+      dir,
+    );
     expect(g3.code, g3.err).toBe(0);
     const recs = readFileSync(join(dir, 'three.fa'), 'utf8').split('>').filter(Boolean);
-    expect(recs.map((r) => r.split('\n')[0]!.match(/^generated_(\d) .* seed=(\d)$/)?.slice(1))).toEqual([['1', '0'], ['2', '1'], ['3', '2']]);
+    expect(
+      recs.map((r) =>
+        r
+          .split('\n')[0]!
+          .match(/^generated_(\d) .* seed=(\d)$/)
+          ?.slice(1),
+      ),
+    ).toEqual([
+      ['1', '0'],
+      ['2', '1'],
+      ['3', '2'],
+    ]);
     const seqs = recs.map((r) => r.split('\n').slice(1).join(''));
     expect(seqs.map((q) => q.length)).toEqual([80, 80, 80]);
     expect(new Set(seqs).size).toBe(3);
@@ -111,14 +170,26 @@ describe('mamba-dna', () => {
     writeFileSync(tiny, '>a\nACGTACGTAC\n>b\nACGTAC\n');
     const long = run('dna', ['train', '--data', tiny, '--seq-len', '64', '--out', join(dir, 'x2')], dir);
     expect(long.code).toBe(1);
-    expect(long.err).toMatch(/--seq-len 64 needs windows of 65 tokens, but the longest record of the training part of .*tiny\.fa holds 9/);
+    expect(long.err).toMatch(
+      /--seq-len 64 needs windows of 65 tokens, but the longest record of the training part of .*tiny\.fa holds 9/,
+    );
     expect(existsSync(join(dir, 'x2'))).toBe(false);
     const exists = join(dir, 'lm');
     const again = run('dna', ['train', ...small, '--steps', '1', '--out', exists], dir);
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/already exists.*--force/);
     const one = join(dir, 'oneclass.json');
-    writeFileSync(one, JSON.stringify({ name: 'one', classes: ['a'], sources: [{ path: tiny, label: 'a', split: 'train' }, { path: tiny, label: 'a', split: 'test' }] }));
+    writeFileSync(
+      one,
+      JSON.stringify({
+        name: 'one',
+        classes: ['a'],
+        sources: [
+          { path: tiny, label: 'a', split: 'train' },
+          { path: tiny, label: 'a', split: 'test' },
+        ],
+      }),
+    );
     const oneClass = run('dna', ['train', '--task', 'classify', '--data', one, '--out', join(dir, 'x3')], dir);
     expect(oneClass.code).toBe(1);
     expect(oneClass.err).toMatch(/at least two class/);
@@ -132,15 +203,41 @@ describe('mamba-dna', () => {
 describe('Ctrl-C', () => {
   it('saves a checkpoint after the current step and exits 0; --resume continues from it', async () => {
     const out = join(dir, 'interrupted');
-    const child = spawn(process.execPath, [bin('dna'), 'train', '--seq-len', '64', '--batch', '2', '--steps', '100000', '--eval-every', '100000', '--out', out], { cwd: dir, env: { ...process.env, MAMBA_NUM_THREADS: '1' } });
-    let err = '', stdout = '';
-    child.stderr.on('data', (d) => { err += String(d); });
-    child.stdout.on('data', (d) => { stdout += String(d); });
+    const child = spawn(
+      process.execPath,
+      [
+        bin('dna'),
+        'train',
+        '--seq-len',
+        '64',
+        '--batch',
+        '2',
+        '--steps',
+        '100000',
+        '--eval-every',
+        '100000',
+        '--out',
+        out,
+      ],
+      { cwd: dir, env: { ...process.env, MAMBA_NUM_THREADS: '1' } },
+    );
+    let err = '',
+      stdout = '';
+    child.stderr.on('data', (d) => {
+      err += String(d);
+    });
+    child.stdout.on('data', (d) => {
+      stdout += String(d);
+    });
     // wait until at least one step has been logged, then interrupt
     const metrics = join(out, 'metrics.jsonl');
     await new Promise<void>((res) => {
       const t = setInterval(() => {
-        if (existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"split":"train"')) { clearInterval(t); child.kill('SIGINT'); res(); }
+        if (existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"split":"train"')) {
+          clearInterval(t);
+          child.kill('SIGINT');
+          res();
+        }
       }, 50);
     });
     const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
@@ -161,11 +258,19 @@ describe('Ctrl-C', () => {
 describe('mamba-audio', () => {
   it('with no --task, trains a digit classifier on the shipped digits; predict gives class probabilities', () => {
     const out = join(dir, 'digits');
-    const t = run('audio', ['train', '--seq-len', '1000', '--batch', '4', '--steps', '2', '--eval-windows', '1', '--out', out], dir);
+    const t = run(
+      'audio',
+      ['train', '--seq-len', '1000', '--batch', '4', '--steps', '2', '--eval-windows', '1', '--out', out],
+      dir,
+    );
     expect(t.code, t.err).toBe(0);
     const run_ = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
     expect(run_.classes).toHaveLength(10);
-    const p = run('audio', ['predict', '--checkpoint', out, join(root, 'datasets', 'audio', 'digits', 'test'), '--format', 'json'], dir);
+    const p = run(
+      'audio',
+      ['predict', '--checkpoint', out, join(root, 'datasets', 'audio', 'digits', 'test'), '--format', 'json'],
+      dir,
+    );
     expect(p.code, p.err).toBe(0);
     const preds = JSON.parse(p.out) as { item: string; predicted: string; probabilities: Record<string, number> }[];
     expect(preds.length).toBeGreaterThan(5);

@@ -19,7 +19,10 @@ const DOMAIN_SPECIFIC: Record<string, { dna?: string[]; audio?: string[] }> = {
   // DNA keeps soft-masking as extra tokens; audio picks a rate, a companding and a headerless layout
   tokenize: { dna: ['--keep-case'], audio: ['--rate', '--encoding', '--raw'] },
   // the audio recipes synthesize speech with espeak-ng voices
-  'dataset build': { dna: ['--maf'], audio: ['--voices', '--renditions', '--seed', '--format', '--source', '--max-seconds', '--excerpt-seconds'] },
+  'dataset build': {
+    dna: ['--maf'],
+    audio: ['--voices', '--renditions', '--seed', '--format', '--source', '--max-seconds', '--excerpt-seconds'],
+  },
   // DNA scores regions of a genome (BED, both strands, a bedGraph per base); audio scores whole WAVs in time bins
   score: { dna: ['--bed', '--strand', '--per-base', '--decimals'], audio: ['--bin-seconds', '--rate'] },
   // DNA embeds records or BED intervals (both strands, fixed windows in bases); audio files or windows in seconds
@@ -47,10 +50,15 @@ function fullHelp(c: Command): string {
   return text;
 }
 
-const shape = (o: Option) => ({ short: o.short ?? null, takesValue: o.required || o.optional, default: o.defaultValue ?? null });
+const shape = (o: Option) => ({
+  short: o.short ?? null,
+  takesValue: o.required || o.optional,
+  default: o.defaultValue ?? null,
+});
 
 describe('the two CLIs share their flags', () => {
-  const d = commands(dna), a = commands(audio);
+  const d = commands(dna),
+    a = commands(audio);
 
   it('have the same commands, apart from the listed domain-specific ones', () => {
     const onlyDna = [...d.keys()].filter((k) => !a.has(k)).sort();
@@ -65,17 +73,32 @@ describe('the two CLIs share their flags', () => {
       const spec = DOMAIN_SPECIFIC[name] ?? {};
       const opts = (c: Command, skip: string[] = []) =>
         new Map(c.options.filter((o) => !skip.includes(o.long!)).map((o) => [o.long!, shape(o)]));
-      const od = opts(d.get(name)!, spec.dna), oa = opts(a.get(name)!, spec.audio);
+      const od = opts(d.get(name)!, spec.dna),
+        oa = opts(a.get(name)!, spec.audio);
       expect(Object.fromEntries(od), `${name}: options of mamba-dna vs mamba-audio`).toEqual(Object.fromEntries(oa));
       // the listed domain-specific options exist (a stale list fails too)
-      for (const f of spec.dna ?? []) expect(d.get(name)!.options.some((o) => o.long === f), `mamba-dna ${name} ${f}`).toBe(true);
-      for (const f of spec.audio ?? []) expect(a.get(name)!.options.some((o) => o.long === f), `mamba-audio ${name} ${f}`).toBe(true);
+      for (const f of spec.dna ?? [])
+        expect(
+          d.get(name)!.options.some((o) => o.long === f),
+          `mamba-dna ${name} ${f}`,
+        ).toBe(true);
+      for (const f of spec.audio ?? [])
+        expect(
+          a.get(name)!.options.some((o) => o.long === f),
+          `mamba-audio ${name} ${f}`,
+        ).toBe(true);
     });
   }
 
   it('every command that writes an output file takes -f/--force', () => {
-    const writers = { dna: ['train', 'generate', 'tokenize', 'region', 'dataset build'], audio: ['train', 'generate', 'tokenize', 'detokenize', 'dataset build'] };
-    for (const [cmds, list] of [[d, writers.dna], [a, writers.audio]] as const) {
+    const writers = {
+      dna: ['train', 'generate', 'tokenize', 'region', 'dataset build'],
+      audio: ['train', 'generate', 'tokenize', 'detokenize', 'dataset build'],
+    };
+    for (const [cmds, list] of [
+      [d, writers.dna],
+      [a, writers.audio],
+    ] as const) {
       for (const n of list) {
         const f = cmds.get(n)!.options.find((o) => o.long === '--force');
         expect(f?.short, n).toBe('-f');
@@ -84,18 +107,29 @@ describe('the two CLIs share their flags', () => {
   });
 
   it('help text, examples included, does not leak across domains', () => {
-    for (const [name, c] of d) expect(fullHelp(c), `mamba-dna ${name}`).not.toMatch(/\bWAV\b|\baudio\b|sample rate|speaker|mamba-audio/i);
-    for (const [name, c] of a) expect(fullHelp(c), `mamba-audio ${name}`).not.toMatch(/genome|FASTA|\bbases?\b|samtools|strain|mamba-dna/i);
+    for (const [name, c] of d)
+      expect(fullHelp(c), `mamba-dna ${name}`).not.toMatch(/\bWAV\b|\baudio\b|sample rate|speaker|mamba-audio/i);
+    for (const [name, c] of a)
+      expect(fullHelp(c), `mamba-audio ${name}`).not.toMatch(/genome|FASTA|\bbases?\b|samtools|strain|mamba-dna/i);
   });
 
   it('every help example of a shared command names a flag the command has', () => {
-    for (const [cli, cmds] of [['mamba-dna', d], ['mamba-audio', a]] as const) {
+    for (const [cli, cmds] of [
+      ['mamba-dna', d],
+      ['mamba-audio', a],
+    ] as const) {
       for (const [name, c] of cmds) {
         if (c.commands.length) continue; // a group's examples run its subcommands
         const examples = fullHelp(c).split('Examples:')[1] ?? '';
         for (const line of examples.split('\n').filter((l) => l.includes(`$ ${cli} ${name} `))) {
-          for (const flag of line.split('#')[0]!.split('|')[0]!.match(/(?<=\s)--?[a-z][a-z-]*/g) ?? []) {
-            expect(c.options.some((o) => o.long === flag || o.short === flag), `${cli} ${name} example uses ${flag}: ${line}`).toBe(true);
+          for (const flag of line
+            .split('#')[0]!
+            .split('|')[0]!
+            .match(/(?<=\s)--?[a-z][a-z-]*/g) ?? []) {
+            expect(
+              c.options.some((o) => o.long === flag || o.short === flag),
+              `${cli} ${name} example uses ${flag}: ${line}`,
+            ).toBe(true);
           }
         }
       }

@@ -2,7 +2,20 @@
 // a FIFO or device is written in place and never replaced by a regular file, `-` and /dev/stdout are
 // stdout, and a path that cannot be written fails in one line naming it (never a temp file).
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +39,8 @@ const noTemps = (d: string) => readdirSync(d).filter((n) => n.endsWith('.tmp') |
 
 describe('outputs', () => {
   it('a symlink is written through: the link stays a link and its target gets the bytes (with --force)', () => {
-    const tgt = join(dir, 'tgt.tok'), link = join(dir, 'link.tok');
+    const tgt = join(dir, 'tgt.tok'),
+      link = join(dir, 'link.tok');
     writeFileSync(tgt, 'old');
     symlinkSync('tgt.tok', link);
     const refused = cli('dna', ['tokenize', fa, 'c1:1-4', '-o', link]);
@@ -53,7 +67,9 @@ describe('outputs', () => {
     const got: Buffer[] = [];
     reader.stdout.on('data', (b: Buffer) => got.push(b));
     const done = new Promise((r) => reader.on('close', r));
-    const w = spawn(process.execPath, [bin('dna'), 'tokenize', fa, 'c1:1-4', '-o', fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const w = spawn(process.execPath, [bin('dna'), 'tokenize', fa, 'c1:1-4', '-o', fifo], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const code = await new Promise((r) => w.on('close', r));
     await done;
     expect(code).toBe(0);
@@ -78,7 +94,9 @@ describe('outputs', () => {
     expect(cli('dna', ['tokenize', fa, 'c1:1-4', '-o', '/dev/null']).code).toBe(0);
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
     // audio WAV to stdout
-    const a = cli('audio', ['detokenize', '--raw', '--rate', '8000', '-', '-o', '-'], { input: Buffer.alloc(800, 128) });
+    const a = cli('audio', ['detokenize', '--raw', '--rate', '8000', '-', '-o', '-'], {
+      input: Buffer.alloc(800, 128),
+    });
     expect(a.code, a.err).toBe(0);
     expect(a.bytes.subarray(0, 4).toString()).toBe('RIFF');
     expect(a.bytes.length).toBe(44 + 1600);
@@ -89,7 +107,10 @@ describe('outputs', () => {
     mkdirSync(sub);
     const cases: [string, RegExp][] = [
       [sub, new RegExp(`^mamba-dna: error: -o ${sub} is a folder; give a file name\n$`)],
-      [join(dir, 'nope', 'x.tok'), new RegExp(`^mamba-dna: error: -o ${dir}/nope/x.tok: the folder ${dir}/nope does not exist\n$`)],
+      [
+        join(dir, 'nope', 'x.tok'),
+        new RegExp(`^mamba-dna: error: -o ${dir}/nope/x.tok: the folder ${dir}/nope does not exist\n$`),
+      ],
       [join(fa, 'x.tok'), new RegExp(`^mamba-dna: error: -o ${fa}/x.tok: ${fa} is not a folder\n$`)],
     ];
     for (const [out, want] of cases) {
@@ -99,7 +120,9 @@ describe('outputs', () => {
     }
     const g = cli('dna', ['region', fa, 'c1', '-o', sub]);
     expect(g.err).toBe(`mamba-dna: error: -o ${sub} is a folder; give a file name\n`);
-    const a = cli('audio', ['detokenize', '--raw', '--rate', '8000', '-', '-o', join(dir, 'nope', 'x.wav')], { input: Buffer.alloc(8, 128) });
+    const a = cli('audio', ['detokenize', '--raw', '--rate', '8000', '-', '-o', join(dir, 'nope', 'x.wav')], {
+      input: Buffer.alloc(8, 128),
+    });
     expect(a.code).toBe(1);
     expect(a.err).toBe(`mamba-audio: error: -o ${dir}/nope/x.wav: the folder ${dir}/nope does not exist\n`);
     // --out of a run folder naming a file

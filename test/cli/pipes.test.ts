@@ -36,14 +36,36 @@ beforeAll(() => {
   requireDist();
   dir = mkdtempSync(join(tmpdir(), 'mamba-pipes-'));
   const set = toySet(dir);
-  const t = cli('dna', ['train', '--task', 'classify', '--data', set, '--seq-len', '64', '--batch', '2', '--steps', '2',
-    '--eval-windows', '1', '--device', 'cpu', '--out', join(dir, 'cls')]);
+  const t = cli('dna', [
+    'train',
+    '--task',
+    'classify',
+    '--data',
+    set,
+    '--seq-len',
+    '64',
+    '--batch',
+    '2',
+    '--steps',
+    '2',
+    '--eval-windows',
+    '1',
+    '--device',
+    'cpu',
+    '--out',
+    join(dir, 'cls'),
+  ]);
   if (t.code !== 0) throw new Error(t.err);
   writeFileSync(join(dir, 'g.fa'), readFileSync(join(dir, 'ac-test.fa')));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const rows = (tsv: string) => tsv.trim().split('\n').slice(1).map((l) => l.split('\t'));
+const rows = (tsv: string) =>
+  tsv
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split('\t'));
 
 describe('DNA pipes', () => {
   it('region | predict -: the same probabilities as predict on the file holding the region', () => {
@@ -59,7 +81,9 @@ describe('DNA pipes', () => {
 
   it('stdin may be gzip or bgzip (and /dev/stdin works: no ESPIPE)', () => {
     const want = rows(cli('dna', ['predict', '--checkpoint', join(dir, 'cls'), join(dir, 'g.fa')]).out)[0]!.slice(1);
-    const gz = cli('dna', ['predict', '--checkpoint', join(dir, 'cls'), '-'], { input: gzipSync(readFileSync(join(dir, 'g.fa'))) });
+    const gz = cli('dna', ['predict', '--checkpoint', join(dir, 'cls'), '-'], {
+      input: gzipSync(readFileSync(join(dir, 'g.fa'))),
+    });
     expect(gz.code, gz.err).toBe(0);
     expect(rows(gz.out)[0]!.slice(1)).toEqual(want);
     const dev = sh(`cat ${dir}/g.fa | mamba-dna predict --checkpoint ${dir}/cls /dev/stdin`);
@@ -76,8 +100,14 @@ describe('DNA pipes', () => {
     const r = cli('dna', ['predict', '--checkpoint', join(dir, 'cls'), dir]);
     expect(r.code, r.err).toBe(0);
     expect(rows(r.out).map((x) => x[0]!.replace(`${dir}/`, ''))).toEqual([
-      'ac-test.fa:ac_test', 'ac-train.fa:ac_train', 'ac-valid.fa:ac_valid', 'g.fa:ac_test',
-      'gt-test.fa:gt_test', 'gt-train.fa:gt_train', 'gt-valid.fa:gt_valid', 'piece.fa:ac_test:1-300',
+      'ac-test.fa:ac_test',
+      'ac-train.fa:ac_train',
+      'ac-valid.fa:ac_valid',
+      'g.fa:ac_test',
+      'gt-test.fa:gt_test',
+      'gt-train.fa:gt_train',
+      'gt-valid.fa:gt_valid',
+      'piece.fa:ac_test:1-300',
     ]);
   });
 
@@ -94,14 +124,20 @@ describe('DNA pipes', () => {
     const fa = readFileSync(join(dir, 'g.fa'));
     const region = cli('dna', ['region', '-', 'ac_test:1-10'], { input: fa });
     expect(region.code).toBe(1);
-    expect(region.err).toBe('mamba-dna: error: stdin: region needs an indexed FASTA (it reads parts of it through its .fai), ' +
-      'and a stream cannot be indexed: save it to a file first\n');
+    expect(region.err).toBe(
+      'mamba-dna: error: stdin: region needs an indexed FASTA (it reads parts of it through its .fai), ' +
+        'and a stream cannot be indexed: save it to a file first\n',
+    );
     const index = cli('dna', ['index', '-'], { input: fa });
     expect(index.code).toBe(1);
-    expect(index.err).toMatch(/^mamba-dna: error: stdin: index writes FILE.fai next to a FASTA file, and a stream cannot be indexed/);
+    expect(index.err).toMatch(
+      /^mamba-dna: error: stdin: index writes FILE.fai next to a FASTA file, and a stream cannot be indexed/,
+    );
     const train = cli('dna', ['train', '--data', '-', '--out', join(dir, 'never')], { input: fa });
     expect(train.code).toBe(1);
-    expect(train.err).toMatch(/^mamba-dna: error: stdin: training and evaluation read random windows of the data.*save it to a file first\n$/);
+    expect(train.err).toMatch(
+      /^mamba-dna: error: stdin: training and evaluation read random windows of the data.*save it to a file first\n$/,
+    );
     const ev = cli('dna', ['eval', '--checkpoint', join(dir, 'cls'), '--data', '-'], { input: fa });
     expect(ev.code).toBe(1);
     expect(ev.err).toMatch(/^mamba-dna: error: stdin: training and evaluation read random windows/);
@@ -109,7 +145,9 @@ describe('DNA pipes', () => {
 
   it('a reader that stops early ends the writer quietly', () => {
     const names = Array.from({ length: 2000 }, () => 'ac_test').join(' ');
-    const r = sh(`set +o pipefail; mamba-dna region ${dir}/g.fa ${names} | head -c 10; echo " status \${PIPESTATUS[0]}"`);
+    const r = sh(
+      `set +o pipefail; mamba-dna region ${dir}/g.fa ${names} | head -c 10; echo " status \${PIPESTATUS[0]}"`,
+    );
     expect(r.out).toMatch(/^>ac_test\n[AC] status (0|141)\n$/);
     expect(r.err).toBe('');
   });
@@ -118,16 +156,39 @@ describe('DNA pipes', () => {
 describe('audio pipes', () => {
   let cls = '';
   const wavAt = (rate: number, seconds: number, hz = 440) =>
-    encodeWav(Float32Array.from({ length: Math.round(rate * seconds) }, (_, i) => 0.5 * Math.sin((2 * Math.PI * hz * i) / rate)), rate, 16);
+    encodeWav(
+      Float32Array.from(
+        { length: Math.round(rate * seconds) },
+        (_, i) => 0.5 * Math.sin((2 * Math.PI * hz * i) / rate),
+      ),
+      rate,
+      16,
+    );
   beforeAll(() => {
     cls = join(dir, 'audio-cls');
-    const t = cli('audio', ['train', '--seq-len', '1000', '--batch', '2', '--steps', '1', '--eval-windows', '1', '--device', 'cpu', '--out', cls]);
+    const t = cli('audio', [
+      'train',
+      '--seq-len',
+      '1000',
+      '--batch',
+      '2',
+      '--steps',
+      '1',
+      '--eval-windows',
+      '1',
+      '--device',
+      'cpu',
+      '--out',
+      cls,
+    ]);
     if (t.code !== 0) throw new Error(t.err);
   });
 
   it('tokenize - | detokenize -: a WAV through two pipes comes back at its rate', () => {
     writeFileSync(join(dir, 'tone8k.wav'), wavAt(8000, 0.5));
-    const r = sh(`cat ${dir}/tone8k.wav | mamba-audio tokenize - --rate 8000 | mamba-audio detokenize - > ${dir}/back.wav`);
+    const r = sh(
+      `cat ${dir}/tone8k.wav | mamba-audio tokenize - --rate 8000 | mamba-audio detokenize - > ${dir}/back.wav`,
+    );
     expect(r.code, r.err).toBe(0);
     const back = readFileSync(join(dir, 'back.wav'));
     expect(back.readUInt32LE(24)).toBe(8000); // the fmt chunk's rate
@@ -141,12 +202,16 @@ describe('audio pipes', () => {
     expect(direct.code, direct.err).toBe(0);
     const d = JSON.parse(direct.out) as { item: string; windows: number; probabilities: Record<string, number> }[];
     expect(d[0]!.windows).toBe(5);
-    const piped = cli('audio', ['predict', '--checkpoint', cls, '-', '--windows', '5', '--format', 'json'], { input: readFileSync(long) });
+    const piped = cli('audio', ['predict', '--checkpoint', cls, '-', '--windows', '5', '--format', 'json'], {
+      input: readFileSync(long),
+    });
     expect(piped.code, piped.err).toBe(0);
     const p = JSON.parse(piped.out) as typeof d;
     expect(p[0]!.item).toBe('stdin');
     expect(p[0]!.probabilities).toEqual(d[0]!.probabilities);
-    const three = JSON.parse(cli('audio', ['predict', '--checkpoint', cls, long, '--windows', '3', '--format', 'json']).out) as typeof d;
+    const three = JSON.parse(
+      cli('audio', ['predict', '--checkpoint', cls, long, '--windows', '3', '--format', 'json']).out,
+    ) as typeof d;
     expect(three[0]!.windows).toBe(3);
   });
 
@@ -165,7 +230,9 @@ describe('audio pipes', () => {
   });
 
   it('train --data - is refused: it needs random access', () => {
-    const r = cli('audio', ['train', '--task', 'lm', '--data', '-', '--out', join(dir, 'never')], { input: wavAt(16000, 0.1) });
+    const r = cli('audio', ['train', '--task', 'lm', '--data', '-', '--out', join(dir, 'never')], {
+      input: wavAt(16000, 0.1),
+    });
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/stdin: training and evaluation read random windows/);
   });

@@ -44,15 +44,18 @@ describe('region past the end of a record', () => {
     expect(all.err).toBe(REGIONS.map((r) => EXPECTED[r]![1]).join(''));
   });
 
-  it.skipIf(!hasSamtools || !hasBgzip)('is byte-identical to samtools faidx, stdout and stderr, plain and bgzip (needs samtools, bgzip)', () => {
-    for (const file of [fa, gz]) {
-      const st = spawnSync('samtools', ['faidx', file, ...REGIONS], { encoding: 'latin1' });
-      const ours = cli('dna', ['region', file, ...REGIONS]);
-      expect(ours.code).toBe(st.status);
-      expect(ours.out, `${file} stdout`).toBe(st.stdout);
-      expect(ours.err, `${file} stderr`).toBe(st.stderr);
-    }
-  });
+  it.skipIf(!hasSamtools || !hasBgzip)(
+    'is byte-identical to samtools faidx, stdout and stderr, plain and bgzip (needs samtools, bgzip)',
+    () => {
+      for (const file of [fa, gz]) {
+        const st = spawnSync('samtools', ['faidx', file, ...REGIONS], { encoding: 'latin1' });
+        const ours = cli('dna', ['region', file, ...REGIONS]);
+        expect(ours.code).toBe(st.status);
+        expect(ours.out, `${file} stdout`).toBe(st.stdout);
+        expect(ours.err, `${file} stderr`).toBe(st.stderr);
+      }
+    },
+  );
 
   it('tokenize stays exact: a region past the end is an error there', () => {
     const r = cli('dna', ['tokenize', fa, 'c1:10-30']);

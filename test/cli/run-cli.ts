@@ -8,7 +8,8 @@ export const bin = (cli: 'dna' | 'audio') => join(root, 'bin', `mamba-${cli}.js`
 const env = { ...process.env, MAMBA_NUM_THREADS: '1' };
 
 export function requireDist(): void {
-  if (!existsSync(join(root, 'dist', 'cli', 'dna.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.json` first');
+  if (!existsSync(join(root, 'dist', 'cli', 'dna.js')))
+    throw new Error('dist/ is missing: run `npx tsc -p tsconfig.json` first');
 }
 
 export interface CliResult {
@@ -19,8 +20,17 @@ export interface CliResult {
 }
 
 /** Runs `mamba-<cli> args...` with optional stdin bytes. */
-export function cli(which: 'dna' | 'audio', args: string[], opts: { cwd?: string; input?: Uint8Array | string } = {}): CliResult {
-  const r = spawnSync(process.execPath, [bin(which), ...args], { cwd: opts.cwd, input: opts.input, env, timeout: 120_000 });
+export function cli(
+  which: 'dna' | 'audio',
+  args: string[],
+  opts: { cwd?: string; input?: Uint8Array | string } = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [bin(which), ...args], {
+    cwd: opts.cwd,
+    input: opts.input,
+    env,
+    timeout: 120_000,
+  });
   return { code: r.status, out: r.stdout.toString('latin1'), err: r.stderr.toString(), bytes: r.stdout };
 }
 

@@ -15,10 +15,20 @@ describe('fuzzing', () => {
     // running out of memory takes a loaded machine seconds of garbage collection: a generous time limit
     // there, a short one for the hang
     const slow = await runFuzz({
-      seed: 1, inputsPerTarget: 1, timeoutMs: 30_000, memoryMb: 64, extraTargets,
+      seed: 1,
+      inputsPerTarget: 1,
+      timeoutMs: 30_000,
+      memoryMb: 64,
+      extraTargets,
       targets: ['selftest-raw', 'selftest-oom', 'selftest-disagree', 'selftest-clean'],
     });
-    const hang = await runFuzz({ seed: 1, inputsPerTarget: 1, timeoutMs: 1000, extraTargets, targets: ['selftest-hang'] });
+    const hang = await runFuzz({
+      seed: 1,
+      inputsPerTarget: 1,
+      timeoutMs: 1000,
+      extraTargets,
+      targets: ['selftest-hang'],
+    });
     const targets = [...slow.targets, ...hang.targets];
     const outcome = (name: string) =>
       Object.entries(targets.find((t: { name: string }) => t.name === name).outcomes).find(([, n]) => n === 1)?.[0];
@@ -35,7 +45,11 @@ describe('fuzzing', () => {
     const r = await runFuzz({ seed: SEED, inputsPerTarget: PER_TARGET, timeoutMs: 5000, memoryMb: 512 });
     const md = reportMarkdown(r);
     if (r.findings.length) console.log(md); // report-only findings are shown, not failed
-    expect(failing(r).map((f: { target: string; outcome: string; message: string }) => `${f.target} ${f.outcome}: ${f.message}`)).toEqual([]);
+    expect(
+      failing(r).map(
+        (f: { target: string; outcome: string; message: string }) => `${f.target} ${f.outcome}: ${f.message}`,
+      ),
+    ).toEqual([]);
     for (const t of r.targets) {
       expect(t.inputs).toBe(PER_TARGET);
       // the mutations reach both sides of every parser: some inputs parse, some are refused

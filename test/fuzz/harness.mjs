@@ -58,7 +58,9 @@ class Runner {
     w.on('message', (m) => this.#pending?.resolve(m));
     w.on('exit', (code, signal) => {
       if (this.#worker === w) this.#worker = null;
-      const why = /heap out of memory|Reached heap limit/.test(stderr) ? 'out of memory' : stderr.trim().split('\n').pop();
+      const why = /heap out of memory|Reached heap limit/.test(stderr)
+        ? 'out of memory'
+        : stderr.trim().split('\n').pop();
       this.#pending?.resolve({ outcome: 'crash', message: `worker died (${signal ?? `exit ${code}`}): ${why}` });
     });
     this.#worker = w;
@@ -67,8 +69,16 @@ class Runner {
     if (!this.#worker) await this.#spawn();
     const w = this.#worker;
     const answer = await new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ outcome: 'hang', message: `no answer in ${this.opts.timeoutMs} ms` }), this.opts.timeoutMs);
-      this.#pending = { resolve: (m) => { clearTimeout(timer); resolve(m); } };
+      const timer = setTimeout(
+        () => resolve({ outcome: 'hang', message: `no answer in ${this.opts.timeoutMs} ms` }),
+        this.opts.timeoutMs,
+      );
+      this.#pending = {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      };
       w.send(msg);
     });
     this.#pending = null;
@@ -93,7 +103,15 @@ class Runner {
 export async function runFuzz(opts = {}) {
   const extra = opts.extraTargets ? (await import(opts.extraTargets)).TARGETS : [];
   const all = [...TARGETS, ...extra];
-  const o = { seed: 1, timeoutMs: 3000, memoryMb: 512, targets: all.map((t) => t.name), log: () => undefined, maxFindings: 25, ...opts };
+  const o = {
+    seed: 1,
+    timeoutMs: 3000,
+    memoryMb: 512,
+    targets: all.map((t) => t.name),
+    log: () => undefined,
+    maxFindings: 25,
+    ...opts,
+  };
   const targets = all.filter((t) => o.targets.includes(t.name));
   const seeds = new Map(targets.map((t) => [t.name, t.seeds()]));
   const counts = Object.fromEntries(targets.map((t) => [t.name, Object.fromEntries(OUTCOMES.map((k) => [k, 0]))]));
@@ -111,13 +129,27 @@ export async function runFuzz(opts = {}) {
         const { seed, bytes, mutators } = makeInput(t, seeds.get(t.name), o.seed, i);
         const withReference = !t.referenceEvery || i % t.referenceEvery === 0;
         const files = Object.fromEntries(Object.entries(seed.files).map(([k, v]) => [k, new Uint8Array(v)]));
-        const ans = await runner.run({ id: i, target: t.name, seed: { ...seed, files }, bytes: new Uint8Array(bytes), withReference });
+        const ans = await runner.run({
+          id: i,
+          target: t.name,
+          seed: { ...seed, files },
+          bytes: new Uint8Array(bytes),
+          withReference,
+        });
         inputs[t.name]++;
         counts[t.name][ans.outcome]++;
         if (BAD.includes(ans.outcome) && findings.filter((f) => f.target === t.name).length < o.maxFindings) {
           findings.push({
-            target: t.name, reportOnly: !!t.reportOnly, outcome: ans.outcome, message: ans.message, stack: ans.stack,
-            seed: o.seed, index: i, seedFile: seed.name, mutators, size: bytes.length,
+            target: t.name,
+            reportOnly: !!t.reportOnly,
+            outcome: ans.outcome,
+            message: ans.message,
+            stack: ans.stack,
+            seed: o.seed,
+            index: i,
+            seedFile: seed.name,
+            mutators,
+            size: bytes.length,
             input: bytes.length <= 4096 ? Buffer.from(bytes).toString('base64') : undefined,
           });
         }
@@ -132,11 +164,19 @@ export async function runFuzz(opts = {}) {
     await runner.close();
   }
   return {
-    seed: o.seed, started: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000,
+    seed: o.seed,
+    started: new Date(started).toISOString(),
+    seconds: (Date.now() - started) / 1000,
     limits: { timeoutMs: o.timeoutMs, memoryMb: o.memoryMb },
     machine: `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, node ${process.version}`,
     tools: TOOLS,
-    targets: targets.map((t) => ({ name: t.name, about: t.about, reportOnly: !!t.reportOnly, inputs: inputs[t.name], outcomes: counts[t.name] })),
+    targets: targets.map((t) => ({
+      name: t.name,
+      about: t.about,
+      reportOnly: !!t.reportOnly,
+      inputs: inputs[t.name],
+      outcomes: counts[t.name],
+    })),
     findings,
   };
 }
@@ -153,15 +193,27 @@ export function reportMarkdown(r) {
     '',
     `| parser | inputs | ${OUTCOMES.join(' | ')} |`,
     `|---|---:|${OUTCOMES.map(() => '---:').join('|')}|`,
-    ...r.targets.map((t) => `| ${t.name}${t.reportOnly ? ' (report only)' : ''} | ${t.inputs.toLocaleString('en-US')} | ${OUTCOMES.map((k) => t.outcomes[k].toLocaleString('en-US')).join(' | ')} |`),
+    ...r.targets.map(
+      (t) =>
+        `| ${t.name}${t.reportOnly ? ' (report only)' : ''} | ${t.inputs.toLocaleString('en-US')} | ${OUTCOMES.map((k) => t.outcomes[k].toLocaleString('en-US')).join(' | ')} |`,
+    ),
     '',
     'Outcomes: accepted (parsed; where the parser has a reference - zlib for BGZF, samtools for FASTA on every 8th input, the other reader for FASTA/WAV, the true bases for .fai/.gzi - it agreed), clean-error (refused with a project error class in one line), unexpected (any other exception), hang (no answer in time), crash (the worker died), disagreement (accepted but the reference says otherwise).',
     '',
   ];
-  if (r.findings.length === 0) lines.push('No findings: 0 unexpected exceptions, 0 hangs, 0 crashes, 0 disagreements.', '');
+  if (r.findings.length === 0)
+    lines.push('No findings: 0 unexpected exceptions, 0 hangs, 0 crashes, 0 disagreements.', '');
   else {
-    lines.push('## Findings', '', '| parser | outcome | input (seed, index, seed file, mutators) | message |', '|---|---|---|---|');
-    for (const f of r.findings) lines.push(`| ${f.target}${f.reportOnly ? ' (report only)' : ''} | ${f.outcome} | ${f.seed}, ${f.index}, ${f.seedFile}, ${f.mutators.join('+')} | ${String(f.message).replace(/\|/g, '\\|').slice(0, 200)} |`);
+    lines.push(
+      '## Findings',
+      '',
+      '| parser | outcome | input (seed, index, seed file, mutators) | message |',
+      '|---|---|---|---|',
+    );
+    for (const f of r.findings)
+      lines.push(
+        `| ${f.target}${f.reportOnly ? ' (report only)' : ''} | ${f.outcome} | ${f.seed}, ${f.index}, ${f.seedFile}, ${f.mutators.join('+')} | ${String(f.message).replace(/\|/g, '\\|').slice(0, 200)} |`,
+      );
     lines.push('');
   }
   return lines.join('\n');

@@ -32,7 +32,10 @@ export const MUTATORS = {
     const o = Buffer.from(b);
     if (o.length === 0) return o;
     const n = 1 + r.int(8);
-    for (let i = 0; i < n; i++) { const p = r.int(o.length * 8); o[p >> 3] ^= 1 << (p & 7); }
+    for (let i = 0; i < n; i++) {
+      const p = r.int(o.length * 8);
+      o[p >> 3] ^= 1 << (p & 7);
+    }
     return o;
   },
   truncate(b, r) {
@@ -42,9 +45,14 @@ export const MUTATORS = {
     // a slice of another seed file (or of this one) pasted over a random range
     const src = ctx.others.length ? r.pick(ctx.others) : b;
     if (src.length === 0 || b.length === 0) return Buffer.from(b);
-    const s = r.int(src.length), n = 1 + r.int(Math.min(4096, src.length - s));
+    const s = r.int(src.length),
+      n = 1 + r.int(Math.min(4096, src.length - s));
     const at = r.int(b.length);
-    return Buffer.concat([b.subarray(0, at), src.subarray(s, s + n), b.subarray(Math.min(b.length, at + r.int(2 * n + 1)))]);
+    return Buffer.concat([
+      b.subarray(0, at),
+      src.subarray(s, s + n),
+      b.subarray(Math.min(b.length, at + r.int(2 * n + 1))),
+    ]);
   },
   headerInt(b, r, ctx) {
     const o = Buffer.from(b);
@@ -56,14 +64,18 @@ export const MUTATORS = {
       const m = r.pick(nums);
       return Buffer.from(s.slice(0, m.index) + r.pick(SPECIAL_TEXT) + s.slice(m.index + m[0].length), 'latin1');
     }
-    const f = ctx.intFields?.length && r.next() < 0.8 ? r.pick(ctx.intFields) : { offset: r.int(Math.max(1, o.length - 8)), width: r.pick([2, 4, 8]) };
+    const f =
+      ctx.intFields?.length && r.next() < 0.8
+        ? r.pick(ctx.intFields)
+        : { offset: r.int(Math.max(1, o.length - 8)), width: r.pick([2, 4, 8]) };
     writeInt(o, f.offset, f.width, r.pick(SPECIAL_INTS));
     return o;
   },
   byteRun(b, r) {
     const o = Buffer.from(b);
     if (o.length === 0) return o;
-    const at = r.int(o.length), n = 1 + r.int(64);
+    const at = r.int(o.length),
+      n = 1 + r.int(64);
     o.fill(r.pick([0x00, 0xff, 0x0a, 0x3e, 0x0d, 0x20]), at, Math.min(o.length, at + n));
     return o;
   },
@@ -71,7 +83,8 @@ export const MUTATORS = {
     const at = r.int(b.length + 1);
     if (r.next() < 0.5) {
       const ins = Buffer.alloc(1 + r.int(32));
-      for (let i = 0; i < ins.length; i++) ins[i] = r.next() < 0.5 ? r.int(256) : r.pick([0x0a, 0x3e, 0x41, 0x43, 0x00, 0x0d]);
+      for (let i = 0; i < ins.length; i++)
+        ins[i] = r.next() < 0.5 ? r.int(256) : r.pick([0x0a, 0x3e, 0x41, 0x43, 0x00, 0x0d]);
       return Buffer.concat([b.subarray(0, at), ins, b.subarray(at)]);
     }
     return Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + r.int(64)))]);

@@ -38,7 +38,9 @@ describe('fuzz findings', () => {
     writeFileSync(f, b);
     const e = thrown(() => scanBgzf(f));
     expect(e).toBeInstanceOf(DnaDataError);
-    expect(e.message).toMatch(/isize0\.fa\.gz: corrupt bgzip block at compressed offset 0: it inflates to 65280 bytes but its ISIZE field says 0/);
+    expect(e.message).toMatch(
+      /isize0\.fa\.gz: corrupt bgzip block at compressed offset 0: it inflates to 65280 bytes but its ISIZE field says 0/,
+    );
     expect(() => IndexedFasta.open(f, { writeIndex: false })).toThrow(DnaDataError);
   });
 
@@ -62,11 +64,15 @@ describe('fuzz findings', () => {
     writeFileSync(`${f}.gzi`, Buffer.alloc(8));
     const e = thrown(() => IndexedFasta.open(f, { writeIndex: false }));
     expect(e).toBeInstanceOf(DnaDataError);
-    expect(e.message).toMatch(/short-gzi\.fa\.gz: its \.gzi index does not list the block at compressed offset \d+ .*rebuild it/);
+    expect(e.message).toMatch(
+      /short-gzi\.fa\.gz: its \.gzi index does not list the block at compressed offset \d+ .*rebuild it/,
+    );
   });
 
   it('safetensors and config.json: a JSON error quoting line breaks of the input stays one line (fuzz seed 2, safetensors #50)', () => {
-    const good = encodeSafetensors(new Map([['w', { dtype: 'F32', shape: [2], data: Float32Array.from([0.25, -1.5]) }]]));
+    const good = encodeSafetensors(
+      new Map([['w', { dtype: 'F32', shape: [2], data: Float32Array.from([0.25, -1.5]) }]]),
+    );
     const hlen = Number(good.readBigUInt64LE(0));
     const bad = Buffer.from(good);
     bad.write('\n\n}', 8 + Math.floor(hlen / 2), 'latin1'); // breaks the JSON with line breaks inside

@@ -24,7 +24,14 @@ const hfConfig = await import(new URL('model/hf-config.js', DIST).href);
 const cliErrors = await import(new URL('cli/errors.js', DIST).href);
 
 /** The project's own error classes: an input refused with one of these is a clean refusal. */
-export const PROJECT_ERRORS = [dna.DnaDataError, AudioDataError, ckpt.CheckpointError, cfg.ConfigError, cliErrors.UserError, cliErrors.UsageError];
+export const PROJECT_ERRORS = [
+  dna.DnaDataError,
+  AudioDataError,
+  ckpt.CheckpointError,
+  cfg.ConfigError,
+  cliErrors.UserError,
+  cliErrors.UsageError,
+];
 
 const hasSamtools = spawnSync('sh', ['-c', 'command -v samtools'], { stdio: 'ignore' }).status === 0;
 export const TOOLS = { samtools: hasSamtools };
@@ -81,8 +88,20 @@ export const TARGETS = [
   {
     name: 'fasta',
     about: 'FASTA indexing and reading (FaiBuilder, IndexedFasta, streamFasta)',
-    seeds: () => [1, 2].map((k) => ({ name: `synthetic-${k}`, files: { 'in.fa': Buffer.from(fastaText(k), 'latin1') }, mutate: 'in.fa' }))
-      .concat([{ name: 'edges', files: { 'in.fa': Buffer.from('\n>a d\nACGT\nAC\n>e\n>b\nA\n\n>c\nGGGG\nGG\n') }, mutate: 'in.fa' }]),
+    seeds: () =>
+      [1, 2]
+        .map((k) => ({
+          name: `synthetic-${k}`,
+          files: { 'in.fa': Buffer.from(fastaText(k), 'latin1') },
+          mutate: 'in.fa',
+        }))
+        .concat([
+          {
+            name: 'edges',
+            files: { 'in.fa': Buffer.from('\n>a d\nACGT\nAC\n>e\n>b\nA\n\n>c\nGGGG\nGG\n') },
+            mutate: 'in.fa',
+          },
+        ]),
     async run(dir) {
       const f = join(dir, 'in.fa');
       return { sync: readAllSync(f), stream: await streamAll(f) };
@@ -96,19 +115,27 @@ export const TARGETS = [
       if (s.status !== 0) return `we accept a FASTA samtools refuses (${s.stderr.trim().split('\n')[0]})`;
       const ours = dna.formatFai(dna.IndexedFasta.open(f, { writeIndex: false }).records);
       const theirs = readFileSync(`${f}.fai`, 'latin1');
-      return ours === theirs ? null : `.fai differs from samtools: ours ${JSON.stringify(ours.slice(0, 120))} samtools ${JSON.stringify(theirs.slice(0, 120))}`;
+      return ours === theirs
+        ? null
+        : `.fai differs from samtools: ours ${JSON.stringify(ours.slice(0, 120))} samtools ${JSON.stringify(theirs.slice(0, 120))}`;
     },
     referenceEvery: 8, // samtools is a process start: check every 8th accepted input
   },
   {
     name: 'fai',
     about: '.fai parsing and its checks against the FASTA (parseFai, IndexedFasta.open)',
-    seeds: () => [3].map((k) => {
-      const text = fastaText(k);
-      const b = new dna.FaiBuilder('seed');
-      b.push(Buffer.from(text, 'latin1'));
-      return { name: `synthetic-${k}`, files: { 'in.fa': Buffer.from(text, 'latin1'), 'in.fa.fai': Buffer.from(dna.formatFai(b.finish())) }, mutate: 'in.fa.fai', text: true };
-    }),
+    seeds: () =>
+      [3].map((k) => {
+        const text = fastaText(k);
+        const b = new dna.FaiBuilder('seed');
+        b.push(Buffer.from(text, 'latin1'));
+        return {
+          name: `synthetic-${k}`,
+          files: { 'in.fa': Buffer.from(text, 'latin1'), 'in.fa.fai': Buffer.from(dna.formatFai(b.finish())) },
+          mutate: 'in.fa.fai',
+          text: true,
+        };
+      }),
     async run(dir) {
       return { sync: readAllSync(join(dir, 'in.fa')) };
     },
@@ -118,8 +145,10 @@ export const TARGETS = [
       const truth = new Map(readAllSyncFromText(seed.files['in.fa']).map((t) => [t.offset, t]));
       for (const [name, bases, offset] of got.sync) {
         const t = truth.get(offset);
-        if (!t) return `record '${name}' of an accepted .fai starts at byte ${offset}, where no record starts (silently shifted bases)`;
-        if (!t.bases.startsWith(bases)) return `record '${name}' read through the .fai gives other bases than record '${t.name}' holds`;
+        if (!t)
+          return `record '${name}' of an accepted .fai starts at byte ${offset}, where no record starts (silently shifted bases)`;
+        if (!t.bases.startsWith(bases))
+          return `record '${name}' read through the .fai gives other bases than record '${t.name}' holds`;
       }
       return null;
     },
@@ -134,7 +163,12 @@ export const TARGETS = [
       const fields = [];
       for (let p = 0; p < data.length;) {
         const bsize = data.readUInt16LE(p + 16) + 1;
-        fields.push({ offset: p + 16, width: 2 }, { offset: p + bsize - 8, width: 4 }, { offset: p + bsize - 4, width: 4 }, { offset: p + 10, width: 2 });
+        fields.push(
+          { offset: p + 16, width: 2 },
+          { offset: p + bsize - 8, width: 4 },
+          { offset: p + bsize - 4, width: 4 },
+          { offset: p + 10, width: 2 },
+        );
         p += bsize;
       }
       return [
@@ -160,7 +194,9 @@ export const TARGETS = [
       } catch (e) {
         return `we accept a bgzip file zlib rejects (${e.message})`;
       }
-      return Buffer.compare(ref, got.bytes) === 0 ? null : `our bytes differ from zlib's (${got.bytes.length} vs ${ref.length})`;
+      return Buffer.compare(ref, got.bytes) === 0
+        ? null
+        : `our bytes differ from zlib's (${got.bytes.length} vs ${ref.length})`;
     },
   },
   {
@@ -171,7 +207,14 @@ export const TARGETS = [
       const n = gzi.length;
       const fields = [{ offset: 0, width: 8 }];
       for (let o = 8; o < n; o += 8) fields.push({ offset: o, width: 8 });
-      return [{ name: 'synthetic', files: { 'in.fa.gz': data, 'in.fa.gz.gzi': gzi }, mutate: 'in.fa.gz.gzi', intFields: fields }];
+      return [
+        {
+          name: 'synthetic',
+          files: { 'in.fa.gz': data, 'in.fa.gz.gzi': gzi },
+          mutate: 'in.fa.gz.gzi',
+          intFields: fields,
+        },
+      ];
     },
     async run(dir) {
       const f = join(dir, 'in.fa.gz');
@@ -188,10 +231,22 @@ export const TARGETS = [
     seeds: () => {
       const r = makeRng(6);
       const noise = (n) => Float32Array.from({ length: n }, () => r.next() * 1.6 - 0.8);
-      const fields = [4, 16, 24, 28, 40].map((offset) => ({ offset, width: 4 })).concat([20, 22, 32, 34].map((offset) => ({ offset, width: 2 })));
+      const fields = [4, 16, 24, 28, 40]
+        .map((offset) => ({ offset, width: 4 }))
+        .concat([20, 22, 32, 34].map((offset) => ({ offset, width: 2 })));
       return [
-        { name: 'mono16', files: { 'in.wav': Buffer.from(wav.encodeWav(noise(800), 16000, 16)) }, mutate: 'in.wav', intFields: fields },
-        { name: 'stereo8-odd', files: { 'in.wav': Buffer.from(wav.encodeWav([noise(301), noise(301)], 22050, 8)) }, mutate: 'in.wav', intFields: fields },
+        {
+          name: 'mono16',
+          files: { 'in.wav': Buffer.from(wav.encodeWav(noise(800), 16000, 16)) },
+          mutate: 'in.wav',
+          intFields: fields,
+        },
+        {
+          name: 'stereo8-odd',
+          files: { 'in.wav': Buffer.from(wav.encodeWav([noise(301), noise(301)], 22050, 8)) },
+          mutate: 'in.wav',
+          intFields: fields,
+        },
       ];
     },
     async run(dir) {
@@ -206,7 +261,8 @@ export const TARGETS = [
       for (const p of got.blocks) n += p.length;
       if (n !== got.mono.length) return `wavefile gives ${got.mono.length} frames, the streaming decoder ${n}`;
       let i = 0;
-      for (const p of got.blocks) for (const x of p) if (!(Object.is(x, got.mono[i++]))) return `the two WAV decoders differ at frame ${i - 1}`;
+      for (const p of got.blocks)
+        for (const x of p) if (!Object.is(x, got.mono[i++])) return `the two WAV decoders differ at frame ${i - 1}`;
       return null;
     },
   },
@@ -222,7 +278,15 @@ export const TARGETS = [
       ]);
       const data = ckpt.encodeSafetensors(t, { format: 'pt', note: 'seed' });
       return [
-        { name: 'three-tensors', files: { 'model.safetensors': data }, mutate: 'model.safetensors', intFields: [{ offset: 0, width: 8 }, { offset: 0, width: 4 }] },
+        {
+          name: 'three-tensors',
+          files: { 'model.safetensors': data },
+          mutate: 'model.safetensors',
+          intFields: [
+            { offset: 0, width: 8 },
+            { offset: 0, width: 4 },
+          ],
+        },
         { name: 'three-tensors-text', files: { 'model.safetensors': data }, mutate: 'model.safetensors', text: true },
       ];
     },
@@ -238,20 +302,41 @@ export const TARGETS = [
     name: 'config',
     about: 'config.json parsing (readConfig: every layout, every field bounded, src/model/config.ts and hf-config.ts)',
     seeds: () => [
-      { name: 'tiny', files: { 'config.json': Buffer.from(JSON.stringify(hfConfig.configToJSON(cfg.makeConfig('tiny')), null, 2)) }, mutate: 'config.json', text: true },
-      { name: 'classify', files: { 'config.json': Buffer.from(JSON.stringify(hfConfig.configToJSON(cfg.makeConfig('tiny', { task: 'classify', num_classes: 4 })))) }, mutate: 'config.json', text: true },
+      {
+        name: 'tiny',
+        files: { 'config.json': Buffer.from(JSON.stringify(hfConfig.configToJSON(cfg.makeConfig('tiny')), null, 2)) },
+        mutate: 'config.json',
+        text: true,
+      },
+      {
+        name: 'classify',
+        files: {
+          'config.json': Buffer.from(
+            JSON.stringify(hfConfig.configToJSON(cfg.makeConfig('tiny', { task: 'classify', num_classes: 4 }))),
+          ),
+        },
+        mutate: 'config.json',
+        text: true,
+      },
     ],
     async run(dir) {
       const c = ckpt.readConfig(dir);
       const d = cfg.derived(c);
       // parameters of the model it describes, roughly: per layer the in/out projections (3 d_model x d_inner),
       // conv, x/dt projections, A and D; plus the embedding
-      const per = 3 * c.d_model * d.dInner + d.dInner * (c.d_conv + 1) + d.dInner * (d.dtRank + 2 * c.d_state) + d.dtRank * d.dInner + d.dInner * (c.d_state + 2);
+      const per =
+        3 * c.d_model * d.dInner +
+        d.dInner * (c.d_conv + 1) +
+        d.dInner * (d.dtRank + 2 * c.d_state) +
+        d.dtRank * d.dInner +
+        d.dInner * (c.d_state + 2);
       return { params: d.paddedVocab * c.d_model + c.n_layer * per };
     },
     check(dir, seed, got) {
       // an accepted config must describe a model some machine could hold: under 2^40 parameters
-      return Number.isFinite(got.params) && got.params < 2 ** 40 ? null : `accepted a config of ${got.params} parameters (no upper bounds)`;
+      return Number.isFinite(got.params) && got.params < 2 ** 40
+        ? null
+        : `accepted a config of ${got.params} parameters (no upper bounds)`;
     },
   },
   {
@@ -260,7 +345,8 @@ export const TARGETS = [
     seeds: () => {
       // the first blocks of the real great-apes alignment where maffilter-examples is installed, else a small
       // hand-made two-block alignment
-      const real = '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
+      const real =
+        '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
       let text;
       if (existsSync(real)) {
         const all = gunzipSync(readFileSync(real)).toString('latin1');
@@ -268,13 +354,15 @@ export const TARGETS = [
         for (let k = 0; k < 4; k++) end = all.indexOf('\n\n', end + 1);
         text = all.slice(0, end + 2);
       } else {
-        text = '##maf version=1\n\na score=10.0\ns Hsap.22 100 8 + 5000 ACGT-ACGT\ns Ptro.22 90 9 - 4000 ACGTTACGT\n\n' +
+        text =
+          '##maf version=1\n\na score=10.0\ns Hsap.22 100 8 + 5000 ACGT-ACGT\ns Ptro.22 90 9 - 4000 ACGTTACGT\n\n' +
           'a\ns Hsap.22 108 4 + 5000 GG-CA\ns Ggor.22 50 5 + 3000 GGTCA\ni Ggor.22 C 0 C 0\n\n';
       }
       return [{ name: 'blocks', files: { 'in.maf': Buffer.from(text, 'latin1') }, mutate: 'in.maf', text: true }];
     },
     async run(dir) {
-      let blocks = 0, rows = 0;
+      let blocks = 0,
+        rows = 0;
       for await (const b of dna.readMafBlocks(join(dir, 'in.maf'))) {
         blocks++;
         rows += b.rows.length;
@@ -290,7 +378,10 @@ function readAllSyncFromText(bytes) {
   let parts = [];
   const b = new dna.FaiBuilder('truth', {
     onSeqLine: (x) => parts.push(Buffer.from(x)),
-    onRecord: (rec) => { recs.push({ name: rec.name, bases: Buffer.concat(parts).toString('latin1'), offset: rec.offset }); parts = []; },
+    onRecord: (rec) => {
+      recs.push({ name: rec.name, bases: Buffer.concat(parts).toString('latin1'), offset: rec.offset });
+      parts = [];
+    },
   });
   b.push(Buffer.from(bytes));
   b.finish();
@@ -299,5 +390,6 @@ function readAllSyncFromText(bytes) {
 
 /** Writes an input's files into dir (the mutated one replaced by `bytes`). */
 export function writeInput(dir, seed, bytes) {
-  for (const [name, data] of Object.entries(seed.files)) writeFileSync(join(dir, name), name === seed.mutate ? bytes : data);
+  for (const [name, data] of Object.entries(seed.files))
+    writeFileSync(join(dir, name), name === seed.mutate ? bytes : data);
 }

@@ -12,7 +12,10 @@ import { PROJECT_ERRORS, TARGETS, writeInput } from './targets.mjs';
 const extra = process.env.MAMBA_FUZZ_EXTRA_TARGETS ? (await import(process.env.MAMBA_FUZZ_EXTRA_TARGETS)).TARGETS : [];
 const byName = new Map([...TARGETS, ...extra].map((t) => [t.name, t]));
 const scratch = mkdtempSync(join(tmpdir(), 'mamba-fuzz-'));
-const firstLine = (s) => String(s ?? '').split('\n')[0].slice(0, 300);
+const firstLine = (s) =>
+  String(s ?? '')
+    .split('\n')[0]
+    .slice(0, 300);
 
 process.on('message', async (msg) => {
   if (msg.type === 'exit') {
@@ -33,8 +36,19 @@ process.on('message', async (msg) => {
     const clean = PROJECT_ERRORS.some((C) => e instanceof C);
     const message = firstLine(e?.message ?? e);
     // a project error must be one line (the CLI prints it as is)
-    if (clean && String(e.message).includes('\n')) out = { outcome: 'unexpected', message: `multi-line project error: ${message}` };
-    else out = clean ? { outcome: 'clean-error', message } : { outcome: 'unexpected', message: `${e?.name ?? typeof e}: ${message}`, stack: String(e?.stack ?? '').split('\n').slice(0, 6).join('\n') };
+    if (clean && String(e.message).includes('\n'))
+      out = { outcome: 'unexpected', message: `multi-line project error: ${message}` };
+    else
+      out = clean
+        ? { outcome: 'clean-error', message }
+        : {
+            outcome: 'unexpected',
+            message: `${e?.name ?? typeof e}: ${message}`,
+            stack: String(e?.stack ?? '')
+              .split('\n')
+              .slice(0, 6)
+              .join('\n'),
+          };
   }
   process.send({ id, ...out });
 });

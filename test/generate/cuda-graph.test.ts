@@ -12,7 +12,9 @@ describe.skipIf(!cudaAvailable())('CUDA-graph decoding', () => {
     it(`graph replay matches eager steps (${precision}, B=3)`, () => {
       const cfg = makeConfig({ d_model: 64, n_layer: 3, d_state: 16 });
       const model = MambaLM.create(cfg, { seed: 7, device: 'cuda', precision });
-      const B = 3, L = 5, r = new Rng(1);
+      const B = 3,
+        L = 5,
+        r = new Rng(1);
       const prompt = Int32Array.from({ length: B * L }, () => 4 + r.int(4));
       const eager = new Decoder(model, B, { cudaGraph: false });
       const graph = new Decoder(model, B, { cudaGraph: true });

@@ -26,7 +26,8 @@ describe('recurrent decoding', () => {
     for (const P of [1, 3, 7]) {
       it(`prefill of ${P} tokens + steps gives the parallel logits (${dtype}, B=2)`, () => {
         const m = perturbed(dtype);
-        const B = 2, L = 20;
+        const B = 2,
+          L = 20;
         const r = new Rng(11);
         const toks = Int32Array.from({ length: B * L }, () => 4 + r.int(4));
         const Vp = derived(cfg).paddedVocab;
@@ -34,9 +35,14 @@ describe('recurrent decoding', () => {
         const dec = new Decoder(m, B);
         const prompt = new Int32Array(B * P);
         for (let b = 0; b < B; b++) prompt.set(toks.subarray(b * L, b * L + P), b * P);
-        const got: number[] = [], want: number[] = [];
+        const got: number[] = [],
+          want: number[] = [];
         const push = (lg: Float64Array, t: number) => {
-          for (let b = 0; b < B; b++) for (let v = 0; v < Vp; v++) { got.push(lg[b * Vp + v]!); want.push(par[(b * L + t) * Vp + v]!); }
+          for (let b = 0; b < B; b++)
+            for (let v = 0; v < Vp; v++) {
+              got.push(lg[b * Vp + v]!);
+              want.push(par[(b * L + t) * Vp + v]!);
+            }
         };
         push(dec.prefill(prompt, P), P - 1);
         for (let t = P; t < L; t++) push(dec.step(Int32Array.from({ length: B }, (_, b) => toks[b * L + t]!)), t);
@@ -50,13 +56,17 @@ describe('prompts of different lengths', () => {
   for (const dtype of ['f64', 'f32'] as const) {
     it(`prefillMany + batched steps give each sequence's own parallel logits (${dtype}, lengths 1, 9, 4)`, () => {
       const m = perturbed(dtype);
-      const lens = [1, 9, 4], more = 6, B = lens.length;
+      const lens = [1, 9, 4],
+        more = 6,
+        B = lens.length;
       const r = new Rng(12);
       const seqs = lens.map((n) => Int32Array.from({ length: n + more }, () => 4 + r.int(4)));
       const Vp = derived(cfg).paddedVocab;
       const dec = new Decoder(m, B);
       const got: number[][] = lens.map(() => []);
-      const keep = (lg: Float64Array) => { for (let b = 0; b < B; b++) got[b]!.push(...lg.subarray(b * Vp, (b + 1) * Vp)); };
+      const keep = (lg: Float64Array) => {
+        for (let b = 0; b < B; b++) got[b]!.push(...lg.subarray(b * Vp, (b + 1) * Vp));
+      };
       keep(dec.prefillMany(seqs.map((s, b) => s.subarray(0, lens[b]))));
       for (let t = 0; t < more - 1; t++) keep(dec.step(Int32Array.from(seqs.map((s, b) => s[lens[b]! + t]!))));
       for (let b = 0; b < B; b++) {
@@ -77,7 +87,11 @@ describe('generateMany', () => {
     const m = perturbed('f64');
     const prompts = [[4, 5], [6, 7, 4, 4, 5, 6, 7], [5]];
     const many = generateMany(m, prompts, { maxNewTokens: 12, temperature: 0 });
-    prompts.forEach((p, b) => expect(Array.from(many[b]!), `prompt ${b}`).toEqual(Array.from(generate(m, p, { maxNewTokens: 12, temperature: 0 }))));
+    prompts.forEach((p, b) =>
+      expect(Array.from(many[b]!), `prompt ${b}`).toEqual(
+        Array.from(generate(m, p, { maxNewTokens: 12, temperature: 0 })),
+      ),
+    );
     const stop = many[1]![3]!;
     const stopped = generateMany(m, prompts, { maxNewTokens: 12, temperature: 0, stopToken: stop });
     stopped.forEach((t, b) => {

@@ -2,8 +2,23 @@
 // against float64 references written here, plus finite-difference checks of every backward.
 import { describe, expect, it } from 'vitest';
 import {
-  Tensor, TensorError, add, adamwStep, biasBackward, biasForward, cpuOp, crossEntropyForward, embeddingBackward,
-  embeddingForward, fill, poolBackward, poolForward, rmsnormBackward, rmsnormForward, scale, sumSquares,
+  Tensor,
+  TensorError,
+  add,
+  adamwStep,
+  biasBackward,
+  biasForward,
+  cpuOp,
+  crossEntropyForward,
+  embeddingBackward,
+  embeddingForward,
+  fill,
+  poolBackward,
+  poolForward,
+  rmsnormBackward,
+  rmsnormForward,
+  scale,
+  sumSquares,
 } from '../../src/backend/index.js';
 import { randn, randu, relErr } from '../helpers.js';
 import { TOL, dotAll, f64, numericGrad, tensor, zeros, type FDType } from './cpu-helpers.js';
@@ -17,7 +32,9 @@ function ids(n: number, V: number, seed: number): Tensor {
 // ---- references (float64) ---------------------------------------------------------------------
 
 function rmsRef(x: Float64Array, res: Float64Array | null, w: Float64Array, T: number, D: number, eps: number) {
-  const out = new Float64Array(T * D), r = new Float64Array(T * D), rstd = new Float64Array(T);
+  const out = new Float64Array(T * D),
+    r = new Float64Array(T * D),
+    rstd = new Float64Array(T);
   for (let t = 0; t < T; t++) {
     let ss = 0;
     for (let d = 0; d < D; d++) {
@@ -33,7 +50,8 @@ function rmsRef(x: Float64Array, res: Float64Array | null, w: Float64Array, T: n
 }
 
 function ceRef(logits: Float64Array, tg: Int32Array, T: number, V: number, ignore: number) {
-  const loss = new Float64Array(T), dl = new Float64Array(T * V);
+  const loss = new Float64Array(T),
+    dl = new Float64Array(T * V);
   for (let t = 0; t < T; t++) {
     if (tg[t] === ignore) continue;
     let mx = -Infinity;
@@ -50,7 +68,9 @@ function ceRef(logits: Float64Array, tg: Int32Array, T: number, V: number, ignor
 describe('cpu embedding', () => {
   for (const dt of DTYPES) {
     it(`forward and backward match the reference (${dt})`, () => {
-      const T = 37, V = 11, D = 13;
+      const T = 37,
+        V = 11,
+        D = 13;
       const id = ids(T, V, 1);
       const W = randn(V * D, 2);
       const out = zeros([T, D], dt);
@@ -68,10 +88,17 @@ describe('cpu embedding', () => {
     });
   }
   it('embeddingBackward is the gradient of embeddingForward (finite differences, f64)', () => {
-    const T = 9, V = 4, D = 3;
+    const T = 9,
+      V = 4,
+      D = 3;
     const id = ids(T, V, 50);
-    const W = randn(V * D, 51), G = randn(T * D, 52);
-    const f = () => { const o = zeros([T, D], 'f64'); embeddingForward(id, tensor(W, [V, D], 'f64'), o); return dotAll(f64(o), G); };
+    const W = randn(V * D, 51),
+      G = randn(T * D, 52);
+    const f = () => {
+      const o = zeros([T, D], 'f64');
+      embeddingForward(id, tensor(W, [V, D], 'f64'), o);
+      return dotAll(f64(o), G);
+    };
     const dW = zeros([V, D], 'f64');
     embeddingBackward(id, tensor(G, [T, D], 'f64'), dW);
     expect(relErr(f64(dW), numericGrad(W, f))).toBeLessThan(1e-6);
@@ -80,22 +107,37 @@ describe('cpu embedding', () => {
     const W = tensor(randn(12, 5), [4, 3], 'f32');
     const bad = Tensor.from(Int32Array.from([0, 4]), [2]);
     expect(() => embeddingForward(bad, W, zeros([2, 3], 'f32'))).toThrow(RangeError);
-    expect(() => embeddingBackward(Tensor.from(Int32Array.from([-1]), [1]), zeros([1, 3], 'f32'), W)).toThrow(RangeError);
-    expect(() => cpuOp('embeddingForward')(new Float32Array(2), W.data, new Float32Array(6), 2, 4, 3)).toThrow(TypeError);
-    expect(() => cpuOp('embeddingForward')(new Int32Array(2), W.data, new Float32Array(5), 2, 4, 3)).toThrow(RangeError);
+    expect(() => embeddingBackward(Tensor.from(Int32Array.from([-1]), [1]), zeros([1, 3], 'f32'), W)).toThrow(
+      RangeError,
+    );
+    expect(() => cpuOp('embeddingForward')(new Float32Array(2), W.data, new Float32Array(6), 2, 4, 3)).toThrow(
+      TypeError,
+    );
+    expect(() => cpuOp('embeddingForward')(new Int32Array(2), W.data, new Float32Array(5), 2, 4, 3)).toThrow(
+      RangeError,
+    );
     expect(() => cpuOp('embeddingForward')(new Int32Array(2), W.data, new Float64Array(6), 2, 4, 3)).toThrow(TypeError);
-    expect(() => embeddingForward(Tensor.from(Int32Array.from([0]), [1]), W, zeros([1, 3], 'f64'))).toThrow(TensorError);
+    expect(() => embeddingForward(Tensor.from(Int32Array.from([0]), [1]), W, zeros([1, 3], 'f64'))).toThrow(
+      TensorError,
+    );
   });
 });
 
 describe('cpu bias', () => {
   for (const dt of DTYPES) {
     it(`forward adds and backward sums rows (${dt})`, () => {
-      const T = 53, C = 19;
-      const y0 = randn(T * C, 5), b = randn(C, 6);
+      const T = 53,
+        C = 19;
+      const y0 = randn(T * C, 5),
+        b = randn(C, 6);
       const y = tensor(y0, [T, C], dt);
       biasForward(y, tensor(b, [C], dt));
-      expect(relErr(f64(y), y0.map((v, i) => v + b[i % C]!))).toBeLessThan(TOL[dt]);
+      expect(
+        relErr(
+          f64(y),
+          y0.map((v, i) => v + b[i % C]!),
+        ),
+      ).toBeLessThan(TOL[dt]);
       const db0 = randn(C, 7);
       const db = tensor(db0, [C], dt);
       biasBackward(tensor(y0, [T, C], dt), db);
@@ -105,9 +147,16 @@ describe('cpu bias', () => {
     });
   }
   it('biasBackward is the gradient of biasForward (finite differences, f64)', () => {
-    const T = 5, C = 3;
-    const y0 = randn(T * C, 8), b = randn(C, 9), G = randn(T * C, 10);
-    const f = () => { const y = tensor(y0, [T, C], 'f64'); biasForward(y, tensor(b, [C], 'f64')); return dotAll(f64(y), G); };
+    const T = 5,
+      C = 3;
+    const y0 = randn(T * C, 8),
+      b = randn(C, 9),
+      G = randn(T * C, 10);
+    const f = () => {
+      const y = tensor(y0, [T, C], 'f64');
+      biasForward(y, tensor(b, [C], 'f64'));
+      return dotAll(f64(y), G);
+    };
     const db = zeros([C], 'f64');
     biasBackward(tensor(G, [T, C], 'f64'), db);
     expect(relErr(f64(db), numericGrad(b, f))).toBeLessThan(1e-6);
@@ -118,19 +167,45 @@ describe('cpu rmsnorm', () => {
   for (const dt of DTYPES) {
     for (const withRes of [false, true]) {
       it(`forward and backward match the reference (${dt}, residual ${withRes})`, () => {
-        const T = 29, D = 37, eps = 1e-5;
-        const x = randn(T * D, 11), res = randn(T * D, 12), w = randn(D, 13, 0.5).map((v) => 1 + v);
-        const out = zeros([T, D], dt), rout = zeros([T, D], dt), rstd = zeros([T], dt);
-        rmsnormForward(tensor(x, [T, D], dt), withRes ? tensor(res, [T, D], dt) : null, tensor(w, [D], dt), out, rout, rstd, eps);
+        const T = 29,
+          D = 37,
+          eps = 1e-5;
+        const x = randn(T * D, 11),
+          res = randn(T * D, 12),
+          w = randn(D, 13, 0.5).map((v) => 1 + v);
+        const out = zeros([T, D], dt),
+          rout = zeros([T, D], dt),
+          rstd = zeros([T], dt);
+        rmsnormForward(
+          tensor(x, [T, D], dt),
+          withRes ? tensor(res, [T, D], dt) : null,
+          tensor(w, [D], dt),
+          out,
+          rout,
+          rstd,
+          eps,
+        );
         const ref = rmsRef(x, withRes ? res : null, w, T, D, eps);
         expect(relErr(f64(out), ref.out)).toBeLessThan(TOL[dt]);
         expect(relErr(f64(rout), ref.r)).toBeLessThan(TOL[dt]);
         expect(relErr(f64(rstd), ref.rstd)).toBeLessThan(TOL[dt]);
         // backward vs a direct float64 formula
-        const g = randn(T * D, 14), gres = randn(T * D, 15);
-        const dR = zeros([T, D], dt), dW0 = randn(D, 16), dW = tensor(dW0, [D], dt);
-        rmsnormBackward(tensor(g, [T, D], dt), withRes ? tensor(gres, [T, D], dt) : null, tensor(ref.r, [T, D], dt), tensor(w, [D], dt), tensor(ref.rstd, [T], dt), dR, dW);
-        const dRref = new Float64Array(T * D), dWref = Float64Array.from(dW0);
+        const g = randn(T * D, 14),
+          gres = randn(T * D, 15);
+        const dR = zeros([T, D], dt),
+          dW0 = randn(D, 16),
+          dW = tensor(dW0, [D], dt);
+        rmsnormBackward(
+          tensor(g, [T, D], dt),
+          withRes ? tensor(gres, [T, D], dt) : null,
+          tensor(ref.r, [T, D], dt),
+          tensor(w, [D], dt),
+          tensor(ref.rstd, [T], dt),
+          dR,
+          dW,
+        );
+        const dRref = new Float64Array(T * D),
+          dWref = Float64Array.from(dW0);
         for (let t = 0; t < T; t++) {
           const s = ref.rstd[t]!;
           let c = 0;
@@ -148,29 +223,51 @@ describe('cpu rmsnorm', () => {
   }
   for (const dt of DTYPES) {
     it(`the norm of a kept residual (x null, residualOut null) equals the full forward's out and rstd (${dt})`, () => {
-      const T = 13, D = 37, eps = 1e-5;
-      const x = randn(T * D, 31), res = randn(T * D, 32), w = randn(D, 33, 0.5).map((v) => 1 + v);
-      const out = zeros([T, D], dt), rout = zeros([T, D], dt), rstd = zeros([T], dt);
+      const T = 13,
+        D = 37,
+        eps = 1e-5;
+      const x = randn(T * D, 31),
+        res = randn(T * D, 32),
+        w = randn(D, 33, 0.5).map((v) => 1 + v);
+      const out = zeros([T, D], dt),
+        rout = zeros([T, D], dt),
+        rstd = zeros([T], dt);
       rmsnormForward(tensor(x, [T, D], dt), tensor(res, [T, D], dt), tensor(w, [D], dt), out, rout, rstd, eps);
-      const out2 = zeros([T, D], dt), rstd2 = zeros([T], dt);
+      const out2 = zeros([T, D], dt),
+        rstd2 = zeros([T], dt);
       rmsnormForward(null, rout, tensor(w, [D], dt), out2, null, rstd2, eps);
       expect(Array.from(f64(out2))).toEqual(Array.from(f64(out)));
       expect(Array.from(f64(rstd2))).toEqual(Array.from(f64(rstd)));
-      expect(() => rmsnormForward(tensor(x, [T, D], dt), null, tensor(w, [D], dt), out2, null, rstd2, eps)).toThrow(/residualOut may be null only/);
-      expect(() => rmsnormForward(null, null, tensor(w, [D], dt), out2, null, rstd2, eps)).toThrow(/cannot both be null/);
+      expect(() => rmsnormForward(tensor(x, [T, D], dt), null, tensor(w, [D], dt), out2, null, rstd2, eps)).toThrow(
+        /residualOut may be null only/,
+      );
+      expect(() => rmsnormForward(null, null, tensor(w, [D], dt), out2, null, rstd2, eps)).toThrow(
+        /cannot both be null/,
+      );
     });
   }
   it('backward matches finite differences of the forward (f64)', () => {
-    const T = 3, D = 5, eps = 1e-5;
-    const x = randn(T * D, 17), res = randn(T * D, 18), w = randn(D, 19), G = randn(T * D, 20), GR = randn(T * D, 21);
+    const T = 3,
+      D = 5,
+      eps = 1e-5;
+    const x = randn(T * D, 17),
+      res = randn(T * D, 18),
+      w = randn(D, 19),
+      G = randn(T * D, 20),
+      GR = randn(T * D, 21);
     const loss = () => {
-      const out = zeros([T, D], 'f64'), rout = zeros([T, D], 'f64'), rstd = zeros([T], 'f64');
+      const out = zeros([T, D], 'f64'),
+        rout = zeros([T, D], 'f64'),
+        rstd = zeros([T], 'f64');
       rmsnormForward(tensor(x, [T, D], 'f64'), tensor(res, [T, D], 'f64'), tensor(w, [D], 'f64'), out, rout, rstd, eps);
       return dotAll(f64(out), G) + dotAll(f64(rout), GR);
     };
-    const out = zeros([T, D], 'f64'), rout = zeros([T, D], 'f64'), rstd = zeros([T], 'f64');
+    const out = zeros([T, D], 'f64'),
+      rout = zeros([T, D], 'f64'),
+      rstd = zeros([T], 'f64');
     rmsnormForward(tensor(x, [T, D], 'f64'), tensor(res, [T, D], 'f64'), tensor(w, [D], 'f64'), out, rout, rstd, eps);
-    const dR = zeros([T, D], 'f64'), dW = zeros([D], 'f64');
+    const dR = zeros([T, D], 'f64'),
+      dW = zeros([D], 'f64');
     rmsnormBackward(tensor(G, [T, D], 'f64'), tensor(GR, [T, D], 'f64'), rout, tensor(w, [D], 'f64'), rstd, dR, dW);
     expect(relErr(f64(dR), numericGrad(x, loss))).toBeLessThan(1e-6);
     expect(relErr(f64(dR), numericGrad(res, loss))).toBeLessThan(1e-6);
@@ -181,15 +278,24 @@ describe('cpu rmsnorm', () => {
 describe('cpu cross-entropy', () => {
   for (const dt of DTYPES) {
     it(`losses and dLogits match the reference, ignored rows are zero (${dt})`, () => {
-      const T = 41, V = 7, scaleG = 0.37;
+      const T = 41,
+        V = 7,
+        scaleG = 0.37;
       const logits = randn(T * V, 22, 3);
       const tg = Int32Array.from(randu(T, 23, 0, V), Math.floor);
-      tg[3] = -100; tg[17] = -100;
-      const losses = zeros([T], dt), dl = zeros([T, V], dt);
+      tg[3] = -100;
+      tg[17] = -100;
+      const losses = zeros([T], dt),
+        dl = zeros([T, V], dt);
       crossEntropyForward(tensor(logits, [T, V], dt), Tensor.from(tg, [T]), losses, dl, scaleG, -100);
       const ref = ceRef(logits, tg, T, V, -100);
       expect(relErr(f64(losses), ref.loss)).toBeLessThan(TOL[dt]);
-      expect(relErr(f64(dl), ref.dl.map((v) => v * scaleG))).toBeLessThan(TOL[dt]);
+      expect(
+        relErr(
+          f64(dl),
+          ref.dl.map((v) => v * scaleG),
+        ),
+      ).toBeLessThan(TOL[dt]);
       expect(f64(losses)[3]).toBe(0);
       // without dLogits, and with large logits (stability)
       const big = logits.map((v) => v * 100);
@@ -199,17 +305,39 @@ describe('cpu cross-entropy', () => {
     });
   }
   it('dLogits is the gradient of gradScale * sum(losses) (finite differences, f64)', () => {
-    const T = 4, V = 5, gs = 0.7;
+    const T = 4,
+      V = 5,
+      gs = 0.7;
     const logits = randn(T * V, 24);
     const tg = Int32Array.from([1, -1, 4, 0]);
-    const f = () => { const l = zeros([T], 'f64'); crossEntropyForward(tensor(logits, [T, V], 'f64'), Tensor.from(tg, [T]), l, null, 1); return gs * f64(l).reduce((a, b) => a + b, 0); };
+    const f = () => {
+      const l = zeros([T], 'f64');
+      crossEntropyForward(tensor(logits, [T, V], 'f64'), Tensor.from(tg, [T]), l, null, 1);
+      return gs * f64(l).reduce((a, b) => a + b, 0);
+    };
     const dl = zeros([T, V], 'f64');
     crossEntropyForward(tensor(logits, [T, V], 'f64'), Tensor.from(tg, [T]), zeros([T], 'f64'), dl, gs);
     expect(relErr(f64(dl), numericGrad(logits, f))).toBeLessThan(1e-6);
   });
   it('rejects targets out of range', () => {
-    expect(() => crossEntropyForward(tensor(randn(6, 1), [2, 3], 'f32'), Tensor.from(Int32Array.from([0, 3]), [2]), zeros([2], 'f32'), null, 1)).toThrow(RangeError);
-    expect(() => crossEntropyForward(tensor(randn(6, 1), [2, 3], 'f32'), Tensor.from(Int32Array.from([0, 1]), [2]), zeros([2], 'f64'), null, 1)).toThrow(TensorError);
+    expect(() =>
+      crossEntropyForward(
+        tensor(randn(6, 1), [2, 3], 'f32'),
+        Tensor.from(Int32Array.from([0, 3]), [2]),
+        zeros([2], 'f32'),
+        null,
+        1,
+      ),
+    ).toThrow(RangeError);
+    expect(() =>
+      crossEntropyForward(
+        tensor(randn(6, 1), [2, 3], 'f32'),
+        Tensor.from(Int32Array.from([0, 1]), [2]),
+        zeros([2], 'f64'),
+        null,
+        1,
+      ),
+    ).toThrow(TensorError);
   });
 });
 
@@ -217,20 +345,31 @@ describe('cpu pooling', () => {
   for (const dt of DTYPES) {
     for (const mode of ['mean', 'last'] as const) {
       it(`${mode} pool forward/backward match the reference and finite differences (${dt})`, () => {
-        const B = 3, L = 7, D = 5;
+        const B = 3,
+          L = 7,
+          D = 5;
         const x = randn(B * L * D, 25);
         const out = zeros([B, D], dt);
         poolForward(tensor(x, [B * L, D], dt), out, B, L, mode);
         const ref = new Float64Array(B * D);
-        for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) {
-          if (mode === 'last') ref[b * D + d] = x[(b * L + L - 1) * D + d]!;
-          else { let s = 0; for (let l = 0; l < L; l++) s += x[(b * L + l) * D + d]!; ref[b * D + d] = s / L; }
-        }
+        for (let b = 0; b < B; b++)
+          for (let d = 0; d < D; d++) {
+            if (mode === 'last') ref[b * D + d] = x[(b * L + L - 1) * D + d]!;
+            else {
+              let s = 0;
+              for (let l = 0; l < L; l++) s += x[(b * L + l) * D + d]!;
+              ref[b * D + d] = s / L;
+            }
+          }
         expect(relErr(f64(out), ref)).toBeLessThan(TOL[dt]);
         const G = randn(B * D, 26);
         const dx = tensor(randn(B * L * D, 27), [B * L, D], dt); // overwritten
         poolBackward(tensor(G, [B, D], dt), dx, B, L, mode);
-        const f = () => { const o = zeros([B, D], 'f64'); poolForward(tensor(x, [B * L, D], 'f64'), o, B, L, mode); return dotAll(f64(o), G); };
+        const f = () => {
+          const o = zeros([B, D], 'f64');
+          poolForward(tensor(x, [B * L, D], 'f64'), o, B, L, mode);
+          return dotAll(f64(o), G);
+        };
         expect(relErr(f64(dx), numericGrad(x, f))).toBeLessThan(dt === 'f64' ? 1e-6 : 1e-4);
       });
     }
@@ -267,17 +406,24 @@ describe('cpu adamw and elementwise ops', () => {
   for (const dt of DTYPES) {
     it(`adamwStep matches the reference over 3 steps (${dt})`, () => {
       const n = 1001;
-      const p0 = randn(n, 30), m0 = randn(n, 31, 0.1), v0 = randu(n, 32, 0.01, 0.1);
+      const p0 = randn(n, 30),
+        m0 = randn(n, 31, 0.1),
+        v0 = randu(n, 32, 0.01, 0.1);
       const o = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
-      const p = tensor(p0, [n], dt), m = tensor(m0, [n], dt), v = tensor(v0, [n], dt);
-      const rp = Float64Array.from(p0), rm = Float64Array.from(m0), rv = Float64Array.from(v0);
+      const p = tensor(p0, [n], dt),
+        m = tensor(m0, [n], dt),
+        v = tensor(v0, [n], dt);
+      const rp = Float64Array.from(p0),
+        rm = Float64Array.from(m0),
+        rv = Float64Array.from(v0);
       for (let step = 1; step <= 3; step++) {
         const g = randn(n, 33 + step);
         adamwStep(p, tensor(g, [n], dt), m, v, { ...o, step });
         for (let i = 0; i < n; i++) {
           rm[i] = o.beta1 * rm[i]! + (1 - o.beta1) * g[i]!;
           rv[i] = o.beta2 * rv[i]! + (1 - o.beta2) * g[i]! * g[i]!;
-          const mh = rm[i]! / (1 - o.beta1 ** step), vh = rv[i]! / (1 - o.beta2 ** step);
+          const mh = rm[i]! / (1 - o.beta1 ** step),
+            vh = rv[i]! / (1 - o.beta2 ** step);
           rp[i] -= o.lr * (mh / (Math.sqrt(vh) + o.eps) + o.weightDecay * rp[i]!);
         }
       }
@@ -287,23 +433,48 @@ describe('cpu adamw and elementwise ops', () => {
     });
     it(`sumSquares, scale, add, fill (${dt})`, () => {
       const n = 200003;
-      const a = randn(n, 40), b = randn(n, 41);
+      const a = randn(n, 40),
+        b = randn(n, 41);
       const ss = a.reduce((s, v) => s + v * v, 0);
       expect(Math.abs(sumSquares(tensor(a, [n], dt)) - ss) / ss).toBeLessThan(dt === 'f64' ? 1e-12 : 1e-6);
       const x = tensor(a, [n], dt);
       scale(x, -1.75);
-      expect(relErr(f64(x), a.map((v) => v * -1.75))).toBeLessThan(TOL[dt]);
+      expect(
+        relErr(
+          f64(x),
+          a.map((v) => v * -1.75),
+        ),
+      ).toBeLessThan(TOL[dt]);
       const ta = tensor(a, [n], dt);
       add(ta, tensor(b, [n], dt), ta); // aliasing out = a
-      expect(relErr(f64(ta), a.map((v, i) => v + b[i]!))).toBeLessThan(TOL[dt]);
+      expect(
+        relErr(
+          f64(ta),
+          a.map((v, i) => v + b[i]!),
+        ),
+      ).toBeLessThan(TOL[dt]);
       fill(ta, 0.25);
       expect(f64(ta).every((v) => v === 0.25)).toBe(true);
     });
   }
   it('rejects bad arguments', () => {
     const p = zeros([4], 'f32');
-    expect(() => adamwStep(p, p, p, p, { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 0 })).toThrow(TensorError);
-    const raw = { param: p.data, grad: p.data, m: p.data, v: p.data, n: 4, lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 1 };
+    expect(() => adamwStep(p, p, p, p, { lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, weightDecay: 0, step: 0 })).toThrow(
+      TensorError,
+    );
+    const raw = {
+      param: p.data,
+      grad: p.data,
+      m: p.data,
+      v: p.data,
+      n: 4,
+      lr: 1,
+      beta1: 0.9,
+      beta2: 0.9,
+      eps: 1e-8,
+      weightDecay: 0,
+      step: 1,
+    };
     expect(() => cpuOp('adamwStep')(raw)).not.toThrow();
     expect(() => cpuOp('adamwStep')({ ...raw, step: 0 })).toThrow(/adamwStep: step is 1-based and must be >= 1, got 0/);
     expect(() => cpuOp('adamwStep')({ ...raw, beta2: 1 })).toThrow(/beta1 and beta2 must be in \[0, 1\)/);

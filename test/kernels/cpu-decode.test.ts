@@ -2,7 +2,16 @@
 // against the unfused CPU step (RMSNorm, in_proj, conv1dStep, x_proj, dt_proj, selectiveScanStep, out_proj)
 // on awkward sizes, several steps in a row from random states; and the wrappers' argument checks.
 import { describe, expect, it } from 'vitest';
-import { Tensor, cpuOp, decodeFusable, decodeIn, decodeOut, decodeParts, decodeSsm, nativeLimits } from '../../src/backend/index.js';
+import {
+  Tensor,
+  cpuOp,
+  decodeFusable,
+  decodeIn,
+  decodeOut,
+  decodeParts,
+  decodeSsm,
+  nativeLimits,
+} from '../../src/backend/index.js';
 import { MambaBlock, Workspace, type MixerCache, type ModelDType } from '../../src/nn/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { randn, relErr } from '../helpers.js';
@@ -12,7 +21,11 @@ function host(a: Float64Array, dtype: ModelDType, shape: number[]): Tensor {
 }
 
 /** A block whose A_log, D, dt bias, conv and norm weights are moved off their init (so each term matters). */
-function block(dims: { dModel: number; dInner: number; dtRank: number; dState: number; dConv: number }, dtype: ModelDType, seed: number): MambaBlock {
+function block(
+  dims: { dModel: number; dInner: number; dtRank: number; dState: number; dConv: number },
+  dtype: ModelDType,
+  seed: number,
+): MambaBlock {
   const b = new MambaBlock('b', dims, 1e-5, { device: 'cpu', dtype }, new Rng(seed), { nLayer: 2 });
   const r = new Rng(seed + 1);
   for (const p of b.parameters()) {
@@ -24,19 +37,32 @@ function block(dims: { dModel: number; dInner: number; dtRank: number; dState: n
 }
 
 function cache(B: number, E: number, K: number, N: number, dtype: ModelDType, seed: number): MixerCache {
-  return { conv: host(randn(B * E * K, seed), dtype, [B, E, K]), ssm: host(randn(B * E * N, seed + 1, 0.5), dtype, [B, E, N]) };
+  return {
+    conv: host(randn(B * E * K, seed), dtype, [B, E, K]),
+    ssm: host(randn(B * E * N, seed + 1, 0.5), dtype, [B, E, N]),
+  };
 }
-const copy = (c: MixerCache, dtype: ModelDType): MixerCache => ({ conv: host(c.conv.toFloat64(), dtype, [...c.conv.shape]), ssm: host(c.ssm.toFloat64(), dtype, [...c.ssm.shape]) });
+const copy = (c: MixerCache, dtype: ModelDType): MixerCache => ({
+  conv: host(c.conv.toFloat64(), dtype, [...c.conv.shape]),
+  ssm: host(c.ssm.toFloat64(), dtype, [...c.ssm.shape]),
+});
 
 describe('fused decoding step (CPU twins) vs the unfused step', () => {
   for (const dtype of ['f32', 'f64'] as const) {
-    for (const [N, B] of [[16, 1], [16, 3], [8, 3], [8, 1]] as const) {
+    for (const [N, B] of [
+      [16, 1],
+      [16, 3],
+      [8, 3],
+      [8, 1],
+    ] as const) {
       it(`d_model 40, d_inner 80, dt_rank 3, d_state ${N}, B = ${B} (${dtype}, 4 steps)`, () => {
         const dims = { dModel: 40, dInner: 80, dtRank: 3, dState: N, dConv: 4 };
         const { dModel: D, dInner: E, dConv: K } = dims;
         const blk = block(dims, dtype, 40 + N + B);
-        const c0 = cache(B, E, K, N, dtype, 7), c1 = copy(c0, dtype);
-        const wsA = new Workspace('cpu', dtype), wsB = new Workspace('cpu', dtype);
+        const c0 = cache(B, E, K, N, dtype, 7),
+          c1 = copy(c0, dtype);
+        const wsA = new Workspace('cpu', dtype),
+          wsB = new Workspace('cpu', dtype);
         const tol = dtype === 'f64' ? 1e-12 : 1e-5;
         for (let s = 0; s < 4; s++) {
           const hIn = host(randn(B * D, 100 + s), dtype, [B, D]);
@@ -60,29 +86,82 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     expect(decodeParts(1536)).toBe(48);
     const dims = { dModel: 40, dInner: 80, dtRank: 3, dState: 8, dConv: 4 };
     const blk = block(dims, 'f64', 5);
-    const m = blk.mixer, B = 2, E = 80, J = 3 + 16;
+    const m = blk.mixer,
+      B = 2,
+      E = 80,
+      J = 3 + 16;
     const c = cache(B, E, 4, 8, 'f64', 3);
-    const xc = Tensor.zeros([B, E], 'f64'), z = Tensor.zeros([B, E], 'f64'), xPart = Tensor.zeros([3, B, J], 'f64');
-    decodeIn(host(randn(B * 40, 1), 'f64', [B, 40]), null, blk.norm.weight.value, 1e-5, m.inProj.value, c.conv, m.convWeight.value, m.convBias.value,
-      m.xProj.value, Tensor.zeros([B, 40], 'f64'), xc, z, xPart);
-    const x = xc.toFloat64(), w = m.xProj.value.toFloat64(), p = xPart.toFloat64();
-    for (let b = 0; b < B; b++) for (let j = 0; j < J; j++) {
-      let full = 0, parts = 0;
-      for (let e = 0; e < E; e++) full += x[b * E + e]! * w[j * E + e]!;
-      for (let q = 0; q < 3; q++) parts += p[(q * B + b) * J + j]!;
-      expect(Math.abs(parts - full)).toBeLessThan(1e-12 * Math.max(1, Math.abs(full)));
-    }
+    const xc = Tensor.zeros([B, E], 'f64'),
+      z = Tensor.zeros([B, E], 'f64'),
+      xPart = Tensor.zeros([3, B, J], 'f64');
+    decodeIn(
+      host(randn(B * 40, 1), 'f64', [B, 40]),
+      null,
+      blk.norm.weight.value,
+      1e-5,
+      m.inProj.value,
+      c.conv,
+      m.convWeight.value,
+      m.convBias.value,
+      m.xProj.value,
+      Tensor.zeros([B, 40], 'f64'),
+      xc,
+      z,
+      xPart,
+    );
+    const x = xc.toFloat64(),
+      w = m.xProj.value.toFloat64(),
+      p = xPart.toFloat64();
+    for (let b = 0; b < B; b++)
+      for (let j = 0; j < J; j++) {
+        let full = 0,
+          parts = 0;
+        for (let e = 0; e < E; e++) full += x[b * E + e]! * w[j * E + e]!;
+        for (let q = 0; q < 3; q++) parts += p[(q * B + b) * J + j]!;
+        expect(Math.abs(parts - full)).toBeLessThan(1e-12 * Math.max(1, Math.abs(full)));
+      }
   });
 
   it('argument checks name the problem', () => {
-    const D = 8, E = 16, K = 4, N = 4, R = 2, J = R + 2 * N;
+    const D = 8,
+      E = 16,
+      K = 4,
+      N = 4,
+      R = 2,
+      J = R + 2 * N;
     const t = (shape: number[]) => Tensor.zeros(shape, 'f32');
     const args = (B: number, over: Partial<Record<string, Tensor | null>> = {}) => {
       const a: Record<string, Tensor | null> = {
-        hIn: t([B, D]), rIn: t([B, D]), normW: t([D]), Win: t([2 * E, D]), conv: t([B, E, K]), convW: t([E, K]), convB: t([E]), Wx: t([J, E]),
-        rOut: t([B, D]), xc: t([B, E]), z: t([B, E]), xPart: t([decodeParts(E), B, J]), ...over,
+        hIn: t([B, D]),
+        rIn: t([B, D]),
+        normW: t([D]),
+        Win: t([2 * E, D]),
+        conv: t([B, E, K]),
+        convW: t([E, K]),
+        convB: t([E]),
+        Wx: t([J, E]),
+        rOut: t([B, D]),
+        xc: t([B, E]),
+        z: t([B, E]),
+        xPart: t([decodeParts(E), B, J]),
+        ...over,
       };
-      return () => decodeIn(a.hIn!, a.rIn!, a.normW!, 1e-5, a.Win!, a.conv!, a.convW!, a.convB!, a.Wx!, a.rOut!, a.xc!, a.z!, a.xPart!);
+      return () =>
+        decodeIn(
+          a.hIn!,
+          a.rIn!,
+          a.normW!,
+          1e-5,
+          a.Win!,
+          a.conv!,
+          a.convW!,
+          a.convB!,
+          a.Wx!,
+          a.rOut!,
+          a.xc!,
+          a.z!,
+          a.xPart!,
+        );
     };
     expect(args(2)).not.toThrow();
     expect(args(9)).toThrow(/1\.\.8 sequences, got 9/);
@@ -90,7 +169,9 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     expect(args(2, { xPart: t([2, 2, J]) })).toThrow(/xPart \[1, 2, 10\] must hold 20 elements, got \[2, 2, 10\]/);
     const h = t([2, D]);
     expect(args(2, { hIn: h, rOut: h })).toThrow(/rOut must not be hIn or rIn/);
-    expect(() => decodeSsm(t([1, 2, J]), t([2, E]), t([2, E]), t([E, R]), t([E]), t([E + 1, N]), t([E]), t([2, E, N]), t([2, E]))).toThrow(/A must be \[16, N\]/);
+    expect(() =>
+      decodeSsm(t([1, 2, J]), t([2, E]), t([2, E]), t([E, R]), t([E]), t([E + 1, N]), t([E]), t([2, E, N]), t([2, E])),
+    ).toThrow(/A must be \[16, N\]/);
     expect(() => decodeOut(t([2, E]), t([D, E]), t([3, D]))).toThrow(/hOut must hold 16 elements/);
     expect(() => decodeOut(t([2, E + 1]), t([D, E]), t([2, D]))).toThrow(/y \[2, 17\] is not \[B, 16\]/);
     // what the CUDA kernels take: larger d_state or batch fall back to the unfused step
@@ -105,7 +186,9 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
 
   it('the limits come from the addon (native/src/decode.h), and the raw kernels take named fields', () => {
     const l = nativeLimits();
-    expect([l.decodeChunk, l.decodeMaxBatch, l.decodeMaxState, l.decodeMaxConv, l.cudaScanMaxState]).toEqual([32, 8, 16, 8, 16]);
+    expect([l.decodeChunk, l.decodeMaxBatch, l.decodeMaxState, l.decodeMaxConv, l.cudaScanMaxState]).toEqual([
+      32, 8, 16, 8, 16,
+    ]);
     expect(decodeParts(33)).toBe(2);
     // the x_proj sums of decodeSsm: B * J values and up to 256 / (B * J) slices of partials, 4 bytes each
     const J = 48 + 2 * 16;

@@ -3,15 +3,39 @@
 // boundaries of the backward's recomputation crossed (L > 64), and step == forward.
 import { describe, expect, it } from 'vitest';
 import {
-  TensorError, columns, cpuOp, selectiveScanBackward, selectiveScanForward, selectiveScanStep, type ScanArgs,
+  TensorError,
+  columns,
+  cpuOp,
+  selectiveScanBackward,
+  selectiveScanForward,
+  selectiveScanStep,
+  type ScanArgs,
 } from '../../src/backend/index.js';
 import { randn, randu, relErr } from '../helpers.js';
 import { TOL, dotAll, f64, numericGrad, tensor, zeros, type FDType } from './cpu-helpers.js';
 import type { Tensor } from '../../src/backend/index.js';
 
-interface Cfg { B: number; L: number; D: number; N: number; sp: boolean; z: boolean; Dskip: boolean; bias: boolean }
+interface Cfg {
+  B: number;
+  L: number;
+  D: number;
+  N: number;
+  sp: boolean;
+  z: boolean;
+  Dskip: boolean;
+  bias: boolean;
+}
 
-interface Data { u: Float64Array; delta: Float64Array; bias: Float64Array; A: Float64Array; Bm: Float64Array; Cm: Float64Array; Ds: Float64Array; z: Float64Array }
+interface Data {
+  u: Float64Array;
+  delta: Float64Array;
+  bias: Float64Array;
+  A: Float64Array;
+  Bm: Float64Array;
+  Cm: Float64Array;
+  Ds: Float64Array;
+  z: Float64Array;
+}
 
 function makeData(c: Cfg, seed: number): Data {
   const T = c.B * c.L;
@@ -35,97 +59,140 @@ const softplus = (v: number) => (v > 20 ? v : Math.log1p(Math.exp(v)));
 function scanRef(c: Cfg, x: Data, dyIn?: Float64Array) {
   const { B, L, D, N } = c;
   const T = B * L;
-  const y = new Float64Array(T * D), last = new Float64Array(B * D * N);
-  const dt = new Float64Array(T * D), pre = new Float64Array(T * D);
+  const y = new Float64Array(T * D),
+    last = new Float64Array(B * D * N);
+  const dt = new Float64Array(T * D),
+    pre = new Float64Array(T * D);
   const H = new Float64Array(T * D * N); // states after each step (the reference may store them)
-  for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) {
-    const h = new Float64Array(N);
-    for (let t = 0; t < L; t++) {
-      const r = b * L + t, i = r * D + d;
-      const raw = x.delta[i]! + (c.bias ? x.bias[d]! : 0);
-      const dtv = c.sp ? softplus(raw) : raw;
-      dt[i] = dtv;
-      let acc = c.Dskip ? x.Ds[d]! * x.u[i]! : 0;
-      for (let n = 0; n < N; n++) {
-        h[n] = Math.exp(dtv * x.A[d * N + n]!) * h[n]! + dtv * x.Bm[r * N + n]! * x.u[i]!;
-        H[i * N + n] = h[n]!;
-        acc += x.Cm[r * N + n]! * h[n]!;
+  for (let b = 0; b < B; b++)
+    for (let d = 0; d < D; d++) {
+      const h = new Float64Array(N);
+      for (let t = 0; t < L; t++) {
+        const r = b * L + t,
+          i = r * D + d;
+        const raw = x.delta[i]! + (c.bias ? x.bias[d]! : 0);
+        const dtv = c.sp ? softplus(raw) : raw;
+        dt[i] = dtv;
+        let acc = c.Dskip ? x.Ds[d]! * x.u[i]! : 0;
+        for (let n = 0; n < N; n++) {
+          h[n] = Math.exp(dtv * x.A[d * N + n]!) * h[n]! + dtv * x.Bm[r * N + n]! * x.u[i]!;
+          H[i * N + n] = h[n]!;
+          acc += x.Cm[r * N + n]! * h[n]!;
+        }
+        pre[i] = acc;
+        y[i] = c.z ? acc * x.z[i]! * sig(x.z[i]!) : acc;
       }
-      pre[i] = acc;
-      y[i] = c.z ? acc * x.z[i]! * sig(x.z[i]!) : acc;
+      for (let n = 0; n < N; n++) last[(b * D + d) * N + n] = h[n]!;
     }
-    for (let n = 0; n < N; n++) last[(b * D + d) * N + n] = h[n]!;
-  }
   if (!dyIn) return { y, last };
   const g = {
-    du: new Float64Array(T * D), ddelta: new Float64Array(T * D), dA: new Float64Array(D * N), dB: new Float64Array(T * N),
-    dC: new Float64Array(T * N), dDs: new Float64Array(D), dbias: new Float64Array(D), dz: new Float64Array(T * D),
+    du: new Float64Array(T * D),
+    ddelta: new Float64Array(T * D),
+    dA: new Float64Array(D * N),
+    dB: new Float64Array(T * N),
+    dC: new Float64Array(T * N),
+    dDs: new Float64Array(D),
+    dbias: new Float64Array(D),
+    dz: new Float64Array(T * D),
   };
-  for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) {
-    const dh = new Float64Array(N);
-    for (let t = L - 1; t >= 0; t--) {
-      const r = b * L + t, i = r * D + d, dtv = dt[i]!, u = x.u[i]!;
-      let gy = dyIn[i]!;
-      if (c.z) {
-        const zv = x.z[i]!, s = sig(zv);
-        g.dz[i] = gy * pre[i]! * s * (1 + zv * (1 - s));
-        gy *= zv * s;
+  for (let b = 0; b < B; b++)
+    for (let d = 0; d < D; d++) {
+      const dh = new Float64Array(N);
+      for (let t = L - 1; t >= 0; t--) {
+        const r = b * L + t,
+          i = r * D + d,
+          dtv = dt[i]!,
+          u = x.u[i]!;
+        let gy = dyIn[i]!;
+        if (c.z) {
+          const zv = x.z[i]!,
+            s = sig(zv);
+          g.dz[i] = gy * pre[i]! * s * (1 + zv * (1 - s));
+          gy *= zv * s;
+        }
+        if (c.Dskip) {
+          g.dDs[d] += gy * u;
+          g.du[i] += x.Ds[d]! * gy;
+        }
+        let ddt = 0;
+        for (let n = 0; n < N; n++) {
+          const a = Math.exp(dtv * x.A[d * N + n]!);
+          const hp = t > 0 ? H[(i - D) * N + n]! : 0;
+          g.dC[r * N + n] += gy * H[i * N + n]!;
+          const dhv = dh[n]! + x.Cm[r * N + n]! * gy;
+          g.dA[d * N + n] += dhv * a * hp * dtv;
+          ddt += dhv * (x.A[d * N + n]! * a * hp + x.Bm[r * N + n]! * u);
+          g.du[i] += dhv * dtv * x.Bm[r * N + n]!;
+          g.dB[r * N + n] += dhv * dtv * u;
+          dh[n] = a * dhv;
+        }
+        const raw = x.delta[i]! + (c.bias ? x.bias[d]! : 0);
+        const dd = c.sp ? ddt * sig(raw) : ddt;
+        g.ddelta[i] = dd;
+        g.dbias[d] += dd;
       }
-      if (c.Dskip) { g.dDs[d] += gy * u; g.du[i] += x.Ds[d]! * gy; }
-      let ddt = 0;
-      for (let n = 0; n < N; n++) {
-        const a = Math.exp(dtv * x.A[d * N + n]!);
-        const hp = t > 0 ? H[(i - D) * N + n]! : 0;
-        g.dC[r * N + n] += gy * H[i * N + n]!;
-        const dhv = dh[n]! + x.Cm[r * N + n]! * gy;
-        g.dA[d * N + n] += dhv * a * hp * dtv;
-        ddt += dhv * (x.A[d * N + n]! * a * hp + x.Bm[r * N + n]! * u);
-        g.du[i] += dhv * dtv * x.Bm[r * N + n]!;
-        g.dB[r * N + n] += dhv * dtv * u;
-        dh[n] = a * dhv;
-      }
-      const raw = x.delta[i]! + (c.bias ? x.bias[d]! : 0);
-      const dd = c.sp ? ddt * sig(raw) : ddt;
-      g.ddelta[i] = dd;
-      g.dbias[d] += dd;
     }
-  }
   return { y, last, g };
 }
 
 /** Kernel inputs: Bm, Cm as columns of one [T, 3 + 2N] "x_proj output", z as columns of a [T, 2D] "in_proj output". */
 function kernelArgs(c: Cfg, x: Data, dt: FDType): ScanArgs {
-  const T = c.B * c.L, W = 3 + 2 * c.N;
+  const T = c.B * c.L,
+    W = 3 + 2 * c.N;
   const xp = randn(T * W, 77);
-  for (let r = 0; r < T; r++) for (let n = 0; n < c.N; n++) { xp[r * W + 3 + n] = x.Bm[r * c.N + n]!; xp[r * W + 3 + c.N + n] = x.Cm[r * c.N + n]!; }
+  for (let r = 0; r < T; r++)
+    for (let n = 0; n < c.N; n++) {
+      xp[r * W + 3 + n] = x.Bm[r * c.N + n]!;
+      xp[r * W + 3 + c.N + n] = x.Cm[r * c.N + n]!;
+    }
   const xpt = tensor(xp, [T, W], dt);
   const ip = randn(T * 2 * c.D, 78);
   for (let r = 0; r < T; r++) for (let d = 0; d < c.D; d++) ip[r * 2 * c.D + c.D + d] = x.z[r * c.D + d]!;
   return {
-    u: tensor(x.u, [T, c.D], dt), delta: tensor(x.delta, [T, c.D], dt), deltaBias: c.bias ? tensor(x.bias, [c.D], dt) : null,
-    A: tensor(x.A, [c.D, c.N], dt), Bm: columns(xpt, 3, c.N), Cm: columns(xpt, 3 + c.N, c.N), Dskip: c.Dskip ? tensor(x.Ds, [c.D], dt) : null,
-    z: c.z ? columns(tensor(ip, [T, 2 * c.D], dt), c.D, c.D) : null, B: c.B, L: c.L, deltaSoftplus: c.sp,
+    u: tensor(x.u, [T, c.D], dt),
+    delta: tensor(x.delta, [T, c.D], dt),
+    deltaBias: c.bias ? tensor(x.bias, [c.D], dt) : null,
+    A: tensor(x.A, [c.D, c.N], dt),
+    Bm: columns(xpt, 3, c.N),
+    Cm: columns(xpt, 3 + c.N, c.N),
+    Dskip: c.Dskip ? tensor(x.Ds, [c.D], dt) : null,
+    z: c.z ? columns(tensor(ip, [T, 2 * c.D], dt), c.D, c.D) : null,
+    B: c.B,
+    L: c.L,
+    deltaSoftplus: c.sp,
   };
 }
 
 function cols(t: Tensor, col: number, width: number): Float64Array {
-  const a = f64(t), [R, W] = t.shape as [number, number], o = new Float64Array(R * width);
+  const a = f64(t),
+    [R, W] = t.shape as [number, number],
+    o = new Float64Array(R * width);
   for (let r = 0; r < R; r++) for (let j = 0; j < width; j++) o[r * width + j] = a[r * W + col + j]!;
   return o;
 }
 
 // aliasDelta: ddelta written over delta, as the mixer does (native/KERNELS.md allows it)
 function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType, aliasDelta = false) {
-  const T = c.B * c.L, W = 3 + 2 * c.N;
+  const T = c.B * c.L,
+    W = 3 + 2 * c.N;
   const a = kernelArgs(c, x, dt);
-  const y = zeros([T, c.D], dt), last = zeros([c.B, c.D, c.N], dt);
+  const y = zeros([T, c.D], dt),
+    last = zeros([c.B, c.D, c.N], dt);
   selectiveScanForward(a, y, last);
   const dxp = tensor(randn(T * W, 79), [T, W], dt); // columns 0..2 must stay untouched
   const dip = tensor(randn(T * 2 * c.D, 80), [T, 2 * c.D], dt);
-  const dA0 = randn(c.D * c.N, 81), dD0 = randn(c.D, 82), dB0 = randn(c.D, 83);
+  const dA0 = randn(c.D * c.N, 81),
+    dD0 = randn(c.D, 82),
+    dB0 = randn(c.D, 83);
   const g = {
-    du: zeros([T, c.D], dt), ddelta: aliasDelta ? a.delta : zeros([T, c.D], dt), dA: tensor(dA0, [c.D, c.N], dt), dB: columns(dxp, 3, c.N), dC: columns(dxp, 3 + c.N, c.N),
-    dDskip: c.Dskip ? tensor(dD0, [c.D], dt) : null, dDeltaBias: c.bias ? tensor(dB0, [c.D], dt) : null, dz: c.z ? columns(dip, c.D, c.D) : null,
+    du: zeros([T, c.D], dt),
+    ddelta: aliasDelta ? a.delta : zeros([T, c.D], dt),
+    dA: tensor(dA0, [c.D, c.N], dt),
+    dB: columns(dxp, 3, c.N),
+    dC: columns(dxp, 3 + c.N, c.N),
+    dDskip: c.Dskip ? tensor(dD0, [c.D], dt) : null,
+    dDeltaBias: c.bias ? tensor(dB0, [c.D], dt) : null,
+    dz: c.z ? columns(dip, c.D, c.D) : null,
   };
   const before = cols(dxp, 0, 3);
   selectiveScanBackward(a, tensor(dy, [T, c.D], dt), g);
@@ -133,9 +200,16 @@ function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType, aliasDelta = f
   // accumulators start from random values: subtract them as stored (rounded to f32 where f32)
   const r = (v: number) => (dt === 'f32' ? Math.fround(v) : v);
   return {
-    y: f64(y), last: f64(last), du: f64(g.du), ddelta: f64(g.ddelta), dA: f64(g.dA).map((v, i) => v - r(dA0[i]!)),
-    dB: cols(dxp, 3, c.N), dC: cols(dxp, 3 + c.N, c.N), dDs: g.dDskip ? f64(g.dDskip).map((v, i) => v - r(dD0[i]!)) : null,
-    dbias: g.dDeltaBias ? f64(g.dDeltaBias).map((v, i) => v - r(dB0[i]!)) : null, dz: c.z ? cols(dip, c.D, c.D) : null,
+    y: f64(y),
+    last: f64(last),
+    du: f64(g.du),
+    ddelta: f64(g.ddelta),
+    dA: f64(g.dA).map((v, i) => v - r(dA0[i]!)),
+    dB: cols(dxp, 3, c.N),
+    dC: cols(dxp, 3 + c.N, c.N),
+    dDs: g.dDskip ? f64(g.dDskip).map((v, i) => v - r(dD0[i]!)) : null,
+    dbias: g.dDeltaBias ? f64(g.dDeltaBias).map((v, i) => v - r(dB0[i]!)) : null,
+    dz: c.z ? cols(dip, c.D, c.D) : null,
   };
 }
 
@@ -208,17 +282,26 @@ describe('cpu selective scan', () => {
         const c: Cfg = { B: 3, L: 11, D: 7, N: 5, sp: true, z, Dskip: true, bias: true };
         const x = makeData(c, 200);
         const full = kernelArgs(c, x, dt);
-        const y = zeros([c.B * c.L, c.D], dt), last = zeros([c.B, c.D, c.N], dt);
+        const y = zeros([c.B * c.L, c.D], dt),
+          last = zeros([c.B, c.D, c.N], dt);
         selectiveScanForward(full, y, last);
         const ya = f64(y);
-        const state = zeros([c.B, c.D, c.N], dt), ys = zeros([c.B, c.D], dt);
+        const state = zeros([c.B, c.D, c.N], dt),
+          ys = zeros([c.B, c.D], dt);
         for (let t = 0; t < c.L; t++) {
           const pick = (src: Float64Array, w: number) => {
             const o = new Float64Array(c.B * w);
             for (let b = 0; b < c.B; b++) for (let j = 0; j < w; j++) o[b * w + j] = src[(b * c.L + t) * w + j]!;
             return o;
           };
-          const sx: Data = { ...x, u: pick(x.u, c.D), delta: pick(x.delta, c.D), Bm: pick(x.Bm, c.N), Cm: pick(x.Cm, c.N), z: pick(x.z, c.D) };
+          const sx: Data = {
+            ...x,
+            u: pick(x.u, c.D),
+            delta: pick(x.delta, c.D),
+            Bm: pick(x.Bm, c.N),
+            Cm: pick(x.Cm, c.N),
+            z: pick(x.z, c.D),
+          };
           const a = kernelArgs({ ...c, L: 1 }, sx, dt);
           selectiveScanStep(state, a, ys);
           const want = new Float64Array(c.B * c.D);
@@ -235,8 +318,10 @@ describe('cpu selective scan', () => {
     for (const c of [CASES[0]!, CASES[4]!, CASES[6]!]) {
       const x = makeData(c, 9 + c.L);
       const dy = randn(c.B * c.L * c.D, 6);
-      const sep = runKernel(c, x, dy, 'f32'), alias = runKernel(c, x, dy, 'f32', true);
-      for (const k of ['du', 'ddelta', 'dA', 'dB', 'dC'] as const) expect(Array.from(alias[k]), k).toEqual(Array.from(sep[k]));
+      const sep = runKernel(c, x, dy, 'f32'),
+        alias = runKernel(c, x, dy, 'f32', true);
+      for (const k of ['du', 'ddelta', 'dA', 'dB', 'dC'] as const)
+        expect(Array.from(alias[k]), k).toEqual(Array.from(sep[k]));
     }
   });
 
@@ -274,8 +359,25 @@ describe('cpu selective scan', () => {
     expect(() => selectiveScanForward({ ...a, L: 5 }, zeros([5, 3], 'f32'), null)).toThrow(TensorError);
     expect(() => selectiveScanStep(zeros([1, 3, 2], 'f32'), a, zeros([1, 3], 'f32'))).toThrow(TensorError);
     // the binding itself: one argument object, every field checked by name
-    const u = new Float32Array(12), A = new Float32Array(6), bc = new Float32Array(8), y = new Float32Array(12);
-    const base = { u, delta: u, deltaBias: null, A, Bm: bc, Cm: bc, bcStride: 2, Dskip: null, z: null, B: 1, D: 3, N: 2, deltaSoftplus: true };
+    const u = new Float32Array(12),
+      A = new Float32Array(6),
+      bc = new Float32Array(8),
+      y = new Float32Array(12);
+    const base = {
+      u,
+      delta: u,
+      deltaBias: null,
+      A,
+      Bm: bc,
+      Cm: bc,
+      bcStride: 2,
+      Dskip: null,
+      z: null,
+      B: 1,
+      D: 3,
+      N: 2,
+      deltaSoftplus: true,
+    };
     const ok = { ...base, L: 4, y, lastState: null };
     const fwd = cpuOp('selectiveScanForward');
     expect(() => fwd(ok)).not.toThrow();

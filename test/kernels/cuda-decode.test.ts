@@ -2,7 +2,16 @@
 // (rounded) inputs, f32 and bf16, at awkward shapes and the 130m shape; then whole-model decoding with
 // MAMBA_DECODE_FUSED on and off, eager and replayed from a CUDA graph. Skips without a GPU.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Tensor, bf16BitsToF32, cudaAvailable, decodeIn, decodeOut, decodeParts, decodeSsm, f32ToBf16Bits } from '../../src/backend/index.js';
+import {
+  Tensor,
+  bf16BitsToF32,
+  cudaAvailable,
+  decodeIn,
+  decodeOut,
+  decodeParts,
+  decodeSsm,
+  f32ToBf16Bits,
+} from '../../src/backend/index.js';
 import { Decoder } from '../../src/generate/index.js';
 import { MambaLM, makeConfig } from '../../src/model/index.js';
 import { Rng } from '../../src/util/rng.js';
@@ -20,7 +29,15 @@ function gpu(a: Float64Array, shape: number[], dt: DT = 'f32'): Tensor {
 }
 const cpu = (a: Float64Array, shape: number[]) => Tensor.from(Float64Array.from(a), shape);
 
-interface Shape { name: string; B: number; D: number; E: number; R: number; N: number; K: number }
+interface Shape {
+  name: string;
+  B: number;
+  D: number;
+  E: number;
+  R: number;
+  N: number;
+  K: number;
+}
 const SHAPES: Shape[] = [
   { name: 'awkward', B: 3, D: 40, E: 80, R: 3, N: 16, K: 4 },
   // d_model 44: bf16 in_proj rows are not whole 16-byte vectors (the scalar loop), f32 rows are
@@ -44,43 +61,112 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
     for (const dt of ['f32', 'bf16'] as const) {
       it(`decodeIn, decodeSsm, decodeOut: ${s.name} (B=${s.B}, D=${s.D}, E=${s.E}, R=${s.R}, N=${s.N}, K=${s.K}), ${dt}`, () => {
         const { B, D, E, R, N, K } = s;
-        const J = R + 2 * N, P = decodeParts(E), tol = TOL[dt];
+        const J = R + 2 * N,
+          P = decodeParts(E),
+          tol = TOL[dt];
         let seed = 10;
-        const act = (n: number, scale = 1) => q(randn(n, seed++, scale), dt);  // activations and matmul weights
+        const act = (n: number, scale = 1) => q(randn(n, seed++, scale), dt); // activations and matmul weights
         const f32 = (n: number, scale = 1) => q(randn(n, seed++, scale), 'f32');
         // decodeIn, with and without a residual input
         for (const withR of [true, false]) {
-          const hIn = act(B * D), rIn = withR ? f32(B * D) : null, normW = q(randu(D, seed++, 0.5, 1.5), 'f32');
-          const Win = act(2 * E * D, 1 / Math.sqrt(D)), conv0 = f32(B * E * K), convW = f32(E * K, 0.5), convB = f32(E, 0.5);
+          const hIn = act(B * D),
+            rIn = withR ? f32(B * D) : null,
+            normW = q(randu(D, seed++, 0.5, 1.5), 'f32');
+          const Win = act(2 * E * D, 1 / Math.sqrt(D)),
+            conv0 = f32(B * E * K),
+            convW = f32(E * K, 0.5),
+            convB = f32(E, 0.5);
           const Wx = act(J * E, 1 / Math.sqrt(E));
           const g = {
-            conv: gpu(conv0, [B, E, K]), rOut: gpu(new Float64Array(B * D), [B, D]), xc: gpu(new Float64Array(B * E), [B, E], dt),
-            z: gpu(new Float64Array(B * E), [B, E], dt), xPart: gpu(new Float64Array(P * B * J), [P, B, J]),
+            conv: gpu(conv0, [B, E, K]),
+            rOut: gpu(new Float64Array(B * D), [B, D]),
+            xc: gpu(new Float64Array(B * E), [B, E], dt),
+            z: gpu(new Float64Array(B * E), [B, E], dt),
+            xPart: gpu(new Float64Array(P * B * J), [P, B, J]),
           };
-          decodeIn(gpu(hIn, [B, D], dt), rIn && gpu(rIn, [B, D]), gpu(normW, [D]), 1e-5, gpu(Win, [2 * E, D], dt), g.conv, gpu(convW, [E, K]),
-            gpu(convB, [E]), gpu(Wx, [J, E], dt), g.rOut, g.xc, g.z, g.xPart);
+          decodeIn(
+            gpu(hIn, [B, D], dt),
+            rIn && gpu(rIn, [B, D]),
+            gpu(normW, [D]),
+            1e-5,
+            gpu(Win, [2 * E, D], dt),
+            g.conv,
+            gpu(convW, [E, K]),
+            gpu(convB, [E]),
+            gpu(Wx, [J, E], dt),
+            g.rOut,
+            g.xc,
+            g.z,
+            g.xPart,
+          );
           const c = {
-            conv: cpu(conv0, [B, E, K]), rOut: cpu(new Float64Array(B * D), [B, D]), xc: cpu(new Float64Array(B * E), [B, E]),
-            z: cpu(new Float64Array(B * E), [B, E]), xPart: cpu(new Float64Array(P * B * J), [P, B, J]),
+            conv: cpu(conv0, [B, E, K]),
+            rOut: cpu(new Float64Array(B * D), [B, D]),
+            xc: cpu(new Float64Array(B * E), [B, E]),
+            z: cpu(new Float64Array(B * E), [B, E]),
+            xPart: cpu(new Float64Array(P * B * J), [P, B, J]),
           };
-          decodeIn(cpu(hIn, [B, D]), rIn && cpu(rIn, [B, D]), cpu(normW, [D]), 1e-5, cpu(Win, [2 * E, D]), c.conv, cpu(convW, [E, K]),
-            cpu(convB, [E]), cpu(Wx, [J, E]), c.rOut, c.xc, c.z, c.xPart);
-          for (const k of ['rOut', 'xc', 'z', 'conv', 'xPart'] as const) close(`decodeIn ${k}${withR ? '' : ' (no residual)'}`, g[k].toFloat64(), c[k].toFloat64(), tol);
+          decodeIn(
+            cpu(hIn, [B, D]),
+            rIn && cpu(rIn, [B, D]),
+            cpu(normW, [D]),
+            1e-5,
+            cpu(Win, [2 * E, D]),
+            c.conv,
+            cpu(convW, [E, K]),
+            cpu(convB, [E]),
+            cpu(Wx, [J, E]),
+            c.rOut,
+            c.xc,
+            c.z,
+            c.xPart,
+          );
+          for (const k of ['rOut', 'xc', 'z', 'conv', 'xPart'] as const)
+            close(`decodeIn ${k}${withR ? '' : ' (no residual)'}`, g[k].toFloat64(), c[k].toFloat64(), tol);
         }
         // decodeSsm
-        const xPart = f32(P * B * J, 0.3), xc = act(B * E), z = act(B * E), Wdt = act(E * R, 1 / Math.sqrt(R));
-        const dtBias = q(randu(E, seed++, -3, -1), 'f32'), A = q(randn(E * N, seed++, 0.5).map((v) => -Math.exp(v)), 'f32');
-        const Dskip = f32(E), h0 = f32(B * E * N, 0.5);
+        const xPart = f32(P * B * J, 0.3),
+          xc = act(B * E),
+          z = act(B * E),
+          Wdt = act(E * R, 1 / Math.sqrt(R));
+        const dtBias = q(randu(E, seed++, -3, -1), 'f32'),
+          A = q(
+            randn(E * N, seed++, 0.5).map((v) => -Math.exp(v)),
+            'f32',
+          );
+        const Dskip = f32(E),
+          h0 = f32(B * E * N, 0.5);
         const gs = { state: gpu(h0, [B, E, N]), y: gpu(new Float64Array(B * E), [B, E], dt) };
-        decodeSsm(gpu(xPart, [P, B, J]), gpu(xc, [B, E], dt), gpu(z, [B, E], dt), gpu(Wdt, [E, R], dt), gpu(dtBias, [E]), gpu(A, [E, N]), gpu(Dskip, [E]),
-          gs.state, gs.y);
+        decodeSsm(
+          gpu(xPart, [P, B, J]),
+          gpu(xc, [B, E], dt),
+          gpu(z, [B, E], dt),
+          gpu(Wdt, [E, R], dt),
+          gpu(dtBias, [E]),
+          gpu(A, [E, N]),
+          gpu(Dskip, [E]),
+          gs.state,
+          gs.y,
+        );
         const cs = { state: cpu(h0, [B, E, N]), y: cpu(new Float64Array(B * E), [B, E]) };
-        decodeSsm(cpu(xPart, [P, B, J]), cpu(xc, [B, E]), cpu(z, [B, E]), cpu(Wdt, [E, R]), cpu(dtBias, [E]), cpu(A, [E, N]), cpu(Dskip, [E]), cs.state, cs.y);
+        decodeSsm(
+          cpu(xPart, [P, B, J]),
+          cpu(xc, [B, E]),
+          cpu(z, [B, E]),
+          cpu(Wdt, [E, R]),
+          cpu(dtBias, [E]),
+          cpu(A, [E, N]),
+          cpu(Dskip, [E]),
+          cs.state,
+          cs.y,
+        );
         close('decodeSsm state', gs.state.toFloat64(), cs.state.toFloat64(), tol);
         close('decodeSsm y', gs.y.toFloat64(), cs.y.toFloat64(), tol);
         // decodeOut
-        const y = act(B * E), Wout = act(D * E, 1 / Math.sqrt(E));
-        const go = gpu(new Float64Array(B * D), [B, D], dt), co = cpu(new Float64Array(B * D), [B, D]);
+        const y = act(B * E),
+          Wout = act(D * E, 1 / Math.sqrt(E));
+        const go = gpu(new Float64Array(B * D), [B, D], dt),
+          co = cpu(new Float64Array(B * D), [B, D]);
         decodeOut(gpu(y, [B, E], dt), gpu(Wout, [D, E], dt), go);
         decodeOut(cpu(y, [B, E]), cpu(Wout, [D, E]), co);
         close('decodeOut', go.toFloat64(), co.toFloat64(), tol);
@@ -90,11 +176,32 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
 
   it('the kernels refuse what they cannot take, with a clear message', () => {
     const t = (shape: number[]) => Tensor.zeros(shape, 'f32', 'cuda');
-    const E = 16, R = 2, N = 17, J = R + 2 * N;
-    expect(() => decodeSsm(t([1, 1, J]), t([1, E]), t([1, E]), t([E, R]), t([E]), t([E, N]), t([E]), t([1, E, N]), t([1, E]))).toThrow(/d_state N of 1\.\.16, got 17/);
-    const D = 8, K = 9;
-    expect(() => decodeIn(t([1, D]), null, t([D]), 1e-5, t([2 * E, D]), t([1, E, K]), t([E, K]), null, t([4, E]), t([1, D]), t([1, E]), t([1, E]), t([1, 1, 4])))
-      .toThrow(/K must be 1\.\.8/);
+    const E = 16,
+      R = 2,
+      N = 17,
+      J = R + 2 * N;
+    expect(() =>
+      decodeSsm(t([1, 1, J]), t([1, E]), t([1, E]), t([E, R]), t([E]), t([E, N]), t([E]), t([1, E, N]), t([1, E])),
+    ).toThrow(/d_state N of 1\.\.16, got 17/);
+    const D = 8,
+      K = 9;
+    expect(() =>
+      decodeIn(
+        t([1, D]),
+        null,
+        t([D]),
+        1e-5,
+        t([2 * E, D]),
+        t([1, E, K]),
+        t([E, K]),
+        null,
+        t([4, E]),
+        t([1, D]),
+        t([1, E]),
+        t([1, E]),
+        t([1, 1, 4]),
+      ),
+    ).toThrow(/K must be 1\.\.8/);
   });
 });
 
@@ -106,7 +213,15 @@ describe.skipIf(!cudaAvailable())('fused decoding in the model', () => {
   });
 
   /** Prefill + steps with the fused path on or off (the environment is read at every eager step, so set it first). */
-  function decode(model: MambaLM, fused: boolean, graph: boolean, B: number, prompt: Int32Array, L: number, steps: Int32Array[]): Float64Array[] {
+  function decode(
+    model: MambaLM,
+    fused: boolean,
+    graph: boolean,
+    B: number,
+    prompt: Int32Array,
+    L: number,
+    steps: Int32Array[],
+  ): Float64Array[] {
     process.env.MAMBA_DECODE_FUSED = fused ? '1' : '0';
     const dec = new Decoder(model, B, { cudaGraph: graph });
     const out = [Float64Array.from(dec.prefill(prompt, L))];
@@ -115,14 +230,18 @@ describe.skipIf(!cudaAvailable())('fused decoding in the model', () => {
   }
 
   for (const precision of ['f32', 'bf16'] as const) {
-    for (const [B, dModel] of [[1, 768], [3, 40]] as const) {
+    for (const [B, dModel] of [
+      [1, 768],
+      [3, 40],
+    ] as const) {
       it(`the same logits with MAMBA_DECODE_FUSED on and off, eager and from a CUDA graph (${precision}, B=${B}, d_model ${dModel})`, () => {
         const cfg = makeConfig({ d_model: dModel, n_layer: dModel === 768 ? 4 : 3, d_state: 16, vocab_size: 16 });
         const model = MambaLM.create(cfg, { seed: 3, device: 'cuda', precision });
         process.env.MAMBA_DECODE_FUSED = '1';
         expect(model.backbone.layers[0]!.mixer.fusedStep(B)).toBe(true);
         expect(model.backbone.layers[0]!.mixer.fusedStep(9)).toBe(false);
-        const r = new Rng(5), L = 6;
+        const r = new Rng(5),
+          L = 6;
         const prompt = Int32Array.from({ length: B * L }, () => 4 + r.int(4));
         const steps = Array.from({ length: 10 }, () => Int32Array.from({ length: B }, () => 4 + r.int(4)));
         const want = decode(model, false, false, B, prompt, L, steps);
@@ -130,7 +249,9 @@ describe.skipIf(!cudaAvailable())('fused decoding in the model', () => {
         const tol = precision === 'f32' ? 1e-4 : 2e-2;
         for (const graph of [false, true]) {
           const got = decode(model, true, graph, B, prompt, L, steps);
-          got.forEach((g, i) => expect(relErr(g, want[i]!), `${graph ? 'graph' : 'eager'} step ${i}`).toBeLessThan(tol));
+          got.forEach((g, i) =>
+            expect(relErr(g, want[i]!), `${graph ? 'graph' : 'eager'} step ${i}`).toBeLessThan(tol),
+          );
         }
         model.dispose();
       });

@@ -9,21 +9,38 @@ import { randn, randu, relErr } from '../helpers.js';
 import * as ops from '../../src/backend/ops.js';
 
 interface Case {
-  B: number; L: number; D: number; N: number;
-  softplus: boolean; bias: boolean; skip: boolean; gate: boolean;
+  B: number;
+  L: number;
+  D: number;
+  N: number;
+  softplus: boolean;
+  bias: boolean;
+  skip: boolean;
+  gate: boolean;
   R: number; // extra leading columns of the x_proj-like buffer holding B and C (they are strided columns)
 }
 
 interface Inputs {
-  u: Float64Array; delta: Float64Array; deltaBias: Float64Array | null; A: Float64Array;
-  xp: Float64Array; bcStride: number; bOff: number; cOff: number; // B = xp[t*bcStride + bOff + n], C likewise
-  Dskip: Float64Array | null; zp: Float64Array | null; zStride: number; zOff: number; // z = zp[t*zStride + zOff + d]
+  u: Float64Array;
+  delta: Float64Array;
+  deltaBias: Float64Array | null;
+  A: Float64Array;
+  xp: Float64Array;
+  bcStride: number;
+  bOff: number;
+  cOff: number; // B = xp[t*bcStride + bOff + n], C likewise
+  Dskip: Float64Array | null;
+  zp: Float64Array | null;
+  zStride: number;
+  zOff: number; // z = zp[t*zStride + zOff + d]
 }
 
 const bfRound = (x: number) => bf16BitsToF32(f32ToBf16Bits(x));
 
 function makeInputs(c: Case, seed: number, bf16: boolean): Inputs {
-  const T = c.B * c.L, D = c.D, N = c.N;
+  const T = c.B * c.L,
+    D = c.D,
+    N = c.N;
   const round = (a: Float64Array) => (bf16 ? a.map(bfRound) : a.map((x) => Math.fround(x)));
   const bcStride = c.R + 2 * N;
   const zStride = 2 * D;
@@ -35,10 +52,13 @@ function makeInputs(c: Case, seed: number, bf16: boolean): Inputs {
     deltaBias: c.bias ? randu(D, seed + 2, -0.5, 0.5).map(Math.fround) : null,
     A: randu(D * N, seed + 3, -1.5, 1.5).map((x) => Math.fround(-Math.exp(x))),
     xp: round(randn(T * bcStride, seed + 4)),
-    bcStride, bOff: c.R, cOff: c.R + N,
+    bcStride,
+    bOff: c.R,
+    cOff: c.R + N,
     Dskip: c.skip ? randn(D, seed + 5).map(Math.fround) : null,
     zp: c.gate ? round(randn(T * zStride, seed + 6)) : null,
-    zStride, zOff: D,
+    zStride,
+    zOff: D,
   };
 }
 
@@ -48,13 +68,15 @@ const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 /** float64 forward: y [T, D] and the final state [B, D, N]. */
 function refForward(c: Case, x: Inputs): { y: Float64Array; last: Float64Array } {
   const { B, L, D, N } = c;
-  const y = new Float64Array(B * L * D), last = new Float64Array(B * D * N);
+  const y = new Float64Array(B * L * D),
+    last = new Float64Array(B * D * N);
   const h = new Float64Array(N);
   for (let b = 0; b < B; b++) {
     for (let d = 0; d < D; d++) {
       h.fill(0);
       for (let l = 0; l < L; l++) {
-        const t = b * L + l, i = t * D + d;
+        const t = b * L + l,
+          i = t * D + d;
         const v = x.delta[i]! + (x.deltaBias ? x.deltaBias[d]! : 0);
         const dt = c.softplus ? softplus(v) : v;
         const u = x.u[i]!;
@@ -64,7 +86,10 @@ function refForward(c: Case, x: Inputs): { y: Float64Array; last: Float64Array }
           acc += x.xp[t * x.bcStride + x.cOff + n]! * h[n]!;
         }
         let out = acc + (x.Dskip ? x.Dskip[d]! * u : 0);
-        if (x.zp) { const z = x.zp[t * x.zStride + x.zOff + d]!; out *= z * sigmoid(z); }
+        if (x.zp) {
+          const z = x.zp[t * x.zStride + x.zOff + d]!;
+          out *= z * sigmoid(z);
+        }
         y[i] = out;
       }
       for (let n = 0; n < N; n++) last[(b * D + d) * N + n] = h[n]!;
@@ -73,36 +98,71 @@ function refForward(c: Case, x: Inputs): { y: Float64Array; last: Float64Array }
   return { y, last };
 }
 
-interface Grads { du: Float64Array; ddelta: Float64Array; dA: Float64Array; dB: Float64Array; dC: Float64Array; dD: Float64Array; dBias: Float64Array; dz: Float64Array }
+interface Grads {
+  du: Float64Array;
+  ddelta: Float64Array;
+  dA: Float64Array;
+  dB: Float64Array;
+  dC: Float64Array;
+  dD: Float64Array;
+  dBias: Float64Array;
+  dz: Float64Array;
+}
 
 /** float64 backward (stores all states: fine at test sizes). dB, dC, dz are dense [T, N] / [T, D]. */
 function refBackward(c: Case, x: Inputs, dy: Float64Array): Grads {
   const { B, L, D, N } = c;
   const T = B * L;
   const g: Grads = {
-    du: new Float64Array(T * D), ddelta: new Float64Array(T * D), dA: new Float64Array(D * N), dB: new Float64Array(T * N),
-    dC: new Float64Array(T * N), dD: new Float64Array(D), dBias: new Float64Array(D), dz: new Float64Array(T * D),
+    du: new Float64Array(T * D),
+    ddelta: new Float64Array(T * D),
+    dA: new Float64Array(D * N),
+    dB: new Float64Array(T * N),
+    dC: new Float64Array(T * N),
+    dD: new Float64Array(D),
+    dBias: new Float64Array(D),
+    dz: new Float64Array(T * D),
   };
   const hs = new Float64Array((L + 1) * N); // hs[(l+1)*N + n] = h after step l; hs[0..N) = 0
   const carry = new Float64Array(N);
   for (let b = 0; b < B; b++) {
     for (let d = 0; d < D; d++) {
-      const dtOf = (i: number) => { const v = x.delta[i]! + (x.deltaBias ? x.deltaBias[d]! : 0); return { v, dt: c.softplus ? softplus(v) : v }; };
+      const dtOf = (i: number) => {
+        const v = x.delta[i]! + (x.deltaBias ? x.deltaBias[d]! : 0);
+        return { v, dt: c.softplus ? softplus(v) : v };
+      };
       for (let l = 0; l < L; l++) {
-        const t = b * L + l, i = t * D + d, { dt } = dtOf(i);
-        for (let n = 0; n < N; n++) hs[(l + 1) * N + n] = Math.exp(dt * x.A[d * N + n]!) * hs[l * N + n]! + dt * x.u[i]! * x.xp[t * x.bcStride + x.bOff + n]!;
+        const t = b * L + l,
+          i = t * D + d,
+          { dt } = dtOf(i);
+        for (let n = 0; n < N; n++)
+          hs[(l + 1) * N + n] =
+            Math.exp(dt * x.A[d * N + n]!) * hs[l * N + n]! + dt * x.u[i]! * x.xp[t * x.bcStride + x.bOff + n]!;
       }
       carry.fill(0);
       for (let l = L - 1; l >= 0; l--) {
-        const t = b * L + l, i = t * D + d, { v, dt } = dtOf(i);
+        const t = b * L + l,
+          i = t * D + d,
+          { v, dt } = dtOf(i);
         const u = x.u[i]!;
-        let gate = 1, sg = 1, z = 0;
-        if (x.zp) { z = x.zp[t * x.zStride + x.zOff + d]!; sg = sigmoid(z); gate = z * sg; }
+        let gate = 1,
+          sg = 1,
+          z = 0;
+        if (x.zp) {
+          z = x.zp[t * x.zStride + x.zOff + d]!;
+          sg = sigmoid(z);
+          gate = z * sg;
+        }
         const gy = dy[i]! * gate;
-        let ysum = 0, ddt = 0, dus = 0;
+        let ysum = 0,
+          ddt = 0,
+          dus = 0;
         for (let n = 0; n < N; n++) {
-          const Bn = x.xp[t * x.bcStride + x.bOff + n]!, Cn = x.xp[t * x.bcStride + x.cOff + n]!;
-          const hc = hs[(l + 1) * N + n]!, hp = hs[l * N + n]!, An = x.A[d * N + n]!;
+          const Bn = x.xp[t * x.bcStride + x.bOff + n]!,
+            Cn = x.xp[t * x.bcStride + x.cOff + n]!;
+          const hc = hs[(l + 1) * N + n]!,
+            hp = hs[l * N + n]!,
+            An = x.A[d * N + n]!;
           ysum += Cn * hc;
           const G = Cn * gy + carry[n]!;
           const a = Math.exp(dt * An);
@@ -145,40 +205,79 @@ function strided(src: Float64Array, rows: number, stride: number, off: number, w
   return o;
 }
 
-interface DevRun { y: Float64Array; last: Float64Array; g?: Grads }
+interface DevRun {
+  y: Float64Array;
+  last: Float64Array;
+  g?: Grads;
+}
 
 // aliasDelta: ddelta is written over delta (what the mixer does to save memory; native/KERNELS.md allows it)
 function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, aliasDelta = false): DevRun {
   const cu = native().cuda!;
   const { B, L, D, N } = c;
   const T = B * L;
-  const u = up(x.u, dt), delta = up(x.delta, dt), xp = up(x.xp, dt), zp = x.zp ? up(x.zp, dt) : null;
-  const A = upF(x.A)!, bias = upF(x.deltaBias), Dk = upF(x.Dskip);
-  const y = Tensor.empty([T * D], dt, 'cuda'), last = Tensor.empty([B * D * N], 'f32', 'cuda');
-  const Bv = at(xp, x.bOff), Cv = at(xp, x.cOff), zv = zp ? at(zp, x.zOff) : null;
+  const u = up(x.u, dt),
+    delta = up(x.delta, dt),
+    xp = up(x.xp, dt),
+    zp = x.zp ? up(x.zp, dt) : null;
+  const A = upF(x.A)!,
+    bias = upF(x.deltaBias),
+    Dk = upF(x.Dskip);
+  const y = Tensor.empty([T * D], dt, 'cuda'),
+    last = Tensor.empty([B * D * N], 'f32', 'cuda');
+  const Bv = at(xp, x.bOff),
+    Cv = at(xp, x.cOff),
+    zv = zp ? at(zp, x.zOff) : null;
   const inputs = {
-    u: u.buffer, delta: delta.buffer, deltaBias: buf(bias), A: A.buffer, Bm: Bv.buffer, Cm: Cv.buffer, bcStride: x.bcStride,
-    Dskip: buf(Dk), z: buf(zv), zStride: x.zStride, B, L, D, N, deltaSoftplus: c.softplus, dtype: dt,
+    u: u.buffer,
+    delta: delta.buffer,
+    deltaBias: buf(bias),
+    A: A.buffer,
+    Bm: Bv.buffer,
+    Cm: Cv.buffer,
+    bcStride: x.bcStride,
+    Dskip: buf(Dk),
+    z: buf(zv),
+    zStride: x.zStride,
+    B,
+    L,
+    D,
+    N,
+    deltaSoftplus: c.softplus,
+    dtype: dt,
   };
   cu.selectiveScanForward({ ...inputs, y: y.buffer, lastState: last.buffer });
   const out: DevRun = { y: y.toFloat64(), last: last.toFloat64() };
   if (dy) {
     const dyT = up(dy, dt);
-    const du = Tensor.empty([T * D], dt, 'cuda'), ddelta = aliasDelta ? delta : Tensor.empty([T * D], dt, 'cuda');
+    const du = Tensor.empty([T * D], dt, 'cuda'),
+      ddelta = aliasDelta ? delta : Tensor.empty([T * D], dt, 'cuda');
     const dA = Tensor.from(new Float32Array(D * N).fill(0.25), [D * N], 'f32', 'cuda'); // acc: starts non-zero on purpose
     const dxp = Tensor.zeros([T * x.bcStride], dt, 'cuda');
     const dD = x.Dskip ? Tensor.from(new Float32Array(D).fill(0.5), [D], 'f32', 'cuda') : null;
     const dBias = x.deltaBias ? Tensor.from(new Float32Array(D).fill(-0.5), [D], 'f32', 'cuda') : null;
     const dzp = zp ? Tensor.zeros([T * x.zStride], dt, 'cuda') : null;
     cu.selectiveScanBackward({
-      ...inputs, dy: dyT.buffer, du: du.buffer, ddelta: ddelta.buffer, dA: dA.buffer, dB: at(dxp, x.bOff).buffer, dC: at(dxp, x.cOff).buffer,
-      dDskip: buf(dD), dDeltaBias: buf(dBias), dz: dzp ? at(dzp, x.zOff).buffer : null,
+      ...inputs,
+      dy: dyT.buffer,
+      du: du.buffer,
+      ddelta: ddelta.buffer,
+      dA: dA.buffer,
+      dB: at(dxp, x.bOff).buffer,
+      dC: at(dxp, x.cOff).buffer,
+      dDskip: buf(dD),
+      dDeltaBias: buf(dBias),
+      dz: dzp ? at(dzp, x.zOff).buffer : null,
     });
     const dxpH = dxp.toFloat64();
     out.g = {
-      du: du.toFloat64(), ddelta: ddelta.toFloat64(), dA: dA.toFloat64().map((v) => v - 0.25),
-      dB: strided(dxpH, T, x.bcStride, x.bOff, N), dC: strided(dxpH, T, x.bcStride, x.cOff, N),
-      dD: dD ? dD.toFloat64().map((v) => v - 0.5) : new Float64Array(D), dBias: dBias ? dBias.toFloat64().map((v) => v + 0.5) : new Float64Array(D),
+      du: du.toFloat64(),
+      ddelta: ddelta.toFloat64(),
+      dA: dA.toFloat64().map((v) => v - 0.25),
+      dB: strided(dxpH, T, x.bcStride, x.bOff, N),
+      dC: strided(dxpH, T, x.bcStride, x.cOff, N),
+      dD: dD ? dD.toFloat64().map((v) => v - 0.5) : new Float64Array(D),
+      dBias: dBias ? dBias.toFloat64().map((v) => v + 0.5) : new Float64Array(D),
       dz: dzp ? strided(dzp.toFloat64(), T, x.zStride, x.zOff, D) : new Float64Array(T * D),
     };
     // the B/C gradient columns were written, the dt columns (0..R) untouched
@@ -217,14 +316,18 @@ describe('scan float64 reference', () => {
     const loss = () => refForward(c, x).y.reduce((s, v, i) => s + v * w[i]!, 0);
     const g = refBackward(c, x, w);
     const fd = (arr: Float64Array, i: number) => {
-      const h = 1e-6, v0 = arr[i]!;
-      arr[i] = v0 + h; const lp = loss();
-      arr[i] = v0 - h; const lm = loss();
+      const h = 1e-6,
+        v0 = arr[i]!;
+      arr[i] = v0 + h;
+      const lp = loss();
+      arr[i] = v0 - h;
+      const lm = loss();
       arr[i] = v0;
       return (lp - lm) / (2 * h);
     };
     const probe = (name: string, arr: Float64Array, grad: (i: number) => number, idx: number[]) => {
-      for (const i of idx) expect(Math.abs(fd(arr, i) - grad(i)), `${name}[${i}]`).toBeLessThan(1e-6 * Math.max(1, Math.abs(grad(i))));
+      for (const i of idx)
+        expect(Math.abs(fd(arr, i) - grad(i)), `${name}[${i}]`).toBeLessThan(1e-6 * Math.max(1, Math.abs(grad(i))));
     };
     const some = (n: number) => [0, 1, Math.floor(n / 2), n - 1];
     probe('u', x.u, (i) => g.du[i]!, some(T * c.D));
@@ -232,14 +335,20 @@ describe('scan float64 reference', () => {
     probe('A', x.A, (i) => g.dA[i]!, some(c.D * c.N));
     probe('deltaBias', x.deltaBias!, (i) => g.dBias[i]!, [0, 2]);
     probe('Dskip', x.Dskip!, (i) => g.dD[i]!, [0, 1]);
-    for (const t of [0, 5, T - 1]) for (const n of [0, c.N - 1]) {
-      expect(Math.abs(fd(x.xp, t * x.bcStride + x.bOff + n) - g.dB[t * c.N + n]!)).toBeLessThan(1e-6 * Math.max(1, Math.abs(g.dB[t * c.N + n]!)));
-      expect(Math.abs(fd(x.xp, t * x.bcStride + x.cOff + n) - g.dC[t * c.N + n]!)).toBeLessThan(1e-6 * Math.max(1, Math.abs(g.dC[t * c.N + n]!)));
-    }
-    for (const t of [0, 7, T - 1]) for (const d of [0, 2]) {
-      const gi = g.dz[t * c.D + d]!;
-      expect(Math.abs(fd(x.zp!, t * x.zStride + x.zOff + d) - gi)).toBeLessThan(1e-6 * Math.max(1, Math.abs(gi)));
-    }
+    for (const t of [0, 5, T - 1])
+      for (const n of [0, c.N - 1]) {
+        expect(Math.abs(fd(x.xp, t * x.bcStride + x.bOff + n) - g.dB[t * c.N + n]!)).toBeLessThan(
+          1e-6 * Math.max(1, Math.abs(g.dB[t * c.N + n]!)),
+        );
+        expect(Math.abs(fd(x.xp, t * x.bcStride + x.cOff + n) - g.dC[t * c.N + n]!)).toBeLessThan(
+          1e-6 * Math.max(1, Math.abs(g.dC[t * c.N + n]!)),
+        );
+      }
+    for (const t of [0, 7, T - 1])
+      for (const d of [0, 2]) {
+        const gi = g.dz[t * c.D + d]!;
+        expect(Math.abs(fd(x.zp!, t * x.zStride + x.zOff + d) - gi)).toBeLessThan(1e-6 * Math.max(1, Math.abs(gi)));
+      }
   });
 });
 
@@ -248,9 +357,19 @@ describe('scan float64 reference', () => {
 describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
   const cases: [string, Case, DT, number][] = [
     ['awkward shape, every option, f32', { B: 2, L: 37, D: 5, N: 16, R: 3, ...full }, 'f32', 1e-4],
-    ['L = 1, no options, N = 4, f32', { B: 1, L: 1, D: 3, N: 4, R: 0, softplus: false, bias: false, skip: false, gate: false }, 'f32', 1e-4],
+    [
+      'L = 1, no options, N = 4, f32',
+      { B: 1, L: 1, D: 3, N: 4, R: 0, softplus: false, bias: false, skip: false, gate: false },
+      'f32',
+      1e-4,
+    ],
     ['many chunks, D across blocks, N = 8, f32', { B: 3, L: 1000, D: 130, N: 8, R: 5, ...full }, 'f32', 1e-4],
-    ['N = 13, softplus off, f32', { B: 2, L: 301, D: 17, N: 13, R: 1, softplus: false, bias: true, skip: true, gate: false }, 'f32', 1e-4],
+    [
+      'N = 13, softplus off, f32',
+      { B: 2, L: 301, D: 17, N: 13, R: 1, softplus: false, bias: true, skip: true, gate: false },
+      'f32',
+      1e-4,
+    ],
     ['bf16 storage, every option', { B: 2, L: 777, D: 33, N: 16, R: 2, ...full }, 'bf16', 1e-2],
   ];
   for (const [name, c, dt, tol] of cases) {
@@ -284,12 +403,17 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
   });
 
   it('ddelta may overwrite delta (the same gradients as with separate buffers)', () => {
-    for (const c of [{ B: 2, L: 1000, D: 130, N: 16, R: 3, ...full }, { B: 1, L: 70000, D: 33, N: 16, R: 2, ...full }] as Case[]) {
+    for (const c of [
+      { B: 2, L: 1000, D: 130, N: 16, R: 3, ...full },
+      { B: 1, L: 70000, D: 33, N: 16, R: 2, ...full },
+    ] as Case[]) {
       const x = makeInputs(c, 555 + c.L, false);
       const dy = randn(c.B * c.L * c.D, 81).map(Math.fround);
-      const sep = runCuda(c, x, 'f32', dy).g!, alias = runCuda(c, x, 'f32', dy, true).g!;
+      const sep = runCuda(c, x, 'f32', dy).g!,
+        alias = runCuda(c, x, 'f32', dy, true).g!;
       // per-element outputs are bit-identical; dA, dB, dC are sums by atomics, whose order varies from run to run
-      for (const k of ['du', 'ddelta', 'dz'] as const) expect(Array.from(alias[k]), `${k} L=${c.L}`).toEqual(Array.from(sep[k]));
+      for (const k of ['du', 'ddelta', 'dz'] as const)
+        expect(Array.from(alias[k]), `${k} L=${c.L}`).toEqual(Array.from(sep[k]));
       for (const k of ['dA', 'dB', 'dC'] as const) expectClose(`${k} L=${c.L}`, alias[k], sep[k], 1e-6);
     }
   });
@@ -302,17 +426,40 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       const cu = native().cuda!;
       const { B, L, D, N } = c;
       const state = Tensor.zeros([B * D * N], 'f32', 'cuda');
-      const A = upF(x.A)!, bias = upF(x.deltaBias)!, Dk = upF(x.Dskip)!;
+      const A = upF(x.A)!,
+        bias = upF(x.deltaBias)!,
+        Dk = upF(x.Dskip)!;
       const ys = new Float64Array(B * L * D);
       for (let l = 0; l < L; l++) {
         // the rows of step l for every sequence: [B, D] (u, delta), [B, bcStride] (B/C), [B, zStride] (z)
-        const rows = (src: Float64Array, w: number) => { const o = new Float64Array(B * w); for (let b = 0; b < B; b++) o.set(src.subarray((b * L + l) * w, (b * L + l + 1) * w), b * w); return o; };
-        const u = up(rows(x.u, D), dt), delta = up(rows(x.delta, D), dt), xp = up(rows(x.xp, x.bcStride), dt), zp = up(rows(x.zp!, x.zStride), dt);
+        const rows = (src: Float64Array, w: number) => {
+          const o = new Float64Array(B * w);
+          for (let b = 0; b < B; b++) o.set(src.subarray((b * L + l) * w, (b * L + l + 1) * w), b * w);
+          return o;
+        };
+        const u = up(rows(x.u, D), dt),
+          delta = up(rows(x.delta, D), dt),
+          xp = up(rows(x.xp, x.bcStride), dt),
+          zp = up(rows(x.zp!, x.zStride), dt);
         const y = Tensor.empty([B * D], dt, 'cuda');
         cu.selectiveScanStep({
-          state: state.buffer, u: u.buffer, delta: delta.buffer, deltaBias: bias.buffer, A: A.buffer, Bm: at(xp, x.bOff).buffer,
-          Cm: at(xp, x.cOff).buffer, bcStride: x.bcStride, Dskip: Dk.buffer, z: at(zp, x.zOff).buffer, zStride: x.zStride, y: y.buffer,
-          B, D, N, deltaSoftplus: true, dtype: dt,
+          state: state.buffer,
+          u: u.buffer,
+          delta: delta.buffer,
+          deltaBias: bias.buffer,
+          A: A.buffer,
+          Bm: at(xp, x.bOff).buffer,
+          Cm: at(xp, x.cOff).buffer,
+          bcStride: x.bcStride,
+          Dskip: Dk.buffer,
+          z: at(zp, x.zOff).buffer,
+          zStride: x.zStride,
+          y: y.buffer,
+          B,
+          D,
+          N,
+          deltaSoftplus: true,
+          dtype: dt,
         });
         const yh = y.toFloat64();
         for (let b = 0; b < B; b++) ys.set(yh.subarray(b * D, (b + 1) * D), (b * L + l) * D);
@@ -334,28 +481,68 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     const { B, L, D, N } = c;
     const T = B * L;
     const f = (a: Float64Array) => Float32Array.from(a);
-    const xp = f(x.xp), zp = f(x.zp!);
-    const y = new Float32Array(T * D), last = new Float32Array(B * D * N);
+    const xp = f(x.xp),
+      zp = f(x.zp!);
+    const y = new Float32Array(T * D),
+      last = new Float32Array(B * D * N);
     const inputs = {
-      u: f(x.u), delta: f(x.delta), deltaBias: f(x.deltaBias!), A: f(x.A), Bm: xp.subarray(x.bOff), Cm: xp.subarray(x.cOff), bcStride: x.bcStride,
-      Dskip: f(x.Dskip!), z: zp.subarray(x.zOff), zStride: x.zStride, B, L, D, N, deltaSoftplus: true,
+      u: f(x.u),
+      delta: f(x.delta),
+      deltaBias: f(x.deltaBias!),
+      A: f(x.A),
+      Bm: xp.subarray(x.bOff),
+      Cm: xp.subarray(x.cOff),
+      bcStride: x.bcStride,
+      Dskip: f(x.Dskip!),
+      z: zp.subarray(x.zOff),
+      zStride: x.zStride,
+      B,
+      L,
+      D,
+      N,
+      deltaSoftplus: true,
     };
     cpu.selectiveScanForward({ ...inputs, y, lastState: last });
     const dy = randn(T * D, 3).map(Math.fround);
-    const du = new Float32Array(T * D), ddelta = new Float32Array(T * D), dA = new Float32Array(D * N), dxp = new Float32Array(T * x.bcStride);
-    const dD = new Float32Array(D), dBias = new Float32Array(D), dzp = new Float32Array(T * x.zStride);
+    const du = new Float32Array(T * D),
+      ddelta = new Float32Array(T * D),
+      dA = new Float32Array(D * N),
+      dxp = new Float32Array(T * x.bcStride);
+    const dD = new Float32Array(D),
+      dBias = new Float32Array(D),
+      dzp = new Float32Array(T * x.zStride);
     cpu.selectiveScanBackward({
-      ...inputs, dy: f(dy), du, ddelta, dA, dB: dxp.subarray(x.bOff), dC: dxp.subarray(x.cOff), dDskip: dD, dDeltaBias: dBias,
+      ...inputs,
+      dy: f(dy),
+      du,
+      ddelta,
+      dA,
+      dB: dxp.subarray(x.bOff),
+      dC: dxp.subarray(x.cOff),
+      dDskip: dD,
+      dDeltaBias: dBias,
       dz: dzp.subarray(x.zOff),
     });
     const got = runCuda(c, x, 'f32', dy);
     const F = (a: Float32Array) => Float64Array.from(a);
     expectClose('cpu y', got.y, F(y), 1e-4);
     expectClose('cpu lastState', got.last, F(last), 1e-4);
-    compareGrads('cpu', c, got.g!, {
-      du: F(du), ddelta: F(ddelta), dA: F(dA), dB: strided(F(dxp), T, x.bcStride, x.bOff, N), dC: strided(F(dxp), T, x.bcStride, x.cOff, N),
-      dD: F(dD), dBias: F(dBias), dz: strided(F(dzp), T, x.zStride, x.zOff, D),
-    }, 1e-4);
+    compareGrads(
+      'cpu',
+      c,
+      got.g!,
+      {
+        du: F(du),
+        ddelta: F(ddelta),
+        dA: F(dA),
+        dB: strided(F(dxp), T, x.bcStride, x.bOff, N),
+        dC: strided(F(dxp), T, x.bcStride, x.cOff, N),
+        dD: F(dD),
+        dBias: F(dBias),
+        dz: strided(F(dzp), T, x.zStride, x.zOff, D),
+      },
+      1e-4,
+    );
   });
 
   it('the public wrappers (src/backend/ops.ts) dispatch to the CUDA kernels, f32 and bf16', () => {
@@ -364,23 +551,40 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     const T = B * L;
     for (const dt of ['f32', 'bf16'] as DT[]) {
       const x = makeInputs(c, 41, dt === 'bf16');
-      const xp = up(x.xp, dt).reshape([T, x.bcStride]), zp = up(x.zp!, dt).reshape([T, x.zStride]);
+      const xp = up(x.xp, dt).reshape([T, x.bcStride]),
+        zp = up(x.zp!, dt).reshape([T, x.zStride]);
       const args: ops.ScanArgs = {
-        u: up(x.u, dt).reshape([T, D]), delta: up(x.delta, dt).reshape([T, D]), deltaBias: upF(x.deltaBias), A: upF(x.A)!.reshape([D, N]),
-        Bm: ops.columns(xp, x.bOff, N), Cm: ops.columns(xp, x.cOff, N), Dskip: upF(x.Dskip), z: ops.columns(zp, x.zOff, D), B, L, deltaSoftplus: true,
+        u: up(x.u, dt).reshape([T, D]),
+        delta: up(x.delta, dt).reshape([T, D]),
+        deltaBias: upF(x.deltaBias),
+        A: upF(x.A)!.reshape([D, N]),
+        Bm: ops.columns(xp, x.bOff, N),
+        Cm: ops.columns(xp, x.cOff, N),
+        Dskip: upF(x.Dskip),
+        z: ops.columns(zp, x.zOff, D),
+        B,
+        L,
+        deltaSoftplus: true,
       };
-      const y = Tensor.empty([T, D], dt, 'cuda'), last = Tensor.empty([B, D, N], 'f32', 'cuda');
+      const y = Tensor.empty([T, D], dt, 'cuda'),
+        last = Tensor.empty([B, D, N], 'f32', 'cuda');
       ops.selectiveScanForward(args, y, last);
       const ref = refForward(c, x);
       const tol = dt === 'f32' ? 1e-4 : 1e-2;
       expectClose(`wrapper y ${dt}`, y.toFloat64(), ref.y, tol);
       expectClose(`wrapper lastState ${dt}`, last.toFloat64(), ref.last, tol);
       const dy = randn(T * D, 42).map(dt === 'bf16' ? bfRound : Math.fround);
-      const dxp = Tensor.zeros([T, x.bcStride], dt, 'cuda'), dzp = Tensor.zeros([T, x.zStride], dt, 'cuda');
+      const dxp = Tensor.zeros([T, x.bcStride], dt, 'cuda'),
+        dzp = Tensor.zeros([T, x.zStride], dt, 'cuda');
       const g: ops.ScanGrads = {
-        du: Tensor.empty([T, D], dt, 'cuda'), ddelta: Tensor.empty([T, D], dt, 'cuda'), dA: Tensor.zeros([D, N], 'f32', 'cuda'),
-        dB: ops.columns(dxp, x.bOff, N), dC: ops.columns(dxp, x.cOff, N), dDskip: Tensor.zeros([D], 'f32', 'cuda'),
-        dDeltaBias: Tensor.zeros([D], 'f32', 'cuda'), dz: ops.columns(dzp, x.zOff, D),
+        du: Tensor.empty([T, D], dt, 'cuda'),
+        ddelta: Tensor.empty([T, D], dt, 'cuda'),
+        dA: Tensor.zeros([D, N], 'f32', 'cuda'),
+        dB: ops.columns(dxp, x.bOff, N),
+        dC: ops.columns(dxp, x.cOff, N),
+        dDskip: Tensor.zeros([D], 'f32', 'cuda'),
+        dDeltaBias: Tensor.zeros([D], 'f32', 'cuda'),
+        dz: ops.columns(dzp, x.zOff, D),
       };
       ops.selectiveScanBackward(args, up(dy, dt).reshape([T, D]), g);
       const want = refBackward(c, x, dy);
@@ -396,13 +600,29 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
   it('rejects bad arguments with one-line errors', () => {
     const cu = native().cuda!;
     const sb = Tensor.zeros([4], 'f32', 'cuda').buffer;
-    const base = { u: sb, delta: sb, deltaBias: null, A: sb, Bm: sb, Cm: sb, bcStride: 1, Dskip: null, z: null, B: 1, L: 1, D: 1, N: 1, deltaSoftplus: true };
+    const base = {
+      u: sb,
+      delta: sb,
+      deltaBias: null,
+      A: sb,
+      Bm: sb,
+      Cm: sb,
+      bcStride: 1,
+      Dskip: null,
+      z: null,
+      B: 1,
+      L: 1,
+      D: 1,
+      N: 1,
+      deltaSoftplus: true,
+    };
     expect(() => cu.selectiveScanForward({ ...base, L: 8, D: 2, y: sb })).toThrow(/needs/);
     expect(() => cu.selectiveScanForward({ ...base, N: 17, bcStride: 17, y: sb })).toThrow(/N <= 16/);
     expect(() => cu.selectiveScanForward({ ...base, y: sb, dtype: 'f16' })).toThrow(/dtype/);
     expect(() => cu.selectiveScanForward({ ...base, y: sb, lastSate: sb })).toThrow(/unknown field 'lastSate'/);
-    expect(() => cu.selectiveScanBackward({ ...base, dy: sb, du: sb, ddelta: sb, dA: sb, dB: sb, dC: sb, variant: 'v2' }))
-      .toThrow(/unknown field 'variant'/);
+    expect(() =>
+      cu.selectiveScanBackward({ ...base, dy: sb, du: sb, ddelta: sb, dA: sb, dB: sb, dC: sb, variant: 'v2' }),
+    ).toThrow(/unknown field 'variant'/);
     expect(() => cu.selectiveScanStep({ ...base, L: undefined, state: sb })).toThrow(/selectiveScanStep y: missing/);
   });
 });

@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  CheckpointError, MambaLM, decodeSafetensors, encodeSafetensors, loadModel, makeConfig, readSafetensors, saveModel, type SafeTensor,
+  CheckpointError,
+  MambaLM,
+  decodeSafetensors,
+  encodeSafetensors,
+  loadModel,
+  makeConfig,
+  readSafetensors,
+  saveModel,
+  type SafeTensor,
 } from '../../src/model/index.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -40,7 +48,9 @@ describe('safetensors', () => {
   it('truncated or corrupt files give errors naming the tensor and offsets', () => {
     const m = new Map<string, SafeTensor>([['w', { dtype: 'F32', shape: [4], data: Float32Array.from([1, 2, 3, 4]) }]]);
     const buf = encodeSafetensors(m);
-    expect(() => decodeSafetensors(buf.subarray(0, buf.length - 3), 'x.safetensors')).toThrow(/tensor w: data \[0, 16\) runs past the end of the data \(13 bytes\): the file is truncated/);
+    expect(() => decodeSafetensors(buf.subarray(0, buf.length - 3), 'x.safetensors')).toThrow(
+      /tensor w: data \[0, 16\) runs past the end of the data \(13 bytes\): the file is truncated/,
+    );
     expect(() => decodeSafetensors(buf.subarray(0, 20))).toThrow(/header length \d+ runs past the end/);
     expect(() => decodeSafetensors(Buffer.alloc(3))).toThrow(CheckpointError);
   });
@@ -53,7 +63,11 @@ describe('model checkpoints', () => {
     const dir = tmp();
     const a = MambaLM.create(cfg, { seed: 5 });
     // move A_log off its init so a stale A cache would show
-    for (const p of a.parameters()) if (p.name.endsWith('A_log')) (p.value.data as Float32Array).forEach((v, i, arr) => { arr[i] = v + 0.01 * i; });
+    for (const p of a.parameters())
+      if (p.name.endsWith('A_log'))
+        (p.value.data as Float32Array).forEach((v, i, arr) => {
+          arr[i] = v + 0.01 * i;
+        });
     saveModel(dir, a);
     const { tensors } = readSafetensors(join(dir, 'model.safetensors'));
     expect(tensors.get('backbone.layers.1.mixer.conv1d.weight')!.shape).toEqual([32, 1, 4]);
@@ -64,10 +78,20 @@ describe('model checkpoints', () => {
     expect(cj.ssm_cfg.d_state).toBe(4);
     const b = loadModel(dir) as MambaLM;
     const r = new Rng(1);
-    const batch = { B: 2, L: 10, inputs: Int32Array.from({ length: 20 }, () => r.int(16)), targets: Int32Array.from({ length: 20 }, () => r.int(16)) };
+    const batch = {
+      B: 2,
+      L: 10,
+      inputs: Int32Array.from({ length: 20 }, () => r.int(16)),
+      targets: Int32Array.from({ length: 20 }, () => r.int(16)),
+    };
     expect(b.forward(batch).loss).toBe(a.forward(batch).loss);
     // no temp files left; the tokenizer files describe the DNA vocabulary for transformers
-    expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
   });
 
   it('bf16 checkpoints load close to the f32 model', () => {
@@ -75,7 +99,12 @@ describe('model checkpoints', () => {
     const a = MambaLM.create(cfg, { seed: 6 });
     saveModel(dir, a, { dtype: 'BF16' });
     const b = loadModel(dir) as MambaLM;
-    const batch = { B: 1, L: 12, inputs: Int32Array.from({ length: 12 }, (_, i) => 4 + (i % 4)), targets: Int32Array.from({ length: 12 }, (_, i) => 4 + ((i + 1) % 4)) };
+    const batch = {
+      B: 1,
+      L: 12,
+      inputs: Int32Array.from({ length: 12 }, (_, i) => 4 + (i % 4)),
+      targets: Int32Array.from({ length: 12 }, (_, i) => 4 + ((i + 1) % 4)),
+    };
     expect(Math.abs(b.forward(batch).loss - a.forward(batch).loss)).toBeLessThan(0.02);
   });
 
@@ -85,7 +114,9 @@ describe('model checkpoints', () => {
     const other = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     other.d_model = 24;
     writeFileSync(join(dir, 'config.json'), JSON.stringify(other));
-    expect(() => loadModel(dir)).toThrow(/tensor backbone\.embeddings\.weight has shape \[16, 16\], the model needs \[16, 24\]/);
+    expect(() => loadModel(dir)).toThrow(
+      /tensor backbone\.embeddings\.weight has shape \[16, 16\], the model needs \[16, 24\]/,
+    );
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...other, d_model: 0 }));
     expect(() => loadModel(dir)).toThrow(/d_model must be a positive integer, got 0/);
     expect(() => loadModel(join(dir, 'nope'))).toThrow(/no such file/);

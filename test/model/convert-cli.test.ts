@@ -11,7 +11,10 @@ const fixtures = join(root, 'test', 'fixtures', 'hf');
 
 function run(cli: 'dna' | 'audio', args: string[], cwd: string) {
   const r = spawnSync(process.execPath, [join(root, 'bin', `mamba-${cli}.js`), ...args], {
-    cwd, encoding: 'utf8', env: { ...process.env, MAMBA_NUM_THREADS: '1' }, timeout: 120_000,
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, MAMBA_NUM_THREADS: '1' },
+    timeout: 120_000,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -33,7 +36,8 @@ describe('convert and foreign folders', () => {
   });
 
   it('sharded HF -> mamba_ssm in bf16 -> ours, each read back bit for bit; info says where each came from', () => {
-    const a = join(dir, 'ssm'), b = join(dir, 'ours');
+    const a = join(dir, 'ssm'),
+      b = join(dir, 'ours');
     let r = run('dna', ['convert', join(fixtures, 'sharded'), a, '--layout', 'mamba_ssm', '--dtype', 'bf16'], dir);
     expect(r.err).toBe('');
     expect(r.out).toMatch(/\(hf: transformers 5\.17\.0 MambaForCausalLM\) -> .*ssm \(mamba_ssm, BF16\): 23 tensors/);
@@ -62,8 +66,31 @@ describe('convert and foreign folders', () => {
     const out = join(dir, 'ft');
     const data = join(root, 'datasets', 'dna', 'h_pylori', 'G27.fa.gz');
     const tied = join(fixtures, 'tied');
-    const r = run('dna', ['train', '--config', join(tied, 'config.json'), '--init', tied, '--data', data,
-      '--steps', '2', '--seq-len', '64', '--batch', '2', '--eval-windows', '2', '--device', 'cpu', '--out', out], dir);
+    const r = run(
+      'dna',
+      [
+        'train',
+        '--config',
+        join(tied, 'config.json'),
+        '--init',
+        tied,
+        '--data',
+        data,
+        '--steps',
+        '2',
+        '--seq-len',
+        '64',
+        '--batch',
+        '2',
+        '--eval-windows',
+        '2',
+        '--device',
+        'cpu',
+        '--out',
+        out,
+      ],
+      dir,
+    );
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/initialised 22 backbone tensors from .*tied/);
     expect(r.err).toMatch(/d_model 64, 2 layers/);

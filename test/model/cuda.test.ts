@@ -12,19 +12,28 @@ const cfg = makeConfig({ d_model: 64, n_layer: 2, d_state: 16 });
 
 function batch(B: number, L: number, seed: number) {
   const r = new Rng(seed);
-  return { B, L, inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)), targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)) };
+  return {
+    B,
+    L,
+    inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+    targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+  };
 }
 
 describe.skipIf(!cudaAvailable())('model on CUDA vs CPU', () => {
   for (const recompute of [false, true]) {
     it(`bf16 activations: loss and gradients close to the f32 CPU model (recompute=${recompute})`, () => {
-      const cpu = MambaLM.create(cfg, { seed: 1 }), gpu = MambaLM.create(cfg, { seed: 1, device: 'cuda', precision: 'bf16', recompute });
+      const cpu = MambaLM.create(cfg, { seed: 1 }),
+        gpu = MambaLM.create(cfg, { seed: 1, device: 'cuda', precision: 'bf16', recompute });
       expect(gpu.precision).toBe('bf16');
       const b = batch(2, 300, 2);
-      const lc = cpu.forwardBackward(b).loss, lg = gpu.forwardBackward(b).loss;
+      const lc = cpu.forwardBackward(b).loss,
+        lg = gpu.forwardBackward(b).loss;
       expect(Math.abs(lc - lg) / lc).toBeLessThan(1e-2);
-      const pc = cpu.parameters(), pg = gpu.parameters();
-      for (let i = 0; i < pc.length; i++) expect(relErr(pg[i]!.grad.toFloat64(), pc[i]!.grad.toFloat64()), pc[i]!.name).toBeLessThan(5e-2);
+      const pc = cpu.parameters(),
+        pg = gpu.parameters();
+      for (let i = 0; i < pc.length; i++)
+        expect(relErr(pg[i]!.grad.toFloat64(), pc[i]!.grad.toFloat64()), pc[i]!.name).toBeLessThan(5e-2);
     });
   }
 
@@ -33,20 +42,29 @@ describe.skipIf(!cudaAvailable())('model on CUDA vs CPU', () => {
     const opt = new AdamW(m.parameters());
     const b = batch(4, 128, 9);
     const first = m.forward(b).loss;
-    for (let i = 0; i < 30; i++) { m.zeroGrad(); m.forwardBackward(b); opt.update(3e-3); }
+    for (let i = 0; i < 30; i++) {
+      m.zeroGrad();
+      m.forwardBackward(b);
+      opt.update(3e-3);
+    }
     expect(m.forward(b).loss).toBeLessThan(first - 0.05);
     expect(() => MambaLM.create(cfg, { precision: 'bf16' })).toThrow(/needs a CUDA device/);
   });
 
   for (const recompute of [false, true]) {
     it(`LM loss and all gradients agree (recompute=${recompute})`, () => {
-      const cpu = MambaLM.create(cfg, { seed: 1 }), gpu = MambaLM.create(cfg, { seed: 1, device: 'cuda', recompute });
+      const cpu = MambaLM.create(cfg, { seed: 1 }),
+        gpu = MambaLM.create(cfg, { seed: 1, device: 'cuda', recompute });
       const b = batch(2, 300, 2);
-      const lc = cpu.forwardBackward(b).loss, lg = gpu.forwardBackward(b).loss;
+      const lc = cpu.forwardBackward(b).loss,
+        lg = gpu.forwardBackward(b).loss;
       expect(Math.abs(lc - lg) / lc).toBeLessThan(1e-4);
-      const pc = cpu.parameters(), pg = gpu.parameters();
-      for (let i = 0; i < pc.length; i++) expect(relErr(pg[i]!.grad.toFloat64(), pc[i]!.grad.toFloat64()), pc[i]!.name).toBeLessThan(1e-3);
-      const oc = new AdamW(pc), og = new AdamW(pg);
+      const pc = cpu.parameters(),
+        pg = gpu.parameters();
+      for (let i = 0; i < pc.length; i++)
+        expect(relErr(pg[i]!.grad.toFloat64(), pc[i]!.grad.toFloat64()), pc[i]!.name).toBeLessThan(1e-3);
+      const oc = new AdamW(pc),
+        og = new AdamW(pg);
       oc.update(1e-3);
       og.update(1e-3);
       const b2 = batch(2, 64, 3);
@@ -56,11 +74,13 @@ describe.skipIf(!cudaAvailable())('model on CUDA vs CPU', () => {
 
   it('classifier agrees and recurrent decoding on CUDA matches the parallel logits', () => {
     const ccfg = makeConfig({ d_model: 32, n_layer: 2, task: 'classify', num_classes: 3, pooling: 'last' });
-    const cpu = MambaClassifier.create(ccfg, { seed: 4 }), gpu = MambaClassifier.create(ccfg, { seed: 4, device: 'cuda' });
+    const cpu = MambaClassifier.create(ccfg, { seed: 4 }),
+      gpu = MambaClassifier.create(ccfg, { seed: 4, device: 'cuda' });
     const b = { ...batch(4, 50, 5), labels: Int32Array.from([0, 1, 2, 1]) };
     expect(relErr(gpu.forwardBackward(b).logits, cpu.forwardBackward(b).logits)).toBeLessThan(1e-4);
     const lm = MambaLM.create(cfg, { seed: 6, device: 'cuda' });
-    const L = 12, toks = batch(1, L, 7).inputs;
+    const L = 12,
+      toks = batch(1, L, 7).inputs;
     const par = lm.logits(toks, 1, L);
     const Vp = derived(cfg).paddedVocab;
     const dec = new Decoder(lm, 1);

@@ -6,9 +6,26 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DNA_VOCAB, encodeBases } from '../../src/data/dna/tokenizer.js';
 import {
-  CheckpointError, MambaClassifier, MambaLM, checkVocabularyFits, copyBackbone, countParameters, f16BitsToF32,
-  f32ToF16Bits, loadModel, makeConfig, modelTensors, readConfig, readFolderConfig, readModelConfigFile, saveModel,
-  tokenizerJSON, writeFolder, writeSafetensors, type MambaConfig, type SafeTensor,
+  CheckpointError,
+  MambaClassifier,
+  MambaLM,
+  checkVocabularyFits,
+  copyBackbone,
+  countParameters,
+  f16BitsToF32,
+  f32ToF16Bits,
+  loadModel,
+  makeConfig,
+  modelTensors,
+  readConfig,
+  readFolderConfig,
+  readModelConfigFile,
+  saveModel,
+  tokenizerJSON,
+  writeFolder,
+  writeSafetensors,
+  type MambaConfig,
+  type SafeTensor,
 } from '../../src/model/index.js';
 import { relErr } from '../helpers.js';
 
@@ -97,17 +114,35 @@ describe('config.json bounds (issue 13.4)', () => {
 });
 
 describe('run folders for transformers', () => {
-  it('config.json carries our fields, transformers\' keys with the same values, and mamba_ssm\'s', () => {
+  it("config.json carries our fields, transformers' keys with the same values, and mamba_ssm's", () => {
     const dir = tmp();
     const c = makeConfig({ d_model: 48, n_layer: 3, d_state: 8, dt_rank: 5 }, { norm_epsilon: 1e-6 });
     c.tie_embeddings = false;
     saveModel(dir, MambaLM.create(c));
     const j = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     expect(j).toMatchObject({
-      model_type: 'mamba', architectures: ['MambaForCausalLM'], hidden_size: 48, num_hidden_layers: 3, state_size: 8,
-      conv_kernel: 4, expand: 2, intermediate_size: 96, time_step_rank: 5, layer_norm_epsilon: 1e-6, use_bias: false,
-      use_conv_bias: true, hidden_act: 'silu', vocab_size: 16, tie_word_embeddings: false, residual_in_fp32: true,
-      d_model: 48, n_layer: 3, d_state: 8, domain: 'dna', task: 'lm', ssm_cfg: { d_state: 8, dt_rank: 5 },
+      model_type: 'mamba',
+      architectures: ['MambaForCausalLM'],
+      hidden_size: 48,
+      num_hidden_layers: 3,
+      state_size: 8,
+      conv_kernel: 4,
+      expand: 2,
+      intermediate_size: 96,
+      time_step_rank: 5,
+      layer_norm_epsilon: 1e-6,
+      use_bias: false,
+      use_conv_bias: true,
+      hidden_act: 'silu',
+      vocab_size: 16,
+      tie_word_embeddings: false,
+      residual_in_fp32: true,
+      d_model: 48,
+      n_layer: 3,
+      d_state: 8,
+      domain: 'dna',
+      task: 'lm',
+      ssm_cfg: { d_state: 8, dt_rank: 5 },
     });
     expect(readFolderConfig(dir).layout).toBe('ours');
     expect(readConfig(dir)).toEqual(c);
@@ -144,7 +179,12 @@ describe('run folders for transformers', () => {
     const tj = tokenizerJSON('dna') as TJ;
     DNA_VOCAB.forEach((sym, id) => expect(tj.model.vocab[sym]).toBe(id));
     const specials = tj.added_tokens.map((t) => [t.id, t.content]);
-    expect(specials).toEqual([[0, '<pad>'], [1, '<bos>'], [2, '<eos>'], [3, '<mask>']]);
+    expect(specials).toEqual([
+      [0, '<pad>'],
+      [1, '<bos>'],
+      [2, '<eos>'],
+      [3, '<mask>'],
+    ]);
     const text = 'ACGTN acgtn\nRYSWKMBDHV rykm';
     let s = text;
     for (const n of tj.normalizer.normalizers) {
@@ -188,7 +228,10 @@ describe('layouts read back', () => {
   });
 
   it('BF16 and F16 folders load close to the f32 model', () => {
-    for (const [dtype, tol] of [['BF16', 2e-2], ['F16', 2e-3]] as const) {
+    for (const [dtype, tol] of [
+      ['BF16', 2e-2],
+      ['F16', 2e-3],
+    ] as const) {
       const dir = tmp();
       writeFolder(dir, c, modelTensors(model, dtype), { layout: 'hf' });
       expect(relErr(logitsOf(loadModel(dir) as MambaLM), want)).toBeLessThan(tol);
@@ -228,8 +271,15 @@ describe('layouts read back', () => {
     t.set('lm_head.weight', modelTensors(m).get('backbone.embeddings.weight')!);
     writeSafetensors(join(dir, 'model.safetensors'), t);
     writeJSON(join(dir, 'config.json'), {
-      d_model: 32, n_layer: 2, vocab_size: 13, ssm_cfg: {}, rms_norm: true, residual_in_fp32: true,
-      fused_add_norm: true, pad_vocab_size_multiple: 8, tie_embeddings: true,
+      d_model: 32,
+      n_layer: 2,
+      vocab_size: 13,
+      ssm_cfg: {},
+      rms_norm: true,
+      residual_in_fp32: true,
+      fused_add_norm: true,
+      pad_vocab_size_multiple: 8,
+      tie_embeddings: true,
     });
     const p = readFolderConfig(dir);
     expect(p.layout).toBe('mamba_ssm');
@@ -246,8 +296,14 @@ describe('layouts read back', () => {
     for (const k of [...t.keys()]) if (k.endsWith('conv1d.bias')) t.delete(k);
     writeSafetensors(join(dir, 'model.safetensors'), t);
     const hf = {
-      model_type: 'mamba', hidden_size: 32, num_hidden_layers: 1, vocab_size: 16, state_size: 16, use_conv_bias: false,
-      use_bias: false, transformers_version: '5.17.0',
+      model_type: 'mamba',
+      hidden_size: 32,
+      num_hidden_layers: 1,
+      vocab_size: 16,
+      state_size: 16,
+      use_conv_bias: false,
+      use_bias: false,
+      transformers_version: '5.17.0',
     };
     writeJSON(join(dir, 'config.json'), hf);
     expect(readFolderConfig(dir).source).toBe('transformers 5.17.0 MambaForCausalLM');
@@ -277,7 +333,9 @@ describe('vocabularies and fine-tuning from foreign folders', () => {
     expect(() => checkVocabularyFits(m.config, 'dna', dir)).toThrow(/has 8 tokens, DNA data uses ids 0\.\.15/);
     const big = makeConfig('tiny', { vocab_size: 50280 });
     expect(() => checkVocabularyFits(big, 'dna', dir)).not.toThrow();
-    expect(() => checkVocabularyFits(big, 'dna', dir, true)).toThrow(/50280 tokens, not the 16 of DNA: ids it samples past 15/);
+    expect(() => checkVocabularyFits(big, 'dna', dir, true)).toThrow(
+      /50280 tokens, not the 16 of DNA: ids it samples past 15/,
+    );
   });
 
   it('copyBackbone takes every block of a folder of another vocabulary and leaves the embedding fresh', () => {

@@ -1,7 +1,15 @@
 // Whole-model gradient checks (float64, central differences) for the LM (tied and untied head) and the
 // classifier (mean and last pooling), plus config validation and workspace reuse.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, MambaClassifier, MambaLM, ModelError, derived, makeConfig, type MambaConfig } from '../../src/model/index.js';
+import {
+  ConfigError,
+  MambaClassifier,
+  MambaLM,
+  ModelError,
+  derived,
+  makeConfig,
+  type MambaConfig,
+} from '../../src/model/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { checkGradients, paramTargets, worst } from '../nn/gradcheck.js';
 
@@ -21,7 +29,8 @@ describe('MambaLM', () => {
     it(`whole-model gradients match finite differences (tie_embeddings=${tie})`, () => {
       const cfg = tinyConfig({ tie_embeddings: tie });
       const model = MambaLM.create(cfg, { dtype: 'f64', seed: 1 });
-      const B = 2, L = 6;
+      const B = 2,
+        L = 6;
       const batch = { B, L, inputs: tokens(B * L, 6, 2), targets: tokens(B * L, 6, 3) };
       batch.targets[3] = -1; // an ignored target
       model.zeroGrad();
@@ -38,7 +47,8 @@ describe('MambaLM', () => {
 
   it('the same seed gives the same model; workspaces are reused across steps of one shape', () => {
     const cfg = tinyConfig();
-    const a = MambaLM.create(cfg, { seed: 7 }), b = MambaLM.create(cfg, { seed: 7 });
+    const a = MambaLM.create(cfg, { seed: 7 }),
+      b = MambaLM.create(cfg, { seed: 7 });
     const batch = { B: 2, L: 8, inputs: tokens(16, 6, 1), targets: tokens(16, 6, 2) };
     expect(a.forward(batch).loss).toBe(b.forward(batch).loss);
     a.forwardBackward(batch);
@@ -53,17 +63,20 @@ describe('MambaLM', () => {
   it('recomputation gives the same gradients', () => {
     const cfg = tinyConfig();
     const batch = { B: 2, L: 9, inputs: tokens(18, 6, 5), targets: tokens(18, 6, 6) };
-    const a = MambaLM.create(cfg, { dtype: 'f64', seed: 3 }), b = MambaLM.create(cfg, { dtype: 'f64', seed: 3, recompute: true });
+    const a = MambaLM.create(cfg, { dtype: 'f64', seed: 3 }),
+      b = MambaLM.create(cfg, { dtype: 'f64', seed: 3, recompute: true });
     a.forwardBackward(batch);
     b.forwardBackward(batch);
-    const pa = a.parameters(), pb = b.parameters();
+    const pa = a.parameters(),
+      pb = b.parameters();
     for (let i = 0; i < pa.length; i++) expect(Array.from(pb[i]!.grad.data)).toEqual(Array.from(pa[i]!.grad.data));
   });
 
   it('recomputation keeps less activation memory with several layers', () => {
     const cfg = tinyConfig({ n_layer: 4 });
     const batch = { B: 2, L: 64, inputs: tokens(128, 6, 7), targets: tokens(128, 6, 8) };
-    const plain = MambaLM.create(cfg, { seed: 1 }), rec = MambaLM.create(cfg, { seed: 1, recompute: true });
+    const plain = MambaLM.create(cfg, { seed: 1 }),
+      rec = MambaLM.create(cfg, { seed: 1, recompute: true });
     plain.forwardBackward(batch);
     rec.forwardBackward(batch);
     expect(rec.backbone.workspaceBytes()).toBeLessThan(0.6 * plain.backbone.workspaceBytes());
@@ -71,7 +84,9 @@ describe('MambaLM', () => {
 
   it('rejects bad batches with one clear message', () => {
     const m = MambaLM.create(tinyConfig());
-    expect(() => m.forward({ B: 1, L: 3, inputs: Int32Array.from([0, 9, 1]), targets: new Int32Array(3) })).toThrow(/token 9 at position 1 is outside the vocabulary 0..5/);
+    expect(() => m.forward({ B: 1, L: 3, inputs: Int32Array.from([0, 9, 1]), targets: new Int32Array(3) })).toThrow(
+      /token 9 at position 1 is outside the vocabulary 0..5/,
+    );
     expect(() => m.forward({ B: 2, L: 3, inputs: new Int32Array(5), targets: new Int32Array(6) })).toThrow(ModelError);
   });
 });
@@ -81,7 +96,8 @@ describe('MambaClassifier', () => {
     it(`whole-model gradients match finite differences (${pooling} pooling)`, () => {
       const cfg = tinyConfig({ task: 'classify', num_classes: 3, pooling });
       const model = MambaClassifier.create(cfg, { dtype: 'f64', seed: 2 });
-      const B = 3, L = 5;
+      const B = 3,
+        L = 5;
       const batch = { B, L, inputs: tokens(B * L, 6, 8), labels: Int32Array.from([0, 2, 1]) };
       model.zeroGrad();
       const r = model.forwardBackward(batch);

@@ -14,7 +14,13 @@ export interface CheckTarget {
  * For `coords` random coordinates of every target, compares the analytic gradient with
  * (f(x+h) - f(x-h)) / 2h; returns the relative error per target over its sampled coordinates.
  */
-export function checkGradients(targets: CheckTarget[], loss: () => number, seed: number, coords = 6, h = 1e-4): Map<string, number> {
+export function checkGradients(
+  targets: CheckTarget[],
+  loss: () => number,
+  seed: number,
+  coords = 6,
+  h = 1e-4,
+): Map<string, number> {
   const r = rng(seed);
   const out = new Map<string, number>();
   for (const t of targets) {
@@ -24,7 +30,8 @@ export function checkGradients(targets: CheckTarget[], loss: () => number, seed:
     const picks = new Set<number>();
     const want = Math.min(coords, n);
     while (picks.size < want) picks.add(Math.floor(r() * n));
-    const num: number[] = [], ana: number[] = [];
+    const num: number[] = [],
+      ana: number[] = [];
     for (const i of picks) {
       const x0 = data[i]!;
       data[i] = x0 + h;
@@ -52,7 +59,8 @@ export function f64Tensor(shape: number[], seed: number, scale = 1): Tensor {
 
 /** sum(out * w) for a fixed random w: a scalar loss whose gradient w.r.t. out is w. */
 export function weightedSum(out: Tensor, w: Tensor): number {
-  const a = out.data, b = w.data;
+  const a = out.data,
+    b = w.data;
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;

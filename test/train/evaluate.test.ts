@@ -3,7 +3,14 @@
 import { describe, expect, it } from 'vitest';
 import { MambaClassifier, MambaLM, makeConfig } from '../../src/model/index.js';
 import {
-  EvalDataError, MemoryLabelledSource, MemoryWindowSource, Trainer, describeResult, describeScored, evaluateModel, taskRunner,
+  EvalDataError,
+  MemoryLabelledSource,
+  MemoryWindowSource,
+  Trainer,
+  describeResult,
+  describeScored,
+  evaluateModel,
+  taskRunner,
 } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -11,7 +18,7 @@ const r = new Rng(4);
 const dna = (n: number) => Uint8Array.from({ length: n }, () => 4 + r.int(4));
 
 describe('evaluateModel', () => {
-  it('lm: windows, tokens and data of what it scored; equal to the trainer\'s evaluation', async () => {
+  it("lm: windows, tokens and data of what it scored; equal to the trainer's evaluation", async () => {
     const model = MambaLM.create(makeConfig({ d_model: 16, n_layer: 1, d_state: 4 }), { seed: 2 });
     const src = new MemoryWindowSource([{ name: 'x', tokens: dna(1000) }], 16);
     const s = await evaluateModel(model, src, { seqLen: 32, batchSize: 4, windows: 10 });

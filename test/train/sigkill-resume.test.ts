@@ -19,7 +19,8 @@ beforeAll(() => {
   if (!existsSync(join(root, 'dist', 'cli', 'dna.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   dir = mkdtempSync(join(tmpdir(), 'mamba-sigkill-'));
   const r = new Rng(1);
-  let prev = 0, seq = '';
+  let prev = 0,
+    seq = '';
   for (let i = 0; i < 20000; i++) {
     prev = r.next() < 0.7 ? (prev + 1) % 4 : r.int(4);
     seq += 'ACGT'[prev];
@@ -29,7 +30,22 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const settings = ['--seq-len', '32', '--batch', '2', '--steps', '16', '--eval-every', '4', '--eval-windows', '2', '--preset', 'tiny', '--seed', '5'];
+const settings = [
+  '--seq-len',
+  '32',
+  '--batch',
+  '2',
+  '--steps',
+  '16',
+  '--eval-every',
+  '4',
+  '--eval-windows',
+  '2',
+  '--preset',
+  'tiny',
+  '--seed',
+  '5',
+];
 const common = ['--device', 'cpu', '--threads', '1'];
 const TRAINING = 'training_state.safetensors';
 const fresh = (out: string) => ['train', '--data', fasta, ...settings, ...common, '--out', out];
@@ -37,25 +53,42 @@ const resume = (out: string) => ['train', '--out', out, '--resume', ...common];
 
 let spawned = 0;
 /** Runs the CLI; killAtOp > 0 kills it at that file operation, killAfterMs > 0 after that many ms. */
-function child(args: string[], o: { killAtOp?: number; killAfterMs?: number; opsReport?: string; opsLog?: string } = {}) {
+function child(
+  args: string[],
+  o: { killAtOp?: number; killAfterMs?: number; opsReport?: string; opsLog?: string } = {},
+) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; err: string }>((res) => {
     const e: NodeJS.ProcessEnv = { ...env, MAMBA_KILL_AT_FS_OP: String(o.killAtOp ?? 0) };
     if (o.opsReport) e.MAMBA_FS_OPS_REPORT = o.opsReport;
     if (o.opsLog) e.MAMBA_FS_OPS_LOG = o.opsLog;
     spawned++;
-    const c = spawn(process.execPath, ['--import', killer, join(root, 'bin', 'mamba-dna.js'), ...args], { cwd: dir, env: e });
+    const c = spawn(process.execPath, ['--import', killer, join(root, 'bin', 'mamba-dna.js'), ...args], {
+      cwd: dir,
+      env: e,
+    });
     let err = '';
-    c.stderr.on('data', (d) => { err += String(d); });
+    c.stderr.on('data', (d) => {
+      err += String(d);
+    });
     c.stdout.resume();
     const t = o.killAfterMs ? setTimeout(() => c.kill('SIGKILL'), o.killAfterMs) : undefined;
-    c.on('exit', (code, signal) => { if (t) clearTimeout(t); res({ code, signal, err }); });
+    c.on('exit', (code, signal) => {
+      if (t) clearTimeout(t);
+      res({ code, signal, err });
+    });
   });
 }
 
 /** The end state that must match: file bytes and the (step, loss) of every train row. */
 function endState(out: string) {
-  const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const sha = (f: string) => createHash('sha256').update(readFileSync(join(out, f))).digest('hex');
+  const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const sha = (f: string) =>
+    createHash('sha256')
+      .update(readFileSync(join(out, f)))
+      .digest('hex');
   return {
     model: sha('model.safetensors'),
     optimizer: sha('training_state.safetensors'),
@@ -95,19 +128,29 @@ describe.skipIf(!canPreload)('SIGKILL during training', () => {
     // written, just before checkpoint.json commits it, and while the top-level files are being replaced
     const opsLog = join(dir, 'ops.log');
     expect((await child(fresh(join(dir, 'probe')), { opsLog })).code).toBe(0);
-    const ops = readFileSync(opsLog, 'utf8').trim().split('\n').map((l) => l.split('\t') as [string, string, string]);
+    const ops = readFileSync(opsLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t') as [string, string, string]);
     const in8 = ops.filter(([, , path]) => path.includes('step-00000008') || path.includes('checkpoint.json'));
     const firstOf8 = ops.findIndex(([, , path]) => path.includes('step-00000008'));
     const after = (pred: (op: [string, string, string]) => boolean) => Number(ops.slice(firstOf8).find(pred)![0]);
     const targeted = [
-      after(([, name, path]) => name === 'openSync' && path.includes('step-00000008.partial-') && path.includes(TRAINING)),
+      after(
+        ([, name, path]) => name === 'openSync' && path.includes('step-00000008.partial-') && path.includes(TRAINING),
+      ),
       // writeFileAtomic's temp file: .checkpoint.json.<pid>.<time>.tmp
       after(([, name, path]) => name === 'renameSync' && path.includes('checkpoint.json.') && path.endsWith('.tmp')),
       // model.safetensors and config.json already of step 8, the optimizer state still of step 4
-      after(([, name, path]) => name === 'renameSync' && path.includes(`${TRAINING}.tmp-`) && !path.includes('checkpoints')),
+      after(
+        ([, name, path]) => name === 'renameSync' && path.includes(`${TRAINING}.tmp-`) && !path.includes('checkpoints'),
+      ),
     ];
     expect(in8.length).toBeGreaterThan(10);
-    let kills = 0, midSave = 0, runs = 0, attempt = 0;
+    let kills = 0,
+      midSave = 0,
+      runs = 0,
+      attempt = 0;
     const log: string[] = [];
     // cut short before the commit: resume from step 4; after it: from step 8
     const resumedAt = [4, 4, 8];
@@ -121,7 +164,9 @@ describe.skipIf(!canPreload)('SIGKILL during training', () => {
       const r = await child(resume(out));
       expect(r.code, r.err).toBe(0);
       expect(r.err).toContain(`at step ${resumedAt[i]} of 16`);
-      log.push(`run ${runs}: killed at op ${op} ${JSON.stringify(ops[op - 1])}, then ${r.err.match(/resuming.*/)?.[0]}`);
+      log.push(
+        `run ${runs}: killed at op ${op} ${JSON.stringify(ops[op - 1])}, then ${r.err.match(/resuming.*/)?.[0]}`,
+      );
       expect(endState(out), log.join('\n')).toEqual(want);
       runs++;
     }
@@ -137,7 +182,9 @@ describe.skipIf(!canPreload)('SIGKILL during training', () => {
         const byTimer = attempt++ % 3 === 2;
         const how = byTimer ? { killAfterMs: 100 + rng.int(900) } : { killAtOp: 1 + rng.int(totalOps) };
         const r = await child(args, how);
-        log.push(`run ${runs} ${args.includes('--resume') ? 'resume' : 'fresh'} ${JSON.stringify(how)}: ${r.signal ?? r.code} ${r.err.match(/resuming.*|has no checkpoint yet.*/)?.[0] ?? ''}`);
+        log.push(
+          `run ${runs} ${args.includes('--resume') ? 'resume' : 'fresh'} ${JSON.stringify(how)}: ${r.signal ?? r.code} ${r.err.match(/resuming.*|has no checkpoint yet.*/)?.[0] ?? ''}`,
+        );
         if (r.signal === 'SIGKILL') {
           kills++;
           if (leftASaveHalfDone(out)) midSave++;

@@ -7,7 +7,16 @@ import { describe, expect, it } from 'vitest';
 import { MambaClassifier, MambaLM, loadModel, makeConfig } from '../../src/model/index.js';
 import { makeParam, type Param } from '../../src/nn/index.js';
 import {
-  AdamW, MemoryLabelledSource, type DataParallel, MemoryWindowSource, Trainer, TrainingError, clipGradNorm, lrAt, seqLenAt, type StepInfo,
+  AdamW,
+  MemoryLabelledSource,
+  type DataParallel,
+  MemoryWindowSource,
+  Trainer,
+  TrainingError,
+  clipGradNorm,
+  lrAt,
+  seqLenAt,
+  type StepInfo,
 } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -15,7 +24,8 @@ import { Rng } from '../../src/util/rng.js';
 function markovTokens(n: number, seed: number): Uint8Array {
   const r = new Rng(seed);
   const out = new Uint8Array(n);
-  out[0] = 4; out[1] = 5;
+  out[0] = 4;
+  out[1] = 5;
   for (let i = 2; i < n; i++) {
     const det = 4 + ((out[i - 1]! + 2 * out[i - 2]!) % 4);
     out[i] = r.next() < 0.85 ? det : 4 + r.int(4);
@@ -65,7 +75,11 @@ describe('Trainer (lm)', () => {
     const t = new Trainer(model, { train, valid }, { ...opts, steps: 60, evalEvery: 60 });
     const before = await t.evaluate();
     const steps: StepInfo[] = [];
-    t.hooks = { onStep: (s) => { steps.push(s); } };
+    t.hooks = {
+      onStep: (s) => {
+        steps.push(s);
+      },
+    };
     const sum = await t.run();
     expect(steps).toHaveLength(60);
     expect(sum.lastEval!.bitsPerToken).toBeLessThan(1.6);
@@ -76,23 +90,68 @@ describe('Trainer (lm)', () => {
 
   it('a resumed run gives the same losses step for step as an uninterrupted one', async () => {
     const full: number[] = [];
-    const a = new Trainer(MambaLM.create(cfg, { seed: 2 }), { train }, { ...opts, accumSteps: 2, seqLenWarmup: { start: 8, steps: 6 } }, { hooks: { onStep: (s) => { full.push(s.loss); } } });
+    const a = new Trainer(
+      MambaLM.create(cfg, { seed: 2 }),
+      { train },
+      { ...opts, accumSteps: 2, seqLenWarmup: { start: 8, steps: 6 } },
+      {
+        hooks: {
+          onStep: (s) => {
+            full.push(s.loss);
+          },
+        },
+      },
+    );
     await a.run();
     const dir = tmp();
     const part: number[] = [];
-    const b = new Trainer(MambaLM.create(cfg, { seed: 2 }), { train }, { ...opts, accumSteps: 2, seqLenWarmup: { start: 8, steps: 6 } }, { runDir: dir, hooks: { onStep: (s) => { part.push(s.loss); if (s.step === 5) b.requestStop(); } } });
+    const b = new Trainer(
+      MambaLM.create(cfg, { seed: 2 }),
+      { train },
+      { ...opts, accumSteps: 2, seqLenWarmup: { start: 8, steps: 6 } },
+      {
+        runDir: dir,
+        hooks: {
+          onStep: (s) => {
+            part.push(s.loss);
+            if (s.step === 5) b.requestStop();
+          },
+        },
+      },
+    );
     const sb = await b.run();
     expect(sb).toMatchObject({ step: 5, stopped: true });
     const st = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8'));
     expect(st.step).toBe(5);
-    const c = Trainer.resume(dir, { train }, { hooks: { onStep: (s) => { part.push(s.loss); } } });
+    const c = Trainer.resume(
+      dir,
+      { train },
+      {
+        hooks: {
+          onStep: (s) => {
+            part.push(s.loss);
+          },
+        },
+      },
+    );
     expect(c.step).toBe(5);
     const sc = await c.run();
     expect(sc).toMatchObject({ step: 12, stopped: false });
     expect(part).toEqual(full);
     // sequence-length warmup 8 -> 16 -> 32 over the first 6 steps, then the target
     const lens: number[] = [];
-    const d = new Trainer(MambaLM.create(cfg, { seed: 2 }), { train }, { ...opts, seqLenWarmup: { start: 8, steps: 6 } }, { hooks: { onStep: (s) => { lens.push(s.seqLen); } } });
+    const d = new Trainer(
+      MambaLM.create(cfg, { seed: 2 }),
+      { train },
+      { ...opts, seqLenWarmup: { start: 8, steps: 6 } },
+      {
+        hooks: {
+          onStep: (s) => {
+            lens.push(s.seqLen);
+          },
+        },
+      },
+    );
     await d.run();
     expect(lens).toEqual([8, 8, 16, 16, 32, 32, 32, 32, 32, 32, 32, 32]);
   });
@@ -101,8 +160,14 @@ describe('Trainer (lm)', () => {
     const dir = tmp();
     const model = MambaLM.create(cfg, { seed: 4 });
     const t = new Trainer(model, { train }, { ...opts, checkpointEvery: 2 }, { runDir: dir });
-    t.hooks = { onStep: (s) => { if (s.step === 3) (model.backbone.normF.weight.value.data as Float32Array)[0] = NaN; } };
-    await expect(t.run()).rejects.toThrow(/loss became NaN at step 4; stopped without updating; the last good checkpoint is in/);
+    t.hooks = {
+      onStep: (s) => {
+        if (s.step === 3) (model.backbone.normF.weight.value.data as Float32Array)[0] = NaN;
+      },
+    };
+    await expect(t.run()).rejects.toThrow(
+      /loss became NaN at step 4; stopped without updating; the last good checkpoint is in/,
+    );
     await expect(t.run()).rejects.toThrow(TrainingError);
     expect(JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')).step).toBe(2);
     expect(Trainer.resume(dir, { train }).step).toBe(2);
@@ -110,9 +175,18 @@ describe('Trainer (lm)', () => {
 
   it('keeps the model with the best evaluation loss in runDir/best', async () => {
     const dir = tmp();
-    const t = new Trainer(MambaLM.create(cfg, { seed: 5 }), { train, valid }, { ...opts, steps: 10, evalEvery: 2, evalWindows: 8 }, { runDir: dir });
+    const t = new Trainer(
+      MambaLM.create(cfg, { seed: 5 }),
+      { train, valid },
+      { ...opts, steps: 10, evalEvery: 2, evalWindows: 8 },
+      { runDir: dir },
+    );
     const evals: number[] = [];
-    t.hooks = { onEval: (e) => { evals.push(e.loss); } };
+    t.hooks = {
+      onEval: (e) => {
+        evals.push(e.loss);
+      },
+    };
     const sum = await t.run();
     expect(evals).toHaveLength(5);
     expect(sum.bestEval!.loss).toBe(Math.min(...evals));
@@ -137,18 +211,22 @@ function inProcessGroup(world: number): DataParallel[] {
   return Array.from({ length: world }, (_, rank) => ({
     rank,
     worldSize: world,
-    allReduceMean: (params: Param[]) => new Promise<void>((resolve) => {
-      pending.push({ params, resolve });
-      if (pending.length < world) return;
-      const group = pending;
-      pending = [];
-      for (let i = 0; i < params.length; i++) {
-        const mean = new Float64Array(params[i]!.grad.numel);
-        for (const g of group) g.params[i]!.grad.data.forEach((v, j) => { mean[j] = mean[j]! + v / world; });
-        for (const g of group) g.params[i]!.grad.data.set(mean);
-      }
-      group.forEach((g) => g.resolve());
-    }),
+    allReduceMean: (params: Param[]) =>
+      new Promise<void>((resolve) => {
+        pending.push({ params, resolve });
+        if (pending.length < world) return;
+        const group = pending;
+        pending = [];
+        for (let i = 0; i < params.length; i++) {
+          const mean = new Float64Array(params[i]!.grad.numel);
+          for (const g of group)
+            g.params[i]!.grad.data.forEach((v, j) => {
+              mean[j] = mean[j]! + v / world;
+            });
+          for (const g of group) g.params[i]!.grad.data.set(mean);
+        }
+        group.forEach((g) => g.resolve());
+      }),
   }));
 }
 
@@ -158,27 +236,63 @@ describe('Trainer (data parallel)', () => {
     const [p0, p1] = inProcessGroup(2);
     const dirs = [tmp(), tmp()];
     const losses: number[][] = [[], []];
-    const trainers = [p0!, p1!].map((parallel, r) => new Trainer(MambaLM.create(cfg, { seed: 8 }), { train }, { steps: 4, batchSize: 2, seqLen: 16, lr: 1e-2, warmupSteps: 1, seed: 2 },
-      { runDir: dirs[r]!, parallel, hooks: { onStep: (s) => { losses[r]!.push(s.loss); } } }));
+    const trainers = [p0!, p1!].map(
+      (parallel, r) =>
+        new Trainer(
+          MambaLM.create(cfg, { seed: 8 }),
+          { train },
+          { steps: 4, batchSize: 2, seqLen: 16, lr: 1e-2, warmupSteps: 1, seed: 2 },
+          {
+            runDir: dirs[r]!,
+            parallel,
+            hooks: {
+              onStep: (s) => {
+                losses[r]!.push(s.loss);
+              },
+            },
+          },
+        ),
+    );
     await Promise.all(trainers.map((t) => t.run()));
     expect(losses[0]![0]).not.toBe(losses[1]![0]);
     const [a, b] = trainers.map((t) => t.model.parameters());
     for (let i = 0; i < a!.length; i++) expect(Array.from(b![i]!.value.data)).toEqual(Array.from(a![i]!.value.data));
     expect(readdirSync(dirs[0]!)).toContain('trainer_state.json');
     expect(readdirSync(dirs[1]!)).toHaveLength(0);
-    expect(() => new Trainer(MambaLM.create(cfg), { train }, {}, { parallel: { rank: 2, worldSize: 2, allReduceMean: () => {} } })).toThrow(/rank must be in 0..worldSize-1/);
+    expect(
+      () =>
+        new Trainer(
+          MambaLM.create(cfg),
+          { train },
+          {},
+          { parallel: { rank: 2, worldSize: 2, allReduceMean: () => {} } },
+        ),
+    ).toThrow(/rank must be in 0..worldSize-1/);
   });
 });
 
 describe('Trainer (classify)', () => {
   it('separates two classes by composition and reports accuracy and a confusion matrix', async () => {
     const r = new Rng(9);
-    const gen = (label: number, n: number) => Uint8Array.from({ length: n }, () => (r.next() < 0.7 ? (label === 0 ? 4 + r.int(2) : 6 + r.int(2)) : 4 + r.int(4)));
-    const items = (k: number) => [0, 1].flatMap((label) => Array.from({ length: 2 }, (_, i) => ({ name: `${label}-${k}-${i}`, label, tokens: gen(label, 400) })));
+    const gen = (label: number, n: number) =>
+      Uint8Array.from({ length: n }, () =>
+        r.next() < 0.7 ? (label === 0 ? 4 + r.int(2) : 6 + r.int(2)) : 4 + r.int(4),
+      );
+    const items = (k: number) =>
+      [0, 1].flatMap((label) =>
+        Array.from({ length: 2 }, (_, i) => ({ name: `${label}-${k}-${i}`, label, tokens: gen(label, 400) })),
+      );
     const train = new MemoryLabelledSource(items(0), ['AC', 'GT'], 16);
     const valid = new MemoryLabelledSource(items(1), ['AC', 'GT'], 16);
-    const model = MambaClassifier.create(makeConfig({ d_model: 16, n_layer: 1, d_state: 4, task: 'classify', num_classes: 2, pooling: 'mean' }), { seed: 1 });
-    const t = new Trainer(model, { train, valid }, { steps: 25, batchSize: 8, seqLen: 32, lr: 1e-2, warmupSteps: 2, evalWindows: 8, seed: 1 });
+    const model = MambaClassifier.create(
+      makeConfig({ d_model: 16, n_layer: 1, d_state: 4, task: 'classify', num_classes: 2, pooling: 'mean' }),
+      { seed: 1 },
+    );
+    const t = new Trainer(
+      model,
+      { train, valid },
+      { steps: 25, batchSize: 8, seqLen: 32, lr: 1e-2, warmupSteps: 2, evalWindows: 8, seed: 1 },
+    );
     const sum = await t.run();
     const e = sum.lastEval!;
     expect(e.count).toBe(32);
@@ -186,4 +300,3 @@ describe('Trainer (classify)', () => {
     expect(e.accuracy).toBeGreaterThan(0.9);
   });
 });
-

@@ -2,7 +2,16 @@
 // installed with `apt-get install espeak-ng`): ten spoken digits in many voices, and long read speech.
 // Every recipe writes 16 kHz 16-bit mono WAV (espeak-ng speaks at 22,050 Hz; our resampler converts).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { packageRoot } from '../../backend/native.js';
@@ -38,17 +47,39 @@ function espeak(args: string[]): string {
   const r = spawnSync('espeak-ng', args, { encoding: 'utf8' });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
-    throw new AudioDataError(code === 'ENOENT' ? 'espeak-ng is not installed (apt-get install espeak-ng)' : `espeak-ng failed: ${r.error.message}`);
+    throw new AudioDataError(
+      code === 'ENOENT'
+        ? 'espeak-ng is not installed (apt-get install espeak-ng)'
+        : `espeak-ng failed: ${r.error.message}`,
+    );
   }
-  if (r.status !== 0) throw new AudioDataError(`espeak-ng ${args.join(' ')} failed: ${(r.stderr || '').trim().split('\n')[0]}`);
+  if (r.status !== 0)
+    throw new AudioDataError(`espeak-ng ${args.join(' ')} failed: ${(r.stderr || '').trim().split('\n')[0]}`);
   return r.stdout;
 }
 
 /** English language voices (without the mbrola ones, which need extra packages) and the voice variants. */
 export function espeakVoices(): { languages: string[]; variants: string[] } {
-  const rows = (out: string) => out.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((c) => c.length >= 5);
-  const languages = [...new Set(rows(espeak(['--voices=en'])).filter((c) => !c[4]!.startsWith('mb/') && c[1] !== 'variant').map((c) => c[1]!))].sort();
-  const variants = [...new Set(rows(espeak(['--voices=variant'])).map((c) => c[4]!.replace(/^!v\//, '')).filter((v) => !/test/i.test(v)))].sort();
+  const rows = (out: string) =>
+    out
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((c) => c.length >= 5);
+  const languages = [
+    ...new Set(
+      rows(espeak(['--voices=en']))
+        .filter((c) => !c[4]!.startsWith('mb/') && c[1] !== 'variant')
+        .map((c) => c[1]!),
+    ),
+  ].sort();
+  const variants = [
+    ...new Set(
+      rows(espeak(['--voices=variant']))
+        .map((c) => c[4]!.replace(/^!v\//, ''))
+        .filter((v) => !/test/i.test(v)),
+    ),
+  ].sort();
   return { languages, variants };
 }
 
@@ -65,12 +96,16 @@ export function pickVoices(n: number, seed = 1): EspeakVoice[] {
   // the plain en-us voice first: the most natural one
   const k = all.findIndex((v) => v.language === 'en-us' && v.variant === '');
   if (k > 0) all.unshift(...all.splice(k, 1));
-  if (n > all.length) throw new AudioDataError(`asked for ${n} voices; espeak-ng has ${all.length} English voice/variant pairs`);
+  if (n > all.length)
+    throw new AudioDataError(`asked for ${n} voices; espeak-ng has ${all.length} English voice/variant pairs`);
   return all.slice(0, n);
 }
 
 /** Speaks `text` (or the file `textFile`) to mono float32 at 16 kHz. */
-export function speak(voice: EspeakVoice, opts: { text?: string; textFile?: string; speed?: number; pitch?: number; tmp: string }): Float32Array {
+export function speak(
+  voice: EspeakVoice,
+  opts: { text?: string; textFile?: string; speed?: number; pitch?: number; tmp: string },
+): Float32Array {
   const wav = join(opts.tmp, 'espeak.wav');
   const args = ['-v', voiceId(voice), '-s', String(opts.speed ?? 175), '-p', String(opts.pitch ?? 50), '-w', wav];
   if (opts.textFile) args.push('-f', opts.textFile);
@@ -82,7 +117,8 @@ export function speak(voice: EspeakVoice, opts: { text?: string; textFile?: stri
 
 /** Cuts leading and trailing near-silence, keeping `marginMs` either side. */
 export function trimSilence(x: Float32Array, rate = OUT_RATE, threshold = 0.004, marginMs = 20): Float32Array {
-  let a = 0, b = x.length - 1;
+  let a = 0,
+    b = x.length - 1;
   while (a < x.length && Math.abs(x[a]!) < threshold) a++;
   while (b > a && Math.abs(x[b]!) < threshold) b--;
   if (a >= b) return x.slice(0, 0);
@@ -113,10 +149,16 @@ export function buildDigits(out: string, r: DigitsRecipe = {}): AudioManifest {
   // voice, picked first, stays in train).
   const group = (v: EspeakVoice) => v.variant.toLowerCase() || 'plain';
   const groups = [...new Set(voices.map(group))];
-  if (groups.length < 2) throw new AudioDataError(`the ${nVoices} voices share one variant; need at least 2 for a split`);
+  if (groups.length < 2)
+    throw new AudioDataError(`the ${nVoices} voices share one variant; need at least 2 for a split`);
   const nTest = Math.max(1, Math.round(groups.length * (r.testFraction ?? 0.2)));
   const nValid = Math.min(groups.length - nTest - 1, Math.round(groups.length * (r.validFraction ?? 0.1)));
-  const splitOf = new Map<string, Split>(groups.map((g, i) => [g, i >= groups.length - nTest ? 'test' : i >= groups.length - nTest - nValid ? 'valid' : 'train']));
+  const splitOf = new Map<string, Split>(
+    groups.map((g, i) => [
+      g,
+      i >= groups.length - nTest ? 'test' : i >= groups.length - nTest - nValid ? 'valid' : 'train',
+    ]),
+  );
   const rng = new Rng((r.seed ?? 1) + 1000);
   const tmp = mkdtempSync(join(tmpdir(), 'mamba-digits-'));
   const items: AudioManifest['items'] = [];
@@ -128,14 +170,19 @@ export function buildDigits(out: string, r: DigitsRecipe = {}): AudioManifest {
       const split = splitOf.get(group(v))!;
       const speaker = voiceId(v).replace(/[^A-Za-z0-9-]+/g, '-');
       // each voice speaks around its own base speed and pitch
-      const baseSpeed = 130 + rng.int(60), basePitch = 30 + rng.int(40);
+      const baseSpeed = 130 + rng.int(60),
+        basePitch = 30 + rng.int(40);
       DIGIT_WORDS.forEach((word) => {
         for (let k = 0; k < renditions; k++) {
           const speed = k === 0 ? baseSpeed : baseSpeed - 20 + rng.int(41);
           const pitch = k === 0 ? basePitch : Math.max(0, Math.min(99, basePitch - 15 + rng.int(31)));
           const x = trimSilence(speak(v, { text: word, speed, pitch, tmp }));
-          if (x.length === 0) throw new AudioDataError(`espeak-ng produced silence for "${word}" in voice ${voiceId(v)}`);
-          const clip = x.length > OUT_RATE ? x.subarray(Math.floor((x.length - OUT_RATE) / 2), Math.floor((x.length - OUT_RATE) / 2) + OUT_RATE) : x;
+          if (x.length === 0)
+            throw new AudioDataError(`espeak-ng produced silence for "${word}" in voice ${voiceId(v)}`);
+          const clip =
+            x.length > OUT_RATE
+              ? x.subarray(Math.floor((x.length - OUT_RATE) / 2), Math.floor((x.length - OUT_RATE) / 2) + OUT_RATE)
+              : x;
           longest = Math.max(longest, clip.length);
           const rel = join(split, word, `${speaker}_${word}_${k}.wav`);
           mkdirSync(join(out, split, word), { recursive: true });
@@ -173,7 +220,9 @@ export interface LongSpeechRecipe {
 export function buildLongSpeech(out: string, r: LongSpeechRecipe = {}): string[] {
   const textsDir = r.textsDir ?? AUDIO_TEXTS_DIR;
   if (!existsSync(textsDir)) throw new AudioDataError(`${textsDir}: no such folder of texts`);
-  const texts = readdirSync(textsDir).filter((f) => f.endsWith('.txt')).sort();
+  const texts = readdirSync(textsDir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
   if (texts.length === 0) throw new AudioDataError(`${textsDir}: no .txt files`);
   const voices = pickVoices(r.voices ?? 4, r.seed ?? 2);
   mkdirSync(out, { recursive: true });
@@ -182,7 +231,10 @@ export function buildLongSpeech(out: string, r: LongSpeechRecipe = {}): string[]
   try {
     // all texts in one file, paragraphs separated by blank lines (espeak-ng pauses there)
     const all = join(tmp, 'all.txt');
-    writeFileAtomic(all, new TextEncoder().encode(texts.map((t) => readFileSync(join(textsDir, t), 'utf8').trim()).join('\n\n') + '\n'));
+    writeFileAtomic(
+      all,
+      new TextEncoder().encode(texts.map((t) => readFileSync(join(textsDir, t), 'utf8').trim()).join('\n\n') + '\n'),
+    );
     voices.forEach((v, i) => {
       const x = speak(v, { textFile: all, speed: r.speed ?? 165, tmp });
       const file = join(out, `${voiceId(v).replace(/[^A-Za-z0-9-]+/g, '-')}.wav`);
@@ -218,7 +270,10 @@ export function buildAtomically<T>(out: string, build: (dir: string) => T, force
 // ---- music: the Battle for Wesnoth soundtrack (Debian wesnoth-1.16-music), decoded by sox --------------
 
 /** Where Debian installs the Wesnoth soundtrack (Ogg Vorbis, 44.1 kHz stereo, GPL). */
-export const WESNOTH_MUSIC_DIRS = ['/usr/share/games/wesnoth/1.16/data/core/music', '/usr/share/games/wesnoth/data/core/music'];
+export const WESNOTH_MUSIC_DIRS = [
+  '/usr/share/games/wesnoth/1.16/data/core/music',
+  '/usr/share/games/wesnoth/data/core/music',
+];
 
 export interface MusicRecipe {
   /** folder of .ogg tracks (default: the first of WESNOTH_MUSIC_DIRS that exists) */
@@ -250,17 +305,28 @@ export interface MusicManifest {
 
 function findMusicDir(): string {
   const d = WESNOTH_MUSIC_DIRS.find((p) => existsSync(p));
-  if (!d) throw new AudioDataError(`no Wesnoth music under ${WESNOTH_MUSIC_DIRS.join(' or ')}; install it (apt-get install wesnoth-1.16-music) or pass --source DIR`);
+  if (!d)
+    throw new AudioDataError(
+      `no Wesnoth music under ${WESNOTH_MUSIC_DIRS.join(' or ')}; install it (apt-get install wesnoth-1.16-music) or pass --source DIR`,
+    );
   return d;
 }
 
 /** Decodes any file sox reads to 16 kHz mono float32 (sox resamples and averages the channels). */
 export function soxDecode(path: string, tmp: string, rate = OUT_RATE): Float32Array {
   const wav = join(tmp, 'decoded.wav');
-  const r = spawnSync('sox', [path, '-t', 'wav', '-e', 'signed-integer', '-b', '16', wav, 'channels', '1', 'rate', String(rate)], { encoding: 'utf8' });
+  const r = spawnSync(
+    'sox',
+    [path, '-t', 'wav', '-e', 'signed-integer', '-b', '16', wav, 'channels', '1', 'rate', String(rate)],
+    { encoding: 'utf8' },
+  );
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
-    throw new AudioDataError(code === 'ENOENT' ? 'sox is not installed (apt-get install sox libsox-fmt-base; libsox-fmt-base gives sox its Ogg Vorbis support)' : `sox failed: ${r.error.message}`);
+    throw new AudioDataError(
+      code === 'ENOENT'
+        ? 'sox is not installed (apt-get install sox libsox-fmt-base; libsox-fmt-base gives sox its Ogg Vorbis support)'
+        : `sox failed: ${r.error.message}`,
+    );
   }
   if (r.status !== 0) {
     const msg = (r.stderr || '').trim().split('\n')[0] ?? '';
@@ -276,12 +342,13 @@ export function soxDecode(path: string, tmp: string, rate = OUT_RATE): Float32Ar
 function describeMusicSplit(r: MusicRecipe, minSeconds: number): string {
   const pct = (x: number) => `${Math.round(x * 100)}%`;
   const parts = [
-    `by whole track: seeded shuffle (seed ${r.seed ?? 1}), test then valid take tracks until they hold`
-      + ` ${pct(r.testFraction ?? 0.15)} and ${pct(r.validFraction ?? 0.05)} of the duration`,
+    `by whole track: seeded shuffle (seed ${r.seed ?? 1}), test then valid take tracks until they hold` +
+      ` ${pct(r.testFraction ?? 0.15)} and ${pct(r.validFraction ?? 0.05)} of the duration`,
     `tracks under ${minSeconds} s left out`,
   ];
   if (r.excerptSeconds) parts.push(`subset: the middle ${r.excerptSeconds} s of every track at least that long`);
-  if (r.maxSeconds) parts.push(`subset: at most ${JSON.stringify(r.maxSeconds)} seconds per split (the last track of a split cut)`);
+  if (r.maxSeconds)
+    parts.push(`subset: at most ${JSON.stringify(r.maxSeconds)} seconds per split (the last track of a split cut)`);
   return parts.join('; ');
 }
 
@@ -293,9 +360,13 @@ function describeMusicSplit(r: MusicRecipe, minSeconds: number): string {
 export function buildMusic(out: string, r: MusicRecipe = {}): MusicManifest {
   const source = r.source ?? findMusicDir();
   if (!existsSync(source)) throw new AudioDataError(`${source}: no such folder`);
-  const files = readdirSync(source).filter((f) => /\.(ogg|oga|flac|wav)$/i.test(f)).sort();
+  const files = readdirSync(source)
+    .filter((f) => /\.(ogg|oga|flac|wav)$/i.test(f))
+    .sort();
   if (files.length < 3) {
-    throw new AudioDataError(`${source}: ${files.length} audio file(s); a train/valid/test split by track needs at least 3`);
+    throw new AudioDataError(
+      `${source}: ${files.length} audio file(s); a train/valid/test split by track needs at least 3`,
+    );
   }
   const format = r.format ?? 'wav';
   const minSeconds = r.minSeconds ?? 30;
@@ -314,7 +385,8 @@ export function buildMusic(out: string, r: MusicRecipe = {}): MusicManifest {
       }
       r.onProgress?.(i + 1, files.length + 1);
     });
-    if (decoded.length < 3) throw new AudioDataError(`${source}: ${decoded.length} track(s) of at least ${minSeconds} s; need 3 for a split`);
+    if (decoded.length < 3)
+      throw new AudioDataError(`${source}: ${decoded.length} track(s) of at least ${minSeconds} s; need 3 for a split`);
     // a seeded order, then the held-out splits fill up to their share of the duration
     const order = decoded.map((_, i) => i);
     const rng = new Rng(r.seed ?? 1);
@@ -344,19 +416,30 @@ export function buildMusic(out: string, r: MusicRecipe = {}): MusicManifest {
       if (d.samples < ex && ex !== Infinity) continue;
       const buf = readFileSync(d.file);
       let all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-      if (all.length > ex) all = all.subarray(Math.floor((all.length - ex) / 2), Math.floor((all.length - ex) / 2) + ex);
+      if (all.length > ex)
+        all = all.subarray(Math.floor((all.length - ex) / 2), Math.floor((all.length - ex) / 2) + ex);
       const x = all.length > room ? all.subarray(0, room) : all;
       kept[split] += x.length;
       const rel = join(split, `${d.track}.${format === 'wav' ? 'wav' : 'tokens'}`);
       mkdirSync(join(out, split), { recursive: true });
       if (format === 'wav') writeWav(join(out, rel), x, OUT_RATE, 16);
       else writeFileAtomic(join(out, rel), encodeTokenFile(encodeSamples(x, 'mulaw'), OUT_RATE, 'mulaw'));
-      tracks.push({ path: rel, track: d.track, split, seconds: x.length / OUT_RATE, source_seconds: d.samples / OUT_RATE });
+      tracks.push({
+        path: rel,
+        track: d.track,
+        split,
+        seconds: x.length / OUT_RATE,
+        source_seconds: d.samples / OUT_RATE,
+      });
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  const hours = { train: kept.train / OUT_RATE / 3600, valid: kept.valid / OUT_RATE / 3600, test: kept.test / OUT_RATE / 3600 };
+  const hours = {
+    train: kept.train / OUT_RATE / 3600,
+    valid: kept.valid / OUT_RATE / 3600,
+    test: kept.test / OUT_RATE / 3600,
+  };
   const manifest: MusicManifest = {
     name: 'wesnoth-music',
     source,

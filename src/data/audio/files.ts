@@ -14,7 +14,9 @@ export function listAudioFiles(dir: string, withTokens = false): string[] {
     try {
       names = readdirSync(d).sort();
     } catch (e) {
-      throw new AudioDataError(`${d}: cannot read folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new AudioDataError(
+        `${d}: cannot read folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
     }
     for (const n of names) {
       if (n.startsWith('.')) continue;
@@ -32,6 +34,8 @@ export function statOrThrow(path: string): import('node:fs').Stats {
   try {
     return statSync(path);
   } catch (e) {
-    throw new AudioDataError(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (e as Error).message}`);
+    throw new AudioDataError(
+      `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (e as Error).message}`,
+    );
   }
 }

@@ -73,7 +73,10 @@ function speakerOf(file: string): string {
 }
 
 function subdirs(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+    .map((d) => d.name)
+    .sort();
 }
 
 function classFolderFiles(dir: string): string[] {
@@ -86,7 +89,8 @@ function parseTsvManifest(path: string, text: string): AudioManifest {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() && !l.startsWith('#'));
   const head = (lines.shift() ?? '').split('\t').map((h) => h.trim().toLowerCase());
   const col = (name: string) => head.indexOf(name);
-  if (col('path') < 0 || col('label') < 0) throw new AudioDataError(`${path}: the TSV header must name the columns path and label (got: ${head.join(', ')})`);
+  if (col('path') < 0 || col('label') < 0)
+    throw new AudioDataError(`${path}: the TSV header must name the columns path and label (got: ${head.join(', ')})`);
   const items = lines.map((l, i) => {
     const f = l.split('\t');
     const get = (name: string) => (col(name) >= 0 ? (f[col(name)] ?? '').trim() : '');
@@ -112,7 +116,10 @@ function loadManifestFile(path: string): { manifest: AudioManifest; baseDir: str
 }
 
 /** Reads a dataset description from a manifest or a folder layout (see the file comment). */
-export function loadAudioSetIndex(pathOrManifest: string | AudioManifest, baseDir?: string): { name: string; classes: string[]; clipSamples?: number; clips: AudioClip[]; where: string } {
+export function loadAudioSetIndex(
+  pathOrManifest: string | AudioManifest,
+  baseDir?: string,
+): { name: string; classes: string[]; clipSamples?: number; clips: AudioClip[]; where: string } {
   let manifest: AudioManifest | undefined;
   let base = baseDir ?? process.cwd();
   let where = 'manifest';
@@ -121,8 +128,10 @@ export function loadAudioSetIndex(pathOrManifest: string | AudioManifest, baseDi
     where = p;
     const st = statOrThrow(p);
     if (st.isFile()) ({ manifest, baseDir: base } = loadManifestFile(p));
-    else if (existsSync(join(p, 'manifest.json'))) ({ manifest, baseDir: base } = loadManifestFile(join(p, 'manifest.json')));
-    else if (existsSync(join(p, 'manifest.tsv'))) ({ manifest, baseDir: base } = loadManifestFile(join(p, 'manifest.tsv')));
+    else if (existsSync(join(p, 'manifest.json')))
+      ({ manifest, baseDir: base } = loadManifestFile(join(p, 'manifest.json')));
+    else if (existsSync(join(p, 'manifest.tsv')))
+      ({ manifest, baseDir: base } = loadManifestFile(join(p, 'manifest.tsv')));
     else return folderIndex(p);
   } else manifest = pathOrManifest;
   return manifestIndex(manifest!, base, where);
@@ -138,7 +147,8 @@ function manifestIndex(m: AudioManifest, base: string, where: string) {
   const clips: AudioClip[] = m.items.map((it, i) => {
     if (!it || typeof it.path !== 'string') throw bad(`item ${i} has no "path"`);
     const label = typeof it.label === 'number' ? it.label : m.classes.indexOf(String(it.label));
-    if (!(Number.isInteger(label) && label >= 0 && label < m.classes.length)) throw bad(`item ${i} (${it.path}) has an unknown label ${JSON.stringify(it.label)}`);
+    if (!(Number.isInteger(label) && label >= 0 && label < m.classes.length))
+      throw bad(`item ${i} (${it.path}) has an unknown label ${JSON.stringify(it.label)}`);
     const speaker = typeof it.speaker === 'string' && it.speaker ? it.speaker : speakerOf(it.path);
     const split = it.split ?? splitForSpeaker(speaker);
     if (!SPLITS.includes(split)) throw bad(`item ${i} (${it.path}) has an unknown split ${JSON.stringify(split)}`);
@@ -158,14 +168,19 @@ function folderIndex(dir: string) {
     if (classes.length === 0) throw new AudioDataError(`${dir}: no class folders inside ${splitDirs.join(', ')}`);
     for (const s of splitDirs) {
       for (const c of subdirs(join(dir, s))) {
-        for (const f of classFolderFiles(join(dir, s, c))) clips.push({ path: f, label: classes.indexOf(c), speaker: speakerOf(f), split: s as Split });
+        for (const f of classFolderFiles(join(dir, s, c)))
+          clips.push({ path: f, label: classes.indexOf(c), speaker: speakerOf(f), split: s as Split });
       }
     }
   } else {
     classes = top;
     if (classes.length === 0) {
       const loose = listAudioFiles(dir).length;
-      throw new AudioDataError(loose ? `${dir}: audio files but no class folders (expected ${dir}/<class>/*.wav)` : `${dir}: no audio in this folder (expected <class>/*.wav, <split>/<class>/*.wav or manifest.json)`);
+      throw new AudioDataError(
+        loose
+          ? `${dir}: audio files but no class folders (expected ${dir}/<class>/*.wav)`
+          : `${dir}: no audio in this folder (expected <class>/*.wav, <split>/<class>/*.wav or manifest.json)`,
+      );
     }
     for (const c of classes) {
       for (const f of classFolderFiles(join(dir, c))) {
@@ -174,7 +189,8 @@ function folderIndex(dir: string) {
       }
     }
   }
-  if (classes.length < 2) throw new AudioDataError(`${dir}: found one class folder (${classes[0]}); classification needs at least two`);
+  if (classes.length < 2)
+    throw new AudioDataError(`${dir}: found one class folder (${classes[0]}); classification needs at least two`);
   return { name: basename(resolve(dir)), classes, clipSamples: undefined, clips, where: dir };
 }
 
@@ -204,7 +220,16 @@ export class AudioLabelledSource implements LabelledSource {
   readonly #name: string;
   readonly #silence: number;
 
-  constructor(name: string, classes: string[], split: Split, clips: AudioClip[], tokens: Uint8Array[], rate: number, encoding: AudioEncoding, clipSamples: number) {
+  constructor(
+    name: string,
+    classes: string[],
+    split: Split,
+    clips: AudioClip[],
+    tokens: Uint8Array[],
+    rate: number,
+    encoding: AudioEncoding,
+    clipSamples: number,
+  ) {
     this.#name = name;
     this.classes = classes;
     this.split = split;
@@ -224,8 +249,10 @@ export class AudioLabelledSource implements LabelledSource {
 
   describe(): string {
     const counts = this.#byClass.map((ix, c) => `${this.classes[c]} ${ix.length}`).join(', ');
-    return `${this.#name} [${this.split}]: ${this.clips.length} clips of ${this.classes.length} classes (${counts}) from ${this.speakers().length} speakers/voices, ` +
-      `${this.rate} Hz ${this.encoding} tokens; clips padded at the end with the silence token ${this.#silence} or cropped centrally to the window length (default ${this.clipSamples})`;
+    return (
+      `${this.#name} [${this.split}]: ${this.clips.length} clips of ${this.classes.length} classes (${counts}) from ${this.speakers().length} speakers/voices, ` +
+      `${this.rate} Hz ${this.encoding} tokens; clips padded at the end with the silence token ${this.#silence} or cropped centrally to the window length (default ${this.clipSamples})`
+    );
   }
 
   #example(i: number, length: number): LabelledExample {
@@ -235,7 +262,8 @@ export class AudioLabelledSource implements LabelledSource {
   }
 
   async randomExample(length: number, rng: Rng): Promise<LabelledExample> {
-    if (!(Number.isInteger(length) && length > 0)) throw new AudioDataError(`clip length must be a positive integer, got ${length}`);
+    if (!(Number.isInteger(length) && length > 0))
+      throw new AudioDataError(`clip length must be a positive integer, got ${length}`);
     const withItems = this.#byClass.map((ix, c) => (ix.length ? c : -1)).filter((c) => c >= 0);
     const c = withItems[rng.int(withItems.length)]!;
     const ix = this.#byClass[c]!;
@@ -243,7 +271,8 @@ export class AudioLabelledSource implements LabelledSource {
   }
 
   async *evalExamples(length: number): AsyncIterable<LabelledExample> {
-    if (!(Number.isInteger(length) && length > 0)) throw new AudioDataError(`clip length must be a positive integer, got ${length}`);
+    if (!(Number.isInteger(length) && length > 0))
+      throw new AudioDataError(`clip length must be a positive integer, got ${length}`);
     for (let i = 0; i < this.clips.length; i++) yield this.#example(i, length);
   }
 }
@@ -252,21 +281,31 @@ export class AudioLabelledSource implements LabelledSource {
  * Opens one split of a labelled audio set (manifest or folder layout; see the file comment). Every clip of
  * the split is tokenized at open (clips are short). Throws when a speaker appears in two splits.
  */
-export async function openAudioSet(pathOrManifest: string | AudioManifest, split: Split, opts: AudioSetOptions = {}): Promise<AudioLabelledSource> {
-  if (!SPLITS.includes(split)) throw new AudioDataError(`unknown split "${String(split)}" (expected train, valid or test)`);
+export async function openAudioSet(
+  pathOrManifest: string | AudioManifest,
+  split: Split,
+  opts: AudioSetOptions = {},
+): Promise<AudioLabelledSource> {
+  if (!SPLITS.includes(split))
+    throw new AudioDataError(`unknown split "${String(split)}" (expected train, valid or test)`);
   const rate = opts.rate ?? DEFAULT_AUDIO_RATE;
   const encoding = opts.encoding ?? 'mulaw';
   const idx = loadAudioSetIndex(pathOrManifest, opts.baseDir);
   const seen = new Map<string, Split>();
   for (const c of idx.clips) {
     const s = seen.get(c.speaker);
-    if (s && s !== c.split) throw new AudioDataError(`${idx.where}: speaker "${c.speaker}" appears in both ${s} and ${c.split}; splits must be by speaker`);
+    if (s && s !== c.split)
+      throw new AudioDataError(
+        `${idx.where}: speaker "${c.speaker}" appears in both ${s} and ${c.split}; splits must be by speaker`,
+      );
     seen.set(c.speaker, c.split);
   }
   const clips = idx.clips.filter((c) => c.split === split);
   if (clips.length === 0) {
     const have = SPLITS.filter((s) => idx.clips.some((c) => c.split === s));
-    throw new AudioDataError(`${idx.where}: no clips in split "${split}" (splits present: ${have.join(', ') || 'none'})`);
+    throw new AudioDataError(
+      `${idx.where}: no clips in split "${split}" (splits present: ${have.join(', ') || 'none'})`,
+    );
   }
   for (const c of clips) if (!isWav(c.path)) throw new AudioDataError(`${c.path}: not a .wav file`);
   const tokens = clips.map((c) => tokenizeWav(c.path, { rate, encoding }).tokens);

@@ -30,7 +30,11 @@ function quantise(y: number): number {
 }
 
 /** Encodes samples in [-1, 1] to tokens 0..255. NaN encodes as silence. */
-export function encodeSamples(x: Float32Array | Float64Array, encoding: AudioEncoding = 'mulaw', out?: Uint8Array): Uint8Array {
+export function encodeSamples(
+  x: Float32Array | Float64Array,
+  encoding: AudioEncoding = 'mulaw',
+  out?: Uint8Array,
+): Uint8Array {
   const res = out ?? new Uint8Array(x.length);
   const n = x.length;
   if (encoding === 'mulaw') {

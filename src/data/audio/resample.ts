@@ -31,7 +31,8 @@ function gcd(a: number, b: number): number {
 
 /** Modified Bessel function of the first kind, order 0 (power series; converges fast for beta < 20). */
 function besselI0(x: number): number {
-  let sum = 1, term = 1;
+  let sum = 1,
+    term = 1;
   const q = (x * x) / 4;
   for (let k = 1; k < 50; k++) {
     term *= q / (k * k);
@@ -87,7 +88,9 @@ export class Resampler {
 
   #coefs(p: number, out: Float32Array, at: number): void {
     // taps k = 0..2K-1 multiply input j = i - K + 1 + k, at distance d = p/L + K - 1 - k from the output time
-    const K = this.K, fc = this.#fc, T = this.#halfLen;
+    const K = this.K,
+      fc = this.#fc,
+      T = this.#halfLen;
     let sum = 0;
     for (let k = 0; k < 2 * K; k++) {
       const d = p / this.L + K - 1 - k;
@@ -162,13 +165,19 @@ export class Resampler {
       const p = nm - i * L;
       let c: Float32Array, co: number;
       if (table) {
-        c = table; co = p * K2;
+        c = table;
+        co = p * K2;
       } else {
-        this.#coefs(p, scratch!, 0); c = scratch!; co = 0;
+        this.#coefs(p, scratch!, 0);
+        c = scratch!;
+        co = 0;
       }
       const s = i - K + 1 - base;
       // four accumulators: independent add chains run in parallel on the CPU
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0;
       let k = 0;
       for (; k + 3 < K2; k += 4) {
         a0 += buf[s + k]! * c[co + k]!;

@@ -3,7 +3,17 @@
 // when a cache folder is given, in a token file there, so an hour of audio is never decoded twice.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { AudioDataError } from './errors.js';
@@ -59,7 +69,13 @@ export function tokenizeWav(path: string, opts: TokenizeOptions = {}): Tokenized
   }
 }
 
-function tokenizeWavFile(path: string, wavPath: string, rate: number, encoding: AudioEncoding, opts: TokenizeOptions): TokenizedAudio {
+function tokenizeWavFile(
+  path: string,
+  wavPath: string,
+  rate: number,
+  encoding: AudioEncoding,
+  opts: TokenizeOptions,
+): TokenizedAudio {
   const info = readWavInfo(wavPath);
   let key: string | undefined;
   if (opts.memoryCache !== false || opts.cacheDir) {
@@ -122,9 +138,13 @@ function decodeFlacWithSox(path: string): { wav: string; cleanup: () => void } {
   if (r.error || r.status !== 0) {
     cleanup();
     if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-      throw new AudioDataError(`${path}: FLAC needs sox to decode (not found); install sox or convert it: sox ${path} out.wav`);
+      throw new AudioDataError(
+        `${path}: FLAC needs sox to decode (not found); install sox or convert it: sox ${path} out.wav`,
+      );
     }
-    throw new AudioDataError(`${path}: sox could not decode this FLAC (${(r.stderr ?? '').trim().split('\n').pop() || `exit ${r.status}`})`);
+    throw new AudioDataError(
+      `${path}: sox could not decode this FLAC (${(r.stderr ?? '').trim().split('\n').pop() || `exit ${r.status}`})`,
+    );
   }
   return { wav, cleanup };
 }
@@ -183,7 +203,11 @@ export function hasTokenHeader(bytes: Uint8Array): boolean {
  * Parses a token file's bytes (`name` for messages). With `raw`, bytes without a header are tokens at
  * raw.rate / raw.encoding; a file with a header always uses its own.
  */
-export function decodeTokenFile(bytes: Uint8Array, name: string, raw?: { rate: number; encoding: AudioEncoding }): TokenFile {
+export function decodeTokenFile(
+  bytes: Uint8Array,
+  name: string,
+  raw?: { rate: number; encoding: AudioEncoding },
+): TokenFile {
   if (raw && !hasTokenHeader(bytes)) return { tokens: bytes, rate: raw.rate, encoding: raw.encoding, header: false };
   if (!hasTokenHeader(bytes)) {
     throw new AudioDataError(
@@ -192,20 +216,32 @@ export function decodeTokenFile(bytes: Uint8Array, name: string, raw?: { rate: n
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint16(4, true);
-  if (version !== TOKEN_FORMAT_VERSION) throw new AudioDataError(`${name}: token format version ${version}; this build reads version ${TOKEN_FORMAT_VERSION}`);
+  if (version !== TOKEN_FORMAT_VERSION)
+    throw new AudioDataError(
+      `${name}: token format version ${version}; this build reads version ${TOKEN_FORMAT_VERSION}`,
+    );
   const code = dv.getUint16(6, true);
   const encoding = ENCODING_CODES[code];
-  if (!encoding) throw new AudioDataError(`${name}: token header field encoding is ${code}; allowed 0 (mulaw) or 1 (linear)`);
+  if (!encoding)
+    throw new AudioDataError(`${name}: token header field encoding is ${code}; allowed 0 (mulaw) or 1 (linear)`);
   const rate = dv.getUint32(8, true);
-  if (rate < 1000 || rate > 384000) throw new AudioDataError(`${name}: token header field rate is ${rate} Hz; allowed 1000..384000`);
+  if (rate < 1000 || rate > 384000)
+    throw new AudioDataError(`${name}: token header field rate is ${rate} Hz; allowed 1000..384000`);
   const count = dv.getBigUint64(12, true);
   const have = BigInt(bytes.length - TOKEN_HEADER_BYTES);
-  if (count !== have) throw new AudioDataError(`${name}: token header field count is ${count}, the file holds ${have} tokens (truncated?)`);
+  if (count !== have)
+    throw new AudioDataError(
+      `${name}: token header field count is ${count}, the file holds ${have} tokens (truncated?)`,
+    );
   return { tokens: bytes.subarray(TOKEN_HEADER_BYTES), rate, encoding, header: true };
 }
 
 /** Writes tokens of a WAV file to `out` (atomically), with a header unless `raw`. */
-export function tokenizeWavToFile(input: string, out: string, opts: TokenizeOptions & { raw?: boolean } = {}): TokenizedAudio {
+export function tokenizeWavToFile(
+  input: string,
+  out: string,
+  opts: TokenizeOptions & { raw?: boolean } = {},
+): TokenizedAudio {
   const res = tokenizeWav(input, { ...opts, memoryCache: false });
   writeFileAtomic(out, opts.raw ? res.tokens : encodeTokenFile(res.tokens, res.rate, res.encoding));
   return res;
@@ -242,13 +278,20 @@ export function readTokens(path: string, opts: ReadTokenOptions = {}): TokenFile
   const f = decodeTokenFile(bytes, path, opts.raw);
   const e = opts.expect;
   if (e && (f.rate !== e.rate || f.encoding !== e.encoding)) {
-    throw new AudioDataError(`${path}: ${f.encoding} tokens at ${f.rate} Hz; expected ${e.encoding} at ${e.rate} Hz (tokenize it again with --rate ${e.rate} --encoding ${e.encoding})`);
+    throw new AudioDataError(
+      `${path}: ${f.encoding} tokens at ${f.rate} Hz; expected ${e.encoding} at ${e.rate} Hz (tokenize it again with --rate ${e.rate} --encoding ${e.encoding})`,
+    );
   }
   return f;
 }
 
 /** Turns tokens back into a 16-bit PCM mono WAV at `rate` (atomically). */
-export function writeTokensAsWav(path: string, tokens: Uint8Array, rate = DEFAULT_AUDIO_RATE, encoding: AudioEncoding = 'mulaw'): void {
+export function writeTokensAsWav(
+  path: string,
+  tokens: Uint8Array,
+  rate = DEFAULT_AUDIO_RATE,
+  encoding: AudioEncoding = 'mulaw',
+): void {
   if (!(Number.isInteger(rate) && rate > 0)) throw new AudioDataError(`bad sample rate ${rate}`);
   writeWav(path, decodeTokens(tokens, encoding), rate, 16);
 }

@@ -170,24 +170,42 @@ function parseHeader(fd: number, path: string): WavInfo {
   let format: SampleFormat;
   if (code === 1) format = 'pcm';
   else if (code === 3) format = 'float';
-  else throw new AudioDataError(`${path}: unsupported codec ${codecName(code)}; convert it to PCM first (e.g. sox in.wav -e signed -b 16 out.wav)`);
+  else
+    throw new AudioDataError(
+      `${path}: unsupported codec ${codecName(code)}; convert it to PCM first (e.g. sox in.wav -e signed -b 16 out.wav)`,
+    );
 
   // the container holds whole bytes; extensible files may declare fewer valid bits (20 in 24, say)
   const containerBits = fmt.getUint16(14, true);
   const allowedBits: readonly number[] = format === 'pcm' ? L.pcmBits : L.floatBits;
   const kind = format === 'pcm' ? 'integer PCM' : 'float';
-  if (!allowedBits.includes(containerBits)) throw field(`bits per sample (${kind})`, containerBits, allowedBits.join(', '));
+  if (!allowedBits.includes(containerBits))
+    throw field(`bits per sample (${kind})`, containerBits, allowedBits.join(', '));
   if (bitsPerSample < 1 || bitsPerSample > containerBits) {
     throw field('valid bits per sample', bitsPerSample, `1..${containerBits}, the container size`);
   }
   const bytesPerSample = containerBits / 8;
   if (blockAlign !== channels * bytesPerSample) {
-    throw field('block align', blockAlign, `${channels * bytesPerSample} = ${channels} channels x ${bytesPerSample} bytes`);
+    throw field(
+      'block align',
+      blockAlign,
+      `${channels * bytesPerSample} = ${channels} channels x ${bytesPerSample} bytes`,
+    );
   }
   const frameBytes = bytesPerSample * channels;
   return {
-    path, format, formatTag, extensible, channels, sampleRate, bytesPerSample, bitsPerSample,
-    blockAlign: frameBytes, dataOffset, dataBytes, frames: Math.floor(dataBytes / frameBytes),
+    path,
+    format,
+    formatTag,
+    extensible,
+    channels,
+    sampleRate,
+    bytesPerSample,
+    bitsPerSample,
+    blockAlign: frameBytes,
+    dataOffset,
+    dataBytes,
+    frames: Math.floor(dataBytes / frameBytes),
   };
 }
 
@@ -205,18 +223,36 @@ export function decodeFrames(info: WavInfo, bytes: Uint8Array, frames: number, o
   let scale = 1;
   let bias = 0;
   switch (info.format === 'float' ? `f${info.bytesPerSample * 8}` : `i${info.bytesPerSample * 8}`) {
-    case 'i8': src = new Uint8Array(buf, off, n); scale = 1 / 128; bias = -128; break;
-    case 'i16': src = new Int16Array(buf, off, n); scale = 1 / 32768; break;
-    case 'i32': src = new Int32Array(buf, off, n); scale = 1 / 2147483648; break;
-    case 'f32': src = new Float32Array(buf, off, n); break;
-    case 'f64': src = new Float64Array(buf, off, n); break;
+    case 'i8':
+      src = new Uint8Array(buf, off, n);
+      scale = 1 / 128;
+      bias = -128;
+      break;
+    case 'i16':
+      src = new Int16Array(buf, off, n);
+      scale = 1 / 32768;
+      break;
+    case 'i32':
+      src = new Int32Array(buf, off, n);
+      scale = 1 / 2147483648;
+      break;
+    case 'f32':
+      src = new Float32Array(buf, off, n);
+      break;
+    case 'f64':
+      src = new Float64Array(buf, off, n);
+      break;
     case 'i24': {
       // 3-byte little-endian samples need no alignment: assemble them into int32
       const t = new Int32Array(n);
-      for (let i = 0, k = 0; i < n; i++, k += 3) t[i] = ((bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16)) << 8) >> 8;
-      src = t; scale = 1 / 8388608; break;
+      for (let i = 0, k = 0; i < n; i++, k += 3)
+        t[i] = ((bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16)) << 8) >> 8;
+      src = t;
+      scale = 1 / 8388608;
+      break;
     }
-    default: throw new AudioDataError(`${info.path}: unsupported sample size`);
+    default:
+      throw new AudioDataError(`${info.path}: unsupported sample size`);
   }
   if (ch === 1) {
     for (let i = 0; i < frames; i++) res[i] = (src[i]! + bias) * scale;
@@ -239,7 +275,8 @@ export function* readWavBlocks(pathOrInfo: string | WavInfo, blockFrames = 1 << 
       const nf = Math.min(blockFrames, info.frames - f);
       const want = nf * info.blockAlign;
       const bytes = readAt(fd, info.dataOffset + f * info.blockAlign, want);
-      if (bytes.length < want) throw new AudioDataError(`${info.path}: truncated data chunk (file shrank while reading)`);
+      if (bytes.length < want)
+        throw new AudioDataError(`${info.path}: truncated data chunk (file shrank while reading)`);
       yield decodeFrames(info, bytes, nf);
     }
   } finally {
@@ -279,7 +316,9 @@ export function readWavMono(path: string): { samples: Float32Array; rate: number
   }
   const ch = info.channels;
   if (raw.length < info.frames * ch) {
-    throw new AudioDataError(`${path}: decoded ${raw.length} samples where the header promises ${info.frames * ch} (damaged file?)`);
+    throw new AudioDataError(
+      `${path}: decoded ${raw.length} samples where the header promises ${info.frames * ch} (damaged file?)`,
+    );
   }
   const { scale, bias } = sampleScale(info);
   const samples = new Float32Array(info.frames);
@@ -293,7 +332,11 @@ export function readWavMono(path: string): { samples: Float32Array; rate: number
 }
 
 /** Encodes float samples (one array per channel, all the same length) as a WAV file image, through wavefile. */
-export function encodeWav(channels: Float32Array | readonly Float32Array[], rate: number, bits: 8 | 16 = 16): Uint8Array {
+export function encodeWav(
+  channels: Float32Array | readonly Float32Array[],
+  rate: number,
+  bits: 8 | 16 = 16,
+): Uint8Array {
   const chans = channels instanceof Float32Array ? [channels] : channels;
   const nch = chans.length;
   if (nch === 0) throw new Error('encodeWav: no channels');
@@ -320,6 +363,11 @@ export function encodeWav(channels: Float32Array | readonly Float32Array[], rate
 export { writeFileAtomic };
 
 /** Writes a mono or multi-channel WAV (16-bit PCM by default) atomically. */
-export function writeWav(path: string, channels: Float32Array | readonly Float32Array[], rate: number, bits: 8 | 16 = 16): void {
+export function writeWav(
+  path: string,
+  channels: Float32Array | readonly Float32Array[],
+  rate: number,
+  bits: 8 | 16 = 16,
+): void {
   writeFileAtomic(path, encodeWav(channels, rate, bits));
 }

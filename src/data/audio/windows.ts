@@ -74,11 +74,14 @@ export class AudioWindowSource implements WindowSource {
 
   /** Uniform over every start position of every file long enough. */
   randomWindowSync(length: number, rng: Rng): TokenWindow {
-    if (!(Number.isInteger(length) && length > 0)) throw new AudioDataError(`window length must be a positive integer, got ${length}`);
+    if (!(Number.isInteger(length) && length > 0))
+      throw new AudioDataError(`window length must be a positive integer, got ${length}`);
     let positions = 0;
     for (const r of this.records) if (r.tokens.length >= length) positions += r.tokens.length - length + 1;
     if (positions === 0) {
-      throw new AudioDataError(`${this.#label}: no file is at least ${length} samples long (longest: ${this.maxWindowLength()})`);
+      throw new AudioDataError(
+        `${this.#label}: no file is at least ${length} samples long (longest: ${this.maxWindowLength()})`,
+      );
     }
     let k = rng.int(positions);
     for (const r of this.records) {
@@ -91,7 +94,8 @@ export class AudioWindowSource implements WindowSource {
   }
 
   async *sequentialWindows(length: number): AsyncIterable<TokenWindow> {
-    if (!(Number.isInteger(length) && length > 0)) throw new AudioDataError(`window length must be a positive integer, got ${length}`);
+    if (!(Number.isInteger(length) && length > 0))
+      throw new AudioDataError(`window length must be a positive integer, got ${length}`);
     for (const r of this.records) {
       for (let s = 0; s + length <= r.tokens.length; s += length) {
         yield { tokens: r.tokens.slice(s, s + length), source: r.name, start: r.offset + s };
@@ -132,33 +136,47 @@ export function resolveAudioInputs(input: string | readonly string[]): string[] 
  * Opens long audio for next-token modelling. Raw `.tokens` files are taken as already at `rate` and
  * in `encoding` (as `mamba-audio tokenize` writes them).
  */
-export async function openAudioWindows(input: string | readonly string[], opts: AudioWindowOptions = {}): Promise<AudioWindowSource> {
+export async function openAudioWindows(
+  input: string | readonly string[],
+  opts: AudioWindowOptions = {},
+): Promise<AudioWindowSource> {
   const rate = opts.rate ?? DEFAULT_AUDIO_RATE;
   const encoding = opts.encoding ?? 'mulaw';
   const files = resolveAudioInputs(input);
   const h = opts.holdout;
   if (h) {
-    if (!(h.fraction > 0 && h.fraction < 1)) throw new AudioDataError(`holdout fraction must be in (0, 1), got ${h.fraction}`);
-    if (h.part !== 'train' && h.part !== 'valid') throw new AudioDataError(`holdout part must be train or valid, got ${String(h.part)}`);
+    if (!(h.fraction > 0 && h.fraction < 1))
+      throw new AudioDataError(`holdout fraction must be in (0, 1), got ${h.fraction}`);
+    if (h.part !== 'train' && h.part !== 'valid')
+      throw new AudioDataError(`holdout part must be train or valid, got ${String(h.part)}`);
   }
   let chosen = files;
   if (h && h.by === 'file') {
-    if (files.length < 2) throw new AudioDataError(`a hold-out by file needs at least 2 files (got ${files.length}); use by: 'time'`);
+    if (files.length < 2)
+      throw new AudioDataError(`a hold-out by file needs at least 2 files (got ${files.length}); use by: 'time'`);
     const nValid = Math.min(files.length - 1, Math.max(1, Math.round(files.length * h.fraction)));
     chosen = h.part === 'valid' ? files.slice(files.length - nValid) : files.slice(0, files.length - nValid);
   }
   const records: Rec[] = [];
   for (const f of chosen) {
-    const all = isTokenFile(f) ? readTokenFile(f, { expect: { rate, encoding } }) : tokenizeWav(f, { rate, encoding, cacheDir: opts.cacheDir }).tokens;
-    let tokens = all, offset = 0;
+    const all = isTokenFile(f)
+      ? readTokenFile(f, { expect: { rate, encoding } })
+      : tokenizeWav(f, { rate, encoding, cacheDir: opts.cacheDir }).tokens;
+    let tokens = all,
+      offset = 0;
     if (h && h.by !== 'file') {
       const cut = Math.floor(all.length * (1 - h.fraction));
       if (h.part === 'train') tokens = all.subarray(0, cut);
-      else { tokens = all.subarray(cut); offset = cut; }
+      else {
+        tokens = all.subarray(cut);
+        offset = cut;
+      }
     }
     records.push({ name: basename(f), tokens, offset });
   }
   const base = typeof input === 'string' ? basename(input) : `${files.length} inputs`;
-  const label = h ? `${base} [${h.part}, ${h.by === 'file' ? 'by file' : 'by time'}, ${Math.round(h.fraction * 100)}% held out]` : base;
+  const label = h
+    ? `${base} [${h.part}, ${h.by === 'file' ? 'by file' : 'by time'}, ${Math.round(h.fraction * 100)}% held out]`
+    : base;
   return new AudioWindowSource(records, rate, encoding, label);
 }

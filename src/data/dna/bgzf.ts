@@ -22,7 +22,15 @@ export function sniffCompression(head: Uint8Array): Compression {
     if (head.length >= 16 && (head[3]! & 4) !== 0 && head[12] === 0x42 && head[13] === 0x43) return 'bgzf';
     return 'gzip';
   }
-  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a) return 'xz';
+  if (
+    head.length >= 6 &&
+    head[0] === 0xfd &&
+    head[1] === 0x37 &&
+    head[2] === 0x7a &&
+    head[3] === 0x58 &&
+    head[4] === 0x5a
+  )
+    return 'xz';
   if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
   return 'none';
@@ -73,7 +81,7 @@ const MIN_BLOCK_OVERHEAD = 12 + 1 + 8;
 function badBsize(path: string, at: number): DnaDataError {
   return new DnaDataError(
     `${path}: corrupt bgzip block at compressed offset ${at}: its BSIZE field is smaller than the block's ` +
-    `own header and footer; re-create the file with bgzip`,
+      `own header and footer; re-create the file with bgzip`,
   );
 }
 
@@ -106,7 +114,8 @@ export function scanBgzf(path: string): GziIndex {
     const coff: number[] = [];
     const uoff: number[] = [];
     const chunk = Buffer.allocUnsafe(1 << 22);
-    let chunkStart = 0, chunkLen = 0;
+    let chunkStart = 0,
+      chunkLen = 0;
     const ensure = (p: number, n: number): number => {
       if (p < chunkStart || p + n > chunkStart + chunkLen) {
         chunkStart = p;
@@ -114,28 +123,33 @@ export function scanBgzf(path: string): GziIndex {
       }
       return p - chunkStart;
     };
-    let p = 0, u = 0;
+    let p = 0,
+      u = 0;
     let sawEof = false;
     while (p < size) {
-      if (size - p < 28) throw new DnaDataError(
-        `${path}: truncated bgzip file: ${size - p} stray bytes at compressed offset ${p}; re-create it ` +
-        `with bgzip`,
-      );
+      if (size - p < 28)
+        throw new DnaDataError(
+          `${path}: truncated bgzip file: ${size - p} stray bytes at compressed offset ${p}; re-create it ` +
+            `with bgzip`,
+        );
       // the header with its extra field fits in 18 + 65535 bytes; read enough to see the BC subfield
       const q = ensure(p, Math.min(size - p, 1 << 17));
       const bsize = blockSize(chunk.subarray(0, chunkLen), q);
       if (bsize === -2) throw badBsize(path, p);
-      if (bsize < 0) throw new DnaDataError(`${path}: not a BGZF block at compressed offset ${p} (corrupt or not made by bgzip)`);
-      if (p + bsize > size) throw new DnaDataError(
-        `${path}: truncated bgzip file: the block at compressed offset ${p} needs ${bsize} bytes but only ` +
-        `${size - p} remain; re-create it with bgzip`,
-      );
+      if (bsize < 0)
+        throw new DnaDataError(`${path}: not a BGZF block at compressed offset ${p} (corrupt or not made by bgzip)`);
+      if (p + bsize > size)
+        throw new DnaDataError(
+          `${path}: truncated bgzip file: the block at compressed offset ${p} needs ${bsize} bytes but only ` +
+            `${size - p} remain; re-create it with bgzip`,
+        );
       const r = ensure(p + bsize - 4, 4);
       const isize = chunk.readUInt32LE(r);
-      if (isize > 65536) throw new DnaDataError(
-        `${path}: corrupt bgzip block at compressed offset ${p}: ISIZE ${isize} is over the BGZF maximum ` +
-        `of 65536 bytes`,
-      );
+      if (isize > 65536)
+        throw new DnaDataError(
+          `${path}: corrupt bgzip block at compressed offset ${p}: ISIZE ${isize} is over the BGZF maximum ` +
+            `of 65536 bytes`,
+        );
       if (isize > 0) {
         coff.push(p);
         uoff.push(u);
@@ -150,7 +164,10 @@ export function scanBgzf(path: string): GziIndex {
       }
       p += bsize;
     }
-    if (!sawEof) throw new DnaDataError(`${path}: truncated bgzip file: the BGZF end-of-file block is missing; re-create it with bgzip`);
+    if (!sawEof)
+      throw new DnaDataError(
+        `${path}: truncated bgzip file: the BGZF end-of-file block is missing; re-create it with bgzip`,
+      );
     if (coff.length === 0) {
       coff.push(0);
       uoff.push(0);
@@ -166,26 +183,33 @@ export function parseGzi(buf: Buffer, path: string): Omit<GziIndex, 'usize'> {
   if (buf.length < 8) throw new DnaDataError(`${path}: not a .gzi index (${buf.length} bytes)`);
   const rebuild = 'rebuild it with `bgzip -r` or delete it';
   const n = buf.readBigUInt64LE(0);
-  if (BigInt(buf.length) !== 8n + 16n * n) throw new DnaDataError(`${path}: .gzi index is damaged: it says ${n} entries but has ${buf.length} bytes; ${rebuild}`);
-  const coff = new Float64Array(Number(n) + 1), uoff = new Float64Array(Number(n) + 1);
+  if (BigInt(buf.length) !== 8n + 16n * n)
+    throw new DnaDataError(
+      `${path}: .gzi index is damaged: it says ${n} entries but has ${buf.length} bytes; ${rebuild}`,
+    );
+  const coff = new Float64Array(Number(n) + 1),
+    uoff = new Float64Array(Number(n) + 1);
   for (let i = 0; i < Number(n); i++) {
-    const c = buf.readBigUInt64LE(8 + 16 * i), u = buf.readBigUInt64LE(16 + 16 * i);
+    const c = buf.readBigUInt64LE(8 + 16 * i),
+      u = buf.readBigUInt64LE(16 + 16 * i);
     if (c > BigInt(Number.MAX_SAFE_INTEGER) || u > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new DnaDataError(`${path}: .gzi index is damaged at entry ${i}: offset ${c > u ? c : u} is beyond any file; ${rebuild}`);
+      throw new DnaDataError(
+        `${path}: .gzi index is damaged at entry ${i}: offset ${c > u ? c : u} is beyond any file; ${rebuild}`,
+      );
     }
     coff[i + 1] = Number(c);
     uoff[i + 1] = Number(u);
     if (coff[i + 1]! <= coff[i]! || uoff[i + 1]! <= uoff[i]!) {
       throw new DnaDataError(
         `${path}: .gzi index is damaged at entry ${i}: offsets must increase (compressed ${coff[i]} then ` +
-        `${coff[i + 1]}, uncompressed ${uoff[i]} then ${uoff[i + 1]}); ${rebuild}`,
+          `${coff[i + 1]}, uncompressed ${uoff[i]} then ${uoff[i + 1]}); ${rebuild}`,
       );
     }
     // a block holds at most 64 KiB of data
     if (uoff[i + 1]! - uoff[i]! > 65536) {
       throw new DnaDataError(
         `${path}: .gzi index is damaged at entry ${i}: blocks at uncompressed offsets ${uoff[i]} and ${uoff[i + 1]} ` +
-        `are more than 64 KiB apart; ${rebuild}`,
+          `are more than 64 KiB apart; ${rebuild}`,
       );
     }
   }
@@ -202,10 +226,11 @@ export function inflateBlock(blk: Buffer, path: string, at: number): Buffer {
   const bsize = blockSize(blk, 0);
   if (bsize === -2) throw badBsize(path, at);
   if (bsize < 0) throw new DnaDataError(`${where}: not a BGZF block header (stale .gzi index or damaged file)`);
-  if (bsize > blk.length) throw new DnaDataError(
-    `${path}: truncated bgzip block at compressed offset ${at}: it needs ${bsize} bytes, ${blk.length} ` +
-    `remain; re-create the file with bgzip`,
-  );
+  if (bsize > blk.length)
+    throw new DnaDataError(
+      `${path}: truncated bgzip block at compressed offset ${at}: it needs ${bsize} bytes, ${blk.length} ` +
+        `remain; re-create the file with bgzip`,
+    );
   const xlen = blk[10]! | (blk[11]! << 8);
   const crc = blk.readUInt32LE(bsize - 8);
   const isize = blk.readUInt32LE(bsize - 4);
@@ -217,13 +242,14 @@ export function inflateBlock(blk: Buffer, path: string, at: number): Buffer {
   } catch (e) {
     throw new DnaDataError(`${where}: ${(e as Error).message}; re-create the file with bgzip`);
   }
-  if (out.length !== isize) throw new DnaDataError(`${where}: it inflates to ${out.length} bytes but its ISIZE field says ${isize}`);
+  if (out.length !== isize)
+    throw new DnaDataError(`${where}: it inflates to ${out.length} bytes but its ISIZE field says ${isize}`);
   const got = crc32(out);
   if (got !== crc) {
     const hex = (x: number) => `0x${x.toString(16).padStart(8, '0')}`;
     throw new DnaDataError(
       `${where}: CRC32 mismatch (stored ${hex(crc)}, data gives ${hex(got)}); the file is damaged, re-create ` +
-      `or re-download it`,
+        `or re-download it`,
     );
   }
   return out;
@@ -254,12 +280,16 @@ export class BgzfReader {
     readSync(this.#fd, tail, 0, 28, Math.max(0, this.size - 28));
     if (this.size < 28 || !tail.equals(BGZF_EOF)) {
       closeSync(this.#fd);
-      throw new DnaDataError(`${path}: truncated bgzip file: the BGZF end-of-file block is missing; re-create it with bgzip`);
+      throw new DnaDataError(
+        `${path}: truncated bgzip file: the BGZF end-of-file block is missing; re-create it with bgzip`,
+      );
     }
     const last = this.#coff.length - 1;
     if (this.#coff[last]! >= this.size - 28) {
       closeSync(this.#fd);
-      throw new DnaDataError(`${path}: its .gzi index points past the end of the file (block at compressed offset ${this.#coff[last]}, file of ${this.size} bytes; truncated file or stale index); rebuild it with \`bgzip -r\``);
+      throw new DnaDataError(
+        `${path}: its .gzi index points past the end of the file (block at compressed offset ${this.#coff[last]}, file of ${this.size} bytes; truncated file or stale index); rebuild it with \`bgzip -r\``,
+      );
     }
     // the last data block's size gives the total uncompressed size
     try {
@@ -288,11 +318,16 @@ export class BgzfReader {
       const tail = Buffer.alloc(4);
       if (bsize > 0 && p + bsize <= this.size) readSync(this.#fd, tail, 0, 4, p + bsize - 4);
       if (bsize <= 0 || p + bsize > this.size - 28 || tail.readUInt32LE(0) !== 0) {
-        throw new DnaDataError(`${this.path}: its .gzi index does not list the block at compressed offset ${p} (a stale or damaged index: the data would be cut short); rebuild it with \`bgzip -r\``);
+        throw new DnaDataError(
+          `${this.path}: its .gzi index does not list the block at compressed offset ${p} (a stale or damaged index: the data would be cut short); rebuild it with \`bgzip -r\``,
+        );
       }
       p += bsize;
     }
-    if (p !== this.size - 28) throw new DnaDataError(`${this.path}: its .gzi index does not match the file (its last block ends at compressed offset ${p}, the EOF block starts at ${this.size - 28}); rebuild it with \`bgzip -r\``);
+    if (p !== this.size - 28)
+      throw new DnaDataError(
+        `${this.path}: its .gzi index does not match the file (its last block ends at compressed offset ${p}, the EOF block starts at ${this.size - 28}); rebuild it with \`bgzip -r\``,
+      );
   }
 
   /** Decompresses block `i` (index into the block table). */
@@ -302,13 +337,18 @@ export class BgzfReader {
     const c = this.#coff[i]!;
     const cend = i + 1 < this.#coff.length ? this.#coff[i + 1]! : this.size - 28;
     const n = Math.min(cend - c, 65536);
-    if (n <= 0) throw new DnaDataError(`${this.path}: its .gzi index does not match the file (block at compressed offset ${c}); rebuild it with \`bgzip -r\``);
+    if (n <= 0)
+      throw new DnaDataError(
+        `${this.path}: its .gzi index does not match the file (block at compressed offset ${c}); rebuild it with \`bgzip -r\``,
+      );
     const got = readSync(this.#fd, this.#cbuf, 0, n, c);
     const out = inflateBlock(this.#cbuf.subarray(0, got), this.path, c);
     // the index says how much this block holds (all but the last): a stale .gzi shows here
     const want = i + 1 < this.#uoff.length ? this.#uoff[i + 1]! - this.#uoff[i]! : -1;
     if (want >= 0 && out.length !== want) {
-      throw new DnaDataError(`${this.path}: its .gzi index does not match the file (the block at compressed offset ${c} holds ${out.length} bytes, the index says ${want}); rebuild it with \`bgzip -r\``);
+      throw new DnaDataError(
+        `${this.path}: its .gzi index does not match the file (the block at compressed offset ${c} holds ${out.length} bytes, the index says ${want}); rebuild it with \`bgzip -r\``,
+      );
     }
     if (this.#cacheBlocks > 0) {
       if (this.#cache.size >= this.#cacheBlocks) this.#cache.delete(this.#cache.keys().next().value!);
@@ -320,7 +360,8 @@ export class BgzfReader {
   /** Index of the block holding uncompressed offset u. */
   #find(u: number): number {
     const a = this.#uoff;
-    let lo = 0, hi = a.length - 1;
+    let lo = 0,
+      hi = a.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (a[mid]! <= u) lo = mid;
@@ -331,7 +372,10 @@ export class BgzfReader {
 
   /** Uncompressed bytes [start, end) in a buffer that stays valid until the next call. */
   read(start: number, end: number): Buffer {
-    if (start < 0 || end > this.usize || end < start) throw new DnaDataError(`${this.path}: read of bytes ${start}..${end} is outside the uncompressed size ${this.usize} (stale .fai or .gzi?)`);
+    if (start < 0 || end > this.usize || end < start)
+      throw new DnaDataError(
+        `${this.path}: read of bytes ${start}..${end} is outside the uncompressed size ${this.usize} (stale .fai or .gzi?)`,
+      );
     const len = end - start;
     if (this.#out.length < len) this.#out = Buffer.allocUnsafe(Math.max(len, this.#out.length * 2));
     let i = this.#find(start);

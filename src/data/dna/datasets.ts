@@ -25,40 +25,201 @@ export interface RecipeSource {
 }
 
 /** Folders where Debian installs the example genomes. */
-export const RECIPE_ROOTS = ['/usr/share/doc/ragout/examples', '/usr/share/doc/ragout-examples/examples', '/usr/share/doc/kleborate/examples/data', '/usr/share/doc/kleborate-examples/examples/data'];
+export const RECIPE_ROOTS = [
+  '/usr/share/doc/ragout/examples',
+  '/usr/share/doc/ragout-examples/examples',
+  '/usr/share/doc/kleborate/examples/data',
+  '/usr/share/doc/kleborate-examples/examples/data',
+];
 
-const R = (label: string, strain: string, split: RecipeSource['split'], file: string, accession: string, description: string): RecipeSource => ({ label, strain, split, file, accession, description });
+const R = (
+  label: string,
+  strain: string,
+  split: RecipeSource['split'],
+  file: string,
+  accession: string,
+  description: string,
+): RecipeSource => ({ label, strain, split, file, accession, description });
 
 /** Species classification: every species has at least one strain held out for test (and most one for valid). */
 export const SPECIES_RECIPE: readonly RecipeSource[] = [
-  R('Escherichia coli', 'DH1', 'train', 'E.Coli/references/DH1.fasta.gz', 'NC_017625.1', 'Escherichia coli DH1 chromosome, complete genome'),
-  R('Escherichia coli', 'MG1655-K12', 'test', 'E.Coli/references/MG1655-K12.fasta.gz', 'NC_000913.2', 'Escherichia coli K-12 MG1655 chromosome (header has no accession; 4,639,675 bp = NC_000913.2 / U00096.2)'),
-  R('Helicobacter pylori', 'ELS37', 'train', 'H.Pylori/references/ELS37.fasta.gz', 'NC_017063.1', 'Helicobacter pylori ELS37 chromosome, complete genome'),
-  R('Helicobacter pylori', 'Gambia94_24', 'train', 'H.Pylori/references/Gambia94_24.fasta.gz', 'NC_017371.1', 'Helicobacter pylori Gambia94/24 chromosome, complete genome'),
-  R('Helicobacter pylori', 'Puno120', 'train', 'H.Pylori/references/Puno120.fasta.gz', 'NC_017378.1', 'Helicobacter pylori Puno120 chromosome, complete genome'),
-  R('Helicobacter pylori', 'SJM180', 'valid', 'H.Pylori/references/SJM180.fasta.gz', 'NC_014560.1', 'Helicobacter pylori SJM180 chromosome, complete genome'),
-  R('Helicobacter pylori', 'G27', 'test', 'H.Pylori/references/G27.fasta.gz', 'NC_011333.1', 'Helicobacter pylori G27 chromosome, complete genome'),
-  R('Staphylococcus aureus', 'COL', 'train', 'S.Aureus/references/COL.fasta.gz', 'NC_002951.2', 'Staphylococcus aureus subsp. aureus COL chromosome, complete genome'),
-  R('Staphylococcus aureus', 'N315', 'train', 'S.Aureus/references/N315.fasta.gz', 'NC_002745.2', 'Staphylococcus aureus subsp. aureus N315 chromosome, complete genome'),
-  R('Staphylococcus aureus', 'USA300_FPR3757', 'train', 'S.Aureus/references/USA300_FPR3757.fasta.gz', 'NC_007793.1', 'Staphylococcus aureus subsp. aureus USA300_FPR3757 chromosome, complete genome'),
-  R('Staphylococcus aureus', 'RF122', 'valid', 'S.Aureus/references/RF122.fasta.gz', 'NC_007622.1', 'Staphylococcus aureus RF122, complete genome'),
-  R('Staphylococcus aureus', 'JKD6008', 'test', 'S.Aureus/references/JKD6008.fasta.gz', 'NC_017341.1', 'Staphylococcus aureus subsp. aureus str. JKD6008 chromosome, complete genome'),
-  R('Vibrio cholerae', 'O1_biovar_N16961', 'train', 'V.Cholerae/references/O1_biovar.fasta.gz', 'AE003852.1,AE003853.1', 'Vibrio cholerae O1 biovar eltor str. N16961 chromosomes I and II'),
-  R('Vibrio cholerae', 'O395', 'train', 'V.Cholerae/references/O395.fasta.gz', 'CP001235.1,CP001236.1', 'Vibrio cholerae O395 chromosomes I and II'),
-  R('Vibrio cholerae', 'H1', 'valid', 'V.Cholerae/references/H1.fasta.gz', 'AKGH01000001.1,AKGH01000002.1', 'Vibrio cholerae H1 chromosomes 1 and 2 (whole genome shotgun)'),
-  R('Vibrio cholerae', 'O1_Inaba_G4222', 'test', 'V.Cholerae/references/O1_Inaba.fasta.gz', 'CM001785.1,CM001786.1', 'Vibrio cholerae O1 str. Inaba G4222 chromosomes I and II'),
-  R('Klebsiella pneumoniae', 'HS11286', 'train', 'Klebs_HS11286.fna.xz', 'GCA_000240185.2 (CP003200.1, plasmids CP003223.1-CP003228.1)', 'Klebsiella pneumoniae subsp. pneumoniae HS11286, complete genome and 6 plasmids'),
-  R('Klebsiella pneumoniae', 'MGH78578', 'train', 'MGH78578.fna.xz', 'GCA_000016305.1 (CP000647.1, plasmids CP000648.1-CP000652.1)', 'Klebsiella pneumoniae subsp. pneumoniae MGH 78578, complete genome and 5 plasmids'),
-  R('Klebsiella pneumoniae', 'Kp1084', 'valid', 'Klebs_Kp1084.fna.xz', 'GCA_000294365.1 (CP003785.1)', 'Klebsiella pneumoniae subsp. pneumoniae 1084, complete genome'),
-  R('Klebsiella pneumoniae', 'NTUH-K2044', 'test', 'NTUH-K2044.fna.xz', 'GCA_000009885.1 (AP006725.1, plasmid AP006726.1)', 'Klebsiella pneumoniae subsp. pneumoniae NTUH-K2044, complete genome and plasmid pK2044'),
+  R(
+    'Escherichia coli',
+    'DH1',
+    'train',
+    'E.Coli/references/DH1.fasta.gz',
+    'NC_017625.1',
+    'Escherichia coli DH1 chromosome, complete genome',
+  ),
+  R(
+    'Escherichia coli',
+    'MG1655-K12',
+    'test',
+    'E.Coli/references/MG1655-K12.fasta.gz',
+    'NC_000913.2',
+    'Escherichia coli K-12 MG1655 chromosome (header has no accession; 4,639,675 bp = NC_000913.2 / U00096.2)',
+  ),
+  R(
+    'Helicobacter pylori',
+    'ELS37',
+    'train',
+    'H.Pylori/references/ELS37.fasta.gz',
+    'NC_017063.1',
+    'Helicobacter pylori ELS37 chromosome, complete genome',
+  ),
+  R(
+    'Helicobacter pylori',
+    'Gambia94_24',
+    'train',
+    'H.Pylori/references/Gambia94_24.fasta.gz',
+    'NC_017371.1',
+    'Helicobacter pylori Gambia94/24 chromosome, complete genome',
+  ),
+  R(
+    'Helicobacter pylori',
+    'Puno120',
+    'train',
+    'H.Pylori/references/Puno120.fasta.gz',
+    'NC_017378.1',
+    'Helicobacter pylori Puno120 chromosome, complete genome',
+  ),
+  R(
+    'Helicobacter pylori',
+    'SJM180',
+    'valid',
+    'H.Pylori/references/SJM180.fasta.gz',
+    'NC_014560.1',
+    'Helicobacter pylori SJM180 chromosome, complete genome',
+  ),
+  R(
+    'Helicobacter pylori',
+    'G27',
+    'test',
+    'H.Pylori/references/G27.fasta.gz',
+    'NC_011333.1',
+    'Helicobacter pylori G27 chromosome, complete genome',
+  ),
+  R(
+    'Staphylococcus aureus',
+    'COL',
+    'train',
+    'S.Aureus/references/COL.fasta.gz',
+    'NC_002951.2',
+    'Staphylococcus aureus subsp. aureus COL chromosome, complete genome',
+  ),
+  R(
+    'Staphylococcus aureus',
+    'N315',
+    'train',
+    'S.Aureus/references/N315.fasta.gz',
+    'NC_002745.2',
+    'Staphylococcus aureus subsp. aureus N315 chromosome, complete genome',
+  ),
+  R(
+    'Staphylococcus aureus',
+    'USA300_FPR3757',
+    'train',
+    'S.Aureus/references/USA300_FPR3757.fasta.gz',
+    'NC_007793.1',
+    'Staphylococcus aureus subsp. aureus USA300_FPR3757 chromosome, complete genome',
+  ),
+  R(
+    'Staphylococcus aureus',
+    'RF122',
+    'valid',
+    'S.Aureus/references/RF122.fasta.gz',
+    'NC_007622.1',
+    'Staphylococcus aureus RF122, complete genome',
+  ),
+  R(
+    'Staphylococcus aureus',
+    'JKD6008',
+    'test',
+    'S.Aureus/references/JKD6008.fasta.gz',
+    'NC_017341.1',
+    'Staphylococcus aureus subsp. aureus str. JKD6008 chromosome, complete genome',
+  ),
+  R(
+    'Vibrio cholerae',
+    'O1_biovar_N16961',
+    'train',
+    'V.Cholerae/references/O1_biovar.fasta.gz',
+    'AE003852.1,AE003853.1',
+    'Vibrio cholerae O1 biovar eltor str. N16961 chromosomes I and II',
+  ),
+  R(
+    'Vibrio cholerae',
+    'O395',
+    'train',
+    'V.Cholerae/references/O395.fasta.gz',
+    'CP001235.1,CP001236.1',
+    'Vibrio cholerae O395 chromosomes I and II',
+  ),
+  R(
+    'Vibrio cholerae',
+    'H1',
+    'valid',
+    'V.Cholerae/references/H1.fasta.gz',
+    'AKGH01000001.1,AKGH01000002.1',
+    'Vibrio cholerae H1 chromosomes 1 and 2 (whole genome shotgun)',
+  ),
+  R(
+    'Vibrio cholerae',
+    'O1_Inaba_G4222',
+    'test',
+    'V.Cholerae/references/O1_Inaba.fasta.gz',
+    'CM001785.1,CM001786.1',
+    'Vibrio cholerae O1 str. Inaba G4222 chromosomes I and II',
+  ),
+  R(
+    'Klebsiella pneumoniae',
+    'HS11286',
+    'train',
+    'Klebs_HS11286.fna.xz',
+    'GCA_000240185.2 (CP003200.1, plasmids CP003223.1-CP003228.1)',
+    'Klebsiella pneumoniae subsp. pneumoniae HS11286, complete genome and 6 plasmids',
+  ),
+  R(
+    'Klebsiella pneumoniae',
+    'MGH78578',
+    'train',
+    'MGH78578.fna.xz',
+    'GCA_000016305.1 (CP000647.1, plasmids CP000648.1-CP000652.1)',
+    'Klebsiella pneumoniae subsp. pneumoniae MGH 78578, complete genome and 5 plasmids',
+  ),
+  R(
+    'Klebsiella pneumoniae',
+    'Kp1084',
+    'valid',
+    'Klebs_Kp1084.fna.xz',
+    'GCA_000294365.1 (CP003785.1)',
+    'Klebsiella pneumoniae subsp. pneumoniae 1084, complete genome',
+  ),
+  R(
+    'Klebsiella pneumoniae',
+    'NTUH-K2044',
+    'test',
+    'NTUH-K2044.fna.xz',
+    'GCA_000009885.1 (AP006725.1, plasmid AP006726.1)',
+    'Klebsiella pneumoniae subsp. pneumoniae NTUH-K2044, complete genome and plasmid pK2044',
+  ),
 ];
 
 /** The single genome shipped for the default run (also a recipe, so the shipped files can be rebuilt). */
 export const H_PYLORI_RECIPE: readonly RecipeSource[] = [SPECIES_RECIPE.find((r) => r.strain === 'G27')!];
 
 export const RECIPES: Record<string, { sources: readonly RecipeSource[]; description: string; labelled: boolean }> = {
-  species: { labelled: true, sources: SPECIES_RECIPE, description: '5 bacterial species, 20 complete genomes, train/valid/test split by strain (needs Debian ragout-examples and kleborate-examples)' },
-  h_pylori: { labelled: false, sources: H_PYLORI_RECIPE, description: 'the shipped default genome, H. pylori G27 (needs Debian ragout-examples)' },
+  species: {
+    labelled: true,
+    sources: SPECIES_RECIPE,
+    description:
+      '5 bacterial species, 20 complete genomes, train/valid/test split by strain (needs Debian ragout-examples and kleborate-examples)',
+  },
+  h_pylori: {
+    labelled: false,
+    sources: H_PYLORI_RECIPE,
+    description: 'the shipped default genome, H. pylori G27 (needs Debian ragout-examples)',
+  },
 };
 
 export function findRecipeFile(file: string): string {
@@ -66,15 +227,26 @@ export function findRecipeFile(file: string): string {
     const p = join(root, file);
     if (existsSync(p)) return p;
   }
-  throw new DnaDataError(`cannot find ${file} under ${RECIPE_ROOTS.join(', ')}; install the Debian packages ragout-examples and kleborate-examples (apt-get install ragout-examples kleborate-examples)`);
+  throw new DnaDataError(
+    `cannot find ${file} under ${RECIPE_ROOTS.join(', ')}; install the Debian packages ragout-examples and kleborate-examples (apt-get install ragout-examples kleborate-examples)`,
+  );
 }
 
 export function slug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
 }
 
 /** Recompresses any FASTA (plain, gzip, xz, bgzip) as bgzip, with its .gzi and .fai, into memory. */
-export async function bgzipFasta(src: string): Promise<{ data: Buffer; gzi: Buffer; fai: string; records: FaiRecord[]; headers: { name: string; description: string }[] }> {
+export async function bgzipFasta(src: string): Promise<{
+  data: Buffer;
+  gzi: Buffer;
+  fai: string;
+  records: FaiRecord[];
+  headers: { name: string; description: string }[];
+}> {
   const w = new BgzfWriter();
   const b = new FaiBuilder(src);
   for await (const chunk of fileBytes(src)) {
@@ -92,11 +264,16 @@ export interface BuildOptions {
 }
 
 /** Makes `outDir` all or nothing: `fill` writes into a temporary sibling folder renamed into place at the end. */
-export async function writeDatasetAtomically<T>(outDir: string, force: boolean | undefined, fill: (tmp: string) => Promise<T>): Promise<T> {
+export async function writeDatasetAtomically<T>(
+  outDir: string,
+  force: boolean | undefined,
+  fill: (tmp: string) => Promise<T>,
+): Promise<T> {
   const out = resolve(outDir);
   if (existsSync(out)) {
     if (!statSync(out).isDirectory()) throw new DnaDataError(`${outDir}: exists and is not a folder`);
-    if (readdirSync(out).length > 0 && !force) throw new DnaDataError(`${outDir}: exists and is not empty; choose another folder or pass --force to replace it`);
+    if (readdirSync(out).length > 0 && !force)
+      throw new DnaDataError(`${outDir}: exists and is not empty; choose another folder or pass --force to replace it`);
   }
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.partial-${process.pid}`;
@@ -114,10 +291,15 @@ export async function writeDatasetAtomically<T>(outDir: string, force: boolean |
 }
 
 /** Builds a recipe into `outDir`: bgzip FASTA + .fai + .gzi per genome and a manifest.json. All or nothing. */
-export async function buildDataset(name: string, outDir: string, opts: GreatApesOptions = {}): Promise<{ manifestPath?: string; genomes: number; bases: number }> {
+export async function buildDataset(
+  name: string,
+  outDir: string,
+  opts: GreatApesOptions = {},
+): Promise<{ manifestPath?: string; genomes: number; bases: number }> {
   if (name === 'great-apes') return buildGreatApes(outDir, opts);
   const recipe = RECIPES[name];
-  if (!recipe) throw new DnaDataError(`unknown dataset '${name}' (known: ${[...Object.keys(RECIPES), 'great-apes'].join(', ')})`);
+  if (!recipe)
+    throw new DnaDataError(`unknown dataset '${name}' (known: ${[...Object.keys(RECIPES), 'great-apes'].join(', ')})`);
   const log = opts.log ?? (() => undefined);
   const files = recipe.sources.map((s) => findRecipeFile(s.file)); // fail before writing anything
   const out = resolve(outDir);
@@ -138,15 +320,27 @@ export async function buildDataset(name: string, outDir: string, opts: GreatApes
       writeFileSync(`${dest}.fai`, r.fai);
       const n = r.records.reduce((a, x) => a + x.length, 0);
       bases += n;
-      sources.push({ path: rel, label: s.label, split: s.split, accession: s.accession, description: s.description, records: r.records.length, bases: n });
-      log(`[${i + 1}/${recipe.sources.length}] ${s.label} ${s.strain} (${s.split}): ${r.records.length} record${r.records.length === 1 ? '' : 's'}, ${n.toLocaleString('en-US')} bases -> ${rel} (${(r.data.length / 1e6).toFixed(1)} MB, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      sources.push({
+        path: rel,
+        label: s.label,
+        split: s.split,
+        accession: s.accession,
+        description: s.description,
+        records: r.records.length,
+        bases: n,
+      });
+      log(
+        `[${i + 1}/${recipe.sources.length}] ${s.label} ${s.strain} (${s.split}): ${r.records.length} record${r.records.length === 1 ? '' : 's'}, ${n.toLocaleString('en-US')} bases -> ${rel} (${(r.data.length / 1e6).toFixed(1)} MB, ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+      );
     }
     // a manifest only for labelled sets (openGenomeSet); a single genome is opened by its FASTA path
     if (recipe.labelled) {
       const manifest = { name, description: recipe.description, classes, sources };
       writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     }
-    log(`wrote ${recipe.labelled ? join(outDir, 'manifest.json') : outDir}: ${sources.length} genome${sources.length === 1 ? '' : 's'}, ${classes.length} classes, ${bases.toLocaleString('en-US')} bases`);
+    log(
+      `wrote ${recipe.labelled ? join(outDir, 'manifest.json') : outDir}: ${sources.length} genome${sources.length === 1 ? '' : 's'}, ${classes.length} classes, ${bases.toLocaleString('en-US')} bases`,
+    );
     return { manifestPath: recipe.labelled ? join(out, 'manifest.json') : undefined, genomes: sources.length, bases };
   });
 }
@@ -191,13 +385,19 @@ function bgzipRecords(
 ): { data: Buffer; gzi: Buffer; fai: string; records: FaiRecord[] } {
   const w = new BgzfWriter();
   const b = new FaiBuilder(where);
-  const put = (buf: Buffer) => { b.push(buf); w.write(buf); };
+  const put = (buf: Buffer) => {
+    b.push(buf);
+    w.write(buf);
+  };
   for (const r of records) {
     put(Buffer.from(`>${r.name} ${r.description}\n`, 'latin1'));
     const lines: Buffer[] = [];
     for (let i = 0; i < r.seq.length; i += 60) {
       lines.push(r.seq.subarray(i, Math.min(r.seq.length, i + 60)), NEWLINE);
-      if (lines.length >= 4096) { put(Buffer.concat(lines)); lines.length = 0; }
+      if (lines.length >= 4096) {
+        put(Buffer.concat(lines));
+        lines.length = 0;
+      }
     }
     if (lines.length) put(Buffer.concat(lines));
   }
@@ -226,9 +426,12 @@ export async function buildGreatApes(
   const blocks: { chrom: string; start: number; end: number; seqs: (Buffer | null)[] }[] = [];
   for await (const b of readMafBlocks(maf)) {
     const h = b.rows.find((r) => r.species === 'Hsap');
-    if (!h) throw new DnaDataError(`${maf}: line ${b.line}: the block has no Hsap row (the split follows human coordinates)`);
+    if (!h)
+      throw new DnaDataError(`${maf}: line ${b.line}: the block has no Hsap row (the split follows human coordinates)`);
     if (h.strand !== '+') {
-      throw new DnaDataError(`${maf}: line ${b.line}: the Hsap row is on the - strand; the recipe expects a human-projected alignment`);
+      throw new DnaDataError(
+        `${maf}: line ${b.line}: the Hsap row is on the - strand; the recipe expects a human-projected alignment`,
+      );
     }
     const seqs = codes.map((c) => {
       const r = b.rows.find((x) => x.species === c);
@@ -246,9 +449,12 @@ export async function buildGreatApes(
   const nTrain = n - nValid - nTest;
   const ranges = { train: [0, nTrain], valid: [nTrain, nTrain + nValid], test: [nTrain + nValid, n] } as const;
   const secs = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-  log(`${maf}: ${n.toLocaleString('en-US')} alignment blocks read in ${secs()}; split ${nTrain} / ${nValid} / ${nTest} blocks`);
+  log(
+    `${maf}: ${n.toLocaleString('en-US')} alignment blocks read in ${secs()}; split ${nTrain} / ${nValid} / ${nTest} blocks`,
+  );
   const region = (a: number, b: number) => {
-    const first = blocks[a]!, last = blocks[b - 1]!;
+    const first = blocks[a]!,
+      last = blocks[b - 1]!;
     const end = first.chrom === last.chrom ? `${last.end}` : `${last.chrom}:${last.end}`;
     return `${first.chrom}:${first.start + 1}-${end}`;
   };
@@ -258,12 +464,16 @@ export async function buildGreatApes(
     for (const [split, [a, b]] of Object.entries(ranges) as ['train' | 'valid' | 'test', readonly [number, number]][]) {
       for (let k = 0; k < codes.length; k++) {
         const sp = GREAT_APES_SPECIES[k]!;
-        const parts = blocks.slice(a, b).map((x) => x.seqs[k]).filter((x): x is Buffer => x !== null);
+        const parts = blocks
+          .slice(a, b)
+          .map((x) => x.seqs[k])
+          .filter((x): x is Buffer => x !== null);
         const seq = Buffer.concat(parts);
         if (seq.length === 0) throw new DnaDataError(`${maf}: species ${sp.code} has no bases in the ${split} blocks`);
         const rel = `${sp.code.toLowerCase()}/${split}.fa.gz`;
         const name = `${sp.code}_${split}`;
-        const desc = `${sp.name}, bases aligned to human ${region(a, b)}` +
+        const desc =
+          `${sp.name}, bases aligned to human ${region(a, b)}` +
           ` (${parts.length} blocks, gaps removed, concatenated in human order)`;
         const r = bgzipRecords([{ name, description: desc, seq }], rel);
         const dest = join(tmp, rel);
@@ -273,7 +483,14 @@ export async function buildGreatApes(
         writeFileSync(`${dest}.fai`, r.fai);
         bases += seq.length;
         sources.push({
-          path: rel, label: sp.name, split, species: sp.code, description: desc, records: 1, bases: seq.length, blocks: parts.length,
+          path: rel,
+          label: sp.name,
+          split,
+          species: sp.code,
+          description: desc,
+          records: 1,
+          bases: seq.length,
+          blocks: parts.length,
         });
         log(`${sp.code} ${split}: ${seq.length.toLocaleString('en-US')} bases from ${parts.length} blocks -> ${rel}`);
       }
@@ -289,16 +506,23 @@ export async function buildGreatApes(
         origin: 'Ensembl Compara EPO multiple alignment (5 catarrhini, human-projected), subset of human chromosome 22',
       },
       split: {
-        by: 'alignment blocks sorted by human position, cut into contiguous runs: train, then valid, then test;' +
+        by:
+          'alignment blocks sorted by human position, cut into contiguous runs: train, then valid, then test;' +
           ' no human base is in two splits',
         fractions: GREAT_APES_SPLIT,
         blocks: { train: nTrain, valid: nValid, test: nTest },
-        human_regions: { train: region(0, nTrain), valid: region(nTrain, nTrain + nValid), test: region(nTrain + nValid, n) },
+        human_regions: {
+          train: region(0, nTrain),
+          valid: region(nTrain, nTrain + nValid),
+          test: region(nTrain + nValid, n),
+        },
       },
       sources,
     };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    log(`wrote ${join(outDir, 'manifest.json')}: ${sources.length} FASTA (4 species x 3 splits), ${bases.toLocaleString('en-US')} bases in ${secs()}`);
+    log(
+      `wrote ${join(outDir, 'manifest.json')}: ${sources.length} FASTA (4 species x 3 splits), ${bases.toLocaleString('en-US')} bases in ${secs()}`,
+    );
     return { manifestPath: join(resolve(outDir), 'manifest.json'), genomes: sources.length, bases };
   });
 }

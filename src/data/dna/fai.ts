@@ -29,8 +29,16 @@ export function parseFai(text: string, path: string): FaiRecord[] {
   for (let i = 0; i < lines.length; i++) {
     const f = lines[i]!.split('\t');
     const nums = f.slice(1, 5).map(Number);
-    if (f.length < 5 || !f[0] || nums.some((n) => !Number.isSafeInteger(n) || n < 0) || nums[2]! < 1 || nums[3]! < nums[2]! + 1) {
-      throw new DnaDataError(`${path}: line ${i + 1} is not a valid .fai line (NAME LENGTH OFFSET LINEBASES LINEWIDTH); delete the .fai and re-index`);
+    if (
+      f.length < 5 ||
+      !f[0] ||
+      nums.some((n) => !Number.isSafeInteger(n) || n < 0) ||
+      nums[2]! < 1 ||
+      nums[3]! < nums[2]! + 1
+    ) {
+      throw new DnaDataError(
+        `${path}: line ${i + 1} is not a valid .fai line (NAME LENGTH OFFSET LINEBASES LINEWIDTH); delete the .fai and re-index`,
+      );
     }
     if (seen.has(f[0])) throw new DnaDataError(`${path}: line ${i + 1}: duplicate record name '${f[0]}'`);
     seen.add(f[0]);
@@ -80,7 +88,13 @@ export class FaiBuilder {
   #onSeqLine?: (bases: Uint8Array, rec: FaiRecord) => void;
   #onRecord?: (rec: FaiRecord, header: FastaHeader) => void;
 
-  constructor(where: string, hooks: { onSeqLine?: (bases: Uint8Array, rec: FaiRecord) => void; onRecord?: (rec: FaiRecord, header: FastaHeader) => void } = {}) {
+  constructor(
+    where: string,
+    hooks: {
+      onSeqLine?: (bases: Uint8Array, rec: FaiRecord) => void;
+      onRecord?: (rec: FaiRecord, header: FastaHeader) => void;
+    } = {},
+  ) {
     this.#where = where;
     this.#onSeqLine = hooks.onSeqLine;
     this.#onRecord = hooks.onRecord;
@@ -110,7 +124,8 @@ export class FaiBuilder {
       this.#carry = null;
     }
     this.#endRecord(true);
-    if (this.records.length === 0) throw new DnaDataError(`${this.#where}: no FASTA records (no line starting with '>')`);
+    if (this.records.length === 0)
+      throw new DnaDataError(`${this.#where}: no FASTA records (no line starting with '>')`);
     return this.records;
   }
 
@@ -129,8 +144,17 @@ export class FaiBuilder {
       const header = { name, description: m[2]!.trim() };
       const offset = pos + (e - s) + (hasNl ? 1 : 0);
       this.#cur = {
-        name, header, length: 0, offset, lineBases: 0, lineWidth: 0,
-        short: 0, shortBases: 0, blankAt: 0, crlf: false, headerLine: this.#line,
+        name,
+        header,
+        length: 0,
+        offset,
+        lineBases: 0,
+        lineWidth: 0,
+        short: 0,
+        shortBases: 0,
+        blankAt: 0,
+        crlf: false,
+        headerLine: this.#line,
       };
       return;
     }
@@ -138,17 +162,23 @@ export class FaiBuilder {
     const blen = end - s;
     if (!cur) {
       if (blen === 0) return; // blank lines before the first header, as samtools allows
-      throw new DnaDataError(`${this.#where}: line ${this.#line} (byte offset ${pos}): no FASTA header line: sequence before the first '>'`);
+      throw new DnaDataError(
+        `${this.#where}: line ${this.#line} (byte offset ${pos}): no FASTA header line: sequence before the first '>'`,
+      );
     }
     if (blen === 0) {
       if (!cur.blankAt) cur.blankAt = this.#line;
       return;
     }
-    if (cur.blankAt) throw new DnaDataError(`${this.#where}: line ${cur.blankAt}: blank line inside record '${cur.name}'`);
-    const sp = buf.indexOf(32, s), tab = buf.indexOf(9, s);
+    if (cur.blankAt)
+      throw new DnaDataError(`${this.#where}: line ${cur.blankAt}: blank line inside record '${cur.name}'`);
+    const sp = buf.indexOf(32, s),
+      tab = buf.indexOf(9, s);
     if ((sp >= 0 && sp < end) || (tab >= 0 && tab < end)) {
       const at = sp >= 0 && sp < end ? sp : tab;
-      throw new DnaDataError(`${this.#where}: line ${this.#line} (byte offset ${pos + at - s}): whitespace inside a sequence line of record '${cur.name}'`);
+      throw new DnaDataError(
+        `${this.#where}: line ${this.#line} (byte offset ${pos + at - s}): whitespace inside a sequence line of record '${cur.name}'`,
+      );
     }
     if (cur.lineBases === 0) {
       cur.lineBases = blen;
@@ -166,7 +196,9 @@ export class FaiBuilder {
         );
       }
       if (cr !== cur.crlf && hasNl) {
-        throw new DnaDataError(`${this.#where}: line ${this.#line}: record '${cur.name}' mixes CR LF and LF line ends; random access by .fai needs one kind (convert with \`dos2unix\`)`);
+        throw new DnaDataError(
+          `${this.#where}: line ${this.#line}: record '${cur.name}' mixes CR LF and LF line ends; random access by .fai needs one kind (convert with \`dos2unix\`)`,
+        );
       }
       if (blen < cur.lineBases) {
         cur.short = this.#line;
@@ -189,13 +221,20 @@ export class FaiBuilder {
       }
       throw new DnaDataError(
         `${this.#where}: line ${cur.headerLine}: the last record '${cur.name}' is empty (a header with ` +
-        `no sequence at the end of the file, which samtools refuses too); delete that line or add its bases`,
+          `no sequence at the end of the file, which samtools refuses too); delete that line or add its bases`,
       );
     }
-    if (this.#names.has(cur.name)) throw new DnaDataError(`${this.#where}: line ${cur.headerLine}: duplicate record name '${cur.name}'`);
+    if (this.#names.has(cur.name))
+      throw new DnaDataError(`${this.#where}: line ${cur.headerLine}: duplicate record name '${cur.name}'`);
     this.#names.add(cur.name);
     this.headers.push(cur.header);
-    const rec: FaiRecord = { name: cur.name, length: cur.length, offset: cur.offset, lineBases: cur.lineBases, lineWidth: cur.lineWidth };
+    const rec: FaiRecord = {
+      name: cur.name,
+      length: cur.length,
+      offset: cur.offset,
+      lineBases: cur.lineBases,
+      lineWidth: cur.lineWidth,
+    };
     this.records.push(rec);
     if (this.#onRecord) this.#onRecord(rec, cur.header);
   }

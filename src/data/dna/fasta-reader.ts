@@ -85,7 +85,10 @@ export class MemoryFastaFile implements FastaFileHandle {
  */
 export class CrcCheckedBgzf implements FastaFileHandle {
   #verified = new Set<number>();
-  constructor(readonly inner: FastaFileHandle, readonly where: string) {}
+  constructor(
+    readonly inner: FastaFileHandle,
+    readonly where: string,
+  ) {}
   async read(length: number, position: number, opts?: { signal?: AbortSignal }): Promise<Uint8Array<ArrayBuffer>> {
     const buf = await this.inner.read(length, position, opts);
     const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -225,7 +228,9 @@ export class FastaReader {
     } catch (e) {
       if (e instanceof DnaDataError) throw e;
       const why = (e as Error).message;
-      throw new DnaDataError(`${this.path}: cannot read ${name}:${start + 1}-${end}: ${why} (damaged file or stale index?)`);
+      throw new DnaDataError(
+        `${this.path}: cannot read ${name}:${start + 1}-${end}: ${why} (damaged file or stale index?)`,
+      );
     }
     // a short read or a line end inside the bases means the .fai does not describe this file
     if (s === undefined || s.length !== end - start || /[\r\n>]/.test(s)) {

@@ -41,13 +41,16 @@ export function readGenomeManifest(manifestPath: string): GenomeManifest {
   };
   if (!m || typeof m !== 'object') bad('the manifest must be a JSON object');
   if (typeof m.name !== 'string') bad('"name" must be a string');
-  if (!Array.isArray(m.classes) || m.classes.length < 2 || !m.classes.every((c) => typeof c === 'string')) bad('"classes" must list at least two class names');
+  if (!Array.isArray(m.classes) || m.classes.length < 2 || !m.classes.every((c) => typeof c === 'string'))
+    bad('"classes" must list at least two class names');
   if (new Set(m.classes).size !== m.classes!.length) bad('"classes" has duplicates');
   if (!Array.isArray(m.sources) || m.sources.length === 0) bad('"sources" must be a non-empty list');
   m.sources!.forEach((s, i) => {
     if (!s || typeof s.path !== 'string') bad(`sources[${i}]: "path" must be a string`);
-    if (!m.classes!.includes(s.label)) bad(`sources[${i}] (${s.path}): label '${String(s.label)}' is not one of the classes`);
-    if (!SPLITS.includes(s.split)) bad(`sources[${i}] (${s.path}): split must be train, valid or test, got '${String(s.split)}'`);
+    if (!m.classes!.includes(s.label))
+      bad(`sources[${i}] (${s.path}): label '${String(s.label)}' is not one of the classes`);
+    if (!SPLITS.includes(s.split))
+      bad(`sources[${i}] (${s.path}): split must be train, valid or test, got '${String(s.split)}'`);
   });
   const seen = new Set<string>();
   for (const s of m.sources!) {
@@ -81,7 +84,12 @@ export class GenomeSet implements LabelledSource {
   }
 
   get sources(): readonly { path: string; label: string; accession?: string; bases: number }[] {
-    return this.#sources.map((s) => ({ path: s.entry.path, label: s.entry.label, accession: s.entry.accession, bases: s.src.totalTokens() }));
+    return this.#sources.map((s) => ({
+      path: s.entry.path,
+      label: s.entry.label,
+      accession: s.entry.accession,
+      bases: s.src.totalTokens(),
+    }));
   }
 
   describe(): string {
@@ -97,8 +105,14 @@ export class GenomeSet implements LabelledSource {
   /** Picks a class uniformly (among classes with a source long enough), then a source of it, then a window. */
   randomExampleSync(length: number, rng: Rng): LabelledExample {
     const pad = (s: OpenSource) => s.src.options.shortRecords === 'pad' || s.src.maxWindowLength() >= length;
-    const usable = this.#byClass.map((list) => list.filter(pad)).map((l, c) => ({ l, c })).filter((x) => x.l.length > 0);
-    if (usable.length === 0) throw new DnaDataError(`${this.manifest.name} (${this.split}): no genome has a record of ${length.toLocaleString('en-US')} bases`);
+    const usable = this.#byClass
+      .map((list) => list.filter(pad))
+      .map((l, c) => ({ l, c }))
+      .filter((x) => x.l.length > 0);
+    if (usable.length === 0)
+      throw new DnaDataError(
+        `${this.manifest.name} (${this.split}): no genome has a record of ${length.toLocaleString('en-US')} bases`,
+      );
     const { l, c } = usable[rng.int(usable.length)]!;
     const s = l[rng.int(l.length)]!;
     const w = s.src.randomWindowSync(length, rng);
@@ -107,7 +121,8 @@ export class GenomeSet implements LabelledSource {
 
   async *evalExamples(length: number, perSource = 16): AsyncIterable<LabelledExample> {
     for (const s of this.#sources) {
-      for (const w of s.src.spreadWindows(length, perSource)) yield { ...w, source: `${s.entry.path}:${w.source}`, label: s.label };
+      for (const w of s.src.spreadWindows(length, perSource))
+        yield { ...w, source: `${s.entry.path}:${w.source}`, label: s.label };
     }
   }
 
@@ -126,7 +141,11 @@ export function openGenomeSet(manifestPath: string, split: Split, opts: DnaSourc
   try {
     for (const e of chosen) {
       const p = isAbsolute(e.path) ? e.path : resolve(dir, e.path);
-      opened.push({ entry: e, label: manifest.classes.indexOf(e.label), src: openDnaSource(p, { ...opts, holdout: undefined, name: e.path }) });
+      opened.push({
+        entry: e,
+        label: manifest.classes.indexOf(e.label),
+        src: openDnaSource(p, { ...opts, holdout: undefined, name: e.path }),
+      });
     }
   } catch (err) {
     for (const o of opened) o.src.close();

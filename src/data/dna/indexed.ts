@@ -31,7 +31,9 @@ function compressionError(path: string, c: Compression): DnaDataError {
   if (c === 'gzip') {
     // bgzip of the unpacked file gives back the same name, now block-compressed
     const plain = /\.gz$/i.test(path) ? path.slice(0, -3) : undefined;
-    const how = plain ? `\`gunzip ${path} && bgzip ${plain}\` (which writes ${path} again, as bgzip)` : `\`zcat ${path} | bgzip > ${path}.gz\``;
+    const how = plain
+      ? `\`gunzip ${path} && bgzip ${plain}\` (which writes ${path} again, as bgzip)`
+      : `\`zcat ${path} | bgzip > ${path}.gz\``;
     return new DnaDataError(
       `${path}: is gzip-compressed but not bgzip (BGZF), so it cannot be read at random positions; convert it with ${how}, or \`gunzip\` it`,
     );
@@ -55,7 +57,10 @@ class PlainReader implements ByteReader {
     let got = 0;
     while (got < n) {
       const r = readSync(this.#fd, this.#buf, got, n - got, start + got);
-      if (r === 0) throw new DnaDataError(`${this.path}: unexpected end of file at byte offset ${start + got} (the file changed after its .fai was built? delete the .fai)`);
+      if (r === 0)
+        throw new DnaDataError(
+          `${this.path}: unexpected end of file at byte offset ${start + got} (the file changed after its .fai was built? delete the .fai)`,
+        );
       got += r;
     }
     return this.#buf.subarray(0, n);
@@ -75,7 +80,13 @@ export class IndexedFasta {
   #byName: Map<string, FaiRecord>;
   #reader: ByteReader;
 
-  private constructor(path: string, compression: 'none' | 'bgzf', reader: ByteReader, records: FaiRecord[], origin: IndexedFasta['indexOrigin']) {
+  private constructor(
+    path: string,
+    compression: 'none' | 'bgzf',
+    reader: ByteReader,
+    records: FaiRecord[],
+    origin: IndexedFasta['indexOrigin'],
+  ) {
     this.path = path;
     this.compression = compression;
     this.#reader = reader;
@@ -140,14 +151,23 @@ export class IndexedFasta {
   }
 
   #check(rec: FaiRecord, start: number, end: number): void {
-    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end <= rec.length && start <= end)) {
-      throw new DnaDataError(`${this.path}: range ${start}..${end} (0-based, half-open) is outside record '${rec.name}' of length ${rec.length}`);
+    if (!(
+      Number.isSafeInteger(start) &&
+      Number.isSafeInteger(end) &&
+      start >= 0 &&
+      end <= rec.length &&
+      start <= end
+    )) {
+      throw new DnaDataError(
+        `${this.path}: range ${start}..${end} (0-based, half-open) is outside record '${rec.name}' of length ${rec.length}`,
+      );
     }
   }
 
   /** Uncompressed byte range [b0, b1) holding bases [start, end) of rec. */
   #span(rec: FaiRecord, start: number, end: number): [number, number] {
-    const LB = rec.lineBases, LW = rec.lineWidth;
+    const LB = rec.lineBases,
+      LW = rec.lineWidth;
     const b0 = rec.offset + Math.floor(start / LB) * LW + (start % LB);
     const b1 = rec.offset + Math.floor((end - 1) / LB) * LW + ((end - 1) % LB) + 1;
     return [b0, b1];
@@ -161,8 +181,11 @@ export class IndexedFasta {
     if (end === start) return out;
     const [b0, b1] = this.#span(rec, start, end);
     const buf = this.#reader.read(b0, b1);
-    const LB = rec.lineBases, skip = rec.lineWidth - LB;
-    let i = 0, o = 0, p = start;
+    const LB = rec.lineBases,
+      skip = rec.lineWidth - LB;
+    let i = 0,
+      o = 0,
+      p = start;
     while (p < end) {
       const n = Math.min(LB - (p % LB), end - p);
       buf.copy(out, o, i, i + n);
@@ -180,17 +203,27 @@ export class IndexedFasta {
    * Tokens for bases [start, end) of a record into out[outOffset..]. One read, one table pass per line.
    * Throws naming the file and byte offset on a byte that is not a base.
    */
-  tokens(name: string | FaiRecord, start: number, end: number, opts: TokenizeOptions = {}, out?: Uint8Array, outOffset = 0): Uint8Array {
+  tokens(
+    name: string | FaiRecord,
+    start: number,
+    end: number,
+    opts: TokenizeOptions = {},
+    out?: Uint8Array,
+    outOffset = 0,
+  ): Uint8Array {
     const rec = typeof name === 'string' ? this.record(name) : name;
     this.#check(rec, start, end);
     const dst = out ?? new Uint8Array(end - start);
     if (end === start) return dst;
     const [b0, b1] = this.#span(rec, start, end);
     const buf = this.#reader.read(b0, b1);
-    const LB = rec.lineBases, skip = rec.lineWidth - LB;
+    const LB = rec.lineBases,
+      skip = rec.lineWidth - LB;
     // gather the bases line by line with memcpy, then map them in place two bytes at a time
     const dstBuf = Buffer.from(dst.buffer, dst.byteOffset, dst.byteLength);
-    let i = 0, o = outOffset, p = start;
+    let i = 0,
+      o = outOffset,
+      p = start;
     while (p < end) {
       const n = Math.min(LB - (p % LB), end - p);
       buf.copy(dstBuf, o, i, i + n);
@@ -211,7 +244,9 @@ export class IndexedFasta {
   }
 
   #mismatch(rec: FaiRecord): DnaDataError {
-    return new DnaDataError(`${this.path}: its .fai does not match the file (record '${rec.name}' has a line end or header where the index says bases are); delete ${this.path}.fai and re-index`);
+    return new DnaDataError(
+      `${this.path}: its .fai does not match the file (record '${rec.name}' has a line end or header where the index says bases are); delete ${this.path}.fai and re-index`,
+    );
   }
 }
 
@@ -224,7 +259,8 @@ function pairLut(keepCase: boolean): Uint16Array {
     t = new Uint16Array(65536);
     const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
     for (let x = 0; x < 65536; x++) {
-      const lo = b[x & 255]!, hi = b[x >>> 8]!;
+      const lo = b[x & 255]!,
+        hi = b[x >>> 8]!;
       t[x] = le ? lo | (hi << 8) : (lo << 8) | hi;
     }
     PAIR_LUT.set(keepCase, t);
@@ -277,16 +313,22 @@ function buildFai(reader: ByteReader, path: string): FaiRecord[] {
 /** Cheap consistency checks of a .fai against its FASTA: every record fits, starts after a line end, ends at one. */
 function checkFai(records: FaiRecord[], reader: ByteReader, path: string, faiPath: string): void {
   const fail = (r: FaiRecord, why: string): never => {
-    throw new DnaDataError(`${faiPath}: does not match ${path} (record '${r.name}': ${why}); delete the .fai and re-index`);
+    throw new DnaDataError(
+      `${faiPath}: does not match ${path} (record '${r.name}': ${why}); delete the .fai and re-index`,
+    );
   };
   // bgzip reads cost a block each: check the first and last records there, all of them in plain files
-  const idx = reader instanceof PlainReader || records.length <= 64 ? records.map((_, i) => i) : [...Array(32).keys(), ...records.slice(-32).map((_, i) => records.length - 32 + i)];
+  const idx =
+    reader instanceof PlainReader || records.length <= 64
+      ? records.map((_, i) => i)
+      : [...Array(32).keys(), ...records.slice(-32).map((_, i) => records.length - 32 + i)];
   for (const i of idx) {
     const r = records[i]!;
     if (r.length === 0) fail(r, 'zero length');
     const end = r.offset + recordSpan(r);
     if (end > reader.size) fail(r, `it ends at byte ${end}, past the end of the file (${reader.size} bytes)`);
-    if (r.offset > 0 && reader.read(r.offset - 1, r.offset)[0] !== 10) fail(r, `no line end before its first base at byte offset ${r.offset}`);
+    if (r.offset > 0 && reader.read(r.offset - 1, r.offset)[0] !== 10)
+      fail(r, `no line end before its first base at byte offset ${r.offset}`);
     if (end < reader.size) {
       const c = reader.read(end, end + 1)[0];
       if (c !== 10 && c !== 13) fail(r, `no line end after its last base at byte offset ${end}`);
@@ -300,7 +342,10 @@ function checkFai(records: FaiRecord[], reader: ByteReader, path: string, faiPat
 }
 
 /** (Re)builds the .fai of a FASTA (and the .gzi of a bgzip FASTA) on disk, as `samtools faidx` / `bgzip -r` do. */
-export function indexFasta(path: string, opts: { cacheBlocks?: number } = {}): { records: FaiRecord[]; faiPath: string; gziPath?: string } {
+export function indexFasta(
+  path: string,
+  opts: { cacheBlocks?: number } = {},
+): { records: FaiRecord[]; faiPath: string; gziPath?: string } {
   if (!existsSync(path)) throw new DnaDataError(`${path}: no such file`);
   const c = sniffFile(path);
   let reader: ByteReader;

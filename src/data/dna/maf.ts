@@ -46,14 +46,22 @@ const NUM = /^\d+$/;
 function parseS(line: string, where: string): MafRow {
   const f = line.trim().split(/\s+/);
   if (f.length !== 7) {
-    throw new DnaDataError(`${where}: an 's' line needs 7 fields (s src start size strand srcSize text), got ${f.length}`);
+    throw new DnaDataError(
+      `${where}: an 's' line needs 7 fields (s src start size strand srcSize text), got ${f.length}`,
+    );
   }
   const [, src, startS, sizeS, strand, srcSizeS, text] = f as [string, string, string, string, string, string, string];
-  for (const [name, v] of [['start', startS], ['size', sizeS], ['srcSize', srcSizeS]] as const) {
+  for (const [name, v] of [
+    ['start', startS],
+    ['size', sizeS],
+    ['srcSize', srcSizeS],
+  ] as const) {
     if (!NUM.test(v)) throw new DnaDataError(`${where}: field ${name} must be a whole number >= 0, got '${v}'`);
   }
   if (strand !== '+' && strand !== '-') throw new DnaDataError(`${where}: strand must be + or -, got '${strand}'`);
-  const start = Number(startS), size = Number(sizeS), srcSize = Number(srcSizeS);
+  const start = Number(startS),
+    size = Number(sizeS),
+    srcSize = Number(srcSizeS);
   if (start + size > srcSize) {
     throw new DnaDataError(`${where}: start + size = ${start + size} is beyond srcSize ${srcSize}`);
   }

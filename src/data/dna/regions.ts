@@ -20,7 +20,8 @@ type RecordLookup = { path: string; has(name: string): boolean; record(name: str
 
 function parseNum(s: string, text: string): number {
   const n = Number(s.replace(/,/g, ''));
-  if (!/^[0-9][0-9,]*$/.test(s) || !Number.isSafeInteger(n)) throw new DnaDataError(`bad region '${text}': '${s}' is not a position`);
+  if (!/^[0-9][0-9,]*$/.test(s) || !Number.isSafeInteger(n))
+    throw new DnaDataError(`bad region '${text}': '${s}' is not a position`);
   return n;
 }
 
@@ -41,10 +42,13 @@ export function parseRegion(text: string, fasta: RecordLookup, opts: { clip?: bo
   const rec = fasta.record(name);
   const start1 = parseNum(m[1]!, text);
   const end1 = m[2] !== undefined ? parseNum(m[2], text) : rec.length;
-  if (start1 < 1) throw new DnaDataError(`${fasta.path}: region '${text}': positions are 1-based, start must be at least 1`);
-  if (m[2] !== undefined && end1 < start1) throw new DnaDataError(`${fasta.path}: region '${text}': end ${end1} is before start ${start1}`);
+  if (start1 < 1)
+    throw new DnaDataError(`${fasta.path}: region '${text}': positions are 1-based, start must be at least 1`);
+  if (m[2] !== undefined && end1 < start1)
+    throw new DnaDataError(`${fasta.path}: region '${text}': end ${end1} is before start ${start1}`);
   if (start1 > rec.length || end1 > rec.length) {
-    if (!opts.clip) throw new DnaDataError(`${fasta.path}: region '${text}' is outside record '${name}' (length ${rec.length})`);
+    if (!opts.clip)
+      throw new DnaDataError(`${fasta.path}: region '${text}' is outside record '${name}' (length ${rec.length})`);
     // as samtools faidx: cut at the record's end; a start past it gives an empty sequence
     const start = Math.min(start1 - 1, rec.length);
     return { name, start, end: rec.length, label: text, clipped: start === rec.length ? 'empty' : 'truncated' };
@@ -73,12 +77,16 @@ export function parseBed(text: string, bedPath: string, fasta: RecordLookup): Re
     const where = `${bedPath}: line ${i + 1}`;
     if (f.length < 3) throw new DnaDataError(`${where}: a BED line needs chrom, start and end`);
     const [name, s, e] = f as [string, string, string];
-    if (!/^\d+$/.test(s) || !/^\d+$/.test(e)) throw new DnaDataError(`${where}: start and end must be whole numbers, got '${s}' '${e}'`);
-    const start = Number(s), end = Number(e);
-    if (end <= start) throw new DnaDataError(`${where}: empty or reversed interval ${start}-${end} (BED is 0-based, half-open)`);
+    if (!/^\d+$/.test(s) || !/^\d+$/.test(e))
+      throw new DnaDataError(`${where}: start and end must be whole numbers, got '${s}' '${e}'`);
+    const start = Number(s),
+      end = Number(e);
+    if (end <= start)
+      throw new DnaDataError(`${where}: empty or reversed interval ${start}-${end} (BED is 0-based, half-open)`);
     if (!fasta.has(name)) throw new DnaDataError(`${where}: unknown record name '${name}' in ${fasta.path}`);
     const rec = fasta.record(name);
-    if (end > rec.length) throw new DnaDataError(`${where}: interval ${start}-${end} is outside record '${name}' (length ${rec.length})`);
+    if (end > rec.length)
+      throw new DnaDataError(`${where}: interval ${start}-${end} is outside record '${name}' (length ${rec.length})`);
     out.push({ name, start, end, label: `${name}:${start + 1}-${end}` });
   }
   return out;

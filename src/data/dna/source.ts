@@ -41,12 +41,15 @@ export class FastaWindowSource implements WindowSource {
     this.files = files;
     this.options = opts;
     const h = opts.holdout;
-    if (h && !(h.fraction > 0 && h.fraction < 1)) throw new DnaDataError(`holdout fraction must be in (0, 1), got ${h.fraction}`);
-    if (h && h.part !== 'train' && h.part !== 'valid') throw new DnaDataError(`holdout part must be 'train' or 'valid', got '${h.part as string}'`);
+    if (h && !(h.fraction > 0 && h.fraction < 1))
+      throw new DnaDataError(`holdout fraction must be in (0, 1), got ${h.fraction}`);
+    if (h && h.part !== 'train' && h.part !== 'valid')
+      throw new DnaDataError(`holdout part must be 'train' or 'valid', got '${h.part as string}'`);
     this.#segs = [];
     for (const f of files) {
       for (const rec of f.records) {
-        let start = 0, end = rec.length;
+        let start = 0,
+          end = rec.length;
         if (h) {
           const cut = Math.floor(rec.length * (1 - h.fraction));
           if (h.part === 'train') end = cut;
@@ -55,7 +58,8 @@ export class FastaWindowSource implements WindowSource {
         if (end > start) this.#segs.push({ fasta: f, rec, start, end });
       }
     }
-    if (this.#segs.length === 0) throw new DnaDataError(`${files.map((f) => f.path).join(', ')}: no bases to sample from`);
+    if (this.#segs.length === 0)
+      throw new DnaDataError(`${files.map((f) => f.path).join(', ')}: no bases to sample from`);
   }
 
   get segments(): readonly { source: string; start: number; end: number }[] {
@@ -70,7 +74,10 @@ export class FastaWindowSource implements WindowSource {
     const h = this.options.holdout;
     if (h) {
       const pct = Math.round((1 - h.fraction) * 1000) / 10;
-      s += h.part === 'train' ? `; train part: first ${pct}% of each record` : `; valid part: last ${Math.round(h.fraction * 1000) / 10}% of each record`;
+      s +=
+        h.part === 'train'
+          ? `; train part: first ${pct}% of each record`
+          : `; valid part: last ${Math.round(h.fraction * 1000) / 10}% of each record`;
       s += ` (${this.totalTokens().toLocaleString('en-US')} bases)`;
     }
     if (this.options.shortRecords === 'pad') s += '; records shorter than a window are padded with PAD tokens';
@@ -107,12 +114,14 @@ export class FastaWindowSource implements WindowSource {
   }
 
   #checkLength(length: number): void {
-    if (!Number.isSafeInteger(length) || length < 1) throw new DnaDataError(`window length must be a whole number >= 1, got ${length}`);
+    if (!Number.isSafeInteger(length) || length < 1)
+      throw new DnaDataError(`window length must be a whole number >= 1, got ${length}`);
   }
 
   /** Reads a window at `start` of segment `seg` (padded when the segment is shorter). */
   #read(seg: Segment, start: number, length: number, out?: Uint8Array): TokenWindow {
-    if (out && out.length !== length) throw new DnaDataError(`window buffer has ${out.length} tokens, expected ${length}`);
+    if (out && out.length !== length)
+      throw new DnaDataError(`window buffer has ${out.length} tokens, expected ${length}`);
     const tokens = out ?? new Uint8Array(length);
     const n = Math.min(length, seg.end - start);
     seg.fasta.tokens(seg.rec, start, start + n, this.options, tokens, 0);
@@ -132,11 +141,14 @@ export class FastaWindowSource implements WindowSource {
     const cum = this.#cumFor(length);
     const total = cum[cum.length - 1]!;
     if (total === 0) {
-      throw new DnaDataError(`no record${this.options.holdout ? ' part' : ''} is at least ${length.toLocaleString('en-US')} bases long (the longest is ${this.maxWindowLength().toLocaleString('en-US')}); use a shorter window or shortRecords: 'pad'`);
+      throw new DnaDataError(
+        `no record${this.options.holdout ? ' part' : ''} is at least ${length.toLocaleString('en-US')} bases long (the longest is ${this.maxWindowLength().toLocaleString('en-US')}); use a shorter window or shortRecords: 'pad'`,
+      );
     }
     const k = rng.int(total);
     // binary search: the first segment whose cumulative count exceeds k
-    let lo = 0, hi = cum.length - 1;
+    let lo = 0,
+      hi = cum.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (cum[mid]! > k) hi = mid;
@@ -206,10 +218,17 @@ export function openDnaSource(path: string | readonly string[], opts: DnaSourceO
  * The train and valid parts of the same FASTA for next-token modelling on one genome: train windows from
  * the first (1 - fraction) of every record, valid windows from the last fraction; they never overlap.
  */
-export function openHoldoutSplits(path: string | readonly string[], fraction = 0.05, opts: Omit<DnaSourceOptions, 'holdout'> = {}): { train: FastaWindowSource; valid: FastaWindowSource } {
+export function openHoldoutSplits(
+  path: string | readonly string[],
+  fraction = 0.05,
+  opts: Omit<DnaSourceOptions, 'holdout'> = {},
+): { train: FastaWindowSource; valid: FastaWindowSource } {
   const train = openDnaSource(path, { ...opts, holdout: { part: 'train', fraction } });
   try {
-    return { train, valid: openDnaSource(path, { ...opts, reverseComplement: false, holdout: { part: 'valid', fraction } }) };
+    return {
+      train,
+      valid: openDnaSource(path, { ...opts, reverseComplement: false, holdout: { part: 'valid', fraction } }),
+    };
   } catch (e) {
     train.close();
     throw e;

@@ -34,7 +34,13 @@ export async function* fileBytes(path: string): AsyncGenerator<Buffer> {
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number>((res, rej) => {
-      child.on('error', (e) => rej(new DnaDataError(`${path}: is ${c}-compressed and \`${tool}\` could not be run (${e.message}); install it or decompress the file first`)));
+      child.on('error', (e) =>
+        rej(
+          new DnaDataError(
+            `${path}: is ${c}-compressed and \`${tool}\` could not be run (${e.message}); install it or decompress the file first`,
+          ),
+        ),
+      );
       child.on('close', (code) => res(code ?? 1));
     });
     exited.catch(() => undefined);

@@ -21,7 +21,22 @@ export const INVALID = 0xff;
 
 /** Token id -> printable symbol (specials in angle brackets). */
 export const DNA_VOCAB: readonly string[] = [
-  '<pad>', '<bos>', '<eos>', '<mask>', 'A', 'C', 'G', 'T', 'N', 'a', 'c', 'g', 't', 'n', '<unused14>', '<unused15>',
+  '<pad>',
+  '<bos>',
+  '<eos>',
+  '<mask>',
+  'A',
+  'C',
+  'G',
+  'T',
+  'N',
+  'a',
+  'c',
+  'g',
+  't',
+  'n',
+  '<unused14>',
+  '<unused15>',
 ];
 
 export interface TokenizeOptions {
@@ -83,8 +98,11 @@ export function encodeString(seq: string, opts: TokenizeOptions = {}): Uint8Arra
 }
 
 export function invalidByteError(byte: number, where: string, offset: number): DnaDataError {
-  const shown = byte >= 0x21 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `0x${byte.toString(16).padStart(2, '0')}`;
-  return new DnaDataError(`${where}: byte ${shown} at byte offset ${offset} is not a DNA base (A C G T N or an IUPAC code)`);
+  const shown =
+    byte >= 0x21 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `0x${byte.toString(16).padStart(2, '0')}`;
+  return new DnaDataError(
+    `${where}: byte ${shown} at byte offset ${offset} is not a DNA base (A C G T N or an IUPAC code)`,
+  );
 }
 
 const DECODE: string[] = DNA_VOCAB.map((s, i) => (i >= 4 && i <= 13 ? s : '?'));
@@ -94,7 +112,10 @@ export function decodeTokens(tokens: Uint8Array, opts: { specials?: boolean } = 
   const parts = new Array<string>(tokens.length);
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
-    if (t >= DNA_VOCAB_SIZE) throw new DnaDataError(`decodeTokens: token ${t} at index ${i} is outside the DNA vocabulary (0..${DNA_VOCAB_SIZE - 1})`);
+    if (t >= DNA_VOCAB_SIZE)
+      throw new DnaDataError(
+        `decodeTokens: token ${t} at index ${i} is outside the DNA vocabulary (0..${DNA_VOCAB_SIZE - 1})`,
+      );
     parts[i] = opts.specials ? DNA_VOCAB[t]! : DECODE[t]!;
   }
   return parts.join('');
@@ -103,17 +124,22 @@ export function decodeTokens(tokens: Uint8Array, opts: { specials?: boolean } = 
 // complement on token ids: A<->T, C<->G, N->N, same for soft-masked; specials stay themselves
 const COMPLEMENT = new Uint8Array(256);
 for (let i = 0; i < 256; i++) COMPLEMENT[i] = i;
-COMPLEMENT[TOKEN_A] = TOKEN_T; COMPLEMENT[TOKEN_T] = TOKEN_A;
-COMPLEMENT[TOKEN_C] = TOKEN_G; COMPLEMENT[TOKEN_G] = TOKEN_C;
-COMPLEMENT[9] = 12; COMPLEMENT[12] = 9;
-COMPLEMENT[10] = 11; COMPLEMENT[11] = 10;
+COMPLEMENT[TOKEN_A] = TOKEN_T;
+COMPLEMENT[TOKEN_T] = TOKEN_A;
+COMPLEMENT[TOKEN_C] = TOKEN_G;
+COMPLEMENT[TOKEN_G] = TOKEN_C;
+COMPLEMENT[9] = 12;
+COMPLEMENT[12] = 9;
+COMPLEMENT[10] = 11;
+COMPLEMENT[11] = 10;
 
 /** Reverse complement of a token sequence (into `out`, which may be `tokens` itself). */
 export function reverseComplement(tokens: Uint8Array, out: Uint8Array = new Uint8Array(tokens.length)): Uint8Array {
   const n = tokens.length;
   if (out.length < n) throw new Error('reverseComplement: output too short');
   for (let i = 0, j = n - 1; i <= j; i++, j--) {
-    const a = COMPLEMENT[tokens[i]!]!, b = COMPLEMENT[tokens[j]!]!;
+    const a = COMPLEMENT[tokens[i]!]!,
+      b = COMPLEMENT[tokens[j]!]!;
     out[i] = b;
     out[j] = a;
   }

@@ -50,7 +50,8 @@ describe('mamba-audio data commands', () => {
     expect(back.info.bytesPerSample).toBe(2);
     const want = decodeTokens(new Uint8Array(readFileSync(tok)).subarray(20), 'mulaw');
     expect(back.samples.length).toBe(want.length);
-    for (let i = 0; i < want.length; i += 101) expect(Math.abs(back.samples[i]! - want[i]!)).toBeLessThanOrEqual(1 / 32768);
+    for (let i = 0; i < want.length; i += 101)
+      expect(Math.abs(back.samples[i]! - want[i]!)).toBeLessThanOrEqual(1 / 32768);
   });
 
   it('bad input: one clean line, exit 1, nothing written', () => {

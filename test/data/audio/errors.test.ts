@@ -18,7 +18,11 @@ describe('bad audio input', () => {
 
   const expectError = (fn: () => unknown, ...parts: (string | RegExp)[]) => {
     let err: unknown;
-    try { fn(); } catch (e) { err = e; }
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(AudioDataError);
     const msg = (err as Error).message;
     expect(msg).not.toContain('\n');
@@ -51,9 +55,15 @@ describe('bad audio input', () => {
   });
 
   it('zero channels and zero rate', () => {
-    const zc = patched('zero-ch.wav', (b) => { b.writeUInt16LE(0, 22); return b; });
+    const zc = patched('zero-ch.wav', (b) => {
+      b.writeUInt16LE(0, 22);
+      return b;
+    });
     expectError(() => readWavInfo(zc), zc, /channels 0 is outside the allowed range/);
-    const zr = patched('zero-rate.wav', (b) => { b.writeUInt32LE(0, 24); return b; });
+    const zr = patched('zero-rate.wav', (b) => {
+      b.writeUInt32LE(0, 24);
+      return b;
+    });
     expectError(() => readWavInfo(zr), zr, /sample rate 0 Hz is outside the allowed range/);
   });
 
@@ -81,9 +91,20 @@ describe('bad audio input', () => {
     const dir = join(t.dir, 'man');
     mkdirSync(dir);
     writeFileSync(join(dir, 'a.wav'), readFileSync(good));
-    const base = { classes: ['one', 'two'], items: [{ path: 'a.wav', label: 'one', speaker: 's1', split: 'train' }, { path: 'a.wav', label: 'two', speaker: 's1', split: 'test' }] };
-    await expect(openAudioSet(base as never, 'train', { baseDir: dir })).rejects.toThrow(/speaker "s1" appears in both train and test/);
-    const badLabel = { classes: ['one', 'two'], items: [{ path: 'a.wav', label: 'three', speaker: 's1', split: 'train' }] };
+    const base = {
+      classes: ['one', 'two'],
+      items: [
+        { path: 'a.wav', label: 'one', speaker: 's1', split: 'train' },
+        { path: 'a.wav', label: 'two', speaker: 's1', split: 'test' },
+      ],
+    };
+    await expect(openAudioSet(base as never, 'train', { baseDir: dir })).rejects.toThrow(
+      /speaker "s1" appears in both train and test/,
+    );
+    const badLabel = {
+      classes: ['one', 'two'],
+      items: [{ path: 'a.wav', label: 'three', speaker: 's1', split: 'train' }],
+    };
     await expect(openAudioSet(badLabel as never, 'train', { baseDir: dir })).rejects.toThrow(/unknown label "three"/);
   });
 });

@@ -23,7 +23,8 @@ describe('the shipped spoken digits', () => {
     expect(test.clips.length).toBe(30);
     expect(train.speakers().filter((s) => test.speakers().includes(s))).toEqual([]);
     for (const s of [train, test]) expect(new Set(s.clips.map((c) => c.label)).size).toBe(10);
-    for (const c of train.clips) expect(readWavInfo(c.path)).toMatchObject({ sampleRate: 16000, channels: 1, bytesPerSample: 2 });
+    for (const c of train.clips)
+      expect(readWavInfo(c.path)).toMatchObject({ sampleRate: 16000, channels: 1, bytesPerSample: 2 });
     expect(train.describe()).toMatch(/padded at the end with the silence token 128 or cropped centrally/);
   });
 
@@ -44,7 +45,8 @@ describe('the shipped spoken digits', () => {
     const counts = new Array(10).fill(0);
     for (let i = 0; i < 2000; i++) counts[(await test.randomExample(4000, rng)).label]++;
     for (const c of counts) expect(c).toBeGreaterThan(140); // 200 expected per class
-    const a = await test.randomExample(4000, new Rng(1)), b = await test.randomExample(4000, new Rng(1));
+    const a = await test.randomExample(4000, new Rng(1)),
+      b = await test.randomExample(4000, new Rng(1));
     expect(a.source).toBe(b.source);
     expect(a.tokens.length).toBe(4000); // longer clips are cropped centrally
   });
@@ -67,7 +69,11 @@ describe('folder layouts, manifests and the recipes', () => {
 
   it('DIR/<split>/<class>/*.wav', async () => {
     const root = join(t.dir, 'splitdirs');
-    for (const [split, spk] of [['train', 'amy'], ['train', 'bob'], ['test', 'cat']] as const) {
+    for (const [split, spk] of [
+      ['train', 'amy'],
+      ['train', 'bob'],
+      ['test', 'cat'],
+    ] as const) {
       for (const cls of ['no', 'yes']) {
         mkdirSync(join(root, split, cls), { recursive: true });
         copyFileSync(utt, join(root, split, cls, `${spk}_${cls}.wav`));
@@ -77,7 +83,9 @@ describe('folder layouts, manifests and the recipes', () => {
     expect(train.classes).toEqual(['no', 'yes']);
     expect(train.speakers()).toEqual(['amy', 'bob']);
     expect((await openAudioSet(root, 'test')).speakers()).toEqual(['cat']);
-    await expect(openAudioSet(root, 'valid')).rejects.toThrow(/no clips in split "valid" \(splits present: train, test\)/);
+    await expect(openAudioSet(root, 'valid')).rejects.toThrow(
+      /no clips in split "valid" \(splits present: train, test\)/,
+    );
   });
 
   it('DIR/<class>/*.wav splits by a hash of the speaker prefix', async () => {
@@ -95,10 +103,15 @@ describe('folder layouts, manifests and the recipes', () => {
   });
 
   it('an in-memory manifest with labels by name or index', async () => {
-    const m: AudioManifest = { name: 'tiny', classes: ['a', 'b'], clipSamples: 8000, items: [
-      { path: 'utt.wav', label: 'a', speaker: 'x', split: 'train' },
-      { path: 'utt.wav', label: 1, speaker: 'y', split: 'train' },
-    ] };
+    const m: AudioManifest = {
+      name: 'tiny',
+      classes: ['a', 'b'],
+      clipSamples: 8000,
+      items: [
+        { path: 'utt.wav', label: 'a', speaker: 'x', split: 'train' },
+        { path: 'utt.wav', label: 1, speaker: 'y', split: 'train' },
+      ],
+    };
     const s = await openAudioSet(m, 'train', { baseDir: t.dir, encoding: 'linear' });
     expect(s.clipSamples).toBe(8000);
     expect(s.clips.map((c) => c.label)).toEqual([0, 1]);
@@ -107,7 +120,10 @@ describe('folder layouts, manifests and the recipes', () => {
 
   it('a TSV manifest', async () => {
     const tsv = join(t.dir, 'set.tsv');
-    writeFileSync(tsv, 'path\tlabel\tspeaker\tsplit\nutt.wav\tyes\tann\ttrain\nutt.wav\tno\tann\ttrain\nutt.wav\tno\tben\ttest\n');
+    writeFileSync(
+      tsv,
+      'path\tlabel\tspeaker\tsplit\nutt.wav\tyes\tann\ttrain\nutt.wav\tno\tann\ttrain\nutt.wav\tno\tben\ttest\n',
+    );
     const s = await openAudioSet(tsv, 'train');
     expect(s.classes).toEqual(['no', 'yes']);
     expect(s.clips.map((c) => c.label)).toEqual([1, 0]);
@@ -116,19 +132,22 @@ describe('folder layouts, manifests and the recipes', () => {
     await expect(openAudioSet(tsv, 'train')).rejects.toThrow(/the TSV header must name the columns path and label/);
   });
 
-  it.skipIf(espeak.skip)(espeak.title('the digits recipe writes a manifest split by voice variant that openAudioSet reads'), async () => {
-    const out = join(t.dir, 'digits');
-    mkdirSync(out);
-    const m = buildDigits(out, { voices: 5, renditions: 1, seed: 4 });
-    expect(m.items.length).toBe(50);
-    const bySplit = new Map<string, Set<string>>();
-    for (const it of m.items) bySplit.set(it.split!, (bySplit.get(it.split!) ?? new Set()).add(it.speaker!));
-    expect(bySplit.get('test')?.size).toBeGreaterThanOrEqual(1);
-    const train = await openAudioSet(out, 'train');
-    const test = await openAudioSet(out, 'test');
-    expect(train.speakers().filter((s) => test.speakers().includes(s))).toEqual([]);
-    expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).classes).toHaveLength(10);
-  });
+  it.skipIf(espeak.skip)(
+    espeak.title('the digits recipe writes a manifest split by voice variant that openAudioSet reads'),
+    async () => {
+      const out = join(t.dir, 'digits');
+      mkdirSync(out);
+      const m = buildDigits(out, { voices: 5, renditions: 1, seed: 4 });
+      expect(m.items.length).toBe(50);
+      const bySplit = new Map<string, Set<string>>();
+      for (const it of m.items) bySplit.set(it.split!, (bySplit.get(it.split!) ?? new Set()).add(it.speaker!));
+      expect(bySplit.get('test')?.size).toBeGreaterThanOrEqual(1);
+      const train = await openAudioSet(out, 'train');
+      const test = await openAudioSet(out, 'test');
+      expect(train.speakers().filter((s) => test.speakers().includes(s))).toEqual([]);
+      expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).classes).toHaveLength(10);
+    },
+  );
 
   it.skipIf(espeak.skip)(espeak.title('the long-speech recipe reads the texts in several voices'), async () => {
     const texts = join(t.dir, 'texts');

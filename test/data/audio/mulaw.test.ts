@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decodeTokens, encodeSamples, muLawCompress, muLawExpand, silenceToken, tokenTable } from '../../../src/data/audio/mulaw.js';
+import {
+  decodeTokens,
+  encodeSamples,
+  muLawCompress,
+  muLawExpand,
+  silenceToken,
+  tokenTable,
+} from '../../../src/data/audio/mulaw.js';
 import { randu, randn } from '../../helpers.js';
 
 // The WaveNet/SaShiMi formula written out independently of the implementation.
@@ -43,8 +50,12 @@ describe('mu-law tokens', () => {
   it('mu-law keeps quiet speech far better than linear 8-bit', () => {
     const err = (enc: 'mulaw' | 'linear') => {
       const y = decodeTokens(encodeSamples(small, enc), enc);
-      let e = 0, s = 0;
-      for (let i = 0; i < small.length; i++) { e += (y[i]! - small[i]!) ** 2; s += small[i]! ** 2; }
+      let e = 0,
+        s = 0;
+      for (let i = 0; i < small.length; i++) {
+        e += (y[i]! - small[i]!) ** 2;
+        s += small[i]! ** 2;
+      }
       return 10 * Math.log10(s / e);
     };
     expect(err('mulaw')).toBeGreaterThan(err('linear') + 10);

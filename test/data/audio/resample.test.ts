@@ -10,7 +10,13 @@ import { espeakUtterance, snrDb, sox, soxDecode, tempDir } from './fixtures.js';
 // between 7.2 and 8 kHz, which both leave alone in the passband).
 const SOX_SNR_DB = 40;
 
-function chirp(rate: number, seconds: number, f0: number, f1: number, amp = 0.8): { x: Float32Array; at: (t: number) => number } {
+function chirp(
+  rate: number,
+  seconds: number,
+  f0: number,
+  f1: number,
+  amp = 0.8,
+): { x: Float32Array; at: (t: number) => number } {
   const k = (f1 - f0) / seconds;
   const at = (t: number) => amp * Math.sin(2 * Math.PI * (f0 * t + (k / 2) * t * t));
   const x = new Float32Array(Math.round(rate * seconds));
@@ -57,7 +63,11 @@ describe('resampler', () => {
   });
 
   it('passes a sweep inside the passband unchanged (44.1 kHz -> 16 kHz and 8 kHz -> 16 kHz)', () => {
-    for (const [from, to, top] of [[44100, 16000, 7000], [8000, 16000, 3500], [22050, 16000, 7000]] as const) {
+    for (const [from, to, top] of [
+      [44100, 16000, 7000],
+      [8000, 16000, 3500],
+      [22050, 16000, 7000],
+    ] as const) {
       const { x, at } = chirp(from, 1, 50, top);
       const y = resample(x, from, to);
       const ideal = Float64Array.from(y, (_, i) => at(i / to));
@@ -75,7 +85,10 @@ describe('resampler', () => {
       parts.push(r.flush());
       const y = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
       let at = 0;
-      for (const p of parts) { y.set(p, at); at += p.length; }
+      for (const p of parts) {
+        y.set(p, at);
+        at += p.length;
+      }
       expect(y.length).toBe(whole.length);
       let worst = 0;
       for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(y[i]! - whole[i]!));

@@ -26,7 +26,11 @@ describe('token file header', () => {
   const tokens = Uint8Array.from({ length: 1234 }, () => Math.floor(r() * 256));
 
   it('round-trips tokens, rate and encoding', () => {
-    for (const [rate, encoding] of [[8000, 'mulaw'], [44100, 'linear'], [16000, 'mulaw']] as const) {
+    for (const [rate, encoding] of [
+      [8000, 'mulaw'],
+      [44100, 'linear'],
+      [16000, 'mulaw'],
+    ] as const) {
       const bytes = encodeTokenFile(tokens, rate, encoding);
       expect(bytes.length).toBe(TOKEN_HEADER_BYTES + tokens.length);
       expect(Buffer.from(bytes.subarray(0, 4)).toString('latin1')).toBe('MTOK');
@@ -43,21 +47,44 @@ describe('token file header', () => {
       f(new DataView(b.buffer));
       return () => decodeTokenFile(b, 'bad.tokens');
     };
-    expect(set((dv) => dv.setUint16(4, 9, true))).toThrow(/bad\.tokens: token format version 9; this build reads version 1/);
-    expect(set((dv) => dv.setUint16(6, 7, true))).toThrow(/bad\.tokens: token header field encoding is 7; allowed 0 \(mulaw\) or 1 \(linear\)/);
-    expect(set((dv) => dv.setUint32(8, 3, true))).toThrow(/bad\.tokens: token header field rate is 3 Hz; allowed 1000\.\.384000/);
-    expect(() => decodeTokenFile(good.subarray(0, good.length - 10), 'cut.tokens')).toThrow(/cut\.tokens: token header field count is 1234, the file holds 1224 tokens/);
-    expect(() => decodeTokenFile(tokens.subarray(4), 'raw.tokens')).toThrow(/raw\.tokens: no token header .*--raw --rate HZ/);
-    expect(decodeTokenFile(tokens.subarray(4), 'raw.tokens', { rate: 8000, encoding: 'linear' })).toMatchObject({ rate: 8000, encoding: 'linear', header: false });
+    expect(set((dv) => dv.setUint16(4, 9, true))).toThrow(
+      /bad\.tokens: token format version 9; this build reads version 1/,
+    );
+    expect(set((dv) => dv.setUint16(6, 7, true))).toThrow(
+      /bad\.tokens: token header field encoding is 7; allowed 0 \(mulaw\) or 1 \(linear\)/,
+    );
+    expect(set((dv) => dv.setUint32(8, 3, true))).toThrow(
+      /bad\.tokens: token header field rate is 3 Hz; allowed 1000\.\.384000/,
+    );
+    expect(() => decodeTokenFile(good.subarray(0, good.length - 10), 'cut.tokens')).toThrow(
+      /cut\.tokens: token header field count is 1234, the file holds 1224 tokens/,
+    );
+    expect(() => decodeTokenFile(tokens.subarray(4), 'raw.tokens')).toThrow(
+      /raw\.tokens: no token header .*--raw --rate HZ/,
+    );
+    expect(decodeTokenFile(tokens.subarray(4), 'raw.tokens', { rate: 8000, encoding: 'linear' })).toMatchObject({
+      rate: 8000,
+      encoding: 'linear',
+      header: false,
+    });
     // a header that disagrees with what the reader needs (e.g. training at 16 kHz)
     const f = join(t.dir, 'at8k.tokens');
     writeFileSync(f, good);
-    expect(() => readTokens(f, { expect: { rate: 16000, encoding: 'mulaw' } })).toThrow(/at8k\.tokens: mulaw tokens at 8000 Hz; expected mulaw at 16000 Hz/);
+    expect(() => readTokens(f, { expect: { rate: 16000, encoding: 'mulaw' } })).toThrow(
+      /at8k\.tokens: mulaw tokens at 8000 Hz; expected mulaw at 16000 Hz/,
+    );
   });
 
   it('CLI: tokenize at 8 kHz, detokenize plays at 8 kHz with no --rate; --raw files need --raw --rate', () => {
     const wav = join(t.dir, 'tone.wav');
-    writeFileSync(wav, encodeWav(Float32Array.from({ length: 22050 }, (_, i) => 0.3 * Math.sin(i / 7)), 22050, 16));
+    writeFileSync(
+      wav,
+      encodeWav(
+        Float32Array.from({ length: 22050 }, (_, i) => 0.3 * Math.sin(i / 7)),
+        22050,
+        16,
+      ),
+    );
     const tok = join(t.dir, 'tone.tokens');
     expect(cli('tokenize', wav, '--rate', '8000', '-o', tok).code).toBe(0);
     const head = decodeTokenFile(new Uint8Array(readFileSync(tok)), tok);
@@ -84,16 +111,30 @@ describe('token file header', () => {
     expect(readWavMono(join(t.dir, 'y.wav')).rate).toBe(8000);
   });
 
-  it.skipIf(!hasSox)('FLAC is decoded through sox; without sox the message says how to convert (needs sox to make one)', () => {
-    const wav = join(t.dir, 'f.wav'), flac = join(t.dir, 'f.flac');
-    writeFileSync(wav, encodeWav(Float32Array.from({ length: 16000 }, (_, i) => 0.3 * Math.sin(i / 5)), 16000, 16));
-    expect(spawnSync('sox', [wav, flac]).status).toBe(0);
-    const a = cli('tokenize', wav, '-o', join(t.dir, 'a.tokens')), b = cli('tokenize', flac, '-o', join(t.dir, 'b.tokens'));
-    expect(a.code, a.err).toBe(0);
-    expect(b.code, b.err).toBe(0);
-    expect(Buffer.compare(readFileSync(join(t.dir, 'a.tokens')), readFileSync(join(t.dir, 'b.tokens')))).toBe(0);
-    const noSox = cliEnv({ ...process.env, PATH: '/nonexistent' }, 'tokenize', flac, '-o', join(t.dir, 'c.tokens'));
-    expect(noSox.code).toBe(1);
-    expect(noSox.err).toBe(`mamba-audio: error: ${flac}: FLAC needs sox to decode (not found); install sox or convert it: sox ${flac} out.wav\n`);
-  });
+  it.skipIf(!hasSox)(
+    'FLAC is decoded through sox; without sox the message says how to convert (needs sox to make one)',
+    () => {
+      const wav = join(t.dir, 'f.wav'),
+        flac = join(t.dir, 'f.flac');
+      writeFileSync(
+        wav,
+        encodeWav(
+          Float32Array.from({ length: 16000 }, (_, i) => 0.3 * Math.sin(i / 5)),
+          16000,
+          16,
+        ),
+      );
+      expect(spawnSync('sox', [wav, flac]).status).toBe(0);
+      const a = cli('tokenize', wav, '-o', join(t.dir, 'a.tokens')),
+        b = cli('tokenize', flac, '-o', join(t.dir, 'b.tokens'));
+      expect(a.code, a.err).toBe(0);
+      expect(b.code, b.err).toBe(0);
+      expect(Buffer.compare(readFileSync(join(t.dir, 'a.tokens')), readFileSync(join(t.dir, 'b.tokens')))).toBe(0);
+      const noSox = cliEnv({ ...process.env, PATH: '/nonexistent' }, 'tokenize', flac, '-o', join(t.dir, 'c.tokens'));
+      expect(noSox.code).toBe(1);
+      expect(noSox.err).toBe(
+        `mamba-audio: error: ${flac}: FLAC needs sox to decode (not found); install sox or convert it: sox ${flac} out.wav\n`,
+      );
+    },
+  );
 });

@@ -37,7 +37,11 @@ function message(f: string): string {
 }
 
 // offsets in the canonical 44-byte header encodeWav writes
-const CHANNELS = 22, RATE = 24, BLOCK_ALIGN = 32, BITS = 34, DATA_SIZE = 40;
+const CHANNELS = 22,
+  RATE = 24,
+  BLOCK_ALIGN = 32,
+  BITS = 34,
+  DATA_SIZE = 40;
 
 describe('WAV header bounds', () => {
   it('the unedited file reads', () => {
@@ -49,7 +53,9 @@ describe('WAV header bounds', () => {
       /fmt chunk: sample rate 3 Hz is outside the allowed range \(1000\.\.768000 Hz\)/,
     );
     expect(message(wav('rate0.wav', (b) => b.writeUInt32LE(0, RATE)))).toMatch(/sample rate 0 Hz is outside/);
-    expect(message(wav('ratemax.wav', (b) => b.writeUInt32LE(0xffffffff, RATE)))).toMatch(/sample rate 4294967295 Hz is outside/);
+    expect(message(wav('ratemax.wav', (b) => b.writeUInt32LE(0xffffffff, RATE)))).toMatch(
+      /sample rate 4294967295 Hz is outside/,
+    );
     // the bounds themselves are accepted
     for (const r of [WAV_LIMITS.minSampleRate, WAV_LIMITS.maxSampleRate]) {
       const f = wav(`rate-${r}.wav`, (b) => b.writeUInt32LE(r, RATE));
@@ -57,8 +63,12 @@ describe('WAV header bounds', () => {
     }
   });
   it('channels outside 1..64', () => {
-    expect(message(wav('ch0.wav', (b) => b.writeUInt16LE(0, CHANNELS)))).toMatch(/fmt chunk: channels 0 is outside the allowed range \(1\.\.64\)/);
-    expect(message(wav('ch65535.wav', (b) => b.writeUInt16LE(65535, CHANNELS)))).toMatch(/channels 65535 is outside the allowed range \(1\.\.64\)/);
+    expect(message(wav('ch0.wav', (b) => b.writeUInt16LE(0, CHANNELS)))).toMatch(
+      /fmt chunk: channels 0 is outside the allowed range \(1\.\.64\)/,
+    );
+    expect(message(wav('ch65535.wav', (b) => b.writeUInt16LE(65535, CHANNELS)))).toMatch(
+      /channels 65535 is outside the allowed range \(1\.\.64\)/,
+    );
   });
   it('bits per sample not in the supported set', () => {
     expect(message(wav('bits12.wav', (b) => b.writeUInt16LE(12, BITS)))).toMatch(

@@ -35,7 +35,7 @@ function build(s: Spec): Buffer {
   const r = rng(s.frames * 31 + s.bits);
   const bps = s.bits / 8;
   const data = Buffer.alloc(s.frames * s.channels * bps);
-  const float = (s.tag === 3 || s.sub === 3);
+  const float = s.tag === 3 || s.sub === 3;
   for (let i = 0, o = 0; i < s.frames * s.channels; i++, o += bps) {
     const u = r() * 2 - 1;
     if (float && s.bits === 32) data.writeFloatLE(u, o);
@@ -139,11 +139,20 @@ describe('encodeWav through wavefile', () => {
     expect(b.toString('latin1', 0, 4)).toBe('RIFF');
     expect(b.readUInt32LE(4)).toBe(b.length - 8);
     expect(b.toString('latin1', 8, 16)).toBe('WAVEfmt ');
-    expect([b.readUInt32LE(16), b.readUInt16LE(20), b.readUInt16LE(22), b.readUInt32LE(24), b.readUInt32LE(28), b.readUInt16LE(32), b.readUInt16LE(34)])
-      .toEqual([16, 1, 1, 16000, 32000, 2, 16]);
+    expect([
+      b.readUInt32LE(16),
+      b.readUInt16LE(20),
+      b.readUInt16LE(22),
+      b.readUInt32LE(24),
+      b.readUInt32LE(28),
+      b.readUInt16LE(32),
+      b.readUInt16LE(34),
+    ]).toEqual([16, 1, 1, 16000, 32000, 2, 16]);
     expect(b.toString('latin1', 36, 40)).toBe('data');
     expect(b.readUInt32LE(40)).toBe(12);
-    expect(Array.from({ length: 6 }, (_, i) => b.readInt16LE(44 + 2 * i))).toEqual([0, 16384, -16384, 32767, -32768, 1]);
+    expect(Array.from({ length: 6 }, (_, i) => b.readInt16LE(44 + 2 * i))).toEqual([
+      0, 16384, -16384, 32767, -32768, 1,
+    ]);
   });
   it('pads an odd 8-bit data chunk and round-trips stereo through both readers', () => {
     const r = rng(9);
@@ -159,6 +168,7 @@ describe('encodeWav through wavefile', () => {
     expect(readWavInfo(odd).frames).toBe(333);
     const back = readWavMono(f).samples;
     expect(Array.from(back)).toEqual(Array.from(blocks(f, 100)));
-    for (let i = 0; i < 333; i++) expect(Math.abs(back[i]! - (ch[0]![i]! + ch[1]![i]!) / 2)).toBeLessThan(1 / 128 + 1e-6);
+    for (let i = 0; i < 333; i++)
+      expect(Math.abs(back[i]! - (ch[0]![i]! + ch[1]![i]!) / 2)).toBeLessThan(1 / 128 + 1e-6);
   });
 });

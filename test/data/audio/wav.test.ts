@@ -15,12 +15,17 @@ const FORMATS: [string, string[], { tag: number; channels: number; bytes: number
   ['f32', ['-e', 'floating-point', '-b', '32'], { tag: 3, channels: 1, bytes: 4 }],
   ['f64', ['-e', 'floating-point', '-b', '64'], { tag: 3, channels: 1, bytes: 8 }],
   ['s16 stereo', ['-e', 'signed', '-b', '16', '-c', '2'], { tag: 1, channels: 2, bytes: 2 }],
-  ['s24 3-channel 48 kHz', ['-e', 'signed', '-b', '24', '-c', '3', '-r', '48000'], { tag: 0xfffe, channels: 3, bytes: 3 }],
+  [
+    's24 3-channel 48 kHz',
+    ['-e', 'signed', '-b', '24', '-c', '3', '-r', '48000'],
+    { tag: 0xfffe, channels: 3, bytes: 3 },
+  ],
 ];
 
 describe('WAV decoding matches sox', () => {
   const t = tempDir('wav');
-  let src = '', clip = '';
+  let src = '',
+    clip = '';
   beforeAll(() => {
     src = espeakUtterance(join(t.dir, 'utt.wav'));
     clip = join(t.dir, 'clip.wav');
@@ -32,7 +37,10 @@ describe('WAV decoding matches sox', () => {
     it(name, () => {
       const f = join(t.dir, `${name.replace(/\W+/g, '_')}.wav`);
       // channels that differ from each other (so averaging is really checked): channel c gets gain 1 - 0.3c
-      const remix = want.channels > 1 ? ['remix', ...Array.from({ length: want.channels }, (_, c) => `1v${(1 - 0.3 * c).toFixed(1)}`)] : [];
+      const remix =
+        want.channels > 1
+          ? ['remix', ...Array.from({ length: want.channels }, (_, c) => `1v${(1 - 0.3 * c).toFixed(1)}`)]
+          : [];
       const pre = args.filter((a, i) => !(a === '-c' || args[i - 1] === '-c'));
       sox([clip, ...pre, f, ...remix]);
       const info = readWavInfo(f);
@@ -56,17 +64,41 @@ describe('WAV decoding matches sox', () => {
     const data = readFileSync(f32).subarray(plain.dataOffset, plain.dataOffset + plain.dataBytes);
     // a 40-byte extensible fmt chunk: cbSize 22, valid bits 32, mask FL|FR, subformat KSDATAFORMAT_SUBTYPE_IEEE_FLOAT
     const fmt = Buffer.alloc(40);
-    fmt.writeUInt16LE(0xfffe, 0); fmt.writeUInt16LE(2, 2); fmt.writeUInt32LE(plain.sampleRate, 4);
-    fmt.writeUInt32LE(plain.sampleRate * 8, 8); fmt.writeUInt16LE(8, 12); fmt.writeUInt16LE(32, 14);
-    fmt.writeUInt16LE(22, 16); fmt.writeUInt16LE(32, 18); fmt.writeUInt32LE(3, 20);
+    fmt.writeUInt16LE(0xfffe, 0);
+    fmt.writeUInt16LE(2, 2);
+    fmt.writeUInt32LE(plain.sampleRate, 4);
+    fmt.writeUInt32LE(plain.sampleRate * 8, 8);
+    fmt.writeUInt16LE(8, 12);
+    fmt.writeUInt16LE(32, 14);
+    fmt.writeUInt16LE(22, 16);
+    fmt.writeUInt16LE(32, 18);
+    fmt.writeUInt32LE(3, 20);
     Buffer.from('0300000000001000800000aa00389b71', 'hex').copy(fmt, 24);
-    const chunk = (id: string, body: Buffer) => { const h = Buffer.alloc(8); h.write(id, 0, 'ascii'); h.writeUInt32LE(body.length, 4); return Buffer.concat([h, body]); };
-    const body = Buffer.concat([Buffer.from('WAVE'), chunk('fmt ', fmt), chunk('LIST', Buffer.from('INFOISFT\x04\x00\x00\x00test')), chunk('data', Buffer.from(data))]);
-    const riff = Buffer.alloc(8); riff.write('RIFF'); riff.writeUInt32LE(body.length, 4);
+    const chunk = (id: string, body: Buffer) => {
+      const h = Buffer.alloc(8);
+      h.write(id, 0, 'ascii');
+      h.writeUInt32LE(body.length, 4);
+      return Buffer.concat([h, body]);
+    };
+    const body = Buffer.concat([
+      Buffer.from('WAVE'),
+      chunk('fmt ', fmt),
+      chunk('LIST', Buffer.from('INFOISFT\x04\x00\x00\x00test')),
+      chunk('data', Buffer.from(data)),
+    ]);
+    const riff = Buffer.alloc(8);
+    riff.write('RIFF');
+    riff.writeUInt32LE(body.length, 4);
     const f = join(t.dir, 'ext-float.wav');
     writeFileSync(f, Buffer.concat([riff, body]));
     const info = readWavInfo(f);
-    expect(info).toMatchObject({ formatTag: 0xfffe, extensible: true, format: 'float', channels: 2, bytesPerSample: 4 });
+    expect(info).toMatchObject({
+      formatTag: 0xfffe,
+      extensible: true,
+      format: 'float',
+      channels: 2,
+      bytesPerSample: 4,
+    });
     const ref = soxDecode(f);
     expect(relErr(readWavMono(f).samples, downmix(ref.samples, ref.channels))).toBeLessThan(1e-6);
   });
@@ -75,7 +107,8 @@ describe('WAV decoding matches sox', () => {
     const piped = join(t.dir, 'piped.wav');
     writeFileSync(piped, espeakStdout('one two three'));
     const direct = espeakUtterance(join(t.dir, 'direct.wav'), 'one two three');
-    const a = readWavMono(piped).samples, b = readWavMono(direct).samples;
+    const a = readWavMono(piped).samples,
+      b = readWavMono(direct).samples;
     expect(a.length).toBe(b.length);
     expect(relErr(a, b)).toBe(0);
   });
@@ -86,7 +119,10 @@ describe('WAV decoding matches sox', () => {
     expect(parts.length).toBeGreaterThan(10);
     const joined = new Float32Array(whole.length);
     let at = 0;
-    for (const p of parts) { joined.set(p, at); at += p.length; }
+    for (const p of parts) {
+      joined.set(p, at);
+      at += p.length;
+    }
     expect(at).toBe(whole.length);
     expect(relErr(joined, whole)).toBe(0);
   });

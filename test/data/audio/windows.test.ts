@@ -12,7 +12,8 @@ import { espeakUtterance, sox, tempDir } from './fixtures.js';
 
 describe('tokenizing and windows', () => {
   const t = tempDir('win');
-  let a = '', b44 = '';
+  let a = '',
+    b44 = '';
   beforeAll(() => {
     a = espeakUtterance(join(t.dir, 'a.wav'), 'one two three');
     b44 = join(t.dir, 'b44.wav');
@@ -90,7 +91,8 @@ describe('tokenizing and windows', () => {
 
   it('several files: windows never cross a file, and a hold-out by file keeps files apart', async () => {
     const src = await openAudioWindows([a, b44]);
-    const la = tokenizeWav(a).tokens.length, lb = tokenizeWav(b44).tokens.length;
+    const la = tokenizeWav(a).tokens.length,
+      lb = tokenizeWav(b44).tokens.length;
     expect(src.records.map((r) => r.tokens.length)).toEqual([la, lb]);
     const len = Math.floor(Math.min(la, lb) / 2);
     const rng = new Rng(9);
@@ -102,7 +104,10 @@ describe('tokenizing and windows', () => {
     }
     expect(seen.size).toBe(2);
     let count = 0;
-    for await (const w of src.sequentialWindows(1000)) { count++; expect(w.start % 1000).toBe(0); }
+    for await (const w of src.sequentialWindows(1000)) {
+      count++;
+      expect(w.start % 1000).toBe(0);
+    }
     expect(count).toBe(Math.floor(la / 1000) + Math.floor(lb / 1000));
     const tr = await openAudioWindows(t.dir, { holdout: { part: 'train', fraction: 0.3, by: 'file' } });
     const va = await openAudioWindows(t.dir, { holdout: { part: 'valid', fraction: 0.3, by: 'file' } });

@@ -57,7 +57,8 @@ describe('BGZF blocks are verified', () => {
     const { coff } = idx();
     const orig = readFileSync(G27);
     const blk = 3; // a data block in the middle of the genome
-    const c = coff[blk]!, bsize = orig.readUInt16LE(c + 16) + 1;
+    const c = coff[blk]!,
+      bsize = orig.readUInt16LE(c + 16) + 1;
     const payload = orig.subarray(c + 18, c + bsize - 8);
     const want = inflateRawSync(payload);
     // find, by trial, a bit whose flip still inflates to the same number of bytes (so ISIZE agrees)
@@ -77,45 +78,67 @@ describe('BGZF blocks are verified', () => {
     // the reference decoder (zlib's gunzip checks each member's trailer) rejects it too
     expect(() => gunzipSync(readFileSync(f))).toThrow(/incorrect data check/);
     const e = errorOf(() => readAll(f));
-    expect(e.message).toMatch(new RegExp(`flip\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`));
+    expect(e.message).toMatch(
+      new RegExp(`flip\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`),
+    );
     // the same through the CLI: one line, exit 1, nothing on stdout
     const name = readFileSync(`${G27}.fai`, 'latin1').split('\t')[0]!;
     const r = spawnSync(process.execPath, [BIN, 'region', f, name], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(new RegExp(`^mamba-dna: error: .*flip\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch.*\\n$`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^mamba-dna: error: .*flip\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch.*\\n$`,
+      ),
+    );
     if (hasSamtools) expect(spawnSync('samtools', ['faidx', f, name], { encoding: 'latin1' }).status).not.toBe(0);
   });
 
   it('a flipped bit in the stored CRC field is caught', () => {
     const { coff } = idx();
     const orig = readFileSync(G27);
-    const c = coff[1]!, bsize = orig.readUInt16LE(c + 16) + 1;
+    const c = coff[1]!,
+      bsize = orig.readUInt16LE(c + 16) + 1;
     const f = damaged('crc.fa.gz', (b) => (b[c + bsize - 8]! ^= 0x10));
-    expect(errorOf(() => readAll(f)).message).toMatch(new RegExp(`crc\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`));
+    expect(errorOf(() => readAll(f)).message).toMatch(
+      new RegExp(`crc\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`),
+    );
   });
 
   it('an ISIZE that disagrees with the inflated data is caught', () => {
     const { coff } = idx();
     const orig = readFileSync(G27);
-    const c = coff[2]!, bsize = orig.readUInt16LE(c + 16) + 1;
+    const c = coff[2]!,
+      bsize = orig.readUInt16LE(c + 16) + 1;
     const f = damaged('isize.fa.gz', (b) => b.writeUInt32LE(b.readUInt32LE(c + bsize - 4) - 1, c + bsize - 4));
-    expect(errorOf(() => readAll(f)).message).toMatch(new RegExp(`isize\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: it inflates to 65280 bytes but its ISIZE field says 65279`));
+    expect(errorOf(() => readAll(f)).message).toMatch(
+      new RegExp(
+        `isize\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: it inflates to 65280 bytes but its ISIZE field says 65279`,
+      ),
+    );
     const g = damaged('isize-big.fa.gz', (b) => b.writeUInt32LE(0x7fffffff, c + bsize - 4), false);
-    expect(errorOf(() => scanBgzf(g)).message).toMatch(new RegExp(`compressed offset ${c}: ISIZE 2147483647 is over the BGZF maximum`));
+    expect(errorOf(() => scanBgzf(g)).message).toMatch(
+      new RegExp(`compressed offset ${c}: ISIZE 2147483647 is over the BGZF maximum`),
+    );
   });
 
   it('BSIZE 0 and BSIZE past the end of the file', () => {
     const { coff } = idx();
     const c = coff[1]!;
     const zero = damaged('bsize0.fa.gz', (b) => b.writeUInt16LE(0, c + 16));
-    expect(errorOf(() => readAll(zero)).message).toMatch(new RegExp(`bsize0\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: its BSIZE field is smaller`));
+    expect(errorOf(() => readAll(zero)).message).toMatch(
+      new RegExp(`bsize0\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: its BSIZE field is smaller`),
+    );
     const noGzi = damaged('bsize0-scan.fa.gz', (b) => b.writeUInt16LE(0, c + 16), false);
-    expect(errorOf(() => scanBgzf(noGzi)).message).toMatch(new RegExp(`bsize0-scan\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: its BSIZE`));
+    expect(errorOf(() => scanBgzf(noGzi)).message).toMatch(
+      new RegExp(`bsize0-scan\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: its BSIZE`),
+    );
     // the last data block claims 64 KiB: it runs past the end of the file
     const last = coff[coff.length - 1]!;
     const big = damaged('bsize-big.fa.gz', (b) => b.writeUInt16LE(0xffff, last + 16), false);
-    expect(errorOf(() => scanBgzf(big)).message).toMatch(new RegExp(`bsize-big\\.fa\\.gz: truncated bgzip file: the block at compressed offset ${last} needs 65536 bytes`));
+    expect(errorOf(() => scanBgzf(big)).message).toMatch(
+      new RegExp(`bsize-big\\.fa\\.gz: truncated bgzip file: the block at compressed offset ${last} needs 65536 bytes`),
+    );
   });
 
   it('.gzi offsets outside the file, not increasing, or beyond any file', () => {
@@ -129,19 +152,32 @@ describe('BGZF blocks are verified', () => {
       return f;
     };
     const past = gzi('gzi-past.fa.gz', [[BigInt(size + 1000), 65280n]]);
-    expect(errorOf(() => readAll(past)).message).toMatch(/gzi-past\.fa\.gz: its \.gzi index points past the end of the file/);
-    const order = gzi('gzi-order.fa.gz', [[20000n, 65280n], [10000n, 130560n]]);
-    expect(errorOf(() => readAll(order)).message).toMatch(/gzi-order\.fa\.gz\.gzi: \.gzi index is damaged at entry 1: offsets must increase/);
+    expect(errorOf(() => readAll(past)).message).toMatch(
+      /gzi-past\.fa\.gz: its \.gzi index points past the end of the file/,
+    );
+    const order = gzi('gzi-order.fa.gz', [
+      [20000n, 65280n],
+      [10000n, 130560n],
+    ]);
+    expect(errorOf(() => readAll(order)).message).toMatch(
+      /gzi-order\.fa\.gz\.gzi: \.gzi index is damaged at entry 1: offsets must increase/,
+    );
     const huge = gzi('gzi-huge.fa.gz', [[1n << 62n, 65280n]]);
-    expect(errorOf(() => readAll(huge)).message).toMatch(/gzi-huge\.fa\.gz\.gzi: \.gzi index is damaged at entry 0: offset \d+ is beyond any file/);
+    expect(errorOf(() => readAll(huge)).message).toMatch(
+      /gzi-huge\.fa\.gz\.gzi: \.gzi index is damaged at entry 0: offset \d+ is beyond any file/,
+    );
     const count = damaged('gzi-count.fa.gz', () => undefined, false);
     const b = Buffer.alloc(8);
     b.writeBigUInt64LE(0xffffffffffffffffn, 0);
     writeFileSync(`${count}.gzi`, b);
-    expect(errorOf(() => readAll(count)).message).toMatch(/gzi-count\.fa\.gz\.gzi: \.gzi index is damaged: it says 18446744073709551615 entries/);
+    expect(errorOf(() => readAll(count)).message).toMatch(
+      /gzi-count\.fa\.gz\.gzi: \.gzi index is damaged: it says 18446744073709551615 entries/,
+    );
     // an entry inside the file that is not a block start
     const mid = gzi('gzi-mid.fa.gz', [[1000n, 65280n]]);
-    expect(errorOf(() => readAll(mid)).message).toMatch(/gzi-mid\.fa\.gz: corrupt bgzip block at compressed offset 1000: not a BGZF block header/);
+    expect(errorOf(() => readAll(mid)).message).toMatch(
+      /gzi-mid\.fa\.gz: corrupt bgzip block at compressed offset 1000: not a BGZF block header/,
+    );
     expect(() => parseGzi(Buffer.alloc(3), 'x.gzi')).toThrow(DnaDataError);
   });
 
@@ -153,17 +189,31 @@ describe('BGZF blocks are verified', () => {
     // the last data block loses its second half; the EOF marker is kept, so only the block is short
     writeFileSync(f, Buffer.concat([orig.subarray(0, c + 200), orig.subarray(orig.length - 28)]));
     copyFileSync(`${G27}.gzi`, `${f}.gzi`);
-    expect(errorOf(() => readAll(f)).message).toMatch(new RegExp(`cut\\.fa\\.gz: truncated bgzip block at compressed offset ${c}: it needs \\d+ bytes, 200 remain`));
+    expect(errorOf(() => readAll(f)).message).toMatch(
+      new RegExp(`cut\\.fa\\.gz: truncated bgzip block at compressed offset ${c}: it needs \\d+ bytes, 200 remain`),
+    );
   });
 });
 
 describe('the CLI error mapping', () => {
   it('turns data and file-system errors into one line, keeps bugs (node ERR_* codes) as they are', async () => {
-    await expect(asUserErrors(() => { throw new DnaDataError('x.fa: bad'); })).rejects.toBeInstanceOf(UserError);
+    await expect(
+      asUserErrors(() => {
+        throw new DnaDataError('x.fa: bad');
+      }),
+    ).rejects.toBeInstanceOf(UserError);
     const fsErr = Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT', path: '/nope' });
-    await expect(asUserErrors(() => { throw fsErr; })).rejects.toThrow(/^\/nope: ENOENT/);
+    await expect(
+      asUserErrors(() => {
+        throw fsErr;
+      }),
+    ).rejects.toThrow(/^\/nope: ENOENT/);
     const bug = Object.assign(new RangeError('The value of "offset" is out of range.'), { code: 'ERR_OUT_OF_RANGE' });
-    await expect(asUserErrors(() => { throw bug; })).rejects.toBe(bug);
+    await expect(
+      asUserErrors(() => {
+        throw bug;
+      }),
+    ).rejects.toBe(bug);
   });
   it('prints the stack of an unexpected error with MAMBA_DEBUG, and only the message without', () => {
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);

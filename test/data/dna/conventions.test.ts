@@ -6,7 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BgzfWriter, DnaDataError, FaiBuilder, IndexedFasta, indexFasta, streamFasta } from '../../../src/data/dna/index.js';
+import {
+  BgzfWriter,
+  DnaDataError,
+  FaiBuilder,
+  IndexedFasta,
+  indexFasta,
+  streamFasta,
+} from '../../../src/data/dna/index.js';
 import { formatFastaRecord, parseRegion } from '../../../src/data/dna/regions.js';
 import { hasSamtools, tempDir, writeText } from './helpers.js';
 
@@ -21,7 +28,10 @@ const CASES: { name: string; text: string; fai: string; regions: [string, string
     name: 'empty-middle.fa',
     text: '>a\nACGT\n>b\n>c\nAC\n',
     fai: 'a\t4\t3\t4\t5\nc\t2\t14\t2\t3\n',
-    regions: [['a', '>a\nACGT\n'], ['c:2-2', '>c:2-2\nC\n']],
+    regions: [
+      ['a', '>a\nACGT\n'],
+      ['c:2-2', '>c:2-2\nC\n'],
+    ],
   },
   {
     name: 'empty-blank.fa',
@@ -46,7 +56,10 @@ const CASES: { name: string; text: string; fai: string; regions: [string, string
     name: 'nul-header.fa',
     text: '>x\0yz desc\nACGT\n>q\nGG\n',
     fai: 'x\t4\t11\t4\t5\nq\t2\t19\t2\t3\n',
-    regions: [['x', '>x\nACGT\n'], ['q:1-1', '>q:1-1\nG\n']],
+    regions: [
+      ['x', '>x\nACGT\n'],
+      ['q:1-1', '>q:1-1\nG\n'],
+    ],
   },
   {
     name: 'nul-end.fa',
@@ -87,7 +100,8 @@ describe('FASTA conventions as samtools', () => {
         writeText(s, c.text);
         expect(spawnSync('samtools', ['faidx', s]).status).toBe(0);
         expect(readFileSync(`${s}.fai`, 'latin1')).toBe(c.fai);
-        for (const [region, want] of c.regions) expect(spawnSync('samtools', ['faidx', s, region], { encoding: 'latin1' }).stdout).toBe(want);
+        for (const [region, want] of c.regions)
+          expect(spawnSync('samtools', ['faidx', s, region], { encoding: 'latin1' }).stdout).toBe(want);
       }
     });
   }
@@ -96,8 +110,14 @@ describe('FASTA conventions as samtools', () => {
     const b = new FaiBuilder('x.fa');
     b.push(Buffer.from('>a\nAC\n>e1\n>e2 d\n\n>c\nG\n'));
     expect(b.finish().map((r) => r.name)).toEqual(['a', 'c']);
-    expect(b.skipped).toEqual([{ name: 'e1', line: 3 }, { name: 'e2', line: 4 }]);
-    expect(b.headers).toEqual([{ name: 'a', description: '' }, { name: 'c', description: '' }]);
+    expect(b.skipped).toEqual([
+      { name: 'e1', line: 3 },
+      { name: 'e2', line: 4 },
+    ]);
+    expect(b.headers).toEqual([
+      { name: 'a', description: '' },
+      { name: 'c', description: '' },
+    ]);
     const f = writeText(join(tmp.dir, 'stream.fa'), '>a\nAC\n>e\n>c\nG\n');
     const got: string[] = [];
     for await (const r of streamFasta(f)) got.push(`${r.name}=${r.bases.toString()}`);
@@ -119,13 +139,17 @@ describe('FASTA conventions as samtools', () => {
       /ragged\.fa: line 5: record 'b' has a line of 3 bases, shorter than its first line \(8 bases\), that is not its last line \(line 6 follows with 8 bases\)/,
     );
     const g = writeText(join(tmp.dir, 'longer.fa'), '>a\nACGT\n>b\nACG\nACGTA\n');
-    expect(() => indexFasta(g)).toThrow(/longer\.fa: line 5: record 'b' has lines of different lengths \(3 bases per line from line 4, then 5 here\)/);
+    expect(() => indexFasta(g)).toThrow(
+      /longer\.fa: line 5: record 'b' has lines of different lengths \(3 bases per line from line 4, then 5 here\)/,
+    );
     // the line number survives chunk boundaries (bgzip blocks split lines)
     const big = '>a\n' + 'ACGTACGTAC\n'.repeat(20000) + 'ACG\n' + 'ACGTACGTAC\n';
     const w = new BgzfWriter();
     w.write(Buffer.from(big));
     const h = writeText(join(tmp.dir, 'ragged-big.fa.gz'), w.finish().data);
-    expect(() => indexFasta(h)).toThrow(/ragged-big\.fa\.gz: line 20002: record 'a' has a line of 3 bases.*\(line 20003 follows/);
+    expect(() => indexFasta(h)).toThrow(
+      /ragged-big\.fa\.gz: line 20002: record 'a' has a line of 3 bases.*\(line 20003 follows/,
+    );
     if (hasSamtools) {
       // samtools reports the line after the short one ("unexpected ... at line 6"); it refuses the file as we do
       const r = spawnSync('samtools', ['faidx', f], { encoding: 'latin1' });

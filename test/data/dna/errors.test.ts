@@ -5,7 +5,15 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BgzfWriter, DnaDataError, IndexedFasta, indexFasta, openDnaSource, parseRegion, streamFasta } from '../../../src/data/dna/index.js';
+import {
+  BgzfWriter,
+  DnaDataError,
+  IndexedFasta,
+  indexFasta,
+  openDnaSource,
+  parseRegion,
+  streamFasta,
+} from '../../../src/data/dna/index.js';
 import { tempDir, writeText } from './helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -33,7 +41,9 @@ function indexError(name: string, text: string): string {
 
 describe('bad FASTA input gives a clear one-line error', () => {
   it('no header line', () => {
-    expect(indexError('nohdr.fa', 'ACGT\n>a\nAC\n')).toMatch(/nohdr\.fa: line 1 \(byte offset 0\): no FASTA header line/);
+    expect(indexError('nohdr.fa', 'ACGT\n>a\nAC\n')).toMatch(
+      /nohdr\.fa: line 1 \(byte offset 0\): no FASTA header line/,
+    );
   });
   it('a trailing empty record (samtools refuses it too)', () => {
     expect(indexError('empty2.fa', '>a\nACGT\n>b\n')).toMatch(/empty2\.fa: line 3: the last record 'b' is empty/);
@@ -89,7 +99,9 @@ describe('bad FASTA input gives a clear one-line error', () => {
     expect(existsSync(`${f}.gzi`)).toBe(false);
     expect(existsSync(`${f}.fai`)).toBe(false);
     const g = fasta('noeof.fa.gz', data.subarray(0, data.length - 28));
-    expect(() => IndexedFasta.open(g)).toThrow(/noeof\.fa\.gz: truncated bgzip file: the BGZF end-of-file block is missing/);
+    expect(() => IndexedFasta.open(g)).toThrow(
+      /noeof\.fa\.gz: truncated bgzip file: the BGZF end-of-file block is missing/,
+    );
   });
   it('a plain gzip file: a clear error for random access, streamed where that is not needed', async () => {
     const f = fasta('plain.fa.gz', gzipSync('>a\nACGT\nAC\n'));
@@ -112,7 +124,9 @@ describe('bad FASTA input gives a clear one-line error', () => {
     expect(parseRegion('chr1:1,0', fa)).toMatchObject({ start: 9, end: 10 });
     expect(parseRegion('chr:2', fa)).toMatchObject({ name: 'chr:2', start: 0, end: 2 }); // a whole name wins
     expect(parseRegion('chr:2:2-2', fa)).toMatchObject({ name: 'chr:2', start: 1, end: 2 });
-    expect(() => parseRegion('chr1:5-11', fa)).toThrow(/reg\.fa: region 'chr1:5-11' is outside record 'chr1' \(length 10\)/);
+    expect(() => parseRegion('chr1:5-11', fa)).toThrow(
+      /reg\.fa: region 'chr1:5-11' is outside record 'chr1' \(length 10\)/,
+    );
     expect(() => parseRegion('chr1:11', fa)).toThrow(/outside record/);
     expect(() => parseRegion('chr1:0-3', fa)).toThrow(/1-based/);
     expect(() => parseRegion('chr1:5-3', fa)).toThrow(/before start/);
@@ -125,7 +139,8 @@ describe('bad FASTA input gives a clear one-line error', () => {
     const f = fasta('cli.fa', '>a\nACGT\n');
     const bin = join(__dirname, '../../../bin/mamba-dna.js');
     const out = join(tmp.dir, 'cli.tok');
-    let stderr = '', status = 0;
+    let stderr = '',
+      status = 0;
     try {
       execFileSync(process.execPath, [bin, 'tokenize', f, 'a:2-9', '-o', out], { stdio: 'pipe' });
     } catch (e) {

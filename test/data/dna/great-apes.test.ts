@@ -25,15 +25,23 @@ describe('dataset build great-apes', () => {
     const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(m.classes).toEqual(['Homo sapiens', 'Pan troglodytes', 'Gorilla gorilla', 'Pongo pygmaeus']);
     expect(m.split.fractions).toEqual(GREAT_APES_SPLIT);
-    const nValid = Math.round(40 * GREAT_APES_SPLIT.valid), nTest = Math.round(40 * GREAT_APES_SPLIT.test);
+    const nValid = Math.round(40 * GREAT_APES_SPLIT.valid),
+      nTest = Math.round(40 * GREAT_APES_SPLIT.test);
     expect(m.split.blocks).toEqual({ train: 40 - nValid - nTest, valid: nValid, test: nTest });
     const blocks = [];
     for await (const b of readMafBlocks(maf)) blocks.push(b);
-    const ranges = { train: [0, 40 - nValid - nTest], valid: [40 - nValid - nTest, 40 - nTest], test: [40 - nTest, 40] } as const;
+    const ranges = {
+      train: [0, 40 - nValid - nTest],
+      valid: [40 - nValid - nTest, 40 - nTest],
+      test: [40 - nTest, 40],
+    } as const;
     for (const s of m.sources) {
       const k = APES.indexOf(s.species);
       const [a, b] = ranges[s.split as keyof typeof ranges];
-      const expected = blocks.slice(a, b).map((x) => ungapped(x.rows[k]!)).join('');
+      const expected = blocks
+        .slice(a, b)
+        .map((x) => ungapped(x.rows[k]!))
+        .join('');
       const fa = gunzipSync(readFileSync(join(out, s.path))).toString('latin1');
       const [header, ...lines] = fa.trim().split('\n');
       expect(header).toMatch(new RegExp(`^>${s.species}_${s.split} `));
@@ -53,20 +61,27 @@ describe('dataset build great-apes', () => {
     test.close();
   });
 
-  it.skipIf(!existsSync('/usr/bin/samtools') && !existsSync('/usr/local/bin/samtools'))('writes FASTA that samtools faidx reads identically', async () => {
-    const out = join(dir, 'set');
-    const p = join(out, 'ptro', 'test.fa.gz');
-    const viaSamtools = execFileSync('samtools', ['faidx', p, 'Ptro_test:101-220'], { encoding: 'latin1' });
-    const all = gunzipSync(readFileSync(p)).toString('latin1').trim().split('\n').slice(1).join('');
-    expect(viaSamtools.split('\n').slice(1).join('')).toBe(all.slice(100, 220));
-  });
+  it.skipIf(!existsSync('/usr/bin/samtools') && !existsSync('/usr/local/bin/samtools'))(
+    'writes FASTA that samtools faidx reads identically',
+    async () => {
+      const out = join(dir, 'set');
+      const p = join(out, 'ptro', 'test.fa.gz');
+      const viaSamtools = execFileSync('samtools', ['faidx', p, 'Ptro_test:101-220'], { encoding: 'latin1' });
+      const all = gunzipSync(readFileSync(p)).toString('latin1').trim().split('\n').slice(1).join('');
+      expect(viaSamtools.split('\n').slice(1).join('')).toBe(all.slice(100, 220));
+    },
+  );
 
   it('refuses a non-empty folder without force, a missing MAF, and too few blocks, naming the file', async () => {
     await expect(buildDataset('great-apes', join(dir, 'set'), { maf })).rejects.toThrow(/not empty.*--force/);
-    await expect(buildDataset('great-apes', join(dir, 'x'), { maf: join(dir, 'none.maf') })).rejects.toThrow(/none\.maf: no such file/);
+    await expect(buildDataset('great-apes', join(dir, 'x'), { maf: join(dir, 'none.maf') })).rejects.toThrow(
+      /none\.maf: no such file/,
+    );
     const two = join(dir, 'two.maf');
     writeFileSync(two, syntheticApesMaf(2, 50));
-    await expect(buildDataset('great-apes', join(dir, 'y'), { maf: two })).rejects.toThrow(/2 alignment block\(s\).*at least 3/);
+    await expect(buildDataset('great-apes', join(dir, 'y'), { maf: two })).rejects.toThrow(
+      /2 alignment block\(s\).*at least 3/,
+    );
     expect(existsSync(join(dir, 'y'))).toBe(false);
   });
 });

@@ -14,7 +14,10 @@ export function syntheticApesMaf(blocks: number, columns: number, seed = 1): str
     out.push('a');
     APES.forEach((sp, k) => {
       // species k differs at 1% + k% of the columns and has a gap every ~50 columns
-      const text = anc.map((c) => (r() < 0.01 + 0.01 * k ? base() : c)).map((c) => (r() < 0.02 ? '-' : c)).join('');
+      const text = anc
+        .map((c) => (r() < 0.01 + 0.01 * k ? base() : c))
+        .map((c) => (r() < 0.02 ? '-' : c))
+        .join('');
       const size = text.replace(/-/g, '').length;
       out.push(`s ${sp}.22 ${starts[k]} ${size} + 10000000 ${b % 3 === 0 ? text.toLowerCase() : text}`);
       starts[k]! += size + 17;

@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readMafBlocks, splitMafSrc, ungapped, type MafBlock } from '../../../src/data/dna/maf.js';
 import { tempDir } from './helpers.js';
 
-const REAL = '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
+const REAL =
+  '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
 const { dir, cleanup } = tempDir('mamba-maf-');
 afterAll(cleanup);
 
@@ -51,9 +52,18 @@ describe.skipIf(!existsSync(REAL))('readMafBlocks on the real great-apes alignme
 
 describe('readMafBlocks', () => {
   const good = [
-    '##maf version=1', '# a comment', 'a score=12.5',
-    's hg.chr1.x 10 5 + 100 AC-GTA', 's pt.chr1 3 4 - 50 A--GTA', 'i pt.chr1 C 0 C 0', 'q pt.chr1 9--999', '',
-    'a', 's hg.chr1.x 20 3 + 100 ACG', 'e mm.chr2 0 10 + 90 I', 's pt.chr1 40 3 + 50 ACG',
+    '##maf version=1',
+    '# a comment',
+    'a score=12.5',
+    's hg.chr1.x 10 5 + 100 AC-GTA',
+    's pt.chr1 3 4 - 50 A--GTA',
+    'i pt.chr1 C 0 C 0',
+    'q pt.chr1 9--999',
+    '',
+    'a',
+    's hg.chr1.x 20 3 + 100 ACG',
+    'e mm.chr2 0 10 + 90 I',
+    's pt.chr1 40 3 + 50 ACG',
   ].join('\n');
 
   it('parses a, s lines with strand, gaps, dotted names and scores; skips i, e, q lines; ends a block at a blank line or EOF', async () => {
@@ -61,7 +71,16 @@ describe('readMafBlocks', () => {
     expect(bs).toHaveLength(2);
     expect(bs[0]!.score).toBe(12.5);
     expect(bs[1]!.score).toBeUndefined();
-    expect(bs[0]!.rows[0]).toMatchObject({ src: 'hg.chr1.x', species: 'hg', chrom: 'chr1.x', start: 10, size: 5, strand: '+', srcSize: 100, text: 'AC-GTA' });
+    expect(bs[0]!.rows[0]).toMatchObject({
+      src: 'hg.chr1.x',
+      species: 'hg',
+      chrom: 'chr1.x',
+      start: 10,
+      size: 5,
+      strand: '+',
+      srcSize: 100,
+      text: 'AC-GTA',
+    });
     expect(bs[0]!.rows[1]).toMatchObject({ strand: '-', start: 3, size: 4 });
     expect(bs[1]!.rows.map((r) => r.src)).toEqual(['hg.chr1.x', 'pt.chr1']);
     expect(splitMafSrc('nodot')).toEqual({ species: 'nodot', chrom: '' });
@@ -82,7 +101,10 @@ describe('readMafBlocks', () => {
     ['a\ns hg.1 0 3 + 10\n', /line 2: an 's' line needs 7 fields/],
     ['a\ns hg.1 8 3 + 10 ACG\n', /line 2: start \+ size = 11 is beyond srcSize 10/],
     ['s hg.1 0 3 + 10 ACG\n', /line 1: 's' line outside an alignment block/],
-    ['a\ns hg.1 0 3 + 10 ACG\ns pt.1 0 2 + 10 AC\n', /block at line 1: row pt.1 has 2 alignment columns, the first row has 3/],
+    [
+      'a\ns hg.1 0 3 + 10 ACG\ns pt.1 0 2 + 10 AC\n',
+      /block at line 1: row pt.1 has 2 alignment columns, the first row has 3/,
+    ],
     ['a\nx what\n', /line 2: unknown MAF line type 'x what'/],
     ['a score=high\ns hg.1 0 3 + 10 ACG\n', /line 1: score must be a number, got 'high'/],
     ['a\n\n', /line 1: alignment block has no 's' lines/],

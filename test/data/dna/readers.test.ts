@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  BgzfWriter, DnaDataError, FastaReader, IndexedFasta, MemoryFastaFile, indexFasta, scanBgzf,
+  BgzfWriter,
+  DnaDataError,
+  FastaReader,
+  IndexedFasta,
+  MemoryFastaFile,
+  indexFasta,
+  scanBgzf,
 } from '../../../src/data/dna/index.js';
 import { rng } from '../../helpers.js';
 import { hasBgzip, syntheticFasta, tempDir, writeText } from './helpers.js';
@@ -26,13 +32,20 @@ function bgzipOurs(name: string, text: string | Buffer): string {
 
 /** Ranges to compare for one record: edges of the record and of its lines, then seeded random ones. */
 function ranges(len: number, lineBases: number, seed: number): [number, number][] {
-  const out: [number, number][] = [[0, len], [0, 1], [len - 1, len], [0, 0], [len, len]];
+  const out: [number, number][] = [
+    [0, len],
+    [0, 1],
+    [len - 1, len],
+    [0, 0],
+    [len, len],
+  ];
   for (const b of [lineBases - 1, lineBases, lineBases + 1, 2 * lineBases]) {
     if (b > 0 && b < len) out.push([b - 1, b], [b, Math.min(len, b + 1)], [0, b], [b, len]);
   }
   const r = rng(seed);
   for (let i = 0; i < 40; i++) {
-    const a = Math.floor(r() * len), n = Math.floor(r() * Math.min(len - a, 3 * lineBases + 5));
+    const a = Math.floor(r() * len),
+      n = Math.floor(r() * Math.min(len - a, 3 * lineBases + 5));
     out.push([a, a + n]);
   }
   return out;
@@ -78,7 +91,13 @@ describe('the package reader and the hand-written reader agree', () => {
     expect(await compareAll(f)).toBeGreaterThan(50);
     const sync = IndexedFasta.open(f);
     const rec = sync.records[0]!;
-    const plain = writeText(join(tmp.dir, 'G27.fa'), `>${rec.name}\n${sync.bases(rec, 0, rec.length).toString('latin1').replace(/(.{70})/g, '$1\n')}\n`);
+    const plain = writeText(
+      join(tmp.dir, 'G27.fa'),
+      `>${rec.name}\n${sync
+        .bases(rec, 0, rec.length)
+        .toString('latin1')
+        .replace(/(.{70})/g, '$1\n')}\n`,
+    );
     sync.close();
     expect(await compareAll(plain)).toBeGreaterThan(50);
   });
@@ -88,11 +107,16 @@ describe('the package reader and the hand-written reader agree', () => {
     const f = bgzipOurs('mem.fa.gz', text);
     const { records } = indexFasta(f);
     const r = await FastaReader.fromHandles(
-      { fasta: new MemoryFastaFile(readFileSync(f)), fai: new MemoryFastaFile(readFileSync(`${f}.fai`)), gzi: new MemoryFastaFile(readFileSync(`${f}.gzi`)) },
+      {
+        fasta: new MemoryFastaFile(readFileSync(f)),
+        fai: new MemoryFastaFile(readFileSync(`${f}.fai`)),
+        gzi: new MemoryFastaFile(readFileSync(`${f}.gzi`)),
+      },
       'mem.fa.gz',
     );
     const sync = IndexedFasta.open(f);
-    for (const rec of records) expect(await r.getSequence(rec.name, 0, rec.length)).toBe(sync.bases(rec, 0, rec.length).toString('latin1'));
+    for (const rec of records)
+      expect(await r.getSequence(rec.name, 0, rec.length)).toBe(sync.bases(rec, 0, rec.length).toString('latin1'));
     sync.close();
     await expect(r.getSequence('chr1', 5, 1e9)).rejects.toThrow(/range 5\.\.1000000000 .* is outside record 'chr1'/);
     await expect(r.getSequence('nope', 0, 1)).rejects.toThrow(/mem\.fa\.gz: no record named 'nope'/);
@@ -118,10 +142,13 @@ describe('the package path checks BGZF CRCs (the package itself does not)', () =
   it('a flipped CRC field', async () => {
     const b = Buffer.from(readFileSync(G27));
     const { coff } = scanBgzf(G27);
-    const c = coff[2]!, bsize = b.readUInt16LE(c + 16) + 1;
+    const c = coff[2]!,
+      bsize = b.readUInt16LE(c + 16) + 1;
     b[c + bsize - 7]! ^= 4;
     const r = await FastaReader.fromHandles(handles(b), 'crc.fa.gz');
-    await expect(r.getSequence(name(), 0, 200000)).rejects.toThrow(new RegExp(`crc\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`));
+    await expect(r.getSequence(name(), 0, 200000)).rejects.toThrow(
+      new RegExp(`crc\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`),
+    );
     // blocks before the damaged one still read
     expect(await r.getSequence(name(), 0, 100)).toHaveLength(100);
   });
@@ -129,7 +156,8 @@ describe('the package path checks BGZF CRCs (the package itself does not)', () =
   it('a flipped payload bit that still inflates', async () => {
     const orig = readFileSync(G27);
     const { coff } = scanBgzf(G27);
-    const c = coff[4]!, bsize = orig.readUInt16LE(c + 16) + 1;
+    const c = coff[4]!,
+      bsize = orig.readUInt16LE(c + 16) + 1;
     const payload = orig.subarray(c + 18, c + bsize - 8);
     const want = inflateRawSync(payload);
     let bit = 8 * 100;
@@ -147,7 +175,9 @@ describe('the package path checks BGZF CRCs (the package itself does not)', () =
     const b = Buffer.from(orig);
     b[c + 18 + (bit >> 3)]! ^= 1 << (bit & 7);
     const r = await FastaReader.fromHandles(handles(b), 'flip.fa.gz');
-    await expect(r.getSequence(name(), 0, 1652982)).rejects.toThrow(new RegExp(`flip\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`));
+    await expect(r.getSequence(name(), 0, 1652982)).rejects.toThrow(
+      new RegExp(`flip\\.fa\\.gz: corrupt bgzip block at compressed offset ${c}: CRC32 mismatch`),
+    );
   });
 
   it('a damaged .gzi given as a handle is refused before the package reads it', async () => {

@@ -6,7 +6,16 @@ import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BgzfWriter, DEFAULT_DNA_DATA, IndexedFasta, formatFastaRecord, indexFasta, parseBed, parseRegion, streamFasta } from '../../../src/data/dna/index.js';
+import {
+  BgzfWriter,
+  DEFAULT_DNA_DATA,
+  IndexedFasta,
+  formatFastaRecord,
+  indexFasta,
+  parseBed,
+  parseRegion,
+  streamFasta,
+} from '../../../src/data/dna/index.js';
 import { rng } from '../../helpers.js';
 import { expectSameAsTool, needs } from '../../tools.js';
 import { bgzip, g27Bytes, samtools, syntheticFasta, tempDir, writeText } from './helpers.js';
@@ -32,10 +41,12 @@ function randomRegions(records: { name: string; length: number }[], n: number, s
 }
 
 function ours(fa: IndexedFasta, regions: string[]): string {
-  return regions.map((t) => {
-    const g = parseRegion(t, fa);
-    return formatFastaRecord(g.label, fa.bases(g.name, g.start, g.end));
-  }).join('');
+  return regions
+    .map((t) => {
+      const g = parseRegion(t, fa);
+      return formatFastaRecord(g.label, fa.bases(g.name, g.start, g.end));
+    })
+    .join('');
 }
 
 describe('FASTA access matches samtools', () => {
@@ -65,7 +76,7 @@ describe('FASTA access matches samtools', () => {
     }
   });
 
-  it('writes .gzi files byte-identical to bgzip -r, for bgzip\'s files and our own', () => {
+  it("writes .gzi files byte-identical to bgzip -r, for bgzip's files and our own", () => {
     for (const f of [bgz, ourBgz, synthGz]) {
       const r = indexFasta(f);
       const mine = readFileSync(r.gziPath!);
@@ -107,8 +118,19 @@ describe('FASTA access matches samtools', () => {
   });
 
   it('the mamba-dna region command prints what samtools prints', () => {
-    const regions = randomRegions([{ name: 'chr1', length: 5000 }, { name: 'chr2', length: 4000 }], 40, 3);
-    const cli = execFileSync(process.execPath, [join(__dirname, '../../../bin/mamba-dna.js'), 'region', synthGz, ...regions], { encoding: 'latin1' });
+    const regions = randomRegions(
+      [
+        { name: 'chr1', length: 5000 },
+        { name: 'chr2', length: 4000 },
+      ],
+      40,
+      3,
+    );
+    const cli = execFileSync(
+      process.execPath,
+      [join(__dirname, '../../../bin/mamba-dna.js'), 'region', synthGz, ...regions],
+      { encoding: 'latin1' },
+    );
     expect(cli).toBe(samtools(['faidx', synthGz, ...regions]));
   });
 
@@ -123,17 +145,20 @@ describe('FASTA access matches samtools', () => {
     }
   });
 
-  it.skipIf(ragout.skip)(ragout.title('the shipped default genome is the ragout G27 genome and samtools reads it'), () => {
-    copyFileSync(DEFAULT_DNA_DATA, join(tmp.dir, 'shipped.fa.gz'));
-    const f = join(tmp.dir, 'shipped.fa.gz');
-    samtools(['faidx', f], { outputs: [`${f}.fai`, `${f}.gzi`] }); // samtools builds its own .fai + .gzi
-    expect(readFileSync(`${f}.fai`, 'latin1')).toBe(readFileSync(`${DEFAULT_DNA_DATA}.fai`, 'latin1'));
-    expect(readFileSync(`${f}.gzi`).equals(readFileSync(`${DEFAULT_DNA_DATA}.gzi`))).toBe(true);
-    const fa = IndexedFasta.open(DEFAULT_DNA_DATA);
-    const rec = fa.records[0]!;
-    expect(rec.length).toBe(1652982);
-    const regs = randomRegions([rec], 50, 4);
-    expectSameAsTool(ours(fa, regs), 'samtools', ['faidx', plain, ...regs]);
-    fa.close();
-  });
+  it.skipIf(ragout.skip)(
+    ragout.title('the shipped default genome is the ragout G27 genome and samtools reads it'),
+    () => {
+      copyFileSync(DEFAULT_DNA_DATA, join(tmp.dir, 'shipped.fa.gz'));
+      const f = join(tmp.dir, 'shipped.fa.gz');
+      samtools(['faidx', f], { outputs: [`${f}.fai`, `${f}.gzi`] }); // samtools builds its own .fai + .gzi
+      expect(readFileSync(`${f}.fai`, 'latin1')).toBe(readFileSync(`${DEFAULT_DNA_DATA}.fai`, 'latin1'));
+      expect(readFileSync(`${f}.gzi`).equals(readFileSync(`${DEFAULT_DNA_DATA}.gzi`))).toBe(true);
+      const fa = IndexedFasta.open(DEFAULT_DNA_DATA);
+      const rec = fa.records[0]!;
+      expect(rec.length).toBe(1652982);
+      const regs = randomRegions([rec], 50, 4);
+      expectSameAsTool(ours(fa, regs), 'samtools', ['faidx', plain, ...regs]);
+      fa.close();
+    },
+  );
 });

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { mapInPlace } from '../../../src/data/dna/indexed.js';
-import { DNA_VOCAB_SIZE, DnaDataError, decodeTokens, encodeBases, encodeString, reverseComplement, baseLut, INVALID } from '../../../src/data/dna/index.js';
+import {
+  DNA_VOCAB_SIZE,
+  DnaDataError,
+  decodeTokens,
+  encodeBases,
+  encodeString,
+  reverseComplement,
+  baseLut,
+  INVALID,
+} from '../../../src/data/dna/index.js';
 import { rng } from '../../helpers.js';
 
 describe('DNA tokenizer', () => {

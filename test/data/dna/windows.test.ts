@@ -3,7 +3,18 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DNA_DATA, IndexedFasta, openHoldoutSplits, PAD, buildDataset, decodeTokens, encodeString, openDnaSource, openGenomeSet, reverseComplement } from '../../../src/data/dna/index.js';
+import {
+  DEFAULT_DNA_DATA,
+  IndexedFasta,
+  openHoldoutSplits,
+  PAD,
+  buildDataset,
+  decodeTokens,
+  encodeString,
+  openDnaSource,
+  openGenomeSet,
+  reverseComplement,
+} from '../../../src/data/dna/index.js';
 import { Rng } from '../../../src/util/rng.js';
 import { needs } from '../../tools.js';
 import { syntheticFasta, tempDir, writeText } from './helpers.js';
@@ -22,8 +33,10 @@ afterAll(() => tmp?.cleanup());
 describe('DNA window sources', () => {
   it('random windows are reproducible and lie inside one record', async () => {
     const src = openDnaSource(synth);
-    const a = [], b = [];
-    const r1 = new Rng(42), r2 = new Rng(42);
+    const a = [],
+      b = [];
+    const r1 = new Rng(42),
+      r2 = new Rng(42);
     for (let i = 0; i < 200; i++) a.push(await src.randomWindow(900, r1));
     for (let i = 0; i < 200; i++) b.push(await src.randomWindow(900, r2));
     expect(a.map((w) => [w.source, w.start])).toEqual(b.map((w) => [w.source, w.start]));
@@ -80,7 +93,9 @@ describe('DNA window sources', () => {
     const L = 512;
     const got = [];
     for await (const w of src.sequentialWindows(L)) got.push(w);
-    const expected = records.flatMap((x) => Array.from({ length: Math.floor(x.seq.length / L) }, (_, k) => `${x.name}@${k * L}`));
+    const expected = records.flatMap((x) =>
+      Array.from({ length: Math.floor(x.seq.length / L) }, (_, k) => `${x.name}@${k * L}`),
+    );
     expect(got.map((w) => `${w.source}@${w.start}`)).toEqual(expected);
     for (const w of got) expect(decodeTokens(w.tokens)).toBe(bySeq.get(w.source)!.slice(w.start, w.start + L));
     src.close();
@@ -89,7 +104,8 @@ describe('DNA window sources', () => {
   it('hold-out parts are disjoint: train windows in the first 95% of each record, valid windows in the last 5%', async () => {
     const train = openDnaSource(DEFAULT_DNA_DATA, { holdout: { part: 'train', fraction: 0.05 } });
     const valid = openDnaSource(DEFAULT_DNA_DATA, { holdout: { part: 'valid', fraction: 0.05 } });
-    const len = 1652982, cut = Math.floor(len * 0.95);
+    const len = 1652982,
+      cut = Math.floor(len * 0.95);
     expect(train.totalTokens() + valid.totalTokens()).toBe(len);
     const r = new Rng(9);
     for (let i = 0; i < 20; i++) {
@@ -147,7 +163,9 @@ describe('DNA window sources', () => {
     for (let i = 0; i < 20; i++) expect(src.randomWindowSync(10, r, buf).tokens).toBe(buf);
     for (const w of src.sequentialWindowsSync(10)) names.add(w.source.split(':')[0]!);
     expect([...names].sort()).toEqual(['b.fa', 'synth.fa']);
-    expect(Array.from(src.files[1]!.tokens('lower', 0, 10, { keepCase: true }))).toEqual([9, 10, 11, 12, 13, 4, 5, 6, 7, 8]);
+    expect(Array.from(src.files[1]!.tokens('lower', 0, 10, { keepCase: true }))).toEqual([
+      9, 10, 11, 12, 13, 4, 5, 6, 7, 8,
+    ]);
     expect(Array.from(encodeString('acgtn'))).toEqual([4, 5, 6, 7, 8]);
     src.close();
   });
@@ -164,16 +182,26 @@ describe('labelled genome sets', () => {
       writeFileSync(join(dir, `${name}.fa`), s + '\n');
     };
     // class A genomes are all A/C, class B all G/T: a window tells its class
-    mk('a1', 'AC', 5000); mk('a2', 'CA', 3000); mk('a3', 'AAC', 4000);
-    mk('b1', 'GT', 9000); mk('b2', 'TG', 2000);
+    mk('a1', 'AC', 5000);
+    mk('a2', 'CA', 3000);
+    mk('a3', 'AAC', 4000);
+    mk('b1', 'GT', 9000);
+    mk('b2', 'TG', 2000);
     manifest = join(dir, 'manifest.json');
-    writeFileSync(manifest, JSON.stringify({
-      name: 'toy', classes: ['A', 'B'],
-      sources: [
-        { path: 'a1.fa', label: 'A', split: 'train', accession: 'X1' }, { path: 'a2.fa', label: 'A', split: 'train' },
-        { path: 'b1.fa', label: 'B', split: 'train' }, { path: 'a3.fa', label: 'A', split: 'test' }, { path: 'b2.fa', label: 'B', split: 'test' },
-      ],
-    }));
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        name: 'toy',
+        classes: ['A', 'B'],
+        sources: [
+          { path: 'a1.fa', label: 'A', split: 'train', accession: 'X1' },
+          { path: 'a2.fa', label: 'A', split: 'train' },
+          { path: 'b1.fa', label: 'B', split: 'train' },
+          { path: 'a3.fa', label: 'A', split: 'test' },
+          { path: 'b2.fa', label: 'B', split: 'test' },
+        ],
+      }),
+    );
   });
 
   it('samples classes uniformly, and only from the sources of the split', async () => {
@@ -198,7 +226,8 @@ describe('labelled genome sets', () => {
 
   it('eval examples are a fixed set of perSource windows per held-out source', async () => {
     const set = openGenomeSet(manifest, 'test');
-    const a = [], b = [];
+    const a = [],
+      b = [];
     for await (const e of set.evalExamples(500, 3)) a.push(`${e.source}@${e.start}:${e.label}`);
     for await (const e of set.evalExamples(500, 3)) b.push(`${e.source}@${e.start}:${e.label}`);
     expect(a).toEqual(b);
@@ -210,8 +239,13 @@ describe('labelled genome sets', () => {
 
   it('rejects bad manifests clearly', () => {
     const bad = join(tmp.dir, 'bad.json');
-    writeFileSync(bad, JSON.stringify({ name: 'x', classes: ['A', 'B'], sources: [{ path: 'a.fa', label: 'C', split: 'train' }] }));
-    expect(() => openGenomeSet(bad, 'train')).toThrow(/bad\.json: sources\[0\] \(a\.fa\): label 'C' is not one of the classes/);
+    writeFileSync(
+      bad,
+      JSON.stringify({ name: 'x', classes: ['A', 'B'], sources: [{ path: 'a.fa', label: 'C', split: 'train' }] }),
+    );
+    expect(() => openGenomeSet(bad, 'train')).toThrow(
+      /bad\.json: sources\[0\] \(a\.fa\): label 'C' is not one of the classes/,
+    );
     writeFileSync(bad, '{ nope');
     expect(() => openGenomeSet(bad, 'train')).toThrow(/bad\.json: cannot read the manifest/);
     expect(() => openGenomeSet(manifest, 'valid')).toThrow(/no sources in split 'valid'/);
