@@ -252,7 +252,7 @@ describe('mamba-dna score', () => {
       dir,
     );
     expect(e.code).toBe(1);
-    expect(e.err).toMatch(/already exists; use --force/);
+    expect(e.err).toMatch(/already exists; pass -f\/--force/);
     const d = cli(
       'dna',
       ['score', '--checkpoint', run, G27, `${G27_NAME}:1-100`, '-o', join(dir, 'no', 'such', 'x.bedGraph')],
