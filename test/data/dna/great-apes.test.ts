@@ -10,6 +10,9 @@ import { openGenomeSet } from '../../../src/data/dna/genome-set.js';
 import { readMafBlocks, ungapped } from '../../../src/data/dna/maf.js';
 import { APES, syntheticApesMaf } from './maf-fixture.js';
 import { tempDir } from './helpers.js';
+import { needs } from '../../tools.js';
+
+const samtoolsNeeded = needs('samtools');
 
 const { dir, cleanup } = tempDir('mamba-apes-');
 afterAll(cleanup);
@@ -61,8 +64,8 @@ describe('dataset build great-apes', () => {
     test.close();
   });
 
-  it.skipIf(!existsSync('/usr/bin/samtools') && !existsSync('/usr/local/bin/samtools'))(
-    'writes FASTA that samtools faidx reads identically',
+  it.skipIf(samtoolsNeeded.skip)(
+    samtoolsNeeded.title('writes FASTA that samtools faidx reads identically'),
     async () => {
       const out = join(dir, 'set');
       const p = join(out, 'ptro', 'test.fa.gz');
