@@ -5,3 +5,4 @@ export * from './position-loss.js';
 export * from './task.js';
 export * from './evaluate.js';
 export * from './checkpoints.js';
+export * from './distributed/index.js';
