@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cstdint>
+#include <type_traits>
 #include <string>
 #include "runtime.h"
 #include "../src/args.h"
@@ -115,6 +116,59 @@ int sm_count();
 inline int grid_for(int64_t n, int threads = 256) {
   int64_t b = (n + threads - 1) / threads;
   return (int)(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
+}
+
+// f(std::integral_constant<int, K>{}) for a runtime K in 1..8 (larger: 8), so kernels can keep K values per
+// thread in registers (the conv's taps, the fused decode's batch rows)
+template <class F>
+void with_1_to_8(int k, F&& f) {
+  switch (k) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 5:
+      f(std::integral_constant<int, 5>{});
+      break;
+    case 6:
+      f(std::integral_constant<int, 6>{});
+      break;
+    case 7:
+      f(std::integral_constant<int, 7>{});
+      break;
+    default:
+      f(std::integral_constant<int, 8>{});
+      break;
+  }
+}
+
+// f(Tag<float>{}) or f(Tag<__nv_bfloat16>{}) for a storage dtype: one instantiation of a templated op per dtype
+template <class T>
+struct Tag {
+  using type = T;
+};
+template <class F>
+void by_dtype(DT dt, F&& f) {
+  if (dt == DT::F32)
+    f(Tag<float>{});
+  else
+    f(Tag<__nv_bfloat16>{});
+}
+
+// The body of an op whose argument object names its dtype ('f32' or 'bf16'): run(Tag<T>{}, args)
+template <class F>
+Napi::Value dtype_op(const Napi::CallbackInfo& info, const char* op, F&& run) {
+  const ArgObject a(info, 0, op);
+  by_dtype(field_dtype(a), [&](auto t) { run(t, a); });
+  return info.Env().Undefined();
 }
 
 }  // namespace mamba

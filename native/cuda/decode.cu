@@ -346,48 +346,6 @@ __global__ void __launch_bounds__(NT, 1)
 
 // ---- host side ----------------------------------------------------------------------------------------------
 
-template <class T>
-struct Tag {
-  using type = T;
-};
-template <class F>
-void by_dtype(DT dt, F&& f) {
-  if (dt == DT::F32)
-    f(Tag<float>{});
-  else
-    f(Tag<bf16>{});
-}
-// f(std::integral_constant<int, B>) for B = 1..8: a register accumulator per sequence
-template <class F>
-void by_batch(int B, F&& f) {
-  switch (B) {
-    case 1:
-      f(std::integral_constant<int, 1>{});
-      break;
-    case 2:
-      f(std::integral_constant<int, 2>{});
-      break;
-    case 3:
-      f(std::integral_constant<int, 3>{});
-      break;
-    case 4:
-      f(std::integral_constant<int, 4>{});
-      break;
-    case 5:
-      f(std::integral_constant<int, 5>{});
-      break;
-    case 6:
-      f(std::integral_constant<int, 6>{});
-      break;
-    case 7:
-      f(std::integral_constant<int, 7>{});
-      break;
-    default:
-      f(std::integral_constant<int, 8>{});
-      break;
-  }
-}
-
 bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
 int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const int64_t B = arg_int(info, i, op);
@@ -407,7 +365,7 @@ void run_decode_in(const ArgObject& a) {
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
   const bool vec = r.D % (int64_t)(16 / sizeof(T)) == 0 && aligned16(r.Win);
   const unsigned grid = (unsigned)((2 * r.E + kDecodeChunk - 1) / kDecodeChunk);
-  by_batch((int)r.B, [&](auto nb) {
+  with_1_to_8((int)r.B, [&](auto nb) {
     decode_in<T, decltype(nb)::value><<<grid, NT, (size_t)smem, cuda_stream()>>>(
         r.hIn, r.rIn, r.normW, r.Win, r.convState, r.convW, r.convBias, r.Wx, r.rOut, r.xc, r.z, r.xPart, (int)r.D,
         (int)r.E, (int)r.K, (int)r.J, (float)r.eps, vec);
@@ -425,7 +383,7 @@ void run_decode_ssm(const ArgObject& a) {
   a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
   const unsigned grid = (unsigned)((r.E + SSM_CH - 1) / SSM_CH);
-  by_batch((int)r.B, [&](auto nb) {
+  with_1_to_8((int)r.B, [&](auto nb) {
     decode_ssm<T, decltype(nb)::value>
         <<<grid, NT, (size_t)smem, cuda_stream()>>>(r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A,
                                                     r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R, (int)r.N);
@@ -443,14 +401,10 @@ using namespace mamba;
 // native/KERNELS.md, read by native/src/decode_args.h as the CPU twins do. dtype ('f32' | 'bf16') is that of hIn,
 // Win, Wx, xc, z (decodeIn) and xc, z, Wdt, y (decodeSsm); the other buffers are f32.
 MAMBA_OP(cuda, decodeIn) {
-  const ArgObject a(info, 0, "decodeIn");
-  by_dtype(field_dtype(a), [&](auto tag) { run_decode_in<typename decltype(tag)::type>(a); });
-  return info.Env().Undefined();
+  return dtype_op(info, "decodeIn", [](auto t, const ArgObject& a) { run_decode_in<typename decltype(t)::type>(a); });
 }
 MAMBA_OP(cuda, decodeSsm) {
-  const ArgObject a(info, 0, "decodeSsm");
-  by_dtype(field_dtype(a), [&](auto tag) { run_decode_ssm<typename decltype(tag)::type>(a); });
-  return info.Env().Undefined();
+  return dtype_op(info, "decodeSsm", [](auto t, const ArgObject& a) { run_decode_ssm<typename decltype(t)::type>(a); });
 }
 
 // cuda.decodeOut(y[B,E], Wout[D,E], hOut[B,D] out, B, D, E [, dtype of all three])
@@ -467,7 +421,7 @@ MAMBA_OP(cuda, decodeOut) {
   const unsigned grid = (unsigned)((D + NWARP - 1) / NWARP);
   by_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    by_batch((int)B, [&](auto nb) {
+    with_1_to_8((int)B, [&](auto nb) {
       decode_out<T, decltype(nb)::value>
           <<<grid, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec);
     });

@@ -308,37 +308,6 @@ __global__ void __launch_bounds__(CONV_CW* CONV_RY)
   }
 }
 
-// Calls F<K>() for the runtime K (1..8): the kernels keep their K-tap windows in registers.
-template <class F>
-void with_taps(int K, F&& f) {
-  switch (K) {
-    case 1:
-      f(std::integral_constant<int, 1>{});
-      break;
-    case 2:
-      f(std::integral_constant<int, 2>{});
-      break;
-    case 3:
-      f(std::integral_constant<int, 3>{});
-      break;
-    case 4:
-      f(std::integral_constant<int, 4>{});
-      break;
-    case 5:
-      f(std::integral_constant<int, 5>{});
-      break;
-    case 6:
-      f(std::integral_constant<int, 6>{});
-      break;
-    case 7:
-      f(std::integral_constant<int, 7>{});
-      break;
-    default:
-      f(std::integral_constant<int, 8>{});
-      break;
-  }
-}
-
 template <class T>
 __global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, const float* bias, T* out, int B,
                           int64_t D, int K, bool silu) {
@@ -631,7 +600,7 @@ void run_conv_forward(const ArgObject& a) {
   const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
                   (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
   const dim3 block(CONV_CW, CONV_RY);
-  with_taps((int)c.K, [&](auto kc) {
+  with_1_to_8((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
     conv_fwd<T, KK>
         <<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D, TL, c.silu);
@@ -650,7 +619,7 @@ void run_conv_backward(const ArgObject& a) {
   const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
                   (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
   const dim3 block(CONV_CW, CONV_RY);
-  with_taps((int)c.K, [&](auto kc) {
+  with_1_to_8((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
     conv_bwd<T, KK><<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride, g.dw,
                                                        g.dbias, (int)c.L, (int)c.D, TL, c.silu);
@@ -670,31 +639,18 @@ void run_conv_step(const ArgObject& a) {
   check_launch(a.env(), "conv1dStep");
 }
 
-template <template <class> class Run>
-Napi::Value by_conv_dtype(const Napi::CallbackInfo& info, const char* op) {
-  const ArgObject a(info, 0, op);
-  if (field_dtype(a) == DT::F32)
-    Run<float>{}(a);
-  else
-    Run<__nv_bfloat16>{}(a);
-  return info.Env().Undefined();
+// The conv ops' argument object (native/src/conv_args.h) names their dtype.
+MAMBA_OP(cuda, conv1dForward) {
+  return dtype_op(info, "conv1dForward",
+                  [](auto t, const ArgObject& a) { run_conv_forward<typename decltype(t)::type>(a); });
 }
-template <class T>
-struct ConvForward {
-  void operator()(const ArgObject& a) const { run_conv_forward<T>(a); }
-};
-template <class T>
-struct ConvBackward {
-  void operator()(const ArgObject& a) const { run_conv_backward<T>(a); }
-};
-template <class T>
-struct ConvStep {
-  void operator()(const ArgObject& a) const { run_conv_step<T>(a); }
-};
-
-MAMBA_OP(cuda, conv1dForward) { return by_conv_dtype<ConvForward>(info, "conv1dForward"); }
-MAMBA_OP(cuda, conv1dBackward) { return by_conv_dtype<ConvBackward>(info, "conv1dBackward"); }
-MAMBA_OP(cuda, conv1dStep) { return by_conv_dtype<ConvStep>(info, "conv1dStep"); }
+MAMBA_OP(cuda, conv1dBackward) {
+  return dtype_op(info, "conv1dBackward",
+                  [](auto t, const ArgObject& a) { run_conv_backward<typename decltype(t)::type>(a); });
+}
+MAMBA_OP(cuda, conv1dStep) {
+  return dtype_op(info, "conv1dStep", [](auto t, const ArgObject& a) { run_conv_step<typename decltype(t)::type>(a); });
+}
 
 // cuda.crossEntropyForward(logits[T,V], targets i32[T], losses f32[T], dLogits|null, T, V, gradScale, ignoreIndex
 //   [, dtype of logits and dLogits])

@@ -952,28 +952,6 @@ void run_step(const ArgObject& a) {
   check_launch(env, "selectiveScanStep");
 }
 
-template <template <class> class Run>
-Napi::Value by_scan_dtype(const Napi::CallbackInfo& info, const char* op) {
-  const ArgObject a(info, 0, op);
-  if (field_dtype(a) == DT::F32)
-    Run<float>{}(a);
-  else
-    Run<__nv_bfloat16>{}(a);
-  return info.Env().Undefined();
-}
-template <class T>
-struct Forward {
-  void operator()(const ArgObject& a) const { run_forward<T>(a); }
-};
-template <class T>
-struct Backward {
-  void operator()(const ArgObject& a) const { run_backward<T>(a); }
-};
-template <class T>
-struct Step {
-  void operator()(const ArgObject& a) const { run_step<T>(a); }
-};
-
 }  // namespace
 }  // namespace mamba
 
@@ -995,6 +973,15 @@ MAMBA_OP(cuda, scanLastProfile) {
 // The three scan ops take one argument object (fields: native/KERNELS.md; read by native/src/scan_args.h, as
 // their CPU twins do) plus dtype 'f32' | 'bf16': bf16 makes u, delta, Bm, Cm, z, y and their gradients bf16;
 // deltaBias, A, Dskip, lastState, state and dA, dDskip, dDeltaBias stay f32 (fp32 state and math).
-MAMBA_OP(cuda, selectiveScanForward) { return by_scan_dtype<Forward>(info, "selectiveScanForward"); }
-MAMBA_OP(cuda, selectiveScanBackward) { return by_scan_dtype<Backward>(info, "selectiveScanBackward"); }
-MAMBA_OP(cuda, selectiveScanStep) { return by_scan_dtype<Step>(info, "selectiveScanStep"); }
+MAMBA_OP(cuda, selectiveScanForward) {
+  return dtype_op(info, "selectiveScanForward",
+                  [](auto t, const ArgObject& a) { run_forward<typename decltype(t)::type>(a); });
+}
+MAMBA_OP(cuda, selectiveScanBackward) {
+  return dtype_op(info, "selectiveScanBackward",
+                  [](auto t, const ArgObject& a) { run_backward<typename decltype(t)::type>(a); });
+}
+MAMBA_OP(cuda, selectiveScanStep) {
+  return dtype_op(info, "selectiveScanStep",
+                  [](auto t, const ArgObject& a) { run_step<typename decltype(t)::type>(a); });
+}
