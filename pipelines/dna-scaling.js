@@ -12,12 +12,14 @@ import { join, resolve } from 'node:path';
 import {
   checkpointStep,
   fmt,
+  lmLengthArgs,
   nodeScript,
   normaliseCurve,
   pipelineArgs,
   positionSeries,
   reportOrigin,
   seriesOf,
+  stepShape,
   summariseRun,
   timeBudget,
   trainResumable,
@@ -147,16 +149,8 @@ const report = (print) =>
 
 for (const e of exps) {
   const L = 2 ** e;
-  if (!budget.fits()) {
-    skipped.push(...exps.slice(exps.indexOf(e)));
-    console.log(
-      `dna-scaling: time limit: ${budget.elapsed().toFixed(0)} s used, not running L = ${skipped.map((x) => `2^${x}`).join(', ')}`,
-    );
-    break;
-  }
-  const seqs = Math.max(1, stepTokens / L); // sequences per optimizer step
-  const batch = Math.max(1, Math.min(seqs, microTokens / L));
-  const accum = seqs / batch;
+  if (budget.skipRest('dna-scaling', exps, e, skipped)) break;
+  const { batch, accum } = stepShape(Math.max(1, stepTokens / L), microTokens, L); // sequences per step
   const dir = join(a.out, `L${e}`);
   const args = [
     ...model,
@@ -164,19 +158,7 @@ for (const e of exps) {
     train.path,
     '--eval-data',
     valid.path,
-    '--seq-len',
-    String(L),
-    '--batch',
-    String(batch),
-    '--accum',
-    String(accum),
-    '--warmup',
-    String(Math.max(1, Math.floor(steps / 10))),
-    '--eval-every',
-    String(Math.max(1, Math.floor(steps / 4))),
-    '--eval-windows',
-    String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))),
-    ...(L >= 2 ** 16 ? ['--recompute'] : []),
+    ...lmLengthArgs({ L, batch, accum, steps, evalTokens: full ? 2 ** 20 : 2 ** 12 }),
     ...(a['seq-len-warmup'] ? ['--seq-len-warmup'] : []),
   ];
   const t0 = Date.now();

@@ -5,7 +5,7 @@
 //   node pipelines/dna-species.js           small, on the CPU: 2^10..2^12, minutes
 //   node pipelines/dna-species.js --full    on a GPU: small preset, 2^10..2^20
 import { join, resolve } from 'node:path';
-import { cli, fmt, machine, pipelineArgs, summariseRun, writeResults } from './lib.js';
+import { cli, fmt, machine, pipelineArgs, stepShape, summariseRun, writeResults } from './lib.js';
 import { speciesSet } from './species-data.js';
 
 const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--lengths 10,12] [--steps N] [--seqs-per-step N] [--no-pretrain]
@@ -108,8 +108,7 @@ for (const e of exps) {
   // the same sequences per optimizer step at every length; a forward pass holds at most microTokens
   const seqsPerStep = Number(a['seqs-per-step'] ?? 8);
   const microTokens = full ? 2 ** 18 : 2 ** 13;
-  const batch = Math.max(1, Math.min(seqsPerStep, Math.floor(microTokens / L)));
-  const accum = Math.ceil(seqsPerStep / batch);
+  const { batch, accum } = stepShape(seqsPerStep, microTokens, L);
   const steps = Number(a.steps ?? (full ? 40 : 60));
   const { seconds } = cli('mamba-dna', [
     'train',

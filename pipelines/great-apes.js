@@ -15,6 +15,7 @@ import {
   fmt,
   pipelineArgs,
   reportOrigin,
+  stepShape,
   summariseRun,
   timeBudget,
   trainResumable,
@@ -139,13 +140,7 @@ const report = (print) =>
 
 for (const e of exps) {
   const L = 2 ** e;
-  if (!budget.fits()) {
-    skipped.push(...exps.slice(exps.indexOf(e)));
-    console.log(
-      `great-apes: time limit: ${budget.elapsed().toFixed(0)} s used, not running L = ${skipped.map((x) => `2^${x}`).join(', ')}`,
-    );
-    break;
-  }
+  if (budget.skipRest('great-apes', exps, e, skipped)) break;
   const init = pretrained ? join(pretrained, `L${e}`) : undefined;
   const dir = join(a.out, `cls-L${e}`);
   const testFile = join(dir, 'test-eval.json');
@@ -158,8 +153,7 @@ for (const e of exps) {
     incomplete.push(e);
     continue;
   }
-  const batch = Math.max(1, Math.min(seqsPerStep, Math.floor(microTokens / L)));
-  const accum = Math.ceil(seqsPerStep / batch);
+  const { batch, accum } = stepShape(seqsPerStep, microTokens, L);
   const args = [
     '--task',
     'classify',

@@ -212,7 +212,46 @@ export function timeBudget(limitS, growth = 1) {
       last = s;
     },
     fits: () => left() >= Math.max(20, last * growth),
+    /**
+     * Ends a sweep over `exps` at length 2^e when it no longer fits: adds it and the rest to `skipped`, says so
+     * on stdout as `name`, and returns true.
+     */
+    skipRest(name, exps, e, skipped) {
+      if (this.fits()) return false;
+      skipped.push(...exps.slice(exps.indexOf(e)));
+      const rest = skipped.map((x) => `2^${x}`).join(', ');
+      console.log(`${name}: time limit: ${elapsed().toFixed(0)} s used, not running L = ${rest}`);
+      return true;
+    },
   };
+}
+
+/** Sequences per optimizer step as forward passes of at most `microTokens` tokens of length L: batch x accum. */
+export function stepShape(seqsPerStep, microTokens, L) {
+  const batch = Math.max(1, Math.min(seqsPerStep, Math.floor(microTokens / L)));
+  return { batch, accum: Math.ceil(seqsPerStep / batch) };
+}
+
+/**
+ * The per-length training flags of the next-token scaling sweeps (DNA and music), so both follow one schedule:
+ * lr warmup over a tenth of the steps, four evaluations on max(1, evalTokens / L) windows, recomputation from 2^16.
+ */
+export function lmLengthArgs({ L, batch, accum, steps, evalTokens }) {
+  return [
+    '--seq-len',
+    String(L),
+    '--batch',
+    String(batch),
+    '--accum',
+    String(accum),
+    '--warmup',
+    String(Math.max(1, Math.floor(steps / 10))),
+    '--eval-every',
+    String(Math.max(1, Math.floor(steps / 4))),
+    '--eval-windows',
+    String(Math.max(1, Math.floor(evalTokens / L))),
+    ...(L >= 2 ** 16 ? ['--recompute'] : []),
+  ];
 }
 
 /** A log-x line chart of one position curve per model (bits per token against position in the window). */

@@ -14,6 +14,7 @@ import {
   checkpointStep,
   cli,
   fmt,
+  lmLengthArgs,
   nodeScript,
   normaliseCurve,
   pipelineArgs,
@@ -21,6 +22,7 @@ import {
   reportOrigin,
   root,
   seriesOf,
+  stepShape,
   summariseRun,
   timeBudget,
   trainResumable,
@@ -168,17 +170,9 @@ const report = (print) =>
 
 for (const e of exps) {
   const L = 2 ** e;
-  if (!budget.fits()) {
-    skipped.push(...exps.slice(exps.indexOf(e)));
-    console.log(
-      `music-scaling: time limit: ${budget.elapsed().toFixed(0)} s used, not running L = ${skipped.map((x) => `2^${x}`).join(', ')}`,
-    );
-    break;
-  }
+  if (budget.skipRest('music-scaling', exps, e, skipped)) break;
   const t0 = Date.now();
-  const seqs = Math.max(1, stepTokens / L);
-  const batch = Math.max(1, Math.min(seqs, microTokens / L));
-  const accum = seqs / batch;
+  const { batch, accum } = stepShape(Math.max(1, stepTokens / L), microTokens, L); // sequences per step
   const dir = join(a.out, `L${e}`);
   const args = [
     '--task',
@@ -188,19 +182,7 @@ for (const e of exps) {
     join(data, 'train'),
     '--eval-data',
     join(data, 'valid'),
-    '--seq-len',
-    String(L),
-    '--batch',
-    String(batch),
-    '--accum',
-    String(accum),
-    '--warmup',
-    String(Math.max(1, Math.floor(steps / 10))),
-    '--eval-every',
-    String(Math.max(1, Math.floor(steps / 4))),
-    '--eval-windows',
-    String(Math.max(1, Math.floor((full ? 2 ** 20 : 2 ** 12) / L))),
-    ...(L >= 2 ** 16 ? ['--recompute'] : []),
+    ...lmLengthArgs({ L, batch, accum, steps, evalTokens: full ? 2 ** 20 : 2 ** 12 }),
   ];
   const curveFile = join(dir, 'position-curve.json');
   if (a['report-only']) {
