@@ -141,6 +141,7 @@ export class MambaBackbone {
         L,
         layer.recompute ? this.#sharedWs : this.#blockWs[i]!,
         lastStates ? lastStates[i]! : null,
+        this.#sharedWs,
       );
       h = hOut;
       r = rOut;

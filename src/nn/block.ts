@@ -1,34 +1,45 @@
 // A residual block: r = x + residual (fused into the RMSNorm), h = mixer(norm(r)); outputs (h, r) as the
-// reference Block with fused_add_norm and residual_in_fp32. With `recompute`, the block keeps only r and
-// rstd and runs norm + mixer again inside backward, so its mixer intermediates can share one workspace
-// with every other block (activation recomputation for long sequences).
+// reference Block with fused_add_norm and residual_in_fp32. norm(r) is not kept per block: it lives in a
+// workspace shared by all blocks and backward recomputes it from r and rstd when another block has overwritten it.
+// With `recompute`, the block keeps only r and rstd and runs norm + mixer again inside backward, so its mixer
+// intermediates can share one workspace with every other block (activation recomputation for long sequences).
 import type { Tensor } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { RMSNorm } from './layers.js';
 import { MambaMixer, type MixerCache, type MixerDims, type MixerInit } from './mixer.js';
 import type { BufferSet, GrowBuffer, NNContext, Param, Workspace } from './param.js';
 
-/** The block's own buffers: the norm output of the forward and of a decoding step, and its gradient. */
+/** The block's own buffers: the norm output of a decoding step, and the norm output's gradient. */
 class BlockBuffers {
-  /** [T, D] norm(r), the mixer's input: in the forward workspace, so a recomputing backward finds it there */
-  readonly normOut: GrowBuffer;
-  /** [B, D] the same for a decoding step */
+  /** [B, D] norm(r) for a decoding step */
   readonly stepNormOut: GrowBuffer;
-  /** [T, D] its gradient (in the gradient workspace) */
+  /** [T, D] the gradient of norm(r) (in the gradient workspace) */
   readonly dNormOut: GrowBuffer;
   constructor(ws: Workspace) {
-    this.normOut = ws.buffer();
     this.stepNormOut = ws.buffer();
     this.dNormOut = ws.buffer();
   }
 }
 const BLOCK_BUFFERS: BufferSet<BlockBuffers> = { name: 'block', make: (ws) => new BlockBuffers(ws) };
 
+/** [T, D] norm(r), the mixer's input, shared by all blocks; `holder` is the forward call whose value it holds. */
+class BlockTransient {
+  readonly normOut: GrowBuffer;
+  holder: object | null = null;
+  constructor(ws: Workspace) {
+    this.normOut = ws.buffer();
+  }
+}
+const BLOCK_TRANSIENT: BufferSet<BlockTransient> = {
+  name: 'block transient (recomputed in backward)',
+  make: (ws) => new BlockTransient(ws),
+};
+
 export class MambaBlock {
   readonly norm: RMSNorm;
   readonly mixer: MambaMixer;
   recompute: boolean;
-  #saved: { r: Tensor; rstd: Tensor; B: number; L: number; ws: Workspace } | null = null;
+  #saved: { r: Tensor; rstd: Tensor; B: number; L: number; ws: Workspace; tws: Workspace; token: object } | null = null;
 
   constructor(
     prefix: string,
@@ -50,7 +61,8 @@ export class MambaBlock {
 
   /**
    * hIn, rIn (null for the first block) [T, D] -> hOut (mixer output), rOut (= hIn + rIn) [T, D], rstd [T].
-   * `ws` holds the norm output and mixer intermediates (shared between blocks when recomputing).
+   * `ws` holds the mixer intermediates kept for backward (shared between blocks when recomputing), `tws` (shared by
+   * all blocks) the norm output and the intermediates backward rebuilds.
    */
   forward(
     hIn: Tensor,
@@ -62,12 +74,16 @@ export class MambaBlock {
     L: number,
     ws: Workspace,
     lastState: Tensor | null = null,
+    tws: Workspace = ws,
   ): void {
     const D = this.mixer.dims.dModel;
-    const normOut = ws.buffers(BLOCK_BUFFERS).normOut.take([B * L, D]);
+    const t = tws.buffers(BLOCK_TRANSIENT);
+    const normOut = t.normOut.take([B * L, D]);
     this.norm.forward(hIn, rIn, normOut, rOut, rstd);
-    this.mixer.forward(normOut, hOut, B, L, ws, lastState);
-    this.#saved = { r: rOut, rstd, B, L, ws };
+    this.mixer.forward(normOut, hOut, B, L, ws, lastState, tws);
+    const token = {};
+    t.holder = token;
+    this.#saved = { r: rOut, rstd, B, L, ws, tws, token };
   }
 
   /**
@@ -79,12 +95,15 @@ export class MambaBlock {
     const s = this.#saved;
     if (!s) throw new Error('MambaBlock.backward before forward');
     const D = this.mixer.dims.dModel;
-    if (this.recompute) {
-      // r (the f32 residual) was kept: norm(r) gives the forward's normOut exactly; the mixer's output is not needed
-      const normOut = s.ws.buffers(BLOCK_BUFFERS).normOut.take([s.B * s.L, D]);
+    const t = s.tws.buffers(BLOCK_TRANSIENT);
+    const normOut = t.normOut.take([s.B * s.L, D]);
+    // r (the f32 residual) was kept: norm(r) gives the forward's normOut exactly
+    if (this.recompute || t.holder !== s.token) {
       this.norm.recompute(s.r, normOut, s.rstd);
-      this.mixer.forward(normOut, null, s.B, s.L, s.ws);
+      t.holder = s.token;
     }
+    // the mixer's output is not needed, only its intermediates
+    if (this.recompute) this.mixer.forward(normOut, null, s.B, s.L, s.ws, null, s.tws);
     const dNormOut = dws.buffers(BLOCK_BUFFERS).dNormOut.take([s.B * s.L, D]);
     this.mixer.backward(g, dNormOut, dws);
     this.norm.backward(dNormOut, g, dIn);

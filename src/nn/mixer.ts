@@ -62,34 +62,52 @@ export interface MixerCache {
 }
 
 /**
- * Every buffer of the mixer's forward over T tokens, in the workspace its block is given (one per block, or one
- * shared by all blocks when they recompute). backward reads them and overwrites two (MixerGradients).
+ * The buffers of the mixer's forward over T tokens that backward reads, in the workspace its block is given (one
+ * per block, or one shared by all blocks when they recompute). backward overwrites one of them (MixerGradients).
  */
 class MixerActivations {
   /** [T, 2E] in_proj output: xs columns 0..E, the gate z columns E..2E */
   readonly xz: GrowBuffer;
-  /** [T, E] SiLU(conv(xs)), the scan's u */
-  readonly xc: GrowBuffer;
   /** [T, R] */
   readonly dtIn: GrowBuffer;
   /** [T, 2N] B columns 0..N, C columns N..2N */
   readonly bc: GrowBuffer;
-  /** [T, E] raw delta (before dt_proj's bias and softplus) */
-  readonly delta: GrowBuffer;
   /** [T, E] scan output */
   readonly y: GrowBuffer;
   constructor(ws: Workspace) {
     this.xz = ws.buffer();
-    this.xc = ws.buffer();
     this.dtIn = ws.buffer();
     this.bc = ws.buffer();
-    this.delta = ws.buffer();
     this.y = ws.buffer();
   }
 }
 export const MIXER_ACTIVATIONS: BufferSet<MixerActivations> = {
   name: 'mixer activations',
   make: (ws) => new MixerActivations(ws),
+};
+
+/**
+ * The two forward intermediates that backward rebuilds from what each block keeps, as the reference's
+ * checkpoint_lvl=1 does: xc = SiLU(conv(xs) + b) from xz, delta = dtIn W_dt^T. One set serves every block (the
+ * model's shared workspace), so they are not kept per layer: 2E of the mixer's 5E + 2R + 2N values per token
+ * (130m, 8 x 2048, bf16: 2.4 GB), for one conv and one small product per layer in backward. `holder` is the
+ * forward call whose values the set holds: the top block's backward, and one right after a recompute, find their
+ * own and skip the rebuild.
+ */
+class MixerTransient {
+  /** [T, E] SiLU(conv(xs)), the scan's u */
+  readonly xc: GrowBuffer;
+  /** [T, E] raw delta (before dt_proj's bias and softplus) */
+  readonly delta: GrowBuffer;
+  holder: object | null = null;
+  constructor(ws: Workspace) {
+    this.xc = ws.buffer();
+    this.delta = ws.buffer();
+  }
+}
+const MIXER_TRANSIENT: BufferSet<MixerTransient> = {
+  name: 'mixer transient (rebuilt in backward)',
+  make: (ws) => new MixerTransient(ws),
 };
 
 /**
@@ -131,7 +149,7 @@ const MIXER_GRADIENTS_F64: BufferSet<MixerGradients> = {
 interface MixerGradViews {
   /** = the forward's y: y's only use left, the out_proj weight gradient, is taken before dy is written */
   dy: Tensor;
-  /** = the forward's delta: the scan backward reads each delta before it writes that ddelta (native/KERNELS.md) */
+  /** = delta (rebuilt for backward): the scan backward reads each delta before it writes that ddelta (native/KERNELS.md) */
   ddelta: Tensor;
   du: Tensor;
   dbc: Tensor;
@@ -174,13 +192,14 @@ const MIXER_STEP_F64: BufferSet<MixerStepBuffers> = {
 interface Saved {
   x: Tensor;
   xz: Tensor;
-  xc: Tensor;
   dtIn: Tensor;
   bc: Tensor;
-  delta: Tensor;
   y: Tensor;
   B: number;
   L: number;
+  /** the workspace of the MixerTransient set, and the token of this call that its holder is compared with */
+  tws: Workspace;
+  token: object;
 }
 
 export class MambaMixer {
@@ -293,20 +312,30 @@ export class MambaMixer {
   }
 
   /**
-   * x [T, D] -> out [T, D] over B sequences of length L; intermediates live in `ws` (views kept for backward).
-   * `lastState` [B, E, N] receives the SSM state after the last token (for generation). `out` null skips
-   * out_proj (a recomputation before backward needs only the intermediates).
+   * x [T, D] -> out [T, D] over B sequences of length L; the intermediates backward reads live in `ws` (views kept),
+   * xc and delta in `tws` (MixerTransient: shared by all blocks). `lastState` [B, E, N] receives the SSM state after
+   * the last token (for generation). `out` null skips out_proj (a recomputation before backward needs only the
+   * intermediates).
    */
-  forward(x: Tensor, out: Tensor | null, B: number, L: number, ws: Workspace, lastState: Tensor | null = null): void {
+  forward(
+    x: Tensor,
+    out: Tensor | null,
+    B: number,
+    L: number,
+    ws: Workspace,
+    lastState: Tensor | null = null,
+    tws: Workspace = ws,
+  ): void {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = B * L;
     this.#refreshA();
     const a = ws.buffers(MIXER_ACTIVATIONS);
+    const t = tws.buffers(MIXER_TRANSIENT);
     const xz = a.xz.take([T, 2 * E]);
-    const xc = a.xc.take([T, E]);
+    const xc = t.xc.take([T, E]);
     const dtIn = a.dtIn.take([T, R]);
     const bc = a.bc.take([T, 2 * N]);
-    const delta = a.delta.take([T, E]);
+    const delta = t.delta.take([T, E]);
     const y = a.y.take([T, E]);
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dForward(columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, B, L, true);
@@ -316,7 +345,24 @@ export class MambaMixer {
     gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
     selectiveScanForward(this.#scanArgs(xz, xc, delta, bc, B, L), y, lastState);
     if (out) gemm(y, mmWeight(this.outProj), out, { transB: true });
-    this.#saved = { x, xz, xc, dtIn, bc, delta, y, B, L };
+    const token = {};
+    t.holder = token;
+    this.#saved = { x, xz, dtIn, bc, y, B, L, tws, token };
+  }
+
+  /** This call's xc and delta, rebuilt exactly as forward made them unless the shared set still holds them. */
+  #transient(s: Saved): { xc: Tensor; delta: Tensor } {
+    const { dInner: E } = this.dims;
+    const T = s.B * s.L;
+    const t = s.tws.buffers(MIXER_TRANSIENT);
+    const xc = t.xc.take([T, E]);
+    const delta = t.delta.take([T, E]);
+    if (t.holder !== s.token) {
+      conv1dForward(columns(s.xz, 0, E), this.convWeight.value, this.convBias.value, xc, s.B, s.L, true);
+      gemm(s.dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
+      t.holder = s.token;
+    }
+    return { xc, delta };
   }
 
   /** dOut [T, D] -> dx [T, D] (overwritten); parameter gradients accumulated. */
@@ -328,9 +374,10 @@ export class MambaMixer {
     const dOut = asDtype(dOutIn, actDtype(this.ctx), gb.dOutAct);
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = s.B * s.L;
+    const { xc, delta } = this.#transient(s);
     const grads: MixerGradViews = {
       dy: s.y,
-      ddelta: s.delta,
+      ddelta: delta,
       du: gb.du.take([T, E]),
       dbc: gb.dbc.take([T, 2 * N]),
       ddtIn: gb.ddtIn.take([T, R]),
@@ -343,7 +390,9 @@ export class MambaMixer {
     gemm(dOut, mmWeight(this.outProj), dy);
     // scan: dA into a zeroed buffer, then d A_log = dA * A (A = -exp(A_log))
     fill(dA, 0);
-    selectiveScanBackward(this.#scanArgs(s.xz, s.xc, s.delta, s.bc, s.B, s.L), dy, {
+    // ddelta overwrites delta: from here the shared set holds no forward's values
+    s.tws.buffers(MIXER_TRANSIENT).holder = null;
+    selectiveScanBackward(this.#scanArgs(s.xz, xc, delta, s.bc, s.B, s.L), dy, {
       du,
       ddelta,
       dA,
@@ -359,8 +408,8 @@ export class MambaMixer {
     gemm(ddelta, mmWeight(this.dtProjWeight), ddtIn);
     // x_proj (two row blocks); du becomes the full gradient of xc
     const w = this.#xProjRows();
-    gemm(ddtIn, s.xc, w.gdt, { transA: true, beta: 1 });
-    gemm(dbc, s.xc, w.gbc, { transA: true, beta: 1 });
+    gemm(ddtIn, xc, w.gdt, { transA: true, beta: 1 });
+    gemm(dbc, xc, w.gbc, { transA: true, beta: 1 });
     gemm(ddtIn, w.wdt, du, { beta: 1 });
     gemm(dbc, w.wbc, du, { beta: 1 });
     // conv (SiLU inside) into the xs columns of dxz

@@ -82,6 +82,21 @@ describe('MambaLM', () => {
     expect(rec.backbone.workspaceBytes()).toBeLessThan(0.6 * plain.backbone.workspaceBytes());
   });
 
+  it('keeps per layer only xz, dtIn, B/C, y and the residual stream: xc, delta and norm(r) are rebuilt in backward', () => {
+    // the workspace of n_layer + 1 layers minus that of n_layer: what one more layer keeps until backward
+    const batch = { B: 2, L: 32, inputs: tokens(64, 6, 9), targets: tokens(64, 6, 10) };
+    const bytes = (n: number) => {
+      const m = MambaLM.create(tinyConfig({ n_layer: n }), { seed: 1 });
+      m.forwardBackward(batch);
+      return m.backbone.workspaceBytes();
+    };
+    const { dInner: E, dtRank: R } = derived(tinyConfig());
+    const { d_model: D, d_state: N } = tinyConfig();
+    const T = batch.B * batch.L;
+    // f32 activations and parameters on the CPU: xz 2E + dtIn R + bc 2N + y E, then r D and rstd 1
+    expect(bytes(3) - bytes(2)).toBe(T * 4 * (3 * E + R + 2 * N + D + 1));
+  });
+
   it('rejects bad batches with one clear message', () => {
     const m = MambaLM.create(tinyConfig());
     expect(() => m.forward({ B: 1, L: 3, inputs: Int32Array.from([0, 9, 1]), targets: new Int32Array(3) })).toThrow(
