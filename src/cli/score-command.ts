@@ -51,7 +51,7 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
     const strandText = f.strand === 'both' ? '; mean of both strands' : '';
     writer.write(BedGraphWriter.trackLine('mamba score', `${SCORE_CONVENTION}; N=${N}${strandText}`));
     const bg = new BedGraphWriter(writer, { decimals: f.decimals, perBase: !!f.perBase });
-    const batchTokens = f.batchTokens ?? defaultBatchTokens(loaded.device);
+    const batchTokens = f.batchTokens ?? defaultBatchTokens(loaded.model);
     const t0 = Date.now();
     let total = 0,
       totalBits = 0;
@@ -121,7 +121,7 @@ export const registerScore: Registrar = (program) => {
     .option('--decimals <n>', 'decimals of the values', parseIntArg(0, 12), 4)
     .option(
       '--batch-tokens <n>',
-      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(2, 2 ** 28),
     )
     .requiredOption('-o, --out <file>', 'output bedGraph')
