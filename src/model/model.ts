@@ -382,6 +382,7 @@ abstract class ModelBase {
 
 export class MambaLM extends ModelBase {
   readonly head: LMHead;
+  #hostLosses: Tensor | null = null;
 
   private constructor(config: MambaConfig, opts: CreateOptions) {
     const rng = new Rng(opts.seed ?? 0);
@@ -487,10 +488,17 @@ export class MambaLM extends ModelBase {
    * waits and returns the per-token losses (nats, 0 where ignored) [B*L], computed on the device from the logits so
    * only B*L numbers come back. Call it before the next forward of this model (they share the buffers). On CUDA the
    * host is free between the two calls: scoring prepares the next pass and writes the last one meanwhile.
+   * The array returned is valid until the next call's results are collected.
    */
   launchTokenLosses(batch: LMBatch): () => Float32Array | Float64Array {
-    const { losses } = this.#tokenLosses(batch);
-    return () => losses.toArray() as Float32Array | Float64Array;
+    const { losses, T } = this.#tokenLosses(batch);
+    return () => {
+      // on the CPU the next forward runs at once, into the same workspace: a copy
+      if (losses.device === 'cpu') return losses.data.slice() as Float32Array | Float64Array;
+      // on CUDA one host buffer, reused: a pass's losses are read before the next pass is collected
+      if (!this.#hostLosses || this.#hostLosses.numel < T) this.#hostLosses = Tensor.empty([T], losses.dtype, 'cpu');
+      return this.#hostLosses.view(0, [T]).copyFrom(losses).data as Float32Array;
+    };
   }
 
   #tokenLosses(batch: LMBatch): { logits: Tensor; losses: Tensor; count: number; T: number } {

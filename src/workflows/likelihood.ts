@@ -107,9 +107,10 @@ export class LogProbPipeline {
         W = t.length,
         from = Math.max(1, w.from ?? 1);
       const row = b * L;
-      if (W > 1) inputs.set(t.subarray(0, W - 1), row);
+      // plain loops: TypedArray.set between element types is slower than this in V8
+      for (let k = 0; k < W - 1; k++) inputs[row + k] = t[k]!;
       inputs.fill(0, row + Math.max(0, W - 1), row + L); // padding: any token, it never reaches the window
-      if (from < W) targets.set(t.subarray(from, W), row + from - 1);
+      for (let k = from; k < W; k++) targets[row + k - 1] = t[k]!;
       return { from, W, take };
     });
     const prev = this.#collect();
