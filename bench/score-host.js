@@ -69,7 +69,9 @@ function best(f) {
 const rows = [];
 const rate = (name, bases, secs, note = '') => {
   rows.push({ name, mbps: bases / secs / 1e6, secs, note });
-  console.log(`${name.padEnd(44)} ${(bases / secs / 1e6).toFixed(1).padStart(7)} M bases/s  (${secs.toFixed(3)} s) ${note}`);
+  console.log(
+    `${name.padEnd(44)} ${(bases / secs / 1e6).toFixed(1).padStart(7)} M bases/s  (${secs.toFixed(3)} s) ${note}`,
+  );
 };
 const scored = len - 1;
 console.log(`${fastaPath}: ${rec.name}, ${len.toLocaleString('en-US')} bases; N = ${N}, strand ${o.strand}\n`);
@@ -105,7 +107,12 @@ for (let i = 1; i < len; i++) {
   vals[i] = -4 * (s / 2 ** 32) ** 2;
 }
 vals[0] = NaN;
-const nullSink = { bytes: 0, writeBytes(b) { this.bytes += b.length; } };
+const nullSink = {
+  bytes: 0,
+  writeBytes(b) {
+    this.bytes += b.length;
+  },
+};
 for (const perBase of [false, true]) {
   nullSink.bytes = 0;
   rate(
@@ -120,20 +127,21 @@ for (const perBase of [false, true]) {
   );
 }
 // the per-region summary loop of score-command
-let sum = 0;
+let sum = 0,
+  counted = 0;
 rate(
   'summary (count and sum of the values)',
   scored,
   best(() => {
     sum = 0;
-    let n = 0;
+    counted = 0;
     for (const v of vals)
       if (!Number.isNaN(v)) {
-        n++;
+        counted++;
         sum -= v;
       }
-    return n;
   }),
+  `(mean ${(sum / Math.max(counted, 1)).toFixed(3)} bits)`,
 );
 // toFixed, the formatter the writer replaces, for comparison
 rate(

@@ -285,7 +285,9 @@ const section = [
         '',
         '| what | ms | tokens/s |',
         '| --- | ---: | ---: |',
-        ...prefillRows.map((r) => `| ${r.what} | ${r.ms.toFixed(1)} | ${Math.round(r.tokensPerS).toLocaleString('en-US')} |`),
+        ...prefillRows.map(
+          (r) => `| ${r.what} | ${r.ms.toFixed(1)} | ${Math.round(r.tokensPerS).toLocaleString('en-US')} |`,
+        ),
       ]
     : []),
 ].join('\n');

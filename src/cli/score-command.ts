@@ -105,8 +105,9 @@ export const registerScore: Registrar = (program) => {
     .option('--bed <file>', 'also score the intervals of this BED file (0-based, half-open)')
     .option(
       '--context <n>',
-      'N: each base sees up to N bases of left context and at least N/2 (but the first N ' +
-        'of a record); default: the training sequence length',
+      'N: each base is scored given at most N bases of left context and at least N/2 (but the first N ' +
+        'of a record, which see all before them), from windows of N + 1 bases overlapping by half; ' +
+        'default: the training sequence length',
       parseIntArg(2, 2 ** 24),
     )
     .addOption(

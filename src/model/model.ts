@@ -507,7 +507,6 @@ export class MambaLM extends ModelBase {
     crossEntropyForward(logits, targets, losses, null, 1, -1);
     return { logits, losses, count, T };
   }
-
 }
 
 export interface ClassifyResult {

@@ -37,8 +37,8 @@ function check(device: Device, precision: 'f32' | 'bf16') {
 }
 
 describe('no-gradient forward', () => {
-  it('gives the training forward\'s hidden states in a fraction of its memory (CPU, f32)', () => check('cpu', 'f32'));
-  it.skipIf(!cudaAvailable())('gives the training forward\'s hidden states (CUDA, bf16)', () => check('cuda', 'bf16'));
+  it("gives the training forward's hidden states in a fraction of its memory (CPU, f32)", () => check('cpu', 'f32'));
+  it.skipIf(!cudaAvailable())("gives the training forward's hidden states (CUDA, bf16)", () => check('cuda', 'bf16'));
 
   it('pipelined token losses equal eval per window, whatever the pass size and order', () => {
     const model = MambaLM.create(cfg, { seed: 4 });
