@@ -3,17 +3,23 @@
 // stderr summary, which starts after the model is loaded): `score` bases/s, `variants` variants/s at two
 // contexts, `embed` items/s. A randomly initialised model of the chosen preset (speed does not depend on
 // the weights), bf16 activations on a GPU as a trained run would use.
-//   GPU: node bench/workflows.js --fasta hsap-row.fa.gz      (the whole 21.6 Mbp Hsap alignment row, N = 2^16)
-//   CPU: node bench/workflows.js                               (a 2^16-base region of G27, smaller contexts)
-// --fasta FILE: the genome scored whole (GPU) or in part (CPU); without it, G27 repeated 13 times
-// (21.5 Mbp) on a GPU, G27 itself on the CPU. --out DIR also writes workflows-<device>.{json,md} there.
+//   GPU: node bench/workflows.js --great-apes DIR|MAF          (the whole Hsap alignment row, N = 2^16)
+//   GPU: node bench/workflows.js --fasta hsap-row.fa.gz         (the same from a FASTA of the row)
+//   CPU: node bench/workflows.js                                (a 2^16-base region of G27, smaller contexts)
+// --great-apes: a great-apes set folder (`mamba-dna dataset build great-apes`, manifest.json) or the MAF to
+// build it from; its Hsap train, valid and test records (contiguous in human order) are joined into one record,
+// the whole 21.6 Mbp Hsap row. --fasta FILE: the genome scored whole (GPU) or in part (CPU); without either, G27
+// repeated 13 times (21.5 Mbp) on a GPU, G27 itself on the CPU. On a GPU a prefill row follows: the prefill of
+// generation (backbone.prefill, 16 x 8,192 tokens, 130m shape, bf16) beside the training forward of that shape
+// (--no-prefill skips it). --out DIR also writes workflows-<device>.{json,md} there.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { cudaDeviceInfo, resolveDevice } from '../dist/backend/index.js';
+import { cudaDeviceInfo, cudaOp, resolveDevice } from '../dist/backend/index.js';
+import { Decoder } from '../dist/generate/index.js';
 import { IndexedFasta } from '../dist/data/dna/index.js';
 import { MambaLM, makeConfig, saveModel } from '../dist/model/index.js';
 import { writeReadmeSection } from './readme.js';
@@ -22,6 +28,8 @@ const { values: o } = parseArgs({
   options: {
     device: { type: 'string', default: 'auto' },
     fasta: { type: 'string' },
+    'great-apes': { type: 'string' },
+    'no-prefill': { type: 'boolean', default: false },
     preset: { type: 'string', default: 'small' },
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
@@ -54,7 +62,39 @@ const params = model.numParameters();
 // the genome
 let fasta = o.fasta ? resolve(o.fasta) : G27;
 let genomeNote = o.fasta ? fasta : 'G27 (H. pylori, 1.65 Mbp)';
-if (!o.fasta && gpu) {
+if (o['great-apes']) {
+  // the Hsap row: train | valid | test are contiguous runs of blocks in human order, so joined they are the row
+  let dir = resolve(o['great-apes']);
+  if (!existsSync(join(dir, 'manifest.json'))) {
+    const maf = dir;
+    dir = join(tmp, 'great-apes');
+    const b = spawnSync(
+      process.execPath,
+      [join(root, 'bin', 'mamba-dna.js'), 'dataset', 'build', 'great-apes', '--maf', maf, '--out', dir, '--force'],
+      { encoding: 'utf8' },
+    );
+    if (b.status !== 0) {
+      console.error(b.stderr);
+      process.exit(1);
+    }
+  }
+  const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  const parts = ['train', 'valid', 'test'].map((split) => {
+    const src = m.sources.find((x) => x.species === 'Hsap' && x.split === split);
+    if (!src) throw new Error(`${dir}/manifest.json: no Hsap ${split} source`);
+    const f = IndexedFasta.open(resolve(dir, src.path));
+    const r = f.records[0];
+    const text = f.bases(r, 0, r.length).toString('latin1');
+    f.close();
+    return text;
+  });
+  const row = parts.join('');
+  fasta = join(tmp, 'hsap-row.fa');
+  const lines = [];
+  for (let i = 0; i < row.length; i += 60) lines.push(row.slice(i, i + 60));
+  writeFileSync(fasta, `>hsap_row\n${lines.join('\n')}\n`);
+  genomeNote = `the whole Hsap row of the great-apes alignment (train + valid + test, ${(row.length / 1e6).toFixed(1)} Mbp)`;
+} else if (!o.fasta && gpu) {
   const g = gunzipSync(readFileSync(G27)).toString('latin1');
   const seq = g.slice(g.indexOf('\n') + 1).replace(/\n/g, '');
   fasta = join(tmp, 'g27x13.fa');
@@ -179,11 +219,54 @@ for (const N of [2 ** 12, 2 ** 16]) {
 fa.close();
 rmSync(tmp, { recursive: true, force: true });
 
+// 4. prefill (GPU): generation's prefill of 16 prompts of 8,192 tokens in the 130m shape, the no-gradient
+// forward plus the last positions' logits, beside the training forward (keeps every layer's activations) and
+// the no-gradient forward alone of the same batch; medians of 5 after a warm-up, synchronised
+const prefillRows = [];
+if (gpu && !o['no-prefill']) {
+  const B = 16,
+    L = 8192;
+  const big = MambaLM.create(makeConfig('130m', { domain: 'dna', task: 'lm', vocab_size: 50280 }), {
+    seed: 1,
+    device: 'cuda',
+    precision: 'bf16',
+  });
+  const prompt = Int32Array.from({ length: B * L }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 8) % 50280);
+  const sync = () => cudaOp('synchronize')();
+  const median = (f) => {
+    f();
+    sync();
+    const ts = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint();
+      f();
+      sync();
+      ts.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return ts.sort((a, b) => a - b)[2];
+  };
+  const dec = new Decoder(big, B, { cudaGraph: false });
+  const bb = big.backbone;
+  const ids = bb.uploadIds(prompt, 'benchIds');
+  big.refreshHalf();
+  const cases = [
+    ['Decoder.prefill (backbone.prefill + last logits)', () => dec.prefill(prompt, L)],
+    ['backbone.forward, grad: false', () => bb.forward(ids, B, L, { grad: false })],
+    ['backbone.forward, training (activations kept)', () => bb.forward(ids, B, L)],
+  ];
+  for (const [what, f] of cases) {
+    const ms = median(f);
+    prefillRows.push({ what, ms, tokensPerS: (B * L) / (ms / 1000) });
+    console.log(`${what}: ${ms.toFixed(1)} ms, ${Math.round((B * L) / (ms / 1000)).toLocaleString('en-US')} tokens/s`);
+  }
+  big.dispose();
+}
+
 const name = gpu ? cudaDeviceInfo(0).name : 'CPU';
 const section = [
   `## Workflows (${gpu ? `cuda, ${name}` : 'cpu'}, ${o.preset} preset)`,
   '',
-  `Command: \`node bench/workflows.js${o.fasta ? ' --fasta FILE' : ''} --device ${device}${o.preset !== 'small' ? ` --preset ${o.preset}` : ''}\` ` +
+  `Command: \`node bench/workflows.js${o['great-apes'] ? ' --great-apes DIR' : o.fasta ? ' --fasta FILE' : ''} --device ${device}${o.preset !== 'small' ? ` --preset ${o.preset}` : ''}\` ` +
     `on ${name}; ${o.preset} preset (${params.toLocaleString('en-US')} ` +
     `parameters, random init), ${gpu ? 'bf16' : 'f32'} activations; genome: ${genomeNote}. Rates are the commands' own stderr ` +
     'summaries (after the model is loaded, output writing included); wall = the whole command with Node startup and model load.',
@@ -194,6 +277,19 @@ const section = [
     (r) =>
       `| ${r.what} | 2^${Math.log2(r.context)} | ${r.work} | ${r.seconds.toFixed(1)} | ${r.rate >= 100 ? Math.round(r.rate).toLocaleString('en-US') : r.rate.toPrecision(3)} ${r.unit} | ${r.wall.toFixed(1)} |`,
   ),
+  ...(prefillRows.length
+    ? [
+        '',
+        'Prefill: 16 prompts x 8,192 tokens, 130m shape (d_model 768, 24 layers, vocab 50,280), bf16, random init; ' +
+          'median of 5 after a warm-up, synchronised.',
+        '',
+        '| what | ms | tokens/s |',
+        '| --- | ---: | ---: |',
+        ...prefillRows.map(
+          (r) => `| ${r.what} | ${r.ms.toFixed(1)} | ${Math.round(r.tokensPerS).toLocaleString('en-US')} |`,
+        ),
+      ]
+    : []),
 ].join('\n');
 console.log(`\n${section}`);
 if (o.out) {
@@ -201,7 +297,7 @@ if (o.out) {
   writeFileSync(join(o.out, `workflows-${device}-${o.preset}.md`), `${section}\n`);
   writeFileSync(
     join(o.out, `workflows-${device}-${o.preset}.json`),
-    `${JSON.stringify({ device: name, preset: o.preset, params, genome: genomeNote, rows }, null, 2)}\n`,
+    `${JSON.stringify({ device: name, preset: o.preset, params, genome: genomeNote, rows, prefill: prefillRows }, null, 2)}\n`,
   );
 }
 if (!o['no-write']) writeReadmeSection(section);

@@ -96,7 +96,7 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
         for (const chunk of scoreTrack(model, seq, 0, tokens.length, {
           context: N,
           strand: 'forward',
-          batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
+          batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.model),
         })) {
           for (let i = 0; i < chunk.values.length; i++) {
             const pos = chunk.start + i;
@@ -176,7 +176,7 @@ async function audioEmbed(inputs: string[], f: AudioEmbedFlags): Promise<void> {
     pool: f.pool,
     strand: 'forward' as const,
     window,
-    batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
+    batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.model),
   };
   const r = await asUserErrors(() =>
     writeEmbeddings(loaded.model, items, o, out, { checkpoint: loaded.dir, rate: String(rate) }),
@@ -207,7 +207,7 @@ export const registerAudioWorkflows: Registrar = (program) => {
     .option('--rate <hz>', "model sample rate (default: the run's, else 16000)", parseIntArg(1000, 384000))
     .option(
       '--batch-tokens <n>',
-      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(2, 2 ** 28),
     )
     .requiredOption(
@@ -252,7 +252,7 @@ export const registerAudioWorkflows: Registrar = (program) => {
     .option('--rate <hz>', "model sample rate (default: the run's, else 16000)", parseIntArg(1000, 384000))
     .option(
       '--batch-tokens <n>',
-      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(1, 2 ** 28),
     )
     .requiredOption('-o, --out <file>', 'output .npy (float32) or .safetensors')

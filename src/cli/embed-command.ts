@@ -116,7 +116,7 @@ async function embed(input: string, regionArgs: string[], f: EmbedFlags): Promis
       pool: f.pool,
       strand: f.strand,
       window,
-      batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device),
+      batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.model),
       reverseComplement: (t) => reverseComplement(t),
     };
     const r = await asUserErrors(() =>
@@ -167,7 +167,7 @@ export const registerEmbed: Registrar = (program) => {
     )
     .option(
       '--batch-tokens <n>',
-      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(1, 2 ** 28),
     )
     .requiredOption('-o, --out <file>', 'output .npy (float32, numpy.load) or .safetensors (names in the metadata)')

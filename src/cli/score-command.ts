@@ -51,7 +51,7 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
     const strandText = f.strand === 'both' ? '; mean of both strands' : '';
     writer.write(BedGraphWriter.trackLine('mamba score', `${SCORE_CONVENTION}; N=${N}${strandText}`));
     const bg = new BedGraphWriter(writer, { decimals: f.decimals, perBase: !!f.perBase });
-    const batchTokens = f.batchTokens ?? defaultBatchTokens(loaded.device);
+    const batchTokens = f.batchTokens ?? defaultBatchTokens(loaded.model);
     const t0 = Date.now();
     let total = 0,
       totalBits = 0;
@@ -105,8 +105,9 @@ export const registerScore: Registrar = (program) => {
     .option('--bed <file>', 'also score the intervals of this BED file (0-based, half-open)')
     .option(
       '--context <n>',
-      'N: each base sees up to N bases of left context and at least N/2 (but the first N ' +
-        'of a record); default: the training sequence length',
+      'N: each base is scored given at most N bases of left context and at least N/2 (but the first N ' +
+        'of a record, which see all before them), from windows of N + 1 bases overlapping by half; ' +
+        'default: the training sequence length',
       parseIntArg(2, 2 ** 24),
     )
     .addOption(
@@ -121,7 +122,7 @@ export const registerScore: Registrar = (program) => {
     .option('--decimals <n>', 'decimals of the values', parseIntArg(0, 12), 4)
     .option(
       '--batch-tokens <n>',
-      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(2, 2 ** 28),
     )
     .requiredOption('-o, --out <file>', 'output bedGraph')

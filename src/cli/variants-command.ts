@@ -55,7 +55,7 @@ async function variants(f: VariantsFlags): Promise<void> {
   const N = f.context ?? trainedSeqLen(loaded.dir) ?? 1024;
   const fasta = await asUserErrors(() => IndexedFasta.open(resolve(f.fasta), {}));
   const writer = new AtomicOutput(out);
-  const opts = { context: N, strand: f.strand, batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.device) };
+  const opts = { context: N, strand: f.strand, batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.model) };
   const counts = { records: 0, alleles: 0, scored: 0, mismatch: 0, noContig: 0, notSequence: 0, tooLong: 0 };
   const t0 = Date.now();
   try {
@@ -246,7 +246,7 @@ export const registerVariants: Registrar = (program) => {
     )
     .option(
       '--batch-tokens <n>',
-      'tokens per forward pass (default 2^21 on a GPU, 2^15 on the CPU)',
+      'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(2, 2 ** 28),
     )
     .requiredOption('-o, --out <file>', 'output VCF (or TSV)')

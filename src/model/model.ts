@@ -1,7 +1,7 @@
 // The Mamba backbone (embedding, residual blocks, final RMSNorm) and the two models on it: MambaLM
 // (next-token, LM head tied to the embedding) and MambaClassifier (pooled sequence classification).
 // Activations live in grow-only workspaces on the model's device: steps of one (B, L) allocate nothing.
-import { Tensor, fillMany, resolveDevice, type Device, type DeviceRequest } from '../backend/index.js';
+import { DTYPE_BYTES, Tensor, fillMany, resolveDevice, type Device, type DeviceRequest } from '../backend/index.js';
 import { MambaBlock } from '../nn/block.js';
 import { ClassifierHead, LMHead } from '../nn/heads.js';
 import { Embedding, RMSNorm } from '../nn/layers.js';
@@ -55,6 +55,13 @@ function checkBatch(inputs: Int32Array, B: number, L: number, V: number): void {
   }
 }
 
+export interface BackboneForwardOptions {
+  /** keep what a backward needs (default true); false: the lean forward of evaluation and inference */
+  grad?: boolean;
+  /** one cache per layer, filled with the state after the last token (prefill before decoding) */
+  caches?: MixerCache[] | null;
+}
+
 export class MambaBackbone {
   readonly config: MambaConfig;
   readonly ctx: NNContext;
@@ -65,6 +72,8 @@ export class MambaBackbone {
   readonly #blockWs: Workspace[];
   readonly #sharedWs: Workspace;
   readonly #dws: Workspace;
+  /** the one workspace every block's forward shares when no backward follows */
+  readonly #inferWs: Workspace;
   #shape: { B: number; L: number } | null = null;
 
   constructor(config: MambaConfig, ctx: NNContext, rng: Rng, recompute = false) {
@@ -99,6 +108,7 @@ export class MambaBackbone {
     this.#blockWs = this.layers.map(() => new Workspace(ctx.device, act));
     this.#sharedWs = new Workspace(ctx.device, act);
     this.#dws = new Workspace(ctx.device, act);
+    this.#inferWs = new Workspace(ctx.device, act);
   }
 
   parameters(): Param[] {
@@ -116,8 +126,17 @@ export class MambaBackbone {
     return ids;
   }
 
-  /** ids [B*L] -> final normed hidden states [B*L, D]. lastStates[i] [B, E, N] receive each layer's SSM state. */
-  forward(ids: Tensor, B: number, L: number, lastStates: Tensor[] | null = null): Tensor {
+  /**
+   * ids [B*L] -> final normed hidden states [B*L, D]. With `grad` (the default) every block keeps what its
+   * backward needs; with `grad: false` (evaluation, scoring, embeddings, prefill) nothing is kept for a
+   * backward: all blocks share one workspace and the residual stream alternates between two buffers, so
+   * activation memory is one layer's, whatever n_layer. `caches` (prefill) receive every layer's SSM state
+   * after the last token and its last d_conv conv inputs, taken right after the layer runs (a later layer
+   * overwrites a shared workspace).
+   */
+  forward(ids: Tensor, B: number, L: number, opts: BackboneForwardOptions = {}): Tensor {
+    const grad = opts.grad ?? true;
+    const caches = opts.caches ?? null;
     const T = B * L,
       D = this.config.d_model;
     // the embedding output lives in hB: layer 0 reads it and writes hA, layer 1 overwrites hB after that
@@ -128,27 +147,21 @@ export class MambaBackbone {
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i]!;
       const hOut = this.ws.get(i % 2 === 0 ? 'hA' : 'hB', [T, D]);
-      // the residual stream and rstd stay in the parameter dtype (f32 with bf16 activations)
-      const rOut = this.ws.get(`r${i}`, [T, D], this.ctx.dtype);
-      const rstd = this.ws.get(`rstd${i}`, [T], this.ctx.dtype);
-      layer.forward(
-        h,
-        r,
-        hOut,
-        rOut,
-        rstd,
-        B,
-        L,
-        layer.recompute ? this.#sharedWs : this.#blockWs[i]!,
-        lastStates ? lastStates[i]! : null,
-        this.#sharedWs,
-      );
+      // the residual stream and rstd stay in the parameter dtype (f32 with bf16 activations); without a
+      // backward, two residual buffers in turn (a layer's rOut never aliases its rIn) and one rstd serve all
+      const rOut = this.ws.get(grad ? `r${i}` : i % 2 === 0 ? 'rA' : 'rB', [T, D], this.ctx.dtype);
+      const rstd = this.ws.get(grad ? `rstd${i}` : 'rstdI', [T], this.ctx.dtype);
+      const ws = !grad ? this.#inferWs : layer.recompute ? this.#sharedWs : this.#blockWs[i]!;
+      // xc, delta and norm(r) (rebuilt by backward) in the shared workspace, or with everything else when no backward follows
+      layer.forward(h, r, hOut, rOut, rstd, B, L, ws, caches ? caches[i]!.ssm : null, grad ? this.#sharedWs : ws);
+      if (caches) layer.mixer.fillConvCache(caches[i]!);
       h = hOut;
       r = rOut;
     }
     const out = this.ws.get('final', [T, D]);
     this.normF.forward(h, r, out, this.ws.get('rF', [T, D], this.ctx.dtype), this.ws.get('rstdF', [T], this.ctx.dtype));
-    this.#shape = { B, L };
+    // a backward needs the kept activations of a grad forward
+    this.#shape = grad ? { B, L } : null;
     return out;
   }
 
@@ -168,7 +181,11 @@ export class MambaBackbone {
   /** Bytes held by activation and gradient workspaces. */
   workspaceBytes(): number {
     return (
-      this.ws.bytes() + this.#sharedWs.bytes() + this.#dws.bytes() + this.#blockWs.reduce((s, w) => s + w.bytes(), 0)
+      this.ws.bytes() +
+      this.#sharedWs.bytes() +
+      this.#inferWs.bytes() +
+      this.#dws.bytes() +
+      this.#blockWs.reduce((s, w) => s + w.bytes(), 0)
     );
   }
 
@@ -180,14 +197,7 @@ export class MambaBackbone {
 
   /** Parallel pass over a prompt that leaves every layer's cache ready for step(). Returns final hidden [B*L, D]. */
   prefill(ids: Tensor, B: number, L: number, caches: MixerCache[]): Tensor {
-    const out = this.forward(
-      ids,
-      B,
-      L,
-      caches.map((c) => c.ssm),
-    );
-    for (let i = 0; i < this.layers.length; i++) this.layers[i]!.mixer.fillConvCache(caches[i]!);
-    return out;
+    return this.forward(ids, B, L, { grad: false, caches });
   }
 
   /** One token per sequence: ids [B] -> final hidden [B, D]. */
@@ -225,7 +235,7 @@ export class MambaBackbone {
 
   /** Frees all device memory now (parameters, gradients, workspaces); the backbone is unusable after. */
   dispose(): void {
-    for (const w of [this.ws, this.#sharedWs, this.#dws, ...this.#blockWs]) w.dispose();
+    for (const w of [this.ws, this.#sharedWs, this.#inferWs, this.#dws, ...this.#blockWs]) w.dispose();
     for (const l of this.layers) l.mixer.dispose();
     for (const p of [
       ...this.embedding.parameters(),
@@ -342,11 +352,28 @@ abstract class ModelBase {
   embed(inputs: Int32Array, B: number, L: number, pool: 'mean' | 'last' | 'none' = 'mean'): Float32Array {
     checkBatch(inputs, B, L, this.config.vocab_size);
     this.refreshHalf();
-    const h = this.backbone.forward(this.backbone.uploadIds(inputs), B, L);
+    const h = this.backbone.forward(this.backbone.uploadIds(inputs), B, L, { grad: false });
     if (pool === 'none') return Float32Array.from(h.toFloat64());
     const pooled = this.ws.get('embedPooled', [B, this.config.d_model]);
     poolForward(h, pooled, B, L, pool);
     return Float32Array.from(pooled.toFloat64());
+  }
+
+  /**
+   * Device bytes per token of a forward with no backward (`grad: false`): one layer's mixer activations, the
+   * residual stream, the final hidden states and the logits (an LM's padded vocabulary), with a quarter on top
+   * for the allocator and the libraries' scratch. Sizes the batches of score, variants and embed.
+   */
+  inferenceBytesPerToken(): number {
+    const outWidth = this.config.task === 'lm' ? derived(this.config).paddedVocab : this.config.num_classes;
+    const act = DTYPE_BYTES[actDtype(this.ctx)],
+      par = DTYPE_BYTES[this.ctx.dtype];
+    const { d_model: D, d_state: N } = this.config;
+    const { dInner: E, dtRank: R } = derived(this.config);
+    const mixer = (2 * E + E + R + 2 * N + E + E + D) * act; // xz, xc, dtIn, bc, delta, y, the norm output
+    const stream = 3 * D * act + 3 * D * par + 2 * par; // h (two) and final, r (two) and rF, rstd
+    const io = 4 + 4 + par + outWidth * act; // ids, targets, loss, outputs
+    return Math.ceil(1.25 * (mixer + stream + io));
   }
 
   protected hostLosses(losses: Tensor): Float64Array {
@@ -356,6 +383,7 @@ abstract class ModelBase {
 
 export class MambaLM extends ModelBase {
   readonly head: LMHead;
+  #hostLosses: Tensor | null = null;
 
   private constructor(config: MambaConfig, opts: CreateOptions) {
     const rng = new Rng(opts.seed ?? 0);
@@ -379,7 +407,7 @@ export class MambaLM extends ModelBase {
     return [...this.backbone.parameters(), ...this.head.parameters()];
   }
 
-  #logits(batch: LMBatch): { logits: Tensor; targets: Tensor; count: number; T: number } {
+  #logits(batch: LMBatch, grad: boolean): { logits: Tensor; targets: Tensor; count: number; T: number } {
     checkBatch(batch.inputs, batch.B, batch.L, this.config.vocab_size);
     const T = batch.B * batch.L;
     if (batch.targets.length !== T)
@@ -395,7 +423,7 @@ export class MambaLM extends ModelBase {
     }
     this.refreshHalf();
     const ids = this.backbone.uploadIds(batch.inputs);
-    const h = this.backbone.forward(ids, batch.B, batch.L);
+    const h = this.backbone.forward(ids, batch.B, batch.L, { grad });
     const V = derived(this.config).paddedVocab;
     const logits = this.ws.get('logits', [T, V]);
     this.head.forward(h, logits);
@@ -415,7 +443,7 @@ export class MambaLM extends ModelBase {
    * grads (default gradScale = 1/count, i.e. the mean loss). Returns the mean loss.
    */
   forwardBackward(batch: LMBatch, gradScale?: number): LMResult {
-    const { logits, targets, count, T } = this.#logits(batch);
+    const { logits, targets, count, T } = this.#logits(batch, true);
     const dLogits = this.ws.get('dLogits', logits.shape);
     const losses = this.ws.get('losses', [T], this.ctx.dtype);
     crossEntropyForward(logits, targets, losses, dLogits, gradScale ?? 1 / Math.max(count, 1), -1);
@@ -432,7 +460,7 @@ export class MambaLM extends ModelBase {
   logits(inputs: Int32Array, B: number, L: number): Float64Array {
     checkBatch(inputs, B, L, this.config.vocab_size);
     this.refreshHalf();
-    const h = this.backbone.forward(this.backbone.uploadIds(inputs), B, L);
+    const h = this.backbone.forward(this.backbone.uploadIds(inputs), B, L, { grad: false });
     const logits = this.ws.get('logits', [B * L, derived(this.config).paddedVocab]);
     this.head.forward(h, logits);
     return logits.toFloat64();
@@ -447,15 +475,38 @@ export class MambaLM extends ModelBase {
 
   /** Evaluation: per-token losses and (optionally) argmax predictions; no gradients. */
   forward(batch: LMBatch, opts: { predictions?: boolean } = {}): LMEvalResult {
-    const { logits, targets, count, T } = this.#logits(batch);
-    const losses = this.ws.get('losses', [T], this.ctx.dtype);
-    crossEntropyForward(logits, targets, losses, null, 1, -1);
+    const { logits, losses, count, T } = this.#tokenLosses(batch);
     const l = this.hostLosses(losses);
     let s = 0;
     for (let i = 0; i < T; i++) s += l[i]!;
     const res: LMEvalResult = { loss: s / Math.max(count, 1), count, losses: l };
     if (opts.predictions) res.predictions = argmaxRows(logits.toFloat64(), T, logits.shape[1]!, this.config.vocab_size);
     return res;
+  }
+
+  /**
+   * The forward of `forward()` without waiting for it: queues the work on the device and returns a function that
+   * waits and returns the per-token losses (nats, 0 where ignored) [B*L], computed on the device from the logits so
+   * only B*L numbers come back. Call it before the next forward of this model (they share the buffers). On CUDA the
+   * host is free between the two calls: scoring prepares the next pass and writes the last one meanwhile.
+   * The array returned is valid until the next call's results are collected.
+   */
+  launchTokenLosses(batch: LMBatch): () => Float32Array | Float64Array {
+    const { losses, T } = this.#tokenLosses(batch);
+    return () => {
+      // on the CPU the next forward runs at once, into the same workspace: a copy
+      if (losses.device === 'cpu') return losses.data.slice() as Float32Array | Float64Array;
+      // on CUDA one host buffer, reused: a pass's losses are read before the next pass is collected
+      if (!this.#hostLosses || this.#hostLosses.numel < T) this.#hostLosses = Tensor.empty([T], losses.dtype, 'cpu');
+      return this.#hostLosses.view(0, [T]).copyFrom(losses).data as Float32Array;
+    };
+  }
+
+  #tokenLosses(batch: LMBatch): { logits: Tensor; losses: Tensor; count: number; T: number } {
+    const { logits, targets, count, T } = this.#logits(batch, false);
+    const losses = this.ws.get('losses', [T], this.ctx.dtype);
+    crossEntropyForward(logits, targets, losses, null, 1, -1);
+    return { logits, losses, count, T };
   }
 }
 
@@ -500,7 +551,7 @@ export class MambaClassifier extends ModelBase {
     }
     this.refreshHalf();
     const ids = this.backbone.uploadIds(batch.inputs);
-    const h = this.backbone.forward(ids, B, L);
+    const h = this.backbone.forward(ids, B, L, { grad });
     const logits = this.ws.get('logits', [B, C]);
     this.head.forward(h, logits, B, L, this.ws);
     const targets = this.ws.get('labels', [B], 'i32');

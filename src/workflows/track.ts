@@ -9,7 +9,7 @@
 // sequence length and N, so a position gets the same value whatever region around it is asked for.
 // Position 0 has no context and gets no value (NaN).
 import type { MambaLM } from '../model/model.js';
-import { windowLogProbs, type LikelihoodWindow } from './likelihood.js';
+import { LogProbPipeline } from './likelihood.js';
 
 export interface PlannedWindow {
   /** first position the window reads */
@@ -56,15 +56,24 @@ export interface TrackOptions {
   /** 'both' also scores the reverse complement (left context = the other strand's right) and averages */
   strand: 'forward' | 'both';
   batchTokens: number;
-  /** positions per chunk (default max(2^20, 16 N)) */
+  /** positions per chunk (default: what one pass of batchTokens scores, at least 16 N) */
   chunk?: number;
   onPass?: (tokens: number) => void;
+}
+
+/** A chunk being scored: its values per strand and how many of its windows are still out. */
+interface PendingChunk {
+  start: number;
+  fwd: Float64Array;
+  rev: Float64Array | null;
+  windowsLeft: number;
 }
 
 /**
  * Scores positions [a, b) chunk by chunk: yields { start, values } with values[i] = log2 P of position
  * start + i in bits (NaN where no strand gives a value). With strand 'both' a value is the mean of the two
- * strands' log-probabilities of the base (each strand's where only one has one).
+ * strands' log-probabilities of the base (each strand's where only one has one). Chunks are pipelined: the
+ * next chunk's pass is on the device while the caller handles the one yielded.
  */
 export function* scoreTrack(
   model: MambaLM,
@@ -77,49 +86,66 @@ export function* scoreTrack(
     H = Math.floor(N / 2),
     len = seq.length;
   if (o.strand === 'both' && !seq.reverseComplement) throw new RangeError('strand both needs a reverse complement');
-  const C = o.chunk ?? Math.max(1 << 20, 16 * N);
-  const lp = { batchTokens: o.batchTokens, onPass: (_: number, t: number) => o.onPass?.(t) };
+  // every position costs about two window tokens per strand: size a chunk to fill one pass
+  const strands = o.strand === 'both' ? 2 : 1;
+  const C = o.chunk ?? Math.max(16 * N, Math.floor(o.batchTokens / (2 * strands)));
+  const pipe = new LogProbPipeline(model, { batchTokens: o.batchTokens, onPass: (_, t) => o.onPass?.(t) });
+  const pending: PendingChunk[] = [];
+  function* ready(): Generator<{ start: number; values: Float64Array }> {
+    while (pending.length && pending[0]!.windowsLeft === 0) {
+      const c = pending.shift()!;
+      if (c.rev) {
+        const f = c.fwd,
+          r = c.rev;
+        for (let i = 0; i < f.length; i++) {
+          const x = f[i]!,
+            y = r[i]!;
+          f[i] = Number.isNaN(x) ? y : Number.isNaN(y) ? x : (x + y) / 2;
+        }
+      }
+      yield { start: c.start, values: c.fwd };
+    }
+  }
   for (let c0 = a; c0 < b;) {
     let c1 = c0 + C;
     // end chunks on the forward windows' keep boundaries (N + 1 + mH), so no window is split between two chunks
     if (c1 > N + 1) c1 = N + 1 + Math.ceil((c1 - N - 1) / H) * H;
     c1 = Math.min(c1, b);
-    const n = c1 - c0;
-    const fwd = new Float64Array(n).fill(NaN);
-    const plans: { w: LikelihoodWindow; put: (v: Float64Array) => void }[] = [];
+    const n = c1 - c0,
+      from = c0; // the callbacks run after c0 moves on
+    const chunk: PendingChunk = {
+      start: from,
+      fwd: new Float64Array(n).fill(NaN),
+      rev: o.strand === 'both' ? new Float64Array(n).fill(NaN) : null,
+      windowsLeft: 0,
+    };
+    pending.push(chunk);
+    const fwd = chunk.fwd;
     for (const p of planWindows(len, N, c0, c1)) {
-      plans.push({
-        w: { tokens: seq.read(p.start, p.keepTo), from: p.keepFrom - p.start },
-        put: (v) => fwd.set(v, p.keepFrom - c0),
+      chunk.windowsLeft++;
+      pipe.add({ tokens: seq.read(p.start, p.keepTo), from: p.keepFrom - p.start }, (v) => {
+        fwd.set(v, p.keepFrom - from);
+        chunk.windowsLeft--;
       });
     }
-    let rev: Float64Array | undefined;
-    if (o.strand === 'both') {
-      const r = (rev = new Float64Array(n).fill(NaN));
+    if (chunk.rev) {
+      const r = chunk.rev;
       // reverse-strand position q is forward position len - 1 - q
       for (const p of planWindows(len, N, len - c1, len - c0)) {
-        plans.push({
-          w: { tokens: seq.reverseComplement!(seq.read(len - p.keepTo, len - p.start)), from: p.keepFrom - p.start },
-          put: (v) => {
-            for (let k = 0; k < v.length; k++) r[len - 1 - (p.keepFrom + k) - c0] = v[k]!;
-          },
+        chunk.windowsLeft++;
+        const tokens = seq.reverseComplement!(seq.read(len - p.keepTo, len - p.start));
+        pipe.add({ tokens, from: p.keepFrom - p.start }, (v) => {
+          const top = len - 1 - p.keepFrom - from;
+          for (let k = 0; k < v.length; k++) r[top - k] = v[k]!;
+          chunk.windowsLeft--;
         });
       }
     }
-    const vals = windowLogProbs(
-      model,
-      plans.map((p) => p.w),
-      lp,
-    );
-    plans.forEach((p, i) => p.put(vals[i]!));
-    if (rev) {
-      for (let i = 0; i < n; i++) {
-        const f = fwd[i]!,
-          r = rev[i]!;
-        fwd[i] = Number.isNaN(f) ? r : Number.isNaN(r) ? f : (f + r) / 2;
-      }
-    }
-    yield { start: c0, values: fwd };
+    // this chunk goes to the device; the one before it comes back and is yielded while this one computes
+    pipe.launch();
+    yield* ready();
     c0 = c1;
   }
+  pipe.finish();
+  yield* ready();
 }

@@ -23,7 +23,10 @@ export class BedGraphWriter {
   #q = 0;
   #buf = Buffer.allocUnsafe(1 << 20);
   #pos = 0;
-  readonly #digits = new Uint8Array(24);
+  /** the last line's end and where its digits sit in the buffer (-1: not in the buffer) */
+  #lastEnd = -1;
+  #lastEndAt = 0;
+  #lastEndLen = 0;
 
   constructor(out: BedGraphSink, opts: { decimals: number; perBase: boolean }) {
     this.#out = out;
@@ -65,39 +68,44 @@ export class BedGraphWriter {
     }
   }
 
-  /** Writes the decimal digits of a non-negative integer, at least `minDigits` of them. */
-  #putInt(n: number, minDigits = 1): void {
-    const d = this.#digits;
-    let k = 0;
-    do {
-      d[k++] = 48 + (n % 10);
-      n = Math.floor(n / 10);
-    } while (n > 0 || k < minDigits);
-    while (k > 0) this.#buf[this.#pos++] = d[--k]!;
-  }
-
   #emit(): void {
     if (this.#start < 0) return;
-    if (this.#pos + this.#prefix.length + 80 > this.#buf.length) this.#flush();
-    this.#pos += this.#prefix.copy(this.#buf, this.#pos);
-    this.#putInt(this.#start);
-    this.#buf[this.#pos++] = 9;
-    this.#putInt(this.#end);
-    this.#buf[this.#pos++] = 9;
+    const pre = this.#prefix;
+    if (this.#pos + pre.length + 80 > this.#buf.length) this.#flush();
+    const buf = this.#buf;
+    let pos = this.#pos;
+    // a byte loop: a native copy per line costs more than the few bytes of a chromosome name
+    for (let i = 0; i < pre.length; i++) buf[pos++] = pre[i]!;
+    // a line that starts where the last one ended (every line of a per-base track) copies its digits
+    if (this.#start === this.#lastEnd) {
+      const from = this.#lastEndAt,
+        n = this.#lastEndLen;
+      for (let i = 0; i < n; i++) buf[pos + i] = buf[from + i]!;
+      pos += n;
+    } else pos = putDigits(buf, pos, this.#start, 1);
+    buf[pos++] = 9;
+    const endAt = pos;
+    pos = putDigits(buf, pos, this.#end, 1);
+    this.#lastEnd = this.#end;
+    this.#lastEndAt = endAt;
+    this.#lastEndLen = pos - endAt;
+    buf[pos++] = 9;
     // the value in fixed point, as toFixed prints it (no "-0")
     let q = this.#q;
     if (q < 0) {
-      this.#buf[this.#pos++] = 45;
+      buf[pos++] = 45;
       q = -q;
     }
     const dec = this.#decimals;
-    if (dec === 0) this.#putInt(q);
+    if (dec === 0) pos = putDigits(buf, pos, q, 1);
     else {
-      this.#putInt(Math.floor(q / this.#scale));
-      this.#buf[this.#pos++] = 46;
-      this.#putInt(q % this.#scale, dec);
+      const whole = Math.floor(q / this.#scale);
+      pos = putDigits(buf, pos, whole, 1);
+      buf[pos++] = 46;
+      pos = putDigits(buf, pos, q - whole * this.#scale, dec);
     }
-    this.#buf[this.#pos++] = 10;
+    buf[pos++] = 10;
+    this.#pos = pos;
     this.#start = -1;
   }
 
@@ -105,6 +113,7 @@ export class BedGraphWriter {
     if (!this.#pos) return;
     this.#out.writeBytes(this.#buf.subarray(0, this.#pos));
     this.#pos = 0;
+    this.#lastEnd = -1;
   }
 
   /** Writes the pending line and everything buffered. */
@@ -112,4 +121,32 @@ export class BedGraphWriter {
     this.#emit();
     this.#flush();
   }
+}
+
+const POW10 = Float64Array.from({ length: 17 }, (_, i) => 10 ** i);
+
+/**
+ * Writes the decimal digits of a non-negative integer n (at least minDigits, zero-padded) at buf[pos] and returns
+ * the position after them: the digits are counted first and written right to left, integer arithmetic below 2^31.
+ */
+function putDigits(buf: Uint8Array, pos: number, n: number, minDigits: number): number {
+  let digits = 1;
+  while (digits < 16 && n >= POW10[digits]!) digits++;
+  if (digits < minDigits) digits = minDigits;
+  let at = pos + digits;
+  if (n < 0x80000000) {
+    let m = n | 0;
+    while (at > pos) {
+      const next = (m / 10) | 0;
+      buf[--at] = 48 + m - next * 10;
+      m = next;
+    }
+  } else {
+    let m = n;
+    while (at > pos) {
+      buf[--at] = 48 + (m % 10);
+      m = Math.floor(m / 10);
+    }
+  }
+  return pos + digits;
 }
