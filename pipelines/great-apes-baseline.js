@@ -186,12 +186,10 @@ await writeResults(a.out, {
       file: 'accuracy.svg',
       series: [
         ...ks.map((k) => ({ name: `k = ${k}, test region`, points: rows.map((r) => [r.seq_len, r[`k${k}`]]) })),
-        ...ks
-          .slice(-1)
-          .map((k) => ({
-            name: `k = ${k}, train region (seen)`,
-            points: rows.map((r) => [r.seq_len, r[`k${k}_train`]]),
-          })),
+        ...ks.slice(-1).map((k) => ({
+          name: `k = ${k}, train region (seen)`,
+          points: rows.map((r) => [r.seq_len, r[`k${k}_train`]]),
+        })),
       ],
       options: {
         title: 'k-mer naive Bayes: species accuracy vs window length',
