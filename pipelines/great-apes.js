@@ -182,7 +182,6 @@ for (const e of exps) {
     ...(init ? ['--init', init] : []),
     ...(L >= 2 ** 16 ? ['--recompute'] : []),
   ];
-  const t0 = Date.now();
   if (!a['report-only']) trainResumable('mamba-dna', dir, steps, args, device);
   if (!existsSync(testFile) || JSON.parse(readFileSync(testFile, 'utf8')).step !== checkpointStep(dir)) {
     const perSpecies = testWindows(L);
