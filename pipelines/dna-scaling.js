@@ -5,7 +5,8 @@
 // the same total budget and the same learning-rate schedule. Reported per L: held-out bits per base on
 // the Hsap test region at the model's own length, and bits per base by position inside the window.
 //   node pipelines/dna-scaling.js                 toy size on the CPU (seconds to minutes)
-//   node pipelines/dna-scaling.js --full          one H200: small preset, 2^10..2^20 (about 4 minutes)
+//   node pipelines/dna-scaling.js --full          one H200: small preset, 2^10..2^20, 48 steps of 2^20 tokens
+//                                                 per L with a sequence-length warmup from 2^10 (about 3.6 minutes)
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,6 +14,8 @@ import {
   checkpointStep,
   fmt,
   lmLengthArgs,
+  lmScheduleText,
+  lmWarmupText,
   nodeScript,
   normaliseCurve,
   pipelineArgs,
@@ -21,6 +24,7 @@ import {
   seriesOf,
   stepShape,
   summariseRun,
+  sweepLengths,
   timeBudget,
   trainResumable,
   trainSeconds,
@@ -30,8 +34,12 @@ import {
 import { greatApesFasta, greatApesSet, greatApesSplit } from './great-apes-data.js';
 
 const usage = `usage: node pipelines/dna-scaling.js [--full] [--device auto|cpu|cuda] [--out DIR] [--dataset DIR] [--maf FILE]
-    [--lengths 10,12,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--time-limit-s S] [--seq-len-warmup] [--report-only]
-Builds the great-apes set (mamba-dna dataset build great-apes) into --dataset if it is missing.`;
+    [--lengths 10,20,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--warmup-from-log2 N] [--warmup-share F]
+    [--time-limit-s S] [--report-only]
+Builds the great-apes set (mamba-dna dataset build great-apes) into --dataset if it is missing. Every L above
+2^warmup-from-log2 (default 2^10) starts there and doubles its length over the first warmup-share (default 0.5)
+of the steps, with the same tokens per step (--warmup-share 0: none). A cut run continues when rerun with the
+same --out (e.g. one GPU call per part: --lengths 10,20 then --lengths 12,14,16,18).`;
 const a = pipelineArgs('dna-scaling', usage, {
   dataset: { type: 'string' },
   maf: { type: 'string' },
@@ -40,14 +48,17 @@ const a = pipelineArgs('dna-scaling', usage, {
   steps: { type: 'string' },
   'eval-log2': { type: 'string' },
   'time-limit-s': { type: 'string' },
-  'seq-len-warmup': { type: 'boolean', default: false },
+  'warmup-from-log2': { type: 'string' },
+  'warmup-share': { type: 'string' },
   'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
-const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [6, 8];
+const exps = sweepLengths(a.lengths, full ? [10, 20, 14, 12, 16, 18] : [6, 8]);
 const stepTokens = 2 ** Number(a['step-log2'] ?? (full ? 20 : 10)); // tokens per optimizer step, every L
 const microTokens = Math.min(stepTokens, full ? 2 ** 18 : 2 ** 10); // tokens per forward pass (memory)
 const steps = Number(a.steps ?? (full ? 48 : 12));
+const warmupFrom = 2 ** Number(a['warmup-from-log2'] ?? (full ? 10 : 6));
+const warmupShare = Number(a['warmup-share'] ?? 0.5);
 const evalTokens = 2 ** Number(a['eval-log2'] ?? (full ? 23 : 12)); // held-out predictions per L
 const budget = timeBudget(Number(a['time-limit-s'] ?? 0), 1.2); // growth: wall time of one L over the previous
 const model = full ? ['--preset', 'small', '--lr', '2e-3'] : ['--config', resolve(a.out, 'model.json'), '--lr', '4e-3'];
@@ -87,7 +98,7 @@ const report = (print) =>
         tokens_per_forward: microTokens,
         steps_per_length: steps,
         budget_tokens_per_length: stepTokens * steps,
-        schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L${a['seq-len-warmup'] ? '; --seq-len-warmup (the trainer keeps the batch while L is short)' : '; no sequence-length warmup'}`,
+        schedule: lmScheduleText({ steps, warmupFrom, warmupShare }),
         test_eval: `${evalTokens.toLocaleString('en-US')} predictions per L: max(8, ${evalTokens}/L) windows of L+1 bases spread evenly over the Hsap test region (overlapping where it holds fewer disjoint windows)`,
         position_curve:
           'bits per base by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
@@ -99,6 +110,7 @@ const report = (print) =>
         { key: 'seq_len', label: 'L', format: fmt.pow2 },
         { key: 'batch', label: 'batch' },
         { key: 'accum', label: 'accum' },
+        { key: 'seq_warmup', label: 'sequence-length warmup' },
         { key: 'steps', label: 'steps' },
         { key: 'train_tokens', label: 'train tokens', format: fmt.int },
         { key: 'valid_bits', label: 'valid bits/base', format: fmt.bits },
@@ -158,8 +170,7 @@ for (const e of exps) {
     train.path,
     '--eval-data',
     valid.path,
-    ...lmLengthArgs({ L, batch, accum, steps, evalTokens: full ? 2 ** 20 : 2 ** 12 }),
-    ...(a['seq-len-warmup'] ? ['--seq-len-warmup'] : []),
+    ...lmLengthArgs({ L, batch, accum, steps, evalTokens: full ? 2 ** 20 : 2 ** 12, warmupFrom, warmupShare }),
   ];
   const t0 = Date.now();
   const curveFile = join(dir, 'position-curve.json');
@@ -189,6 +200,7 @@ for (const e of exps) {
     seq_len: L,
     batch,
     accum,
+    seq_warmup: lmWarmupText({ L, batch, steps, warmupFrom, warmupShare }),
     steps: s.steps,
     train_tokens: s.steps * stepTokens,
     seconds: trainSeconds(dir),

@@ -3,24 +3,46 @@
 // never seen in training). Pretrain a next-token model on the training genomes, then fine-tune a
 // classifier from it at each context length and report accuracy on the held-out strains.
 //   node pipelines/dna-species.js           small, on the CPU: 2^10..2^12, minutes
-//   node pipelines/dna-species.js --full    on a GPU: small preset, 2^10..2^20
+//   node pipelines/dna-species.js --full    one H200: small preset, pretrain 200 steps of 64 x 4096, then 24 steps of
+//                                           8 sequences at every L = 2^10..2^20 (about 4 minutes)
+// Rerunning with the same --out continues: finished runs are kept, a cut run resumes (--time-limit-s cuts cleanly).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { cli, fmt, machine, pipelineArgs, stepShape, summariseRun, writeResults } from './lib.js';
+import {
+  checkpointStep,
+  cli,
+  fmt,
+  machine,
+  pipelineArgs,
+  stepShape,
+  summariseRun,
+  sweepLengths,
+  timeBudget,
+  trainResumable,
+  trainSeconds,
+  writeResults,
+} from './lib.js';
 import { speciesSet } from './species-data.js';
 
-const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--lengths 10,12] [--steps N] [--seqs-per-step N] [--no-pretrain]
+const usage = `usage: node pipelines/dna-species.js [--full] [--device auto|cpu|cuda] [--out DIR] [--dataset DIR] [--lengths 10,20,...]
+    [--steps N] [--seqs-per-step N] [--no-pretrain] [--time-limit-s S]
+--dataset: a folder made by \`mamba-dna dataset build species\` (default: built into --out/species-data).
 Every length trains on the same number of sequences per optimizer step (--accum where one forward pass holds fewer).`;
 const a = pipelineArgs('dna-species', usage, {
   lengths: { type: 'string' },
   steps: { type: 'string' },
   'seqs-per-step': { type: 'string' },
   'no-pretrain': { type: 'boolean', default: false },
+  dataset: { type: 'string' },
+  'time-limit-s': { type: 'string' },
 });
 const full = a.full;
-const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [10, 11, 12];
+const exps = sweepLengths(a.lengths, full ? [10, 20, 14, 12, 16, 18] : [10, 11, 12]);
 const model = full ? ['--preset', 'small'] : ['--config', resolve(a.out, 'model.json')];
 const device = a.device;
-const manifest = speciesSet(resolve(a.out, 'species-data'));
+const manifest = speciesSet(resolve(a.dataset ?? join(a.out, 'species-data')));
+const budget = timeBudget(Number(a['time-limit-s'] ?? 0));
+const skipped = [];
 if (!full) {
   // the CPU model: the default lm width, 2 layers
   (await import('node:fs')).writeFileSync(resolve(a.out, 'model.json'), JSON.stringify({ d_model: 64, n_layer: 2 }));
@@ -31,27 +53,9 @@ const pre = join(a.out, 'pretrain');
 let pretrain;
 if (!a['no-pretrain']) {
   const L = full ? 4096 : 1024;
-  cli('mamba-dna', [
-    'train',
-    ...model,
-    '--data',
-    manifest,
-    '--seq-len',
-    String(L),
-    '--batch',
-    String(full ? 64 : 8),
-    '--steps',
-    String(full ? 300 : 150),
-    '--lr',
-    full ? '2e-3' : '4e-3',
-    '--eval-windows',
-    '32',
-    '--device',
-    device,
-    '--out',
-    pre,
-    '--force',
-  ]);
+  const args = [...model, '--data', manifest, '--seq-len', String(L), '--batch', String(full ? 64 : 8)];
+  args.push('--lr', full ? '2e-3' : '4e-3', '--eval-windows', '32');
+  trainResumable('mamba-dna', pre, full ? 200 : 150, args, device);
   pretrain = summariseRun(pre);
 }
 
@@ -70,6 +74,9 @@ const report = (print) =>
         data: '20 complete genomes of 5 species (Debian ragout-examples, kleborate-examples); test = one held-out strain per species',
         pretrain: pretrain ? { held_out_bits_per_base: pretrain.eval_bits_per_token, steps: pretrain.steps } : 'none',
         chance: 0.2,
+        ...(skipped.length
+          ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` }
+          : {}),
       },
       columns: [
         { key: 'seq_len', label: 'context', format: fmt.pow2 },
@@ -102,68 +109,79 @@ const report = (print) =>
     { print },
   );
 const rows = [];
+// the same sequences per optimizer step at every length; a forward pass holds at most microTokens
+const seqsPerStep = Number(a['seqs-per-step'] ?? 8);
+const microTokens = full ? 2 ** 18 : 2 ** 13;
+const steps = Number(a.steps ?? (full ? 24 : 60));
+// start-up and evaluation, plus the training tokens at the last length's rate (a first guess of 1 M tokens/s)
+let tokensPerS = 1e6;
+const needS = (L) => 15 + (1.2 * seqsPerStep * steps * L) / tokensPerS;
 for (const e of exps) {
   const L = 2 ** e;
+  if (budget.skipRest('dna-species', exps, e, skipped, needS(L))) break;
   const dir = join(a.out, `cls-L${e}`);
-  // the same sequences per optimizer step at every length; a forward pass holds at most microTokens
-  const seqsPerStep = Number(a['seqs-per-step'] ?? 8);
-  const microTokens = full ? 2 ** 18 : 2 ** 13;
   const { batch, accum } = stepShape(seqsPerStep, microTokens, L);
-  const steps = Number(a.steps ?? (full ? 40 : 60));
-  const { seconds } = cli('mamba-dna', [
-    'train',
-    '--task',
-    'classify',
-    ...model,
-    '--data',
-    manifest,
-    '--seq-len',
-    String(L),
-    '--batch',
-    String(batch),
-    '--accum',
-    String(accum),
-    '--steps',
-    String(steps),
-    '--lr',
-    full ? '1e-3' : '3e-3',
-    '--eval-windows',
-    L > 2 ** 16 ? '2' : '4',
-    '--eval-every',
-    String(steps),
-    '--device',
-    device,
-    '--out',
-    dir,
-    '--force',
-    ...(pretrain ? ['--init', pre] : []),
-    ...(L >= 2 ** 16 ? ['--recompute'] : []),
-  ]);
-  const { stdout } = cli(
+  const t0 = Date.now();
+  trainResumable(
     'mamba-dna',
+    dir,
+    steps,
     [
-      'eval',
-      '--checkpoint',
-      dir,
-      '--split',
-      'test',
-      '--windows',
-      L > 2 ** 16 ? '8' : '16',
+      '--task',
+      'classify',
+      ...model,
+      '--data',
+      manifest,
+      '--seq-len',
+      String(L),
       '--batch',
-      String(Math.min(batch, 8)),
-      '--device',
-      device,
-      '--json',
+      String(batch),
+      '--accum',
+      String(accum),
+      '--steps',
+      String(steps),
+      '--lr',
+      full ? '1e-3' : '3e-3',
+      '--eval-windows',
+      L > 2 ** 16 ? '2' : '4',
+      '--eval-every',
+      String(steps),
+      ...(pretrain ? ['--init', pre] : []),
+      ...(L >= 2 ** 16 ? ['--recompute'] : []),
     ],
-    { quiet: true },
+    device,
   );
-  const test = JSON.parse(stdout);
+  const seconds = (Date.now() - t0) / 1000;
+  const testFile = join(dir, 'test-eval.json');
+  const stale = !existsSync(testFile) || JSON.parse(readFileSync(testFile, 'utf8')).step !== checkpointStep(dir);
+  if (stale) {
+    const { stdout } = cli(
+      'mamba-dna',
+      [
+        'eval',
+        '--checkpoint',
+        dir,
+        '--split',
+        'test',
+        '--windows',
+        L > 2 ** 16 ? '8' : '16',
+        '--batch',
+        String(Math.min(batch, 8)),
+        '--device',
+        device,
+        '--json',
+      ],
+      { quiet: true },
+    );
+    writeFileSync(testFile, JSON.stringify({ step: checkpointStep(dir), ...JSON.parse(stdout) }, null, 1));
+  }
+  const test = JSON.parse(readFileSync(testFile, 'utf8'));
   rows.push({
     seq_len: L,
     batch,
     accum,
     steps,
-    seconds,
+    seconds: trainSeconds(dir) ?? seconds,
     test_accuracy: test.accuracy,
     test_examples: test.count,
     valid_accuracy: summariseRun(dir).eval_accuracy,
@@ -171,6 +189,8 @@ for (const e of exps) {
     confusion: test.confusion,
     classes: test.classes,
   });
+  if (rows.at(-1).tokens_per_s > 0) tokensPerS = rows.at(-1).tokens_per_s;
+  rows.sort((x, y) => x.seq_len - y.seq_len);
   await report(false);
 }
 await report(true);

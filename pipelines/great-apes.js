@@ -5,7 +5,9 @@
 // steps at every L (gradient accumulation at long L). Test windows come from the test region of the
 // alignment (contiguous in human order; no base shared with training), with a 95% Wilson interval.
 //   node pipelines/great-apes.js                 toy size on the CPU (after pipelines/dna-scaling.js)
-//   node pipelines/great-apes.js --full          one H200, after dna-scaling.js --full (about 4 minutes)
+//   node pipelines/great-apes.js --full          one H200, after dna-scaling.js --full: 24 steps of 8 sequences
+//                                                at every L (about 3.5 minutes)
+// pipelines/great-apes-baseline.js is the model-free reference: a k-mer classifier on the same windows.
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,6 +19,7 @@ import {
   reportOrigin,
   stepShape,
   summariseRun,
+  sweepLengths,
   timeBudget,
   trainResumable,
   trainSeconds,
@@ -26,7 +29,7 @@ import {
 import { greatApesSet, greatApesSplit } from './great-apes-data.js';
 
 const usage = `usage: node pipelines/great-apes.js [--full] [--device auto|cpu|cuda] [--out DIR] [--dataset DIR] [--maf FILE]
-    [--pretrained DIR | --no-pretrain] [--lengths 10,12,...] [--seqs-per-step N] [--steps N] [--time-limit-s S] [--report-only]
+    [--pretrained DIR | --no-pretrain] [--lengths 10,20,...] [--seqs-per-step N] [--steps N] [--time-limit-s S] [--report-only]
 --pretrained: the --out folder of pipelines/dna-scaling.js (default: beside --out), holding L<k>/ per length.`;
 const a = pipelineArgs('great-apes', usage, {
   dataset: { type: 'string' },
@@ -40,11 +43,15 @@ const a = pipelineArgs('great-apes', usage, {
   'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
-const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [6, 8];
-const seqsPerStep = Number(a['seqs-per-step'] ?? 4);
-const steps = Number(a.steps ?? (full ? 32 : 6));
+const exps = sweepLengths(a.lengths, full ? [10, 20, 14, 12, 16, 18] : [6, 8]);
+const seqsPerStep = Number(a['seqs-per-step'] ?? (full ? 8 : 4));
+const steps = Number(a.steps ?? (full ? 24 : 6));
 const microTokens = full ? 2 ** 18 : 2 ** 10; // tokens per forward pass
-const budget = timeBudget(Number(a['time-limit-s'] ?? 0), 3); // growth: wall time of one L over the previous
+const budget = timeBudget(Number(a['time-limit-s'] ?? 0));
+// the lengths come far ends first, so the time a length needs is estimated from its tokens: 15 s of start-up
+// and evaluation plus its training tokens at the last length's rate (a first guess of 1 M tokens/s)
+let tokensPerS = 1e6;
+const needS = (L) => 15 + (1.2 * seqsPerStep * steps * L) / tokensPerS;
 const model = full ? ['--preset', 'small', '--lr', '1e-3'] : ['--config', resolve(a.out, 'model.json'), '--lr', '3e-3'];
 if (!full) writeFileSync(resolve(a.out, 'model.json'), JSON.stringify({ d_model: 32, n_layer: 2 })); // the toy dna-scaling model
 const device = a.device;
@@ -140,7 +147,7 @@ const report = (print) =>
 
 for (const e of exps) {
   const L = 2 ** e;
-  if (budget.skipRest('great-apes', exps, e, skipped)) break;
+  if (budget.skipRest('great-apes', exps, e, skipped, needS(L))) break;
   const init = pretrained ? join(pretrained, `L${e}`) : undefined;
   const dir = join(a.out, `cls-L${e}`);
   const testFile = join(dir, 'test-eval.json');
@@ -175,7 +182,6 @@ for (const e of exps) {
     ...(init ? ['--init', init] : []),
     ...(L >= 2 ** 16 ? ['--recompute'] : []),
   ];
-  const t0 = Date.now();
   if (!a['report-only']) trainResumable('mamba-dna', dir, steps, args, device);
   if (!existsSync(testFile) || JSON.parse(readFileSync(testFile, 'utf8')).step !== checkpointStep(dir)) {
     const perSpecies = testWindows(L);
@@ -222,7 +228,7 @@ for (const e of exps) {
     confusion: test.confusion,
     classes: test.classes,
   });
-  budget.took((Date.now() - t0) / 1000);
+  if (s.tokens_per_s > 0) tokensPerS = s.tokens_per_s;
   console.log(
     `great-apes: L = 2^${e} done: test accuracy ${test.accuracy.toFixed(3)} (${k}/${test.count}), ${budget.elapsed().toFixed(0)} s elapsed`,
   );

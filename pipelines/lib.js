@@ -211,13 +211,15 @@ export function timeBudget(limitS, growth = 1) {
     took: (s) => {
       last = s;
     },
-    fits: () => left() >= Math.max(20, last * growth),
+    /** whether `needS` seconds (default: the last length's time times `growth`) are left */
+    fits: (needS) => left() >= Math.max(20, needS ?? last * growth),
     /**
-     * Ends a sweep over `exps` at length 2^e when it no longer fits: adds it and the rest to `skipped`, says so
-     * on stdout as `name`, and returns true.
+     * Ends a sweep over `exps` at length 2^e when it no longer fits (`needS`: the seconds it will take, when
+     * the pipeline knows better than `growth`): adds it and the rest to `skipped`, says so on stdout as
+     * `name`, and returns true.
      */
-    skipRest(name, exps, e, skipped) {
-      if (this.fits()) return false;
+    skipRest(name, exps, e, skipped, needS) {
+      if (this.fits(needS)) return false;
       skipped.push(...exps.slice(exps.indexOf(e)));
       const rest = skipped.map((x) => `2^${x}`).join(', ');
       console.log(`${name}: time limit: ${elapsed().toFixed(0)} s used, not running L = ${rest}`);
@@ -234,9 +236,12 @@ export function stepShape(seqsPerStep, microTokens, L) {
 
 /**
  * The per-length training flags of the next-token scaling sweeps (DNA and music), so both follow one schedule:
- * lr warmup over a tenth of the steps, four evaluations on max(1, evalTokens / L) windows, recomputation from 2^16.
+ * lr warmup over a tenth of the steps, four evaluations on max(1, evalTokens / L) windows, recomputation from
+ * 2^16, and a sequence-length warmup from `warmupFrom` tokens over the first `warmupShare` of the steps (the
+ * trainer grows the batch as the length shrinks, so every step of every L holds the same tokens).
  */
-export function lmLengthArgs({ L, batch, accum, steps, evalTokens }) {
+export function lmLengthArgs({ L, batch, accum, steps, evalTokens, warmupFrom = 0, warmupShare = 0 }) {
+  const warmupSteps = Math.floor(steps * warmupShare);
   return [
     '--seq-len',
     String(L),
@@ -251,7 +256,33 @@ export function lmLengthArgs({ L, batch, accum, steps, evalTokens }) {
     '--eval-windows',
     String(Math.max(1, Math.floor(evalTokens / L))),
     ...(L >= 2 ** 16 ? ['--recompute'] : []),
+    ...(warmupFrom > 0 && warmupFrom < L && warmupSteps > 0
+      ? ['--seq-len-warmup', String(warmupFrom), '--seq-len-warmup-steps', String(warmupSteps)]
+      : []),
   ];
+}
+
+/** A row's warmup: "1024 x 2^10 for 2 steps, then ... 1 x 2^20 from step 25", or "none". */
+export function lmWarmupText({ L, batch, steps, warmupFrom, warmupShare }) {
+  const warmupSteps = Math.floor(steps * warmupShare);
+  if (!(warmupFrom > 0 && warmupFrom < L && warmupSteps > 0)) return 'none';
+  const pow = (x) => `2^${Math.log2(x)}`;
+  return `${(batch * L) / warmupFrom} x ${pow(warmupFrom)} at step 1 ... ${batch} x ${pow(L)} from step ${warmupSteps + 1}`;
+}
+
+/** The schedule line of a scaling sweep's results (see lmLengthArgs). */
+export function lmScheduleText({ steps, warmupFrom, warmupShare }) {
+  const lrWarmup = Math.max(1, Math.floor(steps / 10));
+  const seq =
+    warmupFrom > 0 && warmupShare > 0
+      ? `; sequence-length warmup at every L above ${warmupFrom}: ${warmupFrom} tokens at first, doubled in equal stages over the first ${Math.floor(steps * warmupShare)} steps up to L, the batch grown as the length shrinks (the same tokens in every step)`
+      : '; no sequence-length warmup';
+  return `AdamW, lr warmup ${lrWarmup} steps then cosine to 10%, the same ${steps} steps at every L${seq}`;
+}
+
+/** The lengths of a sweep as given (--lengths 10,20,...), else the defaults: the far ends first, so a cut sweep still compares them. */
+export function sweepLengths(given, defaults) {
+  return given ? given.split(',').map(Number) : defaults;
 }
 
 /** A log-x line chart of one position curve per model (bits per token against position in the window). */

@@ -6,7 +6,8 @@
 // sample on the test tracks at the model's own length, bits by position in the window, and a generated
 // continuation of a held-out prompt (WAV) with its spectrogram (PNG).
 //   node pipelines/music-scaling.js               toy size on the CPU (needs sox, or --dataset)
-//   node pipelines/music-scaling.js --full        one H200: small preset, 2^12..2^20 (about 4 minutes)
+//   node pipelines/music-scaling.js --full        one H200: small preset, 2^12..2^20, 48 steps of 2^20 samples
+//                                                 per L with a sequence-length warmup from 2^12 (about 3.7 minutes)
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
 import { existsSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,6 +16,8 @@ import {
   cli,
   fmt,
   lmLengthArgs,
+  lmScheduleText,
+  lmWarmupText,
   nodeScript,
   normaliseCurve,
   pipelineArgs,
@@ -24,6 +27,7 @@ import {
   seriesOf,
   stepShape,
   summariseRun,
+  sweepLengths,
   timeBudget,
   trainResumable,
   trainSeconds,
@@ -33,9 +37,12 @@ import {
 import { spectrogramPng } from './spectrogram.js';
 
 const usage = `usage: node pipelines/music-scaling.js [--full] [--device auto|cpu|cuda] [--out DIR] [--dataset DIR]
-    [--lengths 12,14,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--time-limit-s S] [--prompt-seconds S] [--gen-seconds S] [--report-only]
+    [--lengths 12,20,...] [--step-log2 N] [--steps N] [--eval-log2 N] [--warmup-from-log2 N] [--warmup-share F]
+    [--time-limit-s S] [--prompt-seconds S] [--gen-seconds S] [--report-only]
 --dataset: a folder made by \`mamba-audio dataset build music\` (train/, valid/, test/; WAV or .tokens); built with
-the recipe if missing (needs sox and wesnoth-1.16-music).`;
+the recipe if missing (needs sox and wesnoth-1.16-music). Every L above 2^warmup-from-log2 (default 2^12)
+starts there and doubles its length over the first warmup-share (default 0.5) of the steps, with the same
+samples per step (--warmup-share 0: none). A cut run continues when rerun with the same --out.`;
 const a = pipelineArgs('music-scaling', usage, {
   dataset: { type: 'string' },
   lengths: { type: 'string' },
@@ -43,19 +50,23 @@ const a = pipelineArgs('music-scaling', usage, {
   steps: { type: 'string' },
   'eval-log2': { type: 'string' },
   'time-limit-s': { type: 'string' },
+  'warmup-from-log2': { type: 'string' },
+  'warmup-share': { type: 'string' },
   'prompt-seconds': { type: 'string' },
   'gen-seconds': { type: 'string' },
   'report-only': { type: 'boolean', default: false },
 });
 const full = a.full;
 const RATE = 16000;
-const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [12, 14, 16, 18, 20] : [7, 9];
+const exps = sweepLengths(a.lengths, full ? [12, 20, 16, 14, 18] : [7, 9]);
 const stepTokens = 2 ** Number(a['step-log2'] ?? (full ? 20 : 11));
 const microTokens = Math.min(stepTokens, full ? 2 ** 18 : 2 ** 11);
-const steps = Number(a.steps ?? (full ? 32 : 6));
+const steps = Number(a.steps ?? (full ? 48 : 6));
+const warmupFrom = 2 ** Number(a['warmup-from-log2'] ?? (full ? 12 : 7));
+const warmupShare = Number(a['warmup-share'] ?? 0.5);
 const evalTokens = 2 ** Number(a['eval-log2'] ?? (full ? 23 : 12));
 const promptSeconds = Number(a['prompt-seconds'] ?? (full ? 2 : 0.05));
-const genSeconds = Number(a['gen-seconds'] ?? (full ? 2 : 0.05));
+const genSeconds = Number(a['gen-seconds'] ?? (full ? 1 : 0.05));
 const budget = timeBudget(Number(a['time-limit-s'] ?? 0), 1.2);
 const model = full ? ['--preset', 'small', '--lr', '2e-3'] : ['--config', resolve(a.out, 'model.json'), '--lr', '4e-3'];
 if (!full) writeFileSync(resolve(a.out, 'model.json'), JSON.stringify({ d_model: 32, n_layer: 2 }));
@@ -118,7 +129,7 @@ const report = (print) =>
         tokens_per_forward: microTokens,
         steps_per_length: steps,
         budget_tokens_per_length: stepTokens * steps,
-        schedule: `AdamW, lr warmup ${Math.max(1, Math.floor(steps / 10))} steps then cosine to 10%, the same steps at every L; no sequence-length warmup`,
+        schedule: lmScheduleText({ steps, warmupFrom, warmupShare }),
         test_eval: `max(8, ${evalTokens}/L) windows of L+1 samples spread evenly over the test tracks (overlapping where they hold fewer disjoint windows)`,
         position_curve:
           'bits per sample by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
@@ -132,6 +143,7 @@ const report = (print) =>
         { key: 'seconds_context', label: 'context s', format: (v) => v.toFixed(2) },
         { key: 'batch', label: 'batch' },
         { key: 'accum', label: 'accum' },
+        { key: 'seq_warmup', label: 'sequence-length warmup' },
         { key: 'steps', label: 'steps' },
         { key: 'valid_bits', label: 'valid bits/sample', format: fmt.bits },
         { key: 'test_bits', label: 'test bits/sample', format: fmt.bits },
@@ -182,7 +194,7 @@ for (const e of exps) {
     join(data, 'train'),
     '--eval-data',
     join(data, 'valid'),
-    ...lmLengthArgs({ L, batch, accum, steps, evalTokens: full ? 2 ** 20 : 2 ** 12 }),
+    ...lmLengthArgs({ L, batch, accum, steps, evalTokens: full ? 2 ** 20 : 2 ** 12, warmupFrom, warmupShare }),
   ];
   const curveFile = join(dir, 'position-curve.json');
   if (a['report-only']) {
@@ -242,6 +254,7 @@ for (const e of exps) {
     seconds_context: L / RATE,
     batch,
     accum,
+    seq_warmup: lmWarmupText({ L, batch, steps, warmupFrom, warmupShare }),
     steps: s.steps,
     train_tokens: s.steps * stepTokens,
     train_seconds: trainSeconds(dir),

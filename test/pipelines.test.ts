@@ -95,6 +95,20 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
     expect(res.pretrain).toMatch(/human next-token model/);
     expect(existsSync(join(out, 'great-apes', 'accuracy.svg'))).toBe(true);
   });
+
+  it('great-apes-baseline: k-mer naive Bayes per window length, on test windows and on seen train windows', () => {
+    pipeline('great-apes-baseline', ['--ks', '3,6', '--maf', maf, '--out', join(out, 'great-apes-baseline')]);
+    const res = JSON.parse(readFileSync(join(out, 'great-apes-baseline', 'results.json'), 'utf8'));
+    expect(res.rows.map((r: { seq_len: number }) => r.seq_len)).toEqual([64, 256]);
+    for (const r of res.rows) {
+      expect(r.test_windows).toBe(4 * 256);
+      expect(r.k3).toBeGreaterThanOrEqual(0);
+      expect(r.k3_ci[0]).toBeLessThanOrEqual(r.k3);
+      // the synthetic species differ by 1-4% substitutions everywhere: seen 6-mers of 256 bases tell them apart
+      if (r.seq_len === 256) expect(r.k6_train).toBeGreaterThan(0.5);
+    }
+    expect(res.confusion.k6_L8.flat().reduce((x: number, y: number) => x + y, 0)).toBe(4 * 256);
+  });
 });
 
 const soxOgg =

@@ -33,7 +33,9 @@ import {
   hasCheckpoint,
   type EvalInfo,
   type StepInfo,
+  type SeqLenWarmup,
   type TrainOptions,
+  warmupDoublings,
 } from '../train/index.js';
 import { choiceOption, parseFloatArg, parseIntArg, withExamples, type CliContext } from './common.js';
 import { domainData, refuseStreamData } from './domain-data.js';
@@ -70,7 +72,8 @@ interface TrainFlags {
   evalEvery?: number;
   evalWindows?: number;
   warmup?: number;
-  seqLenWarmup?: boolean;
+  seqLenWarmup?: number;
+  seqLenWarmupSteps?: number;
   recompute?: boolean;
   threads?: number;
   rate?: number;
@@ -131,6 +134,7 @@ function runHooks(out: string, task: Task, title: string, device: Device, progre
         lr: s.lr,
         grad_norm: s.gradNorm,
         seq_len: s.seqLen,
+        batch: s.batch,
         peak_mem_bytes: peakMemoryBytes(device),
       });
       progress.update(s.step, {
@@ -219,6 +223,18 @@ interface Prepared {
   task: Task;
 }
 
+/** --seq-len-warmup START [--seq-len-warmup-steps N], checked against the run's length and steps. */
+function seqLenWarmupOf(flags: TrainFlags, seqLen: number, steps: number): SeqLenWarmup | undefined {
+  if (flags.seqLenWarmupSteps !== undefined && flags.seqLenWarmup === undefined)
+    throw new UsageError('--seq-len-warmup-steps needs --seq-len-warmup START (the first sequence length)');
+  if (flags.seqLenWarmup === undefined) return undefined;
+  const w = { start: flags.seqLenWarmup, steps: flags.seqLenWarmupSteps ?? Math.floor(steps / 4) };
+  const doublings = warmupDoublings(seqLen, w);
+  if (typeof doublings === 'string') throw new UsageError(`--seq-len-warmup: ${doublings}`);
+  if (w.steps >= steps) throw new UsageError(`--seq-len-warmup-steps (${w.steps}) must be below --steps (${steps})`);
+  return w;
+}
+
 function trainOptions(flags: TrainFlags, d: TrainDefaults, seqLen: number, keepBest: boolean): Partial<TrainOptions> {
   const steps = flags.steps ?? d.steps;
   const o: Partial<TrainOptions> = {
@@ -232,7 +248,8 @@ function trainOptions(flags: TrainFlags, d: TrainDefaults, seqLen: number, keepB
   if (flags.evalWindows !== undefined) o.evalWindows = flags.evalWindows;
   if (flags.warmup !== undefined) o.warmupSteps = flags.warmup;
   if (flags.accum !== undefined) o.accumSteps = flags.accum;
-  if (flags.seqLenWarmup) o.seqLenWarmup = { start: Math.min(seqLen, 1024), steps: Math.floor(steps / 4) };
+  const warmup = seqLenWarmupOf(flags, seqLen, steps);
+  if (warmup) o.seqLenWarmup = warmup;
   o.evalEvery = flags.evalEvery ?? Math.max(1, Math.floor(steps / 10));
   o.checkpointEvery = o.evalEvery;
   return o;
@@ -273,6 +290,7 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
     throw new UsageError('--precision bf16 needs --device cuda (the CPU kernels compute in f32)');
   }
   const seqLen = flags.seqLen ?? d.seqLen;
+  seqLenWarmupOf(flags, seqLen, flags.steps ?? d.steps); // bad warmup flags fail before the data is read
   const evalPath = flags.evalData ? resolve(flags.evalData) : undefined;
   const data = await openTrainData(dd, task, dataPath, seqLen, evalPath);
   logData(ctx, task, data, progress);
@@ -318,6 +336,14 @@ async function prepareFresh(ctx: CliContext, flags: TrainFlags, device: Device, 
     `  model: d_model ${config.d_model}, ${config.n_layer} layers, ${params} parameters on ${where}; ` +
       `seq-len ${o.seqLen}, batch ${o.batchSize}, ${o.steps} steps, lr ${o.lr}`,
   );
+  const w = o.seqLenWarmup;
+  if (w && w.steps > 0 && w.start < o.seqLen) {
+    const first = trainer.shapeAt(0);
+    progress.log(
+      `  sequence-length warmup: ${first.batch} x ${first.seqLen} at step 1, doubling the length (halving the ` +
+        `batch) in equal stages until ${o.batchSize} x ${o.seqLen} at step ${w.steps + 1}`,
+    );
+  }
   return { trainer, out, task };
 }
 
@@ -408,7 +434,17 @@ export function trainCommand(ctx: CliContext): Command {
     .option('--steps <n>', 'optimizer steps', parseIntArg(1, 1e9))
     .option('--lr <x>', 'peak learning rate', parseFloatArg(1e-7, 1))
     .option('--warmup <n>', 'learning-rate warmup steps', parseIntArg(0, 1e9))
-    .option('--seq-len-warmup', 'start at a short sequence length and double up to --seq-len')
+    .option(
+      '--seq-len-warmup <start>',
+      'start at this sequence length (2^k allowed) and double it up to --seq-len, with the batch grown as the ' +
+        'length shrinks so that every step holds the same tokens (batch x seq-len x accum)',
+      parseIntArg(1, 2 ** 24),
+    )
+    .option(
+      '--seq-len-warmup-steps <n>',
+      'steps before --seq-len is reached, in equal stages per length (default: a quarter of --steps)',
+      parseIntArg(1, 1e9),
+    )
     .option(
       '--eval-data <path>',
       `lm: evaluate on all of this ${dna ? 'FASTA (e.g. a held-out genome)' : 'WAV file or folder'} ` +
@@ -456,5 +492,8 @@ export function trainCommand(ctx: CliContext): Command {
         `${ctx.name} train --task classify --data data/species --out runs/cls`
       : `${ctx.name} train --task lm --data speech.wav --seq-len 4096 --out runs/speech`,
     `${ctx.name} train --out runs/my-run --resume --steps 4000`,
+    `${ctx.name} train ${dna ? '' : '--task lm '}--data ${dna ? 'genome.fa.gz' : 'music/train'} --seq-len 2^20 --batch 1 ` +
+      '--seq-len-warmup 2^10 --seq-len-warmup-steps 200 --steps 800 --recompute --out runs/long   ' +
+      '# 1024 x 2^10 at first, then 512 x 2^11, ...: 2^20 tokens every step',
   ]);
 }

@@ -76,16 +76,40 @@ export function lrAt(step: number, s: LrSchedule): number {
 }
 
 export interface SeqLenWarmup {
-  /** first sequence length (doubled up to the target) */
+  /** first sequence length; the target divided by it must be a power of two (start >= target: no warmup) */
   start: number;
-  /** steps over which L doubles from start to the target, in equal stages */
+  /** steps before the target length: start, 2*start, ..., target/2 in equal stages; the target from then on */
   steps: number;
 }
 
-/** Sequence length at 0-based `step`: start, 2*start, ... up to target over the warmup, then target. */
+/** The doublings from start to target, or an error message when target / start is not a power of two. */
+export function warmupDoublings(target: number, w: SeqLenWarmup): number | string {
+  if (w.start >= target) return 0;
+  const ratio = target / w.start;
+  if (!Number.isInteger(ratio) || (ratio & (ratio - 1)) !== 0)
+    return `the sequence-length warmup doubles ${w.start} up to the target ${target}, so target / start must be a power of two`;
+  return Math.log2(ratio);
+}
+
+/** Sequence length at 0-based `step`: start, 2*start, ... in equal stages over the warmup, then target. */
 export function seqLenAt(step: number, target: number, w: SeqLenWarmup | null | undefined): number {
-  if (!w || w.steps <= 0 || w.start >= target || step >= w.steps) return target;
-  const doublings = Math.ceil(Math.log2(target / w.start));
-  const stage = Math.floor((step * (doublings + 1)) / w.steps);
-  return Math.min(target, w.start * 2 ** stage);
+  if (!w || w.steps <= 0 || step >= w.steps) return target;
+  const doublings = warmupDoublings(target, w);
+  if (typeof doublings === 'string') throw new RangeError(doublings);
+  if (doublings === 0) return target;
+  return w.start * 2 ** Math.floor((step * doublings) / w.steps);
+}
+
+/**
+ * The shape of the micro-batches of 0-based `step`: during the warmup the batch grows as the length shrinks
+ * (batch x target / L), so every forward pass, and every step, holds the same tokens as at the target.
+ */
+export function stepShapeAt(
+  step: number,
+  target: number,
+  batch: number,
+  w: SeqLenWarmup | null | undefined,
+): { seqLen: number; batch: number } {
+  const seqLen = seqLenAt(step, target, w);
+  return { seqLen, batch: (batch * target) / seqLen };
 }

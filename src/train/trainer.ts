@@ -30,7 +30,7 @@ import {
   saveCheckpoint,
 } from './checkpoints.js';
 import { evaluateModel } from './evaluate.js';
-import { AdamW, clipGradNorm, lrAt, seqLenAt, type SeqLenWarmup } from './optim.js';
+import { AdamW, clipGradNorm, lrAt, stepShapeAt, warmupDoublings, type SeqLenWarmup } from './optim.js';
 import { taskRunner, type DataSource, type Score, type TaskRunner } from './task.js';
 
 export interface TrainOptions {
@@ -50,6 +50,10 @@ export interface TrainOptions {
   gradClip: number;
   /** micro-batches per optimizer step */
   accumSteps: number;
+  /**
+   * start short and double the sequence length up to seqLen, the batch growing as the length shrinks so
+   * that tokens per step stay batchSize x seqLen x accumSteps (null: none)
+   */
   seqLenWarmup: SeqLenWarmup | null;
   /** evaluate every N steps (0: only at the end) */
   evalEvery: number;
@@ -96,6 +100,8 @@ export interface StepInfo {
   lr: number;
   gradNorm: number;
   seqLen: number;
+  /** sequences per micro-batch (batchSize x seqLen / this step's length during a sequence-length warmup) */
+  batch: number;
   /** tokens processed by this step */
   tokens: number;
   tokensPerS: number;
@@ -235,6 +241,8 @@ function validateOptions(o: TrainOptions): void {
   const w = o.seqLenWarmup;
   if (w && (!Number.isInteger(w.start) || w.start < 1 || !Number.isInteger(w.steps) || w.steps < 0))
     throw new TrainingError('seqLenWarmup needs an integer start >= 1 and steps >= 0');
+  const doublings = w ? warmupDoublings(o.seqLen, w) : 0;
+  if (typeof doublings === 'string') throw new TrainingError(doublings);
 }
 
 export class Trainer {
@@ -328,16 +336,17 @@ export class Trainer {
     return lrAt(s, { lr: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, minLrRatio: o.minLrRatio });
   }
 
-  seqLenAt(s: number): number {
-    return seqLenAt(s, this.options.seqLen, this.options.seqLenWarmup);
+  /** Sequence length and sequences per micro-batch of 0-based step s (the sequence-length warmup). */
+  shapeAt(s: number): { seqLen: number; batch: number } {
+    const o = this.options;
+    return stepShapeAt(s, o.seqLen, o.batchSize, o.seqLenWarmup);
   }
 
   /** One optimizer step (accumSteps micro-batches). Throws TrainingError on a non-finite loss or gradient. */
   async trainStep(): Promise<StepInfo> {
     const o = this.options;
     const t0 = performance.now();
-    const L = this.seqLenAt(this.step);
-    const B = o.batchSize;
+    const { seqLen: L, batch: B } = this.shapeAt(this.step);
     this.model.zeroGrad();
     let lossSum = 0,
       correct = 0,
@@ -377,6 +386,7 @@ export class Trainer {
       lr,
       gradNorm,
       seqLen: L,
+      batch: B,
       tokens,
       tokensPerS: tokens / dt,
       elapsedS: this.#elapsedS,

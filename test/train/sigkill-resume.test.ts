@@ -45,6 +45,12 @@ const settings = [
   'tiny',
   '--seed',
   '5',
+  // a sequence-length warmup over most of the run, so the kills below fall inside it: 8 x 8 tokens, then
+  // 4 x 16 from step 7, then 2 x 32 from step 13 (64 tokens every step)
+  '--seq-len-warmup',
+  '8',
+  '--seq-len-warmup-steps',
+  '12',
 ];
 const common = ['--device', 'cpu', '--threads', '1'];
 const TRAINING = 'training_state.safetensors';
@@ -121,6 +127,13 @@ describe.skipIf(!canPreload)('SIGKILL during training', () => {
     expect(ref.code, ref.err).toBe(0);
     const want = endState(refDir);
     expect(want.train.map((r) => r[0])).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    const shapes = readFileSync(join(refDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.split === 'train')
+      .map((r) => `${r.batch}x${r.seq_len}`);
+    expect(shapes).toEqual([...Array(6).fill('8x8'), ...Array(6).fill('4x16'), ...Array(4).fill('2x32')]);
     const totalOps = Number(readFileSync(opsFile, 'utf8'));
     expect(totalOps).toBeGreaterThan(100);
 

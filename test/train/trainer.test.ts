@@ -16,6 +16,8 @@ import {
   clipGradNorm,
   lrAt,
   seqLenAt,
+  stepShapeAt,
+  warmupDoublings,
   type StepInfo,
 } from '../../src/train/index.js';
 import { Rng } from '../../src/util/rng.js';
@@ -43,9 +45,29 @@ describe('schedules and optimizer', () => {
     expect(lrAt(9, s)).toBeCloseTo(1);
     expect(lrAt(60, s)).toBeCloseTo(0.55);
     expect(lrAt(110, s)).toBeCloseTo(0.1);
-    const ls = Array.from({ length: 10 }, (_, i) => seqLenAt(i, 64, { start: 16, steps: 9 }));
-    expect(ls).toEqual([16, 16, 16, 32, 32, 32, 64, 64, 64, 64]);
+    const ls = Array.from({ length: 10 }, (_, i) => seqLenAt(i, 64, { start: 16, steps: 8 }));
+    expect(ls).toEqual([16, 16, 16, 16, 32, 32, 32, 32, 64, 64]);
     expect(seqLenAt(0, 64, null)).toBe(64);
+  });
+
+  it('sequence-length warmup: constant tokens per step, and its edges', () => {
+    // 2^4 .. 2^10 over 12 steps: the batch grows as the length shrinks, tokens stay batch x target
+    const w = { start: 16, steps: 12 };
+    const shapes = Array.from({ length: 14 }, (_, i) => stepShapeAt(i, 1024, 2, w));
+    expect(shapes.map((s) => s.seqLen)).toEqual([16, 16, 32, 32, 64, 64, 128, 128, 256, 256, 512, 512, 1024, 1024]);
+    expect(shapes.every((s) => s.batch * s.seqLen === 2 * 1024 && Number.isInteger(s.batch))).toBe(true);
+    expect(stepShapeAt(0, 1024, 2, w).batch).toBe(128);
+    // no warmup: a start at or above the target, zero steps, or none at all
+    expect(stepShapeAt(0, 64, 3, { start: 64, steps: 10 })).toEqual({ seqLen: 64, batch: 3 });
+    expect(stepShapeAt(0, 64, 3, { start: 128, steps: 10 })).toEqual({ seqLen: 64, batch: 3 });
+    expect(stepShapeAt(0, 64, 3, { start: 8, steps: 0 })).toEqual({ seqLen: 64, batch: 3 });
+    expect(stepShapeAt(5, 64, 3, null)).toEqual({ seqLen: 64, batch: 3 });
+    // fewer warmup steps than doublings: lengths are skipped, never exceeded, and the target comes on time
+    expect(Array.from({ length: 3 }, (_, i) => seqLenAt(i, 64, { start: 8, steps: 2 }))).toEqual([8, 16, 64]);
+    // the target must be start x 2^k
+    expect(warmupDoublings(96, { start: 16, steps: 4 })).toMatch(/power of two/);
+    expect(() => seqLenAt(0, 96, { start: 16, steps: 4 })).toThrow(/power of two/);
+    expect(warmupDoublings(2 ** 20, { start: 2 ** 10, steps: 4 })).toBe(10);
   });
 
   it('clips by the global norm; AdamW decays only parameters marked decay', () => {
@@ -138,8 +160,9 @@ describe('Trainer (lm)', () => {
     const sc = await c.run();
     expect(sc).toMatchObject({ step: 12, stopped: false });
     expect(part).toEqual(full);
-    // sequence-length warmup 8 -> 16 -> 32 over the first 6 steps, then the target
+    // sequence-length warmup 8 -> 16 over the first 6 steps, then the target 32; 128 tokens every step
     const lens: number[] = [];
+    const tokens: number[] = [];
     const d = new Trainer(
       MambaLM.create(cfg, { seed: 2 }),
       { train },
@@ -148,12 +171,16 @@ describe('Trainer (lm)', () => {
         hooks: {
           onStep: (s) => {
             lens.push(s.seqLen);
+            tokens.push(s.tokens);
+            expect(s.batch * s.seqLen).toBe(4 * 32);
           },
         },
       },
     );
     await d.run();
-    expect(lens).toEqual([8, 8, 16, 16, 32, 32, 32, 32, 32, 32, 32, 32]);
+    expect(lens).toEqual([8, 8, 8, 16, 16, 16, 32, 32, 32, 32, 32, 32]);
+    expect(tokens).toEqual(Array(12).fill(4 * 32));
+    expect(d.tokens).toBe(12 * 4 * 32);
   });
 
   it('a NaN loss stops with the step named and leaves the last checkpoint alone', async () => {
@@ -202,6 +229,9 @@ describe('Trainer (lm)', () => {
     const lab = new MemoryLabelledSource([{ name: 'x', label: 0, tokens: new Uint8Array(10) }], ['a', 'b'], 16);
     expect(() => new Trainer(m, { train: lab })).toThrow(/task 'lm' needs a window/);
     expect(() => Trainer.resume(tmp(), { train })).toThrow(/holds no trainer checkpoint/);
+    expect(() => new Trainer(m, { train }, { seqLen: 48, seqLenWarmup: { start: 32, steps: 2 } })).toThrow(
+      /doubles 32 up to the target 48, so target \/ start must be a power of two/,
+    );
   });
 });
 
