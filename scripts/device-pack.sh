@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what a GPU machine without Node.js or a registry needs to run this checkout's tests and benches:
-# .carry/node.xz (this machine's node, stripped) and .carry/node_modules.tar.xz (without typescript,
-# which is only needed to compile; dist/ is compiled here and carried) and .carry/addon.xz (the native addon:
+# .carry/node.xz (this machine's node, stripped) and .carry/node_modules.tar.xz (without typescript and the
+# linters, which are only needed here: dist/ is compiled here and carried) and .carry/addon.xz (the native addon:
 # 18 MB as built, 3.4 MB compressed, so that data still fits in the 64 MiB the tree may carry). Used with the
 # device `run` tool: carry [".carry", "dist"], command "bash scripts/device-unpack.sh && ..."
 set -euo pipefail
@@ -13,7 +13,9 @@ if [ ! -s .carry/node.xz ] || [ "$(node --version)" != "$(cat .carry/node.versio
 fi
 lock_sum=$(sha1sum package-lock.json | cut -c1-12)
 if [ ! -s .carry/node_modules.tar.xz ] || [ "$lock_sum" != "$(cat .carry/node_modules.sum 2>/dev/null)" ]; then
-  tar --exclude='node_modules/typescript' --exclude='node_modules/.cache' -cf - node_modules | xz -6 -T0 > .carry/node_modules.tar.xz
+  tar --exclude='node_modules/typescript' --exclude='node_modules/.cache' --exclude='node_modules/prettier' \
+    --exclude='node_modules/eslint' --exclude='node_modules/@eslint' --exclude='node_modules/@typescript-eslint' \
+    --exclude='node_modules/typescript-eslint' -cf - node_modules | xz -6 -T0 > .carry/node_modules.tar.xz
   echo "$lock_sum" > .carry/node_modules.sum
 fi
 xz -6 -T0 -c build/Release/mamba_native.node > .carry/addon.xz
