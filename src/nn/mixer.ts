@@ -517,6 +517,11 @@ export class MambaMixer {
     this.#A.dispose();
   }
 
+  /** Refreshes A now if the parameters changed (before a CUDA graph capture or replay of the step). */
+  prepareStep(): void {
+    if (!this.#aFresh) this.#refreshA();
+  }
+
   /** Call after parameters change outside forward (e.g. a checkpoint load) so step() sees the new A. */
   invalidate(): void {
     this.#aFresh = false;
