@@ -670,7 +670,7 @@ export function decodeFusable(
 }
 
 /**
- * First op of the fused step, for B <= 8 sequences: r = hIn + rIn (rIn null: r = hIn) -> rOut; n = RMSNorm(r) * normW;
+ * First op of the fused step, for B <= limits.decodeMaxBatch sequences: r = hIn + rIn (rIn null: r = hIn) -> rOut; n = RMSNorm(r) * normW;
  * xz = n Win^T split into xs and z; xc = SiLU(conv step of xs into convState [B, E, K] + convBias) -> xc; z -> z;
  * and the x_proj partial sums xPart[p, b, :] = sum over channels e in [32p, 32p + 32) of xc[b, e] Wx[:, e].
  * hIn, Win, Wx, xc, z are activations (bf16 or f32 on CUDA); rIn, rOut, normW, convState, conv weights and xPart

@@ -440,8 +440,8 @@ export class MambaMixer {
   }
 
   /**
-   * Whether MambaBlock.step takes the fused path for B sequences: on CUDA, B <= 8 and sizes the kernels take
-   * (d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
+   * Whether MambaBlock.step takes the fused path for B sequences: on CUDA, sizes the kernels take (B up to
+   * limits.decodeMaxBatch, d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
    */
   fusedStep(B: number): boolean {
     return (
