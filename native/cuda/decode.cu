@@ -268,7 +268,7 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
-// decodeSsm. Grid: ceil(E / 16) x groups blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x / 16, lane n
+// decodeSsm. Grid: ceil(E / (16 tiles)) x groups blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x / 16, lane n
 // its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows
 // of its group ([NB, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
 constexpr int RREG = 4;  // dt_proj weights of a lane kept in registers: dt_rank up to 64 (the 130m model: 48)
@@ -277,7 +277,7 @@ __global__ void __launch_bounds__(NT, 1)
     decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z,
                const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
                const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
-               int Btot, int b0) {
+               int Btot, int b0, int tiles) {
   extern __shared__ float sx[];  // [NB * J] the x_proj output, then [S, NB * J] partial sums of it
   const int J = R + 2 * N, NO = NB * J;
   // this block's group of NB sequences from g0; its rows of partial p are xPart[p, g0 .. g0 + NB) (contiguous)
@@ -312,7 +312,9 @@ __global__ void __launch_bounds__(NT, 1)
   }
   __syncthreads();
 
-  const int n = threadIdx.x & 15, d0 = blockIdx.x * SSM_CH + (threadIdx.x >> 4);
+  // `tiles` runs of SSM_CH channels per block: with several groups, fewer blocks each sum the group's partials
+  for (int tile = 0; tile < tiles; tile++) {  // uniform over the block: the shuffles below need every lane
+  const int n = threadIdx.x & 15, d0 = (blockIdx.x * tiles + tile) * SSM_CH + (threadIdx.x >> 4);
   const bool live = d0 < E, has_n = n < N;
   const int d = live ? d0 : E - 1;  // lanes past E redo channel E-1 and store nothing (the shuffles need them)
   // everything the channel needs from global memory, loaded up front (one round trip, not one per row)
@@ -347,6 +349,7 @@ __global__ void __launch_bounds__(NT, 1)
       out *= zz[b] * sigmoidf_(zz[b]);
       stf(y, (int64_t)b * E + d, out);
     }
+  }
   }
 }
 
@@ -416,11 +419,14 @@ void run_decode_ssm(const ArgObject& a) {
   const int64_t J = r.R + 2 * r.N, smem = decode_ssm_smem(r.B, J, r.E);
   a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
-  const unsigned grid = (unsigned)((r.E + SSM_CH - 1) / SSM_CH);
+  // one group: a block per SSM_CH channels (latency-bound); several: 4 runs of channels per block, so that the
+  // x_proj partials of a group (P x 8 x J floats) are summed by a quarter as many blocks
+  const int tiles = r.B > kDecodeGroup ? 4 : 1;
+  const unsigned grid = (unsigned)((r.E + SSM_CH * tiles - 1) / (SSM_CH * tiles));
   by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
     decode_ssm<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
         r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
-        (int)r.N, (int)r.B, b0);
+        (int)r.N, (int)r.B, b0, tiles);
   });
   check_launch(a.env(), "decodeSsm");
 }
