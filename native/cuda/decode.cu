@@ -137,9 +137,9 @@ __device__ __forceinline__ float pick(const float (&acc)[NB], int lane) {
   return v;
 }
 
-// decodeIn. Grid: ceil(2E / 32) x groups blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k + 4w + 3.
-// Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its own
-// would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
+// decodeIn. Grid: ceil(2E / 32) x groups blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k +
+// 4w + 3. Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its
+// own would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
 // leave their share of x_proj = xc W_x^T in xPart[k] [B, J], so decodeSsm needs no x_proj launch (a sum of partials, no
 // atomics).
 template <class T, int NB>
@@ -268,9 +268,9 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
-// decodeSsm. Grid: ceil(E / (16 tiles)) x groups blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x / 16, lane n
-// its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows
-// of its group ([NB, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
+// decodeSsm. Grid: ceil(E / (16 tiles)) x groups blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x /
+// 16, lane n its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows of
+// its group ([NB, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
 constexpr int RREG = 4;  // dt_proj weights of a lane kept in registers: dt_rank up to 64 (the 130m model: 48)
 template <class T, int NB>
 __global__ void __launch_bounds__(NT, 1)
@@ -314,42 +314,42 @@ __global__ void __launch_bounds__(NT, 1)
 
   // `tiles` runs of SSM_CH channels per block: with several groups, fewer blocks each sum the group's partials
   for (int tile = 0; tile < tiles; tile++) {  // uniform over the block: the shuffles below need every lane
-  const int n = threadIdx.x & 15, d0 = (blockIdx.x * tiles + tile) * SSM_CH + (threadIdx.x >> 4);
-  const bool live = d0 < E, has_n = n < N;
-  const int d = live ? d0 : E - 1;  // lanes past E redo channel E-1 and store nothing (the shuffles need them)
-  // everything the channel needs from global memory, loaded up front (one round trip, not one per row)
-  const float a = has_n ? A[(int64_t)d * N + n] : 0.f;
-  const float bias = dtBias ? dtBias[d] : 0.f, dsk = Dskip ? Dskip[d] : 0.f;
-  const T* wdt = Wdt + (int64_t)d * R;
-  float wr[RREG];
+    const int n = threadIdx.x & 15, d0 = (blockIdx.x * tiles + tile) * SSM_CH + (threadIdx.x >> 4);
+    const bool live = d0 < E, has_n = n < N;
+    const int d = live ? d0 : E - 1;  // lanes past E redo channel E-1 and store nothing (the shuffles need them)
+    // everything the channel needs from global memory, loaded up front (one round trip, not one per row)
+    const float a = has_n ? A[(int64_t)d * N + n] : 0.f;
+    const float bias = dtBias ? dtBias[d] : 0.f, dsk = Dskip ? Dskip[d] : 0.f;
+    const T* wdt = Wdt + (int64_t)d * R;
+    float wr[RREG];
 #pragma unroll
-  for (int i = 0; i < RREG; i++) wr[i] = n + 16 * i < R ? ldf(wdt, n + 16 * i) : 0.f;
-  float h[NB], u[NB], zz[NB];
+    for (int i = 0; i < RREG; i++) wr[i] = n + 16 * i < R ? ldf(wdt, n + 16 * i) : 0.f;
+    float h[NB], u[NB], zz[NB];
 #pragma unroll
-  for (int b = 0; b < NB; b++) {
-    h[b] = has_n ? state[((int64_t)b * E + d) * N + n] : 0.f;
-    u[b] = ldf(xc, (int64_t)b * E + d);
-    zz[b] = ldf(z, (int64_t)b * E + d);
-  }
-#pragma unroll
-  for (int b = 0; b < NB; b++) {
-    const float* xb = sx + b * J;
-    float p = 0.f;
-#pragma unroll
-    for (int i = 0; i < RREG; i++) p = fmaf(xb[min(n + 16 * i, J - 1)], wr[i], p);  // wr = 0 past R
-    for (int r = n + 16 * RREG; r < R; r += 16) p = fmaf(xb[r], ldf(wdt, r), p);    // larger dt_rank
-    const float dt = softplusf_(rnd<T>(sum16(p)) + bias);  // delta as stored by the unfused path, + bias
-    if (has_n) {
-      h[b] = fmaf(__expf(dt * a), h[b], dt * u[b] * xb[R + n]);
-      if (live) state[((int64_t)b * E + d) * N + n] = h[b];
+    for (int b = 0; b < NB; b++) {
+      h[b] = has_n ? state[((int64_t)b * E + d) * N + n] : 0.f;
+      u[b] = ldf(xc, (int64_t)b * E + d);
+      zz[b] = ldf(z, (int64_t)b * E + d);
     }
-    const float cy = sum16(has_n ? xb[R + N + n] * h[b] : 0.f);
-    if (n == 0 && live) {
-      float out = cy + dsk * u[b];
-      out *= zz[b] * sigmoidf_(zz[b]);
-      stf(y, (int64_t)b * E + d, out);
+#pragma unroll
+    for (int b = 0; b < NB; b++) {
+      const float* xb = sx + b * J;
+      float p = 0.f;
+#pragma unroll
+      for (int i = 0; i < RREG; i++) p = fmaf(xb[min(n + 16 * i, J - 1)], wr[i], p);  // wr = 0 past R
+      for (int r = n + 16 * RREG; r < R; r += 16) p = fmaf(xb[r], ldf(wdt, r), p);    // larger dt_rank
+      const float dt = softplusf_(rnd<T>(sum16(p)) + bias);  // delta as stored by the unfused path, + bias
+      if (has_n) {
+        h[b] = fmaf(__expf(dt * a), h[b], dt * u[b] * xb[R + n]);
+        if (live) state[((int64_t)b * E + d) * N + n] = h[b];
+      }
+      const float cy = sum16(has_n ? xb[R + N + n] * h[b] : 0.f);
+      if (n == 0 && live) {
+        float out = cy + dsk * u[b];
+        out *= zz[b] * sigmoidf_(zz[b]);
+        stf(y, (int64_t)b * E + d, out);
+      }
     }
-  }
   }
 }
 
@@ -381,8 +381,7 @@ template <class F>
 void by_groups(int64_t B, F&& launch) {
   const int64_t full = B / kDecodeGroup, rest = B % kDecodeGroup;
   if (full > 0) launch(std::integral_constant<int, kDecodeGroup>{}, (unsigned)full, 0);
-  if (rest > 0)
-    with_1_to_8((int)rest, [&](auto nb) { launch(nb, 1u, (int)(full * kDecodeGroup)); });
+  if (rest > 0) with_1_to_8((int)rest, [&](auto nb) { launch(nb, 1u, (int)(full * kDecodeGroup)); });
 }
 int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const int64_t B = arg_int(info, i, op);

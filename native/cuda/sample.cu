@@ -64,9 +64,9 @@ __device__ __forceinline__ void block_best(float& s, int& v, float* shs, int* sh
 }
 
 template <class L>
-__global__ void __launch_bounds__(ST) sample_rows(const L* __restrict__ logits, const float* __restrict__ params,
-                                                  const int32_t* __restrict__ seeds, int32_t* __restrict__ steps,
-                                                  int32_t* __restrict__ tokens, int V, int64_t Vp) {
+__global__ void __launch_bounds__(ST)
+    sample_rows(const L* __restrict__ logits, const float* __restrict__ params, const int32_t* __restrict__ seeds,
+                int32_t* __restrict__ steps, int32_t* __restrict__ tokens, int V, int64_t Vp) {
   __shared__ int shi[SW];
   __shared__ float shf[SW];
   const int b = blockIdx.x, tid = threadIdx.x;
@@ -143,8 +143,8 @@ MAMBA_OP(cuda, sampleTokens) {
     using L = typename decltype(t)::type;
     const SampleArgs<L> r = read_sample<L>(a, DeviceFetch{});
     a.finish();
-    sample_rows<L><<<(unsigned)r.B, ST, 0, cuda_stream()>>>(r.logits, r.params, r.seeds, r.steps, r.tokens, (int)r.V,
-                                                            r.Vp);
+    sample_rows<L>
+        <<<(unsigned)r.B, ST, 0, cuda_stream()>>>(r.logits, r.params, r.seeds, r.steps, r.tokens, (int)r.V, r.Vp);
     check_launch(a.env(), "sampleTokens");
   });
 }

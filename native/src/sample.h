@@ -119,10 +119,11 @@ MAMBA_HD float sample_log(float x) {
   return sample_fma((float)e, 0.693147180559945f, r);
 }
 
-// The Gumbel noise of vocabulary entry v: -log(-log(u)), u in (0, 1) on a grid of 2^-25
+// The Gumbel noise of vocabulary entry v: -log(-log(u)), u in (0, 1): an odd multiple of 2^-24 (24 bits, so the
+// conversion is exact and u never rounds to 1)
 MAMBA_HD float sample_gumbel(uint32_t seed, uint32_t step, uint32_t v) {
   const uint32_t h = sample_hash(seed, step, v);
-  const float u = sample_mul((float)((h >> 7) | 1u), 1.0f / 33554432.0f);  // odd multiples of 2^-25: exact
+  const float u = sample_mul((float)((h >> 8) | 1u), 1.0f / 16777216.0f);
   return -sample_log(-sample_log(u));
 }
 

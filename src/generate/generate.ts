@@ -339,10 +339,12 @@ export class Decoder {
   sampleNext(): Int32Array {
     const s = this.#own();
     if (!this.#started) throw new GenerateError('sampleNext before sampleFirst');
-    return s.sampleGraph.run(() => {
-      this.#logits(s);
-      return this.#sample(s);
-    }).toArray() as Int32Array;
+    return s.sampleGraph
+      .run(() => {
+        this.#logits(s);
+        return this.#sample(s);
+      })
+      .toArray() as Int32Array;
   }
 
   get started(): boolean {
@@ -397,7 +399,7 @@ export function generateMany(model: MambaLM, prompts: ArrayLike<number>[], o: Ge
   // tokens are chosen on the device; only the B chosen ones come back per step
   let next = dec.sampleFirst(prompts);
   const done = new Array<boolean>(B).fill(false);
-  for (let i = 0; ; ) {
+  for (let i = 0; ;) {
     for (let b = 0; b < B; b++) {
       if (done[b]) continue;
       const tok = next[b]!;

@@ -83,7 +83,10 @@ describe('sampleTokens (CPU twin)', () => {
       const want = reference(logits, o);
       want.forEach((p, v) => {
         if (p === 0) expect(got[v], `token ${v} is outside the allowed set`).toBe(0);
-        else expect(Math.abs(got[v] / N - p), `token ${v}: p ${p.toFixed(4)}`).toBeLessThan(5 * Math.sqrt((p * (1 - p)) / N) + 1e-3);
+        else
+          expect(Math.abs(got[v] / N - p), `token ${v}: p ${p.toFixed(4)}`).toBeLessThan(
+            5 * Math.sqrt((p * (1 - p)) / N) + 1e-3,
+          );
       });
     });
   }

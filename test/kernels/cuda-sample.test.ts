@@ -11,7 +11,15 @@ import { Rng } from '../../src/util/rng.js';
 type DT = 'f32' | 'bf16';
 
 /** Tokens of every row, from the GPU kernel and from the CPU twin on the same (rounded) logits. */
-function both(logits: Float32Array, B: number, V: number, Vp: number, o: Required<SampleOptions>, dt: DT, step: number) {
+function both(
+  logits: Float32Array,
+  B: number,
+  V: number,
+  Vp: number,
+  o: Required<SampleOptions>,
+  dt: DT,
+  step: number,
+) {
   const vals = dt === 'bf16' ? logits.map((x) => bf16BitsToF32(f32ToBf16Bits(x))) : logits;
   const params = Float32Array.of(o.temperature, o.topK, o.topP, 0);
   const seeds = Int32Array.from({ length: B }, (_, b) => 1000 + 7 * b);
