@@ -127,16 +127,6 @@ __device__ __forceinline__ void rows_dot(const T* __restrict__ W, const int (&ro
   }
 }
 
-// acc[b] on lane b (after a warp_sum every lane holds every total; registers need a static index)
-template <int NB>
-__device__ __forceinline__ float pick(const float (&acc)[NB], int lane) {
-  float v = 0.f;
-#pragma unroll
-  for (int b = 0; b < NB; b++)
-    if (lane == b) v = acc[b];
-  return v;
-}
-
 // decodeIn. Grid: ceil(2E / 32) x groups blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k +
 // 4w + 3. Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its
 // own would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
@@ -353,22 +343,37 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
-// decodeOut. Grid: ceil(D / 8) x groups blocks of 256 threads, a warp per output row; y (B x E values) is read straight
-// from global memory, where the block's 8 warps share it through L1.
-template <class T, int NB>
+// decodeOut. Grid: ceil(D / (8 RPW)) x groups blocks of 256 threads, a warp per RPW output rows; y (NB x E values of
+// the group) is read straight from global memory, where the block's 8 warps share it through L1. One row per warp
+// for a single group (latency-bound: the most warps); 4 when a batch has several groups, so that each load and
+// conversion of y serves 4 rows (at batch 64 y's loads, not the weights, would bound the kernel).
+template <class T, int NB, int RPW>
 __global__ void __launch_bounds__(NT, 1)
     decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec, int b0) {
+  static_assert(RPW * NB <= 32, "decodeOut: a lane per (row, sequence) of a warp");
   const int g0 = b0 + blockIdx.y * NB;
   y += (int64_t)g0 * E;
   out += (int64_t)g0 * D;
-  const int lane = threadIdx.x & 31, o = blockIdx.x * NWARP + (threadIdx.x >> 5);
-  if (o >= D) return;  // whole warps only
-  const int row[1] = {o};
-  float acc[1][NB] = {};
-  rows_dot<T, NB, 1>(W, row, y, E, vec, acc);
+  const int lane = threadIdx.x & 31, o0 = (blockIdx.x * NWARP + (threadIdx.x >> 5)) * RPW;
+  if (o0 >= D) return;  // whole warps only
+  int row[RPW];
 #pragma unroll
-  for (int b = 0; b < NB; b++) acc[0][b] = warp_sum(acc[0][b]);
-  if (lane < NB) stf(out, (int64_t)lane * D + o, pick<NB>(acc[0], lane));
+  for (int i = 0; i < RPW; i++) row[i] = min(o0 + i, D - 1);  // rows past the end: computed, not stored
+  float acc[RPW][NB] = {};
+  rows_dot<T, NB, RPW>(W, row, y, E, vec, acc);
+#pragma unroll
+  for (int i = 0; i < RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++) acc[i][b] = warp_sum(acc[i][b]);
+  // lane l stores row o0 + l / NB of sequence l % NB (registers need a static index: select, then store)
+  float v = 0.f;
+#pragma unroll
+  for (int i = 0; i < RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++)
+      if (lane == i * NB + b) v = acc[i][b];
+  const int o = o0 + lane / NB, b = lane % NB;
+  if (lane < RPW * NB && o < D) stf(out, (int64_t)b * D + o, v);
 }
 
 // ---- host side ----------------------------------------------------------------------------------------------
@@ -457,12 +462,18 @@ MAMBA_OP(cuda, decodeOut) {
   const void* W = arg_dev_dt(info, 1, "decodeOut Wout", dt, D * E);
   void* out = arg_dev_dt(info, 2, "decodeOut hOut", dt, B * D);
   const bool vec = E % (int64_t)(16 / dt_bytes(dt)) == 0 && aligned16(W) && aligned16(y);
-  const unsigned grid = (unsigned)((D + NWARP - 1) / NWARP);
+  const bool many = B > kDecodeGroup;  // several groups: 4 rows per warp
+  const int rows = many ? 4 : 1;
+  const unsigned grid = (unsigned)((D + NWARP * rows - 1) / (NWARP * rows));
   by_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     by_groups(B, [&](auto nb, unsigned groups, int b0) {
-      decode_out<T, decltype(nb)::value>
-          <<<dim3(grid, groups), NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
+      constexpr int NB = decltype(nb)::value;
+      const dim3 g(grid, groups);
+      if (many)
+        decode_out<T, NB, 4><<<g, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
+      else
+        decode_out<T, NB, 1><<<g, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
     });
   });
   check_launch(env, "decodeOut");
