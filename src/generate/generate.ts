@@ -1,7 +1,9 @@
 // Recurrent generation: the prompt goes through the parallel scan once (which leaves every layer's SSM
 // state and last conv inputs in a cache), then one token at a time through the recurrence (conv1dStep,
 // selectiveScanStep): O(1) work and memory per token, whatever the length generated so far.
-// Sampling: temperature (0 = greedy), top-k, top-p (nucleus), seeded.
+// Sampling: temperature (0 = greedy), top-k, top-p (nucleus), seeded, on the device that holds the logits
+// (sampleTokens; sampleToken is its host twin and gives the same tokens), so a step copies B tokens to the host
+// at most, and none until the end when no callback asks for them.
 import { SAMPLE_PARAMS, Tensor, cudaOp, sampleTokens } from '../backend/index.js';
 import type { MixerCache } from '../nn/mixer.js';
 import { MambaLM } from '../model/model.js';
@@ -337,14 +339,26 @@ export class Decoder {
 
   /** Feeds the tokens chosen last and chooses the next ones, all on the device (one graph launch on CUDA); returns them [B]. */
   sampleNext(): Int32Array {
+    return this.#sampleNext().toArray() as Int32Array;
+  }
+
+  /**
+   * sampleNext without waiting for the tokens: they are copied on the device into row `row` of `rows` [n, B]
+   * (i32, on the model's device), so the host can queue the next steps at once and read every row at the end.
+   */
+  sampleNextInto(rows: Tensor, row: number): void {
+    if (rows.dtype !== 'i32' || rows.numel % this.B !== 0 || !(row >= 0 && (row + 1) * this.B <= rows.numel))
+      throw new GenerateError(`sampleNextInto: row ${row} is not a row of an i32 [n, ${this.B}] tensor`);
+    rows.view(row * this.B, [this.B]).copyFrom(this.#sampleNext());
+  }
+
+  #sampleNext(): Tensor {
     const s = this.#own();
     if (!this.#started) throw new GenerateError('sampleNext before sampleFirst');
-    return s.sampleGraph
-      .run(() => {
-        this.#logits(s);
-        return this.#sample(s);
-      })
-      .toArray() as Int32Array;
+    return s.sampleGraph.run(() => {
+      this.#logits(s);
+      return this.#sample(s);
+    });
   }
 
   get started(): boolean {
@@ -398,6 +412,21 @@ export function generateMany(model: MambaLM, prompts: ArrayLike<number>[], o: Ge
   dec.startSampling(o, o.seed ?? 0);
   // tokens are chosen on the device; only the B chosen ones come back per step
   let next = dec.sampleFirst(prompts);
+  if (!o.onToken && !o.onStep && o.stopToken === undefined) {
+    // nobody looks at a token before the end: the steps queue up without a round trip each, their tokens
+    // collected on the device and read once
+    const n = o.maxNewTokens;
+    const rows = Tensor.zeros([Math.max(n - 1, 1), B], 'i32', model.device);
+    try {
+      for (let i = 1; i < n; i++) dec.sampleNextInto(rows, i - 1);
+      const all = rows.toArray();
+      return prompts.map((_, b) =>
+        Int32Array.from({ length: n }, (_, i) => (i === 0 ? next[b]! : all[(i - 1) * B + b]!)),
+      );
+    } finally {
+      rows.dispose();
+    }
+  }
   const done = new Array<boolean>(B).fill(false);
   for (let i = 0; ;) {
     for (let b = 0; b < B; b++) {

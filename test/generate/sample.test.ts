@@ -162,6 +162,11 @@ describe('generation with the token chosen on the device', () => {
       const m = perturbed();
       const got = generateMany(m, prompts, { maxNewTokens: 20, seed: 11, ...o });
       expect(got.map((t) => Array.from(t))).toEqual(hostGenerate(m, prompts, 20, o, 11));
+      // with a callback the tokens come back every step instead of at the end: the same tokens
+      const steps: number[] = [];
+      const watched = generateMany(m, prompts, { maxNewTokens: 20, seed: 11, ...o, onStep: (i) => steps.push(i) });
+      expect(watched).toEqual(got);
+      expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     });
   }
 });
