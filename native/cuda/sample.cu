@@ -1,9 +1,9 @@
 // sampleTokens: the next token of every row of logits [B, Vp] chosen on the device (greedy, temperature, top-k,
 // top-p; seeded), so generation copies B int32 tokens to the host per step instead of B x Vp logits. The
 // scalar math is native/src/sample.h, shared with the CPU twin (native/cpu/sample.cc): for the same seed both
-// give the same tokens (top-p up to the order of its mass sums). One block per row; the top-k and top-p
-// thresholds are found bit by bit over the ordered float keys (32 counting or mass passes over the row, which
-// stays in L2), so nothing is sorted.
+// give the same tokens (top-p up to the order of its mass sums). One block per row; nothing is sorted: the top-k
+// threshold is a radix select over the ordered float keys (4 histogram passes over the row, which stays in L2),
+// the top-p one a bit-by-bit search over the same keys (32 mass passes).
 #include "common.cuh"
 #include "../src/sample_args.h"
 
@@ -12,17 +12,6 @@ namespace {
 
 constexpr int ST = 512, SW = ST / 32;
 
-__device__ __forceinline__ int block_sum(int x, int* sh) {
-#pragma unroll
-  for (int m = 16; m >= 1; m /= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = x;
-  __syncthreads();
-  int t = 0;
-#pragma unroll
-  for (int w = 0; w < SW; w++) t += sh[w];
-  __syncthreads();  // sh is reused by the next reduction
-  return t;
-}
 __device__ __forceinline__ float block_sum(float x, float* sh) {
 #pragma unroll
   for (int m = 16; m >= 1; m /= 2) x += __shfl_xor_sync(0xffffffffu, x, m);
@@ -63,12 +52,42 @@ __device__ __forceinline__ void block_best(float& s, int& v, float* shs, int* sh
   __syncthreads();
 }
 
+// The k-th largest key of a row (k in 1..V-1): a radix select over 8-bit digits from the top, one shared-memory
+// histogram pass per digit (4 passes; integer counts, so the order of the atomics does not matter). The same key as
+// the twin's bit-by-bit search: the largest t with at least k keys >= t.
+template <class L>
+__device__ uint32_t kth_largest_key(const L* row, int V, int k, int* hist, int* sh) {
+  uint32_t prefix = 0, mask = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = threadIdx.x; i < 256; i += ST) hist[i] = 0;
+    __syncthreads();
+    for (int v = threadIdx.x; v < V; v += ST) {
+      const uint32_t key = sample_key(sample_ftz(ldf(row, v)));
+      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255], 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {  // the digit of the k-th largest among the keys with this prefix
+      int above = 0, d = 255;
+      for (; d > 0 && above + hist[d] < k; d--) above += hist[d];
+      sh[0] = d;
+      sh[1] = k - above;
+    }
+    __syncthreads();
+    prefix |= (uint32_t)sh[0] << shift;
+    mask |= 255u << shift;
+    k = sh[1];
+    __syncthreads();  // sh and hist are rewritten by the next pass
+  }
+  return prefix;
+}
+
 template <class L>
 __global__ void __launch_bounds__(ST)
     sample_rows(const L* __restrict__ logits, const float* __restrict__ params, const int32_t* __restrict__ seeds,
                 int32_t* __restrict__ steps, int32_t* __restrict__ tokens, int V, int64_t Vp) {
   __shared__ int shi[SW];
   __shared__ float shf[SW];
+  __shared__ int hist[256];
   const int b = blockIdx.x, tid = threadIdx.x;
   const L* row = logits + (int64_t)b * Vp;
   const auto logit = [&](int v) { return sample_ftz(ldf(row, v)); };
@@ -86,14 +105,7 @@ __global__ void __launch_bounds__(ST)
     }
   } else {
     uint32_t thr = 0;  // keys below it are cut
-    if (topK > 0 && topK < V) {
-      for (int bit = 31; bit >= 0; bit--) {  // the largest key with at least topK logits at or above it
-        const uint32_t c = thr | (1u << bit);
-        int n = 0;
-        for (int v = tid; v < V; v += ST) n += sample_key(logit(v)) >= c;
-        if (block_sum(n, shi) >= topK) thr = c;
-      }
-    }
+    if (topK > 0 && topK < V) thr = kth_largest_key(row, V, topK, hist, shi);
     if (topP < 1.f) {
       float mx = -INFINITY;
       for (int v = tid; v < V; v += ST) {
