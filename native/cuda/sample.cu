@@ -61,9 +61,17 @@ __device__ uint32_t kth_largest_key(const L* row, int V, int k, int* hist, int* 
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int i = threadIdx.x; i < 256; i += ST) hist[i] = 0;
     __syncthreads();
-    for (int v = threadIdx.x; v < V; v += ST) {
-      const uint32_t key = sample_key(sample_ftz(ldf(row, v)));
-      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255], 1);
+    // the keys of a row crowd into few digits (the top byte of most logits is one of two or three), so the lanes of
+    // a warp that share a digit add their count once (a loop uniform over the warp: __match_any_sync needs every lane)
+    for (int v0 = 0; v0 < V; v0 += ST) {
+      const int v = v0 + (int)threadIdx.x;
+      int digit = 256;  // none
+      if (v < V) {
+        const uint32_t key = sample_key(sample_ftz(ldf(row, v)));
+        if ((key & mask) == prefix) digit = (int)((key >> shift) & 255);
+      }
+      const unsigned same = __match_any_sync(0xffffffffu, digit);
+      if (digit < 256 && (threadIdx.x & 31) == __ffs(same) - 1) atomicAdd(&hist[digit], __popc(same));
     }
     __syncthreads();
     if (threadIdx.x == 0) {  // the digit of the k-th largest among the keys with this prefix
