@@ -1,30 +1,55 @@
 #!/usr/bin/env node
-// Recurrent generation throughput: tokens/s at batch 1 and 64 (one new token per sequence per step,
-// greedy, logits to the host each step), by model shape and activation precision. Prompt of 16 tokens
-// processed by the parallel scan first. Medians of 3 runs of `steps` steps after a warm-up.
-// usage: node bench/generate.js [--device cuda|cpu] [--no-write]
+// Generation throughput as issue 17 measures it: the mamba-130m shape with its 50,280-token vocabulary
+// (padded to 50,288), bf16 activations, greedy (the token chosen on the device), a NEW Decoder per run, time =
+// prefill + every step; medians of the timed runs after one warm-up run. Rows: batch 1 and 64 with a 16-token
+// prompt and 256 new tokens, batch 16 with an 8,192-token prompt and 128 new (through generateMany, which reads the
+// tokens once at the end; the prefill is timed alone too, to split prefill and steps); then the batch-64 row with the
+// unfused step (MAMBA_DECODE_FUSED=0) and a small-vocabulary DNA row. Each row also prints its floor: the HBM
+// bytes a step must move (weights once, conv and SSM states read and written, logits written and read) at
+// 4.8 TB/s, and the kernels a step launches.
+// usage: node bench/generate.js [--device cuda|cpu] [--runs N] [--no-write]
 import { cudaDeviceInfo, resolveDevice } from '../dist/backend/index.js';
-import { Decoder } from '../dist/generate/index.js';
+import { Decoder, generateMany } from '../dist/generate/index.js';
 import { MambaLM, derived, makeConfig } from '../dist/model/index.js';
 import { writeReadmeSection } from './readme.js';
 
-const di = process.argv.indexOf('--device');
-const device = resolveDevice(di > 0 ? process.argv[di + 1] : 'auto');
+const argv = process.argv.slice(2);
+if (argv.includes('--help')) {
+  console.log(`usage: node bench/generate.js [--device cuda|cpu] [--runs N] [--no-write]
+
+  --device   where to run (default: auto; the issue's rows need cuda)
+  --runs N   timed runs per row after one warm-up (default 5; the 8,192-token row runs 3)
+  --no-write print only (by default the results replace this benchmark's section of bench/README.md)
+
+example: node bench/generate.js --device cuda --no-write`);
+  process.exit(0);
+}
+const flag = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const device = resolveDevice(flag('--device', 'auto'));
+const runs = Number(flag('--runs', '5'));
+if (!(Number.isInteger(runs) && runs >= 1)) {
+  console.error(`--runs must be an integer >= 1, got ${flag('--runs')}`);
+  process.exit(2);
+}
+
+const HBM = 4.8e12; // H200 bytes/s
+const VOCAB_130M = { vocab_size: 50280, pad_vocab_size_multiple: 16 }; // padded 50,288 as the reference's
+
 const cases =
   device === 'cuda'
     ? [
-        ['130m', 'bf16', 1],
-        ['130m', 'bf16', 64],
-        ['130m', 'f32', 1],
-        ['130m', 'f32', 64],
-        ['small', 'bf16', 1],
-        ['small', 'bf16', 64],
+        { name: '130m', preset: '130m', vocab: VOCAB_130M, B: 1, prompt: 16, gen: 256 },
+        { name: '130m', preset: '130m', vocab: VOCAB_130M, B: 64, prompt: 16, gen: 256 },
+        { name: '130m', preset: '130m', vocab: VOCAB_130M, B: 16, prompt: 8192, gen: 128, runs: 3 },
+        { name: '130m, unfused step', preset: '130m', vocab: VOCAB_130M, B: 64, prompt: 16, gen: 256, fused: false },
+        { name: 'small, DNA vocab 16', preset: 'small', vocab: { vocab_size: 16 }, B: 64, prompt: 16, gen: 256 },
       ]
     : [
-        ['tiny', 'f32', 1],
-        ['tiny', 'f32', 64],
-        ['small', 'f32', 1],
-        ['small', 'f32', 8],
+        { name: 'tiny, DNA vocab 16', preset: 'tiny', vocab: { vocab_size: 16 }, B: 1, prompt: 16, gen: 64 },
+        { name: 'tiny, DNA vocab 16', preset: 'tiny', vocab: { vocab_size: 16 }, B: 64, prompt: 16, gen: 64 },
       ];
 
 function median(xs) {
@@ -32,50 +57,91 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-const rows = [];
-for (const [preset, precision, B] of cases) {
-  const cfg = makeConfig(preset, { vocab_size: 16 });
-  const model = MambaLM.create(cfg, { device, seed: 1, ...(device === 'cuda' ? { precision } : {}) });
-  const Vp = derived(cfg).paddedVocab;
-  const L = 16,
-    steps = device === 'cuda' ? 200 : 50;
-  const prompt = Int32Array.from({ length: B * L }, (_, i) => 4 + ((i * 7) % 4));
-  const times = [];
-  for (let run = 0; run < 4; run++) {
-    const dec = new Decoder(model, B);
-    let logits = dec.prefill(prompt, L);
-    const next = new Int32Array(B);
-    const t0 = performance.now();
-    for (let s = 0; s < steps; s++) {
-      for (let b = 0; b < B; b++) {
-        let best = 0;
-        for (let v = 1; v < 16; v++) if (logits[b * Vp + v] > logits[b * Vp + best]) best = v;
-        next[b] = best;
-      }
-      logits = dec.step(next);
-    }
-    if (run > 0) times.push((performance.now() - t0) / steps);
-  }
-  const ms = median(times);
-  rows.push({ preset, precision, B, ms, tps: (B * 1000) / ms });
-  console.log(
-    `${preset} ${precision} B=${B}: ${ms.toFixed(3)} ms/step, ${Math.round((B * 1000) / ms).toLocaleString('en-US')} tokens/s`,
-  );
-  model.dispose?.();
+/**
+ * What one step must move through HBM and launch: bf16 copies of the matmul weights (the tied head included)
+ * once, the f32 norm, conv, A, D and dt-bias vectors, B embedding rows, each layer's conv and SSM states read
+ * and written (f32), and the logits written by the head and read by the sampler. Kernels: embedding, three
+ * fused ops per layer (six when B > 8 leaves a partial group of 8), final norm, head, sampler.
+ */
+function floor(cfg, B, actBytes, fused) {
+  const D = cfg.d_model,
+    { dInner: E, dtRank: R, paddedVocab: Vp } = derived(cfg),
+    N = cfg.d_state,
+    K = cfg.d_conv;
+  const matmul = 2 * E * D + (R + 2 * N) * E + E * R + D * E;
+  const vectors = E * K + E + E * N + E + E + D;
+  const weights = cfg.n_layer * (matmul * actBytes + vectors * 4) + Vp * D * actBytes + B * D * 4 + D * 4;
+  const states = cfg.n_layer * B * E * (K + N) * 4 * 2;
+  const logits = B * Vp * actBytes * 2;
+  const perLayer = fused ? (B > 8 && B % 8 !== 0 ? 6 : 3) : 9;
+  return { bytes: weights + states + logits, weights, states, kernels: 1 + cfg.n_layer * perLayer + 3 };
 }
 
-if (!process.argv.includes('--no-write')) {
+const rows = [];
+for (const c of cases) {
+  const precision = device === 'cuda' ? 'bf16' : 'f32';
+  const cfg = makeConfig(c.preset, c.vocab);
+  const model = MambaLM.create(cfg, { device, seed: 1, ...(device === 'cuda' ? { precision } : {}) });
+  const V = cfg.vocab_size;
+  const prompts = Array.from({ length: c.B }, (_, b) =>
+    Array.from({ length: c.prompt }, (_, i) => (i * 7 + b * 13 + 4) % V),
+  );
+  const saved = process.env.MAMBA_DECODE_FUSED;
+  if (c.fused === false) process.env.MAMBA_DECODE_FUSED = '0';
+  const prefill = [],
+    total = [];
+  const n = c.runs ?? runs;
+  for (let run = 0; run <= n; run++) {
+    // the whole generation as a caller runs it (the warm-up run also captures the step's CUDA graph)
+    const t0 = performance.now();
+    generateMany(model, prompts, { maxNewTokens: c.gen, temperature: 0 });
+    const t1 = performance.now();
+    // the prefill alone (prompt through the parallel scan, first token chosen), to split the total
+    const dec = new Decoder(model, c.B);
+    dec.startSampling({ temperature: 0 });
+    dec.sampleFirst(prompts);
+    const t2 = performance.now();
+    if (run === 0) continue;
+    total.push(t1 - t0);
+    prefill.push(t2 - t1);
+  }
+  const step = [median(total) - median(prefill)].map((ms) => ms / (c.gen - 1));
+  if (saved === undefined) delete process.env.MAMBA_DECODE_FUSED;
+  else process.env.MAMBA_DECODE_FUSED = saved;
+  const f = floor(cfg, c.B, precision === 'bf16' ? 2 : 4, c.fused !== false);
+  const ms = median(total);
+  const row = {
+    ...c,
+    precision,
+    prefillMs: median(prefill),
+    stepMs: step[0],
+    totalMs: ms,
+    tps: (c.B * c.gen * 1000) / ms,
+    floorUs: (f.bytes / HBM) * 1e6,
+    floorMB: f.bytes / 1e6,
+    kernels: f.kernels,
+  };
+  rows.push(row);
+  console.log(
+    `${c.name} ${precision} B=${c.B} prompt ${c.prompt} + ${c.gen} new: prefill ${row.prefillMs.toFixed(1)} ms, ` +
+      `${row.stepMs.toFixed(3)} ms/step, total ${ms.toFixed(1)} ms, ${Math.round(row.tps).toLocaleString('en-US')} tokens/s; ` +
+      `floor ${row.floorMB.toFixed(0)} MB/step = ${row.floorUs.toFixed(0)} us at 4.8 TB/s, ${f.kernels} kernels/step`,
+  );
+  model.dispose();
+}
+
+if (!argv.includes('--no-write')) {
   const name = device === 'cuda' ? cudaDeviceInfo(0).name : 'CPU';
   const table = [
     device === 'cuda' ? `## Generation (cuda, ${name})` : `## Generation (${device})`,
     '',
-    `Command: \`node bench/generate.js --device ${device}\` on ${name}. One new token per sequence per step through every layer's conv and SSM state (O(1) in the prompt length), greedy, logits copied to the host each step; prompt 16 tokens through the parallel scan first; median of 3 runs after a warm-up.${device === 'cuda' ? ' On CUDA the step is captured once into a CUDA graph and replayed with one launch (`MAMBA_CUDA_GRAPH=0` runs it eagerly).' : ''}`,
+    `Command: \`node bench/generate.js --device ${device}\` on ${name}. As issue 17 times it: \`generateMany\` (a new Decoder per run), time = prefill (the prompt through the parallel scan, then the first token) + every step, greedy with the token chosen on the device (no callback asks for tokens, so the steps queue without a round trip and the tokens are read once at the end); prefill timed alone in a second pass of each run, ms/step = (total - prefill) / (new - 1); median of ${runs} runs (3 for the 8,192-token prompt) after a warm-up run; tokens/s = batch x new tokens / total time. The step is one CUDA graph launch per token, captured once per (model, batch) and reused by every later Decoder. Floor: the HBM bytes of one step (bf16 matmul weights with the tied head once, f32 vectors, conv and SSM states read and written, logits written and read) at 4.8 TB/s, and the kernels it launches (embedding, 3 fused ops per layer, or 6 when a batch past 8 ends in a partial group of 8, final norm, head, sampler; the unfused step: 9 per layer). At batch 64 the step also does 5.7 G fused multiply-adds on CUDA cores (at most 33.5 T/s on an H200: 170 us), more than its bytes take.`,
     '',
-    '| model | activations | batch | ms/step | tokens/s |',
-    '| --- | --- | ---: | ---: | ---: |',
+    '| model | activations | batch | prompt + new | prefill (ms) | ms/step | total (ms) | tokens/s | floor MB/step | floor us/step | kernels/step |',
+    '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.preset} | ${r.precision} | ${r.B} | ${r.ms.toFixed(3)} | ${Math.round(r.tps).toLocaleString('en-US')} |`,
+        `| ${r.name} | ${r.precision} | ${r.B} | ${r.prompt} + ${r.gen} | ${r.prefillMs.toFixed(1)} | ${r.stepMs.toFixed(3)} | ${r.totalMs.toFixed(1)} | ${Math.round(r.tps).toLocaleString('en-US')} | ${r.floorMB.toFixed(0)} | ${r.floorUs.toFixed(0)} | ${r.kernels} |`,
     ),
     '',
   ].join('\n');

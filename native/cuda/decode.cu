@@ -1,7 +1,10 @@
-// Fused decoding step for small batches (B <= 8): one token per sequence through a Mamba block in three
-// kernels instead of eight (rmsnorm, in_proj, conv step, two x_proj, dt_proj, scan step, out_proj). At batch 1
-// the CUDA-graph step is bound by its chain of ~195 dependent kernels, not by bandwidth (bench/README.md), so
-// fewer kernels, each a little fatter, is what makes it faster:
+// Fused decoding step: one token per sequence through a Mamba block in three kernels instead of eight (rmsnorm,
+// in_proj, conv step, two x_proj, dt_proj, scan step, out_proj). At batch 1 the CUDA-graph step is bound by its
+// chain of ~195 dependent kernels, not by bandwidth (bench/README.md), so fewer kernels, each a little fatter,
+// is what makes it faster. A block serves a group of up to kDecodeGroup (8) sequences, whose accumulators live
+// in registers; a larger batch runs its groups side by side as grid dimension y (all full groups in one launch,
+// a last partial group in a second), and the groups read the layer's weights (7.5 MB in bf16 at the 130m shape)
+// from L2 rather than HBM:
 //   decodeIn:  r = h + r_in; n = rmsnorm(r) w; xz = n W_in^T; conv step + SiLU -> xc; z; x_proj partial sums
 //   decodeSsm: sum the partials -> dt_in, B, C; dt = softplus(dt_in W_dt^T + b); h = exp(dt A) h + dt B x;
 //              y = (C.h + D x) SiLU(z)
@@ -22,7 +25,7 @@ constexpr int NWARP = 8, NT = NWARP * 32;
 constexpr int IN_RPW = kDecodeChunk / NWARP;  // in_proj rows per warp: a block covers one x_proj chunk
 constexpr int SSM_CH = NT / 16;               // channels per decodeSsm block (16 lanes each, one per state)
 static_assert(NT == kDecodeThreads, "decode_ssm_smem (src/decode.h) sizes decodeSsm's partial sums by this block size");
-static_assert(IN_RPW * NWARP == kDecodeChunk && IN_RPW * kDecodeMaxB <= 32,
+static_assert(IN_RPW * NWARP == kDecodeChunk && IN_RPW * kDecodeGroup <= 32,
               "decodeIn: a lane per (row, sequence) of a warp");
 
 template <class T>
@@ -124,19 +127,9 @@ __device__ __forceinline__ void rows_dot(const T* __restrict__ W, const int (&ro
   }
 }
 
-// acc[b] on lane b (after a warp_sum every lane holds every total; registers need a static index)
-template <int NB>
-__device__ __forceinline__ float pick(const float (&acc)[NB], int lane) {
-  float v = 0.f;
-#pragma unroll
-  for (int b = 0; b < NB; b++)
-    if (lane == b) v = acc[b];
-  return v;
-}
-
-// decodeIn. Grid: ceil(2E / 32) blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k + 4w + 3.
-// Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its own
-// would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
+// decodeIn. Grid: ceil(2E / 32) x groups blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k +
+// 4w + 3. Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its
+// own would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
 // leave their share of x_proj = xc W_x^T in xPart[k] [B, J], so decodeSsm needs no x_proj launch (a sum of partials, no
 // atomics).
 template <class T, int NB>
@@ -144,7 +137,16 @@ __global__ void __launch_bounds__(NT, 1)
     decode_in(const T* __restrict__ hIn, const float* __restrict__ rIn, const float* __restrict__ normW,
               const T* __restrict__ Win, float* __restrict__ convState, const float* __restrict__ convW,
               const float* __restrict__ convB, const T* __restrict__ Wx, float* __restrict__ rOut, T* __restrict__ xc,
-              T* __restrict__ z, float* __restrict__ xPart, int D, int E, int K, int J, float eps, bool vec) {
+              T* __restrict__ z, float* __restrict__ xPart, int D, int E, int K, int J, float eps, bool vec, int Btot,
+              int b0) {
+  // this block's group: sequences g0 .. g0 + NB - 1 of the batch of Btot (xPart is [P, Btot, J])
+  const int g0 = b0 + blockIdx.y * NB;
+  hIn += (int64_t)g0 * D;
+  if (rIn) rIn += (int64_t)g0 * D;
+  rOut += (int64_t)g0 * D;
+  convState += (int64_t)g0 * E * K;
+  xc += (int64_t)g0 * E;
+  z += (int64_t)g0 * E;
   extern __shared__ __align__(16) unsigned char smem[];
   T* xn = reinterpret_cast<T*>(smem);  // [NB, D] normalised rows, in T as the unfused path's normOut
   __shared__ float red[NWARP][NB];
@@ -251,22 +253,31 @@ __global__ void __launch_bounds__(NT, 1)
       float a = 0.f;
 #pragma unroll
       for (int c = 0; c < kDecodeChunk; c++) a = fmaf(w[c], sxc[q][c], a);  // c >= nc: both 0
-      xPart[((int64_t)blockIdx.x * NB + q) * J + j] = a;
+      xPart[((int64_t)blockIdx.x * Btot + g0 + q) * J + j] = a;
     }
   }
 }
 
-// decodeSsm. Grid: ceil(E / 16) blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x / 16, lane n
-// its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows
-// ([B, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
+// decodeSsm. Grid: ceil(E / (16 tiles)) x groups blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x /
+// 16, lane n its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows of
+// its group ([NB, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
 constexpr int RREG = 4;  // dt_proj weights of a lane kept in registers: dt_rank up to 64 (the 130m model: 48)
 template <class T, int NB>
 __global__ void __launch_bounds__(NT, 1)
     decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z,
                const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
-               const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N) {
+               const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
+               int Btot, int b0, int tiles) {
   extern __shared__ float sx[];  // [NB * J] the x_proj output, then [S, NB * J] partial sums of it
   const int J = R + 2 * N, NO = NB * J;
+  // this block's group of NB sequences from g0; its rows of partial p are xPart[p, g0 .. g0 + NB) (contiguous)
+  const int g0 = b0 + blockIdx.y * NB;
+  xPart += (int64_t)g0 * J;
+  const int64_t partStride = (int64_t)Btot * J;
+  xc += (int64_t)g0 * E;
+  z += (int64_t)g0 * E;
+  state += (int64_t)g0 * E * N;
+  y += (int64_t)g0 * E;
   // output o = t % NO sums partials p = s, s + S, ... (s = t / NO): with S slices a thread has at most 16 loads,
   // all in flight together, at P = 48 and B = 1 (S = 3)
   const int S = max(1, min(NT / NO, P));
@@ -277,7 +288,7 @@ __global__ void __launch_bounds__(NT, 1)
     for (int p0 = s0; p0 < P; p0 += 16 * S) {
       float v[16];
 #pragma unroll
-      for (int u = 0; u < 16; u++) v[u] = p0 + u * S < P ? xPart[(int64_t)(p0 + u * S) * NO + o] : 0.f;
+      for (int u = 0; u < 16; u++) v[u] = p0 + u * S < P ? xPart[(int64_t)(p0 + u * S) * partStride + o] : 0.f;
 #pragma unroll
       for (int u = 0; u < 16; u++) acc += v[u];
     }
@@ -291,62 +302,92 @@ __global__ void __launch_bounds__(NT, 1)
   }
   __syncthreads();
 
-  const int n = threadIdx.x & 15, d0 = blockIdx.x * SSM_CH + (threadIdx.x >> 4);
-  const bool live = d0 < E, has_n = n < N;
-  const int d = live ? d0 : E - 1;  // lanes past E redo channel E-1 and store nothing (the shuffles need them)
-  // everything the channel needs from global memory, loaded up front (one round trip, not one per row)
-  const float a = has_n ? A[(int64_t)d * N + n] : 0.f;
-  const float bias = dtBias ? dtBias[d] : 0.f, dsk = Dskip ? Dskip[d] : 0.f;
-  const T* wdt = Wdt + (int64_t)d * R;
-  float wr[RREG];
+  // `tiles` runs of SSM_CH channels per block: with several groups, fewer blocks each sum the group's partials
+  for (int tile = 0; tile < tiles; tile++) {  // uniform over the block: the shuffles below need every lane
+    const int n = threadIdx.x & 15, d0 = (blockIdx.x * tiles + tile) * SSM_CH + (threadIdx.x >> 4);
+    const bool live = d0 < E, has_n = n < N;
+    const int d = live ? d0 : E - 1;  // lanes past E redo channel E-1 and store nothing (the shuffles need them)
+    // everything the channel needs from global memory, loaded up front (one round trip, not one per row)
+    const float a = has_n ? A[(int64_t)d * N + n] : 0.f;
+    const float bias = dtBias ? dtBias[d] : 0.f, dsk = Dskip ? Dskip[d] : 0.f;
+    const T* wdt = Wdt + (int64_t)d * R;
+    float wr[RREG];
 #pragma unroll
-  for (int i = 0; i < RREG; i++) wr[i] = n + 16 * i < R ? ldf(wdt, n + 16 * i) : 0.f;
-  float h[NB], u[NB], zz[NB];
+    for (int i = 0; i < RREG; i++) wr[i] = n + 16 * i < R ? ldf(wdt, n + 16 * i) : 0.f;
+    float h[NB], u[NB], zz[NB];
 #pragma unroll
-  for (int b = 0; b < NB; b++) {
-    h[b] = has_n ? state[((int64_t)b * E + d) * N + n] : 0.f;
-    u[b] = ldf(xc, (int64_t)b * E + d);
-    zz[b] = ldf(z, (int64_t)b * E + d);
-  }
-#pragma unroll
-  for (int b = 0; b < NB; b++) {
-    const float* xb = sx + b * J;
-    float p = 0.f;
-#pragma unroll
-    for (int i = 0; i < RREG; i++) p = fmaf(xb[min(n + 16 * i, J - 1)], wr[i], p);  // wr = 0 past R
-    for (int r = n + 16 * RREG; r < R; r += 16) p = fmaf(xb[r], ldf(wdt, r), p);    // larger dt_rank
-    const float dt = softplusf_(rnd<T>(sum16(p)) + bias);  // delta as stored by the unfused path, + bias
-    if (has_n) {
-      h[b] = fmaf(__expf(dt * a), h[b], dt * u[b] * xb[R + n]);
-      if (live) state[((int64_t)b * E + d) * N + n] = h[b];
+    for (int b = 0; b < NB; b++) {
+      h[b] = has_n ? state[((int64_t)b * E + d) * N + n] : 0.f;
+      u[b] = ldf(xc, (int64_t)b * E + d);
+      zz[b] = ldf(z, (int64_t)b * E + d);
     }
-    const float cy = sum16(has_n ? xb[R + N + n] * h[b] : 0.f);
-    if (n == 0 && live) {
-      float out = cy + dsk * u[b];
-      out *= zz[b] * sigmoidf_(zz[b]);
-      stf(y, (int64_t)b * E + d, out);
+#pragma unroll
+    for (int b = 0; b < NB; b++) {
+      const float* xb = sx + b * J;
+      float p = 0.f;
+#pragma unroll
+      for (int i = 0; i < RREG; i++) p = fmaf(xb[min(n + 16 * i, J - 1)], wr[i], p);  // wr = 0 past R
+      for (int r = n + 16 * RREG; r < R; r += 16) p = fmaf(xb[r], ldf(wdt, r), p);    // larger dt_rank
+      const float dt = softplusf_(rnd<T>(sum16(p)) + bias);  // delta as stored by the unfused path, + bias
+      if (has_n) {
+        h[b] = fmaf(__expf(dt * a), h[b], dt * u[b] * xb[R + n]);
+        if (live) state[((int64_t)b * E + d) * N + n] = h[b];
+      }
+      const float cy = sum16(has_n ? xb[R + N + n] * h[b] : 0.f);
+      if (n == 0 && live) {
+        float out = cy + dsk * u[b];
+        out *= zz[b] * sigmoidf_(zz[b]);
+        stf(y, (int64_t)b * E + d, out);
+      }
     }
   }
 }
 
-// decodeOut. Grid: ceil(D / 8) blocks of 256 threads, a warp per output row; y (B x E values) is read straight
-// from global memory, where the block's 8 warps share it through L1.
-template <class T, int NB>
+// decodeOut. Grid: ceil(D / (8 RPW)) x groups blocks of 256 threads, a warp per RPW output rows; y (NB x E values of
+// the group) is read straight from global memory, where the block's 8 warps share it through L1. One row per warp
+// for a single group (latency-bound: the most warps); 4 when a batch has several groups, so that each load and
+// conversion of y serves 4 rows (at batch 64 y's loads, not the weights, would bound the kernel).
+template <class T, int NB, int RPW>
 __global__ void __launch_bounds__(NT, 1)
-    decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec) {
-  const int lane = threadIdx.x & 31, o = blockIdx.x * NWARP + (threadIdx.x >> 5);
-  if (o >= D) return;  // whole warps only
-  const int row[1] = {o};
-  float acc[1][NB] = {};
-  rows_dot<T, NB, 1>(W, row, y, E, vec, acc);
+    decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec, int b0) {
+  static_assert(RPW * NB <= 32, "decodeOut: a lane per (row, sequence) of a warp");
+  const int g0 = b0 + blockIdx.y * NB;
+  y += (int64_t)g0 * E;
+  out += (int64_t)g0 * D;
+  const int lane = threadIdx.x & 31, o0 = (blockIdx.x * NWARP + (threadIdx.x >> 5)) * RPW;
+  if (o0 >= D) return;  // whole warps only
+  int row[RPW];
 #pragma unroll
-  for (int b = 0; b < NB; b++) acc[0][b] = warp_sum(acc[0][b]);
-  if (lane < NB) stf(out, (int64_t)lane * D + o, pick<NB>(acc[0], lane));
+  for (int i = 0; i < RPW; i++) row[i] = min(o0 + i, D - 1);  // rows past the end: computed, not stored
+  float acc[RPW][NB] = {};
+  rows_dot<T, NB, RPW>(W, row, y, E, vec, acc);
+#pragma unroll
+  for (int i = 0; i < RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++) acc[i][b] = warp_sum(acc[i][b]);
+  // lane l stores row o0 + l / NB of sequence l % NB (registers need a static index: select, then store)
+  float v = 0.f;
+#pragma unroll
+  for (int i = 0; i < RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++)
+      if (lane == i * NB + b) v = acc[i][b];
+  const int o = o0 + lane / NB, b = lane % NB;
+  if (lane < RPW * NB && o < D) stf(out, (int64_t)b * D + o, v);
 }
 
 // ---- host side ----------------------------------------------------------------------------------------------
 
 bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
+
+// Runs launch(nb, groups, b0) for a batch of B: the full groups of kDecodeGroup sequences in one launch (grid
+// dimension y), then the partial last group (if any) in another
+template <class F>
+void by_groups(int64_t B, F&& launch) {
+  const int64_t full = B / kDecodeGroup, rest = B % kDecodeGroup;
+  if (full > 0) launch(std::integral_constant<int, kDecodeGroup>{}, (unsigned)full, 0);
+  if (rest > 0) with_1_to_8((int)rest, [&](auto nb) { launch(nb, 1u, (int)(full * kDecodeGroup)); });
+}
 int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const int64_t B = arg_int(info, i, op);
   if (B < 1 || B > kDecodeMaxB)
@@ -365,10 +406,10 @@ void run_decode_in(const ArgObject& a) {
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
   const bool vec = r.D % (int64_t)(16 / sizeof(T)) == 0 && aligned16(r.Win);
   const unsigned grid = (unsigned)((2 * r.E + kDecodeChunk - 1) / kDecodeChunk);
-  with_1_to_8((int)r.B, [&](auto nb) {
-    decode_in<T, decltype(nb)::value><<<grid, NT, (size_t)smem, cuda_stream()>>>(
+  by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
+    decode_in<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
         r.hIn, r.rIn, r.normW, r.Win, r.convState, r.convW, r.convBias, r.Wx, r.rOut, r.xc, r.z, r.xPart, (int)r.D,
-        (int)r.E, (int)r.K, (int)r.J, (float)r.eps, vec);
+        (int)r.E, (int)r.K, (int)r.J, (float)r.eps, vec, (int)r.B, b0);
   });
   check_launch(a.env(), "decodeIn");
 }
@@ -382,11 +423,14 @@ void run_decode_ssm(const ArgObject& a) {
   const int64_t J = r.R + 2 * r.N, smem = decode_ssm_smem(r.B, J, r.E);
   a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
-  const unsigned grid = (unsigned)((r.E + SSM_CH - 1) / SSM_CH);
-  with_1_to_8((int)r.B, [&](auto nb) {
-    decode_ssm<T, decltype(nb)::value>
-        <<<grid, NT, (size_t)smem, cuda_stream()>>>(r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A,
-                                                    r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R, (int)r.N);
+  // one group: a block per SSM_CH channels (latency-bound); several: 4 runs of channels per block, so that the
+  // x_proj partials of a group (P x 8 x J floats) are summed by a quarter as many blocks
+  const int tiles = r.B > kDecodeGroup ? 4 : 1;
+  const unsigned grid = (unsigned)((r.E + SSM_CH * tiles - 1) / (SSM_CH * tiles));
+  by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
+    decode_ssm<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
+        r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
+        (int)r.N, (int)r.B, b0, tiles);
   });
   check_launch(a.env(), "decodeSsm");
 }
@@ -418,12 +462,18 @@ MAMBA_OP(cuda, decodeOut) {
   const void* W = arg_dev_dt(info, 1, "decodeOut Wout", dt, D * E);
   void* out = arg_dev_dt(info, 2, "decodeOut hOut", dt, B * D);
   const bool vec = E % (int64_t)(16 / dt_bytes(dt)) == 0 && aligned16(W) && aligned16(y);
-  const unsigned grid = (unsigned)((D + NWARP - 1) / NWARP);
+  const bool many = B > kDecodeGroup;  // several groups: 4 rows per warp
+  const int rows = many ? 4 : 1;
+  const unsigned grid = (unsigned)((D + NWARP * rows - 1) / (NWARP * rows));
   by_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    with_1_to_8((int)B, [&](auto nb) {
-      decode_out<T, decltype(nb)::value>
-          <<<grid, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec);
+    by_groups(B, [&](auto nb, unsigned groups, int b0) {
+      constexpr int NB = decltype(nb)::value;
+      const dim3 g(grid, groups);
+      if (many)
+        decode_out<T, NB, 4><<<g, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
+      else
+        decode_out<T, NB, 1><<<g, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
     });
   });
   check_launch(env, "decodeOut");

@@ -54,6 +54,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   limits.Set("cudaConvMaxTaps", kCudaConvMaxTaps);
   limits.Set("decodeChunk", kDecodeChunk);
   limits.Set("decodeMaxBatch", kDecodeMaxB);
+  limits.Set("decodeGroup", kDecodeGroup);
   limits.Set("decodeThreads", kDecodeThreads);
   limits.Set("decodeSharedBytes", kDecodeSharedBytes);
   limits.Set("decodeMaxState", kDecodeMaxState);

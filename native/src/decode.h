@@ -9,8 +9,11 @@ namespace mamba {
 // ([ceil(E / kDecodeChunk), B, R + 2N]): it is the in_proj rows per CUDA block, and the CPU twin sums the
 // same runs so the two are comparable partial by partial.
 constexpr int kDecodeChunk = 32;
-// the fused path is for small batches: the kernels keep one accumulator per sequence in registers
-constexpr int kDecodeMaxB = 8;
+// the CUDA kernels keep one accumulator per sequence in registers for a group of up to kDecodeGroup sequences
+// and run the groups of a batch side by side (a grid dimension; one layer's weights stay in L2 while they read
+// them); the fused ops take batches up to kDecodeMaxB
+constexpr int kDecodeGroup = 8;
+constexpr int kDecodeMaxB = 4096;
 // CUDA: threads per block of decodeIn and decodeSsm, and the dynamic shared memory a block may take (48 KiB
 // without an opt-in, less the static arrays); d_state and d_conv the kernels hold in registers
 constexpr int kDecodeThreads = 256;
@@ -20,11 +23,13 @@ constexpr int kDecodeMaxConv = 8;
 
 inline int decode_parts(int64_t E) { return (int)((E + kDecodeChunk - 1) / kDecodeChunk); }
 
-// Shared memory of decodeIn: the B normalised rows of D values (elem_bytes each, the activation dtype).
-inline int64_t decode_in_smem(int64_t B, int64_t D, int64_t elem_bytes) { return B * D * elem_bytes; }
-// Shared memory of decodeSsm: the B x_proj rows of J = R + 2N floats, and S slices of partial sums.
+// Sequences of the largest group of a batch of B.
+inline int64_t decode_group(int64_t B) { return std::min<int64_t>(B, kDecodeGroup); }
+// Shared memory of a decodeIn block: its group's normalised rows of D values (elem_bytes each, the activation dtype).
+inline int64_t decode_in_smem(int64_t B, int64_t D, int64_t elem_bytes) { return decode_group(B) * D * elem_bytes; }
+// Shared memory of a decodeSsm block: its group's x_proj rows of J = R + 2N floats, and S slices of partial sums.
 inline int64_t decode_ssm_smem(int64_t B, int64_t J, int64_t E) {
-  const int64_t NO = B * J;
+  const int64_t NO = decode_group(B) * J;
   const int64_t S = std::max<int64_t>(1, std::min<int64_t>(kDecodeThreads / NO, decode_parts(E)));
   return 4 * (NO + S * NO);
 }

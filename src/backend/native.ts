@@ -29,6 +29,8 @@ export interface NativeLimits {
   decodeChunk: number;
   /** largest batch of the fused decoding ops */
   decodeMaxBatch: number;
+  /** sequences a CUDA decoding block serves (a batch runs as groups of this many, side by side) */
+  decodeGroup: number;
   decodeThreads: number;
   /** dynamic shared memory a CUDA decoding block may take */
   decodeSharedBytes: number;

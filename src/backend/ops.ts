@@ -670,7 +670,7 @@ export function decodeFusable(
 }
 
 /**
- * First op of the fused step, for B <= 8 sequences: r = hIn + rIn (rIn null: r = hIn) -> rOut; n = RMSNorm(r) * normW;
+ * First op of the fused step, for B <= limits.decodeMaxBatch sequences: r = hIn + rIn (rIn null: r = hIn) -> rOut; n = RMSNorm(r) * normW;
  * xz = n Win^T split into xs and z; xc = SiLU(conv step of xs into convState [B, E, K] + convBias) -> xc; z -> z;
  * and the x_proj partial sums xPart[p, b, :] = sum over channels e in [32p, 32p + 32) of xc[b, e] Wx[:, e].
  * hIn, Win, Wx, xc, z are activations (bf16 or f32 on CUDA); rIn, rOut, normW, convState, conv weights and xPart
@@ -800,6 +800,52 @@ export function decodeOut(y: Tensor, Wout: Tensor, hOut: Tensor): void {
   needNumel(hOut, B * D, name, 'hOut');
   const { dev, dtype } = floatCall(name, [y, Wout, hOut]);
   call(dev, dtype, name, [y.storage, Wout.storage, hOut.storage, B, D, E]);
+}
+
+/** Entries of the params tensor of sampleTokens: temperature, topK, topP, unused (native/src/sample.h). */
+export const SAMPLE_PARAMS = 4;
+
+/**
+ * The next token of every row of logits [B, Vp] among its first V entries (the real vocabulary), on the device
+ * that holds them: params [4] f32 = temperature (0: greedy argmax), topK (0: all), topP (1: all), unused;
+ * seeds [B] i32; steps [B] i32 (the counter each row draws at; incremented); tokens [B] i32 out. Sampling is
+ * Gumbel-max over a counter-based hash of (seed, step, token), so the CPU twin and the CUDA kernel choose the
+ * same tokens (native/src/sample.h).
+ */
+export function sampleTokens(
+  logits: Tensor,
+  V: number,
+  params: Tensor,
+  seeds: Tensor,
+  steps: Tensor,
+  tokens: Tensor,
+): void {
+  const name = 'sampleTokens';
+  const [B, Vp] = rows2(logits, name, 'logits');
+  if (!Number.isInteger(V) || V < 1 || V > Vp) throw new TensorError(`${name}: V must be 1..${Vp}, got ${V}`);
+  assertDtype(params, 'f32', `${name} params`);
+  needNumel(params, SAMPLE_PARAMS, name, 'params');
+  for (const [t, what] of [
+    [seeds, 'seeds'],
+    [steps, 'steps'],
+    [tokens, 'tokens'],
+  ] as const) {
+    needI32(t, `${name} ${what}`);
+    needNumel(t, B, name, what);
+  }
+  const dev = sameDevice(name, logits, params, seeds, steps, tokens);
+  assertDtype(logits, dev === 'cpu' ? ['f32', 'f64'] : ['f32', 'bf16'], `${name} logits (${dev})`);
+  const args = {
+    logits: logits.storage,
+    params: params.storage,
+    seeds: seeds.storage,
+    steps: steps.storage,
+    tokens: tokens.storage,
+    B,
+    V,
+    Vp,
+  };
+  kernel(dev, name)(dev === 'cuda' ? { ...args, dtype: logits.dtype } : args);
 }
 
 /**

@@ -1,7 +1,15 @@
 // The Mamba backbone (embedding, residual blocks, final RMSNorm) and the two models on it: MambaLM
 // (next-token, LM head tied to the embedding) and MambaClassifier (pooled sequence classification).
 // Activations live in grow-only workspaces on the model's device: steps of one (B, L) allocate nothing.
-import { DTYPE_BYTES, Tensor, fillMany, resolveDevice, type Device, type DeviceRequest } from '../backend/index.js';
+import {
+  DTYPE_BYTES,
+  Tensor,
+  fillMany,
+  resolveDevice,
+  type DType,
+  type Device,
+  type DeviceRequest,
+} from '../backend/index.js';
 import { MambaBlock } from '../nn/block.js';
 import { ClassifierHead, LMHead } from '../nn/heads.js';
 import { Embedding, RMSNorm } from '../nn/layers.js';
@@ -200,33 +208,35 @@ export class MambaBackbone {
     return this.forward(ids, B, L, { grad: false, caches });
   }
 
-  /** One token per sequence: ids [B] -> final hidden [B, D]. */
-  step(ids: Tensor, caches: MixerCache[]): Tensor {
+  /**
+   * One token per sequence: ids [B] -> final hidden [B, D]. `ws` holds the step's buffers (default: the
+   * backbone's own); a Decoder passes its own so that a captured CUDA graph owns every buffer it points at.
+   */
+  step(ids: Tensor, caches: MixerCache[], ws: Workspace = this.#sharedWs): Tensor {
     const B = ids.numel,
       D = this.config.d_model;
-    const ws = this.#sharedWs;
-    const h0 = this.ws.get('s_h0', [B, D]);
+    const top = ws === this.#sharedWs ? this.ws : ws;
+    const h0 = top.get('s_h0', [B, D]);
     this.embedding.forward(ids, h0);
     let h = h0;
     let r: Tensor | null = null;
     // h and r alternate between two buffers each, so a layer's rOut never aliases its hIn or rIn (the fused
     // step reads them in every block while one block writes rOut)
     for (let i = 0; i < this.layers.length; i++) {
-      const hOut = this.ws.get(i % 2 === 0 ? 's_hA' : 's_hB', [B, D]);
-      const rOut = this.ws.get(i % 2 === 0 ? 's_rA' : 's_rB', [B, D], this.ctx.dtype);
-      this.layers[i]!.step(h, r, hOut, rOut, this.ws.get('s_rstd', [B], this.ctx.dtype), caches[i]!, ws);
+      const hOut = top.get(i % 2 === 0 ? 's_hA' : 's_hB', [B, D]);
+      const rOut = top.get(i % 2 === 0 ? 's_rA' : 's_rB', [B, D], this.ctx.dtype);
+      this.layers[i]!.step(h, r, hOut, rOut, top.get('s_rstd', [B], this.ctx.dtype), caches[i]!, ws);
       h = hOut;
       r = rOut;
     }
-    const out = this.ws.get('s_final', [B, D]);
-    this.normF.forward(
-      h,
-      r,
-      out,
-      this.ws.get('s_rF', [B, D], this.ctx.dtype),
-      this.ws.get('s_rstdF', [B], this.ctx.dtype),
-    );
+    const out = top.get('s_final', [B, D]);
+    this.normF.forward(h, r, out, top.get('s_rF', [B, D], this.ctx.dtype), top.get('s_rstdF', [B], this.ctx.dtype));
     return out;
+  }
+
+  /** Brings what step() derives from the parameters (A = -exp(A_log)) up to date now, outside any graph capture. */
+  prepareStep(): void {
+    for (const l of this.layers) l.mixer.prepareStep();
   }
 
   invalidate(): void {
@@ -286,6 +296,11 @@ abstract class ModelBase {
   readonly backbone: MambaBackbone;
   readonly seed: number;
   protected readonly ws: Workspace;
+  /**
+   * What decoding keeps across Decoders, by batch size (src/generate: state buffers and a captured CUDA
+   * graph pointing at them), freed with the model.
+   */
+  readonly decodeSessions = new Map<string, { dispose(): void }>();
 
   protected constructor(config: MambaConfig, opts: CreateOptions, rng: Rng) {
     validateConfig(config);
@@ -320,6 +335,8 @@ abstract class ModelBase {
 
   /** Frees the model's device memory now rather than at garbage collection; the model is unusable after. */
   dispose(): void {
+    for (const session of this.decodeSessions.values()) session.dispose();
+    this.decodeSessions.clear();
     const backboneParams = new Set(this.backbone.parameters());
     for (const p of this.parameters())
       if (!backboneParams.has(p)) {
@@ -466,11 +483,16 @@ export class MambaLM extends ModelBase {
     return logits.toFloat64();
   }
 
-  /** The logits workspace for B rows (decoding). */
-  headLogits(h: Tensor, B: number): Tensor {
-    const logits = this.ws.get('stepLogits', [B, derived(this.config).paddedVocab]);
+  /** The logits of B rows of final hidden states [B, paddedVocab] (decoding), into `out` or the model's workspace. */
+  headLogits(h: Tensor, B: number, out?: Tensor): Tensor {
+    const logits = out ?? this.ws.get('stepLogits', [B, derived(this.config).paddedVocab]);
     this.head.forward(h, logits);
     return logits;
+  }
+
+  /** The dtype of the logits headLogits writes. */
+  get logitsDtype(): DType {
+    return this.ws.dtype;
   }
 
   /** Evaluation: per-token losses and (optionally) argmax predictions; no gradients. */

@@ -33,7 +33,7 @@ import {
   mmWeight,
   uniformInit,
   type BufferSet,
-  type GrowBuffer,
+  GrowBuffer,
   type NNContext,
   type Param,
   type Workspace,
@@ -452,19 +452,20 @@ export class MambaMixer {
     const s = this.#saved;
     if (!s) throw new Error('MambaMixer.fillConvCache before forward');
     const { dInner: E, dConv: K } = this.dims;
-    const st = new Float64Array(s.B * E * K);
+    // on the device, without a round trip per sequence: from a zero state, shift in each sequence's last
+    // min(K, L) inputs with conv1dStep (its output is not needed); row t of sequence b is row b of xz seen as
+    // [B, L * 2E], columns [2E t, 2E t + E)
+    fill(cache.conv, 0);
     const rows = Math.min(K, s.L);
-    for (let b = 0; b < s.B; b++) {
-      // only the last min(K, L) rows of each sequence leave the device
-      const t0 = s.L - rows;
-      const xz = s.xz.view((b * s.L + t0) * 2 * E, [rows * 2 * E]).toFloat64();
-      for (let j = 0; j < rows; j++) {
-        const k = K - rows + j;
-        for (let e = 0; e < E; e++) st[(b * E + e) * K + k] = xz[j * 2 * E + e]!;
-      }
-    }
-    cache.conv.copyFrom(Tensor.from(this.ctx.dtype === 'f64' ? st : Float32Array.from(st), cache.conv.shape));
+    const bySeq = s.xz.reshape([s.B, s.L * 2 * E]);
+    if (!this.#convFillOut || this.#convFillOut.dtype !== s.xz.dtype)
+      this.#convFillOut = new GrowBuffer(this.ctx.device, s.xz.dtype);
+    const out = this.#convFillOut.take([s.B, E]);
+    for (let t = s.L - rows; t < s.L; t++)
+      conv1dStep(cache.conv, columns(bySeq, t * 2 * E, E), this.convWeight.value, null, out, false);
   }
+
+  #convFillOut: GrowBuffer | null = null;
 
   /** One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. */
   step(x: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
@@ -489,8 +490,8 @@ export class MambaMixer {
   }
 
   /**
-   * Whether MambaBlock.step takes the fused path for B sequences: on CUDA, B <= 8 and sizes the kernels take
-   * (d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
+   * Whether MambaBlock.step takes the fused path for B sequences: on CUDA, sizes the kernels take (B up to
+   * limits.decodeMaxBatch, d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
    */
   fusedStep(B: number): boolean {
     return (
@@ -564,6 +565,12 @@ export class MambaMixer {
       p.grad.dispose();
     }
     this.#A.dispose();
+    this.#convFillOut?.dispose();
+  }
+
+  /** Refreshes A now if the parameters changed (before a CUDA graph capture or replay of the step). */
+  prepareStep(): void {
+    if (!this.#aFresh) this.#refreshA();
   }
 
   /** Call after parameters change outside forward (e.g. a checkpoint load) so step() sees the new A. */

@@ -109,16 +109,16 @@ describe('generateMany', () => {
 describe('sampling', () => {
   it('greedy, top-k, top-p and seeds', () => {
     const logits = [0.1, 2, 1.5, -1, 0.2, 5];
-    const rng = new Rng(1);
-    expect(sampleToken(logits, 0, 5, { temperature: 0 }, rng)).toBe(1); // padding column 5 is excluded
+    expect(sampleToken(logits, 0, 5, { temperature: 0 }, 1, 0)).toBe(1); // padding column 5 is excluded
     const counts = new Array(5).fill(0);
-    for (let i = 0; i < 2000; i++) counts[sampleToken(logits, 0, 5, { topK: 2 }, rng)]++;
+    for (let i = 0; i < 2000; i++) counts[sampleToken(logits, 0, 5, { topK: 2 }, 1, i)]++;
     expect(counts[0] + counts[3] + counts[4]).toBe(0);
     // p(1) = e^2/(e^2+e^1.5) = 0.62 within the top 2
     expect(counts[1] / 2000).toBeGreaterThan(0.55);
     expect(counts[1] / 2000).toBeLessThan(0.69);
-    for (let i = 0; i < 200; i++) expect(sampleToken(logits, 0, 5, { topP: 0.3 }, rng)).toBe(1);
-    expect(() => sampleToken(logits, 0, 5, { topP: 0 }, rng)).toThrow(/topP must be in/);
+    for (let i = 0; i < 200; i++) expect(sampleToken(logits, 0, 5, { topP: 0.3 }, 1, i)).toBe(1);
+    expect(() => sampleToken(logits, 0, 5, { topP: 0 }, 1, 0)).toThrow(/topP must be in/);
+    expect(() => sampleToken(logits, 0, 5, {}, 1, -1)).toThrow(/step must be an integer >= 0/);
     const m = MambaLM.create(cfg, { seed: 1 });
     const a = generate(m, [4, 5, 6], { maxNewTokens: 30, seed: 7, temperature: 1 });
     const b = generate(m, [4, 5, 6], { maxNewTokens: 30, seed: 7, temperature: 1 });

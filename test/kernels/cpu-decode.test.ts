@@ -54,6 +54,11 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
       [16, 3],
       [8, 3],
       [8, 1],
+      // batches past one CUDA group of 8 sequences: full groups, a partial last one
+      [16, 8],
+      [16, 9],
+      [4, 33],
+      [16, 64],
     ] as const) {
       it(`d_model 40, d_inner 80, dt_rank 3, d_state ${N}, B = ${B} (${dtype}, 4 steps)`, () => {
         const dims = { dModel: 40, dInner: 80, dtRank: 3, dState: N, dConv: 4 };
@@ -164,7 +169,8 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
         );
     };
     expect(args(2)).not.toThrow();
-    expect(args(9)).toThrow(/1\.\.8 sequences, got 9/);
+    expect(args(9)).not.toThrow();
+    expect(args(4097)).toThrow(/1\.\.4096 sequences, got 4097/);
     expect(args(2, { Win: t([2 * E, D + 1]) })).toThrow(/Win must be \[32, 8\]/);
     expect(args(2, { xPart: t([2, 2, J]) })).toThrow(/xPart \[1, 2, 10\] must hold 20 elements, got \[2, 2, 10\]/);
     const h = t([2, D]);
@@ -178,7 +184,8 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     const d130m = { dModel: 768, dInner: 1536, dtRank: 48, dState: 16, dConv: 4 };
     expect(decodeFusable(d130m, 1, 2)).toBe(true);
     expect(decodeFusable(d130m, 8, 4)).toBe(true);
-    expect(decodeFusable(d130m, 9, 2)).toBe(false);
+    expect(decodeFusable(d130m, 256, 2)).toBe(true);
+    expect(decodeFusable(d130m, nativeLimits().decodeMaxBatch + 1, 2)).toBe(false);
     expect(decodeFusable({ ...d130m, dState: 32 }, 1, 2)).toBe(false);
     expect(decodeFusable({ ...d130m, dModel: 2048 }, 8, 4)).toBe(false);
     expect(decodeFusable({ ...d130m, dConv: 9 }, 1, 2)).toBe(false);
@@ -187,7 +194,7 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
   it('the limits come from the addon (native/src/decode.h), and the raw kernels take named fields', () => {
     const l = nativeLimits();
     expect([l.decodeChunk, l.decodeMaxBatch, l.decodeMaxState, l.decodeMaxConv, l.cudaScanMaxState]).toEqual([
-      32, 8, 16, 8, 16,
+      32, 4096, 16, 8, 16,
     ]);
     expect(decodeParts(33)).toBe(2);
     // the x_proj sums of decodeSsm: B * J values and up to 256 / (B * J) slices of partials, 4 bytes each

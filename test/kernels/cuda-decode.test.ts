@@ -48,6 +48,11 @@ const SHAPES: Shape[] = [
   { name: 'tiny d_inner', B: 8, D: 12, E: 20, R: 2, N: 4, K: 4 },
   { name: '130m', B: 1, D: 768, E: 1536, R: 48, N: 16, K: 4 },
   { name: '130m B=8', B: 8, D: 768, E: 1536, R: 48, N: 16, K: 4 },
+  // past one group of 8 sequences: full groups side by side (grid y), and a partial last group
+  { name: 'odd B=9', B: 9, D: 37, E: 74, R: 70, N: 5, K: 2 },
+  { name: 'awkward B=33', B: 33, D: 40, E: 80, R: 3, N: 16, K: 4 },
+  { name: '130m B=64', B: 64, D: 768, E: 1536, R: 48, N: 16, K: 4 },
+  { name: '130m B=33', B: 33, D: 768, E: 1536, R: 48, N: 16, K: 4 },
 ];
 
 function close(name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
@@ -233,13 +238,16 @@ describe.skipIf(!cudaAvailable())('fused decoding in the model', () => {
     for (const [B, dModel] of [
       [1, 768],
       [3, 40],
+      [9, 40],
+      [33, 64],
+      [64, 768],
     ] as const) {
       it(`the same logits with MAMBA_DECODE_FUSED on and off, eager and from a CUDA graph (${precision}, B=${B}, d_model ${dModel})`, () => {
         const cfg = makeConfig({ d_model: dModel, n_layer: dModel === 768 ? 4 : 3, d_state: 16, vocab_size: 16 });
         const model = MambaLM.create(cfg, { seed: 3, device: 'cuda', precision });
         process.env.MAMBA_DECODE_FUSED = '1';
         expect(model.backbone.layers[0]!.mixer.fusedStep(B)).toBe(true);
-        expect(model.backbone.layers[0]!.mixer.fusedStep(9)).toBe(false);
+        expect(model.backbone.layers[0]!.mixer.fusedStep(64)).toBe(true);
         const r = new Rng(5),
           L = 6;
         const prompt = Int32Array.from({ length: B * L }, () => 4 + r.int(4));
