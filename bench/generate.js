@@ -3,14 +3,15 @@
 // (padded to 50,288), bf16 activations, greedy (the token chosen on the device), a NEW Decoder per run, time =
 // prefill + every step; medians of the timed runs after one warm-up run. Rows: batch 1 and 64 with a 16-token
 // prompt and 256 new tokens, batch 16 with an 8,192-token prompt and 128 new (through generateMany, which reads the
-// tokens once at the end; the prefill is timed alone too, to split prefill and steps); then the batch-64 row with the
-// unfused step (MAMBA_DECODE_FUSED=0) and a small-vocabulary DNA row. Each row also prints its floor: the HBM
+// tokens once at the end; the prefill is timed alone too, to split prefill and steps); then a small-vocabulary DNA
+// row. Each row also prints its floor: the HBM
 // bytes a step must move (weights once, conv and SSM states read and written, logits written and read) at
 // 4.8 TB/s, and the kernels a step launches.
 // usage: node bench/generate.js [--device cuda|cpu] [--runs N] [--no-write]
 import { cudaDeviceInfo, resolveDevice } from '../dist/backend/index.js';
 import { Decoder, generateMany } from '../dist/generate/index.js';
 import { MambaLM, derived, makeConfig } from '../dist/model/index.js';
+import { FUSED_STEP_MAX_BATCH } from '../dist/nn/mixer.js';
 import { writeReadmeSection } from './readme.js';
 
 const argv = process.argv.slice(2);
@@ -44,7 +45,6 @@ const cases =
         { name: '130m', preset: '130m', vocab: VOCAB_130M, B: 1, prompt: 16, gen: 256 },
         { name: '130m', preset: '130m', vocab: VOCAB_130M, B: 64, prompt: 16, gen: 256 },
         { name: '130m', preset: '130m', vocab: VOCAB_130M, B: 16, prompt: 8192, gen: 128, runs: 3 },
-        { name: '130m, unfused step', preset: '130m', vocab: VOCAB_130M, B: 64, prompt: 16, gen: 256, fused: false },
         { name: 'small, DNA vocab 16', preset: 'small', vocab: { vocab_size: 16 }, B: 64, prompt: 16, gen: 256 },
       ]
     : [
@@ -108,7 +108,7 @@ for (const c of cases) {
   const step = [median(total) - median(prefill)].map((ms) => ms / (c.gen - 1));
   if (saved === undefined) delete process.env.MAMBA_DECODE_FUSED;
   else process.env.MAMBA_DECODE_FUSED = saved;
-  const f = floor(cfg, c.B, precision === 'bf16' ? 2 : 4, c.fused !== false);
+  const f = floor(cfg, c.B, precision === 'bf16' ? 2 : 4, c.fused !== false && c.B <= FUSED_STEP_MAX_BATCH);
   const ms = median(total);
   const row = {
     ...c,
@@ -135,7 +135,7 @@ if (!argv.includes('--no-write')) {
   const table = [
     device === 'cuda' ? `## Generation (cuda, ${name})` : `## Generation (${device})`,
     '',
-    `Command: \`node bench/generate.js --device ${device}\` on ${name}. As issue 17 times it: \`generateMany\` (a new Decoder per run), time = prefill (the prompt through the parallel scan, then the first token) + every step, greedy with the token chosen on the device (no callback asks for tokens, so the steps queue without a round trip and the tokens are read once at the end); prefill timed alone in a second pass of each run, ms/step = (total - prefill) / (new - 1); median of ${runs} runs (3 for the 8,192-token prompt) after a warm-up run; tokens/s = batch x new tokens / total time. The step is one CUDA graph launch per token, captured once per (model, batch) and reused by every later Decoder. Floor: the HBM bytes of one step (bf16 matmul weights with the tied head once, f32 vectors, conv and SSM states read and written, logits written and read) at 4.8 TB/s, and the kernels it launches (embedding, 3 fused ops per layer, or 6 when a batch past 8 ends in a partial group of 8, final norm, head, sampler; the unfused step: 9 per layer). At batch 64 the step also does 5.7 G fused multiply-adds on CUDA cores (at most 33.5 T/s on an H200: 170 us), more than its bytes take.`,
+    `Command: \`node bench/generate.js --device ${device}\` on ${name}. As issue 17 times it: \`generateMany\` (a new Decoder per run), time = prefill (the prompt through the parallel scan, then the first token) + every step, greedy with the token chosen on the device (no callback asks for tokens, so the steps queue without a round trip and the tokens are read once at the end); prefill timed alone in a second pass of each run, ms/step = (total - prefill) / (new - 1); median of ${runs} runs (3 for the 8,192-token prompt) after a warm-up run; tokens/s = batch x new tokens / total time. The step is one CUDA graph launch per token, captured once per (model, batch) and reused by every later Decoder. Floor: the HBM bytes of one step (bf16 matmul weights with the tied head once, f32 vectors, conv and SSM states read and written, logits written and read) at 4.8 TB/s, and the kernels it launches (embedding, 3 fused ops per layer at batches up to ${FUSED_STEP_MAX_BATCH}, the unfused step's 9 per layer above, where it measured faster, final norm, head, sampler).`,
     '',
     '| model | activations | batch | prompt + new | prefill (ms) | ms/step | total (ms) | tokens/s | floor MB/step | floor us/step | kernels/step |',
     '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -110,8 +110,8 @@ export class MambaBlock {
   }
 
   /**
-   * One decoding step: hIn, rIn [B, D] -> hOut, rOut (rOut must not alias hIn or rIn). On CUDA it runs fused
-   * (3 kernels instead of 8, at any batch: the batch-1 step is bound by its launches), and rstd is then not
+   * One decoding step: hIn, rIn [B, D] -> hOut, rOut (rOut must not alias hIn or rIn). On CUDA up to
+   * FUSED_STEP_MAX_BATCH sequences it runs fused (3 kernels instead of 8: the batch-1 step is bound by its launches), and rstd is then not
    * written (nothing reads it while decoding).
    */
   step(

@@ -202,6 +202,13 @@ interface Saved {
   token: object;
 }
 
+/**
+ * The largest batch whose decoding step takes the fused kernels. They serve any batch (groups of 8 sequences side by
+ * side), but past 8 the unfused step's cuBLAS products measured faster on an H200 (130m bf16, ms/step fused vs
+ * unfused: B=16 1.247 vs 1.134, B=64 2.178 vs 1.533; at B=1 0.391 vs 1.131): the fused products run on CUDA cores.
+ */
+export const FUSED_STEP_MAX_BATCH = 8;
+
 export class MambaMixer {
   readonly dims: MixerDims;
   readonly inProj: Param;
@@ -490,12 +497,13 @@ export class MambaMixer {
   }
 
   /**
-   * Whether MambaBlock.step takes the fused path for B sequences: on CUDA, sizes the kernels take (B up to
-   * limits.decodeMaxBatch, d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
+   * Whether MambaBlock.step takes the fused path for B sequences: on CUDA, B <= FUSED_STEP_MAX_BATCH and sizes the
+   * kernels take (d_state <= 16, d_conv <= 8), unless MAMBA_DECODE_FUSED=0. Elsewhere the unfused step serves.
    */
   fusedStep(B: number): boolean {
     return (
       this.ctx.device === 'cuda' &&
+      B <= FUSED_STEP_MAX_BATCH &&
       process.env.MAMBA_DECODE_FUSED !== '0' &&
       decodeFusable(this.dims, B, DTYPE_BYTES[actDtype(this.ctx)])
     );

@@ -14,6 +14,7 @@ import {
 } from '../../src/backend/index.js';
 import { Decoder } from '../../src/generate/index.js';
 import { MambaLM, makeConfig } from '../../src/model/index.js';
+import { FUSED_STEP_MAX_BATCH } from '../../src/nn/mixer.js';
 import { Rng } from '../../src/util/rng.js';
 import { randn, randu, relErr } from '../helpers.js';
 
@@ -238,16 +239,15 @@ describe.skipIf(!cudaAvailable())('fused decoding in the model', () => {
     for (const [B, dModel] of [
       [1, 768],
       [3, 40],
-      [9, 40],
-      [33, 64],
-      [64, 768],
+      [8, 64],
     ] as const) {
       it(`the same logits with MAMBA_DECODE_FUSED on and off, eager and from a CUDA graph (${precision}, B=${B}, d_model ${dModel})`, () => {
         const cfg = makeConfig({ d_model: dModel, n_layer: dModel === 768 ? 4 : 3, d_state: 16, vocab_size: 16 });
         const model = MambaLM.create(cfg, { seed: 3, device: 'cuda', precision });
         process.env.MAMBA_DECODE_FUSED = '1';
         expect(model.backbone.layers[0]!.mixer.fusedStep(B)).toBe(true);
-        expect(model.backbone.layers[0]!.mixer.fusedStep(64)).toBe(true);
+        // larger batches take the unfused step (faster there); the kernels' own tests above cover them
+        expect(model.backbone.layers[0]!.mixer.fusedStep(FUSED_STEP_MAX_BATCH + 1)).toBe(false);
         const r = new Rng(5),
           L = 6;
         const prompt = Int32Array.from({ length: B * L }, () => 4 + r.int(4));

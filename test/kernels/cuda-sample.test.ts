@@ -38,7 +38,11 @@ function both(
   return { vals, gpu: Array.from(gpuTok.toArray()), cpu: Array.from(cpuTok.data) };
 }
 
-/** Whether token t of row `row` is inside the float64 top-k + top-p set, topP loosened by `slack`. */
+/**
+ * Whether token t of row `row` is inside the float64 top-k + top-p set, topP loosened by `slack`. Tokens tied with
+ * the last one the mass takes are inside too: the kernel keeps every token at its threshold key, as top-k keeps
+ * every tie (bf16 logits of a 50k vocabulary hold many ties).
+ */
 function inNucleus(row: Float32Array, t: number, o: Required<SampleOptions>, slack: number): boolean {
   const l = Array.from(row);
   const order = l.map((_, v) => v).sort((a, b) => l[b]! - l[a]! || a - b);
@@ -46,14 +50,15 @@ function inNucleus(row: Float32Array, t: number, o: Required<SampleOptions>, sla
   const mx = l[order[0]!]!;
   const w = l.map((x) => (x >= kth ? Math.exp((x - mx) / o.temperature) : 0));
   const total = w.reduce((a, b) => a + b, 0);
-  let c = 0;
+  let c = 0,
+    boundary = Infinity;
   for (const v of order) {
     if (w[v] === 0) break;
-    if (v === t) return true;
+    boundary = l[v]!;
     c += w[v]! / total;
     if (c >= o.topP + slack) break;
   }
-  return false;
+  return w[t]! > 0 && l[t]! >= boundary;
 }
 
 describe.skipIf(!cudaAvailable())('sampleTokens: CUDA vs the CPU twin', () => {
