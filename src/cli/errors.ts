@@ -20,7 +20,8 @@ export async function asUserErrors<T>(fn: () => Promise<T> | T): Promise<T> {
     return await fn();
   } catch (e) {
     const err = e as Error & { code?: unknown; path?: string };
-    if (err instanceof UserError || err instanceof UsageError) throw err;
+    // a reader of our stdout that stopped early (`| head`): runMain exits quietly with 141
+    if (err instanceof UserError || err instanceof UsageError || err?.code === 'EPIPE') throw err;
     if (/(Data|Config|Checkpoint|Training|Model|Tensor|Generate|OutOfMemory|Output|Input)Error$/.test(err?.name ?? ''))
       throw new UserError(err.message);
     // a file-system error (ENOENT, EACCES, ...): name the file if node's message does not. Node's own

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { BedGraphWriter } from '../data/dna/bedgraph.js';
 import { IndexedFasta, reverseComplement } from '../data/dna/index.js';
 import { AtomicOutput } from '../util/text-output.js';
+import { STDIO } from './output.js';
 import { defaultBatchTokens } from '../workflows/likelihood.js';
 import { scoreTrack } from '../workflows/track.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
@@ -30,7 +31,8 @@ export const SCORE_CONVENTION =
 
 async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promise<void> {
   const ctx = { domain: 'dna' as const, name: 'mamba-dna' };
-  const out = resolve(f.out);
+  // `-o -` is standard output (text), as in samtools and bcftools
+  const out = f.out === STDIO ? STDIO : resolve(f.out);
   checkOutput(out, f.force);
   const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
   const model = asLm(loaded);
@@ -86,7 +88,7 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
       `all regions\t${total} bases scored\tmean ${(total ? totalBits / total : NaN).toFixed(4)} bits per base (-log2 P)\t` +
         `${secs.toFixed(1)} s, ${Math.round(total / Math.max(secs, 1e-3)).toLocaleString('en-US')} bases/s on ${loaded.device}\n`,
     );
-    console.log(`wrote ${out}`);
+    if (out !== STDIO) console.log(`wrote ${out}`);
   }
 }
 
@@ -125,7 +127,7 @@ export const registerScore: Registrar = (program) => {
       'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(2, 2 ** 28),
     )
-    .requiredOption('-o, --out <file>', 'output bedGraph')
+    .requiredOption('-o, --out <file>', 'output bedGraph (- for standard output)')
     .option('--force', 'overwrite the output file')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
     .addHelpText(

@@ -8,6 +8,7 @@ import { DnaDataError } from '../data/dna/errors.js';
 import { formatVcfRecord, isSequenceAllele, parseVcfRecord, readVcfLines, type VcfRecord } from '../data/dna/vcf.js';
 import type { MambaLM } from '../model/model.js';
 import { AtomicOutput } from '../util/text-output.js';
+import { STDIO } from './output.js';
 import { defaultBatchTokens } from '../workflows/likelihood.js';
 import { alleleLLRs, trimAlleles, type AlleleChange } from '../workflows/variants.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
@@ -47,7 +48,8 @@ function formatLlr(v: number | undefined): string {
 
 async function variants(f: VariantsFlags): Promise<void> {
   const ctx = { domain: 'dna' as const, name: 'mamba-dna' };
-  const out = resolve(f.out);
+  // `-o -` is standard output (text), as in samtools and bcftools
+  const out = f.out === STDIO ? STDIO : resolve(f.out);
   checkOutput(out, f.force);
   const vcfPath = resolve(f.vcf);
   const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
@@ -118,7 +120,7 @@ async function variants(f: VariantsFlags): Promise<void> {
       `${counts.noContig} on contigs not in the FASTA; ${counts.notSequence} symbolic or non-base ALTs; ` +
       `${counts.tooLong} longer than --max-allele ${f.maxAllele}\n`,
   );
-  console.log(`wrote ${out}`);
+  if (out !== STDIO) console.log(`wrote ${out}`);
 }
 
 function headerLines(N: number, f: VariantsFlags, dir: string): string {
@@ -249,7 +251,7 @@ export const registerVariants: Registrar = (program) => {
       'tokens per forward pass (default on a GPU: as many as half its free memory holds, 2^16 to 2^23; 2^15 on the CPU)',
       parseIntArg(2, 2 ** 28),
     )
-    .requiredOption('-o, --out <file>', 'output VCF (or TSV)')
+    .requiredOption('-o, --out <file>', 'output VCF (or TSV; - for standard output)')
     .option('--force', 'overwrite the output file')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
     .action((opts: VariantsFlags) => variants(opts));

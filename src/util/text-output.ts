@@ -44,8 +44,7 @@ export class AtomicOutput {
 
   writeBytes(bytes: Uint8Array): void {
     this.flush();
-    let off = 0;
-    while (off < bytes.length) off += writeSync(this.#fd, bytes, off, bytes.length - off);
+    writeAll(this.#fd, bytes);
   }
 
   flush(): void {
@@ -53,8 +52,7 @@ export class AtomicOutput {
     this.#pending = 0;
     const b = Buffer.from(this.#parts.join(''), 'utf8');
     this.#parts = [];
-    let off = 0;
-    while (off < b.length) off += writeSync(this.#fd, b, off, b.length - off);
+    writeAll(this.#fd, b);
   }
 
   close(): void {
@@ -77,6 +75,25 @@ export class AtomicOutput {
       unlinkSync(this.#tmp);
     } catch {
       /* gone already */
+    }
+  }
+}
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes every byte of `b` to `fd`. Standard output may be a pipe that Node has made non-blocking: a write
+ * the reader is not ready for fails with EAGAIN, so wait a millisecond and go on (EPIPE, a reader gone, is
+ * thrown: the CLI exits quietly with 141).
+ */
+function writeAll(fd: number, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.length) {
+    try {
+      off += writeSync(fd, b, off, b.length - off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(PAUSE, 0, 0, 1);
     }
   }
 }

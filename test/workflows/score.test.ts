@@ -1,14 +1,15 @@
 // `mamba-dna score` on the shipped G27 genome with a tiny model trained here on the CPU: the track equals
 // the per-token losses of the model's eval forward on the documented windows (to 1e-4 bits), the
 // bedGraph is sorted and well formed, strands average, chunking does not change a value, bad BED fails.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IndexedFasta, encodeString } from '../../src/data/dna/index.js';
 import { loadModel, type MambaLM } from '../../src/model/index.js';
 import { planWindows, scoreTrack } from '../../src/workflows/track.js';
-import { G27, G27_NAME, cli, g27, parseBedGraph, perBase, revcomp, trainTinyDna, writeFasta } from './helpers.js';
+import { G27, G27_NAME, cli, g27, parseBedGraph, perBase, revcomp, root, trainTinyDna, writeFasta } from './helpers.js';
 
 let dir: string;
 let run: string;
@@ -236,6 +237,26 @@ describe('mamba-dna score', () => {
     expect(Math.max(...chrB.keys())).toBe(1499); // 1001-1200 and BED 1100-1500 merged
     expect(merged.err).toMatch(/chrB:1001-1500\t500 bases scored/);
     expect(merged.err).toMatch(/chrA:1-800\t799 bases scored/); // base 0 of chrA has no context
+  });
+
+  it('writes standard output for -o - (the same bytes as a file), and stops quietly when the reader does', () => {
+    const args = ['score', '--checkpoint', run, G27, `${G27_NAME}:1-3000`, `${G27_NAME}:200001-210000`];
+    const file = cli('dna', [...args, '-o', join(dir, 'file.bedGraph')], dir);
+    expect(file.code, file.err).toBe(0);
+    const piped = cli('dna', [...args, '-o', '-'], dir);
+    expect(piped.code, piped.err).toBe(0);
+    expect(piped.out).toBe(readFileSync(join(dir, 'file.bedGraph'), 'utf8'));
+    expect(existsSync(join(dir, '-'))).toBe(false);
+    // a reader that leaves after 100 bytes: exit 141 (as a SIGPIPE death), no error line
+    const bin = join(root, 'bin', 'mamba-dna.js');
+    const quoted = [process.execPath, bin, ...args, '-o', '-'].map((a) => `'${a}'`).join(' ');
+    const h = spawnSync('bash', ['-c', `${quoted} 2>err.txt | head -c 100 >/dev/null; echo \${PIPESTATUS[0]}`], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, MAMBA_NUM_THREADS: '1' },
+    });
+    expect(h.stdout.trim()).toBe('141');
+    expect(readFileSync(join(dir, 'err.txt'), 'utf8')).not.toMatch(/error/);
   });
 
   it('refuses a malformed BED file with its line number, a missing run folder, an existing output or a missing folder', () => {
