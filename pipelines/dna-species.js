@@ -6,17 +6,15 @@
 //   node pipelines/dna-species.js --full    one H200: small preset, pretrain 200 steps of 64 x 4096, then 24 steps of
 //                                           8 sequences at every L = 2^10..2^20 (about 4 minutes)
 // Rerunning with the same --out continues: finished runs are kept, a cut run resumes (--time-limit-s cuts cleanly).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  checkpointStep,
-  cli,
   fmt,
   machine,
   pipelineArgs,
   stepShape,
   summariseRun,
   sweepLengths,
+  testEval,
   timeBudget,
   trainResumable,
   trainSeconds,
@@ -152,30 +150,7 @@ for (const e of exps) {
     device,
   );
   const seconds = (Date.now() - t0) / 1000;
-  const testFile = join(dir, 'test-eval.json');
-  const stale = !existsSync(testFile) || JSON.parse(readFileSync(testFile, 'utf8')).step !== checkpointStep(dir);
-  if (stale) {
-    const { stdout } = cli(
-      'mamba-dna',
-      [
-        'eval',
-        '--checkpoint',
-        dir,
-        '--split',
-        'test',
-        '--windows',
-        L > 2 ** 16 ? '8' : '16',
-        '--batch',
-        String(Math.min(batch, 8)),
-        '--device',
-        device,
-        '--json',
-      ],
-      { quiet: true },
-    );
-    writeFileSync(testFile, JSON.stringify({ step: checkpointStep(dir), ...JSON.parse(stdout) }, null, 1));
-  }
-  const test = JSON.parse(readFileSync(testFile, 'utf8'));
+  const test = testEval(dir, { windows: L > 2 ** 16 ? 8 : 16, batch: Math.min(batch, 8), device });
   rows.push({
     seq_len: L,
     batch,

@@ -13,13 +13,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   checkpointStep,
-  cli,
   fmt,
   pipelineArgs,
   reportOrigin,
   stepShape,
   summariseRun,
   sweepLengths,
+  testEval,
   timeBudget,
   trainResumable,
   trainSeconds,
@@ -183,32 +183,13 @@ for (const e of exps) {
     ...(L >= 2 ** 16 ? ['--recompute'] : []),
   ];
   if (!a['report-only']) trainResumable('mamba-dna', dir, steps, args, device);
-  if (!existsSync(testFile) || JSON.parse(readFileSync(testFile, 'utf8')).step !== checkpointStep(dir)) {
-    const perSpecies = testWindows(L);
-    const { stdout } = cli(
-      'mamba-dna',
-      [
-        'eval',
-        '--checkpoint',
-        dir,
-        '--split',
-        'test',
-        '--windows',
-        String(perSpecies),
-        '--batch',
-        String(Math.max(1, Math.floor(2 ** 18 / L))),
-        '--device',
-        device,
-        '--json',
-      ],
-      { quiet: true },
-    );
-    writeFileSync(
-      testFile,
-      JSON.stringify({ step: checkpointStep(dir), per_species: perSpecies, ...JSON.parse(stdout) }, null, 1),
-    );
-  }
-  const test = JSON.parse(readFileSync(testFile, 'utf8'));
+  const perSpecies = testWindows(L);
+  const test = testEval(dir, {
+    windows: perSpecies,
+    batch: Math.max(1, Math.floor(2 ** 18 / L)),
+    device,
+    extra: { per_species: perSpecies },
+  });
   const s = summariseRun(dir);
   const k = Math.round(test.accuracy * test.count);
   const disjoint = Math.floor(testBases / L);

@@ -166,6 +166,21 @@ export function checkpointStep(dir) {
 }
 
 /**
+ * The test-split evaluation of a classifier run (`mamba-dna eval --split test --json`), kept in the run's
+ * test-eval.json with `extra` beside it, and made again only when the run's checkpoint has moved on.
+ */
+export function testEval(dir, { windows, batch, device, extra = {} }) {
+  const file = join(dir, 'test-eval.json');
+  if (!existsSync(file) || JSON.parse(readFileSync(file, 'utf8')).step !== checkpointStep(dir)) {
+    const args = ['eval', '--checkpoint', dir, '--split', 'test', '--windows', String(windows)];
+    args.push('--batch', String(batch), '--device', device, '--json');
+    const { stdout } = cli('mamba-dna', args, { quiet: true });
+    writeFileSync(file, JSON.stringify({ step: checkpointStep(dir), ...extra, ...JSON.parse(stdout) }, null, 1));
+  }
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+/**
  * Trains into `dir` so a cut pipeline can go on where it stopped: a run already at `steps` is kept, a run
  * with an earlier checkpoint is resumed (`train --resume`), anything else starts afresh (`--force`).
  * Returns the wall seconds spent now (0 when the run was already complete).
