@@ -8,22 +8,20 @@
 //   node pipelines/dna-scaling.js --full          one H200: small preset, 2^10..2^20, 48 steps of 2^20 tokens
 //                                                 per L with a sequence-length warmup from 2^10 (about 3.6 minutes)
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   checkpointStep,
   fmt,
   lmLengthArgs,
+  lmRowFields,
   lmScheduleText,
-  lmWarmupText,
-  nodeScript,
-  normaliseCurve,
   pipelineArgs,
+  positionCurve,
   positionSeries,
   reportOrigin,
   seriesOf,
   stepShape,
-  summariseRun,
   sweepLengths,
   timeBudget,
   trainResumable,
@@ -177,40 +175,11 @@ for (const e of exps) {
   if (a['report-only']) {
     if (checkpointStep(dir) < steps || !existsSync(curveFile)) continue;
   } else trainResumable('mamba-dna', dir, steps, args, device);
-  if (!existsSync(curveFile) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== checkpointStep(dir)) {
-    nodeScript('position-eval.js', [
-      '--checkpoint',
-      dir,
-      '--data',
-      test.path,
-      '--seq-len',
-      String(L),
-      '--windows',
-      String(Math.max(8, Math.floor(evalTokens / L))),
-      '--device',
-      device,
-      '--out',
-      curveFile,
-    ]);
-  }
-  const curve = JSON.parse(readFileSync(curveFile, 'utf8'));
-  curve.bins = normaliseCurve(curve.bins);
-  const s = summariseRun(dir);
+  const curve = positionCurve(dir, { data: test.path, L, evalTokens, device });
   rows.push({
     seq_len: L,
-    batch,
-    accum,
-    seq_warmup: lmWarmupText({ L, batch, steps, warmupFrom, warmupShare }),
-    steps: s.steps,
-    train_tokens: s.steps * stepTokens,
+    ...lmRowFields({ dir, L, batch, accum, steps, stepTokens, warmupFrom, warmupShare, curve }),
     seconds: trainSeconds(dir),
-    valid_bits: s.eval_bits_per_token,
-    test_bits: curve.bitsPerToken,
-    tail_bits: curve.bins[curve.bins.length - 1].bits,
-    test_windows: curve.windows,
-    tokens_per_s: s.tokens_per_s,
-    peak_mem_bytes: s.peak_mem_bytes,
-    position_curve: curve.bins,
     wall_s: wallSeconds(origin, L, t0),
   });
   budget.took((Date.now() - t0) / 1000);

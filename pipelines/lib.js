@@ -326,6 +326,42 @@ export function normaliseCurve(bins) {
   ];
 }
 
+/**
+ * The position curve of a next-token run on `data` at its length L (pipelines/position-eval.js over
+ * max(8, evalTokens / L) windows), kept in the run's position-curve.json and made again only when the run's
+ * checkpoint has moved on; returned with its bins normalised.
+ */
+export function positionCurve(dir, { data, L, evalTokens, device }) {
+  const file = join(dir, 'position-curve.json');
+  if (!existsSync(file) || JSON.parse(readFileSync(file, 'utf8')).step !== checkpointStep(dir)) {
+    const windows = String(Math.max(8, Math.floor(evalTokens / L)));
+    const args = ['--checkpoint', dir, '--data', data, '--seq-len', String(L), '--windows', windows];
+    nodeScript('position-eval.js', [...args, '--device', device, '--out', file]);
+  }
+  const curve = JSON.parse(readFileSync(file, 'utf8'));
+  curve.bins = normaliseCurve(curve.bins);
+  return curve;
+}
+
+/** The columns every row of a next-token scaling sweep has: the step shape, the run's summary, its curve. */
+export function lmRowFields({ dir, L, batch, accum, steps, stepTokens, warmupFrom, warmupShare, curve }) {
+  const s = summariseRun(dir);
+  return {
+    batch,
+    accum,
+    seq_warmup: lmWarmupText({ L, batch, steps, warmupFrom, warmupShare }),
+    steps: s.steps,
+    train_tokens: s.steps * stepTokens,
+    valid_bits: s.eval_bits_per_token,
+    test_bits: curve.bitsPerToken,
+    tail_bits: curve.bins[curve.bins.length - 1].bits,
+    test_windows: curve.windows,
+    tokens_per_s: s.tokens_per_s,
+    peak_mem_bytes: s.peak_mem_bytes,
+    position_curve: curve.bins,
+  };
+}
+
 /** Training seconds of a run folder (from its trainer state), or undefined. */
 export function trainSeconds(dir) {
   const p = join(dir, 'trainer_state.json');

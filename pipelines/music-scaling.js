@@ -16,17 +16,15 @@ import {
   cli,
   fmt,
   lmLengthArgs,
+  lmRowFields,
   lmScheduleText,
-  lmWarmupText,
-  nodeScript,
-  normaliseCurve,
   pipelineArgs,
+  positionCurve,
   positionSeries,
   reportOrigin,
   root,
   seriesOf,
   stepShape,
-  summariseRun,
   sweepLengths,
   timeBudget,
   trainResumable,
@@ -202,26 +200,11 @@ for (const e of exps) {
       continue;
   } else trainResumable('mamba-audio', dir, steps, args, device);
   const step = checkpointStep(dir);
-  if (!existsSync(curveFile) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== step) {
-    nodeScript('position-eval.js', [
-      '--checkpoint',
-      dir,
-      '--data',
-      join(data, 'test'),
-      '--seq-len',
-      String(L),
-      '--windows',
-      String(Math.max(8, Math.floor(evalTokens / L))),
-      '--device',
-      device,
-      '--out',
-      curveFile,
-    ]);
-  }
+  const curve = positionCurve(dir, { data: join(data, 'test'), L, evalTokens, device });
   const wav = `continuation-L${e}.wav`,
     png = `spectrogram-L${e}.png`;
   const gen = join(dir, 'continuation.wav');
-  if (!existsSync(gen) || JSON.parse(readFileSync(curveFile, 'utf8')).step !== step || !existsSync(join(a.out, png))) {
+  if (!existsSync(gen) || curve.step !== step || !existsSync(join(a.out, png))) {
     cli('mamba-audio', [
       'generate',
       '--checkpoint',
@@ -246,25 +229,11 @@ for (const e of exps) {
     writeFileSync(join(a.out, png), spectrogramPng(samples, { markAt: promptLen }));
   }
   if (!images.includes(png)) images.push(png);
-  const curve = JSON.parse(readFileSync(curveFile, 'utf8'));
-  curve.bins = normaliseCurve(curve.bins);
-  const s = summariseRun(dir);
   rows.push({
     seq_len: L,
     seconds_context: L / RATE,
-    batch,
-    accum,
-    seq_warmup: lmWarmupText({ L, batch, steps, warmupFrom, warmupShare }),
-    steps: s.steps,
-    train_tokens: s.steps * stepTokens,
+    ...lmRowFields({ dir, L, batch, accum, steps, stepTokens, warmupFrom, warmupShare, curve }),
     train_seconds: trainSeconds(dir),
-    valid_bits: s.eval_bits_per_token,
-    test_bits: curve.bitsPerToken,
-    tail_bits: curve.bins[curve.bins.length - 1].bits,
-    test_windows: curve.windows,
-    tokens_per_s: s.tokens_per_s,
-    peak_mem_bytes: s.peak_mem_bytes,
-    position_curve: curve.bins,
     continuation: wav,
     spectrogram: png,
     wall_s: wallSeconds(origin, L, t0),
