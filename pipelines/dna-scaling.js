@@ -16,6 +16,7 @@ import {
   lmLengthArgs,
   lmRowFields,
   lmScheduleText,
+  notRunMeta,
   pipelineArgs,
   positionCurve,
   positionSeries,
@@ -100,9 +101,7 @@ const report = (print) =>
         test_eval: `${evalTokens.toLocaleString('en-US')} predictions per L: max(8, ${evalTokens}/L) windows of L+1 bases spread evenly over the Hsap test region (overlapping where it holds fewer disjoint windows)`,
         position_curve:
           'bits per base by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
-        ...(skipped.length
-          ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` }
-          : {}),
+        ...notRunMeta(skipped),
       },
       columns: [
         { key: 'seq_len', label: 'L', format: fmt.pow2 },

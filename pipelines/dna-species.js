@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import {
   fmt,
   machine,
+  notRunMeta,
   pipelineArgs,
   stepShape,
   summariseRun,
@@ -72,9 +73,7 @@ const report = (print) =>
         data: '20 complete genomes of 5 species (Debian ragout-examples, kleborate-examples); test = one held-out strain per species',
         pretrain: pretrain ? { held_out_bits_per_base: pretrain.eval_bits_per_token, steps: pretrain.steps } : 'none',
         chance: 0.2,
-        ...(skipped.length
-          ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` }
-          : {}),
+        ...notRunMeta(skipped),
       },
       columns: [
         { key: 'seq_len', label: 'context', format: fmt.pow2 },

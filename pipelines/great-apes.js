@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import {
   checkpointStep,
   fmt,
+  notRunMeta,
   pipelineArgs,
   reportOrigin,
   stepShape,
@@ -105,9 +106,7 @@ const report = (print) =>
               not_pretrained: `no completely pretrained model for L = ${incomplete.map((e) => `2^${e}`).join(', ')}: not run`,
             }
           : {}),
-        ...(skipped.length
-          ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` }
-          : {}),
+        ...notRunMeta(skipped),
       },
       columns: [
         { key: 'seq_len', label: 'context', format: fmt.pow2 },

@@ -208,6 +208,11 @@ export function nodeScript(script, args) {
   return (Date.now() - t0) / 1000;
 }
 
+/** The results' note on the lengths a time budget left out (`skipped` of timeBudget().skipRest): none, nothing. */
+export function notRunMeta(skipped) {
+  return skipped.length ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` } : {};
+}
+
 /**
  * A wall-clock budget for a pipeline (limitS 0: none). `over(s)`: fewer than s seconds remain. `fits(e)`
  * guesses whether the next length fits: the last length's wall time times `growth`, the factor between

@@ -18,6 +18,7 @@ import {
   lmLengthArgs,
   lmRowFields,
   lmScheduleText,
+  notRunMeta,
   pipelineArgs,
   positionCurve,
   positionSeries,
@@ -132,9 +133,7 @@ const report = (print) =>
         position_curve:
           'bits per sample by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
         generation: generation ?? origin.previous?.generation,
-        ...(skipped.length
-          ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` }
-          : {}),
+        ...notRunMeta(skipped),
       },
       columns: [
         { key: 'seq_len', label: 'L (samples)', format: fmt.pow2 },
