@@ -11,7 +11,7 @@ import { checkVocabularyFits, loadModel, readConfig, type MambaLM } from '../mod
 import { parseFloatArg, parseIntArg, choiceOption, withExamples, type CliContext, type Registrar } from './common.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
 import { inputName, isStreamInput, localInput, refuseStreamInput } from './input.js';
-import { STDIO, checkOutput, outputName, writeOutput } from './output.js';
+import { STDIO, checkOutput, outputName, outputPath, writeOutput } from './output.js';
 import { createProgress } from './progress.js';
 import { readRunInfo } from './run-folder.js';
 
@@ -43,7 +43,7 @@ async function run(ctx: CliContext, f: GenerateFlags): Promise<void> {
   if (f.seconds !== undefined && f.length !== undefined)
     throw new UsageError('give --length (tokens) or --seconds, not both');
   await asUserErrors(() => checkVocabularyFits(config, ctx.domain, dir, true));
-  const out = f.out === STDIO ? STDIO : resolve(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
+  const out = outputPath(f.out ?? (ctx.domain === 'dna' ? 'generated.fa' : 'generated.wav'));
   // DNA: all samples as records of one FASTA; audio: one WAV per sample (name-1.wav, name-2.wav, ... when several)
   const several = ctx.domain === 'audio' && f.samples > 1;
   if (several && out === STDIO)

@@ -3,6 +3,7 @@
 // and devices, through symlinks). Checks run before the work, so a bad -o fails in a second, not after
 // an hour, and the message names the user's path.
 import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { OutputError, isSameFileAs, outputTarget, writeFileAtomic } from '../util/write-file.js';
 import { UserError } from './errors.js';
 
@@ -12,6 +13,11 @@ export const STDIO = '-';
 /** True when writing `path` means writing our standard output. */
 export function isStdout(path: string): boolean {
   return path === STDIO || isSameFileAs(path, 1);
+}
+
+/** An output path as the commands keep it: `-` stays standard output, anything else is made absolute. */
+export function outputPath(path: string): string {
+  return path === STDIO ? STDIO : resolve(path);
 }
 
 /** How messages name an output. */

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { BedGraphWriter } from '../data/dna/bedgraph.js';
 import { IndexedFasta, reverseComplement } from '../data/dna/index.js';
 import { AtomicOutput } from '../util/text-output.js';
-import { STDIO } from './output.js';
+import { STDIO, outputPath } from './output.js';
 import { defaultBatchTokens } from '../workflows/likelihood.js';
 import { scoreTrack } from '../workflows/track.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
@@ -32,7 +32,7 @@ export const SCORE_CONVENTION =
 async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promise<void> {
   const ctx = { domain: 'dna' as const, name: 'mamba-dna' };
   // `-o -` is standard output (text), as in samtools and bcftools
-  const out = f.out === STDIO ? STDIO : resolve(f.out);
+  const out = outputPath(f.out);
   checkOutput(out, f.force);
   const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
   const model = asLm(loaded);

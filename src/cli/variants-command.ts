@@ -8,7 +8,7 @@ import { DnaDataError } from '../data/dna/errors.js';
 import { formatVcfRecord, isSequenceAllele, parseVcfRecord, readVcfLines, type VcfRecord } from '../data/dna/vcf.js';
 import type { MambaLM } from '../model/model.js';
 import { AtomicOutput } from '../util/text-output.js';
-import { STDIO } from './output.js';
+import { STDIO, outputPath } from './output.js';
 import { defaultBatchTokens } from '../workflows/likelihood.js';
 import { alleleLLRs, trimAlleles, type AlleleChange } from '../workflows/variants.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
@@ -49,7 +49,7 @@ function formatLlr(v: number | undefined): string {
 async function variants(f: VariantsFlags): Promise<void> {
   const ctx = { domain: 'dna' as const, name: 'mamba-dna' };
   // `-o -` is standard output (text), as in samtools and bcftools
-  const out = f.out === STDIO ? STDIO : resolve(f.out);
+  const out = outputPath(f.out);
   checkOutput(out, f.force);
   const vcfPath = resolve(f.vcf);
   const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
