@@ -4,7 +4,8 @@
 // GPU time per step of each op (gemm split by shape), the sum over ops, and the wall time per step; the
 // difference is GPU idle time (host work, synchronisations, launch gaps).
 // usage: MAMBA_OP_PROFILE=1 node bench/profile-ops.js [--preset 130m] [--batch 8] [--seq-len 2048]
-//          [--precision bf16|f32] [--recompute] [--steps 3] [--decode] [--top 40]
+//          [--precision bf16|f32] [--recompute] [--steps 3] [--decode | --eval] [--top 40]
+// --eval times the no-gradient forward with per-token losses that score and eval run (launchTokenLosses).
 import { native } from '../dist/backend/native.js';
 import { resolveDevice, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
@@ -25,6 +26,7 @@ const recompute = argv.includes('--recompute');
 const steps = Number(opt('--steps', '3'));
 const top = Number(opt('--top', '40'));
 const decode = argv.includes('--decode');
+const evalOnly = argv.includes('--eval');
 if (process.env.MAMBA_OP_PROFILE !== '1') {
   console.error('profile-ops: set MAMBA_OP_PROFILE=1 (the addon decides at load time whether to time ops)');
   process.exit(2);
@@ -45,6 +47,16 @@ if (decode) {
   const next = Int32Array.from({ length: B }, () => 4 + r.int(4));
   run = () => {
     dec.step(next);
+  };
+} else if (evalOnly) {
+  const batch = {
+    B,
+    L,
+    inputs: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+    targets: Int32Array.from({ length: B * L }, () => 4 + r.int(4)),
+  };
+  run = () => {
+    model.launchTokenLosses(batch)();
   };
 } else {
   const adam = new AdamW(model.parameters());
@@ -73,7 +85,7 @@ const rows = cu.opProfile();
 const total = rows.reduce((s, x) => s + x[2], 0) / steps;
 const mem = cu.memoryStats();
 console.log(
-  `${preset} ${precision} B=${B} L=${L}${recompute ? ' recompute' : ''}${decode ? ' decode step' : ''}: wall ${wall.toFixed(3)} ms/step, GPU time in ops ${total.toFixed(3)} ms/step (${((100 * total) / wall).toFixed(0)}%)`,
+  `${preset} ${precision} B=${B} L=${L}${recompute ? ' recompute' : ''}${decode ? ' decode step' : evalOnly ? ' no-gradient forward' : ''}: wall ${wall.toFixed(3)} ms/step, GPU time in ops ${total.toFixed(3)} ms/step (${((100 * total) / wall).toFixed(0)}%)`,
 );
 console.log(
   `memory: peak ${(mem.peak / 2 ** 30).toFixed(2)} GiB allocated by mamba (workspaces ${(model.backbone.workspaceBytes() / 2 ** 30).toFixed(2)} GiB), ${((mem.total - mem.free) / 2 ** 30).toFixed(2)} GiB used on the device`,

@@ -69,7 +69,7 @@ void decode_in(const Napi::CallbackInfo& info) {
   }
 }
 
-// decodeSsm({ xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N })
+// decodeSsm({ xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N })
 template <class T>
 void decode_ssm(const Napi::CallbackInfo& info) {
   const ArgObject a(info, 0, "decodeSsm");
@@ -77,13 +77,17 @@ void decode_ssm(const Napi::CallbackInfo& info) {
   check_cpu_dtype<T>(a);
   a.finish();
   const int64_t B = r.B, E = r.E, R = r.R, N = r.N, J = R + 2 * N, P = decode_parts(E);
-  const T *xPart = r.xPart, *xc = r.xc, *z = r.z, *Wdt = r.Wdt, *dtBias = r.dtBias, *A = r.A, *Dskip = r.Dskip;
+  const T *xPart = r.xPart, *xProj = r.xProj, *xc = r.xc, *z = r.z, *Wdt = r.Wdt, *dtBias = r.dtBias, *A = r.A,
+          *Dskip = r.Dskip;
   T *state = r.ssmState, *y = r.y;
   std::vector<T> xd((size_t)J);  // x_proj of one row: dt_in [R], B [N], C [N]
   for (int64_t b = 0; b < B; b++) {
     for (int64_t j = 0; j < J; j++) {
       double s = 0;
-      for (int64_t p = 0; p < P; p++) s += xPart[(p * B + b) * J + j];
+      if (xProj)
+        s = xProj[b * J + j];
+      else
+        for (int64_t p = 0; p < P; p++) s += xPart[(p * B + b) * J + j];
       xd[j] = (T)s;
     }
     const T *dtIn = xd.data(), *Bm = dtIn + R, *Cm = Bm + N;
@@ -99,7 +103,7 @@ void decode_ssm(const Napi::CallbackInfo& info) {
         acc += (double)Cm[n] * h[n];
       }
       acc += (Dskip ? Dskip[d] : 0) * u;
-      const double zz = z[b * E + d];
+      const double zz = z[b * r.zStride + d];
       y[b * E + d] = (T)(acc * zz * sigmoid(zz));
     }
   }

@@ -264,7 +264,7 @@ __global__ void __launch_bounds__(NT, 1)
 constexpr int RREG = 4;  // dt_proj weights of a lane kept in registers: dt_rank up to 64 (the 130m model: 48)
 template <class T, int NB>
 __global__ void __launch_bounds__(NT, 1)
-    decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z,
+    decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z, int zs,
                const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
                const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
                int Btot, int b0, int tiles) {
@@ -275,7 +275,7 @@ __global__ void __launch_bounds__(NT, 1)
   xPart += (int64_t)g0 * J;
   const int64_t partStride = (int64_t)Btot * J;
   xc += (int64_t)g0 * E;
-  z += (int64_t)g0 * E;
+  z += (int64_t)g0 * zs;
   state += (int64_t)g0 * E * N;
   y += (int64_t)g0 * E;
   // output o = t % NO sums partials p = s, s + S, ... (s = t / NO): with S slices a thread has at most 16 loads,
@@ -319,7 +319,7 @@ __global__ void __launch_bounds__(NT, 1)
     for (int b = 0; b < NB; b++) {
       h[b] = has_n ? state[((int64_t)b * E + d) * N + n] : 0.f;
       u[b] = ldf(xc, (int64_t)b * E + d);
-      zz[b] = ldf(z, (int64_t)b * E + d);
+      zz[b] = ldf(z, (int64_t)b * zs + d);
     }
 #pragma unroll
     for (int b = 0; b < NB; b++) {
@@ -341,6 +341,104 @@ __global__ void __launch_bounds__(NT, 1)
       }
     }
   }
+}
+
+// decodeSsm on x_proj given whole ([B, J] in T, the unfused step's product): a thread per (sequence, channel) with
+// the channel's N states in registers, read and written as whole 16-byte vectors of the [B, E, N] state; a block is
+// SSM_ROWS channels of one sequence and stages that sequence's x_proj row (dt_in, B, C) in shared memory. Every
+// global load is issued before the arithmetic. (decode_ssm's 16 lanes per channel and 8 sequences per thread took
+// 137 registers, one block per SM: 19.7 us for the 130m step at B = 64.)
+constexpr int SSM_ROWS = 128;
+template <class T, int NS>
+__global__ void __launch_bounds__(SSM_ROWS)
+    ssm_step_proj(const T* __restrict__ xProj, const T* __restrict__ xc, const T* __restrict__ z, int zs,
+                  const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
+                  const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
+                  bool vec, bool wvec) {
+  extern __shared__ float sx[];  // [J] this sequence's dt_in, B, C
+  const int b = blockIdx.y, J = R + 2 * N;
+  for (int j = threadIdx.x; j < J; j += SSM_ROWS) sx[j] = ldf(xProj, (int64_t)b * J + j);
+  const int d = blockIdx.x * SSM_ROWS + threadIdx.x;
+  const bool live = d < E;
+  const int dd = live ? d : E - 1;  // threads past E compute channel E-1 and store nothing
+  const int64_t bd = (int64_t)b * E + dd;
+  float h[NS], a[NS];
+  if (vec) {  // whole vectors: N == NS (4, 8 or 16) and state and A 16-byte aligned
+#pragma unroll
+    for (int q = 0; q < NS / 4; q++) {
+      const float4 hv = reinterpret_cast<const float4*>(state + bd * NS)[q];
+      const float4 av = reinterpret_cast<const float4*>(A + (int64_t)dd * NS)[q];
+      h[4 * q] = hv.x, h[4 * q + 1] = hv.y, h[4 * q + 2] = hv.z, h[4 * q + 3] = hv.w;
+      a[4 * q] = av.x, a[4 * q + 1] = av.y, a[4 * q + 2] = av.z, a[4 * q + 3] = av.w;
+    }
+  } else {
+#pragma unroll
+    for (int n = 0; n < NS; n++) {
+      h[n] = n < N ? state[bd * N + n] : 0.f;
+      a[n] = n < N ? A[(int64_t)dd * N + n] : 0.f;
+    }
+  }
+  const float u = ldf(xc, bd), zz = ldf(z, (int64_t)b * zs + dd);
+  const float bias = dtBias ? dtBias[dd] : 0.f, dsk = Dskip ? Dskip[dd] : 0.f;
+  __syncthreads();
+  // dt = softplus(dt_in . Wdt[d] + bias), the product rounded to T as the unfused path stored delta. The row of Wdt
+  // (a different one per thread) is read 16 bytes at a time when its rows are whole vectors: scalar loads put 32 rows'
+  // sectors behind every load instruction (the 130m step at B = 64 measured 12.1 us with them)
+  const T* wr = Wdt + (int64_t)dd * R;
+  constexpr int V = 16 / sizeof(T);
+  float p0 = 0.f, p1 = 0.f;
+  int r = 0;
+  if (wvec) {
+    for (; r + 4 * V <= R; r += 4 * V) {  // 4 vectors in flight
+      uint4 w[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) w[k] = reinterpret_cast<const uint4*>(wr + r)[k];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        float f[V];
+        floats(w[k], f);
+#pragma unroll
+        for (int v = 0; v < V; v += 2) {
+          p0 = fmaf(f[v], sx[r + k * V + v], p0);
+          p1 = fmaf(f[v + 1], sx[r + k * V + v + 1], p1);
+        }
+      }
+    }
+    for (; r + V <= R; r += V) {
+      float f[V];
+      floats(*reinterpret_cast<const uint4*>(wr + r), f);
+#pragma unroll
+      for (int v = 0; v < V; v++) p0 = fmaf(f[v], sx[r + v], p0);
+    }
+  }
+  for (; r < R; r++) p0 = fmaf(ldf(wr, r), sx[r], p0);
+  const float dt = softplusf_(rnd<T>(p0 + p1) + bias);
+  const float* Bm = sx + R;
+  const float* Cm = sx + R + N;
+  const float x = dt * u;
+  float c0 = 0.f, c1 = 0.f;
+#pragma unroll
+  for (int n = 0; n < NS; n++) {
+    if (n < N) {
+      h[n] = fmaf(__expf(dt * a[n]), h[n], x * Bm[n]);
+      if (n & 1)
+        c1 = fmaf(Cm[n], h[n], c1);
+      else
+        c0 = fmaf(Cm[n], h[n], c0);
+    }
+  }
+  if (!live) return;
+  if (vec) {
+#pragma unroll
+    for (int q = 0; q < NS / 4; q++)
+      reinterpret_cast<float4*>(state + bd * NS)[q] = make_float4(h[4 * q], h[4 * q + 1], h[4 * q + 2], h[4 * q + 3]);
+  } else {
+#pragma unroll
+    for (int n = 0; n < NS; n++)
+      if (n < N) state[bd * N + n] = h[n];
+  }
+  const float out = fmaf(dsk, u, c0 + c1);
+  stf(y, bd, out * zz * sigmoidf_(zz));
 }
 
 // decodeOut. Grid: ceil(D / (8 RPW)) x groups blocks of 256 threads, a warp per RPW output rows; y (NB x E values of
@@ -418,20 +516,39 @@ template <class T>
 void run_decode_ssm(const ArgObject& a) {
   const DecodeSsmArgs<T, float> r = read_decode_ssm<T, float>(a, DeviceFetch{});
   a.finish();
-  a.require(r.N <= kDecodeMaxState, "the fused CUDA step supports d_state N of 1.." + std::to_string(kDecodeMaxState) +
-                                        ", got " + std::to_string(r.N));
+  a.require(r.N <= kDecodeMaxState,
+            "decodeSsm supports d_state N of 1.." + std::to_string(kDecodeMaxState) + ", got " + std::to_string(r.N));
   const int64_t J = r.R + 2 * r.N, smem = decode_ssm_smem(r.B, J, r.E);
   a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
-  // one group: a block per SSM_CH channels (latency-bound); several: 4 runs of channels per block, so that the
-  // x_proj partials of a group (P x 8 x J floats) are summed by a quarter as many blocks
-  const int tiles = r.B > kDecodeGroup ? 4 : 1;
-  const unsigned grid = (unsigned)((r.E + SSM_CH * tiles - 1) / (SSM_CH * tiles));
-  by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
-    decode_ssm<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
-        r.xPart, decode_parts(r.E), r.xc, r.z, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
-        (int)r.N, (int)r.B, b0, tiles);
-  });
+  if (r.xProj) {
+    const dim3 grid((unsigned)((r.E + SSM_ROWS - 1) / SSM_ROWS), (unsigned)r.B);
+    const size_t sm = sizeof(float) * (size_t)J;
+    const auto launch = [&](auto ns) {
+      constexpr int NS = decltype(ns)::value;
+      const bool vec = r.N == NS && aligned16(r.ssmState) && aligned16(r.A);
+      const bool wvec = (r.R * (int64_t)sizeof(T)) % 16 == 0 && aligned16(r.Wdt);  // Wdt rows of whole vectors
+      ssm_step_proj<T, NS><<<grid, SSM_ROWS, sm, cuda_stream()>>>(r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias,
+                                                                  r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
+                                                                  (int)r.N, vec, wvec);
+    };
+    if (r.N <= 4)
+      launch(std::integral_constant<int, 4>{});
+    else if (r.N <= 8)
+      launch(std::integral_constant<int, 8>{});
+    else
+      launch(std::integral_constant<int, 16>{});
+  } else {
+    // one group: a block per SSM_CH channels (latency-bound); several: 4 runs of channels per block, so that the
+    // x_proj partials of a group (P x 8 x J floats) are summed by a quarter as many blocks
+    const int tiles = r.B > kDecodeGroup ? 4 : 1;
+    const unsigned grid = (unsigned)((r.E + SSM_CH * tiles - 1) / (SSM_CH * tiles));
+    by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
+      decode_ssm<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
+          r.xPart, decode_parts(r.E), r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y,
+          (int)r.E, (int)r.R, (int)r.N, (int)r.B, b0, tiles);
+    });
+  }
   check_launch(a.env(), "decodeSsm");
 }
 
@@ -441,7 +558,8 @@ void run_decode_ssm(const ArgObject& a) {
 using namespace mamba;
 
 // cuda.decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps,
-// dtype? }) and cuda.decodeSsm({ xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N, dtype? }): fields in
+// dtype? }) and cuda.decodeSsm({ xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N,
+// dtype? }): fields in
 // native/KERNELS.md, read by native/src/decode_args.h as the CPU twins do. dtype ('f32' | 'bf16') is that of hIn,
 // Win, Wx, xc, z (decodeIn) and xc, z, Wdt, y (decodeSsm); the other buffers are f32.
 MAMBA_OP(cuda, decodeIn) {

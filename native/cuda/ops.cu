@@ -126,25 +126,72 @@ __global__ void col_sum(const T* dy, float* db, int64_t Tn, int64_t C) {
 }
 
 // ---- rmsnorm (warp per row) -------------------------------------------------------------------------
-template <class TO>
-__global__ void rms_fwd(const TO* x, const float* res, const float* w, TO* out, float* rout, float* rstd, int64_t Tn,
-                        int64_t D, float eps) {
+// Row loads for rms_fwd: lane's values v[i] = r[lane + 32 i] (0 past D), r = x + res (either may be absent). The loads
+// take clamped indices and no branch, so that all of them are in flight together: with a guard around each, each
+// value was used right after its own load, and a 768-wide row took ~10 us (24 round trips, whatever the rows).
+template <class TO, int VPL, bool HX, bool HR>
+__device__ __forceinline__ void rms_row(const TO* x, const float* res, int64_t base, int64_t D, int lane,
+                                        float (&v)[VPL]) {
+#pragma unroll
+  for (int i = 0; i < VPL; i++) {
+    const int64_t d = lane + 32 * i, c = base + (d < D ? d : D - 1);
+    float a = 0.f;
+    if constexpr (HX) a += ldf(x, c);
+    if constexpr (HR) a += res[c];
+    v[i] = d < D ? a : 0.f;
+  }
+}
+
+// A lane keeps its VPL values of the row (columns lane, lane + 32, ...) in registers and reads r once. VPL = 0: rows
+// longer than 32 * 32, a loop over the row.
+template <class TO, int VPL>
+__global__ void rms_fwd(const TO* __restrict__ x, const float* __restrict__ res, const float* __restrict__ w,
+                        TO* __restrict__ out, float* __restrict__ rout, float* __restrict__ rstd, int64_t Tn, int64_t D,
+                        float eps) {
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
   // x null: r = res (the norm of a kept residual); rout null: r is not written
   float* rr = rout ? rout + row * D : nullptr;
-  const auto r_at = [&](int64_t d) { return (x ? ldf(x, row * D + d) : 0.f) + (res ? res[row * D + d] : 0.f); };
   float ss = 0.f;
-  for (int64_t d = lane; d < D; d += 32) {
-    const float v = r_at(d);
-    if (rr) rr[d] = v;
-    ss = fmaf(v, v, ss);
+  if constexpr (VPL > 0) {
+    float v[VPL];
+    if (x && res)
+      rms_row<TO, VPL, true, true>(x, res, row * D, D, lane, v);
+    else if (x)
+      rms_row<TO, VPL, true, false>(x, res, row * D, D, lane, v);
+    else
+      rms_row<TO, VPL, false, true>(x, res, row * D, D, lane, v);
+    float wv[VPL];  // the weights too, loaded before the reduction waits
+#pragma unroll
+    for (int i = 0; i < VPL; i++) {
+      const int64_t d = lane + 32 * i;
+      wv[i] = w[d < D ? d : D - 1];
+      ss = fmaf(v[i], v[i], ss);
+    }
+    ss = warp_sum(ss);
+    const float s = rsqrtf(ss / (float)(D > 0 ? D : 1) + eps);
+    if (lane == 0) rstd[row] = s;
+#pragma unroll
+    for (int i = 0; i < VPL; i++) {
+      const int64_t d = lane + 32 * i;
+      if (d < D) {
+        if (rr) rr[d] = v[i];
+        stf(out, row * D + d, v[i] * s * wv[i]);
+      }
+    }
+  } else {
+    const auto r_at = [&](int64_t d) { return (x ? ldf(x, row * D + d) : 0.f) + (res ? res[row * D + d] : 0.f); };
+    for (int64_t d = lane; d < D; d += 32) {
+      const float v = r_at(d);
+      if (rr) rr[d] = v;
+      ss = fmaf(v, v, ss);
+    }
+    ss = warp_sum(ss);
+    const float s = rsqrtf(ss / (float)(D > 0 ? D : 1) + eps);
+    if (lane == 0) rstd[row] = s;
+    for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, (rr ? rr[d] : r_at(d)) * s * w[d]);
   }
-  ss = warp_sum(ss);
-  const float s = rsqrtf(ss / (float)(D > 0 ? D : 1) + eps);
-  if (lane == 0) rstd[row] = s;
-  for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, (rr ? rr[d] : r_at(d)) * s * w[d]);
 }
 template <class TG>
 __global__ void rms_bwd(const TG* g, const float* dres, const float* r, const float* w, const float* rstd, float* dR,
@@ -308,17 +355,27 @@ __global__ void __launch_bounds__(CONV_CW* CONV_RY)
   }
 }
 
-template <class T>
-__global__ void conv_step(float* st, const T* x, int64_t xs, const float* w, const float* bias, T* out, int B,
-                          int64_t D, int K, bool silu) {
+// One decoding step of the conv: shift x into the state (oldest first), K taps. Every load is issued before the
+// first store: a loop that shifted the state in place waited for each load behind the store before it.
+template <class T, int K>
+__global__ void conv_step(float* __restrict__ st, const T* __restrict__ x, int64_t xs, const float* __restrict__ w,
+                          const float* __restrict__ bias, T* __restrict__ out, int B, int64_t D, bool silu) {
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= (int64_t)B * D) return;
   const int64_t b = i / D, d = i - b * D;
   float* s = st + i * K;
-  for (int k = 0; k + 1 < K; k++) s[k] = s[k + 1];
-  s[K - 1] = ldf(x, b * xs + d);
+  float v[K], wk[K];
+#pragma unroll
+  for (int k = 0; k < K; k++) {
+    v[k] = k + 1 < K ? s[k + 1] : ldf(x, b * xs + d);
+    wk[k] = w[d * K + k];
+  }
   float acc = bias ? bias[d] : 0.f;
-  for (int k = 0; k < K; k++) acc = fmaf(w[d * K + k], s[k], acc);
+#pragma unroll
+  for (int k = 0; k < K; k++) {
+    s[k] = v[k];
+    acc = fmaf(wk[k], v[k], acc);
+  }
   stf(out, i, silu ? silu_(acc) : acc);
 }
 
@@ -544,8 +601,21 @@ MAMBA_OP(cuda, rmsnormForward) {
   float* rstd = arg_dev<float>(info, 5, "rmsnormForward rstd", Tn);
   if (Tn == 0) return env.Undefined();
   const unsigned grid = (unsigned)((Tn + 7) / 8);
-  BY_DTYPE(dt,
-           (rms_fwd<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps)));
+  by_dtype(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto launch = [&](auto vpl) {
+      rms_fwd<T, decltype(vpl)::value>
+          <<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps);
+    };
+    if (D <= 32 * 8)
+      launch(std::integral_constant<int, 8>{});
+    else if (D <= 32 * 16)
+      launch(std::integral_constant<int, 16>{});
+    else if (D <= 32 * 32)
+      launch(std::integral_constant<int, 32>{});
+    else
+      launch(std::integral_constant<int, 0>{});
+  });
   check_launch(env, "rmsnormForward");
   return env.Undefined();
 }
@@ -635,7 +705,10 @@ void run_conv_step(const ArgObject& a) {
   a.finish();
   if (c.B * c.D == 0) return;
   const unsigned grid = (unsigned)((c.B * c.D + TPB - 1) / TPB);
-  conv_step<T><<<grid, TPB, 0, cuda_stream()>>>(st, c.x, c.xStride, c.w, c.bias, out, (int)c.B, c.D, (int)c.K, c.silu);
+  with_1_to_8((int)c.K, [&](auto kc) {
+    conv_step<T, decltype(kc)::value>
+        <<<grid, TPB, 0, cuda_stream()>>>(st, c.x, c.xStride, c.w, c.bias, out, (int)c.B, c.D, c.silu);
+  });
   check_launch(a.env(), "conv1dStep");
 }
 

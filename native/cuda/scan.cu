@@ -313,6 +313,112 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
     for (int n = 0; n < p.N; n++) last[((int64_t)b * p.D + d) * p.N + n] = h[n];
 }
 
+// ---- forward in one pass, when the channels alone fill the GPU ---------------------------------------------
+// B * D large (a prefill of 16 x 8192 at d_inner 1536, scoring 128 windows): no chunks, so one exp per (t, d, n)
+// instead of chunk_state's and scan_out's two. Four threads share a channel (warp q of a block holds states
+// q NS/4 .. (q+1) NS/4 - 1 of the block's 32 channels), so a block of 32 channels has 4 warps; softplus, the gate
+// and the output are computed once per (t, d) by the whole block on a staged tile rather than by each of the four.
+// Per tile of SP_TILE steps: the tile's inputs (loaded into registers while the last tile was scanned) go to shared
+// memory as dt, dt u, u and SiLU(z); each warp scans its states and leaves C.h partial sums; the block adds them.
+constexpr int SP_CH = 32, SP_LANES = 4, SP_NT = SP_CH * SP_LANES, SP_TILE = 32;
+constexpr int SP_PER = SP_TILE * SP_CH / SP_NT;  // (t, channel) elements per thread of a tile: 8
+// blocks per SM of the one-pass forward below which the chunked passes serve (too few warps to hide latency)
+constexpr int SP_MIN_BLOCKS_PER_SM = 4;
+
+template <class T, int NS>
+__global__ void __launch_bounds__(SP_NT) scan_fwd_single(ScanP<T> p, T* __restrict__ y, float* __restrict__ last) {
+  constexpr int NL = NS / SP_LANES;          // states per thread
+  constexpr int BCE = SP_TILE * NS / SP_NT;  // B (and C) elements of a tile per thread
+  static_assert(NS % SP_LANES == 0 && (SP_TILE * NS) % SP_NT == 0, "tile shapes");
+  __shared__ float sB[SP_TILE][NS], sC[SP_TILE][NS];
+  __shared__ float sdt[SP_TILE][SP_CH], sxu[SP_TILE][SP_CH], su[SP_TILE][SP_CH], sg[SP_TILE][SP_CH];
+  __shared__ float spart[SP_LANES][SP_TILE][SP_CH];
+  const int tid = threadIdx.x, c = tid % SP_CH, q = tid / SP_CH;
+  const int d0 = blockIdx.x * SP_CH, b = blockIdx.y;
+  const int dc = min(d0 + c, p.D - 1);  // this thread's channel in the cooperative phases (clamped)
+  const bool cvalid = d0 + c < p.D;
+  const int64_t rb = (int64_t)b * p.L;
+  float A2[NL], h[NL];
+#pragma unroll
+  for (int i = 0; i < NL; i++) {
+    const int n = q * NL + i;
+    A2[i] = n < p.N ? p.A[(int64_t)dc * p.N + n] * LOG2E : 0.f;
+    h[i] = 0.f;
+  }
+  const float bias = p.dbias ? p.dbias[dc] : 0.f, Dsk = p.Dskip ? p.Dskip[dc] : 0.f;
+  // the registers a tile's inputs travel in: element k of this thread is step tid / SP_CH + k (SP_NT / SP_CH) of
+  // channel c; B/C element e = tid + k SP_NT is (step e / NS, state e % NS)
+  float rd[SP_PER], ru[SP_PER], rz[SP_PER], rB[BCE], rC[BCE];
+  const auto load = [&](int ts) {
+#pragma unroll
+    for (int k = 0; k < SP_PER; k++) {
+      const int t = q + k * SP_LANES;
+      const int64_t r = rb + min(ts + t, p.L - 1);
+      rd[k] = ldf(p.delta, r * p.D + dc);
+      ru[k] = ldf(p.u, r * p.D + dc);
+      rz[k] = p.z ? ldf(p.z, r * p.zs + dc) : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < BCE; k++) {
+      const int e = tid + k * SP_NT, t = e / NS, n = e % NS;
+      const int64_t r = rb + min(ts + t, p.L - 1);
+      const int nn = min(n, p.N - 1);
+      rB[k] = n < p.N ? ldf(p.Bm, r * p.bcs + nn) : 0.f;
+      rC[k] = n < p.N ? ldf(p.Cm, r * p.bcs + nn) : 0.f;
+    }
+  };
+  load(0);
+  for (int ts = 0; ts < p.L; ts += SP_TILE) {
+    const int nt = min(SP_TILE, p.L - ts);
+#pragma unroll
+    for (int k = 0; k < SP_PER; k++) {
+      const int t = q + k * SP_LANES;
+      const float dt = dt_of(rd[k] + bias, p.softplus);
+      sdt[t][c] = dt;
+      sxu[t][c] = dt * ru[k];
+      su[t][c] = ru[k];
+      sg[t][c] = p.z ? rz[k] * sigmoidf_(rz[k]) : 1.f;
+    }
+#pragma unroll
+    for (int k = 0; k < BCE; k++) {
+      const int e = tid + k * SP_NT;
+      sB[e / NS][e % NS] = rB[k];
+      sC[e / NS][e % NS] = rC[k];
+    }
+    __syncthreads();
+    if (ts + SP_TILE < p.L) load(ts + SP_TILE);  // in flight while this tile is scanned
+    for (int t = 0; t < nt; t++) {
+      const float dt = sdt[t][c], xu = sxu[t][c];
+      float acc = 0.f;
+#pragma unroll
+      for (int i = 0; i < NL; i++) {
+        h[i] = fmaf(exp2f(dt * A2[i]), h[i], xu * sB[t][q * NL + i]);
+        acc = fmaf(sC[t][q * NL + i], h[i], acc);
+      }
+      spart[q][t][c] = acc;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < SP_PER; k++) {
+      const int t = q + k * SP_LANES;
+      if (t < nt && cvalid) {
+        float acc = Dsk * su[t][c];
+#pragma unroll
+        for (int l = 0; l < SP_LANES; l++) acc += spart[l][t][c];
+        stf(y, (rb + ts + t) * p.D + d0 + c, acc * sg[t][c]);
+      }
+    }
+    __syncthreads();  // the next tile rewrites the shared arrays
+  }
+  if (last && cvalid) {
+#pragma unroll
+    for (int i = 0; i < NL; i++) {
+      const int n = q * NL + i;
+      if (n < p.N) last[((int64_t)b * p.D + d0 + c) * p.N + n] = h[i];
+    }
+  }
+}
+
 // ---- backward main pass ----------------------------------------------------------------------------
 template <class T>
 struct ScanG {
@@ -731,6 +837,12 @@ int chunk_len(const Shape& s, int cap) {
 // run faster, best with the block count a whole number of FWD_WAVES "waves" (blocks resident on all SMs at once,
 // from the output pass's occupancy; the sweep over wave counts is in bench/README.md, stop 9). Short sequences
 // keep chunk_len's rule: chunks under 1024 steps would make the sequential combine over chunks the longer part.
+// Whether the one-pass forward fills the GPU at this shape.
+bool one_pass_forward(const Shape& s) {
+  const int64_t blocks = (int64_t)s.B * ((s.D + SP_CH - 1) / SP_CH);
+  return s.B <= 65535 && blocks >= (int64_t)SP_MIN_BLOCKS_PER_SM * sm_count();
+}
+
 constexpr int64_t FWD_WAVES = 8;
 template <class T, int NS>
 int forward_chunks(const Shape& s) {
@@ -750,11 +862,17 @@ int forward_chunks(const Shape& s) {
 
 template <class T, int NS>
 void launch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
-  // channel blocks vary fastest: blocks that run together read neighbouring columns of the same rows
-  const dim3 grid((p.D + NT - 1) / NT, p.nchunk, p.B);
   cudaStream_t st = cuda_stream();
   Prof prof;
   prof.mark("start");
+  if (p.nchunk == 0) {  // the one-pass forward (run_forward chose it)
+    scan_fwd_single<T, NS><<<dim3((p.D + SP_CH - 1) / SP_CH, p.B), SP_NT, 0, st>>>(p, y, last);
+    check_launch(env, "scan one-pass forward");
+    prof.mark("one_pass");
+    return;
+  }
+  // channel blocks vary fastest: blocks that run together read neighbouring columns of the same rows
+  const dim3 grid((p.D + NT - 1) / NT, p.nchunk, p.B);
   if (p.nchunk > 1) {
     chunk_state<T, NS><<<grid, NT, 0, st>>>(p);
     check_launch(env, "scan chunk_state");
@@ -868,6 +986,12 @@ void run_forward(const ArgObject& a) {
   if (s.L == 0) {
     if (last)
       cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
+    return;
+  }
+  if (one_pass_forward(s)) {
+    p.Lc = s.L;
+    p.nchunk = 0;  // launch_fwd: the one-pass kernel
+    dispatch_fwd<T>(env, p, y, last);
     return;
   }
   {

@@ -72,19 +72,20 @@ DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
 
 template <class Act, class Par>
 struct DecodeSsmArgs {
-  const Par* xPart;
+  const Par* xPart;  // decodeIn's partial sums [P, B, J], or
+  const Act* xProj;  // x_proj itself [B, J] (a product of the unfused step); exactly one of the two is given
   const Act* xc;
-  const Act* z;
+  const Act* z;  // rows of zStride (z may be the second half of xz, [B, 2E])
   const Act* Wdt;
   const Par* dtBias;
   const Par* A;
   const Par* Dskip;
   Par* ssmState;
   Act* y;
-  int64_t B, E, R, N;
+  int64_t B, E, R, N, zStride;
 };
 
-// Fields xPart, xc, z, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N.
+// Fields xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N.
 template <class Act, class Par, class Fetch>
 DecodeSsmArgs<Act, Par> read_decode_ssm(const ArgObject& a, const Fetch& f) {
   DecodeSsmArgs<Act, Par> r{};
@@ -94,9 +95,13 @@ DecodeSsmArgs<Act, Par> read_decode_ssm(const ArgObject& a, const Fetch& f) {
   r.N = a.integer("N");
   a.require(r.E >= 1 && r.R >= 1 && r.N >= 1, "E, R and N must be >= 1");
   const int64_t B = r.B, E = r.E, R = r.R, N = r.N, J = R + 2 * N;
-  r.xPart = f.template get<const Par>(a, "xPart", decode_parts(E) * B * J);
+  a.require(a.has("xPart") != a.has("xProj"), "give exactly one of xPart (partial sums) and xProj");
+  r.xPart = f.template opt<const Par>(a, "xPart", decode_parts(E) * B * J);
+  r.xProj = f.template opt<const Act>(a, "xProj", B * J);
   r.xc = f.template get<const Act>(a, "xc", B * E);
-  r.z = f.template get<const Act>(a, "z", B * E);
+  r.zStride = a.has("zStride") ? a.integer("zStride") : E;
+  a.require(r.zStride >= E, "zStride " + std::to_string(r.zStride) + " is smaller than E = " + std::to_string(E));
+  r.z = f.template get<const Act>(a, "z", strided_span(B, r.zStride, E));
   r.Wdt = f.template get<const Act>(a, "Wdt", E * R);
   r.dtBias = f.template opt<const Par>(a, "dtBias", E);
   r.A = f.template get<const Par>(a, "A", E * N);

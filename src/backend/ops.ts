@@ -740,14 +740,16 @@ export function decodeIn(
 }
 
 /**
- * Second op of the fused step: x_proj = the sum of decodeIn's partials -> dtIn [R], B [N], C [N] per sequence;
- * dt = softplus(dtIn Wdt^T + dtBias); ssmState = exp(dt A) ssmState + dt B xc (in place, [B, E, N]);
- * y = (C . ssmState + Dskip xc) * SiLU(z). xc, z, Wdt, y are activations; A = -exp(A_log) [E, N].
+ * Second op of the fused step, and the scan step of the unfused one: x_proj -> dtIn [R], B [N], C [N] per sequence,
+ * given either as decodeIn's partial sums (`{ parts }`, [P, B, R + 2N], parameter dtype) or whole (`{ proj }`, [B,
+ * R + 2N], an activation: the product of the unfused step); dt = softplus(dtIn Wdt^T + dtBias); ssmState =
+ * exp(dt A) ssmState + dt B xc (in place, [B, E, N]); y = (C . ssmState + Dskip xc) * SiLU(z). xc, z (may be the
+ * gate columns of xz), Wdt, y are activations; A = -exp(A_log) [E, N].
  */
 export function decodeSsm(
-  xPart: Tensor,
+  x: { parts: Tensor } | { proj: Tensor },
   xc: Tensor,
-  z: Tensor,
+  z: Strided,
   Wdt: Tensor,
   dtBias: Tensor | null,
   A: Tensor,
@@ -762,20 +764,25 @@ export function decodeSsm(
   if (E === 0 || xc.numel % E !== 0) throw new TensorError(`${name}: xc ${shapeStr(xc)} is not [B, ${E}]`);
   const B = xc.numel / E;
   decodeBatch(name, B);
-  needNumel(z, B * E, name, 'z');
+  const zs = strided(z, B, E, name, 'z');
   needNumel(y, B * E, name, 'y');
   needNumel(ssmState, B * E * N, name, 'ssmState');
   if (dtBias) needNumel(dtBias, E, name, 'dtBias');
   if (Dskip) needNumel(Dskip, E, name, 'Dskip');
-  needNumel(xPart, decodeParts(E) * B * (R + 2 * N), name, `xPart [${decodeParts(E)}, ${B}, ${R + 2 * N}]`);
-  const { dev, dtype } = floatCall(name, [xc, z, Wdt, y], [xPart, dtBias, A, Dskip, ssmState]);
+  const J = R + 2 * N;
+  const parts = 'parts' in x ? x.parts : null,
+    proj = 'proj' in x ? x.proj : null;
+  if (parts) needNumel(parts, decodeParts(E) * B * J, name, `xPart [${decodeParts(E)}, ${B}, ${J}]`);
+  if (proj) needNumel(proj, B * J, name, `xProj [${B}, ${J}]`);
+  const { dev, dtype } = floatCall(name, [xc, stridedBase(z), Wdt, y, proj], [parts, dtBias, A, Dskip, ssmState]);
   kernel(
     dev,
     name,
   )({
-    xPart: xPart.storage,
+    ...(parts ? { xPart: parts.storage } : { xProj: proj!.storage }),
     xc: xc.storage,
-    z: z.storage,
+    z: zs.arr,
+    zStride: zs.stride,
     Wdt: Wdt.storage,
     dtBias: nullableStorage(dtBias),
     A: A.storage,

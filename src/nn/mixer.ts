@@ -22,7 +22,6 @@ import {
   negExp,
   selectiveScanBackward,
   selectiveScanForward,
-  selectiveScanStep,
   type ScanArgs,
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
@@ -160,21 +159,18 @@ interface MixerGradViews {
 
 /** The buffers of one decoding step over B sequences (the unfused step and the fused one share them). */
 class MixerStepBuffers {
+  /** unfused step: in_proj's output [B, 2E] and x_proj's [B, R + 2N] */
   readonly xz: GrowBuffer;
+  readonly xProj: GrowBuffer;
   readonly xc: GrowBuffer;
-  readonly dtIn: GrowBuffer;
-  readonly bc: GrowBuffer;
-  readonly delta: GrowBuffer;
   readonly y: GrowBuffer;
   /** fused step: the gate, and x_proj as decodeIn's partial sums [decodeParts(E), B, R + 2N] (parameter dtype) */
   readonly z: GrowBuffer;
   readonly xPart: GrowBuffer;
   constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
     this.xz = ws.buffer();
+    this.xProj = ws.buffer();
     this.xc = ws.buffer();
-    this.dtIn = ws.buffer();
-    this.bc = ws.buffer();
-    this.delta = ws.buffer();
     this.y = ws.buffer();
     this.z = ws.buffer();
     this.xPart = ws.buffer(paramDtype);
@@ -474,7 +470,10 @@ export class MambaMixer {
 
   #convFillOut: GrowBuffer | null = null;
 
-  /** One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. */
+  /**
+   * One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. The three products run on
+   * cuBLAS (tensor cores at large batches); dt_proj, the state update and the gate are one decodeSsm.
+   */
   step(x: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const B = cache.ssm.shape[0]!;
@@ -482,17 +481,22 @@ export class MambaMixer {
     const sb = this.#stepBuffers(ws);
     const xz = sb.xz.take([B, 2 * E]);
     const xc = sb.xc.take([B, E]);
-    const dtIn = sb.dtIn.take([B, R]);
-    const bc = sb.bc.take([B, 2 * N]);
-    const delta = sb.delta.take([B, E]);
+    const xProj = sb.xProj.take([B, R + 2 * N]);
     const y = sb.y.take([B, E]);
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dStep(cache.conv, columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, true);
-    const w = this.#xProjRows();
-    gemm(xc, w.wdt, dtIn, { transB: true });
-    gemm(xc, w.wbc, bc, { transB: true });
-    gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
-    selectiveScanStep(cache.ssm, this.#scanArgs(xz, xc, delta, bc, B, 1), y);
+    gemm(xc, mmWeight(this.xProj), xProj, { transB: true });
+    decodeSsm(
+      { proj: xProj },
+      xc,
+      columns(xz, E, E),
+      mmWeight(this.dtProjWeight),
+      this.dtProjBias.value,
+      this.#A,
+      this.Dskip.value,
+      cache.ssm,
+      y,
+    );
     gemm(y, mmWeight(this.outProj), out, { transB: true });
   }
 
@@ -549,7 +553,7 @@ export class MambaMixer {
       xPart,
     );
     decodeSsm(
-      xPart,
+      { parts: xPart },
       xc,
       z,
       mmWeight(this.dtProjWeight),

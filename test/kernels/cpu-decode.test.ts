@@ -1,5 +1,5 @@
 // The fused decoding ops (decodeIn, decodeSsm, decodeOut) through their CPU twins, composed over a block,
-// against the unfused CPU step (RMSNorm, in_proj, conv1dStep, x_proj, dt_proj, selectiveScanStep, out_proj)
+// against the unfused CPU step (RMSNorm, in_proj, conv1dStep, x_proj, decodeSsm on the whole x_proj, out_proj)
 // on awkward sizes, several steps in a row from random states; and the wrappers' argument checks.
 import { describe, expect, it } from 'vitest';
 import {
@@ -176,8 +176,31 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     const h = t([2, D]);
     expect(args(2, { hIn: h, rOut: h })).toThrow(/rOut must not be hIn or rIn/);
     expect(() =>
-      decodeSsm(t([1, 2, J]), t([2, E]), t([2, E]), t([E, R]), t([E]), t([E + 1, N]), t([E]), t([2, E, N]), t([2, E])),
+      decodeSsm(
+        { parts: t([1, 2, J]) },
+        t([2, E]),
+        t([2, E]),
+        t([E, R]),
+        t([E]),
+        t([E + 1, N]),
+        t([E]),
+        t([2, E, N]),
+        t([2, E]),
+      ),
     ).toThrow(/A must be \[16, N\]/);
+    expect(() =>
+      decodeSsm(
+        { proj: t([2, J + 1]) },
+        t([2, E]),
+        t([2, E]),
+        t([E, R]),
+        t([E]),
+        t([E, N]),
+        t([E]),
+        t([2, E, N]),
+        t([2, E]),
+      ),
+    ).toThrow(/xProj \[2, 10\] must hold 20 elements, got \[2, 11\]/);
     expect(() => decodeOut(t([2, E]), t([D, E]), t([3, D]))).toThrow(/hOut must hold 16 elements/);
     expect(() => decodeOut(t([2, E + 1]), t([D, E]), t([2, D]))).toThrow(/y \[2, 17\] is not \[B, 16\]/);
     // what the CUDA kernels take: larger d_state or batch fall back to the unfused step

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   Tensor,
   bf16BitsToF32,
+  columns,
   cudaAvailable,
   decodeIn,
   decodeOut,
@@ -144,7 +145,7 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
           h0 = f32(B * E * N, 0.5);
         const gs = { state: gpu(h0, [B, E, N]), y: gpu(new Float64Array(B * E), [B, E], dt) };
         decodeSsm(
-          gpu(xPart, [P, B, J]),
+          { parts: gpu(xPart, [P, B, J]) },
           gpu(xc, [B, E], dt),
           gpu(z, [B, E], dt),
           gpu(Wdt, [E, R], dt),
@@ -156,7 +157,7 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
         );
         const cs = { state: cpu(h0, [B, E, N]), y: cpu(new Float64Array(B * E), [B, E]) };
         decodeSsm(
-          cpu(xPart, [P, B, J]),
+          { parts: cpu(xPart, [P, B, J]) },
           cpu(xc, [B, E]),
           cpu(z, [B, E]),
           cpu(Wdt, [E, R]),
@@ -168,6 +169,35 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
         );
         close('decodeSsm state', gs.state.toFloat64(), cs.state.toFloat64(), tol);
         close('decodeSsm y', gs.y.toFloat64(), cs.y.toFloat64(), tol);
+        // the unfused step's form: x_proj whole in the activation dtype, z the gate columns of xz [B, 2E]
+        const xProj = act(B * J, 0.3),
+          xz = act(B * 2 * E);
+        const gp = { state: gpu(h0, [B, E, N]), y: gpu(new Float64Array(B * E), [B, E], dt) };
+        decodeSsm(
+          { proj: gpu(xProj, [B, J], dt) },
+          gpu(xc, [B, E], dt),
+          columns(gpu(xz, [B, 2 * E], dt), E, E),
+          gpu(Wdt, [E, R], dt),
+          gpu(dtBias, [E]),
+          gpu(A, [E, N]),
+          gpu(Dskip, [E]),
+          gp.state,
+          gp.y,
+        );
+        const cp = { state: cpu(h0, [B, E, N]), y: cpu(new Float64Array(B * E), [B, E]) };
+        decodeSsm(
+          { proj: cpu(xProj, [B, J]) },
+          cpu(xc, [B, E]),
+          columns(cpu(xz, [B, 2 * E]), E, E),
+          cpu(Wdt, [E, R]),
+          cpu(dtBias, [E]),
+          cpu(A, [E, N]),
+          cpu(Dskip, [E]),
+          cp.state,
+          cp.y,
+        );
+        close('decodeSsm (xProj, strided z) state', gp.state.toFloat64(), cp.state.toFloat64(), tol);
+        close('decodeSsm (xProj, strided z) y', gp.y.toFloat64(), cp.y.toFloat64(), tol);
         // decodeOut
         const y = act(B * E),
           Wout = act(D * E, 1 / Math.sqrt(E));
@@ -187,7 +217,17 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
       N = 17,
       J = R + 2 * N;
     expect(() =>
-      decodeSsm(t([1, 1, J]), t([1, E]), t([1, E]), t([E, R]), t([E]), t([E, N]), t([E]), t([1, E, N]), t([1, E])),
+      decodeSsm(
+        { parts: t([1, 1, J]) },
+        t([1, E]),
+        t([1, E]),
+        t([E, R]),
+        t([E]),
+        t([E, N]),
+        t([E]),
+        t([1, E, N]),
+        t([1, E]),
+      ),
     ).toThrow(/d_state N of 1\.\.16, got 17/);
     const D = 8,
       K = 9;

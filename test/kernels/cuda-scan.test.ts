@@ -371,6 +371,20 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       1e-4,
     ],
     ['bf16 storage, every option', { B: 2, L: 777, D: 33, N: 16, R: 2, ...full }, 'bf16', 1e-2],
+    // B x ceil(D / 32) blocks of 32 channels past 4 per SM (1,100 at least; an H200 has 132 SMs): the one-pass forward
+    ['one-pass forward, every option, f32', { B: 400, L: 45, D: 70, N: 16, R: 3, ...full }, 'f32', 1e-4],
+    [
+      'one-pass forward, N = 5, softplus and gate off, bf16',
+      { B: 1100, L: 33, D: 20, N: 5, R: 2, softplus: false, bias: true, skip: true, gate: false },
+      'bf16',
+      1e-2,
+    ],
+    [
+      'one-pass forward, L = 1, N = 4, f32',
+      { B: 1100, L: 1, D: 8, N: 4, R: 0, softplus: true, bias: false, skip: false, gate: true },
+      'f32',
+      1e-4,
+    ],
   ];
   for (const [name, c, dt, tol] of cases) {
     it(`forward and backward: ${name} (B=${c.B} L=${c.L} D=${c.D} N=${c.N})`, () => {

@@ -79,13 +79,26 @@ describe.skipIf(!cudaAvailable())('model on CUDA vs CPU', () => {
     const b = { ...batch(4, 50, 5), labels: Int32Array.from([0, 1, 2, 1]) };
     expect(relErr(gpu.forwardBackward(b).logits, cpu.forwardBackward(b).logits)).toBeLessThan(1e-4);
     const lm = MambaLM.create(cfg, { seed: 6, device: 'cuda' });
-    const L = 12,
-      toks = batch(1, L, 7).inputs;
-    const par = lm.logits(toks, 1, L);
     const Vp = derived(cfg).paddedVocab;
-    const dec = new Decoder(lm, 1);
-    const got: number[] = Array.from(dec.prefill(toks.subarray(0, 5), 5));
-    for (let t = 5; t < L; t++) got.push(...dec.step(Int32Array.of(toks[t]!)));
-    expect(relErr(got, Array.from(par.subarray(4 * Vp)))).toBeLessThan(1e-4);
+    // B = 1 takes the fused step, B = 12 the unfused one (cuBLAS products and decodeSsm on x_proj)
+    for (const B of [1, 12]) {
+      const L = 12,
+        P = 5,
+        toks = batch(B, L, 7 + B).inputs;
+      const par = lm.logits(toks, B, L);
+      const dec = new Decoder(lm, B);
+      const prompt = Int32Array.from({ length: B * P }, (_, i) => toks[Math.floor(i / P) * L + (i % P)]!);
+      // got[t][b]: the logits of sequence b after its token t, from the prefill (t = P - 1) and the steps
+      const got: Float64Array[] = [dec.prefill(prompt, P)];
+      for (let t = P; t < L; t++) got.push(dec.step(Int32Array.from({ length: B }, (_, b) => toks[b * L + t]!)));
+      const want: number[] = [],
+        have: number[] = [];
+      for (let b = 0; b < B; b++)
+        for (let t = P - 1; t < L; t++) {
+          want.push(...par.subarray((b * L + t) * Vp, (b * L + t + 1) * Vp));
+          have.push(...got[t - P + 1]!.subarray(b * Vp, (b + 1) * Vp));
+        }
+      expect(relErr(have, want), `B = ${B}`).toBeLessThan(1e-4);
+    }
   });
 });
