@@ -858,6 +858,8 @@ export function sampleTokens(
 /**
  * losses[t] = logsumexp(logits[t]) - logits[t, target] (0 where target == ignoreIndex);
  * dLogits (if given) = gradScale * (softmax - onehot), zero rows where ignored. Targets out of range: RangeError.
+ * `checkTargets` false (callers that checked the targets on the host): on CUDA the op then does not read the range
+ * check back, so it does not wait for the GPU (a target out of range gets a NaN loss there).
  */
 export function crossEntropyForward(
   logits: Tensor,
@@ -866,6 +868,7 @@ export function crossEntropyForward(
   dLogits: Tensor | null,
   gradScale: number,
   ignoreIndex = -1,
+  checkTargets = true,
 ): void {
   const name = 'crossEntropyForward';
   needI32(targets, name);
@@ -884,6 +887,7 @@ export function crossEntropyForward(
     V,
     gradScale,
     ignoreIndex,
+    checkTargets,
   ]);
 }
 

@@ -438,20 +438,22 @@ export class MambaLM extends ModelBase {
         );
       if (v >= 0) count++;
     }
-    this.refreshHalf();
-    const ids = this.backbone.uploadIds(batch.inputs);
-    const h = this.backbone.forward(ids, batch.B, batch.L, { grad });
-    const V = derived(this.config).paddedVocab;
-    const logits = this.ws.get('logits', [T, V]);
-    this.head.forward(h, logits);
+    // the targets go up before the forward is queued: an upload waits for the work queued before it, so after the
+    // forward it would make launchTokenLosses wait for the whole pass. Negative targets (any) are ignored: map them to
+    // -1, the kernel's ignore index
     const targets = this.ws.get('targets', [T], 'i32');
-    // negative targets (any) are ignored: map them to -1, the kernel's ignore index
     targets.copyFrom(
       Tensor.from(
         batch.targets.map((v) => (v < 0 ? -1 : v)),
         [T],
       ),
     );
+    this.refreshHalf();
+    const ids = this.backbone.uploadIds(batch.inputs);
+    const h = this.backbone.forward(ids, batch.B, batch.L, { grad });
+    const V = derived(this.config).paddedVocab;
+    const logits = this.ws.get('logits', [T, V]);
+    this.head.forward(h, logits);
     return { logits, targets, count, T };
   }
 
@@ -527,7 +529,8 @@ export class MambaLM extends ModelBase {
   #tokenLosses(batch: LMBatch): { logits: Tensor; losses: Tensor; count: number; T: number } {
     const { logits, targets, count, T } = this.#logits(batch, false);
     const losses = this.ws.get('losses', [T], this.ctx.dtype);
-    crossEntropyForward(logits, targets, losses, null, 1, -1);
+    // #logits checked the targets on the host: no read-back, so launchTokenLosses does not wait for the forward
+    crossEntropyForward(logits, targets, losses, null, 1, -1, false);
     return { logits, losses, count, T };
   }
 }
