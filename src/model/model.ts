@@ -424,11 +424,17 @@ export class MambaLM extends ModelBase {
     return [...this.backbone.parameters(), ...this.head.parameters()];
   }
 
+  #hostTargets = new Int32Array(0);
+
   #logits(batch: LMBatch, grad: boolean): { logits: Tensor; targets: Tensor; count: number; T: number } {
     checkBatch(batch.inputs, batch.B, batch.L, this.config.vocab_size);
     const T = batch.B * batch.L;
     if (batch.targets.length !== T)
       throw new ModelError(`batch: targets hold ${batch.targets.length} tokens, expected ${T}`);
+    // checked, counted and mapped in one pass into a kept host buffer: negative targets (any) are ignored, as -1,
+    // the kernel's ignore index
+    if (this.#hostTargets.length !== T) this.#hostTargets = new Int32Array(T);
+    const mapped = this.#hostTargets;
     let count = 0;
     for (let i = 0; i < T; i++) {
       const v = batch.targets[i]!;
@@ -437,17 +443,12 @@ export class MambaLM extends ModelBase {
           `batch: target ${v} at position ${i} is outside the vocabulary 0..${this.config.vocab_size - 1}`,
         );
       if (v >= 0) count++;
+      mapped[i] = v < 0 ? -1 : v;
     }
     // the targets go up before the forward is queued: an upload waits for the work queued before it, so after the
-    // forward it would make launchTokenLosses wait for the whole pass. Negative targets (any) are ignored: map them to
-    // -1, the kernel's ignore index
+    // forward it would make launchTokenLosses wait for the whole pass
     const targets = this.ws.get('targets', [T], 'i32');
-    targets.copyFrom(
-      Tensor.from(
-        batch.targets.map((v) => (v < 0 ? -1 : v)),
-        [T],
-      ),
-    );
+    targets.copyFrom(Tensor.from(mapped, [T]));
     this.refreshHalf();
     const ids = this.backbone.uploadIds(batch.inputs);
     const h = this.backbone.forward(ids, batch.B, batch.L, { grad });
