@@ -11,7 +11,8 @@
 // the whole 21.6 Mbp Hsap row. --fasta FILE: the genome scored whole (GPU) or in part (CPU); without either, G27
 // repeated 13 times (21.5 Mbp) on a GPU, G27 itself on the CPU. On a GPU a prefill row follows: the prefill of
 // generation (backbone.prefill, 16 x 8,192 tokens, 130m shape, bf16) beside the training forward of that shape
-// (--no-prefill skips it). --out DIR also writes workflows-<device>.{json,md} there.
+// (--no-prefill skips it). --out DIR also writes workflows-<device>.{json,md} there. --score-batch-tokens N passes
+// --batch-tokens N to score (tokens per forward pass).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,8 @@ const { values: o } = parseArgs({
     preset: { type: 'string', default: 'small' },
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    // tokens per forward pass of score (default: the command's own, 2^23 on an H200); e.g. 4194304
+    'score-batch-tokens': { type: 'string' },
   },
 });
 const device = resolveDevice(o.device);
@@ -133,6 +136,7 @@ const rows = [];
     region,
     '--context',
     String(N),
+    ...(o['score-batch-tokens'] ? ['--batch-tokens', o['score-batch-tokens']] : []),
     '-o',
     join(tmp, 'score.bedGraph'),
   ]);
