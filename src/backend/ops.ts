@@ -623,7 +623,7 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   kernel(dev, name)(args);
 }
 
-// ---- fused decoding step (small batches): three kernels per block instead of eight; native/cuda/decode.cu ----
+// ---- fused decoding step (small batches): three kernels per block instead of six; native/cuda/decode.cu ----
 
 /** Partial sums decodeIn leaves for decodeSsm: ceil(E / limits.decodeChunk) (native/src/decode.h). */
 export function decodeParts(E: number): number {
