@@ -1,7 +1,7 @@
 // CPU twins of the fused decoding ops (native/cuda/decode.cu): the same math and arguments in plain
-// loops, double accumulation, for the tests (CPU decoding itself keeps the unfused step). The x_proj partial
-// sums cover the same runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by
-// partial.
+// loops, double accumulation. decodeIn and decodeOut serve the tests (CPU decoding takes the unfused step);
+// decodeSsm on x_proj whole (xProj) is that unfused step's scan step. The x_proj partial sums cover the same
+// runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by partial.
 #include <cmath>
 #include "common.h"
 #include "../src/decode_args.h"

@@ -365,7 +365,7 @@ template <class T>
 void forward_op(const Napi::CallbackInfo& info) {
   const ArgObject a(info, 0, "selectiveScanForward");
   const ArrayFetch f;
-  const Scan<T> s = scan_of(read_scan_inputs<T, T>(a, f, false));
+  const Scan<T> s = scan_of(read_scan_inputs<T, T>(a, f));
   T* y = f.get<T>(a, "y", s.B * s.L * s.D);
   T* last = f.opt<T>(a, "lastState", s.B * s.D * s.N);
   check_cpu_dtype<T>(a);
@@ -377,7 +377,7 @@ template <class T>
 void backward_op(const Napi::CallbackInfo& info) {
   const ArgObject a(info, 0, "selectiveScanBackward");
   const ArrayFetch f;
-  const ScanInputs<T, T> in = read_scan_inputs<T, T>(a, f, false);
+  const ScanInputs<T, T> in = read_scan_inputs<T, T>(a, f);
   const ScanGradients<T, T> g = read_scan_gradients<T, T>(a, f, in);
   check_cpu_dtype<T>(a);
   a.finish();
@@ -385,49 +385,11 @@ void backward_op(const Napi::CallbackInfo& info) {
   scan_backward(scan_of(in), g.dy, g.du, g.ddelta, g.dA, g.dB, g.dC, g.dDskip, g.dDeltaBias, g.dz);
 }
 
-template <class T>
-void step_op(const Napi::CallbackInfo& info) {
-  const ArgObject a(info, 0, "selectiveScanStep");
-  const ArrayFetch f;
-  const Scan<T> s = scan_of(read_scan_inputs<T, T>(a, f, true));
-  const int64_t B = s.B, D = s.D, N = s.N;
-  const bool sp = s.sp;
-  T* state = f.get<T>(a, "state", B * D * N);
-  T* y = f.get<T>(a, "y", B * D);
-  check_cpu_dtype<T>(a);
-  a.finish();
-  parallel_for(
-      B * D,
-      [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      const int64_t b = i / D, d = i % D;
-      T dt = s.delta[i] + (s.dbias ? s.dbias[d] : T(0));
-      if (sp) dt = vsoftplus(dt);
-      const T uv = s.u[i];
-      const T* Br = s.Bm + b * s.bcs;
-      const T* Cr = s.Cm + b * s.bcs;
-      T* h = state + i * N;
-      T acc = s.Dskip ? s.Dskip[d] * uv : T(0);
-      for (int64_t n = 0; n < N; n++) {
-        h[n] = vexp(dt * s.A[d * N + n]) * h[n] + dt * uv * Br[n];
-        acc += h[n] * Cr[n];
-      }
-      if (s.z) {
-        const T zv = s.z[b * s.zs + d];
-        acc *= zv * vsigmoid(zv);
-      }
-      y[i] = acc;
-    }
-      },
-      256);
-}
-
 }  // namespace
 }  // namespace mamba
 
-// cpu.selectiveScanForward / selectiveScanBackward / selectiveScanStep({ ...fields }): one argument object each,
-// fields in native/KERNELS.md; Float64Array fields run the double kernels.
-MAMBA_OP(cpu, selectiveScanForward){MAMBA_DISPATCH_FIELD("u", forward_op)} MAMBA_OP(cpu, selectiveScanBackward){
-    MAMBA_DISPATCH_FIELD("u", backward_op)} MAMBA_OP(cpu, selectiveScanStep) {
-  MAMBA_DISPATCH_FIELD("u", step_op)
+// cpu.selectiveScanForward / selectiveScanBackward({ ...fields }): one argument object each, fields in
+// native/KERNELS.md; Float64Array fields run the double kernels.
+MAMBA_OP(cpu, selectiveScanForward){MAMBA_DISPATCH_FIELD("u", forward_op)} MAMBA_OP(cpu, selectiveScanBackward) {
+  MAMBA_DISPATCH_FIELD("u", backward_op)
 }

@@ -754,31 +754,6 @@ __global__ void write_dbc(const float* dBC, T* dB, T* dC, int64_t bcs, int64_t T
   }
 }
 
-// ---- one recurrent step (generation) ----------------------------------------------------------------
-template <class T>
-__global__ void scan_step(float* state, const T* u, const T* delta, const float* dbias, const float* A, const T* Bm,
-                          const T* Cm, int64_t bcs, const float* Dskip, const T* z, int64_t zs, T* y, int B, int D,
-                          int N, bool sp) {
-  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (i >= (int64_t)B * D) return;
-  const int d = (int)(i % D), b = (int)(i / D);
-  const float uv = ldf(u, i);
-  const float dt = dt_of(ldf(delta, i) + (dbias ? dbias[d] : 0.f), sp);
-  float acc = 0.f;
-  float* st = state + i * N;
-  for (int n = 0; n < N; n++) {
-    const float hn = fmaf(__expf(dt * A[(int64_t)d * N + n]), st[n], dt * uv * ldf(Bm, (int64_t)b * bcs + n));
-    st[n] = hn;
-    acc = fmaf(ldf(Cm, (int64_t)b * bcs + n), hn, acc);
-  }
-  float out = acc + (Dskip ? Dskip[d] * uv : 0.f);
-  if (z) {
-    const float zz = ldf(z, (int64_t)b * zs + d);
-    out *= zz * sigmoidf_(zz);
-  }
-  stf(y, i, out);
-}
-
 // ---- host side -----------------------------------------------------------------------------------------
 
 struct Shape {
@@ -941,11 +916,11 @@ void dispatch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
 // The inputs of ScanP from the fields every scan op shares (native/src/scan_args.h checks them).
 // The states live in registers: N is bounded before any buffer is sized by it.
 template <class T>
-ScanInputs<T, float> read_cuda_inputs(const ArgObject& a, bool step) {
+ScanInputs<T, float> read_cuda_inputs(const ArgObject& a) {
   const int64_t N = a.integer("N");
   a.require(N <= kCudaScanMaxState,
             "the CUDA scan supports d_state N <= " + std::to_string(kCudaScanMaxState) + ", got " + std::to_string(N));
-  return read_scan_inputs<T, float>(a, DeviceFetch{}, step);
+  return read_scan_inputs<T, float>(a, DeviceFetch{});
 }
 template <class T>
 ScanP<T> scan_params(const ScanInputs<T, float>& in) {
@@ -976,7 +951,7 @@ template <class T>
 void run_forward(const ArgObject& a) {
   Napi::Env env = a.env();
   const DeviceFetch f;
-  const ScanInputs<T, float> in = read_cuda_inputs<T>(a, false);
+  const ScanInputs<T, float> in = read_cuda_inputs<T>(a);
   ScanP<T> p = scan_params<T>(in);
   T* y = f.get<T>(a, "y", (size_t)in.B * in.L * in.D);
   float* last = f.opt<float>(a, "lastState", (size_t)in.B * in.D * in.N);
@@ -1017,7 +992,7 @@ template <class T>
 void run_backward(const ArgObject& a) {
   Napi::Env env = a.env();
   const DeviceFetch f;
-  const ScanInputs<T, float> in = read_cuda_inputs<T>(a, false);
+  const ScanInputs<T, float> in = read_cuda_inputs<T>(a);
   ScanP<T> p = scan_params<T>(in);
   const ScanGradients<T, float> gr = read_scan_gradients<T, float>(a, f, in);
   a.finish();
@@ -1060,22 +1035,6 @@ void run_backward(const ArgObject& a) {
   check_launch(env, "scan write dB/dC");
 }
 
-template <class T>
-void run_step(const ArgObject& a) {
-  Napi::Env env = a.env();
-  const DeviceFetch f;
-  const ScanInputs<T, float> in = read_cuda_inputs<T>(a, true);
-  const size_t BD = (size_t)in.B * in.D;
-  float* state = f.get<float>(a, "state", BD * in.N);
-  T* y = f.get<T>(a, "y", BD);
-  a.finish();
-  if (BD == 0) return;
-  scan_step<T><<<(unsigned)((BD + 255) / 256), 256, 0, cuda_stream()>>>(
-      state, in.u, in.delta, in.deltaBias, in.A, in.Bm, in.Cm, in.bcStride, in.Dskip, in.z, in.zStride, y, (int)in.B,
-      (int)in.D, (int)in.N, in.softplus);
-  check_launch(env, "selectiveScanStep");
-}
-
 }  // namespace
 }  // namespace mamba
 
@@ -1094,9 +1053,9 @@ MAMBA_OP(cuda, scanLastProfile) {
   return a;
 }
 
-// The three scan ops take one argument object (fields: native/KERNELS.md; read by native/src/scan_args.h, as
+// The two scan ops take one argument object (fields: native/KERNELS.md; read by native/src/scan_args.h, as
 // their CPU twins do) plus dtype 'f32' | 'bf16': bf16 makes u, delta, Bm, Cm, z, y and their gradients bf16;
-// deltaBias, A, Dskip, lastState, state and dA, dDskip, dDeltaBias stay f32 (fp32 state and math).
+// deltaBias, A, Dskip, lastState and dA, dDskip, dDeltaBias stay f32 (fp32 state and math).
 MAMBA_OP(cuda, selectiveScanForward) {
   return dtype_op(info, "selectiveScanForward",
                   [](auto t, const ArgObject& a) { run_forward<typename decltype(t)::type>(a); });
@@ -1104,8 +1063,4 @@ MAMBA_OP(cuda, selectiveScanForward) {
 MAMBA_OP(cuda, selectiveScanBackward) {
   return dtype_op(info, "selectiveScanBackward",
                   [](auto t, const ArgObject& a) { run_backward<typename decltype(t)::type>(a); });
-}
-MAMBA_OP(cuda, selectiveScanStep) {
-  return dtype_op(info, "selectiveScanStep",
-                  [](auto t, const ArgObject& a) { run_step<typename decltype(t)::type>(a); });
 }

@@ -1,5 +1,5 @@
-// The named arguments of the selective scan ops (selectiveScanForward, selectiveScanBackward, selectiveScanStep;
-// fields in native/KERNELS.md), read and checked once here for both twins: the CPU bindings (TypedArrays, via
+// The named arguments of the selective scan ops (selectiveScanForward, selectiveScanBackward; fields in
+// native/KERNELS.md), read and checked once here for both twins: the CPU bindings (TypedArrays, via
 // ArrayFetch) and the CUDA bindings (device buffers, via DeviceFetch) differ only in how a field becomes a
 // pointer and in their element types (Act: u, delta, B, C, z, y and their gradients; Par: deltaBias, A, Dskip,
 // the states and the parameter gradients).
@@ -20,17 +20,16 @@ struct ScanInputs {
   const Par* Dskip;
   const Act* z;
   int64_t zStride;
-  int64_t B, L, D, N;  // L = 1 for the step
+  int64_t B, L, D, N;
   bool softplus;
 };
 
-// Fields u, delta, deltaBias?, A, Bm, Cm, bcStride, Dskip?, z?, zStride (needed with z), B, L (not for the
-// step), D, N, deltaSoftplus.
+// Fields u, delta, deltaBias?, A, Bm, Cm, bcStride, Dskip?, z?, zStride (needed with z), B, L, D, N, deltaSoftplus.
 template <class Act, class Par, class Fetch>
-ScanInputs<Act, Par> read_scan_inputs(const ArgObject& a, const Fetch& f, bool step) {
+ScanInputs<Act, Par> read_scan_inputs(const ArgObject& a, const Fetch& f) {
   ScanInputs<Act, Par> s{};
   s.B = a.integer("B");
-  s.L = step ? 1 : a.integer("L");
+  s.L = a.integer("L");
   s.D = a.integer("D");
   s.N = a.integer("N");
   a.require(s.B >= 0 && s.L >= 0 && s.D >= 0, "B, L and D must be >= 0");

@@ -515,6 +515,7 @@ interface ScanFields {
   z: Storage | null;
   zStride: number;
   B: number;
+  L: number;
   D: number;
   N: number;
   deltaSoftplus: boolean;
@@ -522,12 +523,10 @@ interface ScanFields {
   dtype: DType;
 }
 interface ScanForwardFields extends ScanFields {
-  L: number;
   y: Storage;
   lastState: Storage | null;
 }
 interface ScanBackwardFields extends ScanFields {
-  L: number;
   dy: Storage;
   du: Storage;
   ddelta: Storage;
@@ -537,10 +536,6 @@ interface ScanBackwardFields extends ScanFields {
   dDskip: Storage | null;
   dDeltaBias: Storage | null;
   dz: Storage | null;
-}
-interface ScanStepFields extends ScanFields {
-  state: Storage;
-  y: Storage;
 }
 
 function scanFields(a: ScanArgs, p: ScanPrep, dtype: DType): ScanFields {
@@ -556,6 +551,7 @@ function scanFields(a: ScanArgs, p: ScanPrep, dtype: DType): ScanFields {
     z: p.z.arr,
     zStride: p.z.stride,
     B: a.B,
+    L: a.L,
     D: p.D,
     N: p.N,
     deltaSoftplus: a.deltaSoftplus,
@@ -580,7 +576,6 @@ export function selectiveScanForward(a: ScanArgs, y: Tensor, lastState: Tensor |
   const { dev, dtype } = floatCall(name, [...scanActs(a), y], [a.deltaBias, a.A, a.Dskip, lastState]);
   const args: ScanForwardFields = {
     ...scanFields(a, p, dtype),
-    L: a.L,
     y: y.storage,
     lastState: nullableStorage(lastState),
   };
@@ -615,7 +610,6 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   const { dev, dtype } = floatCall(name, acts, [a.deltaBias, a.A, a.Dskip, g.dA, g.dDskip, g.dDeltaBias]);
   const args: ScanBackwardFields = {
     ...scanFields(a, p, dtype),
-    L: a.L,
     dy: dy.storage,
     du: g.du.storage,
     ddelta: g.ddelta.storage,
@@ -629,20 +623,7 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   kernel(dev, name)(args);
 }
 
-/** One recurrent step (generation): a.L must be 1, u/delta/z/y are [B, D], Bm/Cm [B, N]; state [B, D, N] in/out. */
-export function selectiveScanStep(state: Tensor, a: ScanArgs, y: Tensor): void {
-  const name = 'selectiveScanStep';
-  if (a.L !== 1) throw new TensorError(`${name}: a.L must be 1 (one token per sequence), got ${a.L}`);
-  needInt(a.B, name, 'B');
-  const p = scanPrep(name, a, a.B);
-  needNumel(y, a.B * p.D, name, 'y');
-  needNumel(state, a.B * p.D * p.N, name, 'state');
-  const { dev, dtype } = floatCall(name, [...scanActs(a), y], [state, a.deltaBias, a.A, a.Dskip]);
-  const args: ScanStepFields = { ...scanFields(a, p, dtype), state: state.storage, y: y.storage };
-  kernel(dev, name)(args);
-}
-
-// ---- fused decoding step (small batches): three kernels per block instead of eight; native/cuda/decode.cu ----
+// ---- fused decoding step (small batches): three kernels per block instead of six; native/cuda/decode.cu ----
 
 /** Partial sums decodeIn leaves for decodeSsm: ceil(E / limits.decodeChunk) (native/src/decode.h). */
 export function decodeParts(E: number): number {

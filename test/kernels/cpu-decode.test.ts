@@ -1,6 +1,7 @@
 // The fused decoding ops (decodeIn, decodeSsm, decodeOut) through their CPU twins, composed over a block,
 // against the unfused CPU step (RMSNorm, in_proj, conv1dStep, x_proj, decodeSsm on the whole x_proj, out_proj)
-// on awkward sizes, several steps in a row from random states; and the wrappers' argument checks.
+// on awkward sizes, several steps in a row from random states; decodeSsm on the whole x_proj, token after token,
+// against the parallel scan forward (decode-step.ts); and the wrappers' and bindings' argument checks.
 import { describe, expect, it } from 'vitest';
 import {
   Tensor,
@@ -15,6 +16,7 @@ import {
 import { MambaBlock, Workspace, type MixerCache, type ModelDType } from '../../src/nn/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { randn, relErr } from '../helpers.js';
+import { forwardReference, stepInputs, stepOverTokens, type StepCase } from './decode-step.js';
 
 function host(a: Float64Array, dtype: ModelDType, shape: number[]): Tensor {
   return Tensor.from(dtype === 'f64' ? a : Float32Array.from(a), shape);
@@ -225,6 +227,34 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     expect(l.decodeFits(8, 768, 1536, 48, 16, 4, 2)).toBe(4 * (8 * J + 1 * 8 * J) <= l.decodeSharedBytes);
     expect(l.decodeFits(1, l.decodeSharedBytes / 2 + 1, 64, 4, 4, 4, 2)).toBe(false);
     expect(() => cpuOp('decodeSsm')({ B: 1 })).toThrow(/decodeSsm E: missing/);
+    const f32 = (n: number) => new Float32Array(n);
+    const ssm = { xProj: f32(3), xc: f32(1), z: f32(1), Wdt: f32(1), A: f32(1), ssmState: f32(1), y: f32(1) };
+    const sizes = { B: 1, E: 1, R: 1, N: 1 };
+    expect(() => cpuOp('decodeSsm')({ ...ssm, ...sizes })).not.toThrow();
+    expect(() => cpuOp('decodeSsm')({ ...ssm, ...sizes, xPart: f32(3) })).toThrow(/give exactly one of xPart/);
+    expect(() => cpuOp('decodeSsm')({ ...ssm, ...sizes, zStride: 0 })).toThrow(/zStride 0 is smaller than E = 1/);
+    // one token per sequence: no sequence length
+    expect(() => cpuOp('decodeSsm')({ ...ssm, ...sizes, L: 4 })).toThrow(/unknown field 'L'/);
     expect(() => cpuOp('decodeIn')([])).toThrow(/expected one argument object/);
   });
+});
+
+describe('decodeSsm on the whole x_proj, token after token, reproduces the scan forward (CPU)', () => {
+  for (const dtype of ['f32', 'f64'] as const) {
+    for (const c of [
+      { B: 3, L: 11, E: 13, R: 3, N: 5 },
+      { B: 2, L: 9, E: 40, R: 4, N: 16 },
+    ] as StepCase[]) {
+      it(`B=${c.B}, L=${c.L}, d_inner ${c.E}, dt_rank ${c.R}, d_state ${c.N} (${dtype})`, () => {
+        const round = dtype === 'f32' ? Math.fround : (v: number) => v;
+        const x = stepInputs(c, 60 + c.E, round, round);
+        const want = forwardReference(c, x, round);
+        const make = (a: Float64Array, shape: number[]) => host(a, dtype, shape);
+        const got = stepOverTokens(c, x, { act: make, par: make });
+        const tol = dtype === 'f64' ? 1e-10 : 1e-4;
+        expect(relErr(got.y, want.y), 'y at every token').toBeLessThan(tol);
+        expect(relErr(got.state, want.last), 'final state').toBeLessThan(tol);
+      });
+    }
+  }
 });

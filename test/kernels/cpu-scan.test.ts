@@ -1,6 +1,7 @@
-// CPU selective scan: forward, backward and step against a plain sequential float64 recurrence written
-// here, finite differences of the f64 forward, strided B/C/z (columns of wider tensors), chunk
-// boundaries of the backward's recomputation crossed (L > 64), and step == forward.
+// CPU selective scan: forward and backward against a plain sequential float64 recurrence written
+// here, finite differences of the f64 forward, strided B/C/z (columns of wider tensors), and chunk
+// boundaries of the backward's recomputation crossed (L > 64). The decoding step (decodeSsm) is checked
+// against the forward in cpu-decode.test.ts.
 import { describe, expect, it } from 'vitest';
 import {
   TensorError,
@@ -8,7 +9,6 @@ import {
   cpuOp,
   selectiveScanBackward,
   selectiveScanForward,
-  selectiveScanStep,
   type ScanArgs,
 } from '../../src/backend/index.js';
 import { randn, randu, relErr } from '../helpers.js';
@@ -276,43 +276,6 @@ describe('cpu selective scan', () => {
     });
   }
 
-  for (const dt of ['f32', 'f64'] as FDType[]) {
-    for (const z of [false, true]) {
-      it(`selectiveScanStep over L tokens equals the forward and its last state (${dt}, z=${z})`, () => {
-        const c: Cfg = { B: 3, L: 11, D: 7, N: 5, sp: true, z, Dskip: true, bias: true };
-        const x = makeData(c, 200);
-        const full = kernelArgs(c, x, dt);
-        const y = zeros([c.B * c.L, c.D], dt),
-          last = zeros([c.B, c.D, c.N], dt);
-        selectiveScanForward(full, y, last);
-        const ya = f64(y);
-        const state = zeros([c.B, c.D, c.N], dt),
-          ys = zeros([c.B, c.D], dt);
-        for (let t = 0; t < c.L; t++) {
-          const pick = (src: Float64Array, w: number) => {
-            const o = new Float64Array(c.B * w);
-            for (let b = 0; b < c.B; b++) for (let j = 0; j < w; j++) o[b * w + j] = src[(b * c.L + t) * w + j]!;
-            return o;
-          };
-          const sx: Data = {
-            ...x,
-            u: pick(x.u, c.D),
-            delta: pick(x.delta, c.D),
-            Bm: pick(x.Bm, c.N),
-            Cm: pick(x.Cm, c.N),
-            z: pick(x.z, c.D),
-          };
-          const a = kernelArgs({ ...c, L: 1 }, sx, dt);
-          selectiveScanStep(state, a, ys);
-          const want = new Float64Array(c.B * c.D);
-          for (let b = 0; b < c.B; b++) for (let d = 0; d < c.D; d++) want[b * c.D + d] = ya[(b * c.L + t) * c.D + d]!;
-          expect(relErr(f64(ys), want)).toBeLessThan(TOL[dt]);
-        }
-        expect(relErr(f64(state), f64(last))).toBeLessThan(TOL[dt]);
-      });
-    }
-  }
-
   // CI has 2 cores; laptops have more. Thread counts change how work items and partial sums are split.
   it('ddelta may overwrite delta: the same gradients as with separate buffers', () => {
     for (const c of [CASES[0]!, CASES[4]!, CASES[6]!]) {
@@ -357,7 +320,6 @@ describe('cpu selective scan', () => {
     const a = kernelArgs(c, x, 'f32');
     expect(() => selectiveScanForward(a, zeros([4, 3], 'f64'), null)).toThrow(TensorError);
     expect(() => selectiveScanForward({ ...a, L: 5 }, zeros([5, 3], 'f32'), null)).toThrow(TensorError);
-    expect(() => selectiveScanStep(zeros([1, 3, 2], 'f32'), a, zeros([1, 3], 'f32'))).toThrow(TensorError);
     // the binding itself: one argument object, every field checked by name
     const u = new Float32Array(12),
       A = new Float32Array(6),
@@ -394,9 +356,5 @@ describe('cpu selective scan', () => {
     const bwd = { ...base, L: 4, dy: u, du: f32(12), ddelta: f32(12), dA: f32(6), dB: f32(8), dC: f32(8) };
     expect(() => cpuOp('selectiveScanBackward')(bwd)).not.toThrow();
     expect(() => cpuOp('selectiveScanBackward')({ ...bwd, dz: f32(12) })).toThrow(/dz must be given exactly when z is/);
-    // the step takes no L (one token per sequence)
-    const step = { ...base, state: f32(6), y: f32(3) };
-    expect(() => cpuOp('selectiveScanStep')(step)).not.toThrow();
-    expect(() => cpuOp('selectiveScanStep')({ ...step, L: 4 })).toThrow(/unknown field 'L'/);
   });
 });

@@ -1,5 +1,6 @@
 // The fused decoding ops on CUDA (native/cuda/decode.cu) against their CPU twins run in float64 on the same
-// (rounded) inputs, f32 and bf16, at awkward shapes and the 130m shape; then whole-model decoding with
+// (rounded) inputs, f32 and bf16, at awkward shapes and the 130m shape; decodeSsm on the whole x_proj, token
+// after token, against the parallel scan forward (decode-step.ts); then whole-model decoding with
 // MAMBA_DECODE_FUSED on and off, eager and replayed from a CUDA graph. Skips without a GPU.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -7,6 +8,7 @@ import {
   bf16BitsToF32,
   columns,
   cudaAvailable,
+  cudaOp,
   decodeIn,
   decodeOut,
   decodeParts,
@@ -18,6 +20,7 @@ import { MambaLM, makeConfig } from '../../src/model/index.js';
 import { FUSED_STEP_MAX_BATCH } from '../../src/nn/mixer.js';
 import { Rng } from '../../src/util/rng.js';
 import { randn, randu, relErr } from '../helpers.js';
+import { forwardReference, stepInputs, stepOverTokens, type StepCase } from './decode-step.js';
 
 type DT = 'f32' | 'bf16';
 const TOL: Record<DT, number> = { f32: 1e-4, bf16: 1e-2 };
@@ -248,8 +251,41 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
         t([1, 1, 4]),
       ),
     ).toThrow(/K must be 1\.\.8/);
+    // the binding itself: named fields, each checked
+    const buf = (n: number) => t([n]).buffer;
+    const ssm = { xProj: buf(3), xc: buf(1), z: buf(1), Wdt: buf(1), A: buf(1), ssmState: buf(1), y: buf(1) };
+    const sizes = { B: 1, E: 1, R: 1, N: 1, dtype: 'f32' };
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes })).not.toThrow();
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, y: undefined })).toThrow(/decodeSsm y: missing/);
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, xPart: buf(3) })).toThrow(/give exactly one of xPart/);
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, dtype: 'f16' })).toThrow(
+      /dtype must be 'f32' or 'bf16', got 'f16'/,
+    );
   });
 });
+
+describe.skipIf(!cudaAvailable())(
+  'decodeSsm on the whole x_proj, token after token, reproduces the scan forward (CUDA)',
+  () => {
+    for (const dt of ['f32', 'bf16'] as const) {
+      for (const c of [
+        // whole 16-byte vectors: N = 16 states, Wdt rows of 8 values (32 bytes in f32, 16 in bf16)
+        { B: 3, L: 9, E: 80, R: 8, N: 16 },
+        // the scalar paths (N = 5 of 8 registers, rows of 5), and d_inner over two blocks of 128 channels
+        { B: 2, L: 7, E: 200, R: 5, N: 5 },
+      ] as StepCase[]) {
+        it(`B=${c.B}, L=${c.L}, d_inner ${c.E}, dt_rank ${c.R}, d_state ${c.N} (${dt})`, () => {
+          const act = dt === 'bf16' ? bfRound : Math.fround;
+          const x = stepInputs(c, 70 + c.E, act, Math.fround);
+          const want = forwardReference(c, x, act);
+          const got = stepOverTokens(c, x, { act: (a, shape) => gpu(a, shape, dt), par: (a, shape) => gpu(a, shape) });
+          close('y at every token', got.y, want.y, TOL[dt]);
+          close('final state', got.state, want.last, TOL[dt]);
+        });
+      }
+    }
+  },
+);
 
 describe.skipIf(!cudaAvailable())('fused decoding in the model', () => {
   const saved = process.env.MAMBA_DECODE_FUSED;

@@ -1,5 +1,5 @@
-// The CUDA selective scan (forward, backward, step) against a float64 TypeScript reference, and against
-// the CPU twin where it exists. The reference's backward is itself checked by finite differences here,
+// The CUDA selective scan (forward, backward) against a float64 TypeScript reference, and against
+// the CPU twin where it exists (the decoding step, decodeSsm, against the forward: cuda-decode.test.ts). The reference's backward is itself checked by finite differences here,
 // so this file also runs (that part) on machines without a GPU.
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/backend/native.js';
@@ -432,58 +432,6 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     }
   });
 
-  it('selectiveScanStep repeated L times reproduces the forward and its final state', () => {
-    const c: Case = { B: 2, L: 9, D: 7, N: 16, R: 2, ...full };
-    for (const dt of ['f32', 'bf16'] as DT[]) {
-      const x = makeInputs(c, 21, dt === 'bf16');
-      const ref = refForward(c, x);
-      const cu = native().cuda!;
-      const { B, L, D, N } = c;
-      const state = Tensor.zeros([B * D * N], 'f32', 'cuda');
-      const A = upF(x.A)!,
-        bias = upF(x.deltaBias)!,
-        Dk = upF(x.Dskip)!;
-      const ys = new Float64Array(B * L * D);
-      for (let l = 0; l < L; l++) {
-        // the rows of step l for every sequence: [B, D] (u, delta), [B, bcStride] (B/C), [B, zStride] (z)
-        const rows = (src: Float64Array, w: number) => {
-          const o = new Float64Array(B * w);
-          for (let b = 0; b < B; b++) o.set(src.subarray((b * L + l) * w, (b * L + l + 1) * w), b * w);
-          return o;
-        };
-        const u = up(rows(x.u, D), dt),
-          delta = up(rows(x.delta, D), dt),
-          xp = up(rows(x.xp, x.bcStride), dt),
-          zp = up(rows(x.zp!, x.zStride), dt);
-        const y = Tensor.empty([B * D], dt, 'cuda');
-        cu.selectiveScanStep({
-          state: state.buffer,
-          u: u.buffer,
-          delta: delta.buffer,
-          deltaBias: bias.buffer,
-          A: A.buffer,
-          Bm: at(xp, x.bOff).buffer,
-          Cm: at(xp, x.cOff).buffer,
-          bcStride: x.bcStride,
-          Dskip: Dk.buffer,
-          z: at(zp, x.zOff).buffer,
-          zStride: x.zStride,
-          y: y.buffer,
-          B,
-          D,
-          N,
-          deltaSoftplus: true,
-          dtype: dt,
-        });
-        const yh = y.toFloat64();
-        for (let b = 0; b < B; b++) ys.set(yh.subarray(b * D, (b + 1) * D), (b * L + l) * D);
-      }
-      const tol = dt === 'f32' ? 1e-4 : 1e-2;
-      expectClose(`step y ${dt}`, ys, ref.y, tol);
-      expectClose(`step state ${dt}`, state.toFloat64(), ref.last, tol);
-    }
-  });
-
   it('matches the CPU twin where it exists', () => {
     const cpu = native().cpu;
     if (!cpu.selectiveScanForward || !cpu.selectiveScanBackward) {
@@ -637,6 +585,5 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     expect(() =>
       cu.selectiveScanBackward({ ...base, dy: sb, du: sb, ddelta: sb, dA: sb, dB: sb, dC: sb, variant: 'v2' }),
     ).toThrow(/unknown field 'variant'/);
-    expect(() => cu.selectiveScanStep({ ...base, L: undefined, state: sb })).toThrow(/selectiveScanStep y: missing/);
   });
 });
