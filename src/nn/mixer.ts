@@ -200,10 +200,11 @@ interface Saved {
 
 /**
  * The largest batch whose decoding step takes the fused kernels. They serve any batch (groups of 8 sequences side by
- * side), but past 8 the unfused step's cuBLAS products measured faster on an H200 (130m bf16, ms/step fused vs
- * unfused: B=16 1.247 vs 1.134, B=64 2.178 vs 1.533; at B=1 0.391 vs 1.131): the fused products run on CUDA cores.
+ * side), but their products run on CUDA cores, and past 4 the unfused step (cuBLAS products, decodeSsm on x_proj)
+ * measured faster on an H200: 130m bf16, the whole step (24 layers, head, greedy choice) fused vs unfused, us:
+ * B=1 381 vs 597, B=2 468 vs 593, B=4 591 vs 599, B=8 842 vs 610 (bench/decode-ops.js, bench/results/decode-h200/).
  */
-export const FUSED_STEP_MAX_BATCH = 8;
+export const FUSED_STEP_MAX_BATCH = 4;
 
 export class MambaMixer {
   readonly dims: MixerDims;

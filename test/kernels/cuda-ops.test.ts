@@ -400,13 +400,23 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
       db = new Float64Array(T * V);
     cpu().crossEntropyForward(lq, tg, lb, db, T, V, gs, -1);
     const dTb = Tensor.empty([T * V], 'bf16', 'cuda');
-    cu().crossEntropyForward(up(lq, 'bf16').buffer, tgT.buffer, lT.buffer, dTb.buffer, T, V, gs, -1, 'bf16');
+    cu().crossEntropyForward(up(lq, 'bf16').buffer, tgT.buffer, lT.buffer, dTb.buffer, T, V, gs, -1, true, 'bf16');
     close('ce losses bf16 logits', lT.toFloat64(), lb, F32);
     close('ce dLogits bf16', dTb.toFloat64(), db, BF16);
     const bad = tg.slice();
     bad[9] = V + 4;
     expect(() => cu().crossEntropyForward(lg.buffer, upI(bad).buffer, lT.buffer, null, T, V, gs, -1)).toThrow(
       /position 9/,
+    );
+    // checkTargets false (the caller checked them): nothing is read back, the bad row's loss is NaN, the rest stand
+    cu().crossEntropyForward(lg.buffer, upI(bad).buffer, lT.buffer, null, T, V, gs, -1, false);
+    const unchecked = lT.toFloat64();
+    expect(Number.isNaN(unchecked[9]!)).toBe(true);
+    close(
+      'ce losses, targets not checked',
+      unchecked.filter((_, t) => t !== 9),
+      losses.filter((_, t) => t !== 9),
+      F32,
     );
   });
 
