@@ -4,7 +4,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { writeAll } from '../../util/text-output.js';
 import { BedGraphWriter } from './bedgraph.js';
-import { FAILED, HANDLED, type BedGraphMessage, type BedGraphWorkerData, type WorkerFailure } from './bedgraph-thread.js';
+import {
+  FAILED,
+  HANDLED,
+  type BedGraphMessage,
+  type BedGraphWorkerData,
+  type WorkerFailure,
+} from './bedgraph-thread.js';
 
 const { fd, decimals, perBase, header, progress, replies } = workerData as BedGraphWorkerData;
 const port = parentPort!;
@@ -24,7 +30,11 @@ function run(m: BedGraphMessage | 'header'): void {
     } catch (e) {
       failed = true;
       const err = e as NodeJS.ErrnoException;
-      const failure: WorkerFailure = { name: err?.name ?? 'Error', message: err?.message ?? String(e), stack: err?.stack };
+      const failure: WorkerFailure = {
+        name: err?.name ?? 'Error',
+        message: err?.message ?? String(e),
+        stack: err?.stack,
+      };
       if (typeof err?.code === 'string') failure.code = err.code;
       // the reply first: the caller reads it as soon as it sees FAILED
       replies.postMessage(failure);
