@@ -3,15 +3,19 @@
 // returns zero losses at once), so each rate is what the host alone allows: the GPU run's bases/s cannot beat
 // the slowest stage unless it overlaps the forward. Stages: FASTA reading of the windows, window assembly and
 // hand-out (LogProbPipeline, the whole track minus the forward), bedGraph formatting (runs and per base), the
-// per-region summary, and the whole host path as `score` runs it.
-//   node bench/score-host.js [--fasta FILE] [--context N] [--strand forward|both] [--reps 3]
+// per-region summary, and the whole host path as `score` runs it: chunks produced, summed, formatted as bedGraph
+// and written to a file, with the formatting and writing on the main thread (as score did before) and on the
+// writer thread (BedGraphThread, as score does now).
+//   node bench/score-host.js [--fasta FILE] [--copies K] [--context N] [--strand forward|both] [--reps 3]
 // Default genome: E. coli K-12 MG1655 from Debian's ragout-examples (4.6 Mbp), else the shipped G27.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { BedGraphWriter } from '../dist/data/dna/bedgraph.js';
+import { BedGraphThread } from '../dist/data/dna/bedgraph-thread.js';
+import { AtomicOutput } from '../dist/util/text-output.js';
 import { IndexedFasta, reverseComplement } from '../dist/data/dna/index.js';
 import { planWindows, scoreTrack } from '../dist/workflows/track.js';
 
@@ -22,6 +26,7 @@ const { values: o } = parseArgs({
     strand: { type: 'string', default: 'forward' },
     'batch-tokens': { type: 'string', default: String(2 ** 23) },
     reps: { type: 'string', default: '3' },
+    copies: { type: 'string', default: '1' },
   },
 });
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -35,6 +40,22 @@ let fastaPath = o.fasta ? resolve(o.fasta) : join(root, 'datasets/dna/h_pylori/G
 if (!o.fasta && ECOLI) {
   fastaPath = join(tmp, 'MG1655-K12.fa');
   writeFileSync(fastaPath, gunzipSync(readFileSync(ECOLI)));
+}
+// --copies K: the first record K times over as one record, a chromosome of a human row's length (21.6 Mbp) from
+// E. coli's 4.6, so the track has as many passes as score's has there (the overlap of the writer thread needs them)
+if (Number(o.copies) > 1) {
+  const raw = readFileSync(fastaPath);
+  const text = (fastaPath.endsWith('.gz') ? gunzipSync(raw) : raw).toString('latin1');
+  const first = text.slice(0, text.indexOf('\n') + 1);
+  const next = text.indexOf('\n>', first.length);
+  const bases = text
+    .slice(first.length, next < 0 ? text.length : next + 1)
+    .replace(/\s/g, '')
+    .repeat(Number(o.copies));
+  const lines = [first];
+  for (let i = 0; i < bases.length; i += 70) lines.push(`${bases.slice(i, i + 70)}\n`);
+  fastaPath = join(tmp, 'copies.fa');
+  writeFileSync(fastaPath, lines.join(''), 'latin1');
 }
 const N = Number(o.context),
   batchTokens = Number(o['batch-tokens']),
@@ -57,11 +78,31 @@ const stubModel = {
   },
 };
 
-function best(f) {
+/** The stub with losses that vary from base to base (as a model's do), so the bedGraph has a line per base or so. */
+const variedLosses = new Map();
+const variedModel = {
+  device: 'cpu',
+  launchTokenLosses: (batch) => {
+    const n = batch.B * batch.L;
+    let out = variedLosses.get(n);
+    if (!out) {
+      out = new Float32Array(n);
+      let s = 7;
+      for (let i = 0; i < n; i++) {
+        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+        out[i] = 4 * Math.LN2 * (s / 2 ** 32) ** 2;
+      }
+      variedLosses.set(n, out);
+    }
+    return () => out;
+  },
+};
+
+async function best(f) {
   let t = Infinity;
   for (let i = 0; i < reps; i++) {
     const t0 = process.hrtime.bigint();
-    f();
+    await f();
     t = Math.min(t, Number(process.hrtime.bigint() - t0) / 1e9);
   }
   return t;
@@ -81,7 +122,7 @@ let readBases = 0;
 rate(
   'FASTA reads of the windows',
   scored,
-  best(() => {
+  await best(() => {
     readBases = 0;
     for (const p of planWindows(len, N, 0, len)) readBases += fa.tokens(rec, p.start, p.keepTo).length;
   }),
@@ -93,7 +134,7 @@ let values = new Float64Array(0);
 rate(
   'track minus the forward (stub model)',
   scored,
-  best(() => {
+  await best(() => {
     for (const c of scoreTrack(stubModel, seq, 0, len, { context: N, strand: o.strand, batchTokens }))
       values = c.values;
   }),
@@ -118,7 +159,7 @@ for (const perBase of [false, true]) {
   rate(
     `bedGraph formatting (${perBase ? 'per base' : 'runs'}, 4 decimals)`,
     scored,
-    best(() => {
+    await best(() => {
       const bg = new BedGraphWriter(nullSink, { decimals: 4, perBase });
       for (let c = 0; c < len; c += 1 << 20) bg.add(rec.name, c, vals.subarray(c, Math.min(len, c + (1 << 20))));
       bg.finish();
@@ -132,7 +173,7 @@ let sum = 0,
 rate(
   'summary (count and sum of the values)',
   scored,
-  best(() => {
+  await best(() => {
     sum = 0;
     counted = 0;
     for (const v of vals)
@@ -147,11 +188,58 @@ rate(
 rate(
   'toFixed(4) alone, for comparison',
   scored,
-  best(() => {
+  await best(() => {
     let k = 0;
     for (let i = 1; i < len; i++) k += vals[i].toFixed(4).length;
     return k;
   }),
 );
+
+// the whole score path minus the forward: chunks of the track, the per-region summary, bedGraph runs (4
+// decimals) written to a file through AtomicOutput, on the main thread as before and on the writer thread now
+const outFile = join(tmp, 'score.bedGraph');
+const header = BedGraphWriter.trackLine('mamba score', 'bench');
+function produce(add) {
+  let n = 0,
+    bits = 0;
+  for (const c of scoreTrack(variedModel, seq, 0, len, { context: N, strand: o.strand, batchTokens })) {
+    for (const v of c.values)
+      if (!Number.isNaN(v)) {
+        n++;
+        bits -= v;
+      }
+    add(c);
+  }
+  return bits / n;
+}
+const wrote = () => `(${(statSync(outFile).size / scored).toFixed(1)} bytes per base written)`;
+rate(
+  'score end to end, formatting on the main thread',
+  scored,
+  await best(() => {
+    const w = new AtomicOutput(outFile);
+    w.write(header);
+    const bg = new BedGraphWriter(w, { decimals: 4, perBase: false });
+    produce((c) => bg.add(rec.name, c.start, c.values));
+    bg.finish();
+    w.close();
+  }),
+  wrote(),
+);
+const before = readFileSync(outFile);
+rate(
+  'score end to end, formatting on the writer thread',
+  scored,
+  await best(async () => {
+    const w = new AtomicOutput(outFile);
+    const bg = await BedGraphThread.start(w.fd, { decimals: 4, perBase: false, header });
+    produce((c) => bg.add(rec.name, c.start, c.values));
+    bg.finish();
+    w.close();
+    await bg.stop();
+  }),
+  wrote(),
+);
+if (!before.equals(readFileSync(outFile))) throw new Error('the writer thread wrote other bytes than the main thread');
 fa.close();
 void values;

@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { BedGraphWriter } from '../data/dna/bedgraph.js';
+import { BedGraphThread } from '../data/dna/bedgraph-thread.js';
 import { IndexedFasta, reverseComplement } from '../data/dna/index.js';
 import { AtomicOutput } from '../util/text-output.js';
 import { STDIO, outputPath } from './output.js';
@@ -39,20 +40,29 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
   const N = f.context ?? trainedSeqLen(loaded.dir) ?? 1024;
   const fasta = await asUserErrors(() => IndexedFasta.open(resolve(genome), {}));
   const writer = new AtomicOutput(out);
+  let bedGraph: BedGraphThread | undefined;
   try {
-    await asUserErrors(() => scoreRegions());
+    const regions = await asUserErrors(() => sortAndMergeRegions(regionsOf(fasta, regionArgs, f.bed), fasta));
+    const strandText = f.strand === 'both' ? '; mean of both strands' : '';
+    // the formatting and writing run on a worker thread, so this one only keeps the forward passes coming
+    bedGraph = await BedGraphThread.start(writer.fd, {
+      decimals: f.decimals,
+      perBase: !!f.perBase,
+      header: BedGraphWriter.trackLine('mamba score', `${SCORE_CONVENTION}; N=${N}${strandText}`),
+    });
+    const bg = bedGraph;
+    await asUserErrors(() => scoreRegions(regions, bg));
   } catch (e) {
+    // the worker stops before the output is closed, so it cannot write into a closed descriptor
+    await bedGraph?.stop();
     writer.abort();
     throw e;
   } finally {
     fasta.close();
+    await bedGraph?.stop();
   }
 
-  function scoreRegions(): void {
-    const regions = sortAndMergeRegions(regionsOf(fasta, regionArgs, f.bed), fasta);
-    const strandText = f.strand === 'both' ? '; mean of both strands' : '';
-    writer.write(BedGraphWriter.trackLine('mamba score', `${SCORE_CONVENTION}; N=${N}${strandText}`));
-    const bg = new BedGraphWriter(writer, { decimals: f.decimals, perBase: !!f.perBase });
+  function scoreRegions(regions: ReturnType<typeof sortAndMergeRegions>, bg: BedGraphThread): void {
     const batchTokens = f.batchTokens ?? defaultBatchTokens(loaded.model);
     const t0 = Date.now();
     let total = 0,
@@ -68,12 +78,13 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
         sum = 0;
       const chunks = scoreTrack(model, seq, region.start, region.end, { context: N, strand: f.strand, batchTokens });
       for (const chunk of chunks) {
-        bg.add(region.name, chunk.start, chunk.values);
+        // summed before the values are handed (transferred) to the writer thread
         for (const v of chunk.values)
           if (!Number.isNaN(v)) {
             n++;
             sum -= v;
           }
+        bg.add(region.name, chunk.start, chunk.values);
       }
       total += n;
       totalBits += sum;

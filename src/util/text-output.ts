@@ -42,6 +42,11 @@ export class AtomicOutput {
     if (this.#pending >= 1 << 20) this.flush();
   }
 
+  /** The descriptor written (1 for stdout), for a writer on another thread; close() and abort() stay here. */
+  get fd(): number {
+    return this.#fd;
+  }
+
   writeBytes(bytes: Uint8Array): void {
     this.flush();
     writeAll(this.#fd, bytes);
@@ -86,7 +91,7 @@ const PAUSE = new Int32Array(new SharedArrayBuffer(4));
  * the reader is not ready for fails with EAGAIN, so wait a millisecond and go on (EPIPE, a reader gone, is
  * thrown: the CLI exits quietly with 141).
  */
-function writeAll(fd: number, b: Uint8Array): void {
+export function writeAll(fd: number, b: Uint8Array): void {
   let off = 0;
   while (off < b.length) {
     try {

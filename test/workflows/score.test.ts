@@ -6,8 +6,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IndexedFasta, encodeString } from '../../src/data/dna/index.js';
+import { IndexedFasta, encodeString, reverseComplement } from '../../src/data/dna/index.js';
 import { loadModel, type MambaLM } from '../../src/model/index.js';
+import { BedGraphWriter } from '../../src/data/dna/bedgraph.js';
+import { SCORE_CONVENTION } from '../../src/cli/score-command.js';
 import { planWindows, scoreTrack } from '../../src/workflows/track.js';
 import { G27, G27_NAME, cli, g27, parseBedGraph, perBase, revcomp, root, trainTinyDna, writeFasta } from './helpers.js';
 
@@ -239,6 +241,76 @@ describe('mamba-dna score', () => {
     expect(merged.err).toMatch(/chrA:1-800\t799 bases scored/); // base 0 of chrA has no context
   });
 
+  it('writes, from its writer thread, the bytes an in-process BedGraphWriter gives, over many chunks and regions', () => {
+    const g = g27();
+    const fa = join(dir, 'chunks.fa');
+    const records = [
+      { name: 'chrB', seq: g.slice(20000, 26000) },
+      { name: 'chrA', seq: g.slice(40000, 43000) },
+    ];
+    writeFasta(fa, records);
+    // in record order and apart, so they are scored as given; 0-based half-open below
+    const regions = [
+      { name: 'chrB', start: 0, end: 2500 },
+      { name: 'chrB', start: 3000, end: 6000 },
+      { name: 'chrA', start: 100, end: 3000 },
+    ];
+    // 512 tokens a pass: chunks of 16 N = 1024 positions, 2-3 per region
+    const batchTokens = 512;
+    for (const [strand, extra] of [
+      ['forward', ['--decimals', '2']],
+      ['both', ['--per-base']],
+    ] as const) {
+      const out = join(dir, `chunks-${strand}.bedGraph`);
+      const r = cli(
+        'dna',
+        [
+          'score',
+          '--checkpoint',
+          run,
+          fa,
+          ...regions.map((x) => `${x.name}:${x.start + 1}-${x.end}`),
+          '--context',
+          String(N),
+          '--batch-tokens',
+          String(batchTokens),
+          '--strand',
+          strand,
+          ...extra,
+          '-o',
+          out,
+        ],
+        dir,
+      );
+      expect(r.code, r.err).toBe(0);
+      const parts: Buffer[] = [];
+      const strandText = strand === 'both' ? '; mean of both strands' : '';
+      parts.push(Buffer.from(BedGraphWriter.trackLine('mamba score', `${SCORE_CONVENTION}; N=${N}${strandText}`)));
+      const bg = new BedGraphWriter(
+        { writeBytes: (b) => parts.push(Buffer.from(b)) },
+        { decimals: extra[0] === '--decimals' ? 2 : 4, perBase: extra[0] === '--per-base' },
+      );
+      let chunks = 0;
+      const fasta = IndexedFasta.open(fa);
+      for (const x of regions) {
+        const rec = fasta.record(x.name);
+        const seq = {
+          length: rec.length,
+          read: (a: number, b: number) => fasta.tokens(rec, a, b),
+          reverseComplement: (w: Uint8Array) => reverseComplement(w),
+        };
+        for (const c of scoreTrack(model, seq, x.start, x.end, { context: N, strand, batchTokens })) {
+          bg.add(x.name, c.start, c.values);
+          chunks++;
+        }
+      }
+      fasta.close();
+      bg.finish();
+      expect(chunks).toBeGreaterThanOrEqual(6);
+      expect(readFileSync(out).equals(Buffer.concat(parts)), `strand ${strand}`).toBe(true);
+    }
+  });
+
   it('writes standard output for -o - (the same bytes as a file), and stops quietly when the reader does', () => {
     const args = ['score', '--checkpoint', run, G27, `${G27_NAME}:1-3000`, `${G27_NAME}:200001-210000`];
     const file = cli('dna', [...args, '-o', join(dir, 'file.bedGraph')], dir);
@@ -257,6 +329,13 @@ describe('mamba-dna score', () => {
     });
     expect(h.stdout.trim()).toBe('141');
     expect(readFileSync(join(dir, 'err.txt'), 'utf8')).not.toMatch(/error/);
+  });
+
+  it('ends with one error line and exit 1 when the output device is full (a write error on the writer thread)', () => {
+    const r = cli('dna', ['score', '--checkpoint', run, G27, `${G27_NAME}:1-30000`, '-o', '/dev/full'], dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^mamba-dna: error: ENOSPC: no space left on device, write$/m);
+    expect(r.err).not.toMatch(/\n\s+at /);
   });
 
   it('refuses a malformed BED file with its line number, a missing run folder, an existing output or a missing folder', () => {
