@@ -1,10 +1,10 @@
 // Fused decoding step: one token per sequence through a Mamba block in three kernels instead of the unfused
 // step's six (rmsnorm, in_proj, conv step, x_proj, decodeSsm on x_proj whole, out_proj). At batch 1 the
 // CUDA-graph step is bound by its chain of dependent kernels, not by bandwidth (bench/README.md), so fewer
-// kernels, each a little fatter, is what makes it faster; past batch 4 the unfused step's cuBLAS products win. A block serves a group of up to kDecodeGroup (8) sequences, whose accumulators live
-// in registers; a larger batch runs its groups side by side as grid dimension y (all full groups in one launch,
-// a last partial group in a second), and the groups read the layer's weights (7.5 MB in bf16 at the 130m shape)
-// from L2 rather than HBM:
+// kernels, each a little fatter, is what makes it faster; past batch 4 the unfused step's cuBLAS products win. A block
+// serves a group of up to kDecodeGroup (8) sequences, whose accumulators live in registers; a larger batch runs its
+// groups side by side as grid dimension y (all full groups in one launch, a last partial group in a second), and the
+// groups read the layer's weights (7.5 MB in bf16 at the 130m shape) from L2 rather than HBM:
 //   decodeIn:  r = h + r_in; n = rmsnorm(r) w; xz = n W_in^T; conv step + SiLU -> xc; z; x_proj partial sums
 //   decodeSsm: sum the partials -> dt_in, B, C; dt = softplus(dt_in W_dt^T + b); h = exp(dt A) h + dt B x;
 //              y = (C.h + D x) SiLU(z)
