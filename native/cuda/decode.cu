@@ -127,6 +127,28 @@ __device__ __forceinline__ void rows_dot(const T* __restrict__ W, const int (&ro
   }
 }
 
+// rows_dot summed over the warp, and this lane's value of it: lane l gets row row[l / NB] of sequence l % NB
+// (lanes l >= RPW * NB get 0). Registers need a static index, so the value is selected, not indexed.
+template <class T, int NB, int RPW>
+__device__ __forceinline__ float rows_dot_lane(const T* __restrict__ W, const int (&row)[RPW], const T* x, int n,
+                                               bool vec) {
+  static_assert(RPW * NB <= 32, "a lane per (row, sequence) of a warp");
+  float acc[RPW][NB] = {};
+  rows_dot<T, NB, RPW>(W, row, x, n, vec, acc);
+#pragma unroll
+  for (int i = 0; i < RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++) acc[i][b] = warp_sum(acc[i][b]);
+  const int lane = threadIdx.x & 31;
+  float v = 0.f;
+#pragma unroll
+  for (int i = 0; i < RPW; i++)
+#pragma unroll
+    for (int b = 0; b < NB; b++)
+      if (lane == i * NB + b) v = acc[i][b];
+  return v;
+}
+
 // decodeIn. Grid: ceil(2E / 32) x groups blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k +
 // 4w + 3. Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its
 // own would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
@@ -196,21 +218,9 @@ __global__ void __launch_bounds__(NT, 1)
   int row[IN_RPW];
 #pragma unroll
   for (int i = 0; i < IN_RPW; i++) row[i] = min(row0 + i, 2 * E - 1);  // rows past the end: computed, not stored
-  float acc[IN_RPW][NB] = {};
-  rows_dot<T, NB, IN_RPW>(Win, row, xn, D, vec, acc);
-#pragma unroll
-  for (int i = 0; i < IN_RPW; i++)
-#pragma unroll
-    for (int b = 0; b < NB; b++) acc[i][b] = warp_sum(acc[i][b]);
-
   // lane l finishes row row0 + l / NB of sequence l % NB (IN_RPW * NB <= 32 lanes): the conv step for o < E,
   // z for o >= E
-  float v = 0.f;
-#pragma unroll
-  for (int i = 0; i < IN_RPW; i++)
-#pragma unroll
-    for (int b = 0; b < NB; b++)
-      if (lane == i * NB + b) v = acc[i][b];
+  const float v = rows_dot_lane<T, NB, IN_RPW>(Win, row, xn, D, vec);
   const int o = row0 + lane / NB, b = lane % NB;
   if (lane < IN_RPW * NB && o < 2 * E) {
     if (o >= E) {
@@ -448,7 +458,6 @@ __global__ void __launch_bounds__(SSM_ROWS)
 template <class T, int NB, int RPW>
 __global__ void __launch_bounds__(NT, 1)
     decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec, int b0) {
-  static_assert(RPW * NB <= 32, "decodeOut: a lane per (row, sequence) of a warp");
   const int g0 = b0 + blockIdx.y * NB;
   y += (int64_t)g0 * E;
   out += (int64_t)g0 * D;
@@ -457,19 +466,8 @@ __global__ void __launch_bounds__(NT, 1)
   int row[RPW];
 #pragma unroll
   for (int i = 0; i < RPW; i++) row[i] = min(o0 + i, D - 1);  // rows past the end: computed, not stored
-  float acc[RPW][NB] = {};
-  rows_dot<T, NB, RPW>(W, row, y, E, vec, acc);
-#pragma unroll
-  for (int i = 0; i < RPW; i++)
-#pragma unroll
-    for (int b = 0; b < NB; b++) acc[i][b] = warp_sum(acc[i][b]);
-  // lane l stores row o0 + l / NB of sequence l % NB (registers need a static index: select, then store)
-  float v = 0.f;
-#pragma unroll
-  for (int i = 0; i < RPW; i++)
-#pragma unroll
-    for (int b = 0; b < NB; b++)
-      if (lane == i * NB + b) v = acc[i][b];
+  // lane l stores row o0 + l / NB of sequence l % NB
+  const float v = rows_dot_lane<T, NB, RPW>(W, row, y, E, vec);
   const int o = o0 + lane / NB, b = lane % NB;
   if (lane < RPW * NB && o < D) stf(out, (int64_t)b * D + o, v);
 }
