@@ -353,102 +353,93 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
-// decodeSsm on x_proj given whole ([B, J] in T, the unfused step's product): a thread per (sequence, channel) with
-// the channel's N states in registers, read and written as whole 16-byte vectors of the [B, E, N] state; a block is
-// SSM_ROWS channels of one sequence and stages that sequence's x_proj row (dt_in, B, C) in shared memory. Every
-// global load is issued before the arithmetic. (decode_ssm's 16 lanes per channel and 8 sequences per thread took
-// 137 registers, one block per SM: 19.7 us for the 130m step at B = 64.)
-constexpr int SSM_ROWS = 128;
-template <class T, int NS>
-__global__ void __launch_bounds__(SSM_ROWS)
-    ssm_step_proj(const T* __restrict__ xProj, const T* __restrict__ xc, const T* __restrict__ z, int zs,
-                  const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
-                  const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
-                  bool vec, bool wvec) {
-  extern __shared__ float sx[];  // [J] this sequence's dt_in, B, C
-  const int b = blockIdx.y, J = R + 2 * N;
-  for (int j = threadIdx.x; j < J; j += SSM_ROWS) sx[j] = ldf(xProj, (int64_t)b * J + j);
-  const int d = blockIdx.x * SSM_ROWS + threadIdx.x;
+// decodeSsm on x_proj given whole, Q lanes per channel: a thread per (sequence, channel, run of 4 states), the Q = N / 4
+// lanes of a channel adjacent in the warp. Each lane takes a share of the dt_proj dot product and its 4 states, and
+// the lanes sum their partials (dt, then the C.h of y) by shuffles. dt_in, B and C are read straight from x_proj (the
+// lanes of one sequence read the same addresses: broadcasts), so every load of a thread is in flight at once and the
+// thread makes one round trip to memory; no shared memory, no barrier. (The thread per channel it replaced, with the
+// 16 states in registers and x_proj staged in shared memory, took 8.46 us for the 130m step at B = 64, this 6.75.)
+constexpr int SSM_THREADS = 128;
+template <class T, int Q>
+__global__ void __launch_bounds__(SSM_THREADS)
+    ssm_step_lanes(const T* __restrict__ xProj, const T* __restrict__ xc, const T* __restrict__ z, int zs,
+                   const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
+                   const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
+                   bool vec, bool wvec) {
+  const int b = blockIdx.y, t = blockIdx.x * SSM_THREADS + threadIdx.x;
+  const int q = t & (Q - 1), d = t / Q, n0 = 4 * q, J = R + 2 * N;
   const bool live = d < E;
-  const int dd = live ? d : E - 1;  // threads past E compute channel E-1 and store nothing
+  const int dd = live ? d : E - 1;  // lanes past E compute channel E-1 and store nothing (the shuffles need them)
   const int64_t bd = (int64_t)b * E + dd;
-  float h[NS], a[NS];
-  if (vec) {  // whole vectors: N == NS (4, 8 or 16) and state and A 16-byte aligned
-#pragma unroll
-    for (int q = 0; q < NS / 4; q++) {
-      const float4 hv = reinterpret_cast<const float4*>(state + bd * NS)[q];
-      const float4 av = reinterpret_cast<const float4*>(A + (int64_t)dd * NS)[q];
-      h[4 * q] = hv.x, h[4 * q + 1] = hv.y, h[4 * q + 2] = hv.z, h[4 * q + 3] = hv.w;
-      a[4 * q] = av.x, a[4 * q + 1] = av.y, a[4 * q + 2] = av.z, a[4 * q + 3] = av.w;
-    }
+  const T* row = xProj + (int64_t)b * J;
+  float h[4], a[4], Bn[4], Cn[4];
+  if (vec) {  // N == 4 Q, state and A 16-byte aligned
+    const float4 hv = reinterpret_cast<const float4*>(state + bd * N)[q];
+    const float4 av = reinterpret_cast<const float4*>(A + (int64_t)dd * N)[q];
+    h[0] = hv.x, h[1] = hv.y, h[2] = hv.z, h[3] = hv.w;
+    a[0] = av.x, a[1] = av.y, a[2] = av.z, a[3] = av.w;
   } else {
 #pragma unroll
-    for (int n = 0; n < NS; n++) {
-      h[n] = n < N ? state[bd * N + n] : 0.f;
-      a[n] = n < N ? A[(int64_t)dd * N + n] : 0.f;
+    for (int k = 0; k < 4; k++) {
+      const int n = min(n0 + k, N - 1);
+      h[k] = state[bd * N + n];
+      a[k] = A[(int64_t)dd * N + n];
     }
+  }
+#pragma unroll
+  for (int k = 0; k < 4; k++) {  // states past N get B = C = 0: they stay 0 and add nothing to y
+    const int n = min(n0 + k, N - 1);
+    const float bn = ldf(row, R + n), cn = ldf(row, R + N + n);
+    Bn[k] = n0 + k < N ? bn : 0.f;
+    Cn[k] = n0 + k < N ? cn : 0.f;
   }
   const float u = ldf(xc, bd), zz = ldf(z, (int64_t)b * zs + dd);
   const float bias = dtBias ? dtBias[dd] : 0.f, dsk = Dskip ? Dskip[dd] : 0.f;
-  __syncthreads();
-  // dt = softplus(dt_in . Wdt[d] + bias), the product rounded to T as the unfused path stored delta. The row of Wdt
-  // (a different one per thread) is read 16 bytes at a time when its rows are whole vectors: scalar loads put 32 rows'
-  // sectors behind every load instruction (the 130m step at B = 64 measured 12.1 us with them)
+  // this lane's share of dt_in . Wdt[d]: R / Q contiguous values, 8 bytes of Wdt per load, when the shares are whole
+  // 8-byte runs; otherwise every Q-th value
   const T* wr = Wdt + (int64_t)dd * R;
-  constexpr int V = 16 / sizeof(T);
-  float p0 = 0.f, p1 = 0.f;
-  int r = 0;
+  float p = 0.f;
   if (wvec) {
-    for (; r + 4 * V <= R; r += 4 * V) {  // 4 vectors in flight
-      uint4 w[4];
-#pragma unroll
-      for (int k = 0; k < 4; k++) w[k] = reinterpret_cast<const uint4*>(wr + r)[k];
-#pragma unroll
-      for (int k = 0; k < 4; k++) {
-        float f[V];
-        floats(w[k], f);
-#pragma unroll
-        for (int v = 0; v < V; v += 2) {
-          p0 = fmaf(f[v], sx[r + k * V + v], p0);
-          p1 = fmaf(f[v + 1], sx[r + k * V + v + 1], p1);
-        }
-      }
-    }
-    for (; r + V <= R; r += V) {
+    constexpr int V = 8 / sizeof(T);
+    const int c = R / Q, r0 = q * c;
+#pragma unroll 4
+    for (int r = r0; r < r0 + c; r += V) {
+      const uint2 w = *reinterpret_cast<const uint2*>(wr + r);
       float f[V];
-      floats(*reinterpret_cast<const uint4*>(wr + r), f);
+      if constexpr (V == 2) {
+        f[0] = __uint_as_float(w.x), f[1] = __uint_as_float(w.y);
+      } else {
+        f[0] = __uint_as_float(w.x << 16), f[1] = __uint_as_float(w.x & 0xffff0000u);
+        f[2] = __uint_as_float(w.y << 16), f[3] = __uint_as_float(w.y & 0xffff0000u);
+      }
 #pragma unroll
-      for (int v = 0; v < V; v++) p0 = fmaf(f[v], sx[r + v], p0);
+      for (int v = 0; v < V; v++) p = fmaf(f[v], ldf(row, r + v), p);
     }
+  } else {
+#pragma unroll 4
+    for (int r = q; r < R; r += Q) p = fmaf(ldf(wr, r), ldf(row, r), p);
   }
-  for (; r < R; r++) p0 = fmaf(ldf(wr, r), sx[r], p0);
-  const float dt = softplusf_(rnd<T>(p0 + p1) + bias);
-  const float* Bm = sx + R;
-  const float* Cm = sx + R + N;
+#pragma unroll
+  for (int o = 1; o < Q; o <<= 1) p += __shfl_xor_sync(0xffffffffu, p, o);
+  const float dt = softplusf_(rnd<T>(p) + bias);  // the product rounded to T as the unfused path stored delta
   const float x = dt * u;
-  float c0 = 0.f, c1 = 0.f;
+  float c = 0.f;
 #pragma unroll
-  for (int n = 0; n < NS; n++) {
-    if (n < N) {
-      h[n] = fmaf(__expf(dt * a[n]), h[n], x * Bm[n]);
-      if (n & 1)
-        c1 = fmaf(Cm[n], h[n], c1);
-      else
-        c0 = fmaf(Cm[n], h[n], c0);
-    }
+  for (int k = 0; k < 4; k++) {
+    h[k] = fmaf(__expf(dt * a[k]), h[k], x * Bn[k]);
+    c = fmaf(Cn[k], h[k], c);
   }
+#pragma unroll
+  for (int o = 1; o < Q; o <<= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
   if (!live) return;
   if (vec) {
-#pragma unroll
-    for (int q = 0; q < NS / 4; q++)
-      reinterpret_cast<float4*>(state + bd * NS)[q] = make_float4(h[4 * q], h[4 * q + 1], h[4 * q + 2], h[4 * q + 3]);
+    reinterpret_cast<float4*>(state + bd * N)[q] = make_float4(h[0], h[1], h[2], h[3]);
   } else {
 #pragma unroll
-    for (int n = 0; n < NS; n++)
-      if (n < N) state[bd * N + n] = h[n];
+    for (int k = 0; k < 4; k++)
+      if (n0 + k < N) state[bd * N + n0 + k] = h[k];
   }
-  const float out = fmaf(dsk, u, c0 + c1);
-  stf(y, bd, out * zz * sigmoidf_(zz));
+  if (q == 0) stf(y, bd, fmaf(dsk, u, c) * zz * sigmoidf_(zz));
 }
 
 // decodeOut. Grid: ceil(D / (8 RPW)) x groups blocks of 256 threads, a warp per RPW output rows; y (NB x E values of
@@ -520,22 +511,22 @@ void run_decode_ssm(const ArgObject& a) {
   a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
   if (r.xProj) {
-    const dim3 grid((unsigned)((r.E + SSM_ROWS - 1) / SSM_ROWS), (unsigned)r.B);
-    const size_t sm = sizeof(float) * (size_t)J;
-    const auto launch = [&](auto ns) {
-      constexpr int NS = decltype(ns)::value;
-      const bool vec = r.N == NS && aligned16(r.ssmState) && aligned16(r.A);
-      const bool wvec = (r.R * (int64_t)sizeof(T)) % 16 == 0 && aligned16(r.Wdt);  // Wdt rows of whole vectors
-      ssm_step_proj<T, NS><<<grid, SSM_ROWS, sm, cuda_stream()>>>(r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias,
-                                                                  r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
-                                                                  (int)r.N, vec, wvec);
+    const auto launch = [&](auto qs) {
+      constexpr int Q = decltype(qs)::value;
+      const bool vec = r.N == 4 * Q && aligned16(r.ssmState) && aligned16(r.A);
+      const int64_t V = 8 / (int64_t)sizeof(T);
+      const bool wvec = r.R % (Q * V) == 0 && reinterpret_cast<uintptr_t>(r.Wdt) % 8 == 0;
+      const dim3 grid((unsigned)((r.E * Q + SSM_THREADS - 1) / SSM_THREADS), (unsigned)r.B);
+      ssm_step_lanes<T, Q><<<grid, SSM_THREADS, 0, cuda_stream()>>>(r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt,
+                                                                   r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E,
+                                                                   (int)r.R, (int)r.N, vec, wvec);
     };
     if (r.N <= 4)
-      launch(std::integral_constant<int, 4>{});
+      launch(std::integral_constant<int, 1>{});
     else if (r.N <= 8)
-      launch(std::integral_constant<int, 8>{});
+      launch(std::integral_constant<int, 2>{});
     else
-      launch(std::integral_constant<int, 16>{});
+      launch(std::integral_constant<int, 4>{});
   } else {
     // one group: a block per SSM_CH channels (latency-bound); several: 4 runs of channels per block, so that the
     // x_proj partials of a group (P x 8 x J floats) are summed by a quarter as many blocks
