@@ -353,8 +353,8 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
-// decodeSsm on x_proj given whole, Q lanes per channel: a thread per (sequence, channel, run of 4 states), the Q = N / 4
-// lanes of a channel adjacent in the warp. Each lane takes a share of the dt_proj dot product and its 4 states, and
+// decodeSsm on x_proj given whole, Q lanes per channel: a thread per (sequence, channel, run of 4 states), the Q = N /
+// 4 lanes of a channel adjacent in the warp. Each lane takes a share of the dt_proj dot product and its 4 states, and
 // the lanes sum their partials (dt, then the C.h of y) by shuffles. dt_in, B and C are read straight from x_proj (the
 // lanes of one sequence read the same addresses: broadcasts), so every load of a thread is in flight at once and the
 // thread makes one round trip to memory; no shared memory, no barrier. (The thread per channel it replaced, with the
@@ -517,9 +517,9 @@ void run_decode_ssm(const ArgObject& a) {
       const int64_t V = 8 / (int64_t)sizeof(T);
       const bool wvec = r.R % (Q * V) == 0 && reinterpret_cast<uintptr_t>(r.Wdt) % 8 == 0;
       const dim3 grid((unsigned)((r.E * Q + SSM_THREADS - 1) / SSM_THREADS), (unsigned)r.B);
-      ssm_step_lanes<T, Q><<<grid, SSM_THREADS, 0, cuda_stream()>>>(r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt,
-                                                                   r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E,
-                                                                   (int)r.R, (int)r.N, vec, wvec);
+      ssm_step_lanes<T, Q><<<grid, SSM_THREADS, 0, cuda_stream()>>>(r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias,
+                                                                    r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
+                                                                    (int)r.N, vec, wvec);
     };
     if (r.N <= 4)
       launch(std::integral_constant<int, 1>{});
