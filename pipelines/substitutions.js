@@ -14,6 +14,8 @@
 //   node pipelines/substitutions.js                      small, on the CPU (tiny model, 2,000 sites)
 //   node pipelines/substitutions.js --full               on a GPU: small preset, every test site
 //   node pipelines/substitutions.js --checkpoint RUN     score with a model trained elsewhere on human DNA
+// --spans and --precisions score the same sites once per combination (variants --span, --precision), one row each:
+// how much of the LLR's separation is in the bases right after the change, and what bf16 rounding costs it.
 import { existsSync, writeFileSync, readFileSync, createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cli, machine, pipelineArgs, root, writeResults } from './lib.js';
@@ -21,7 +23,8 @@ import { cli, machine, pipelineArgs, root, writeResults } from './lib.js';
 const MAF =
   '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
 const usage = `usage: node pipelines/substitutions.js [--full] [--device auto|cpu|cuda] [--out DIR] [--checkpoint RUN]
-  [--max-sites N] [--context N] [--strand forward|both] [--steps N] [--max-blocks N] [--maf FILE] [--seed N]`;
+  [--max-sites N] [--context N] [--strand forward|both] [--steps N] [--max-blocks N] [--maf FILE] [--seed N]
+  [--spans all,S,...] [--precisions run,f32,bf16]`;
 const a = pipelineArgs('substitutions', usage, {
   checkpoint: { type: 'string' },
   'max-sites': { type: 'string' },
@@ -31,6 +34,8 @@ const a = pipelineArgs('substitutions', usage, {
   'max-blocks': { type: 'string' },
   maf: { type: 'string' },
   seed: { type: 'string', default: '1' },
+  spans: { type: 'string', default: 'all' },
+  precisions: { type: 'string', default: 'run' },
 });
 const full = a.full;
 const mafPath = a.maf ?? MAF;
@@ -54,6 +59,11 @@ const maxBlocks = a['max-blocks'] !== undefined ? Number(a['max-blocks']) : Infi
 if (!(Number.isInteger(context) && context >= 2)) usageError('--context must be an integer >= 2');
 if (!(maxSites >= 1)) usageError('--max-sites must be at least 1');
 if (!['forward', 'both'].includes(a.strand)) usageError('--strand must be forward or both');
+const spans = a.spans.split(',').map((v) => (v === 'all' ? 'all' : Number(v)));
+if (!spans.every((v) => v === 'all' || (Number.isInteger(v) && v >= 0)))
+  usageError('--spans must be a comma list of "all" and integers >= 0');
+const precisions = a.precisions.split(',');
+if (!precisions.every((v) => ['run', 'f32', 'bf16'].includes(v))) usageError('--precisions must list run, f32 or bf16');
 const out = resolve(a.out);
 
 function usageError(msg) {
@@ -221,8 +231,9 @@ if (!checkpoint) {
 }
 
 // 5. score both VCFs
-const score = (vcf) => {
-  const tsv = join(out, vcf.replace(/\.vcf$/, '.llr.tsv'));
+const score = (vcf, span, precision) => {
+  const tag = `${span === 'all' ? '' : `.span${span}`}${precision === 'run' ? '' : `.${precision}`}`;
+  const tsv = join(out, vcf.replace(/\.vcf$/, `${tag}.llr.tsv`));
   const r = cli('mamba-dna', [
     'variants',
     '--checkpoint',
@@ -239,6 +250,8 @@ const score = (vcf) => {
     'tsv',
     '--device',
     a.device,
+    ...(span === 'all' ? [] : ['--span', String(span)]),
+    ...(precision === 'run' ? [] : ['--precision', precision]),
     '-o',
     tsv,
     '--force',
@@ -252,8 +265,6 @@ const score = (vcf) => {
     .map((f) => ({ pos: Number(f[1]), llr: Number(f[5]) }));
   return { values, seconds: r.seconds };
 };
-const real = score('real.vcf'),
-  rand = score('random.vcf');
 
 // 6. AUROC (Mann-Whitney, ties count 1/2) of real vs random, paired win rate, and the transition reference
 function auroc(pos, neg) {
@@ -269,39 +280,51 @@ function auroc(pos, neg) {
   return (rankSum - (pos.length * (pos.length + 1)) / 2) / (pos.length * neg.length);
 }
 const isTransition = (x, y) => ['AG', 'GA', 'CT', 'TC'].includes(x + y);
-const realLlr = real.values.map((v) => v.llr),
-  randLlr = rand.values.map((v) => v.llr);
-const randByPos = new Map(rand.values.map((v) => [v.pos, v.llr]));
-let wins = 0,
-  pairs = 0;
-for (const v of real.values) {
-  const r = randByPos.get(v.pos);
-  if (r === undefined) continue;
-  pairs++;
-  wins += v.llr > r ? 1 : v.llr === r ? 0.5 : 0;
-}
-const auc = auroc(realLlr, randLlr);
 const tsAuc = auroc(
   chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0)),
   chosen.map((s) => (isTransition(s.ref, s.random) ? 1 : 0)),
 );
 const mean = (xs) => xs.reduce((p, q) => p + q, 0) / xs.length;
-const row = {
-  context,
-  strand: a.strand,
-  sites: chosen.length,
-  test_sites: sites.length,
-  auroc: auc,
-  paired_win_rate: wins / pairs,
-  mean_llr_real: mean(realLlr),
-  mean_llr_random: mean(randLlr),
-  transition_auroc: tsAuc,
-  real_transition_fraction: mean(chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0))),
-  variants_per_s: (realLlr.length + randLlr.length) / (real.seconds + rand.seconds),
-};
-console.log(
-  `AUROC real vs random: ${auc.toFixed(4)} (goal >= 0.65; ${auc >= 0.65 ? 'met' : 'missed'}); transitions alone: ${tsAuc.toFixed(4)}`,
-);
+const sd = (xs) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+const rows = [];
+let realLlr, randLlr, auc; // of the first combination: the ROC plot
+for (const precision of precisions)
+  for (const span of spans) {
+    const real = score('real.vcf', span, precision),
+      rand = score('random.vcf', span, precision);
+    const rl = real.values.map((v) => v.llr),
+      nl = rand.values.map((v) => v.llr);
+    const randByPos = new Map(rand.values.map((v) => [v.pos, v.llr]));
+    let wins = 0,
+      pairs = 0;
+    for (const v of real.values) {
+      const r = randByPos.get(v.pos);
+      if (r === undefined) continue;
+      pairs++;
+      wins += v.llr > r ? 1 : v.llr === r ? 0.5 : 0;
+    }
+    const au = auroc(rl, nl);
+    if (!rows.length) [realLlr, randLlr, auc] = [rl, nl, au];
+    rows.push({
+      context,
+      strand: a.strand,
+      precision,
+      span: span === 'all' ? Math.floor(context / 2) : Math.min(span, Math.floor(context / 2)),
+      sites: chosen.length,
+      test_sites: sites.length,
+      auroc: au,
+      paired_win_rate: wins / pairs,
+      mean_llr_real: mean(rl),
+      mean_llr_random: mean(nl),
+      sd_llr_real: sd(rl),
+      transition_auroc: tsAuc,
+      real_transition_fraction: mean(chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0))),
+      variants_per_s: (rl.length + nl.length) / (real.seconds + rand.seconds),
+    });
+    console.log(
+      `precision ${precision}, span ${span}: AUROC real vs random ${au.toFixed(4)} (goal >= 0.65; ${au >= 0.65 ? 'met' : 'missed'}); transitions alone: ${tsAuc.toFixed(4)}`,
+    );
+  }
 
 // the ROC curve, from the real and random LLRs
 const thresholds = [...new Set([...realLlr, ...randLlr])].sort((x, y) => y - x);
@@ -332,15 +355,18 @@ await writeResults(out, {
   columns: [
     { key: 'context', label: 'context N' },
     { key: 'strand', label: 'strand' },
+    { key: 'precision', label: 'precision' },
+    { key: 'span', label: 'bases summed after the change' },
     { key: 'sites', label: 'sites scored' },
     { key: 'auroc', label: 'AUROC real vs random', format: (v) => v.toFixed(4) },
     { key: 'paired_win_rate', label: 'real > random at a site', format: (v) => v.toFixed(4) },
     { key: 'mean_llr_real', label: 'mean LLR real (bits)', format: (v) => v.toFixed(3) },
     { key: 'mean_llr_random', label: 'mean LLR random (bits)', format: (v) => v.toFixed(3) },
+    { key: 'sd_llr_real', label: 'sd of LLR real (bits)', format: (v) => v.toFixed(3) },
     { key: 'transition_auroc', label: 'AUROC of transition-only score', format: (v) => v.toFixed(4) },
     { key: 'variants_per_s', label: 'variants/s', format: (v) => v.toFixed(1) },
   ],
-  rows: [row],
+  rows,
   plots: [
     {
       file: 'roc.svg',

@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../model/checkpoint.js';
 import { choiceOption, parseFloatArg, parseIntArg, withExamples, type Registrar } from './common.js';
 import { embeddingsFormat, embeddingsTsvPath, writeEmbeddings } from './embed-command.js';
 import { UsageError, UserError, asUserErrors } from './errors.js';
-import { asLm, checkOutput, loadForInference, trainedSeqLen } from './inference.js';
+import { asLm, checkOutput, loadForInference, precisionOption, trainedSeqLen } from './inference.js';
 import { readRunInfo } from './run-folder.js';
 
 /** The sample rate a run was trained at (run.json), the default for scoring and embedding its audio. */
@@ -50,6 +50,7 @@ interface AudioScoreFlags {
   out: string;
   force?: boolean;
   device: 'auto' | 'cpu' | 'cuda';
+  precision?: 'f32' | 'bf16';
 }
 
 async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
@@ -59,7 +60,7 @@ async function audioScore(inputs: string[], f: AudioScoreFlags): Promise<void> {
   const svgPath = out.replace(/\.csv$/i, '.svg');
   checkOutput(out, f.force);
   checkOutput(svgPath, f.force);
-  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
+  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm', f.precision);
   const rate = f.rate ?? runRate(loaded.dir);
   const model = asLm(loaded);
   const N = f.context ?? trainedSeqLen(loaded.dir) ?? 16384;
@@ -150,6 +151,7 @@ interface AudioEmbedFlags {
   out: string;
   force?: boolean;
   device: 'auto' | 'cpu' | 'cuda';
+  precision?: 'f32' | 'bf16';
 }
 
 async function audioEmbed(inputs: string[], f: AudioEmbedFlags): Promise<void> {
@@ -157,7 +159,7 @@ async function audioEmbed(inputs: string[], f: AudioEmbedFlags): Promise<void> {
   embeddingsFormat(out);
   checkOutput(out, f.force);
   checkOutput(embeddingsTsvPath(out), f.force);
-  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'any');
+  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'any', f.precision);
   const rate = f.rate ?? runRate(loaded.dir);
   const files = wavInputs(inputs);
   const items: EmbedItem[] = [];
@@ -216,6 +218,7 @@ export const registerAudioWorkflows: Registrar = (program) => {
     )
     .option('--force', 'overwrite the outputs')
     .addOption(deviceOption())
+    .addOption(precisionOption())
     .action((inputs: string[], opts: AudioScoreFlags) => audioScore(inputs, opts));
   program.addCommand(
     withExamples(score, [
@@ -258,6 +261,7 @@ export const registerAudioWorkflows: Registrar = (program) => {
     .requiredOption('-o, --out <file>', 'output .npy (float32) or .safetensors')
     .option('--force', 'overwrite the outputs')
     .addOption(deviceOption())
+    .addOption(precisionOption())
     .action((inputs: string[], opts: AudioEmbedFlags) => audioEmbed(inputs, opts));
   program.addCommand(
     withExamples(embed, [

@@ -12,7 +12,7 @@ import { defaultBatchTokens } from '../workflows/likelihood.js';
 import { embedItems, type EmbedItem, type EmbedOptions, type Pool } from '../workflows/embed.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
 import { UsageError, asUserErrors } from './errors.js';
-import { checkOutput, loadForInference, regionsOf, trainedSeqLen } from './inference.js';
+import { checkOutput, loadForInference, precisionOption, regionsOf, trainedSeqLen } from './inference.js';
 
 interface EmbedFlags {
   checkpoint: string;
@@ -24,6 +24,7 @@ interface EmbedFlags {
   out: string;
   force?: boolean;
   device: 'auto' | 'cpu' | 'cuda';
+  precision?: 'f32' | 'bf16';
 }
 
 /** The TSV that goes beside an embeddings file: out.npy -> out.tsv. */
@@ -103,7 +104,7 @@ async function embed(input: string, regionArgs: string[], f: EmbedFlags): Promis
   embeddingsFormat(out);
   checkOutput(out, f.force);
   checkOutput(embeddingsTsvPath(out), f.force);
-  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'any');
+  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'any', f.precision);
   const fasta = await asUserErrors(() => IndexedFasta.open(resolve(input), {}));
   try {
     const regions = await asUserErrors(() => regionsOf(fasta, regionArgs, f.bed));
@@ -173,6 +174,7 @@ export const registerEmbed: Registrar = (program) => {
     .requiredOption('-o, --out <file>', 'output .npy (float32, numpy.load) or .safetensors (names in the metadata)')
     .option('--force', 'overwrite the output file')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
+    .addOption(precisionOption())
     .action((input: string, regions: string[], opts: EmbedFlags) => embed(input, regions, opts));
   program.addCommand(
     withExamples(cmd, [

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { resolveDevice, type Device } from '../backend/index.js';
 import { MODEL_FILE, loadModel, readConfig, type MambaLM, type MambaModel } from '../model/index.js';
 import { parseRegion, readBed, type IndexedFasta, type Region } from '../data/dna/index.js';
-import type { CliContext } from './common.js';
+import type { Option } from 'commander';
+import { choiceOption, type CliContext } from './common.js';
 import { UserError, asUserErrors } from './errors.js';
 import { readRunInfo } from './run-folder.js';
 
@@ -22,6 +23,7 @@ export async function loadForInference(
   dir: string,
   deviceFlag: 'auto' | 'cpu' | 'cuda',
   need: 'lm' | 'any',
+  precisionFlag?: 'f32' | 'bf16',
 ): Promise<LoadedModel> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`--checkpoint ${dir}: no such run folder`);
   if (!existsSync(join(dir, MODEL_FILE)))
@@ -32,9 +34,19 @@ export async function loadForInference(
   if (need === 'lm' && config.task !== 'lm')
     throw new UserError(`${dir} holds a classifier; this command needs a next-token (lm) model`);
   const device = await asUserErrors(() => resolveDevice(deviceFlag));
-  const precision = device === 'cuda' ? (readRunInfo(dir)?.precision ?? 'f32') : 'f32';
+  if (precisionFlag === 'bf16' && device !== 'cuda')
+    throw new UserError('--precision bf16 needs a CUDA device (the CPU computes in f32)');
+  const precision = device === 'cuda' ? (precisionFlag ?? readRunInfo(dir)?.precision ?? 'f32') : 'f32';
   const model = await asUserErrors(() => loadModel(dir, { device, precision, recompute: true }));
   return { model, device, dir };
+}
+
+/** --precision of the inference commands: the activations' precision on a GPU, by default the run's. */
+export function precisionOption(): Option {
+  return choiceOption('--precision <p>', 'activations on a GPU: f32 or bf16 (default: those the run trained with)', [
+    'f32',
+    'bf16',
+  ]);
 }
 
 export function asLm(m: LoadedModel): MambaLM {

@@ -12,7 +12,15 @@ import { defaultBatchTokens } from '../workflows/likelihood.js';
 import { scoreTrack } from '../workflows/track.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
 import { asUserErrors } from './errors.js';
-import { asLm, checkOutput, loadForInference, regionsOf, sortAndMergeRegions, trainedSeqLen } from './inference.js';
+import {
+  asLm,
+  checkOutput,
+  loadForInference,
+  precisionOption,
+  regionsOf,
+  sortAndMergeRegions,
+  trainedSeqLen,
+} from './inference.js';
 
 interface ScoreFlags {
   checkpoint: string;
@@ -25,6 +33,7 @@ interface ScoreFlags {
   out: string;
   force?: boolean;
   device: 'auto' | 'cpu' | 'cuda';
+  precision?: 'f32' | 'bf16';
 }
 
 export const SCORE_CONVENTION =
@@ -35,7 +44,7 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
   // `-o -` is standard output (text), as in samtools and bcftools
   const out = outputPath(f.out);
   checkOutput(out, f.force);
-  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
+  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm', f.precision);
   const model = asLm(loaded);
   const N = f.context ?? trainedSeqLen(loaded.dir) ?? 1024;
   const fasta = await asUserErrors(() => IndexedFasta.open(resolve(genome), {}));
@@ -141,6 +150,7 @@ export const registerScore: Registrar = (program) => {
     .requiredOption('-o, --out <file>', 'output bedGraph (- for standard output)')
     .option('--force', 'overwrite the output file')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
+    .addOption(precisionOption())
     .addHelpText(
       'after',
       `\nOutput: bedGraph, 0-based half-open, sorted by record order then position; ${SCORE_CONVENTION}. ` +

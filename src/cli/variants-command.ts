@@ -13,13 +13,14 @@ import { defaultBatchTokens } from '../workflows/likelihood.js';
 import { alleleLLRs, trimAlleles, type AlleleChange } from '../workflows/variants.js';
 import { choiceOption, parseIntArg, withExamples, type Registrar } from './common.js';
 import { asUserErrors } from './errors.js';
-import { asLm, checkOutput, loadForInference, trainedSeqLen } from './inference.js';
+import { asLm, checkOutput, loadForInference, precisionOption, trainedSeqLen } from './inference.js';
 
 interface VariantsFlags {
   checkpoint: string;
   fasta: string;
   vcf: string;
   context?: number;
+  span?: number;
   strand: 'forward' | 'both';
   format: 'vcf' | 'tsv';
   maxAllele: number;
@@ -27,6 +28,7 @@ interface VariantsFlags {
   out: string;
   force?: boolean;
   device: 'auto' | 'cpu' | 'cuda';
+  precision?: 'f32' | 'bf16';
 }
 
 export const LLR_KEY = 'MAMBA_LLR';
@@ -52,12 +54,17 @@ async function variants(f: VariantsFlags): Promise<void> {
   const out = outputPath(f.out);
   checkOutput(out, f.force);
   const vcfPath = resolve(f.vcf);
-  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm');
+  const loaded = await loadForInference(ctx, resolve(f.checkpoint), f.device, 'lm', f.precision);
   const model = asLm(loaded);
   const N = f.context ?? trainedSeqLen(loaded.dir) ?? 1024;
   const fasta = await asUserErrors(() => IndexedFasta.open(resolve(f.fasta), {}));
   const writer = new AtomicOutput(out);
-  const opts = { context: N, strand: f.strand, batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.model) };
+  const opts = {
+    context: N,
+    span: f.span,
+    strand: f.strand,
+    batchTokens: f.batchTokens ?? defaultBatchTokens(loaded.model),
+  };
   const counts = { records: 0, alleles: 0, scored: 0, mismatch: 0, noContig: 0, notSequence: 0, tooLong: 0 };
   const t0 = Date.now();
   try {
@@ -124,16 +131,17 @@ async function variants(f: VariantsFlags): Promise<void> {
 }
 
 function headerLines(N: number, f: VariantsFlags, dir: string): string {
-  const H = Math.floor(N / 2);
+  const H = Math.floor(N / 2),
+    S = Math.min(H, f.span ?? H);
   const strand = f.strand === 'both' ? '; mean of the forward and reverse-complement LLRs' : '';
   return (
     `##INFO=<ID=${LLR_KEY},Number=A,Type=Float,Description="Log-likelihood ratio log2 P(alt window) - log2 P(ref window) ` +
     `in bits (mamba-dna variants, N=${N}${strand}): alleles trimmed of shared leading then trailing bases; window = ${H} reference ` +
-    `bases before the change, the allele, ${H} reference bases after REF; summed over the allele and the ${H} bases after it ` +
-    `(the bases whose context the variant changes). Positive = the model finds ALT more likely. '.' = not scored: ` +
+    `bases before the change, the allele, ${S} reference bases after REF; summed over the allele and the ${S} bases after it ` +
+    `(${S === H ? 'the bases whose context the variant changes' : `--span ${S}`}${f.strand === 'both' ? '; on the reverse strand the same with the flanks swapped' : ''}). Positive = the model finds ALT more likely. '.' = not scored: ` +
     `symbolic or non-base ALT, REF not matching the FASTA, contig not in the FASTA, or an allele over ${f.maxAllele} bases">\n` +
     `##FILTER=<ID=${MISMATCH_FILTER},Description="REF does not match the reference FASTA given to mamba-dna variants">\n` +
-    `##mamba_variants=<checkpoint="${dir}",fasta="${resolve(f.fasta)}",context=${N},strand=${f.strand}>\n`
+    `##mamba_variants=<checkpoint="${dir}",fasta="${resolve(f.fasta)}",context=${N},span=${S},strand=${f.strand}>\n`
   );
 }
 
@@ -224,6 +232,12 @@ export const registerVariants: Registrar = (program) => {
         'training sequence length)',
       parseIntArg(2, 2 ** 24),
     )
+    .option(
+      '--span <n>',
+      'bases after the change (before it, on the reverse strand) whose log-probabilities the LLR sums ' +
+        '(default: N/2, every base the change can reach in the window)',
+      parseIntArg(0, 2 ** 23),
+    )
     .addOption(
       choiceOption(
         '--strand <s>',
@@ -254,11 +268,13 @@ export const registerVariants: Registrar = (program) => {
     .requiredOption('-o, --out <file>', 'output VCF (or TSV; - for standard output)')
     .option('--force', 'overwrite the output file')
     .addOption(choiceOption('--device <device>', 'where to compute', ['auto', 'cpu', 'cuda'], 'auto'))
+    .addOption(precisionOption())
     .action((opts: VariantsFlags) => variants(opts));
   program.addCommand(
     withExamples(cmd, [
       'mamba-dna variants --checkpoint runs/my-run --fasta genome.fa.gz --vcf calls.vcf.gz --context 2^12 -o scored.vcf',
       'mamba-dna variants --checkpoint runs/my-run --fasta genome.fa.gz --vcf calls.vcf --strand both --format tsv -o llr.tsv',
+      'mamba-dna variants --checkpoint runs/my-run --fasta genome.fa.gz --vcf snvs.vcf --span 64 --precision f32 -o scored.vcf',
     ]),
   );
 };

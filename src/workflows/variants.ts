@@ -6,11 +6,12 @@
 // alt bases a (maybe empty). With H = floor(N / 2), the window is
 //   left = the H reference bases before the change, then the allele (r or a), then right = the H reference
 //   bases after r.
-// The score of a window is the sum of log2 P over the allele and right (every base whose prefix the change
-// alters; the shared left flank would cancel), and LLR = score(alt window) - score(ref window), in bits.
-// With strand 'both' the same is done on the reverse complement of both windows (there the shared flank
-// is the reverse of right and the sum runs over the allele and the reverse of left), and the two LLRs are
-// averaged. Flanks are cut at the record ends.
+// The score of a window is the sum of log2 P over the allele and the first S bases of right (S = span,
+// H by default: every base whose prefix the change alters; the shared left flank would cancel), and
+// LLR = score(alt window) - score(ref window), in bits. Bases of right past S are left out of the window.
+// With strand 'both' the same is done on the reverse complement of both windows (there the context is the
+// reverse of right and the sum runs over the allele and the reverse of the last S bases of left), and the
+// two LLRs are averaged. Flanks are cut at the record ends.
 import { encodeString, reverseComplement } from '../data/dna/tokenizer.js';
 import type { MambaLM } from '../model/model.js';
 import { windowLogProbSums, type LikelihoodWindow } from './likelihood.js';
@@ -36,6 +37,8 @@ export function trimAlleles(pos: number, ref: string, alt: string): AlleleChange
 export interface VariantScoreOptions {
   context: number;
   strand: 'forward' | 'both';
+  /** bases after the change (before it, on the reverse strand) whose log-probabilities are summed; default N/2 */
+  span?: number;
   batchTokens: number;
   onPass?: (tokens: number) => void;
 }
@@ -63,7 +66,8 @@ export function alleleLLRs(
   changes: readonly AlleleChange[],
   o: VariantScoreOptions,
 ): number[] {
-  const H = Math.floor(o.context / 2);
+  const H = Math.floor(o.context / 2),
+    S = Math.min(H, o.span ?? H);
   const windows: LikelihoodWindow[] = [];
   // a window's index in `windows` (ref windows shared by the ALTs of one site), per change and strand
   const refIndex = new Map<string, number[]>();
@@ -81,11 +85,13 @@ export function alleleLLRs(
       right = seq.read(refEnd, rightEnd);
     const add = (allele: Uint8Array): number[] =>
       strands.map((rc) => {
-        const w = concat(left, allele, right);
         windows.push(
           rc
-            ? { tokens: reverseComplement(w), from: Math.max(1, right.length) }
-            : { tokens: w, from: Math.max(1, left.length) },
+            ? {
+                tokens: reverseComplement(concat(left.subarray(Math.max(0, left.length - S)), allele, right)),
+                from: Math.max(1, right.length),
+              }
+            : { tokens: concat(left, allele, right.subarray(0, S)), from: Math.max(1, left.length) },
         );
         return windows.length - 1;
       });

@@ -39,12 +39,16 @@ describe.skipIf(!haveReader || !haveMaf)('pipelines/substitutions.js (toy size)'
         '256',
         '--device',
         'cpu',
+        '--spans',
+        'all,4',
       ],
       { encoding: 'utf8', env: { ...process.env, MAMBA_NUM_THREADS: '1' }, timeout: 600_000 },
     );
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     const row = res.rows[0];
+    expect(res.rows.map((x: { span: number }) => x.span)).toEqual([128, 4]); // one row per --spans entry
+    expect(res.rows[1].auroc).not.toBe(row.auroc);
     expect(row.sites).toBe(100);
     expect(row.auroc).toBeGreaterThanOrEqual(0);
     expect(row.auroc).toBeLessThanOrEqual(1);

@@ -39,16 +39,21 @@ function logProbSum(seq: string, from: number): number {
   return s;
 }
 
-/** The rule of the ##INFO header, written out here: H bases before the change, the allele, H after REF. */
-function expectedLlr(pos: number, ref: string, alt: string, strand: 'forward' | 'both'): number {
+/**
+ * The rule of the ##INFO header, written out here: H bases before the change, the allele, H after REF, summed over
+ * the allele and the first `span` bases after it (on the reverse strand: the last `span` bases before it).
+ */
+function expectedLlr(pos: number, ref: string, alt: string, strand: 'forward' | 'both', span = H): number {
   const g = g27();
   const c = trimAlleles(pos, ref, alt);
   const left = g.slice(Math.max(0, c.start - H), c.start),
     right = g.slice(c.start + c.ref.length, c.start + c.ref.length + H);
-  const fwd = logProbSum(left + c.alt + right, left.length) - logProbSum(left + c.ref + right, left.length);
+  const r = right.slice(0, span),
+    l = left.slice(Math.max(0, left.length - span));
+  const fwd = logProbSum(left + c.alt + r, left.length) - logProbSum(left + c.ref + r, left.length);
   if (strand === 'forward') return fwd;
   const rev =
-    logProbSum(revcomp(left + c.alt + right), right.length) - logProbSum(revcomp(left + c.ref + right), right.length);
+    logProbSum(revcomp(l + c.alt + right), right.length) - logProbSum(revcomp(l + c.ref + right), right.length);
   return (fwd + rev) / 2;
 }
 
@@ -176,6 +181,46 @@ describe('mamba-dna variants', () => {
     expect(Math.abs(Number(del[5]) - expectedLlr(4001, sites[3]!.ref, sites[3]!.alts[0]!, 'both'))).toBeLessThan(2e-4);
     expect(rows.filter((l) => l.endsWith('\tref_mismatch')).length).toBe(1);
     expect(rows.filter((l) => l.endsWith('\tnot_sequence')).length).toBe(1);
+  });
+
+  it('--span sums the allele and that many bases after it (before it on the reverse strand), as its header says', () => {
+    const { text, sites } = makeVcf();
+    writeFileSync(join(dir, 'span.vcf'), text);
+    const args = [
+      'variants',
+      '--checkpoint',
+      run,
+      '--fasta',
+      G27,
+      '--context',
+      String(N),
+      '--vcf',
+      join(dir, 'span.vcf'),
+    ];
+    const t = cli(
+      'dna',
+      [...args, '--span', '1', '--strand', 'both', '--format', 'tsv', '-o', join(dir, 'span.tsv')],
+      dir,
+    );
+    expect(t.code, t.err).toBe(0);
+    const rows = readFileSync(join(dir, 'span.tsv'), 'utf8').trimEnd().split('\n');
+    const llr = (id: string) => Number(rows.find((l) => l.split('\t')[2] === id)!.split('\t')[5]);
+    for (const [id, k] of [
+      ['snv1', 0],
+      ['ins', 2],
+      ['del', 3],
+    ] as const) {
+      const site = sites[k]!;
+      const want = expectedLlr(site.pos, site.ref, site.alts[0]!, 'both', 1);
+      expect(Math.abs(llr(id) - want)).toBeLessThan(2e-4);
+      // a real difference from the default span, so the test can tell the two apart
+      expect(Math.abs(want - expectedLlr(site.pos, site.ref, site.alts[0]!, 'both'))).toBeGreaterThan(5e-4);
+    }
+    const v = cli('dna', [...args, '--span', '1', '-o', join(dir, 'span.out.vcf')], dir);
+    expect(v.code, v.err).toBe(0);
+    const header = readFileSync(join(dir, 'span.out.vcf'), 'utf8');
+    expect(header).toContain(`${H} reference bases before the change, the allele, 1 reference bases after REF`);
+    expect(header).toContain('span=1,');
   });
 
   it('fails on a malformed line with the file and line number, and writes no output', () => {
