@@ -9,6 +9,7 @@ import {
   columns,
   conv1dStep,
   cudaOp,
+  decodeOut,
   decodeSsm,
   gemm,
   negExp,
@@ -122,6 +123,10 @@ for (const B of batches) {
     ],
     ['block step, fused (decodeIn, decodeSsm, decodeOut)', () => blk.stepFused(hIn, rIn, hOut, rOut, cache, ws)],
     ['head gemm (tied embedding)', () => gemm(hOut, headW, logits, { transB: true })],
+    // the fused step's product kernel (rows of W against groups of 8 sequences) on the unfused step's products
+    ['in_proj on decodeOut', () => decodeOut(normOut, mmWeight(m.inProj), xz)],
+    ['x_proj on decodeOut', () => decodeOut(xc, mmWeight(m.xProj), xProj)],
+    ['out_proj on decodeOut', () => decodeOut(y, mmWeight(m.outProj), hOut)],
   ];
   for (const [name, op] of rows) console.log(`| ${B} | ${name} | ${graphTime(op).toFixed(2)} |`);
   // the whole step as generation runs it: one graph launch per token (embedding, layers, norm, head, greedy
