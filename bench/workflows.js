@@ -12,7 +12,7 @@
 // repeated 13 times (21.5 Mbp) on a GPU, G27 itself on the CPU. On a GPU a prefill row follows: the prefill of
 // generation (backbone.prefill, 16 x 8,192 tokens, 130m shape, bf16) beside the training forward of that shape
 // (--no-prefill skips it). --out DIR also writes workflows-<device>.{json,md} there. --score-batch-tokens N passes
-// --batch-tokens N to score (tokens per forward pass).
+// --batch-tokens N to score (tokens per forward pass). --score-only: the score row alone, nothing written (A/B runs).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,8 @@ const { values: o } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     // tokens per forward pass of score (default: the command's own, 2^23 on an H200); e.g. 4194304
     'score-batch-tokens': { type: 'string' },
+    // only the score row, nothing written (A/B runs of score)
+    'score-only': { type: 'boolean', default: false },
   },
 });
 const device = resolveDevice(o.device);
@@ -154,7 +156,7 @@ const rows = [];
 }
 
 // 2. variants: SNVs at seeded positions of the record, REF from the genome
-for (const N of [2 ** 12, 2 ** 16]) {
+for (const N of o['score-only'] ? [] : [2 ** 12, 2 ** 16]) {
   const n = gpu ? (N <= 2 ** 12 ? 8000 : 400) : N <= 2 ** 12 ? 50 : 4;
   const vcf = join(tmp, `v${N}.vcf`);
   const lines = ['##fileformat=VCFv4.2', '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO'];
@@ -200,7 +202,7 @@ for (const N of [2 ** 12, 2 ** 16]) {
 }
 
 // 3. embed: 1,024-base BED intervals tiling the record, mean pooled
-{
+if (!o['score-only']) {
   const n = gpu ? 16384 : 256,
     W = 1024;
   const bed = join(tmp, 'tiles.bed');
@@ -304,4 +306,4 @@ if (o.out) {
     `${JSON.stringify({ device: name, preset: o.preset, params, genome: genomeNote, rows, prefill: prefillRows }, null, 2)}\n`,
   );
 }
-if (!o['no-write']) writeReadmeSection(section);
+if (!o['no-write'] && !o['score-only']) writeReadmeSection(section);
