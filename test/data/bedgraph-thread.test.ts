@@ -1,8 +1,10 @@
 // BedGraphThread, the bedGraph writer on a worker thread that score uses: the same bytes as BedGraphWriter on
 // the caller's thread over many chunks (runs across chunk boundaries, NaN gaps, several records, views of part
 // of a buffer), the transferred values detached, and a write error rethrown on the caller's thread with its
-// code. The worker runs from the compiled dist/ (npm test compiles it first).
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// code; a reader that does not read (a full pipe) holds the caller at 3 chunks in flight, and nothing is lost when it
+// reads again. The worker runs from the compiled dist/ (npm test compiles it first).
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +64,46 @@ describe('BedGraphThread', () => {
       }
       expect(readFileSync(path).equals(Buffer.concat(want))).toBe(true);
     });
+
+  it('holds the caller at 3 chunks in flight while the output does not drain, and loses nothing', async () => {
+    // a FIFO whose reader starts 1.5 s late: the worker's writer fills its 1 MiB buffer (a chunk is at least 400 kB
+    // of per-base lines) and then blocks writing it into the 64 kB pipe; from then on the worker handles nothing, so
+    // at most 3 more add() calls return before the reader drains the pipe
+    const fifo = join(dir, 'slow.fifo'),
+      out = join(dir, 'slow.bedGraph');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', `sleep 1.5; cat "${fifo}" > "${out}"`], { stdio: 'ignore' });
+    const done = new Promise((resolve) => reader.on('exit', resolve));
+    const fd = openSync(fifo, constants.O_RDWR); // Linux: opening a FIFO read-write does not wait for a reader
+    const parts = Array.from({ length: 12 }, (_, k) => ({
+      start: k * 20_000,
+      values: Float64Array.from({ length: 20_000 }, (_, i) => -((i * 7 + k) % 13) / 4),
+    }));
+    const want: Buffer[] = [Buffer.from(header)];
+    const ref = new BedGraphWriter({ writeBytes: (b) => want.push(Buffer.from(b)) }, { decimals: 3, perBase: true });
+    for (const p of parts) ref.add('chr1', p.start, p.values.slice());
+    ref.finish();
+    const bg = await BedGraphThread.start(fd, { decimals: 3, perBase: true, header });
+    const t0 = Date.now();
+    const returned: number[] = [];
+    try {
+      for (const p of parts) {
+        bg.add('chr1', p.start, p.values);
+        returned.push(Date.now() - t0);
+      }
+      bg.finish();
+    } finally {
+      closeSync(fd); // the reader's cat sees end of file once the worker's writes are done
+      await bg.stop();
+    }
+    await done;
+    // k adds returned before the reader started, the (k+1)-th only after it: the chunks the writer's buffer holds
+    // (at most 3 of 400 kB) plus the 3 in flight
+    const k = returned.findIndex((ms) => ms >= 1000);
+    expect(k).toBeGreaterThanOrEqual(3);
+    expect(k).toBeLessThanOrEqual(6);
+    expect(readFileSync(out).equals(Buffer.concat(want))).toBe(true);
+  });
 
   it("rethrows the worker's write error on the caller's thread, with its code", async () => {
     const path = join(dir, 'read-only.bedGraph');
