@@ -221,6 +221,12 @@ describe('mamba-dna variants', () => {
     const header = readFileSync(join(dir, 'span.out.vcf'), 'utf8');
     expect(header).toContain(`${H} reference bases before the change, the allele, 1 reference bases after REF`);
     expect(header).toContain('span=1,');
+    // --precision f32 is what the CPU computes anyway; bf16 there is a one-line error
+    const f = cli('dna', [...args, '--span', '1', '--precision', 'f32', '--device', 'cpu', '-o', '-'], dir);
+    expect(f.code, f.err).toBe(0);
+    const b = cli('dna', [...args, '--precision', 'bf16', '--device', 'cpu', '-o', join(dir, 'x.vcf')], dir);
+    expect(b.code).not.toBe(0);
+    expect(b.err.trim()).toBe('mamba-dna: error: --precision bf16 needs a CUDA device (the CPU computes in f32)');
   });
 
   it('fails on a malformed line with the file and line number, and writes no output', () => {
