@@ -8,10 +8,9 @@
 //   node pipelines/great-apes-baseline.js             toy size (2^6, 2^8; k = 3, 4)
 //   node pipelines/great-apes-baseline.js --full      2^10 .. 2^20, k = 3, 6, 8, 10 (CPU, 34 s on 2 cores)
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { fmt, machine, pipelineArgs, wilson, writeResults } from './lib.js';
-import { greatApesFasta, greatApesSet, greatApesSplit } from './great-apes-data.js';
+import { greatApesBases, greatApesSet, greatApesSplit } from './great-apes-data.js';
 
 const usage = `usage: node pipelines/great-apes-baseline.js [--full] [--out DIR] [--dataset DIR] [--maf FILE]
     [--lengths 10,12,...] [--ks 3,6,8,10]
@@ -36,24 +35,6 @@ const manifest = greatApesSet(resolve(a.dataset ?? join(a.out, '..', 'great-apes
 const species = JSON.parse(readFileSync(manifest, 'utf8'))
   .sources.filter((s) => s.split === 'test')
   .map((s) => s.species);
-
-/** A species' split as base codes 0..3 (either case), 255 for anything else (N, IUPAC). */
-function bases(code, split) {
-  const { path, bases: n } = greatApesFasta(manifest, code, split);
-  const text = gunzipSync(readFileSync(path)); // bgzip is gzip members one after another
-  const out = new Uint8Array(n);
-  const map = new Uint8Array(256).fill(255);
-  for (const [i, c] of ['A', 'C', 'G', 'T'].entries()) map[c.charCodeAt(0)] = map[c.toLowerCase().charCodeAt(0)] = i;
-  let j = 0,
-    header = text[0] === 0x3e;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === 0x0a) header = false;
-    else if (!header && c !== 0x0d) out[j++] = map[c];
-  }
-  if (j !== n) throw new Error(`${path}: read ${j} bases, the manifest says ${n}`);
-  return out;
-}
 
 /** The k-mer code starting at every position (-1 where the k-mer holds a non-ACGT base or runs off the end). */
 function kmerCodes(seq, k) {
@@ -103,7 +84,7 @@ const starts = (n, L, count) =>
 
 const t0 = Date.now();
 const seqs = { train: {}, test: {}, seen: {} };
-for (const sp of species) for (const split of ['train', 'test']) seqs[split][sp] = bases(sp, split);
+for (const sp of species) for (const split of ['train', 'test']) seqs[split][sp] = greatApesBases(manifest, sp, split);
 // the control's windows: the first 2^22 bases of each train region (as long as the longest test region)
 const seenBases = Math.min(2 ** 22, ...species.map((sp) => seqs.train[sp].length));
 for (const sp of species) seqs.seen[sp] = seqs.train[sp].subarray(0, seenBases);

@@ -109,6 +109,21 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
     }
     expect(res.confusion.k6_L8.flat().reduce((x: number, y: number) => x + y, 0)).toBe(4 * 256);
   });
+
+  it('copy-baseline: Markov alone and with copies from exact repeats inside the window, per window length', () => {
+    pipeline('copy-baseline', ['--maf', maf, '--out', join(out, 'copy-baseline')]);
+    const res = JSON.parse(readFileSync(join(out, 'copy-baseline', 'results.json'), 'utf8'));
+    const rows = res.rows as { seq_len: number; markov_bits: number; mix_bits: number; usable: number }[];
+    expect(rows.map((r) => r.seq_len)).toEqual([64, 256, 1024]);
+    for (const r of rows) {
+      expect(r.markov_bits).toBeGreaterThan(0);
+      expect(r.markov_bits).toBe(rows[0]!.markov_bits); // the Markov model does not see the window
+      expect(r.usable).toBeGreaterThanOrEqual(0);
+    }
+    // a window twice as long offers every position at least the matches it had: power-of-two tilings nest
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.usable).toBeGreaterThanOrEqual(rows[i - 1]!.usable);
+    expect(existsSync(join(out, 'copy-baseline', 'position.svg'))).toBe(true);
+  });
 });
 
 const soxOgg =
