@@ -114,7 +114,11 @@ for (const k of orders) {
   const v = markovBits(k, seq.train, seq.valid);
   let sum = 0,
     n = 0;
-  for (const x of v) if (!Number.isNaN(x)) ((sum -= x), n++);
+  for (const x of v) {
+    if (Number.isNaN(x)) continue;
+    sum -= x;
+    n++;
+  }
   validBits[k] = sum / n;
   if (sum / n < bestValid) [bestValid, order] = [sum / n, k];
 }
@@ -171,7 +175,10 @@ for (const e of exps) {
     n++;
     markovSum -= m;
     mixSum += bits;
-    if (u) (usable++, (correct += test.next[i] === seq.test[i] ? 1 : 0));
+    if (u) {
+      usable++;
+      if (test.next[i] === seq.test[i]) correct++;
+    }
     const bin = o < 1 ? 0 : Math.min(e, Math.floor(Math.log2(o)));
     binSum[bin] += bits;
     binN[bin]++;
