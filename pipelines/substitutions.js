@@ -16,6 +16,8 @@
 //   node pipelines/substitutions.js --checkpoint RUN     score with a model trained elsewhere on human DNA
 // --spans and --precisions score the same sites once per combination (variants --span, --precision), one row each:
 // how much of the LLR's separation is in the bases right after the change, and what bf16 rounding costs it.
+// Model-free reference rows (--markov-orders): the exact LLR of an order-k Markov model trained on the same train
+// blocks (the site and the k bases after it are all it changes); --no-model writes those alone (CPU, seconds).
 import { existsSync, writeFileSync, readFileSync, createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cli, machine, pipelineArgs, root, writeResults } from './lib.js';
@@ -24,7 +26,7 @@ const MAF =
   '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
 const usage = `usage: node pipelines/substitutions.js [--full] [--device auto|cpu|cuda] [--out DIR] [--checkpoint RUN]
   [--max-sites N] [--context N] [--strand forward|both] [--steps N] [--max-blocks N] [--maf FILE] [--seed N]
-  [--spans all,S,...] [--precisions run,f32,bf16]`;
+  [--spans all,S,...] [--precisions run,f32,bf16] [--markov-orders 6,10] [--no-model]`;
 const a = pipelineArgs('substitutions', usage, {
   checkpoint: { type: 'string' },
   'max-sites': { type: 'string' },
@@ -36,6 +38,8 @@ const a = pipelineArgs('substitutions', usage, {
   seed: { type: 'string', default: '1' },
   spans: { type: 'string', default: 'all' },
   precisions: { type: 'string', default: 'run' },
+  'markov-orders': { type: 'string', default: '6,10' },
+  'no-model': { type: 'boolean', default: false },
 });
 const full = a.full;
 const mafPath = a.maf ?? MAF;
@@ -64,6 +68,11 @@ if (!spans.every((v) => v === 'all' || (Number.isInteger(v) && v >= 0)))
   usageError('--spans must be a comma list of "all" and integers >= 0');
 const precisions = a.precisions.split(',');
 if (!precisions.every((v) => ['run', 'f32', 'bf16'].includes(v))) usageError('--precisions must list run, f32 or bf16');
+const markovOrders = a['markov-orders'] ? a['markov-orders'].split(',').map(Number) : [];
+if (!markovOrders.every((k) => Number.isInteger(k) && k >= 0 && k <= 12))
+  usageError('--markov-orders must be a comma list of integers in 0..12');
+const withModel = !a['no-model'];
+if (!withModel && !markovOrders.length) usageError('--no-model leaves only the Markov rows: give --markov-orders');
 const out = resolve(a.out);
 
 function usageError(msg) {
@@ -195,7 +204,7 @@ console.log(`${sites.length} human/chimp differences in the test region ${testSp
 // 4. a model trained on the human train blocks, unless one is given
 let checkpoint = a.checkpoint ? resolve(a.checkpoint) : undefined;
 let training;
-if (!checkpoint) {
+if (withModel && !checkpoint) {
   const trainFa = join(out, 'hsap-train.fa');
   await writeFasta(trainFa, [['Hsap.train', Buffer.from(split.train.map((b) => ungapped(b.h)).join(''), 'latin1')]]);
   checkpoint = join(out, 'model');
@@ -287,44 +296,109 @@ const tsAuc = auroc(
 const mean = (xs) => xs.reduce((p, q) => p + q, 0) / xs.length;
 const sd = (xs) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
 const rows = [];
-let realLlr, randLlr, auc; // of the first combination: the ROC plot
-for (const precision of precisions)
-  for (const span of spans) {
-    const real = score('real.vcf', span, precision),
-      rand = score('random.vcf', span, precision);
-    const rl = real.values.map((v) => v.llr),
-      nl = rand.values.map((v) => v.llr);
-    const randByPos = new Map(rand.values.map((v) => [v.pos, v.llr]));
-    let wins = 0,
-      pairs = 0;
-    for (const v of real.values) {
-      const r = randByPos.get(v.pos);
-      if (r === undefined) continue;
-      pairs++;
-      wins += v.llr > r ? 1 : v.llr === r ? 0.5 : 0;
-    }
-    const au = auroc(rl, nl);
-    if (!rows.length) [realLlr, randLlr, auc] = [rl, nl, au];
-    rows.push({
-      context,
-      strand: a.strand,
-      precision,
-      span: span === 'all' ? Math.floor(context / 2) : Math.min(span, Math.floor(context / 2)),
-      sites: chosen.length,
-      test_sites: sites.length,
-      auroc: au,
-      paired_win_rate: wins / pairs,
-      mean_llr_real: mean(rl),
-      mean_llr_random: mean(nl),
-      sd_llr_real: sd(rl),
-      transition_auroc: tsAuc,
-      real_transition_fraction: mean(chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0))),
-      variants_per_s: (rl.length + nl.length) / (real.seconds + rand.seconds),
-    });
-    console.log(
-      `precision ${precision}, span ${span}: AUROC real vs random ${au.toFixed(4)} (goal >= 0.65; ${au >= 0.65 ? 'met' : 'missed'}); transitions alone: ${tsAuc.toFixed(4)}`,
-    );
+let realLlr, randLlr, auc; // of the first row: the ROC plot
+/** A row from the real and random LLRs (each [{ pos, llr }]) of one scorer. */
+function addRow(fields, real, rand, seconds) {
+  const rl = real.map((v) => v.llr),
+    nl = rand.map((v) => v.llr);
+  const randByPos = new Map(rand.map((v) => [v.pos, v.llr]));
+  let wins = 0,
+    pairs = 0;
+  for (const v of real) {
+    const r = randByPos.get(v.pos);
+    if (r === undefined) continue;
+    pairs++;
+    wins += v.llr > r ? 1 : v.llr === r ? 0.5 : 0;
   }
+  const au = auroc(rl, nl);
+  if (!rows.length) [realLlr, randLlr, auc] = [rl, nl, au];
+  rows.push({
+    ...fields,
+    strand: a.strand,
+    sites: chosen.length,
+    test_sites: sites.length,
+    auroc: au,
+    paired_win_rate: wins / pairs,
+    mean_llr_real: mean(rl),
+    mean_llr_random: mean(nl),
+    sd_llr_real: sd(rl),
+    transition_auroc: tsAuc,
+    real_transition_fraction: mean(chosen.map((s) => (isTransition(s.ref, s.chimp) ? 1 : 0))),
+    variants_per_s: seconds ? (rl.length + nl.length) / seconds : NaN,
+  });
+  console.log(
+    `${fields.scorer}${fields.precision === '-' ? '' : `, precision ${fields.precision}`}, span ${fields.span}: AUROC real vs random ${au.toFixed(4)} (goal >= 0.65; ${au >= 0.65 ? 'met' : 'missed'}); transitions alone: ${tsAuc.toFixed(4)}`,
+  );
+}
+if (withModel)
+  for (const precision of precisions)
+    for (const span of spans) {
+      const real = score('real.vcf', span, precision),
+        rand = score('random.vcf', span, precision);
+      const H = Math.floor(context / 2);
+      addRow(
+        { scorer: 'model', context, precision, span: span === 'all' ? H : Math.min(span, H) },
+        real.values,
+        rand.values,
+        real.seconds + rand.seconds,
+      );
+    }
+
+// the model-free reference: order-k Markov counts of the train blocks (add-1/2); the exact LLR of a site sums
+// log2 P over the site and the k bases after it (with --strand both, averaged with the reverse complement's)
+const CODE = new Uint8Array(256).fill(4);
+for (const [i, c] of [...'ACGT'].entries()) CODE[c.charCodeAt(0)] = CODE[c.toLowerCase().charCodeAt(0)] = i;
+const trainCodes = Uint8Array.from(
+  Buffer.from(split.train.map((b) => ungapped(b.h)).join(''), 'latin1'),
+  (c) => CODE[c],
+);
+for (const k of markovOrders) {
+  const size = 4 ** k,
+    counts = new Float64Array(size * 4);
+  const walk = (codes, fn) => {
+    let ctx = 0,
+      len = 0;
+    for (let i = 0; i < codes.length; i++) {
+      const b = codes[i];
+      if (b > 3) {
+        len = 0;
+        continue;
+      }
+      if (len >= k) fn(i, ctx, b);
+      ctx = k ? (ctx * 4 + b) % size : 0;
+      len++;
+    }
+  };
+  walk(trainCodes, (_, c, b) => counts[c * 4 + b]++);
+  /** log2 P of positions k.. of a window of 2k + 1 codes (positions with an N in their context add nothing) */
+  const logP = (w) => {
+    let sum = 0;
+    walk(w, (i, c, b) => {
+      if (i < k) return;
+      const r = c * 4;
+      sum += Math.log2((counts[r + b] + 0.5) / (counts[r] + counts[r + 1] + counts[r + 2] + counts[r + 3] + 2));
+    });
+    return sum;
+  };
+  const rc = (w) =>
+    w
+      .slice()
+      .reverse()
+      .map((b) => (b > 3 ? 4 : 3 - b));
+  const llrs = (altOf) =>
+    chosen.map((s) => {
+      const w = Uint8Array.from(chr.subarray(s.pos - 1 - k, s.pos + k), (c) => CODE[c]);
+      const alt = w.slice();
+      alt[k] = CODE[altOf(s).charCodeAt(0)];
+      const fwd = logP(alt) - logP(w);
+      return { pos: s.pos, llr: a.strand === 'both' ? (fwd + logP(rc(alt)) - logP(rc(w))) / 2 : fwd };
+    });
+  addRow(
+    { scorer: `Markov order ${k}`, context: k, precision: '-', span: k },
+    llrs((s) => s.chimp),
+    llrs((s) => s.random),
+  );
+}
 
 // the ROC curve, from the real and random LLRs
 const thresholds = [...new Set([...realLlr, ...randLlr])].sort((x, y) => y - x);
@@ -349,11 +423,17 @@ await writeResults(out, {
     test_region: testSpan,
     split: `blocks in human order: first 80% train (${split.train.length}), next 5% valid (${split.valid.length}), last 15% test (${split.test.length})`,
     control: 'same sites, ALT = a random base that is neither the human nor the chimp base',
-    model: a.checkpoint ? checkpoint : { trained_on: 'Hsap rows of the train blocks', ...training },
+    model: !withModel
+      ? 'none (--no-model): the Markov reference rows only'
+      : a.checkpoint
+        ? checkpoint
+        : { trained_on: 'Hsap rows of the train blocks', ...training },
+    markov: 'order-k Markov counts of the train blocks, add-1/2; the LLR sums the site and the k bases after it',
     goal: 'AUROC >= 0.65',
   },
   columns: [
-    { key: 'context', label: 'context N' },
+    { key: 'scorer', label: 'scorer' },
+    { key: 'context', label: 'context N (Markov: order)' },
     { key: 'strand', label: 'strand' },
     { key: 'precision', label: 'precision' },
     { key: 'span', label: 'bases summed after the change' },
@@ -364,14 +444,14 @@ await writeResults(out, {
     { key: 'mean_llr_random', label: 'mean LLR random (bits)', format: (v) => v.toFixed(3) },
     { key: 'sd_llr_real', label: 'sd of LLR real (bits)', format: (v) => v.toFixed(3) },
     { key: 'transition_auroc', label: 'AUROC of transition-only score', format: (v) => v.toFixed(4) },
-    { key: 'variants_per_s', label: 'variants/s', format: (v) => v.toFixed(1) },
+    { key: 'variants_per_s', label: 'variants/s', format: (v) => (Number.isFinite(v) ? v.toFixed(1) : '-') },
   ],
   rows,
   plots: [
     {
       file: 'roc.svg',
       series: [
-        { name: `LLR (AUROC ${auc.toFixed(3)})`, points: roc },
+        { name: `${rows[0].scorer} LLR (AUROC ${auc.toFixed(3)})`, points: roc },
         {
           name: 'chance',
           points: [

@@ -47,8 +47,15 @@ describe.skipIf(!haveReader || !haveMaf)('pipelines/substitutions.js (toy size)'
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     const row = res.rows[0];
-    expect(res.rows.map((x: { span: number }) => x.span)).toEqual([128, 4]); // one row per --spans entry
+    // one model row per --spans entry, then the Markov reference rows (orders 6 and 10 by default)
+    expect(res.rows.map((x: { scorer: string; span: number }) => `${x.scorer} ${x.span}`)).toEqual([
+      'model 128',
+      'model 4',
+      'Markov order 6 6',
+      'Markov order 10 10',
+    ]);
     expect(res.rows[1].auroc).not.toBe(row.auroc);
+    for (const m of res.rows.slice(2)) expect(m.auroc).toBeGreaterThan(0.3);
     expect(row.sites).toBe(100);
     expect(row.auroc).toBeGreaterThanOrEqual(0);
     expect(row.auroc).toBeLessThanOrEqual(1);
