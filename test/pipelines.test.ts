@@ -111,7 +111,19 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
   });
 
   it('copy-baseline: Markov alone and with copies from exact repeats inside the window, per window length', () => {
-    pipeline('copy-baseline', ['--maf', maf, '--out', join(out, 'copy-baseline')]);
+    // a valid block's and the last test block's human rows repeat the block before them (about 400 bases back): a
+    // repeat only windows longer than that distance can copy from (the valid one sets the copy weight)
+    const lines = syntheticApesMaf(40, 400, 3).split('\n');
+    const hsap = lines.map((l, i) => [l, i] as const).filter(([l]) => l.startsWith('s Hsap.'));
+    for (const b of [30, 39]) {
+      const f = hsap[b - 1]![0].split(' ');
+      f[2] = hsap[b]![0].split(' ')[2]!; // this block's start; size and text of the one before
+      lines[hsap[b]![1]] = f.join(' ');
+    }
+    const planted = join(dir, 'planted.maf');
+    writeFileSync(planted, lines.join('\n'));
+    const dataset = join(out, 'planted-data');
+    pipeline('copy-baseline', ['--maf', planted, '--dataset', dataset, '--out', join(out, 'copy-baseline')]);
     const res = JSON.parse(readFileSync(join(out, 'copy-baseline', 'results.json'), 'utf8'));
     const rows = res.rows as { seq_len: number; markov_bits: number; mix_bits: number; usable: number }[];
     expect(rows.map((r) => r.seq_len)).toEqual([64, 256, 1024]);
@@ -122,6 +134,10 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
     }
     // a window twice as long offers every position at least the matches it had: power-of-two tilings nest
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.usable).toBeGreaterThanOrEqual(rows[i - 1]!.usable);
+    // windows of 64 cannot reach the planted copy, windows of 1,024 can: more matches, mostly right, fewer bits
+    const [short, long] = [rows[0]!, rows[2]!] as const;
+    expect(long.usable - short.usable).toBeGreaterThan(0.02);
+    expect(long.mix_bits).toBeLessThan(short.mix_bits - 0.02);
     expect(existsSync(join(out, 'copy-baseline', 'position.svg'))).toBe(true);
   });
 });
