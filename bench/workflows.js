@@ -38,6 +38,8 @@ const { values: o } = parseArgs({
     'score-batch-tokens': { type: 'string' },
     // only the score row, nothing written (A/B runs of score)
     'score-only': { type: 'boolean', default: false },
+    // runs of each command: the row is the run with the median rate
+    runs: { type: 'string', default: '3' },
   },
 });
 const device = resolveDevice(o.device);
@@ -112,6 +114,32 @@ if (o['great-apes']) {
 const fa = IndexedFasta.open(fasta);
 const rec = fa.records[0];
 
+const RUNS = Number(o.runs);
+if (!(Number.isInteger(RUNS) && RUNS >= 1)) {
+  console.error(`workflows: --runs must be an integer >= 1, got ${o.runs}`);
+  process.exit(2);
+}
+
+/**
+ * Runs a command RUNS times and parses its stderr summary with `re`; returns the match and wall time of the
+ * run whose rate (group `rateGroup` of the match) is the median, and every run's rate.
+ */
+function timed(args, re, rateGroup) {
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = cli(args);
+    const m = re.exec(r.err);
+    if (!m) {
+      console.error(`workflows: no summary line in the output of ${args[0]}:\n${r.err}`);
+      process.exit(1);
+    }
+    runs.push({ r, m, rate: num(m[rateGroup]) });
+  }
+  const sorted = [...runs].sort((x, y) => x.rate - y.rate);
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)];
+  return { r: mid.r, m: mid.m, rates: runs.map((x) => x.rate) };
+}
+
 function cli(args) {
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [join(root, 'bin', 'mamba-dna.js'), ...args, '--device', device, '--force'], {
@@ -124,25 +152,30 @@ function cli(args) {
   return { err: r.stderr, wall: (Date.now() - t0) / 1000 };
 }
 const num = (s) => Number(s.replace(/,/g, ''));
+const fmtRates = (rates) =>
+  `${rates.length}: ${rates.map((v) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3))).join(', ')}`;
 const rows = [];
 
 // 1. score: the whole record on a GPU, a 2^16-base region on the CPU
 {
   const N = gpu ? 2 ** 16 : 2 ** 12;
   const region = gpu ? rec.name : `${rec.name}:1-${2 ** 16}`;
-  const r = cli([
-    'score',
-    '--checkpoint',
-    run,
-    fasta,
-    region,
-    '--context',
-    String(N),
-    ...(o['score-batch-tokens'] ? ['--batch-tokens', o['score-batch-tokens']] : []),
-    '-o',
-    join(tmp, 'score.bedGraph'),
-  ]);
-  const m = /all regions\t(\d+) bases scored.*\t([\d.]+) s, ([\d,]+) bases\/s/.exec(r.err);
+  const { r, m, rates } = timed(
+    [
+      'score',
+      '--checkpoint',
+      run,
+      fasta,
+      region,
+      '--context',
+      String(N),
+      ...(o['score-batch-tokens'] ? ['--batch-tokens', o['score-batch-tokens']] : []),
+      '-o',
+      join(tmp, 'score.bedGraph'),
+    ],
+    /all regions\t(\d+) bases scored.*\t([\d.]+) s, ([\d,]+) bases\/s/,
+    3,
+  );
   rows.push({
     what: 'score',
     context: N,
@@ -151,8 +184,11 @@ const rows = [];
     rate: num(m[3]),
     unit: 'bases/s',
     wall: r.wall,
+    rates,
   });
-  console.log(`score N=${N}: ${m[3]} bases/s (${m[2]} s, ${r.wall.toFixed(1)} s wall with startup)`);
+  console.log(
+    `score N=${N}: ${m[3]} bases/s (${m[2]} s, ${r.wall.toFixed(1)} s wall with startup; median of ${fmtRates(rates)})`,
+  );
 }
 
 // 2. variants: SNVs at seeded positions of the record, REF from the genome
@@ -175,20 +211,23 @@ for (const N of o['score-only'] ? [] : [2 ** 12, 2 ** 16]) {
     lines.push(`${rec.name}\t${p}\t.\t${ref}\t${'ACGT'['ACGT'.indexOf(ref) ^ 1]}\t.\tPASS\t.`);
   }
   writeFileSync(vcf, `${lines.join('\n')}\n`);
-  const r = cli([
-    'variants',
-    '--checkpoint',
-    run,
-    '--fasta',
-    fasta,
-    '--vcf',
-    vcf,
-    '--context',
-    String(N),
-    '-o',
-    join(tmp, `v${N}.out.vcf`),
-  ]);
-  const m = /(\d+) scored in ([\d.]+) s \(([\d,.]+) per s/.exec(r.err);
+  const { r, m, rates } = timed(
+    [
+      'variants',
+      '--checkpoint',
+      run,
+      '--fasta',
+      fasta,
+      '--vcf',
+      vcf,
+      '--context',
+      String(N),
+      '-o',
+      join(tmp, `v${N}.out.vcf`),
+    ],
+    /(\d+) scored in ([\d.]+) s \(([\d,.]+) per s/,
+    3,
+  );
   rows.push({
     what: 'variants (SNVs)',
     context: N,
@@ -197,8 +236,11 @@ for (const N of o['score-only'] ? [] : [2 ** 12, 2 ** 16]) {
     rate: num(m[3]),
     unit: 'variants/s',
     wall: r.wall,
+    rates,
   });
-  console.log(`variants N=${N}: ${m[3]} per s (${m[2]} s, ${r.wall.toFixed(1)} s wall with startup)`);
+  console.log(
+    `variants N=${N}: ${m[3]} per s (${m[2]} s, ${r.wall.toFixed(1)} s wall with startup; median of ${fmtRates(rates)})`,
+  );
 }
 
 // 3. embed: 1,024-base BED intervals tiling the record, mean pooled
@@ -209,8 +251,11 @@ if (!o['score-only']) {
   const tiles = [];
   for (let i = 0; i < n && (i + 1) * W <= rec.length; i++) tiles.push(`${rec.name}\t${i * W}\t${(i + 1) * W}`);
   writeFileSync(bed, `${tiles.join('\n')}\n`);
-  const r = cli(['embed', '--checkpoint', run, fasta, '--bed', bed, '--window', String(W), '-o', join(tmp, 'e.npy')]);
-  const m = /(\d+) items, (\d+) bases in ([\d.]+) s \(([\d.]+) items\/s, (\d+) bases\/s/.exec(r.err);
+  const { r, m, rates } = timed(
+    ['embed', '--checkpoint', run, fasta, '--bed', bed, '--window', String(W), '-o', join(tmp, 'e.npy')],
+    /(\d+) items, (\d+) bases in ([\d.]+) s \(([\d.]+) items\/s, (\d+) bases\/s/,
+    4,
+  );
   rows.push({
     what: 'embed (1 kbp intervals, mean)',
     context: W,
@@ -219,8 +264,11 @@ if (!o['score-only']) {
     rate: Number(m[4]),
     unit: 'items/s',
     wall: r.wall,
+    rates,
   });
-  console.log(`embed: ${m[4]} items/s, ${m[5]} bases/s (${r.wall.toFixed(1)} s wall with startup)`);
+  console.log(
+    `embed: ${m[4]} items/s, ${m[5]} bases/s (${r.wall.toFixed(1)} s wall with startup; median of ${fmtRates(rates)})`,
+  );
 }
 fa.close();
 rmSync(tmp, { recursive: true, force: true });
@@ -275,13 +323,13 @@ const section = [
   `Command: \`node bench/workflows.js${o['great-apes'] ? ' --great-apes DIR' : o.fasta ? ' --fasta FILE' : ''} --device ${device}${o.preset !== 'small' ? ` --preset ${o.preset}` : ''}\` ` +
     `on ${name}; ${o.preset} preset (${params.toLocaleString('en-US')} ` +
     `parameters, random init), ${gpu ? 'bf16' : 'f32'} activations; genome: ${genomeNote}. Rates are the commands' own stderr ` +
-    'summaries (after the model is loaded, output writing included); wall = the whole command with Node startup and model load.',
+    `summaries (after the model is loaded, output writing included), the run with the median rate of ${RUNS} (all of them in the last column); wall = that whole command with Node startup and model load.`,
   '',
-  '| command | context N | work | seconds | rate | wall s |',
-  '| --- | ---: | --- | ---: | ---: | ---: |',
+  '| command | context N | work | seconds | rate | wall s | rates of the runs |',
+  '| --- | ---: | --- | ---: | ---: | ---: | --- |',
   ...rows.map(
     (r) =>
-      `| ${r.what} | 2^${Math.log2(r.context)} | ${r.work} | ${r.seconds.toFixed(1)} | ${r.rate >= 100 ? Math.round(r.rate).toLocaleString('en-US') : r.rate.toPrecision(3)} ${r.unit} | ${r.wall.toFixed(1)} |`,
+      `| ${r.what} | 2^${Math.log2(r.context)} | ${r.work} | ${r.seconds.toFixed(1)} | ${r.rate >= 100 ? Math.round(r.rate).toLocaleString('en-US') : r.rate.toPrecision(3)} ${r.unit} | ${r.wall.toFixed(1)} | ${fmtRates(r.rates).replace(/^\d+: /, '')} |`,
   ),
   ...(prefillRows.length
     ? [
