@@ -3,9 +3,9 @@
 import { relative } from 'node:path';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 
-/** The skipped test's own title where it says what it needs, else its outermost suite's. */
+/** The skipped test's own title where it says what it needs ("(skipped: ...", "(needs ..."), else its outermost suite's. */
 function skippedUnit(t: TestCase): string {
-  if (t.name.includes('(skipped:')) return t.fullName;
+  if (/\((skipped|needs)\b/.test(t.name)) return t.fullName;
   let top: { name: string; fullName: string } = t;
   for (let p = t.parent; p.type === 'suite'; p = p.parent) top = p;
   return top.fullName;
