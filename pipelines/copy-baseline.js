@@ -13,6 +13,7 @@
 import { join, resolve } from 'node:path';
 import { fmt, machine, pipelineArgs, writeResults } from './lib.js';
 import { greatApesBases, greatApesSet, greatApesSplit } from './great-apes-data.js';
+import { MarkovModel } from './markov.js';
 
 const usage = `usage: node pipelines/copy-baseline.js [--full] [--out DIR] [--dataset DIR] [--maf FILE]
     [--lengths 10,12,...] [--k K] [--orders 6,8,10,12]
@@ -42,31 +43,11 @@ console.log(
   `Hsap train ${fmt.int(seq.train.length)}, valid ${fmt.int(seq.valid.length)}, test ${fmt.int(seq.test.length)} bases`,
 );
 
-/** Add-1/2 smoothed order-k Markov log2 P of every position (NaN where the base or its k context holds N). */
+/** Order-k Markov log2 P of every position of target (NaN where the base or its k context holds N). */
 function markovBits(k, train, target) {
-  const size = 4 ** k,
-    counts = new Float64Array(size * 4);
-  const walk = (s, fn) => {
-    let ctx = 0,
-      len = 0;
-    for (let i = 0; i < s.length; i++) {
-      const b = s[i];
-      if (b > 3) {
-        len = 0;
-        continue;
-      }
-      if (len >= k) fn(i, ctx, b);
-      ctx = k ? (ctx * 4 + b) % size : 0;
-      len++;
-    }
-  };
-  walk(train, (_, c, b) => counts[c * 4 + b]++);
+  const m = new MarkovModel(k).train(train);
   const out = new Float64Array(target.length).fill(NaN);
-  walk(target, (i, c, b) => {
-    const row = c * 4;
-    const n = counts[row] + counts[row + 1] + counts[row + 2] + counts[row + 3];
-    out[i] = Math.log2((counts[row + b] + 0.5) / (n + 2));
-  });
+  m.walk(target, (i, c, b) => (out[i] = m.bits(c, b)));
   return out;
 }
 

@@ -6,6 +6,7 @@
 //   node pipelines/markov-baseline.js [--data FASTA] [--max-order 12] [--out DIR]
 import { join, resolve } from 'node:path';
 import { fmt, machine, pipelineArgs, root, writeResults } from './lib.js';
+import { MarkovModel } from './markov.js';
 
 const usage =
   'usage: node pipelines/markov-baseline.js [--data FASTA (default: the shipped G27 genome)] ' +
@@ -24,42 +25,23 @@ const collect = (src) => {
   for (const w of src.sequentialWindowsSync(Math.min(src.maxWindowLength(), 1 << 22))) parts.push(w.tokens);
   return parts;
 };
-// map tokens A C G T -> 0..3; N and others break the context
-const code = (t) => (t >= 4 && t <= 7 ? t - 4 : -1);
-const tr = collect(train),
-  va = collect(valid);
+// tokens A C G T -> base codes 0..3; N and others (4) break the context
+const codes = (parts) => parts.map((p) => Uint8Array.from(p, (t) => (t >= 4 && t <= 7 ? t - 4 : 4)));
+const tr = codes(collect(train)),
+  va = codes(collect(valid));
 const count = (parts) => parts.reduce((s, p) => s + p.length, 0);
 console.log(`train ${fmt.int(count(tr))} bases, held out ${fmt.int(count(va))} bases`);
 const rows = [];
 for (let k = 0; k <= maxK; k++) {
-  const size = 4 ** k;
-  const counts = new Uint32Array(size * 4);
-  const walk = (parts, fn) => {
-    for (const p of parts) {
-      let ctx = 0,
-        len = 0;
-      for (let i = 0; i < p.length; i++) {
-        const c = code(p[i]);
-        if (c < 0) {
-          len = 0;
-          ctx = 0;
-          continue;
-        }
-        if (len >= k) fn(ctx, c);
-        ctx = k ? (ctx * 4 + c) % size : 0;
-        len++;
-      }
-    }
-  };
-  walk(tr, (ctx, c) => counts[ctx * 4 + c]++);
+  const m = new MarkovModel(k);
+  for (const p of tr) m.train(p);
   let bits = 0,
     n = 0;
-  walk(va, (ctx, c) => {
-    const row = ctx * 4;
-    const tot = counts[row] + counts[row + 1] + counts[row + 2] + counts[row + 3];
-    bits -= Math.log2((counts[row + c] + 0.5) / (tot + 2));
-    n++;
-  });
+  for (const p of va)
+    m.walk(p, (_, ctx, c) => {
+      bits -= m.bits(ctx, c);
+      n++;
+    });
   rows.push({ order: k, bits_per_base: bits / n, scored_bases: n });
 }
 const best = rows.reduce((b, r) => (r.bits_per_base < b.bits_per_base ? r : b));

@@ -21,6 +21,7 @@
 import { existsSync, writeFileSync, readFileSync, createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cli, machine, pipelineArgs, root, writeResults } from './lib.js';
+import { MarkovModel } from './markov.js';
 
 const MAF =
   '/usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz';
@@ -138,6 +139,8 @@ const split = {
   test: blocks.slice(nTrain + nValid),
 };
 const ungapped = (text) => text.replace(/-/g, '');
+// the Hsap rows of the train blocks, joined: the model's training FASTA and the Markov reference's counts
+const trainText = Buffer.from(split.train.map((b) => ungapped(b.h)).join(''), 'latin1');
 
 // 2. the human FASTA in human coordinates, and the training FASTA (train blocks only, concatenated)
 const name = `chr${chrom}`;
@@ -206,7 +209,7 @@ let checkpoint = a.checkpoint ? resolve(a.checkpoint) : undefined;
 let training;
 if (withModel && !checkpoint) {
   const trainFa = join(out, 'hsap-train.fa');
-  await writeFasta(trainFa, [['Hsap.train', Buffer.from(split.train.map((b) => ungapped(b.h)).join(''), 'latin1')]]);
+  await writeFasta(trainFa, [['Hsap.train', trainText]]);
   checkpoint = join(out, 'model');
   const steps = a.steps ?? (full ? '2000' : '300');
   const args = full
@@ -348,35 +351,14 @@ if (withModel)
 // log2 P over the site and the k bases after it (with --strand both, averaged with the reverse complement's)
 const CODE = new Uint8Array(256).fill(4);
 for (const [i, c] of [...'ACGT'].entries()) CODE[c.charCodeAt(0)] = CODE[c.toLowerCase().charCodeAt(0)] = i;
-const trainCodes = Uint8Array.from(
-  Buffer.from(split.train.map((b) => ungapped(b.h)).join(''), 'latin1'),
-  (c) => CODE[c],
-);
+const trainCodes = Uint8Array.from(trainText, (c) => CODE[c]);
 for (const k of markovOrders) {
-  const size = 4 ** k,
-    counts = new Float64Array(size * 4);
-  const walk = (codes, fn) => {
-    let ctx = 0,
-      len = 0;
-    for (let i = 0; i < codes.length; i++) {
-      const b = codes[i];
-      if (b > 3) {
-        len = 0;
-        continue;
-      }
-      if (len >= k) fn(i, ctx, b);
-      ctx = k ? (ctx * 4 + b) % size : 0;
-      len++;
-    }
-  };
-  walk(trainCodes, (_, c, b) => counts[c * 4 + b]++);
+  const m = new MarkovModel(k).train(trainCodes);
   /** log2 P of positions k.. of a window of 2k + 1 codes (positions with an N in their context add nothing) */
   const logP = (w) => {
     let sum = 0;
-    walk(w, (i, c, b) => {
-      if (i < k) return;
-      const r = c * 4;
-      sum += Math.log2((counts[r + b] + 0.5) / (counts[r] + counts[r + 1] + counts[r + 2] + counts[r + 3] + 2));
+    m.walk(w, (i, c, b) => {
+      if (i >= k) sum += m.bits(c, b);
     });
     return sum;
   };
