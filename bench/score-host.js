@@ -199,7 +199,7 @@ rate(
 // decimals) written to a file through AtomicOutput, on the main thread as before and on the writer thread now
 const outFile = join(tmp, 'score.bedGraph');
 const header = BedGraphWriter.trackLine('mamba score', 'bench');
-function produce(add) {
+async function produce(add) {
   let n = 0,
     bits = 0;
   for (const c of scoreTrack(variedModel, seq, 0, len, { context: N, strand: o.strand, batchTokens })) {
@@ -208,7 +208,8 @@ function produce(add) {
         n++;
         bits -= v;
       }
-    add(c);
+    // the writer thread's add() is a promise (it rejects if the thread dies); the main thread's is not
+    await add(c);
   }
   return bits / n;
 }
@@ -216,11 +217,11 @@ const wrote = () => `(${(statSync(outFile).size / scored).toFixed(1)} bytes per 
 rate(
   'score end to end, formatting on the main thread',
   scored,
-  await best(() => {
+  await best(async () => {
     const w = new AtomicOutput(outFile);
     w.write(header);
     const bg = new BedGraphWriter(w, { decimals: 4, perBase: false });
-    produce((c) => bg.add(rec.name, c.start, c.values));
+    await produce((c) => bg.add(rec.name, c.start, c.values));
     bg.finish();
     w.close();
   }),
@@ -233,8 +234,8 @@ rate(
   await best(async () => {
     const w = new AtomicOutput(outFile);
     const bg = await BedGraphThread.start(w.fd, { decimals: 4, perBase: false, header });
-    produce((c) => bg.add(rec.name, c.start, c.values));
-    bg.finish();
+    await produce((c) => bg.add(rec.name, c.start, c.values));
+    await bg.finish();
     w.close();
     await bg.stop();
   }),

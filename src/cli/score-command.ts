@@ -71,7 +71,7 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
     await bedGraph?.stop();
   }
 
-  function scoreRegions(regions: ReturnType<typeof sortAndMergeRegions>, bg: BedGraphThread): void {
+  async function scoreRegions(regions: ReturnType<typeof sortAndMergeRegions>, bg: BedGraphThread): Promise<void> {
     const batchTokens = f.batchTokens ?? defaultBatchTokens(loaded.model);
     const t0 = Date.now();
     let total = 0,
@@ -93,7 +93,7 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
             n++;
             sum -= v;
           }
-        bg.add(region.name, chunk.start, chunk.values);
+        await bg.add(region.name, chunk.start, chunk.values);
       }
       total += n;
       totalBits += sum;
@@ -101,7 +101,7 @@ async function score(genome: string, regionArgs: string[], f: ScoreFlags): Promi
         `${region.label}\t${n} bases scored\tmean ${(n ? sum / n : NaN).toFixed(4)} bits per base (-log2 P)\n`,
       );
     }
-    bg.finish();
+    await bg.finish();
     writer.close();
     const secs = (Date.now() - t0) / 1000;
     process.stderr.write(
