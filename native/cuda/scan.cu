@@ -319,20 +319,24 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
 // q NS/4 .. (q+1) NS/4 - 1 of the block's 32 channels), so a block of 32 channels has 4 warps; softplus, the gate
 // and the output are computed once per (t, d) by the whole block on a staged tile rather than by each of the four.
 // Per tile of SP_TILE steps: the tile's inputs (loaded into registers while the last tile was scanned) go to shared
-// memory as dt, dt u, u and SiLU(z); each warp scans its states and leaves C.h partial sums; the block adds them.
+// memory as dt, u and SiLU(z); each warp scans its states and leaves C.h partial sums (warp 0's with D u); the
+// block adds them.
 constexpr int SP_CH = 32, SP_LANES = 4, SP_NT = SP_CH * SP_LANES, SP_TILE = 32;
 constexpr int SP_PER = SP_TILE * SP_CH / SP_NT;  // (t, channel) elements per thread of a tile: 8
 // blocks per SM of the one-pass forward below which the chunked passes serve (too few warps to hide latency)
 constexpr int SP_MIN_BLOCKS_PER_SM = 4;
 
-// 5 blocks per SM: 94 registers, no spills (115 and 4 blocks without the bound: 4.6% slower at the score shape)
+// 6 blocks per SM (80 registers, no spills; 32 KB of shared memory, 6 x 33 KB with the driver's share fit the
+// 201 KB carveout): ncu at 5 blocks (94 registers, 36 KB) saw issue slots 56% busy, 1.05 eligible warps per
+// scheduler, and 1.55 waves at B = 64, D = 512 (a prefill of 16 x d_inner 1536 is 1.16 waves at 5 blocks, 0.97
+// at 6). u rather than dt u is staged, and warp 0 starts its partial sum at D u, to make the room.
 template <class T, int NS>
-__global__ void __launch_bounds__(SP_NT, 5) scan_fwd_single(ScanP<T> p, T* __restrict__ y, float* __restrict__ last) {
+__global__ void __launch_bounds__(SP_NT, 6) scan_fwd_single(ScanP<T> p, T* __restrict__ y, float* __restrict__ last) {
   constexpr int NL = NS / SP_LANES;          // states per thread
   constexpr int BCE = SP_TILE * NS / SP_NT;  // B (and C) elements of a tile per thread
   static_assert(NS % SP_LANES == 0 && (SP_TILE * NS) % SP_NT == 0, "tile shapes");
   __shared__ float sB[SP_TILE][NS], sC[SP_TILE][NS];
-  __shared__ float sdt[SP_TILE][SP_CH], sxu[SP_TILE][SP_CH], su[SP_TILE][SP_CH], sg[SP_TILE][SP_CH];
+  __shared__ float sdt[SP_TILE][SP_CH], su[SP_TILE][SP_CH], sg[SP_TILE][SP_CH];
   __shared__ float spart[SP_LANES][SP_TILE][SP_CH];
   const int tid = threadIdx.x, c = tid % SP_CH, q = tid / SP_CH;
   const int d0 = blockIdx.x * SP_CH, b = blockIdx.y;
@@ -346,7 +350,8 @@ __global__ void __launch_bounds__(SP_NT, 5) scan_fwd_single(ScanP<T> p, T* __res
     A2[i] = n < p.N ? p.A[(int64_t)dc * p.N + n] * LOG2E : 0.f;
     h[i] = 0.f;
   }
-  const float bias = p.dbias ? p.dbias[dc] : 0.f, Dsk = p.Dskip ? p.Dskip[dc] : 0.f;
+  const float bias = p.dbias ? p.dbias[dc] : 0.f;
+  const float Dsk0 = p.Dskip && q == 0 ? p.Dskip[dc] : 0.f;
   // the registers a tile's inputs travel in: element k of this thread is step tid / SP_CH + k (SP_NT / SP_CH) of
   // channel c; B/C element e = tid + k SP_NT is (step e / NS, state e % NS)
   float rd[SP_PER], ru[SP_PER], rz[SP_PER], rB[BCE], rC[BCE];
@@ -376,7 +381,6 @@ __global__ void __launch_bounds__(SP_NT, 5) scan_fwd_single(ScanP<T> p, T* __res
       const int t = q + k * SP_LANES;
       const float dt = dt_of(rd[k] + bias, p.softplus);
       sdt[t][c] = dt;
-      sxu[t][c] = dt * ru[k];
       su[t][c] = ru[k];
       sg[t][c] = p.z ? rz[k] * sigmoidf_(rz[k]) : 1.f;
     }
@@ -389,8 +393,8 @@ __global__ void __launch_bounds__(SP_NT, 5) scan_fwd_single(ScanP<T> p, T* __res
     __syncthreads();
     if (ts + SP_TILE < p.L) load(ts + SP_TILE);  // in flight while this tile is scanned
     const auto step = [&](int t) {
-      const float dt = sdt[t][c], xu = sxu[t][c];
-      float acc = 0.f;
+      const float dt = sdt[t][c], u = su[t][c], xu = dt * u;
+      float acc = Dsk0 * u;
 #pragma unroll
       for (int i = 0; i < NL; i++) {
         h[i] = fmaf(exp2f(dt * A2[i]), h[i], xu * sB[t][q * NL + i]);
@@ -409,9 +413,9 @@ __global__ void __launch_bounds__(SP_NT, 5) scan_fwd_single(ScanP<T> p, T* __res
     for (int k = 0; k < SP_PER; k++) {
       const int t = q + k * SP_LANES;
       if (t < nt && cvalid) {
-        float acc = Dsk * su[t][c];
+        float acc = spart[0][t][c];
 #pragma unroll
-        for (int l = 0; l < SP_LANES; l++) acc += spart[l][t][c];
+        for (int l = 1; l < SP_LANES; l++) acc += spart[l][t][c];
         stf(y, (rb + ts + t) * p.D + d0 + c, acc * sg[t][c]);
       }
     }
