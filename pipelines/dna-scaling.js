@@ -5,8 +5,10 @@
 // the same total budget and the same learning-rate schedule. Reported per L: held-out bits per base on
 // the Hsap test region at the model's own length, and bits per base by position inside the window.
 //   node pipelines/dna-scaling.js                 toy size on the CPU (seconds to minutes)
-//   node pipelines/dna-scaling.js --full          one H200: small preset, 2^10..2^20, 48 steps of 2^20 tokens
-//                                                 per L with a sequence-length warmup from 2^10 (about 3.6 minutes)
+//   node pipelines/dna-scaling.js --full          one H200: small preset, 2^10..2^20, 300 steps of 2^20 tokens
+//                                                 per L with a sequence-length warmup from 2^10 (about 22 minutes;
+//                                                 the budget at which the 2^10 model has stopped improving, see
+//                                                 pipelines/results/dna-scaling-300-h200; --steps 48: 3.6 minutes)
 // Rerunning with the same --out continues: finished lengths are kept, a cut run resumes.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -55,7 +57,7 @@ const full = a.full;
 const exps = sweepLengths(a.lengths, full ? [10, 20, 14, 12, 16, 18] : [6, 8]);
 const stepTokens = 2 ** Number(a['step-log2'] ?? (full ? 20 : 10)); // tokens per optimizer step, every L
 const microTokens = Math.min(stepTokens, full ? 2 ** 18 : 2 ** 10); // tokens per forward pass (memory)
-const steps = Number(a.steps ?? (full ? 48 : 12));
+const steps = Number(a.steps ?? (full ? 300 : 12));
 const warmupFrom = 2 ** Number(a['warmup-from-log2'] ?? (full ? 10 : 6));
 const warmupShare = Number(a['warmup-share'] ?? 0.5);
 const evalTokens = 2 ** Number(a['eval-log2'] ?? (full ? 23 : 12)); // held-out predictions per L

@@ -5,7 +5,8 @@
 # ...`, see pipelines/results/README.md) for music, species/ (a `mamba-dna dataset build species` folder) for
 # species. Runs the PARTS in order, each under its share of one wall-clock limit (a part's unused time goes to
 # the next), and leaves in $OUT the log and one tarball of the results (run folders without model weights).
-# Rerunning it on the same machine continues where a cut run stopped (finished lengths are kept).
+# Rerunning it on the same machine continues where a cut run stopped (finished lengths are kept): dna-scaling's
+# default of 300 steps per length takes about 22 minutes, three or four calls (FLAGS_dna="--steps 48": one).
 #   OUT=/some/dir LIMIT_S=500 PARTS=dna,music bash pipelines/h200-long.sh
 #   PARTS: any of dna (dna-scaling), apes (great-apes; needs dna first), music (music-scaling), species
 #   (dna-species); shares by weight: dna 45, music 45, apes 35, species 35. FLAGS_dna etc. add flags to one part
