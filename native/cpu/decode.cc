@@ -21,6 +21,31 @@ int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   return B;
 }
 
+// The conv step + SiLU of one sequence's E channels: x[e] shifted into the state st [E, K] (oldest first).
+template <class T>
+void conv_step_row(T* st, const T* x, const T* convW, const T* convB, int64_t E, int64_t K, T* xc) {
+  for (int64_t o = 0; o < E; o++) {
+    T* s = st + o * K;
+    for (int64_t k = 0; k + 1 < K; k++) s[k] = s[k + 1];
+    s[K - 1] = x[o];
+    double c = convB ? convB[o] : 0;
+    for (int64_t k = 0; k < K; k++) c += (double)convW[o * K + k] * s[k];
+    xc[o] = (T)(c * sigmoid(c));
+  }
+}
+
+// x_proj of one sequence's xc [E] as partial sums over runs of kDecodeChunk channels: out[p * pstride + j].
+template <class T>
+void xproj_partials_row(const T* xc, const T* Wx, int64_t E, int64_t J, T* out, int64_t pstride) {
+  for (int64_t p = 0; p < decode_parts(E); p++)
+    for (int64_t j = 0; j < J; j++) {
+      double a = 0;
+      for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++)
+        a += (double)xc[o] * Wx[j * E + o];
+      out[p * pstride + j] = (T)a;
+    }
+}
+
 // decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps })
 template <class T>
 void decode_in(const Napi::CallbackInfo& info) {
@@ -28,11 +53,11 @@ void decode_in(const Napi::CallbackInfo& info) {
   const DecodeInArgs<T, T> r = read_decode_in<T, T>(a, ArrayFetch{});
   check_cpu_dtype<T>(a);
   a.finish();
-  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J, P = decode_parts(E);
+  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J;
   const double eps = r.eps;
-  const T *hIn = r.hIn, *rIn = r.rIn, *normW = r.normW, *Win = r.Win, *convW = r.convW, *convB = r.convBias, *Wx = r.Wx;
-  T *st = r.convState, *rOut = r.rOut, *xc = r.xc, *z = r.z, *xPart = r.xPart;
-  std::vector<T> xn((size_t)D);
+  const T *hIn = r.hIn, *rIn = r.rIn, *normW = r.normW, *Win = r.Win;
+  T *rOut = r.rOut, *z = r.z;
+  std::vector<T> xn((size_t)D), xs((size_t)E);
   for (int64_t b = 0; b < B; b++) {
     // residual add and RMSNorm
     double ss = 0;
@@ -43,29 +68,14 @@ void decode_in(const Napi::CallbackInfo& info) {
     }
     const double s = 1.0 / std::sqrt(ss / (double)D + eps);
     for (int64_t d = 0; d < D; d++) xn[d] = (T)(rOut[b * D + d] * s * normW[d]);
-    // in_proj, then the conv step (xs half) or z
+    // in_proj: the xs half, then z
     for (int64_t o = 0; o < 2 * E; o++) {
       double a = 0;
       for (int64_t d = 0; d < D; d++) a += (double)Win[o * D + d] * xn[d];
-      if (o >= E) {
-        z[b * E + o - E] = (T)a;
-        continue;
-      }
-      T* s_ = st + (b * E + o) * K;
-      for (int64_t k = 0; k + 1 < K; k++) s_[k] = s_[k + 1];
-      s_[K - 1] = (T)a;
-      double c = convB ? convB[o] : 0;
-      for (int64_t k = 0; k < K; k++) c += (double)convW[o * K + k] * s_[k];
-      xc[b * E + o] = (T)(c * sigmoid(c));
+      (o < E ? xs[o] : z[b * E + o - E]) = (T)a;
     }
-    // x_proj partial sums over runs of kDecodeChunk channels
-    for (int64_t p = 0; p < P; p++)
-      for (int64_t j = 0; j < J; j++) {
-        double a = 0;
-        for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++)
-          a += (double)xc[b * E + o] * Wx[j * E + o];
-        xPart[(p * B + b) * J + j] = (T)a;
-      }
+    conv_step_row(r.convState + b * E * K, xs.data(), r.convW, r.convBias, E, K, r.xc + b * E);
+    xproj_partials_row(r.xc + b * E, r.Wx, E, J, r.xPart + b * J, B * J);
   }
 }
 

@@ -149,6 +149,51 @@ __device__ __forceinline__ float rows_dot_lane(const T* __restrict__ W, const in
   return v;
 }
 
+// One conv decoding step of a channel: shift x into its state st (K taps, oldest first) and return SiLU(bias + w .
+// state), rounded to T as xc is stored. The taps are unrolled to the largest K (8) under guards so that their loads
+// go out together.
+template <class T>
+__device__ __forceinline__ float conv_step_silu(float* __restrict__ st, const float* __restrict__ w, float bias,
+                                                float x, int K) {
+  float s[8], wk[8];
+#pragma unroll
+  for (int k = 0; k < 8; k++) {
+    s[k] = k + 1 < K ? st[k + 1] : x;
+    wk[k] = k < K ? w[k] : 0.f;
+  }
+  float a = bias;
+#pragma unroll
+  for (int k = 0; k < 8; k++)
+    if (k < K) {
+      st[k] = s[k];
+      a = fmaf(wk[k], s[k], a);
+    }
+  return rnd<T>(a * sigmoidf_(a));
+}
+
+// x_proj partial sums of one run of nc <= kDecodeChunk channels from o0, in two parts so that a kernel may load the
+// weights before the xc they multiply is ready: the run of x_proj row j (Wx [J, E]) as floats, zeros past nc, all
+// loads in flight together...
+template <class T>
+__device__ __forceinline__ void load_xproj_run(const T* __restrict__ Wx, int E, int o0, int nc, int j,
+                                               float (&w)[kDecodeChunk]) {
+  const T* wr = Wx + (int64_t)j * E + o0;
+#pragma unroll
+  for (int c = 0; c < kDecodeChunk; c++) w[c] = c < nc ? ldf(wr, c) : 0.f;
+}
+// ...then out[q * J + j] = w . sxc[q] for rows q = q0, q0 + qstep, ... < rows (sxc zero past nc)
+template <int NB>
+__device__ __forceinline__ void xproj_run_rows(const float (&w)[kDecodeChunk], const float (&sxc)[NB][kDecodeChunk],
+                                               int q0, int qstep, int rows, float* __restrict__ out, int J, int j) {
+#pragma unroll 1  // one row at a time: unrolled, the shared-memory loads of all rows would crowd out the registers
+  for (int q = q0; q < rows; q += qstep) {
+    float a = 0.f;
+#pragma unroll
+    for (int c = 0; c < kDecodeChunk; c++) a = fmaf(w[c], sxc[q][c], a);
+    out[(int64_t)q * J + j] = a;
+  }
+}
+
 // decodeIn. Grid: ceil(2E / 32) x groups blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k +
 // 4w + 3. Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its
 // own would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
@@ -226,45 +271,21 @@ __global__ void __launch_bounds__(NT, 1)
     if (o >= E) {
       stf(z, (int64_t)b * E + (o - E), v);
     } else {
-      // shift the new input into the state (oldest first), K taps, SiLU; the taps are unrolled to the
-      // largest K (8) under guards so that their loads go out together
-      float* st = convState + ((int64_t)b * E + o) * K;
-      const float* w = convW + (int64_t)o * K;
-      const float x = rnd<T>(v);  // the state holds xz as the unfused path stored it
-      float s[8], wk[8];
-#pragma unroll
-      for (int k = 0; k < 8; k++) {
-        s[k] = k + 1 < K ? st[k + 1] : x;
-        wk[k] = k < K ? w[k] : 0.f;
-      }
-      float a = convB ? convB[o] : 0.f;
-#pragma unroll
-      for (int k = 0; k < 8; k++)
-        if (k < K) {
-          st[k] = s[k];
-          a = fmaf(wk[k], s[k], a);
-        }
-      const float y = rnd<T>(a * sigmoidf_(a));
+      // the state holds xz as the unfused path stored it
+      const float y = conv_step_silu<T>(convState + ((int64_t)b * E + o) * K, convW + (int64_t)o * K,
+                                        convB ? convB[o] : 0.f, rnd<T>(v), K);
       stf(xc, (int64_t)b * E + o, y);
       sxc[b][o - o0] = y;
     }
   }
   if (o0 >= E) return;  // a z-only block (uniform: no thread waits at the barrier below)
   __syncthreads();
-  // x_proj partial: J outputs of this block's nc channels; each thread's 32 weights are loaded together
+  // x_proj partial: J outputs of this block's nc channels, a thread per output over the group's rows
   const int nc = min(kDecodeChunk, E - o0);
   for (int j = threadIdx.x; j < J; j += NT) {
-    const T* wr = Wx + (int64_t)j * E + o0;
     float w[kDecodeChunk];
-#pragma unroll
-    for (int c = 0; c < kDecodeChunk; c++) w[c] = c < nc ? ldf(wr, c) : 0.f;
-#pragma unroll 1  // one row at a time: unrolled, the shared-memory loads of all rows would crowd out the registers
-    for (int q = 0; q < NB; q++) {
-      float a = 0.f;
-#pragma unroll
-      for (int c = 0; c < kDecodeChunk; c++) a = fmaf(w[c], sxc[q][c], a);  // c >= nc: both 0
-      xPart[((int64_t)blockIdx.x * Btot + g0 + q) * J + j] = a;
-    }
+    load_xproj_run<T>(Wx, E, o0, nc, j, w);
+    xproj_run_rows<NB>(w, sxc, 0, 1, NB, xPart + ((int64_t)blockIdx.x * Btot + g0) * J, J, j);
   }
 }
 
