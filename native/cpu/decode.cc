@@ -1,7 +1,8 @@
 // CPU twins of the fused decoding ops (native/cuda/decode.cu): the same math and arguments in plain
 // loops, double accumulation. decodeIn and decodeOut serve the tests (CPU decoding takes the unfused step);
-// decodeSsm on x_proj whole (xProj) is that unfused step's scan step. The x_proj partial sums cover the same
-// runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by partial.
+// convXProj and decodeSsm on its partial sums are that unfused step's conv, x_proj and scan step. The x_proj
+// partial sums cover the same runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial
+// by partial.
 #include <cmath>
 #include "common.h"
 #include "../src/decode_args.h"
@@ -79,6 +80,23 @@ void decode_in(const Napi::CallbackInfo& info) {
   }
 }
 
+// convXProj({ convState, x, xStride, convW, convBias?, Wx, xc, xPart, B, E, K, J }): decodeIn's conv step and x_proj
+// partial sums on rows of x, for the unfused step
+template <class T>
+void conv_x_proj(const Napi::CallbackInfo& info) {
+  const ArgObject a(info, 0, "convXProj");
+  const ConvXProjArgs<T, T> r = read_conv_x_proj<T, T>(a, ArrayFetch{});
+  check_cpu_dtype<T>(a);
+  a.finish();
+  const int64_t B = r.B, E = r.E, K = r.K, J = r.J;
+  parallel_for(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) {
+      conv_step_row(r.convState + b * E * K, r.x + b * r.xStride, r.convW, r.convBias, E, K, r.xc + b * E);
+      xproj_partials_row(r.xc + b * E, r.Wx, E, J, r.xPart + b * J, B * J);
+    }
+  });
+}
+
 // decodeSsm({ xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N })
 template <class T>
 void decode_ssm(const Napi::CallbackInfo& info) {
@@ -139,7 +157,8 @@ void decode_out(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, decodeIn){MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeSsm){
+MAMBA_OP(cpu, convXProj){MAMBA_DISPATCH_FIELD("x", conv_x_proj)} MAMBA_OP(cpu, decodeIn){
+    MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeSsm){
     MAMBA_DISPATCH_FIELD("xc", decode_ssm)} MAMBA_OP(cpu, decodeOut) {
   MAMBA_DISPATCH(0, decode_out)
 }

@@ -9,6 +9,8 @@
 //   decodeSsm: sum the partials -> dt_in, B, C; dt = softplus(dt_in W_dt^T + b); h = exp(dt A) h + dt B x;
 //              y = (C.h + D x) SiLU(z)
 //   decodeOut: h_out = y W_out^T
+// The unfused step (larger batches: cuBLAS products) shares decodeIn's conv step and x_proj partial sums as convXProj,
+// and hands them to the same decodeSsm.
 // Weights come in the activation dtype (f32, or the model's bf16 copies), accumulation is fp32. Intermediates
 // are rounded to the activation dtype where the unfused path stores them (normOut, xz, xc, x_proj, delta), so
 // the two paths differ only in summation order.
@@ -289,6 +291,43 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
+// convXProj, the unfused step's conv step and x_proj: decodeIn's second half on an xz that cuBLAS made. Grid: P =
+// ceil(E / 32) runs of channels x groups of `rows` (<= CXP_ROWS) sequences, 256 threads; the thread (c, q) = (t % 32,
+// t / 32) does the conv step of channel 32 blockIdx.x + c of row q of the group, and the xc of the block stays in
+// shared memory for its x_proj partial sums: xPart[blockIdx.x, rows of the group, :] (all J outputs), the run's
+// weights read once per block and used for every row of its group. What a block reads: rows x 32 conv states (K
+// floats each) and inputs, 32 conv weight rows, and J x 32 x_proj weights; the weights come from L2 (Wx is 245 KB
+// in bf16 at the 130m shape), loaded before the conv step since they do not depend on it.
+constexpr int CXP_ROWS = NT / kDecodeChunk;  // 8: a thread per (channel, row) in the conv step
+template <class T>
+__global__ void __launch_bounds__(NT)
+    conv_x_proj(float* __restrict__ convState, const T* __restrict__ x, int64_t xs, const float* __restrict__ convW,
+                const float* __restrict__ convB, const T* __restrict__ Wx, T* __restrict__ xc,
+                float* __restrict__ xPart, int B, int E, int K, int J, int rows) {
+  __shared__ float sxc[CXP_ROWS][kDecodeChunk];  // the block's xc, zeros past E and past the batch
+  const int o0 = blockIdx.x * kDecodeChunk, g0 = blockIdx.y * rows, t = threadIdx.x;
+  const int nc = min(kDecodeChunk, E - o0), nr = min(rows, B - g0);
+  // thread u < S J serves output u % J for the rows u / J, u / J + S, ... of the group (J = 80, 8 rows: S = 3)
+  const int S = max(1, min(NT / J, nr));
+  float w[kDecodeChunk];
+  if (t < S * J) load_xproj_run<T>(Wx, E, o0, nc, t % J, w);
+  const int c = t % kDecodeChunk, q = t / kDecodeChunk, o = o0 + c;
+  float y = 0.f;
+  if (c < nc && q < nr) {
+    const int64_t bo = (int64_t)(g0 + q) * E + o;
+    y = conv_step_silu<T>(convState + bo * K, convW + (int64_t)o * K, convB ? convB[o] : 0.f,
+                          ldf(x, (int64_t)(g0 + q) * xs + o), K);
+    stf(xc, bo, y);
+  }
+  sxc[q][c] = y;
+  __syncthreads();
+  float* out = xPart + ((int64_t)blockIdx.x * B + g0) * J;
+  for (int u = t; u < S * J; u += NT) {  // more than once only when J > 256
+    if (u != t) load_xproj_run<T>(Wx, E, o0, nc, u % J, w);
+    xproj_run_rows<CXP_ROWS>(w, sxc, u / J, S, nr, out, J, u % J);
+  }
+}
+
 // decodeSsm. Grid: ceil(E / (16 tiles)) x groups blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x /
 // 16, lane n its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows of
 // its group ([NB, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
@@ -523,6 +562,24 @@ void run_decode_in(const ArgObject& a) {
 }
 
 template <class T>
+void run_conv_x_proj(const ArgObject& a) {
+  const ConvXProjArgs<T, float> r = read_conv_x_proj<T, float>(a, DeviceFetch{});
+  a.finish();
+  a.require(r.K <= kDecodeMaxConv, "K must be 1.." + std::to_string(kDecodeMaxConv) + ", got " + std::to_string(r.K));
+  // Rows per block: 8, halved while the grid would leave SMs idle. Each block reads the J x 32 weights of its run
+  // once, so the weights are read B / rows times in all (from L2), against B x E x K conv state floats read and
+  // written once. At the 130m shape (P = 48 runs) on an H200 (132 SMs): B = 64 -> 8 rows, 384 blocks, Wx read 8
+  // times (2 MB in bf16, against 1.5 MB of conv state each way); B = 16 -> 4 rows, 192 blocks.
+  const int64_t P = decode_parts(r.E);
+  int rows = CXP_ROWS;
+  while (rows > 1 && P * ((r.B + rows - 1) / rows) < sm_count()) rows /= 2;
+  const dim3 grid((unsigned)P, (unsigned)((r.B + rows - 1) / rows));
+  conv_x_proj<T><<<grid, NT, 0, cuda_stream()>>>(r.convState, r.x, r.xStride, r.convW, r.convBias, r.Wx, r.xc, r.xPart,
+                                                 (int)r.B, (int)r.E, (int)r.K, (int)r.J, rows);
+  check_launch(a.env(), "convXProj");
+}
+
+template <class T>
 void run_decode_ssm(const ArgObject& a) {
   const DecodeSsmArgs<T, float> r = read_decode_ssm<T, float>(a, DeviceFetch{});
   a.finish();
@@ -577,6 +634,12 @@ MAMBA_OP(cuda, decodeIn) {
 }
 MAMBA_OP(cuda, decodeSsm) {
   return dtype_op(info, "decodeSsm", [](auto t, const ArgObject& a) { run_decode_ssm<typename decltype(t)::type>(a); });
+}
+// cuda.convXProj({ convState, x, xStride, convW, convBias?, Wx, xc, xPart, B, E, K, J, dtype? }): dtype is that of x,
+// Wx and xc; convState, the conv weights and xPart are f32.
+MAMBA_OP(cuda, convXProj) {
+  return dtype_op(info, "convXProj",
+                  [](auto t, const ArgObject& a) { run_conv_x_proj<typename decltype(t)::type>(a); });
 }
 
 // cuda.decodeOut(y[B,E], Wout[D,E], hOut[B,D] out, B, D, E [, dtype of all three])
