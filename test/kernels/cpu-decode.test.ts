@@ -1,7 +1,7 @@
 // The fused decoding ops (decodeIn, decodeSsm, decodeOut) through their CPU twins, composed over a block,
-// against the unfused CPU step (RMSNorm, in_proj, conv1dStep, x_proj, decodeSsm on the whole x_proj, out_proj)
-// on awkward sizes, several steps in a row from random states; convXProj against conv1dStep and the x_proj product
-// it is to replace; decodeSsm on the whole x_proj, token after token, against the parallel scan forward (decode-step.ts);
+// against the unfused CPU step (RMSNorm, in_proj, convXProj, decodeSsm on its partial sums, out_proj) on awkward
+// sizes, several steps in a row from random states; convXProj against conv1dStep and the x_proj product it
+// replaces; decodeSsm on the whole x_proj, token after token, against the parallel scan forward (decode-step.ts);
 // and the wrappers' and bindings' argument checks.
 import { describe, expect, it } from 'vitest';
 import {
