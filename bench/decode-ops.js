@@ -8,10 +8,8 @@ import {
   Tensor,
   columns,
   conv1dStep,
-  convXProj,
   cudaOp,
   decodeOut,
-  decodeParts,
   decodeSsm,
   gemm,
   negExp,
@@ -93,8 +91,7 @@ for (const B of batches) {
     xz = dev(B * 2 * E, [B, 2 * E], act),
     xc = dev(B * E, [B, E], act),
     xProj = dev(B * (R + 2 * N), [B, R + 2 * N], act),
-    y = dev(B * E, [B, E], act),
-    xPart = dev(decodeParts(E) * B * (R + 2 * N), [decodeParts(E), B, R + 2 * N]);
+    y = dev(B * E, [B, E], act);
   const headW = mmWeight(model.backbone.embedding.weight);
   const A = dev(E * N, [E, N]);
   negExp(m.ALog.value, A);
@@ -119,30 +116,9 @@ for (const B of batches) {
           y,
         ),
     ],
-    // the unfused step's conv step and x_proj in one kernel, and the decodeSsm that takes its partial sums
-    [
-      'convXProj (conv step + x_proj partial sums)',
-      () =>
-        convXProj(cache.conv, columns(xz, 0, E), m.convWeight.value, m.convBias.value, mmWeight(m.xProj), xc, xPart),
-    ],
-    [
-      'decodeSsm on x_proj partial sums',
-      () =>
-        decodeSsm(
-          { parts: xPart },
-          xc,
-          columns(xz, E, E),
-          mmWeight(m.dtProjWeight),
-          m.dtProjBias.value,
-          A,
-          m.Dskip.value,
-          cache.ssm,
-          y,
-        ),
-    ],
     ['out_proj gemm', () => gemm(y, mmWeight(m.outProj), hOut, { transB: true })],
     [
-      'block step, unfused (rmsnorm, in_proj, convXProj, decodeSsm on partial sums, out_proj)',
+      'block step, unfused (the 6 above)',
       () => (blk.norm.forward(hIn, rIn, normOut, rOut, rstd), m.step(normOut, hOut, cache, ws)),
     ],
     ['block step, fused (decodeIn, decodeSsm, decodeOut)', () => blk.stepFused(hIn, rIn, hOut, rOut, cache, ws)],

@@ -1,8 +1,7 @@
 // CPU twins of the fused decoding ops (native/cuda/decode.cu): the same math and arguments in plain
 // loops, double accumulation. decodeIn and decodeOut serve the tests (CPU decoding takes the unfused step);
-// convXProj and decodeSsm on its partial sums are that unfused step's conv, x_proj and scan step. The x_proj
-// partial sums cover the same runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial
-// by partial.
+// decodeSsm on x_proj whole (xProj) is that unfused step's scan step. The x_proj partial sums cover the same
+// runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by partial.
 #include <cmath>
 #include "common.h"
 #include "../src/decode_args.h"
@@ -22,31 +21,6 @@ int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   return B;
 }
 
-// The conv step + SiLU of one sequence's E channels: x[e] shifted into the state st [E, K] (oldest first).
-template <class T>
-void conv_step_row(T* st, const T* x, const T* convW, const T* convB, int64_t E, int64_t K, T* xc) {
-  for (int64_t o = 0; o < E; o++) {
-    T* s = st + o * K;
-    for (int64_t k = 0; k + 1 < K; k++) s[k] = s[k + 1];
-    s[K - 1] = x[o];
-    double c = convB ? convB[o] : 0;
-    for (int64_t k = 0; k < K; k++) c += (double)convW[o * K + k] * s[k];
-    xc[o] = (T)(c * sigmoid(c));
-  }
-}
-
-// x_proj of one sequence's xc [E] as partial sums over runs of kDecodeChunk channels: out[p * pstride + j].
-template <class T>
-void xproj_partials_row(const T* xc, const T* Wx, int64_t E, int64_t J, T* out, int64_t pstride) {
-  for (int64_t p = 0; p < decode_parts(E); p++)
-    for (int64_t j = 0; j < J; j++) {
-      double a = 0;
-      for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++)
-        a += (double)xc[o] * Wx[j * E + o];
-      out[p * pstride + j] = (T)a;
-    }
-}
-
 // decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps })
 template <class T>
 void decode_in(const Napi::CallbackInfo& info) {
@@ -54,11 +28,11 @@ void decode_in(const Napi::CallbackInfo& info) {
   const DecodeInArgs<T, T> r = read_decode_in<T, T>(a, ArrayFetch{});
   check_cpu_dtype<T>(a);
   a.finish();
-  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J;
+  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J, P = decode_parts(E);
   const double eps = r.eps;
-  const T *hIn = r.hIn, *rIn = r.rIn, *normW = r.normW, *Win = r.Win;
-  T *rOut = r.rOut, *z = r.z;
-  std::vector<T> xn((size_t)D), xs((size_t)E);
+  const T *hIn = r.hIn, *rIn = r.rIn, *normW = r.normW, *Win = r.Win, *convW = r.convW, *convB = r.convBias, *Wx = r.Wx;
+  T *st = r.convState, *rOut = r.rOut, *xc = r.xc, *z = r.z, *xPart = r.xPart;
+  std::vector<T> xn((size_t)D);
   for (int64_t b = 0; b < B; b++) {
     // residual add and RMSNorm
     double ss = 0;
@@ -69,32 +43,30 @@ void decode_in(const Napi::CallbackInfo& info) {
     }
     const double s = 1.0 / std::sqrt(ss / (double)D + eps);
     for (int64_t d = 0; d < D; d++) xn[d] = (T)(rOut[b * D + d] * s * normW[d]);
-    // in_proj: the xs half, then z
+    // in_proj, then the conv step (xs half) or z
     for (int64_t o = 0; o < 2 * E; o++) {
       double a = 0;
       for (int64_t d = 0; d < D; d++) a += (double)Win[o * D + d] * xn[d];
-      (o < E ? xs[o] : z[b * E + o - E]) = (T)a;
+      if (o >= E) {
+        z[b * E + o - E] = (T)a;
+        continue;
+      }
+      T* s_ = st + (b * E + o) * K;
+      for (int64_t k = 0; k + 1 < K; k++) s_[k] = s_[k + 1];
+      s_[K - 1] = (T)a;
+      double c = convB ? convB[o] : 0;
+      for (int64_t k = 0; k < K; k++) c += (double)convW[o * K + k] * s_[k];
+      xc[b * E + o] = (T)(c * sigmoid(c));
     }
-    conv_step_row(r.convState + b * E * K, xs.data(), r.convW, r.convBias, E, K, r.xc + b * E);
-    xproj_partials_row(r.xc + b * E, r.Wx, E, J, r.xPart + b * J, B * J);
+    // x_proj partial sums over runs of kDecodeChunk channels
+    for (int64_t p = 0; p < P; p++)
+      for (int64_t j = 0; j < J; j++) {
+        double a = 0;
+        for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++)
+          a += (double)xc[b * E + o] * Wx[j * E + o];
+        xPart[(p * B + b) * J + j] = (T)a;
+      }
   }
-}
-
-// convXProj({ convState, x, xStride, convW, convBias?, Wx, xc, xPart, B, E, K, J }): decodeIn's conv step and x_proj
-// partial sums on rows of x, for the unfused step
-template <class T>
-void conv_x_proj(const Napi::CallbackInfo& info) {
-  const ArgObject a(info, 0, "convXProj");
-  const ConvXProjArgs<T, T> r = read_conv_x_proj<T, T>(a, ArrayFetch{});
-  check_cpu_dtype<T>(a);
-  a.finish();
-  const int64_t B = r.B, E = r.E, K = r.K, J = r.J;
-  parallel_for(B, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; b++) {
-      conv_step_row(r.convState + b * E * K, r.x + b * r.xStride, r.convW, r.convBias, E, K, r.xc + b * E);
-      xproj_partials_row(r.xc + b * E, r.Wx, E, J, r.xPart + b * J, B * J);
-    }
-  });
 }
 
 // decodeSsm({ xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N })
@@ -157,8 +129,7 @@ void decode_out(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, convXProj){MAMBA_DISPATCH_FIELD("x", conv_x_proj)} MAMBA_OP(cpu, decodeIn){
-    MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeSsm){
+MAMBA_OP(cpu, decodeIn){MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeSsm){
     MAMBA_DISPATCH_FIELD("xc", decode_ssm)} MAMBA_OP(cpu, decodeOut) {
   MAMBA_DISPATCH(0, decode_out)
 }

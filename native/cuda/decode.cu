@@ -9,8 +9,6 @@
 //   decodeSsm: sum the partials -> dt_in, B, C; dt = softplus(dt_in W_dt^T + b); h = exp(dt A) h + dt B x;
 //              y = (C.h + D x) SiLU(z)
 //   decodeOut: h_out = y W_out^T
-// The unfused step (larger batches: cuBLAS products) shares decodeIn's conv step and x_proj partial sums as convXProj,
-// and hands them to the same decodeSsm.
 // Weights come in the activation dtype (f32, or the model's bf16 copies), accumulation is fp32. Intermediates
 // are rounded to the activation dtype where the unfused path stores them (normOut, xz, xc, x_proj, delta), so
 // the two paths differ only in summation order.
@@ -151,51 +149,6 @@ __device__ __forceinline__ float rows_dot_lane(const T* __restrict__ W, const in
   return v;
 }
 
-// One conv decoding step of a channel: shift x into its state st (K taps, oldest first) and return SiLU(bias + w .
-// state), rounded to T as xc is stored. The taps are unrolled to the largest K (8) under guards so that their loads
-// go out together.
-template <class T>
-__device__ __forceinline__ float conv_step_silu(float* __restrict__ st, const float* __restrict__ w, float bias,
-                                                float x, int K) {
-  float s[8], wk[8];
-#pragma unroll
-  for (int k = 0; k < 8; k++) {
-    s[k] = k + 1 < K ? st[k + 1] : x;
-    wk[k] = k < K ? w[k] : 0.f;
-  }
-  float a = bias;
-#pragma unroll
-  for (int k = 0; k < 8; k++)
-    if (k < K) {
-      st[k] = s[k];
-      a = fmaf(wk[k], s[k], a);
-    }
-  return rnd<T>(a * sigmoidf_(a));
-}
-
-// x_proj partial sums of one run of nc <= kDecodeChunk channels from o0, in two parts so that a kernel may load the
-// weights before the xc they multiply is ready: the run of x_proj row j (Wx [J, E]) as floats, zeros past nc, all
-// loads in flight together...
-template <class T>
-__device__ __forceinline__ void load_xproj_run(const T* __restrict__ Wx, int E, int o0, int nc, int j,
-                                               float (&w)[kDecodeChunk]) {
-  const T* wr = Wx + (int64_t)j * E + o0;
-#pragma unroll
-  for (int c = 0; c < kDecodeChunk; c++) w[c] = c < nc ? ldf(wr, c) : 0.f;
-}
-// ...then out[q * J + j] = w . sxc[q] for rows q = q0, q0 + qstep, ... < rows (sxc zero past nc)
-template <int NB>
-__device__ __forceinline__ void xproj_run_rows(const float (&w)[kDecodeChunk], const float (&sxc)[NB][kDecodeChunk],
-                                               int q0, int qstep, int rows, float* __restrict__ out, int J, int j) {
-#pragma unroll 1  // one row at a time: unrolled, the shared-memory loads of all rows would crowd out the registers
-  for (int q = q0; q < rows; q += qstep) {
-    float a = 0.f;
-#pragma unroll
-    for (int c = 0; c < kDecodeChunk; c++) a = fmaf(w[c], sxc[q][c], a);
-    out[(int64_t)q * J + j] = a;
-  }
-}
-
 // decodeIn. Grid: ceil(2E / 32) x groups blocks of 256 threads; warp w of block k owns in_proj rows 32k + 4w .. 32k +
 // 4w + 3. Every block normalises the B input rows itself into shared memory (they are tiny, and a norm kernel of its
 // own would cost a launch); block 0 alone writes rOut. Blocks k < ceil(E/32) produced channels 32k .. 32k+31 of xc and
@@ -273,58 +226,45 @@ __global__ void __launch_bounds__(NT, 1)
     if (o >= E) {
       stf(z, (int64_t)b * E + (o - E), v);
     } else {
-      // the state holds xz as the unfused path stored it
-      const float y = conv_step_silu<T>(convState + ((int64_t)b * E + o) * K, convW + (int64_t)o * K,
-                                        convB ? convB[o] : 0.f, rnd<T>(v), K);
+      // shift the new input into the state (oldest first), K taps, SiLU; the taps are unrolled to the
+      // largest K (8) under guards so that their loads go out together
+      float* st = convState + ((int64_t)b * E + o) * K;
+      const float* w = convW + (int64_t)o * K;
+      const float x = rnd<T>(v);  // the state holds xz as the unfused path stored it
+      float s[8], wk[8];
+#pragma unroll
+      for (int k = 0; k < 8; k++) {
+        s[k] = k + 1 < K ? st[k + 1] : x;
+        wk[k] = k < K ? w[k] : 0.f;
+      }
+      float a = convB ? convB[o] : 0.f;
+#pragma unroll
+      for (int k = 0; k < 8; k++)
+        if (k < K) {
+          st[k] = s[k];
+          a = fmaf(wk[k], s[k], a);
+        }
+      const float y = rnd<T>(a * sigmoidf_(a));
       stf(xc, (int64_t)b * E + o, y);
       sxc[b][o - o0] = y;
     }
   }
   if (o0 >= E) return;  // a z-only block (uniform: no thread waits at the barrier below)
   __syncthreads();
-  // x_proj partial: J outputs of this block's nc channels, a thread per output over the group's rows
+  // x_proj partial: J outputs of this block's nc channels; each thread's 32 weights are loaded together
   const int nc = min(kDecodeChunk, E - o0);
   for (int j = threadIdx.x; j < J; j += NT) {
+    const T* wr = Wx + (int64_t)j * E + o0;
     float w[kDecodeChunk];
-    load_xproj_run<T>(Wx, E, o0, nc, j, w);
-    xproj_run_rows<NB>(w, sxc, 0, 1, NB, xPart + ((int64_t)blockIdx.x * Btot + g0) * J, J, j);
-  }
-}
-
-// convXProj, the unfused step's conv step and x_proj: decodeIn's second half on an xz that cuBLAS made. Grid: P =
-// ceil(E / 32) runs of channels x groups of `rows` (<= CXP_ROWS) sequences, 256 threads; the thread (c, q) = (t % 32,
-// t / 32) does the conv step of channel 32 blockIdx.x + c of row q of the group, and the xc of the block stays in
-// shared memory for its x_proj partial sums: xPart[blockIdx.x, rows of the group, :] (all J outputs), the run's
-// weights read once per block and used for every row of its group. What a block reads: rows x 32 conv states (K
-// floats each) and inputs, 32 conv weight rows, and J x 32 x_proj weights; the weights come from L2 (Wx is 245 KB
-// in bf16 at the 130m shape), loaded before the conv step since they do not depend on it.
-constexpr int CXP_ROWS = NT / kDecodeChunk;  // 8: a thread per (channel, row) in the conv step
-template <class T>
-__global__ void __launch_bounds__(NT)
-    conv_x_proj(float* __restrict__ convState, const T* __restrict__ x, int64_t xs, const float* __restrict__ convW,
-                const float* __restrict__ convB, const T* __restrict__ Wx, T* __restrict__ xc,
-                float* __restrict__ xPart, int B, int E, int K, int J, int rows) {
-  __shared__ float sxc[CXP_ROWS][kDecodeChunk];  // the block's xc, zeros past E and past the batch
-  const int o0 = blockIdx.x * kDecodeChunk, g0 = blockIdx.y * rows, t = threadIdx.x;
-  const int nc = min(kDecodeChunk, E - o0), nr = min(rows, B - g0);
-  // thread u < S J serves output u % J for the rows u / J, u / J + S, ... of the group (J = 80, 8 rows: S = 3)
-  const int S = max(1, min(NT / J, nr));
-  float w[kDecodeChunk];
-  if (t < S * J) load_xproj_run<T>(Wx, E, o0, nc, t % J, w);
-  const int c = t % kDecodeChunk, q = t / kDecodeChunk, o = o0 + c;
-  float y = 0.f;
-  if (c < nc && q < nr) {
-    const int64_t bo = (int64_t)(g0 + q) * E + o;
-    y = conv_step_silu<T>(convState + bo * K, convW + (int64_t)o * K, convB ? convB[o] : 0.f,
-                          ldf(x, (int64_t)(g0 + q) * xs + o), K);
-    stf(xc, bo, y);
-  }
-  sxc[q][c] = y;
-  __syncthreads();
-  float* out = xPart + ((int64_t)blockIdx.x * B + g0) * J;
-  for (int u = t; u < S * J; u += NT) {  // more than once only when J > 256
-    if (u != t) load_xproj_run<T>(Wx, E, o0, nc, u % J, w);
-    xproj_run_rows<CXP_ROWS>(w, sxc, u / J, S, nr, out, J, u % J);
+#pragma unroll
+    for (int c = 0; c < kDecodeChunk; c++) w[c] = c < nc ? ldf(wr, c) : 0.f;
+#pragma unroll 1  // one row at a time: unrolled, the shared-memory loads of all rows would crowd out the registers
+    for (int q = 0; q < NB; q++) {
+      float a = 0.f;
+#pragma unroll
+      for (int c = 0; c < kDecodeChunk; c++) a = fmaf(w[c], sxc[q][c], a);  // c >= nc: both 0
+      xPart[((int64_t)blockIdx.x * Btot + g0 + q) * J + j] = a;
+    }
   }
 }
 
@@ -562,24 +502,6 @@ void run_decode_in(const ArgObject& a) {
 }
 
 template <class T>
-void run_conv_x_proj(const ArgObject& a) {
-  const ConvXProjArgs<T, float> r = read_conv_x_proj<T, float>(a, DeviceFetch{});
-  a.finish();
-  a.require(r.K <= kDecodeMaxConv, "K must be 1.." + std::to_string(kDecodeMaxConv) + ", got " + std::to_string(r.K));
-  // Rows per block: 8, halved while the grid would leave SMs idle. Each block reads the J x 32 weights of its run
-  // once, so the weights are read B / rows times in all (from L2), against B x E x K conv state floats read and
-  // written once. At the 130m shape (P = 48 runs) on an H200 (132 SMs): B = 64 -> 8 rows, 384 blocks, Wx read 8
-  // times (2 MB in bf16, against 1.5 MB of conv state each way); B = 16 -> 4 rows, 192 blocks.
-  const int64_t P = decode_parts(r.E);
-  int rows = CXP_ROWS;
-  while (rows > 1 && P * ((r.B + rows - 1) / rows) < sm_count()) rows /= 2;
-  const dim3 grid((unsigned)P, (unsigned)((r.B + rows - 1) / rows));
-  conv_x_proj<T><<<grid, NT, 0, cuda_stream()>>>(r.convState, r.x, r.xStride, r.convW, r.convBias, r.Wx, r.xc, r.xPart,
-                                                 (int)r.B, (int)r.E, (int)r.K, (int)r.J, rows);
-  check_launch(a.env(), "convXProj");
-}
-
-template <class T>
 void run_decode_ssm(const ArgObject& a) {
   const DecodeSsmArgs<T, float> r = read_decode_ssm<T, float>(a, DeviceFetch{});
   a.finish();
@@ -634,12 +556,6 @@ MAMBA_OP(cuda, decodeIn) {
 }
 MAMBA_OP(cuda, decodeSsm) {
   return dtype_op(info, "decodeSsm", [](auto t, const ArgObject& a) { run_decode_ssm<typename decltype(t)::type>(a); });
-}
-// cuda.convXProj({ convState, x, xStride, convW, convBias?, Wx, xc, xPart, B, E, K, J, dtype? }): dtype is that of x,
-// Wx and xc; convState, the conv weights and xPart are f32.
-MAMBA_OP(cuda, convXProj) {
-  return dtype_op(info, "convXProj",
-                  [](auto t, const ArgObject& a) { run_conv_x_proj<typename decltype(t)::type>(a); });
 }
 
 // cuda.decodeOut(y[B,E], Wout[D,E], hOut[B,D] out, B, D, E [, dtype of all three])

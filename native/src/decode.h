@@ -5,9 +5,9 @@
 
 namespace mamba {
 
-// decodeIn (the fused step) and convXProj (the unfused one) hand x_proj to decodeSsm as partial sums, one per run
-// of this many channels of xc ([ceil(E / kDecodeChunk), B, R + 2N]): it is the channels per CUDA block, and the
-// CPU twins sum the same runs so the two are comparable partial by partial.
+// decodeIn hands x_proj to decodeSsm as partial sums, one per run of this many channels of xc
+// ([ceil(E / kDecodeChunk), B, R + 2N]): it is the in_proj rows per CUDA block, and the CPU twin sums the
+// same runs so the two are comparable partial by partial.
 constexpr int kDecodeChunk = 32;
 // the CUDA kernels keep one accumulator per sequence in registers for a group of up to kDecodeGroup sequences
 // and run the groups of a batch side by side (a grid dimension; one layer's weights stay in L2 while they read

@@ -1,6 +1,6 @@
-// The named arguments of the fused decoding ops decodeIn, decodeSsm and convXProj (fields in native/KERNELS.md), read
-// and checked once here for the CPU twins (native/cpu/decode.cc, ArrayFetch) and the CUDA kernels
-// (native/cuda/decode.cu, DeviceFetch). Act: the activation dtype (hIn, x, Win, Wx, xc, z, Wdt, y); Par: the f32
+// The named arguments of the fused decoding ops decodeIn and decodeSsm (fields in native/KERNELS.md), read and
+// checked once here for the CPU twins (native/cpu/decode.cc, ArrayFetch) and the CUDA kernels
+// (native/cuda/decode.cu, DeviceFetch). Act: the activation dtype (hIn, Win, Wx, xc, z, Wdt, y); Par: the f32
 // side on CUDA (the residual, norm and conv weights, states, partial sums).
 #pragma once
 #include "args.h"
@@ -67,40 +67,6 @@ DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
   // every CUDA block reads hIn and rIn while one writes rOut
   const bool apart = !ranges_overlap(r.rOut, B * D, r.rIn, B * D) && !ranges_overlap(r.rOut, B * D, r.hIn, B * D);
   a.require(apart, "rOut must not overlap hIn or rIn");
-  return r;
-}
-
-template <class Act, class Par>
-struct ConvXProjArgs {
-  Par* convState;
-  const Act* x;  // rows of xStride (x may be the xs columns of xz, [B, 2E])
-  const Par* convW;
-  const Par* convBias;
-  const Act* Wx;
-  Act* xc;
-  Par* xPart;
-  int64_t B, E, K, J, xStride;
-};
-
-// Fields convState, x, xStride, convW, convBias?, Wx, xc, xPart, B, E, K, J.
-template <class Act, class Par, class Fetch>
-ConvXProjArgs<Act, Par> read_conv_x_proj(const ArgObject& a, const Fetch& f) {
-  ConvXProjArgs<Act, Par> r{};
-  r.B = decode_batch(a);
-  r.E = a.integer("E");
-  r.K = a.integer("K");
-  r.J = a.integer("J");
-  a.require(r.E >= 1 && r.K >= 1 && r.J >= 1, "E, K and J must be >= 1");
-  const int64_t B = r.B, E = r.E, K = r.K, J = r.J;
-  r.xStride = a.integer("xStride");
-  a.require(r.xStride >= E, "xStride " + std::to_string(r.xStride) + " is smaller than E = " + std::to_string(E));
-  r.convState = f.template get<Par>(a, "convState", B * E * K);
-  r.x = f.template get<const Act>(a, "x", strided_span(B, r.xStride, E));
-  r.convW = f.template get<const Par>(a, "convW", E * K);
-  r.convBias = f.template opt<const Par>(a, "convBias", E);
-  r.Wx = f.template get<const Act>(a, "Wx", J * E);
-  r.xc = f.template get<Act>(a, "xc", B * E);
-  r.xPart = f.template get<Par>(a, "xPart", decode_parts(E) * B * J);
   return r;
 }
 

@@ -25,7 +25,7 @@ export interface NativeLimits {
   cudaScanMaxState: number;
   /** largest kernel width d_conv of the CUDA causal conv */
   cudaConvMaxTaps: number;
-  /** channels per x_proj partial sum of decodeIn and convXProj: xPart is [ceil(E / decodeChunk), B, R + 2N] */
+  /** channels per x_proj partial sum of decodeIn: xPart is [ceil(E / decodeChunk), B, R + 2N] */
   decodeChunk: number;
   /** largest batch of the fused decoding ops */
   decodeMaxBatch: number;

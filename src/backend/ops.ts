@@ -623,10 +623,9 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   kernel(dev, name)(args);
 }
 
-// ---- fused decoding step (small batches): three kernels per block instead of five; convXProj of the unfused one;
-// native/cuda/decode.cu ----
+// ---- fused decoding step (small batches): three kernels per block instead of six; native/cuda/decode.cu ----
 
-/** Partial sums decodeIn and convXProj leave for decodeSsm: ceil(E / limits.decodeChunk) (native/src/decode.h). */
+/** Partial sums decodeIn leaves for decodeSsm: ceil(E / limits.decodeChunk) (native/src/decode.h). */
 export function decodeParts(E: number): number {
   return Math.ceil(E / nativeLimits().decodeChunk);
 }
@@ -722,58 +721,9 @@ export function decodeIn(
 }
 
 /**
- * The unfused step's conv step and x_proj in one op (decodeIn's second half, on an in_proj output from a product):
- * shifts x [B, E] (the xs columns of xz) into convState [B, E, K] (oldest first); xc = SiLU(conv + convBias) [B, E];
- * and x_proj as the partial sums decodeSsm takes, xPart[p, b, :] = sum over channels e in [32p, 32p + 32) of
- * xc[b, e] Wx[:, e] ([decodeParts(E), B, J], J = R + 2N). x, Wx, xc are activations (bf16 or f32 on CUDA);
- * convState, the conv weights and xPart the parameter dtype.
- */
-export function convXProj(
-  convState: Tensor,
-  x: Strided,
-  convW: Tensor,
-  convBias: Tensor | null,
-  Wx: Tensor,
-  xc: Tensor,
-  xPart: Tensor,
-): void {
-  const name = 'convXProj';
-  const [E, K] = rows2(convW, name, 'convW');
-  const [J, Ex] = rows2(Wx, name, 'Wx');
-  if (Ex !== E) throw new TensorError(`${name}: Wx must have ${E} columns (d_inner), got ${shapeStr(Wx)}`);
-  if (E === 0 || K === 0 || convState.numel % (E * K) !== 0)
-    throw new TensorError(`${name}: convState ${shapeStr(convState)} is not [B, ${E}, ${K}]`);
-  const B = convState.numel / (E * K);
-  decodeBatch(name, B);
-  if (convBias) needNumel(convBias, E, name, 'convBias');
-  needNumel(xc, B * E, name, 'xc');
-  needNumel(xPart, decodeParts(E) * B * J, name, `xPart [${decodeParts(E)}, ${B}, ${J}]`);
-  const { dev, dtype } = floatCall(name, [stridedBase(x), Wx, xc], [convState, convW, convBias, xPart]);
-  const xs = strided(x, B, E, name, 'x');
-  kernel(
-    dev,
-    name,
-  )({
-    convState: convState.storage,
-    x: xs.arr,
-    xStride: xs.stride,
-    convW: convW.storage,
-    convBias: nullableStorage(convBias),
-    Wx: Wx.storage,
-    xc: xc.storage,
-    xPart: xPart.storage,
-    B,
-    E,
-    K,
-    J,
-    dtype,
-  });
-}
-
-/**
  * Second op of the fused step, and the scan step of the unfused one: x_proj -> dtIn [R], B [N], C [N] per sequence,
- * given either as partial sums (`{ parts }`, [P, B, R + 2N], parameter dtype: from decodeIn or convXProj) or whole
- * (`{ proj }`, [B, R + 2N], an activation: a product); dt = softplus(dtIn Wdt^T + dtBias); ssmState =
+ * given either as decodeIn's partial sums (`{ parts }`, [P, B, R + 2N], parameter dtype) or whole (`{ proj }`, [B,
+ * R + 2N], an activation: the product of the unfused step); dt = softplus(dtIn Wdt^T + dtBias); ssmState =
  * exp(dt A) ssmState + dt B xc (in place, [B, E, N]); y = (C . ssmState + Dskip xc) * SiLU(z). xc, z (may be the
  * gate columns of xz), Wdt, y are activations; A = -exp(A_log) [E, N].
  */

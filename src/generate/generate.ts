@@ -1,5 +1,5 @@
 // Recurrent generation: the prompt goes through the parallel scan once (which leaves every layer's SSM
-// state and last conv inputs in a cache), then one token at a time through the recurrence (the conv step,
+// state and last conv inputs in a cache), then one token at a time through the recurrence (conv1dStep,
 // decodeSsm): O(1) work and memory per token, whatever the length generated so far.
 // Sampling: temperature (0 = greedy), top-k, top-p (nucleus), seeded, on the device that holds the logits
 // (sampleTokens; sampleToken is its host twin and gives the same tokens), so a step copies B tokens to the host

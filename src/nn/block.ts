@@ -111,7 +111,7 @@ export class MambaBlock {
 
   /**
    * One decoding step: hIn, rIn [B, D] -> hOut, rOut (rOut must not alias hIn or rIn). On CUDA up to
-   * FUSED_STEP_MAX_BATCH sequences it runs fused (3 kernels instead of 5: the batch-1 step is bound by its launches),
+   * FUSED_STEP_MAX_BATCH sequences it runs fused (3 kernels instead of 6: the batch-1 step is bound by its launches),
    * and rstd is then not written (nothing reads it while decoding).
    */
   step(

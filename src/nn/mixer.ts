@@ -12,7 +12,6 @@ import {
   conv1dBackward,
   conv1dForward,
   conv1dStep,
-  convXProj,
   decodeFusable,
   decodeIn,
   decodeOut,
@@ -160,16 +159,17 @@ interface MixerGradViews {
 
 /** The buffers of one decoding step over B sequences (the unfused step and the fused one share them). */
 class MixerStepBuffers {
-  /** unfused step: in_proj's output [B, 2E] */
+  /** unfused step: in_proj's output [B, 2E] and x_proj's [B, R + 2N] */
   readonly xz: GrowBuffer;
+  readonly xProj: GrowBuffer;
   readonly xc: GrowBuffer;
   readonly y: GrowBuffer;
-  /** fused step: the gate */
+  /** fused step: the gate, and x_proj as decodeIn's partial sums [decodeParts(E), B, R + 2N] (parameter dtype) */
   readonly z: GrowBuffer;
-  /** both: x_proj as partial sums over runs of channels [decodeParts(E), B, R + 2N] (parameter dtype) */
   readonly xPart: GrowBuffer;
   constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
     this.xz = ws.buffer();
+    this.xProj = ws.buffer();
     this.xc = ws.buffer();
     this.y = ws.buffer();
     this.z = ws.buffer();
@@ -472,10 +472,8 @@ export class MambaMixer {
   #convFillOut: GrowBuffer | null = null;
 
   /**
-   * One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. in_proj and out_proj run on
-   * cuBLAS (tensor cores at large batches); the conv step and x_proj are one convXProj (one launch instead of the conv
-   * kernel and a small product: the step is bound by its chain of launches), whose x_proj partial sums feed decodeSsm:
-   * dt_proj, the state update and the gate.
+   * One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. The three products run on
+   * cuBLAS (tensor cores at large batches); dt_proj, the state update and the gate are one decodeSsm.
    */
   step(x: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
@@ -484,20 +482,13 @@ export class MambaMixer {
     const sb = this.#stepBuffers(ws);
     const xz = sb.xz.take([B, 2 * E]);
     const xc = sb.xc.take([B, E]);
-    const xPart = sb.xPart.take([decodeParts(E), B, R + 2 * N]);
+    const xProj = sb.xProj.take([B, R + 2 * N]);
     const y = sb.y.take([B, E]);
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
-    convXProj(
-      cache.conv,
-      columns(xz, 0, E),
-      this.convWeight.value,
-      this.convBias.value,
-      mmWeight(this.xProj),
-      xc,
-      xPart,
-    );
+    conv1dStep(cache.conv, columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, true);
+    gemm(xc, mmWeight(this.xProj), xProj, { transB: true });
     decodeSsm(
-      { parts: xPart },
+      { proj: xProj },
       xc,
       columns(xz, E, E),
       mmWeight(this.dtProjWeight),
@@ -525,7 +516,7 @@ export class MambaMixer {
 
   /**
    * The block's norm and this mixer for one token per sequence in three ops (decodeIn, decodeSsm, decodeOut;
-   * native/cuda/decode.cu) instead of five: hIn, rIn (null for the first block) [B, D] -> rOut = hIn + rIn,
+   * native/cuda/decode.cu) instead of eight: hIn, rIn (null for the first block) [B, D] -> rOut = hIn + rIn,
    * out = mixer(RMSNorm(rOut) * normW). The same results as norm + step(); rOut must not alias hIn or rIn.
    */
   stepFused(

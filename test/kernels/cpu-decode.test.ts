@@ -1,21 +1,16 @@
 // The fused decoding ops (decodeIn, decodeSsm, decodeOut) through their CPU twins, composed over a block,
-// against the unfused CPU step (RMSNorm, in_proj, convXProj, decodeSsm on its partial sums, out_proj) on awkward
-// sizes, several steps in a row from random states; convXProj against conv1dStep and the x_proj product it
-// replaces; decodeSsm on the whole x_proj, token after token, against the parallel scan forward (decode-step.ts);
-// and the wrappers' and bindings' argument checks.
+// against the unfused CPU step (RMSNorm, in_proj, conv1dStep, x_proj, decodeSsm on the whole x_proj, out_proj)
+// on awkward sizes, several steps in a row from random states; decodeSsm on the whole x_proj, token after token,
+// against the parallel scan forward (decode-step.ts); and the wrappers' and bindings' argument checks.
 import { describe, expect, it } from 'vitest';
 import {
   Tensor,
-  columns,
-  conv1dStep,
-  convXProj,
   cpuOp,
   decodeFusable,
   decodeIn,
   decodeOut,
   decodeParts,
   decodeSsm,
-  gemm,
   nativeLimits,
 } from '../../src/backend/index.js';
 import { MambaBlock, Workspace, type MixerCache, type ModelDType } from '../../src/nn/index.js';
@@ -241,101 +236,6 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     // one token per sequence: no sequence length
     expect(() => cpuOp('decodeSsm')({ ...ssm, ...sizes, L: 4 })).toThrow(/unknown field 'L'/);
     expect(() => cpuOp('decodeIn')([])).toThrow(/expected one argument object/);
-  });
-});
-
-describe('convXProj (CPU) equals conv1dStep and the x_proj product it replaces', () => {
-  for (const dtype of ['f32', 'f64'] as const) {
-    for (const c of [
-      { B: 1, E: 80, J: 19, K: 4, bias: true },
-      // E % 32 = 10: a last run of 10 channels; no conv bias
-      { B: 5, E: 74, J: 80, K: 3, bias: false },
-      // d_inner below one run of 32 channels
-      { B: 16, E: 20, J: 7, K: 2, bias: true },
-    ]) {
-      it(`B=${c.B}, d_inner ${c.E}, J=${c.J}, d_conv ${c.K}${c.bias ? '' : ', no bias'} (${dtype}, 3 steps)`, () => {
-        const { B, E, J, K } = c,
-          P = decodeParts(E);
-        const convW = host(randn(E * K, 1, 0.5), dtype, [E, K]),
-          convB = c.bias ? host(randn(E, 2, 0.5), dtype, [E]) : null,
-          Wx = host(randn(J * E, 3, 1 / Math.sqrt(E)), dtype, [J, E]);
-        const st0 = randn(B * E * K, 4);
-        // two states from the same values (host() keeps a Float64Array as it is: a copy each)
-        const want = {
-          conv: host(st0.slice(), dtype, [B, E, K]),
-          xc: Tensor.zeros([B, E], dtype),
-          xProj: Tensor.zeros([B, J], dtype),
-        };
-        const got = {
-          conv: host(st0.slice(), dtype, [B, E, K]),
-          xc: Tensor.zeros([B, E], dtype),
-          xPart: Tensor.zeros([P, B, J], dtype),
-        };
-        const tol = dtype === 'f64' ? 1e-12 : 1e-5;
-        for (let s = 0; s < 3; s++) {
-          // x is the xs half of an in_proj output [B, 2E], as the step passes it
-          const xs = columns(host(randn(B * 2 * E, 10 + s), dtype, [B, 2 * E]), 0, E);
-          conv1dStep(want.conv, xs, convW, convB, want.xc, true);
-          gemm(want.xc, Wx, want.xProj, { transB: true });
-          convXProj(got.conv, xs, convW, convB, Wx, got.xc, got.xPart);
-          expect(relErr(got.conv.toFloat64(), want.conv.toFloat64()), `conv state, step ${s}`).toBeLessThan(tol);
-          expect(relErr(got.xc.toFloat64(), want.xc.toFloat64()), `xc, step ${s}`).toBeLessThan(tol);
-          // each partial is its run of 32 channels, and the partials add up to x_proj
-          const x = got.xc.toFloat64(),
-            w = Wx.toFloat64(),
-            p = got.xPart.toFloat64();
-          const run = new Float64Array(P * B * J),
-            sum = new Float64Array(B * J);
-          for (let q = 0; q < P; q++)
-            for (let b = 0; b < B; b++)
-              for (let j = 0; j < J; j++) {
-                let a = 0;
-                for (let e = 32 * q; e < Math.min(E, 32 * q + 32); e++) a += x[b * E + e]! * w[j * E + e]!;
-                run[(q * B + b) * J + j] = a;
-                sum[b * J + j]! += p[(q * B + b) * J + j]!;
-              }
-          expect(relErr(p, run), `partials by runs of 32 channels, step ${s}`).toBeLessThan(tol);
-          expect(relErr(sum, want.xProj.toFloat64()), `summed partials = x_proj, step ${s}`).toBeLessThan(tol);
-        }
-      });
-    }
-  }
-
-  it('argument checks name the problem', () => {
-    const E = 16,
-      K = 4,
-      J = 10;
-    const t = (shape: number[]) => Tensor.zeros(shape, 'f32');
-    const call = (B: number, over: Partial<Record<string, Tensor | null>> = {}) => {
-      const a: Record<string, Tensor | null> = {
-        conv: t([B, E, K]),
-        x: t([B, 2 * E]),
-        convW: t([E, K]),
-        convB: t([E]),
-        Wx: t([J, E]),
-        xc: t([B, E]),
-        xPart: t([decodeParts(E), B, J]),
-        ...over,
-      };
-      return () => convXProj(a.conv!, columns(a.x!, 0, E), a.convW!, a.convB, a.Wx!, a.xc!, a.xPart!);
-    };
-    expect(call(3)).not.toThrow();
-    expect(call(3, { convB: null })).not.toThrow();
-    expect(call(3, { Wx: t([J, E + 1]) })).toThrow(/Wx must have 16 columns/);
-    expect(call(3, { conv: t([3, E, K + 1]) })).toThrow(/convState \[3, 16, 5\] is not \[B, 16, 4\]/);
-    expect(call(3, { xc: t([2, E]) })).toThrow(/xc must hold 48 elements/);
-    expect(call(3, { xPart: t([1, 3, J + 1]) })).toThrow(/xPart \[1, 3, 10\] must hold 30 elements/);
-    expect(call(3, { x: t([2, 2 * E]) })).toThrow(/x must be 3 rows x 16 columns/);
-    expect(call(3, { x: Tensor.zeros([3, 2 * E], 'f64') })).toThrow(/share one dtype/);
-    expect(call(4097)).toThrow(/1\.\.4096 sequences, got 4097/);
-    // the binding: named fields, xStride at least E
-    const f32 = (n: number) => new Float32Array(n);
-    const raw = { convState: f32(4), x: f32(2), convW: f32(4), Wx: f32(6), xc: f32(2), xPart: f32(3) };
-    const sizes = { B: 1, E: 2, K: 2, J: 3, xStride: 2 };
-    expect(() => cpuOp('convXProj')({ ...raw, ...sizes })).not.toThrow();
-    expect(() => cpuOp('convXProj')({ ...raw, ...sizes, xStride: 1 })).toThrow(/xStride 1 is smaller than E = 2/);
-    expect(() => cpuOp('convXProj')({ ...raw, ...sizes, xPart: f32(2) })).toThrow(/convXProj xPart/);
-    expect(() => cpuOp('convXProj')({ ...raw, ...sizes, silu: true })).toThrow(/unknown field 'silu'/);
   });
 });
 

@@ -1,6 +1,5 @@
 // The fused decoding ops on CUDA (native/cuda/decode.cu) against their CPU twins run in float64 on the same
-// (rounded) inputs, f32 and bf16, at awkward shapes and the 130m shape; so is convXProj, the unfused step's conv
-// step and x_proj, at the batches that step serves; decodeSsm on the whole x_proj, token
+// (rounded) inputs, f32 and bf16, at awkward shapes and the 130m shape; decodeSsm on the whole x_proj, token
 // after token, against the parallel scan forward (decode-step.ts); then whole-model decoding with
 // MAMBA_DECODE_FUSED on and off, eager and replayed from a CUDA graph. Skips without a GPU.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +7,6 @@ import {
   Tensor,
   bf16BitsToF32,
   columns,
-  convXProj,
   cudaAvailable,
   cudaOp,
   decodeIn,
@@ -262,60 +260,6 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
     expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, xPart: buf(3) })).toThrow(/give exactly one of xPart/);
     expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, dtype: 'f16' })).toThrow(
       /dtype must be 'f32' or 'bf16', got 'f16'/,
-    );
-  });
-});
-
-describe.skipIf(!cudaAvailable())('convXProj: CUDA vs the CPU twin', () => {
-  const shapes = [
-    { name: '130m', E: 1536, R: 48, N: 16, K: 4, batches: [1, 5, 16, 64] },
-    // E % 32 = 9: a last run of 9 channels (and a partial last group of rows at B = 5)
-    { name: 'odd', E: 1001, R: 70, N: 5, K: 3, batches: [1, 5, 16, 64] },
-    // J = 332 outputs: more than the block's 256 threads
-    { name: 'wide x_proj', E: 74, R: 300, N: 16, K: 2, batches: [5, 64] },
-  ];
-  for (const s of shapes)
-    for (const B of s.batches)
-      for (const dt of ['f32', 'bf16'] as const) {
-        it(`${s.name}: B=${B}, E=${s.E}, J=${s.R + 2 * s.N}, K=${s.K} (${dt}, 2 steps)`, () => {
-          const { E, K } = s,
-            J = s.R + 2 * s.N,
-            P = decodeParts(E),
-            tol = TOL[dt];
-          let seed = 30;
-          const convW = q(randn(E * K, seed++, 0.5), 'f32'),
-            convB = q(randn(E, seed++, 0.5), 'f32'),
-            Wx = q(randn(J * E, seed++, 1 / Math.sqrt(E)), dt),
-            conv0 = q(randn(B * E * K, seed++), 'f32');
-          const g = {
-            conv: gpu(conv0, [B, E, K]),
-            xc: gpu(new Float64Array(B * E), [B, E], dt),
-            xPart: gpu(new Float64Array(P * B * J), [P, B, J]),
-          };
-          const c = {
-            conv: cpu(conv0, [B, E, K]),
-            xc: cpu(new Float64Array(B * E), [B, E]),
-            xPart: cpu(new Float64Array(P * B * J), [P, B, J]),
-          };
-          const gW = { convW: gpu(convW, [E, K]), convB: gpu(convB, [E]), Wx: gpu(Wx, [J, E], dt) };
-          const cW = { convW: cpu(convW, [E, K]), convB: cpu(convB, [E]), Wx: cpu(Wx, [J, E]) };
-          for (let step = 0; step < 2; step++) {
-            // x: the xs columns of an in_proj output [B, 2E], as the step passes it
-            const xz = q(randn(B * 2 * E, seed++), dt);
-            convXProj(g.conv, columns(gpu(xz, [B, 2 * E], dt), 0, E), gW.convW, gW.convB, gW.Wx, g.xc, g.xPart);
-            convXProj(c.conv, columns(cpu(xz, [B, 2 * E]), 0, E), cW.convW, cW.convB, cW.Wx, c.xc, c.xPart);
-            for (const k of ['conv', 'xc', 'xPart'] as const)
-              close(`convXProj ${k}, step ${step}`, g[k].toFloat64(), c[k].toFloat64(), tol);
-          }
-        });
-      }
-
-  it('refuses a conv wider than the kernel holds', () => {
-    const t = (shape: number[]) => Tensor.zeros(shape, 'f32', 'cuda');
-    const E = 16,
-      K = 9;
-    expect(() => convXProj(t([1, E, K]), t([1, E]), t([E, K]), null, t([4, E]), t([1, E]), t([1, 1, 4]))).toThrow(
-      /K must be 1\.\.8/,
     );
   });
 });
