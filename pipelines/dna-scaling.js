@@ -18,6 +18,7 @@ import {
   lmLengthArgs,
   lmRowFields,
   lmScheduleText,
+  budgetCheckMeta,
   notRunMeta,
   pipelineArgs,
   positionCurve,
@@ -82,6 +83,7 @@ const origin = reportOrigin(
 );
 const rows = [];
 const skipped = [];
+const unfinished = []; // --report-only: lengths asked for without a finished run folder
 const report = (print) =>
   writeResults(
     a.out,
@@ -103,7 +105,8 @@ const report = (print) =>
         test_eval: `${evalTokens.toLocaleString('en-US')} predictions per L: max(8, ${evalTokens}/L) windows of L+1 bases spread evenly over the Hsap test region (overlapping where it holds fewer disjoint windows)`,
         position_curve:
           'bits per base by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
-        ...notRunMeta(skipped),
+        ...notRunMeta(skipped, unfinished),
+        ...budgetCheckMeta(a.out, rows, 'bits per base'),
       },
       columns: [
         { key: 'seq_len', label: 'L', format: fmt.pow2 },
@@ -174,7 +177,10 @@ for (const e of exps) {
   const t0 = Date.now();
   const curveFile = join(dir, 'position-curve.json');
   if (a['report-only']) {
-    if (checkpointStep(dir) < steps || !existsSync(curveFile)) continue;
+    if (checkpointStep(dir) < steps || !existsSync(curveFile)) {
+      unfinished.push(e);
+      continue;
+    }
   } else trainResumable('mamba-dna', dir, steps, args, device);
   const curve = positionCurve(dir, { data: test.path, L, evalTokens, device });
   rows.push({

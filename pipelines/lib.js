@@ -209,8 +209,34 @@ export function nodeScript(script, args) {
 }
 
 /** The results' note on the lengths a time budget left out (`skipped` of timeBudget().skipRest): none, nothing. */
-export function notRunMeta(skipped) {
-  return skipped.length ? { not_run: `time limit reached before L = ${skipped.map((e) => `2^${e}`).join(', ')}` } : {};
+/**
+ * Whether a sweep's budget let its shortest model stop improving (issue 14's rule for the scaling runs): the held-out
+ * bits of the run folder of the shortest length `L` (rows sorted by length) at each evaluation, and what its last
+ * quarter of steps gained against the quarter before, as the `budget_check` line of results.md.
+ */
+export function budgetCheckMeta(out, rows, unit = 'bits') {
+  if (!rows.length) return {};
+  const e = Math.round(Math.log2(rows[0].seq_len));
+  const evals = readMetrics(join(out, `L${e}`)).filter((r) => r.split === 'eval');
+  if (evals.length < 3) return {};
+  const at = (i) => evals[evals.length - 1 - i];
+  const last = at(1).bits_per_token - at(0).bits_per_token,
+    before = at(2).bits_per_token - at(1).bits_per_token;
+  return {
+    budget_check:
+      `L = 2^${e}: valid ${unit} ${evals.map((r) => r.bits_per_token.toFixed(4)).join(', ')} at steps ${evals.map((r) => r.step).join(', ')};` +
+      ` the last ${at(0).step - at(1).step} steps gained ${last.toFixed(4)} (${((100 * last) / at(1).bits_per_token).toFixed(2)}%),` +
+      ` the ${at(1).step - at(2).step} before them ${before.toFixed(4)}`,
+  };
+}
+
+export function notRunMeta(skipped, unfinished = []) {
+  const pows = (es) => es.map((e) => `2^${e}`).join(', ');
+  const why = [
+    ...(skipped.length ? [`time limit reached before L = ${pows(skipped)}`] : []),
+    ...(unfinished.length ? [`no finished run folder for L = ${pows(unfinished)} (--report-only)`] : []),
+  ];
+  return why.length ? { not_run: why.join('; ') } : {};
 }
 
 /**

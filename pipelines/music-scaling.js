@@ -18,6 +18,7 @@ import {
   lmLengthArgs,
   lmRowFields,
   lmScheduleText,
+  budgetCheckMeta,
   notRunMeta,
   pipelineArgs,
   positionCurve,
@@ -134,6 +135,7 @@ const report = (print) =>
           'bits per sample by position p in the window (octave bins [2^k, 2^(k+1)-1], the last one [L/2, L]), averaged over the test windows',
         generation: generation ?? origin.previous?.generation,
         ...notRunMeta(skipped),
+        ...budgetCheckMeta(a.out, rows, 'bits per sample'),
       },
       columns: [
         { key: 'seq_len', label: 'L (samples)', format: fmt.pow2 },

@@ -62,6 +62,10 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
     const res = JSON.parse(readFileSync(join(out, 'dna-scaling', 'results.json'), 'utf8'));
     expect(res.rows.map((r: { seq_len: number }) => r.seq_len)).toEqual([64, 128]);
     expect(res.tokens_per_step).toBe(1024);
+    // whether the budget let the shortest model stop improving: its valid trajectory and last-quarter gain
+    expect(res.budget_check).toMatch(
+      /^L = 2\^6: valid bits per base (\d\.\d{4}, )+\d\.\d{4} at steps [\d, ]+; the last \d+ steps gained -?\d\.\d{4}/,
+    );
     for (const r of res.rows) {
       expect(r.batch * r.accum * r.seq_len).toBe(1024); // same tokens per step at every L
       expect(r.test_bits).toBeGreaterThan(1);
@@ -79,6 +83,13 @@ describe('long-context DNA pipelines (toy sizes, a synthetic alignment)', () => 
     const re = pipeline('dna-scaling', [...args, '--report-only']);
     expect(re).not.toMatch(/\$ mamba-dna train/);
     expect(JSON.parse(readFileSync(join(out, 'dna-scaling', 'results.json'), 'utf8')).command).toBe(command);
+    // a length asked for without a finished run folder is named, not silently left out
+    const lengths = args.indexOf('--lengths') + 1;
+    const more = args.map((x, i) => (i === lengths ? '6,7,8' : x));
+    pipeline('dna-scaling', [...more, '--report-only']);
+    const rewritten = JSON.parse(readFileSync(join(out, 'dna-scaling', 'results.json'), 'utf8'));
+    expect(rewritten.rows).toHaveLength(2);
+    expect(rewritten.not_run).toBe('no finished run folder for L = 2^8 (--report-only)');
   });
 
   it('great-apes: a 4-way classifier per length from the pretrained model, accuracy with a Wilson interval', () => {
