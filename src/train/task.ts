@@ -80,10 +80,9 @@ const lm: TaskRunner = {
       targets = new Int32Array(B * L);
     for (let b = 0; b < B; b++) {
       const w = await (src as WindowSource).randomWindow(L + 1, rng);
-      for (let t = 0; t < L; t++) {
-        inputs[b * L + t] = w.tokens[t]!;
-        targets[b * L + t] = w.tokens[t + 1]!;
-      }
+      // typed-array set widens the bytes natively (a loop over elements cost ~80 ms per 2^20 tokens)
+      inputs.set(w.tokens.subarray(0, L), b * L);
+      targets.set(w.tokens.subarray(1, L + 1), b * L);
     }
     return { loss: (model as MambaLM).forwardBackward({ B, L, inputs, targets }, 1 / (B * L * accum)).loss };
   },
@@ -99,10 +98,8 @@ const lm: TaskRunner = {
       const inputs = new Int32Array(n * L),
         targets = new Int32Array(n * L);
       pending.forEach((w, b) => {
-        for (let t = 0; t < L; t++) {
-          inputs[b * L + t] = w[t]!;
-          targets[b * L + t] = w[t + 1]!;
-        }
+        inputs.set(w.subarray(0, L), b * L);
+        targets.set(w.subarray(1, L + 1), b * L);
       });
       const r = (model as MambaLM).forward({ B: n, L, inputs, targets }, { predictions: true });
       lossSum += r.loss * r.count;

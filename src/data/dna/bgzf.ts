@@ -268,6 +268,7 @@ export class BgzfReader {
   // a few recently decompressed blocks: neighbouring small reads (regions, sequential windows) share them
   #cache = new Map<number, Buffer>();
   #cacheBlocks: number;
+  #inflated = 0;
 
   constructor(path: string, idx: Omit<GziIndex, 'usize'>, opts: { cacheBlocks?: number } = {}) {
     this.path = path;
@@ -304,6 +305,11 @@ export class BgzfReader {
 
   close(): void {
     closeSync(this.#fd);
+  }
+
+  /** Blocks decompressed so far (cache misses): how much inflating a reading pattern costs. */
+  get blocksInflated(): number {
+    return this.#inflated;
   }
 
   /**
@@ -343,6 +349,7 @@ export class BgzfReader {
       );
     const got = readSync(this.#fd, this.#cbuf, 0, n, c);
     const out = inflateBlock(this.#cbuf.subarray(0, got), this.path, c);
+    this.#inflated++;
     // the index says how much this block holds (all but the last): a stale .gzi shows here
     const want = i + 1 < this.#uoff.length ? this.#uoff[i + 1]! - this.#uoff[i]! : -1;
     if (want >= 0 && out.length !== want) {

@@ -41,7 +41,13 @@ function compressionError(path: string, c: Compression): DnaDataError {
   return new DnaDataError(`${path}: is ${c}-compressed; decompress it (or recompress it with bgzip) first`);
 }
 
-type ByteReader = { read(start: number, end: number): Buffer; size: number; close(): void };
+type ByteReader = {
+  read(start: number, end: number): Buffer;
+  size: number;
+  close(): void;
+  /** BGZF blocks decompressed so far (0 for plain files) */
+  blocksInflated(): number;
+};
 
 class PlainReader implements ByteReader {
   #fd: number;
@@ -67,6 +73,9 @@ class PlainReader implements ByteReader {
   }
   close(): void {
     closeSync(this.#fd);
+  }
+  blocksInflated(): number {
+    return 0;
   }
 }
 
@@ -113,7 +122,12 @@ export class IndexedFasta {
         if (writeIndex) tryWrite(gziPath, formatGzi(idx));
       }
       const bg = new BgzfReader(path, idx, { cacheBlocks: opts.cacheBlocks });
-      reader = { read: (a, b) => bg.read(a, b), size: bg.usize, close: () => bg.close() };
+      reader = {
+        read: (a, b) => bg.read(a, b),
+        size: bg.usize,
+        close: () => bg.close(),
+        blocksInflated: () => bg.blocksInflated,
+      };
     } else {
       throw compressionError(path, c);
     }
@@ -138,6 +152,11 @@ export class IndexedFasta {
 
   close(): void {
     this.#reader.close();
+  }
+
+  /** BGZF blocks decompressed so far (0 for a plain file): what the block cache saved shows here. */
+  get blocksInflated(): number {
+    return this.#reader.blocksInflated();
   }
 
   record(name: string): FaiRecord {
@@ -355,7 +374,12 @@ export function indexFasta(
     const idx = scanBgzf(path);
     gziPath = `${path}.gzi`;
     const bg = new BgzfReader(path, idx, opts);
-    reader = { read: (a, b) => bg.read(a, b), size: bg.usize, close: () => bg.close() };
+    reader = {
+      read: (a, b) => bg.read(a, b),
+      size: bg.usize,
+      close: () => bg.close(),
+      blocksInflated: () => bg.blocksInflated,
+    };
     try {
       writeFileAtomic(gziPath, formatGzi(idx));
     } catch (e) {

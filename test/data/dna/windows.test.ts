@@ -14,6 +14,7 @@ import {
   openDnaSource,
   openGenomeSet,
   reverseComplement,
+  scanBgzf,
 } from '../../../src/data/dna/index.js';
 import { Rng } from '../../../src/util/rng.js';
 import { needs } from '../../tools.js';
@@ -31,6 +32,29 @@ beforeAll(() => {
 afterAll(() => tmp?.cleanup());
 
 describe('DNA window sources', () => {
+  it('random windows of a bgzip FASTA inflate each block once (the window cache) and read what an uncached source reads', async () => {
+    const cached = openDnaSource(DEFAULT_DNA_DATA);
+    const uncached = openDnaSource(DEFAULT_DNA_DATA, { cacheBlocks: 0 });
+    try {
+      const r1 = new Rng(7),
+        r2 = new Rng(7);
+      for (let i = 0; i < 300; i++) {
+        const a = await cached.randomWindow(1025, r1),
+          b = await uncached.randomWindow(1025, r2);
+        expect(a.start).toBe(b.start);
+        expect(Buffer.from(a.tokens).equals(Buffer.from(b.tokens)), `window ${i}`).toBe(true);
+      }
+      const blocks = scanBgzf(DEFAULT_DNA_DATA).coff.length;
+      expect(blocks).toBeGreaterThan(10);
+      // the constructor inflates the last block once to learn the size; after that each block at most once
+      expect(cached.files[0]!.blocksInflated).toBeLessThanOrEqual(blocks + 1);
+      expect(uncached.files[0]!.blocksInflated).toBeGreaterThanOrEqual(300);
+    } finally {
+      cached.close();
+      uncached.close();
+    }
+  });
+
   it('random windows are reproducible and lie inside one record', async () => {
     const src = openDnaSource(synth);
     const a = [],
