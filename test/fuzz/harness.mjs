@@ -198,7 +198,7 @@ export function reportMarkdown(r) {
         `| ${t.name}${t.reportOnly ? ' (report only)' : ''} | ${t.inputs.toLocaleString('en-US')} | ${OUTCOMES.map((k) => t.outcomes[k].toLocaleString('en-US')).join(' | ')} |`,
     ),
     '',
-    'Outcomes: accepted (parsed; where the parser has a reference - zlib for BGZF, samtools for FASTA on every 8th input, the other reader for FASTA/WAV, the true bases for .fai/.gzi - it agreed), clean-error (refused with a project error class in one line), unexpected (any other exception), hang (no answer in time), crash (the worker died), disagreement (accepted but the reference says otherwise).',
+    'Outcomes: accepted (parsed; where the parser has a reference - zlib for BGZF, samtools for FASTA on every 8th input, the other reader for FASTA/WAV, the true bases for .fai/.gzi, its own rewrite by `variants` for VCF, the record lengths for BED - it agreed), clean-error (refused with a project error class in one line), unexpected (any other exception), hang (no answer in time), crash (the worker died), disagreement (accepted but the reference says otherwise).',
     '',
   ];
   if (r.findings.length === 0)

@@ -7,7 +7,7 @@
 //                   toolkit's other reader; returns a string describing a disagreement, or null
 //   reportOnly      findings are reported but do not fail the test (parsers another engineer is changing)
 // Runs in the worker (test/fuzz/worker.mjs) and builds seeds in the main thread; both import dist/.
-// Adding a parser (MAF, VCF, BED): one more entry below; see the MAF slot at the end.
+// Adding a parser: one more entry below (MAF, VCF and BED are the last three).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { makeRng } from './mutators.mjs';
 
 const DIST = new URL('../../dist/', import.meta.url);
 const dna = await import(new URL('data/dna/index.js', DIST).href);
+const vcf = await import(new URL('data/dna/vcf.js', DIST).href);
 const wav = await import(new URL('data/audio/wav.js', DIST).href);
 const { AudioDataError } = await import(new URL('data/audio/errors.js', DIST).href);
 const ckpt = await import(new URL('model/checkpoint.js', DIST).href);
@@ -370,7 +371,90 @@ export const TARGETS = [
       return { blocks, rows };
     },
   },
+  {
+    name: 'vcf',
+    about:
+      'VCF records, plain and bgzip (readVcfLines, parseVcfRecord in src/data/dna/vcf.ts, as `variants` reads them)',
+    seeds: () => {
+      const text =
+        '##fileformat=VCFv4.2\n##contig=<ID=chr1,length=5000>\n' +
+        '#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n' +
+        'chr1\t100\trs1\tA\tG\t50\tPASS\tDP=10\n' +
+        'chr1\t200\t.\tAC\tA\t.\t.\t.\n' +
+        'chr1\t300\t.\tG\tGTT,C\t9\tq10\tAF=0.1,0.2;DB\n' +
+        'chr2\t5\tid2\tN\t<DEL>\t.\tPASS\tSVTYPE=DEL\tGT\t0/1\n';
+      return [
+        { name: 'plain', files: { 'in.vcf': Buffer.from(text, 'latin1') }, mutate: 'in.vcf', text: true },
+        // the BGZF path (vcfBytes through BgzfReader) under byte mutations
+        { name: 'bgzip', files: { 'in.vcf': bgzip(text).data }, mutate: 'in.vcf' },
+      ];
+    },
+    async run(dir) {
+      const records = [];
+      for await (const line of vcf.readVcfLines(join(dir, 'in.vcf')))
+        if (!line.text.startsWith('#')) records.push(vcf.parseVcfRecord(line, 'in.vcf'));
+      return { records };
+    },
+    check(dir, seed, got) {
+      // what `variants` writes for an accepted record (one INFO key set, a FILTER flag) must read back as the same
+      // variant, with the other columns unchanged
+      for (const r of got.records) {
+        const line = vcf.formatVcfRecord(r, 'MAMBA_LLR', '-1.5', 'MAMBA_REF_MISMATCH');
+        let back;
+        try {
+          back = vcf.parseVcfRecord({ lineNo: r.lineNo, text: line }, 'out.vcf');
+        } catch (e) {
+          return `line ${r.lineNo}: variants' rewrite of an accepted record is refused (${e.message})`;
+        }
+        const same3 = (a, b) => a.chrom === b.chrom && a.pos === b.pos && a.ref === b.ref && a.id === b.id;
+        if (!same3(r, back) || back.alts.join(',') !== r.alts.join(','))
+          return `line ${r.lineNo}: variants' rewrite changes the variant: ${JSON.stringify(line.slice(0, 120))}`;
+        if (back.fields.length !== r.fields.length || back.fields[5] !== r.fields[5])
+          return `line ${r.lineNo}: variants' rewrite changes columns it should pass through`;
+      }
+      return null;
+    },
+  },
+  {
+    name: 'bed',
+    about: "BED intervals checked against a FASTA's records (readBed in src/data/dna/regions.ts)",
+    seeds: () => [
+      {
+        name: 'intervals',
+        files: {
+          'in.bed': Buffer.from(
+            'track name=t\n# a comment\nchr1\t0\t100\tname1\t0\t+\nchr1 250 4000\r\nchr2\t10\t11\nbrowser x\n\nchrM\t0\t16569\n',
+          ),
+        },
+        mutate: 'in.bed',
+        text: true,
+      },
+    ],
+    async run(dir) {
+      return { regions: dna.readBed(join(dir, 'in.bed'), BED_RECORDS) };
+    },
+    check(dir, seed, got) {
+      for (const r of got.regions) {
+        const rec = BED_RECORDS.record(r.name);
+        if (!(Number.isSafeInteger(r.start) && r.start >= 0 && r.start < r.end && r.end <= rec.length))
+          return `accepted interval ${r.name}:${r.start}-${r.end} is not inside its record (length ${rec.length})`;
+      }
+      return null;
+    },
+  },
 ];
+
+/** The records a fuzzed BED is checked against (names and lengths, as an IndexedFasta answers them). */
+const BED_RECORDS = (() => {
+  const recs = new Map(
+    [
+      ['chr1', 5000],
+      ['chr2', 300],
+      ['chrM', 16569],
+    ].map(([name, length]) => [name, { name, length }]),
+  );
+  return { path: 'ref.fa', has: (n) => recs.has(n), record: (n) => recs.get(n) };
+})();
 
 /** [name, bases] of every record of an unmutated FASTA, from the scanner alone (the truth for checks). */
 function readAllSyncFromText(bytes) {
