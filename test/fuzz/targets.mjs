@@ -7,7 +7,7 @@
 //                   toolkit's other reader; returns a string describing a disagreement, or null
 //   reportOnly      findings are reported but do not fail the test (parsers another engineer is changing)
 // Runs in the worker (test/fuzz/worker.mjs) and builds seeds in the main thread; both import dist/.
-// Adding a parser: one more entry below (MAF, VCF and BED are the last three).
+// Adding a parser: one more entry below (MAF, VCF, BED and regions are the last four).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -442,9 +442,36 @@ export const TARGETS = [
       return null;
     },
   },
+  {
+    name: 'region',
+    about: 'samtools regions, one per line (parseRegion in src/data/dna/regions.ts; --clip as `region --clip`)',
+    seeds: () => [
+      {
+        name: 'regions',
+        files: {
+          'in.txt': Buffer.from('chr1\nchr1:100\nchr1:1,000-2,000\nchr2:5-5\nchrM:16000-16569\nchr1:4990-6000\n'),
+        },
+        mutate: 'in.txt',
+        text: true,
+      },
+    ],
+    async run(dir) {
+      const lines = readFileSync(join(dir, 'in.txt'), 'latin1').split('\n').filter(Boolean);
+      return { regions: lines.map((t, i) => dna.parseRegion(t, BED_RECORDS, { clip: i % 2 === 1 })) };
+    },
+    check(dir, seed, got) {
+      for (const r of got.regions) {
+        const rec = BED_RECORDS.record(r.name);
+        if (!(Number.isSafeInteger(r.start) && r.start >= 0 && r.start <= r.end && r.end <= rec.length))
+          return `region '${r.label}' accepted as ${r.name}:${r.start}-${r.end}, not inside its record (length ${rec.length})`;
+        if (r.start === r.end && r.clipped !== 'empty') return `region '${r.label}' is empty without being clipped`;
+      }
+      return null;
+    },
+  },
 ];
 
-/** The records a fuzzed BED is checked against (names and lengths, as an IndexedFasta answers them). */
+/** The records a fuzzed BED or region is checked against (names and lengths, as an IndexedFasta answers them). */
 const BED_RECORDS = (() => {
   const recs = new Map(
     [
