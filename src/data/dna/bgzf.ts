@@ -265,7 +265,8 @@ export class BgzfReader {
   #uoff: Float64Array;
   #cbuf = Buffer.allocUnsafe(1 << 16);
   #out = Buffer.allocUnsafe(1 << 16);
-  // a few recently decompressed blocks: neighbouring small reads (regions, sequential windows) share them
+  // recently decompressed blocks, up to cacheBlocks (4 by default: neighbouring small reads, regions and sequential
+  // windows, share them; window sources ask for enough to hold a training set's blocks)
   #cache = new Map<number, Buffer>();
   #cacheBlocks: number;
   #inflated = 0;

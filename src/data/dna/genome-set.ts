@@ -6,7 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Rng } from '../../util/rng.js';
 import type { LabelledExample, LabelledSource, Split } from '../types.js';
 import { DnaDataError } from './errors.js';
-import { WINDOW_CACHE_BLOCKS, openDnaSource, type DnaSourceOptions, type FastaWindowSource } from './source.js';
+import { openDnaSource, windowCacheBlocks, type DnaSourceOptions, type FastaWindowSource } from './source.js';
 import { DNA_VOCAB_SIZE } from './tokenizer.js';
 
 export interface GenomeManifestSource {
@@ -139,7 +139,7 @@ export function openGenomeSet(manifestPath: string, split: Split, opts: DnaSourc
   if (chosen.length === 0) throw new DnaDataError(`${manifestPath}: no sources in split '${split}'`);
   const opened: OpenSource[] = [];
   // the window cache is shared by the whole set, as by the files of one source
-  const cacheBlocks = opts.cacheBlocks ?? Math.max(4, Math.floor(WINDOW_CACHE_BLOCKS / chosen.length));
+  const cacheBlocks = opts.cacheBlocks ?? windowCacheBlocks(chosen.length);
   try {
     for (const e of chosen) {
       const p = isAbsolute(e.path) ? e.path : resolve(dir, e.path);

@@ -49,6 +49,16 @@ type ByteReader = {
   blocksInflated(): number;
 };
 
+/** A BGZF file's uncompressed bytes as a ByteReader. */
+function bgzfBytes(bg: BgzfReader): ByteReader {
+  return {
+    read: (a, b) => bg.read(a, b),
+    size: bg.usize,
+    close: () => bg.close(),
+    blocksInflated: () => bg.blocksInflated,
+  };
+}
+
 class PlainReader implements ByteReader {
   #fd: number;
   #buf = Buffer.allocUnsafe(1 << 16);
@@ -121,13 +131,7 @@ export class IndexedFasta {
         idx = scanBgzf(path);
         if (writeIndex) tryWrite(gziPath, formatGzi(idx));
       }
-      const bg = new BgzfReader(path, idx, { cacheBlocks: opts.cacheBlocks });
-      reader = {
-        read: (a, b) => bg.read(a, b),
-        size: bg.usize,
-        close: () => bg.close(),
-        blocksInflated: () => bg.blocksInflated,
-      };
+      reader = bgzfBytes(new BgzfReader(path, idx, { cacheBlocks: opts.cacheBlocks }));
     } else {
       throw compressionError(path, c);
     }
@@ -373,13 +377,7 @@ export function indexFasta(
   else if (c === 'bgzf') {
     const idx = scanBgzf(path);
     gziPath = `${path}.gzi`;
-    const bg = new BgzfReader(path, idx, opts);
-    reader = {
-      read: (a, b) => bg.read(a, b),
-      size: bg.usize,
-      close: () => bg.close(),
-      blocksInflated: () => bg.blocksInflated,
-    };
+    reader = bgzfBytes(new BgzfReader(path, idx, opts));
     try {
       writeFileAtomic(gziPath, formatGzi(idx));
     } catch (e) {

@@ -207,12 +207,17 @@ export class FastaWindowSource implements WindowSource {
  */
 export const WINDOW_CACHE_BLOCKS = 8192;
 
+/** Each file's share of the window cache when `files` files are read together (at least the reader's 4 blocks). */
+export function windowCacheBlocks(files: number): number {
+  return Math.max(4, Math.floor(WINDOW_CACHE_BLOCKS / files));
+}
+
 /** Opens plain, indexed or bgzip FASTA (one path or several) as a WindowSource; builds missing indexes. */
 export function openDnaSource(path: string | readonly string[], opts: DnaSourceOptions = {}): FastaWindowSource {
   const paths = typeof path === 'string' ? [path] : [...path];
   if (paths.length === 0) throw new DnaDataError('openDnaSource: no FASTA files given');
   const files: IndexedFasta[] = [];
-  const cacheBlocks = opts.cacheBlocks ?? Math.max(4, Math.floor(WINDOW_CACHE_BLOCKS / paths.length));
+  const cacheBlocks = opts.cacheBlocks ?? windowCacheBlocks(paths.length);
   try {
     for (const p of paths) files.push(IndexedFasta.open(p, { ...opts, cacheBlocks }));
     return new FastaWindowSource(files, opts);
