@@ -79,12 +79,13 @@ try {
       return out;
     });
 
-    const rate = (path, opts) => {
+    // bases per second of `count` random windows of `length` bases per run
+    const rate = (path, opts, length = L, count = WINDOWS) => {
       const src = openDnaSource(path, { writeIndex: false, ...opts });
       const rng = new Rng(7);
       const v = timeRuns(() => {
         let n = 0;
-        for (let i = 0; i < WINDOWS; i++) n += src.randomWindowSync(L, rng).tokens.length;
+        for (let i = 0; i < count; i++) n += src.randomWindowSync(length, rng).tokens.length;
         return n;
       });
       src.close();
@@ -96,17 +97,7 @@ try {
     // the draw of a training step at L = 2^10: 1,024 random windows of 1,025 bases, after a warm-up that fills
     // the window cache; with the whole file's blocks cached (the window source's default) and with 4 (the
     // reader's default, which a window source had before)
-    const rateShort = (opts) => {
-      const src = openDnaSource(g.bgz, { writeIndex: false, ...opts });
-      const rng = new Rng(7);
-      const v = timeRuns(() => {
-        let n = 0;
-        for (let i = 0; i < 1024; i++) n += src.randomWindowSync(SHORT, rng).tokens.length;
-        return n;
-      });
-      src.close();
-      return v;
-    };
+    const rateShort = (opts) => rate(g.bgz, opts, SHORT, 1024);
     const shortCached = rateShort({});
     const shortFour = rateShort({ cacheBlocks: 4 });
     fa.close();

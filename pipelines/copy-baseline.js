@@ -11,7 +11,7 @@
 //   node pipelines/copy-baseline.js             toy size (L = 2^6 .. 2^10, K = 8, Markov orders 2, 4)
 //   node pipelines/copy-baseline.js --full      L = 2^10 .. 2^20, K = 16, Markov orders 6 .. 12 (CPU, about a minute)
 import { join, resolve } from 'node:path';
-import { fmt, machine, pipelineArgs, writeResults } from './lib.js';
+import { fmt, machine, pipelineArgs, sweepLengths, writeResults } from './lib.js';
 import { greatApesBases, greatApesSet, greatApesSplit } from './great-apes-data.js';
 import { MarkovModel } from './markov.js';
 
@@ -26,7 +26,7 @@ const a = pipelineArgs('copy-baseline', usage, {
   orders: { type: 'string' },
 });
 const full = a.full;
-const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [6, 8, 10];
+const exps = sweepLengths(a.lengths, full ? [10, 12, 14, 16, 18, 20] : [6, 8, 10]);
 const K = Number(a.k ?? (full ? 16 : 8));
 const orders = a.orders ? a.orders.split(',').map(Number) : full ? [6, 8, 10, 12] : [2, 4];
 const fail = (msg) => {

@@ -9,7 +9,7 @@
 //   node pipelines/great-apes-baseline.js --full      2^10 .. 2^20, k = 3, 6, 8, 10 (CPU, 34 s on 2 cores)
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fmt, machine, pipelineArgs, wilson, writeResults } from './lib.js';
+import { fmt, machine, pipelineArgs, sweepLengths, wilson, writeResults } from './lib.js';
 import { greatApesBases, greatApesSet, greatApesSplit } from './great-apes-data.js';
 
 const usage = `usage: node pipelines/great-apes-baseline.js [--full] [--out DIR] [--dataset DIR] [--maf FILE]
@@ -22,7 +22,7 @@ const a = pipelineArgs('great-apes-baseline', usage, {
   ks: { type: 'string' },
 });
 const full = a.full;
-const exps = a.lengths ? a.lengths.split(',').map(Number) : full ? [10, 12, 14, 16, 18, 20] : [6, 8];
+const exps = sweepLengths(a.lengths, full ? [10, 12, 14, 16, 18, 20] : [6, 8]);
 const ks = a.ks ? a.ks.split(',').map(Number) : full ? [3, 6, 8, 10] : [3, 4];
 if (ks.some((k) => !(Number.isInteger(k) && k >= 1 && k <= 12))) {
   console.error('great-apes-baseline: --ks must be integers in 1..12');
