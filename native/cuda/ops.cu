@@ -193,6 +193,59 @@ __global__ void rms_fwd(const TO* __restrict__ x, const float* __restrict__ res,
     for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, (rr ? rr[d] : r_at(d)) * s * w[d]);
   }
 }
+// 4 consecutive values of x (f32: 16 bytes, bf16: 8 bytes) as floats, and stored from floats
+__device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ float4 ld4(const __nv_bfloat16* p) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
+                     __uint_as_float(u.y & 0xffff0000u));
+}
+__device__ __forceinline__ void st4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+__device__ __forceinline__ void st4(__nv_bfloat16* p, float4 v) {
+  const __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
+  *reinterpret_cast<uint2*>(p) =
+      make_uint2(*reinterpret_cast<const unsigned*>(&a), *reinterpret_cast<const unsigned*>(&b));
+}
+
+// rms_fwd for rows of D % 4 == 0 (so every row starts 16-byte aligned in f32, 8 in bf16): lane l holds columns
+// 4l + 128i .. +3 for i < V4 and moves them as vectors, a quarter of the load and store instructions of rms_fwd
+// (whose 768-wide rows ran at about a third of HBM bandwidth in the 8,192-token prefill, bench/README.md stop 16).
+template <class TO, int V4>
+__global__ void rms_fwd_vec(const TO* __restrict__ x, const float* __restrict__ res, const float* __restrict__ w,
+                            TO* __restrict__ out, float* __restrict__ rout, float* __restrict__ rstd, int64_t Tn,
+                            int64_t D, float eps) {
+  const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= Tn) return;
+  float4 v[V4], wv[V4];
+  float ss = 0.f;
+#pragma unroll
+  for (int i = 0; i < V4; i++) {
+    const int64_t d = 4 * lane + 128 * i, c = d < D ? d : D - 4;  // clamped: every load in flight together
+    float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (x) a = ld4(x + row * D + c);
+    if (res) {
+      const float4 b = ld4(res + row * D + c);
+      a = make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+    }
+    v[i] = d < D ? a : make_float4(0.f, 0.f, 0.f, 0.f);
+    wv[i] = ld4(w + c);
+    ss = fmaf(v[i].x, v[i].x, fmaf(v[i].y, v[i].y, fmaf(v[i].z, v[i].z, fmaf(v[i].w, v[i].w, ss))));
+  }
+  ss = warp_sum(ss);
+  const float s = rsqrtf(ss / (float)D + eps);
+  if (lane == 0) rstd[row] = s;
+#pragma unroll
+  for (int i = 0; i < V4; i++) {
+    const int64_t d = 4 * lane + 128 * i;
+    if (d < D) {
+      if (rout) st4(rout + row * D + d, v[i]);
+      st4(out + row * D + d,
+          make_float4(v[i].x * s * wv[i].x, v[i].y * s * wv[i].y, v[i].z * s * wv[i].z, v[i].w * s * wv[i].w));
+    }
+  }
+}
+
 template <class TG>
 __global__ void rms_bwd(const TG* g, const float* dres, const float* r, const float* w, const float* rstd, float* dR,
                         int64_t Tn, int64_t D) {
@@ -607,7 +660,21 @@ MAMBA_OP(cuda, rmsnormForward) {
       rms_fwd<T, decltype(vpl)::value>
           <<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps);
     };
-    if (D <= 32 * 8)
+    const auto launch_vec = [&](auto v4) {
+      rms_fwd_vec<T, decltype(v4)::value>
+          <<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps);
+    };
+    const auto al16 = [](const void* p) { return ((uintptr_t)p & 15) == 0; };
+    if (D >= 4 && D % 4 == 0 && D <= 32 * 32 && al16(x) && al16(res) && al16(w) && al16(out) && al16(rout)) {
+      if (D <= 128 * 2)
+        launch_vec(std::integral_constant<int, 2>{});
+      else if (D <= 128 * 4)
+        launch_vec(std::integral_constant<int, 4>{});
+      else if (D <= 128 * 6)
+        launch_vec(std::integral_constant<int, 6>{});
+      else
+        launch_vec(std::integral_constant<int, 8>{});
+    } else if (D <= 32 * 8)
       launch(std::integral_constant<int, 8>{});
     else if (D <= 32 * 16)
       launch(std::integral_constant<int, 16>{});

@@ -167,10 +167,14 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
     close('biasBackward bf16', dbb.toFloat64(), wdbb, F32);
   });
 
-  for (const withRes of [true, false]) {
-    it(`rmsnorm forward/backward ${withRes ? 'with' : 'without'} residual, f32 and bf16 out`, () => {
+  // D = 300: the vector kernel (D % 4 == 0, rows moved 4 values at a time); 302: the scalar one
+  for (const [withRes, D] of [
+    [true, 300],
+    [false, 300],
+    [true, 302],
+  ] as const) {
+    it(`rmsnorm forward/backward ${withRes ? 'with' : 'without'} residual, D = ${D}, f32 and bf16 out`, () => {
       const T = 29,
-        D = 300,
         eps = 1e-5;
       const x = f32r(randn(T * D, 8)),
         res = withRes ? f32r(randn(T * D, 9)) : null,
