@@ -9,6 +9,7 @@ import {
   columns,
   conv1dStep,
   cudaOp,
+  decodeInProj,
   decodeOut,
   decodeSsm,
   gemm,
@@ -91,7 +92,8 @@ for (const B of batches) {
     xz = dev(B * 2 * E, [B, 2 * E], act),
     xc = dev(B * E, [B, E], act),
     xProj = dev(B * (R + 2 * N), [B, R + 2 * N], act),
-    y = dev(B * E, [B, E], act);
+    y = dev(B * E, [B, E], act),
+    zb = dev(B * E, [B, E], act);
   const headW = mmWeight(model.backbone.embedding.weight);
   const A = dev(E * N, [E, N]);
   negExp(m.ALog.value, A);
@@ -122,6 +124,26 @@ for (const B of batches) {
       () => (blk.norm.forward(hIn, rIn, normOut, rOut, rstd), m.step(normOut, hOut, cache, ws)),
     ],
     ['block step, fused (decodeIn, decodeSsm, decodeOut)', () => blk.stepFused(hIn, rIn, hOut, rOut, cache, ws)],
+    [
+      'decodeInProj (norm, in_proj on tensor cores, conv step)',
+      () =>
+        decodeInProj(
+          rOut,
+          blk.norm.weight.value,
+          blk.norm.eps,
+          mmWeight(m.inProj),
+          cache.conv,
+          m.convWeight.value,
+          m.convBias.value,
+          xc,
+          zb,
+        ),
+    ],
+    ['out_proj gemm into the residual (beta 1)', () => gemm(y, mmWeight(m.outProj), rOut, { transB: true, beta: 1 })],
+    [
+      'block step, residual form (decodeInProj, x_proj, decodeSsm, out_proj into r)',
+      () => blk.stepOnResidual(rOut, cache, ws),
+    ],
     ['head gemm (tied embedding)', () => gemm(hOut, headW, logits, { transB: true })],
     // the fused step's product kernel (rows of W against groups of 8 sequences) on the unfused step's products
     ['in_proj on decodeOut', () => decodeOut(normOut, mmWeight(m.inProj), xz)],
@@ -146,6 +168,6 @@ for (const B of batches) {
     t.push(((performance.now() - t0) * 1000) / steps);
   }
   console.log(
-    `| ${B} | whole step (${m.fusedStep(B) ? 'fused' : 'unfused'} layers, head, greedy choice) | ${median(t).toFixed(2)} |`,
+    `| ${B} | whole step (${m.fusedStep(B) ? 'fused' : m.residualStep(B) ? 'residual-form' : 'unfused'} layers, head, greedy choice) | ${median(t).toFixed(2)} |`,
   );
 }

@@ -11,7 +11,7 @@
 import { cudaDeviceInfo, resolveDevice } from '../dist/backend/index.js';
 import { Decoder, generateMany } from '../dist/generate/index.js';
 import { MambaLM, derived, makeConfig } from '../dist/model/index.js';
-import { FUSED_STEP_MAX_BATCH } from '../dist/nn/mixer.js';
+import { FUSED_STEP_MAX_BATCH, RESIDUAL_STEP_MAX_BATCH } from '../dist/nn/mixer.js';
 import { writeReadmeSection } from './readme.js';
 
 const argv = process.argv.slice(2);
@@ -60,11 +60,12 @@ function median(xs) {
 /**
  * What one step must move through HBM and launch: bf16 copies of the matmul weights (the tied head included)
  * once, the f32 norm, conv, A, D and dt-bias vectors, B embedding rows, each layer's conv and SSM states read
- * and written (f32), and the logits written by the head and read by the sampler. Kernels: embedding, three
- * fused ops per layer (six when B > 8 leaves a partial group of 8) or the unfused step's six (norm, in_proj,
- * conv step, x_proj, decodeSsm, out_proj; cuBLAS may add a split-K reduction), final norm, head, sampler.
+ * and written (f32), and the logits written by the head and read by the sampler. Kernels: embedding, per layer
+ * the three fused ops (form 'fused'; six when B > 8 leaves a partial group of 8), the residual form's four
+ * (decodeInProj, x_proj, decodeSsm, out_proj into r) or the unfused step's six (norm, in_proj, conv step, x_proj,
+ * decodeSsm, out_proj; cuBLAS may add a split-K reduction), then final norm, head, sampler.
  */
-function floor(cfg, B, actBytes, fused) {
+function floor(cfg, B, actBytes, form) {
   const D = cfg.d_model,
     { dInner: E, dtRank: R, paddedVocab: Vp } = derived(cfg),
     N = cfg.d_state,
@@ -74,7 +75,7 @@ function floor(cfg, B, actBytes, fused) {
   const weights = cfg.n_layer * (matmul * actBytes + vectors * 4) + Vp * D * actBytes + B * D * 4 + D * 4;
   const states = cfg.n_layer * B * E * (K + N) * 4 * 2;
   const logits = B * Vp * actBytes * 2;
-  const perLayer = fused ? (B > 8 && B % 8 !== 0 ? 6 : 3) : 6;
+  const perLayer = form === 'fused' ? (B > 8 && B % 8 !== 0 ? 6 : 3) : form === 'residual' ? 4 : 6;
   return { bytes: weights + states + logits, weights, states, kernels: 1 + cfg.n_layer * perLayer + 3 };
 }
 
@@ -109,7 +110,13 @@ for (const c of cases) {
   const step = [median(total) - median(prefill)].map((ms) => ms / (c.gen - 1));
   if (saved === undefined) delete process.env.MAMBA_DECODE_FUSED;
   else process.env.MAMBA_DECODE_FUSED = saved;
-  const f = floor(cfg, c.B, precision === 'bf16' ? 2 : 4, c.fused !== false && c.B <= FUSED_STEP_MAX_BATCH);
+  const form =
+    c.fused !== false && c.B <= FUSED_STEP_MAX_BATCH
+      ? 'fused'
+      : device === 'cuda' && precision === 'bf16' && c.B > FUSED_STEP_MAX_BATCH && c.B <= RESIDUAL_STEP_MAX_BATCH
+        ? 'residual'
+        : 'unfused';
+  const f = floor(cfg, c.B, precision === 'bf16' ? 2 : 4, form);
   const ms = median(total);
   const row = {
     ...c,
@@ -136,7 +143,7 @@ if (!argv.includes('--no-write')) {
   const table = [
     device === 'cuda' ? `## Generation (cuda, ${name})` : `## Generation (${device})`,
     '',
-    `Command: \`node bench/generate.js --device ${device}\` on ${name}. As issue 17 times it: \`generateMany\` (a new Decoder per run), time = prefill (the prompt through the parallel scan, then the first token) + every step, greedy with the token chosen on the device (no callback asks for tokens, so the steps queue without a round trip and the tokens are read once at the end); prefill timed alone in a second pass of each run, ms/step = (total - prefill) / (new - 1); median of ${runs} runs (3 for the 8,192-token prompt) after a warm-up run; tokens/s = batch x new tokens / total time. The step is one CUDA graph launch per token, captured once per (model, batch) and reused by every later Decoder. Floor: the HBM bytes of one step (bf16 matmul weights with the tied head once, f32 vectors, conv and SSM states read and written, logits written and read) at 4.8 TB/s, and the kernels it launches (embedding, 3 fused ops per layer at batches up to ${FUSED_STEP_MAX_BATCH}, the unfused step's 6 per layer above (norm, three cuBLAS products, conv step, decodeSsm), final norm, head, sampler).`,
+    `Command: \`node bench/generate.js --device ${device}\` on ${name}. As issue 17 times it: \`generateMany\` (a new Decoder per run), time = prefill (the prompt through the parallel scan, then the first token) + every step, greedy with the token chosen on the device (no callback asks for tokens, so the steps queue without a round trip and the tokens are read once at the end); prefill timed alone in a second pass of each run, ms/step = (total - prefill) / (new - 1); median of ${runs} runs (3 for the 8,192-token prompt) after a warm-up run; tokens/s = batch x new tokens / total time. The step is one CUDA graph launch per token, captured once per (model, batch) and reused by every later Decoder. Floor: the HBM bytes of one step (bf16 matmul weights with the tied head once, f32 vectors, conv and SSM states read and written, logits written and read) at 4.8 TB/s, and the kernels it launches (embedding; per layer 3 fused ops at batches up to ${FUSED_STEP_MAX_BATCH}, the residual form's 4 up to ${RESIDUAL_STEP_MAX_BATCH} (decodeInProj, x_proj, decodeSsm, out_proj into the residual), the unfused step's 6 above (norm, three cuBLAS products, conv step, decodeSsm); final norm, head, sampler).`,
     '',
     '| model | activations | batch | prompt + new | prefill (ms) | ms/step | total (ms) | tokens/s | floor MB/step | floor us/step | kernels/step |',
     '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

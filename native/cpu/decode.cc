@@ -1,6 +1,6 @@
 // CPU twins of the fused decoding ops (native/cuda/decode.cu): the same math and arguments in plain
-// loops, double accumulation. decodeIn and decodeOut serve the tests (CPU decoding takes the unfused step);
-// decodeSsm on x_proj whole (xProj) is that unfused step's scan step. The x_proj partial sums cover the same
+// loops, double accumulation. decodeIn, decodeInProj and decodeOut serve the tests (CPU decoding takes the unfused
+// step); decodeSsm on x_proj whole (xProj) is that unfused step's scan step. The x_proj partial sums cover the same
 // runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by partial.
 #include <cmath>
 #include "common.h"
@@ -21,6 +21,45 @@ int64_t batch_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   return B;
 }
 
+// One row of the block's input half: n = RMSNorm(r) * normW rounded to T (the unfused step's normOut); xz = n Win^T;
+// the conv step of xs into the row's convState [E, K] (oldest first) + SiLU -> xc; z. Shared by decodeIn and
+// decodeInProj.
+template <class T>
+void norm_in_conv_row(const T* r, const T* normW, double eps, const T* Win, T* st, const T* convW, const T* convB,
+                      T* xc, T* z, int64_t D, int64_t E, int64_t K, std::vector<T>& xn) {
+  double ss = 0;
+  for (int64_t d = 0; d < D; d++) ss += (double)r[d] * r[d];
+  const double s = 1.0 / std::sqrt(ss / (double)D + eps);
+  for (int64_t d = 0; d < D; d++) xn[d] = (T)(r[d] * s * normW[d]);
+  for (int64_t o = 0; o < 2 * E; o++) {
+    double a = 0;
+    for (int64_t d = 0; d < D; d++) a += (double)Win[o * D + d] * xn[d];
+    if (o >= E) {
+      z[o - E] = (T)a;
+      continue;
+    }
+    T* s_ = st + o * K;
+    for (int64_t k = 0; k + 1 < K; k++) s_[k] = s_[k + 1];
+    s_[K - 1] = (T)a;
+    double c = convB ? convB[o] : 0;
+    for (int64_t k = 0; k < K; k++) c += (double)convW[o * K + k] * s_[k];
+    xc[o] = (T)(c * sigmoid(c));
+  }
+}
+
+// x_proj of one row b of xc as partial sums over runs of kDecodeChunk channels, xPart[p, b, :] of [P, B, J] (the
+// runs the CUDA blocks cover).
+template <class T>
+void x_proj_parts_row(const T* xc, const T* Wx, T* xPart, int64_t b, int64_t B, int64_t E, int64_t J) {
+  for (int64_t p = 0; p < decode_parts(E); p++)
+    for (int64_t j = 0; j < J; j++) {
+      double a = 0;
+      for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++)
+        a += (double)xc[o] * Wx[j * E + o];
+      xPart[(p * B + b) * J + j] = (T)a;
+    }
+}
+
 // decodeIn({ hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps })
 template <class T>
 void decode_in(const Napi::CallbackInfo& info) {
@@ -28,45 +67,30 @@ void decode_in(const Napi::CallbackInfo& info) {
   const DecodeInArgs<T, T> r = read_decode_in<T, T>(a, ArrayFetch{});
   check_cpu_dtype<T>(a);
   a.finish();
-  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J, P = decode_parts(E);
-  const double eps = r.eps;
-  const T *hIn = r.hIn, *rIn = r.rIn, *normW = r.normW, *Win = r.Win, *convW = r.convW, *convB = r.convBias, *Wx = r.Wx;
-  T *st = r.convState, *rOut = r.rOut, *xc = r.xc, *z = r.z, *xPart = r.xPart;
+  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J;
+  const T *hIn = r.hIn, *rIn = r.rIn;
+  T* rOut = r.rOut;
   std::vector<T> xn((size_t)D);
   for (int64_t b = 0; b < B; b++) {
-    // residual add and RMSNorm
-    double ss = 0;
-    for (int64_t d = 0; d < D; d++) {
-      const T r = hIn[b * D + d] + (rIn ? rIn[b * D + d] : T(0));
-      rOut[b * D + d] = r;
-      ss += (double)r * r;
-    }
-    const double s = 1.0 / std::sqrt(ss / (double)D + eps);
-    for (int64_t d = 0; d < D; d++) xn[d] = (T)(rOut[b * D + d] * s * normW[d]);
-    // in_proj, then the conv step (xs half) or z
-    for (int64_t o = 0; o < 2 * E; o++) {
-      double a = 0;
-      for (int64_t d = 0; d < D; d++) a += (double)Win[o * D + d] * xn[d];
-      if (o >= E) {
-        z[b * E + o - E] = (T)a;
-        continue;
-      }
-      T* s_ = st + (b * E + o) * K;
-      for (int64_t k = 0; k + 1 < K; k++) s_[k] = s_[k + 1];
-      s_[K - 1] = (T)a;
-      double c = convB ? convB[o] : 0;
-      for (int64_t k = 0; k < K; k++) c += (double)convW[o * K + k] * s_[k];
-      xc[b * E + o] = (T)(c * sigmoid(c));
-    }
-    // x_proj partial sums over runs of kDecodeChunk channels
-    for (int64_t p = 0; p < P; p++)
-      for (int64_t j = 0; j < J; j++) {
-        double a = 0;
-        for (int64_t o = p * kDecodeChunk; o < std::min<int64_t>(E, (p + 1) * kDecodeChunk); o++)
-          a += (double)xc[b * E + o] * Wx[j * E + o];
-        xPart[(p * B + b) * J + j] = (T)a;
-      }
+    for (int64_t d = 0; d < D; d++) rOut[b * D + d] = hIn[b * D + d] + (rIn ? rIn[b * D + d] : T(0));
+    norm_in_conv_row(rOut + b * D, r.normW, r.eps, r.Win, r.convState + b * E * K, r.convW, r.convBias, r.xc + b * E,
+                     r.z + b * E, D, E, K, xn);
+    x_proj_parts_row<T>(r.xc + b * E, r.Wx, r.xPart, b, B, E, J);
   }
+}
+
+// decodeInProj({ r, normW, Win, convState, convW, convBias?, xc, z, B, D, E, K, eps })
+template <class T>
+void decode_in_proj(const Napi::CallbackInfo& info) {
+  const ArgObject a(info, 0, "decodeInProj");
+  const DecodeInProjArgs<T, T> r = read_decode_in_proj<T, T>(a, ArrayFetch{});
+  check_cpu_dtype<T>(a);
+  a.finish();
+  const int64_t D = r.D, E = r.E, K = r.K;
+  std::vector<T> xn((size_t)D);
+  for (int64_t b = 0; b < r.B; b++)
+    norm_in_conv_row(r.r + b * D, r.normW, r.eps, r.Win, r.convState + b * E * K, r.convW, r.convBias, r.xc + b * E,
+                     r.z + b * E, D, E, K, xn);
 }
 
 // decodeSsm({ xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N })
@@ -129,7 +153,8 @@ void decode_out(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, decodeIn){MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeSsm){
+MAMBA_OP(cpu, decodeIn){MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeInProj){
+    MAMBA_DISPATCH_FIELD("r", decode_in_proj)} MAMBA_OP(cpu, decodeSsm){
     MAMBA_DISPATCH_FIELD("xc", decode_ssm)} MAMBA_OP(cpu, decodeOut) {
   MAMBA_DISPATCH(0, decode_out)
 }

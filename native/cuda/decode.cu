@@ -541,6 +541,201 @@ void run_decode_ssm(const ArgObject& a) {
   check_launch(a.env(), "decodeSsm");
 }
 
+// ---- decodeInProj: RMSNorm + in_proj on tensor cores + conv step, for the batched step ---------------------------
+// The batched step ran RMSNorm, in_proj (cuBLAS) and the conv step as three kernels. Here the residual add is the
+// previous out_proj's (cuBLAS, accumulating into r), and one kernel does the rest: in_proj(rmsnorm(r) w) = rstd *
+// ((r w) Win^T) row by row, so a block stages its rows as bf16(r w) and its 32 rows of Win in shared memory, runs
+// mma.sync m16n8k16 over them (fp32 accumulation), scales by rstd (from the f32 r) and finishes the conv step or z on
+// the accumulators. Tiles: see decode_in_proj_rows (native/src/decode.h).
+
+// One bf16 m16n8k16 product-accumulate. Fragments as PTX defines them, with g = lane / 4, c = lane % 4: a = rows g
+// and g + 8, k slots {2c, 2c + 1} and {2c + 8, 2c + 9}; b = column g, the same slots. The caller maps slot pairs to
+// k so that each thread reads 8 consecutive k (16 bytes) per row: slots {2c, 2c + 1} -> k 8c, 8c + 1 and slots
+// {2c + 8, 2c + 9} -> k 8c + 2, 8c + 3 (a second product takes 8c + 4 .. 8c + 7); a sum over k does not care.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
+                                         unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const unsigned*>(&v);
+}
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool ok) {
+  const unsigned sa = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(src), "r"(ok ? 16 : 0));
+}
+
+// Grid: ceil(2E / 32) column tiles x ceil(B / (16 MT)) row tiles, 256 threads. D % 8 == 0, r, normW and Win 16-byte
+// aligned (the binding checks).
+template <int MT>
+__global__ void __launch_bounds__(NT, 1)
+    decode_in_proj(const float* __restrict__ r, const float* __restrict__ normW, const bf16* __restrict__ Win,
+                   float* __restrict__ convState, const float* __restrict__ convW, const float* __restrict__ convB,
+                   bf16* __restrict__ xc, bf16* __restrict__ z, int B, int D, int E, int K, int SA, float eps) {
+  constexpr int ROWS = 16 * MT, COLS = kDecodeChunk, TPR = NT / ROWS;
+  static_assert(COLS == 32, "a warp's four n8 tiles are the block's 32 columns");
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ float ssr[ROWS];
+  const int D8 = D / 8;                      // SA: the padded row stride of As and Ws, in_proj_stride(D)
+  bf16* As = reinterpret_cast<bf16*>(smem);  // [ROWS][SA]: bf16(r * normW)
+  bf16* Ws = As + ROWS * SA;                 // [COLS][SA]: this block's rows of Win
+  const int tid = threadIdx.x, n0 = blockIdx.x * COLS, b0 = blockIdx.y * ROWS;
+
+  // the Win tile travels while the rows are converted (columns past 2E are zero-filled)
+  for (int i = tid; i < COLS * D8; i += NT) {
+    const int col = i / D8, ch = i - col * D8, n = n0 + col;
+    const bool ok = n < 2 * E;
+    cp_async16(Ws + col * SA + ch * 8, Win + (ok ? (int64_t)n * D + ch * 8 : 0), ok);
+  }
+  asm volatile("cp.async.commit_group;\n" ::);
+  // rows: TPR threads per row (adjacent lanes), 8 values each per chunk, 8 chunks in flight per thread (unrolled so
+  // that their loads go out together); the sum of squares of r for rstd
+  {
+    const int row = tid / TPR, sub = tid - row * TPR, b = b0 + row;
+    float ss = 0.f;
+#pragma unroll 8
+    for (int ch = sub; ch < D8; ch += TPR) {
+      uint4 o = make_uint4(0, 0, 0, 0);
+      if (b < B) {
+        const float4 v0 = *reinterpret_cast<const float4*>(r + (int64_t)b * D + ch * 8);
+        const float4 v1 = *reinterpret_cast<const float4*>(r + (int64_t)b * D + ch * 8 + 4);
+        const float4 w0 = *reinterpret_cast<const float4*>(normW + ch * 8);
+        const float4 w1 = *reinterpret_cast<const float4*>(normW + ch * 8 + 4);
+        ss = fmaf(v0.x, v0.x, fmaf(v0.y, v0.y, fmaf(v0.z, v0.z, fmaf(v0.w, v0.w, ss))));
+        ss = fmaf(v1.x, v1.x, fmaf(v1.y, v1.y, fmaf(v1.z, v1.z, fmaf(v1.w, v1.w, ss))));
+        o = make_uint4(pack_bf16(v0.x * w0.x, v0.y * w0.y), pack_bf16(v0.z * w0.z, v0.w * w0.w),
+                       pack_bf16(v1.x * w1.x, v1.y * w1.y), pack_bf16(v1.z * w1.z, v1.w * w1.w));
+      }
+      *reinterpret_cast<uint4*>(As + row * SA + ch * 8) = o;
+    }
+#pragma unroll
+    for (int m = TPR / 2; m >= 1; m /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, m);
+    if (sub == 0) ssr[row] = ss;
+  }
+  asm volatile("cp.async.wait_group 0;\n" ::);
+  __syncthreads();
+
+  // warp wk: the block's 32 columns (4 n8 tiles) over supersteps of 32 k: wk, wk + 8, ...
+  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, c = lane & 3, wk = warp;
+  float acc[MT][4][4] = {};
+  for (int s = wk; s * 4 < D8; s += NWARP) {
+    const int ch = s * 4 + c;  // this thread's chunk of 8 k
+    const bool ok = ch < D8;
+    uint4 q[4];
+#pragma unroll
+    for (int t = 0; t < 4; t++)
+      q[t] = ok ? *reinterpret_cast<const uint4*>(Ws + (t * 8 + g) * SA + ch * 8) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+      const uint4 pa = ok ? *reinterpret_cast<const uint4*>(As + (mt * 16 + g) * SA + ch * 8) : make_uint4(0, 0, 0, 0);
+      const uint4 pb =
+          ok ? *reinterpret_cast<const uint4*>(As + (mt * 16 + g + 8) * SA + ch * 8) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int t = 0; t < 4; t++) {
+        mma_bf16(acc[mt][t], pa.x, pb.x, pa.y, pb.y, q[t].x, q[t].y);
+        mma_bf16(acc[mt][t], pa.z, pb.z, pa.w, pb.w, q[t].z, q[t].w);
+      }
+    }
+  }
+  __syncthreads();  // every warp is done with As and Ws: their memory takes the partial sums
+  float* red = reinterpret_cast<float*>(smem);  // [NWARP][ROWS][COLS]
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int t = 0; t < 4; t++) {
+      const int row = mt * 16 + g, col = t * 8 + 2 * c;
+      float* p = red + ((int64_t)wk * ROWS + row) * COLS + col;
+      p[0] = acc[mt][t][0];
+      p[1] = acc[mt][t][1];
+      p[8 * COLS] = acc[mt][t][2];
+      p[8 * COLS + 1] = acc[mt][t][3];
+    }
+  __syncthreads();
+
+  // the epilogue: a thread per column (its conv taps loaded once) and every RG-th row of the tile, all its state
+  // loads in flight together (one load after another cost a round trip per output)
+  constexpr int RG = NT / COLS, RPT = ROWS / RG;
+  const int col = tid % COLS, rg = tid / COLS, o = n0 + col;
+  if (o >= 2 * E) return;
+  const bool gate = o >= E;
+  float wv[8], cb = 0.f;
+#pragma unroll
+  for (int k = 0; k < 8; k++) wv[k] = !gate && k < K ? convW[(int64_t)o * K + k] : 0.f;
+  if (!gate && convB) cb = convB[o];
+  float v[RPT], sv[RPT][7];
+#pragma unroll
+  for (int i = 0; i < RPT; i++) {
+    const int row = rg + RG * i, b = b0 + row;
+    float a = 0.f;
+#pragma unroll
+    for (int w = 0; w < NWARP; w++) a += red[(w * ROWS + row) * COLS + col];
+    v[i] = a * rsqrtf(ssr[row] / (float)D + eps);
+    const float* st = convState + ((int64_t)b * E + o) * K;
+#pragma unroll
+    for (int k = 0; k < 7; k++) sv[i][k] = !gate && b < B && k + 1 < K ? st[k + 1] : 0.f;
+  }
+#pragma unroll
+  for (int i = 0; i < RPT; i++) {
+    const int b = b0 + rg + RG * i;
+    if (b >= B) continue;
+    if (gate) {
+      z[(int64_t)b * E + (o - E)] = __float2bfloat16_rn(v[i]);
+      continue;
+    }
+    // the conv step as decodeIn's: shift the new input into the state (oldest first), K taps, SiLU
+    float* st = convState + ((int64_t)b * E + o) * K;
+    const float x = rnd<bf16>(v[i]);  // the state holds xz as the unfused path stored it
+    float a = cb;
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+      if (k < K) {
+        const float sk = k + 1 < K ? sv[i][k] : x;
+        st[k] = sk;
+        a = fmaf(wv[k], sk, a);
+      }
+    xc[(int64_t)b * E + o] = __float2bfloat16_rn(a * sigmoidf_(a));
+  }
+}
+
+// One launch of decode_in_proj<MT>, raising its opt-in to more than 48 KiB of shared memory as larger tiles come
+// (once per kernel: a static of its own).
+template <int MT>
+void launch_in_proj(const DecodeInProjArgs<bf16, float>& r, int64_t smem, Napi::Env env) {
+  static int64_t smem_set = 0;
+  if (smem > smem_set) {
+    cuda_check(env, cudaFuncSetAttribute(decode_in_proj<MT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+               "decodeInProj smem");
+    smem_set = smem;
+  }
+  constexpr int rows = 16 * MT;
+  const dim3 grid((unsigned)((2 * r.E + kDecodeChunk - 1) / kDecodeChunk), (unsigned)((r.B + rows - 1) / rows));
+  decode_in_proj<MT><<<grid, NT, (size_t)smem, cuda_stream()>>>(r.r, r.normW, r.Win, r.convState, r.convW, r.convBias,
+                                                                r.xc, r.z, (int)r.B, (int)r.D, (int)r.E, (int)r.K,
+                                                                (int)in_proj_stride(r.D), (float)r.eps);
+}
+
+void run_decode_in_proj(const ArgObject& a) {
+  a.require(field_dtype(a) == DT::BF16, "decodeInProj runs on bf16 activations on CUDA (dtype 'bf16')");
+  const DecodeInProjArgs<bf16, float> r = read_decode_in_proj<bf16, float>(a, DeviceFetch{});
+  a.finish();
+  a.require(decode_in_proj_fits(r.B, r.D, r.E, r.K),
+            "sizes outside decodeInProj's (D a multiple of 8, K <= " + std::to_string(kDecodeMaxConv) +
+                ", a tile within shared memory): B " + std::to_string(r.B) + ", D " + std::to_string(r.D) + ", K " +
+                std::to_string(r.K));
+  a.require(aligned16(r.Win) && aligned16(r.r) && aligned16(r.normW), "r, normW and Win must be 16-byte aligned");
+  const int mt = decode_in_proj_rows(r.B) / 16;
+  const int64_t smem = in_proj_smem(mt, r.D);
+  if (mt == 1)
+    launch_in_proj<1>(r, smem, a.env());
+  else
+    launch_in_proj<2>(r, smem, a.env());
+  check_launch(a.env(), "decodeInProj");
+}
+
 }  // namespace
 }  // namespace mamba
 
@@ -556,6 +751,14 @@ MAMBA_OP(cuda, decodeIn) {
 }
 MAMBA_OP(cuda, decodeSsm) {
   return dtype_op(info, "decodeSsm", [](auto t, const ArgObject& a) { run_decode_ssm<typename decltype(t)::type>(a); });
+}
+
+// cuda.decodeInProj({ r, normW, Win, convState, convW, convBias?, xc, z, B, D, E, K, eps, dtype: 'bf16' }): fields in
+// native/KERNELS.md; r, normW and the conv buffers are f32, Win, xc and z bf16.
+MAMBA_OP(cuda, decodeInProj) {
+  const ArgObject a(info, 0, "decodeInProj");
+  run_decode_in_proj(a);
+  return info.Env().Undefined();
 }
 
 // cuda.decodeOut(y[B,E], Wout[D,E], hOut[B,D] out, B, D, E [, dtype of all three])

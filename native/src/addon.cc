@@ -69,6 +69,16 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
                                                            decode_fits(v[0], v[1], v[2], v[3], v[4], v[5], v[6]));
                                },
                                "decodeFits"));
+  limits.Set("decodeInProjFits", Napi::Function::New(
+                                     env,
+                                     [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                       int64_t v[4];
+                                       for (size_t i = 0; i < 4; i++)
+                                         v[i] = arg_int(info, i, "limits.decodeInProjFits(B, D, E, K)");
+                                       return Napi::Boolean::New(info.Env(),
+                                                                 decode_in_proj_fits(v[0], v[1], v[2], v[3]));
+                                     },
+                                     "decodeInProjFits"));
   exports.Set("limits", limits);
   return exports;
 }

@@ -43,4 +43,24 @@ inline bool decode_fits(int64_t B, int64_t D, int64_t E, int64_t R, int64_t N, i
          decode_ssm_smem(B, R + 2 * N, E) <= kDecodeSharedBytes;
 }
 
+// decodeInProj (CUDA, bf16 tensor cores): a block computes 16 or 32 rows (sequences) by kDecodeChunk (32) columns of
+// xz, its 8 warps splitting the reduction over D; it stages the rows (as bf16 r * normW) and its Win rows in shared
+// memory, rows padded to a stride of 32 mod 64 elements (conflict-free 16-byte reads), and reuses that memory for the
+// warps' partial sums. Up to 227 KiB.
+constexpr int64_t kInProjMaxShared = 227 * 1024;
+inline int64_t in_proj_stride(int64_t D) { return D + ((32 - D % 64) + 64) % 64; }
+inline int64_t in_proj_smem(int mt, int64_t D) {
+  const int64_t rows = 16 * mt, cols = kDecodeChunk;
+  return std::max<int64_t>((rows + cols) * in_proj_stride(D) * 2, 8 * rows * cols * 4);
+}
+// Rows (sequences) of a block: 16 up to 16 sequences, else 32 (more blocks along y). Tiles of 64 sequences by 64
+// columns (48 blocks at the 130m shape) took 17.4 us per call at B = 64, 32 by 32 tiles 11.4
+// (bench/results/decode-h200/10-residual-form.txt).
+inline int decode_in_proj_rows(int64_t B) { return B <= 16 ? 16 : 32; }
+// Whether decodeInProj takes these sizes (bf16 activations; exported as addon.limits.decodeInProjFits).
+inline bool decode_in_proj_fits(int64_t B, int64_t D, int64_t E, int64_t K) {
+  return B >= 1 && B <= kDecodeMaxB && D >= 8 && D % 8 == 0 && E >= 1 && K >= 1 && K <= kDecodeMaxConv &&
+         in_proj_smem(decode_in_proj_rows(B) / 16, D) <= kInProjMaxShared;
+}
+
 }  // namespace mamba

@@ -70,6 +70,45 @@ DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
   return r;
 }
 
+// decodeInProj: the unfused step's RMSNorm, in_proj and conv step in one op, reading the residual r itself (the
+// residual add happened in the previous out_proj's product, which accumulates into r).
+template <class Act, class Par>
+struct DecodeInProjArgs {
+  const Par* r;
+  const Par* normW;
+  const Act* Win;
+  Par* convState;
+  const Par* convW;
+  const Par* convBias;
+  Act* xc;
+  Act* z;
+  int64_t B, D, E, K;
+  double eps;
+};
+
+// Fields r, normW, Win, convState, convW, convBias?, xc, z, B, D, E, K, eps.
+template <class Act, class Par, class Fetch>
+DecodeInProjArgs<Act, Par> read_decode_in_proj(const ArgObject& a, const Fetch& f) {
+  DecodeInProjArgs<Act, Par> r{};
+  r.B = decode_batch(a);
+  r.D = a.integer("D");
+  r.E = a.integer("E");
+  r.K = a.integer("K");
+  a.require(r.D >= 1 && r.E >= 1 && r.K >= 1, "D, E and K must be >= 1");
+  r.eps = a.number("eps");
+  a.require(r.eps >= 0, "eps must be >= 0");
+  const int64_t B = r.B, D = r.D, E = r.E, K = r.K;
+  r.r = f.template get<const Par>(a, "r", B * D);
+  r.normW = f.template get<const Par>(a, "normW", D);
+  r.Win = f.template get<const Act>(a, "Win", 2 * E * D);
+  r.convState = f.template get<Par>(a, "convState", B * E * K);
+  r.convW = f.template get<const Par>(a, "convW", E * K);
+  r.convBias = f.template opt<const Par>(a, "convBias", E);
+  r.xc = f.template get<Act>(a, "xc", B * E);
+  r.z = f.template get<Act>(a, "z", B * E);
+  return r;
+}
+
 template <class Act, class Par>
 struct DecodeSsmArgs {
   const Par* xPart;  // decodeIn's partial sums [P, B, J], or

@@ -38,6 +38,8 @@ export interface NativeLimits {
   decodeMaxConv: number;
   /** whether the CUDA fused decoding ops take B sequences of these sizes (activations of actBytes bytes) */
   decodeFits(B: number, D: number, E: number, R: number, N: number, K: number, actBytes: number): boolean;
+  /** whether the CUDA decodeInProj (bf16 tensor cores) takes B sequences of d_model D, d_inner E, d_conv K */
+  decodeInProjFits(B: number, D: number, E: number, K: number): boolean;
 }
 
 /** The package root (two levels above src/backend or dist/backend). */

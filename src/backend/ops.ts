@@ -721,6 +721,67 @@ export function decodeIn(
 }
 
 /**
+ * Whether decodeInProj takes these sizes on CUDA (bf16 activations, tensor cores; limits.decodeInProjFits): d_model
+ * a multiple of 8, d_conv <= limits.decodeMaxConv, a tile that fits in shared memory. The CPU twin takes any.
+ */
+export function decodeInProjFusable(d: { dModel: number; dInner: number; dConv: number }, B: number): boolean {
+  return Number.isInteger(B) && nativeLimits().decodeInProjFits(B, d.dModel, d.dInner, d.dConv);
+}
+
+/**
+ * The batched step's first op: n = RMSNorm(r) * normW; xz = n Win^T; xc = SiLU(conv step of the xs half into
+ * convState [B, E, K] + convBias); z = the other half. r is the residual stream itself (the previous layer's out_proj
+ * accumulates into it), so no norm kernel runs. r, normW and the conv buffers are the parameter dtype; Win, xc and z
+ * activations (bf16 on CUDA, where the product runs on tensor cores: see decodeInProjFusable).
+ */
+export function decodeInProj(
+  r: Tensor,
+  normW: Tensor,
+  eps: number,
+  Win: Tensor,
+  convState: Tensor,
+  convW: Tensor,
+  convBias: Tensor | null,
+  xc: Tensor,
+  z: Tensor,
+): void {
+  const name = 'decodeInProj';
+  const D = normW.numel;
+  const [E2, Dw] = rows2(Win, name, 'Win');
+  const [E, K] = rows2(convW, name, 'convW');
+  if (Dw !== D || E2 !== 2 * E)
+    throw new TensorError(`${name}: Win must be [${2 * E}, ${D}] (2 d_inner x d_model), got ${shapeStr(Win)}`);
+  if (D === 0 || r.numel % D !== 0) throw new TensorError(`${name}: r ${shapeStr(r)} is not [B, ${D}]`);
+  const B = r.numel / D;
+  decodeBatch(name, B);
+  needNumel(convState, B * E * K, name, 'convState');
+  if (convBias) needNumel(convBias, E, name, 'convBias');
+  needNumel(xc, B * E, name, 'xc');
+  needNumel(z, B * E, name, 'z');
+  if (!(eps >= 0)) throw new TensorError(`${name}: eps must be >= 0, got ${eps}`);
+  const { dev, dtype } = floatCall(name, [Win, xc, z], [r, normW, convState, convW, convBias]);
+  kernel(
+    dev,
+    name,
+  )({
+    r: r.storage,
+    normW: normW.storage,
+    Win: Win.storage,
+    convState: convState.storage,
+    convW: convW.storage,
+    convBias: nullableStorage(convBias),
+    xc: xc.storage,
+    z: z.storage,
+    B,
+    D,
+    E,
+    K,
+    eps,
+    dtype,
+  });
+}
+
+/**
  * Second op of the fused step, and the scan step of the unfused one: x_proj -> dtIn [R], B [N], C [N] per sequence,
  * given either as decodeIn's partial sums (`{ parts }`, [P, B, R + 2N], parameter dtype) or whole (`{ proj }`, [B,
  * R + 2N], an activation: the product of the unfused step); dt = softplus(dtIn Wdt^T + dtBias); ssmState =

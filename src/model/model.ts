@@ -216,6 +216,15 @@ export class MambaBackbone {
     const B = ids.numel,
       D = this.config.d_model;
     const top = ws === this.#sharedWs ? this.ws : ws;
+    if (this.layers[0]!.mixer.residualStep(B)) {
+      // the residual form: one f32 stream that each block's out_proj accumulates into, no norm kernels between
+      const r = top.get('s_r', [B, D], this.ctx.dtype);
+      this.embedding.forward(ids, r);
+      for (let i = 0; i < this.layers.length; i++) this.layers[i]!.stepOnResidual(r, caches[i]!, ws);
+      const out = top.get('s_final', [B, D]);
+      this.normF.recompute(r, out, top.get('s_rstdF', [B], this.ctx.dtype));
+      return out;
+    }
     const h0 = top.get('s_h0', [B, D]);
     this.embedding.forward(ids, h0);
     let h = h0;

@@ -133,6 +133,14 @@ export class MambaBlock {
     this.mixer.step(normOut, hOut, cache, ws);
   }
 
+  /**
+   * One decoding step on the residual stream r [B, D] itself: r += mixer(RMSNorm(r)) (MambaMixer.stepOnResidual).
+   * The model takes it for every block when the first block's mixer.residualStep(B) says so.
+   */
+  stepOnResidual(r: Tensor, cache: MixerCache, ws: Workspace): void {
+    this.mixer.stepOnResidual(r, this.norm.weight.value, this.norm.eps, cache, ws);
+  }
+
   /** The fused decoding step on any device (the CPU runs the kernels' twins: for tests). */
   stepFused(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, cache: MixerCache, ws: Workspace): void {
     this.mixer.stepFused(hIn, rIn, this.norm.weight.value, this.norm.eps, rOut, hOut, cache, ws);

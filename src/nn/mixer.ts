@@ -14,6 +14,8 @@ import {
   conv1dStep,
   decodeFusable,
   decodeIn,
+  decodeInProj,
+  decodeInProjFusable,
   decodeOut,
   decodeParts,
   decodeSsm,
@@ -205,6 +207,14 @@ interface Saved {
  * B=1 381 vs 597, B=2 468 vs 593, B=4 591 vs 599, B=8 842 vs 610 (bench/decode-ops.js, bench/results/decode-h200/).
  */
 export const FUSED_STEP_MAX_BATCH = 4;
+
+/**
+ * The largest batch whose decoding step takes the residual form (stepOnResidual), the smallest being
+ * FUSED_STEP_MAX_BATCH + 1. Measured on an H200, 130m bf16, the whole step (bench/decode-ops.js), residual form vs
+ * unfused, us: B=8 519 vs 548, B=16 514 vs 543, B=32 647 vs 602, B=64 780 vs 683 (bench/results/decode-h200/
+ * 10-residual-form.txt): past 16 sequences every column block re-reads the f32 rows, and cuBLAS's in_proj wins.
+ */
+export const RESIDUAL_STEP_MAX_BATCH = 16;
 
 export class MambaMixer {
   readonly dims: MixerDims;
@@ -512,6 +522,53 @@ export class MambaMixer {
       process.env.MAMBA_DECODE_FUSED !== '0' &&
       decodeFusable(this.dims, B, DTYPE_BYTES[actDtype(this.ctx)])
     );
+  }
+
+  /**
+   * Whether the model's step takes the residual form (stepOnResidual) for B sequences: on CUDA with bf16
+   * activations, FUSED_STEP_MAX_BATCH < B <= RESIDUAL_STEP_MAX_BATCH, at sizes decodeInProj takes, unless
+   * MAMBA_DECODE_RESIDUAL=0 (then the unfused step serves, as on the CPU, for f32 activations and larger batches).
+   */
+  residualStep(B: number): boolean {
+    return (
+      this.ctx.device === 'cuda' &&
+      actDtype(this.ctx) === 'bf16' &&
+      B > FUSED_STEP_MAX_BATCH &&
+      B <= RESIDUAL_STEP_MAX_BATCH &&
+      process.env.MAMBA_DECODE_RESIDUAL !== '0' &&
+      decodeInProjFusable(this.dims, B)
+    );
+  }
+
+  /**
+   * The block's norm and this mixer for one token per sequence, on the residual stream r [B, D] itself (parameter
+   * dtype), in four ops instead of the unfused step's six: decodeInProj (RMSNorm, in_proj, conv step), x_proj,
+   * decodeSsm, and out_proj accumulated into r (r += mixer(RMSNorm(r) * normW)), so the next block's residual add
+   * needs no kernel. The same results as norm + step() up to rounding (the norm's rstd multiplies in_proj's sums).
+   */
+  stepOnResidual(r: Tensor, normW: Tensor, eps: number, cache: MixerCache, ws: Workspace): void {
+    const { dInner: E, dtRank: R, dState: N } = this.dims;
+    const B = cache.ssm.shape[0]!;
+    if (!this.#aFresh) this.#refreshA();
+    const sb = this.#stepBuffers(ws);
+    const xc = sb.xc.take([B, E]);
+    const z = sb.z.take([B, E]);
+    const xProj = sb.xProj.take([B, R + 2 * N]);
+    const y = sb.y.take([B, E]);
+    decodeInProj(r, normW, eps, mmWeight(this.inProj), cache.conv, this.convWeight.value, this.convBias.value, xc, z);
+    gemm(xc, mmWeight(this.xProj), xProj, { transB: true });
+    decodeSsm(
+      { proj: xProj },
+      xc,
+      z,
+      mmWeight(this.dtProjWeight),
+      this.dtProjBias.value,
+      this.#A,
+      this.Dskip.value,
+      cache.ssm,
+      y,
+    );
+    gemm(y, mmWeight(this.outProj), r, { transB: true, beta: 1 });
   }
 
   /**

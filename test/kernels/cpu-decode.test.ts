@@ -8,6 +8,7 @@ import {
   cpuOp,
   decodeFusable,
   decodeIn,
+  decodeInProj,
   decodeOut,
   decodeParts,
   decodeSsm,
@@ -83,6 +84,39 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
           expect(relErr(got.h.toFloat64(), want.h.toFloat64()), `hOut, step ${s}`).toBeLessThan(tol);
           expect(relErr(c1.conv.toFloat64(), c0.conv.toFloat64()), `conv state, step ${s}`).toBeLessThan(tol);
           expect(relErr(c1.ssm.toFloat64(), c0.ssm.toFloat64()), `SSM state, step ${s}`).toBeLessThan(tol);
+        }
+      });
+    }
+  }
+
+  // the residual form of the batched CUDA step (decodeInProj, x_proj, decodeSsm, out_proj accumulated into r)
+  // through the CPU twin: r += mixer(RMSNorm(r)) must be the unfused step's rOut + hOut, block after block
+  for (const dtype of ['f32', 'f64'] as const) {
+    for (const [D, B] of [
+      [40, 3],
+      [37, 9],
+      [40, 64],
+    ] as const) {
+      it(`residual form: d_model ${D}, B = ${B} (${dtype}, 4 steps)`, () => {
+        const dims = { dModel: D, dInner: 80, dtRank: 3, dState: 16, dConv: 4 };
+        const { dInner: E, dConv: K, dState: N } = dims;
+        const blk = block(dims, dtype, 60 + D + B);
+        const c0 = cache(B, E, K, N, dtype, 9),
+          c1 = copy(c0, dtype);
+        const wsA = new Workspace('cpu', dtype),
+          wsB = new Workspace('cpu', dtype);
+        const tol = dtype === 'f64' ? 1e-12 : 1e-5;
+        let r = host(randn(B * D, 300), dtype, [B, D]);
+        for (let s = 0; s < 4; s++) {
+          // the unfused step from (hIn = r, no residual input): rOut = r, hOut = mixer(norm(r))
+          const want = { h: Tensor.zeros([B, D], dtype), r: Tensor.zeros([B, D], dtype) };
+          blk.step(r, null, want.h, want.r, Tensor.zeros([B], dtype), c0, wsA);
+          const next = want.r.toFloat64().map((v, i) => v + want.h.toFloat64()[i]!);
+          blk.stepOnResidual(r, c1, wsB);
+          expect(relErr(r.toFloat64(), next), `r, step ${s}`).toBeLessThan(tol);
+          expect(relErr(c1.conv.toFloat64(), c0.conv.toFloat64()), `conv state, step ${s}`).toBeLessThan(tol);
+          expect(relErr(c1.ssm.toFloat64(), c0.ssm.toFloat64()), `SSM state, step ${s}`).toBeLessThan(tol);
+          r = host(r.toFloat64(), dtype, [B, D]);
         }
       });
     }
@@ -177,6 +211,21 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
     expect(args(2, { xPart: t([2, 2, J]) })).toThrow(/xPart \[1, 2, 10\] must hold 20 elements, got \[2, 2, 10\]/);
     const h = t([2, D]);
     expect(args(2, { hIn: h, rOut: h })).toThrow(/rOut must not be hIn or rIn/);
+    const inProj = (over: Partial<Record<string, Tensor>> = {}) => {
+      const a: Record<string, Tensor> = {
+        r: t([2, D]),
+        Win: t([2 * E, D]),
+        conv: t([2, E, K]),
+        xc: t([2, E]),
+        ...over,
+      };
+      return () => decodeInProj(a.r!, t([D]), 1e-5, a.Win!, a.conv!, t([E, K]), null, a.xc!, t([2, E]));
+    };
+    expect(inProj()).not.toThrow();
+    expect(inProj({ Win: t([2 * E + 1, D]) })).toThrow(/decodeInProj: Win must be \[32, 8\]/);
+    expect(inProj({ r: t([2, D + 1]) })).toThrow(/decodeInProj: r \[2, 9\] is not \[B, 8\]/);
+    expect(inProj({ conv: t([2, E, K - 1]) })).toThrow(/decodeInProj: convState/);
+    expect(inProj({ xc: t([1, E]) })).toThrow(/decodeInProj: xc/);
     expect(() =>
       decodeSsm(
         { parts: t([1, 2, J]) },

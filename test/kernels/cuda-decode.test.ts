@@ -10,6 +10,7 @@ import {
   cudaAvailable,
   cudaOp,
   decodeIn,
+  decodeInProj,
   decodeOut,
   decodeParts,
   decodeSsm,
@@ -17,7 +18,7 @@ import {
 } from '../../src/backend/index.js';
 import { Decoder } from '../../src/generate/index.js';
 import { MambaLM, makeConfig } from '../../src/model/index.js';
-import { FUSED_STEP_MAX_BATCH } from '../../src/nn/mixer.js';
+import { FUSED_STEP_MAX_BATCH, RESIDUAL_STEP_MAX_BATCH } from '../../src/nn/mixer.js';
 import { Rng } from '../../src/util/rng.js';
 import { randn, randu, relErr } from '../helpers.js';
 import { forwardReference, stepInputs, stepOverTokens, type StepCase } from './decode-step.js';
@@ -213,6 +214,54 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
     }
   }
 
+  // decodeInProj (bf16 tensor cores): both tile forms (16 and 32 rows), rows past one tile (B = 70: three), a partial
+  // last column tile (2E = 160: a block of x and z columns), d_model not a multiple of 32 (40: a partial superstep)
+  for (const c of [
+    { B: 3, D: 40, E: 80, K: 4 },
+    { B: 5, D: 256, E: 512, K: 2 },
+    { B: 17, D: 64, E: 128, K: 4 },
+    { B: 16, D: 768, E: 1536, K: 4 },
+    { B: 33, D: 768, E: 1536, K: 4 },
+    { B: 64, D: 768, E: 1536, K: 4 },
+    { B: 70, D: 40, E: 80, K: 3 },
+  ]) {
+    it(`decodeInProj: B=${c.B}, D=${c.D}, E=${c.E}, K=${c.K} (bf16) against its CPU twin`, () => {
+      const { B, D, E, K } = c;
+      let seed = 500 + B;
+      const r = q(randn(B * D, seed++, 2), 'f32'),
+        normW = q(randu(D, seed++, 0.5, 1.5), 'f32'),
+        Win = q(randn(2 * E * D, seed++, 1 / Math.sqrt(D)), 'bf16'),
+        conv0 = q(randn(B * E * K, seed++), 'f32'),
+        convW = q(randn(E * K, seed++, 0.5), 'f32'),
+        convB = q(randn(E, seed++, 0.5), 'f32');
+      const run = (make: (a: Float64Array, shape: number[], dt?: DT) => Tensor) => {
+        const o = {
+          conv: make(conv0, [B, E, K]),
+          xc: make(new Float64Array(B * E), [B, E], 'bf16'),
+          z: make(new Float64Array(B * E), [B, E], 'bf16'),
+        };
+        // two steps: the conv state carries from the first into the second
+        for (let i = 0; i < 2; i++)
+          decodeInProj(
+            make(r, [B, D]),
+            make(normW, [D]),
+            1e-5,
+            make(Win, [2 * E, D], 'bf16'),
+            o.conv,
+            make(convW, [E, K]),
+            make(convB, [E]),
+            o.xc,
+            o.z,
+          );
+        return o;
+      };
+      const g = run(gpu),
+        h = run((a, shape) => cpu(a, shape));
+      for (const k of ['xc', 'z', 'conv'] as const)
+        close(`decodeInProj ${k}`, g[k].toFloat64(), h[k].toFloat64(), TOL.bf16);
+    });
+  }
+
   it('the kernels refuse what they cannot take, with a clear message', () => {
     const t = (shape: number[]) => Tensor.zeros(shape, 'f32', 'cuda');
     const E = 16,
@@ -251,6 +300,22 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
         t([1, 1, 4]),
       ),
     ).toThrow(/K must be 1\.\.8/);
+    // decodeInProj: tensor cores take bf16 only, and d_model a multiple of 8
+    const inProj = (dt: DT, Dm: number) => () =>
+      decodeInProj(
+        t([2, Dm]),
+        t([Dm]),
+        1e-5,
+        Tensor.zeros([2 * E, Dm], dt, 'cuda'),
+        t([2, E, 4]),
+        t([E, 4]),
+        null,
+        Tensor.zeros([2, E], dt, 'cuda'),
+        Tensor.zeros([2, E], dt, 'cuda'),
+      );
+    expect(inProj('bf16', 8)).not.toThrow();
+    expect(inProj('f32', 8)).toThrow(/decodeInProj runs on bf16 activations on CUDA/);
+    expect(inProj('bf16', 12)).toThrow(/sizes outside decodeInProj's \(D a multiple of 8/);
     // the binding itself: named fields, each checked
     const buf = (n: number) => t([n]).buffer;
     const ssm = { xProj: buf(3), xc: buf(1), z: buf(1), Wdt: buf(1), A: buf(1), ssmState: buf(1), y: buf(1) };
@@ -340,5 +405,55 @@ describe.skipIf(!cudaAvailable())('fused decoding in the model', () => {
         model.dispose();
       });
     }
+  }
+});
+
+describe.skipIf(!cudaAvailable())('the residual form of the batched step in the model', () => {
+  const saved = process.env.MAMBA_DECODE_RESIDUAL;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.MAMBA_DECODE_RESIDUAL;
+    else process.env.MAMBA_DECODE_RESIDUAL = saved;
+  });
+  it('the residual form serves batches past FUSED_STEP_MAX_BATCH up to RESIDUAL_STEP_MAX_BATCH', () => {
+    const model = MambaLM.create(makeConfig({ d_model: 64, n_layer: 2, vocab_size: 16 }), {
+      seed: 1,
+      device: 'cuda',
+      precision: 'bf16',
+    });
+    const m = model.backbone.layers[0]!.mixer;
+    expect(m.residualStep(FUSED_STEP_MAX_BATCH)).toBe(false);
+    expect(m.residualStep(FUSED_STEP_MAX_BATCH + 1)).toBe(true);
+    expect(m.residualStep(RESIDUAL_STEP_MAX_BATCH)).toBe(true);
+    expect(m.residualStep(RESIDUAL_STEP_MAX_BATCH + 1)).toBe(false);
+    model.dispose();
+  });
+  for (const [B, dModel] of [
+    [5, 40],
+    [8, 768],
+    [16, 64],
+  ] as const) {
+    it(`the same logits with MAMBA_DECODE_RESIDUAL on and off, eager and from a CUDA graph (bf16, B=${B}, d_model ${dModel})`, () => {
+      const cfg = makeConfig({ d_model: dModel, n_layer: dModel === 768 ? 4 : 3, d_state: 16, vocab_size: 16 });
+      const model = MambaLM.create(cfg, { seed: 4, device: 'cuda', precision: 'bf16' });
+      const r = new Rng(6),
+        L = 6;
+      const prompt = Int32Array.from({ length: B * L }, () => 4 + r.int(4));
+      const steps = Array.from({ length: 10 }, () => Int32Array.from({ length: B }, () => 4 + r.int(4)));
+      const run = (on: boolean, graph: boolean) => {
+        process.env.MAMBA_DECODE_RESIDUAL = on ? '1' : '0';
+        expect(model.backbone.layers[0]!.mixer.residualStep(B)).toBe(on);
+        const dec = new Decoder(model, B, { cudaGraph: graph });
+        const out = [Float64Array.from(dec.prefill(prompt, L))];
+        for (const s of steps) out.push(Float64Array.from(dec.step(s)));
+        return out;
+      };
+      const want = run(false, false);
+      for (const graph of [false, true]) {
+        const got = run(true, graph);
+        // bf16: the paths differ in where a few values round (rstd after the product, r w rounded once)
+        got.forEach((g, i) => expect(relErr(g, want[i]!), `${graph ? 'graph' : 'eager'} step ${i}`).toBeLessThan(2e-2));
+      }
+      model.dispose();
+    });
   }
 });
