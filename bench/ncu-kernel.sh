@@ -2,7 +2,7 @@
 # Nsight Compute on one kernel of a bench run, on the GPU machine (ncu is /usr/local/cuda/bin/ncu there): the
 # sections that say what bounds a kernel (throughput against peak, pipe use, warp stall reasons, occupancy).
 #   bash bench/ncu-kernel.sh scan_fwd_single node bench/profile-ops.js --preset small --eval --batch 64 --seq-len 16384 --steps 1 > $OUT/ncu.txt
-# Not yet run on the device (written at the end of stop 14, with no device time left).
+# Used on the H200 in stops 15 and 16 (bench/results/scan-h200/ncu-one-pass-5-blocks.txt).
 set -uo pipefail
 kernel=${1:?usage: bash bench/ncu-kernel.sh KERNEL_NAME_REGEX COMMAND...}
 shift
