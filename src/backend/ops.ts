@@ -650,6 +650,19 @@ export function decodeFusable(
   return Number.isInteger(B) && nativeLimits().decodeFits(B, d.dModel, d.dInner, d.dtRank, d.dState, d.dConv, actBytes);
 }
 
+/** The sizes the first op of a decoding step reads from its weights: d_model D, d_inner E, d_conv K, batch B. */
+function inProjSizes(name: string, x: Tensor, xName: string, normW: Tensor, Win: Tensor, convW: Tensor) {
+  const D = normW.numel;
+  const [E2, Dw] = rows2(Win, name, 'Win');
+  const [E, K] = rows2(convW, name, 'convW');
+  if (Dw !== D || E2 !== 2 * E)
+    throw new TensorError(`${name}: Win must be [${2 * E}, ${D}] (2 d_inner x d_model), got ${shapeStr(Win)}`);
+  if (D === 0 || x.numel % D !== 0) throw new TensorError(`${name}: ${xName} ${shapeStr(x)} is not [B, ${D}]`);
+  const B = x.numel / D;
+  decodeBatch(name, B);
+  return { B, D, E, K };
+}
+
 /**
  * First op of the fused step, for B <= limits.decodeMaxBatch sequences: r = hIn + rIn (rIn null: r = hIn) -> rOut; n = RMSNorm(r) * normW;
  * xz = n Win^T split into xs and z; xc = SiLU(conv step of xs into convState [B, E, K] + convBias) -> xc; z -> z;
@@ -673,16 +686,9 @@ export function decodeIn(
   xPart: Tensor,
 ): void {
   const name = 'decodeIn';
-  const D = normW.numel;
-  const [E2, Dw] = rows2(Win, name, 'Win');
-  const [E, K] = rows2(convW, name, 'convW');
+  const { B, D, E, K } = inProjSizes(name, hIn, 'hIn', normW, Win, convW);
   const [J, Ex] = rows2(Wx, name, 'Wx');
-  if (Dw !== D || E2 !== 2 * E)
-    throw new TensorError(`${name}: Win must be [${2 * E}, ${D}] (2 d_inner x d_model), got ${shapeStr(Win)}`);
   if (Ex !== E) throw new TensorError(`${name}: Wx must have ${E} columns (d_inner), got ${shapeStr(Wx)}`);
-  if (D === 0 || hIn.numel % D !== 0) throw new TensorError(`${name}: hIn ${shapeStr(hIn)} is not [B, ${D}]`);
-  const B = hIn.numel / D;
-  decodeBatch(name, B);
   if (rIn) needNumel(rIn, B * D, name, 'rIn');
   needNumel(rOut, B * D, name, 'rOut');
   if (rOut === rIn || rOut === hIn)
@@ -746,14 +752,7 @@ export function decodeInProj(
   z: Tensor,
 ): void {
   const name = 'decodeInProj';
-  const D = normW.numel;
-  const [E2, Dw] = rows2(Win, name, 'Win');
-  const [E, K] = rows2(convW, name, 'convW');
-  if (Dw !== D || E2 !== 2 * E)
-    throw new TensorError(`${name}: Win must be [${2 * E}, ${D}] (2 d_inner x d_model), got ${shapeStr(Win)}`);
-  if (D === 0 || r.numel % D !== 0) throw new TensorError(`${name}: r ${shapeStr(r)} is not [B, ${D}]`);
-  const B = r.numel / D;
-  decodeBatch(name, B);
+  const { B, D, E, K } = inProjSizes(name, r, 'r', normW, Win, convW);
   needNumel(convState, B * E * K, name, 'convState');
   if (convBias) needNumel(convBias, E, name, 'convBias');
   needNumel(xc, B * E, name, 'xc');

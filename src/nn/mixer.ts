@@ -25,6 +25,7 @@ import {
   selectiveScanBackward,
   selectiveScanForward,
   type ScanArgs,
+  type Strided,
 } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import {
@@ -497,17 +498,7 @@ export class MambaMixer {
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dStep(cache.conv, columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, true);
     gemm(xc, mmWeight(this.xProj), xProj, { transB: true });
-    decodeSsm(
-      { proj: xProj },
-      xc,
-      columns(xz, E, E),
-      mmWeight(this.dtProjWeight),
-      this.dtProjBias.value,
-      this.#A,
-      this.Dskip.value,
-      cache.ssm,
-      y,
-    );
+    this.#ssmStep({ proj: xProj }, xc, columns(xz, E, E), cache, y);
     gemm(y, mmWeight(this.outProj), out, { transB: true });
   }
 
@@ -557,17 +548,7 @@ export class MambaMixer {
     const y = sb.y.take([B, E]);
     decodeInProj(r, normW, eps, mmWeight(this.inProj), cache.conv, this.convWeight.value, this.convBias.value, xc, z);
     gemm(xc, mmWeight(this.xProj), xProj, { transB: true });
-    decodeSsm(
-      { proj: xProj },
-      xc,
-      z,
-      mmWeight(this.dtProjWeight),
-      this.dtProjBias.value,
-      this.#A,
-      this.Dskip.value,
-      cache.ssm,
-      y,
-    );
+    this.#ssmStep({ proj: xProj }, xc, z, cache, y);
     gemm(y, mmWeight(this.outProj), r, { transB: true, beta: 1 });
   }
 
@@ -610,18 +591,13 @@ export class MambaMixer {
       z,
       xPart,
     );
-    decodeSsm(
-      { parts: xPart },
-      xc,
-      z,
-      mmWeight(this.dtProjWeight),
-      this.dtProjBias.value,
-      this.#A,
-      this.Dskip.value,
-      cache.ssm,
-      y,
-    );
+    this.#ssmStep({ parts: xPart }, xc, z, cache, y);
     decodeOut(y, mmWeight(this.outProj), out);
+  }
+
+  /** decodeSsm with this mixer's dt_proj, A and D: the scan step every decoding form shares. */
+  #ssmStep(x: { proj: Tensor } | { parts: Tensor }, xc: Tensor, z: Strided, cache: MixerCache, y: Tensor): void {
+    decodeSsm(x, xc, z, mmWeight(this.dtProjWeight), this.dtProjBias.value, this.#A, this.Dskip.value, cache.ssm, y);
   }
 
   #stepBuffers(ws: Workspace): MixerStepBuffers {
