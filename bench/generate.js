@@ -108,14 +108,11 @@ for (const c of cases) {
     prefill.push(t2 - t1);
   }
   const step = [median(total) - median(prefill)].map((ms) => ms / (c.gen - 1));
+  // the step form the model took (asked while MAMBA_DECODE_FUSED is still as the runs had it)
+  const mixer = model.backbone.layers[0].mixer;
+  const form = mixer.fusedStep(c.B) ? 'fused' : mixer.residualStep(c.B) ? 'residual' : 'unfused';
   if (saved === undefined) delete process.env.MAMBA_DECODE_FUSED;
   else process.env.MAMBA_DECODE_FUSED = saved;
-  const form =
-    c.fused !== false && c.B <= FUSED_STEP_MAX_BATCH
-      ? 'fused'
-      : device === 'cuda' && precision === 'bf16' && c.B > FUSED_STEP_MAX_BATCH && c.B <= RESIDUAL_STEP_MAX_BATCH
-        ? 'residual'
-        : 'unfused';
   const f = floor(cfg, c.B, precision === 'bf16' ? 2 : 4, form);
   const ms = median(total);
   const row = {

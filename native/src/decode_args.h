@@ -39,30 +39,39 @@ struct DecodeInArgs {
   double eps;
 };
 
-// Fields hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps.
-template <class Act, class Par, class Fetch>
-DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
-  DecodeInArgs<Act, Par> r{};
+// The sizes and buffers of the norm, in_proj and conv step that decodeIn and decodeInProj both take: B, D, E, K, eps,
+// normW, Win, convState, convW, convBias?, xc, z (Args: either's argument struct).
+template <class Act, class Par, class Args, class Fetch>
+void read_norm_in_conv(const ArgObject& a, const Fetch& f, Args& r) {
   r.B = decode_batch(a);
   r.D = a.integer("D");
   r.E = a.integer("E");
   r.K = a.integer("K");
-  r.J = a.integer("J");
-  a.require(r.D >= 1 && r.E >= 1 && r.K >= 1 && r.J >= 1, "D, E, K and J must be >= 1");
+  a.require(r.D >= 1 && r.E >= 1 && r.K >= 1, "D, E and K must be >= 1");
   r.eps = a.number("eps");
   a.require(r.eps >= 0, "eps must be >= 0");
-  const int64_t B = r.B, D = r.D, E = r.E, K = r.K, J = r.J;
-  r.hIn = f.template get<const Act>(a, "hIn", B * D);
-  r.rIn = f.template opt<const Par>(a, "rIn", B * D);
+  const int64_t B = r.B, D = r.D, E = r.E, K = r.K;
   r.normW = f.template get<const Par>(a, "normW", D);
   r.Win = f.template get<const Act>(a, "Win", 2 * E * D);
   r.convState = f.template get<Par>(a, "convState", B * E * K);
   r.convW = f.template get<const Par>(a, "convW", E * K);
   r.convBias = f.template opt<const Par>(a, "convBias", E);
-  r.Wx = f.template get<const Act>(a, "Wx", J * E);
-  r.rOut = f.template get<Par>(a, "rOut", B * D);
   r.xc = f.template get<Act>(a, "xc", B * E);
   r.z = f.template get<Act>(a, "z", B * E);
+}
+
+// Fields hIn, rIn?, normW, Win, convState, convW, convBias?, Wx, rOut, xc, z, xPart, B, D, E, K, J, eps.
+template <class Act, class Par, class Fetch>
+DecodeInArgs<Act, Par> read_decode_in(const ArgObject& a, const Fetch& f) {
+  DecodeInArgs<Act, Par> r{};
+  read_norm_in_conv<Act, Par>(a, f, r);
+  r.J = a.integer("J");
+  a.require(r.J >= 1, "J must be >= 1");
+  const int64_t B = r.B, D = r.D, E = r.E, J = r.J;
+  r.hIn = f.template get<const Act>(a, "hIn", B * D);
+  r.rIn = f.template opt<const Par>(a, "rIn", B * D);
+  r.Wx = f.template get<const Act>(a, "Wx", J * E);
+  r.rOut = f.template get<Par>(a, "rOut", B * D);
   r.xPart = f.template get<Par>(a, "xPart", decode_parts(E) * B * J);
   // every CUDA block reads hIn and rIn while one writes rOut
   const bool apart = !ranges_overlap(r.rOut, B * D, r.rIn, B * D) && !ranges_overlap(r.rOut, B * D, r.hIn, B * D);
@@ -90,22 +99,8 @@ struct DecodeInProjArgs {
 template <class Act, class Par, class Fetch>
 DecodeInProjArgs<Act, Par> read_decode_in_proj(const ArgObject& a, const Fetch& f) {
   DecodeInProjArgs<Act, Par> r{};
-  r.B = decode_batch(a);
-  r.D = a.integer("D");
-  r.E = a.integer("E");
-  r.K = a.integer("K");
-  a.require(r.D >= 1 && r.E >= 1 && r.K >= 1, "D, E and K must be >= 1");
-  r.eps = a.number("eps");
-  a.require(r.eps >= 0, "eps must be >= 0");
-  const int64_t B = r.B, D = r.D, E = r.E, K = r.K;
-  r.r = f.template get<const Par>(a, "r", B * D);
-  r.normW = f.template get<const Par>(a, "normW", D);
-  r.Win = f.template get<const Act>(a, "Win", 2 * E * D);
-  r.convState = f.template get<Par>(a, "convState", B * E * K);
-  r.convW = f.template get<const Par>(a, "convW", E * K);
-  r.convBias = f.template opt<const Par>(a, "convBias", E);
-  r.xc = f.template get<Act>(a, "xc", B * E);
-  r.z = f.template get<Act>(a, "z", B * E);
+  read_norm_in_conv<Act, Par>(a, f, r);
+  r.r = f.template get<const Par>(a, "r", r.B * r.D);
   return r;
 }
 
