@@ -212,8 +212,9 @@ export const FUSED_STEP_MAX_BATCH = 4;
 /**
  * The largest batch whose decoding step takes the residual form (stepOnResidual), the smallest being
  * FUSED_STEP_MAX_BATCH + 1. Measured on an H200, 130m bf16, the whole step (bench/decode-ops.js), residual form vs
- * unfused, us: B=8 519 vs 548, B=16 514 vs 543, B=32 647 vs 602, B=64 780 vs 683 (bench/results/decode-h200/
- * 10-residual-form.txt): past 16 sequences every column block re-reads the f32 rows, and cuBLAS's in_proj wins.
+ * unfused, us: B=8 509 vs 548, B=16 514 vs 545 in one run; B=32 647 and B=64 780 in an earlier run of the same
+ * kernel, against 603 and 686 unfused (bench/results/decode-h200/10-residual-form.txt): past 16 sequences every column
+ * block re-reads the f32 rows, and cuBLAS's in_proj wins.
  */
 export const RESIDUAL_STEP_MAX_BATCH = 16;
 
