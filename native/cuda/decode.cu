@@ -268,6 +268,52 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
+// ---- pulling the next block's weights and states into L2 ---------------------------------------------------------
+// The batched step is a chain of small kernels, each waiting on its first reads from HBM (the whole step is about 100
+// us slower than 24 times one block replayed with its weights in L2: bench/README.md). decodeSsm, which every step
+// form runs, gets the buffers the next block reads and has the copy engine bring them into L2 (Hopper's bulk
+// prefetch, one instruction per 16 KB piece, spread over the grid's blocks) while this block finishes.
+constexpr int kPrefetchMax = 16;
+constexpr uint32_t kPrefetchPiece = 16384;
+struct L2Prefetch {
+  const char* p[kPrefetchMax];
+  uint32_t bytes[kPrefetchMax];  // multiples of 16
+  uint32_t end[kPrefetchMax];    // pieces of buffers 0..i together
+  int n;
+};
+__device__ __forceinline__ void prefetch_l2(const L2Prefetch& pf) {
+  if (pf.n == 0) return;
+  const uint32_t blocks = gridDim.x * gridDim.y, total = pf.end[pf.n - 1];
+  // piece c goes to block c % blocks, so that thread 0 of each block issues about one
+  for (uint32_t c = threadIdx.x * blocks + blockIdx.y * gridDim.x + blockIdx.x; c < total; c += blockDim.x * blocks) {
+    int e = 0;
+    while (c >= pf.end[e]) e++;
+    const uint32_t off = (c - (e ? pf.end[e - 1] : 0)) * kPrefetchPiece;
+    const uint32_t n = min(kPrefetchPiece, pf.bytes[e] - off);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(pf.p[e] + off), "r"(n) : "memory");
+  }
+}
+// the buffers of a prefetch field (absent: none), each trimmed to whole 16-byte runs, as bulk prefetch needs
+L2Prefetch read_prefetch(const ArgObject& a, const Napi::Value& v) {
+  L2Prefetch pf{};
+  if (ArgObject::absent(v)) return pf;
+  const Napi::Array arr = v.As<Napi::Array>();
+  a.require(arr.Length() <= (uint32_t)kPrefetchMax,
+            "prefetch takes at most " + std::to_string(kPrefetchMax) + " buffers, got " + std::to_string(arr.Length()));
+  uint32_t pieces = 0;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    const auto [ptr, bytes] = device_span(a.env(), arr.Get(i), (std::string(a.op()) + " prefetch").c_str());
+    const uintptr_t b0 = ((uintptr_t)ptr + 15) & ~(uintptr_t)15, b1 = ((uintptr_t)ptr + bytes) & ~(uintptr_t)15;
+    if (b1 <= b0) continue;
+    const uint32_t n = (uint32_t)std::min<uintptr_t>(b1 - b0, 0xfffffff0u);
+    pf.p[pf.n] = reinterpret_cast<const char*>(b0);
+    pf.bytes[pf.n] = n;
+    pieces += (n + kPrefetchPiece - 1) / kPrefetchPiece;
+    pf.end[pf.n++] = pieces;
+  }
+  return pf;
+}
+
 // decodeSsm. Grid: ceil(E / (16 tiles)) x groups blocks of 256 threads; 16 lanes own channel d = 16k + threadIdx.x /
 // 16, lane n its state h[n] (N <= 16; lanes n >= N idle). Every block first sums the P x_proj partials of all B rows of
 // its group ([NB, J = R + 2N] = dt_in, B, C: a few KB) into shared memory.
@@ -277,7 +323,8 @@ __global__ void __launch_bounds__(NT, 1)
     decode_ssm(const float* __restrict__ xPart, int P, const T* __restrict__ xc, const T* __restrict__ z, int zs,
                const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
                const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
-               int Btot, int b0, int tiles) {
+               int Btot, int b0, int tiles, const __grid_constant__ L2Prefetch pf) {
+  prefetch_l2(pf);
   extern __shared__ float sx[];  // [NB * J] the x_proj output, then [S, NB * J] partial sums of it
   const int J = R + 2 * N, NO = NB * J;
   // this block's group of NB sequences from g0; its rows of partial p are xPart[p, g0 .. g0 + NB) (contiguous)
@@ -353,52 +400,64 @@ __global__ void __launch_bounds__(NT, 1)
   }
 }
 
-// decodeSsm on x_proj given whole, Q lanes per channel: a thread per (sequence, channel, run of 4 states), the Q = N /
-// 4 lanes of a channel adjacent in the warp. Each lane takes a share of the dt_proj dot product and its 4 states, and
-// the lanes sum their partials (dt, then the C.h of y) by shuffles. dt_in, B and C are read straight from x_proj (the
-// lanes of one sequence read the same addresses: broadcasts), so every load of a thread is in flight at once and the
-// thread makes one round trip to memory; no shared memory, no barrier. (The thread per channel it replaced, with the
-// 16 states in registers and x_proj staged in shared memory, took 8.46 us for the 130m step at B = 64, this 6.75.)
+// decodeSsm on x_proj given whole, Q lanes per channel: a thread per (run of S sequences, channel, run of 4 states),
+// the Q = N / 4 lanes of a channel adjacent in the warp. Each lane takes a share of the dt_proj dot product and its 4
+// states, and the lanes sum their partials (dt, then the C.h of y) by shuffles. dt_in, B and C are read straight from
+// x_proj (the lanes of one sequence read the same addresses: broadcasts), so every load of a thread is in flight at
+// once and the thread makes one round trip to memory; no shared memory, no barrier. The channel's A, D, bias and
+// dt_proj share are loaded once for the S sequences, whose updates are independent chains side by side. (The thread per
+// channel it replaced, with the 16 states in registers and x_proj staged in shared memory, took 8.46 us for the 130m
+// step at B = 64, this at S = 1 6.75.)
 constexpr int SSM_THREADS = 128;
-template <class T, int Q>
+template <class T, int Q, int S>
 __global__ void __launch_bounds__(SSM_THREADS)
     ssm_step_lanes(const T* __restrict__ xProj, const T* __restrict__ xc, const T* __restrict__ z, int zs,
                    const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
                    const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
-                   bool vec, bool wvec) {
-  const int b = blockIdx.y, t = blockIdx.x * SSM_THREADS + threadIdx.x;
+                   int Bn_, bool vec, bool wvec, const __grid_constant__ L2Prefetch pf) {
+  prefetch_l2(pf);
+  const int t = blockIdx.x * SSM_THREADS + threadIdx.x;
   const int q = t & (Q - 1), d = t / Q, n0 = 4 * q, J = R + 2 * N;
   const bool live = d < E;
   const int dd = live ? d : E - 1;  // lanes past E compute channel E-1 and store nothing (the shuffles need them)
-  const int64_t bd = (int64_t)b * E + dd;
-  const T* row = xProj + (int64_t)b * J;
-  float h[4], a[4], Bn[4], Cn[4];
+  int bs[S];                        // this thread's sequences; those past the batch redo the last and store nothing
+#pragma unroll
+  for (int s = 0; s < S; s++) bs[s] = min(blockIdx.y * S + s, Bn_ - 1);
+  float a[4];
   if (vec) {  // N == 4 Q, state and A 16-byte aligned
-    const float4 hv = reinterpret_cast<const float4*>(state + bd * N)[q];
     const float4 av = reinterpret_cast<const float4*>(A + (int64_t)dd * N)[q];
-    h[0] = hv.x, h[1] = hv.y, h[2] = hv.z, h[3] = hv.w;
     a[0] = av.x, a[1] = av.y, a[2] = av.z, a[3] = av.w;
   } else {
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-      const int n = min(n0 + k, N - 1);
-      h[k] = state[bd * N + n];
-      a[k] = A[(int64_t)dd * N + n];
-    }
+    for (int k = 0; k < 4; k++) a[k] = A[(int64_t)dd * N + min(n0 + k, N - 1)];
   }
+  float h[S][4], Bv[S][4], Cv[S][4], u[S], zz[S], p[S];
 #pragma unroll
-  for (int k = 0; k < 4; k++) {  // states past N get B = C = 0: they stay 0 and add nothing to y
-    const int n = min(n0 + k, N - 1);
-    const float bn = ldf(row, R + n), cn = ldf(row, R + N + n);
-    Bn[k] = n0 + k < N ? bn : 0.f;
-    Cn[k] = n0 + k < N ? cn : 0.f;
+  for (int s = 0; s < S; s++) {
+    const int64_t bd = (int64_t)bs[s] * E + dd;
+    const T* row = xProj + (int64_t)bs[s] * J;
+    if (vec) {
+      const float4 hv = reinterpret_cast<const float4*>(state + bd * N)[q];
+      h[s][0] = hv.x, h[s][1] = hv.y, h[s][2] = hv.z, h[s][3] = hv.w;
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; k++) h[s][k] = state[bd * N + min(n0 + k, N - 1)];
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {  // states past N get B = C = 0: they stay 0 and add nothing to y
+      const int n = min(n0 + k, N - 1);
+      const float bn = ldf(row, R + n), cn = ldf(row, R + N + n);
+      Bv[s][k] = n0 + k < N ? bn : 0.f;
+      Cv[s][k] = n0 + k < N ? cn : 0.f;
+    }
+    u[s] = ldf(xc, bd);
+    zz[s] = ldf(z, (int64_t)bs[s] * zs + dd);
+    p[s] = 0.f;
   }
-  const float u = ldf(xc, bd), zz = ldf(z, (int64_t)b * zs + dd);
   const float bias = dtBias ? dtBias[dd] : 0.f, dsk = Dskip ? Dskip[dd] : 0.f;
   // this lane's share of dt_in . Wdt[d]: R / Q contiguous values, 8 bytes of Wdt per load, when the shares are whole
   // 8-byte runs; otherwise every Q-th value
   const T* wr = Wdt + (int64_t)dd * R;
-  float p = 0.f;
   if (wvec) {
     constexpr int V = 8 / sizeof(T);
     const int c = R / Q, r0 = q * c;
@@ -413,33 +472,45 @@ __global__ void __launch_bounds__(SSM_THREADS)
         f[2] = __uint_as_float(w.y << 16), f[3] = __uint_as_float(w.y & 0xffff0000u);
       }
 #pragma unroll
-      for (int v = 0; v < V; v++) p = fmaf(f[v], ldf(row, r + v), p);
+      for (int s = 0; s < S; s++) {
+        const T* row = xProj + (int64_t)bs[s] * J;
+#pragma unroll
+        for (int v = 0; v < V; v++) p[s] = fmaf(f[v], ldf(row, r + v), p[s]);
+      }
     }
   } else {
 #pragma unroll 4
-    for (int r = q; r < R; r += Q) p = fmaf(ldf(wr, r), ldf(row, r), p);
+    for (int r = q; r < R; r += Q) {
+      const float w = ldf(wr, r);
+#pragma unroll
+      for (int s = 0; s < S; s++) p[s] = fmaf(w, ldf(xProj + (int64_t)bs[s] * J, r), p[s]);
+    }
   }
 #pragma unroll
-  for (int o = 1; o < Q; o <<= 1) p += __shfl_xor_sync(0xffffffffu, p, o);
-  const float dt = softplusf_(rnd<T>(p) + bias);  // the product rounded to T as the unfused path stored delta
-  const float x = dt * u;
-  float c = 0.f;
+  for (int s = 0; s < S; s++) {
 #pragma unroll
-  for (int k = 0; k < 4; k++) {
-    h[k] = fmaf(__expf(dt * a[k]), h[k], x * Bn[k]);
-    c = fmaf(Cn[k], h[k], c);
+    for (int o = 1; o < Q; o <<= 1) p[s] += __shfl_xor_sync(0xffffffffu, p[s], o);
+    const float dt = softplusf_(rnd<T>(p[s]) + bias);  // the product rounded to T as the unfused path stored delta
+    const float x = dt * u[s];
+    float c = 0.f;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      h[s][k] = fmaf(__expf(dt * a[k]), h[s][k], x * Bv[s][k]);
+      c = fmaf(Cv[s][k], h[s][k], c);
+    }
+#pragma unroll
+    for (int o = 1; o < Q; o <<= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
+    const bool store = live && (int)blockIdx.y * S + s < Bn_;
+    const int64_t bd = (int64_t)bs[s] * E + dd;
+    if (store && vec) {
+      reinterpret_cast<float4*>(state + bd * N)[q] = make_float4(h[s][0], h[s][1], h[s][2], h[s][3]);
+    } else if (store) {
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (n0 + k < N) state[bd * N + n0 + k] = h[s][k];
+    }
+    if (store && q == 0) stf(y, bd, fmaf(dsk, u[s], c) * zz[s] * sigmoidf_(zz[s]));
   }
-#pragma unroll
-  for (int o = 1; o < Q; o <<= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
-  if (!live) return;
-  if (vec) {
-    reinterpret_cast<float4*>(state + bd * N)[q] = make_float4(h[0], h[1], h[2], h[3]);
-  } else {
-#pragma unroll
-    for (int k = 0; k < 4; k++)
-      if (n0 + k < N) state[bd * N + n0 + k] = h[k];
-  }
-  if (q == 0) stf(y, bd, fmaf(dsk, u, c) * zz * sigmoidf_(zz));
 }
 
 // decodeOut. Grid: ceil(D / (8 RPW)) x groups blocks of 256 threads, a warp per RPW output rows; y (NB x E values of
@@ -501,12 +572,17 @@ void run_decode_in(const ArgObject& a) {
   check_launch(a.env(), "decodeIn");
 }
 
+// Sequences per thread of decodeSsm on x_proj: two past 16 (bench/results/stop17-h200/decode-ops-ssm-seqs.txt, us per
+// call at B = 64 / 32 / 16: one 7.06 / 4.33 / 2.79, two 6.12 / 3.79 / 2.75, four 6.53 / 3.75 / 3.31).
+int ssm_seqs_per_thread(int64_t B) { return B > 16 ? 2 : 1; }
+
 template <class T>
 void run_decode_ssm(const ArgObject& a) {
   const DecodeSsmArgs<T, float> r = read_decode_ssm<T, float>(a, DeviceFetch{});
   a.finish();
   a.require(r.N <= kDecodeMaxState,
             "decodeSsm supports d_state N of 1.." + std::to_string(kDecodeMaxState) + ", got " + std::to_string(r.N));
+  const L2Prefetch pf = read_prefetch(a, r.prefetch);
   const int64_t J = r.R + 2 * r.N, smem = decode_ssm_smem(r.B, J, r.E);
   a.require(smem <= kDecodeSharedBytes, "B * (R + 2N) = " + std::to_string(r.B * J) + " x_proj values do not fit in " +
                                             std::to_string(kDecodeSharedBytes / 1024) + " KiB of shared memory");
@@ -516,10 +592,17 @@ void run_decode_ssm(const ArgObject& a) {
       const bool vec = r.N == 4 * Q && aligned16(r.ssmState) && aligned16(r.A);
       const int64_t V = 8 / (int64_t)sizeof(T);
       const bool wvec = r.R % (Q * V) == 0 && reinterpret_cast<uintptr_t>(r.Wdt) % 8 == 0;
-      const dim3 grid((unsigned)((r.E * Q + SSM_THREADS - 1) / SSM_THREADS), (unsigned)r.B);
-      ssm_step_lanes<T, Q><<<grid, SSM_THREADS, 0, cuda_stream()>>>(r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias,
-                                                                    r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
-                                                                    (int)r.N, vec, wvec);
+      const auto go = [&](auto ss) {
+        constexpr int S = decltype(ss)::value;
+        const dim3 grid((unsigned)((r.E * Q + SSM_THREADS - 1) / SSM_THREADS), (unsigned)((r.B + S - 1) / S));
+        ssm_step_lanes<T, Q, S><<<grid, SSM_THREADS, 0, cuda_stream()>>>(
+            r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
+            (int)r.N, (int)r.B, vec, wvec, pf);
+      };
+      if (ssm_seqs_per_thread(r.B) == 2)
+        go(std::integral_constant<int, 2>{});
+      else
+        go(std::integral_constant<int, 1>{});
     };
     if (r.N <= 4)
       launch(std::integral_constant<int, 1>{});
@@ -535,7 +618,7 @@ void run_decode_ssm(const ArgObject& a) {
     by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
       decode_ssm<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
           r.xPart, decode_parts(r.E), r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y,
-          (int)r.E, (int)r.R, (int)r.N, (int)r.B, b0, tiles);
+          (int)r.E, (int)r.R, (int)r.N, (int)r.B, b0, tiles, pf);
     });
   }
   check_launch(a.env(), "decodeSsm");

@@ -147,6 +147,11 @@ void* field_device(Napi::Env env, const Napi::Value& v, const char* op, const ch
   return value_device(env, v, (std::string(op) + " " + key).c_str(), min_bytes);  // throws the precise error
 }
 
+std::pair<void*, size_t> device_span(Napi::Env env, const Napi::Value& v, const char* what) {
+  const DevBuf* b = get_buf(env, v, what);
+  return {b->ptr, b->bytes};
+}
+
 void* value_device(Napi::Env env, const Napi::Value& v, const char* what, size_t min_bytes) {
   DevBuf* b = get_buf(env, v, what);
   if (b->bytes < min_bytes)

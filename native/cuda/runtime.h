@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime.h>
 #include <napi.h>
+#include <utility>
 #include <cstdint>
 #include <string>
 
@@ -17,6 +18,8 @@ void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, siz
 void* value_device(Napi::Env env, const Napi::Value& v, const char* what, size_t min_bytes = 0);
 // The same for field `key` of an argument object of op `op` (the "op key" message is built only on failure).
 void* field_device(Napi::Env env, const Napi::Value& v, const char* op, const char* key, size_t min_bytes);
+// a CUDA buffer's pointer and size in bytes (a TypeError naming `what` if v is none, or a freed one)
+std::pair<void*, size_t> device_span(Napi::Env env, const Napi::Value& v, const char* what);
 template <class T>
 T* arg_dev(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_elems = 0) {
   return static_cast<T*>(arg_device(info, i, what, min_elems * sizeof(T)));

@@ -117,9 +117,13 @@ struct DecodeSsmArgs {
   Par* ssmState;
   Act* y;
   int64_t B, E, R, N, zStride;
+  // buffers the next block's step reads, which the CUDA kernel pulls into L2 while this step runs (no effect on the
+  // results; the CPU twin ignores them)
+  Napi::Value prefetch;
 };
 
-// Fields xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N.
+// Fields xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N, prefetch? (an array of
+// buffers).
 template <class Act, class Par, class Fetch>
 DecodeSsmArgs<Act, Par> read_decode_ssm(const ArgObject& a, const Fetch& f) {
   DecodeSsmArgs<Act, Par> r{};
@@ -142,6 +146,8 @@ DecodeSsmArgs<Act, Par> read_decode_ssm(const ArgObject& a, const Fetch& f) {
   r.Dskip = f.template opt<const Par>(a, "Dskip", E);
   r.ssmState = f.template get<Par>(a, "ssmState", B * E * N);
   r.y = f.template get<Act>(a, "y", B * E);
+  r.prefetch = a.optional("prefetch");
+  a.require(ArgObject::absent(r.prefetch) || r.prefetch.IsArray(), "prefetch must be an array of buffers");
   return r;
 }
 

@@ -785,7 +785,8 @@ export function decodeInProj(
  * given either as decodeIn's partial sums (`{ parts }`, [P, B, R + 2N], parameter dtype) or whole (`{ proj }`, [B,
  * R + 2N], an activation: the product of the unfused step); dt = softplus(dtIn Wdt^T + dtBias); ssmState =
  * exp(dt A) ssmState + dt B xc (in place, [B, E, N]); y = (C . ssmState + Dskip xc) * SiLU(z). xc, z (may be the
- * gate columns of xz), Wdt, y are activations; A = -exp(A_log) [E, N].
+ * gate columns of xz), Wdt, y are activations; A = -exp(A_log) [E, N]. `prefetch`: buffers the next block's step reads,
+ * which the CUDA kernel pulls into L2 while it runs (at most 16; no effect on any result, ignored on the CPU).
  */
 export function decodeSsm(
   x: { parts: Tensor } | { proj: Tensor },
@@ -797,6 +798,7 @@ export function decodeSsm(
   Dskip: Tensor | null,
   ssmState: Tensor,
   y: Tensor,
+  prefetch: readonly Tensor[] = [],
 ): void {
   const name = 'decodeSsm';
   const [E, R] = rows2(Wdt, name, 'Wdt');
@@ -816,11 +818,14 @@ export function decodeSsm(
   if (parts) needNumel(parts, decodeParts(E) * B * J, name, `xPart [${decodeParts(E)}, ${B}, ${J}]`);
   if (proj) needNumel(proj, B * J, name, `xProj [${B}, ${J}]`);
   const { dev, dtype } = floatCall(name, [xc, stridedBase(z), Wdt, y, proj], [parts, dtBias, A, Dskip, ssmState]);
+  const pf = prefetch.find((t) => t.device !== dev);
+  if (pf) throw new TensorError(`${name}: a prefetch buffer is on ${pf.device}, the op on ${dev}`);
   kernel(
     dev,
     name,
   )({
     ...(parts ? { xPart: parts.storage } : { xProj: proj!.storage }),
+    ...(prefetch.length > 0 ? { prefetch: prefetch.map((t) => t.storage) } : {}),
     xc: xc.storage,
     z: zs.arr,
     zStride: zs.stride,

@@ -216,6 +216,10 @@ export class MambaBackbone {
     const B = ids.numel,
       D = this.config.d_model;
     const top = ws === this.#sharedWs ? this.ws : ws;
+    // on CUDA each block's decodeSsm pulls the next block's weights and cache into L2 (MAMBA_DECODE_PREFETCH=0: not)
+    const prefetch = this.ctx.device === 'cuda' && process.env.MAMBA_DECODE_PREFETCH !== '0';
+    for (let i = 0; i < this.layers.length; i++)
+      caches[i]!.next = prefetch && i + 1 < this.layers.length ? this.layers[i + 1]!.stepReads(caches[i + 1]!) : [];
     if (this.layers[0]!.mixer.residualStep(B)) {
       // the residual form: one f32 stream that each block's out_proj accumulates into, no norm kernels between
       const r = top.get('s_r', [B, D], this.ctx.dtype);

@@ -141,6 +141,11 @@ export class MambaBlock {
     this.mixer.stepOnResidual(r, this.norm.weight.value, this.norm.eps, cache, ws);
   }
 
+  /** The buffers one decoding step of this block reads from memory with `cache` (MixerCache.next). */
+  stepReads(cache: MixerCache): Tensor[] {
+    return [this.norm.weight.value, ...this.mixer.stepReads(cache)];
+  }
+
   /** The fused decoding step on any device (the CPU runs the kernels' twins: for tests). */
   stepFused(hIn: Tensor, rIn: Tensor | null, hOut: Tensor, rOut: Tensor, cache: MixerCache, ws: Workspace): void {
     this.mixer.stepFused(hIn, rIn, this.norm.weight.value, this.norm.eps, rOut, hOut, cache, ws);

@@ -61,6 +61,11 @@ export interface MixerInit {
 export interface MixerCache {
   conv: Tensor;
   ssm: Tensor;
+  /**
+   * What the next block's decoding step reads (its weights and cache; MambaBlock.stepReads), set by the model's
+   * step: this block's decodeSsm pulls it into L2 on CUDA. Empty for the last block.
+   */
+  next?: readonly Tensor[];
 }
 
 /**
@@ -598,7 +603,25 @@ export class MambaMixer {
 
   /** decodeSsm with this mixer's dt_proj, A and D: the scan step every decoding form shares. */
   #ssmStep(x: { proj: Tensor } | { parts: Tensor }, xc: Tensor, z: Strided, cache: MixerCache, y: Tensor): void {
-    decodeSsm(x, xc, z, mmWeight(this.dtProjWeight), this.dtProjBias.value, this.#A, this.Dskip.value, cache.ssm, y);
+    const w = mmWeight(this.dtProjWeight);
+    decodeSsm(x, xc, z, w, this.dtProjBias.value, this.#A, this.Dskip.value, cache.ssm, y, cache.next);
+  }
+
+  /** The buffers one decoding step of this mixer reads from memory with `cache`: weights (as the step takes them) and the cache. */
+  stepReads(cache: MixerCache): Tensor[] {
+    return [
+      mmWeight(this.inProj),
+      this.convWeight.value,
+      this.convBias.value,
+      mmWeight(this.xProj),
+      mmWeight(this.dtProjWeight),
+      this.dtProjBias.value,
+      this.#A,
+      this.Dskip.value,
+      mmWeight(this.outProj),
+      cache.conv,
+      cache.ssm,
+    ];
   }
 
   #stepBuffers(ws: Workspace): MixerStepBuffers {

@@ -176,32 +176,43 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
         // the unfused step's form: x_proj whole in the activation dtype, z the gate columns of xz [B, 2E]
         const xProj = act(B * J, 0.3),
           xz = act(B * 2 * E);
-        const gp = { state: gpu(h0, [B, E, N]), y: gpu(new Float64Array(B * E), [B, E], dt) };
-        decodeSsm(
-          { proj: gpu(xProj, [B, J], dt) },
+        const gIn = [
           gpu(xc, [B, E], dt),
           columns(gpu(xz, [B, 2 * E], dt), E, E),
           gpu(Wdt, [E, R], dt),
           gpu(dtBias, [E]),
           gpu(A, [E, N]),
           gpu(Dskip, [E]),
-          gp.state,
-          gp.y,
-        );
-        const cp = { state: cpu(h0, [B, E, N]), y: cpu(new Float64Array(B * E), [B, E]) };
-        decodeSsm(
-          { proj: cpu(xProj, [B, J]) },
+        ] as const;
+        const gProj = { proj: gpu(xProj, [B, J], dt) };
+        const gp = { state: gpu(h0, [B, E, N]), y: gpu(new Float64Array(B * E), [B, E], dt) };
+        decodeSsm(gProj, ...gIn, gp.state, gp.y);
+        const cIn = [
           cpu(xc, [B, E]),
           columns(cpu(xz, [B, 2 * E]), E, E),
           cpu(Wdt, [E, R]),
           cpu(dtBias, [E]),
           cpu(A, [E, N]),
           cpu(Dskip, [E]),
-          cp.state,
-          cp.y,
-        );
+        ] as const;
+        const cp = { state: cpu(h0, [B, E, N]), y: cpu(new Float64Array(B * E), [B, E]) };
+        decodeSsm({ proj: cpu(xProj, [B, J]) }, ...cIn, cp.state, cp.y);
         close('decodeSsm (xProj, strided z) state', gp.state.toFloat64(), cp.state.toFloat64(), tol);
         close('decodeSsm (xProj, strided z) y', gp.y.toFloat64(), cp.y.toFloat64(), tol);
+        // the same call pulling other buffers into L2 (as the model's step passes the next block's): a large one past
+        // one 16 KB piece, one of 4 bytes (no whole 16-byte run), a view at an odd offset, and its own inputs
+        const big = gpu(f32(70000), [70000]);
+        const prefetch = [big, gpu(f32(1), [1]), big.view(3, [999]), gIn[2], gp.state];
+        const gq = { state: gpu(h0, [B, E, N]), y: gpu(new Float64Array(B * E), [B, E], dt) };
+        decodeSsm(gProj, ...gIn, gq.state, gq.y, [...prefetch, gq.state]);
+        // the CPU twin takes the list and ignores it
+        const cq = { state: cpu(h0, [B, E, N]), y: cpu(new Float64Array(B * E), [B, E]) };
+        decodeSsm({ proj: cpu(xProj, [B, J]) }, ...cIn, cq.state, cq.y, [cpu(f32(5), [5]), cIn[2]]);
+        expect(Array.from(cq.y.toFloat64()), 'CPU decodeSsm y with prefetch').toEqual(Array.from(cp.y.toFloat64()));
+        expect(Array.from(gq.state.toFloat64()), 'decodeSsm state with prefetch').toEqual(
+          Array.from(gp.state.toFloat64()),
+        );
+        expect(Array.from(gq.y.toFloat64()), 'decodeSsm y with prefetch').toEqual(Array.from(gp.y.toFloat64()));
         // decodeOut
         const y = act(B * E),
           Wout = act(D * E, 1 / Math.sqrt(E));
@@ -325,6 +336,17 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
     expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, xPart: buf(3) })).toThrow(/give exactly one of xPart/);
     expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, dtype: 'f16' })).toThrow(
       /dtype must be 'f32' or 'bf16', got 'f16'/,
+    );
+    // prefetch: an array of at most 16 live buffers
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, prefetch: [buf(8), buf(1)] })).not.toThrow();
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, prefetch: buf(8) })).toThrow(
+      /decodeSsm: prefetch must be an array of buffers/,
+    );
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, prefetch: Array.from({ length: 17 }, () => buf(4)) })).toThrow(
+      /prefetch takes at most 16 buffers, got 17/,
+    );
+    expect(() => cudaOp('decodeSsm')({ ...ssm, ...sizes, prefetch: [3] })).toThrow(
+      /decodeSsm prefetch: expected a CUDA buffer/,
     );
   });
 });
