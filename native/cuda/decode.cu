@@ -300,9 +300,10 @@ L2Prefetch read_prefetch(const ArgObject& a, const Napi::Value& v) {
   const Napi::Array arr = v.As<Napi::Array>();
   a.require(arr.Length() <= (uint32_t)kPrefetchMax,
             "prefetch takes at most " + std::to_string(kPrefetchMax) + " buffers, got " + std::to_string(arr.Length()));
+  const std::string what = std::string(a.op()) + " prefetch";
   uint32_t pieces = 0;
   for (uint32_t i = 0; i < arr.Length(); i++) {
-    const auto [ptr, bytes] = device_span(a.env(), arr.Get(i), (std::string(a.op()) + " prefetch").c_str());
+    const auto [ptr, bytes] = device_span(a.env(), arr.Get(i), what.c_str());
     const uintptr_t b0 = ((uintptr_t)ptr + 15) & ~(uintptr_t)15, b1 = ((uintptr_t)ptr + bytes) & ~(uintptr_t)15;
     if (b1 <= b0) continue;
     const uint32_t n = (uint32_t)std::min<uintptr_t>(b1 - b0, 0xfffffff0u);
@@ -414,7 +415,7 @@ __global__ void __launch_bounds__(SSM_THREADS)
     ssm_step_lanes(const T* __restrict__ xProj, const T* __restrict__ xc, const T* __restrict__ z, int zs,
                    const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
                    const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
-                   int Bn_, bool vec, bool wvec, const __grid_constant__ L2Prefetch pf) {
+                   int Btot, bool vec, bool wvec, const __grid_constant__ L2Prefetch pf) {
   prefetch_l2(pf);
   const int t = blockIdx.x * SSM_THREADS + threadIdx.x;
   const int q = t & (Q - 1), d = t / Q, n0 = 4 * q, J = R + 2 * N;
@@ -422,7 +423,7 @@ __global__ void __launch_bounds__(SSM_THREADS)
   const int dd = live ? d : E - 1;  // lanes past E compute channel E-1 and store nothing (the shuffles need them)
   int bs[S];                        // this thread's sequences; those past the batch redo the last and store nothing
 #pragma unroll
-  for (int s = 0; s < S; s++) bs[s] = min(blockIdx.y * S + s, Bn_ - 1);
+  for (int s = 0; s < S; s++) bs[s] = min(blockIdx.y * S + s, Btot - 1);
   float a[4];
   if (vec) {  // N == 4 Q, state and A 16-byte aligned
     const float4 av = reinterpret_cast<const float4*>(A + (int64_t)dd * N)[q];
@@ -500,7 +501,7 @@ __global__ void __launch_bounds__(SSM_THREADS)
     }
 #pragma unroll
     for (int o = 1; o < Q; o <<= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
-    const bool store = live && (int)blockIdx.y * S + s < Bn_;
+    const bool store = live && (int)blockIdx.y * S + s < Btot;
     const int64_t bd = (int64_t)bs[s] * E + dd;
     if (store && vec) {
       reinterpret_cast<float4*>(state + bd * N)[q] = make_float4(h[s][0], h[s][1], h[s][2], h[s][3]);
@@ -618,7 +619,7 @@ void run_decode_ssm(const ArgObject& a) {
     by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
       decode_ssm<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
           r.xPart, decode_parts(r.E), r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y,
-          (int)r.E, (int)r.R, (int)r.N, (int)r.B, b0, tiles, pf);
+          (int)r.E, (int)r.R, (int)r.N, (int)r.B, b0, tiles, b0 == 0 ? pf : L2Prefetch{});  // prefetched once
     });
   }
   check_launch(a.env(), "decodeSsm");
