@@ -52,6 +52,7 @@ struct ScanP {
   int64_t zs;
   const T* dy;
   int B, L, D, N, Lc, nchunk;
+  int lanes;  // the one-pass forward's threads per channel (4 or 8); 0: the chunked passes
   bool softplus;
   float* S;  // [B, nchunk, D, N]: chunk-local end states, after combine the state entering each chunk
   float* P;  // [B, nchunk, D]: sum of dt over the chunk
@@ -314,30 +315,38 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
 }
 
 // ---- forward in one pass, when the channels alone fill the GPU ---------------------------------------------
-// B * D large (a prefill of 16 x 8192 at d_inner 1536, scoring 128 windows): no chunks, so one exp per (t, d, n)
-// instead of chunk_state's and scan_out's two. Four threads share a channel (warp q of a block holds states
-// q NS/4 .. (q+1) NS/4 - 1 of the block's 32 channels), so a block of 32 channels has 4 warps; softplus, the gate
-// and the output are computed once per (t, d) by the whole block on a staged tile rather than by each of the four.
+// B * D large (a prefill of 16 x 8192 at d_inner 1536, scoring 128 windows, a training batch of 8 x 2048): no chunks,
+// so one exp per (t, d, n) instead of chunk_state's and scan_out's two. LANES threads share a channel (warp q of a
+// block holds states q NS/LANES .. (q+1) NS/LANES - 1 of the block's 32 channels); softplus, the gate and the output
+// are computed once per (t, d) by the whole block on a staged tile rather than by each of the LANES.
 // Per tile of SP_TILE steps: the tile's inputs (loaded into registers while the last tile was scanned) go to shared
 // memory as dt, u and SiLU(z); each warp scans its states and leaves C.h partial sums (warp 0's with D u); the
 // block adds them.
-constexpr int SP_CH = 32, SP_LANES = 4, SP_NT = SP_CH * SP_LANES, SP_TILE = 32;
-constexpr int SP_PER = SP_TILE * SP_CH / SP_NT;  // (t, channel) elements per thread of a tile: 8
-// blocks per SM of the one-pass forward below which the chunked passes serve (too few warps to hide latency)
-constexpr int SP_MIN_BLOCKS_PER_SM = 4;
+// LANES = 4 when B x ceil(D/32) blocks fill 4 per SM; with fewer channels, LANES = 8 (twice the warps per channel,
+// half the states per thread) while they fill 2 per SM; below that the chunked passes serve.
+constexpr int SP_CH = 32, SP_TILE = 32;
+constexpr int SP_MIN_BLOCKS_PER_SM = 4;  // of the 4-lane kernel; the 8-lane one needs half as many channels
 
-// 6 blocks per SM (80 registers, no spills; 32 KB of shared memory, 6 x 33 KB with the driver's share fit the
-// 201 KB carveout): ncu at 5 blocks (94 registers, 36 KB) saw issue slots 56% busy, 1.05 eligible warps per
-// scheduler, and 1.55 waves at B = 64, D = 512 (a prefill of 16 x d_inner 1536 is 1.16 waves at 5 blocks, 0.97
-// at 6). u rather than dt u is staged, and warp 0 starts its partial sum at D u, to make the room.
-template <class T, int NS>
-__global__ void __launch_bounds__(SP_NT, 6) scan_fwd_single(ScanP<T> p, T* __restrict__ y, float* __restrict__ last) {
-  constexpr int NL = NS / SP_LANES;          // states per thread
-  constexpr int BCE = SP_TILE * NS / SP_NT;  // B (and C) elements of a tile per thread
-  static_assert(NS % SP_LANES == 0 && (SP_TILE * NS) % SP_NT == 0, "tile shapes");
+// Blocks per SM the register budget is set for. 4 lanes: 6 (80 registers, no spills; 32 KB of shared memory,
+// 6 x 33 KB with the driver's share fit the 201 KB carveout): ncu at 5 blocks (94 registers, 36 KB) saw issue slots
+// 56% busy, 1.05 eligible warps per scheduler, and 1.55 waves at B = 64, D = 512 (a prefill of 16 x d_inner 1536 is
+// 1.16 waves at 5 blocks, 0.97 at 6). u rather than dt u is staged, and warp 0 starts its partial sum at D u, to
+// make the room. 8 lanes: 3 (its grids are under 4 blocks per SM, all resident at once; 48 KB each).
+template <int LANES>
+constexpr int sp_min_blocks() {
+  return LANES == 4 ? 6 : 3;
+}
+template <class T, int NS, int LANES>
+__global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
+    scan_fwd_single(ScanP<T> p, T* __restrict__ y, float* __restrict__ last) {
+  constexpr int NTH = SP_CH * LANES;         // threads per block
+  constexpr int NL = NS / LANES;             // states per thread
+  constexpr int PER = SP_TILE * SP_CH / NTH;  // (t, channel) elements of a tile per thread
+  constexpr int BCE = SP_TILE * NS / NTH;     // B (and C) elements of a tile per thread
+  static_assert(NS % LANES == 0 && (SP_TILE * NS) % NTH == 0, "tile shapes");
   __shared__ float sB[SP_TILE][NS], sC[SP_TILE][NS];
   __shared__ float sdt[SP_TILE][SP_CH], su[SP_TILE][SP_CH], sg[SP_TILE][SP_CH];
-  __shared__ float spart[SP_LANES][SP_TILE][SP_CH];
+  __shared__ float spart[LANES][SP_TILE][SP_CH];
   const int tid = threadIdx.x, c = tid % SP_CH, q = tid / SP_CH;
   const int d0 = blockIdx.x * SP_CH, b = blockIdx.y;
   const int dc = min(d0 + c, p.D - 1);  // this thread's channel in the cooperative phases (clamped)
@@ -352,13 +361,13 @@ __global__ void __launch_bounds__(SP_NT, 6) scan_fwd_single(ScanP<T> p, T* __res
   }
   const float bias = p.dbias ? p.dbias[dc] : 0.f;
   const float Dsk0 = p.Dskip && q == 0 ? p.Dskip[dc] : 0.f;
-  // the registers a tile's inputs travel in: element k of this thread is step tid / SP_CH + k (SP_NT / SP_CH) of
-  // channel c; B/C element e = tid + k SP_NT is (step e / NS, state e % NS)
-  float rd[SP_PER], ru[SP_PER], rz[SP_PER], rB[BCE], rC[BCE];
+  // the registers a tile's inputs travel in: element k of this thread is step q + k LANES of channel c;
+  // B/C element e = tid + k NTH is (step e / NS, state e % NS)
+  float rd[PER], ru[PER], rz[PER], rB[BCE], rC[BCE];
   const auto load = [&](int ts) {
 #pragma unroll
-    for (int k = 0; k < SP_PER; k++) {
-      const int t = q + k * SP_LANES;
+    for (int k = 0; k < PER; k++) {
+      const int t = q + k * LANES;
       const int64_t r = rb + min(ts + t, p.L - 1);
       rd[k] = ldf(p.delta, r * p.D + dc);
       ru[k] = ldf(p.u, r * p.D + dc);
@@ -366,7 +375,7 @@ __global__ void __launch_bounds__(SP_NT, 6) scan_fwd_single(ScanP<T> p, T* __res
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
-      const int e = tid + k * SP_NT, t = e / NS, n = e % NS;
+      const int e = tid + k * NTH, t = e / NS, n = e % NS;
       const int64_t r = rb + min(ts + t, p.L - 1);
       const int nn = min(n, p.N - 1);
       rB[k] = n < p.N ? ldf(p.Bm, r * p.bcs + nn) : 0.f;
@@ -377,8 +386,8 @@ __global__ void __launch_bounds__(SP_NT, 6) scan_fwd_single(ScanP<T> p, T* __res
   for (int ts = 0; ts < p.L; ts += SP_TILE) {
     const int nt = min(SP_TILE, p.L - ts);
 #pragma unroll
-    for (int k = 0; k < SP_PER; k++) {
-      const int t = q + k * SP_LANES;
+    for (int k = 0; k < PER; k++) {
+      const int t = q + k * LANES;
       const float dt = dt_of(rd[k] + bias, p.softplus);
       sdt[t][c] = dt;
       su[t][c] = ru[k];
@@ -386,7 +395,7 @@ __global__ void __launch_bounds__(SP_NT, 6) scan_fwd_single(ScanP<T> p, T* __res
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
-      const int e = tid + k * SP_NT;
+      const int e = tid + k * NTH;
       sB[e / NS][e % NS] = rB[k];
       sC[e / NS][e % NS] = rC[k];
     }
@@ -410,12 +419,12 @@ __global__ void __launch_bounds__(SP_NT, 6) scan_fwd_single(ScanP<T> p, T* __res
     }
     __syncthreads();
 #pragma unroll
-    for (int k = 0; k < SP_PER; k++) {
-      const int t = q + k * SP_LANES;
+    for (int k = 0; k < PER; k++) {
+      const int t = q + k * LANES;
       if (t < nt && cvalid) {
         float acc = spart[0][t][c];
 #pragma unroll
-        for (int l = 1; l < SP_LANES; l++) acc += spart[l][t][c];
+        for (int l = 1; l < LANES; l++) acc += spart[l][t][c];
         stf(y, (rb + ts + t) * p.D + d0 + c, acc * sg[t][c]);
       }
     }
@@ -446,31 +455,29 @@ struct ScanG {
 // 0..NS/2-1; lanes 16-31: the same channels, the other half): twice the warps per SM of a thread-per-channel
 // layout for the same shared memory, which this latency-bound pass needs.
 
-// One step of a reduce-scatter: the lane with `hi` keeps the upper value and sends the lower to its partner
-// (lane ^ m), the other the reverse; returns the kept value plus the partner's.
-__device__ __forceinline__ float exchange_add(float lo, float up, bool hi, int m) {
-  return (hi ? up : lo) + __shfl_xor_sync(0xffffffffu, hi ? lo : up, m);
-}
-
-// Reduce-scatter of V values over the 16 lanes of a half-warp: afterwards lane l of the half
-// (l < V) holds that half's sum of value l.
+// dB and dC sums over the 16 channels of a half-warp, through shared memory: each lane stores its V values as a
+// row of `rows` (this warp's [32][V + 4] floats, 16-byte aligned; store_row4 puts 4 of them at a column), then
+// half_column_sum gives lane l of a half (l < V) that half's sum of column l. A shuffle reduce-scatter took 4
+// instructions per value and level, 60 per step at V = 16; this takes V / 4 vector stores, 16 loads and 15 adds.
+// The 4 floats of padding make both the row stores and the column loads bank-conflict free: the two halves read
+// their rows in orders 20 (or 4) rows apart, 16 banks apart.
 template <int V>
-__device__ __forceinline__ float half_reduce_scatter(float (&v)[V], int lane) {
-  // constant trip counts, so both loops unroll and v stays in registers (a loop over m /= 2 did not unroll,
-  // and v[i + m] then put v in local memory: 28 local loads and 14 stores per time step in scan_bwd)
-  constexpr int LV = V >= 16 ? 4 : V >= 8 ? 3 : V >= 4 ? 2 : 1;
+__device__ __forceinline__ void store_row4(float* rows, int lane, int col, float a, float b, float c, float d) {
+  *reinterpret_cast<float4*>(rows + lane * (V + 4) + col) = make_float4(a, b, c, d);
+}
+template <int V>
+__device__ __forceinline__ float half_column_sum(const float* rows, int lane) {
+  constexpr int RS = V + 4;
+  static_assert(V % 4 == 0 && V <= 16, "row shape");
+  __syncwarp();  // the rows are written
+  const int h = lane >> 4, col = min(lane & 15, V - 1);
+  const float* early = rows + h * 20 * RS + col;  // row h 16 + ((k + 4 h) mod 16) = k + 20 h for k < 12
+  const float* late = rows + h * 4 * RS + col;    // ... = k + 4 h for k >= 12
+  float r[4] = {0.f, 0.f, 0.f, 0.f};              // four partial sums: shorter dependent chains
 #pragma unroll
-  for (int lv = 0; lv < LV; lv++) {
-    const int m = V >> (lv + 1);
-    const bool hi = lane & m;
-#pragma unroll
-    for (int i = 0; i < V / 2; i++)
-      if (i < m) v[i] = exchange_add(v[i], v[i + m], hi, m);
-  }
-  float r = v[0];
-#pragma unroll
-  for (int m = V; m < 16; m *= 2) r += __shfl_xor_sync(0xffffffffu, r, m);
-  return r;
+  for (int k = 0; k < 16; k++) r[k & 3] += k < 12 ? early[k * RS] : late[k * RS];
+  __syncwarp();  // the rows are rewritten by the next step
+  return (r[0] + r[1]) + (r[2] + r[3]);
 }
 
 // 4-byte asynchronous copies global -> shared (cp.async, sm_80+): the next piece's inputs travel while the
@@ -536,10 +543,51 @@ __device__ __forceinline__ void pair_steps(float (&out)[SUB], const T* tk, int a
   }
 }
 
-// Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, two input tiles.
+// A thread's NH piece states in shared memory: slot j is [NT][NH] floats, each thread's NH contiguous, so a step's
+// states go in NH / 4 vector stores and come back in as many loads (the [NH][NT] layout took one per state). At
+// NH = 8 the two float4 groups are swapped in every other quad of threads: a quarter-warp's 128-bit accesses then
+// hit 32 distinct banks.
+template <int NH>
+struct StateSlots {
+  static_assert(NH == 2 || NH == 4 || NH == 8, "states per thread");
+  float* g0;  // this thread's first group in slot 0
+  float* g1;  // its second (NH = 8)
+  __device__ __forceinline__ StateSlots(float* hh, int tid) {
+    const int sw = NH == 8 ? ((tid >> 2) & 1) * 4 : 0;
+    g0 = hh + tid * NH + sw;
+    g1 = hh + tid * NH + (4 - sw);
+  }
+  __device__ __forceinline__ void put(int j, const float (&h)[NH]) const {
+    float* o = g0 + j * NT * NH;
+    if constexpr (NH == 2) {
+      *reinterpret_cast<float2*>(o) = make_float2(h[0], h[1]);
+    } else {
+      *reinterpret_cast<float4*>(o) = make_float4(h[0], h[1], h[2], h[3]);
+      if constexpr (NH == 8) *reinterpret_cast<float4*>(g1 + j * NT * NH) = make_float4(h[4], h[5], h[6], h[7]);
+    }
+  }
+  // state i of slot j; the loads are vector loads of 4 (2 at NH = 2), read at the group's first state
+  __device__ __forceinline__ float4 group(int j, int i) const {
+    const float* o = (i < 4 ? g0 : g1) + j * NT * NH;
+    if constexpr (NH == 2) {
+      const float2 v = *reinterpret_cast<const float2*>(o);
+      return make_float4(v.x, v.y, 0.f, 0.f);
+    } else {
+      return *reinterpret_cast<const float4*>(o);
+    }
+  }
+};
+
+// Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, the rows of half_transpose_sum, two input
+// tiles.
+template <int NS>
+constexpr int transpose_rows_floats() {
+  return (NT / 32) * 32 * (NS + 4);
+}
 template <class T, int NS>
 constexpr size_t scan_bwd_smem() {
-  return sizeof(float) * ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS) +
+  return sizeof(float) * ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS +
+                          transpose_rows_floats<NS>()) +
          sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
 }
 
@@ -552,11 +600,12 @@ template <class T, int NS>
 __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
   constexpr int NH = NS / 2;  // states per thread
   extern __shared__ float sm[];
-  float* hh = sm;                                   // [SUB-1][NH][NT]: slot j = state after step j of the piece
+  float* hh = sm;                                   // [SUB-1][NT][NH]: slot j = states after step j of the piece
   float* sB = hh + (SUB - 1) * NH * NT;             // [SUB][NS]
   float* sC = sB + SUB * NS;                        // [SUB][NS]
   float* red = sC + SUB * NS;                       // [NT/32][SUB][2NS]
-  T* tiles = (T*)(red + (NT / 32) * SUB * 2 * NS);  // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
+  float* xrows = red + (NT / 32) * SUB * 2 * NS;    // [NT/32][32][NS + 4]: half_transpose_sum's rows, by warp
+  T* tiles = (T*)(xrows + transpose_rows_floats<NS>());  // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, half = lane >> 4;
   const int cl = warp * 16 + (lane & 15);  // this thread's channel within the block
   const int c = blockIdx.y, d0 = blockIdx.x * BC, d = d0 + cl, b = blockIdx.z;
@@ -568,6 +617,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
   const int64_t rb = (int64_t)b * p.L;
   auto tile = [&](int k) { return tiles + (k & 1) * IN_ARRAYS * SUB * BC; };
   auto piece_len = [&](int k) { return min(SUB, e - s - k * SUB); };
+  const StateSlots<NH> slots(hh, tid);
   float An[NH], h[NH];
 #pragma unroll
   for (int i = 0; i < NH; i++) {
@@ -655,10 +705,8 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
       if (j < nt) {
         const float dtl = dtv[j] * LOG2E, x = dtv[j] * tile_at(tk, 1, j, cl);
 #pragma unroll
-        for (int i = 0; i < NH; i++) {
-          h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
-          if (j + 1 < SUB) hh[(j * NH + i) * NT + tid] = h[i];
-        }
+        for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
+        if (j + 1 < SUB) slots.put(j, h);
       } else {
         dtv[j] = 0.f;
       }
@@ -680,15 +728,18 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
         }
         const float gy = dyj * gate;
         const float dt = dtv[j], u = tile_at(tk, 1, j, cl), dtl = dt * LOG2E, dtu = dt * u;
-        float vals[2 * NH];
+        float* rows = xrows + warp * 32 * (NS + 4);
+        float vals[2 * NH];  // this step's dB and dC terms, stored 4 at a time as soon as they are complete
         // ddt = sum_n G (A a h_{t-1} + u B) is accumulated as sum_n (G a h_{t-1}) A, plus u * dus below
         float ysum = 0.f, ddt = 0.f, dus = 0.f;
+        float4 hg;  // the group of 4 states before step j that state i is in
 #pragma unroll
         for (int i = 0; i < NH; i++) {
+          // the state before step 0 is the piece's checkpoint (read again from local memory rather than kept in
+          // a shared-memory slot of its own)
+          if (j > 0 && i % 4 == 0) hg = slots.group(j - 1, i);
           const float hc = hn[i];
-          // the state before step 0 is the piece's checkpoint (read again from local memory rather than
-          // kept in a shared-memory slot of its own)
-          const float hp = j > 0 ? hh[((j - 1) * NH + i) * NT + tid] : ck[k][i];
+          const float hp = j > 0 ? (i % 4 == 0 ? hg.x : i % 4 == 1 ? hg.y : i % 4 == 2 ? hg.z : hg.w) : ck[k][i];
           hn[i] = hp;
           const float Bn = sB[j * NS + n0 + i], Cn = sC[j * NS + n0 + i];
           const float G = fmaf(Cn, gy, gacc[i]);
@@ -701,7 +752,15 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
           vals[i] = G * dtu;
           vals[NH + i] = gy * hc;
           gacc[i] = a * G;
+          if constexpr (NH >= 4) {
+            if (i % 4 == 3) {
+              store_row4<2 * NH>(rows, lane, i - 3, vals[i - 3], vals[i - 2], vals[i - 1], vals[i]);
+              store_row4<2 * NH>(rows, lane, NH + i - 3, vals[NH + i - 3], vals[NH + i - 2], vals[NH + i - 1],
+                                 vals[NH + i]);
+            }
+          }
         }
+        if constexpr (NH == 2) store_row4<4>(rows, lane, 0, vals[0], vals[1], vals[2], vals[3]);
         // the two halves of a channel hold partial sums over their states
         ysum += __shfl_xor_sync(0xffffffffu, ysum, 16);
         ddt += __shfl_xor_sync(0xffffffffu, ddt, 16);
@@ -717,7 +776,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
           dDacc = fmaf(gy, u, dDacc);
         }
         // dB, dC: sums over the 16 channels of each half-warp
-        const float rsum = half_reduce_scatter<2 * NH>(vals, lane);
+        const float rsum = half_column_sum<2 * NH>(rows, lane);
         const int l = lane & 15;
         if (l < 2 * NH) red[(warp * SUB + j) * 2 * NS + (l < NH ? n0 + l : NS + n0 + l - NH)] = rsum;
       }
@@ -823,10 +882,14 @@ int chunk_len(const Shape& s, int cap) {
 // run faster, best with the block count a whole number of FWD_WAVES "waves" (blocks resident on all SMs at once,
 // from the output pass's occupancy; the sweep over wave counts is in bench/README.md, stop 9). Short sequences
 // keep chunk_len's rule: chunks under 1024 steps would make the sequential combine over chunks the longer part.
-// Whether the one-pass forward fills the GPU at this shape.
-bool one_pass_forward(const Shape& s) {
-  const int64_t blocks = (int64_t)s.B * ((s.D + SP_CH - 1) / SP_CH);
-  return s.B <= 65535 && blocks >= (int64_t)SP_MIN_BLOCKS_PER_SM * sm_count();
+// Threads per channel of the one-pass forward at this shape: 4 when its blocks of 32 channels fill
+// SP_MIN_BLOCKS_PER_SM per SM, 8 when they fill half as many (state widths of 8 and 16), else 0: the chunked passes.
+int one_pass_lanes(const Shape& s) {
+  if (s.B > 65535) return 0;
+  const int64_t blocks = (int64_t)s.B * ((s.D + SP_CH - 1) / SP_CH), need = (int64_t)SP_MIN_BLOCKS_PER_SM * sm_count();
+  if (blocks >= need) return 4;
+  if (s.N > 4 && 2 * blocks >= need) return 8;
+  return 0;
 }
 
 constexpr int64_t FWD_WAVES = 8;
@@ -851,8 +914,16 @@ void launch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
   cudaStream_t st = cuda_stream();
   Prof prof;
   prof.mark("start");
-  if (p.nchunk == 0) {  // the one-pass forward (run_forward chose it)
-    scan_fwd_single<T, NS><<<dim3((p.D + SP_CH - 1) / SP_CH, p.B), SP_NT, 0, st>>>(p, y, last);
+  if (p.lanes > 0) {  // the one-pass forward (run_forward chose it)
+    const dim3 grid((p.D + SP_CH - 1) / SP_CH, p.B);
+    if constexpr (NS % 8 == 0) {
+      if (p.lanes == 8)
+        scan_fwd_single<T, NS, 8><<<grid, SP_CH * 8, 0, st>>>(p, y, last);
+      else
+        scan_fwd_single<T, NS, 4><<<grid, SP_CH * 4, 0, st>>>(p, y, last);
+    } else {
+      scan_fwd_single<T, NS, 4><<<grid, SP_CH * 4, 0, st>>>(p, y, last);
+    }
     check_launch(env, "scan one-pass forward");
     prof.mark("one_pass");
     return;
@@ -974,9 +1045,10 @@ void run_forward(const ArgObject& a) {
       cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
     return;
   }
-  if (one_pass_forward(s)) {
+  p.lanes = one_pass_lanes(s);
+  if (p.lanes > 0) {  // launch_fwd: the one-pass kernel
     p.Lc = s.L;
-    p.nchunk = 0;  // launch_fwd: the one-pass kernel
+    p.nchunk = 1;
     dispatch_fwd<T>(env, p, y, last);
     return;
   }

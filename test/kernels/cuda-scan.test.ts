@@ -385,6 +385,14 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       'f32',
       1e-4,
     ],
+    // between 2 and 4 blocks per SM (264 to 527 on an H200): the 8-lane one-pass forward, for N > 4
+    ['8-lane one-pass forward, every option, f32', { B: 150, L: 70, D: 70, N: 16, R: 3, ...full }, 'f32', 1e-4],
+    [
+      '8-lane one-pass forward, N = 7, gate off, bf16',
+      { B: 300, L: 41, D: 20, N: 7, R: 2, softplus: true, bias: true, skip: true, gate: false },
+      'bf16',
+      1e-2,
+    ],
   ];
   for (const [name, c, dt, tol] of cases) {
     it(`forward and backward: ${name} (B=${c.B} L=${c.L} D=${c.D} N=${c.N})`, () => {
