@@ -61,6 +61,27 @@ struct ScanP {
 
 __device__ __forceinline__ float dt_of(float v, bool sp) { return sp ? softplusf_(v) : v; }
 
+// The group of W consecutive floats of shared memory at s (W = 4, 2 or 1; s aligned to W floats) in one vector
+// load: the B and C values of a step are read by all threads of a warp at once, and the compiler does not merge
+// their scalar loads itself (one broadcast LDS.128 per 4 states instead of four LDS).
+template <int W>
+__device__ __forceinline__ void lds_group(float (&v)[4], const float* s) {
+  static_assert(W == 4 || W == 2 || W == 1, "vector width");
+  if constexpr (W == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(s);
+    v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+  } else if constexpr (W == 2) {
+    const float2 t = *reinterpret_cast<const float2*>(s);
+    v[0] = t.x, v[1] = t.y;
+  } else {
+    v[0] = s[0];
+  }
+}
+template <int N>
+constexpr int group_width() {
+  return N % 4 == 0 ? 4 : N % 2 == 0 ? 2 : 1;
+}
+
 // Stage rows [t0, t0+nt) of a strided [T, N] operand into s[nt][NS] as float (zero padded to NS).
 template <class T, int NS>
 __device__ __forceinline__ void stage(float* s, const T* m, int64_t stride, int64_t row0, int nt, int N) {
@@ -73,7 +94,7 @@ __device__ __forceinline__ void stage(float* s, const T* m, int64_t stride, int6
 // ---- pass 1: chunk-local end states ----------------------------------------------------------------
 template <class T, int NS>
 __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
-  __shared__ float sB[TILE * NS];
+  __shared__ __align__(16) float sB[TILE * NS];
   const int c = blockIdx.y, d = blockIdx.x * NT + threadIdx.x, b = blockIdx.z;
   const bool act = d < p.D;
   const int s = c * p.Lc, e = min(p.L, s + p.Lc);
@@ -108,8 +129,12 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
           const float x = dt * uu[q];
           sumdt += dt;
           const float* b = sB + (j0 + q) * NS;
+          float bg[4];
 #pragma unroll
-          for (int n = 0; n < NS; n++) h[n] = fmaf(exp2f(dt * A2[n]), h[n], x * b[n]);
+          for (int n = 0; n < NS; n++) {
+            if (n % 4 == 0) lds_group<4>(bg, b + n);
+            h[n] = fmaf(exp2f(dt * A2[n]), h[n], x * bg[n % 4]);
+          }
         }
       }
     }
@@ -130,7 +155,7 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
 constexpr int GA = 4;
 template <class T, int NS>
 __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
-  __shared__ float sB[TILE * NS], sC[TILE * NS];
+  __shared__ __align__(16) float sB[TILE * NS], sC[TILE * NS];
   const int c = blockIdx.y, d = blockIdx.x * NT + threadIdx.x, b = blockIdx.z;
   const bool act = d < p.D;
   const int s = c * p.Lc, e = min(p.L, s + p.Lc);
@@ -172,12 +197,17 @@ __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
           sumdt += dt;
           const float* bb = sB + (j0 + k) * NS;
           const float* cc = sC + (j0 + k) * NS;
+          float bg[4], cg[4];
 #pragma unroll
           for (int n = 0; n < NS; n++) {
+            if (n % 4 == 0) {
+              lds_group<4>(bg, bb + n);
+              lds_group<4>(cg, cc + n);
+            }
             const float a = exp2f(dt * A2[n]);
-            h[n] = fmaf(a, h[n], x * bb[n]);
+            h[n] = fmaf(a, h[n], x * bg[n % 4]);
             pa[n] *= a;
-            q[n] = fmaf(pa[n], cc[n] * gy, q[n]);
+            q[n] = fmaf(pa[n], cg[n % 4] * gy, q[n]);
           }
         }
       }
@@ -255,7 +285,7 @@ __global__ void combine_bwd(float* Q, const float* P, const float* A, int B, int
 // group's time steps is not unrolled (a smaller code footprint measured faster: bench/README.md).
 template <class T, int NS>
 __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, float* last) {
-  __shared__ float sB[TILE * NS], sC[TILE * NS];
+  __shared__ __align__(16) float sB[TILE * NS], sC[TILE * NS];
   const int c = blockIdx.y, d = blockIdx.x * NT + threadIdx.x, b = blockIdx.z;
   const bool act = d < p.D;
   const int s = c * p.Lc, e = min(p.L, s + p.Lc);
@@ -295,13 +325,18 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
           const float* bb = sB + (j0 + q) * NS;
           const float* cc = sC + (j0 + q) * NS;
           float acc0 = 0.f, acc1 = 0.f;  // two partial sums: shorter dependent chains
+          float bg[4], cg[4];
 #pragma unroll
           for (int n = 0; n < NS; n++) {
-            h[n] = fmaf(exp2f(dt * A2[n]), h[n], x * bb[n]);
+            if (n % 4 == 0) {
+              lds_group<4>(bg, bb + n);
+              lds_group<4>(cg, cc + n);
+            }
+            h[n] = fmaf(exp2f(dt * A2[n]), h[n], x * bg[n % 4]);
             if (n & 1)
-              acc1 = fmaf(cc[n], h[n], acc1);
+              acc1 = fmaf(cg[n % 4], h[n], acc1);
             else
-              acc0 = fmaf(cc[n], h[n], acc0);
+              acc0 = fmaf(cg[n % 4], h[n], acc0);
           }
           float out = fmaf(Dsk, uu[q], acc0 + acc1);
           if (p.z) out *= zv[q] * sigmoidf_(zv[q]);
@@ -344,7 +379,7 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
   constexpr int PER = SP_TILE * SP_CH / NTH;  // (t, channel) elements of a tile per thread
   constexpr int BCE = SP_TILE * NS / NTH;     // B (and C) elements of a tile per thread
   static_assert(NS % LANES == 0 && (SP_TILE * NS) % NTH == 0, "tile shapes");
-  __shared__ float sB[SP_TILE][NS], sC[SP_TILE][NS];
+  __shared__ __align__(16) float sB[SP_TILE][NS], sC[SP_TILE][NS];
   __shared__ float sdt[SP_TILE][SP_CH], su[SP_TILE][SP_CH], sg[SP_TILE][SP_CH];
   __shared__ float spart[LANES][SP_TILE][SP_CH];
   const int tid = threadIdx.x, c = tid % SP_CH, q = tid / SP_CH;
@@ -404,10 +439,16 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     const auto step = [&](int t) {
       const float dt = sdt[t][c], u = su[t][c], xu = dt * u;
       float acc = Dsk0 * u;
+      constexpr int W = group_width<NL>();
+      float bg[4], cg[4];
 #pragma unroll
       for (int i = 0; i < NL; i++) {
-        h[i] = fmaf(exp2f(dt * A2[i]), h[i], xu * sB[t][q * NL + i]);
-        acc = fmaf(sC[t][q * NL + i], h[i], acc);
+        if (i % W == 0) {
+          lds_group<W>(bg, &sB[t][q * NL + i]);
+          lds_group<W>(cg, &sC[t][q * NL + i]);
+        }
+        h[i] = fmaf(exp2f(dt * A2[i]), h[i], xu * bg[i % W]);
+        acc = fmaf(cg[i % W], h[i], acc);
       }
       spart[q][t][c] = acc;
     };
