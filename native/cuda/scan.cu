@@ -374,8 +374,8 @@ constexpr int sp_min_blocks() {
 template <class T, int NS, int LANES>
 __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     scan_fwd_single(ScanP<T> p, T* __restrict__ y, float* __restrict__ last) {
-  constexpr int NTH = SP_CH * LANES;         // threads per block
-  constexpr int NL = NS / LANES;             // states per thread
+  constexpr int NTH = SP_CH * LANES;          // threads per block
+  constexpr int NL = NS / LANES;              // states per thread
   constexpr int PER = SP_TILE * SP_CH / NTH;  // (t, channel) elements of a tile per thread
   constexpr int BCE = SP_TILE * NS / NTH;     // B (and C) elements of a tile per thread
   static_assert(NS % LANES == 0 && (SP_TILE * NS) % NTH == 0, "tile shapes");
@@ -627,8 +627,8 @@ constexpr int transpose_rows_floats() {
 }
 template <class T, int NS>
 constexpr size_t scan_bwd_smem() {
-  return sizeof(float) * ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS +
-                          transpose_rows_floats<NS>()) +
+  return sizeof(float) *
+             ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS + transpose_rows_floats<NS>()) +
          sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
 }
 
@@ -641,11 +641,11 @@ template <class T, int NS>
 __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
   constexpr int NH = NS / 2;  // states per thread
   extern __shared__ float sm[];
-  float* hh = sm;                                   // [SUB-1][NT][NH]: slot j = states after step j of the piece
-  float* sB = hh + (SUB - 1) * NH * NT;             // [SUB][NS]
-  float* sC = sB + SUB * NS;                        // [SUB][NS]
-  float* red = sC + SUB * NS;                       // [NT/32][SUB][2NS]
-  float* xrows = red + (NT / 32) * SUB * 2 * NS;    // [NT/32][32][NS + 4]: half_transpose_sum's rows, by warp
+  float* hh = sm;                                 // [SUB-1][NT][NH]: slot j = states after step j of the piece
+  float* sB = hh + (SUB - 1) * NH * NT;           // [SUB][NS]
+  float* sC = sB + SUB * NS;                      // [SUB][NS]
+  float* red = sC + SUB * NS;                     // [NT/32][SUB][2NS]
+  float* xrows = red + (NT / 32) * SUB * 2 * NS;  // [NT/32][32][NS + 4]: the dB/dC rows of half_column_sum, by warp
   T* tiles = (T*)(xrows + transpose_rows_floats<NS>());  // [2][IN_ARRAYS][SUB][BC]: input tiles, by piece parity
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, half = lane >> 4;
   const int cl = warp * 16 + (lane & 15);  // this thread's channel within the block
