@@ -607,7 +607,7 @@ struct StateSlots {
       if constexpr (NH == 8) *reinterpret_cast<float4*>(g1 + j * NT * NH) = make_float4(h[4], h[5], h[6], h[7]);
     }
   }
-  // state i of slot j; the loads are vector loads of 4 (2 at NH = 2), read at the group's first state
+  // the group of 4 states of slot j that state i is in (at NH = 2: its 2 states, then zeros), in one vector load
   __device__ __forceinline__ float4 group(int j, int i) const {
     const float* o = (i < 4 ? g0 : g1) + j * NT * NH;
     if constexpr (NH == 2) {
@@ -619,7 +619,7 @@ struct StateSlots {
   }
 };
 
-// Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, the rows of half_transpose_sum, two input
+// Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, the rows of half_column_sum, two input
 // tiles.
 template <int NS>
 constexpr int transpose_rows_floats() {
@@ -957,14 +957,11 @@ void launch_fwd(Napi::Env env, ScanP<T>& p, T* y, float* last) {
   prof.mark("start");
   if (p.lanes > 0) {  // the one-pass forward (run_forward chose it)
     const dim3 grid((p.D + SP_CH - 1) / SP_CH, p.B);
-    if constexpr (NS % 8 == 0) {
-      if (p.lanes == 8)
-        scan_fwd_single<T, NS, 8><<<grid, SP_CH * 8, 0, st>>>(p, y, last);
-      else
-        scan_fwd_single<T, NS, 4><<<grid, SP_CH * 4, 0, st>>>(p, y, last);
-    } else {
+    constexpr int WIDE = NS % 8 == 0 ? 8 : 4;  // one_pass_lanes gives 8 only for state widths of 8 and 16
+    if (p.lanes == 8)
+      scan_fwd_single<T, NS, WIDE><<<grid, SP_CH * WIDE, 0, st>>>(p, y, last);
+    else
       scan_fwd_single<T, NS, 4><<<grid, SP_CH * 4, 0, st>>>(p, y, last);
-    }
     check_launch(env, "scan one-pass forward");
     prof.mark("one_pass");
     return;
