@@ -10,7 +10,8 @@
 // buffers, and the adjoint
 //   dh_t = C_t dy_t + exp(dt_{t+1} A) dh_{t+1}
 // gives dA += dh a h_{t-1} dt, ddt += dh (A a h_{t-1} + B u), du = dh dt B + Dskip dy,
-// dB_t = sum_d dh dt u, dC_t = sum_d dy h_t (a = exp(dt A)).
+// dB_t = sum_d dh dt u, dC_t = sum_d dy h_t (a = exp(dt A)). It can also write y, rebuilt from those states, so
+// that a recomputing caller need not run the forward scan again.
 #include <cmath>
 #include "common.h"
 #include "simd.h"
@@ -162,7 +163,7 @@ inline int64_t chunk_for(int64_t L) {
 
 template <class T>
 void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB, T* dC, T* dDskip, T* dDeltaBias,
-                   T* dz) {
+                   T* dz, T* y) {
   using Bk = Block<T>;
   using P = typename Bk::P;
   constexpr int W = Bk::W;
@@ -241,24 +242,29 @@ void scan_backward(const Scan<T>& s, const T* dy, T* du, T* ddelta, T* dA, T* dB
           const T* hp = t == t0 ? ckpt.data() + c * S : hbuf.data() + (t - t0 - 1) * S;
           const T* Br = s.Bm + r * s.bcs;
           const T* Cr = s.Cm + r * s.bcs;
+          // dy and z of row r are read here and never again: y and dz may overwrite them
           k.row(dy + r * D + d0, g.data());
-          if (s.z) {
-            // the gate needs y before gating: C . h + Dskip u
-            k.row(s.z + r * s.zs + d0, zb.data());
+          if (s.z || y) {
+            // the gate and the rebuilt output need y before gating: C . h + Dskip u, as the forward sums it
             for (int64_t d = 0; d < Dp; d += W) st(yp.data() + d, Bk::L(k.Ds.data() + d) * Bk::L(ub + d));
             for (int64_t n = 0; n < N; n++) {
               const P cn = Bk::B(Cr[n]);
               for (int64_t d = 0; d < Dp; d += W)
                 st(yp.data() + d, fmadd(cn, Bk::L(ht + n * Dp + d), Bk::L(yp.data() + d)));
             }
+          }
+          if (s.z) {
+            k.row(s.z + r * s.zs + d0, zb.data());
             const P one = Bk::B(T(1));
             for (int64_t d = 0; d < Dp; d += W) {
-              P zv = Bk::L(zb.data() + d), sg = vsigmoid(zv), gv = Bk::L(g.data() + d);
-              st(tmp.data() + d, gv * Bk::L(yp.data() + d) * sg * fmadd(zv, one - sg, one));
+              P zv = Bk::L(zb.data() + d), sg = vsigmoid(zv), gv = Bk::L(g.data() + d), yv = Bk::L(yp.data() + d);
+              st(tmp.data() + d, gv * yv * sg * fmadd(zv, one - sg, one));
               st(g.data() + d, gv * zv * sg);
+              st(yp.data() + d, yv * zv * sg);  // the gated output, in the forward's order of operations
             }
             copy_n(tmp.data(), Dn, dz + r * s.zs + d0);
           }
+          if (y) copy_n(yp.data(), Dn, y + r * D + d0);
           for (int64_t d = 0; d < Dp; d += W) {
             P gv = Bk::L(g.data() + d), uv = Bk::L(ub + d);
             st(dDacc + d, fmadd(gv, uv, Bk::L(dDacc + d)));
@@ -382,7 +388,7 @@ void backward_op(const Napi::CallbackInfo& info) {
   check_cpu_dtype<T>(a);
   a.finish();
   if (in.B * in.L == 0 || in.D == 0) return;
-  scan_backward(scan_of(in), g.dy, g.du, g.ddelta, g.dA, g.dB, g.dC, g.dDskip, g.dDeltaBias, g.dz);
+  scan_backward(scan_of(in), g.dy, g.du, g.ddelta, g.dA, g.dB, g.dC, g.dDskip, g.dDeltaBias, g.dz, g.y);
 }
 
 }  // namespace

@@ -489,7 +489,8 @@ struct ScanG {
   float* dBC /* [T, 2N] f32, zeroed */;
   float* dDskip;
   float* dDeltaBias;
-  T* dz;
+  T* dz;  // may be z itself
+  T* y;   // optional: the forward's output rebuilt from the recomputed states (may be dy itself)
 };
 
 // Two threads per channel, each owning NS/2 of the states (lanes 0-15 of a warp: 16 channels, states
@@ -808,9 +809,11 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
         dus += __shfl_xor_sync(0xffffffffu, dus, 16);
         ddt = fmaf(u, dus, ddt);
         if (act && half == 0) {
-          if (p.z) stf(g.dz, r * p.zs + d, dyj * fmaf(Dsk, u, ysum) * sg * (1.f + zz * (1.f - sg)));
+          // dz, y and ddelta may overwrite z, dy and delta: this piece's rows of them were read into tile(k) already
+          const float ypre = fmaf(Dsk, u, ysum);
+          if (p.z) stf(g.dz, r * p.zs + d, dyj * ypre * sg * (1.f + zz * (1.f - sg)));
+          if (g.y) stf(g.y, r * p.D + d, ypre * gate);
           stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
-          // ddelta may overwrite delta: this piece's delta rows were read into tile(k) already
           const float dd = ddt * spv[j];
           stf(g.ddelta, r * p.D + d, dd);
           dbacc += dd;
@@ -1127,6 +1130,7 @@ void run_backward(const ArgObject& a) {
   g.dDskip = gr.dDskip;
   g.dDeltaBias = gr.dDeltaBias;
   g.dz = gr.dz;
+  g.y = gr.y;
   if (s.B == 0 || s.D == 0 || s.L == 0) {
     if (T_ > 0 && s.D == 0) {
       float* dBC = (float*)scratch(env, sizeof(float) * T_ * 2 * s.N);

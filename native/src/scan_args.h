@@ -64,10 +64,11 @@ struct ScanGradients {
   Act* dC;  // overwritten, rows of bcStride
   Par* dDskip;
   Par* dDeltaBias;  // accumulated, optional
-  Act* dz;          // overwritten, rows of zStride; given exactly when z is
+  Act* dz;          // overwritten, rows of zStride; given exactly when z is (may be z itself)
+  Act* y;           // optional: the forward's output, rebuilt from the recomputed states (may be dy itself)
 };
 
-// Fields dy, du, ddelta, dA, dB, dC, dDskip?, dDeltaBias?, dz? of selectiveScanBackward.
+// Fields dy, du, ddelta, dA, dB, dC, dDskip?, dDeltaBias?, dz?, y? of selectiveScanBackward.
 template <class Act, class Par, class Fetch>
 ScanGradients<Act, Par> read_scan_gradients(const ArgObject& a, const Fetch& f, const ScanInputs<Act, Par>& s) {
   ScanGradients<Act, Par> g{};
@@ -82,6 +83,7 @@ ScanGradients<Act, Par> read_scan_gradients(const ArgObject& a, const Fetch& f, 
   g.dDeltaBias = f.template opt<Par>(a, "dDeltaBias", s.D);
   g.dz = f.template opt<Act>(a, "dz", strided_span(rows, s.zStride, s.D));
   a.require(!!g.dz == !!s.z, "dz must be given exactly when z is");
+  g.y = f.template opt<Act>(a, "y", rows * s.D);
   return g;
 }
 

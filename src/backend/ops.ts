@@ -32,15 +32,19 @@ export interface GemmOptions {
 }
 
 /**
- * C = alpha * op(A) @ op(B) + beta * C for 2-D row-major tensors; op is an optional transpose.
+ * C = alpha * op(A) @ op(B) + beta * C for 2-D row-major tensors; op is an optional transpose. A may be columns of
+ * a wider tensor (its rows then lie that tensor's width apart).
  * CPU: f32 or f64. CUDA: f32 or bf16 inputs (cuBLAS, fp32 accumulation), C f32 or bf16.
  */
-export function gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): Tensor {
+export function gemm(aIn: Strided, b: Tensor, c: Tensor, opts: GemmOptions = {}): Tensor {
   const { transA = false, transB = false, alpha = 1, beta = 0 } = opts;
+  const a = stridedBase(aIn);
   const dev = sameDevice('gemm', a, b, c);
   if (a.shape.length !== 2 || b.shape.length !== 2 || c.shape.length !== 2)
     throw new TensorError('gemm: A, B and C must be 2-D');
-  const [ar, ac] = a.shape as [number, number];
+  const ar = a.shape[0]!,
+    ac = isSlice(aIn) ? aIn.width : a.shape[1]!;
+  const A = strided(aIn, ar, ac, 'gemm', 'A');
   const [br, bc] = b.shape as [number, number];
   const M = transA ? ac : ar,
     K = transA ? ar : ac;
@@ -56,7 +60,21 @@ export function gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): T
   if (dev === 'cpu') {
     assertDtype(a, ['f32', 'f64'], 'gemm A (cpu)');
     if (c.dtype !== a.dtype) throw new TensorError(`gemm: C must be ${a.dtype} on the CPU`);
-    cpuOp('gemm')({ transA, transB, M, N, K, alpha, A: a.data, lda: ac, B: b.data, ldb: bc, beta, C: c.data, ldc: N });
+    cpuOp('gemm')({
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      alpha,
+      A: A.arr,
+      lda: A.stride,
+      B: b.data,
+      ldb: bc,
+      beta,
+      C: c.data,
+      ldc: N,
+    });
   } else {
     assertDtype(a, ['f32', 'bf16'], 'gemm A (cuda)');
     assertDtype(c, ['f32', 'bf16'], 'gemm C (cuda)');
@@ -67,8 +85,8 @@ export function gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): T
       N,
       K,
       alpha,
-      A: a.buffer,
-      lda: ac,
+      A: A.arr,
+      lda: A.stride,
       B: b.buffer,
       ldb: bc,
       beta,
@@ -473,8 +491,13 @@ export interface ScanGrads {
   dC: Strided;
   dDskip: Tensor | null;
   dDeltaBias: Tensor | null;
-  /** overwritten; same row stride as z */
+  /** overwritten; same row stride as z (may be z itself: each z value is read before its dz is written) */
   dz: Strided | null;
+  /**
+   * [T, D] optional: the forward's output y, rebuilt from the states the backward recomputes (a recomputing caller
+   * then skips the forward scan); may be dy itself (each dy value is read before its y is written)
+   */
+  y?: Tensor | null;
 }
 
 interface ScanPrep {
@@ -536,6 +559,7 @@ interface ScanBackwardFields extends ScanFields {
   dDskip: Storage | null;
   dDeltaBias: Storage | null;
   dz: Storage | null;
+  y: Storage | null;
 }
 
 function scanFields(a: ScanArgs, p: ScanPrep, dtype: DType): ScanFields {
@@ -605,8 +629,10 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
   const dz = g.dz ? strided(g.dz, p.T, p.D, name, 'dz') : null;
   if (dz && dz.stride !== p.z.stride)
     throw new TensorError(`${name}: dz must have z's row stride ${p.z.stride} (got ${dz.stride})`);
+  if (g.y) needNumel(g.y, n, name, 'y');
   const acts = [...scanActs(a), dy, g.du, g.ddelta, stridedBase(g.dB), stridedBase(g.dC)];
   if (g.dz) acts.push(stridedBase(g.dz));
+  if (g.y) acts.push(g.y);
   const { dev, dtype } = floatCall(name, acts, [a.deltaBias, a.A, a.Dskip, g.dA, g.dDskip, g.dDeltaBias]);
   const args: ScanBackwardFields = {
     ...scanFields(a, p, dtype),
@@ -619,6 +645,7 @@ export function selectiveScanBackward(a: ScanArgs, dy: Tensor, g: ScanGrads): vo
     dDskip: nullableStorage(g.dDskip),
     dDeltaBias: nullableStorage(g.dDeltaBias),
     dz: dz ? dz.arr : null,
+    y: nullableStorage(g.y ?? null),
   };
   kernel(dev, name)(args);
 }

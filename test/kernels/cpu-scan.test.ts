@@ -171,8 +171,9 @@ function cols(t: Tensor, col: number, width: number): Float64Array {
   return o;
 }
 
-// aliasDelta: ddelta written over delta, as the mixer does (native/KERNELS.md allows it)
-function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType, aliasDelta = false) {
+// alias: ddelta written over delta, dz over z and the rebuilt y over dy, as the mixer does (native/KERNELS.md allows
+// it); otherwise each output has a buffer of its own. The backward always rebuilds y (yBack).
+function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType, alias = false) {
   const T = c.B * c.L,
     W = 3 + 2 * c.N;
   const a = kernelArgs(c, x, dt);
@@ -184,18 +185,20 @@ function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType, aliasDelta = f
   const dA0 = randn(c.D * c.N, 81),
     dD0 = randn(c.D, 82),
     dB0 = randn(c.D, 83);
+  const dyT = tensor(dy, [T, c.D], dt);
   const g = {
     du: zeros([T, c.D], dt),
-    ddelta: aliasDelta ? a.delta : zeros([T, c.D], dt),
+    ddelta: alias ? a.delta : zeros([T, c.D], dt),
     dA: tensor(dA0, [c.D, c.N], dt),
     dB: columns(dxp, 3, c.N),
     dC: columns(dxp, 3 + c.N, c.N),
     dDskip: c.Dskip ? tensor(dD0, [c.D], dt) : null,
     dDeltaBias: c.bias ? tensor(dB0, [c.D], dt) : null,
-    dz: c.z ? columns(dip, c.D, c.D) : null,
+    dz: c.z ? (alias ? a.z : columns(dip, c.D, c.D)) : null,
+    y: alias ? dyT : zeros([T, c.D], dt),
   };
   const before = cols(dxp, 0, 3);
-  selectiveScanBackward(a, tensor(dy, [T, c.D], dt), g);
+  selectiveScanBackward(a, dyT, g);
   expect(cols(dxp, 0, 3)).toEqual(before);
   // accumulators start from random values: subtract them as stored (rounded to f32 where f32)
   const r = (v: number) => (dt === 'f32' ? Math.fround(v) : v);
@@ -209,7 +212,8 @@ function runKernel(c: Cfg, x: Data, dy: Float64Array, dt: FDType, aliasDelta = f
     dC: cols(dxp, 3 + c.N, c.N),
     dDs: g.dDskip ? f64(g.dDskip).map((v, i) => v - r(dD0[i]!)) : null,
     dbias: g.dDeltaBias ? f64(g.dDeltaBias).map((v, i) => v - r(dB0[i]!)) : null,
-    dz: c.z ? cols(dip, c.D, c.D) : null,
+    dz: c.z ? (alias ? cols(a.z!.base, c.D, c.D) : cols(dip, c.D, c.D)) : null,
+    yBack: f64(g.y),
   };
 }
 
@@ -244,6 +248,8 @@ describe('cpu selective scan', () => {
         if (c.Dskip) expect(relErr(k.dDs!, g.dDs)).toBeLessThan(TOL[dt]);
         if (c.bias) expect(relErr(k.dbias!, g.dbias)).toBeLessThan(TOL[dt]);
         if (c.z) expect(relErr(k.dz!, g.dz)).toBeLessThan(tol);
+        // the y the backward rebuilds from its recomputed states is the forward's, bit for bit
+        expect(Array.from(k.yBack)).toEqual(Array.from(k.y));
       });
     }
   }
@@ -277,14 +283,15 @@ describe('cpu selective scan', () => {
   }
 
   // CI has 2 cores; laptops have more. Thread counts change how work items and partial sums are split.
-  it('ddelta may overwrite delta: the same gradients as with separate buffers', () => {
-    for (const c of [CASES[0]!, CASES[4]!, CASES[6]!]) {
+  it('ddelta, dz and y may overwrite delta, z and dy: the same results as with separate buffers', () => {
+    for (const c of [CASES[0]!, CASES[4]!, CASES[6]!, CASES[1]!]) {
       const x = makeData(c, 9 + c.L);
       const dy = randn(c.B * c.L * c.D, 6);
       const sep = runKernel(c, x, dy, 'f32'),
         alias = runKernel(c, x, dy, 'f32', true);
-      for (const k of ['du', 'ddelta', 'dA', 'dB', 'dC'] as const)
+      for (const k of ['du', 'ddelta', 'dA', 'dB', 'dC', 'yBack'] as const)
         expect(Array.from(alias[k]), k).toEqual(Array.from(sep[k]));
+      if (c.z) expect(Array.from(alias.dz!)).toEqual(Array.from(sep.dz!));
     }
   });
 

@@ -209,10 +209,13 @@ interface DevRun {
   y: Float64Array;
   last: Float64Array;
   g?: Grads;
+  /** y as the backward rebuilds it from its recomputed states */
+  yBack?: Float64Array;
 }
 
-// aliasDelta: ddelta is written over delta (what the mixer does to save memory; native/KERNELS.md allows it)
-function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, aliasDelta = false): DevRun {
+// alias: ddelta is written over delta, dz over z and the rebuilt y over dy (what the mixer does to save memory;
+// native/KERNELS.md allows it); otherwise each output has a buffer of its own. The backward always rebuilds y.
+function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, alias = false): DevRun {
   const cu = native().cuda!;
   const { B, L, D, N } = c;
   const T = B * L;
@@ -251,12 +254,13 @@ function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, aliasDelta
   if (dy) {
     const dyT = up(dy, dt);
     const du = Tensor.empty([T * D], dt, 'cuda'),
-      ddelta = aliasDelta ? delta : Tensor.empty([T * D], dt, 'cuda');
+      ddelta = alias ? delta : Tensor.empty([T * D], dt, 'cuda');
+    const yBack = alias ? dyT : Tensor.empty([T * D], dt, 'cuda');
     const dA = Tensor.from(new Float32Array(D * N).fill(0.25), [D * N], 'f32', 'cuda'); // acc: starts non-zero on purpose
     const dxp = Tensor.zeros([T * x.bcStride], dt, 'cuda');
     const dD = x.Dskip ? Tensor.from(new Float32Array(D).fill(0.5), [D], 'f32', 'cuda') : null;
     const dBias = x.deltaBias ? Tensor.from(new Float32Array(D).fill(-0.5), [D], 'f32', 'cuda') : null;
-    const dzp = zp ? Tensor.zeros([T * x.zStride], dt, 'cuda') : null;
+    const dzp = zp ? (alias ? zp : Tensor.zeros([T * x.zStride], dt, 'cuda')) : null;
     cu.selectiveScanBackward({
       ...inputs,
       dy: dyT.buffer,
@@ -268,7 +272,9 @@ function runCuda(c: Case, x: Inputs, dt: DT, dy: Float64Array | null, aliasDelta
       dDskip: buf(dD),
       dDeltaBias: buf(dBias),
       dz: dzp ? at(dzp, x.zOff).buffer : null,
+      y: yBack.buffer,
     });
+    out.yBack = yBack.toFloat64();
     const dxpH = dxp.toFloat64();
     out.g = {
       du: du.toFloat64(),
@@ -404,6 +410,7 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       expectClose('y', got.y, ref.y, tol);
       expectClose('lastState', got.last, ref.last, tol);
       compareGrads('cuda', c, got.g!, refBackward(c, x, dy), tol);
+      expectClose('y rebuilt by the backward', got.yBack!, ref.y, tol);
     });
   }
 
@@ -422,21 +429,23 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     const dy = randn(c.L * c.D, 8).map(Math.fround);
     const got = runCuda(c, x, 'f32', dy);
     compareGrads('long', c, got.g!, refBackward(c, x, dy), 1e-4);
+    expectClose('y rebuilt by the backward', got.yBack!, refForward(c, x).y, 1e-4);
   });
 
-  it('ddelta may overwrite delta (the same gradients as with separate buffers)', () => {
+  it('ddelta, dz and y may overwrite delta, z and dy (the same results as with separate buffers)', () => {
     for (const c of [
       { B: 2, L: 1000, D: 130, N: 16, R: 3, ...full },
       { B: 1, L: 70000, D: 33, N: 16, R: 2, ...full },
     ] as Case[]) {
       const x = makeInputs(c, 555 + c.L, false);
       const dy = randn(c.B * c.L * c.D, 81).map(Math.fround);
-      const sep = runCuda(c, x, 'f32', dy).g!,
-        alias = runCuda(c, x, 'f32', dy, true).g!;
+      const sep = runCuda(c, x, 'f32', dy),
+        alias = runCuda(c, x, 'f32', dy, true);
       // per-element outputs are bit-identical; dA, dB, dC are sums by atomics, whose order varies from run to run
       for (const k of ['du', 'ddelta', 'dz'] as const)
-        expect(Array.from(alias[k]), `${k} L=${c.L}`).toEqual(Array.from(sep[k]));
-      for (const k of ['dA', 'dB', 'dC'] as const) expectClose(`${k} L=${c.L}`, alias[k], sep[k], 1e-6);
+        expect(Array.from(alias.g![k]), `${k} L=${c.L}`).toEqual(Array.from(sep.g![k]));
+      expect(Array.from(alias.yBack!), `y L=${c.L}`).toEqual(Array.from(sep.yBack!));
+      for (const k of ['dA', 'dB', 'dC'] as const) expectClose(`${k} L=${c.L}`, alias.g![k], sep.g![k], 1e-6);
     }
   });
 
