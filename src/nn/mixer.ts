@@ -118,7 +118,7 @@ const MIXER_TRANSIENT: BufferSet<MixerTransient> = {
 };
 
 /**
- * The mixer backward's buffers (one set can serve every block). Two gradients take no buffer: they overwrite
+ * The mixer backward's buffers (one set can serve every block). Some gradients take no buffer: they overwrite
  * forward activations that are dead by then (MixerGradViews says which and why).
  */
 class MixerGradients {
@@ -130,7 +130,7 @@ class MixerGradients {
   readonly dbc: GrowBuffer;
   /** [T, R] */
   readonly ddtIn: GrowBuffer;
-  /** [T, 2E] */
+  /** [T, 2E] the gradient of xz, unless a recomputed forward's xz and xc take it (MixerGradViews) */
   readonly dxz: GrowBuffer;
   /** [E, N] the scan's dA, in the parameter dtype */
   readonly dA: GrowBuffer;
@@ -152,16 +152,32 @@ const MIXER_GRADIENTS_F64: BufferSet<MixerGradients> = {
   make: (ws) => new MixerGradients(ws, 'f64'),
 };
 
-/** The backward's gradient tensors for one call, with the two aliases spelt out. */
+/**
+ * The backward's gradient tensors for one call, with their aliases spelt out (the scan backward reads each delta,
+ * z and dy value before it writes that element's ddelta, dz or y: native/KERNELS.md).
+ */
 interface MixerGradViews {
-  /** = the forward's y: y's only use left, the out_proj weight gradient, is taken before dy is written */
+  /**
+   * = the forward's y. When the forward ran the scan, y's only use left, the out_proj weight gradient, is taken before
+   * dy is written; when a recomputation skipped it, the scan backward writes y over dy and that gradient follows.
+   */
   dy: Tensor;
-  /** = delta (rebuilt for backward): the scan backward reads each delta before it writes that ddelta (native/KERNELS.md) */
+  /** = delta (rebuilt for backward) */
   ddelta: Tensor;
+  /**
+   * dz, dxs: the two column blocks of dxz. After a recomputation (a model short of memory) they take no buffer: dz
+   * = the z columns of xz (z's only reader is the scan) and dxs = xc (its last readers, the scan and the x_proj
+   * weight gradient, come before the conv backward), and in_proj's products run per block. Otherwise dxz is one
+   * [T, 2E] buffer and in_proj takes two products: per block, the weight gradient's [E, D] output tiles do not
+   * fill the GPU (the 130m step at 8 x 2048 ran 2.3% slower that way: bench/README.md).
+   */
+  dz: Strided;
+  dxs: Strided;
+  /** dxz when it is one buffer */
+  dxz: Tensor | null;
   du: Tensor;
   dbc: Tensor;
   ddtIn: Tensor;
-  dxz: Tensor;
   dA: Tensor;
 }
 
@@ -199,6 +215,11 @@ interface Saved {
   dtIn: Tensor;
   bc: Tensor;
   y: Tensor;
+  /**
+   * a recomputation right before backward (a model short of memory): the forward skipped the scan, whose backward
+   * rebuilds y, and the backward writes gradients over xz and xc (MixerGradViews)
+   */
+  recomputed: boolean;
   B: number;
   L: number;
   /** the workspace of the MixerTransient set, and the token of this call that its holder is compared with */
@@ -335,8 +356,8 @@ export class MambaMixer {
   /**
    * x [T, D] -> out [T, D] over B sequences of length L; the intermediates backward reads live in `ws` (views kept),
    * xc and delta in `tws` (MixerTransient: shared by all blocks). `lastState` [B, E, N] receives the SSM state after
-   * the last token (for generation). `out` null skips out_proj (a recomputation before backward needs only the
-   * intermediates).
+   * the last token (for generation). `out` null skips the scan and out_proj: a recomputation before backward needs
+   * only the scan's inputs, and the scan backward rebuilds y, which the out_proj weight gradient reads.
    */
   forward(
     x: Tensor,
@@ -364,11 +385,13 @@ export class MambaMixer {
     gemm(xc, w.wdt, dtIn, { transB: true });
     gemm(xc, w.wbc, bc, { transB: true });
     gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
-    selectiveScanForward(this.#scanArgs(xz, xc, delta, bc, B, L), y, lastState);
-    if (out) gemm(y, mmWeight(this.outProj), out, { transB: true });
+    if (out) {
+      selectiveScanForward(this.#scanArgs(xz, xc, delta, bc, B, L), y, lastState);
+      gemm(y, mmWeight(this.outProj), out, { transB: true });
+    }
     const token = {};
     t.holder = token;
-    this.#saved = { x, xz, dtIn, bc, y, B, L, tws, token };
+    this.#saved = { x, xz, dtIn, bc, y, recomputed: !out, B, L, tws, token };
   }
 
   /** This call's xc and delta, rebuilt exactly as forward made them unless the shared set still holds them. */
@@ -396,22 +419,25 @@ export class MambaMixer {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = s.B * s.L;
     const { xc, delta } = this.#transient(s);
+    const dxz = s.recomputed ? null : gb.dxz.take([T, 2 * E]);
     const grads: MixerGradViews = {
       dy: s.y,
       ddelta: delta,
+      dz: columns(dxz ?? s.xz, E, E),
+      dxs: dxz ? columns(dxz, 0, E) : xc,
+      dxz,
       du: gb.du.take([T, E]),
       dbc: gb.dbc.take([T, 2 * N]),
       ddtIn: gb.ddtIn.take([T, R]),
-      dxz: gb.dxz.take([T, 2 * E]),
       dA: gb.dA.take([E, N]),
     };
-    const { dy, ddelta, du, dbc, ddtIn, dxz, dA } = grads;
-    // out_proj
-    gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
+    const { dy, ddelta, dz, dxs, du, dbc, ddtIn, dA } = grads;
+    // out_proj (its weight gradient needs y: now if the forward scan made it, after the scan backward if not)
+    if (!s.recomputed) gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
     gemm(dOut, mmWeight(this.outProj), dy);
     // scan: dA into a zeroed buffer, then d A_log = dA * A (A = -exp(A_log))
     fill(dA, 0);
-    // ddelta overwrites delta: from here the shared set holds no forward's values
+    // ddelta overwrites delta (and dxs xc, below): from here the shared set holds no forward's values
     s.tws.buffers(MIXER_TRANSIENT).holder = null;
     selectiveScanBackward(this.#scanArgs(s.xz, xc, delta, s.bc, s.B, s.L), dy, {
       du,
@@ -421,8 +447,10 @@ export class MambaMixer {
       dC: columns(dbc, N, N),
       dDskip: this.Dskip.grad,
       dDeltaBias: this.dtProjBias.grad,
-      dz: columns(dxz, E, E),
+      dz,
+      y: s.recomputed ? s.y : null,
     });
+    if (s.recomputed) gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
     this.#accumulateALogGrad(dA);
     // dt_proj
     gemm(ddelta, s.dtIn, this.dtProjWeight.grad, { transA: true, beta: 1 });
@@ -433,22 +461,33 @@ export class MambaMixer {
     gemm(dbc, xc, w.gbc, { transA: true, beta: 1 });
     gemm(ddtIn, w.wdt, du, { beta: 1 });
     gemm(dbc, w.wbc, du, { beta: 1 });
-    // conv (SiLU inside) into the xs columns of dxz
+    // conv (SiLU inside): the gradient of xs
     conv1dBackward(
       columns(s.xz, 0, E),
       this.convWeight.value,
       this.convBias.value,
       du,
-      columns(dxz, 0, E),
+      dxs,
       this.convWeight.grad,
       this.convBias.grad,
       s.B,
       s.L,
       true,
     );
-    // in_proj
-    gemm(dxz, s.x, this.inProj.grad, { transA: true, beta: 1 });
-    gemm(dxz, mmWeight(this.inProj), dx);
+    // in_proj: one product for each of the weight gradient and dx, or two, by the weight's row blocks (xs's, z's)
+    const win = mmWeight(this.inProj);
+    if (grads.dxz) {
+      gemm(grads.dxz, s.x, this.inProj.grad, { transA: true, beta: 1 });
+      gemm(grads.dxz, win, dx);
+    } else {
+      const D = this.dims.dModel;
+      gemm(dxs, s.x, this.inProj.grad.view(0, [E, D]), { transA: true, beta: 1 });
+      gemm(dz, s.x, this.inProj.grad.view(E * D, [E, D]), { transA: true, beta: 1 });
+      gemm(dxs, win.view(0, [E, D]), dx);
+      gemm(dz, win.view(E * D, [E, D]), dx, { beta: 1 });
+    }
+    // z and xc may be gradients now: a second backward needs a new forward
+    this.#saved = null;
   }
 
   /** d A_log += dA * A, since A = -exp(A_log) gives dA/dA_log = A. */

@@ -11,6 +11,7 @@ import {
   type MambaConfig,
 } from '../../src/model/index.js';
 import { Rng } from '../../src/util/rng.js';
+import { relErr } from '../helpers.js';
 import { checkGradients, paramTargets, worst } from '../nn/gradcheck.js';
 
 const TOL = 1e-4;
@@ -60,7 +61,7 @@ describe('MambaLM', () => {
     expect(Math.abs(a.forward(batch).loss - Math.log(derived(cfg).paddedVocab))).toBeLessThan(0.5);
   });
 
-  it('recomputation gives the same gradients', () => {
+  it('recomputation gives the same gradients (up to rounding: its in_proj products run by row block)', () => {
     const cfg = tinyConfig();
     const batch = { B: 2, L: 9, inputs: tokens(18, 6, 5), targets: tokens(18, 6, 6) };
     const a = MambaLM.create(cfg, { dtype: 'f64', seed: 3 }),
@@ -69,7 +70,8 @@ describe('MambaLM', () => {
     b.forwardBackward(batch);
     const pa = a.parameters(),
       pb = b.parameters();
-    for (let i = 0; i < pa.length; i++) expect(Array.from(pb[i]!.grad.data)).toEqual(Array.from(pa[i]!.grad.data));
+    for (let i = 0; i < pa.length; i++)
+      expect(relErr(pb[i]!.grad.data, pa[i]!.grad.data), pa[i]!.name).toBeLessThan(1e-13);
   });
 
   it('recomputation keeps less activation memory with several layers', () => {
