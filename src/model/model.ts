@@ -147,23 +147,21 @@ export class MambaBackbone {
     const caches = opts.caches ?? null;
     const T = B * L,
       D = this.config.d_model;
-    // the embedding output lives in hB: layer 0 reads it and writes hA, layer 1 overwrites hB after that
-    const h0 = this.ws.get('hB', [T, D]);
-    this.embedding.forward(ids, h0);
-    let h = h0;
+    // one buffer holds the embedding output and then each layer's output over its input: a block's norm has
+    // consumed h (into r and norm(r)) before its mixer writes the new h, and nothing reads the old one after
+    const h = this.ws.get('h', [T, D]);
+    this.embedding.forward(ids, h);
     let r: Tensor | null = null;
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i]!;
-      const hOut = this.ws.get(i % 2 === 0 ? 'hA' : 'hB', [T, D]);
       // the residual stream and rstd stay in the parameter dtype (f32 with bf16 activations); without a
       // backward, two residual buffers in turn (a layer's rOut never aliases its rIn) and one rstd serve all
       const rOut = this.ws.get(grad ? `r${i}` : i % 2 === 0 ? 'rA' : 'rB', [T, D], this.ctx.dtype);
       const rstd = this.ws.get(grad ? `rstd${i}` : 'rstdI', [T], this.ctx.dtype);
       const ws = !grad ? this.#inferWs : layer.recompute ? this.#sharedWs : this.#blockWs[i]!;
       // xc, delta and norm(r) (rebuilt by backward) in the shared workspace, or with everything else when no backward follows
-      layer.forward(h, r, hOut, rOut, rstd, B, L, ws, caches ? caches[i]!.ssm : null, grad ? this.#sharedWs : ws);
+      layer.forward(h, r, h, rOut, rstd, B, L, ws, caches ? caches[i]!.ssm : null, grad ? this.#sharedWs : ws);
       if (caches) layer.mixer.fillConvCache(caches[i]!);
-      h = hOut;
       r = rOut;
     }
     const out = this.ws.get('final', [T, D]);

@@ -60,7 +60,8 @@ export class MambaBlock {
   }
 
   /**
-   * hIn, rIn (null for the first block) [T, D] -> hOut (mixer output), rOut (= hIn + rIn) [T, D], rstd [T].
+   * hIn, rIn (null for the first block) [T, D] -> hOut (mixer output; may be hIn itself, which the norm reads
+   * before the mixer writes hOut), rOut (= hIn + rIn) [T, D], rstd [T].
    * `ws` holds the mixer intermediates kept for backward (shared between blocks when recomputing), `tws` (shared by
    * all blocks) the norm output and the intermediates backward rebuilds.
    */
