@@ -4,7 +4,7 @@
 // Sampling: temperature (0 = greedy), top-k, top-p (nucleus), seeded, on the device that holds the logits
 // (sampleTokens; sampleToken is its host twin and gives the same tokens), so a step copies B tokens to the host
 // at most, and none until the end when no callback asks for them.
-import { SAMPLE_PARAMS, Tensor, cudaOp, sampleTokens } from '../backend/index.js';
+import { SAMPLE_PARAMS, Tensor, columns, cudaOp, sampleTokens } from '../backend/index.js';
 import type { MixerCache } from '../nn/mixer.js';
 import { MambaLM } from '../model/model.js';
 import { derived } from '../model/config.js';
@@ -230,12 +230,9 @@ export class Decoder {
         throw new GenerateError(`prompt token ${prompt[i]} at ${i} is outside the vocabulary 0..${V - 1}`);
     const h = m.backbone.prefill(m.backbone.uploadIds(prompt, 'promptIds'), this.B, L, s.caches);
     const D = m.config.d_model;
-    // the last position of every sequence
-    const last = s.ws.get('lastH', [this.B, D]);
-    if (L === 1) last.copyFrom(h.view(0, [this.B, D]));
-    else for (let b = 0; b < this.B; b++) last.view(b * D, [D]).copyFrom(h.view((b * L + L - 1) * D, [D]));
     this.#started = true;
-    return m.headLogits(last, this.B, s.logits);
+    // the last position of every sequence, read in place: the rows of h seen as [B, L * D], its last D columns
+    return m.headLogits(columns(h.reshape([this.B, L * D]), (L - 1) * D, D), this.B, s.logits);
   }
 
   /**

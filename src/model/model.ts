@@ -9,6 +9,7 @@ import {
   type DType,
   type Device,
   type DeviceRequest,
+  type Strided,
 } from '../backend/index.js';
 import { MambaBlock } from '../nn/block.js';
 import { ClassifierHead, LMHead } from '../nn/heads.js';
@@ -498,9 +499,9 @@ export class MambaLM extends ModelBase {
   }
 
   /** The logits of B rows of final hidden states [B, paddedVocab] (decoding), into `out` or the model's workspace. */
-  headLogits(h: Tensor, B: number, out?: Tensor): Tensor {
+  headLogits(h: Strided, B: number, out?: Tensor): Tensor {
     const logits = out ?? this.ws.get('stepLogits', [B, derived(this.config).paddedVocab]);
-    this.head.forward(h, logits);
+    this.head.logits(h, logits);
     return logits;
   }
 

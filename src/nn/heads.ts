@@ -1,6 +1,6 @@
 // Output heads. LMHead: logits = h W^T with W the embedding (tied) or its own [V, D] weight; the gradient
 // goes into whichever W it uses. ClassifierHead: pool over L (mean or last), then Linear d_model -> classes.
-import { Tensor, crossEntropyForward, gemm, poolBackward, poolForward } from '../backend/index.js';
+import { Tensor, crossEntropyForward, gemm, poolBackward, poolForward, type Strided } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { Linear } from './layers.js';
 import {
@@ -31,8 +31,13 @@ export class LMHead {
   }
 
   forward(h: Tensor, logits: Tensor): void {
-    gemm(h, mmWeight(this.weight), logits, { transB: true });
+    this.logits(h, logits);
     this.#h = h;
+  }
+
+  /** Logits of the rows of h, which may be columns of a wider tensor (the last position of each sequence), with no backward. */
+  logits(h: Strided, logits: Tensor): void {
+    gemm(h, mmWeight(this.weight), logits, { transB: true });
   }
 
   backward(dLogits: Tensor, dh: Tensor): void {
