@@ -1,8 +1,9 @@
 // A residual block: r = x + residual (fused into the RMSNorm), h = mixer(norm(r)); outputs (h, r) as the
 // reference Block with fused_add_norm and residual_in_fp32. norm(r) is not kept per block: it lives in a
 // workspace shared by all blocks and backward recomputes it from r and rstd when another block has overwritten it.
-// With `recompute`, the block keeps only r and rstd and runs norm + mixer again inside backward, so its mixer
-// intermediates can share one workspace with every other block (activation recomputation for long sequences).
+// With `recompute`, the block keeps only r and rstd and runs norm + mixer again inside backward (the mixer up to its
+// scan: the scan backward rebuilds y), so its mixer intermediates can share one workspace with every other block
+// (activation recomputation for long sequences).
 import type { Tensor } from '../backend/index.js';
 import type { Rng } from '../util/rng.js';
 import { RMSNorm } from './layers.js';
