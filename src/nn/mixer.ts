@@ -173,8 +173,6 @@ interface MixerGradViews {
    */
   dz: Strided;
   dxs: Strided;
-  /** dxz when it is one buffer */
-  dxz: Tensor | null;
   du: Tensor;
   dbc: Tensor;
   ddtIn: Tensor;
@@ -425,7 +423,6 @@ export class MambaMixer {
       ddelta: delta,
       dz: columns(dxz ?? s.xz, E, E),
       dxs: dxz ? columns(dxz, 0, E) : xc,
-      dxz,
       du: gb.du.take([T, E]),
       dbc: gb.dbc.take([T, 2 * N]),
       ddtIn: gb.ddtIn.take([T, R]),
@@ -476,9 +473,9 @@ export class MambaMixer {
     );
     // in_proj: one product for each of the weight gradient and dx, or two, by the weight's row blocks (xs's, z's)
     const win = mmWeight(this.inProj);
-    if (grads.dxz) {
-      gemm(grads.dxz, s.x, this.inProj.grad, { transA: true, beta: 1 });
-      gemm(grads.dxz, win, dx);
+    if (dxz) {
+      gemm(dxz, s.x, this.inProj.grad, { transA: true, beta: 1 });
+      gemm(dxz, win, dx);
     } else {
       const D = this.dims.dModel;
       gemm(dxs, s.x, this.inProj.grad.view(0, [E, D]), { transA: true, beta: 1 });
