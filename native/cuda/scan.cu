@@ -57,6 +57,12 @@ struct ScanP {
   float* S;  // [B, nchunk, D, N]: chunk-local end states, after combine the state entering each chunk
   float* P;  // [B, nchunk, D]: sum of dt over the chunk
   float* Q;  // [B, nchunk, D, N]: backward: chunk-local adjoint carry, after combine the carry entering from the future
+  // backward, stored checkpoints (null: the main pass sweeps each chunk forward itself): the chunk-local state at
+  // the start of every piece after a chunk's first, [B, nchunk, ppc - 1, N, D] (channel fastest: coalesced), and the
+  // chunk's sum of dt before it, [B, nchunk, ppc - 1, D]; ppc = Lc / SUB pieces per chunk
+  float* CK;
+  float* CP;
+  int ppc;
 };
 
 __device__ __forceinline__ float dt_of(float v, bool sp) { return sp ? softplusf_(v) : v; }
@@ -153,6 +159,7 @@ __global__ void __launch_bounds__(NT) chunk_state(ScanP<T> p) {
 // and reverse passes took two). Loads of GA steps are issued together: 4 rather than the forward passes' 8,
 // which needed more than the 128 registers and spilled (timings of 2, 4 and 8: bench/README.md, stop 10).
 constexpr int GA = 4;
+static_assert(TILE % SUB == 0 && SUB % GA == 0, "piece starts fall on load-group starts");
 template <class T, int NS>
 __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
   __shared__ __align__(16) float sB[TILE * NS], sC[TILE * NS];
@@ -178,6 +185,14 @@ __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
     __syncthreads();
     if (!act) continue;
     for (int j0 = 0; j0 < nt; j0 += GA) {
+      // a piece starts here (ts - s is a multiple of TILE, itself of SUB): its chunk-local starting state
+      if (p.CK && j0 % SUB == 0 && ts + j0 > s) {
+        const int64_t slot = ((int64_t)b * p.nchunk + c) * (p.ppc - 1) + (ts + j0 - s) / SUB - 1;
+#pragma unroll
+        for (int n = 0; n < NS; n++)
+          if (n < p.N) p.CK[(slot * p.N + n) * p.D + d] = h[n];
+        p.CP[slot * p.D + d] = sumdt;
+      }
       float uu[GA], dd[GA], gg[GA], zv[GA];
 #pragma unroll
       for (int k = 0; k < GA; k++) {
@@ -533,31 +548,84 @@ __device__ __forceinline__ void cp_async_wait_all_but_newest() { asm volatile("c
 
 // A piece's per-step inputs for the block's BC channels, [IN_ARRAYS][SUB][BC] of T in shared memory: delta, u,
 // dy, z (rows past nt and channels past D are zeros). `arrays` = 2 copies delta and u only (the forward sweep).
+// Each thread copies the same channels (4 bytes: PER of them) of rows jr, jr + RSTEP, ... of every array, so its
+// source addresses are one 64-bit row offset per piece plus constants (the generic index arithmetic of a flat loop
+// over copies took about 75 instructions per copy).
 constexpr int IN_ARRAYS = 4;
+template <class T>
+struct PieceLayout {
+  static constexpr int PER = 4 / sizeof(T);  // channels per 4-byte copy
+  static constexpr int ROWW = BC / PER;      // copies per row
+  static constexpr int RSTEP = NT / ROWW;    // rows the block covers at once
+  static_assert(NT % ROWW == 0 && SUB % RSTEP == 0, "piece tile shape");
+  int jr, cl;  // this thread's first row and first channel
+  __device__ __forceinline__ PieceLayout() : jr(threadIdx.x / ROWW), cl((threadIdx.x % ROWW) * PER) {}
+};
 template <class T>
 __device__ __forceinline__ void copy_piece(T* tile, const ScanP<T>& p, int64_t row0, int nt, int d0, int arrays,
                                            bool async) {
-  constexpr int PER = 4 / sizeof(T);  // channels per 4-byte copy
-  const int chunks = arrays * SUB * (BC / PER);
-  for (int i = threadIdx.x; i < chunks; i += NT) {
-    const int a = i / (SUB * (BC / PER)), rem = i - a * (SUB * (BC / PER));
-    const int j = rem / (BC / PER), cl = (rem - j * (BC / PER)) * PER;
-    const T* base = a == 0 ? p.delta : a == 1 ? p.u : a == 2 ? p.dy : p.z;
-    const int64_t stride = a == 3 ? p.zs : p.D;
-    const bool ok = j < nt && d0 + cl < p.D && base != nullptr;
-    const T* src = ok ? base + (row0 + j) * stride + d0 + cl : p.u;
-    T* dst = tile + (a * SUB + j) * BC + cl;
-    if (async) {
-      cp_async4(dst, src, ok);
-    } else {
+  using Lay = PieceLayout<T>;
+  const Lay l;
+  const bool chan_ok = d0 + l.cl < p.D;
+  const int64_t offD = (row0 + l.jr) * p.D + d0 + l.cl, offZ = (row0 + l.jr) * p.zs + d0 + l.cl;
 #pragma unroll
-      for (int q = 0; q < PER; q++) dst[q] = (ok && d0 + cl + q < p.D) ? src[q] : T(0.f);
+  for (int a = 0; a < IN_ARRAYS; a++) {
+    if (a >= arrays) break;
+    const T* base = a == 0 ? p.delta : a == 1 ? p.u : a == 2 ? p.dy : p.z;
+    const int64_t stride = a == 3 ? p.zs : p.D, off = a == 3 ? offZ : offD;
+#pragma unroll
+    for (int q = 0; q < SUB / Lay::RSTEP; q++) {
+      const int j = l.jr + q * Lay::RSTEP;
+      const bool ok = j < nt && chan_ok && base != nullptr;
+      const T* src = ok ? base + off + q * Lay::RSTEP * stride : p.u;
+      T* dst = tile + (a * SUB + j) * BC + l.cl;
+      if (async) {
+        cp_async4(dst, src, ok);
+      } else {
+#pragma unroll
+        for (int c = 0; c < Lay::PER; c++) dst[c] = (ok && d0 + l.cl + c < p.D) ? src[c] : T(0.f);
+      }
     }
   }
 }
 template <class T>
 __device__ __forceinline__ float tile_at(const T* tile, int a, int j, int cl) {
   return ldf(tile, (a * SUB + j) * BC + cl);
+}
+template <class T>
+__device__ __forceinline__ void tile_put(T* tile, int a, int j, int cl, float v) {
+  stf(tile, (a * SUB + j) * BC + cl, v);
+}
+
+// The reverse of copy_piece: a walked piece's per-step outputs, which the walk left in its input tile over inputs it
+// had read (ddelta over delta, du over u, y over dy, dz over z), to global memory, coalesced. y and dz when wanted.
+// vec: every output row start is 4-byte aligned (else one channel per store).
+template <class T>
+__device__ __forceinline__ void store_piece(const T* tile, const ScanP<T>& p, const ScanG<T>& g, int64_t row0, int nt,
+                                            int d0, bool vec) {
+  using Lay = PieceLayout<T>;
+  const Lay l;
+  const int64_t offD = (row0 + l.jr) * p.D + d0 + l.cl, offZ = (row0 + l.jr) * p.zs + d0 + l.cl;
+#pragma unroll
+  for (int a = 0; a < IN_ARRAYS; a++) {
+    T* base = a == 0 ? g.ddelta : a == 1 ? g.du : a == 2 ? g.y : (p.z ? g.dz : nullptr);
+    if (base == nullptr) continue;
+    const int64_t stride = a == 3 ? p.zs : p.D, off = a == 3 ? offZ : offD;
+#pragma unroll
+    for (int q = 0; q < SUB / Lay::RSTEP; q++) {
+      const int j = l.jr + q * Lay::RSTEP;
+      if (j >= nt) continue;
+      T* dst = base + off + q * Lay::RSTEP * stride;
+      const T* src = tile + (a * SUB + j) * BC + l.cl;
+      if (vec && d0 + l.cl + Lay::PER <= p.D) {
+        *reinterpret_cast<uint32_t*>(dst) = *reinterpret_cast<const uint32_t*>(src);
+      } else {
+#pragma unroll
+        for (int c = 0; c < Lay::PER; c++)
+          if (d0 + l.cl + c < p.D) dst[c] = src[c];
+      }
+    }
+  }
 }
 
 // This thread's element of a piece's [SUB][NS] tile of B or C (SUB * NS <= NT: at most one per thread),
@@ -621,15 +689,15 @@ struct StateSlots {
 };
 
 // Shared memory of scan_bwd: piece states, B/C tiles, dB/dC partials, the rows of half_column_sum, two input
-// tiles.
+// tiles. With stored checkpoints the piece's starting state has a slot of its own (SUB slots, not SUB - 1).
 template <int NS>
 constexpr int transpose_rows_floats() {
   return (NT / 32) * 32 * (NS + 4);
 }
-template <class T, int NS>
+template <class T, int NS, bool STORED>
 constexpr size_t scan_bwd_smem() {
-  return sizeof(float) *
-             ((SUB - 1) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS + transpose_rows_floats<NS>()) +
+  return sizeof(float) * ((SUB - 1 + STORED) * (NS / 2) * NT + 2 * SUB * NS + (NT / 32) * SUB * 2 * NS +
+                          transpose_rows_floats<NS>()) +
          sizeof(T) * 2 * IN_ARRAYS * SUB * BC;
 }
 
@@ -637,13 +705,18 @@ constexpr size_t scan_bwd_smem() {
 // slower (bench/README.md, stop 10). The loops over a piece's SUB steps are unrolled (measured faster than not),
 // written `#pragma unroll SUB`: a bare `#pragma unroll` compiles to other code, which spills in the f32 N = 16 kernel.
 constexpr int BWD_MIN_BLOCKS = 4;
-// async: the inputs are 4-byte aligned (see can_copy_async), else they are copied synchronously.
-template <class T, int NS>
-__global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG<T> g, bool async) {
+// async: the inputs are 4-byte aligned (see can_copy_async), else they are copied synchronously; vec_out: so are the
+// outputs (can_store_vec).
+// STORED: each piece's starting state comes from chunk_state_adj's checkpoints (p.CK, p.CP) and the state entering
+// the chunk, instead of from a forward sweep over the chunk here (one exp per (t, d, n) fewer).
+template <class T, int NS, bool STORED>
+__global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG<T> g, bool async, bool vec_out) {
   constexpr int NH = NS / 2;  // states per thread
+  // slot SLOT0 + j holds the states after step j of the piece; with STORED, slot 0 the states before it
+  constexpr int SLOT0 = STORED ? 1 : 0;
   extern __shared__ float sm[];
-  float* hh = sm;                                 // [SUB-1][NT][NH]: slot j = states after step j of the piece
-  float* sB = hh + (SUB - 1) * NH * NT;           // [SUB][NS]
+  float* hh = sm;                                 // [SUB-1+SLOT0][NT][NH]
+  float* sB = hh + (SUB - 1 + SLOT0) * NH * NT;   // [SUB][NS]
   float* sC = sB + SUB * NS;                      // [SUB][NS]
   float* red = sC + SUB * NS;                     // [NT/32][SUB][2NS]
   float* xrows = red + (NT / 32) * SUB * 2 * NS;  // [NT/32][32][NS + 4]: the dB/dC rows of half_column_sum, by warp
@@ -671,38 +744,43 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
   const float Dsk = (act && p.Dskip) ? p.Dskip[d] : 0.f;
   const auto softplus_dt = [&](float v) { return dt_of(v + bias, p.softplus); };  // of a raw delta
 
-  // forward over the chunk, keeping the state at the start of every piece; piece k+1's delta, u and B are
-  // on their way while piece k is computed
-  float ck[MAXCK][NH];
-  copy_piece<T>(tile(0), p, rb + s, piece_len(0), d0, 2, async);
-  cp_async_commit();
-  float bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s, piece_len(0), p.N);
-  for (int k = 0; k < npieces; k++) {
-    const int nt = piece_len(k);
-    __syncthreads();  // piece k-1 is done with sB and with tile(k+1)
-    if (tid < SUB * NS) sB[tid] = bnext;
-    if (k + 1 < npieces) {
-      copy_piece<T>(tile(k + 1), p, rb + s + (k + 1) * SUB, piece_len(k + 1), d0, 2, async);
-      bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s + (k + 1) * SUB, piece_len(k + 1), p.N);
-    }
+  // without STORED: forward over the chunk, keeping the state at the start of every piece; piece k+1's delta, u
+  // and B are on their way while piece k is computed
+  float ck[STORED ? 1 : MAXCK][NH];
+  float bnext = 0.f;
+  if constexpr (!STORED) {
+    copy_piece<T>(tile(0), p, rb + s, piece_len(0), d0, 2, async);
     cp_async_commit();
-    cp_async_wait_all_but_newest();
-    __syncthreads();  // sB and tile(k) are complete
-    const T* tk = tile(k);
+    bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s, piece_len(0), p.N);
+    for (int k = 0; k < npieces; k++) {
+      const int nt = piece_len(k);
+      __syncthreads();  // piece k-1 is done with sB and with tile(k+1)
+      if (tid < SUB * NS) sB[tid] = bnext;
+      if (k + 1 < npieces) {
+        copy_piece<T>(tile(k + 1), p, rb + s + (k + 1) * SUB, piece_len(k + 1), d0, 2, async);
+        bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s + (k + 1) * SUB, piece_len(k + 1), p.N);
+      }
+      cp_async_commit();
+      cp_async_wait_all_but_newest();
+      __syncthreads();  // sB and tile(k) are complete
+      const T* tk = tile(k);
 #pragma unroll
-    for (int i = 0; i < NH; i++) ck[k][i] = h[i];
-    float dts[SUB];
-    pair_steps(dts, tk, 0, cl, half, softplus_dt);
+      for (int i = 0; i < NH; i++) ck[k][i] = h[i];
+      float dts[SUB];
+      pair_steps(dts, tk, 0, cl, half, softplus_dt);
 #pragma unroll SUB
-    for (int j = 0; j < SUB; j++) {
-      if (j < nt) {
-        const float dt = dts[j];
-        const float dtl = dt * LOG2E, x = dt * tile_at(tk, 1, j, cl);
+      for (int j = 0; j < SUB; j++) {
+        if (j < nt) {
+          const float dt = dts[j];
+          const float dtl = dt * LOG2E, x = dt * tile_at(tk, 1, j, cl);
 #pragma unroll
-        for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
+          for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
+        }
       }
     }
   }
+  // with STORED, this chunk's checkpoint slots, and the index of this thread's states entering the chunk
+  const int64_t slot0 = ((int64_t)b * p.nchunk + c) * (p.ppc - 1);
 
   // backward over the pieces, last first; piece k-1's inputs and B/C are on their way while piece k is walked
   float gacc[NH], dAacc[NH];
@@ -720,8 +798,21 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
   float cnext = tile_elem<T, NS>(p.Cm, p.bcs, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), p.N);
   for (int k = npieces - 1; k >= 0; k--) {
     const int ts = s + k * SUB, nt = piece_len(k);
+    // the state before the piece: its checkpoint; with STORED, h = local + exp(A sum dt) * entering, whose loads
+    // are issued here to arrive while the tiles are completed
+    float hl[NH], cum = 0.f;
+    if constexpr (STORED) {
 #pragma unroll
-    for (int i = 0; i < NH; i++) h[i] = ck[k][i];
+      for (int i = 0; i < NH; i++) {
+        const bool ok = act && n0 + i < p.N;
+        hl[i] = ok && k > 0 ? p.CK[((slot0 + k - 1) * p.N + n0 + i) * p.D + d] : 0.f;
+        h[i] = ok && p.nchunk > 1 ? p.S[o * p.N + n0 + i] : 0.f;
+      }
+      if (act && k > 0) cum = p.CP[(slot0 + k - 1) * p.D + d];
+    } else {
+#pragma unroll
+      for (int i = 0; i < NH; i++) h[i] = ck[k][i];
+    }
     __syncthreads();  // piece k+1 is done with sB, sC, red and tile(k-1)
     if (tid < SUB * NS) {
       sB[tid] = bnext;
@@ -741,6 +832,11 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
     pair_steps(dtv, tk, 0, cl, half, softplus_dt);
     pair_steps(sgv, tk, 3, cl, half, [](float v) { return sigmoidf_(v); });
     pair_steps(spv, tk, 0, cl, half, [&](float v) { return p.softplus ? sigmoidf_(v + bias) : 1.f; });
+    if constexpr (STORED) {
+#pragma unroll
+      for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(cum * LOG2E * An[i]), h[i], hl[i]);
+      slots.put(0, h);
+    }
     // recompute the piece's states (inactive channels run on zeros, so their states stay defined)
 #pragma unroll SUB
     for (int j = 0; j < SUB; j++) {
@@ -748,7 +844,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
         const float dtl = dtv[j] * LOG2E, x = dtv[j] * tile_at(tk, 1, j, cl);
 #pragma unroll
         for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(dtl * An[i]), h[i], x * sB[j * NS + n0 + i]);
-        if (j + 1 < SUB) slots.put(j, h);
+        if (j + 1 < SUB) slots.put(SLOT0 + j, h);
       } else {
         dtv[j] = 0.f;
       }
@@ -761,7 +857,6 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
 #pragma unroll SUB
     for (int j = SUB - 1; j >= 0; j--) {
       if (j < nt) {  // uniform across the block
-        const int64_t r = rb + ts + j;
         const float zz = tile_at(tk, 3, j, cl), dyj = tile_at(tk, 2, j, cl);
         float sg = 1.f, gate = 1.f;
         if (p.z) {
@@ -777,11 +872,12 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
         float4 hg;  // the group of 4 states before step j that state i is in
 #pragma unroll
         for (int i = 0; i < NH; i++) {
-          // the state before step 0 is the piece's checkpoint (read again from local memory rather than kept in
-          // a shared-memory slot of its own)
-          if (j > 0 && i % 4 == 0) hg = slots.group(j - 1, i);
+          // without STORED, the state before step 0 is the piece's checkpoint (read again from local memory rather
+          // than kept in a shared-memory slot of its own)
+          const bool slotted = STORED || j > 0;
+          if (slotted && i % 4 == 0) hg = slots.group(SLOT0 + j - 1, i);
           const float hc = hn[i];
-          const float hp = j > 0 ? (i % 4 == 0 ? hg.x : i % 4 == 1 ? hg.y : i % 4 == 2 ? hg.z : hg.w) : ck[k][i];
+          const float hp = slotted ? (i % 4 == 0 ? hg.x : i % 4 == 1 ? hg.y : i % 4 == 2 ? hg.z : hg.w) : ck[k][i];
           hn[i] = hp;
           const float Bn = sB[j * NS + n0 + i], Cn = sC[j * NS + n0 + i];
           const float G = fmaf(Cn, gy, gacc[i]);
@@ -808,14 +904,17 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
         ddt += __shfl_xor_sync(0xffffffffu, ddt, 16);
         dus += __shfl_xor_sync(0xffffffffu, dus, 16);
         ddt = fmaf(u, dus, ddt);
-        if (act && half == 0) {
-          // dz, y and ddelta may overwrite z, dy and delta: this piece's rows of them were read into tile(k) already
+        // the step's outputs go into its row of the tile, over inputs both halves have read (store_piece writes
+        // them out after the walk)
+        __syncwarp();
+        if (half == 0) {
+          T* tw = tile(k);
           const float ypre = fmaf(Dsk, u, ysum);
-          if (p.z) stf(g.dz, r * p.zs + d, dyj * ypre * sg * (1.f + zz * (1.f - sg)));
-          if (g.y) stf(g.y, r * p.D + d, ypre * gate);
-          stf(g.du, r * p.D + d, fmaf(gy, Dsk, dt * dus));
+          if (p.z) tile_put(tw, 3, j, cl, dyj * ypre * sg * (1.f + zz * (1.f - sg)));
+          if (g.y) tile_put(tw, 2, j, cl, ypre * gate);
+          tile_put(tw, 1, j, cl, fmaf(gy, Dsk, dt * dus));
           const float dd = ddt * spv[j];
-          stf(g.ddelta, r * p.D + d, dd);
+          tile_put(tw, 0, j, cl, dd);
           dbacc += dd;
           dDacc = fmaf(gy, u, dDacc);
         }
@@ -826,6 +925,9 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
       }
     }
     __syncthreads();
+    // dz, y and ddelta may overwrite z, dy and delta: this piece's rows of them were read into tile(k) already, and
+    // the pieces in flight are others
+    store_piece<T>(tile(k), p, g, rb + ts, nt, d0, vec_out);
     for (int i = tid; i < nt * 2 * NS; i += NT) {
       const int j = i / (2 * NS), q = i - j * 2 * NS;
       const int n = q < NS ? q : q - NS;
@@ -852,6 +954,13 @@ bool can_copy_async(const ScanP<T>& p) {
   auto al = [](const void* q) { return ((uintptr_t)q & 3) == 0; };
   const int per = 4 / sizeof(T);
   return al(p.u) && al(p.delta) && al(p.dy) && (!p.z || al(p.z)) && p.D % per == 0 && (!p.z || p.zs % per == 0);
+}
+
+template <class T>
+bool can_store_vec(const ScanP<T>& p, const ScanG<T>& g) {
+  auto al = [](const void* q) { return ((uintptr_t)q & 3) == 0; };
+  const int per = 4 / sizeof(T);
+  return al(g.du) && al(g.ddelta) && (!g.y || al(g.y)) && (!p.z || (al(g.dz) && p.zs % per == 0)) && p.D % per == 0;
 }
 
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
@@ -1004,15 +1113,20 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
     check_launch(env, "scan combine_bwd");
     prof.mark("combine_bwd");
   }
-  const size_t smem = scan_bwd_smem<T, NS>();
-  static bool attr_set = false;
-  if (!attr_set) {
-    cuda_check(env, cudaFuncSetAttribute(scan_bwd<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-               "scan_bwd smem");
-    attr_set = true;
-  }
   const dim3 bgrid((p.D + BC - 1) / BC, p.nchunk, p.B);
-  scan_bwd<T, NS><<<bgrid, NT, smem, st>>>(p, g, can_copy_async(p));
+  const auto launch = [&](auto kernel, size_t smem, bool& attr_set) {
+    if (!attr_set) {
+      cuda_check(env, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                 "scan_bwd smem");
+      attr_set = true;
+    }
+    kernel<<<bgrid, NT, smem, st>>>(p, g, can_copy_async(p), can_store_vec(p, g));
+  };
+  static bool attr_stored = false, attr_sweep = false;
+  if (p.CK)
+    launch(scan_bwd<T, NS, true>, scan_bwd_smem<T, NS, true>(), attr_stored);
+  else
+    launch(scan_bwd<T, NS, false>, scan_bwd_smem<T, NS, false>(), attr_sweep);
   check_launch(env, "scan backward");
   prof.mark("backward_main");
 }
@@ -1112,6 +1226,15 @@ void run_forward(const ArgObject& a) {
 // sequences get shorter chunks from chunk_len (enough blocks to fill the GPU).
 constexpr int BWD_CHUNK_CAP = SUB * MAXCK;
 
+// The most scratch the backward's stored checkpoints may take: 17 floats per (b, d) and piece, 8.5 bytes per (t, d)
+// at N = 16 (209 MB at 8 x 2048 x 1536, 13.7 GB at 2^20: there the main pass sweeps each chunk itself). 1 GiB by
+// default; MAMBA_SCAN_CHECKPOINT_MB sets it (0: never store; the tests run both ways).
+size_t stored_checkpoint_bytes() {
+  const char* e = getenv("MAMBA_SCAN_CHECKPOINT_MB");
+  const long long mb = e && *e ? atoll(e) : 1024;
+  return (size_t)std::max(0LL, mb) << 20;
+}
+
 template <class T>
 void run_backward(const ArgObject& a) {
   Napi::Env env = a.env();
@@ -1149,11 +1272,18 @@ void run_backward(const ArgObject& a) {
   const size_t nS = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D * s.N : 0,
                nP = p.nchunk > 1 ? (size_t)s.B * p.nchunk * s.D : 0;
   const size_t nBC = (size_t)T_ * 2 * s.N;
-  float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC));
+  // stored checkpoints when there are chunks to sweep and they fit stored_checkpoint_bytes()
+  p.ppc = p.Lc / SUB;
+  const size_t nCK = p.nchunk > 1 ? (size_t)s.B * p.nchunk * (p.ppc - 1) * s.D : 0;
+  const bool stored = nCK > 0 && sizeof(float) * nCK * (s.N + 1) <= stored_checkpoint_bytes();
+  const size_t nCKall = stored ? nCK * (s.N + 1) : 0;
+  float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC + nCKall));
   g.dBC = sc;
   p.S = sc + nBC;
   p.Q = p.S + nS;
   p.P = p.Q + nS;
+  p.CK = stored ? p.P + nP : nullptr;
+  p.CP = stored ? p.CK + nCK * s.N : nullptr;
   cuda_check(env, cudaMemsetAsync(g.dBC, 0, sizeof(float) * nBC, cuda_stream()), "scan dB/dC");
   dispatch_bwd<T>(env, p, g);
   write_dbc<T><<<grid_for((int64_t)nBC), 256, 0, cuda_stream()>>>(g.dBC, gr.dB, gr.dC, p.bcs, T_, s.N);

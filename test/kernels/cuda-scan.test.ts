@@ -432,6 +432,36 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
     expectClose('y rebuilt by the backward', got.yBack!, refForward(c, x).y, 1e-4);
   });
 
+  // The cases above store each piece's checkpoint in the first backward pass (their scratch is small); with
+  // MAMBA_SCAN_CHECKPOINT_MB=0 the main pass sweeps each chunk forward itself, as it does at 2^20 tokens.
+  it('backward with its own forward sweep instead of stored checkpoints', () => {
+    const cases: [Case, DT, number][] = [
+      [{ B: 3, L: 1000, D: 130, N: 8, R: 5, ...full }, 'f32', 1e-4],
+      [{ B: 2, L: 777, D: 33, N: 16, R: 2, ...full }, 'bf16', 1e-2],
+      [{ B: 2, L: 301, D: 17, N: 13, R: 1, softplus: false, bias: true, skip: true, gate: false }, 'f32', 1e-4],
+    ];
+    const saved = process.env.MAMBA_SCAN_CHECKPOINT_MB;
+    try {
+      for (const [c, dt, tol] of cases) {
+        const x = makeInputs(c, 99 + c.L, dt === 'bf16');
+        const dy = randn(c.B * c.L * c.D, 17).map(dt === 'bf16' ? bfRound : Math.fround);
+        process.env.MAMBA_SCAN_CHECKPOINT_MB = '0';
+        const sweep = runCuda(c, x, dt, dy);
+        delete process.env.MAMBA_SCAN_CHECKPOINT_MB;
+        const stored = runCuda(c, x, dt, dy);
+        const want = refBackward(c, x, dy);
+        compareGrads('sweep', c, sweep.g!, want, tol);
+        compareGrads('stored', c, stored.g!, want, tol);
+        expectClose('y rebuilt, sweep', sweep.yBack!, refForward(c, x).y, tol);
+        // the same math but for how a piece's starting state is formed: close to f32 rounding, not bit-equal
+        if (dt === 'f32') expectClose('du, sweep against stored', sweep.g!.du, stored.g!.du, 1e-5);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.MAMBA_SCAN_CHECKPOINT_MB;
+      else process.env.MAMBA_SCAN_CHECKPOINT_MB = saved;
+    }
+  });
+
   it('ddelta, dz and y may overwrite delta, z and dy (the same results as with separate buffers)', () => {
     for (const c of [
       { B: 2, L: 1000, D: 130, N: 16, R: 3, ...full },
