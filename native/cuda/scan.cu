@@ -11,9 +11,10 @@
 //   3. output: each chunk rescans from its true entering state and writes y.
 // Backward (its adjoint equations: native/KERNELS.md, "The scan backward"): one forward sweep per chunk gives both its
 // local end state and its local adjoint carry (chunk_state_adj), a forward combine gives the state entering each chunk
-// and a reverse combine the carry entering from the future, then a main pass per chunk checkpoints the state every SUB
-// steps in local memory, and walks the chunk backwards one SUB-step piece at a time, recomputing that
-// piece's states into shared memory. Nothing of size (B, D, L, N) is ever stored.
+// and a reverse combine the carry entering from the future, then a main pass per chunk walks the chunk backwards one
+// SUB-step piece at a time, recomputing that piece's states into shared memory from its starting state: stored by the
+// first pass when that scratch is small enough (B * L * D * 8.5 bytes at N = 16), else from a forward sweep of its own
+// that keeps them in local memory. Nothing of size (B, D, L, N) is ever stored.
 // The exp per (t, d, n) (one MUFU ex2) and 2-4 FMAs per (t, d, n) bound these kernels.
 // Every tuning constant below is the one configuration measured fastest on the H200; the measurements, and the
 // variants tried and dropped (a four-threads-per-channel backward, unrolled or not time loops, other chunk
@@ -530,9 +531,11 @@ __device__ __forceinline__ float half_column_sum(const float* rows, int lane) {
   const int h = lane >> 4, col = min(lane & 15, V - 1);
   const float* early = rows + h * 20 * RS + col;  // row h 16 + ((k + 4 h) mod 16) = k + 20 h for k < 12
   const float* late = rows + h * 4 * RS + col;    // ... = k + 4 h for k >= 12
-  float r[4] = {0.f, 0.f, 0.f, 0.f};              // four partial sums: shorter dependent chains
+  float r[4];                                     // four partial sums: shorter dependent chains
 #pragma unroll
-  for (int k = 0; k < 16; k++) r[k & 3] += k < 12 ? early[k * RS] : late[k * RS];
+  for (int k = 0; k < 4; k++) r[k] = early[k * RS];
+#pragma unroll
+  for (int k = 4; k < 16; k++) r[k & 3] += k < 12 ? early[k * RS] : late[k * RS];
   __syncwarp();  // the rows are rewritten by the next step
   return (r[0] + r[1]) + (r[2] + r[3]);
 }
