@@ -1232,10 +1232,14 @@ constexpr int BWD_CHUNK_CAP = SUB * MAXCK;
 // The most scratch the backward's stored checkpoints may take: 17 floats per (b, d) and piece, 8.5 bytes per (t, d)
 // at N = 16 (209 MB at 8 x 2048 x 1536, 13.7 GB at 2^20: there the main pass sweeps each chunk itself). 1 GiB by
 // default; MAMBA_SCAN_CHECKPOINT_MB sets it (0: never store; the tests run both ways).
-size_t stored_checkpoint_bytes() {
+size_t stored_checkpoint_bytes(const ArgObject& a) {
   const char* e = getenv("MAMBA_SCAN_CHECKPOINT_MB");
-  const long long mb = e && *e ? atoll(e) : 1024;
-  return (size_t)std::max(0LL, mb) << 20;
+  if (!e || !*e) return size_t(1024) << 20;
+  char* end = nullptr;
+  const long long mb = strtoll(e, &end, 10);
+  a.require(*end == '\0' && mb >= 0 && mb <= (1LL << 30),
+            std::string("MAMBA_SCAN_CHECKPOINT_MB must be a whole number of MiB from 0 to 2^30, got '") + e + "'");
+  return (size_t)mb << 20;
 }
 
 template <class T>
@@ -1278,7 +1282,7 @@ void run_backward(const ArgObject& a) {
   // stored checkpoints when there are chunks to sweep and they fit stored_checkpoint_bytes()
   p.ppc = p.Lc / SUB;
   const size_t nCK = p.nchunk > 1 ? (size_t)s.B * p.nchunk * (p.ppc - 1) * s.D : 0;
-  const bool stored = nCK > 0 && sizeof(float) * nCK * (s.N + 1) <= stored_checkpoint_bytes();
+  const bool stored = nCK > 0 && sizeof(float) * nCK * (s.N + 1) <= stored_checkpoint_bytes(a);
   const size_t nCKall = stored ? nCK * (s.N + 1) : 0;
   float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC + nCKall));
   g.dBC = sc;

@@ -456,6 +456,12 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
         // the same math but for how a piece's starting state is formed: close to f32 rounding, not bit-equal
         if (dt === 'f32') expectClose('du, sweep against stored', sweep.g!.du, stored.g!.du, 1e-5);
       }
+      const [c, dt] = cases[0]!;
+      const x = makeInputs(c, 5, false);
+      process.env.MAMBA_SCAN_CHECKPOINT_MB = 'lots';
+      expect(() => runCuda(c, x, dt, randn(c.B * c.L * c.D, 3))).toThrow(
+        /MAMBA_SCAN_CHECKPOINT_MB must be a whole number of MiB from 0 to 2\^30, got 'lots'/,
+      );
     } finally {
       if (saved === undefined) delete process.env.MAMBA_SCAN_CHECKPOINT_MB;
       else process.env.MAMBA_SCAN_CHECKPOINT_MB = saved;
