@@ -782,7 +782,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
       }
     }
   }
-  // with STORED, this chunk's checkpoint slots, and the index of this thread's states entering the chunk
+  // with STORED, this chunk's first checkpoint slot (its piece 1's)
   const int64_t slot0 = ((int64_t)b * p.nchunk + c) * (p.ppc - 1);
 
   // backward over the pieces, last first; piece k-1's inputs and B/C are on their way while piece k is walked
@@ -951,19 +951,21 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
   }
 }
 
-// The asynchronous input copies move 4 bytes (2 bf16 channels) at a time: every row start must be 4-byte aligned.
+// The piece copies and stores move 4 bytes (2 bf16 channels) at a time: every row start must be 4-byte aligned.
+inline bool aligned4(const void* q) { return ((uintptr_t)q & 3) == 0; }
+template <class T>
+bool rows_aligned4(const ScanP<T>& p) {
+  const int per = 4 / sizeof(T);
+  return p.D % per == 0 && (!p.z || p.zs % per == 0);
+}
 template <class T>
 bool can_copy_async(const ScanP<T>& p) {
-  auto al = [](const void* q) { return ((uintptr_t)q & 3) == 0; };
-  const int per = 4 / sizeof(T);
-  return al(p.u) && al(p.delta) && al(p.dy) && (!p.z || al(p.z)) && p.D % per == 0 && (!p.z || p.zs % per == 0);
+  return rows_aligned4(p) && aligned4(p.u) && aligned4(p.delta) && aligned4(p.dy) && (!p.z || aligned4(p.z));
 }
-
 template <class T>
 bool can_store_vec(const ScanP<T>& p, const ScanG<T>& g) {
-  auto al = [](const void* q) { return ((uintptr_t)q & 3) == 0; };
-  const int per = 4 / sizeof(T);
-  return al(g.du) && al(g.ddelta) && (!g.y || al(g.y)) && (!p.z || (al(g.dz) && p.zs % per == 0)) && p.D % per == 0;
+  return rows_aligned4(p) && aligned4(g.du) && aligned4(g.ddelta) && (!g.y || aligned4(g.y)) &&
+         (!p.z || aligned4(g.dz));
 }
 
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
