@@ -371,8 +371,8 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
 // block holds states q NS/LANES .. (q+1) NS/LANES - 1 of the block's 32 channels); softplus, the gate and the output
 // are computed once per (t, d) by the whole block on a staged tile rather than by each of the LANES.
 // Per tile of SP_TILE steps: the tile's inputs (loaded into registers while the last tile was scanned) go to shared
-// memory as dt, u and SiLU(z); each warp scans its states and leaves C.h partial sums (warp 0's with D u); the
-// block adds them.
+// memory as (dt, u) pairs and SiLU(z); each warp scans its states and leaves C.h partial sums; the block adds them
+// to D u.
 // LANES = 4 when B x ceil(D/32) blocks fill 4 per SM; with fewer channels, LANES = 8 (twice the warps per channel,
 // half the states per thread) while they fill 2 per SM; below that the chunked passes serve.
 constexpr int SP_CH = 32, SP_TILE = 32;
@@ -381,8 +381,8 @@ constexpr int SP_MIN_BLOCKS_PER_SM = 4;  // of the 4-lane kernel; the 8-lane one
 // Blocks per SM the register budget is set for. 4 lanes: 6 (80 registers, no spills; 32 KB of shared memory,
 // 6 x 33 KB with the driver's share fit the 201 KB carveout): ncu at 5 blocks (94 registers, 36 KB) saw issue slots
 // 56% busy, 1.05 eligible warps per scheduler, and 1.55 waves at B = 64, D = 512 (a prefill of 16 x d_inner 1536 is
-// 1.16 waves at 5 blocks, 0.97 at 6). u rather than dt u is staged, and warp 0 starts its partial sum at D u, to
-// make the room. 8 lanes: 3 (its grids are under 4 blocks per SM, all resident at once; 48 KB each).
+// 1.16 waves at 5 blocks, 0.97 at 6). u rather than dt u is staged, and D u is added with the partial sums, to make
+// the room. 8 lanes: 3 (its grids are under 4 blocks per SM, all resident at once; 48 KB each).
 template <int LANES>
 constexpr int sp_min_blocks() {
   return LANES == 4 ? 6 : 3;
@@ -395,8 +395,11 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
   constexpr int PER = SP_TILE * SP_CH / NTH;  // (t, channel) elements of a tile per thread
   constexpr int BCE = SP_TILE * NS / NTH;     // B (and C) elements of a tile per thread
   static_assert(NS % LANES == 0 && (SP_TILE * NS) % NTH == 0, "tile shapes");
-  __shared__ __align__(16) float sB[SP_TILE][NS], sC[SP_TILE][NS];
-  __shared__ float sdt[SP_TILE][SP_CH], su[SP_TILE][SP_CH], sg[SP_TILE][SP_CH];
+  // B and C of a (step, state) side by side, and a step's dt and u side by side: a step reads both with one
+  // vector load instead of two
+  __shared__ __align__(16) float sBC[SP_TILE][NS][2];
+  __shared__ float2 sdu[SP_TILE][SP_CH];
+  __shared__ float sg[SP_TILE][SP_CH];
   __shared__ float spart[LANES][SP_TILE][SP_CH];
   const int tid = threadIdx.x, c = tid % SP_CH, q = tid / SP_CH;
   const int d0 = blockIdx.x * SP_CH, b = blockIdx.y;
@@ -411,26 +414,32 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     h[i] = 0.f;
   }
   const float bias = p.dbias ? p.dbias[dc] : 0.f;
-  const float Dsk0 = p.Dskip && q == 0 ? p.Dskip[dc] : 0.f;
+  const float Dsk = p.Dskip ? p.Dskip[dc] : 0.f;
   // the registers a tile's inputs travel in: element k of this thread is step q + k LANES of channel c;
-  // B/C element e = tid + k NTH is (step e / NS, state e % NS)
+  // B/C element k is (step tid / NS + k BC_ROWS, state tid % NS)
   float rd[PER], ru[PER], rz[PER], rB[BCE], rC[BCE];
+  // Each thread's elements of a tile are one row offset plus multiples of a constant stride (the index arithmetic of
+  // a 64-bit row product per load is gone); rows past L are not read (zeros: the last tile scans and stores only
+  // its rows before L).
+  constexpr int BC_ROWS = NTH / NS;  // B/C rows a tile's k-th load group of the block covers
   const auto load = [&](int ts) {
+    const int64_t r = rb + ts;
+    const int bt = tid / NS, bn = tid % NS;
+    const bool bvalid = bn < p.N;
+    const int64_t od = (r + q) * p.D + dc, oz = (r + q) * p.zs + dc, ob = (r + bt) * p.bcs + (bvalid ? bn : 0);
+    const int64_t sd = (int64_t)LANES * p.D, sz = (int64_t)LANES * p.zs, sb = (int64_t)BC_ROWS * p.bcs;
 #pragma unroll
     for (int k = 0; k < PER; k++) {
-      const int t = q + k * LANES;
-      const int64_t r = rb + min(ts + t, p.L - 1);
-      rd[k] = ldf(p.delta, r * p.D + dc);
-      ru[k] = ldf(p.u, r * p.D + dc);
-      rz[k] = p.z ? ldf(p.z, r * p.zs + dc) : 0.f;
+      const bool in = ts + q + k * LANES < p.L;
+      rd[k] = in ? ldf(p.delta, od + k * sd) : 0.f;
+      ru[k] = in ? ldf(p.u, od + k * sd) : 0.f;
+      rz[k] = in && p.z ? ldf(p.z, oz + k * sz) : 0.f;
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
-      const int e = tid + k * NTH, t = e / NS, n = e % NS;
-      const int64_t r = rb + min(ts + t, p.L - 1);
-      const int nn = min(n, p.N - 1);
-      rB[k] = n < p.N ? ldf(p.Bm, r * p.bcs + nn) : 0.f;
-      rC[k] = n < p.N ? ldf(p.Cm, r * p.bcs + nn) : 0.f;
+      const bool in = bvalid && ts + bt + k * BC_ROWS < p.L;
+      rB[k] = in ? ldf(p.Bm, ob + k * sb) : 0.f;
+      rC[k] = in ? ldf(p.Cm, ob + k * sb) : 0.f;
     }
   };
   load(0);
@@ -440,31 +449,27 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     for (int k = 0; k < PER; k++) {
       const int t = q + k * LANES;
       const float dt = dt_of(rd[k] + bias, p.softplus);
-      sdt[t][c] = dt;
-      su[t][c] = ru[k];
+      sdu[t][c] = make_float2(dt, ru[k]);
       sg[t][c] = p.z ? rz[k] * sigmoidf_(rz[k]) : 1.f;
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
-      const int e = tid + k * NTH;
-      sB[e / NS][e % NS] = rB[k];
-      sC[e / NS][e % NS] = rC[k];
+      *reinterpret_cast<float2*>(sBC[tid / NS + k * BC_ROWS][tid % NS]) = make_float2(rB[k], rC[k]);
     }
     __syncthreads();
     if (ts + SP_TILE < p.L) load(ts + SP_TILE);  // in flight while this tile is scanned
     const auto step = [&](int t) {
-      const float dt = sdt[t][c], u = su[t][c], xu = dt * u;
-      float acc = Dsk0 * u;
-      constexpr int W = group_width<NL>();
-      float bg[4], cg[4];
+      const float2 du = sdu[t][c];
+      const float dt = du.x, xu = dt * du.y;
+      float acc = 0.f;
+      constexpr int W = group_width<2 * NL>();  // floats per load of sBC: a (B, C) pair per state
+      float bc[4];
 #pragma unroll
       for (int i = 0; i < NL; i++) {
-        if (i % W == 0) {
-          lds_group<W>(bg, &sB[t][q * NL + i]);
-          lds_group<W>(cg, &sC[t][q * NL + i]);
-        }
-        h[i] = fmaf(exp2f(dt * A2[i]), h[i], xu * bg[i % W]);
-        acc = fmaf(cg[i % W], h[i], acc);
+        const int j = 2 * i % W;
+        if (j == 0) lds_group<W>(bc, sBC[t][q * NL + i]);
+        h[i] = fmaf(exp2f(dt * A2[i]), h[i], xu * bc[j]);
+        acc = fmaf(bc[j + 1], h[i], acc);
       }
       spart[q][t][c] = acc;
     };
@@ -479,9 +484,9 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     for (int k = 0; k < PER; k++) {
       const int t = q + k * LANES;
       if (t < nt && cvalid) {
-        float acc = spart[0][t][c];
+        float acc = Dsk * sdu[t][c].y;
 #pragma unroll
-        for (int l = 1; l < LANES; l++) acc += spart[l][t][c];
+        for (int l = 0; l < LANES; l++) acc += spart[l][t][c];
         stf(y, (rb + ts + t) * p.D + d0 + c, acc * sg[t][c]);
       }
     }
