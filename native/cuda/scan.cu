@@ -415,13 +415,13 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
   }
   const float bias = p.dbias ? p.dbias[dc] : 0.f;
   const float Dsk = p.Dskip ? p.Dskip[dc] : 0.f;
+  constexpr int BC_ROWS = NTH / NS;  // B/C rows of a tile one load group of the block covers
   // the registers a tile's inputs travel in: element k of this thread is step q + k LANES of channel c;
   // B/C element k is (step tid / NS + k BC_ROWS, state tid % NS)
   float rd[PER], ru[PER], rz[PER], rB[BCE], rC[BCE];
   // Each thread's elements of a tile are one row offset plus multiples of a constant stride (the index arithmetic of
   // a 64-bit row product per load is gone); rows past L are not read (zeros: the last tile scans and stores only
   // its rows before L).
-  constexpr int BC_ROWS = NTH / NS;  // B/C rows a tile's k-th load group of the block covers
   const auto load = [&](int ts) {
     const int64_t r = rb + ts;
     const int bt = tid / NS, bn = tid % NS;
