@@ -13,6 +13,14 @@ namespace mamba {
 
 __device__ __forceinline__ float ldf(const float* p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+// An element's storage bits, widened later with from_raw: a bf16 load's widening waits for the load, so a kernel
+// that prefetches a tile keeps the raw bits until the tile is used rather than stalling at the load
+__device__ __forceinline__ float ld_raw(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ uint32_t ld_raw(const __nv_bfloat16* p, int64_t i) {
+  return __ldg(reinterpret_cast<const unsigned short*>(p) + i);
+}
+__device__ __forceinline__ float from_raw(float v) { return v; }
+__device__ __forceinline__ float from_raw(uint32_t bits) { return __uint_as_float(bits << 16); }
 __device__ __forceinline__ void stf(float* p, int64_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 

@@ -418,7 +418,8 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
   constexpr int BC_ROWS = NTH / NS;  // B/C rows of a tile one load group of the block covers
   // the registers a tile's inputs travel in: element k of this thread is step q + k LANES of channel c;
   // B/C element k is (step tid / NS + k BC_ROWS, state tid % NS)
-  float rd[PER], ru[PER], rz[PER], rB[BCE], rC[BCE];
+  using Raw = decltype(ld_raw(p.u, 0));
+  Raw rd[PER], ru[PER], rz[PER], rB[BCE], rC[BCE];
   // Each thread's elements of a tile are one row offset plus multiples of a constant stride (the index arithmetic of
   // a 64-bit row product per load is gone); rows past L are not read (zeros: the last tile scans and stores only
   // its rows before L).
@@ -431,15 +432,15 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
 #pragma unroll
     for (int k = 0; k < PER; k++) {
       const bool in = ts + q + k * LANES < p.L;
-      rd[k] = in ? ldf(p.delta, od + k * sd) : 0.f;
-      ru[k] = in ? ldf(p.u, od + k * sd) : 0.f;
-      rz[k] = in && p.z ? ldf(p.z, oz + k * sz) : 0.f;
+      rd[k] = in ? ld_raw(p.delta, od + k * sd) : Raw(0);
+      ru[k] = in ? ld_raw(p.u, od + k * sd) : Raw(0);
+      rz[k] = in && p.z ? ld_raw(p.z, oz + k * sz) : Raw(0);
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
       const bool in = bvalid && ts + bt + k * BC_ROWS < p.L;
-      rB[k] = in ? ldf(p.Bm, ob + k * sb) : 0.f;
-      rC[k] = in ? ldf(p.Cm, ob + k * sb) : 0.f;
+      rB[k] = in ? ld_raw(p.Bm, ob + k * sb) : Raw(0);
+      rC[k] = in ? ld_raw(p.Cm, ob + k * sb) : Raw(0);
     }
   };
   load(0);
@@ -448,13 +449,13 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
 #pragma unroll
     for (int k = 0; k < PER; k++) {
       const int t = q + k * LANES;
-      const float dt = dt_of(rd[k] + bias, p.softplus);
-      sdu[t][c] = make_float2(dt, ru[k]);
-      sg[t][c] = p.z ? rz[k] * sigmoidf_(rz[k]) : 1.f;
+      const float dt = dt_of(from_raw(rd[k]) + bias, p.softplus), zk = from_raw(rz[k]);
+      sdu[t][c] = make_float2(dt, from_raw(ru[k]));
+      sg[t][c] = p.z ? zk * sigmoidf_(zk) : 1.f;
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
-      *reinterpret_cast<float2*>(sBC[tid / NS + k * BC_ROWS][tid % NS]) = make_float2(rB[k], rC[k]);
+      *reinterpret_cast<float2*>(sBC[tid / NS + k * BC_ROWS][tid % NS]) = make_float2(from_raw(rB[k]), from_raw(rC[k]));
     }
     __syncthreads();
     if (ts + SP_TILE < p.L) load(ts + SP_TILE);  // in flight while this tile is scanned
@@ -637,12 +638,13 @@ __device__ __forceinline__ void store_piece(const T* tile, const ScanP<T>& p, co
 }
 
 // This thread's element of a piece's [SUB][NS] tile of B or C (SUB * NS <= NT: at most one per thread),
-// loaded into a register one piece ahead.
+// loaded into a register one piece ahead as its raw bits (from_raw when it is stored to the tile).
 template <class T, int NS>
-__device__ __forceinline__ float tile_elem(const T* m, int64_t stride, int64_t row0, int nt, int N) {
+__device__ __forceinline__ auto tile_elem(const T* m, int64_t stride, int64_t row0, int nt, int N) {
   static_assert(SUB * NS <= NT, "one tile element per thread");
+  using Raw = decltype(ld_raw(m, 0));
   const int tt = threadIdx.x / NS, n = threadIdx.x % NS;
-  return (tt < nt && n < N) ? ldf(m, (row0 + tt) * stride + n) : 0.f;
+  return (tt < nt && n < N) ? ld_raw(m, (row0 + tt) * stride + n) : Raw(0);
 }
 
 // f(input a of step j) for a piece's SUB steps, evaluated once per channel rather than by both of its threads:
@@ -755,7 +757,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
   // without STORED: forward over the chunk, keeping the state at the start of every piece; piece k+1's delta, u
   // and B are on their way while piece k is computed
   float ck[STORED ? 1 : MAXCK][NH];
-  float bnext = 0.f;
+  decltype(ld_raw(p.Bm, 0)) bnext = 0;
   if constexpr (!STORED) {
     copy_piece<T>(tile(0), p, rb + s, piece_len(0), d0, 2, async);
     cp_async_commit();
@@ -763,7 +765,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
     for (int k = 0; k < npieces; k++) {
       const int nt = piece_len(k);
       __syncthreads();  // piece k-1 is done with sB and with tile(k+1)
-      if (tid < SUB * NS) sB[tid] = bnext;
+      if (tid < SUB * NS) sB[tid] = from_raw(bnext);
       if (k + 1 < npieces) {
         copy_piece<T>(tile(k + 1), p, rb + s + (k + 1) * SUB, piece_len(k + 1), d0, 2, async);
         bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s + (k + 1) * SUB, piece_len(k + 1), p.N);
@@ -803,7 +805,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
   copy_piece<T>(tile(npieces - 1), p, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), d0, IN_ARRAYS, async);
   cp_async_commit();
   bnext = tile_elem<T, NS>(p.Bm, p.bcs, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), p.N);
-  float cnext = tile_elem<T, NS>(p.Cm, p.bcs, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), p.N);
+  auto cnext = tile_elem<T, NS>(p.Cm, p.bcs, rb + s + (npieces - 1) * SUB, piece_len(npieces - 1), p.N);
   for (int k = npieces - 1; k >= 0; k--) {
     const int ts = s + k * SUB, nt = piece_len(k);
     // the state before the piece: its checkpoint; with STORED, h = local + exp(A sum dt) * entering, whose loads
@@ -823,8 +825,8 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
     }
     __syncthreads();  // piece k+1 is done with sB, sC, red and tile(k-1)
     if (tid < SUB * NS) {
-      sB[tid] = bnext;
-      sC[tid] = cnext;
+      sB[tid] = from_raw(bnext);
+      sC[tid] = from_raw(cnext);
     }
     if (k > 0) {  // pieces before the last are whole
       copy_piece<T>(tile(k - 1), p, rb + ts - SUB, SUB, d0, IN_ARRAYS, async);
