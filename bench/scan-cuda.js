@@ -257,7 +257,7 @@ cu.emptyCache();
 if (pickedRows.length > 0) {
   for (const r of rows) {
     console.log(
-      `row B=${r.B} L=2^${Math.log2(r.L)}: forward ${r.fwdMs.toFixed(2)} ms, fwd+bwd ${r.fbMs.toFixed(2)} ms (medians of ${runsArg ?? (r.L >= 1 << 18 ? 3 : 5)} runs)`,
+      `row B=${r.B} L=2^${Math.log2(r.L)}: forward ${r.fwdMs.toFixed(3)} ms, fwd+bwd ${r.fbMs.toFixed(3)} ms (medians of ${runsArg ?? (r.L >= 1 << 18 ? 3 : 5)} runs)`,
     );
   }
   process.exit(0);

@@ -21,8 +21,25 @@ __device__ __forceinline__ uint32_t ld_raw(const __nv_bfloat16* p, int64_t i) {
 }
 __device__ __forceinline__ float from_raw(float v) { return v; }
 __device__ __forceinline__ float from_raw(uint32_t bits) { return __uint_as_float(bits << 16); }
+// elements i and i + 1 in one access (i even, p aligned to a pair): a float2, or two bf16 in one 32-bit word
+__device__ __forceinline__ float2 ld_raw2(const float* p, int64_t i) {
+  return __ldg(reinterpret_cast<const float2*>(p + i));
+}
+__device__ __forceinline__ uint32_t ld_raw2(const __nv_bfloat16* p, int64_t i) {
+  return __ldg(reinterpret_cast<const unsigned*>(p + i));
+}
+__device__ __forceinline__ float2 from_raw2(float2 v) { return v; }
+__device__ __forceinline__ float2 from_raw2(uint32_t bits) {
+  return make_float2(__uint_as_float(bits << 16), __uint_as_float(bits & 0xffff0000u));
+}
 __device__ __forceinline__ void stf(float* p, int64_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void stf2(float* p, int64_t i, float a, float b) {
+  *reinterpret_cast<float2*>(p + i) = make_float2(a, b);
+}
+__device__ __forceinline__ void stf2(__nv_bfloat16* p, int64_t i, float a, float b) {
+  *reinterpret_cast<__nv_bfloat162*>(p + i) = __floats2bfloat162_rn(a, b);
+}
 
 __device__ __forceinline__ float sigmoidf_(float x) { return 1.f / (1.f + __expf(-x)); }
 // softplus with the usual threshold: above 20 it is x to float precision

@@ -374,7 +374,8 @@ __global__ void __launch_bounds__(NT) scan_out(ScanP<T> p, T* __restrict__ y, fl
 // memory as (dt, u) pairs and SiLU(z); each warp scans its states and leaves C.h partial sums; the block adds them
 // to D u.
 // LANES = 4 when B x ceil(D/32) blocks fill 4 per SM; with fewer channels, LANES = 8 (twice the warps per channel,
-// half the states per thread) while they fill 2 per SM; below that the chunked passes serve.
+// half the states per thread) while they fill 2 per SM; below that, or with an odd D or a misaligned row (the tile
+// moves channel pairs: channel_pairs_ok), the chunked passes serve.
 constexpr int SP_CH = 32, SP_TILE = 32;
 constexpr int SP_MIN_BLOCKS_PER_SM = 4;  // of the 4-lane kernel; the 8-lane one needs half as many channels
 
@@ -390,21 +391,28 @@ constexpr int sp_min_blocks() {
 template <class T, int NS, int LANES>
 __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     scan_fwd_single(ScanP<T> p, T* __restrict__ y, float* __restrict__ last) {
-  constexpr int NTH = SP_CH * LANES;          // threads per block
-  constexpr int NL = NS / LANES;              // states per thread
-  constexpr int PER = SP_TILE * SP_CH / NTH;  // (t, channel) elements of a tile per thread
-  constexpr int BCE = SP_TILE * NS / NTH;     // B (and C) elements of a tile per thread
-  static_assert(NS % LANES == 0 && (SP_TILE * NS) % NTH == 0, "tile shapes");
+  constexpr int NTH = SP_CH * LANES;       // threads per block
+  constexpr int NL = NS / LANES;           // states per thread
+  constexpr int CP = SP_CH / 2;            // channel pairs of a block
+  constexpr int PROWS = NTH / CP;          // tile rows the block covers at once in the staging and output phases
+  constexpr int PER = SP_TILE / PROWS;     // (t, channel pair) elements of a tile per thread
+  constexpr int BCE = SP_TILE * NS / NTH;  // B (and C) elements of a tile per thread
+  static_assert(NS % LANES == 0 && (SP_TILE * NS) % NTH == 0 && SP_TILE % PROWS == 0, "tile shapes");
   // B and C of a (step, state) side by side, and a step's dt and u side by side: a step reads both with one
   // vector load instead of two
   __shared__ __align__(16) float sBC[SP_TILE][NS][2];
-  __shared__ float2 sdu[SP_TILE][SP_CH];
-  __shared__ float sg[SP_TILE][SP_CH];
-  __shared__ float spart[LANES][SP_TILE][SP_CH];
+  __shared__ __align__(16) float2 sdu[SP_TILE][SP_CH];
+  __shared__ __align__(16) float sg[SP_TILE][SP_CH];
+  __shared__ __align__(16) float spart[LANES][SP_TILE][SP_CH];
   const int tid = threadIdx.x, c = tid % SP_CH, q = tid / SP_CH;
+  // In the staging and output phases a thread takes channels 2 pc and 2 pc + 1 of rows pr + k PROWS: every global
+  // access there moves a pair (D is even and the rows aligned: channel_pairs_ok), half the loads, stores and index
+  // arithmetic of a channel per thread (ncu: those phases were about 45% of the 4-lane kernel's instructions)
+  const int pc = tid % CP, pr = tid / CP;
   const int d0 = blockIdx.x * SP_CH, b = blockIdx.y;
-  const int dc = min(d0 + c, p.D - 1);  // this thread's channel in the cooperative phases (clamped)
-  const bool cvalid = d0 + c < p.D;
+  const int dc = min(d0 + c, p.D - 1);       // this thread's channel in the scan phase (clamped)
+  const int dp = min(d0 + 2 * pc, p.D - 2);  // its pair's first channel in the others (clamped)
+  const bool cvalid = d0 + c < p.D, pvalid = d0 + 2 * pc < p.D;
   const int64_t rb = (int64_t)b * p.L;
   float A2[NL], h[NL];
 #pragma unroll
@@ -413,13 +421,15 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     A2[i] = n < p.N ? p.A[(int64_t)dc * p.N + n] * LOG2E : 0.f;
     h[i] = 0.f;
   }
-  const float bias = p.dbias ? p.dbias[dc] : 0.f;
-  const float Dsk = p.Dskip ? p.Dskip[dc] : 0.f;
+  const float2 bias = p.dbias ? make_float2(p.dbias[dp], p.dbias[dp + 1]) : make_float2(0.f, 0.f);
+  const float2 Dsk = p.Dskip ? make_float2(p.Dskip[dp], p.Dskip[dp + 1]) : make_float2(0.f, 0.f);
   constexpr int BC_ROWS = NTH / NS;  // B/C rows of a tile one load group of the block covers
-  // the registers a tile's inputs travel in: element k of this thread is step q + k LANES of channel c;
+  // the registers a tile's inputs travel in: element k of this thread is step pr + k PROWS of its channel pair;
   // B/C element k is (step tid / NS + k BC_ROWS, state tid % NS)
   using Raw = decltype(ld_raw(p.u, 0));
-  Raw rd[PER], ru[PER], rz[PER], rB[BCE], rC[BCE];
+  using Raw2 = decltype(ld_raw2(p.u, 0));
+  Raw2 rd[PER], ru[PER], rz[PER];
+  Raw rB[BCE], rC[BCE];
   // Each thread's elements of a tile are one row offset plus multiples of a constant stride (the index arithmetic of
   // a 64-bit row product per load is gone); rows past L are not read (zeros: the last tile scans and stores only
   // its rows before L).
@@ -427,14 +437,14 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     const int64_t r = rb + ts;
     const int bt = tid / NS, bn = tid % NS;
     const bool bvalid = bn < p.N;
-    const int64_t od = (r + q) * p.D + dc, oz = (r + q) * p.zs + dc, ob = (r + bt) * p.bcs + (bvalid ? bn : 0);
-    const int64_t sd = (int64_t)LANES * p.D, sz = (int64_t)LANES * p.zs, sb = (int64_t)BC_ROWS * p.bcs;
+    const int64_t od = (r + pr) * p.D + dp, oz = (r + pr) * p.zs + dp, ob = (r + bt) * p.bcs + (bvalid ? bn : 0);
+    const int64_t sd = (int64_t)PROWS * p.D, sz = (int64_t)PROWS * p.zs, sb = (int64_t)BC_ROWS * p.bcs;
 #pragma unroll
     for (int k = 0; k < PER; k++) {
-      const bool in = ts + q + k * LANES < p.L;
-      rd[k] = in ? ld_raw(p.delta, od + k * sd) : Raw(0);
-      ru[k] = in ? ld_raw(p.u, od + k * sd) : Raw(0);
-      rz[k] = in && p.z ? ld_raw(p.z, oz + k * sz) : Raw(0);
+      const bool in = ts + pr + k * PROWS < p.L;
+      rd[k] = in ? ld_raw2(p.delta, od + k * sd) : Raw2{};
+      ru[k] = in ? ld_raw2(p.u, od + k * sd) : Raw2{};
+      rz[k] = in && p.z ? ld_raw2(p.z, oz + k * sz) : Raw2{};
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
@@ -448,10 +458,12 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     const int nt = min(SP_TILE, p.L - ts);
 #pragma unroll
     for (int k = 0; k < PER; k++) {
-      const int t = q + k * LANES;
-      const float dt = dt_of(from_raw(rd[k]) + bias, p.softplus), zk = from_raw(rz[k]);
-      sdu[t][c] = make_float2(dt, from_raw(ru[k]));
-      sg[t][c] = p.z ? zk * sigmoidf_(zk) : 1.f;
+      const int t = pr + k * PROWS;
+      const float2 x = from_raw2(rd[k]), u = from_raw2(ru[k]), zk = from_raw2(rz[k]);
+      *reinterpret_cast<float4*>(&sdu[t][2 * pc]) =
+          make_float4(dt_of(x.x + bias.x, p.softplus), u.x, dt_of(x.y + bias.y, p.softplus), u.y);
+      *reinterpret_cast<float2*>(&sg[t][2 * pc]) =
+          p.z ? make_float2(zk.x * sigmoidf_(zk.x), zk.y * sigmoidf_(zk.y)) : make_float2(1.f, 1.f);
     }
 #pragma unroll
     for (int k = 0; k < BCE; k++) {
@@ -483,12 +495,18 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < PER; k++) {
-      const int t = q + k * LANES;
-      if (t < nt && cvalid) {
-        float acc = Dsk * sdu[t][c].y;
+      const int t = pr + k * PROWS;
+      if (t < nt && pvalid) {
+        const float4 du = *reinterpret_cast<const float4*>(&sdu[t][2 * pc]);
+        float a0 = Dsk.x * du.y, a1 = Dsk.y * du.w;
 #pragma unroll
-        for (int l = 0; l < LANES; l++) acc += spart[l][t][c];
-        stf(y, (rb + ts + t) * p.D + d0 + c, acc * sg[t][c]);
+        for (int l = 0; l < LANES; l++) {
+          const float2 part = *reinterpret_cast<const float2*>(&spart[l][t][2 * pc]);
+          a0 += part.x;
+          a1 += part.y;
+        }
+        const float2 g = *reinterpret_cast<const float2*>(&sg[t][2 * pc]);
+        stf2(y, (rb + ts + t) * p.D + d0 + 2 * pc, a0 * g.x, a1 * g.y);
       }
     }
     __syncthreads();  // the next tile rewrites the shared arrays
@@ -1057,6 +1075,14 @@ int one_pass_lanes(const Shape& s) {
   return 0;
 }
 
+// The one-pass forward moves channel pairs (two elements per global access): even widths and z stride, and every
+// row it reads or writes aligned to a pair. Elsewhere the chunked passes serve.
+template <class T>
+bool channel_pairs_ok(const ScanP<T>& p, const T* y) {
+  const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % (2 * sizeof(T)) == 0; };
+  return p.D % 2 == 0 && aligned(p.u) && aligned(p.delta) && aligned(y) && (!p.z || (p.zs % 2 == 0 && aligned(p.z)));
+}
+
 constexpr int64_t FWD_WAVES = 8;
 template <class T, int NS>
 int forward_chunks(const Shape& s) {
@@ -1212,7 +1238,7 @@ void run_forward(const ArgObject& a) {
       cuda_check(env, cudaMemsetAsync(last, 0, sizeof(float) * s.B * s.D * s.N, cuda_stream()), "scan lastState");
     return;
   }
-  p.lanes = one_pass_lanes(s);
+  p.lanes = channel_pairs_ok(p, y) ? one_pass_lanes(s) : 0;
   if (p.lanes > 0) {  // launch_fwd: the one-pass kernel
     p.Lc = s.L;
     p.nchunk = 1;
