@@ -977,7 +977,8 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
 }
 
 // The piece copies and stores move 4 bytes (2 bf16 channels) at a time: every row start must be 4-byte aligned.
-inline bool aligned4(const void* q) { return ((uintptr_t)q & 3) == 0; }
+inline bool aligned_to(const void* q, size_t bytes) { return (uintptr_t)q % bytes == 0; }
+inline bool aligned4(const void* q) { return aligned_to(q, 4); }
 template <class T>
 bool rows_aligned4(const ScanP<T>& p) {
   const int per = 4 / sizeof(T);
@@ -991,6 +992,13 @@ template <class T>
 bool can_store_vec(const ScanP<T>& p, const ScanG<T>& g) {
   return rows_aligned4(p) && aligned4(g.du) && aligned4(g.ddelta) && (!g.y || aligned4(g.y)) &&
          (!p.z || aligned4(g.dz));
+}
+// The one-pass forward moves channel pairs (two elements per global access, of either dtype): even widths and z
+// stride, and every row it reads or writes aligned to a pair. Elsewhere the chunked passes serve.
+template <class T>
+bool channel_pairs_ok(const ScanP<T>& p, const T* y) {
+  const auto paired = [](const void* q) { return aligned_to(q, 2 * sizeof(T)); };
+  return p.D % 2 == 0 && paired(p.u) && paired(p.delta) && paired(y) && (!p.z || (p.zs % 2 == 0 && paired(p.z)));
 }
 
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
@@ -1073,14 +1081,6 @@ int one_pass_lanes(const Shape& s) {
   if (blocks >= need) return 4;
   if (s.N > 4 && 2 * blocks >= need) return 8;
   return 0;
-}
-
-// The one-pass forward moves channel pairs (two elements per global access): even widths and z stride, and every
-// row it reads or writes aligned to a pair. Elsewhere the chunked passes serve.
-template <class T>
-bool channel_pairs_ok(const ScanP<T>& p, const T* y) {
-  const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % (2 * sizeof(T)) == 0; };
-  return p.D % 2 == 0 && aligned(p.u) && aligned(p.delta) && aligned(y) && (!p.z || (p.zs % 2 == 0 && aligned(p.z)));
 }
 
 constexpr int64_t FWD_WAVES = 8;
