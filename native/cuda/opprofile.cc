@@ -57,17 +57,17 @@ OpProfiler& prof() {
   return p;
 }
 
+// gemm's key names its shape: "gemm MxNxK TN" from its argument object (transA, transB, M, N, K)
 std::string key_of(const char* name, const Napi::CallbackInfo& info) {
   std::string k = name;
-  if (k == "gemm" && info.Length() > 4 && info[2].IsNumber() && info[3].IsNumber() && info[4].IsNumber()) {
-    k += " " + std::to_string(info[2].As<Napi::Number>().Int64Value()) + "x" +
-         std::to_string(info[3].As<Napi::Number>().Int64Value()) + "x" +
-         std::to_string(info[4].As<Napi::Number>().Int64Value());
-    if (info.Length() > 1 && info[0].IsBoolean() && info[1].IsBoolean())
-      k += std::string(" ") + (info[0].As<Napi::Boolean>().Value() ? "T" : "N") +
-           (info[1].As<Napi::Boolean>().Value() ? "T" : "N");
-  }
-  return k;
+  if (k != "gemm" || info.Length() < 1 || !info[0].IsObject()) return k;
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto num = [&](const char* f) {
+    Napi::Value v = o.Get(f);
+    return v.IsNumber() ? std::to_string(v.As<Napi::Number>().Int64Value()) : std::string("?");
+  };
+  auto tr = [&](const char* f) { return o.Get(f).ToBoolean().Value() ? "T" : "N"; };
+  return k + " " + num("M") + "x" + num("N") + "x" + num("K") + " " + tr("transA") + tr("transB");
 }
 
 }  // namespace
