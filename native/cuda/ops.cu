@@ -8,6 +8,7 @@
 #include "../src/limits.h"
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <type_traits>
 
 namespace mamba {
@@ -248,7 +249,7 @@ __global__ void rms_fwd_vec(const TO* __restrict__ x, const float* __restrict__ 
 
 template <class TG>
 __global__ void rms_bwd(const TG* g, const float* dres, const float* r, const float* w, const float* rstd, float* dR,
-                        int64_t Tn, int64_t D) {
+                        TG* dRAct, int64_t Tn, int64_t D) {
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
@@ -258,8 +259,79 @@ __global__ void rms_bwd(const TG* g, const float* dres, const float* r, const fl
   const float c = warp_sum(dot) * s * s / (float)(D > 0 ? D : 1);
   for (int64_t d = lane; d < D; d += 32) {
     const int64_t i = row * D + d;
-    dR[i] = (dres ? dres[i] : 0.f) + s * (ldf(g, i) * w[d] - r[i] * c);
+    const float v = (dres ? dres[i] : 0.f) + s * (ldf(g, i) * w[d] - r[i] * c);
+    dR[i] = v;
+    if (dRAct) stf(dRAct, i, v);
   }
+}
+
+// rms_bwd and rms_dw in one pass for rows of D % 4 == 0 up to 128 V4 wide: a warp walks rows (grid-stride), lane l
+// keeps columns 4l + 128i as vectors with the weights loaded once, and adds g r rstd of its rows into its own sums;
+// the block adds its warps' sums in shared memory and then into dW with one atomic per column. dR is also written
+// in the activation dtype when dRAct is given (what the next block's products read; a separate cast before).
+// Each value of g, r and dres is read once: the two kernels read g and r twice, at about half of HBM bandwidth.
+template <class TG, int V4>
+__global__ void __launch_bounds__(TPB, 2)
+    rms_bwd_vec(const TG* __restrict__ g, const float* dres, const float* __restrict__ r, const float* __restrict__ w,
+                const float* __restrict__ rstd, float* dR, TG* __restrict__ dRAct, float* __restrict__ dW, int64_t Tn,
+                int64_t D) {
+  __shared__ float red[128 * V4];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int i = threadIdx.x; i < 128 * V4; i += TPB) red[i] = 0.f;
+  float4 wv[V4], acc[V4];
+#pragma unroll
+  for (int i = 0; i < V4; i++) {
+    const int64_t d = 4 * lane + 128 * i;
+    wv[i] = d < D ? ld4(w + d) : make_float4(0.f, 0.f, 0.f, 0.f);
+    acc[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  for (int64_t row = blockIdx.x * (int64_t)(TPB / 32) + warp; row < Tn; row += (int64_t)gridDim.x * (TPB / 32)) {
+    const float s = rstd[row];
+    float4 gv[V4], rv[V4];
+    float dot = 0.f;
+#pragma unroll
+    for (int i = 0; i < V4; i++) {
+      const int64_t d = 4 * lane + 128 * i, c = d < D ? d : D - 4;  // clamped: every load in flight together
+      gv[i] = ld4(g + row * D + c);
+      rv[i] = ld4(r + row * D + c);
+      if (d >= D) gv[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int i = 0; i < V4; i++) {
+      acc[i].x = fmaf(gv[i].x * rv[i].x, s, acc[i].x);  // dW's g r rstd, before g becomes g w
+      acc[i].y = fmaf(gv[i].y * rv[i].y, s, acc[i].y);
+      acc[i].z = fmaf(gv[i].z * rv[i].z, s, acc[i].z);
+      acc[i].w = fmaf(gv[i].w * rv[i].w, s, acc[i].w);
+      gv[i] = make_float4(gv[i].x * wv[i].x, gv[i].y * wv[i].y, gv[i].z * wv[i].z, gv[i].w * wv[i].w);
+      dot = fmaf(gv[i].x, rv[i].x, fmaf(gv[i].y, rv[i].y, fmaf(gv[i].z, rv[i].z, fmaf(gv[i].w, rv[i].w, dot))));
+    }
+    const float c = warp_sum(dot) * s * s / (float)D;
+#pragma unroll
+    for (int i = 0; i < V4; i++) {
+      const int64_t d = 4 * lane + 128 * i;
+      if (d >= D) continue;
+      float4 o = dres ? ld4(dres + row * D + d) : make_float4(0.f, 0.f, 0.f, 0.f);
+      o.x += s * (gv[i].x - rv[i].x * c);
+      o.y += s * (gv[i].y - rv[i].y * c);
+      o.z += s * (gv[i].z - rv[i].z * c);
+      o.w += s * (gv[i].w - rv[i].w * c);
+      st4(dR + row * D + d, o);
+      if (dRAct) st4(dRAct + row * D + d, o);
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < V4; i++) {
+    const int d = 4 * lane + 128 * i;
+    if (d < D) {
+      atomicAdd(&red[d], acc[i].x);
+      atomicAdd(&red[d + 1], acc[i].y);
+      atomicAdd(&red[d + 2], acc[i].z);
+      atomicAdd(&red[d + 3], acc[i].w);
+    }
+  }
+  __syncthreads();
+  for (int d = threadIdx.x; d < D; d += TPB) atomicAdd(&dW[d], red[d]);
 }
 // dW[d] += sum_t g[t,d] r[t,d] rstd[t]
 template <class TG>
@@ -282,48 +354,95 @@ __global__ void rms_dw(const TG* g, const float* r, const float* rstd, float* dW
 // ---- causal depthwise conv1d --------------------------------------------------------------------------
 __device__ __forceinline__ float silu_(float v) { return v * sigmoidf_(v); }
 
-// Tiled: a thread owns one channel d and a run of TL consecutive time steps of one sequence, sliding the
-// K-tap window along in registers, so x is read once (plus a K-1 halo per run) and no index is divided.
-// Block = 64 channels (x) by 4 runs (y): warps read 64 contiguous channels of a row.
+// Tiled: a thread owns CP adjacent channels (1, or 2 moved as one 32-bit bf16 pair or float2 when the rows allow) and a
+// run of TL consecutive time steps of one sequence, sliding the K-tap window along in registers, so x is read once
+// (plus a K-1 halo per run) and no index is divided. Block = 64 threads (x) by 4 runs (y): a warp reads 32 CP
+// contiguous channels of a row. With one bf16 channel a thread, a warp moved 64 bytes per load and the backward ran
+// at about a third of HBM bandwidth (130m, 8 x 2048: 115 us a call).
 constexpr int CONV_CW = 64, CONV_RY = 4;
 
-// Run length: enough blocks to fill the GPU, runs long enough that the backward's per-run dw/dbias
-// atomics (K+1 per channel and block) stay few.
-int conv_run(int64_t B, int64_t L, int64_t D) {
-  const int64_t cb = (D + CONV_CW - 1) / CONV_CW;
-  const int64_t want_rows =
-      std::max<int64_t>(1, (int64_t)sm_count() * 16 / std::max<int64_t>(1, cb * B));  // blocks along L wanted
+// Run length: two full waves of blocks (`resident` blocks fit on an SM at once), runs long enough that the
+// backward's per-run dw/dbias atomics (K+1 per channel and block) stay few. The pair kernels with the rule of one
+// channel a thread (16 blocks per SM, whatever fitted: 1.33 waves) took the 130m forward from 38 to 59 us a call.
+int conv_run(int64_t B, int64_t L, int64_t D, int cp, int resident) {
+  const int64_t cb = (D + CONV_CW * cp - 1) / (CONV_CW * cp);
+  const int64_t want_rows = std::max<int64_t>(  // blocks along L wanted
+      1, 2 * (int64_t)sm_count() * std::max(1, resident) / std::max<int64_t>(1, cb * B));
   int64_t tl = (L + want_rows * CONV_RY - 1) / (want_rows * CONV_RY);
   return (int)std::max<int64_t>(8, std::min<int64_t>(256, tl));
 }
 
-template <class T, int K>
+// Blocks of CONV_CW x CONV_RY threads of `kernel` that fit on one SM (asked once per kernel)
+int conv_resident(const void* kernel) {
+  static std::map<const void*, int> known;
+  const auto it = known.find(kernel);
+  if (it != known.end()) return it->second;
+  int b = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, CONV_CW * CONV_RY, 0) != cudaSuccess) b = 1;
+  cudaGetLastError();
+  return known[kernel] = b;
+}
+
+// CP adjacent channels at element i (CP = 2: i even and the pointer aligned to a pair), as floats
+template <int CP, class T>
+__device__ __forceinline__ void ld_ch(const T* p, int64_t i, float (&v)[CP]) {
+  if constexpr (CP == 1) {
+    v[0] = ldf(p, i);
+  } else {
+    const float2 f = from_raw2(ld_raw2(p, i));
+    v[0] = f.x;
+    v[1] = f.y;
+  }
+}
+template <int CP, class T>
+__device__ __forceinline__ void st_ch(T* p, int64_t i, const float (&v)[CP]) {
+  if constexpr (CP == 1)
+    stf(p, i, v[0]);
+  else
+    stf2(p, i, v[0], v[1]);
+}
+
+template <class T, int K, int CP>
 __global__ void __launch_bounds__(CONV_CW* CONV_RY)
     conv_fwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w, const float* __restrict__ bias,
              T* __restrict__ out, int L, int D, int TL, bool silu) {
-  const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
+  const int d = (blockIdx.x * CONV_CW + threadIdx.x) * CP, b = blockIdx.z;
   const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
   if (d >= D || l0 >= L) return;
   const int l1 = min(L, l0 + TL);
-  float wk[K], win[K];
+  float wk[CP][K], win[K][CP], bs[CP];
 #pragma unroll
-  for (int k = 0; k < K; k++) wk[k] = w[(int64_t)d * K + k];
-  const float bs = bias ? bias[d] : 0.f;
+  for (int c = 0; c < CP; c++) {
+#pragma unroll
+    for (int k = 0; k < K; k++) wk[c][k] = w[(int64_t)(d + c) * K + k];
+    bs[c] = bias ? bias[d + c] : 0.f;
+  }
   const int64_t rb = (int64_t)b * L;
 #pragma unroll
   for (int k = 0; k < K - 1; k++) {  // win[k] = x[l - (K-1) + k] for the first l = l0
     const int l = l0 - (K - 1) + k;
-    win[k] = l >= 0 ? ldf(x, (rb + l) * xs + d) : 0.f;
+    if (l >= 0)
+      ld_ch<CP>(x, (rb + l) * xs + d, win[k]);
+    else
+#pragma unroll
+      for (int c = 0; c < CP; c++) win[k][c] = 0.f;
   }
 #pragma unroll 4
   for (int l = l0; l < l1; l++) {
-    win[K - 1] = ldf(x, (rb + l) * xs + d);
-    float acc = bs;
+    ld_ch<CP>(x, (rb + l) * xs + d, win[K - 1]);
+    float o[CP];
 #pragma unroll
-    for (int k = 0; k < K; k++) acc = fmaf(wk[k], win[k], acc);
-    stf(out, (rb + l) * D + d, silu ? silu_(acc) : acc);
+    for (int c = 0; c < CP; c++) {
+      float acc = bs[c];
 #pragma unroll
-    for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+      for (int k = 0; k < K; k++) acc = fmaf(wk[c][k], win[k][c], acc);
+      o[c] = silu ? silu_(acc) : acc;
+    }
+    st_ch<CP>(out, (rb + l) * D + d, o);
+#pragma unroll
+    for (int k = 0; k < K - 1; k++)
+#pragma unroll
+      for (int c = 0; c < CP; c++) win[k][c] = win[k + 1][c];
   }
 }
 
@@ -331,81 +450,118 @@ __global__ void __launch_bounds__(CONV_CW* CONV_RY)
 // (zero past L), keeps the last K of them, and emits dx(l-K+1) = sum_k w[k] dpre(l-k) once it is complete;
 // dw[k] += dpre(l) x(l-K+1+k) and dbias += dpre(l) only for l inside the run (each l counted once), summed
 // over the block's 4 runs in shared memory and added with one atomic per channel, tap and block.
-template <class T, int K>
+template <class T, int K, int CP>
 __global__ void __launch_bounds__(CONV_CW* CONV_RY)
     conv_bwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w, const float* __restrict__ bias,
              const T* __restrict__ dOut, T* __restrict__ dx, int64_t dxs, float* dw, float* dbias, int L, int D, int TL,
              bool silu) {
-  __shared__ float red[CONV_RY][K + 1][CONV_CW];
-  const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
+  __shared__ float red[CONV_RY][K + 1][CONV_CW * CP];
+  const int d = (blockIdx.x * CONV_CW + threadIdx.x) * CP, b = blockIdx.z;
   const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
-  float gw[K + 1];
+  float gw[CP][K + 1];
 #pragma unroll
-  for (int k = 0; k <= K; k++) gw[k] = 0.f;
+  for (int c = 0; c < CP; c++)
+#pragma unroll
+    for (int k = 0; k <= K; k++) gw[c][k] = 0.f;
   if (d < D && l0 < L) {
     const int l1 = min(L, l0 + TL);
-    float wk[K], win[K], dp[K];
+    float wk[CP][K], win[K][CP], dp[K][CP], bs[CP];
 #pragma unroll
-    for (int k = 0; k < K; k++) {
-      wk[k] = w[(int64_t)d * K + k];
-      dp[k] = 0.f;
+    for (int c = 0; c < CP; c++) {
+#pragma unroll
+      for (int k = 0; k < K; k++) {
+        wk[c][k] = w[(int64_t)(d + c) * K + k];
+        dp[k][c] = 0.f;
+      }
+      bs[c] = bias ? bias[d + c] : 0.f;
     }
-    const float bs = bias ? bias[d] : 0.f;
     const int64_t rb = (int64_t)b * L;
 #pragma unroll
     for (int k = 0; k < K - 1; k++) {
       const int l = l0 - (K - 1) + k;
-      win[k] = l >= 0 ? ldf(x, (rb + l) * xs + d) : 0.f;
+      if (l >= 0)
+        ld_ch<CP>(x, (rb + l) * xs + d, win[k]);
+      else
+#pragma unroll
+        for (int c = 0; c < CP; c++) win[k][c] = 0.f;
     }
     const int lend = l1 + K - 1;
 #pragma unroll 2
     for (int l = l0; l < lend; l++) {
-      float g = 0.f;
+      float g[CP];
       if (l < L) {
-        win[K - 1] = ldf(x, (rb + l) * xs + d);
-        g = ldf(dOut, (rb + l) * D + d);
-        if (silu) {
-          float pre = bs;
+        ld_ch<CP>(x, (rb + l) * xs + d, win[K - 1]);
+        ld_ch<CP>(dOut, (rb + l) * D + d, g);
 #pragma unroll
-          for (int k = 0; k < K; k++) pre = fmaf(wk[k], win[k], pre);
-          const float sg = sigmoidf_(pre);
-          g *= sg * (1.f + pre * (1.f - sg));
-        }
-        if (l < l1) {
+        for (int c = 0; c < CP; c++) {
+          if (silu) {
+            float pre = bs[c];
 #pragma unroll
-          for (int k = 0; k < K; k++) gw[k] = fmaf(g, win[k], gw[k]);
-          gw[K] += g;
+            for (int k = 0; k < K; k++) pre = fmaf(wk[c][k], win[k][c], pre);
+            const float sg = sigmoidf_(pre);
+            g[c] *= sg * (1.f + pre * (1.f - sg));
+          }
+          if (l < l1) {
+#pragma unroll
+            for (int k = 0; k < K; k++) gw[c][k] = fmaf(g[c], win[k][c], gw[c][k]);
+            gw[c][K] += g[c];
+          }
         }
+      } else {
+#pragma unroll
+        for (int c = 0; c < CP; c++) g[c] = 0.f;
       }
 #pragma unroll
-      for (int k = 0; k < K - 1; k++) dp[k] = dp[k + 1];
-      dp[K - 1] = g;  // dp[K-1-k] = dpre(l - k)
+      for (int k = 0; k < K - 1; k++)
+#pragma unroll
+        for (int c = 0; c < CP; c++) dp[k][c] = dp[k + 1][c];
+#pragma unroll
+      for (int c = 0; c < CP; c++) dp[K - 1][c] = g[c];  // dp[K-1-k] = dpre(l - k)
       const int lo = l - (K - 1);
       if (lo >= l0) {
-        float acc = 0.f;
+        float acc[CP];
 #pragma unroll
-        for (int k = 0; k < K; k++) acc = fmaf(wk[k], dp[K - 1 - k], acc);
-        stf(dx, (rb + lo) * dxs + d, acc);
+        for (int c = 0; c < CP; c++) {
+          acc[c] = 0.f;
+#pragma unroll
+          for (int k = 0; k < K; k++) acc[c] = fmaf(wk[c][k], dp[K - 1 - k][c], acc[c]);
+        }
+        st_ch<CP>(dx, (rb + lo) * dxs + d, acc);
       }
 #pragma unroll
-      for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+      for (int k = 0; k < K - 1; k++)
+#pragma unroll
+        for (int c = 0; c < CP; c++) win[k][c] = win[k + 1][c];
     }
   }
 #pragma unroll
-  for (int k = 0; k <= K; k++) red[threadIdx.y][k][threadIdx.x] = gw[k];
+  for (int c = 0; c < CP; c++)
+#pragma unroll
+    for (int k = 0; k <= K; k++) red[threadIdx.y][k][threadIdx.x * CP + c] = gw[c][k];
   __syncthreads();
-  if (threadIdx.y == 0 && d < D) {
+  // the block's first CONV_CW * CP threads each sum one channel's taps over the 4 runs
+  const int t = threadIdx.y * CONV_CW + threadIdx.x;
+  const int dc = blockIdx.x * CONV_CW * CP + t;
+  if (t < CONV_CW * CP && dc < D) {
 #pragma unroll
     for (int k = 0; k <= K; k++) {
       float v = 0.f;
 #pragma unroll
-      for (int r = 0; r < CONV_RY; r++) v += red[r][k][threadIdx.x];
+      for (int r = 0; r < CONV_RY; r++) v += red[r][k][t];
       if (k < K)
-        atomicAdd(&dw[(int64_t)d * K + k], v);
+        atomicAdd(&dw[(int64_t)dc * K + k], v);
       else if (dbias)
-        atomicAdd(&dbias[d], v);
+        atomicAdd(&dbias[dc], v);
     }
   }
+}
+
+// Channel pairs when every row of x, out/dOut and dx starts on a pair: D, the strides and the offsets even.
+bool conv_pairs_ok(int64_t D, std::initializer_list<std::pair<const void*, int64_t>> rows, size_t elem) {
+  if (D % 2 != 0) return false;
+  for (const auto& [p, stride] : rows)
+    if (p && (stride % 2 != 0 || (uintptr_t)p % (2 * elem) != 0)) return false;
+  return true;
 }
 
 // One decoding step of the conv: shift x into the state (oldest first), K taps. Every load is issued before the
@@ -687,7 +843,8 @@ MAMBA_OP(cuda, rmsnormForward) {
   return env.Undefined();
 }
 
-// cuda.rmsnormBackward(dOut, dResidualOut|null, residualOut, w, rstd, dR, dW acc, T, D [, dOutDtype])
+// cuda.rmsnormBackward(dOut, dResidualOut|null, residualOut, w, rstd, dR, dW acc, T, D, dOutDtype [, dRAct|null]):
+// dRAct, in dOut's dtype, receives dR too (the next block's products read it).
 MAMBA_OP(cuda, rmsnormBackward) {
   Napi::Env env = info.Env();
   const int64_t Tn = arg_int(info, 7, "rmsnormBackward T"), D = arg_int(info, 8, "rmsnormBackward D");
@@ -700,16 +857,30 @@ MAMBA_OP(cuda, rmsnormBackward) {
   const float* rstd = arg_dev<float>(info, 4, "rmsnormBackward rstd", Tn);
   float* dR = arg_dev<float>(info, 5, "rmsnormBackward dR", Tn * D);
   float* dW = arg_dev<float>(info, 6, "rmsnormBackward dW", D);
+  void* dRAct = info.Length() > 10 ? arg_dev_dt_opt(info, 10, "rmsnormBackward dRAct", dt, Tn * D) : nullptr;
   if (Tn == 0 || D == 0) return env.Undefined();
-  const unsigned grid = (unsigned)((Tn + 7) / 8), cb = (unsigned)((D + 31) / 32);
-  const dim3 cgrid(cb, row_splits(Tn, cb));
-  if (dt == DT::F32) {
-    rms_bwd<float><<<grid, TPB, 0, cuda_stream()>>>((const float*)g, dres, r, w, rstd, dR, Tn, D);
-    rms_dw<float><<<cgrid, dim3(32, 8), 0, cuda_stream()>>>((const float*)g, r, rstd, dW, Tn, D);
-  } else {
-    rms_bwd<__nv_bfloat16><<<grid, TPB, 0, cuda_stream()>>>((const __nv_bfloat16*)g, dres, r, w, rstd, dR, Tn, D);
-    rms_dw<__nv_bfloat16><<<cgrid, dim3(32, 8), 0, cuda_stream()>>>((const __nv_bfloat16*)g, r, rstd, dW, Tn, D);
-  }
+  const auto al16 = [](const void* p) { return ((uintptr_t)p & 15) == 0; };
+  const bool vec = D % 4 == 0 && D <= 128 * 6 && al16(g) && al16(dres) && al16(r) && al16(w) && al16(dR) && al16(dRAct);
+  by_dtype(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (vec) {
+      const unsigned grid = (unsigned)std::min<int64_t>((Tn + 7) / 8, 2 * (int64_t)sm_count());
+      const auto launch = [&](auto v4) {
+        rms_bwd_vec<T, decltype(v4)::value>
+            <<<grid, TPB, 0, cuda_stream()>>>((const T*)g, dres, r, w, rstd, dR, (T*)dRAct, dW, Tn, D);
+      };
+      if (D <= 128 * 2)
+        launch(std::integral_constant<int, 2>{});
+      else if (D <= 128 * 4)
+        launch(std::integral_constant<int, 4>{});
+      else
+        launch(std::integral_constant<int, 6>{});
+    } else {
+      const unsigned grid = (unsigned)((Tn + 7) / 8), cb = (unsigned)((D + 31) / 32);
+      rms_bwd<T><<<grid, TPB, 0, cuda_stream()>>>((const T*)g, dres, r, w, rstd, dR, (T*)dRAct, Tn, D);
+      rms_dw<T><<<dim3(cb, row_splits(Tn, cb)), dim3(32, 8), 0, cuda_stream()>>>((const T*)g, r, rstd, dW, Tn, D);
+    }
+  });
   check_launch(env, "rmsnormBackward");
   return env.Undefined();
 }
@@ -733,14 +904,20 @@ void run_conv_forward(const ArgObject& a) {
   T* out = DeviceFetch{}.get<T>(a, "out", Tn * c.D);
   a.finish();
   if (Tn * c.D == 0) return;
-  const int TL = conv_run(c.B, c.L, c.D);
-  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
-                  (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
-  const dim3 block(CONV_CW, CONV_RY);
+  const int cp = conv_pairs_ok(c.D, {{c.x, c.xStride}, {out, c.D}}, sizeof(T)) ? 2 : 1;
   with_1_to_8((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    conv_fwd<T, KK>
-        <<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D, TL, c.silu);
+    const auto launch = [&](auto kernel) {
+      const int TL = conv_run(c.B, c.L, c.D, cp, conv_resident((const void*)kernel));
+      const dim3 grid((unsigned)((c.D + CONV_CW * cp - 1) / (CONV_CW * cp)),
+                      (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
+      kernel<<<grid, dim3(CONV_CW, CONV_RY), 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D,
+                                                                 TL, c.silu);
+    };
+    if (cp == 2)
+      launch(conv_fwd<T, KK, 2>);
+    else
+      launch(conv_fwd<T, KK, 1>);
   });
   check_launch(a.env(), "conv1dForward");
 }
@@ -752,14 +929,20 @@ void run_conv_backward(const ArgObject& a) {
   a.finish();
   const int64_t Tn = c.B * c.L;
   if (Tn * c.D == 0) return;
-  const int TL = conv_run(c.B, c.L, c.D);
-  const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
-                  (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
-  const dim3 block(CONV_CW, CONV_RY);
+  const int cp = conv_pairs_ok(c.D, {{c.x, c.xStride}, {g.dOut, c.D}, {g.dx, g.dxStride}}, sizeof(T)) ? 2 : 1;
   with_1_to_8((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    conv_bwd<T, KK><<<grid, block, 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride, g.dw,
-                                                       g.dbias, (int)c.L, (int)c.D, TL, c.silu);
+    const auto launch = [&](auto kernel) {
+      const int TL = conv_run(c.B, c.L, c.D, cp, conv_resident((const void*)kernel));
+      const dim3 grid((unsigned)((c.D + CONV_CW * cp - 1) / (CONV_CW * cp)),
+                      (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
+      kernel<<<grid, dim3(CONV_CW, CONV_RY), 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride,
+                                                                 g.dw, g.dbias, (int)c.L, (int)c.D, TL, c.silu);
+    };
+    if (cp == 2)
+      launch(conv_bwd<T, KK, 2>);
+    else
+      launch(conv_bwd<T, KK, 1>);
   });
   check_launch(a.env(), "conv1dBackward");
 }

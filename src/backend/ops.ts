@@ -32,31 +32,35 @@ export interface GemmOptions {
 }
 
 /**
- * C = alpha * op(A) @ op(B) + beta * C for 2-D row-major tensors; op is an optional transpose. A may be columns of
- * a wider tensor (its rows then lie that tensor's width apart).
+ * C = alpha * op(A) @ op(B) + beta * C for 2-D row-major tensors; op is an optional transpose. A, B and C may each be
+ * columns of a wider tensor (their rows then lie that tensor's width apart), as x_proj's one output is read and
+ * written as its dt, B and C column blocks.
  * CPU: f32 or f64. CUDA: f32 or bf16 inputs (cuBLAS, fp32 accumulation), C f32 or bf16.
  */
-export function gemm(aIn: Strided, b: Tensor, c: Tensor, opts: GemmOptions = {}): Tensor {
+export function gemm(aIn: Strided, bIn: Strided, cIn: Strided, opts: GemmOptions = {}): Strided {
   const { transA = false, transB = false, alpha = 1, beta = 0 } = opts;
-  const a = stridedBase(aIn);
+  const a = stridedBase(aIn),
+    b = stridedBase(bIn),
+    c = stridedBase(cIn);
   const dev = sameDevice('gemm', a, b, c);
   if (a.shape.length !== 2 || b.shape.length !== 2 || c.shape.length !== 2)
     throw new TensorError('gemm: A, B and C must be 2-D');
-  const ar = a.shape[0]!,
-    ac = isSlice(aIn) ? aIn.width : a.shape[1]!;
-  const A = strided(aIn, ar, ac, 'gemm', 'A');
-  const [br, bc] = b.shape as [number, number];
+  const [ar, ac] = stridedShape(aIn),
+    [br, bc] = stridedShape(bIn);
   const M = transA ? ac : ar,
     K = transA ? ar : ac;
   const Kb = transB ? bc : br,
     N = transB ? br : bc;
   if (K !== Kb)
     throw new TensorError(
-      `gemm: inner sizes differ (${K} vs ${Kb}) for A [${a.shape.join(', ')}]${transA ? 'ᵀ' : ''} and B [${b.shape.join(', ')}]${transB ? 'ᵀ' : ''}`,
+      `gemm: inner sizes differ (${K} vs ${Kb}) for A [${ar}, ${ac}]${transA ? 'ᵀ' : ''} and B [${br}, ${bc}]${transB ? 'ᵀ' : ''}`,
     );
-  if (c.shape[0] !== M || c.shape[1] !== N)
-    throw new TensorError(`gemm: C must be [${M}, ${N}], got [${c.shape.join(', ')}]`);
+  const [cr, cc] = stridedShape(cIn);
+  if (cr !== M || cc !== N) throw new TensorError(`gemm: C must be [${M}, ${N}], got [${cr}, ${cc}]`);
   if (a.dtype !== b.dtype) throw new TensorError(`gemm: A is ${a.dtype} but B is ${b.dtype}`);
+  const A = strided(aIn, ar, ac, 'gemm', 'A'),
+    Bs = strided(bIn, br, bc, 'gemm', 'B'),
+    C = strided(cIn, M, N, 'gemm', 'C');
   if (dev === 'cpu') {
     assertDtype(a, ['f32', 'f64'], 'gemm A (cpu)');
     if (c.dtype !== a.dtype) throw new TensorError(`gemm: C must be ${a.dtype} on the CPU`);
@@ -69,11 +73,11 @@ export function gemm(aIn: Strided, b: Tensor, c: Tensor, opts: GemmOptions = {})
       alpha,
       A: A.arr,
       lda: A.stride,
-      B: b.data,
-      ldb: bc,
+      B: Bs.arr,
+      ldb: Bs.stride,
       beta,
-      C: c.data,
-      ldc: N,
+      C: C.arr,
+      ldc: C.stride,
     });
   } else {
     assertDtype(a, ['f32', 'bf16'], 'gemm A (cuda)');
@@ -87,16 +91,16 @@ export function gemm(aIn: Strided, b: Tensor, c: Tensor, opts: GemmOptions = {})
       alpha,
       A: A.arr,
       lda: A.stride,
-      B: b.buffer,
-      ldb: bc,
+      B: Bs.arr,
+      ldb: Bs.stride,
       beta,
-      C: c.buffer,
-      ldc: N,
+      C: C.arr,
+      ldc: C.stride,
       abType: a.dtype,
       cType: c.dtype,
     });
   }
-  return c;
+  return cIn;
 }
 
 /** A fresh C = op(A) @ op(B). */
@@ -104,7 +108,8 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
   const M = opts.transA ? a.shape[1]! : a.shape[0]!;
   const N = opts.transB ? b.shape[0]! : b.shape[1]!;
   const c = Tensor.empty([M, N], a.dtype === 'bf16' ? 'f32' : a.dtype, a.device);
-  return gemm(a, b, c, opts);
+  gemm(a, b, c, opts);
+  return c;
 }
 
 // ---- model kernels ----------------------------------------------------------------------------
@@ -123,6 +128,11 @@ function isSlice(s: Strided): s is ColumnSlice {
 
 function stridedBase(s: Strided): Tensor {
   return isSlice(s) ? s.base : s;
+}
+
+/** Rows and columns of a 2-D tensor or of its column slice. */
+function stridedShape(s: Strided): [number, number] {
+  return isSlice(s) ? [s.base.shape[0]!, s.width] : [s.shape[0]!, s.shape[1]!];
 }
 
 function shapeStr(t: Tensor): string {
@@ -307,7 +317,10 @@ export function rmsnormForward(
   ]);
 }
 
-/** dR = dResidualOut + (d out / d r)^T dOut (the gradient of x and of residualIn); dW += sum dOut r rstd. */
+/**
+ * dR = dResidualOut + (d out / d r)^T dOut (the gradient of x and of residualIn); dW += sum dOut r rstd. `dRAct`
+ * (CUDA, dOut's dtype) receives dR as well: the next block's products read it in the activation dtype.
+ */
 export function rmsnormBackward(
   dOut: Tensor,
   dResidualOut: Tensor | null,
@@ -316,6 +329,7 @@ export function rmsnormBackward(
   rstd: Tensor,
   dR: Tensor,
   dW: Tensor,
+  dRAct: Tensor | null = null,
 ): void {
   const name = 'rmsnormBackward';
   const D = w.numel;
@@ -327,7 +341,7 @@ export function rmsnormBackward(
   needNumel(dR, T * D, name, 'dR');
   needNumel(dW, D, name, 'dW');
   const { dev, dtype } = floatCall(name, [dOut], [dResidualOut, residualOut, w, rstd, dR, dW]);
-  call(dev, dtype, name, [
+  const args = [
     dOut.storage,
     nullableStorage(dResidualOut),
     residualOut.storage,
@@ -337,7 +351,17 @@ export function rmsnormBackward(
     dW.storage,
     T,
     D,
-  ]);
+  ];
+  if (!dRAct) {
+    call(dev, dtype, name, args);
+    return;
+  }
+  if (dev !== 'cuda')
+    throw new TensorError(`${name}: dRAct is for CUDA (the CPU's activations are its parameters' dtype)`);
+  sameDevice(name, dOut, dRAct);
+  if (dRAct.dtype !== dOut.dtype) throw new TensorError(`${name}: dRAct must be ${dOut.dtype}, got ${dRAct.dtype}`);
+  needNumel(dRAct, T * D, name, 'dRAct');
+  cudaOp(name)(...args, dtype, dRAct.storage);
 }
 
 function convShape(name: string, w: Tensor, B: number, L: number): { D: number; K: number; T: number } {

@@ -180,8 +180,10 @@ export class MambaBackbone {
     // one residual-gradient buffer: each block reads g, then its norm backward adds into g in place
     // (element by element, so dIn may alias g)
     const g = this.#dws.get('gA', [T, D], this.ctx.dtype);
-    this.normF.backward(dFinal, null, g);
-    for (let i = this.layers.length - 1; i >= 0; i--) this.layers[i]!.backward(g, g, this.#dws);
+    // with bf16 activations each norm backward also writes g in bf16, which the block below reads (no cast)
+    const gAct = actDtype(this.ctx) !== this.ctx.dtype ? this.#dws.get('gAct', [T, D]) : null;
+    this.normF.backward(dFinal, null, g, gAct);
+    for (let i = this.layers.length - 1; i >= 0; i--) this.layers[i]!.backward(g, g, this.#dws, gAct);
     this.embedding.backward(g);
   }
 

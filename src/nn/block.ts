@@ -91,9 +91,10 @@ export class MambaBlock {
   /**
    * g = the gradient of (hOut + rOut) as the next layer sees it (equal for both outputs); writes dIn, the
    * gradient of hIn and of rIn (dIn may be g itself: g is read before the norm backward adds into dIn element by
-   * element). `dws` holds gradient scratch (shareable between blocks).
+   * element). `dws` holds gradient scratch (shareable between blocks). `gAct` (CUDA with bf16 activations, else
+   * null) holds g in the activation dtype on entry, and dIn's on return.
    */
-  backward(g: Tensor, dIn: Tensor, dws: Workspace): void {
+  backward(g: Tensor, dIn: Tensor, dws: Workspace, gAct: Tensor | null = null): void {
     const s = this.#saved;
     if (!s) throw new Error('MambaBlock.backward before forward');
     const D = this.mixer.dims.dModel;
@@ -107,8 +108,8 @@ export class MambaBlock {
     // the mixer's output is not needed, only its intermediates
     if (this.recompute) this.mixer.forward(normOut, null, s.B, s.L, s.ws, null, s.tws);
     const dNormOut = dws.buffers(BLOCK_BUFFERS).dNormOut.take([s.B * s.L, D]);
-    this.mixer.backward(g, dNormOut, dws);
-    this.norm.backward(dNormOut, g, dIn);
+    this.mixer.backward(g, dNormOut, dws, gAct);
+    this.norm.backward(dNormOut, g, dIn, gAct);
   }
 
   /**

@@ -67,10 +67,14 @@ export class RMSNorm {
     this.#saved = { r, rstd };
   }
 
-  /** dR (the gradient of both x and residualIn) = dResidualOut + the norm's backward of dOut. */
-  backward(dOut: Tensor, dResidualOut: Tensor | null, dR: Tensor): void {
+  /**
+   * dR (the gradient of both x and residualIn) = dResidualOut + the norm's backward of dOut; `dRAct` (CUDA) gets dR
+   * in the activation dtype too.
+   */
+  backward(dOut: Tensor, dResidualOut: Tensor | null, dR: Tensor, dRAct: Tensor | null = null): void {
     if (!this.#saved) throw new Error('RMSNorm.backward before forward');
-    rmsnormBackward(dOut, dResidualOut, this.#saved.r, this.weight.value, this.#saved.rstd, dR, this.weight.grad);
+    const s = this.#saved;
+    rmsnormBackward(dOut, dResidualOut, s.r, this.weight.value, s.rstd, dR, this.weight.grad, dRAct);
   }
 }
 

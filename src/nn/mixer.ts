@@ -1,7 +1,7 @@
 // The Mamba-1 mixer (selective SSM) as in the reference mamba_simple.py, with a hand-written backward.
 // Shapes: T = B*L tokens, D = d_model, E = d_inner = expand*D, R = dt_rank, N = d_state, K = d_conv.
 //   xz = x W_in^T [T,2E]; xs, z = columns; xc = SiLU(conv(xs) + b_conv) [T,E]
-//   dtIn = xc W_x[0:R]^T [T,R]; BC = xc W_x[R:]^T [T,2N]  (x_proj split by rows: two gemms, no copies)
+//   xdbl = xc W_x^T [T, R+2N]: dtIn = columns 0..R, B = R..R+N, C = R+N..R+2N (one product, read as column blocks)
 //   delta = dtIn W_dt^T [T,E]; y = scan(xc, delta, b_dt (softplus), A = -exp(A_log), B, C, D, z) [T,E]
 //   out = y W_out^T [T,D]
 import {
@@ -75,16 +75,13 @@ export interface MixerCache {
 class MixerActivations {
   /** [T, 2E] in_proj output: xs columns 0..E, the gate z columns E..2E */
   readonly xz: GrowBuffer;
-  /** [T, R] */
-  readonly dtIn: GrowBuffer;
-  /** [T, 2N] B columns 0..N, C columns N..2N */
-  readonly bc: GrowBuffer;
+  /** [T, R + 2N] x_proj output: dtIn columns 0..R, B columns R..R+N, C columns R+N..R+2N */
+  readonly xdbl: GrowBuffer;
   /** [T, E] scan output */
   readonly y: GrowBuffer;
   constructor(ws: Workspace) {
     this.xz = ws.buffer();
-    this.dtIn = ws.buffer();
-    this.bc = ws.buffer();
+    this.xdbl = ws.buffer();
     this.y = ws.buffer();
   }
 }
@@ -126,10 +123,8 @@ class MixerGradients {
   readonly dOutAct: GrowBuffer;
   /** [T, E] gradient of the scan's u, then (x_proj added) of xc */
   readonly du: GrowBuffer;
-  /** [T, 2N] */
-  readonly dbc: GrowBuffer;
-  /** [T, R] */
-  readonly ddtIn: GrowBuffer;
+  /** [T, R + 2N] the gradient of x_proj's output, in its column blocks (dtIn, B, C) */
+  readonly dxdbl: GrowBuffer;
   /** [T, 2E] the gradient of xz, unless a recomputed forward's xz and xc take it (MixerGradViews) */
   readonly dxz: GrowBuffer;
   /** [E, N] the scan's dA, in the parameter dtype */
@@ -137,8 +132,7 @@ class MixerGradients {
   constructor(ws: Workspace, paramDtype: 'f32' | 'f64') {
     this.dOutAct = ws.buffer();
     this.du = ws.buffer();
-    this.dbc = ws.buffer();
-    this.ddtIn = ws.buffer();
+    this.dxdbl = ws.buffer();
     this.dxz = ws.buffer();
     this.dA = ws.buffer(paramDtype);
   }
@@ -174,8 +168,7 @@ interface MixerGradViews {
   dz: Strided;
   dxs: Strided;
   du: Tensor;
-  dbc: Tensor;
-  ddtIn: Tensor;
+  dxdbl: Tensor;
   dA: Tensor;
 }
 
@@ -210,8 +203,7 @@ const MIXER_STEP_F64: BufferSet<MixerStepBuffers> = {
 interface Saved {
   x: Tensor;
   xz: Tensor;
-  dtIn: Tensor;
-  bc: Tensor;
+  xdbl: Tensor;
   y: Tensor;
   /**
    * a recomputation right before backward (a model short of memory): the forward skipped the scan, whose backward
@@ -323,26 +315,15 @@ export class MambaMixer {
     this.#aFresh = true;
   }
 
-  #xProjRows(): { wdt: Tensor; wbc: Tensor; gdt: Tensor; gbc: Tensor } {
-    const { dtRank: R, dState: N, dInner: E } = this.dims;
-    const w = mmWeight(this.xProj);
-    return {
-      wdt: w.view(0, [R, E]),
-      wbc: w.view(R * E, [2 * N, E]),
-      gdt: this.xProj.grad.view(0, [R, E]),
-      gbc: this.xProj.grad.view(R * E, [2 * N, E]),
-    };
-  }
-
-  #scanArgs(xz: Tensor, xc: Tensor, delta: Tensor, bc: Tensor, B: number, L: number): ScanArgs {
-    const { dInner: E, dState: N } = this.dims;
+  #scanArgs(xz: Tensor, xc: Tensor, delta: Tensor, xdbl: Tensor, B: number, L: number): ScanArgs {
+    const { dInner: E, dtRank: R, dState: N } = this.dims;
     return {
       u: xc,
       delta,
       deltaBias: this.dtProjBias.value,
       A: this.#A,
-      Bm: columns(bc, 0, N),
-      Cm: columns(bc, N, N),
+      Bm: columns(xdbl, R, N),
+      Cm: columns(xdbl, R + N, N),
       Dskip: this.Dskip.value,
       z: columns(xz, E, E),
       B,
@@ -373,23 +354,20 @@ export class MambaMixer {
     const t = tws.buffers(MIXER_TRANSIENT);
     const xz = a.xz.take([T, 2 * E]);
     const xc = t.xc.take([T, E]);
-    const dtIn = a.dtIn.take([T, R]);
-    const bc = a.bc.take([T, 2 * N]);
+    const xdbl = a.xdbl.take([T, R + 2 * N]);
     const delta = t.delta.take([T, E]);
     const y = a.y.take([T, E]);
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
     conv1dForward(columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, B, L, true);
-    const w = this.#xProjRows();
-    gemm(xc, w.wdt, dtIn, { transB: true });
-    gemm(xc, w.wbc, bc, { transB: true });
-    gemm(dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
+    gemm(xc, mmWeight(this.xProj), xdbl, { transB: true });
+    gemm(columns(xdbl, 0, R), mmWeight(this.dtProjWeight), delta, { transB: true });
     if (out) {
-      selectiveScanForward(this.#scanArgs(xz, xc, delta, bc, B, L), y, lastState);
+      selectiveScanForward(this.#scanArgs(xz, xc, delta, xdbl, B, L), y, lastState);
       gemm(y, mmWeight(this.outProj), out, { transB: true });
     }
     const token = {};
     t.holder = token;
-    this.#saved = { x, xz, dtIn, bc, y, recomputed: !out, B, L, tws, token };
+    this.#saved = { x, xz, xdbl, y, recomputed: !out, B, L, tws, token };
   }
 
   /** This call's xc and delta, rebuilt exactly as forward made them unless the shared set still holds them. */
@@ -401,19 +379,22 @@ export class MambaMixer {
     const delta = t.delta.take([T, E]);
     if (t.holder !== s.token) {
       conv1dForward(columns(s.xz, 0, E), this.convWeight.value, this.convBias.value, xc, s.B, s.L, true);
-      gemm(s.dtIn, mmWeight(this.dtProjWeight), delta, { transB: true });
+      gemm(columns(s.xdbl, 0, this.dims.dtRank), mmWeight(this.dtProjWeight), delta, { transB: true });
       t.holder = s.token;
     }
     return { xc, delta };
   }
 
-  /** dOut [T, D] -> dx [T, D] (overwritten); parameter gradients accumulated. */
-  backward(dOutIn: Tensor, dx: Tensor, ws: Workspace): void {
+  /**
+   * dOut [T, D] -> dx [T, D] (overwritten); parameter gradients accumulated. `dOutAct`: dOut already in the
+   * activation dtype (the norm backward above wrote it), else it is cast here.
+   */
+  backward(dOutIn: Tensor, dx: Tensor, ws: Workspace, dOutAct: Tensor | null = null): void {
     const s = this.#saved;
     if (!s) throw new Error('MambaMixer.backward before forward');
     const gb = ws.buffers(this.ctx.dtype === 'f64' ? MIXER_GRADIENTS_F64 : MIXER_GRADIENTS_F32);
     // the incoming gradient is the f32 residual gradient; matmuls take it in the activation dtype
-    const dOut = asDtype(dOutIn, actDtype(this.ctx), gb.dOutAct);
+    const dOut = dOutAct ?? asDtype(dOutIn, actDtype(this.ctx), gb.dOutAct);
     const { dInner: E, dtRank: R, dState: N } = this.dims;
     const T = s.B * s.L;
     const { xc, delta } = this.#transient(s);
@@ -424,11 +405,10 @@ export class MambaMixer {
       dz: columns(dxz ?? s.xz, E, E),
       dxs: dxz ? columns(dxz, 0, E) : xc,
       du: gb.du.take([T, E]),
-      dbc: gb.dbc.take([T, 2 * N]),
-      ddtIn: gb.ddtIn.take([T, R]),
+      dxdbl: gb.dxdbl.take([T, R + 2 * N]),
       dA: gb.dA.take([E, N]),
     };
-    const { dy, ddelta, dz, dxs, du, dbc, ddtIn, dA } = grads;
+    const { dy, ddelta, dz, dxs, du, dxdbl, dA } = grads;
     // out_proj (its weight gradient needs y: now if the forward scan made it, after the scan backward if not)
     if (!s.recomputed) gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
     gemm(dOut, mmWeight(this.outProj), dy);
@@ -436,12 +416,12 @@ export class MambaMixer {
     fill(dA, 0);
     // ddelta overwrites delta (and dxs xc, below): from here the shared set holds no forward's values
     s.tws.buffers(MIXER_TRANSIENT).holder = null;
-    selectiveScanBackward(this.#scanArgs(s.xz, xc, delta, s.bc, s.B, s.L), dy, {
+    selectiveScanBackward(this.#scanArgs(s.xz, xc, delta, s.xdbl, s.B, s.L), dy, {
       du,
       ddelta,
       dA,
-      dB: columns(dbc, 0, N),
-      dC: columns(dbc, N, N),
+      dB: columns(dxdbl, R, N),
+      dC: columns(dxdbl, R + N, N),
       dDskip: this.Dskip.grad,
       dDeltaBias: this.dtProjBias.grad,
       dz,
@@ -450,14 +430,11 @@ export class MambaMixer {
     if (s.recomputed) gemm(dOut, s.y, this.outProj.grad, { transA: true, beta: 1 });
     this.#accumulateALogGrad(dA);
     // dt_proj
-    gemm(ddelta, s.dtIn, this.dtProjWeight.grad, { transA: true, beta: 1 });
-    gemm(ddelta, mmWeight(this.dtProjWeight), ddtIn);
-    // x_proj (two row blocks); du becomes the full gradient of xc
-    const w = this.#xProjRows();
-    gemm(ddtIn, xc, w.gdt, { transA: true, beta: 1 });
-    gemm(dbc, xc, w.gbc, { transA: true, beta: 1 });
-    gemm(ddtIn, w.wdt, du, { beta: 1 });
-    gemm(dbc, w.wbc, du, { beta: 1 });
+    gemm(ddelta, columns(s.xdbl, 0, R), this.dtProjWeight.grad, { transA: true, beta: 1 });
+    gemm(ddelta, mmWeight(this.dtProjWeight), columns(dxdbl, 0, R));
+    // x_proj, its three column blocks in one product each; du becomes the full gradient of xc
+    gemm(dxdbl, xc, this.xProj.grad, { transA: true, beta: 1 });
+    gemm(dxdbl, mmWeight(this.xProj), du, { beta: 1 });
     // conv (SiLU inside): the gradient of xs
     conv1dBackward(
       columns(s.xz, 0, E),

@@ -167,15 +167,16 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
     close('biasBackward bf16', dbb.toFloat64(), wdbb, F32);
   });
 
-  // D = 300: the vector kernel (D % 4 == 0, rows moved 4 values at a time); 302: the scalar one
-  for (const [withRes, D] of [
-    [true, 300],
-    [false, 300],
-    [true, 302],
+  // D = 300: the vector kernels (D % 4 == 0, rows moved 4 values at a time, lanes past D idle); 302: the scalar
+  // ones; 768 x 2,500 rows: the backward's warps each walk several rows (its grid is two blocks per SM)
+  for (const [withRes, D, T] of [
+    [true, 300, 29],
+    [false, 300, 29],
+    [true, 302, 29],
+    [true, 768, 2500],
   ] as const) {
-    it(`rmsnorm forward/backward ${withRes ? 'with' : 'without'} residual, D = ${D}, f32 and bf16 out`, () => {
-      const T = 29,
-        eps = 1e-5;
+    it(`rmsnorm forward/backward ${withRes ? 'with' : 'without'} residual, D = ${D}, T = ${T}, f32 and bf16 out`, () => {
+      const eps = 1e-5;
       const x = f32r(randn(T * D, 8)),
         res = withRes ? f32r(randn(T * D, 9)) : null,
         w = f32r(randu(D, 10, 0.5, 1.5));
@@ -227,38 +228,49 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
         const wantR = new Float64Array(T * D),
           wantW = dW0.slice();
         cpu().rmsnormBackward(gq, dres, rout, w, rstd, wantR, wantW, T, D);
-        const dRt = Tensor.empty([T * D], 'f32', 'cuda'),
-          dWt = up(dW0);
-        cu().rmsnormBackward(
-          up(gq, dt).buffer,
-          dres ? up(dres).buffer : null,
-          up(rout).buffer,
-          up(w).buffer,
-          up(rstd).buffer,
-          dRt.buffer,
-          dWt.buffer,
-          T,
-          D,
-          dt,
-        );
-        close(`rmsnorm dR ${dt}`, dRt.toFloat64(), wantR, F32);
-        close(`rmsnorm dW ${dt}`, dWt.toFloat64(), wantW, F32);
+        // without and with dRAct, dR's copy in dOut's dtype
+        for (const withAct of [false, true]) {
+          const dRt = Tensor.empty([T * D], 'f32', 'cuda'),
+            dWt = up(dW0),
+            dRa = Tensor.empty([T * D], dt, 'cuda');
+          cu().rmsnormBackward(
+            up(gq, dt).buffer,
+            dres ? up(dres).buffer : null,
+            up(rout).buffer,
+            up(w).buffer,
+            up(rstd).buffer,
+            dRt.buffer,
+            dWt.buffer,
+            T,
+            D,
+            dt,
+            withAct ? dRa.buffer : null,
+          );
+          close(`rmsnorm dR ${dt}`, dRt.toFloat64(), wantR, F32);
+          close(`rmsnorm dW ${dt}`, dWt.toFloat64(), wantW, F32);
+          if (withAct) close(`rmsnorm dRAct ${dt}`, dRa.toFloat64(), wantR, dt === 'f32' ? F32 : BF16);
+        }
       }
     });
   }
 
-  // short sequences, and long ones that the kernels split into runs (halos between runs, several runs per block)
-  const convCases: [boolean, boolean, DT, number, number, number, number][] = [
-    [true, true, 'f32', 2, 13, 37, 4],
-    [false, false, 'f32', 2, 13, 37, 4],
-    [true, true, 'bf16', 2, 13, 37, 4],
-    [true, true, 'f32', 3, 1100, 70, 4],
-    [true, false, 'bf16', 2, 777, 130, 3],
-    [false, true, 'f32', 1, 600, 33, 2],
+  // short sequences, and long ones that the kernels split into runs (halos between runs, several runs per block);
+  // the last field: x and dx rows 2D apart (an even D then takes the channel-pair kernels), else 2D + 3 (one channel
+  // a thread)
+  const convCases: [boolean, boolean, DT, number, number, number, number, boolean][] = [
+    [true, true, 'f32', 2, 13, 37, 4, false],
+    [false, false, 'f32', 2, 13, 37, 4, false],
+    [true, true, 'bf16', 2, 13, 37, 4, false],
+    [true, true, 'f32', 3, 1100, 70, 4, false],
+    [true, false, 'bf16', 2, 777, 130, 3, false],
+    [false, true, 'f32', 1, 600, 33, 2, false],
+    [true, true, 'bf16', 3, 1100, 70, 4, true],
+    [true, false, 'f32', 2, 777, 130, 3, true],
+    [false, true, 'bf16', 2, 13, 38, 2, true],
   ];
-  for (const [silu, bias, dt, B, L, D, K] of convCases) {
-    it(`conv1d forward/backward/step: silu ${silu}, bias ${bias}, ${dt}, B ${B} L ${L} D ${D} K ${K}, strided x and dx`, () => {
-      const xs = 2 * D + 3,
+  for (const [silu, bias, dt, B, L, D, K, pairs] of convCases) {
+    it(`conv1d forward/backward/step: silu ${silu}, bias ${bias}, ${dt}, B ${B} L ${L} D ${D} K ${K}, x and dx rows ${pairs ? '2D' : '2D + 3'} apart`, () => {
+      const xs = pairs ? 2 * D : 2 * D + 3,
         T = B * L;
       const q = dt === 'bf16' ? bfRound : Math.fround;
       const xw = randn(T * xs, 14).map(q),
