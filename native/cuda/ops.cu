@@ -354,16 +354,17 @@ __global__ void rms_dw(const TG* g, const float* r, const float* rstd, float* dW
 // ---- causal depthwise conv1d --------------------------------------------------------------------------
 __device__ __forceinline__ float silu_(float v) { return v * sigmoidf_(v); }
 
-// Tiled: a thread owns CP adjacent channels (1, or 2 moved as one 32-bit bf16 pair or float2 when the rows allow) and a
-// run of TL consecutive time steps of one sequence, sliding the K-tap window along in registers, so x is read once
-// (plus a K-1 halo per run) and no index is divided. Block = 64 threads (x) by 4 runs (y): a warp reads 32 CP
-// contiguous channels of a row. With one bf16 channel a thread, a warp moved 64 bytes per load and the backward ran
-// at about a third of HBM bandwidth (130m, 8 x 2048: 115 us a call).
+// Tiled: a thread owns one channel (the backward: CP adjacent ones, 1 or 2 moved as one 32-bit bf16 pair or float2
+// when the rows allow) and a run of TL consecutive time steps of one sequence, sliding the K-tap window along in
+// registers, so x is read once (plus a K-1 halo per run) and no index is divided. Block = 64 threads (x) by 4 runs
+// (y). With one bf16 channel a thread the backward moved 64 bytes per warp load and ran at about a third of HBM
+// bandwidth (130m, 8 x 2048: 115 us a call; 88 on pairs); the forward on pairs ran slower than on single channels
+// (48 against 38 us: bench/results/stop34-h200), so it keeps one.
 constexpr int CONV_CW = 64, CONV_RY = 4;
 
 // Run length: two full waves of blocks (`resident` blocks fit on an SM at once), runs long enough that the
-// backward's per-run dw/dbias atomics (K+1 per channel and block) stay few. The pair kernels with the rule of one
-// channel a thread (16 blocks per SM, whatever fitted: 1.33 waves) took the 130m forward from 38 to 59 us a call.
+// backward's per-run dw/dbias atomics (K+1 per channel and block) stay few. The backward on pairs under the rule of
+// 16 blocks per SM whatever fitted made grids of 1.33 waves.
 int conv_run(int64_t B, int64_t L, int64_t D, int cp, int resident) {
   const int64_t cb = (D + CONV_CW * cp - 1) / (CONV_CW * cp);
   const int64_t want_rows = std::max<int64_t>(  // blocks along L wanted
@@ -402,47 +403,33 @@ __device__ __forceinline__ void st_ch(T* p, int64_t i, const float (&v)[CP]) {
     stf2(p, i, v[0], v[1]);
 }
 
-template <class T, int K, int CP>
+template <class T, int K>
 __global__ void __launch_bounds__(CONV_CW* CONV_RY)
     conv_fwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w, const float* __restrict__ bias,
              T* __restrict__ out, int L, int D, int TL, bool silu) {
-  const int d = (blockIdx.x * CONV_CW + threadIdx.x) * CP, b = blockIdx.z;
+  const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
   const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
   if (d >= D || l0 >= L) return;
   const int l1 = min(L, l0 + TL);
-  float wk[CP][K], win[K][CP], bs[CP];
+  float wk[K], win[K];
 #pragma unroll
-  for (int c = 0; c < CP; c++) {
-#pragma unroll
-    for (int k = 0; k < K; k++) wk[c][k] = w[(int64_t)(d + c) * K + k];
-    bs[c] = bias ? bias[d + c] : 0.f;
-  }
+  for (int k = 0; k < K; k++) wk[k] = w[(int64_t)d * K + k];
+  const float bs = bias ? bias[d] : 0.f;
   const int64_t rb = (int64_t)b * L;
 #pragma unroll
   for (int k = 0; k < K - 1; k++) {  // win[k] = x[l - (K-1) + k] for the first l = l0
     const int l = l0 - (K - 1) + k;
-    if (l >= 0)
-      ld_ch<CP>(x, (rb + l) * xs + d, win[k]);
-    else
-#pragma unroll
-      for (int c = 0; c < CP; c++) win[k][c] = 0.f;
+    win[k] = l >= 0 ? ldf(x, (rb + l) * xs + d) : 0.f;
   }
 #pragma unroll 4
   for (int l = l0; l < l1; l++) {
-    ld_ch<CP>(x, (rb + l) * xs + d, win[K - 1]);
-    float o[CP];
+    win[K - 1] = ldf(x, (rb + l) * xs + d);
+    float acc = bs;
 #pragma unroll
-    for (int c = 0; c < CP; c++) {
-      float acc = bs[c];
+    for (int k = 0; k < K; k++) acc = fmaf(wk[k], win[k], acc);
+    stf(out, (rb + l) * D + d, silu ? silu_(acc) : acc);
 #pragma unroll
-      for (int k = 0; k < K; k++) acc = fmaf(wk[c][k], win[k][c], acc);
-      o[c] = silu ? silu_(acc) : acc;
-    }
-    st_ch<CP>(out, (rb + l) * D + d, o);
-#pragma unroll
-    for (int k = 0; k < K - 1; k++)
-#pragma unroll
-      for (int c = 0; c < CP; c++) win[k][c] = win[k + 1][c];
+    for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
   }
 }
 
@@ -556,7 +543,8 @@ __global__ void __launch_bounds__(CONV_CW* CONV_RY)
   }
 }
 
-// Channel pairs when every row of x, out/dOut and dx starts on a pair: D, the strides and the offsets even.
+// Channel pairs for the backward when every row of x, dOut and dx starts on a pair: D, the strides and the offsets
+// even.
 bool conv_pairs_ok(int64_t D, std::initializer_list<std::pair<const void*, int64_t>> rows, size_t elem) {
   if (D % 2 != 0) return false;
   for (const auto& [p, stride] : rows)
@@ -904,20 +892,13 @@ void run_conv_forward(const ArgObject& a) {
   T* out = DeviceFetch{}.get<T>(a, "out", Tn * c.D);
   a.finish();
   if (Tn * c.D == 0) return;
-  const int cp = conv_pairs_ok(c.D, {{c.x, c.xStride}, {out, c.D}}, sizeof(T)) ? 2 : 1;
   with_1_to_8((int)c.K, [&](auto kc) {
-    constexpr int KK = decltype(kc)::value;
-    const auto launch = [&](auto kernel) {
-      const int TL = conv_run(c.B, c.L, c.D, cp, conv_resident((const void*)kernel));
-      const dim3 grid((unsigned)((c.D + CONV_CW * cp - 1) / (CONV_CW * cp)),
-                      (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
-      kernel<<<grid, dim3(CONV_CW, CONV_RY), 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D,
-                                                                 TL, c.silu);
-    };
-    if (cp == 2)
-      launch(conv_fwd<T, KK, 2>);
-    else
-      launch(conv_fwd<T, KK, 1>);
+    const auto kernel = conv_fwd<T, decltype(kc)::value>;
+    const int TL = conv_run(c.B, c.L, c.D, 1, conv_resident((const void*)kernel));
+    const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
+                    (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
+    kernel<<<grid, dim3(CONV_CW, CONV_RY), 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D, TL,
+                                                               c.silu);
   });
   check_launch(a.env(), "conv1dForward");
 }
