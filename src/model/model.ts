@@ -401,7 +401,7 @@ abstract class ModelBase {
       par = DTYPE_BYTES[this.ctx.dtype];
     const { d_model: D, d_state: N } = this.config;
     const { dInner: E, dtRank: R } = derived(this.config);
-    const mixer = (2 * E + E + R + 2 * N + E + E + D) * act; // xz, xc, dtIn, bc, delta, y, the norm output
+    const mixer = (2 * E + E + R + 2 * N + E + E + D) * act; // xz, xc, x_proj output (dtIn, B, C), delta, y, the norm output
     const stream = 3 * D * act + 3 * D * par + 2 * par; // h (two) and final, r (two) and rF, rstd
     const io = 4 + 4 + par + outWidth * act; // ids, targets, loss, outputs
     return Math.ceil(1.25 * (mixer + stream + io));
