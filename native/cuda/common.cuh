@@ -138,6 +138,11 @@ double* zeroed_scratch_double(Napi::Env env, const char* what);
 double read_scratch_double(Napi::Env env, const double* acc, const char* what);
 int sm_count();
 
+// Host-side alignment checks before vector or paired accesses; a null pointer (an absent optional array) counts as
+// aligned.
+inline bool aligned_to(const void* q, size_t bytes) { return (uintptr_t)q % bytes == 0; }
+inline bool aligned16(const void* q) { return aligned_to(q, 16); }
+
 inline int grid_for(int64_t n, int threads = 256) {
   int64_t b = (n + threads - 1) / threads;
   return (int)(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));

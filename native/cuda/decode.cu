@@ -537,8 +537,6 @@ __global__ void __launch_bounds__(NT, 1)
 
 // ---- host side ----------------------------------------------------------------------------------------------
 
-bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
-
 // Runs launch(nb, groups, b0) for a batch of B: the full groups of kDecodeGroup sequences in one launch (grid
 // dimension y), then the partial last group (if any) in another
 template <class F>

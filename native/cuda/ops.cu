@@ -548,7 +548,7 @@ __global__ void __launch_bounds__(CONV_CW* CONV_RY)
 bool conv_pairs_ok(int64_t D, std::initializer_list<std::pair<const void*, int64_t>> rows, size_t elem) {
   if (D % 2 != 0) return false;
   for (const auto& [p, stride] : rows)
-    if (p && (stride % 2 != 0 || (uintptr_t)p % (2 * elem) != 0)) return false;
+    if (p && (stride % 2 != 0 || !aligned_to(p, 2 * elem))) return false;
   return true;
 }
 
@@ -808,8 +808,8 @@ MAMBA_OP(cuda, rmsnormForward) {
       rms_fwd_vec<T, decltype(v4)::value>
           <<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps);
     };
-    const auto al16 = [](const void* p) { return ((uintptr_t)p & 15) == 0; };
-    if (D >= 4 && D % 4 == 0 && D <= 32 * 32 && al16(x) && al16(res) && al16(w) && al16(out) && al16(rout)) {
+    if (D >= 4 && D % 4 == 0 && D <= 32 * 32 && aligned16(x) && aligned16(res) && aligned16(w) && aligned16(out) &&
+        aligned16(rout)) {
       if (D <= 128 * 2)
         launch_vec(std::integral_constant<int, 2>{});
       else if (D <= 128 * 4)
@@ -847,8 +847,8 @@ MAMBA_OP(cuda, rmsnormBackward) {
   float* dW = arg_dev<float>(info, 6, "rmsnormBackward dW", D);
   void* dRAct = info.Length() > 10 ? arg_dev_dt_opt(info, 10, "rmsnormBackward dRAct", dt, Tn * D) : nullptr;
   if (Tn == 0 || D == 0) return env.Undefined();
-  const auto al16 = [](const void* p) { return ((uintptr_t)p & 15) == 0; };
-  const bool vec = D % 4 == 0 && D <= 128 * 6 && al16(g) && al16(dres) && al16(r) && al16(w) && al16(dR) && al16(dRAct);
+  const bool vec = D % 4 == 0 && D <= 128 * 6 && aligned16(g) && aligned16(dres) && aligned16(r) && aligned16(w) &&
+                   aligned16(dR) && aligned16(dRAct);
   by_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (vec) {

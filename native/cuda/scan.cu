@@ -977,7 +977,6 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
 }
 
 // The piece copies and stores move 4 bytes (2 bf16 channels) at a time: every row start must be 4-byte aligned.
-inline bool aligned_to(const void* q, size_t bytes) { return (uintptr_t)q % bytes == 0; }
 inline bool aligned4(const void* q) { return aligned_to(q, 4); }
 template <class T>
 bool rows_aligned4(const ScanP<T>& p) {
