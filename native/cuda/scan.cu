@@ -59,9 +59,10 @@ struct ScanP {
   float* P;  // [B, nchunk, D]: sum of dt over the chunk
   float* Q;  // [B, nchunk, D, N]: backward: chunk-local adjoint carry, after combine the carry entering from the future
   // backward, stored checkpoints (null: the main pass sweeps each chunk forward itself): the chunk-local state at
-  // the start of every piece after a chunk's first, [B, nchunk, ppc - 1, N, D] (channel fastest: coalesced), and the
-  // chunk's sum of dt before it, [B, nchunk, ppc - 1, D]; ppc = Lc / SUB pieces per chunk
-  float* CK;
+  // the start of every piece after a chunk's first, [B, nchunk, ppc - 1, N, D] (channel fastest: coalesced), in the
+  // storage dtype (bf16 for bf16 inputs: half the bytes and scratch, a rounding of the size of the bf16 gradients'
+  // own), and the chunk's sum of dt before it in f32, [B, nchunk, ppc - 1, D]; ppc = Lc / SUB pieces per chunk
+  T* CK;
   float* CP;
   int ppc;
 };
@@ -191,7 +192,7 @@ __global__ void __launch_bounds__(NT, 4) chunk_state_adj(ScanP<T> p) {
         const int64_t slot = ((int64_t)b * p.nchunk + c) * (p.ppc - 1) + (ts + j0 - s) / SUB - 1;
 #pragma unroll
         for (int n = 0; n < NS; n++)
-          if (n < p.N) p.CK[(slot * p.N + n) * p.D + d] = h[n];
+          if (n < p.N) stf(p.CK, (slot * p.N + n) * p.D + d, h[n]);
         p.CP[slot * p.D + d] = sumdt;
       }
       float uu[GA], dd[GA], gg[GA], zv[GA];
@@ -827,13 +828,15 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
   for (int k = npieces - 1; k >= 0; k--) {
     const int ts = s + k * SUB, nt = piece_len(k);
     // the state before the piece: its checkpoint; with STORED, h = local + exp(A sum dt) * entering, whose loads
-    // are issued here to arrive while the tiles are completed
-    float hl[NH], cum = 0.f;
+    // are issued here to arrive while the tiles are completed (as raw bits, converted where they are used, past the
+    // barrier)
+    decltype(ld_raw(p.CK, 0)) hl[NH];
+    float cum = 0.f;
     if constexpr (STORED) {
 #pragma unroll
       for (int i = 0; i < NH; i++) {
         const bool ok = act && n0 + i < p.N;
-        hl[i] = ok && k > 0 ? p.CK[((slot0 + k - 1) * p.N + n0 + i) * p.D + d] : 0.f;
+        hl[i] = ok && k > 0 ? ld_raw(p.CK, ((slot0 + k - 1) * p.N + n0 + i) * p.D + d) : 0;
         h[i] = ok && p.nchunk > 1 ? p.S[o * p.N + n0 + i] : 0.f;
       }
       if (act && k > 0) cum = p.CP[(slot0 + k - 1) * p.D + d];
@@ -862,7 +865,7 @@ __global__ void __launch_bounds__(NT, BWD_MIN_BLOCKS) scan_bwd(ScanP<T> p, ScanG
     pair_steps(spv, tk, 0, cl, half, [&](float v) { return p.softplus ? sigmoidf_(v + bias) : 1.f; });
     if constexpr (STORED) {
 #pragma unroll
-      for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(cum * LOG2E * An[i]), h[i], hl[i]);
+      for (int i = 0; i < NH; i++) h[i] = fmaf(exp2f(cum * LOG2E * An[i]), h[i], from_raw(hl[i]));
       slots.put(0, h);
     }
     // recompute the piece's states (inactive channels run on zeros, so their states stay defined)
@@ -1263,9 +1266,10 @@ void run_forward(const ArgObject& a) {
 // sequences get shorter chunks from chunk_len (enough blocks to fill the GPU).
 constexpr int BWD_CHUNK_CAP = SUB * MAXCK;
 
-// The most scratch the backward's stored checkpoints may take: 17 floats per (b, d) and piece, 8.5 bytes per (t, d)
-// at N = 16 (209 MB at 8 x 2048 x 1536, 13.7 GB at 2^20: there the main pass sweeps each chunk itself). 1 GiB by
-// default; MAMBA_SCAN_CHECKPOINT_MB sets it (0: never store; the tests run both ways).
+// The most scratch the backward's stored checkpoints may take: N states in the storage dtype and one float per (b, d)
+// and piece, 4.5 bytes per (t, d) in bf16 at N = 16 (110 MB at 8 x 2048 x 1536, 7.3 GB at 2^20: there the main pass
+// sweeps each chunk itself). 1 GiB by default; MAMBA_SCAN_CHECKPOINT_MB sets it (0: never store; the tests run both
+// ways).
 size_t stored_checkpoint_bytes(const ArgObject& a) {
   const char* e = getenv("MAMBA_SCAN_CHECKPOINT_MB");
   if (!e || !*e) return size_t(1024) << 20;
@@ -1316,15 +1320,15 @@ void run_backward(const ArgObject& a) {
   // stored checkpoints when there are chunks to sweep and they fit stored_checkpoint_bytes()
   p.ppc = p.Lc / SUB;
   const size_t nCK = p.nchunk > 1 ? (size_t)s.B * p.nchunk * (p.ppc - 1) * s.D : 0;
-  const bool stored = nCK > 0 && sizeof(float) * nCK * (s.N + 1) <= stored_checkpoint_bytes(a);
-  const size_t nCKall = stored ? nCK * (s.N + 1) : 0;
-  float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC + nCKall));
+  const size_t ckBytes = nCK * (sizeof(T) * s.N + sizeof(float));
+  const bool stored = nCK > 0 && ckBytes <= stored_checkpoint_bytes(a);
+  float* sc = (float*)scratch(env, sizeof(float) * (2 * nS + nP + nBC) + (stored ? ckBytes : 0));
   g.dBC = sc;
   p.S = sc + nBC;
   p.Q = p.S + nS;
   p.P = p.Q + nS;
-  p.CK = stored ? p.P + nP : nullptr;
-  p.CP = stored ? p.CK + nCK * s.N : nullptr;
+  p.CP = stored ? p.P + nP : nullptr;  // the floats first, so the T states after them stay aligned
+  p.CK = stored ? reinterpret_cast<T*>(p.CP + nCK) : nullptr;
   cuda_check(env, cudaMemsetAsync(g.dBC, 0, sizeof(float) * nBC, cuda_stream()), "scan dB/dC");
   dispatch_bwd<T>(env, p, g);
   write_dbc<T><<<grid_for((int64_t)nBC), 256, 0, cuda_stream()>>>(g.dBC, gr.dB, gr.dC, p.bcs, T_, s.N);
