@@ -8,7 +8,7 @@
 import { cpus } from 'node:os';
 import { cudaDeviceInfo, native, resolveDevice, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
-import { AdamW, clipGradNorm } from '../dist/train/index.js';
+import { AdamW, gradClip } from '../dist/train/index.js';
 import { Decoder } from '../dist/generate/index.js';
 import { Rng } from '../dist/util/rng.js';
 import { writeReadmeSection } from './readme.js';
@@ -116,8 +116,7 @@ async function runShape(model, cfg, B, L, recompute, precision, preset) {
     const step = () => {
       model.zeroGrad();
       model.forwardBackward(batch);
-      clipGradNorm(opt.params, 1);
-      opt.update(1e-3);
+      opt.update(1e-3, gradClip(opt.params, 1).scale);
       synchronize(device);
     };
     step();

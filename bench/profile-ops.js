@@ -9,7 +9,7 @@
 import { native } from '../dist/backend/native.js';
 import { resolveDevice, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
-import { AdamW, clipGradNorm } from '../dist/train/index.js';
+import { AdamW, gradClip } from '../dist/train/index.js';
 import { Decoder } from '../dist/generate/index.js';
 import { Rng } from '../dist/util/rng.js';
 
@@ -69,8 +69,7 @@ if (decode) {
   run = () => {
     model.zeroGrad();
     model.forwardBackward(batch);
-    clipGradNorm(adam.params, 1);
-    adam.update(1e-3);
+    adam.update(1e-3, gradClip(adam.params, 1).scale);
   };
 }
 run();

@@ -298,12 +298,12 @@ void adamw_step(const Napi::CallbackInfo& info) {
   T* v = a.array<T>("v", n);
   a.finish();
   const T c1 = (T)h.c1, c2 = (T)h.c2;
-  const T B1 = (T)h.beta1, B2 = (T)h.beta2, LR = (T)h.lr, E = (T)h.eps, WD = (T)wd;
+  const T B1 = (T)h.beta1, B2 = (T)h.beta2, LR = (T)h.lr, E = (T)h.eps, WD = (T)wd, GS = (T)h.gradScale;
   parallel_for(
       n,
       [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
-      T gi = g[i];
+      T gi = g[i] * GS;
       T mi = B1 * m[i] + (T(1) - B1) * gi;
       T vi = B2 * v[i] + (T(1) - B2) * gi * gi;
       m[i] = mi;

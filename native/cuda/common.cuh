@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <string>
 #include "runtime.h"
+#include "../src/adamw_args.h"
 #include "../src/args.h"
 #include "../src/registry.h"
 
@@ -50,19 +51,20 @@ __device__ __forceinline__ float softplusf_(float x) {
   return x < -5.f ? e * fmaf(-0.5f, e, 1.f) : __logf(1.f + e);
 }
 
-// One AdamW update of element i (decoupled weight decay; c1, c2 the bias corrections), optionally refreshing
-// a bf16 copy: the per-tensor (ops.cu) and multi-tensor (multi.cu) kernels share it.
-__device__ __forceinline__ void adamw_update(float* p, const float* g, float* m, float* v, __nv_bfloat16* copy,
-                                             int64_t i, float lr, float b1, float b2, float eps, float wd, float c1,
-                                             float c2) {
-  const float gi = g[i];
-  const float mi = b1 * m[i] + (1.f - b1) * gi;
-  const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
-  m[i] = mi;
-  v[i] = vi;
-  const float pi = p[i] - lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
-  p[i] = pi;
-  if (copy) copy[i] = __float2bfloat16_rn(pi);
+// AdamW's hyperparameters as the kernels take them (c1, c2 the bias corrections; gs the gradient's scale)
+struct AdamwK {
+  float lr, b1, b2, eps, c1, c2, gs;
+};
+inline AdamwK adamw_k(const AdamwHyper& h) {
+  return {(float)h.lr, (float)h.beta1, (float)h.beta2, (float)h.eps, (float)h.c1, (float)h.c2, (float)h.gradScale};
+}
+// One AdamW update of one value (decoupled weight decay wd): the new parameter, m and v updated in place. The
+// per-tensor (ops.cu) and multi-tensor (multi.cu) kernels share it.
+__device__ __forceinline__ float adamw_value(float p, float g, float& m, float& v, const AdamwK& k, float wd) {
+  g *= k.gs;
+  m = k.b1 * m + (1.f - k.b1) * g;
+  v = k.b2 * v + (1.f - k.b2) * g * g;
+  return p - k.lr * ((m * k.c1) / (sqrtf(v * k.c2) + k.eps) + wd * p);
 }
 
 // Adds the block's sum of `acc` (one value per thread, NTHREADS threads) into *out with one atomic.

@@ -643,10 +643,13 @@ __global__ void pool_bwd(const T* g, T* dx, int B, int L, int64_t D, int mode) {
 }
 
 // ---- optimizer and elementwise ------------------------------------------------------------------------
-__global__ void adamw(float* p, const float* g, float* m, float* v, int64_t n, float lr, float b1, float b2, float eps,
-                      float wd, float c1, float c2, __nv_bfloat16* copy) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    adamw_update(p, g, m, v, copy, i, lr, b1, b2, eps, wd, c1, c2);
+__global__ void adamw(float* p, const float* g, float* m, float* v, int64_t n, AdamwK k, float wd,
+                      __nv_bfloat16* copy) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const float pi = adamw_value(p[i], g[i], m[i], v[i], k, wd);
+    p[i] = pi;
+    if (copy) copy[i] = __float2bfloat16_rn(pi);
+  }
 }
 template <class T>
 __global__ void sumsq(const T* x, int64_t n, double* out) {
@@ -1044,8 +1047,8 @@ MAMBA_OP(cuda, poolBackward) {
   return env.Undefined();
 }
 
-// cuda.adamwStep({ param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, bf16Copy? }) -- f32 master
-// weights; when bf16Copy (a bf16 buffer of n) is given it receives the updated weights for bf16 matmuls.
+// cuda.adamwStep({ param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale?, bf16Copy? }) -- f32
+// master weights; when bf16Copy (a bf16 buffer of n) is given it receives the updated weights for bf16 matmuls.
 MAMBA_OP(cuda, adamwStep) {
   Napi::Env env = info.Env();
   const ArgObject a(info, 0, "adamwStep");
@@ -1061,8 +1064,7 @@ MAMBA_OP(cuda, adamwStep) {
   auto* copy = f.opt<__nv_bfloat16>(a, "bf16Copy", n);
   a.finish();
   if (n == 0) return env.Undefined();
-  adamw<<<grid_for(n), TPB, 0, cuda_stream()>>>(p, g, m, v, n, (float)h.lr, (float)h.beta1, (float)h.beta2,
-                                                (float)h.eps, (float)wd, (float)h.c1, (float)h.c2, copy);
+  adamw<<<grid_for(n), TPB, 0, cuda_stream()>>>(p, g, m, v, n, adamw_k(h), (float)wd, copy);
   check_launch(env, "adamwStep");
   return env.Undefined();
 }

@@ -8,11 +8,12 @@ namespace mamba {
 
 struct AdamwHyper {
   double lr, beta1, beta2, eps;
-  int64_t step;   // 1-based
-  double c1, c2;  // bias corrections 1 / (1 - beta^step)
+  double gradScale;  // each gradient is read as g * gradScale (the global-norm clip's factor; 1 without one)
+  int64_t step;      // 1-based
+  double c1, c2;     // bias corrections 1 / (1 - beta^step)
 };
 
-// Fields lr, beta1, beta2, eps, step.
+// Fields lr, beta1, beta2, eps, step, gradScale (optional, default 1).
 inline AdamwHyper read_adamw_hyper(const ArgObject& a) {
   AdamwHyper h{};
   h.lr = a.number("lr");
@@ -20,6 +21,9 @@ inline AdamwHyper read_adamw_hyper(const ArgObject& a) {
   h.beta2 = a.number("beta2");
   h.eps = a.number("eps");
   h.step = a.integer("step");
+  h.gradScale = a.has("gradScale") ? a.number("gradScale") : 1.0;
+  a.require(std::isfinite(h.gradScale) && h.gradScale > 0,
+            "gradScale must be a finite number > 0, got " + std::to_string(h.gradScale));
   a.require(h.step >= 1, "step is 1-based and must be >= 1, got " + std::to_string(h.step));
   a.require(h.beta1 >= 0 && h.beta1 < 1 && h.beta2 >= 0 && h.beta2 < 1, "beta1 and beta2 must be in [0, 1)");
   h.c1 = 1.0 / (1.0 - std::pow(h.beta1, (double)h.step));

@@ -1023,6 +1023,8 @@ export interface AdamWOptions {
   weightDecay: number;
   /** 1-based step count for the bias corrections */
   step: number;
+  /** each gradient is read as grad * gradScale (the global-norm clip's factor); default 1 */
+  gradScale?: number;
 }
 
 /** In-place AdamW with decoupled weight decay: p -= lr (mhat / (sqrt(vhat) + eps) + wd p). */
@@ -1049,6 +1051,7 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: 
     eps: o.eps,
     weightDecay: o.weightDecay,
     step: o.step,
+    gradScale: o.gradScale,
   });
 }
 
@@ -1190,6 +1193,7 @@ export function adamwMany(ts: AdamWTensor[], o: Omit<AdamWOptions, 'weightDecay'
     beta2: o.beta2,
     eps: o.eps,
     step: o.step,
+    gradScale: o.gradScale,
   });
 }
 

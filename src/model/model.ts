@@ -371,8 +371,9 @@ abstract class ModelBase {
     if (this.ctx.act) refreshHalf(this.parameters());
   }
 
-  /** Call after parameter values are replaced (checkpoint load). */
+  /** Call after parameter values are replaced (checkpoint load): the bf16 copies are recast before the next forward. */
   invalidate(): void {
+    for (const p of this.parameters()) p.halfFresh = false;
     this.backbone.invalidate();
   }
 

@@ -26,6 +26,11 @@ export interface Param {
   decay: boolean;
   /** bf16 copy of a matmul weight (bf16 activations only), refreshed by refreshHalf before a forward */
   half?: Tensor;
+  /**
+   * The optimizer's update refreshed `half` along with `value` (one pass instead of two): the next refreshHalf
+   * skips it once. Anything else that writes `value` must clear it (Model.invalidate does, for the loaders).
+   */
+  halfFresh?: boolean;
 }
 
 /** A parameter from float64 initial values, converted to the context's dtype and device. */
@@ -52,12 +57,17 @@ export function mmWeight(p: Param): Tensor {
   return p.half ?? p.value;
 }
 
-/** Refreshes the bf16 copies of matmul weights from their f32 values (after an update or a load). */
+/**
+ * Refreshes the bf16 copies of matmul weights from their f32 values (after an update or a load), but for those the
+ * optimizer's last update refreshed itself (halfFresh: skipped once).
+ */
 export function refreshHalf(params: Param[]): void {
-  const withHalf = params.filter((p) => p.half);
+  const stale = params.filter((p) => p.half && !p.halfFresh);
+  for (const p of params) p.halfFresh = false;
+  if (stale.length === 0) return;
   castBf16Many(
-    withHalf.map((p) => p.value),
-    withHalf.map((p) => p.half!),
+    stale.map((p) => p.value),
+    stale.map((p) => p.half!),
   );
 }
 

@@ -1,7 +1,7 @@
 // AdamW (decoupled weight decay, none on parameters marked decay=false: norms, biases, A_log, D,
 // embeddings), the warmup + cosine learning-rate schedule, global-norm gradient clipping and the
 // sequence-length warmup schedule.
-import { Tensor, adamwMany, scaleMany, sumSquaresMany } from '../backend/index.js';
+import { Tensor, adamwMany, sumSquaresMany } from '../backend/index.js';
 import type { Param } from '../nn/param.js';
 
 export interface AdamWConfig {
@@ -33,8 +33,11 @@ export class AdamW {
     for (const t of [...this.m, ...this.v]) t.dispose();
   }
 
-  /** One update of every parameter with learning rate lr (one pass over all of them on CUDA). */
-  update(lr: number): void {
+  /**
+   * One update of every parameter with learning rate lr, each gradient read times gradScale (gradClip's factor),
+   * in one pass over all of them on CUDA that also refreshes the bf16 matmul copies (marked halfFresh).
+   */
+  update(lr: number, gradScale = 1): void {
     this.step++;
     const c = this.config;
     adamwMany(
@@ -44,18 +47,23 @@ export class AdamW {
         m: this.m[i]!,
         v: this.v[i]!,
         weightDecay: p.decay ? c.weightDecay : 0,
+        half: p.half,
       })),
-      { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: this.step },
+      { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, step: this.step, gradScale },
     );
+    for (const p of this.params) if (p.half) p.halfFresh = true;
   }
 }
 
-/** The global L2 norm of all gradients; scales them down to maxNorm when above it (maxNorm <= 0: no clipping). */
-export function clipGradNorm(params: Param[], maxNorm: number): number {
-  const grads = params.map((p) => p.grad);
-  const norm = Math.sqrt(sumSquaresMany(grads));
-  if (maxNorm > 0 && norm > maxNorm && Number.isFinite(norm)) scaleMany(grads, maxNorm / (norm + 1e-6));
-  return norm;
+/**
+ * The global L2 norm of all gradients and the factor that brings it down to maxNorm when above it (1 otherwise, or
+ * when maxNorm <= 0). AdamW.update(lr, scale) applies the factor as it reads each gradient, so the clip costs no
+ * pass over the gradients of its own.
+ */
+export function gradClip(params: Param[], maxNorm: number): { norm: number; scale: number } {
+  const norm = Math.sqrt(sumSquaresMany(params.map((p) => p.grad)));
+  const clip = maxNorm > 0 && norm > maxNorm && Number.isFinite(norm);
+  return { norm, scale: clip ? maxNorm / (norm + 1e-6) : 1 };
 }
 
 export interface LrSchedule {

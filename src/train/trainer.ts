@@ -30,7 +30,7 @@ import {
   saveCheckpoint,
 } from './checkpoints.js';
 import { evaluateModel } from './evaluate.js';
-import { AdamW, clipGradNorm, lrAt, stepShapeAt, warmupDoublings, type SeqLenWarmup } from './optim.js';
+import { AdamW, gradClip, lrAt, stepShapeAt, warmupDoublings, type SeqLenWarmup } from './optim.js';
 import { taskRunner, type DataSource, type Score, type TaskRunner } from './task.js';
 
 export interface TrainOptions {
@@ -367,13 +367,13 @@ export class Trainer {
       lossSum += loss;
     }
     if (this.parallel) await this.parallel.allReduceMean(this.optimizer.params);
-    const gradNorm = clipGradNorm(this.optimizer.params, o.gradClip);
+    const { norm: gradNorm, scale: gradScale } = gradClip(this.optimizer.params, o.gradClip);
     if (!Number.isFinite(gradNorm))
       throw new TrainingError(
         `gradient norm became ${gradNorm} at step ${this.step + 1}; stopped without updating${this.runDir ? `; the last good checkpoint is in ${this.runDir}` : ''}`,
       );
     const lr = this.lrAt(this.step);
-    this.optimizer.update(lr);
+    this.optimizer.update(lr, gradScale);
     this.step++;
     const tokens = B * L * o.accumSteps;
     this.tokens += tokens;

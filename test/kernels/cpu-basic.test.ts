@@ -417,8 +417,11 @@ describe('cpu adamw and elementwise ops', () => {
         rm = Float64Array.from(m0),
         rv = Float64Array.from(v0);
       for (let step = 1; step <= 3; step++) {
-        const g = randn(n, 33 + step);
-        adamwStep(p, tensor(g, [n], dt), m, v, { ...o, step });
+        // the gradient read times gradScale (the third step's scale is the default, 1)
+        const gradScale = step === 3 ? undefined : 0.3 * step;
+        const g0 = randn(n, 33 + step);
+        adamwStep(p, tensor(g0, [n], dt), m, v, { ...o, step, gradScale });
+        const g = g0.map((x) => x * (gradScale ?? 1));
         for (let i = 0; i < n; i++) {
           rm[i] = o.beta1 * rm[i]! + (1 - o.beta1) * g[i]!;
           rv[i] = o.beta2 * rv[i]! + (1 - o.beta2) * g[i]! * g[i]!;
@@ -478,6 +481,8 @@ describe('cpu adamw and elementwise ops', () => {
     expect(() => cpuOp('adamwStep')(raw)).not.toThrow();
     expect(() => cpuOp('adamwStep')({ ...raw, step: 0 })).toThrow(/adamwStep: step is 1-based and must be >= 1, got 0/);
     expect(() => cpuOp('adamwStep')({ ...raw, beta2: 1 })).toThrow(/beta1 and beta2 must be in \[0, 1\)/);
+    expect(() => cpuOp('adamwStep')({ ...raw, gradScale: 0 })).toThrow(/gradScale must be a finite number > 0, got 0/);
+    expect(() => cpuOp('adamwStep')({ ...raw, gradScale: NaN })).toThrow(/gradScale must be a finite number > 0/);
     expect(() => cpuOp('adamwStep')({ ...raw, n: 5 })).toThrow(/adamwStep param: has 4 elements, needs 5/);
     expect(() => cpuOp('scale')(new Float32Array(3), 4, 2)).toThrow(RangeError);
     expect(() => cpuOp('scale')([1, 2, 3], 3, 2)).toThrow(TypeError);

@@ -478,7 +478,7 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
     const wp = p.slice(),
       wm = m.slice(),
       wv = v.slice();
-    const hyper = { n, lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step };
+    const hyper = { n, lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step, gradScale: 1.7 };
     cpu().adamwStep({ param: wp, grad: g, m: wm, v: wv, ...hyper });
     const pT = up(p),
       mT = up(m),
@@ -540,11 +540,14 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
   });
 
   // the multi-tensor kernels against the per-tensor CPU kernels (their twins), over more tensors than one
-  // launch's table holds (40) and sizes from 0 to above one block's stride
-  it('multi-tensor sum of squares, scale, fill, AdamW (bf16 copies), bf16 casts; negExp, addProduct', () => {
+  // launch's table holds (40) and sizes from 0 to above one block's stride; every fourth tensor is a view one element
+  // into its buffer (not 16-byte aligned: one element per access) and the rest take 4 at a time, then the tail
+  it('multi-tensor sum of squares, scale, fill, AdamW (bf16 copies, gradient scale), bf16 casts; negExp, addProduct', () => {
     const sizes = Array.from({ length: 93 }, (_, i) => [0, 1, 37, 4099, 100_003][i % 5]! + (i % 7));
     const xs = sizes.map((n, i) => f32r(randn(n, 100 + i)));
-    const bufs = xs.map((x) => up(x));
+    const upTo = (x: Float64Array, i: number, dt: DT = 'f32') =>
+      i % 4 === 3 ? up(Float64Array.from([0, ...x]), dt).view(1, [x.length]) : up(x, dt);
+    const bufs = xs.map((x, i) => upTo(x, i));
     const want = xs.reduce((s, x) => s + cpu().sumSquares(x, x.length), 0);
     close(
       'multiSumSquares',
@@ -580,9 +583,9 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
       if (x.length)
         close(`multiFill ${i}`, bufs[i]!.toFloat64(), new Float64Array(x.length).fill(Math.fround(0.7)), 1e-7);
     });
-    const halves = sizes.map((n) => Tensor.empty([n], 'bf16', 'cuda'));
+    const halves = sizes.map((n, i) => upTo(new Float64Array(n), i, 'bf16'));
     cu().multiCastBf16(
-      xs.map((x) => up(x).buffer),
+      xs.map((x, i) => upTo(x, i).buffer),
       halves.map((h) => h.buffer),
       sizes,
     );
@@ -596,13 +599,15 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
       ms = sizes.map((n, i) => f32r(randn(n, 400 + i, 0.1)));
     const vs = sizes.map((n, i) => f32r(randu(n, 500 + i, 0, 0.01))),
       wds = sizes.map((_, i) => (i % 3 === 0 ? 0 : 0.1));
-    const pT = ps.map((x) => up(x)),
-      mT = ms.map((x) => up(x)),
-      vT = vs.map((x) => up(x));
-    const copies = sizes.map((n, i) => (i % 2 === 0 ? Tensor.empty([n], 'bf16', 'cuda') : null));
+    // misaligned: all four buffers at i % 4 == 3, the gradient alone at 1, the bf16 copy alone at 2
+    const pT = ps.map((x, i) => upTo(x, i)),
+      mT = ms.map((x, i) => upTo(x, i)),
+      vT = vs.map((x, i) => upTo(x, i));
+    const copies = sizes.map((n, i) => (i % 2 === 0 ? upTo(new Float64Array(n), i + 1, 'bf16') : null));
+    const gradScale = 0.37;
     cu().multiAdamw({
       params: pT.map((t) => t.buffer),
-      grads: gs.map((g) => up(g).buffer),
+      grads: gs.map((g, i) => upTo(g, i + 2).buffer),
       m: mT.map((t) => t.buffer),
       v: vT.map((t) => t.buffer),
       bf16Copies: copies.map((c) => (c ? c.buffer : null)),
@@ -613,6 +618,7 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
       beta2: b2,
       eps,
       step,
+      gradScale,
     });
     for (let i = 0; i < sizes.length; i++) {
       if (!sizes[i]) continue;
@@ -631,6 +637,7 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
         eps,
         weightDecay: wds[i]!,
         step,
+        gradScale,
       });
       close(`multiAdamw param ${i}`, pT[i]!.toFloat64(), wp, F32);
       close(`multiAdamw m ${i}`, mT[i]!.toFloat64(), wm, F32);

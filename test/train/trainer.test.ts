@@ -13,7 +13,7 @@ import {
   MemoryWindowSource,
   Trainer,
   TrainingError,
-  clipGradNorm,
+  gradClip,
   lrAt,
   seqLenAt,
   stepShapeAt,
@@ -76,8 +76,27 @@ describe('schedules and optimizer', () => {
     const b = makeParam('norm.weight', [2], Float64Array.from([1, 2]), ctx, false);
     a.grad.data.set([3, 0]);
     b.grad.data.set([0, 4]);
-    expect(clipGradNorm([a, b], 1)).toBeCloseTo(5);
-    expect(Math.hypot(...a.grad.data, ...b.grad.data)).toBeCloseTo(1, 5);
+    const { norm, scale } = gradClip([a, b], 1);
+    expect(norm).toBeCloseTo(5);
+    expect(scale * norm).toBeCloseTo(1, 5);
+    expect(gradClip([a, b], 10).scale).toBe(1);
+    expect(gradClip([a, b], 0).scale).toBe(1);
+    // the update reads each gradient times the scale: the same as updating on gradients scaled beforehand
+    const a2 = makeParam('w', [2], Float64Array.from([1, 2]), ctx, true);
+    const b2 = makeParam('norm.weight', [2], Float64Array.from([1, 2]), ctx, false);
+    a2.grad.data.set(a.grad.data.map((g) => g * scale));
+    b2.grad.data.set(b.grad.data.map((g) => g * scale));
+    const o1 = new AdamW([a, b], { weightDecay: 0.5 }),
+      o2 = new AdamW([a2, b2], { weightDecay: 0.5 });
+    for (let i = 0; i < 3; i++) {
+      o1.update(0.1, scale);
+      o2.update(0.1);
+    }
+    expect(Array.from(a.value.data)).toEqual(Array.from(a2.value.data));
+    expect(Array.from(b.value.data)).toEqual(Array.from(b2.value.data));
+    expect(Array.from(a.grad.data)).toEqual([3, 0]);
+    a.value.data.set([1, 2]);
+    b.value.data.set([1, 2]);
     a.grad.data.fill(0);
     b.grad.data.fill(0);
     const opt = new AdamW([a, b], { weightDecay: 0.5 });
