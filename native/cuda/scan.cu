@@ -13,12 +13,11 @@
 // local end state and its local adjoint carry (chunk_state_adj), a forward combine gives the state entering each chunk
 // and a reverse combine the carry entering from the future, then a main pass per chunk walks the chunk backwards one
 // SUB-step piece at a time, recomputing that piece's states into shared memory from its starting state: stored by the
-// first pass when that scratch is small enough (B * L * D * 8.5 bytes at N = 16), else from a forward sweep of its own
-// that keeps them in local memory. Nothing of size (B, D, L, N) is ever stored.
-// The exp per (t, d, n) (one MUFU ex2) and 2-4 FMAs per (t, d, n) bound these kernels.
-// Every tuning constant below is the one configuration measured fastest on the H200; the measurements, and the
-// variants tried and dropped (a four-threads-per-channel backward, unrolled or not time loops, other chunk
-// counts and register budgets), are in bench/README.md.
+// first pass when that scratch is small enough (B * L * D * 4.5 bytes in bf16 at N = 16), else from a forward sweep of
+// its own that keeps them in local memory. Nothing of size (B, D, L, N) is ever stored. The exp per (t, d, n) (one MUFU
+// ex2) and 2-4 FMAs per (t, d, n) bound these kernels. Every tuning constant below is the one configuration measured
+// fastest on the H200; the measurements, and the variants tried and dropped (a four-threads-per-channel backward,
+// unrolled or not time loops, other chunk counts and register budgets), are in bench/README.md.
 #include "common.cuh"
 #include "../src/limits.h"
 #include "../src/scan_args.h"
