@@ -50,15 +50,6 @@ __device__ __forceinline__ void for_span(const Table& t, int j, F4 f4, F1 f1) {
   }
   for (int64_t i = rest + threadIdx.x; i < hi; i += MTPB) f1(i);
 }
-__device__ __forceinline__ float4 ld4(const float* p, int64_t i) { return *reinterpret_cast<const float4*>(p + i); }
-__device__ __forceinline__ void st4(float* p, int64_t i, float4 v) { *reinterpret_cast<float4*>(p + i) = v; }
-__device__ __forceinline__ void st4(__nv_bfloat16* p, int64_t i, float4 v) {
-  const __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
-  uint2 u;
-  u.x = *reinterpret_cast<const uint32_t*>(&lo);
-  u.y = *reinterpret_cast<const uint32_t*>(&hi);
-  *reinterpret_cast<uint2*>(p + i) = u;
-}
 
 __global__ void k_sumsq(Table t, double* out) {
   const int j = tensor_of(t);
@@ -68,7 +59,7 @@ __global__ void k_sumsq(Table t, double* out) {
   for_span(
       t, j,
       [&](int64_t i) {
-    const float4 v = ld4(x, i);
+    const float4 v = ld4(x + i);
     sq(v.x), sq(v.y), sq(v.z), sq(v.w);
       },
       [&](int64_t i) { sq(x[i]); });
@@ -81,8 +72,8 @@ __global__ void k_scale_fill(Table t, float s, bool fill) {
   for_span(
       t, j,
       [&](int64_t i) {
-    const float4 v = fill ? make_float4(s, s, s, s) : ld4(x, i);
-    st4(x, i, fill ? v : make_float4(v.x * s, v.y * s, v.z * s, v.w * s));
+    const float4 v = fill ? make_float4(s, s, s, s) : ld4(x + i);
+    st4(x + i, fill ? v : make_float4(v.x * s, v.y * s, v.z * s, v.w * s));
       },
       [&](int64_t i) { x[i] = fill ? s : x[i] * s; });
 }
@@ -92,7 +83,7 @@ __global__ void k_cast(Table t) {
   const float* x = t.a[j];
   __nv_bfloat16* y = t.h[j];
   for_span(
-      t, j, [&](int64_t i) { st4(y, i, ld4(x, i)); }, [&](int64_t i) { y[i] = __float2bfloat16_rn(x[i]); });
+      t, j, [&](int64_t i) { st4(y + i, ld4(x + i)); }, [&](int64_t i) { y[i] = __float2bfloat16_rn(x[i]); });
 }
 
 // adamw_value (common.cuh) on every tensor of the table, each with its own weight decay, refreshing its bf16 copy
@@ -106,14 +97,14 @@ __global__ void k_adamw(Table t, AdamwK k) {
   for_span(
       t, j,
       [&](int64_t i) {
-    float4 p4 = ld4(p, i), m4 = ld4(m, i), v4 = ld4(v, i);
-    const float4 g4 = ld4(g, i);
+    float4 p4 = ld4(p + i), m4 = ld4(m + i), v4 = ld4(v + i);
+    const float4 g4 = ld4(g + i);
     p4.x = adamw_value(p4.x, g4.x, m4.x, v4.x, k, wd);
     p4.y = adamw_value(p4.y, g4.y, m4.y, v4.y, k, wd);
     p4.z = adamw_value(p4.z, g4.z, m4.z, v4.z, k, wd);
     p4.w = adamw_value(p4.w, g4.w, m4.w, v4.w, k, wd);
-    st4(p, i, p4), st4(m, i, m4), st4(v, i, v4);
-    if (h) st4(h, i, p4);
+    st4(p + i, p4), st4(m + i, m4), st4(v + i, v4);
+    if (h) st4(h + i, p4);
       },
       [&](int64_t i) {
     const float pi = adamw_value(p[i], g[i], m[i], v[i], k, wd);

@@ -194,19 +194,6 @@ __global__ void rms_fwd(const TO* __restrict__ x, const float* __restrict__ res,
     for (int64_t d = lane; d < D; d += 32) stf(out, row * D + d, (rr ? rr[d] : r_at(d)) * s * w[d]);
   }
 }
-// 4 consecutive values of x (f32: 16 bytes, bf16: 8 bytes) as floats, and stored from floats
-__device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
-__device__ __forceinline__ float4 ld4(const __nv_bfloat16* p) {
-  const uint2 u = *reinterpret_cast<const uint2*>(p);
-  return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
-                     __uint_as_float(u.y & 0xffff0000u));
-}
-__device__ __forceinline__ void st4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
-__device__ __forceinline__ void st4(__nv_bfloat16* p, float4 v) {
-  const __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
-  *reinterpret_cast<uint2*>(p) =
-      make_uint2(*reinterpret_cast<const unsigned*>(&a), *reinterpret_cast<const unsigned*>(&b));
-}
 
 // rms_fwd for rows of D % 4 == 0 (so every row starts 16-byte aligned in f32, 8 in bf16): lane l holds columns
 // 4l + 128i .. +3 for i < V4 and moves them as vectors, a quarter of the load and store instructions of rms_fwd
