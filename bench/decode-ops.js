@@ -8,6 +8,7 @@ import {
   Tensor,
   columns,
   conv1dStep,
+  convXProjStep,
   cudaOp,
   decodeInProj,
   decodeOut,
@@ -103,6 +104,23 @@ for (const B of batches) {
     ['in_proj gemm', () => gemm(normOut, mmWeight(m.inProj), xz, { transB: true })],
     ['conv1dStep', () => conv1dStep(cache.conv, columns(xz, 0, E), m.convWeight.value, m.convBias.value, xc, true)],
     ['x_proj gemm', () => gemm(xc, mmWeight(m.xProj), xProj, { transB: true })],
+    ...(act === 'bf16'
+      ? [
+          [
+            'convXProj (conv step and x_proj on tensor cores)',
+            () =>
+              convXProjStep(
+                cache.conv,
+                columns(xz, 0, E),
+                m.convWeight.value,
+                m.convBias.value,
+                mmWeight(m.xProj),
+                xc,
+                xProj,
+              ),
+          ],
+        ]
+      : []),
     [
       'decodeSsm on x_proj',
       () =>
@@ -120,7 +138,7 @@ for (const B of batches) {
     ],
     ['out_proj gemm', () => gemm(y, mmWeight(m.outProj), hOut, { transB: true })],
     [
-      'block step, unfused (the 6 above)',
+      'block step, unfused (norm, in_proj, conv step and x_proj: convXProj unless MAMBA_DECODE_CONVX=0, decodeSsm, out_proj)',
       () => (blk.norm.forward(hIn, rIn, normOut, rOut, rstd), m.step(normOut, hOut, cache, ws)),
     ],
     ['block step, fused (decodeIn, decodeSsm, decodeOut)', () => blk.stepFused(hIn, rIn, hOut, rOut, cache, ws)],

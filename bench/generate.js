@@ -63,7 +63,8 @@ function median(xs) {
  * and written (f32), and the logits written by the head and read by the sampler. Kernels: embedding, per layer
  * the three fused ops (form 'fused'; six when B > 8 leaves a partial group of 8), the residual form's four
  * (decodeInProj, x_proj, decodeSsm, out_proj into r) or the unfused step's six (norm, in_proj, conv step, x_proj,
- * decodeSsm, out_proj; cuBLAS may add a split-K reduction), then final norm, head, sampler.
+ * decodeSsm, out_proj; cuBLAS may add a split-K reduction), five where convXProj is the conv step and x_proj (form
+ * 'unfused-convx'), then final norm, head, sampler.
  */
 function floor(cfg, B, actBytes, form) {
   const D = cfg.d_model,
@@ -75,7 +76,8 @@ function floor(cfg, B, actBytes, form) {
   const weights = cfg.n_layer * (matmul * actBytes + vectors * 4) + Vp * D * actBytes + B * D * 4 + D * 4;
   const states = cfg.n_layer * B * E * (K + N) * 4 * 2;
   const logits = B * Vp * actBytes * 2;
-  const perLayer = form === 'fused' ? (B > 8 && B % 8 !== 0 ? 6 : 3) : form === 'residual' ? 4 : 6;
+  const perLayer =
+    form === 'fused' ? (B > 8 && B % 8 !== 0 ? 6 : 3) : form === 'residual' ? 4 : form === 'unfused-convx' ? 5 : 6;
   return { bytes: weights + states + logits, weights, states, kernels: 1 + cfg.n_layer * perLayer + 3 };
 }
 
@@ -110,7 +112,13 @@ for (const c of cases) {
   const step = [median(total) - median(prefill)].map((ms) => ms / (c.gen - 1));
   // the step form the model took (asked while MAMBA_DECODE_FUSED is still as the runs had it)
   const mixer = model.backbone.layers[0].mixer;
-  const form = mixer.fusedStep(c.B) ? 'fused' : mixer.residualStep(c.B) ? 'residual' : 'unfused';
+  const form = mixer.fusedStep(c.B)
+    ? 'fused'
+    : mixer.residualStep(c.B)
+      ? 'residual'
+      : mixer.takesConvXProj(c.B)
+        ? 'unfused-convx'
+        : 'unfused';
   if (saved === undefined) delete process.env.MAMBA_DECODE_FUSED;
   else process.env.MAMBA_DECODE_FUSED = saved;
   const f = floor(cfg, c.B, precision === 'bf16' ? 2 : 4, form);
@@ -140,7 +148,7 @@ if (!argv.includes('--no-write')) {
   const table = [
     device === 'cuda' ? `## Generation (cuda, ${name})` : `## Generation (${device})`,
     '',
-    `Command: \`node bench/generate.js --device ${device}\` on ${name}. As issue 17 times it: \`generateMany\` (a new Decoder per run), time = prefill (the prompt through the parallel scan, then the first token) + every step, greedy with the token chosen on the device (no callback asks for tokens, so the steps queue without a round trip and the tokens are read once at the end); prefill timed alone in a second pass of each run, ms/step = (total - prefill) / (new - 1); median of ${runs} runs (3 for the 8,192-token prompt) after a warm-up run; tokens/s = batch x new tokens / total time. The step is one CUDA graph launch per token, captured once per (model, batch) and reused by every later Decoder. Floor: the HBM bytes of one step (bf16 matmul weights with the tied head once, f32 vectors, conv and SSM states read and written, logits written and read) at 4.8 TB/s, and the kernels it launches (embedding; per layer 3 fused ops at batches up to ${FUSED_STEP_MAX_BATCH}, the residual form's 4 up to ${RESIDUAL_STEP_MAX_BATCH} (decodeInProj, x_proj, decodeSsm, out_proj into the residual), the unfused step's 6 above (norm, three cuBLAS products, conv step, decodeSsm); final norm, head, sampler).`,
+    `Command: \`node bench/generate.js --device ${device}\` on ${name}. As issue 17 times it: \`generateMany\` (a new Decoder per run), time = prefill (the prompt through the parallel scan, then the first token) + every step, greedy with the token chosen on the device (no callback asks for tokens, so the steps queue without a round trip and the tokens are read once at the end); prefill timed alone in a second pass of each run, ms/step = (total - prefill) / (new - 1); median of ${runs} runs (3 for the 8,192-token prompt) after a warm-up run; tokens/s = batch x new tokens / total time. The step is one CUDA graph launch per token, captured once per (model, batch) and reused by every later Decoder. Floor: the HBM bytes of one step (bf16 matmul weights with the tied head once, f32 vectors, conv and SSM states read and written, logits written and read) at 4.8 TB/s, and the kernels it launches (embedding; per layer 3 fused ops at batches up to ${FUSED_STEP_MAX_BATCH}, the residual form's 4 up to ${RESIDUAL_STEP_MAX_BATCH} (decodeInProj, x_proj, decodeSsm, out_proj into the residual), the unfused step's 6 above (norm, three cuBLAS products, conv step, decodeSsm), 5 with bf16 activations (the conv step and x_proj one convXProj); final norm, head, sampler).`,
     '',
     '| model | activations | batch | prompt + new | prefill (ms) | ms/step | total (ms) | tokens/s | floor MB/step | floor us/step | kernels/step |',
     '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -1,7 +1,7 @@
 // CPU twins of the fused decoding ops (native/cuda/decode.cu): the same math and arguments in plain
-// loops, double accumulation. decodeIn, decodeInProj and decodeOut serve the tests (CPU decoding takes the unfused
-// step); decodeSsm on x_proj whole (xProj) is that unfused step's scan step. The x_proj partial sums cover the same
-// runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by partial.
+// loops, double accumulation. decodeIn, decodeInProj, convXProj and decodeOut serve the tests (CPU decoding takes the
+// unfused step); decodeSsm on x_proj whole (xProj) is that unfused step's scan step. The x_proj partial sums cover the
+// same runs of kDecodeChunk channels as the CUDA blocks, so both can be compared partial by partial.
 #include <cmath>
 #include "common.h"
 #include "../src/decode_args.h"
@@ -93,6 +93,33 @@ void decode_in_proj(const Napi::CallbackInfo& info) {
                      r.z + b * E, D, E, K, xn);
 }
 
+// convXProj({ x, xStride, convState, convW, convBias?, Wx, xc, xProj, B, E, K, J }): the conv step as conv1dStep
+// (SiLU), then xProj = xc Wx^T from xc as stored.
+template <class T>
+void conv_x_proj(const Napi::CallbackInfo& info) {
+  const ArgObject a(info, 0, "convXProj");
+  const ConvXProjArgs<T, T> r = read_conv_x_proj<T, T>(a, ArrayFetch{});
+  check_cpu_dtype<T>(a);
+  a.finish();
+  const int64_t B = r.B, E = r.E, K = r.K, J = r.J;
+  for (int64_t b = 0; b < B; b++) {
+    T* xc = r.xc + b * E;
+    for (int64_t d = 0; d < E; d++) {
+      T* s = r.convState + (b * E + d) * K;
+      for (int64_t k = 0; k + 1 < K; k++) s[k] = s[k + 1];
+      s[K - 1] = r.x[b * r.xStride + d];
+      double c = r.convBias ? r.convBias[d] : 0;
+      for (int64_t k = 0; k < K; k++) c += (double)r.convW[d * K + k] * s[k];
+      xc[d] = (T)(c * sigmoid(c));
+    }
+    for (int64_t j = 0; j < J; j++) {
+      double p = 0;
+      for (int64_t d = 0; d < E; d++) p += (double)r.Wx[j * E + d] * xc[d];
+      r.xProj[b * J + j] = (T)p;
+    }
+  }
+}
+
 // decodeSsm({ xPart | xProj, xc, z, zStride?, Wdt, dtBias?, A, Dskip?, ssmState, y, B, E, R, N })
 template <class T>
 void decode_ssm(const Napi::CallbackInfo& info) {
@@ -153,7 +180,8 @@ void decode_out(const Napi::CallbackInfo& info) {
 }  // namespace
 }  // namespace mamba
 
-MAMBA_OP(cpu, decodeIn){MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeInProj){
+MAMBA_OP(cpu, convXProj){MAMBA_DISPATCH_FIELD("x", conv_x_proj)} MAMBA_OP(cpu, decodeIn){
+    MAMBA_DISPATCH_FIELD("hIn", decode_in)} MAMBA_OP(cpu, decodeInProj){
     MAMBA_DISPATCH_FIELD("r", decode_in_proj)} MAMBA_OP(cpu, decodeSsm){
     MAMBA_DISPATCH_FIELD("xc", decode_ssm)} MAMBA_OP(cpu, decodeOut) {
   MAMBA_DISPATCH(0, decode_out)

@@ -14,12 +14,14 @@
 // the two paths differ only in summation order.
 #include "common.cuh"
 #include "../src/decode_args.h"
+#include <cooperative_groups.h>
 #include <algorithm>
 #include <type_traits>
 
 namespace mamba {
 namespace {
 
+namespace cg = cooperative_groups;
 using bf16 = __nv_bfloat16;
 constexpr int NWARP = 8, NT = NWARP * 32;
 constexpr int IN_RPW = kDecodeChunk / NWARP;  // in_proj rows per warp: a block covers one x_proj chunk
@@ -818,6 +820,156 @@ void run_decode_in_proj(const ArgObject& a) {
   check_launch(a.env(), "decodeInProj");
 }
 
+// ---- convXProj: the conv step and x_proj on tensor cores, a cluster per 8 sequences -------------------------------
+// Grid: CL x ceil(B / 8) blocks of 256 threads, one cluster of CL = kConvXProjCluster along x (native/src/decode.h;
+// clusters of 8, 16 channel runs of 192, measured slower: 5.4 against 5.1 us at B = 64, bench/README.md). Block r of a
+// cluster: the conv step of channels [r run, (r + 1) run) of its 8 sequences (all loads of a thread issued before its
+// stores) into the global xc and a bf16 tile in shared memory, then that tile times its columns of Wx (staged by
+// cp.async while the conv step runs) on mma.sync m16n8k16 with rows 8..15 zero; warp w takes n8 tiles w, w + 8. Each
+// partial sum goes straight into the shared memory of the block that owns its output (block o / share of output o =
+// sequence * J + j), slot [r][o % share]; after one cluster barrier every block adds up the CL partials of its outputs
+// and writes them rounded to bf16, as the cuBLAS product stored x_proj. (Blocks must have started before their shared
+// memory is written: the arrive at entry and the wait before the first remote store.)
+template <int K>
+__global__ void __launch_bounds__(NT, 1) __cluster_dims__(kConvXProjCluster, 1, 1)
+    conv_x_proj(const bf16* __restrict__ x, int64_t xs, float* __restrict__ convState, const float* __restrict__ convW,
+                const float* __restrict__ convB, const bf16* __restrict__ Wx, bf16* __restrict__ xc,
+                bf16* __restrict__ xProj, int B, int E, int J, int run, int SA, int share) {
+  constexpr int CL = kConvXProjCluster, ROWS = kConvXProjRows, PAIRS = 4;  // PAIRS: (sequence, channel) pairs per
+                                                                           // thread with their loads in flight
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int JT = (J + 7) / 8, JP = JT * 8;
+  bf16* As = reinterpret_cast<bf16*>(smem);               // [ROWS][SA]: this block's xc
+  bf16* Ws = As + ROWS * SA;                              // [JP][SA]: its columns of Wx (rows past J zero)
+  float* inbox = reinterpret_cast<float*>(Ws + JP * SA);  // [CL][share]: the cluster's partials of its outputs
+  cg::cluster_group cluster = cg::this_cluster();
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::);
+  const int rank = (int)cluster.block_rank(), tid = threadIdx.x;
+  const int c0 = rank * run, b0 = blockIdx.y * ROWS, R8 = run / 8;
+
+  for (int i = tid; i < JP * R8; i += NT) {
+    const int j = i / R8, ch = i - j * R8, k = c0 + ch * 8;
+    const bool ok = j < J && k < E;  // E % 8 == 0: a chunk is all in or all out
+    cp_async16(Ws + j * SA + ch * 8, Wx + (ok ? (int64_t)j * E + k : 0), ok);
+  }
+  asm volatile("cp.async.commit_group;\n" ::);
+
+  for (int base = 0; base < ROWS * run; base += PAIRS * NT) {
+    float sv[PAIRS][K], wv[PAIRS][K], cb[PAIRS];
+    bool live[PAIRS];
+#pragma unroll
+    for (int p = 0; p < PAIRS; p++) {
+      const int i = base + p * NT + tid, s = i / run, ch = i - s * run, b = b0 + s, d = c0 + ch;
+      live[p] = i < ROWS * run && b < B && d < E;
+      const int bb = live[p] ? b : 0, dd = live[p] ? d : 0;  // dead pairs load pair (0, 0) and store nothing
+      const float* st = convState + ((int64_t)bb * E + dd) * K;
+      const float xv = ldf(x, (int64_t)bb * xs + dd);
+      if constexpr (K == 4) {  // 16-byte rows of the state and of the taps
+        const float4 v = *reinterpret_cast<const float4*>(st), w = *reinterpret_cast<const float4*>(convW + dd * 4);
+        sv[p][0] = v.y, sv[p][1] = v.z, sv[p][2] = v.w, sv[p][3] = xv;
+        wv[p][0] = w.x, wv[p][1] = w.y, wv[p][2] = w.z, wv[p][3] = w.w;
+      } else {
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+          sv[p][k] = k + 1 < K ? st[k + 1] : xv;
+          wv[p][k] = convW[(int64_t)dd * K + k];
+        }
+      }
+      cb[p] = convB ? convB[dd] : 0.f;
+    }
+#pragma unroll
+    for (int p = 0; p < PAIRS; p++) {
+      const int i = base + p * NT + tid, s = i / run, ch = i - s * run;
+      if (i >= ROWS * run) break;
+      float a = cb[p];
+#pragma unroll
+      for (int k = 0; k < K; k++) a = fmaf(wv[p][k], sv[p][k], a);
+      const bf16 v = __float2bfloat16_rn(live[p] ? a * sigmoidf_(a) : 0.f);
+      As[s * SA + ch] = v;
+      if (!live[p]) continue;
+      const int64_t bd = (int64_t)(b0 + s) * E + c0 + ch;
+      float* st = convState + bd * K;
+      if constexpr (K == 4) {
+        *reinterpret_cast<float4*>(st) = make_float4(sv[p][0], sv[p][1], sv[p][2], sv[p][3]);
+      } else {
+#pragma unroll
+        for (int k = 0; k < K; k++) st[k] = sv[p][k];
+      }
+      xc[bd] = v;
+    }
+  }
+  asm volatile("cp.async.wait_group 0;\n" ::);
+  __syncthreads();
+
+  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, c = lane & 3;
+  float acc[2][4] = {};  // n8 tiles warp and warp + 8 (J <= 128: 16 tiles)
+#pragma unroll
+  for (int u = 0; u < 2; u++) {
+    const int t = warp + u * NWARP;
+    if (t >= JT) break;
+    for (int ch = c; ch < R8; ch += 4) {  // this thread's chunks of 8 k, 32 k per pair of products
+      const uint4 pa = *reinterpret_cast<const uint4*>(As + g * SA + ch * 8);
+      const uint4 q = *reinterpret_cast<const uint4*>(Ws + (t * 8 + g) * SA + ch * 8);
+      mma_bf16(acc[u], pa.x, 0u, pa.y, 0u, q.x, q.y);
+      mma_bf16(acc[u], pa.z, 0u, pa.w, 0u, q.z, q.w);
+    }
+  }
+  asm volatile("barrier.cluster.wait.aligned;\n" ::);  // every block of the cluster has started
+#pragma unroll
+  for (int u = 0; u < 2; u++) {
+    const int t = warp + u * NWARP;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int j = t * 8 + 2 * c + h;
+      if (t >= JT || j >= J) continue;
+      const int o = g * J + j, owner = o / share;
+      cluster.map_shared_rank(inbox, owner)[rank * share + (o - owner * share)] = acc[u][h];
+    }
+  }
+  cluster.sync();
+  const int o = rank * share + tid;
+  if (tid < share && o < ROWS * J) {
+    float v[CL];
+#pragma unroll
+    for (int q = 0; q < CL; q++) v[q] = inbox[q * share + tid];
+    float sum = 0.f;
+#pragma unroll
+    for (int q = 0; q < CL; q++) sum += v[q];
+    const int s = o / J, j = o - s * J;
+    if (b0 + s < B) xProj[(int64_t)(b0 + s) * J + j] = __float2bfloat16_rn(sum);
+  }
+}
+
+void run_conv_x_proj(const ArgObject& a) {
+  a.require(field_dtype(a) == DT::BF16, "convXProj runs on bf16 activations on CUDA (dtype 'bf16')");
+  const ConvXProjArgs<bf16, float> r = read_conv_x_proj<bf16, float>(a, DeviceFetch{});
+  a.finish();
+  a.require(conv_x_proj_fits(r.B, r.E, r.K, r.J),
+            "sizes outside convXProj's (E a multiple of 8, K <= " + std::to_string(kDecodeMaxConv) +
+                ", J <= " + std::to_string(kConvXProjMaxJ) + ", tiles within shared memory): B " + std::to_string(r.B) +
+                ", E " + std::to_string(r.E) + ", K " + std::to_string(r.K) + ", J " + std::to_string(r.J));
+  a.require(aligned16(r.Wx) && aligned16(r.convState) && aligned16(r.convW),
+            "Wx, convState and convW must be 16-byte aligned");
+  const int64_t run = conv_x_proj_run(r.E), SA = in_proj_stride(run), smem = conv_x_proj_smem(r.E, r.J);
+  const int64_t share = conv_x_proj_share(r.J);
+  const dim3 grid((unsigned)kConvXProjCluster, (unsigned)((r.B + kConvXProjRows - 1) / kConvXProjRows));
+  with_1_to_8((int)r.K, [&](auto kc) {
+    const auto kernel = conv_x_proj<decltype(kc)::value>;
+    static int64_t smem_set = -1;  // per kernel: its opt-ins (a cluster past the portable 8 blocks; shared memory)
+    if (smem > smem_set) {
+      cuda_check(a.env(), cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1),
+                 "convXProj cluster size");
+      cuda_check(a.env(), cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                 "convXProj smem");
+      smem_set = smem;
+    }
+    kernel<<<grid, NT, (size_t)smem, cuda_stream()>>>(r.x, r.xStride, r.convState, r.convW, r.convBias, r.Wx, r.xc,
+                                                      r.xProj, (int)r.B, (int)r.E, (int)r.J, (int)run, (int)SA,
+                                                      (int)share);
+  });
+  check_launch(a.env(), "convXProj");
+}
+
 }  // namespace
 }  // namespace mamba
 
@@ -870,4 +1022,12 @@ MAMBA_OP(cuda, decodeOut) {
   });
   check_launch(env, "decodeOut");
   return env.Undefined();
+}
+
+// cuda.convXProj({ x, xStride, convState, convW, convBias?, Wx, xc, xProj, B, E, K, J, dtype: 'bf16' }): fields in
+// native/KERNELS.md; x, Wx, xc and xProj bf16, the conv buffers f32.
+MAMBA_OP(cuda, convXProj) {
+  const ArgObject a(info, 0, "convXProj");
+  run_conv_x_proj(a);
+  return info.Env().Undefined();
 }

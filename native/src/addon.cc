@@ -79,6 +79,15 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
                                                                  decode_in_proj_fits(v[0], v[1], v[2], v[3]));
                                      },
                                      "decodeInProjFits"));
+  limits.Set("convXProjFits", Napi::Function::New(
+                                  env,
+                                  [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                    int64_t v[4];
+                                    for (size_t i = 0; i < 4; i++)
+                                      v[i] = arg_int(info, i, "limits.convXProjFits(B, E, K, J)");
+                                    return Napi::Boolean::New(info.Env(), conv_x_proj_fits(v[0], v[1], v[2], v[3]));
+                                  },
+                                  "convXProjFits"));
   exports.Set("limits", limits);
   return exports;
 }

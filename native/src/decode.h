@@ -63,4 +63,28 @@ inline bool decode_in_proj_fits(int64_t B, int64_t D, int64_t E, int64_t K) {
          in_proj_smem(decode_in_proj_rows(B) / 16, D) <= kInProjMaxShared;
 }
 
+// convXProj (CUDA, bf16 tensor cores): the unfused step's conv step and x_proj in one kernel, for the batches past the
+// residual form (the conv step and the cuBLAS x_proj were two dependent kernels, 2.0 + 4.2 us at B = 64 on an H200).
+// A cluster of kConvXProjCluster blocks serves kConvXProjRows sequences: block r takes a run of conv_x_proj_run(E)
+// channels, makes their conv step, multiplies them into its partial x_proj [rows, J] (mma.sync, fp32), and the
+// cluster adds its partials through distributed shared memory, each block a share of the outputs. Its xc and Wx
+// columns are staged with in_proj_stride rows; J up to kConvXProjMaxJ (16 n8 tiles).
+constexpr int kConvXProjCluster = 16;
+constexpr int kConvXProjRows = 8;
+constexpr int64_t kConvXProjMaxJ = 128;
+inline int64_t conv_x_proj_run(int64_t E) { return ((E + kConvXProjCluster - 1) / kConvXProjCluster + 31) / 32 * 32; }
+// Outputs (of the group's kConvXProjRows x J) each block of a cluster adds up.
+inline int64_t conv_x_proj_share(int64_t J) { return (kConvXProjRows * J + kConvXProjCluster - 1) / kConvXProjCluster; }
+// Shared memory of a block: its xc tile, its Wx columns (J rounded up to 8) and the cluster's partials of its share.
+inline int64_t conv_x_proj_smem(int64_t E, int64_t J) {
+  const int64_t sa = in_proj_stride(conv_x_proj_run(E)), jp = (J + 7) / 8 * 8;
+  return (kConvXProjRows + jp) * sa * 2 + kConvXProjCluster * conv_x_proj_share(J) * 4;
+}
+// Whether convXProj takes these sizes (bf16 activations; exported as addon.limits.convXProjFits): E a multiple of 8
+// (16-byte rows of Wx), K <= kDecodeMaxConv, J <= kConvXProjMaxJ, its tiles within shared memory.
+inline bool conv_x_proj_fits(int64_t B, int64_t E, int64_t K, int64_t J) {
+  return B >= 1 && B <= kDecodeMaxB && E >= 8 && E % 8 == 0 && K >= 1 && K <= kDecodeMaxConv && J >= 1 &&
+         J <= kConvXProjMaxJ && conv_x_proj_smem(E, J) <= kInProjMaxShared;
+}
+
 }  // namespace mamba

@@ -151,4 +151,41 @@ DecodeSsmArgs<Act, Par> read_decode_ssm(const ArgObject& a, const Fetch& f) {
   return r;
 }
 
+// convXProj: the unfused step's conv step (SiLU, as conv1dStep) and x_proj in one op: xc = SiLU(conv step of x into
+// convState [B, E, K] + convBias); xProj = xc Wx^T [B, J].
+template <class Act, class Par>
+struct ConvXProjArgs {
+  const Act* x;
+  int64_t xStride;  // x: rows of xStride (the xs columns of in_proj's output)
+  Par* convState;
+  const Par* convW;
+  const Par* convBias;
+  const Act* Wx;
+  Act* xc;
+  Act* xProj;
+  int64_t B, E, K, J;
+};
+
+// Fields x, xStride, convState, convW, convBias?, Wx, xc, xProj, B, E, K, J.
+template <class Act, class Par, class Fetch>
+ConvXProjArgs<Act, Par> read_conv_x_proj(const ArgObject& a, const Fetch& f) {
+  ConvXProjArgs<Act, Par> r{};
+  r.B = decode_batch(a);
+  r.E = a.integer("E");
+  r.K = a.integer("K");
+  r.J = a.integer("J");
+  a.require(r.E >= 1 && r.K >= 1 && r.J >= 1, "E, K and J must be >= 1");
+  const int64_t B = r.B, E = r.E, K = r.K, J = r.J;
+  r.xStride = a.integer("xStride");
+  a.require(r.xStride >= E, "xStride " + std::to_string(r.xStride) + " is smaller than E = " + std::to_string(E));
+  r.x = f.template get<const Act>(a, "x", strided_span(B, r.xStride, E));
+  r.convState = f.template get<Par>(a, "convState", B * E * K);
+  r.convW = f.template get<const Par>(a, "convW", E * K);
+  r.convBias = f.template opt<const Par>(a, "convBias", E);
+  r.Wx = f.template get<const Act>(a, "Wx", J * E);
+  r.xc = f.template get<Act>(a, "xc", B * E);
+  r.xProj = f.template get<Act>(a, "xProj", B * J);
+  return r;
+}
+
 }  // namespace mamba

@@ -40,6 +40,8 @@ export interface NativeLimits {
   decodeFits(B: number, D: number, E: number, R: number, N: number, K: number, actBytes: number): boolean;
   /** whether the CUDA decodeInProj (bf16 tensor cores) takes B sequences of d_model D, d_inner E, d_conv K */
   decodeInProjFits(B: number, D: number, E: number, K: number): boolean;
+  /** whether the CUDA convXProj (bf16 tensor cores) takes B sequences of d_inner E, d_conv K, x_proj width J */
+  convXProjFits(B: number, E: number, K: number, J: number): boolean;
 }
 
 /** The package root (two levels above src/backend or dist/backend). */

@@ -832,6 +832,64 @@ export function decodeInProj(
 }
 
 /**
+ * Whether convXProj takes these sizes on CUDA (bf16 activations, tensor cores; limits.convXProjFits): d_inner a
+ * multiple of 8, d_conv <= limits.decodeMaxConv, x_proj at most 128 wide. The CPU twin takes any.
+ */
+export function convXProjFusable(
+  d: { dInner: number; dtRank: number; dState: number; dConv: number },
+  B: number,
+): boolean {
+  return Number.isInteger(B) && nativeLimits().convXProjFits(B, d.dInner, d.dConv, d.dtRank + 2 * d.dState);
+}
+
+/**
+ * The batched step's conv step and x_proj in one op: xc = SiLU(conv step of x into convState [B, E, K] + convBias),
+ * as conv1dStep; xProj = xc Wx^T [B, J]. x (the xs columns of in_proj's output), Wx, xc and xProj are activations
+ * (bf16 on CUDA: see convXProjFusable), the conv buffers the parameter dtype.
+ */
+export function convXProjStep(
+  convState: Tensor,
+  x: Strided,
+  convW: Tensor,
+  convBias: Tensor | null,
+  Wx: Tensor,
+  xc: Tensor,
+  xProj: Tensor,
+): void {
+  const name = 'convXProj';
+  const [E, K] = rows2(convW, name, 'convW');
+  const [J, Ex] = rows2(Wx, name, 'Wx');
+  if (Ex !== E) throw new TensorError(`${name}: Wx must be [J, ${E}], got ${shapeStr(Wx)}`);
+  if (E === 0 || convState.numel % (E * K) !== 0)
+    throw new TensorError(`${name}: convState ${shapeStr(convState)} is not [B, ${E}, ${K}]`);
+  const B = convState.numel / (E * K);
+  decodeBatch(name, B);
+  if (convBias) needNumel(convBias, E, name, 'convBias');
+  needNumel(xc, B * E, name, 'xc');
+  needNumel(xProj, B * J, name, 'xProj');
+  const { dev, dtype } = floatCall(name, [stridedBase(x), Wx, xc, xProj], [convState, convW, convBias]);
+  const xs = strided(x, B, E, name, 'x');
+  kernel(
+    dev,
+    name,
+  )({
+    x: xs.arr,
+    xStride: xs.stride,
+    convState: convState.storage,
+    convW: convW.storage,
+    convBias: nullableStorage(convBias),
+    Wx: Wx.storage,
+    xc: xc.storage,
+    xProj: xProj.storage,
+    B,
+    E,
+    K,
+    J,
+    dtype,
+  });
+}
+
+/**
  * Second op of the fused step, and the scan step of the unfused one: x_proj -> dtIn [R], B [N], C [N] per sequence,
  * given either as decodeIn's partial sums (`{ parts }`, [P, B, R + 2N], parameter dtype) or whole (`{ proj }`, [B,
  * R + 2N], an activation: the product of the unfused step); dt = softplus(dtIn Wdt^T + dtBias); ssmState =

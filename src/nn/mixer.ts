@@ -12,6 +12,8 @@ import {
   conv1dBackward,
   conv1dForward,
   conv1dStep,
+  convXProjFusable,
+  convXProjStep,
   decodeFusable,
   decodeIn,
   decodeInProj,
@@ -502,8 +504,9 @@ export class MambaMixer {
   #convFillOut: GrowBuffer | null = null;
 
   /**
-   * One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. The three products run on
-   * cuBLAS (tensor cores at large batches); dt_proj, the state update and the gate are one decodeSsm.
+   * One token per sequence: x [B, D] -> out [B, D], O(1) in the length decoded so far. in_proj and out_proj run on
+   * cuBLAS (tensor cores at large batches), the conv step and x_proj as one convXProj where it serves; dt_proj, the
+   * state update and the gate are one decodeSsm.
    */
   step(x: Tensor, out: Tensor, cache: MixerCache, ws: Workspace): void {
     const { dInner: E, dtRank: R, dState: N } = this.dims;
@@ -515,10 +518,29 @@ export class MambaMixer {
     const xProj = sb.xProj.take([B, R + 2 * N]);
     const y = sb.y.take([B, E]);
     gemm(x, mmWeight(this.inProj), xz, { transB: true });
-    conv1dStep(cache.conv, columns(xz, 0, E), this.convWeight.value, this.convBias.value, xc, true);
-    gemm(xc, mmWeight(this.xProj), xProj, { transB: true });
+    const xs = columns(xz, 0, E);
+    if (this.takesConvXProj(B)) {
+      convXProjStep(cache.conv, xs, this.convWeight.value, this.convBias.value, mmWeight(this.xProj), xc, xProj);
+    } else {
+      conv1dStep(cache.conv, xs, this.convWeight.value, this.convBias.value, xc, true);
+      gemm(xc, mmWeight(this.xProj), xProj, { transB: true });
+    }
     this.#ssmStep({ proj: xProj }, xc, columns(xz, E, E), cache, y);
     gemm(y, mmWeight(this.outProj), out, { transB: true });
+  }
+
+  /**
+   * Whether the unfused step runs its conv step and x_proj as one convXProj (a kernel where there were two): on CUDA
+   * with bf16 activations at sizes it takes, unless MAMBA_DECODE_CONVX=0. On the CPU, and for f32 activations,
+   * conv1dStep and the gemm serve.
+   */
+  takesConvXProj(B: number): boolean {
+    return (
+      this.ctx.device === 'cuda' &&
+      actDtype(this.ctx) === 'bf16' &&
+      process.env.MAMBA_DECODE_CONVX !== '0' &&
+      convXProjFusable(this.dims, B)
+    );
   }
 
   /**

@@ -5,6 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   Tensor,
+  columns,
+  conv1dStep,
+  convXProjStep,
   cpuOp,
   decodeFusable,
   decodeIn,
@@ -12,6 +15,7 @@ import {
   decodeOut,
   decodeParts,
   decodeSsm,
+  gemm,
   nativeLimits,
 } from '../../src/backend/index.js';
 import { MambaBlock, Workspace, type MixerCache, type ModelDType } from '../../src/nn/index.js';
@@ -161,6 +165,33 @@ describe('fused decoding step (CPU twins) vs the unfused step', () => {
         for (let q = 0; q < 3; q++) parts += p[(q * B + b) * J + j]!;
         expect(Math.abs(parts - full)).toBeLessThan(1e-12 * Math.max(1, Math.abs(full)));
       }
+  });
+
+  it("convXProj is the unfused step's conv1dStep and x_proj product (E = 40, J = 11, K = 3, x strided)", () => {
+    const B = 3,
+      E = 40,
+      J = 11,
+      K = 3;
+    const xz = [1, 2, 3].map((s) => randn(B * 2 * E, s, 2)),
+      conv0 = randn(B * E * K, 4),
+      convW = randn(E * K, 5, 0.5),
+      convB = randn(E, 6, 0.5),
+      Wx = randn(J * E, 7, 0.3);
+    const t = (a: Float64Array, shape: number[]) => Tensor.from(Float64Array.from(a), shape);
+    const zeros = (shape: number[]) => Tensor.zeros(shape, 'f64');
+    const fused = { st: t(conv0, [B, E, K]), xc: zeros([B, E]), xProj: zeros([B, J]) };
+    const apart = { st: t(conv0, [B, E, K]), xc: zeros([B, E]), xProj: zeros([B, J]) };
+    for (const x of xz) {
+      const xs = columns(t(x, [B, 2 * E]), 0, E);
+      convXProjStep(fused.st, xs, t(convW, [E, K]), t(convB, [E]), t(Wx, [J, E]), fused.xc, fused.xProj);
+      conv1dStep(apart.st, xs, t(convW, [E, K]), t(convB, [E]), apart.xc, true);
+      gemm(apart.xc, t(Wx, [J, E]), apart.xProj, { transB: true });
+    }
+    for (const k of ['st', 'xc', 'xProj'] as const)
+      expect(relErr(fused[k].toFloat64(), apart[k].toFloat64()), k).toBeLessThan(1e-12);
+    expect(() =>
+      convXProjStep(fused.st, zeros([B, E]), t(convW, [E, K]), null, zeros([J, E + 1]), fused.xc, fused.xProj),
+    ).toThrow(/convXProj: Wx must be \[J, 40\], got \[11, 41\]/);
   });
 
   it('argument checks name the problem', () => {

@@ -7,6 +7,7 @@ import {
   Tensor,
   bf16BitsToF32,
   columns,
+  convXProjStep,
   cudaAvailable,
   cudaOp,
   decodeIn,
@@ -273,6 +274,51 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
     });
   }
 
+  // convXProj (bf16 tensor cores, a cluster of 16 blocks per 8 sequences): the 130m shape at the batches the
+  // unfused step serves, a partial last group of sequences (B = 3, 17), x_proj widths off a multiple of 8 (35, 44),
+  // d_inner under one 32-channel run per block (80: most blocks of the cluster hold no channels), K = 2 and 3; x is
+  // the xs columns of a [B, 2E] xz, as the step gives it
+  for (const c of [
+    { B: 3, E: 80, J: 35, K: 4 },
+    { B: 17, E: 256, J: 44, K: 2 },
+    { B: 9, E: 1024, J: 64, K: 3 },
+    { B: 33, E: 1536, J: 80, K: 4 },
+    { B: 64, E: 1536, J: 80, K: 4 },
+  ]) {
+    it(`convXProj: B=${c.B}, E=${c.E}, J=${c.J}, K=${c.K} (bf16) against its CPU twin`, () => {
+      const { B, E, J, K } = c;
+      let seed = 700 + B;
+      const xz = [0, 1].map(() => q(randn(B * 2 * E, seed++, 2), 'bf16')),
+        conv0 = q(randn(B * E * K, seed++), 'f32'),
+        convW = q(randn(E * K, seed++, 0.5), 'f32'),
+        convB = q(randn(E, seed++, 0.5), 'f32'),
+        Wx = q(randn(J * E, seed++, 1 / Math.sqrt(E)), 'bf16');
+      const run = (make: (a: Float64Array, shape: number[], dt?: DT) => Tensor) => {
+        const o = {
+          conv: make(conv0, [B, E, K]),
+          xc: make(new Float64Array(B * E), [B, E], 'bf16'),
+          xProj: make(new Float64Array(B * J), [B, J], 'bf16'),
+        };
+        // two steps: the conv state carries from the first into the second
+        for (const x of xz)
+          convXProjStep(
+            o.conv,
+            columns(make(x, [B, 2 * E], 'bf16'), 0, E),
+            make(convW, [E, K]),
+            make(convB, [E]),
+            make(Wx, [J, E], 'bf16'),
+            o.xc,
+            o.xProj,
+          );
+        return o;
+      };
+      const g = run(gpu),
+        h = run((a, shape) => cpu(a, shape));
+      for (const k of ['xc', 'xProj', 'conv'] as const)
+        close(`convXProj ${k}`, g[k].toFloat64(), h[k].toFloat64(), TOL.bf16);
+    });
+  }
+
   it('the kernels refuse what they cannot take, with a clear message', () => {
     const t = (shape: number[]) => Tensor.zeros(shape, 'f32', 'cuda');
     const E = 16,
@@ -327,6 +373,23 @@ describe.skipIf(!cudaAvailable())('fused decoding ops: CUDA vs CPU twins', () =>
     expect(inProj('bf16', 8)).not.toThrow();
     expect(inProj('f32', 8)).toThrow(/decodeInProj runs on bf16 activations on CUDA/);
     expect(inProj('bf16', 12)).toThrow(/sizes outside decodeInProj's \(D a multiple of 8/);
+    // convXProj: bf16 only, d_inner a multiple of 8
+    const convX =
+      (dt: DT, Ei: number, J = 4) =>
+      () =>
+        convXProjStep(
+          t([2, Ei, 4]),
+          Tensor.zeros([2, Ei], dt, 'cuda'),
+          t([Ei, 4]),
+          null,
+          Tensor.zeros([J, Ei], dt, 'cuda'),
+          Tensor.zeros([2, Ei], dt, 'cuda'),
+          Tensor.zeros([2, J], dt, 'cuda'),
+        );
+    expect(convX('bf16', 16)).not.toThrow();
+    expect(convX('f32', 16)).toThrow(/convXProj runs on bf16 activations on CUDA/);
+    expect(convX('bf16', 12)).toThrow(/sizes outside convXProj's \(E a multiple of 8/);
+    expect(convX('bf16', 16, 129)).toThrow(/J <= 128/);
     // the binding itself: named fields, each checked
     const buf = (n: number) => t([n]).buffer;
     const ssm = { xProj: buf(3), xc: buf(1), z: buf(1), Wdt: buf(1), A: buf(1), ssmState: buf(1), y: buf(1) };
