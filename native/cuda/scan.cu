@@ -10,14 +10,16 @@
 //      each chunk (and the final state for generation);
 //   3. output: each chunk rescans from its true entering state and writes y.
 // Backward (its adjoint equations: native/KERNELS.md, "The scan backward"): one forward sweep per chunk gives both its
-// local end state and its local adjoint carry (chunk_state_adj), a forward combine gives the state entering each chunk
-// and a reverse combine the carry entering from the future, then a main pass per chunk walks the chunk backwards one
-// SUB-step piece at a time, recomputing that piece's states into shared memory from its starting state: stored by the
-// first pass when that scratch is small enough (B * L * D * 4.5 bytes in bf16 at N = 16), else from a forward sweep of
-// its own that keeps them in local memory. Nothing of size (B, D, L, N) is ever stored. The exp per (t, d, n) (one MUFU
-// ex2) and 2-4 FMAs per (t, d, n) bound these kernels. Every tuning constant below is the one configuration measured
-// fastest on the H200; the measurements, and the variants tried and dropped (a four-threads-per-channel backward,
-// unrolled or not time loops, other chunk counts and register budgets), are in bench/README.md.
+// local end state and its local adjoint carry (chunk_state_adj; with 4 threads per channel, as the one-pass forward,
+// where the rows allow: chunk_state_adj_lanes), a forward combine gives the state entering each chunk and a reverse
+// combine the carry entering from the future, then a main pass per chunk walks the
+// chunk backwards one SUB-step piece at a time, recomputing that piece's states into shared memory from its starting
+// state: stored by the first pass when that scratch is small enough (B * L * D * 4.5 bytes in bf16 at N = 16), else
+// from a forward sweep of its own that keeps them in local memory. Nothing of size (B, D, L, N) is ever stored. The exp
+// per (t, d, n) (one MUFU ex2) and 2-4 FMAs per (t, d, n) bound these kernels. Every tuning constant below is the one
+// configuration measured fastest on the H200; the measurements, and the variants tried and dropped (a
+// four-threads-per-channel main pass, unrolled or not time loops, other chunk counts and register budgets), are in
+// bench/README.md.
 #include "common.cuh"
 #include "../src/limits.h"
 #include "../src/scan_args.h"
@@ -520,6 +522,139 @@ __global__ void __launch_bounds__(SP_CH* LANES, sp_min_blocks<LANES>())
   }
 }
 
+// ---- backward pass 1 on lanes -----------------------------------------------------------------------------
+// chunk_state_adj with LANES = 4 threads per channel, as the one-pass forward lays out its block (32 channels, warp q
+// holding states q NS/4 .. (q+1) NS/4 - 1; channel pairs in the staging phase, so D even and the rows paired): dt,
+// dt u and gy are computed once per (t, d) on a staged tile of SP_TILE steps, whose inputs travel in registers while
+// the last tile is scanned. Four times the threads of the thread-per-channel pass for the same exps, each with a
+// quarter of the states. Its arithmetic is that pass's, in the same order: the same bits (du, ddelta and dz of the
+// whole backward compared equal on 7 shapes; bench/results/stop36-h200/call3-log.txt).
+constexpr int ADJ_LANES = 4;
+// Blocks per SM the register budget is set for: 5 (93 registers, no spills; 16 KB of shared memory). At 6 (80) the f32
+// N = 16 kernel spilled, and the bf16 130m step ran no faster (bench/README.md, stop 36).
+constexpr int ADJ_MIN_BLOCKS = 5;
+template <class T, int NS>
+__global__ void __launch_bounds__(SP_CH* ADJ_LANES, ADJ_MIN_BLOCKS) chunk_state_adj_lanes(ScanP<T> p) {
+  constexpr int LANES = ADJ_LANES, NTH = SP_CH * LANES, NL = NS / LANES;
+  constexpr int CP = SP_CH / 2, PROWS = NTH / CP, PER = SP_TILE / PROWS, BCE = SP_TILE * NS / NTH;
+  constexpr int BC_ROWS = NTH / NS;
+  static_assert(NS % LANES == 0 && (SP_TILE * NS) % NTH == 0 && SP_TILE % PROWS == 0 && SP_TILE % SUB == 0,
+                "tile shapes");
+  __shared__ __align__(16) float sBC[SP_TILE][NS][2];
+  __shared__ __align__(16) float2 sdx[SP_TILE][SP_CH];  // (dt, dt u) of a step and channel
+  __shared__ __align__(16) float sgy[SP_TILE][SP_CH];   // gy = dy z sigmoid(z) (dy without a gate)
+  const int tid = threadIdx.x, c = tid % SP_CH, q = tid / SP_CH, pc = tid % CP, pr = tid / CP;
+  const int d0 = blockIdx.x * SP_CH, ck = blockIdx.y, b = blockIdx.z;
+  const int dc = min(d0 + c, p.D - 1), dp = min(d0 + 2 * pc, p.D - 2);
+  const bool cvalid = d0 + c < p.D;
+  const int s = ck * p.Lc, e = min(p.L, s + p.Lc);
+  const int64_t rb = (int64_t)b * p.L;
+  float A2[NL], h[NL], pa[NL], qa[NL];
+#pragma unroll
+  for (int i = 0; i < NL; i++) {
+    const int n = q * NL + i;
+    A2[i] = n < p.N ? p.A[(int64_t)dc * p.N + n] * LOG2E : 0.f;
+    h[i] = 0.f;
+    pa[i] = 1.f;
+    qa[i] = 0.f;
+  }
+  const float2 bias = p.dbias ? make_float2(p.dbias[dp], p.dbias[dp + 1]) : make_float2(0.f, 0.f);
+  float sumdt = 0.f;
+  using Raw = decltype(ld_raw(p.u, 0));
+  using Raw2 = decltype(ld_raw2(p.u, 0));
+  Raw2 rd[PER], ru[PER], rg[PER], rz[PER];
+  Raw rB[BCE], rC[BCE];
+  const auto load = [&](int ts) {  // rows ts .. ts + SP_TILE - 1 before the chunk's end (zeros past it)
+    const int64_t r = rb + ts;
+    const int bt = tid / NS, bn = tid % NS;
+    const bool bvalid = bn < p.N;
+    const int64_t od = (r + pr) * p.D + dp, oz = (r + pr) * p.zs + dp, ob = (r + bt) * p.bcs + (bvalid ? bn : 0);
+    const int64_t sd = (int64_t)PROWS * p.D, sz = (int64_t)PROWS * p.zs, sb = (int64_t)BC_ROWS * p.bcs;
+#pragma unroll
+    for (int k = 0; k < PER; k++) {
+      const bool in = ts + pr + k * PROWS < e;
+      rd[k] = in ? ld_raw2(p.delta, od + k * sd) : Raw2{};
+      ru[k] = in ? ld_raw2(p.u, od + k * sd) : Raw2{};
+      rg[k] = in ? ld_raw2(p.dy, od + k * sd) : Raw2{};
+      rz[k] = in && p.z ? ld_raw2(p.z, oz + k * sz) : Raw2{};
+    }
+#pragma unroll
+    for (int k = 0; k < BCE; k++) {
+      const bool in = bvalid && ts + bt + k * BC_ROWS < e;
+      rB[k] = in ? ld_raw(p.Bm, ob + k * sb) : Raw(0);
+      rC[k] = in ? ld_raw(p.Cm, ob + k * sb) : Raw(0);
+    }
+  };
+  load(s);
+  for (int ts = s; ts < e; ts += SP_TILE) {
+    const int nt = min(SP_TILE, e - ts);
+#pragma unroll
+    for (int k = 0; k < PER; k++) {
+      const int t = pr + k * PROWS;
+      const float2 x = from_raw2(rd[k]), u = from_raw2(ru[k]), g = from_raw2(rg[k]), zk = from_raw2(rz[k]);
+      const float dt0 = dt_of(x.x + bias.x, p.softplus), dt1 = dt_of(x.y + bias.y, p.softplus);
+      *reinterpret_cast<float4*>(&sdx[t][2 * pc]) = make_float4(dt0, dt0 * u.x, dt1, dt1 * u.y);
+      *reinterpret_cast<float2*>(&sgy[t][2 * pc]) =
+          p.z ? make_float2(g.x * zk.x * sigmoidf_(zk.x), g.y * zk.y * sigmoidf_(zk.y)) : g;
+    }
+#pragma unroll
+    for (int k = 0; k < BCE; k++)
+      *reinterpret_cast<float2*>(sBC[tid / NS + k * BC_ROWS][tid % NS]) = make_float2(from_raw(rB[k]), from_raw(rC[k]));
+    __syncthreads();
+    if (ts + SP_TILE < e) load(ts + SP_TILE);  // in flight while this tile is scanned
+    // a piece starts at step t of the tile (t % SUB == 0; the chunk's first piece starts from zero): its
+    // chunk-local starting state and the chunk's sum of dt before it
+    const auto checkpoint = [&](int t) {
+      if (!p.CK || ts + t == s || !cvalid) return;
+      const int64_t slot = ((int64_t)b * p.nchunk + ck) * (p.ppc - 1) + (ts + t - s) / SUB - 1;
+#pragma unroll
+      for (int i = 0; i < NL; i++)
+        if (q * NL + i < p.N) stf(p.CK, (slot * p.N + q * NL + i) * p.D + dc, h[i]);
+      if (q == 0) p.CP[slot * p.D + dc] = sumdt;
+    };
+    const auto step = [&](int t) {
+      const float2 dx = sdx[t][c];
+      const float gy = sgy[t][c];
+      constexpr int W = group_width<2 * NL>();
+      float bc[4];
+#pragma unroll
+      for (int i = 0; i < NL; i++) {
+        const int j = 2 * i % W;
+        if (j == 0) lds_group<W>(bc, sBC[t][q * NL + i]);
+        const float a = exp2f(dx.x * A2[i]);
+        h[i] = fmaf(a, h[i], dx.y * bc[j]);
+        pa[i] *= a;
+        qa[i] = fmaf(pa[i], bc[j + 1] * gy, qa[i]);
+      }
+      sumdt += dx.x;
+    };
+    if (nt == SP_TILE) {
+      for (int t0 = 0; t0 < SP_TILE; t0 += SUB) {
+        checkpoint(t0);
+#pragma unroll
+        for (int k = 0; k < SUB; k++) step(t0 + k);
+      }
+    } else {
+      for (int t = 0; t < nt; t++) {
+        if (t % SUB == 0) checkpoint(t);
+        step(t);
+      }
+    }
+    __syncthreads();  // the next tile rewrites the shared arrays
+  }
+  if (!cvalid) return;
+  const int64_t o = ((int64_t)b * p.nchunk + ck) * p.D + dc;
+#pragma unroll
+  for (int i = 0; i < NL; i++) {
+    const int n = q * NL + i;
+    if (n < p.N) {
+      p.S[o * p.N + n] = h[i];
+      p.Q[o * p.N + n] = qa[i];
+    }
+  }
+  if (q == 0) p.P[o] = sumdt;
+}
+
 // ---- backward main pass ----------------------------------------------------------------------------
 template <class T>
 struct ScanG {
@@ -1002,6 +1137,13 @@ bool channel_pairs_ok(const ScanP<T>& p, const T* y) {
   return p.D % 2 == 0 && paired(p.u) && paired(p.delta) && paired(y) && (!p.z || (p.zs % 2 == 0 && paired(p.z)));
 }
 
+// chunk_state_adj on lanes moves channel pairs of u, delta, dy and z: even widths and z stride, rows paired.
+template <class T>
+bool adj_lanes_ok(const ScanP<T>& p) {
+  const auto paired = [](const void* q) { return aligned_to(q, 2 * sizeof(T)); };
+  return p.D % 2 == 0 && paired(p.u) && paired(p.delta) && paired(p.dy) && (!p.z || (p.zs % 2 == 0 && paired(p.z)));
+}
+
 // dB, dC (strided outputs) from the f32 [T, 2N] accumulator
 template <class T>
 __global__ void write_dbc(const float* dBC, T* dB, T* dC, int64_t bcs, int64_t Tn, int N) {
@@ -1142,7 +1284,12 @@ void launch_bwd(Napi::Env env, ScanP<T>& p, ScanG<T>& g) {
   Prof prof;
   prof.mark("start");
   if (p.nchunk > 1) {
-    chunk_state_adj<T, NS><<<grid, NT, 0, st>>>(p);
+    if (adj_lanes_ok(p)) {
+      const dim3 lgrid((p.D + SP_CH - 1) / SP_CH, p.nchunk, p.B);
+      chunk_state_adj_lanes<T, NS><<<lgrid, SP_CH * ADJ_LANES, 0, st>>>(p);
+    } else {
+      chunk_state_adj<T, NS><<<grid, NT, 0, st>>>(p);
+    }
     check_launch(env, "scan chunk_state_adj");
     prof.mark("chunk_state_adj");
     combine_fwd<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(p.S, p.P, p.A, nullptr, p.B, p.nchunk, p.D, p.N);

@@ -377,6 +377,10 @@ describe.skipIf(!cudaAvailable())('cuda selective scan', () => {
       1e-4,
     ],
     ['bf16 storage, every option', { B: 2, L: 777, D: 33, N: 16, R: 2, ...full }, 'bf16', 1e-2],
+    // even D with rows on channel pairs: the backward's first pass on lanes (4 threads per channel), chunks that end
+    // inside a tile of 32 steps; odd D above takes the thread-per-channel pass
+    ['first backward pass on lanes, bf16', { B: 2, L: 777, D: 34, N: 16, R: 2, ...full }, 'bf16', 1e-2],
+    ['first backward pass on lanes, N = 5, f32', { B: 3, L: 1000, D: 66, N: 5, R: 2, ...full }, 'f32', 1e-4],
     // B x ceil(D / 32) blocks of 32 channels past 4 per SM (1,100 at least; an H200 has 132 SMs): the one-pass forward
     ['one-pass forward, every option, f32', { B: 400, L: 45, D: 70, N: 16, R: 3, ...full }, 'f32', 1e-4],
     [
