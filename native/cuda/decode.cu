@@ -1,10 +1,11 @@
-// Fused decoding step: one token per sequence through a Mamba block in three kernels instead of the unfused
-// step's six (rmsnorm, in_proj, conv step, x_proj, decodeSsm on x_proj whole, out_proj). At batch 1 the
-// CUDA-graph step is bound by its chain of dependent kernels, not by bandwidth (bench/README.md), so fewer
-// kernels, each a little fatter, is what makes it faster; past batch 4 the unfused step's cuBLAS products win. A block
-// serves a group of up to kDecodeGroup (8) sequences, whose accumulators live in registers; a larger batch runs its
-// groups side by side as grid dimension y (all full groups in one launch, a last partial group in a second), and the
-// groups read the layer's weights (7.5 MB in bf16 at the 130m shape) from L2 rather than HBM:
+// Fused decoding step: one token per sequence through a Mamba block in three kernels instead of the unfused step's six
+// (rmsnorm, in_proj, conv step, x_proj, decodeSsm on x_proj whole, out_proj; five in bf16, with the conv step and
+// x_proj as one convXProj, below). At batch 1 the CUDA-graph step is bound by its chain of dependent kernels, not by
+// bandwidth (bench/README.md), so fewer kernels, each a little fatter, is what makes it faster; past batch 4 the
+// unfused step's cuBLAS products win. A block serves a group of up to kDecodeGroup (8) sequences, whose accumulators
+// live in registers; a larger batch runs its groups side by side as grid dimension y (all full groups in one launch, a
+// last partial group in a second), and the groups read the layer's weights (7.5 MB in bf16 at the 130m shape) from L2
+// rather than HBM:
 //   decodeIn:  r = h + r_in; n = rmsnorm(r) w; xz = n W_in^T; conv step + SiLU -> xc; z; x_proj partial sums
 //   decodeSsm: sum the partials -> dt_in, B, C; dt = softplus(dt_in W_dt^T + b); h = exp(dt A) h + dt B x;
 //              y = (C.h + D x) SiLU(z)
@@ -822,14 +823,14 @@ void run_decode_in_proj(const ArgObject& a) {
 
 // ---- convXProj: the conv step and x_proj on tensor cores, a cluster per 8 sequences -------------------------------
 // Grid: CL x ceil(B / 8) blocks of 256 threads, one cluster of CL = kConvXProjCluster along x (native/src/decode.h;
-// clusters of 8, 16 channel runs of 192, measured slower: 5.4 against 5.1 us at B = 64, bench/README.md). Block r of a
-// cluster: the conv step of channels [r run, (r + 1) run) of its 8 sequences (all loads of a thread issued before its
-// stores) into the global xc and a bf16 tile in shared memory, then that tile times its columns of Wx (staged by
-// cp.async while the conv step runs) on mma.sync m16n8k16 with rows 8..15 zero; warp w takes n8 tiles w, w + 8. Each
-// partial sum goes straight into the shared memory of the block that owns its output (block o / share of output o =
-// sequence * J + j), slot [r][o % share]; after one cluster barrier every block adds up the CL partials of its outputs
-// and writes them rounded to bf16, as the cuBLAS product stored x_proj. (Blocks must have started before their shared
-// memory is written: the arrive at entry and the wait before the first remote store.)
+// clusters of 8 blocks, each a run of 192 channels, measured slower: 5.4 against 5.1 us at B = 64, bench/README.md,
+// stop 36). Block r of a cluster: the conv step of channels [r run, (r + 1) run) of its 8 sequences (all loads of a
+// thread issued before its stores) into the global xc and a bf16 tile in shared memory, then that tile times its
+// columns of Wx (staged by cp.async while the conv step runs) on mma.sync m16n8k16 with rows 8..15 zero; warp w takes
+// n8 tiles w, w + 8. Each partial sum goes straight into the shared memory of the block that owns its output (block o /
+// share of output o = sequence * J + j), slot [r][o % share]; after one cluster barrier every block adds up the CL
+// partials of its outputs and writes them rounded to bf16, as the cuBLAS product stored x_proj. (Blocks must have
+// started before their shared memory is written: the arrive at entry and the wait before the first remote store.)
 template <int K>
 __global__ void __launch_bounds__(NT, 1) __cluster_dims__(kConvXProjCluster, 1, 1)
     conv_x_proj(const bf16* __restrict__ x, int64_t xs, float* __restrict__ convState, const float* __restrict__ convW,
