@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 #include <string>
 #include "runtime.h"
 #include "../src/adamw_args.h"
@@ -54,6 +55,40 @@ __device__ __forceinline__ void st4(__nv_bfloat16* p, float4 v) {
   const __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
   *reinterpret_cast<uint2*>(p) =
       make_uint2(*reinterpret_cast<const unsigned*>(&a), *reinterpret_cast<const unsigned*>(&b));
+}
+
+// ---- programmatic dependent launch (sm_90 and later) ----
+// A decoding step is ~100 small dependent kernels, and the gap between one kernel's end and the next one's start is a
+// good part of its time. A kernel launched by launch_pdl may be scheduled while the kernel before it in the stream
+// still runs, so its launch and block setup overlap that kernel's tail. Such a kernel calls pdl_wait() before it reads
+// anything an earlier kernel wrote and before its first global store (only L2 prefetches may come before): it returns
+// once the kernels before have completed and their writes are visible. pdl_trigger() then lets the next kernel
+// launched this way be scheduled (its blocks wait in their own pdl_wait). Both are no-ops without the launch attribute.
+__device__ __forceinline__ void pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+// kernel<<<grid, block, smem, cuda_stream()>>>(args...), with programmatic dependent launch where pdl_enabled();
+// only for kernels that call pdl_wait() as above. Errors are left for check_launch.
+template <class... Params, class... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args&&... args) {
+  cudaLaunchAttribute attr;
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = cuda_stream();
+  cfg.attrs = &attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 __device__ __forceinline__ float sigmoidf_(float x) { return 1.f / (1.f + __expf(-x)); }

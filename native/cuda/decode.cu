@@ -164,6 +164,8 @@ __global__ void __launch_bounds__(NT, 1)
               const float* __restrict__ convB, const T* __restrict__ Wx, float* __restrict__ rOut, T* __restrict__ xc,
               T* __restrict__ z, float* __restrict__ xPart, int D, int E, int K, int J, float eps, bool vec, int Btot,
               int b0) {
+  pdl_wait();
+  pdl_trigger();
   // this block's group: sequences g0 .. g0 + NB - 1 of the batch of Btot (xPart is [P, Btot, J])
   const int g0 = b0 + blockIdx.y * NB;
   hIn += (int64_t)g0 * D;
@@ -328,7 +330,9 @@ __global__ void __launch_bounds__(NT, 1)
                const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
                const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
                int Btot, int b0, int tiles, const __grid_constant__ L2Prefetch pf) {
-  prefetch_l2(pf);
+  prefetch_l2(pf);  // before the wait: a prefetch into L2, where every write lands, reads nothing stale
+  pdl_wait();
+  pdl_trigger();
   extern __shared__ float sx[];  // [NB * J] the x_proj output, then [S, NB * J] partial sums of it
   const int J = R + 2 * N, NO = NB * J;
   // this block's group of NB sequences from g0; its rows of partial p are xPart[p, g0 .. g0 + NB) (contiguous)
@@ -419,7 +423,9 @@ __global__ void __launch_bounds__(SSM_THREADS)
                    const T* __restrict__ Wdt, const float* __restrict__ dtBias, const float* __restrict__ A,
                    const float* __restrict__ Dskip, float* __restrict__ state, T* __restrict__ y, int E, int R, int N,
                    int Btot, bool vec, bool wvec, const __grid_constant__ L2Prefetch pf) {
-  prefetch_l2(pf);
+  prefetch_l2(pf);  // before the wait, as in decode_ssm
+  pdl_wait();
+  pdl_trigger();
   const int t = blockIdx.x * SSM_THREADS + threadIdx.x;
   const int q = t & (Q - 1), d = t / Q, n0 = 4 * q, J = R + 2 * N;
   const bool live = d < E;
@@ -524,6 +530,8 @@ __global__ void __launch_bounds__(SSM_THREADS)
 template <class T, int NB, int RPW>
 __global__ void __launch_bounds__(NT, 1)
     decode_out(const T* __restrict__ y, const T* __restrict__ W, T* __restrict__ out, int D, int E, bool vec, int b0) {
+  pdl_wait();
+  pdl_trigger();
   const int g0 = b0 + blockIdx.y * NB;
   y += (int64_t)g0 * E;
   out += (int64_t)g0 * D;
@@ -567,9 +575,9 @@ void run_decode_in(const ArgObject& a) {
   const bool vec = r.D % (int64_t)(16 / sizeof(T)) == 0 && aligned16(r.Win);
   const unsigned grid = (unsigned)((2 * r.E + kDecodeChunk - 1) / kDecodeChunk);
   by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
-    decode_in<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
-        r.hIn, r.rIn, r.normW, r.Win, r.convState, r.convW, r.convBias, r.Wx, r.rOut, r.xc, r.z, r.xPart, (int)r.D,
-        (int)r.E, (int)r.K, (int)r.J, (float)r.eps, vec, (int)r.B, b0);
+    launch_pdl(decode_in<T, decltype(nb)::value>, dim3(grid, groups), NT, (size_t)smem, r.hIn, r.rIn, r.normW, r.Win,
+               r.convState, r.convW, r.convBias, r.Wx, r.rOut, r.xc, r.z, r.xPart, (int)r.D, (int)r.E, (int)r.K,
+               (int)r.J, (float)r.eps, vec, (int)r.B, b0);
   });
   check_launch(a.env(), "decodeIn");
 }
@@ -597,9 +605,8 @@ void run_decode_ssm(const ArgObject& a) {
       const auto go = [&](auto ss) {
         constexpr int S = decltype(ss)::value;
         const dim3 grid((unsigned)((r.E * Q + SSM_THREADS - 1) / SSM_THREADS), (unsigned)((r.B + S - 1) / S));
-        ssm_step_lanes<T, Q, S><<<grid, SSM_THREADS, 0, cuda_stream()>>>(
-            r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
-            (int)r.N, (int)r.B, vec, wvec, pf);
+        launch_pdl(ssm_step_lanes<T, Q, S>, grid, SSM_THREADS, 0, r.xProj, r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias,
+                   r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R, (int)r.N, (int)r.B, vec, wvec, pf);
       };
       if (ssm_seqs_per_thread(r.B) == 2)
         go(std::integral_constant<int, 2>{});
@@ -618,9 +625,9 @@ void run_decode_ssm(const ArgObject& a) {
     const int tiles = r.B > kDecodeGroup ? 4 : 1;
     const unsigned grid = (unsigned)((r.E + SSM_CH * tiles - 1) / (SSM_CH * tiles));
     by_groups(r.B, [&](auto nb, unsigned groups, int b0) {
-      decode_ssm<T, decltype(nb)::value><<<dim3(grid, groups), NT, (size_t)smem, cuda_stream()>>>(
-          r.xPart, decode_parts(r.E), r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y,
-          (int)r.E, (int)r.R, (int)r.N, (int)r.B, b0, tiles, b0 == 0 ? pf : L2Prefetch{});  // prefetched once
+      launch_pdl(decode_ssm<T, decltype(nb)::value>, dim3(grid, groups), NT, (size_t)smem, r.xPart, decode_parts(r.E),
+                 r.xc, r.z, (int)r.zStride, r.Wdt, r.dtBias, r.A, r.Dskip, r.ssmState, r.y, (int)r.E, (int)r.R,
+                 (int)r.N, (int)r.B, b0, tiles, b0 == 0 ? pf : L2Prefetch{});  // prefetched once
     });
   }
   check_launch(a.env(), "decodeSsm");
@@ -661,6 +668,8 @@ __global__ void __launch_bounds__(NT, 1)
     decode_in_proj(const float* __restrict__ r, const float* __restrict__ normW, const bf16* __restrict__ Win,
                    float* __restrict__ convState, const float* __restrict__ convW, const float* __restrict__ convB,
                    bf16* __restrict__ xc, bf16* __restrict__ z, int B, int D, int E, int K, int SA, float eps) {
+  pdl_wait();
+  pdl_trigger();
   constexpr int ROWS = 16 * MT, COLS = kDecodeChunk, TPR = NT / ROWS;
   static_assert(COLS == 32, "a warp's four n8 tiles are the block's 32 columns");
   extern __shared__ __align__(16) unsigned char smem[];
@@ -798,9 +807,8 @@ void launch_in_proj(const DecodeInProjArgs<bf16, float>& r, int64_t smem, Napi::
   }
   constexpr int rows = 16 * MT;
   const dim3 grid((unsigned)((2 * r.E + kDecodeChunk - 1) / kDecodeChunk), (unsigned)((r.B + rows - 1) / rows));
-  decode_in_proj<MT><<<grid, NT, (size_t)smem, cuda_stream()>>>(r.r, r.normW, r.Win, r.convState, r.convW, r.convBias,
-                                                                r.xc, r.z, (int)r.B, (int)r.D, (int)r.E, (int)r.K,
-                                                                (int)in_proj_stride(r.D), (float)r.eps);
+  launch_pdl(decode_in_proj<MT>, grid, NT, (size_t)smem, r.r, r.normW, r.Win, r.convState, r.convW, r.convBias, r.xc,
+             r.z, (int)r.B, (int)r.D, (int)r.E, (int)r.K, (int)in_proj_stride(r.D), (float)r.eps);
 }
 
 void run_decode_in_proj(const ArgObject& a) {
@@ -836,6 +844,8 @@ __global__ void __launch_bounds__(NT, 1) __cluster_dims__(kConvXProjCluster, 1, 
     conv_x_proj(const bf16* __restrict__ x, int64_t xs, float* __restrict__ convState, const float* __restrict__ convW,
                 const float* __restrict__ convB, const bf16* __restrict__ Wx, bf16* __restrict__ xc,
                 bf16* __restrict__ xProj, int B, int E, int J, int run, int SA, int share) {
+  pdl_wait();
+  pdl_trigger();
   constexpr int CL = kConvXProjCluster, ROWS = kConvXProjRows, PAIRS = 4;  // PAIRS: (sequence, channel) pairs per
                                                                            // thread with their loads in flight
   extern __shared__ __align__(16) unsigned char smem[];
@@ -964,9 +974,8 @@ void run_conv_x_proj(const ArgObject& a) {
                  "convXProj smem");
       smem_set = smem;
     }
-    kernel<<<grid, NT, (size_t)smem, cuda_stream()>>>(r.x, r.xStride, r.convState, r.convW, r.convBias, r.Wx, r.xc,
-                                                      r.xProj, (int)r.B, (int)r.E, (int)r.J, (int)run, (int)SA,
-                                                      (int)share);
+    launch_pdl(kernel, grid, NT, (size_t)smem, r.x, r.xStride, r.convState, r.convW, r.convBias, r.Wx, r.xc, r.xProj,
+               (int)r.B, (int)r.E, (int)r.J, (int)run, (int)SA, (int)share);
   });
   check_launch(a.env(), "convXProj");
 }
@@ -1016,9 +1025,9 @@ MAMBA_OP(cuda, decodeOut) {
       constexpr int NB = decltype(nb)::value;
       const dim3 g(grid, groups);
       if (many)
-        decode_out<T, NB, 4><<<g, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
+        launch_pdl(decode_out<T, NB, 4>, g, NT, 0, (const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
       else
-        decode_out<T, NB, 1><<<g, NT, 0, cuda_stream()>>>((const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
+        launch_pdl(decode_out<T, NB, 1>, g, NT, 0, (const T*)y, (const T*)W, (T*)out, (int)D, (int)E, vec, b0);
     });
   });
   check_launch(env, "decodeOut");

@@ -79,6 +79,8 @@ unsigned row_splits(int64_t rows, int64_t colblocks) {
 // ---- embedding ----------------------------------------------------------------------------------------
 template <class T>
 __global__ void embed_fwd(const int32_t* ids, const float* W, T* out, int64_t Tn, int64_t V, int64_t D, int* bad) {
+  pdl_wait();
+  pdl_trigger();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < Tn * D; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t t = i / D, d = i - t * D;
     const int id = ids[t];
@@ -149,6 +151,8 @@ template <class TO, int VPL>
 __global__ void rms_fwd(const TO* __restrict__ x, const float* __restrict__ res, const float* __restrict__ w,
                         TO* __restrict__ out, float* __restrict__ rout, float* __restrict__ rstd, int64_t Tn, int64_t D,
                         float eps) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
@@ -202,6 +206,8 @@ template <class TO, int V4>
 __global__ void rms_fwd_vec(const TO* __restrict__ x, const float* __restrict__ res, const float* __restrict__ w,
                             TO* __restrict__ out, float* __restrict__ rout, float* __restrict__ rstd, int64_t Tn,
                             int64_t D, float eps) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= Tn) return;
@@ -544,6 +550,8 @@ bool conv_pairs_ok(int64_t D, std::initializer_list<std::pair<const void*, int64
 template <class T, int K>
 __global__ void conv_step(float* __restrict__ st, const T* __restrict__ x, int64_t xs, const float* __restrict__ w,
                           const float* __restrict__ bias, T* __restrict__ out, int B, int64_t D, bool silu) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (i >= (int64_t)B * D) return;
   const int64_t b = i / D, d = i - b * D;
@@ -676,11 +684,6 @@ void nonneg(const Napi::CallbackInfo& info, const char* op, std::initializer_lis
   for (int64_t d : dims)
     if (d < 0) throw Napi::RangeError::New(info.Env(), std::string(op) + ": sizes must be non-negative");
 }
-void check_stride(const Napi::CallbackInfo& info, const char* what, int64_t stride, int64_t width) {
-  if (stride < width)
-    throw Napi::RangeError::New(info.Env(), std::string(what) + ": row stride " + std::to_string(stride) +
-                                                " is smaller than the width " + std::to_string(width));
-}
 
 }  // namespace
 }  // namespace mamba
@@ -711,7 +714,7 @@ MAMBA_OP(cuda, embeddingForward) {
   if (Tn * D == 0) return env.Undefined();
   int* bad = bad_flag(env);
   reset_flag(env, bad);
-  BY_DTYPE(dt, (embed_fwd<T><<<grid_for(Tn * D), TPB, 0, cuda_stream()>>>(ids, W, (T*)out, Tn, V, D, bad)));
+  BY_DTYPE(dt, (launch_pdl(embed_fwd<T>, grid_for(Tn * D), TPB, 0, ids, W, (T*)out, Tn, V, D, bad)));
   check_launch(env, "embeddingForward");
   const int64_t t = read_flag(env, bad);
   if (t >= 0)
@@ -791,12 +794,12 @@ MAMBA_OP(cuda, rmsnormForward) {
   by_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const auto launch = [&](auto vpl) {
-      rms_fwd<T, decltype(vpl)::value>
-          <<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps);
+      launch_pdl(rms_fwd<T, decltype(vpl)::value>, grid, TPB, 0, (const T*)x, res, w, (T*)out, rout, rstd, Tn, D,
+                 (float)eps);
     };
     const auto launch_vec = [&](auto v4) {
-      rms_fwd_vec<T, decltype(v4)::value>
-          <<<grid, TPB, 0, cuda_stream()>>>((const T*)x, res, w, (T*)out, rout, rstd, Tn, D, (float)eps);
+      launch_pdl(rms_fwd_vec<T, decltype(v4)::value>, grid, TPB, 0, (const T*)x, res, w, (T*)out, rout, rstd, Tn, D,
+                 (float)eps);
     };
     if (D >= 4 && D % 4 == 0 && D <= 32 * 32 && aligned16(x) && aligned16(res) && aligned16(w) && aligned16(out) &&
         aligned16(rout)) {
@@ -927,8 +930,8 @@ void run_conv_step(const ArgObject& a) {
   if (c.B * c.D == 0) return;
   const unsigned grid = (unsigned)((c.B * c.D + TPB - 1) / TPB);
   with_1_to_8((int)c.K, [&](auto kc) {
-    conv_step<T, decltype(kc)::value>
-        <<<grid, TPB, 0, cuda_stream()>>>(st, c.x, c.xStride, c.w, c.bias, out, (int)c.B, c.D, c.silu);
+    launch_pdl(conv_step<T, decltype(kc)::value>, grid, TPB, 0, st, c.x, c.xStride, c.w, c.bias, out, (int)c.B, c.D,
+               c.silu);
   });
   check_launch(a.env(), "conv1dStep");
 }

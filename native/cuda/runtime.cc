@@ -1,4 +1,5 @@
 #include "runtime.h"
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -129,6 +130,21 @@ void cuda_check(Napi::Env env, cudaError_t e, const char* what) {
 }
 
 void check_launch(Napi::Env env, const char* kernel) { cuda_check(env, cudaGetLastError(), kernel); }
+
+bool pdl_enabled() {
+  static const bool on = [] {
+    const char* e = getenv("MAMBA_PDL");
+    if (e && e[0] == '0') return false;
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return on;
+}
 
 void* arg_device(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_bytes) {
   if (i >= info.Length()) throw_type(info.Env(), std::string(what) + ": missing CUDA buffer");

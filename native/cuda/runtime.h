@@ -28,5 +28,8 @@ T* arg_dev(const Napi::CallbackInfo& info, size_t i, const char* what, size_t mi
 bool stream_capturing();
 // Raises a JS error if the last kernel launch failed.
 void check_launch(Napi::Env env, const char* kernel);
+// Whether launch_pdl (common.cuh) launches with programmatic dependent launch: on sm_90 and later, unless MAMBA_PDL=0
+// (read once).
+bool pdl_enabled();
 
 }  // namespace mamba

@@ -109,6 +109,8 @@ template <class L>
 __global__ void __launch_bounds__(ST)
     sample_rows(const L* __restrict__ logits, const float* __restrict__ params, const int32_t* __restrict__ seeds,
                 int32_t* __restrict__ steps, int32_t* __restrict__ tokens, int V, int64_t Vp) {
+  pdl_wait();
+  pdl_trigger();
   __shared__ int shi[SW];
   __shared__ float shf[SW];
   __shared__ int hist[256];
@@ -172,8 +174,7 @@ MAMBA_OP(cuda, sampleTokens) {
     using L = typename decltype(t)::type;
     const SampleArgs<L> r = read_sample<L>(a, DeviceFetch{});
     a.finish();
-    sample_rows<L>
-        <<<(unsigned)r.B, ST, 0, cuda_stream()>>>(r.logits, r.params, r.seeds, r.steps, r.tokens, (int)r.V, r.Vp);
+    launch_pdl(sample_rows<L>, (unsigned)r.B, ST, 0, r.logits, r.params, r.seeds, r.steps, r.tokens, (int)r.V, r.Vp);
     check_launch(a.env(), "sampleTokens");
   });
 }
