@@ -608,16 +608,26 @@ __global__ void xent(const T* logits, const int32_t* tg, float* losses, T* dl, i
 }
 
 // ---- pooling ---------------------------------------------------------------------------------------------
-// mean: partial sums over a slice of L per block, atomically added (out zeroed first)
+// mean: each block sums a slice of L into its row of partials [slices, B, D]; pool_mean_sum adds the slices in order
+// and divides by L. No atomics, so the same input gives the same bits on every run (a classifier's probabilities
+// too).
 template <class T>
-__global__ void pool_mean(const T* x, float* out, int B, int L, int64_t D) {
+__global__ void pool_mean_part(const T* x, float* part, int B, int L, int64_t D) {
   const int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   const int b = blockIdx.z;
   if (d >= D) return;
   const int l0 = (int)((int64_t)L * blockIdx.y / gridDim.y), l1 = (int)((int64_t)L * (blockIdx.y + 1) / gridDim.y);
   float acc = 0.f;
   for (int l = l0; l < l1; l++) acc += ldf(x, ((int64_t)b * L + l) * D + d);
-  atomicAdd(&out[(int64_t)b * D + d], acc / (float)L);
+  part[((int64_t)blockIdx.y * B + b) * D + d] = acc;
+}
+template <class T>
+__global__ void pool_mean_sum(const float* part, T* out, int slices, int64_t BD, int L) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= BD) return;
+  float s = 0.f;
+  for (int k = 0; k < slices; k++) s += part[k * BD + i];
+  stf(out, i, s / (float)L);
 }
 template <class T>
 __global__ void pool_last(const T* x, T* out, int B, int L, int64_t D) {
@@ -980,12 +990,6 @@ MAMBA_OP(cuda, crossEntropyForward) {
   return env.Undefined();
 }
 
-template <class T>
-__global__ void f32_to(const float* a, T* o, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    stf(o, i, a[i]);
-}
-
 // cuda.poolForward(x[B*L,D], out[B,D], B, L, D, mode 0 mean | 1 last [, dtype of x and out])
 MAMBA_OP(cuda, poolForward) {
   Napi::Env env = info.Env();
@@ -1005,14 +1009,14 @@ MAMBA_OP(cuda, poolForward) {
     BY_DTYPE(dt, (pool_last<T>
                   <<<(unsigned)((B * D + TPB - 1) / TPB), TPB, 0, st>>>((const T*)x, (T*)out, (int)B, (int)L, D)));
   } else {
-    // partial sums over slices of L, atomically added into an f32 accumulator (out itself when f32)
-    float* acc = dt == DT::F32 ? (float*)out : (float*)scratch(env, sizeof(float) * B * D);
-    cuda_check(env, cudaMemsetAsync(acc, 0, sizeof(float) * B * D, st), "poolForward");
+    // f32 partial sums over slices of L (enough blocks to fill the GPU), then their sum in slice order
     const unsigned db = (unsigned)((D + 127) / 128);
-    const unsigned splits = (unsigned)std::max<int64_t>(
+    const unsigned slices = (unsigned)std::max<int64_t>(
         1, std::min<int64_t>((L + 255) / 256, (int64_t)sm_count() * 8 / std::max<int64_t>(1, db * B)));
-    BY_DTYPE(dt, (pool_mean<T><<<dim3(db, splits, (unsigned)B), 128, 0, st>>>((const T*)x, acc, (int)B, (int)L, D)));
-    if (dt == DT::BF16) f32_to<bf16_t><<<grid_for(B * D), TPB, 0, st>>>(acc, (bf16_t*)out, B * D);
+    float* part = (float*)scratch(env, sizeof(float) * slices * B * D);
+    BY_DTYPE(dt,
+             (pool_mean_part<T><<<dim3(db, slices, (unsigned)B), 128, 0, st>>>((const T*)x, part, (int)B, (int)L, D)));
+    BY_DTYPE(dt, (pool_mean_sum<T><<<grid_for(B * D), TPB, 0, st>>>(part, (T*)out, (int)slices, B * D, (int)L)));
   }
   check_launch(env, "poolForward");
   return env.Undefined();

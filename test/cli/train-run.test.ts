@@ -165,7 +165,8 @@ describe('train: data and run folder', () => {
     expect(again.err).toMatch(
       /already exists and is not empty; use --resume to continue its run, --force to replace it/,
     );
-    const r = run('dna', ['train', '--out', out, '--resume']);
+    // on the device the run was made on (--resume takes --device as given, auto by default): the same bits
+    const r = run('dna', ['train', '--out', out, '--resume', '--device', 'cpu']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/has no checkpoint yet .*starting it again from step 0 of 4/);
     expect(trainLosses(out)).toEqual(trainLosses(lmRun));

@@ -277,6 +277,8 @@ describe('mamba-dna score', () => {
           '--strand',
           strand,
           ...extra,
+          '--device',
+          'cpu', // the device of the in-process model below: the same bits are compared
           '-o',
           out,
         ],
