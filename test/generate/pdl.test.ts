@@ -47,7 +47,7 @@ function run(pdl: '0' | '1'): Record<string, string[]> {
   return JSON.parse(r.stdout) as Record<string, string[]>;
 }
 
-describe.skipIf(!cudaAvailable())('programmatic dependent launch', () => {
+describe.skipIf(!cudaAvailable())('programmatic dependent launch (CUDA)', () => {
   it('decoding gives bit-equal logits with and without it (B = 1, 12, 40; eager and graph)', () => {
     const on = run('1'),
       off = run('0');
