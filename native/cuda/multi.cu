@@ -150,11 +150,13 @@ std::vector<Table> read_tables(Napi::Env env, const Napi::Value& numels, std::in
     const int64_t n = (int64_t)nv.As<Napi::Number>().DoubleValue();
     t.n[j] = n;
     t.count = j + 1;
+    t.vec[j] = true;
     for (const auto& la : lists) {
       Napi::Value v = la.list.As<Napi::Array>().Get(k);
       void* ptr = nullptr;
       if (!(la.nullable && (v.IsNull() || v.IsUndefined())))
         ptr = value_device(env, v, la.what, (size_t)n * (la.bf16 ? 2 : 4));
+      if (!aligned_to(ptr, la.bf16 ? 8 : 16)) t.vec[j] = false;  // null (no bf16 copy) counts as aligned
       switch (la.slot) {
         case SA:
           t.a[j] = (float*)ptr;
@@ -172,15 +174,6 @@ std::vector<Table> read_tables(Napi::Env env, const Napi::Value& numels, std::in
           t.h[j] = (__nv_bfloat16*)ptr;
           break;
       }
-    }
-    t.vec[j] = true;
-    for (const auto& la : lists) {
-      const void* q = la.slot == SA   ? (void*)t.a[j]
-                      : la.slot == SG ? (void*)t.g[j]
-                      : la.slot == SM ? (void*)t.m[j]
-                      : la.slot == SV ? (void*)t.v[j]
-                                      : (void*)t.h[j];
-      if (!aligned_to(q, la.bf16 ? 8 : 16)) t.vec[j] = false;
     }
     if (wds) {
       Napi::Value w = wds->Get(k);
