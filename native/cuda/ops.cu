@@ -347,107 +347,176 @@ __global__ void rms_dw(const TG* g, const float* r, const float* rstd, float* dW
 // ---- causal depthwise conv1d --------------------------------------------------------------------------
 __device__ __forceinline__ float silu_(float v) { return v * sigmoidf_(v); }
 
-// Tiled: a thread owns one channel (the backward: CP adjacent ones, 1 or 2 moved as one 32-bit bf16 pair or float2
-// when the rows allow) and a run of TL consecutive time steps of one sequence, sliding the K-tap window along in
-// registers, so x is read once (plus a K-1 halo per run) and no index is divided. Block = 64 threads (x) by 4 runs
-// (y). With one bf16 channel a thread the backward moved 64 bytes per warp load and ran at about a third of HBM
-// bandwidth (130m, 8 x 2048: 115 us a call; 88 on pairs); the forward on pairs ran slower than on single channels
-// (48 against 38 us: bench/results/stop34-h200), so it keeps one.
-constexpr int CONV_CW = 64, CONV_RY = 4;
+// Tiled: a thread owns V adjacent channels, moved as one access (V = 4: 8 bytes of bf16, 16 of f32, when D, the
+// strides and the pointers allow; else V = 1), and a run of TL consecutive time steps of one sequence, sliding the
+// K-tap window along in registers, so x is read once (plus a K-1 halo per run) and no index is divided. The rows of
+// the next G steps are loaded while the current G are computed: the bytes a thread has in flight are what bounds
+// these kernels (a thread per channel with loads a step or two ahead kept about 16 KB an SM in flight, and ran at a
+// third to a half of HBM bandwidth). Block = 32 threads (x, one warp across 32 V channels) by CONV_FWD_RY or
+// CONV_BWD_RY runs (y). Layouts, group lengths and run lengths measured: bench/conv-tune.cu, bench/README.md (stop 38).
+constexpr int CONV_CX = 32, CONV_G = 4, CONV_FWD_RY = 8, CONV_BWD_RY = 4;
+constexpr int CONV_FWD_TL = 64, CONV_BWD_TL = 128;  // longest runs; shorter while the grid is under 3/4 of a wave
 
-// Run length: two full waves of blocks (`resident` blocks fit on an SM at once), runs long enough that the
-// backward's per-run dw/dbias atomics (K+1 per channel and block) stay few. The backward on pairs under the rule of
-// 16 blocks per SM whatever fitted made grids of 1.33 waves.
-int conv_run(int64_t B, int64_t L, int64_t D, int cp, int resident) {
-  const int64_t cb = (D + CONV_CW * cp - 1) / (CONV_CW * cp);
-  const int64_t want_rows = std::max<int64_t>(  // blocks along L wanted
-      1, 2 * (int64_t)sm_count() * std::max(1, resident) / std::max<int64_t>(1, cb * B));
-  int64_t tl = (L + want_rows * CONV_RY - 1) / (want_rows * CONV_RY);
-  return (int)std::max<int64_t>(8, std::min<int64_t>(256, tl));
+// V elements of T as one access (2 to 16 bytes), and as floats
+template <int BYTES>
+struct RawOf;
+template <>
+struct RawOf<2> {
+  using type = unsigned short;
+};
+template <>
+struct RawOf<4> {
+  using type = unsigned;
+};
+template <>
+struct RawOf<8> {
+  using type = uint2;
+};
+template <>
+struct RawOf<16> {
+  using type = uint4;
+};
+template <class T, int V>
+struct Lanes {
+  using Raw = typename RawOf<V * sizeof(T)>::type;
+  __device__ static Raw load(const T* p) { return __ldg(reinterpret_cast<const Raw*>(p)); }
+  __device__ static void unpack(const Raw& r, float (&f)[V]) {
+    const T* e = reinterpret_cast<const T*>(&r);
+#pragma unroll
+    for (int i = 0; i < V; i++) f[i] = ldf(e, i);
+  }
+  __device__ static void store(T* p, const float (&f)[V]) {
+    Raw r;
+    T* e = reinterpret_cast<T*>(&r);
+#pragma unroll
+    for (int i = 0; i < V; i++) stf(e, i, f[i]);
+    *reinterpret_cast<Raw*>(p) = r;
+  }
+};
+
+// Channels a thread moves at once: 4 when K <= 4 (wider windows would spill the backward's registers) and every row
+// of every operand starts on a group of 4 (D, the strides and the pointers), else 1.
+int conv_lanes(int64_t D, int64_t K, std::initializer_list<std::pair<const void*, int64_t>> rows, size_t elem) {
+  if (K > 4 || D % 4 != 0) return 1;
+  for (const auto& [p, stride] : rows)
+    if (p && (stride % 4 != 0 || !aligned_to(p, 4 * elem))) return 1;
+  return 4;
 }
 
-// Blocks of CONV_CW x CONV_RY threads of `kernel` that fit on one SM (asked once per kernel)
-int conv_resident(const void* kernel) {
+// Blocks of `threads` of `kernel` that fit on one SM (asked once per kernel)
+int conv_resident(const void* kernel, int threads) {
   static std::map<const void*, int> known;
   const auto it = known.find(kernel);
   if (it != known.end()) return it->second;
   int b = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, CONV_CW * CONV_RY, 0) != cudaSuccess) b = 1;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, threads, 0) != cudaSuccess) b = 1;
   cudaGetLastError();
   return known[kernel] = b;
 }
 
-// CP adjacent channels at element i (CP = 2: i even and the pointer aligned to a pair), as floats
-template <int CP, class T>
-__device__ __forceinline__ void ld_ch(const T* p, int64_t i, float (&v)[CP]) {
-  if constexpr (CP == 1) {
-    v[0] = ldf(p, i);
-  } else {
-    const float2 f = from_raw2(ld_raw2(p, i));
-    v[0] = f.x;
-    v[1] = f.y;
-  }
-}
-template <int CP, class T>
-__device__ __forceinline__ void st_ch(T* p, int64_t i, const float (&v)[CP]) {
-  if constexpr (CP == 1)
-    stf(p, i, v[0]);
-  else
-    stf2(p, i, v[0], v[1]);
+// The grid of a conv launch: runs of the longest length up to tl_max (a multiple of CONV_G) that still give 3/4 of a
+// wave of blocks (one wave measured fastest at 8 x 2048 x 1536; two were 3-6% slower), at least CONV_G.
+struct ConvGrid {
+  dim3 grid;
+  int TL;
+};
+ConvGrid conv_grid(int64_t B, int64_t L, int64_t D, int V, int RY, int tl_max, const void* kernel) {
+  const int64_t cx = (D / V + CONV_CX - 1) / CONV_CX;
+  const int64_t wave = (int64_t)sm_count() * std::max(1, conv_resident(kernel, CONV_CX * RY));
+  const auto rows = [&](int tl) { return (L + (int64_t)tl * RY - 1) / ((int64_t)tl * RY); };
+  int tl = tl_max;
+  while (tl > CONV_G && 4 * cx * rows(tl) * B < 3 * wave) tl /= 2;
+  return {dim3((unsigned)cx, (unsigned)rows(tl), (unsigned)B), tl};
 }
 
-template <class T, int K>
-__global__ void __launch_bounds__(CONV_CW* CONV_RY)
+template <class T, int K, int V>
+__global__ void __launch_bounds__(CONV_CX* CONV_FWD_RY)
     conv_fwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w, const float* __restrict__ bias,
              T* __restrict__ out, int L, int D, int TL, bool silu) {
-  const int d = blockIdx.x * CONV_CW + threadIdx.x, b = blockIdx.z;
-  const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
+  using P = Lanes<T, V>;
+  using Raw = typename P::Raw;
+  const int d = (blockIdx.x * CONV_CX + threadIdx.x) * V, b = blockIdx.z;
+  const int l0 = (blockIdx.y * CONV_FWD_RY + threadIdx.y) * TL;
   if (d >= D || l0 >= L) return;
   const int l1 = min(L, l0 + TL);
-  float wk[K], win[K];
+  float wk[V][K], bs[V], win[K][V];  // win[k] = x(l - (K-1) + k) at step l
 #pragma unroll
-  for (int k = 0; k < K; k++) wk[k] = w[(int64_t)d * K + k];
-  const float bs = bias ? bias[d] : 0.f;
-  const int64_t rb = (int64_t)b * L;
+  for (int c = 0; c < V; c++) {
 #pragma unroll
-  for (int k = 0; k < K - 1; k++) {  // win[k] = x[l - (K-1) + k] for the first l = l0
-    const int l = l0 - (K - 1) + k;
-    win[k] = l >= 0 ? ldf(x, (rb + l) * xs + d) : 0.f;
+    for (int k = 0; k < K; k++) wk[c][k] = w[(int64_t)(d + c) * K + k];
+    bs[c] = bias ? bias[d + c] : 0.f;
   }
-#pragma unroll 4
-  for (int l = l0; l < l1; l++) {
-    win[K - 1] = ldf(x, (rb + l) * xs + d);
-    float acc = bs;
+  const T* xb = x + (int64_t)b * L * xs + d;
+  T* ob = out + (int64_t)b * L * D + d;
 #pragma unroll
-    for (int k = 0; k < K; k++) acc = fmaf(wk[k], win[k], acc);
-    stf(out, (rb + l) * D + d, silu ? silu_(acc) : acc);
+  for (int k = 0; k < K - 1; k++) {
+    const int l = l0 - (K - 1) + k;
+    if (l >= 0)
+      P::unpack(P::load(xb + (int64_t)l * xs), win[k]);
+    else
 #pragma unroll
-    for (int k = 0; k < K - 1; k++) win[k] = win[k + 1];
+      for (int c = 0; c < V; c++) win[k][c] = 0.f;
+  }
+  Raw cur[CONV_G];
+#pragma unroll
+  for (int q = 0; q < CONV_G; q++) cur[q] = l0 + q < l1 ? P::load(xb + (int64_t)(l0 + q) * xs) : Raw{};
+  for (int l = l0; l < l1; l += CONV_G) {
+    Raw nxt[CONV_G];
+#pragma unroll
+    for (int q = 0; q < CONV_G; q++) {
+      const int r = l + CONV_G + q;
+      nxt[q] = r < l1 ? P::load(xb + (int64_t)r * xs) : Raw{};
+    }
+#pragma unroll
+    for (int q = 0; q < CONV_G; q++) {
+      if (l + q < l1) {
+        P::unpack(cur[q], win[K - 1]);
+        float o[V];
+#pragma unroll
+        for (int c = 0; c < V; c++) {
+          float acc = bs[c];
+#pragma unroll
+          for (int k = 0; k < K; k++) acc = fmaf(wk[c][k], win[k][c], acc);
+          o[c] = silu ? silu_(acc) : acc;
+        }
+        P::store(ob + (int64_t)(l + q) * D, o);
+#pragma unroll
+        for (int k = 0; k < K - 1; k++)
+#pragma unroll
+          for (int c = 0; c < V; c++) win[k][c] = win[k + 1][c];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < CONV_G; q++) cur[q] = nxt[q];
   }
 }
 
 // Fused backward over a run [l0, l1): the thread walks l = l0 .. l1+K-2 computing dpre(l) = dOut(l) act'(pre(l))
 // (zero past L), keeps the last K of them, and emits dx(l-K+1) = sum_k w[k] dpre(l-k) once it is complete;
 // dw[k] += dpre(l) x(l-K+1+k) and dbias += dpre(l) only for l inside the run (each l counted once), summed
-// over the block's 4 runs in shared memory and added with one atomic per channel, tap and block.
-template <class T, int K, int CP>
-__global__ void __launch_bounds__(CONV_CW* CONV_RY)
+// over the block's runs in shared memory and added with one atomic per channel, tap and block.
+template <class T, int K, int V>
+__global__ void __launch_bounds__(CONV_CX* CONV_BWD_RY)
     conv_bwd(const T* __restrict__ x, int64_t xs, const float* __restrict__ w, const float* __restrict__ bias,
              const T* __restrict__ dOut, T* __restrict__ dx, int64_t dxs, float* dw, float* dbias, int L, int D, int TL,
              bool silu) {
-  __shared__ float red[CONV_RY][K + 1][CONV_CW * CP];
-  const int d = (blockIdx.x * CONV_CW + threadIdx.x) * CP, b = blockIdx.z;
-  const int l0 = (blockIdx.y * CONV_RY + threadIdx.y) * TL;
-  float gw[CP][K + 1];
+  using P = Lanes<T, V>;
+  using Raw = typename P::Raw;
+  constexpr int NCH = CONV_CX * V;  // channels of a block
+  __shared__ float red[CONV_BWD_RY][K + 1][NCH];
+  const int d = (blockIdx.x * CONV_CX + threadIdx.x) * V, b = blockIdx.z;
+  const int l0 = (blockIdx.y * CONV_BWD_RY + threadIdx.y) * TL;
+  float gw[V][K + 1];
 #pragma unroll
-  for (int c = 0; c < CP; c++)
+  for (int c = 0; c < V; c++)
 #pragma unroll
     for (int k = 0; k <= K; k++) gw[c][k] = 0.f;
   if (d < D && l0 < L) {
     const int l1 = min(L, l0 + TL);
-    float wk[CP][K], win[K][CP], dp[K][CP], bs[CP];
+    const int lend = l1 + K - 1, lread = min(L, lend);  // steps walked; steps read
+    float wk[V][K], bs[V], win[K][V], dp[K][V];         // dp[K-1-k] = dpre(l - k)
 #pragma unroll
-    for (int c = 0; c < CP; c++) {
+    for (int c = 0; c < V; c++) {
 #pragma unroll
       for (int k = 0; k < K; k++) {
         wk[c][k] = w[(int64_t)(d + c) * K + k];
@@ -455,94 +524,109 @@ __global__ void __launch_bounds__(CONV_CW* CONV_RY)
       }
       bs[c] = bias ? bias[d + c] : 0.f;
     }
-    const int64_t rb = (int64_t)b * L;
+    const T* xb = x + (int64_t)b * L * xs + d;
+    const T* gb = dOut + (int64_t)b * L * D + d;
+    T* dxb = dx + (int64_t)b * L * dxs + d;
 #pragma unroll
     for (int k = 0; k < K - 1; k++) {
       const int l = l0 - (K - 1) + k;
       if (l >= 0)
-        ld_ch<CP>(x, (rb + l) * xs + d, win[k]);
+        P::unpack(P::load(xb + (int64_t)l * xs), win[k]);
       else
 #pragma unroll
-        for (int c = 0; c < CP; c++) win[k][c] = 0.f;
+        for (int c = 0; c < V; c++) win[k][c] = 0.f;
     }
-    const int lend = l1 + K - 1;
-#pragma unroll 2
-    for (int l = l0; l < lend; l++) {
-      float g[CP];
-      if (l < L) {
-        ld_ch<CP>(x, (rb + l) * xs + d, win[K - 1]);
-        ld_ch<CP>(dOut, (rb + l) * D + d, g);
+    Raw cx[CONV_G], cg[CONV_G];
 #pragma unroll
-        for (int c = 0; c < CP; c++) {
-          if (silu) {
-            float pre = bs[c];
+    for (int q = 0; q < CONV_G; q++) {
+      const int r = l0 + q;
+      cx[q] = r < lread ? P::load(xb + (int64_t)r * xs) : Raw{};
+      cg[q] = r < lread ? P::load(gb + (int64_t)r * D) : Raw{};
+    }
+    for (int l = l0; l < lend; l += CONV_G) {
+      Raw nx[CONV_G], ng[CONV_G];
 #pragma unroll
-            for (int k = 0; k < K; k++) pre = fmaf(wk[c][k], win[k][c], pre);
-            const float sg = sigmoidf_(pre);
-            g[c] *= sg * (1.f + pre * (1.f - sg));
-          }
-          if (l < l1) {
-#pragma unroll
-            for (int k = 0; k < K; k++) gw[c][k] = fmaf(g[c], win[k][c], gw[c][k]);
-            gw[c][K] += g[c];
-          }
-        }
-      } else {
-#pragma unroll
-        for (int c = 0; c < CP; c++) g[c] = 0.f;
+      for (int q = 0; q < CONV_G; q++) {
+        const int r = l + CONV_G + q;
+        nx[q] = r < lread ? P::load(xb + (int64_t)r * xs) : Raw{};
+        ng[q] = r < lread ? P::load(gb + (int64_t)r * D) : Raw{};
       }
 #pragma unroll
-      for (int k = 0; k < K - 1; k++)
+      for (int q = 0; q < CONV_G; q++) {
+        const int lq = l + q;
+        if (lq >= lend) break;
+        float g[V];
+        if (lq < L) {
+          P::unpack(cx[q], win[K - 1]);
+          P::unpack(cg[q], g);
 #pragma unroll
-        for (int c = 0; c < CP; c++) dp[k][c] = dp[k + 1][c];
+          for (int c = 0; c < V; c++) {
+            if (silu) {
+              float pre = bs[c];
 #pragma unroll
-      for (int c = 0; c < CP; c++) dp[K - 1][c] = g[c];  // dp[K-1-k] = dpre(l - k)
-      const int lo = l - (K - 1);
-      if (lo >= l0) {
-        float acc[CP];
+              for (int k = 0; k < K; k++) pre = fmaf(wk[c][k], win[k][c], pre);
+              const float sg = sigmoidf_(pre);
+              g[c] *= sg * (1.f + pre * (1.f - sg));
+            }
+            if (lq < l1) {
 #pragma unroll
-        for (int c = 0; c < CP; c++) {
-          acc[c] = 0.f;
+              for (int k = 0; k < K; k++) gw[c][k] = fmaf(g[c], win[k][c], gw[c][k]);
+              gw[c][K] += g[c];
+            }
+          }
+        } else {
 #pragma unroll
-          for (int k = 0; k < K; k++) acc[c] = fmaf(wk[c][k], dp[K - 1 - k][c], acc[c]);
+          for (int c = 0; c < V; c++) g[c] = 0.f;
         }
-        st_ch<CP>(dx, (rb + lo) * dxs + d, acc);
+#pragma unroll
+        for (int k = 0; k < K - 1; k++)
+#pragma unroll
+          for (int c = 0; c < V; c++) dp[k][c] = dp[k + 1][c];
+#pragma unroll
+        for (int c = 0; c < V; c++) dp[K - 1][c] = g[c];
+        const int lo = lq - (K - 1);
+        if (lo >= l0) {
+          float acc[V];
+#pragma unroll
+          for (int c = 0; c < V; c++) {
+            acc[c] = 0.f;
+#pragma unroll
+            for (int k = 0; k < K; k++) acc[c] = fmaf(wk[c][k], dp[K - 1 - k][c], acc[c]);
+          }
+          P::store(dxb + (int64_t)lo * dxs, acc);
+        }
+#pragma unroll
+        for (int k = 0; k < K - 1; k++)
+#pragma unroll
+          for (int c = 0; c < V; c++) win[k][c] = win[k + 1][c];
       }
 #pragma unroll
-      for (int k = 0; k < K - 1; k++)
-#pragma unroll
-        for (int c = 0; c < CP; c++) win[k][c] = win[k + 1][c];
+      for (int q = 0; q < CONV_G; q++) {
+        cx[q] = nx[q];
+        cg[q] = ng[q];
+      }
     }
   }
 #pragma unroll
-  for (int c = 0; c < CP; c++)
+  for (int c = 0; c < V; c++)
 #pragma unroll
-    for (int k = 0; k <= K; k++) red[threadIdx.y][k][threadIdx.x * CP + c] = gw[c][k];
+    for (int k = 0; k <= K; k++) red[threadIdx.y][k][threadIdx.x * V + c] = gw[c][k];
   __syncthreads();
-  // the block's first CONV_CW * CP threads each sum one channel's taps over the 4 runs
-  const int t = threadIdx.y * CONV_CW + threadIdx.x;
-  const int dc = blockIdx.x * CONV_CW * CP + t;
-  if (t < CONV_CW * CP && dc < D) {
+  // each channel's taps summed over the block's runs
+  for (int ch = threadIdx.y * CONV_CX + threadIdx.x; ch < NCH; ch += CONV_CX * CONV_BWD_RY) {
+    const int dc = blockIdx.x * NCH + ch;
+    if (dc >= D) continue;
 #pragma unroll
     for (int k = 0; k <= K; k++) {
       float v = 0.f;
 #pragma unroll
-      for (int r = 0; r < CONV_RY; r++) v += red[r][k][t];
+      for (int r = 0; r < CONV_BWD_RY; r++) v += red[r][k][ch];
       if (k < K)
         atomicAdd(&dw[(int64_t)dc * K + k], v);
       else if (dbias)
         atomicAdd(&dbias[dc], v);
     }
   }
-}
-
-// Channel pairs for the backward when every row of x, dOut and dx starts on a pair: D, the strides and the offsets
-// even.
-bool conv_pairs_ok(int64_t D, std::initializer_list<std::pair<const void*, int64_t>> rows, size_t elem) {
-  if (D % 2 != 0) return false;
-  for (const auto& [p, stride] : rows)
-    if (p && (stride % 2 != 0 || !aligned_to(p, 2 * elem))) return false;
-  return true;
 }
 
 // One decoding step of the conv: shift x into the state (oldest first), K taps. Every load is issued before the
@@ -895,13 +979,18 @@ void run_conv_forward(const ArgObject& a) {
   T* out = DeviceFetch{}.get<T>(a, "out", Tn * c.D);
   a.finish();
   if (Tn * c.D == 0) return;
+  const int V = conv_lanes(c.D, c.K, {{c.x, c.xStride}, {out, c.D}}, sizeof(T));
   with_1_to_8((int)c.K, [&](auto kc) {
-    const auto kernel = conv_fwd<T, decltype(kc)::value>;
-    const int TL = conv_run(c.B, c.L, c.D, 1, conv_resident((const void*)kernel));
-    const dim3 grid((unsigned)((c.D + CONV_CW - 1) / CONV_CW),
-                    (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
-    kernel<<<grid, dim3(CONV_CW, CONV_RY), 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L, (int)c.D, TL,
-                                                               c.silu);
+    constexpr int KK = decltype(kc)::value;
+    const auto launch = [&](auto kernel, int v) {
+      const ConvGrid g = conv_grid(c.B, c.L, c.D, v, CONV_FWD_RY, CONV_FWD_TL, (const void*)kernel);
+      kernel<<<g.grid, dim3(CONV_CX, CONV_FWD_RY), 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, out, (int)c.L,
+                                                                       (int)c.D, g.TL, c.silu);
+    };
+    if constexpr (KK <= 4) {  // (conv_lanes gives wider windows 1)
+      if (V == 4) return launch(conv_fwd<T, KK, 4>, 4);
+    }
+    launch(conv_fwd<T, KK, 1>, 1);
   });
   check_launch(a.env(), "conv1dForward");
 }
@@ -913,20 +1002,18 @@ void run_conv_backward(const ArgObject& a) {
   a.finish();
   const int64_t Tn = c.B * c.L;
   if (Tn * c.D == 0) return;
-  const int cp = conv_pairs_ok(c.D, {{c.x, c.xStride}, {g.dOut, c.D}, {g.dx, g.dxStride}}, sizeof(T)) ? 2 : 1;
+  const int V = conv_lanes(c.D, c.K, {{c.x, c.xStride}, {g.dOut, c.D}, {g.dx, g.dxStride}}, sizeof(T));
   with_1_to_8((int)c.K, [&](auto kc) {
     constexpr int KK = decltype(kc)::value;
-    const auto launch = [&](auto kernel) {
-      const int TL = conv_run(c.B, c.L, c.D, cp, conv_resident((const void*)kernel));
-      const dim3 grid((unsigned)((c.D + CONV_CW * cp - 1) / (CONV_CW * cp)),
-                      (unsigned)((c.L + (int64_t)TL * CONV_RY - 1) / ((int64_t)TL * CONV_RY)), (unsigned)c.B);
-      kernel<<<grid, dim3(CONV_CW, CONV_RY), 0, cuda_stream()>>>(c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride,
-                                                                 g.dw, g.dbias, (int)c.L, (int)c.D, TL, c.silu);
+    const auto launch = [&](auto kernel, int v) {
+      const ConvGrid cg = conv_grid(c.B, c.L, c.D, v, CONV_BWD_RY, CONV_BWD_TL, (const void*)kernel);
+      kernel<<<cg.grid, dim3(CONV_CX, CONV_BWD_RY), 0, cuda_stream()>>>(
+          c.x, c.xStride, c.w, c.bias, g.dOut, g.dx, g.dxStride, g.dw, g.dbias, (int)c.L, (int)c.D, cg.TL, c.silu);
     };
-    if (cp == 2)
-      launch(conv_bwd<T, KK, 2>);
-    else
-      launch(conv_bwd<T, KK, 1>);
+    if constexpr (KK <= 4) {  // (conv_lanes gives wider windows 1)
+      if (V == 4) return launch(conv_bwd<T, KK, 4>, 4);
+    }
+    launch(conv_bwd<T, KK, 1>, 1);
   });
   check_launch(a.env(), "conv1dBackward");
 }

@@ -255,8 +255,8 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
   }
 
   // short sequences, and long ones that the kernels split into runs (halos between runs, several runs per block);
-  // the last field: x and dx rows 2D apart (an even D then takes the channel-pair kernels), else 2D + 3 (one channel
-  // a thread)
+  // the last field: x and dx rows 2D apart (D a multiple of 4 with K <= 4 then takes the kernels that move 4 channels
+  // a thread), else 2D + 3 (one channel a thread)
   const convCases: [boolean, boolean, DT, number, number, number, number, boolean][] = [
     [true, true, 'f32', 2, 13, 37, 4, false],
     [false, false, 'f32', 2, 13, 37, 4, false],
@@ -267,6 +267,10 @@ describe.skipIf(!cudaAvailable())('cuda kernels vs CPU twins', () => {
     [true, true, 'bf16', 3, 1100, 70, 4, true],
     [true, false, 'f32', 2, 777, 130, 3, true],
     [false, true, 'bf16', 2, 13, 38, 2, true],
+    [true, true, 'bf16', 3, 1100, 72, 4, true],
+    [true, false, 'f32', 2, 777, 132, 3, true],
+    [false, true, 'bf16', 1, 13, 36, 1, true],
+    [true, true, 'f32', 2, 600, 40, 6, true],
   ];
   for (const [silu, bias, dt, B, L, D, K, pairs] of convCases) {
     it(`conv1d forward/backward/step: silu ${silu}, bias ${bias}, ${dt}, B ${B} L ${L} D ${D} K ${K}, x and dx rows ${pairs ? '2D' : '2D + 3'} apart`, () => {
