@@ -3,10 +3,11 @@
 // Reference: model FLOPs = 6 x (matmul parameters) x tokens (forward 2, backward 4; the scan, conv and
 // norms are not counted) against the device's peak. Writes bench/README.md "## Model training step (DEVICE)".
 // usage: node bench/model-train.js [--device cpu|cuda] [--short] [--shape PRESET:BxL[:bf16][:recompute]]... [--runs N]
-//        [--no-decode] [--no-write]
+//        [--no-decode] [--no-write] [--untuned]
+// --untuned: the products keep cuBLAS's fixed choice (by default the step's products are tuned, as the trainer's are).
 // --shape times only the shapes given (e.g. --shape 130m:8x2048:bf16, the README's training row; bench/gpu-check.sh).
 import { cpus } from 'node:os';
-import { cudaDeviceInfo, native, resolveDevice, synchronize } from '../dist/backend/index.js';
+import { cudaDeviceInfo, native, resolveDevice, setGemmTuning, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
 import { AdamW, gradClip } from '../dist/train/index.js';
 import { Decoder } from '../dist/generate/index.js';
@@ -33,6 +34,7 @@ function parseShape(spec) {
   }
   return [preset, Number(m[1]), Number(m[2]), flags.includes('recompute'), flags.includes('bf16') ? 'bf16' : 'f32'];
 }
+const tuned = !process.argv.includes('--untuned');
 const picked = process.argv.flatMap((a, i) => (a === '--shape' ? [parseShape(process.argv[i + 1] ?? '')] : []));
 
 // --short (cuda): the rows that the targets in the README are about, for a quick run
@@ -115,7 +117,9 @@ async function runShape(model, cfg, B, L, recompute, precision, preset) {
     };
     const step = () => {
       model.zeroGrad();
+      setGemmTuning(tuned);
       model.forwardBackward(batch);
+      setGemmTuning(false);
       opt.update(1e-3, gradClip(opt.params, 1).scale);
       synchronize(device);
     };

@@ -4,10 +4,11 @@
 // GPU time per step of each op (gemm split by shape), the sum over ops, and the wall time per step; the
 // difference is GPU idle time (host work, synchronisations, launch gaps).
 // usage: MAMBA_OP_PROFILE=1 node bench/profile-ops.js [--preset 130m] [--batch 8] [--seq-len 2048]
-//          [--precision bf16|f32] [--recompute] [--steps 3] [--decode | --eval] [--top 40]
+//          [--precision bf16|f32] [--recompute] [--steps 3] [--decode | --eval] [--top 40] [--untuned]
+// --untuned: the training step's products keep cuBLAS's fixed choice (by default tuned, as the trainer's are).
 // --eval times the no-gradient forward with per-token losses that score and eval run (launchTokenLosses).
 import { native } from '../dist/backend/native.js';
-import { resolveDevice, synchronize } from '../dist/backend/index.js';
+import { resolveDevice, setGemmTuning, synchronize } from '../dist/backend/index.js';
 import { MambaLM, makeConfig } from '../dist/model/index.js';
 import { AdamW, gradClip } from '../dist/train/index.js';
 import { Decoder } from '../dist/generate/index.js';
@@ -27,6 +28,7 @@ const steps = Number(opt('--steps', '3'));
 const top = Number(opt('--top', '40'));
 const decode = argv.includes('--decode');
 const evalOnly = argv.includes('--eval');
+const tuned = !argv.includes('--untuned');
 if (process.env.MAMBA_OP_PROFILE !== '1') {
   console.error('profile-ops: set MAMBA_OP_PROFILE=1 (the addon decides at load time whether to time ops)');
   process.exit(2);
@@ -68,7 +70,9 @@ if (decode) {
   };
   run = () => {
     model.zeroGrad();
+    setGemmTuning(tuned);
     model.forwardBackward(batch);
+    setGemmTuning(false);
     adam.update(1e-3, gradClip(adam.params, 1).scale);
   };
 }

@@ -5,6 +5,7 @@
 #include <vector>
 #include "../src/args.h"
 #include "../src/registry.h"
+#include "dynlibs.h"
 
 namespace mamba {
 namespace {
@@ -298,7 +299,7 @@ size_t scratch_bytes();  // scratch.cu
 }
 
 // cuda.memoryStats() -> { inUse, cached, peak, scratch, free, total } in bytes (scratch: the multi-pass
-// kernels' buffer, outside the caching allocator)
+// kernels' buffer and the tuned products' workspace, outside the caching allocator)
 MAMBA_OP(cuda, memoryStats) {
   size_t fr = 0, tot = 0;
   cuda_check(info.Env(), cudaMemGetInfo(&fr, &tot), "cudaMemGetInfo");
@@ -306,7 +307,7 @@ MAMBA_OP(cuda, memoryStats) {
   o.Set("inUse", (double)allocator().in_use());
   o.Set("cached", (double)allocator().cached());
   o.Set("peak", (double)allocator().peak());
-  o.Set("scratch", (double)scratch_bytes());
+  o.Set("scratch", (double)(scratch_bytes() + gemm_workspace_bytes()));
   o.Set("free", (double)fr);
   o.Set("total", (double)tot);
   return o;

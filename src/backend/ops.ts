@@ -1,7 +1,7 @@
 // Kernels over Tensors, dispatched by device: each op checks shapes, dtypes and devices, then calls the
 // CPU kernel (native/cpu) or its CUDA twin (native/cuda) with the same arguments: positional for the short
 // ones, one named argument object for the kernels with many (the scan and fused decoding ops).
-import { cpuOp, cudaOp, nativeLimits } from './native.js';
+import { cpuOp, cudaOp, native, nativeLimits } from './native.js';
 import { DTYPE_BYTES, Tensor, TensorError, assertDtype, sameDevice, type DType } from './tensor.js';
 
 /**
@@ -1140,6 +1140,16 @@ export function fill(x: Tensor, value: number): void {
 
 export function synchronize(device: 'cpu' | 'cuda'): void {
   if (device === 'cuda') cudaOp('synchronize')();
+}
+
+/**
+ * Tuned cuBLAS products on CUDA (native/cuda/dynlibs.h): the first product of each shape is timed against cuBLASLt's
+ * candidates and the fastest is kept for the process. Training steps turn it on; the choice rests on timings, so
+ * results may differ in their last bits between processes, which inference should not. A no-op without CUDA.
+ */
+export function setGemmTuning(on: boolean): void {
+  const fn = native().cuda?.gemmTuning;
+  if (fn) fn(on);
 }
 
 // ---- multi-tensor ops: one launch (and for the norm one synchronisation) over many tensors on CUDA;

@@ -4,7 +4,7 @@
 // What depends on the task lives in task.ts; checkpoints are written and committed by checkpoints.ts.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor } from '../backend/index.js';
+import { setGemmTuning, Tensor } from '../backend/index.js';
 import {
   CheckpointError,
   MODEL_FILE,
@@ -356,7 +356,11 @@ export class Trainer {
       ? new Rng((this.#dataRng.nextU32() ^ Math.imul(this.parallel.rank + 1, 0x9e3779b9)) >>> 0)
       : this.#dataRng;
     for (let a = 0; a < o.accumSteps; a++) {
-      const r = await this.task.trainMicroBatch(this.model, this.data.train, B, L, rng, o.accumSteps);
+      // tuned products for the step's own forward and backward (evaluation and inference keep the fixed choice)
+      setGemmTuning(true);
+      const r = await this.task
+        .trainMicroBatch(this.model, this.data.train, B, L, rng, o.accumSteps)
+        .finally(() => setGemmTuning(false));
       const loss = r.loss;
       correct += r.correct ?? 0;
       count += r.count ?? 0;
