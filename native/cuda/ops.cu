@@ -19,9 +19,7 @@ constexpr int TPB = 256;
 // A device flag that kernels raise for an out-of-range index; read back once per call that can raise it.
 int* bad_flag(Napi::Env env) {
   static int* f[16] = {nullptr};
-  int d = 0;
-  cudaGetDevice(&d);
-  d = d < 16 ? d : 15;
+  const int d = std::min(current_device(), 15);
   if (!f[d]) cuda_check(env, cudaMalloc(&f[d], sizeof(int)), "flag allocation");
   return f[d];
 }
@@ -392,7 +390,36 @@ struct Lanes {
     for (int i = 0; i < V; i++) stf(e, i, f[i]);
     *reinterpret_cast<Raw*>(p) = r;
   }
+  // rows first .. first + CONV_G - 1 of base (rows `stride` elements apart) as raw bits; zeros from row `end` on
+  __device__ static void rows(Raw (&r)[CONV_G], const T* base, int64_t stride, int first, int end) {
+#pragma unroll
+    for (int q = 0; q < CONV_G; q++) r[q] = first + q < end ? load(base + (int64_t)(first + q) * stride) : Raw{};
+  }
 };
+
+// The taps and bias of a thread's V channels d .. d + V - 1, and its window's first K - 1 inputs for a run from l0:
+// win[k] = x(l0 - (K-1) + k), zero before the sequence
+template <int K, int V>
+__device__ __forceinline__ void conv_taps(const float* w, const float* bias, int d, float (&wk)[V][K], float (&bs)[V]) {
+#pragma unroll
+  for (int c = 0; c < V; c++) {
+#pragma unroll
+    for (int k = 0; k < K; k++) wk[c][k] = w[(int64_t)(d + c) * K + k];
+    bs[c] = bias ? bias[d + c] : 0.f;
+  }
+}
+template <class T, int K, int V>
+__device__ __forceinline__ void conv_halo(const T* xb, int64_t xs, int l0, float (&win)[K][V]) {
+#pragma unroll
+  for (int k = 0; k < K - 1; k++) {
+    const int l = l0 - (K - 1) + k;
+    if (l >= 0)
+      Lanes<T, V>::unpack(Lanes<T, V>::load(xb + (int64_t)l * xs), win[k]);
+    else
+#pragma unroll
+      for (int c = 0; c < V; c++) win[k][c] = 0.f;
+  }
+}
 
 // Channels a thread moves at once: 4 when K <= 4 (wider windows would spill the backward's registers) and every row
 // of every operand starts on a group of 4 (D, the strides and the pointers), else 1.
@@ -440,33 +467,15 @@ __global__ void __launch_bounds__(CONV_CX* CONV_FWD_RY)
   if (d >= D || l0 >= L) return;
   const int l1 = min(L, l0 + TL);
   float wk[V][K], bs[V], win[K][V];  // win[k] = x(l - (K-1) + k) at step l
-#pragma unroll
-  for (int c = 0; c < V; c++) {
-#pragma unroll
-    for (int k = 0; k < K; k++) wk[c][k] = w[(int64_t)(d + c) * K + k];
-    bs[c] = bias ? bias[d + c] : 0.f;
-  }
+  conv_taps<K, V>(w, bias, d, wk, bs);
   const T* xb = x + (int64_t)b * L * xs + d;
   T* ob = out + (int64_t)b * L * D + d;
-#pragma unroll
-  for (int k = 0; k < K - 1; k++) {
-    const int l = l0 - (K - 1) + k;
-    if (l >= 0)
-      P::unpack(P::load(xb + (int64_t)l * xs), win[k]);
-    else
-#pragma unroll
-      for (int c = 0; c < V; c++) win[k][c] = 0.f;
-  }
+  conv_halo<T, K, V>(xb, xs, l0, win);
   Raw cur[CONV_G];
-#pragma unroll
-  for (int q = 0; q < CONV_G; q++) cur[q] = l0 + q < l1 ? P::load(xb + (int64_t)(l0 + q) * xs) : Raw{};
+  P::rows(cur, xb, xs, l0, l1);
   for (int l = l0; l < l1; l += CONV_G) {
     Raw nxt[CONV_G];
-#pragma unroll
-    for (int q = 0; q < CONV_G; q++) {
-      const int r = l + CONV_G + q;
-      nxt[q] = r < l1 ? P::load(xb + (int64_t)r * xs) : Raw{};
-    }
+    P::rows(nxt, xb, xs, l + CONV_G, l1);
 #pragma unroll
     for (int q = 0; q < CONV_G; q++) {
       if (l + q < l1) {
@@ -514,43 +523,19 @@ __global__ void __launch_bounds__(CONV_CX* CONV_BWD_RY)
   if (d < D && l0 < L) {
     const int l1 = min(L, l0 + TL);
     const int lend = l1 + K - 1, lread = min(L, lend);  // steps walked; steps read
-    float wk[V][K], bs[V], win[K][V], dp[K][V];         // dp[K-1-k] = dpre(l - k)
-#pragma unroll
-    for (int c = 0; c < V; c++) {
-#pragma unroll
-      for (int k = 0; k < K; k++) {
-        wk[c][k] = w[(int64_t)(d + c) * K + k];
-        dp[k][c] = 0.f;
-      }
-      bs[c] = bias ? bias[d + c] : 0.f;
-    }
+    float wk[V][K], bs[V], win[K][V], dp[K][V] = {};    // dp[K-1-k] = dpre(l - k)
+    conv_taps<K, V>(w, bias, d, wk, bs);
     const T* xb = x + (int64_t)b * L * xs + d;
     const T* gb = dOut + (int64_t)b * L * D + d;
     T* dxb = dx + (int64_t)b * L * dxs + d;
-#pragma unroll
-    for (int k = 0; k < K - 1; k++) {
-      const int l = l0 - (K - 1) + k;
-      if (l >= 0)
-        P::unpack(P::load(xb + (int64_t)l * xs), win[k]);
-      else
-#pragma unroll
-        for (int c = 0; c < V; c++) win[k][c] = 0.f;
-    }
+    conv_halo<T, K, V>(xb, xs, l0, win);
     Raw cx[CONV_G], cg[CONV_G];
-#pragma unroll
-    for (int q = 0; q < CONV_G; q++) {
-      const int r = l0 + q;
-      cx[q] = r < lread ? P::load(xb + (int64_t)r * xs) : Raw{};
-      cg[q] = r < lread ? P::load(gb + (int64_t)r * D) : Raw{};
-    }
+    P::rows(cx, xb, xs, l0, lread);
+    P::rows(cg, gb, D, l0, lread);
     for (int l = l0; l < lend; l += CONV_G) {
       Raw nx[CONV_G], ng[CONV_G];
-#pragma unroll
-      for (int q = 0; q < CONV_G; q++) {
-        const int r = l + CONV_G + q;
-        nx[q] = r < lread ? P::load(xb + (int64_t)r * xs) : Raw{};
-        ng[q] = r < lread ? P::load(gb + (int64_t)r * D) : Raw{};
-      }
+      P::rows(nx, xb, xs, l + CONV_G, lread);
+      P::rows(ng, gb, D, l + CONV_G, lread);
 #pragma unroll
       for (int q = 0; q < CONV_G; q++) {
         const int lq = l + q;
