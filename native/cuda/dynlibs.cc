@@ -94,12 +94,6 @@ bool g_tuning = false;
 // (bench/gemm-algos.cu); a bound of 4 MiB keeps it well inside the 130m step's memory target.
 constexpr size_t kTunedWorkspace = 4u << 20;
 
-int current_device() {
-  int d = 0;
-  cudaGetDevice(&d);
-  return d;
-}
-
 struct Workspace {
   void* p = nullptr;
   size_t bytes = 0;
@@ -122,7 +116,6 @@ struct Choice {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
   cublasLtMatmulAlgo_t algo{};
-  size_t workspace = 0;
 };
 using TuneKey = std::tuple<int, bool, bool, int, int, int, int, int, int, int, int, bool, uint32_t, uint32_t, uint32_t>;
 
@@ -217,7 +210,6 @@ Choice tune(bool transA, bool transB, int M, int N, int K, float alpha, const vo
     if (ms > 0.f && (best_ms < 0.f || ms < best_ms)) {
       best_ms = ms;
       c.algo = res[i].algo;
-      c.workspace = res[i].workspaceSize;
       best = c;
     }
   }
@@ -239,16 +231,29 @@ void gemm_rowmajor(bool transA, bool transB, int M, int N, int K, float alpha, c
                    int ldb, float beta, void* C, int ldc, cudaDataType_t type, cudaDataType_t ctype) {
   if (g_tuning && K > 0 && !stream_capturing()) {
     static std::map<TuneKey, Choice> chosen;
-    const TuneKey key{
-        current_device(), transA,          transB,         M, N, K, lda, ldb, ldc, (int)type, (int)ctype, beta != 0.f,
-        alignment_of(A),  alignment_of(B), alignment_of(C)};
+    const int dev = current_device();
+    const TuneKey key{dev,
+                      transA,
+                      transB,
+                      M,
+                      N,
+                      K,
+                      lda,
+                      ldb,
+                      ldc,
+                      (int)type,
+                      (int)ctype,
+                      beta != 0.f,
+                      alignment_of(A),
+                      alignment_of(B),
+                      alignment_of(C)};
     auto it = chosen.find(key);
     if (it == chosen.end())
       it = chosen.emplace(key, tune(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, type, ctype)).first;
     const Choice& c = it->second;
     if (c.lt) {
       CublasLt* lt = cublas_lt();
-      const Workspace& ws = workspaces()[current_device()];
+      const Workspace& ws = workspaces()[dev];
       const cublasStatus_t s = lt->matmul(lt->handle, c.op, &alpha, B, c.la, A, c.lb, &beta, C, c.lc, C, c.lc, &c.algo,
                                           ws.p, ws.bytes, cuda_stream());
       if (s != 0) throw std::runtime_error("cublasLtMatmul failed with status " + std::to_string(s));

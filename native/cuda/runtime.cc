@@ -132,13 +132,18 @@ void cuda_check(Napi::Env env, cudaError_t e, const char* what) {
 
 void check_launch(Napi::Env env, const char* kernel) { cuda_check(env, cudaGetLastError(), kernel); }
 
+int current_device() {
+  int d = 0;
+  if (cudaGetDevice(&d) != cudaSuccess) cudaGetLastError();  // (no device: 0, and no error left for the next check)
+  return d;
+}
+
 bool pdl_enabled() {
   static const bool on = [] {
     const char* e = getenv("MAMBA_PDL");
     if (e && e[0] == '0') return false;
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+    int major = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, current_device()) != cudaSuccess) {
       cudaGetLastError();
       return false;
     }

@@ -24,6 +24,8 @@ template <class T>
 T* arg_dev(const Napi::CallbackInfo& info, size_t i, const char* what, size_t min_elems = 0) {
   return static_cast<T*>(arg_device(info, i, what, min_elems * sizeof(T)));
 }
+// The calling thread's current CUDA device.
+int current_device();
 // True while the stream is being captured into a CUDA graph (ops must then not synchronise).
 bool stream_capturing();
 // Raises a JS error if the last kernel launch failed.

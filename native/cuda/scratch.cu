@@ -1,5 +1,6 @@
 // Per-device scratch buffer for multi-pass kernels (the scan's chunk states, reduction partials).
 #include "common.cuh"
+#include <algorithm>
 
 namespace mamba {
 
@@ -10,11 +11,7 @@ struct Scratch {
 };
 Scratch g_scratch[16];
 int g_sms[16] = {0};
-int cur_dev() {
-  int d = 0;
-  cudaGetDevice(&d);
-  return d < 16 ? d : 15;
-}
+int cur_dev() { return std::min(current_device(), 15); }  // this device's slot
 }  // namespace
 
 void* scratch(Napi::Env env, size_t bytes) {
