@@ -118,8 +118,11 @@ async function runShape(model, cfg, B, L, recompute, precision, preset) {
     const step = () => {
       model.zeroGrad();
       setGemmTuning(tuned);
-      model.forwardBackward(batch);
-      setGemmTuning(false);
+      try {
+        model.forwardBackward(batch);
+      } finally {
+        setGemmTuning(false); // the decoding rows after keep the fixed choice, even after an out-of-memory step
+      }
       opt.update(1e-3, gradClip(opt.params, 1).scale);
       synchronize(device);
     };

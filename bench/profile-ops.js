@@ -71,8 +71,11 @@ if (decode) {
   run = () => {
     model.zeroGrad();
     setGemmTuning(tuned);
-    model.forwardBackward(batch);
-    setGemmTuning(false);
+    try {
+      model.forwardBackward(batch);
+    } finally {
+      setGemmTuning(false);
+    }
     adam.update(1e-3, gradClip(adam.params, 1).scale);
   };
 }
